@@ -1,0 +1,232 @@
+"""Settings shared by every environment.
+
+Everything is read from environment variables; with none set the app runs embedded:
+SQLite in the project folder, local media files, the django-q2 ORM broker and console
+message delivery.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlparse
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+VAR_DIR = Path(os.environ.get("DISPATCH_VAR_DIR", BASE_DIR / "var"))
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def database_from_url(url: str) -> dict:
+    """Turn DATABASE_URL (postgres://user:pass@host:port/name?pool=1) into a DATABASES entry."""
+    parsed = urlparse(url)
+    if parsed.scheme not in {"postgres", "postgresql"}:
+        raise ValueError(f"DATABASE_URL scheme {parsed.scheme!r} is not supported; use postgres://")
+    query = {key: values[-1] for key, values in parse_qs(parsed.query).items()}
+    use_pool = query.pop("pool", "0").lower() in {"1", "true", "yes"}
+    options: dict = {}
+    if use_pool:
+        # psycopg's pool owns the connections, so Django must not keep its own (CONN_MAX_AGE=0).
+        options["pool"] = {"min_size": 2, "max_size": int(query.pop("pool_max", "8")), "timeout": 10}
+    if "sslmode" in query:
+        options["sslmode"] = query.pop("sslmode")
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": unquote(parsed.path.lstrip("/")),
+        "USER": unquote(parsed.username or ""),
+        "PASSWORD": unquote(parsed.password or ""),
+        "HOST": parsed.hostname or "",
+        "PORT": str(parsed.port or ""),
+        "CONN_MAX_AGE": 0 if use_pool else int(query.pop("conn_max_age", "60")),
+        "CONN_HEALTH_CHECKS": not use_pool,
+        "OPTIONS": options,
+    }
+
+
+SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-not-secret-6f1c2a9e0b7d4e3f8a5c")
+DEBUG = env_bool("DEBUG", False)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+DJANGO_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+]
+THIRD_PARTY_APPS = [
+    "rest_framework",
+    "drf_spectacular",
+    "django_htmx",
+    "django_q",
+]
+LOCAL_APPS = [
+    "dispatch.common",
+    "dispatch.tickets",
+    "dispatch.technicians",
+    "dispatch.messaging",
+    "dispatch.intake",
+    "dispatch.scheduling",
+    "dispatch.closeout",
+    "dispatch.api",
+]
+INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "dispatch.common.context_processors.company",
+            ],
+        },
+    },
+]
+
+if os.environ.get("DATABASE_URL"):
+    DATABASES = {"default": database_from_url(os.environ["DATABASE_URL"])}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": os.environ.get("SQLITE_PATH", str(BASE_DIR / "db.sqlite3")),
+            "OPTIONS": {
+                # IMMEDIATE takes SQLite's write lock when a transaction opens, so two writers
+                # queue instead of both reading a ticket and then failing with "database is locked".
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+        }
+    }
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = os.environ.get("DISPATCH_TIME_ZONE", "America/Los_Angeles")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", VAR_DIR / "staticfiles"))
+MEDIA_URL = "/media/"
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
+
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+if os.environ.get("DISPATCH_S3_BUCKET"):
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": os.environ["DISPATCH_S3_BUCKET"],
+            "endpoint_url": os.environ.get("DISPATCH_S3_ENDPOINT_URL") or None,
+            "region_name": os.environ.get("DISPATCH_S3_REGION", "us-east-1"),
+            # Never overwrite evidence: a second upload with the same name gets its own key.
+            "file_overwrite": False,
+            "signature_version": "s3v4",
+            "default_acl": None,
+            "querystring_auth": True,
+            "client_config": None,  # filled in below, needs botocore
+        },
+    }
+    from botocore.config import Config as _BotoConfig
+
+    STORAGES["default"]["OPTIONS"]["client_config"] = _BotoConfig(
+        signature_version="s3v4",
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+    )
+
+LOGIN_URL = "/admin/login/"
+
+# --- Real Dispatch -----------------------------------------------------------------------
+DISPATCH_COMPANY_NAME = os.environ.get("DISPATCH_COMPANY_NAME", "Real Dispatch Door Service")
+DISPATCH_PUBLIC_URL = os.environ.get("DISPATCH_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+# Development actor headers (X-Actor-Id/-Role/-Type) are honoured only when this is on.
+DISPATCH_DEV_AUTH = env_bool("DISPATCH_DEV_AUTH", False)
+DISPATCH_AUTH_JWT_SECRET = os.environ.get("DISPATCH_AUTH_JWT_SECRET", "")
+DISPATCH_AUTH_JWT_ISSUER = os.environ.get("DISPATCH_AUTH_JWT_ISSUER", "")
+DISPATCH_AUTH_JWT_AUDIENCE = os.environ.get("DISPATCH_AUTH_JWT_AUDIENCE", "")
+# Key of the audit hash chain. Kept apart from SECRET_KEY so rotating sessions keeps the chain.
+DISPATCH_AUDIT_CHAIN_KEY = os.environ.get("DISPATCH_AUDIT_CHAIN_KEY", SECRET_KEY)
+DISPATCH_EVIDENCE_URI_SCHEMES = env_list("DISPATCH_EVIDENCE_URI_SCHEMES", "s3,minio")
+DISPATCH_MESSAGE_DELIVERY = os.environ.get("DISPATCH_MESSAGE_DELIVERY", "console")
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": [],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "UNAUTHENTICATED_USER": None,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Real Dispatch dispatch-api",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+Q_CLUSTER = {
+    "name": "dispatch",
+    "orm": "default",
+    "workers": int(os.environ.get("DISPATCH_Q_WORKERS", "2")),
+    # retry must exceed timeout, or a slow task is started twice while still running.
+    "timeout": 60,
+    "retry": 120,
+    "max_attempts": 3,
+    "catch_up": False,
+    "save_limit": 500,
+    "poll": 1,
+}
+if os.environ.get("REDIS_URL"):
+    Q_CLUSTER.pop("orm")
+    Q_CLUSTER["redis"] = os.environ["REDIS_URL"]
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

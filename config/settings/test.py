@@ -1,0 +1,11 @@
+"""Test settings: fast hashing, in-memory email, synchronous queue unless a test says otherwise."""
+from .base import *  # noqa: F401,F403
+from .base import DATABASES, Q_CLUSTER
+
+DEBUG = False
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+DISPATCH_AUTH_JWT_SECRET = "test-jwt-secret-of-sufficient-length-0123456789"
+Q_CLUSTER = {**Q_CLUSTER, "sync": True}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    DATABASES["default"]["TEST"] = {"NAME": None}

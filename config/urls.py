@@ -1,0 +1,13 @@
+from django.contrib import admin
+from django.urls import path
+
+from dispatch.common.views import health
+
+admin.site.site_header = "Real Dispatch"
+admin.site.site_title = "Real Dispatch back office"
+admin.site.index_title = "Dispatch back office"
+
+urlpatterns = [
+    path("health", health, name="health"),
+    path("admin/", admin.site.urls),
+]

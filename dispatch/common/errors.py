@@ -1,0 +1,48 @@
+"""The one error type services raise. Faces (API, admin, pages) render it; nobody else invents codes."""
+from __future__ import annotations
+
+from typing import Any
+
+DIMENSIONS = frozenset(
+    {"role", "tool", "state", "scope", "evidence", "identity", "assignment", "scheduling", "policy", "request", "auth"}
+)
+
+
+class DispatchError(Exception):
+    """A refusal with a stable code, an HTTP status and the policy dimension it belongs to."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        status: int = 400,
+        dimension: str = "request",
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        assert dimension in DIMENSIONS, dimension
+        self.code = code
+        self.message = message
+        self.status = status
+        self.dimension = dimension
+        self.details = details or {}
+
+    def __repr__(self) -> str:
+        return f"DispatchError({self.code!r}, {self.message!r}, status={self.status})"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "message": self.message,
+            "policy_error": {"code": self.code, "dimension": self.dimension},
+            **self.details,
+        }
+
+
+def invalid_request(message: str, **details: Any) -> DispatchError:
+    return DispatchError("INVALID_REQUEST", message, status=400, dimension="request", details=details)
+
+
+def not_found(code: str, message: str) -> DispatchError:
+    return DispatchError(code, message, status=404, dimension="request")

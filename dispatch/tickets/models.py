@@ -1,0 +1,401 @@
+"""The shared schema: customers, sites, tickets with their state machine, and the audit trail.
+
+Models declare; `services.py` acts. Transition methods below only change fields in memory:
+they never save, send or enqueue. The executor in `services.py` is their only caller.
+"""
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django_fsm import ConcurrentTransitionMixin, FSMField, FSMModelMixin, transition
+
+from dispatch.common.actors import ActorType
+from dispatch.common.roles import Role
+
+from .states import TicketState
+
+S = TicketState
+ANY_OPEN = [s for s in S if s not in (S.CLOSED, S.CANCELLED)]
+
+
+class Priority(models.TextChoices):
+    EMERGENCY = "EMERGENCY", "Emergency"
+    URGENT = "URGENT", "Urgent"
+    ROUTINE = "ROUTINE", "Routine"
+
+
+class Account(models.Model):
+    """A customer company or household."""
+
+    class Kind(models.TextChoices):
+        COMPANY = "COMPANY", "Company"
+        HOUSEHOLD = "HOUSEHOLD", "Household"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.COMPANY)
+    # Opened by intake for an unknown sender; a dispatcher confirms or merges it.
+    is_provisional = models.BooleanField(default=False)
+    billing_email = models.EmailField(blank=True)
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Site(models.Model):
+    """A place where work happens: address, coordinates, timezone, access and hours."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="sites")
+    name = models.CharField(max_length=200)
+    address_line1 = models.CharField(max_length=200)
+    address_line2 = models.CharField(max_length=200, blank=True)
+    city = models.CharField(max_length=100)
+    region = models.CharField("state/province", max_length=100, blank=True)
+    postal_code = models.CharField(max_length=20, blank=True)
+    country = models.CharField(max_length=2, default="US")
+    lat = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
+    lng = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
+    timezone = models.CharField(max_length=64, default="America/Los_Angeles")
+    # Code of the service region technicians cover (matches technicians.Region.code).
+    service_region = models.CharField(max_length=32, blank=True, db_index=True)
+    access_instructions = models.TextField(blank=True)
+    access_code = models.CharField(max_length=64, blank=True)
+    hours = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["account__name", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} — {self.address_line1}, {self.city}"
+
+    @property
+    def address(self) -> str:
+        parts = [self.address_line1, self.address_line2, self.city, f"{self.region} {self.postal_code}".strip()]
+        return ", ".join(p for p in parts if p)
+
+
+class Contact(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="contacts")
+    site = models.ForeignKey(Site, on_delete=models.SET_NULL, null=True, blank=True, related_name="contacts")
+    name = models.CharField(max_length=200)
+    phone = models.CharField("phone (E.164)", max_length=20, blank=True, db_index=True)
+    email = models.EmailField(blank=True, db_index=True)
+    is_authorized_requester = models.BooleanField(default=True)
+    is_approver = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Asset(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="assets")
+    name = models.CharField(max_length=200, help_text="What it is, e.g. 'Front entrance sliding door'.")
+    make = models.CharField(max_length=100, blank=True)
+    model = models.CharField(max_length=100, blank=True)
+    serial = models.CharField(max_length=100, blank=True)
+    warranty_until = models.DateField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return " ".join(p for p in (self.name, f"({self.make} {self.model})".replace("( )", "")) if p.strip())
+
+
+class Ticket(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
+    """A job, from first message to closeout. Its state moves only through the executor."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="tickets")
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="tickets")
+    asset = models.ForeignKey(Asset, on_delete=models.PROTECT, null=True, blank=True, related_name="tickets")
+    state = FSMField(default=S.NEW, choices=S.choices, protected=True, max_length=40)
+    priority = models.CharField(max_length=16, choices=Priority.choices, default=Priority.ROUTINE)
+    incident_type = models.CharField(max_length=64, blank=True)
+    summary = models.CharField(max_length=500)
+    description = models.TextField(blank=True)
+    customer_name = models.CharField(max_length=200, blank=True)
+    customer_phone = models.CharField(max_length=20, blank=True)
+    customer_email = models.EmailField(blank=True)
+    nte_cents = models.PositiveBigIntegerField("not-to-exceed (cents)", null=True, blank=True)
+    currency = models.CharField(max_length=3, default="USD")
+    identity_confidence = models.PositiveSmallIntegerField(null=True, blank=True)
+    classification_confidence = models.PositiveSmallIntegerField(null=True, blank=True)
+    scheduled_start = models.DateTimeField(null=True, blank=True)
+    scheduled_end = models.DateTimeField(null=True, blank=True)
+    # A string reference keeps `tickets` free of imports from the phase apps.
+    assigned_tech = models.ForeignKey(
+        "technicians.Technician", on_delete=models.PROTECT, null=True, blank=True, related_name="tickets"
+    )
+    version = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["state", "priority"], name="ticket_state_priority"),
+            models.Index(fields=["assigned_tech", "state"], name="ticket_tech_state"),
+            models.Index(fields=["customer_phone", "created_at"], name="ticket_phone_created"),
+            models.Index(fields=["site", "incident_type", "created_at"], name="ticket_site_incident"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(identity_confidence__isnull=True) | models.Q(identity_confidence__lte=100),
+                name="ticket_identity_confidence_0_100",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(classification_confidence__isnull=True)
+                | models.Q(classification_confidence__lte=100),
+                name="ticket_classification_confidence_0_100",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.short_ref} · {self.summary[:60]}"
+
+    @property
+    def short_ref(self) -> str:
+        return f"RD-{str(self.id)[:8].upper()}"
+
+    # --- the transition graph (the design's table, grouped by target state) ----------------
+    # Creation may also put a ticket straight into NEW, TRIAGED or READY_TO_SCHEDULE
+    # (states.CREATION_STATES); that is not a transition, so it is not declared here.
+
+    @transition(field=state, source=[S.NEW], target=S.NEEDS_INFO)
+    def to_needs_info(self) -> None:
+        pass
+
+    @transition(field=state, source=[S.NEW, S.NEEDS_INFO, S.APPROVAL_REQUIRED], target=S.TRIAGED)
+    def to_triaged(self) -> None:
+        pass
+
+    @transition(field=state, source=[S.TRIAGED, S.IN_PROGRESS], target=S.APPROVAL_REQUIRED)
+    def to_approval_required(self) -> None:
+        pass
+
+    @transition(
+        field=state,
+        source=[S.TRIAGED, S.APPROVAL_REQUIRED, S.PENDING_CUSTOMER_CONFIRMATION, S.ON_HOLD],
+        target=S.READY_TO_SCHEDULE,
+    )
+    def to_ready_to_schedule(self) -> None:
+        pass
+
+    @transition(field=state, source=[S.READY_TO_SCHEDULE, S.PENDING_CUSTOMER_CONFIRMATION], target=S.SCHEDULE_PROPOSED)
+    def to_schedule_proposed(self) -> None:
+        pass
+
+    @transition(
+        field=state,
+        source=[S.SCHEDULE_PROPOSED, S.PENDING_CUSTOMER_CONFIRMATION, S.DISPATCHED, S.ON_SITE, S.IN_PROGRESS, S.ON_HOLD],
+        target=S.SCHEDULED,
+    )
+    def to_scheduled(self) -> None:
+        pass
+
+    @transition(
+        field=state,
+        source=[S.READY_TO_SCHEDULE, S.SCHEDULE_PROPOSED, S.SCHEDULED],
+        target=S.PENDING_CUSTOMER_CONFIRMATION,
+    )
+    def to_pending_customer_confirmation(self) -> None:
+        pass
+
+    # From TRIAGED only as an emergency bypass; the dispatch service enforces that rule.
+    @transition(field=state, source=[S.TRIAGED, S.SCHEDULED], target=S.DISPATCHED)
+    def to_dispatched(self) -> None:
+        pass
+
+    @transition(field=state, source=[S.DISPATCHED], target=S.ON_SITE)
+    def to_on_site(self) -> None:
+        pass
+
+    # From VERIFIED or INVOICED this is a reopen.
+    @transition(
+        field=state,
+        source=[S.APPROVAL_REQUIRED, S.ON_SITE, S.ON_HOLD, S.VERIFIED, S.INVOICED],
+        target=S.IN_PROGRESS,
+    )
+    def to_in_progress(self) -> None:
+        pass
+
+    @transition(field=state, source=[S.DISPATCHED, S.ON_SITE, S.IN_PROGRESS], target=S.ON_HOLD)
+    def to_on_hold(self) -> None:
+        pass
+
+    @transition(field=state, source=[S.IN_PROGRESS], target=S.COMPLETED_PENDING_VERIFICATION)
+    def to_completed_pending_verification(self) -> None:
+        pass
+
+    @transition(field=state, source=[S.COMPLETED_PENDING_VERIFICATION], target=S.VERIFIED)
+    def to_verified(self) -> None:
+        pass
+
+    @transition(field=state, source=[S.VERIFIED], target=S.INVOICED)
+    def to_invoiced(self) -> None:
+        pass
+
+    # From COMPLETED_PENDING_VERIFICATION only as a force close with an override.
+    @transition(field=state, source=[S.COMPLETED_PENDING_VERIFICATION, S.VERIFIED, S.INVOICED], target=S.CLOSED)
+    def to_closed(self) -> None:
+        pass
+
+    @transition(field=state, source=ANY_OPEN, target=S.CANCELLED)
+    def to_cancelled(self) -> None:
+        pass
+
+
+class AuditEventQuerySet(models.QuerySet):
+    """Audit rows are append-only: bulk updates and deletes are refused too."""
+
+    def update(self, **kwargs):
+        raise PermissionError("Audit events are append-only; they cannot be updated.")
+
+    def delete(self):
+        raise PermissionError("Audit events are append-only; they cannot be deleted.")
+
+
+class AuditEvent(models.Model):
+    """One row per state-changing action. Never updated, never deleted; rows form a hash chain."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # Position in the global chain: gapless and strictly increasing, so a deleted row shows.
+    seq = models.PositiveBigIntegerField(unique=True)
+    ticket = models.ForeignKey(
+        Ticket, on_delete=models.PROTECT, null=True, blank=True, related_name="audit_events"
+    )
+    actor_type = models.CharField(max_length=16, choices=ActorType.CHOICES)
+    actor_id = models.CharField(max_length=200)
+    actor_role = models.CharField(max_length=32, choices=Role.choices)
+    tool_name = models.CharField(max_length=100)
+    request_id = models.CharField(max_length=100, blank=True)
+    correlation_id = models.CharField(max_length=200, blank=True)
+    trace_id = models.CharField(max_length=100, blank=True)
+    before_state = models.CharField(max_length=40, blank=True)
+    after_state = models.CharField(max_length=40, blank=True)
+    payload = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField()
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["seq"]
+        indexes = [models.Index(fields=["ticket", "seq"], name="audit_ticket_seq")]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.tool_name} {self.before_state}→{self.after_state}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise PermissionError("Audit events are append-only; an existing event cannot be saved again.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("Audit events are append-only; they cannot be deleted.")
+
+
+class AuditChainHead(models.Model):
+    """The tip of the audit hash chain. Locking this row serialises appends to the chain."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    last_seq = models.PositiveBigIntegerField(default=0)
+    last_hash = models.CharField(max_length=64, default="0" * 64)
+
+    def __str__(self) -> str:
+        return f"audit chain at #{self.last_seq}"
+
+
+class StateTransition(models.Model):
+    """One row per state change; `seq` orders the changes of one ticket (check-in writes two)."""
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.PROTECT, related_name="transitions")
+    seq = models.PositiveIntegerField()
+    from_state = models.CharField(max_length=40, blank=True, help_text="Blank when the ticket was created.")
+    to_state = models.CharField(max_length=40)
+    audit_event = models.ForeignKey(AuditEvent, on_delete=models.PROTECT, related_name="transitions")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["ticket", "seq"]
+        constraints = [models.UniqueConstraint(fields=["ticket", "seq"], name="transition_ticket_seq_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.from_state or '(created)'} → {self.to_state}"
+
+
+class Approval(models.Model):
+    """A change a technician asked for (NTE increase, proposal) waiting on an approver."""
+
+    class Kind(models.TextChoices):
+        NTE_INCREASE = "NTE_INCREASE", "NTE increase"
+        PROPOSAL = "PROPOSAL", "Proposal"
+
+    class Status(models.TextChoices):
+        PENDING = "PENDING", "Pending"
+        APPROVED = "APPROVED", "Approved"
+        DENIED = "DENIED", "Denied"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    ticket = models.ForeignKey(Ticket, on_delete=models.PROTECT, related_name="approvals")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
+    # Where the ticket goes back to when the approval is granted.
+    return_state = models.CharField(max_length=40, choices=S.choices)
+    amount_cents = models.PositiveBigIntegerField(null=True, blank=True)
+    reason = models.TextField()
+    details = models.JSONField(default=dict, blank=True)
+    requested_by = models.CharField(max_length=200)
+    decided_by = models.CharField(max_length=200, blank=True)
+    decision_notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["ticket"], condition=models.Q(status="PENDING"), name="approval_one_pending_per_ticket"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.get_status_display()})"
+
+
+class IdempotencyRecord(models.Model):
+    """The stored answer to a command, so that a retried request replays instead of acting twice."""
+
+    id = models.BigAutoField(primary_key=True)
+    actor_id = models.CharField(max_length=200)
+    endpoint = models.CharField(max_length=200)
+    key = models.UUIDField()
+    request_hash = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField(null=True)
+    response_body = models.JSONField(null=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["actor_id", "endpoint", "key"], name="idempotency_actor_endpoint_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.endpoint} {self.key}"

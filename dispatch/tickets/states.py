@@ -1,0 +1,33 @@
+"""Ticket states and the whole legal transition graph, as the design's table has it."""
+from __future__ import annotations
+
+from django.db import models
+
+
+class TicketState(models.TextChoices):
+    NEW = "NEW", "New"
+    NEEDS_INFO = "NEEDS_INFO", "Needs info"
+    TRIAGED = "TRIAGED", "Triaged"
+    APPROVAL_REQUIRED = "APPROVAL_REQUIRED", "Approval required"
+    READY_TO_SCHEDULE = "READY_TO_SCHEDULE", "Ready to schedule"
+    SCHEDULE_PROPOSED = "SCHEDULE_PROPOSED", "Schedule proposed"
+    SCHEDULED = "SCHEDULED", "Scheduled"
+    PENDING_CUSTOMER_CONFIRMATION = "PENDING_CUSTOMER_CONFIRMATION", "Pending customer confirmation"
+    DISPATCHED = "DISPATCHED", "Dispatched"
+    ON_SITE = "ON_SITE", "On site"
+    IN_PROGRESS = "IN_PROGRESS", "In progress"
+    ON_HOLD = "ON_HOLD", "On hold"
+    COMPLETED_PENDING_VERIFICATION = "COMPLETED_PENDING_VERIFICATION", "Completed, pending verification"
+    VERIFIED = "VERIFIED", "Verified"
+    INVOICED = "INVOICED", "Invoiced"
+    CLOSED = "CLOSED", "Closed"
+    CANCELLED = "CANCELLED", "Cancelled"
+
+
+S = TicketState
+
+# States a ticket may be created in.
+CREATION_STATES = frozenset({S.NEW, S.TRIAGED, S.READY_TO_SCHEDULE})
+
+TERMINAL_STATES = frozenset({S.CLOSED, S.CANCELLED})
+OPEN_STATES = frozenset(set(S) - TERMINAL_STATES)
