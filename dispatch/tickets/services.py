@@ -446,3 +446,41 @@ def ticket_reopen(*, actor: Actor, ticket_id, reason: str, reopen_scope: str = "
         apply=lambda change: change.transition(S.IN_PROGRESS),
         expected_version=expected_version,
     )
+
+
+TICKET_UPDATE_DETAILS = command(
+    "ticket.update_details", ["dispatcher"], ALL_OPEN, None, "Edit details"
+)
+# Descriptive fields a dispatcher may correct by hand; state, schedule, assignment and money
+# move only through their own services.
+EDITABLE_DETAILS = ("summary", "description", "customer_name", "customer_phone", "customer_email", "asset_id")
+
+
+def ticket_update_details(*, actor: Actor, ticket_id, changes: dict, expected_version: int | None = None) -> Outcome:
+    """Correct a ticket's descriptive fields; the audit event records each field's old and new value."""
+    unknown = sorted(set(changes) - set(EDITABLE_DETAILS))
+    if unknown:
+        raise _bad(f"These fields cannot be edited here: {', '.join(unknown)}.", fields=unknown)
+    if "summary" in changes and not str(changes["summary"] or "").strip():
+        raise _bad("A summary is required.", field="summary")
+
+    def apply(change: TicketChange):
+        ticket = change.ticket
+        if changes.get("asset_id") and not Asset.objects.filter(pk=changes["asset_id"], site_id=ticket.site_id).exists():
+            raise _bad("The asset is not at this ticket's site.", field="asset_id")
+        diff = {}
+        for name, value in changes.items():
+            old = getattr(ticket, name)
+            new = value if value is not None or name == "asset_id" else ""
+            if str(old or "") != str(new or ""):
+                diff[name] = {"from": str(old) if old is not None else None, "to": str(new) if new is not None else None}
+                setattr(ticket, name, new)
+        if not diff:
+            raise _bad("Nothing changed.")
+        change.audit_payload["changes"] = diff
+        return diff
+
+    return ticket_execute(
+        actor=actor, ticket_id=ticket_id, command=TICKET_UPDATE_DETAILS, payload={}, apply=apply,
+        expected_version=expected_version,
+    )

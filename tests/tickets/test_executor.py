@@ -276,3 +276,23 @@ def test_the_state_field_cannot_be_assigned_directly():
     ticket = ticket_new()
     with pytest.raises(AttributeError):
         ticket.state = "CLOSED"
+
+
+def test_details_edit_records_old_and_new_values_and_refuses_protected_fields():
+    from dispatch.tickets.audit import REDACTED
+    from dispatch.tickets.services import ticket_update_details
+
+    ticket = ticket_new(summary="Door sticks")
+    outcome = ticket_update_details(
+        actor=actor_for(Role.DISPATCHER), ticket_id=ticket.id,
+        changes={"summary": "Rear door sticks in the frame", "customer_phone": "+15105550123"},
+    )
+    assert outcome.ticket.summary == "Rear door sticks in the frame"
+    assert outcome.event.payload["changes"]["summary"] == {"from": "Door sticks", "to": "Rear door sticks in the frame"}
+    assert outcome.event.payload["changes"]["customer_phone"] == REDACTED
+    before = snapshot(ticket)
+    for changes in ({"state": "CLOSED"}, {"nte_cents": 1}, {"summary": "  "}, {"summary": "Rear door sticks in the frame"}):
+        with pytest.raises(DispatchError) as refused:
+            ticket_update_details(actor=actor_for(Role.DISPATCHER), ticket_id=ticket.id, changes=changes)
+        assert refused.value.code == "INVALID_REQUEST"
+    assert snapshot(ticket) == before
