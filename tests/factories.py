@@ -63,7 +63,7 @@ class UserFactory(factory.django.DjangoModelFactory):
 
     username = factory.Sequence(lambda n: f"user{n}")
     email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
-    password = factory.PostGenerationMethodCall("set_password", "correct-horse-battery")
+    password = factory.django.Password("correct-horse-battery")
 
     @factory.post_generation
     def role(self, create, extracted, **kwargs):
@@ -130,3 +130,209 @@ def ticket_new(*, site=None, actor=None, summary="Front door won't latch", **fie
     return ticket_create(
         actor=actor or actor_for(Role.DISPATCHER), account_id=site.account_id, site_id=site.id, summary=summary, **fields
     ).ticket
+
+
+# --- Scheduling and dispatch (helper E) ------------------------------------------------------
+# Tickets further along the lifecycle, walked there through the real services.
+
+from datetime import datetime, timedelta, timezone as dt_timezone  # noqa: E402
+
+
+def window_at(*, days: int = 1, hour: int = 9, hours: int = 2) -> tuple[datetime, datetime]:
+    """A (start, end) window `days` from today at `hour`:00 UTC, `hours` long."""
+    day = datetime.now(dt_timezone.utc).date() + timedelta(days=days)
+    start = datetime(day.year, day.month, day.day, hour, tzinfo=dt_timezone.utc)
+    return start, start + timedelta(hours=hours)
+
+
+class AppointmentFactory(factory.django.DjangoModelFactory):
+    """A booking row set up directly (e.g. another job already occupying a technician)."""
+
+    class Meta:
+        model = "scheduling.Appointment"
+
+    ticket = factory.LazyFunction(lambda: ticket_new())
+    technician = factory.SubFactory(TechnicianFactory)
+    start = factory.LazyFunction(lambda: window_at()[0])
+    end = factory.LazyAttribute(lambda appointment: appointment.start + timedelta(hours=2))
+    status = "CONFIRMED"
+    created_by = "factory"
+
+
+def ticket_ready_to_schedule(*, site=None, incident_type="DOOR_WONT_LATCH", priority="ROUTINE", actor=None, **fields):
+    """A ticket triaged to READY_TO_SCHEDULE."""
+    from dispatch.tickets.services import ticket_triage
+
+    actor = actor or actor_for(Role.DISPATCHER)
+    ticket = ticket_new(site=site, actor=actor, **fields)
+    return ticket_triage(
+        actor=actor, ticket_id=ticket.id, priority=priority, incident_type=incident_type, outcome="READY_TO_SCHEDULE"
+    ).ticket
+
+
+def ticket_triaged(*, site=None, incident_type="DOOR_WONT_LATCH", priority="EMERGENCY", actor=None, **fields):
+    """A ticket triaged but not yet schedulable (the emergency-bypass starting point)."""
+    from dispatch.tickets.services import ticket_triage
+
+    actor = actor or actor_for(Role.DISPATCHER)
+    ticket = ticket_new(site=site, actor=actor, **fields)
+    return ticket_triage(actor=actor, ticket_id=ticket.id, priority=priority, incident_type=incident_type).ticket
+
+
+def ticket_proposed(*, site=None, options=None, incident_type="DOOR_WONT_LATCH", actor=None, **fields):
+    """A ticket in SCHEDULE_PROPOSED with `options` (default: one window tomorrow 09:00–11:00 UTC)."""
+    from dispatch.scheduling.services import schedule_propose
+
+    actor = actor or actor_for(Role.DISPATCHER)
+    ticket = ticket_ready_to_schedule(site=site, incident_type=incident_type, actor=actor, **fields)
+    if options is None:
+        start, end = window_at()
+        options = [{"start": start.isoformat(), "end": end.isoformat()}]
+    return schedule_propose(actor=actor, ticket_id=ticket.id, options=options).ticket
+
+
+def ticket_scheduled(*, site=None, technician=None, start=None, end=None, incident_type="DOOR_WONT_LATCH", actor=None, **fields):
+    """A ticket SCHEDULED on one confirmed window (booked to `technician` when given)."""
+    from dispatch.scheduling.services import schedule_confirm
+
+    actor = actor or actor_for(Role.DISPATCHER)
+    if start is None:
+        start, end = window_at()
+    option = {"start": start.isoformat(), "end": end.isoformat()}
+    if technician is not None:
+        option["tech_id"] = str(technician.id)
+    ticket = ticket_proposed(site=site, options=[option], incident_type=incident_type, actor=actor, **fields)
+    return schedule_confirm(actor=actor, ticket_id=ticket.id, start=start, end=end).ticket
+
+
+def ticket_dispatched(*, technician=None, site=None, start=None, end=None, incident_type="DOOR_WONT_LATCH", actor=None, **fields):
+    """A ticket DISPATCHED to `technician` (a new one with the incident type's skill by default)."""
+    from dispatch.scheduling.services import assignment_dispatch
+
+    actor = actor or actor_for(Role.DISPATCHER)
+    technician = technician or TechnicianFactory(skills=[incident_type])
+    ticket = ticket_scheduled(
+        site=site, technician=technician, start=start, end=end, incident_type=incident_type, actor=actor, **fields
+    )
+    return assignment_dispatch(actor=actor, ticket_id=ticket.id, tech_id=technician.id).ticket
+
+
+def ticket_in_progress(*, technician=None, site=None, incident_type="DOOR_WONT_LATCH", actor=None, **fields):
+    """A ticket IN_PROGRESS: dispatched to `technician`, who has checked in."""
+    from django.utils import timezone
+
+    from dispatch.scheduling.services import tech_check_in
+
+    actor = actor or actor_for(Role.DISPATCHER)
+    technician = technician or TechnicianFactory(skills=[incident_type])
+    ticket = ticket_dispatched(technician=technician, site=site, incident_type=incident_type, actor=actor, **fields)
+    return tech_check_in(
+        actor=actor_for(Role.TECHNICIAN, technician=technician), ticket_id=ticket.id, timestamp=timezone.now()
+    ).ticket
+
+
+# --- Closeout (helper F) --------------------------------------------------------------------------
+
+from collections import deque  # noqa: E402
+
+from dispatch.closeout.models import PriceBookItem  # noqa: E402
+from dispatch.tickets.commands import command as _command  # noqa: E402
+
+# Moves a ticket along the graph through the executor, to set a test up in a given state.
+FACTORY_MOVE = _command("factory.move", ["dispatcher"])
+
+DOOR_EVIDENCE_KEYS = [
+    "photo_before_door_edge_and_strike",
+    "photo_after_latched_alignment",
+    "note_adjustments_and_test_cycles",
+]
+DOOR_CHECKLIST = {
+    "work_performed": True,
+    "parts_used_or_needed": True,
+    "resolution_status": True,
+    "onsite_photos_after": True,
+    "billing_authorization": True,
+}
+
+
+def _route_to(state: str) -> list[str]:
+    from dispatch.tickets.states import CREATION_STATES
+    from dispatch.tickets.transitions import allowed_next_states
+
+    queue = deque((start, [start]) for start in sorted(CREATION_STATES))
+    seen = set(CREATION_STATES)
+    while queue:
+        current, states = queue.popleft()
+        if current == state:
+            return states
+        for nxt in allowed_next_states(current):
+            if nxt not in seen:
+                seen.add(nxt)
+                queue.append((nxt, states + [nxt]))
+    raise AssertionError(f"no route to {state}")
+
+
+def ticket_at(state: str, *, incident_type: str = "DOOR_WONT_LATCH", technician=None, nte_cents=None, site=None):
+    """A ticket walked to `state` through the executor, with an incident type and (optionally)
+    an assigned technician; the walk skips the business rules of the real services."""
+    from dispatch.tickets.models import Ticket
+    from dispatch.tickets.services import ticket_execute, ticket_open
+
+    actor = actor_for(Role.DISPATCHER)
+    route = _route_to(state)
+    site = site or SiteFactory()
+
+    def setup(change):
+        change.ticket.incident_type = incident_type
+        change.ticket.assigned_tech = technician
+        if nte_cents is not None:
+            change.ticket.nte_cents = nte_cents
+
+    ticket = ticket_open(
+        actor=actor,
+        command=FACTORY_MOVE,
+        ticket=Ticket(account=site.account, site=site, summary="Front door won't latch", state=route[0]),
+    ).ticket
+    ticket = ticket_execute(actor=actor, ticket_id=ticket.id, command=FACTORY_MOVE, apply=setup).ticket
+    for target in route[1:]:
+        ticket = ticket_execute(
+            actor=actor, ticket_id=ticket.id, command=FACTORY_MOVE, apply=lambda ch, t=target: ch.transition(t)
+        ).ticket
+    return ticket
+
+
+def door_evidence_add(ticket, *, actor=None, keys=None, signature=True):
+    """The DOOR_WONT_LATCH evidence through closeout.add_evidence (plus a signature unless told not)."""
+    from dispatch.closeout.services import evidence_add
+
+    actor = actor or actor_for(Role.DISPATCHER)
+    items = []
+    for index, key in enumerate(DOOR_EVIDENCE_KEYS if keys is None else keys):
+        kind = "NOTE" if key.startswith("note_") else "PHOTO"
+        items.append(
+            evidence_add(
+                actor=actor, ticket_id=ticket.id, kind=kind, uri=f"s3://evidence/{ticket.id}/{index}.jpg", evidence_key=key
+            ).result
+        )
+    if signature:
+        items.append(
+            evidence_add(
+                actor=actor,
+                ticket_id=ticket.id,
+                kind="SIGNATURE",
+                uri=f"s3://evidence/{ticket.id}/signature.png",
+                evidence_key="signature_or_no_signature_reason",
+            ).result
+        )
+    return items
+
+
+class PriceBookItemFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PriceBookItem
+        django_get_or_create = ("sku",)
+
+    sku = factory.Sequence(lambda n: f"PART-{n:04d}")
+    name = factory.Sequence(lambda n: f"Strike plate {n}")
+    unit_cents = 2450
+    taxable = True

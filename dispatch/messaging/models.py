@@ -1,0 +1,78 @@
+"""Everything the company sends: one outbox of SMS and email messages, and their templates.
+
+A message row is written in the same transaction as the business change that causes it and
+delivered by a worker after commit (see `tasks.py`). Rows are claimed with a conditional
+UPDATE, so two workers never send the same message, and the provider's message id is recorded
+before a row counts as sent, so a crashed worker's retry never sends it twice.
+"""
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+
+
+class Channel(models.TextChoices):
+    SMS = "SMS", "SMS"
+    EMAIL = "EMAIL", "Email"
+
+
+class MessageTemplate(models.Model):
+    """The text of one kind of message; `{placeholders}` are filled from the sender's context."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    code = models.SlugField(max_length=64, unique=True)
+    channel = models.CharField(max_length=8, choices=Channel.choices, default=Channel.SMS)
+    # Used only for email; an SMS has no subject.
+    subject = models.CharField(max_length=200, blank=True)
+    body = models.TextField(help_text="Plain text. Use {name} placeholders, e.g. {company}, {ticket_ref}.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class OutboundMessage(models.Model):
+    """One SMS or email to one recipient, with its delivery state."""
+
+    class Status(models.TextChoices):
+        PENDING = "PENDING", "Pending"
+        SENDING = "SENDING", "Sending"
+        SENT = "SENT", "Sent"
+        FAILED = "FAILED", "Failed (will retry)"
+        DEAD_LETTER = "DEAD_LETTER", "Dead letter"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    recipient = models.CharField(max_length=254)
+    subject = models.CharField(max_length=200, blank=True)
+    body = models.TextField()
+    # The MessageTemplate code the body was rendered from, kept as text: editing or removing a
+    # template later must not change what the history says was sent.
+    template = models.CharField(max_length=64, blank=True)
+    ticket = models.ForeignKey(
+        "tickets.Ticket", on_delete=models.PROTECT, null=True, blank=True, related_name="outbound_messages"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    # Set when a worker claims the row; a SENDING row older than the lease may be reclaimed.
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    claim_token = models.UUIDField(null=True, blank=True)
+    provider_message_id = models.CharField(max_length=255, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            # The sweep's question: which rows in this status are due?
+            models.Index(fields=["status", "next_attempt_at"], name="outbox_status_due_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel} to {self.recipient} ({self.status})"

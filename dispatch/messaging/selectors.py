@@ -1,0 +1,45 @@
+"""Reads of the outbox, for the back office, the board and the toolset."""
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Count, QuerySet
+
+from .models import OutboundMessage
+
+
+def outbox_messages(*, status: str | None = None, ticket_id: Any = None) -> QuerySet[OutboundMessage]:
+    """Outbound messages, newest first, optionally of one status and/or one ticket."""
+    messages = OutboundMessage.objects.all()
+    if status:
+        messages = messages.filter(status=status)
+    if ticket_id:
+        messages = messages.filter(ticket_id=ticket_id)
+    return messages.order_by("-created_at", "-id")
+
+
+def outbox_status_counts() -> dict[str, int]:
+    """How many messages are in each status (every status listed, zero included)."""
+    counts = dict(OutboundMessage.objects.values_list("status").annotate(n=Count("id")).order_by())
+    return {status: counts.get(status, 0) for status in OutboundMessage.Status.values}
+
+
+def outbox_message_summary(message: OutboundMessage) -> dict[str, Any]:
+    """A message's delivery facts as JSON-ready data (no body or recipient: those stay in the back office)."""
+
+    def iso(value):
+        return value.isoformat().replace("+00:00", "Z") if value else None
+
+    return {
+        "id": str(message.pk),
+        "channel": message.channel,
+        "template": message.template,
+        "ticket_id": str(message.ticket_id) if message.ticket_id else None,
+        "status": message.status,
+        "attempts": message.attempts,
+        "next_attempt_at": iso(message.next_attempt_at),
+        "last_error": message.last_error,
+        "provider_message_id": message.provider_message_id,
+        "created_at": iso(message.created_at),
+        "sent_at": iso(message.sent_at),
+    }
