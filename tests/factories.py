@@ -336,3 +336,60 @@ class PriceBookItemFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"Strike plate {n}")
     unit_cents = 2450
     taxable = True
+
+
+# --- Agent API credentials (helper D1) ------------------------------------------------------------
+
+
+def api_token_for(role: str, *, technician=None, user=None, account_ids=(), site_ids=(), name=None) -> str:
+    """The plaintext of a new API token for `role` (a technician's token acts as that technician)."""
+    from dispatch.api.services import api_token_create
+
+    owner = technician.user if technician is not None else user
+    _token, plaintext = api_token_create(
+        name=name or f"{role}-{uuid.uuid4().hex[:8]}",
+        role=role,
+        account_ids=[str(i) for i in account_ids],
+        site_ids=[str(i) for i in site_ids],
+        user=owner,
+    )
+    return plaintext
+
+
+def jwt_for(sub: str, role: str | None, *, expires_in: int = 300, secret: str | None = None, **claims) -> str:
+    """An HS256 JWT as an identity provider would issue it (signed with the test settings' secret)."""
+    import time
+
+    import jwt
+    from django.conf import settings
+
+    body = {"sub": sub, "exp": int(time.time()) + expires_in, **claims}
+    if role is not None:
+        body["role"] = role
+    return jwt.encode(body, secret or settings.DISPATCH_AUTH_JWT_SECRET, algorithm="HS256")
+
+
+def payload_example(schema: dict) -> object:
+    """A minimal value that satisfies a contract payload schema (required fields only; anyOf: first branch)."""
+    if "const" in schema:
+        return schema["const"]
+    if "anyOf" in schema:
+        return payload_example(schema["anyOf"][0])
+    kind = schema.get("type")
+    if kind == "object":
+        properties = schema.get("properties", {})
+        return {name: payload_example(properties[name]) for name in schema.get("required", [])}
+    if kind == "array":
+        return [payload_example(schema["items"]) for _ in range(max(1, schema.get("minItems", 1)))]
+    if kind in ("number", "integer"):
+        return max(schema.get("minimum", 1), 1) if schema.get("maximum", 100) >= 1 else schema["maximum"]
+    if kind == "boolean":
+        return True
+    fmt = schema.get("format")
+    if fmt == "uuid":
+        return str(uuid.uuid4())
+    if fmt == "date-time":
+        return "2030-03-02T17:00:00Z"
+    if fmt == "email":
+        return "pat@example.com"
+    return "x" * max(schema.get("minLength", 1), 1)

@@ -1,0 +1,20 @@
+"""Gunicorn for production: `gunicorn -c config/gunicorn.conf.py`.
+
+Serves the WSGI app under config.settings.production unless DJANGO_SETTINGS_MODULE says
+otherwise. Static files are not served here: run `manage.py collectstatic` and let the
+reverse proxy serve STATIC_ROOT at /static/.
+"""
+import os
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.production")
+
+wsgi_app = "config.wsgi:application"
+bind = f"{os.environ.get('BIND_ADDRESS', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
+workers = int(os.environ.get("WEB_CONCURRENCY", "3"))
+threads = int(os.environ.get("GUNICORN_THREADS", "2"))
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+graceful_timeout = 30
+# Only the proxy in front may say a request came over HTTPS (SECURE_PROXY_SSL_HEADER trusts it).
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+accesslog = "-"
+errorlog = "-"

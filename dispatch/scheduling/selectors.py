@@ -1,0 +1,68 @@
+"""Reads of the schedule: who is booked when, and a ticket's open proposal, active hold and booking."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Iterable
+
+from django.db.models import F, QuerySet
+
+from dispatch.tickets.states import TicketState
+
+from .models import BOOKED_STATUSES, Appointment, ScheduleHold, ScheduleProposal
+
+S = TicketState
+
+# Once a ticket is cancelled or its work is done, its booking no longer holds the technician's
+# time, even before anything has marked that booking cancelled or completed.
+RELEASED_TICKET_STATES = frozenset(
+    {S.CANCELLED, S.CLOSED, S.COMPLETED_PENDING_VERIFICATION, S.VERIFIED, S.INVOICED}
+)
+
+
+def appointments_booked_overlapping(
+    *,
+    start: datetime,
+    end: datetime,
+    technician_ids: Iterable[uuid.UUID] | None = None,
+    exclude_ids: Iterable[uuid.UUID] = (),
+    include_released: bool = False,
+) -> QuerySet[Appointment]:
+    """Booked (HELD/CONFIRMED) appointments of a technician that overlap [start, end).
+
+    Half-open like the PostgreSQL constraint: back-to-back jobs do not overlap. Each row
+    carries `ticket_state`; bookings of released tickets (see above) are left out unless
+    `include_released`.
+    """
+    booked = Appointment.objects.filter(
+        technician__isnull=False, status__in=BOOKED_STATUSES, start__lt=end, end__gt=start
+    ).annotate(ticket_state=F("ticket__state"))
+    if not include_released:
+        booked = booked.exclude(ticket__state__in=RELEASED_TICKET_STATES)
+    if technician_ids is not None:
+        booked = booked.filter(technician_id__in=list(technician_ids))
+    exclude_ids = [pk for pk in exclude_ids if pk is not None]
+    if exclude_ids:
+        booked = booked.exclude(pk__in=exclude_ids)
+    return booked
+
+
+def technicians_busy_between(
+    *, start: datetime, end: datetime, technician_ids: Iterable[uuid.UUID] | None = None
+) -> set[uuid.UUID]:
+    """Ids of technicians with a booking overlapping [start, end) (one query)."""
+    rows = appointments_booked_overlapping(start=start, end=end, technician_ids=technician_ids)
+    return set(rows.order_by().values_list("technician_id", flat=True).distinct())
+
+
+def appointments_booked_for_ticket(*, ticket_id: uuid.UUID) -> QuerySet[Appointment]:
+    """The ticket's live bookings (HELD or CONFIRMED), earliest first."""
+    return Appointment.objects.filter(ticket_id=ticket_id, status__in=BOOKED_STATUSES).order_by("start", "id")
+
+
+def proposal_open_for_ticket(*, ticket_id: uuid.UUID) -> ScheduleProposal | None:
+    return ScheduleProposal.objects.filter(ticket_id=ticket_id, status=ScheduleProposal.Status.OPEN).first()
+
+
+def hold_active_for_ticket(*, ticket_id: uuid.UUID) -> ScheduleHold | None:
+    return ScheduleHold.objects.filter(ticket_id=ticket_id, status=ScheduleHold.Status.ACTIVE).first()

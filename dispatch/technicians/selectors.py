@@ -1,0 +1,89 @@
+"""Reads about technicians: who they are, what they can do, how busy they are."""
+from __future__ import annotations
+
+import uuid
+from typing import Any, Iterable
+
+from django.db.models import Count, Exists, OuterRef, QuerySet, Subquery
+
+from dispatch.tickets.models import Ticket
+from dispatch.tickets.states import TicketState
+
+from .models import Region, Technician, TechnicianSkill
+
+S = TicketState
+
+# A job still needs its technician in these states; after completion it is paperwork.
+ACTIVE_JOB_STATES = frozenset(
+    {
+        S.SCHEDULED,
+        S.PENDING_CUSTOMER_CONFIRMATION,
+        S.DISPATCHED,
+        S.ON_SITE,
+        S.IN_PROGRESS,
+        S.ON_HOLD,
+        S.APPROVAL_REQUIRED,
+    }
+)
+
+
+def technician_key(value: Any) -> uuid.UUID | None:
+    """`value` as a technician id, or None when it cannot be one."""
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except (ValueError, TypeError, AttributeError):
+        return None
+
+
+def technician_get(*, technician_id: Any) -> Technician | None:
+    """The technician with this id (active or not), or None."""
+    key = technician_key(technician_id)
+    if key is None:
+        return None
+    return Technician.objects.select_related("user").filter(pk=key).first()
+
+
+def technicians_active() -> QuerySet[Technician]:
+    """Active technicians with their skills and regions loaded (three queries, whatever the count)."""
+    return Technician.objects.filter(is_active=True).prefetch_related("skills", "regions").order_by("display_name", "id")
+
+
+def technician_open_job_counts(*, technician_ids: Iterable[uuid.UUID] | None = None) -> dict[uuid.UUID, int]:
+    """How many jobs still need each technician (one grouped query); technicians with none are absent."""
+    jobs = Ticket.objects.filter(assigned_tech__isnull=False, state__in=ACTIVE_JOB_STATES)
+    if technician_ids is not None:
+        jobs = jobs.filter(assigned_tech_id__in=list(technician_ids))
+    rows = jobs.order_by().values("assigned_tech_id").annotate(jobs=Count("id"))
+    return {row["assigned_tech_id"]: row["jobs"] for row in rows}
+
+
+def technician_skill_level(technician: Technician, incident_types: Iterable[str]) -> tuple[str, int] | None:
+    """The best (incident type, level) the technician has among `incident_types`, from prefetched skills."""
+    wanted = {t for t in incident_types if t}
+    best = None
+    for skill in technician.skills.all():
+        if skill.incident_type.upper() in wanted and (best is None or skill.level > best[1]):
+            best = (skill.incident_type.upper(), skill.level)
+    return best
+
+
+def technician_region_codes(technician: Technician) -> set[str]:
+    """The codes of the regions the technician covers, from prefetched regions."""
+    return {region.code.upper() for region in technician.regions.all()}
+
+
+def technician_fit(*, technician_id: uuid.UUID, incident_type: str, region_code: str) -> tuple[int | None, bool]:
+    """(skill level for `incident_type` or None, whether they cover `region_code`) in one query."""
+    levels = TechnicianSkill.objects.filter(technician=OuterRef("pk"), incident_type__iexact=incident_type)
+    regions = Region.objects.filter(technicians=OuterRef("pk"), code__iexact=region_code)
+    row = (
+        Technician.objects.filter(pk=technician_id)
+        .annotate(skill_level=Subquery(levels.order_by("-level").values("level")[:1]), covers=Exists(regions))
+        .values("skill_level", "covers")
+        .first()
+    )
+    if row is None:
+        return None, False
+    return row["skill_level"], bool(row["covers"])
