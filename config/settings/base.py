@@ -191,6 +191,11 @@ DISPATCH_AUTH_JWT_AUDIENCE = os.environ.get("DISPATCH_AUTH_JWT_AUDIENCE", "")
 # Key of the audit hash chain. Kept apart from SECRET_KEY so rotating sessions keeps the chain.
 DISPATCH_AUDIT_CHAIN_KEY = os.environ.get("DISPATCH_AUDIT_CHAIN_KEY", SECRET_KEY)
 DISPATCH_EVIDENCE_URI_SCHEMES = env_list("DISPATCH_EVIDENCE_URI_SCHEMES", "s3,minio")
+DISPATCH_EVIDENCE_MAX_BYTES = int(os.environ.get("DISPATCH_EVIDENCE_MAX_BYTES", str(25 * 1024 * 1024)))
+# Billing: labor per hour and tax in basis points (875 = 8.75 %), integer cents throughout.
+DISPATCH_LABOR_RATE_CENTS = int(os.environ.get("DISPATCH_LABOR_RATE_CENTS", "12500"))
+DISPATCH_LABOR_TAX_RATE_BPS = int(os.environ.get("DISPATCH_LABOR_TAX_RATE_BPS", "0"))
+DISPATCH_PARTS_TAX_RATE_BPS = int(os.environ.get("DISPATCH_PARTS_TAX_RATE_BPS", "875"))
 # Outbound delivery: "console" (log only), "file" (JSON lines) or "live" (Twilio SMS and SMTP email).
 DISPATCH_MESSAGE_DELIVERY = os.environ.get("DISPATCH_MESSAGE_DELIVERY", "console")
 DISPATCH_MESSAGE_FILE_PATH = os.environ.get("DISPATCH_MESSAGE_FILE_PATH", str(VAR_DIR / "outbox.jsonl"))

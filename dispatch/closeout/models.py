@@ -1,5 +1,8 @@
-"""Closeout: incident templates name what a job must leave behind before it can be completed."""
+"""Closeout: what a job must leave behind (templates, evidence, checklist), what it costs (labor,
+parts, invoice draft) and the record it ends with (closeout packet); plus the autonomy pauses."""
 from __future__ import annotations
+
+import uuid
 
 from django.db import models
 
@@ -24,3 +27,352 @@ class IncidentTemplate(models.Model):
 
     def __str__(self) -> str:
         return self.name or self.incident_type
+
+
+# --- Evidence ---------------------------------------------------------------------------------
+
+
+class EvidenceKind(models.TextChoices):
+    PHOTO = "PHOTO", "Photo"
+    NOTE = "NOTE", "Note"
+    SIGNATURE = "SIGNATURE", "Signature"
+    DOCUMENT = "DOCUMENT", "Document"
+    VIDEO = "VIDEO", "Video"
+    AUDIO = "AUDIO", "Audio"
+    OTHER = "OTHER", "Other"
+
+
+class EvidenceLocked(PermissionError):
+    """Raised on any attempt to change or delete evidence of a closed ticket."""
+
+
+class EvidenceQuerySet(models.QuerySet):
+    """Bulk writes obey the same rule as single rows: locked evidence never changes again."""
+
+    def update(self, **kwargs):
+        # The one bulk write allowed on locked rows is the lock itself (idempotent).
+        if kwargs != {"is_locked": True} and self.filter(is_locked=True).exists():
+            raise EvidenceLocked("Evidence of a closed ticket is immutable.")
+        return super().update(**kwargs)
+
+    def delete(self):
+        if self.filter(is_locked=True).exists():
+            raise EvidenceLocked("Evidence of a closed ticket is immutable.")
+        return super().delete()
+
+
+def evidence_upload_path(instance: "Evidence", filename: str) -> str:
+    """evidence/<ticket>/<evidence id>.<ext>: names never collide and never carry user input."""
+    extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else "bin"
+    return f"evidence/{instance.ticket_id}/{instance.id}.{extension}"
+
+
+class Evidence(models.Model):
+    """A photo, note, signature or document a job left behind, by URI or as a stored file."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    ticket = models.ForeignKey("tickets.Ticket", on_delete=models.PROTECT, related_name="evidence")
+    kind = models.CharField(max_length=16, choices=EvidenceKind.choices)
+    # The template requirement this item satisfies (e.g. photo_after_latched_alignment).
+    evidence_key = models.CharField(max_length=120, blank=True, db_index=True)
+    uri = models.CharField(max_length=1000)
+    file = models.FileField(upload_to=evidence_upload_path, max_length=300, blank=True)
+    content_type = models.CharField(max_length=100, blank=True)
+    size = models.PositiveBigIntegerField(null=True, blank=True)
+    # What the client said the checksum is (free form, as the contract has it).
+    checksum = models.CharField(max_length=200, blank=True)
+    # What the server computed over the stored bytes (uploads only).
+    sha256 = models.CharField(max_length=64, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_by = models.CharField(max_length=200)
+    created_by_role = models.CharField(max_length=32, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    is_locked = models.BooleanField(default=False)
+
+    objects = EvidenceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name_plural = "evidence"
+        indexes = [models.Index(fields=["ticket", "created_at"], name="evidence_ticket_created")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.evidence_key or self.uri}"
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        instance._locked_in_db = instance.is_locked
+        return instance
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding and getattr(self, "_locked_in_db", False):
+            raise EvidenceLocked("Evidence of a closed ticket is immutable.")
+        super().save(*args, **kwargs)
+        self._locked_in_db = self.is_locked
+
+    def delete(self, *args, **kwargs):
+        if getattr(self, "_locked_in_db", False) or self.is_locked:
+            raise EvidenceLocked("Evidence of a closed ticket is immutable.")
+        return super().delete(*args, **kwargs)
+
+
+class ChecklistResult(models.Model):
+    """One completion submission (tech.complete, closeout.candidate or a dispatcher's manual
+    bypass): the checklist as answered and what the evidence gate said about it."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    ticket = models.ForeignKey("tickets.Ticket", on_delete=models.PROTECT, related_name="checklist_results")
+    tool = models.CharField(max_length=60)
+    checklist_status = models.JSONField(default=dict, blank=True)
+    no_signature_reason = models.TextField(blank=True)
+    evidence_refs = models.JSONField(default=list, blank=True)
+    # The gate's evaluation at submission time (for a bypass: what was bypassed).
+    gate = models.JSONField(default=dict, blank=True)
+    bypass_rationale = models.TextField(blank=True)
+    submitted_by = models.CharField(max_length=200)
+    submitted_by_role = models.CharField(max_length=32, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.tool} by {self.submitted_by}"
+
+    @property
+    def is_bypass(self) -> bool:
+        return bool(self.bypass_rationale)
+
+
+class QaReview(models.Model):
+    """A QA verdict on completed work. FAIL rows are kept even though the request is refused."""
+
+    class Result(models.TextChoices):
+        PASS = "PASS", "Pass"
+        FAIL = "FAIL", "Fail"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    ticket = models.ForeignKey("tickets.Ticket", on_delete=models.PROTECT, related_name="qa_reviews")
+    result = models.CharField(max_length=4, choices=Result.choices)
+    notes = models.TextField(blank=True)
+    reviewed_at = models.DateTimeField(help_text="When QA says the review happened.")
+    reviewer = models.CharField(max_length=200)
+    reviewer_role = models.CharField(max_length=32, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name = "QA review"
+
+    def __str__(self) -> str:
+        return f"QA {self.result}"
+
+
+class EvidenceException(models.Model):
+    """Permission to close without some required evidence, with who granted it and why."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    ticket = models.ForeignKey("tickets.Ticket", on_delete=models.PROTECT, related_name="evidence_exceptions")
+    reason = models.TextField()
+    # Evidence keys waived; empty means every required evidence key of the template.
+    evidence_refs = models.JSONField(default=list, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    granted_by = models.CharField(max_length=200)
+    granted_by_role = models.CharField(max_length=32, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"Exception: {', '.join(self.evidence_refs) or 'all evidence'}"
+
+    def is_active(self, at) -> bool:
+        return self.expires_at is None or self.expires_at > at
+
+
+# --- Labor, parts, invoice ----------------------------------------------------------------------
+
+
+class PriceBookItem(models.Model):
+    """A part or fixed-price item the company sells, at its current price."""
+
+    sku = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    unit_cents = models.PositiveBigIntegerField()
+    taxable = models.BooleanField(default=True)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["sku"]
+
+    def __str__(self) -> str:
+        return f"{self.sku} · {self.name}"
+
+
+class LaborEntry(models.Model):
+    """Time a technician spent on a job; no rate means the company's standard labor rate."""
+
+    ticket = models.ForeignKey("tickets.Ticket", on_delete=models.PROTECT, related_name="labor_entries")
+    technician = models.ForeignKey(
+        "technicians.Technician", on_delete=models.PROTECT, null=True, blank=True, related_name="labor_entries"
+    )
+    minutes = models.PositiveIntegerField()
+    rate_cents = models.PositiveBigIntegerField("hourly rate (cents)", null=True, blank=True)
+    description = models.CharField(max_length=300, blank=True)
+    created_by = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name_plural = "labor entries"
+
+    def __str__(self) -> str:
+        return f"{self.minutes} min {self.description}".strip()
+
+
+class PartUsage(models.Model):
+    """A part used on a job; its price comes from the price book unless one is given here."""
+
+    ticket = models.ForeignKey("tickets.Ticket", on_delete=models.PROTECT, related_name="part_usages")
+    price_book_item = models.ForeignKey(
+        PriceBookItem, on_delete=models.PROTECT, null=True, blank=True, related_name="usages"
+    )
+    description = models.CharField(max_length=300, blank=True)
+    quantity = models.DecimalField(max_digits=10, decimal_places=2, default=1)
+    unit_cents = models.PositiveBigIntegerField(null=True, blank=True)
+    created_by = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} × {self.description or self.price_book_item}"
+
+
+class InvoiceDraft(models.Model):
+    """The billing-ready draft of a job's invoice; amounts are integer cents."""
+
+    class Status(models.TextChoices):
+        DRAFT = "DRAFT", "Draft"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    ticket = models.OneToOneField("tickets.Ticket", on_delete=models.PROTECT, related_name="invoice_draft")
+    number = models.CharField(max_length=40, unique=True)
+    currency = models.CharField(max_length=3, default="USD")
+    labor_cents = models.BigIntegerField(default=0)
+    parts_cents = models.BigIntegerField(default=0)
+    fees_cents = models.BigIntegerField(default=0)
+    subtotal_cents = models.BigIntegerField(default=0)
+    tax_cents = models.BigIntegerField(default=0)
+    total_cents = models.BigIntegerField(default=0)
+    nte_cents = models.BigIntegerField(null=True, blank=True)
+    exceeds_nte = models.BooleanField(default=False)
+    notes = models.JSONField(default=list, blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.DRAFT)
+    # Bumped when a reopened job is invoiced again: the draft is rebuilt in place.
+    revision = models.PositiveIntegerField(default=1)
+    created_by = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class InvoiceLine(models.Model):
+    class Kind(models.TextChoices):
+        LABOR = "LABOR", "Labor"
+        PART = "PART", "Part"
+        FEE = "FEE", "Fee"
+
+    invoice = models.ForeignKey(InvoiceDraft, on_delete=models.CASCADE, related_name="lines")
+    position = models.PositiveSmallIntegerField()
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    description = models.CharField(max_length=300)
+    quantity = models.DecimalField(max_digits=10, decimal_places=2)
+    unit_cents = models.BigIntegerField()
+    total_cents = models.BigIntegerField()
+    taxable = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["invoice", "position"]
+        constraints = [models.UniqueConstraint(fields=["invoice", "position"], name="invoice_line_position_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.description}"
+
+
+# --- Closeout packet ---------------------------------------------------------------------------
+
+
+class CloseoutPacket(models.Model):
+    """The closed job's record as one JSON document, with the sha256 of its canonical form."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    ticket = models.OneToOneField("tickets.Ticket", on_delete=models.PROTECT, related_name="closeout_packet")
+    packet = models.JSONField()
+    sha256 = models.CharField(max_length=64)
+    forced = models.BooleanField(default=False)
+    created_by = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Packet {self.sha256[:12]}"
+
+
+# --- Autonomy controls -------------------------------------------------------------------------
+
+
+class AutonomyScope(models.TextChoices):
+    GLOBAL = "GLOBAL", "Global"
+    INCIDENT = "INCIDENT", "Incident type"
+    TICKET = "TICKET", "Ticket"
+
+
+class AutonomyPause(models.Model):
+    """A dispatcher's stop on agent closeout actions. Never deleted: rollback stamps the row."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    scope_type = models.CharField(max_length=10, choices=AutonomyScope.choices)
+    incident_type = models.CharField(max_length=64, blank=True)
+    ticket = models.ForeignKey(
+        "tickets.Ticket", on_delete=models.PROTECT, null=True, blank=True, related_name="autonomy_pauses"
+    )
+    reason = models.TextField(blank=True)
+    paused_by = models.CharField(max_length=200)
+    paused_by_role = models.CharField(max_length=32, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    rolled_back_at = models.DateTimeField(null=True, blank=True)
+    rolled_back_by = models.CharField(max_length=200, blank=True)
+    rollback_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+        indexes = [models.Index(fields=["scope_type", "rolled_back_at"], name="autonomy_scope_active")]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(scope_type="GLOBAL", ticket__isnull=True, incident_type="")
+                    | models.Q(scope_type="INCIDENT", ticket__isnull=True) & ~models.Q(incident_type="")
+                    | models.Q(scope_type="TICKET", ticket__isnull=False, incident_type="")
+                ),
+                name="autonomy_pause_scope_fields",
+            )
+        ]
+
+    def __str__(self) -> str:
+        target = {"GLOBAL": "everything", "INCIDENT": self.incident_type, "TICKET": str(self.ticket_id)}[self.scope_type]
+        return f"Pause {target}{' (rolled back)' if self.rolled_back_at else ''}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.rolled_back_at is None

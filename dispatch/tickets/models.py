@@ -143,6 +143,9 @@ class Ticket(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
         "technicians.Technician", on_delete=models.PROTECT, null=True, blank=True, related_name="tickets"
     )
     version = models.PositiveIntegerField(default=0)
+    # The seq of this ticket's last StateTransition row. Kept on the locked row so the executor
+    # numbers new transitions without another query on every change.
+    transition_seq = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -318,6 +321,9 @@ class AuditChainHead(models.Model):
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
     last_seq = models.PositiveBigIntegerField(default=0)
     last_hash = models.CharField(max_length=64, default="0" * 64)
+    # Keyed digest of (last_seq, last_hash): rewinding the head to hide deleted tail events
+    # would need the chain key, not just SQL access.
+    seal = models.CharField(max_length=64, blank=True)
 
     def __str__(self) -> str:
         return f"audit chain at #{self.last_seq}"

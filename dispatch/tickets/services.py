@@ -14,7 +14,6 @@ from typing import Any, Callable
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Max
 from django.utils import timezone
 from django_fsm import ConcurrentTransition
 
@@ -24,7 +23,7 @@ from dispatch.common.roles import Role
 
 from .audit import audit_append
 from .commands import Command
-from .models import AuditEvent, Ticket
+from .models import AuditEvent, StateTransition, Ticket
 from .states import CREATION_STATES, TicketState
 from .transitions import allowed_next_states, transition_method
 
@@ -127,19 +126,17 @@ def _record(change: TicketChange, *, before_state: str, payload: dict) -> AuditE
         payload={**payload, **change.audit_payload},
     )
     if change.steps:
-        from .models import StateTransition
-
-        last = StateTransition.objects.filter(ticket=ticket).aggregate(last=Max("seq"))["last"] or 0
+        first = ticket.transition_seq - len(change.steps) + 1
         StateTransition.objects.bulk_create(
             StateTransition(
                 ticket=ticket,
-                seq=last + index,
+                seq=first + index,
                 from_state=source,
                 to_state=target,
                 audit_event=event,
                 created_at=event.created_at,
             )
-            for index, (source, target) in enumerate(change.steps, start=1)
+            for index, (source, target) in enumerate(change.steps)
         )
     for work in change._after_commit:
         transaction.on_commit(work)
@@ -181,6 +178,7 @@ def ticket_execute(
         change = TicketChange(ticket=ticket, actor=actor, command=command)
         change.result = apply(change)
         ticket.version += 1
+        ticket.transition_seq += len(change.steps)
         try:
             ticket.save()
         except ConcurrentTransition:
@@ -219,11 +217,13 @@ def ticket_open(
         )
     with transaction.atomic():
         ticket.version = 1
+        ticket.transition_seq = 1
         ticket.save(force_insert=True)
         change = TicketChange(ticket=ticket, actor=actor, command=command, steps=[("", ticket.state)])
         if apply is not None:
             change.result = apply(change)
             if len(change.steps) > 1:
+                ticket.transition_seq = len(change.steps)
                 ticket.save()
         event = _record(change, before_state="", payload=payload or {})
     return Outcome(ticket=ticket, event=event, result=change.result)

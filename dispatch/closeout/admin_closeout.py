@@ -1,0 +1,124 @@
+"""Back-office views of closeout records. Imported by dispatch/closeout/admin.py.
+
+Evidence, submissions, QA reviews, exceptions, invoices, packets and autonomy pauses are made by
+the services (through the one executor, with their audit events), so the admin shows them and
+never edits them. Only the price book is maintained here.
+"""
+from __future__ import annotations
+
+from django.contrib import admin
+from django.utils.html import format_html
+
+from dispatch.common.admin_base import DispatchModelAdmin, ReadOnlyModelAdmin
+
+from .models import (
+    AutonomyPause,
+    ChecklistResult,
+    CloseoutPacket,
+    Evidence,
+    EvidenceException,
+    InvoiceDraft,
+    InvoiceLine,
+    LaborEntry,
+    PartUsage,
+    PriceBookItem,
+    QaReview,
+)
+
+
+@admin.register(Evidence)
+class EvidenceAdmin(ReadOnlyModelAdmin):
+    list_display = ("created_at", "ticket", "kind", "evidence_key", "content_type", "is_locked", "created_by")
+    list_filter = ("kind", "is_locked")
+    search_fields = ("evidence_key", "uri", "sha256", "ticket__id")
+    list_select_related = ("ticket",)
+    date_hierarchy = "created_at"
+    readonly_fields = ("file_link",)
+
+    @admin.display(description="file")
+    def file_link(self, obj: Evidence):
+        return format_html('<a href="{}">{}</a>', obj.file.url, obj.file.name) if obj.file else "—"
+
+
+@admin.register(ChecklistResult)
+class ChecklistResultAdmin(ReadOnlyModelAdmin):
+    list_display = ("created_at", "ticket", "tool", "submitted_by", "submitted_by_role")
+    list_filter = ("tool",)
+    search_fields = ("ticket__id", "submitted_by")
+    list_select_related = ("ticket",)
+
+
+@admin.register(QaReview)
+class QaReviewAdmin(ReadOnlyModelAdmin):
+    list_display = ("created_at", "ticket", "result", "reviewer", "reviewed_at")
+    list_filter = ("result",)
+    search_fields = ("ticket__id", "reviewer", "notes")
+    list_select_related = ("ticket",)
+
+
+@admin.register(EvidenceException)
+class EvidenceExceptionAdmin(ReadOnlyModelAdmin):
+    list_display = ("created_at", "ticket", "granted_by", "expires_at")
+    search_fields = ("ticket__id", "reason", "granted_by")
+    list_select_related = ("ticket",)
+
+
+class InvoiceLineInline(admin.TabularInline):
+    model = InvoiceLine
+    extra = 0
+    can_delete = False
+    fields = ("position", "kind", "description", "quantity", "unit_cents", "total_cents", "taxable")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(InvoiceDraft)
+class InvoiceDraftAdmin(ReadOnlyModelAdmin):
+    list_display = ("number", "ticket", "status", "total_cents", "nte_cents", "exceeds_nte", "revision", "updated_at")
+    list_filter = ("status", "exceeds_nte")
+    search_fields = ("number", "ticket__id")
+    list_select_related = ("ticket",)
+    inlines = [InvoiceLineInline]
+
+
+@admin.register(LaborEntry)
+class LaborEntryAdmin(ReadOnlyModelAdmin):
+    list_display = ("created_at", "ticket", "technician", "minutes", "rate_cents", "description")
+    list_select_related = ("ticket", "technician")
+    search_fields = ("ticket__id", "description")
+
+
+@admin.register(PartUsage)
+class PartUsageAdmin(ReadOnlyModelAdmin):
+    list_display = ("created_at", "ticket", "price_book_item", "description", "quantity", "unit_cents")
+    list_select_related = ("ticket", "price_book_item")
+    search_fields = ("ticket__id", "description", "price_book_item__sku")
+
+
+@admin.register(PriceBookItem)
+class PriceBookItemAdmin(DispatchModelAdmin):
+    list_display = ("sku", "name", "unit_cents", "taxable", "active")
+    list_filter = ("active", "taxable")
+    search_fields = ("sku", "name")
+
+    def has_delete_permission(self, request, obj=None):
+        # Used items keep their history; retire an item by unticking "active".
+        return False
+
+
+@admin.register(CloseoutPacket)
+class CloseoutPacketAdmin(ReadOnlyModelAdmin):
+    list_display = ("created_at", "ticket", "sha256", "forced", "created_by")
+    list_filter = ("forced",)
+    search_fields = ("ticket__id", "sha256")
+    list_select_related = ("ticket",)
+
+
+@admin.register(AutonomyPause)
+class AutonomyPauseAdmin(ReadOnlyModelAdmin):
+    list_display = ("created_at", "scope_type", "incident_type", "ticket", "paused_by", "rolled_back_at", "rolled_back_by")
+    list_filter = ("scope_type",)
+    search_fields = ("incident_type", "ticket__id", "reason")
+    list_select_related = ("ticket",)

@@ -1,0 +1,174 @@
+"""Evidence files and URIs: what the server accepts, how it recognises a file, where it stores it.
+
+A file's type is read from its first bytes, never from its name or the client's content type:
+a ".png" that is really text is refused. Stored names are built from the ticket and evidence
+ids only, so nothing a client sends ends up in a storage path.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+
+from dispatch.common.errors import DispatchError
+
+DEFAULT_MAX_BYTES = 25 * 1024 * 1024
+HEIF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"})
+# Uploaded files get a URI naming where they are: the bucket when storage is S3-compatible,
+# else the local media store. The gate trusts stored files whatever the URI scheme.
+LOCAL_STORAGE_URI_PREFIX = "file://media/"
+SHA256_HEX = re.compile(r"^(?:sha256[:=])?([0-9a-fA-F]{64})$")
+
+
+@dataclass(frozen=True)
+class SniffedType:
+    content_type: str
+    extension: str
+    is_raster: bool  # decodable by Pillow (dimensions, EXIF)
+
+
+def allowed_uri_schemes() -> list[str]:
+    schemes = getattr(settings, "DISPATCH_EVIDENCE_URI_SCHEMES", None) or ["s3", "minio"]
+    return [s.strip().lower() for s in schemes if s.strip()]
+
+
+def max_upload_bytes() -> int:
+    return int(getattr(settings, "DISPATCH_EVIDENCE_MAX_BYTES", DEFAULT_MAX_BYTES))
+
+
+def uri_is_object_store(uri: str) -> bool:
+    """An object-store URI in an allowed scheme, with a bucket (host) and a non-empty key."""
+    try:
+        parts = urlsplit(uri.strip())
+    except ValueError:
+        return False
+    return (
+        parts.scheme.lower() in allowed_uri_schemes()
+        and bool(parts.netloc.strip())
+        and parts.path not in ("", "/")
+    )
+
+
+def evidence_uri_check(uri) -> str:
+    """The trimmed URI, or a 400 INVALID_EVIDENCE_REFERENCE naming the allowed schemes."""
+    if not isinstance(uri, str) or not uri.strip():
+        raise DispatchError(
+            "INVALID_REQUEST", "Field 'uri' must be a non-empty string.", status=400, dimension="request",
+            details={"field": "uri"},
+        )
+    uri = uri.strip()
+    if len(uri) > 1000 or not uri_is_object_store(uri):
+        raise DispatchError(
+            "INVALID_EVIDENCE_REFERENCE",
+            "Evidence URIs must point into object storage: scheme://bucket/key with an allowed scheme.",
+            status=400,
+            dimension="evidence",
+            details={"uri": uri[:200], "allowed_schemes": allowed_uri_schemes()},
+        )
+    return uri
+
+
+def sniff(head: bytes) -> SniffedType | None:
+    """The real type of a file from its magic bytes, or None when it is not one we accept."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return SniffedType("image/jpeg", "jpg", True)
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return SniffedType("image/png", "png", True)
+    if len(head) >= 12 and head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return SniffedType("image/webp", "webp", True)
+    if len(head) >= 12 and head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS:
+        return SniffedType("image/heic", "heic", False)
+    if head.startswith(b"%PDF-"):
+        return SniffedType("application/pdf", "pdf", False)
+    return None
+
+
+def _bad_file(message: str, **details) -> DispatchError:
+    return DispatchError("INVALID_EVIDENCE_FILE", message, status=400, dimension="evidence", details=details)
+
+
+def _image_facts(data: bytes) -> dict:
+    """Width, height and the camera's capture time; refuses bytes Pillow cannot read as an image."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+            taken = image.getexif().get_ifd(0x8769).get(36867)  # Exif IFD, DateTimeOriginal
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise _bad_file("The file looks like an image but cannot be read as one.", reason=str(exc)[:200]) from None
+    facts: dict = {"width": width, "height": height}
+    if isinstance(taken, str):
+        try:
+            facts["exif_taken_at"] = datetime.strptime(taken.strip(), "%Y:%m:%d %H:%M:%S").isoformat()
+        except ValueError:
+            pass
+    return facts
+
+
+@dataclass(frozen=True)
+class PreparedUpload:
+    data: bytes
+    sniffed: SniffedType
+    sha256: str
+    facts: dict
+    original_name: str
+
+
+def upload_prepare(upload, *, checksum: str | None = None) -> PreparedUpload:
+    """Read, size-check, sniff and hash an uploaded file; refuse anything we would not store."""
+    limit = max_upload_bytes()
+    declared = getattr(upload, "size", None)
+    if declared is not None and declared > limit:
+        raise _bad_file(f"The file is larger than {limit} bytes.", max_bytes=limit)
+    upload.seek(0)
+    # Read one byte past the limit: enough to know it is too big without reading it all.
+    data = upload.read(limit + 1)
+    if len(data) > limit:
+        raise _bad_file(f"The file is larger than {limit} bytes.", max_bytes=limit)
+    if not data:
+        raise _bad_file("The file is empty.")
+    sniffed = sniff(data[:32])
+    if sniffed is None:
+        raise _bad_file(
+            "Only JPEG, PNG, WebP, HEIC photos and PDF documents are accepted; this file is none of them.",
+            declared_content_type=getattr(upload, "content_type", "") or "",
+        )
+    digest = hashlib.sha256(data).hexdigest()
+    if checksum:
+        match = SHA256_HEX.match(checksum.strip())
+        if match and match.group(1).lower() != digest:
+            raise DispatchError(
+                "EVIDENCE_CHECKSUM_MISMATCH",
+                "The file's sha256 does not match the checksum sent with it.",
+                status=400,
+                dimension="evidence",
+                details={"checksum": checksum, "sha256": digest},
+            )
+    facts = _image_facts(data) if sniffed.is_raster else {}
+    return PreparedUpload(
+        data=data, sniffed=sniffed, sha256=digest, facts=facts, original_name=str(getattr(upload, "name", "") or "")[:200]
+    )
+
+
+def upload_store(prepared: PreparedUpload, *, ticket_id, evidence_id) -> tuple[str, str]:
+    """Save the bytes through Django's default storage; return (storage name, evidence URI)."""
+    name = default_storage.save(
+        f"evidence/{ticket_id}/{evidence_id}.{prepared.sniffed.extension}", ContentFile(prepared.data)
+    )
+    bucket = getattr(default_storage, "bucket_name", None)
+    uri = f"s3://{bucket}/{name}" if bucket else f"{LOCAL_STORAGE_URI_PREFIX}{name}"
+    return name, uri
+
+
+def upload_discard(name: str) -> None:
+    """Remove a stored file whose evidence row was never committed."""
+    if name and default_storage.exists(name):
+        default_storage.delete(name)

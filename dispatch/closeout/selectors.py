@@ -1,0 +1,169 @@
+"""Reads of closeout data: a ticket's evidence, and the autonomy controls (state and replay)."""
+from __future__ import annotations
+
+import uuid
+
+from django.db.models import Q
+from django.utils import timezone
+
+from dispatch.common.actors import Actor
+from dispatch.tickets.models import Ticket
+from dispatch.tickets.services import scope_check, ticket_not_found
+
+from .models import AutonomyPause, AutonomyScope, Evidence
+from .packets import iso
+
+# When several pauses apply to one ticket, the narrowest one explains the refusal.
+SCOPE_PRECEDENCE = {AutonomyScope.TICKET: 0, AutonomyScope.INCIDENT: 1, AutonomyScope.GLOBAL: 2}
+
+
+def evidence_serialize(item: Evidence) -> dict:
+    return {
+        "id": str(item.id),
+        "ticket_id": str(item.ticket_id),
+        "kind": item.kind,
+        "evidence_key": item.evidence_key or None,
+        "uri": item.uri,
+        "checksum": item.checksum or None,
+        "sha256": item.sha256 or None,
+        "content_type": item.content_type or None,
+        "size": item.size,
+        "metadata": item.metadata or {},
+        "is_locked": item.is_locked,
+        "created_by": item.created_by,
+        "created_at": iso(item.created_at),
+    }
+
+
+def evidence_list(ticket: Ticket) -> dict:
+    """The ticket's evidence, oldest first (ties broken by id), as the toolset returns it."""
+    items = Evidence.objects.filter(ticket=ticket).order_by("created_at", "id")
+    return {"ticket_id": str(ticket.id), "evidence": [evidence_serialize(item) for item in items]}
+
+
+def autonomy_pause_serialize(pause: AutonomyPause) -> dict:
+    return {
+        "id": str(pause.id),
+        "scope_type": pause.scope_type,
+        "incident_type": pause.incident_type or None,
+        "ticket_id": str(pause.ticket_id) if pause.ticket_id else None,
+        "is_paused": pause.is_active,
+        "reason": pause.reason or None,
+        "actor_id": pause.paused_by,
+        "actor_role": pause.paused_by_role or None,
+        "created_at": iso(pause.created_at),
+        "updated_at": iso(pause.rolled_back_at or pause.created_at),
+        "rolled_back_at": iso(pause.rolled_back_at),
+        "rolled_back_by": pause.rolled_back_by or None,
+        "rollback_reason": pause.rollback_reason or None,
+    }
+
+
+def _scope_filter(ticket_id, incident_type: str | None) -> Q:
+    where = Q(scope_type=AutonomyScope.GLOBAL)
+    if incident_type:
+        where |= Q(scope_type=AutonomyScope.INCIDENT, incident_type=incident_type.strip().upper())
+    if ticket_id:
+        where |= Q(scope_type=AutonomyScope.TICKET, ticket_id=ticket_id)
+    return where
+
+
+def _by_precedence(pauses) -> list[AutonomyPause]:
+    return sorted(pauses, key=lambda p: (SCOPE_PRECEDENCE[p.scope_type], -p.created_at.timestamp(), str(p.id)))
+
+
+def autonomy_pauses_for(*, ticket_id=None, incident_type: str | None = None) -> list[AutonomyPause]:
+    """Active pauses that apply to a ticket (its own, its incident type's, the global one),
+    narrowest first."""
+    rows = AutonomyPause.objects.filter(_scope_filter(ticket_id, incident_type), rolled_back_at__isnull=True)
+    return _by_precedence(rows)
+
+
+def autonomy_pause_effective(ticket: Ticket) -> AutonomyPause | None:
+    """The pause that stops agents on this ticket, or None when agents may act."""
+    pauses = autonomy_pauses_for(ticket_id=ticket.id, incident_type=ticket.incident_type)
+    return pauses[0] if pauses else None
+
+
+def _decision(pauses: list[AutonomyPause]) -> dict | None:
+    if not pauses:
+        return None
+    top = pauses[0]
+    return {
+        "scope_type": top.scope_type,
+        "incident_type": top.incident_type or None,
+        "ticket_id": str(top.ticket_id) if top.ticket_id else None,
+        "is_paused": True,
+        "reason": top.reason or None,
+    }
+
+
+def _history(rows) -> list[dict]:
+    """Each pause row as the actions it records (pause, and rollback when stamped), newest first."""
+    actions = []
+    for row in rows:
+        scope = {
+            "pause_id": str(row.id),
+            "scope_type": row.scope_type,
+            "incident_type": row.incident_type or None,
+            "ticket_id": str(row.ticket_id) if row.ticket_id else None,
+        }
+        actions.append(
+            {**scope, "action": "pause", "actor_id": row.paused_by, "actor_role": row.paused_by_role or None,
+             "reason": row.reason or None, "created_at": iso(row.created_at), "_at": row.created_at}
+        )
+        if row.rolled_back_at:
+            actions.append(
+                {**scope, "action": "rollback", "actor_id": row.rolled_back_by, "actor_role": None,
+                 "reason": row.rollback_reason or None, "created_at": iso(row.rolled_back_at), "_at": row.rolled_back_at}
+            )
+    actions.sort(key=lambda a: (a["_at"], a["action"] == "rollback"), reverse=True)
+    for action in actions:
+        del action["_at"]
+    return actions
+
+
+def autonomy_state(*, ticket_id=None, incident_type: str | None = None) -> dict:
+    """Every active pause, the whole pause history, and (when a ticket or incident type is
+    named) the decision that would apply to it."""
+    incident = (incident_type or "").strip().upper() or None
+    if ticket_id and not incident:
+        ticket = Ticket.objects.filter(pk=ticket_id).only("incident_type").first()
+        if ticket is not None:
+            incident = (ticket.incident_type or "").strip().upper() or None
+    active = _by_precedence(AutonomyPause.objects.filter(rolled_back_at__isnull=True))
+    chain = autonomy_pauses_for(ticket_id=ticket_id, incident_type=incident) if (ticket_id or incident) else []
+    return {
+        "generated_at": iso(timezone.now()),
+        "controls": [autonomy_pause_serialize(p) for p in active],
+        "decision": _decision(chain),
+        "chain": [autonomy_pause_serialize(p) for p in chain],
+        "history": _history(AutonomyPause.objects.order_by("-created_at", "id")),
+        "query": {"ticket_id": str(ticket_id) if ticket_id else None, "incident_type": incident},
+    }
+
+
+def autonomy_replay(ticket_id, *, actor: Actor | None = None) -> dict:
+    """What the autonomy controls said about one ticket: the decision now, the pauses that
+    apply, and the pause/rollback history of every scope that covers it."""
+    try:
+        key = uuid.UUID(str(ticket_id))
+    except ValueError:
+        raise ticket_not_found(ticket_id) from None
+    ticket = Ticket.objects.filter(pk=key).first()
+    if ticket is None:
+        raise ticket_not_found(ticket_id)
+    if actor is not None:
+        scope_check(actor, ticket)
+    incident = (ticket.incident_type or "").strip().upper() or None
+    chain = autonomy_pauses_for(ticket_id=ticket.id, incident_type=incident)
+    covering = AutonomyPause.objects.filter(_scope_filter(ticket.id, incident)).order_by("-created_at", "id")
+    return {
+        "generated_at": iso(timezone.now()),
+        "ticket_id": str(ticket.id),
+        "incident_type": incident,
+        "decision": _decision(chain),
+        "chain": [autonomy_pause_serialize(p) for p in chain],
+        "controls": [autonomy_pause_serialize(p) for p in _by_precedence(covering)],
+        "history": _history(covering),
+    }

@@ -1,0 +1,661 @@
+"""The dispatch back office for the shared schema.
+
+Customers, sites, contacts and assets are plain records a dispatcher keeps up to date. Tickets
+are not: a ticket is opened through `ticket_create` and every later change goes through a
+service, from the buttons of the ticket page (`admin_actions.py`) or the "Cancel selected"
+action. The ticket page itself has no Save button, and no admin path saves a ticket row.
+Audit events, transitions, approvals and idempotency records are written by services only.
+"""
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.admin.utils import unquote
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.db.models import Case, Count, F, Q, Value, When
+from django.http import Http404, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.http import urlencode
+from django.utils.timesince import timesince
+from django.utils.timezone import localtime
+
+from dispatch.common.admin_base import (
+    DispatchModelAdmin,
+    ReadOnlyModelAdmin,
+    acting_role,
+    actor_for_request,
+    state_badge,
+)
+from dispatch.common.errors import DispatchError
+
+from .admin_actions import CancelForm, cents, incident_type_choices, ticket_action, ticket_actions
+from .models import (
+    Account, Approval, Asset, AuditEvent, Contact, IdempotencyRecord, Priority, Site, StateTransition, Ticket,
+)
+from .services import TICKET_CANCEL, TICKET_CREATE, ticket_cancel, ticket_create
+from .states import OPEN_STATES, TERMINAL_STATES, TicketState
+
+S = TicketState
+
+# The dashboard groups states by the part of the pipeline they belong to.
+PIPELINE = (
+    ("Intake", (S.NEW, S.NEEDS_INFO, S.TRIAGED, S.APPROVAL_REQUIRED)),
+    ("Scheduling", (S.READY_TO_SCHEDULE, S.SCHEDULE_PROPOSED, S.PENDING_CUSTOMER_CONFIRMATION, S.SCHEDULED)),
+    ("In the field", (S.DISPATCHED, S.ON_SITE, S.IN_PROGRESS, S.ON_HOLD)),
+    ("Closeout", (S.COMPLETED_PENDING_VERIFICATION, S.VERIFIED, S.INVOICED)),
+    ("Done", (S.CLOSED, S.CANCELLED)),
+)
+PIPELINE_STATES = [state for _, states in PIPELINE for state in states]
+
+
+def ticket_state_tiles() -> list[dict]:
+    """Ticket counts per state (and how many of them are emergencies), in one grouped query."""
+    counts: dict[str, int] = {}
+    emergencies: dict[str, int] = {}
+    # order_by() drops the model's default ordering, which would otherwise split the groups.
+    for row in Ticket.objects.order_by().values("state", "priority").annotate(n=Count("pk")):
+        counts[row["state"]] = counts.get(row["state"], 0) + row["n"]
+        if row["priority"] == "EMERGENCY":
+            emergencies[row["state"]] = emergencies.get(row["state"], 0) + row["n"]
+    changelist = reverse("admin:tickets_ticket_changelist")
+    return [
+        {
+            "phase": phase,
+            "total": sum(counts.get(state, 0) for state in states),
+            "states": [
+                {
+                    "state": state.value,
+                    "css": state.value.lower(),
+                    "label": state.label,
+                    "count": counts.get(state, 0),
+                    "emergencies": emergencies.get(state, 0),
+                    "url": f"{changelist}?{urlencode({'state__exact': state.value})}",
+                }
+                for state in states
+            ],
+        }
+        for phase, states in PIPELINE
+    ]
+
+
+def money(amount_cents: int | None, currency: str = "USD") -> str:
+    if amount_cents is None:
+        return ""
+    return f"{'$' if currency == 'USD' else currency + ' '}{Decimal(amount_cents) / 100:,.2f}"
+
+
+def ticket_link(ticket: Ticket | None) -> str:
+    if ticket is None:
+        return "—"
+    return format_html(
+        '<a class="rd-ref" href="{}">{}</a>', reverse("admin:tickets_ticket_change", args=[ticket.pk]), ticket.short_ref
+    )
+
+
+def refusal_message(error: DispatchError) -> str:
+    """A DispatchError as the one line a dispatcher reads."""
+    text = f"Refused — {error.message} [{error.code}]"
+    allowed = error.details.get("allowed_next_states")
+    if allowed is not None:
+        text += f" Allowed next states: {', '.join(allowed) or 'none'}."
+    return text
+
+
+# --- customers, sites, contacts, assets ----------------------------------------------------------
+
+
+class SiteInline(admin.TabularInline):
+    model = Site
+    fields = ("name", "address_line1", "city", "service_region", "timezone")
+    extra = 0
+    show_change_link = True
+
+
+class ContactInline(admin.TabularInline):
+    model = Contact
+    fields = ("name", "site", "phone", "email", "is_authorized_requester", "is_approver")
+    autocomplete_fields = ("site",)
+    extra = 0
+
+
+@admin.register(Account)
+class AccountAdmin(DispatchModelAdmin):
+    list_display = ("name", "kind", "is_provisional", "site_count", "open_ticket_count", "billing_email")
+    list_filter = ("kind", "is_provisional")
+    search_fields = ("name", "billing_email")
+    inlines = (SiteInline, ContactInline)
+
+    def get_queryset(self, request):
+        # Two counts over two joins: distinct, or each would be multiplied by the other.
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                site_total=Count("sites", distinct=True),
+                open_total=Count("tickets", filter=Q(tickets__state__in=list(OPEN_STATES)), distinct=True),
+            )
+        )
+
+    @admin.display(description="sites", ordering="site_total")
+    def site_count(self, account: Account) -> int:
+        return account.site_total
+
+    @admin.display(description="open tickets", ordering="open_total")
+    def open_ticket_count(self, account: Account) -> str:
+        if not account.open_total:
+            return "0"
+        url = reverse("admin:tickets_ticket_changelist") + "?" + urlencode({"account__id__exact": account.pk})
+        return format_html('<a href="{}">{}</a>', url, account.open_total)
+
+
+@admin.register(Site)
+class SiteAdmin(DispatchModelAdmin):
+    list_display = ("name", "account", "address", "service_region", "timezone", "has_access_notes")
+    list_select_related = ("account",)
+    list_filter = ("service_region", "timezone")
+    search_fields = ("name", "address_line1", "city", "postal_code", "account__name")
+    autocomplete_fields = ("account",)
+    fieldsets = (
+        (None, {"fields": ("account", "name")}),
+        ("Address", {"fields": ("address_line1", "address_line2", ("city", "region", "postal_code"), "country")}),
+        ("Map and time", {"fields": (("lat", "lng"), "timezone", "service_region")}),
+        ("Access", {"fields": ("access_instructions", "access_code", "hours")}),
+    )
+
+    @admin.display(description="access notes", boolean=True)
+    def has_access_notes(self, site: Site) -> bool:
+        return bool(site.access_instructions or site.access_code)
+
+
+@admin.register(Contact)
+class ContactAdmin(DispatchModelAdmin):
+    list_display = ("name", "account", "site", "phone", "email", "is_authorized_requester", "is_approver")
+    list_select_related = ("account", "site")
+    list_filter = ("is_authorized_requester", "is_approver")
+    search_fields = ("name", "phone", "email", "account__name")
+    autocomplete_fields = ("account", "site")
+
+
+@admin.register(Asset)
+class AssetAdmin(DispatchModelAdmin):
+    list_display = ("name", "site", "make", "model", "serial", "warranty_until")
+    list_select_related = ("site",)
+    list_filter = ("make",)
+    search_fields = ("name", "make", "model", "serial", "site__name", "site__address_line1")
+    autocomplete_fields = ("site",)
+
+
+# --- tickets ---------------------------------------------------------------------------------------
+
+
+class TicketCreateForm(forms.ModelForm):
+    """What a dispatcher types to open a ticket; the account follows from the site."""
+
+    incident_type = forms.ChoiceField(choices=(), required=False)
+    nte = forms.DecimalField(label="Not-to-exceed ($)", required=False, min_value=0, max_digits=12, decimal_places=2)
+
+    class Meta:
+        model = Ticket
+        fields = ("site", "asset", "summary", "description", "priority", "incident_type",
+                  "customer_name", "customer_phone", "customer_email")
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["incident_type"].choices = incident_type_choices()
+
+    def service_arguments(self) -> dict:
+        data = self.cleaned_data
+        site = data["site"]
+        return {
+            "account_id": site.account_id,
+            "site_id": site.pk,
+            "asset_id": data["asset"].pk if data.get("asset") else None,
+            "summary": data["summary"],
+            "description": data.get("description", ""),
+            "nte_cents": cents(data.get("nte")),
+            "priority": data["priority"],
+            "incident_type": data.get("incident_type", ""),
+            "customer_name": data.get("customer_name", ""),
+            "customer_phone": data.get("customer_phone", ""),
+            "customer_email": data.get("customer_email", ""),
+        }
+
+
+class TicketCancelSelectedForm(CancelForm):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, ticket=None, **kwargs)
+
+
+@admin.register(Ticket)
+class TicketAdmin(DispatchModelAdmin):
+    list_display = (
+        "ref", "summary_cell", "state_display", "priority_display", "customer_cell", "assigned_tech", "schedule",
+        "updated",
+    )
+    list_display_links = ("ref", "summary_cell")
+    # Every FK a column shows is joined here: the list costs the same queries for 5 rows or 500.
+    list_select_related = ("account", "site", "assigned_tech")
+    list_filter = ("state", "priority", "incident_type", "assigned_tech", "site__service_region")
+    search_fields = (
+        "summary", "customer_name", "customer_phone", "customer_email",
+        "account__name", "site__name", "site__address_line1", "site__city",
+    )
+    search_help_text = "Search by ref (RD-1A2B3C4D), summary, customer, account or address."
+    autocomplete_fields = ("site", "asset")
+    form = TicketCreateForm
+    add_fieldsets = (
+        ("Where", {"fields": ("site", "asset")}),
+        ("What", {"fields": ("summary", "description", ("priority", "incident_type"), "nte")}),
+        ("Who called", {"fields": ("customer_name", ("customer_phone", "customer_email"))}),
+    )
+    # The ticket page is drawn by templates/admin/tickets/ticket/change_form.html; these are
+    # the plain fields Django's view-only form would otherwise list.
+    fieldsets = ((None, {"fields": ("summary", "state", "version")}),)
+    actions = ("cancel_selected",)
+
+    # --- permissions: a ticket changes only through services --------------------------------
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        # No admin form may save a ticket row: that would bypass the executor and the audit.
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_cancel_permission(self, request) -> bool:
+        return TICKET_CANCEL.allows_role(acting_role(request.user, TICKET_CANCEL))
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("account", "site", "asset", "assigned_tech")
+
+    def get_ordering(self, request):
+        # The queue a dispatcher works: open before done, emergencies first, then along the pipeline.
+        return [
+            Case(When(state__in=list(TERMINAL_STATES), then=Value(1)), default=Value(0)).asc(),
+            Case(
+                When(priority=Priority.EMERGENCY, then=Value(0)),
+                When(priority=Priority.URGENT, then=Value(1)),
+                default=Value(2),
+            ).asc(),
+            Case(
+                *[When(state=state, then=Value(index)) for index, state in enumerate(PIPELINE_STATES)],
+                default=Value(len(PIPELINE_STATES)),
+            ).asc(),
+            F("created_at").desc(),
+        ]
+
+    # --- list columns ---------------------------------------------------------------------
+
+    @admin.display(description="ref", ordering="created_at")
+    def ref(self, ticket: Ticket) -> str:
+        return ticket.short_ref
+
+    @admin.display(description="summary", ordering="summary")
+    def summary_cell(self, ticket: Ticket) -> str:
+        summary = ticket.summary if len(ticket.summary) <= 80 else ticket.summary[:77] + "…"
+        return format_html('{}<div class="rd-sub">{}</div>', summary, ticket.incident_type or "type not set")
+
+    @admin.display(description="state", ordering="state")
+    def state_display(self, ticket: Ticket) -> str:
+        return state_badge(ticket.state, ticket.get_state_display())
+
+    @admin.display(description="priority", ordering="priority")
+    def priority_display(self, ticket: Ticket) -> str:
+        return format_html(
+            '<span class="rd-prio rd-prio-{}">{}</span>', ticket.priority.lower(), ticket.get_priority_display()
+        )
+
+    @admin.display(description="customer · site", ordering="account__name")
+    def customer_cell(self, ticket: Ticket) -> str:
+        return format_html(
+            '{}<div class="rd-sub">{} · {}</div>', ticket.account.name, ticket.site.name, ticket.site.city
+        )
+
+    @admin.display(description="scheduled", ordering="scheduled_start")
+    def schedule(self, ticket: Ticket) -> str:
+        return schedule_text(ticket)
+
+    @admin.display(description="updated", ordering="updated_at")
+    def updated(self, ticket: Ticket) -> str:
+        return format_html(
+            '<span title="{}">{} ago</span>', localtime(ticket.updated_at).strftime("%b %-d, %H:%M"),
+            timesince(ticket.updated_at).split(",")[0],
+        )
+
+    def get_search_results(self, request, queryset, search_term):
+        # A ticket ref (RD- plus the first 8 hex digits of its id) or a whole id finds that ticket.
+        term = search_term.strip().lower().removeprefix("rd-")
+        if len(term) >= 8 and all(ch in "0123456789abcdef-" for ch in term):
+            return queryset.filter(id__startswith=term), False
+        return super().get_search_results(request, queryset, search_term)
+
+    def changelist_view(self, request, extra_context=None):
+        return super().changelist_view(request, {"title": "Tickets", **(extra_context or {})})
+
+    def dashboard_context(self, request) -> dict:
+        return {"state_tiles": ticket_state_tiles()}
+
+    # --- opening a ticket: through ticket_create, never a ModelForm save -------------------
+
+    def get_fieldsets(self, request, obj=None):
+        return self.add_fieldsets if obj is None else self.fieldsets
+
+    def add_view(self, request, form_url="", extra_context=None):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        TicketForm = self.get_form(request, None, change=False)
+        form = TicketForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                outcome = ticket_create(actor=actor_for_request(request, TICKET_CREATE), **form.service_arguments())
+            except DispatchError as error:
+                form.add_error(error.details.get("field") if error.details.get("field") in form.fields else None,
+                               refusal_message(error))
+            else:
+                ticket = outcome.ticket
+                self.log_addition(request, ticket, [{"added": {}}])
+                messages.success(request, f"Opened {ticket.short_ref} in {ticket.state}.")
+                return HttpResponseRedirect(reverse("admin:tickets_ticket_change", args=[ticket.pk]))
+        adminform = helpers.AdminForm(form, list(self.add_fieldsets), {}, model_admin=self)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Open a ticket",
+            "subtitle": None,
+            "adminform": adminform,
+            "object_id": None,
+            "original": None,
+            "is_popup": False,
+            "to_field": None,
+            "media": self.media + adminform.media,
+            "inline_admin_formsets": [],
+            "errors": helpers.AdminErrorList(form, []),
+            "preserved_filters": self.get_preserved_filters(request),
+            "show_save_and_add_another": False,
+            "show_save_and_continue": False,
+            **(extra_context or {}),
+        }
+        return self.render_change_form(request, context, add=True, form_url=form_url)
+
+    # --- the ticket page --------------------------------------------------------------------
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            context.update(self.ticket_page_context(request, obj))
+        return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        return super().change_view(request, object_id, form_url, {"title": "Ticket", **(extra_context or {})})
+
+    def ticket_page_context(self, request, ticket: Ticket) -> dict:
+        events = list(ticket.audit_events.order_by("seq"))
+        user_ids = {int(e.actor_id) for e in events if e.actor_type == "HUMAN" and e.actor_id.isdigit()}
+        names = {
+            user.pk: user.get_full_name() or user.get_username()
+            for user in get_user_model().objects.filter(pk__in=user_ids)
+        }
+        offered = [
+            {"action": action, "form": action.form_class(ticket=ticket) if action.form_class else None}
+            for action in ticket_actions()
+            if action.offered(state=ticket.state, role=acting_role(request.user, action.command))
+        ]
+        pending = ticket.approvals.filter(status=Approval.Status.PENDING).first()
+        return {
+            "ticket": ticket,
+            "state_badge": state_badge(ticket.state, ticket.get_state_display()),
+            "nte": money(ticket.nte_cents, ticket.currency),
+            "schedule": schedule_text(ticket),
+            "site_contacts": list(
+                Contact.objects.filter(account_id=ticket.account_id)
+                .filter(Q(site_id=ticket.site_id) | Q(site__isnull=True))
+                .order_by("-is_approver", "name")[:5]
+            ),
+            "pending_approval": pending,
+            "pending_approval_amount": money(pending.amount_cents, ticket.currency) if pending else "",
+            "ticket_actions": offered,
+            "timeline": [timeline_entry(event, names) for event in events],
+        }
+
+    def get_urls(self):
+        transition = self.admin_site.admin_view(self.transition_view)
+        return [
+            path("<path:object_id>/transition/<slug:action_key>/", transition, name="tickets_ticket_transition"),
+            *super().get_urls(),
+        ]
+
+    def transition_view(self, request, object_id, action_key):
+        """One button of the ticket page: show its form (GET), or run its service (POST)."""
+        ticket = self.get_object(request, unquote(object_id))
+        if ticket is None:
+            raise Http404("No such ticket.")
+        if not self.has_view_permission(request, ticket):
+            raise PermissionDenied
+        action = ticket_action(action_key)
+        if action is None:
+            raise Http404("No such action.")
+        change_url = reverse("admin:tickets_ticket_change", args=[ticket.pk])
+
+        if request.method != "POST":
+            if action.form_class is None:
+                # Acting is POST-only; a GET of an action without input just goes back.
+                return HttpResponseRedirect(change_url)
+            version = _version(request.GET.get("version")) or ticket.version
+            return self._transition_form(request, ticket, action, action.form_class(ticket=ticket), version)
+
+        version = _version(request.POST.get("expected_version"))
+        if version is None:
+            messages.error(request, "This page did not say which version of the ticket it showed. Reload and try again.")
+            return HttpResponseRedirect(change_url)
+        form = action.form_class(request.POST, ticket=ticket) if action.form_class else None
+        if form is not None and not form.is_valid():
+            return self._transition_form(request, ticket, action, form, version)
+        try:
+            outcome = action.run(
+                actor=actor_for_request(request, action.command),
+                ticket=ticket,
+                data=form.cleaned_data if form is not None else {},
+                expected_version=version,
+            )
+        except DispatchError as error:
+            messages.error(request, refusal_message(error))
+        else:
+            event = outcome.event
+            moved = f"{event.before_state} → {event.after_state}" if event.before_state != event.after_state else event.after_state
+            self.log_change(request, outcome.ticket, f"{action.label} ({event.tool_name}, audit #{event.seq})")
+            messages.success(request, f"{ticket.short_ref}: {action.label} — {moved}.")
+        return HttpResponseRedirect(change_url)
+
+    def _transition_form(self, request, ticket, action, form, version):
+        context = {
+            **self.admin_site.each_context(request),
+            "title": action.label,
+            "subtitle": ticket.short_ref,
+            "opts": self.opts,
+            "ticket": ticket,
+            "state_badge": state_badge(ticket.state, ticket.get_state_display()),
+            "action": action,
+            "form": form,
+            "expected_version": version,
+            "change_url": reverse("admin:tickets_ticket_change", args=[ticket.pk]),
+        }
+        return TemplateResponse(request, "admin/tickets/ticket/transition_form.html", context)
+
+    # --- changelist action -------------------------------------------------------------------
+
+    @admin.action(description="Cancel selected tickets", permissions=["cancel"])
+    def cancel_selected(self, request, queryset):
+        form = TicketCancelSelectedForm(request.POST if "confirm" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            actor = actor_for_request(request, TICKET_CANCEL)
+            cancelled = 0
+            for ticket in queryset:
+                try:
+                    ticket_cancel(
+                        actor=actor,
+                        ticket_id=ticket.pk,
+                        reason=form.cleaned_data["reason"],
+                        cancellation_code=form.cleaned_data.get("cancellation_code", ""),
+                    )
+                except DispatchError as error:
+                    messages.error(request, f"{ticket.short_ref}: {refusal_message(error)}")
+                else:
+                    cancelled += 1
+                    self.log_change(request, ticket, "Cancelled (ticket.cancel)")
+            if cancelled:
+                messages.success(request, f"Cancelled {cancelled} ticket{'s' if cancelled != 1 else ''}.")
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Cancel tickets",
+            "opts": self.opts,
+            "tickets": list(queryset),
+            "form": form,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "select_across": request.POST.get("select_across", "0"),
+        }
+        return TemplateResponse(request, "admin/tickets/ticket/cancel_selected.html", context)
+
+
+def _version(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def schedule_text(ticket: Ticket) -> str:
+    if not ticket.scheduled_start:
+        return ""
+    start = localtime(ticket.scheduled_start)
+    text = start.strftime("%a %b %-d, %H:%M")
+    if ticket.scheduled_end:
+        end = localtime(ticket.scheduled_end)
+        text += end.strftime("–%H:%M") if end.date() == start.date() else end.strftime(" – %a %b %-d, %H:%M")
+    return text
+
+
+def _compact(value) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= 140 else text[:137] + "…"
+
+
+def _is_reference(key: str, value) -> bool:
+    """Ids in a payload (account_id, tech_id, appointment_ids...) say little to a reader at a glance."""
+    return str(key).endswith(("_id", "_ids")) or str(key) in {"id", "hash"}
+
+
+def timeline_entry(event: AuditEvent, names: dict[int, str]) -> dict:
+    """One audit event as the timeline shows it: who, what, before → after, and the payload's gist.
+
+    The payload is shown as stored, that is already redacted; ids fold away under "raw".
+    """
+    actor = event.actor_id
+    if event.actor_type == "HUMAN" and actor.isdigit():
+        actor = names.get(int(actor), f"user {actor}")
+    payload = event.payload or {}
+    gist = [
+        (key, _compact(value))
+        for key, value in payload.items()
+        if value not in ("", None, [], {}) and not _is_reference(key, value)
+    ]
+    return {
+        "event": event,
+        "actor": actor,
+        "machine": event.actor_type != "HUMAN",
+        "before": state_badge(event.before_state) if event.before_state else "",
+        "after": state_badge(event.after_state),
+        "moved": event.before_state != event.after_state,
+        "payload": gist,
+        "raw": json.dumps(payload, indent=2, ensure_ascii=False) if payload else "",
+    }
+
+
+# --- rows only services write --------------------------------------------------------------------
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyModelAdmin):
+    """The append-only audit trail: searchable, never added to, changed or deleted here."""
+
+    list_display = ("seq", "created_at", "ticket_ref", "tool_name", "actor_id", "actor_role", "state_change")
+    list_display_links = ("seq",)
+    list_select_related = ("ticket",)
+    list_filter = ("tool_name", "actor_role", "actor_type")
+    search_fields = ("tool_name", "actor_id", "request_id", "correlation_id", "trace_id", "ticket__summary")
+    fields = (
+        "seq", "created_at", "ticket_ref", "tool_name", ("actor_type", "actor_id", "actor_role"),
+        ("before_state", "after_state"), ("request_id", "correlation_id", "trace_id"), "payload_pretty",
+        "prev_hash", "hash",
+    )
+    readonly_fields = ("ticket_ref", "payload_pretty")
+
+    @admin.display(description="ticket", ordering="ticket__created_at")
+    def ticket_ref(self, event: AuditEvent) -> str:
+        return ticket_link(event.ticket)
+
+    @admin.display(description="before → after")
+    def state_change(self, event: AuditEvent) -> str:
+        if event.before_state == event.after_state:
+            return state_badge(event.after_state) if event.after_state else ""
+        return format_html("{} → {}", state_badge(event.before_state), state_badge(event.after_state))
+
+    @admin.display(description="payload (redacted)")
+    def payload_pretty(self, event: AuditEvent) -> str:
+        return format_html('<pre class="rd-json">{}</pre>', json.dumps(event.payload, indent=2, ensure_ascii=False))
+
+
+@admin.register(StateTransition)
+class StateTransitionAdmin(ReadOnlyModelAdmin):
+    list_display = ("ticket_ref", "seq", "from_display", "to_display", "audit_seq", "created_at")
+    list_select_related = ("ticket", "audit_event")
+    list_filter = ("to_state", "from_state")
+    search_fields = ("ticket__summary",)
+
+    @admin.display(description="ticket", ordering="ticket__created_at")
+    def ticket_ref(self, row: StateTransition) -> str:
+        return ticket_link(row.ticket)
+
+    @admin.display(description="from", ordering="from_state")
+    def from_display(self, row: StateTransition) -> str:
+        return state_badge(row.from_state)
+
+    @admin.display(description="to", ordering="to_state")
+    def to_display(self, row: StateTransition) -> str:
+        return state_badge(row.to_state)
+
+    @admin.display(description="audit event", ordering="audit_event__seq")
+    def audit_seq(self, row: StateTransition) -> str:
+        url = reverse("admin:tickets_auditevent_change", args=[row.audit_event_id])
+        return format_html('<a href="{}">#{}</a>', url, row.audit_event.seq)
+
+
+@admin.register(Approval)
+class ApprovalAdmin(ReadOnlyModelAdmin):
+    """Approvals are asked for and decided through services (the ticket page's buttons)."""
+
+    list_display = ("created_at", "ticket_ref", "kind", "status", "amount", "requested_by", "decided_by", "decided_at")
+    list_select_related = ("ticket",)
+    list_filter = ("status", "kind")
+    search_fields = ("ticket__summary", "reason", "requested_by", "decided_by")
+
+    @admin.display(description="ticket", ordering="ticket__created_at")
+    def ticket_ref(self, approval: Approval) -> str:
+        return ticket_link(approval.ticket)
+
+    @admin.display(description="amount", ordering="amount_cents")
+    def amount(self, approval: Approval) -> str:
+        return money(approval.amount_cents)
+
+
+@admin.register(IdempotencyRecord)
+class IdempotencyRecordAdmin(ReadOnlyModelAdmin):
+    list_display = ("created_at", "actor_id", "endpoint", "key", "status_code")
+    list_filter = ("status_code",)
+    search_fields = ("actor_id", "endpoint", "key")
+    date_hierarchy = "created_at"

@@ -1,0 +1,167 @@
+"""ops.autonomy.*: a pause stops agents' closeout actions at its scope until it is rolled back; history stays."""
+from __future__ import annotations
+
+import pytest
+
+from dispatch.closeout.models import AutonomyPause
+from dispatch.closeout.selectors import autonomy_replay, autonomy_state
+from dispatch.closeout.services import autonomy_pause, autonomy_rollback, closeout_candidate, evidence_add
+from dispatch.common.actors import ActorType
+from dispatch.common.errors import DispatchError
+from dispatch.common.roles import Role
+from dispatch.tickets.models import AuditEvent
+from tests.factories import DOOR_CHECKLIST, actor_for, door_evidence_add, ticket_at
+
+pytestmark = pytest.mark.django_db
+
+
+def scope_args(scope: str, ticket) -> dict:
+    return {
+        "GLOBAL": {"scope_type": "GLOBAL"},
+        "INCIDENT": {"scope_type": "INCIDENT", "incident_type": "door_wont_latch"},
+        "TICKET": {"scope_type": "TICKET", "ticket_id": str(ticket.id)},
+    }[scope]
+
+
+def agent_add(ticket, agent=None):
+    return evidence_add(actor=agent or actor_for(Role.AGENT), ticket_id=ticket.id, kind="PHOTO", uri="s3://b/agent.jpg")
+
+
+@pytest.mark.parametrize("scope", ["GLOBAL", "INCIDENT", "TICKET"])
+def test_a_pause_blocks_agent_closeout_actions_until_rolled_back(job, dispatcher, scope):
+    door_evidence_add(job)
+    change = autonomy_pause(actor=dispatcher, reason="Bad photos from the agent", **scope_args(scope, job))
+    assert (change.previous_is_paused, change.current_is_paused) == (False, True)
+
+    for call in (
+        lambda: agent_add(job),
+        lambda: closeout_candidate(actor=actor_for(Role.AGENT), ticket_id=job.id, checklist_status=DOOR_CHECKLIST),
+    ):
+        with pytest.raises(DispatchError) as caught:
+            call()
+        error = caught.value
+        assert (error.code, error.status, error.dimension) == ("AUTONOMY_DISABLED", 409, "policy")
+        assert (error.details["scope_type"], error.details["reason"]) == (scope, "Bad photos from the agent")
+
+    # People keep working.
+    evidence_add(actor=dispatcher, ticket_id=job.id, kind="NOTE", uri="s3://b/human.txt")
+
+    rolled = autonomy_rollback(actor=dispatcher, reason="Agent fixed", **scope_args(scope, job))
+    assert (rolled.previous_is_paused, rolled.current_is_paused) == (True, False)
+    agent_add(job)
+    outcome = closeout_candidate(actor=actor_for(Role.AGENT), ticket_id=job.id, checklist_status=DOOR_CHECKLIST)
+    assert outcome.ticket.state == "COMPLETED_PENDING_VERIFICATION"
+
+
+def test_pauses_of_other_scopes_do_not_apply(job, dispatcher):
+    other = ticket_at("IN_PROGRESS")
+    autonomy_pause(actor=dispatcher, scope_type="INCIDENT", incident_type="FRAME_OR_GLASS_DAMAGE")
+    autonomy_pause(actor=dispatcher, scope_type="TICKET", ticket_id=str(other.id))
+    agent_add(job)
+    with pytest.raises(DispatchError):
+        agent_add(other)
+
+
+def test_an_ai_caller_with_a_dispatcher_alias_is_still_an_agent(job, dispatcher):
+    autonomy_pause(actor=dispatcher)
+    assistant = actor_for(Role.DISPATCHER, actor_type=ActorType.AGENT)
+    with pytest.raises(DispatchError) as caught:
+        agent_add(job, agent=assistant)
+    assert caught.value.code == "AUTONOMY_DISABLED"
+
+
+def test_the_narrowest_pause_explains_the_refusal(job, dispatcher):
+    autonomy_pause(actor=dispatcher, scope_type="GLOBAL", reason="all")
+    autonomy_pause(actor=dispatcher, scope_type="TICKET", ticket_id=str(job.id), reason="this one")
+    with pytest.raises(DispatchError) as caught:
+        agent_add(job)
+    assert (caught.value.details["scope_type"], caught.value.details["scope_id"]) == ("TICKET", str(job.id))
+
+
+def test_history_is_kept_and_each_call_writes_one_audit_event(job, dispatcher):
+    events = AuditEvent.objects.count()
+    first = autonomy_pause(actor=dispatcher, scope_type="GLOBAL", reason="Incident review")
+    again = autonomy_pause(actor=dispatcher, scope_type="GLOBAL", reason="still")
+    assert again.pause.id == first.pause.id and again.previous_is_paused is True
+    autonomy_rollback(actor=dispatcher, scope_type="GLOBAL", reason="Review done")
+    autonomy_pause(actor=dispatcher, scope_type="GLOBAL", reason="Second incident")
+    autonomy_rollback(actor=dispatcher)
+    assert AuditEvent.objects.count() == events + 5
+    tools = list(AuditEvent.objects.order_by("-seq").values_list("tool_name", flat=True)[:5])
+    assert tools == ["ops.autonomy.rollback", "ops.autonomy.pause", "ops.autonomy.rollback", "ops.autonomy.pause", "ops.autonomy.pause"]
+
+    rows = list(AutonomyPause.objects.order_by("created_at"))
+    assert len(rows) == 2 and all(r.rolled_back_at and r.rolled_back_by == dispatcher.actor_id for r in rows)
+    assert rows[0].rollback_reason == "Review done"
+
+    state = autonomy_state()
+    assert state["controls"] == []
+    assert [h["action"] for h in state["history"]] == ["rollback", "pause", "rollback", "pause"]
+    assert state["history"][-1]["reason"] == "Incident review"
+
+
+def test_state_and_replay_show_the_decision_for_a_ticket(job, dispatcher):
+    autonomy_pause(actor=dispatcher, scope_type="INCIDENT", incident_type="DOOR_WONT_LATCH", reason="latch jobs")
+    autonomy_pause(actor=dispatcher, scope_type="INCIDENT", incident_type="AUTO_OPERATOR_FAULT")
+    state = autonomy_state(ticket_id=job.id)
+    assert state["decision"] == {
+        "scope_type": "INCIDENT",
+        "incident_type": "DOOR_WONT_LATCH",
+        "ticket_id": None,
+        "is_paused": True,
+        "reason": "latch jobs",
+    }
+    assert len(state["controls"]) == 2
+
+    replay = autonomy_replay(job.id, actor=dispatcher)
+    assert replay["ticket_id"] == str(job.id) and replay["incident_type"] == "DOOR_WONT_LATCH"
+    assert replay["decision"]["scope_type"] == "INCIDENT"
+    assert [h["incident_type"] for h in replay["history"]] == ["DOOR_WONT_LATCH"]
+    autonomy_rollback(actor=dispatcher, scope_type="INCIDENT", incident_type="DOOR_WONT_LATCH")
+    replay = autonomy_replay(job.id)
+    assert replay["decision"] is None
+    assert [h["action"] for h in replay["history"]] == ["rollback", "pause"]
+
+
+def test_the_change_answers_like_the_toolset(job, dispatcher):
+    body = autonomy_pause(actor=dispatcher, scope_type="TICKET", ticket_id=str(job.id), reason="check").as_dict()
+    assert body["action"] == "pause" and body["current_is_paused"] is True
+    assert (body["scope"]["scope_type"], body["scope"]["ticket_id"], body["scope"]["is_paused"]) == ("TICKET", str(job.id), True)
+    event = AuditEvent.objects.order_by("-seq").first()
+    assert event.ticket_id == job.id and event.payload["pause_id"] == body["history_id"]
+
+
+@pytest.mark.parametrize(
+    "kwargs,code,status",
+    [
+        ({"scope_type": "INCIDENT"}, "INVALID_REQUEST", 400),
+        ({"scope_type": "GLOBAL", "incident_type": "DOOR_WONT_LATCH"}, "INVALID_REQUEST", 400),
+        ({"scope_type": "INCIDENT", "incident_type": "X", "ticket_id": "1"}, "INVALID_REQUEST", 400),
+        ({"scope_type": "TICKET"}, "INVALID_REQUEST", 400),
+        ({"scope_type": "TICKET", "ticket_id": "not-a-uuid"}, "INVALID_REQUEST", 400),
+        ({"scope_type": "TICKET", "ticket_id": "00000000-0000-4000-8000-000000000000"}, "TICKET_NOT_FOUND", 404),
+        ({"scope_type": "REGION"}, "INVALID_REQUEST", 400),
+    ],
+)
+def test_bad_scopes_are_refused_and_write_nothing(dispatcher, kwargs, code, status):
+    events = AuditEvent.objects.count()
+    with pytest.raises(DispatchError) as caught:
+        autonomy_pause(actor=dispatcher, **kwargs)
+    assert (caught.value.code, caught.value.status) == (code, status)
+    assert AutonomyPause.objects.count() == 0 and AuditEvent.objects.count() == events
+
+
+def test_only_dispatchers_pause_or_roll_back():
+    for role in (Role.AGENT, Role.TECHNICIAN, Role.QA):
+        for call in (autonomy_pause, autonomy_rollback):
+            with pytest.raises(DispatchError) as caught:
+                call(actor=actor_for(role))
+            assert caught.value.code == "TOOL_ROLE_FORBIDDEN"
+    assert AutonomyPause.objects.count() == 0
+
+
+def test_rolling_back_an_unpaused_scope_changes_nothing_but_is_recorded(dispatcher):
+    change = autonomy_rollback(actor=dispatcher, scope_type="GLOBAL")
+    assert (change.previous_is_paused, change.current_is_paused, change.pause) == (False, False, None)
+    assert change.as_dict()["scope"]["scope_type"] == "GLOBAL"
+    assert AuditEvent.objects.order_by("-seq").first().tool_name == "ops.autonomy.rollback"

@@ -1,0 +1,257 @@
+"""`verify_audit` and `replay_ticket`: what an operator sees when the records are intact, and
+when someone edited or deleted rows behind the application's back with SQL."""
+from __future__ import annotations
+
+import json
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection
+
+from dispatch.tickets.management.commands.replay_ticket import Command as ReplayCommand
+from dispatch.tickets.management.commands.verify_audit import Command as VerifyCommand
+from dispatch.tickets.models import AuditEvent, StateTransition, Ticket
+from dispatch.tickets.services import ticket_cancel, ticket_triage
+from tests.factories import actor_for, ticket_new
+
+pytestmark = pytest.mark.django_db
+
+
+def _run(name: str, *args: str) -> str:
+    out = StringIO()
+    call_command(name, *args, stdout=out)
+    return out.getvalue()
+
+
+def _failure(name: str, *args: str) -> str:
+    with pytest.raises(CommandError) as refused:
+        _run(name, *args)
+    return str(refused.value)
+
+
+def _raw(sql: str, params: list) -> None:
+    # Behind the application's back: the model refuses updates and deletes of audit events.
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def _uuid(value):
+    """A UUID as this database stores it (SQLite keeps 32 hex characters, PostgreSQL a uuid)."""
+    return Ticket._meta.pk.get_db_prep_value(value, connection)
+
+
+def _table(model) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _event_table() -> str:
+    return _table(AuditEvent)
+
+
+@pytest.fixture
+def trail():
+    """Three tickets, nine events; #3 and #9 are re-triages that moved no state (no transition rows)."""
+    actor = actor_for("dispatcher")
+    first = ticket_new(actor=actor, summary="Lobby door closer slamming")  # event 1
+    ticket_triage(actor=actor, ticket_id=first.id, priority="ROUTINE", incident_type="CLOSER_LEAKING_OR_SLAMMING")  # 2
+    ticket_triage(actor=actor, ticket_id=first.id, priority="URGENT", incident_type="CLOSER_LEAKING_OR_SLAMMING")  # 3
+    second = ticket_new(actor=actor, summary="Back door won't latch")  # 4
+    ticket_triage(
+        actor=actor, ticket_id=first.id, priority="URGENT", incident_type="CLOSER_LEAKING_OR_SLAMMING",
+        outcome="READY_TO_SCHEDULE",
+    )  # 5
+    ticket_cancel(actor=actor, ticket_id=second.id, reason="Customer fixed it themselves")  # 6
+    third = ticket_new(actor=actor, summary="Sliding door stuck open")  # 7
+    ticket_triage(actor=actor, ticket_id=third.id, priority="URGENT", incident_type="AUTO_OPERATOR_FAULT")  # 8
+    ticket_triage(actor=actor, ticket_id=third.id, priority="EMERGENCY", incident_type="AUTO_OPERATOR_FAULT")  # 9
+    return {"actor": actor, "first": Ticket.objects.get(pk=first.id), "second": Ticket.objects.get(pk=second.id)}
+
+
+def test_verify_audit_passes_on_an_intact_chain(trail):
+    output = _run("verify_audit")
+
+    assert output.strip() == "Audit chain intact: 9 events checked."
+
+
+def test_verify_audit_passes_on_an_empty_database():
+    assert _run("verify_audit").strip() == "Audit chain intact: 0 events checked."
+
+
+def test_verify_audit_names_the_event_whose_payload_was_edited(trail):
+    event = AuditEvent.objects.get(seq=3)
+    tampered = json.dumps({"priority": "EMERGENCY"})
+    _raw(f"UPDATE {_event_table()} SET payload = %s WHERE id = %s", [tampered, _uuid(event.id)])
+
+    message = _failure("verify_audit")
+
+    assert "event #3" in message
+    assert str(event.id) in message
+    assert "altered" in message
+    assert "2 events before it verified" in message
+
+
+def test_verify_audit_names_an_event_whose_state_was_rewritten(trail):
+    event = AuditEvent.objects.get(seq=6)
+    _raw(f"UPDATE {_event_table()} SET after_state = %s WHERE seq = %s", ["CLOSED", 6])
+
+    message = _failure("verify_audit")
+
+    assert f"event #6 (id {event.id})" in message
+
+
+def test_verify_audit_names_the_missing_seq_after_a_middle_event_is_deleted(trail):
+    # Event #3 (a re-triage) moved no state, so no transition row points at it.
+    assert not StateTransition.objects.filter(audit_event__seq=3).exists()
+    next_event = AuditEvent.objects.get(seq=4)
+    _raw(f"DELETE FROM {_event_table()} WHERE seq = %s", [3])
+
+    message = _failure("verify_audit")
+
+    assert "event #3" in message
+    assert "missing" in message
+    assert str(next_event.id) in message
+
+
+def test_verify_audit_fails_when_the_last_event_is_deleted(trail):
+    last = AuditEvent.objects.order_by("-seq").first()
+    assert last.seq == 9 and not last.transitions.exists()
+    _raw(f"DELETE FROM {_event_table()} WHERE seq = %s", [9])
+
+    message = _failure("verify_audit")
+
+    assert "event #9" in message
+    assert "8 events before it verified" in message
+
+
+def test_verify_audit_fails_when_the_tail_is_deleted_and_the_head_rewound_to_match(trail):
+    """Deleting the newest event and rewinding the head row with SQL still shows: the head is sealed."""
+    from dispatch.tickets.models import AuditChainHead
+
+    eighth = AuditEvent.objects.get(seq=8)
+    _raw(f"DELETE FROM {_event_table()} WHERE seq = %s", [9])
+    _raw(f"UPDATE {_table(AuditChainHead)} SET last_seq = %s, last_hash = %s", [8, eighth.hash])
+
+    message = _failure("verify_audit")
+
+    assert "chain head was altered" in message
+
+
+def test_verify_audit_fails_when_an_event_id_is_rewritten(trail):
+    import uuid
+
+    event = AuditEvent.objects.get(seq=3)
+    _raw(f"UPDATE {_event_table()} SET id = %s WHERE seq = %s", [_uuid(uuid.uuid4()), 3])
+
+    message = _failure("verify_audit")
+
+    assert "event #3" in message and "altered" in message
+    assert str(event.id) not in message
+
+
+def test_deleting_the_last_state_change_breaks_the_chain_and_the_replay():
+    actor = actor_for("dispatcher")
+    ticket = ticket_new(actor=actor)
+    ticket_triage(actor=actor, ticket_id=ticket.id, priority="ROUTINE", incident_type="DOOR_WONT_LATCH")
+    cancel = ticket_cancel(actor=actor, ticket_id=ticket.id, reason="Entered twice").event
+    # Someone erases the cancellation: its transition row (the foreign key demands it first), then the event.
+    _raw(f"DELETE FROM {_table(StateTransition)} WHERE audit_event_id = %s", [_uuid(cancel.id)])
+    _raw(f"DELETE FROM {_event_table()} WHERE id = %s", [_uuid(cancel.id)])
+
+    assert f"event #{cancel.seq}" in _failure("verify_audit")
+    replay = _failure("replay_ticket", str(ticket.id))
+    assert "rebuilt state TRIAGED does not match the stored state CANCELLED" in replay
+
+
+def test_verify_audit_fails_when_the_first_event_is_deleted():
+    actor = actor_for("dispatcher")
+    ticket = ticket_new(actor=actor)
+    ticket_triage(actor=actor, ticket_id=ticket.id, priority="ROUTINE", incident_type="DOOR_WONT_LATCH")
+    ticket_triage(actor=actor, ticket_id=ticket.id, priority="URGENT", incident_type="DOOR_WONT_LATCH")
+    # Event #1 is the creation; its transition row goes first, as the foreign key demands.
+    _raw(f"DELETE FROM {_table(StateTransition)} WHERE ticket_id = %s AND seq = 1", [_uuid(ticket.id)])
+    _raw(f"DELETE FROM {_event_table()} WHERE seq = %s", [1])
+
+    message = _failure("verify_audit")
+
+    assert "event #1" in message and "missing" in message
+
+
+def test_verify_audit_exits_with_status_1_from_the_command_line(trail):
+    _raw(f"UPDATE {_event_table()} SET actor_id = %s WHERE seq = %s", ["someone-else", 2])
+    stderr = StringIO()
+    command = VerifyCommand(stderr=stderr)
+
+    with pytest.raises(SystemExit) as exited:
+        command.run_from_argv(["manage.py", "verify_audit"])
+
+    assert exited.value.code == 1
+    assert "event #2" in stderr.getvalue()
+
+
+def test_replay_ticket_rebuilds_the_path_and_matches(trail):
+    ticket = trail["first"]
+
+    output = _run("replay_ticket", str(ticket.id))
+
+    assert "Path: NEW → TRIAGED → READY_TO_SCHEDULE" in output
+    assert "ticket.create" in output and "ticket.triage" in output
+    assert "Rebuilt state READY_TO_SCHEDULE matches the stored state." in output
+
+
+def test_replay_ticket_matches_a_cancelled_ticket(trail):
+    output = _run("replay_ticket", str(trail["second"].id))
+
+    assert "Path: NEW → CANCELLED" in output
+    assert "matches the stored state" in output
+
+
+def test_replay_ticket_reports_a_state_edited_with_sql(trail):
+    ticket = trail["first"]
+    table = connection.ops.quote_name(Ticket._meta.db_table)
+    _raw(f"UPDATE {table} SET state = %s WHERE id = %s", ["SCHEDULED", _uuid(ticket.id)])
+
+    message = _failure("replay_ticket", str(ticket.id))
+
+    assert "rebuilt state READY_TO_SCHEDULE does not match the stored state SCHEDULED" in message
+
+
+def test_replay_ticket_reports_a_deleted_transition_row(trail):
+    ticket = trail["first"]
+    table = connection.ops.quote_name(StateTransition._meta.db_table)
+    _raw(f"DELETE FROM {table} WHERE ticket_id = %s AND seq = 2", [_uuid(ticket.id)])
+
+    message = _failure("replay_ticket", str(ticket.id))
+
+    assert "transition #2 is missing" in message
+    assert "starts from TRIAGED but the ticket was in NEW" in message
+    assert "no transition row records it" in message
+
+
+def test_replay_ticket_reports_a_transition_the_graph_does_not_have(trail):
+    ticket = trail["second"]
+    table = connection.ops.quote_name(StateTransition._meta.db_table)
+    _raw(f"UPDATE {table} SET to_state = %s WHERE ticket_id = %s AND seq = 2", ["CLOSED", _uuid(ticket.id)])
+
+    message = _failure("replay_ticket", str(ticket.id))
+
+    assert "transition #2 (NEW → CLOSED) is not an edge of the declared graph" in message
+
+
+def test_replay_ticket_exits_with_status_1_from_the_command_line(trail):
+    ticket = trail["second"]
+    table = connection.ops.quote_name(Ticket._meta.db_table)
+    _raw(f"UPDATE {table} SET state = %s WHERE id = %s", ["NEW", _uuid(ticket.id)])
+    stderr = StringIO()
+
+    with pytest.raises(SystemExit) as exited:
+        ReplayCommand(stdout=StringIO(), stderr=stderr).run_from_argv(["manage.py", "replay_ticket", str(ticket.id)])
+
+    assert exited.value.code == 1
+    assert "does not match the stored state NEW" in stderr.getvalue()
+
+
+def test_replay_ticket_refuses_an_unknown_ticket():
+    assert "No ticket" in _failure("replay_ticket", "00000000-0000-0000-0000-000000000000")
+    assert "No ticket" in _failure("replay_ticket", "not-a-uuid")
