@@ -15,11 +15,14 @@ from __future__ import annotations
 import importlib.util
 import inspect
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any, Callable
 
 from django import forms
 from django.db import transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from dispatch.common.actors import Actor
 from dispatch.common.errors import DispatchError
@@ -42,9 +45,16 @@ class TicketAction:
     # "primary" moves the job forward, "danger" ends or stops it; "" is a side step.
     tone: str = ""
     help_text: str = ""
+    # Whether the button makes sense for this ticket beyond its state (e.g. there is a
+    # technician to unassign); the page only hides it, the service still decides.
+    when: Callable[[Ticket], bool] | None = None
 
-    def offered(self, *, state: str, role) -> bool:
-        return self.command.allows_state(state) and self.command.allows_role(role)
+    def offered(self, *, ticket: Ticket, role) -> bool:
+        return (
+            self.command.allows_state(ticket.state)
+            and self.command.allows_role(role)
+            and (self.when is None or self.when(ticket))
+        )
 
 
 class ActionForm(forms.Form):
@@ -53,6 +63,7 @@ class ActionForm(forms.Form):
 
     def __init__(self, *args, ticket: Ticket | None, **kwargs) -> None:
         self.ticket = ticket
+        kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
 
 
@@ -228,8 +239,6 @@ def _module_exists(name: str) -> bool:
 
 
 def _local_zone_note() -> str:
-    from django.utils import timezone
-
     return f"Local time ({timezone.get_current_timezone_name()})."
 
 
@@ -245,18 +254,11 @@ class LocalDateTimeField(forms.DateTimeField):
 
 def _at(days: int, hour: int):
     """Today (plus `days`) at `hour`:00 local time: a sensible first guess for a window."""
-    from datetime import timedelta
-
-    from django.utils import timezone
-
     moment = timezone.localtime() + timedelta(days=days)
     return moment.replace(hour=hour, minute=0, second=0, microsecond=0)
 
 
 def _window_text(start, end) -> str:
-    from django.utils import timezone
-    from django.utils.dateparse import parse_datetime
-
     start = timezone.localtime(parse_datetime(start) if isinstance(start, str) else start)
     end = timezone.localtime(parse_datetime(end) if isinstance(end, str) else end)
     if end.date() == start.date():
@@ -381,10 +383,6 @@ class ScheduleHoldForm(ActionForm):
     confirm_until = LocalDateTimeField(label="and")
 
     def __init__(self, *args, ticket: Ticket, **kwargs) -> None:
-        from datetime import timedelta
-
-        from django.utils import timezone
-
         now = timezone.localtime().replace(second=0, microsecond=0)
         kwargs.setdefault("initial", {"confirm_from": now, "confirm_until": now + timedelta(hours=24)})
         super().__init__(*args, ticket=ticket, **kwargs)
@@ -424,8 +422,6 @@ class CheckInForm(ActionForm):
     arrived_at = LocalDateTimeField(label="Arrived at")
 
     def __init__(self, *args, ticket: Ticket, **kwargs) -> None:
-        from django.utils import timezone
-
         kwargs.setdefault("initial", {"arrived_at": timezone.localtime().replace(second=0, microsecond=0)})
         super().__init__(*args, ticket=ticket, **kwargs)
 
@@ -720,7 +716,7 @@ def _scheduling_actions() -> list[TicketAction]:
                 scheduling.dispatch_force_unassign,
                 lambda ticket, data: {"reason": data.get("reason", ""), "reassign_type": data.get("reassign_type", "")},
             ),
-            UnassignForm, tone="danger",
+            UnassignForm, tone="danger", when=lambda ticket: ticket.assigned_tech_id is not None,
         ),
     ]
 
@@ -728,8 +724,6 @@ def _scheduling_actions() -> list[TicketAction]:
 def _closeout_actions() -> list[TicketAction]:
     if not _module_exists("dispatch.closeout.services"):
         return []
-    from django.utils import timezone
-
     from dispatch.closeout import services as closeout
 
     return [

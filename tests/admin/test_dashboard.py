@@ -1,0 +1,50 @@
+"""The admin index shows ticket counts per state, from one grouped query, linking to the filtered list."""
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from tests.factories import ticket_at, ticket_new
+
+pytestmark = pytest.mark.django_db
+
+
+def tile(response, state):
+    for phase in response.context["state_tiles"]:
+        for item in phase["states"]:
+            if item["state"] == state:
+                return item
+    raise AssertionError(state)
+
+
+def test_the_index_counts_tickets_per_state(dispatcher_client):
+    ticket_new(), ticket_new(), ticket_new(priority="EMERGENCY")
+    ticket_at("ON_HOLD")
+
+    with CaptureQueriesContext(connection) as queries:
+        response = dispatcher_client.get(reverse("admin:index"))
+
+    assert response.status_code == 200
+    assert (tile(response, "NEW")["count"], tile(response, "NEW")["emergencies"]) == (3, 1)
+    assert tile(response, "ON_HOLD")["count"] == 1
+    assert tile(response, "CLOSED")["count"] == 0
+    phases = [phase["phase"] for phase in response.context["state_tiles"]]
+    assert phases == ["Intake", "Scheduling", "In the field", "Closeout", "Done"]
+    assert sum(len(phase["states"]) for phase in response.context["state_tiles"]) == 17
+    ticket_queries = [q["sql"] for q in queries.captured_queries if '"tickets_ticket"' in q["sql"]]
+    assert len(ticket_queries) == 1 and "GROUP BY" in ticket_queries[0]
+
+    html = response.content.decode()
+    new_url = reverse("admin:tickets_ticket_changelist") + "?state__exact=NEW"
+    assert f'href="{new_url}"' in html
+    assert "1 emergency" in html
+    # The tiles sit above the app list.
+    assert html.index("rd-board") < html.index("app-tickets")
+
+
+def test_a_tile_opens_the_list_of_its_state(dispatcher_client):
+    ticket_new(), ticket_at("ON_HOLD")
+    response = dispatcher_client.get(reverse("admin:tickets_ticket_changelist"), {"state__exact": "ON_HOLD"})
+    assert [t.state for t in response.context["cl"].result_list] == ["ON_HOLD"]
