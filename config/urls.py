@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from dispatch.common.views import health
 
@@ -10,4 +10,5 @@ admin.site.index_title = "Dispatch back office"
 urlpatterns = [
     path("health", health, name="health"),
     path("admin/", admin.site.urls),
+    path("api/", include("dispatch.api.urls")),
 ]

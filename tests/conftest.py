@@ -57,9 +57,24 @@ def page(browser):
     context.close()
 
 
+def _restore_seed_data_after(item) -> None:
+    """A transactional test ends with a flush that also empties what data migrations seeded
+    (incident and message templates, role groups, the audit chain head). Serialized rollback
+    reloads that content, so the tests after it see the same database as the ones before."""
+    marker = item.get_closest_marker("django_db")
+    transactional = "live_server" in getattr(item, "fixturenames", ()) or (
+        marker is not None and (marker.kwargs.get("transaction") or (marker.args and marker.args[0]))
+    )
+    kwargs = dict(marker.kwargs) if marker is not None else {}
+    if transactional and not kwargs.get("serialized_rollback"):
+        item.add_marker(pytest.mark.django_db(**{**kwargs, "transaction": True, "serialized_rollback": True}), append=False)
+
+
 def pytest_collection_modifyitems(config, items):
     """Tests marked `postgres` need a PostgreSQL server: on SQLite they are deselected (the
     PostgreSQL pass of `make test` runs them), never skipped."""
+    for item in items:
+        _restore_seed_data_after(item)
     if on_postgres():
         return
     kept, dropped = [], []

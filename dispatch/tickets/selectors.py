@@ -2,8 +2,9 @@
 queue and the technician's job packet. Nothing here writes.
 
 The "allowed actions" of the cockpit and the packet come from the Commands the caller hands
-in (the API passes its registry), so this module never imports the toolset above it. Closeout
-tables are read through the app registry by name, as `Ticket.assigned_tech` names its model,
+in (the API passes its registry), so this module never imports the toolset above it. Likewise
+the packet takes closeout's evidence gate and autonomy lookup as arguments; closeout tables it
+lists are read through the app registry by name, as `Ticket.assigned_tech` names its model,
 which keeps `tickets` free of imports from the phase apps.
 """
 from __future__ import annotations
@@ -22,7 +23,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from dispatch.common.actors import Actor, ActorType
-from dispatch.common.errors import DispatchError, invalid_request
+from dispatch.common.errors import invalid_request
 from dispatch.common.roles import Role
 
 from .commands import Command
@@ -174,6 +175,8 @@ class _Tool:
 def _tools_by_name(commands: Iterable[Any]) -> dict[str, _Tool]:
     """Index what the caller handed in: bare Commands, or registry entries carrying a `command`
     and, when they have them, the HTTP `method` and contract `route`."""
+    if isinstance(commands, dict):
+        return commands  # already indexed (the cockpit indexes once for all its rows)
     tools: dict[str, _Tool] = {}
     for item in commands:
         command = item if isinstance(item, Command) else getattr(item, "command", None)
@@ -192,6 +195,16 @@ def policy_error(code: str, message: str, dimension: str, **details: Any) -> dic
 
 def _role_value(role: Any) -> str:
     return getattr(role, "value", str(role))
+
+
+def _command_allowed(command: Command, actor: Actor, ticket: Ticket) -> bool:
+    """The executor's checks, answered yes or no (the cockpit asks this for every row and tool)."""
+    return (
+        command.allows_role(actor.role)
+        and actor.in_scope(account_id=ticket.account_id, site_id=ticket.site_id)
+        and not (actor.role == Role.TECHNICIAN and (actor.technician_id is None or ticket.assigned_tech_id != actor.technician_id))
+        and command.allows_state(ticket.state)
+    )
 
 
 def _command_refusal(command: Command, actor: Actor, ticket: Ticket) -> dict | None:
@@ -232,7 +245,7 @@ def _requirements(command: Command, ticket: Ticket) -> dict | None:
 
 
 def _action(action_id: str, tool: _Tool, actor: Actor, ticket: Ticket, extra: dict | None = None) -> dict:
-    refusal = _command_refusal(tool.command, actor, ticket) or extra
+    refusal = (None if _command_allowed(tool.command, actor, ticket) else _command_refusal(tool.command, actor, ticket)) or extra
     endpoint = tool.route.replace("{ticketId}", str(ticket.id)) if tool.route else None
     descriptor = {
         "action_id": action_id,
@@ -280,9 +293,7 @@ def _acts_on_ticket(tool: _Tool) -> bool:
 def allowed_tools(*, actor: Actor, ticket: Ticket, commands: Iterable[Any]) -> list[str]:
     """Names of the ticket tools this actor may call on this ticket right now."""
     tools = _tools_by_name(commands)
-    return sorted(
-        name for name, tool in tools.items() if _acts_on_ticket(tool) and _command_refusal(tool.command, actor, ticket) is None
-    )
+    return sorted(name for name, tool in tools.items() if _acts_on_ticket(tool) and _command_allowed(tool.command, actor, ticket))
 
 
 # --- SLA ----------------------------------------------------------------------------------
@@ -432,7 +443,7 @@ def dispatcher_cockpit(
     SLA status. A fixed number of queries whatever the number of tickets.
     """
     now = now or timezone.now()
-    commands = list(commands)
+    tools = _tools_by_name(commands)
     filters = {
         "state": _enum_filter("state", state, [s.value for s in OPEN_STATES]),
         "priority": _enum_filter("priority", priority, Priority.values),
@@ -490,7 +501,7 @@ def dispatcher_cockpit(
         "filters_applied": {**filters, "sort": sort, "ticket_id": ticket_id},
         "page": {"limit": limit, "offset": offset, "total": total, "next_offset": next_offset if next_offset < total else None},
         "counts": {key: value for key, value in counts.items() if not key.startswith("_")},
-        "queue": [_queue_row(ticket, actor, commands, now) for ticket in rows],
+        "queue": [_queue_row(ticket, actor, tools, now) for ticket in rows],
         "selected_ticket": selected,
     }
 
@@ -539,7 +550,7 @@ def _actor_summary(actor: Actor) -> dict:
     return {"actor_id": actor.actor_id, "actor_role": _role_value(actor.role), "actor_type": actor.actor_type}
 
 
-def _queue_row(ticket: Ticket, actor: Actor, commands: list, now: datetime) -> dict:
+def _queue_row(ticket: Ticket, actor: Actor, tools: dict[str, _Tool], now: datetime) -> dict:
     site = ticket.site
     tech = ticket.assigned_tech
     return {
@@ -567,8 +578,8 @@ def _queue_row(ticket: Ticket, actor: Actor, commands: list, now: datetime) -> d
         "last_update_at": iso_utc(ticket.updated_at),
         "version": ticket.version,
         **sla_snapshot(ticket, now),
-        "actions": ticket_actions(actor=actor, ticket=ticket, commands=commands, blueprint=DISPATCHER_QUEUE_ACTIONS),
-        "allowed_tools": allowed_tools(actor=actor, ticket=ticket, commands=commands),
+        "actions": ticket_actions(actor=actor, ticket=ticket, commands=tools, blueprint=DISPATCHER_QUEUE_ACTIONS),
+        "allowed_tools": allowed_tools(actor=actor, ticket=ticket, commands=tools),
     }
 
 
@@ -756,7 +767,7 @@ def tech_job_packet(
     Without them the packet judges the template and the evidence on file itself.
     """
     now = now or timezone.now()
-    commands = list(commands)
+    commands = _tools_by_name(commands)
     scope_check(actor, ticket)
     ticket = Ticket.objects.select_related("site", "asset", "assigned_tech").get(pk=ticket.pk)
     site = ticket.site

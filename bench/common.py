@@ -1,0 +1,325 @@
+"""Plumbing of the toolset benchmark: a throwaway PostgreSQL, a gunicorn server, timed phases of
+concurrent clients, latency statistics, and the canonical emergency chain as a list of calls.
+
+Nothing here imports Django: the driver talks HTTP only; Django work runs in subprocesses
+(`toolset.py setup|preload`) against the database under test.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterator
+
+import psycopg
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+PG_SCRIPT = ROOT / "scripts" / "pg_ephemeral.sh"
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# --- PostgreSQL ---------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def postgres_server() -> Iterator[str]:
+    """A throwaway PostgreSQL server (scripts/pg_ephemeral.sh); yields its base URL, removes it after."""
+    started = subprocess.run([str(PG_SCRIPT), "start"], capture_output=True, text=True, check=True)
+    exports = dict(
+        line.removeprefix("export ").split("=", 1) for line in started.stdout.splitlines() if line.startswith("export ")
+    )
+    url, data_dir = exports["DATABASE_URL"], exports["PG_EPHEMERAL_DIR"]
+    try:
+        yield url
+    finally:
+        subprocess.run([str(PG_SCRIPT), "stop", data_dir], capture_output=True, text=True)
+
+
+def database_create(server_url: str, name: str) -> str:
+    """A new empty database on the server; returns its URL."""
+    with psycopg.connect(server_url, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    base = server_url.rsplit("/", 1)[0]
+    return f"{base}/{name}"
+
+
+# --- the Django side, in subprocesses -----------------------------------------------------
+
+
+def django_env(database_url: str, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="bench.settings",
+        DATABASE_URL=database_url,
+        SECRET_KEY="bench-" + uuid.uuid4().hex * 2,
+        ALLOWED_HOSTS="127.0.0.1,localhost,testserver",
+        SECURE_SSL_REDIRECT="0",
+        DISPATCH_MESSAGE_DELIVERY="console",
+        DISPATCH_VAR_DIR=str(Path(os.environ.get("BENCH_VAR_DIR", "/tmp")) / f"dispatch-bench-{os.getpid()}"),
+        PYTHONPATH=str(ROOT) + os.pathsep + env.get("PYTHONPATH", ""),
+    )
+    env.update(extra)
+    return env
+
+
+def manage(env: dict, *args: str) -> None:
+    subprocess.run([PYTHON, str(ROOT / "manage.py"), *args], env=env, cwd=ROOT, check=True)
+
+
+def django_json(env: dict, *args: str) -> dict:
+    """Run `bench/toolset.py <args>` with Django set up; it prints one JSON object on stdout."""
+    done = subprocess.run(
+        [PYTHON, str(ROOT / "bench" / "toolset.py"), *args], env=env, cwd=ROOT, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        sys.stderr.write(done.stderr)
+        raise RuntimeError(f"bench/toolset.py {args[0]} failed with exit status {done.returncode}")
+    return json.loads(done.stdout)
+
+
+# --- gunicorn -----------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def gunicorn_server(env: dict, *, workers: int, threads: int, log_path: Path) -> Iterator[str]:
+    """The app under gunicorn (the project's config file) on a free loopback port; yields its URL."""
+    port = free_port()
+    server_env = {
+        **env,
+        "BIND_ADDRESS": "127.0.0.1",
+        "PORT": str(port),
+        "WEB_CONCURRENCY": str(workers),
+        "GUNICORN_THREADS": str(threads),
+    }
+    with open(log_path, "ab") as out:
+        process = subprocess.Popen(
+            [PYTHON, "-m", "gunicorn", "-c", str(ROOT / "config" / "gunicorn.conf.py")],
+            env=server_env,
+            cwd=ROOT,
+            stdout=out,
+            stderr=out,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with {process.returncode}; see {log_path}")
+            try:
+                with urllib.request.urlopen(url + "/bench/bare", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"gunicorn did not answer within 60 s; see {log_path}")
+            time.sleep(0.2)
+        yield url
+    finally:
+        # Only the process this function started, by its id.
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+# --- timed phases -------------------------------------------------------------------------
+
+
+@dataclass
+class Sample:
+    tool: str
+    seconds: float
+    status: int
+
+
+@dataclass
+class PhaseResult:
+    name: str
+    duration: float
+    samples: list[Sample] = field(default_factory=list)
+    units: int = 0  # chains completed, for the chain phase
+    failures: list[str] = field(default_factory=list)
+
+
+class StopPhase(Exception):
+    """A worker has nothing left to do (e.g. the technician pool is used up)."""
+
+
+def run_phase(name: str, *, seconds: float, clients: int, work: Callable[[int, "Recorder"], None]) -> PhaseResult:
+    """Run `work(client_index, recorder)` in a loop on `clients` threads for `seconds`."""
+    result = PhaseResult(name=name, duration=0.0)
+    lock = threading.Lock()
+    stop_at = time.monotonic() + seconds
+
+    def loop(index: int) -> None:
+        recorder = Recorder(result, lock)
+        failures = 0
+        while time.monotonic() < stop_at:
+            try:
+                work(index, recorder)
+            except StopPhase:
+                return
+            except Exception as error:  # one failed call must not hide the other clients' numbers
+                failures += 1
+                with lock:
+                    if len(result.failures) < 20:
+                        result.failures.append(f"client {index}: {error}")
+                if failures > 20:
+                    return
+
+    threads = [threading.Thread(target=loop, args=(i,), daemon=True) for i in range(clients)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=seconds + 120)
+    result.duration = time.monotonic() - started
+    return result
+
+
+class Recorder:
+    def __init__(self, result: PhaseResult, lock: threading.Lock):
+        self.result, self.lock = result, lock
+
+    def call(self, tool: str, do: Callable[[], requests.Response], *, expect: int | tuple[int, ...]) -> requests.Response:
+        started = time.perf_counter()
+        response = do()
+        elapsed = time.perf_counter() - started
+        with self.lock:
+            self.result.samples.append(Sample(tool, elapsed, response.status_code))
+        expected = expect if isinstance(expect, tuple) else (expect,)
+        if response.status_code not in expected:
+            raise RuntimeError(f"{tool}: HTTP {response.status_code} {response.text[:300]}")
+        return response
+
+    def unit_done(self) -> None:
+        with self.lock:
+            self.result.units += 1
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(0, math.ceil(fraction * len(ordered)) - 1)
+    return ordered[rank]
+
+
+def stats(samples: list[Sample], duration: float) -> dict:
+    latencies = [s.seconds * 1000 for s in samples]
+    errors = sum(1 for s in samples if s.status >= 500)
+    return {
+        "requests": len(samples),
+        "rps": round(len(samples) / duration, 1) if duration else 0.0,
+        "p50_ms": round(percentile(latencies, 0.50), 2),
+        "p99_ms": round(percentile(latencies, 0.99), 2),
+        "server_errors": errors,
+    }
+
+
+def per_tool(result: PhaseResult) -> dict:
+    tools: dict[str, list[Sample]] = {}
+    for sample in result.samples:
+        tools.setdefault(sample.tool, []).append(sample)
+    return {tool: stats(samples, result.duration) for tool, samples in sorted(tools.items())}
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+# --- the canonical emergency chain, as HTTP calls -----------------------------------------
+
+CHECKLIST_DONE = {
+    "work_performed": True,
+    "parts_used_or_needed": True,
+    "resolution_status": True,
+    "onsite_photos_after": True,
+    "billing_authorization": True,
+}
+EVIDENCE = (
+    ("PHOTO", "photo_before_security_risk"),
+    ("PHOTO", "photo_after_temporary_or_permanent_securement"),
+    ("NOTE", "note_risk_mitigation_and_customer_handoff"),
+    ("SIGNATURE", "signature_or_no_signature_reason"),
+)
+MUTATING_TOOLS = frozenset(
+    {
+        "ticket.create", "ticket.triage", "assignment.dispatch", "tech.check_in", "tech.complete",
+        "closeout.add_evidence", "qa.verify", "billing.generate_invoice", "ticket.close",
+    }
+)
+
+
+def canonical_chain(call: Callable[..., tuple[int, dict]], *, site: dict, tokens: dict, technician: dict) -> str:
+    """create → triage (EMERGENCY) → emergency-bypass dispatch → check-in → complete refused for
+    the signature → four evidence items → complete → QA PASS → invoice → close → timeline.
+
+    `call(tool, method, path, token, body, expect)` performs one request and returns
+    (status, json); the same steps run over real HTTP and through Django's test client.
+    """
+    status, ticket = call(
+        "ticket.create", "POST", "/api/v1/tickets", tokens["dispatcher"],
+        {"account_id": site["account_id"], "site_id": site["site_id"], "summary": "Storefront door cannot be locked"}, 201,
+    )
+    path = f"/api/v1/tickets/{ticket['id']}"
+    call("ticket.triage", "POST", path + "/triage", tokens["dispatcher"],
+         {"priority": "EMERGENCY", "incident_type": "CANNOT_SECURE_ENTRY", "nte_cents": 75000}, 200)
+    call("assignment.dispatch", "POST", path + "/assignment/dispatch", tokens["dispatcher"],
+         {"tech_id": technician["id"], "dispatch_mode": "EMERGENCY_BYPASS",
+          "dispatch_rationale": "Store cannot be secured overnight.", "dispatch_confirmation": True}, 200)
+    call("tech.check_in", "POST", path + "/tech/check-in", technician["token"],
+         {"timestamp": now_iso(), "location": {"lat": 37.8044, "lng": -122.2711}}, 200)
+    call("tech.complete", "POST", path + "/tech/complete", technician["token"], {"checklist_status": CHECKLIST_DONE}, 409)
+    for kind, key in EVIDENCE:
+        call("closeout.add_evidence", "POST", path + "/evidence", technician["token"],
+             {"kind": kind, "uri": f"s3://dispatch-evidence/{ticket['id']}/{key}", "evidence_key": key}, 201)
+    call("tech.complete", "POST", path + "/tech/complete", technician["token"], {"checklist_status": CHECKLIST_DONE}, 200)
+    call("qa.verify", "POST", path + "/qa/verify", tokens["qa"], {"timestamp": now_iso(), "result": "PASS"}, 200)
+    call("billing.generate_invoice", "POST", path + "/billing/generate-invoice", tokens["finance"], {}, 200)
+    call("ticket.close", "POST", path + "/close", tokens["dispatcher"], {"reason": "Secured and invoiced."}, 200)
+    call("ticket.timeline", "GET", path + "/timeline", tokens["dispatcher"], None, 200)
+    return ticket["id"]
+
+
+def http_caller(session: requests.Session, base_url: str, recorder: Recorder) -> Callable[..., tuple[int, dict]]:
+    """`call` for canonical_chain over real HTTP, timing every request."""
+
+    def call(tool, method, path, token, body, expect):
+        headers = {"Authorization": f"Bearer {token}"}
+        if method == "POST":
+            headers["Idempotency-Key"] = str(uuid.uuid4())
+            response = recorder.call(
+                tool, lambda: session.post(base_url + path, json=body, headers=headers, timeout=60), expect=expect
+            )
+        else:
+            response = recorder.call(tool, lambda: session.get(base_url + path, headers=headers, timeout=60), expect=expect)
+        return response.status_code, response.json()
+
+    return call

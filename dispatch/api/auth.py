@@ -1,0 +1,302 @@
+"""Who is calling the toolset: API tokens, HS256 JWTs, and (only when enabled) development headers.
+
+The split of 401 codes follows the upstream dispatch-api: a token that cannot be read or
+verified is INVALID_AUTH_TOKEN; a verified token whose claims are missing, expired or
+malformed is INVALID_AUTH_CLAIMS; no credential at all is AUTH_REQUIRED.
+"""
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import timedelta
+
+import jwt
+from django.conf import settings
+from django.utils import timezone
+
+from dispatch.common.actors import Actor, ActorType
+from dispatch.common.errors import DispatchError
+from dispatch.common.roles import Role, role_normalize
+
+from .errors import auth_required, invalid_auth_claims, invalid_auth_token, request_id_of
+from .models import ApiToken
+from .services import TOKEN_PREFIX, token_digest
+
+ACTOR_TYPES = frozenset({ActorType.HUMAN, ActorType.AGENT, ActorType.SERVICE, ActorType.SYSTEM})
+BEARER = re.compile(r"^Bearer\s+(\S+)\s*$", re.IGNORECASE)
+TRACEPARENT = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
+MAX_ID_LENGTH = 200
+# last_used_at is informational; writing it on every request would cost a query per call.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def trace_id_from(request) -> str:
+    """The W3C trace id of `traceparent` when the header is valid, else X-Trace-Id, else ""."""
+    header = request.headers.get("traceparent", "").strip().lower()
+    match = TRACEPARENT.match(header)
+    if match and match.group(1) != "ff" and set(match.group(2)) != {"0"} and set(match.group(3)) != {"0"}:
+        return match.group(2)
+    return request.headers.get("X-Trace-Id", "").strip()[:100]
+
+
+def correlation_id_from(request) -> str:
+    value = request.headers.get("X-Correlation-Id", "").strip()
+    if len(value) > MAX_ID_LENGTH:
+        raise DispatchError(
+            "INVALID_REQUEST",
+            f"X-Correlation-Id must be at most {MAX_ID_LENGTH} characters.",
+            status=400,
+            details={"header": "X-Correlation-Id"},
+        )
+    return value or str(uuid.uuid4())
+
+
+def _default_actor_type(role: Role, *, is_person: bool) -> str:
+    if role == Role.AGENT:
+        return ActorType.AGENT
+    if role == Role.SYSTEM:
+        return ActorType.SERVICE
+    return ActorType.HUMAN if is_person else ActorType.AGENT
+
+
+def _actor_type(value, *, source: str, default: str) -> str:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return default
+    candidate = str(value).strip().upper()
+    if candidate not in ACTOR_TYPES:
+        raise invalid_auth_claims(f"{source} must be one of {', '.join(sorted(ACTOR_TYPES))}.")
+    return candidate
+
+
+def _scope_entries(value, *, field: str, error) -> frozenset[str]:
+    """Scope ids from a claim or header: a list or comma list of UUIDs; '*' (or nothing) is unscoped."""
+    if value is None:
+        return frozenset()
+    if isinstance(value, str):
+        raw = value.split(",")
+    elif isinstance(value, (list, tuple)):
+        raw = list(value)
+    else:
+        raise error(f"{field} must be a list of UUIDs or '*'.")
+    entries: set[str] = set()
+    for index, entry in enumerate(raw):
+        if not isinstance(entry, str) or not entry.strip():
+            raise error(f"{field}[{index}] must be a non-empty string.")
+        text = entry.strip().lower()
+        if text == "*":
+            return frozenset()
+        try:
+            entries.add(str(uuid.UUID(text)))
+        except ValueError:
+            raise error(f"{field}[{index}] must be a UUID or '*'.") from None
+    return frozenset(entries)
+
+
+def _technician_named(name: str):
+    """An active technician named by id or by their user's username, or None."""
+    from dispatch.technicians.models import Technician
+
+    # Someone who left (technician or user deactivated) no longer acts as a technician.
+    query = Technician.objects.select_related("user").filter(is_active=True, user__is_active=True)
+    try:
+        return query.filter(pk=uuid.UUID(name)).first()
+    except ValueError:
+        return query.filter(user__username=name).first()
+
+
+def _actor(request, **fields) -> Actor:
+    return Actor(
+        request_id=request_id_of(request),
+        correlation_id=correlation_id_from(request),
+        trace_id=trace_id_from(request),
+        **fields,
+    )
+
+
+# --- API tokens --------------------------------------------------------------------------
+
+
+def _actor_from_api_token(request, plaintext: str) -> Actor:
+    try:
+        token = ApiToken.objects.select_related("user", "user__technician").get(token_hash=token_digest(plaintext))
+    except ApiToken.DoesNotExist:
+        token = None
+    if token is None or token.revoked_at is not None:
+        raise invalid_auth_token("Unknown or revoked API token.")
+    user = token.user
+    if user is not None and not user.is_active:
+        raise invalid_auth_token("The user of this API token is inactive.")
+    role = role_normalize(token.role)
+    if role is None:
+        raise invalid_auth_claims("The API token names no known role.")
+    technician = getattr(user, "technician", None) if user is not None else None
+    if role == Role.TECHNICIAN and (technician is None or not technician.is_active):
+        raise invalid_auth_claims("A technician token must belong to an active technician's user.")
+    now = timezone.now()
+    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    return _actor(
+        request,
+        actor_type=_default_actor_type(role, is_person=user is not None),
+        # A user's token acts as that user, with the id the back office and pages use for them.
+        actor_id=str(user.pk) if user is not None else f"token:{token.name}",
+        role=role,
+        user_id=user.pk if user is not None else None,
+        technician_id=technician.id if technician is not None and role == Role.TECHNICIAN else None,
+        account_ids=frozenset(token.account_ids or ()),
+        site_ids=frozenset(token.site_ids or ()),
+    )
+
+
+# --- HS256 JWTs --------------------------------------------------------------------------
+
+
+def _claims_verified(token: str) -> dict:
+    secret = settings.DISPATCH_AUTH_JWT_SECRET
+    if not secret or not secret.strip():
+        raise DispatchError(
+            "AUTH_CONFIG_ERROR", "DISPATCH_AUTH_JWT_SECRET is required for JWT bearer tokens.", status=500, dimension="auth"
+        )
+    if token.count(".") != 2:
+        raise invalid_auth_token("Bearer token must be an API token (rd_...) or a JWT with three parts.")
+    issuer = (getattr(settings, "DISPATCH_AUTH_JWT_ISSUER", "") or "").strip()
+    audience = (getattr(settings, "DISPATCH_AUTH_JWT_AUDIENCE", "") or "").strip()
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError:
+        raise invalid_auth_token("JWT header must be valid JSON.") from None
+    if header.get("alg") != "HS256":
+        raise invalid_auth_token("JWT alg must be HS256.")
+    try:
+        return jwt.decode(
+            token,
+            secret,
+            algorithms=["HS256"],
+            issuer=issuer or None,
+            audience=audience or None,
+            options={"require": ["exp"], "verify_aud": bool(audience), "verify_iss": bool(issuer)},
+        )
+    except (jwt.InvalidSignatureError, jwt.DecodeError, jwt.InvalidAlgorithmError):
+        # DecodeError covers a bad signature encoding and an unreadable payload.
+        raise invalid_auth_token("JWT signature is invalid or the token is malformed.") from None
+    except jwt.ExpiredSignatureError:
+        raise invalid_auth_claims("JWT claim 'exp' is expired.") from None
+    except jwt.MissingRequiredClaimError as exc:
+        raise invalid_auth_claims(f"JWT claim '{exc.claim}' is required.") from None
+    except jwt.ImmatureSignatureError:
+        raise invalid_auth_claims("JWT claim 'nbf' is not yet valid.") from None
+    except (jwt.InvalidIssuerError, jwt.InvalidAudienceError) as exc:
+        raise invalid_auth_claims(f"JWT claims are invalid: {exc}.") from None
+    except jwt.PyJWTError as exc:
+        raise invalid_auth_claims(f"JWT claims are invalid: {exc}.") from None
+
+
+def _actor_from_jwt(request, token: str) -> Actor:
+    claims = _claims_verified(token)
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not sub.strip():
+        raise invalid_auth_claims("JWT claim 'sub' is required.")
+    raw_role = claims.get("role")
+    if not isinstance(raw_role, str) or not raw_role.strip():
+        raise invalid_auth_claims("JWT claim 'role' is required.")
+    role = role_normalize(raw_role)
+    if role is None:
+        raise invalid_auth_claims(f"JWT claim 'role' names no known role ({raw_role!r}).")
+    scope = claims.get("scope")
+    if scope is not None and not isinstance(scope, dict):
+        raise invalid_auth_claims("JWT claim 'scope' must be an object when provided.")
+    scope = scope or {}
+
+    def pick(*names):
+        for source, name in names:
+            if name in source and source[name] is not None:
+                return source[name]
+        return None
+
+    account_ids = _scope_entries(
+        pick((scope, "account_ids"), (claims, "account_ids"), (claims, "account_id")),
+        field="JWT claim 'account_ids'",
+        error=invalid_auth_claims,
+    )
+    site_ids = _scope_entries(
+        pick((scope, "site_ids"), (claims, "site_ids"), (claims, "site_id")),
+        field="JWT claim 'site_ids'",
+        error=invalid_auth_claims,
+    )
+    technician = None
+    if role == Role.TECHNICIAN:
+        technician = _technician_named(sub.strip())
+        if technician is None:
+            raise invalid_auth_claims("JWT claim 'sub' must name a technician (id or username) for role technician.")
+    return _actor(
+        request,
+        actor_type=_actor_type(
+            claims.get("actor_type", claims.get("actorType")),
+            source="JWT claim 'actor_type'",
+            default=_default_actor_type(role, is_person=technician is not None),
+        ),
+        actor_id=sub.strip()[:MAX_ID_LENGTH],
+        role=role,
+        user_id=technician.user_id if technician is not None else None,
+        technician_id=technician.id if technician is not None else None,
+        account_ids=account_ids,
+        site_ids=site_ids,
+    )
+
+
+# --- development headers -----------------------------------------------------------------
+
+
+def _invalid_actor_context(message: str) -> DispatchError:
+    return DispatchError("INVALID_ACTOR_CONTEXT", message, status=400, dimension="auth")
+
+
+def _actor_from_dev_headers(request) -> Actor:
+    actor_id = request.headers.get("X-Actor-Id", "").strip()
+    raw_role = request.headers.get("X-Actor-Role", "").strip()
+    if not actor_id:
+        raise DispatchError("MISSING_ACTOR_CONTEXT", "Header 'X-Actor-Id' is required.", status=400, dimension="auth")
+    if not raw_role:
+        raise DispatchError("MISSING_ACTOR_CONTEXT", "Header 'X-Actor-Role' is required.", status=400, dimension="auth")
+    if len(actor_id) > MAX_ID_LENGTH:
+        raise _invalid_actor_context(f"Header 'X-Actor-Id' must be at most {MAX_ID_LENGTH} characters.")
+    role = role_normalize(raw_role)
+    if role is None:
+        raise invalid_auth_claims(f"Header 'X-Actor-Role' names no known role ({raw_role!r}).")
+    technician = None
+    if role == Role.TECHNICIAN:
+        technician = _technician_named(actor_id)
+        if technician is None:
+            raise invalid_auth_claims("Header 'X-Actor-Id' must name a technician (id or username) for role technician.")
+    return _actor(
+        request,
+        actor_type=_actor_type(request.headers.get("X-Actor-Type"), source="Header 'X-Actor-Type'", default=ActorType.HUMAN),
+        actor_id=actor_id,
+        role=role,
+        user_id=technician.user_id if technician is not None else None,
+        technician_id=technician.id if technician is not None else None,
+        account_ids=_scope_entries(
+            request.headers.get("X-Account-Scope") or None, field="X-Account-Scope", error=_invalid_actor_context
+        ),
+        site_ids=_scope_entries(request.headers.get("X-Site-Scope") or None, field="X-Site-Scope", error=_invalid_actor_context),
+    )
+
+
+def actor_authenticate(request) -> Actor:
+    """The Actor behind a request, or a 401/400 DispatchError.
+
+    A Bearer credential always wins; the X-Actor-* headers are read only when
+    settings.DISPATCH_DEV_AUTH is on (production settings force it off).
+    """
+    authorization = request.headers.get("Authorization", "")
+    if authorization.strip():
+        match = BEARER.match(authorization.strip())
+        if match is None:
+            raise invalid_auth_token("Authorization header must use a Bearer token.")
+        token = match.group(1)
+        if token.startswith(TOKEN_PREFIX):
+            return _actor_from_api_token(request, token)
+        return _actor_from_jwt(request, token)
+    if getattr(settings, "DISPATCH_DEV_AUTH", False):
+        return _actor_from_dev_headers(request)
+    raise auth_required()

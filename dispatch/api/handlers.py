@@ -1,0 +1,519 @@
+"""One handler per tool: map the validated payload to ONE service or selector call, render the answer.
+
+Every handler has the signature `(payload, actor, ticket_id, request) -> (status, body)`. The
+payload has already passed the contract's JSON Schema; values go to the service as sent
+(timestamps as ISO strings), because the service is the one place that interprets them and
+checks role, scope and from-state again through the executor.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from dispatch.closeout import selectors as closeout_reads
+from dispatch.closeout import services as closeout
+from dispatch.common.actors import Actor
+from dispatch.intake import services as intake
+from dispatch.messaging import services as messaging
+from dispatch.scheduling import services as scheduling
+from dispatch.tickets import approvals
+from dispatch.tickets import selectors as ticket_reads
+from dispatch.tickets import services as tickets
+
+from .payloads import is_multipart
+
+Answer = tuple[int, Any]
+
+
+def _ticket(ticket) -> dict:
+    return ticket_reads.ticket_detail(ticket)
+
+
+def _ticket_with(outcome, **extra) -> dict:
+    """`{"ticket": ..., **extra}` for tools whose answer is more than the ticket."""
+    return {"ticket": _ticket(outcome.ticket), **extra}
+
+
+def _result_dict(result) -> dict:
+    return dict(result) if isinstance(result, dict) else {}
+
+
+def _readable_ticket(actor: Actor, ticket_id):
+    return ticket_reads.ticket_get_for_actor(actor=actor, ticket_id=ticket_id)
+
+
+def _registry_tools():
+    # The read models offer "allowed actions" from the registry, which in turn names these handlers.
+    from .registry import TOOLS
+
+    return TOOLS
+
+
+# --- tickets -------------------------------------------------------------------------------
+
+
+def ticket_create(payload: dict, actor: Actor, ticket_id, request) -> Answer:
+    outcome = tickets.ticket_create(
+        actor=actor,
+        account_id=payload["account_id"],
+        site_id=payload["site_id"],
+        summary=payload["summary"],
+        description=payload.get("description", ""),
+        asset_id=payload.get("asset_id"),
+        nte_cents=payload.get("nte_cents"),
+        payload=payload,
+    )
+    return 201, _ticket(outcome.ticket)
+
+
+def ticket_blind_intake(payload: dict, actor: Actor, ticket_id, request) -> Answer:
+    outcome = intake.ticket_blind_intake(
+        actor=actor,
+        account_id=payload["account_id"],
+        site_id=payload["site_id"],
+        summary=payload["summary"],
+        incident_type=payload["incident_type"],
+        customer_name=payload["customer_name"],
+        priority=payload["priority"],
+        identity_confidence=payload["identity_confidence"],
+        classification_confidence=payload["classification_confidence"],
+        contact_phone=payload.get("contact_phone"),
+        contact_email=payload.get("contact_email"),
+        description=payload.get("description", ""),
+        nte_cents=payload.get("nte_cents"),
+        sop_handoff_acknowledged=payload.get("sop_handoff_acknowledged"),
+        sop_handoff_prompt=payload.get("sop_handoff_prompt"),
+        payload=payload,
+    )
+    return 201, _ticket(outcome.ticket)
+
+
+def _triage_outcome(payload: dict) -> str:
+    # The contract lets a client name the outcome, or set the older boolean flags.
+    if payload.get("workflow_outcome"):
+        return payload["workflow_outcome"]
+    if payload.get("requires_approval"):
+        return "APPROVAL_REQUIRED"
+    if payload.get("ready_to_schedule"):
+        return "READY_TO_SCHEDULE"
+    return "TRIAGED"
+
+
+def ticket_triage(payload: dict, actor: Actor, ticket_id, request) -> Answer:
+    # intake_triage is ticket_triage plus the blind-intake gate: a ticket opened by blind intake
+    # goes READY_TO_SCHEDULE only when its confidences allow (LOW_*_CONFIDENCE otherwise).
+    outcome = intake.intake_triage(
+        actor=actor,
+        ticket_id=ticket_id,
+        priority=payload["priority"],
+        incident_type=payload["incident_type"],
+        nte_cents=payload.get("nte_cents"),
+        outcome=_triage_outcome(payload),
+        approval_reason=payload.get("approval_reason", ""),
+        approval_amount_delta_cents=payload.get("approval_amount_delta_cents"),
+        sop_handoff_acknowledged=payload.get("sop_handoff_acknowledged"),
+        payload=payload,
+    )
+    return 200, _ticket(outcome.ticket)
+
+
+def ticket_get(payload: dict, actor: Actor, ticket_id, request) -> Answer:
+    return 200, _ticket(_readable_ticket(actor, ticket_id))
+
+
+def ticket_timeline(payload: dict, actor: Actor, ticket_id, request) -> Answer:
+    return 200, ticket_reads.ticket_timeline(_readable_ticket(actor, ticket_id))
+
+
+def ticket_cancel(payload: dict, actor: Actor, ticket_id, request) -> Answer:
+    outcome = tickets.ticket_cancel(
+        actor=actor, ticket_id=ticket_id, reason=payload["reason"], cancellation_code=payload.get("cancellation_code", "")
+    )
+    return 200, _ticket(outcome.ticket)
+
+
+def dispatch_force_hold(payload: dict, actor: Actor, ticket_id, request) -> Answer:
+    outcome = tickets.ticket_force_hold(
+        actor=actor, ticket_id=ticket_id, reason=payload.get("reason", ""), hold_reason=payload.get("hold_reason", "")
+    )
+    return 200, _ticket(outcome.ticket)
+
+
+def reopen_after_verification(payload: dict, actor: Actor, ticket_id, request) -> Answer:
+    outcome = tickets.ticket_reopen(
+        actor=actor, ticket_id=ticket_id, reason=payload["reason"], reopen_scope=payload.get("reopen_scope", "")
+    )
+    return 200, _ticket(outcome.ticket)
+
+
+# --- scheduling and assignment -----------------------------------------------------------
+
+
+def schedule_propose(payload: dict, actor: Actor, ticket_id, request) -> Answer:
+    outcome = scheduling.schedule_propose(actor=actor, ticket_id=ticket_id, options=payload["options"], payload=payload)
+    return 200, _ticket_with(outcome, **_result_dict(outcome.result))
+
+
+def schedule_confirm(payload: dict, actor: Actor, ticket_id, request) -> Answer:
+    outcome = scheduling.schedule_confirm(
+        actor=actor,
+        ticket_id=ticket_id,
+        start=payload["start"],
+        end=payload["end"],
+        tech_id=payload.get("tech_id"),
+        payload=payload,
+    )
+    return 200, _ticket(outcome.ticket)
+
+
+def schedule_hold(payload: dict, actor: Actor, ticket_id, request) -> Answer:
+    outcome = scheduling.schedule_hold(
+        actor=actor,
+        ticket_id=ticket_id,
+        hold_reason=payload["hold_reason"],
+        confirmation_window=payload["confirmation_window"],
+        payload=payload,
+    )
+    return 200, _ticket_with(outcome, **_result_dict(outcome.result))
+
+
+def schedule_release(payload: dict, actor: Actor, ticket_id, request) -> Answer:
+    outcome = scheduling.schedule_release(
+        actor=actor, ticket_id=ticket_id, customer_confirmation_id=payload["customer_confirmation_id"], payload=payload
+    )
+    return 200, _ticket_with(outcome, **_result_dict(outcome.result))
+
+
+def schedule_rollback(payload: dict, actor: Actor, ticket_id, request) -> Answer:
+    outcome = scheduling.schedule_rollback(
+        actor=actor,
+        ticket_id=ticket_id,
+        confirmation_id=payload["confirmation_id"],
+        reason=payload.get("reason", ""),
+        payload=payload,
+    )
+    return 200, _ticket_with(outcome, **_result_dict(outcome.result))
+
+
+def assignment_recommend(payload: dict, actor: Actor, ticket_id, request) -> Answer:
+    outcome = scheduling.assignment_recommend(
+        actor=actor,
+        ticket_id=ticket_id,
+        service_type=payload["service_type"],
+        limit=payload.get("recommendation_limit"),
+        preferred_window=payload.get("preferred_window"),
+        payload=payload,
+    )
+    return 200, _ticket_with(outcome, **_result_dict(outcome.result))
+
+
+def assignment_dispatch(payload: dict, actor: Actor, ticket_id, request) -> Answer:
+    outcome = scheduling.assignment_dispatch(
+        actor=actor,
+        ticket_id=ticket_id,
+        tech_id=payload["tech_id"],
+        dispatch_mode=payload.get("dispatch_mode", "STANDARD"),
+        dispatch_rationale=payload.get("dispatch_rationale", ""),
+        dispatch_confirmation=payload.get("dispatch_confirmation", False),
+        recommendation_snapshot_id=payload.get("recommendation_snapshot_id"),
+        payload=payload,
+    )
+    return 200, _ticket(outcome.ticket)
+
+
+def dispatch_force_unassign(payload: dict, actor: Actor, ticket_id, request) -> Answer:
+    outcome = scheduling.dispatch_force_unassign(
+        actor=actor,
+        ticket_id=ticket_id,
+        reason=payload.get("reason", ""),
+        reassign_type=payload.get("reassign_type", ""),
+        payload=payload,
+    )
+    return 200, _ticket(outcome.ticket)
+
+
+def tech_check_in(payload: dict, actor: Actor, ticket_id, request) -> Answer:
+    outcome = scheduling.tech_check_in(
+        actor=actor,
+        ticket_id=ticket_id,
+        timestamp=payload["timestamp"],
+        location=payload.get("location"),
+        payload=payload,
+    )
+    return 200, _ticket(outcome.ticket)
+
+
+# --- approvals -----------------------------------------------------------------------------
+
+
+def tech_request_change(payload: dict, actor: Actor, ticket_id, request) -> Answer:
+    outcome = approvals.change_request(
+        actor=actor,
+        ticket_id=ticket_id,
+        approval_type=payload["approval_type"],
+        reason=payload["reason"],
+        amount_delta_cents=payload.get("amount_delta_cents"),
+        evidence_refs=payload.get("evidence_refs"),
+        payload=payload,
+    )
+    return 200, _ticket_with(outcome, approval=_approval(outcome.result))
+
+
+def approval_decide(payload: dict, actor: Actor, ticket_id, request) -> Answer:
+    outcome = approvals.approval_decide(
+        actor=actor,
+        ticket_id=ticket_id,
+        approval_id=payload["approval_id"],
+        decision=payload["decision"],
+        notes=payload.get("notes", ""),
+        payload=payload,
+    )
+    return 200, _ticket(outcome.ticket)
+
+
+def _approval(approval) -> dict:
+    return {
+        "id": str(approval.id),
+        "status": approval.status,
+        "approval_type": approval.kind,
+        "amount_delta_cents": approval.amount_cents,
+        "reason": approval.reason,
+        "return_state": approval.return_state,
+        "requested_at": approval.created_at,
+    }
+
+
+# --- closeout -----------------------------------------------------------------------------
+
+
+def closeout_add_evidence(payload: dict, actor: Actor, ticket_id, request) -> Answer:
+    # Only a multipart body carries a file; touching FILES on a JSON body would re-parse it.
+    upload = request.FILES.get("file") if is_multipart(request) else None
+    outcome = closeout.evidence_add(
+        actor=actor,
+        ticket_id=ticket_id,
+        kind=payload["kind"],
+        uri=payload.get("uri"),
+        upload=upload,
+        evidence_key=payload.get("evidence_key"),
+        checksum=payload.get("checksum"),
+        metadata=payload.get("metadata"),
+        payload=payload,
+    )
+    return 201, closeout_reads.evidence_serialize(outcome.result)
+
+
+def closeout_list_evidence(payload: dict, actor: Actor, ticket_id, request) -> Answer:
+    return 200, closeout_reads.evidence_list(_readable_ticket(actor, ticket_id))
+
+
+def _completion_kwargs(payload: dict) -> dict:
+    return {
+        "checklist_status": payload["checklist_status"],
+        "no_signature_reason": payload.get("no_signature_reason"),
+        "evidence_refs": payload.get("evidence_refs"),
+        "payload": payload,
+    }
+
+
+def tech_complete(payload: dict, actor: Actor, ticket_id, request) -> Answer:
+    outcome = closeout.tech_complete(actor=actor, ticket_id=ticket_id, **_completion_kwargs(payload))
+    return 200, _ticket(outcome.ticket)
+
+
+def closeout_candidate(payload: dict, actor: Actor, ticket_id, request) -> Answer:
+    outcome = closeout.closeout_candidate(actor=actor, ticket_id=ticket_id, **_completion_kwargs(payload))
+    return 200, _ticket(outcome.ticket)
+
+
+def qa_verify(payload: dict, actor: Actor, ticket_id, request) -> Answer:
+    outcome = closeout.qa_verify(
+        actor=actor,
+        ticket_id=ticket_id,
+        timestamp=payload["timestamp"],
+        result=payload["result"],
+        notes=payload.get("notes", ""),
+        payload=payload,
+    )
+    return 200, _ticket(outcome.ticket)
+
+
+def billing_generate_invoice(payload: dict, actor: Actor, ticket_id, request) -> Answer:
+    outcome = closeout.invoice_generate(actor=actor, ticket_id=ticket_id, payload=payload)
+    return 200, _ticket_with(outcome, invoice=_invoice(outcome.result))
+
+
+def _invoice(invoice) -> dict:
+    lines = [
+        {
+            "position": line.position,
+            "kind": line.kind,
+            "description": line.description,
+            "quantity": str(line.quantity),
+            "unit_cents": line.unit_cents,
+            "total_cents": line.total_cents,
+            "taxable": line.taxable,
+        }
+        for line in invoice.lines.order_by("position")
+    ]
+    return {
+        "id": str(invoice.id),
+        "number": invoice.number,
+        "status": invoice.status,
+        "revision": invoice.revision,
+        "currency": invoice.currency,
+        "labor_cents": invoice.labor_cents,
+        "parts_cents": invoice.parts_cents,
+        "fees_cents": invoice.fees_cents,
+        "subtotal_cents": invoice.subtotal_cents,
+        "tax_cents": invoice.tax_cents,
+        "total_cents": invoice.total_cents,
+        "nte_cents": invoice.nte_cents,
+        "exceeds_nte": invoice.exceeds_nte,
+        "lines": lines,
+    }
+
+
+def _packet(packet) -> dict:
+    return {
+        "id": str(packet.id),
+        "artifact_type": "closeout_packet",
+        "artifact_name": f"closeout-{packet.ticket_id}.json",
+        "sha256": packet.sha256,
+        "forced": packet.forced,
+        "created_at": packet.created_at,
+    }
+
+
+def ticket_close(payload: dict, actor: Actor, ticket_id, request) -> Answer:
+    outcome = closeout.ticket_close(
+        actor=actor,
+        ticket_id=ticket_id,
+        reason=payload.get("reason", ""),
+        closeout_override_code=payload.get("closeout_override_code", ""),
+        payload=payload,
+    )
+    return 200, _ticket_with(outcome, closeout_packet=_packet(outcome.result))
+
+
+def ticket_force_close(payload: dict, actor: Actor, ticket_id, request) -> Answer:
+    outcome = closeout.ticket_force_close(
+        actor=actor,
+        ticket_id=ticket_id,
+        override_code=payload["override_code"],
+        override_reason=payload["override_reason"],
+        approver_role=payload["approver_role"],
+        payload=payload,
+    )
+    return 200, _ticket_with(outcome, closeout_packet=_packet(outcome.result))
+
+
+def closeout_evidence_exception(payload: dict, actor: Actor, ticket_id, request) -> Answer:
+    outcome = closeout.evidence_exception_grant(
+        actor=actor,
+        ticket_id=ticket_id,
+        exception_reason=payload["exception_reason"],
+        evidence_refs=payload.get("evidence_refs"),
+        expires_at=payload.get("expires_at"),
+        payload=payload,
+    )
+    exception = outcome.result
+    return 200, _ticket_with(
+        outcome,
+        evidence_exception={
+            "id": str(exception.id),
+            "reason": exception.reason,
+            "evidence_refs": exception.evidence_refs,
+            "expires_at": exception.expires_at,
+            "granted_by": exception.granted_by,
+            "created_at": exception.created_at,
+        },
+    )
+
+
+def dispatch_manual_bypass(payload: dict, actor: Actor, ticket_id, request) -> Answer:
+    outcome = closeout.dispatch_manual_bypass(
+        actor=actor,
+        ticket_id=ticket_id,
+        bypass_rationale=payload["bypass_rationale"],
+        target_tool=payload.get("target_tool", ""),
+        payload=payload,
+    )
+    return 200, _ticket(outcome.ticket)
+
+
+# --- operations -----------------------------------------------------------------------------
+
+
+def _autonomy_kwargs(payload: dict) -> dict:
+    return {
+        "scope_type": payload.get("scope_type", "GLOBAL"),
+        "incident_type": payload.get("incident_type"),
+        "ticket_id": payload.get("ticket_id"),
+        "reason": payload.get("reason", ""),
+        "payload": payload,
+    }
+
+
+def ops_autonomy_pause(payload: dict, actor: Actor, ticket_id, request) -> Answer:
+    return 200, closeout.autonomy_pause(actor=actor, **_autonomy_kwargs(payload)).as_dict()
+
+
+def ops_autonomy_rollback(payload: dict, actor: Actor, ticket_id, request) -> Answer:
+    return 200, closeout.autonomy_rollback(actor=actor, **_autonomy_kwargs(payload)).as_dict()
+
+
+def ops_autonomy_state(payload: dict, actor: Actor, ticket_id, request) -> Answer:
+    query_ticket = request.query_params.get("ticket_id", "").strip() or None
+    incident_type = request.query_params.get("incident_type", "").strip() or None
+    if query_ticket is not None:
+        # Naming a ticket reads it: the same existence and scope checks as any ticket read.
+        query_ticket = _readable_ticket(actor, query_ticket).id
+    return 200, closeout_reads.autonomy_state(ticket_id=query_ticket, incident_type=incident_type)
+
+
+def ops_autonomy_replay(payload: dict, actor: Actor, ticket_id, request) -> Answer:
+    return 200, closeout_reads.autonomy_replay(ticket_id, actor=actor)
+
+
+def outbox_replay(payload: dict, actor: Actor, ticket_id, request) -> Answer:
+    message = messaging.outbox_replay(actor=actor, outbox_id=payload["outbox_id"], payload=payload)
+    return 200, {
+        "id": str(message.id),
+        "channel": message.channel,
+        "recipient": message.recipient,
+        "template": message.template or None,
+        "ticket_id": str(message.ticket_id) if message.ticket_id else None,
+        "status": message.status,
+        "attempts": message.attempts,
+        "next_attempt_at": message.next_attempt_at,
+    }
+
+
+# --- the faces' read models ------------------------------------------------------------------
+
+
+COCKPIT_LIST_FILTERS = ("state", "priority", "sla_status", "account_id", "site_id", "assigned_tech_id", "incident_type")
+
+
+def dispatcher_cockpit(payload: dict, actor: Actor, ticket_id, request) -> Answer:
+    query = request.query_params
+    filters = {name: _list_param(query, name) for name in COCKPIT_LIST_FILTERS}
+    return 200, ticket_reads.dispatcher_cockpit(
+        actor=actor,
+        commands=_registry_tools(),
+        sort=query.get("sort") or "priority",
+        limit=query.get("limit"),
+        offset=query.get("offset"),
+        ticket_id=query.get("ticket_id") or None,
+        **filters,
+    )
+
+
+def _list_param(query, name: str) -> list[str] | None:
+    # Filters may repeat (?state=A&state=B) or be comma lists (?state=A,B).
+    values = [part.strip() for value in query.getlist(name) for part in value.split(",") if part.strip()]
+    return values or None
+
+
+def tech_job_packet(payload: dict, actor: Actor, ticket_id, request) -> Answer:
+    return 200, ticket_reads.tech_job_packet(actor=actor, ticket=_readable_ticket(actor, ticket_id), commands=_registry_tools())

@@ -1,0 +1,330 @@
+"""Descriptions of the toolset built from the registry: OpenAPI 3.1, LLM function definitions, docs.
+
+OpenAPI 3.1 is used because its schemas are plain JSON Schema 2020-12, so the contract's
+payload schemas (which use `const`) go in unchanged as the request bodies.
+"""
+from __future__ import annotations
+
+import copy
+import json
+from functools import lru_cache
+
+from dispatch.tickets.states import TicketState
+
+from .registry import TOOLS, Tool
+
+API_TITLE = "Real Dispatch dispatch-api"
+API_VERSION = "1.0.0"
+BASE_PATH = "/api/v1"
+ERROR_STATUSES_COMMAND = ("400", "401", "403", "404", "409", "413", "500")
+ERROR_STATUSES_READ = ("400", "401", "403", "404", "500")
+
+NULLABLE_STRING = {"type": ["string", "null"]}
+NULLABLE_INSTANT = {"type": ["string", "null"], "format": "date-time"}
+NULLABLE_INTEGER = {"type": ["integer", "null"]}
+
+TICKET_FIELDS = {
+    "id": {"type": "string", "format": "uuid"},
+    "account_id": NULLABLE_STRING,
+    "site_id": NULLABLE_STRING,
+    "asset_id": NULLABLE_STRING,
+    "state": {"type": "string", "enum": [state.value for state in TicketState]},
+    "priority": {"type": ["string", "null"], "enum": ["EMERGENCY", "URGENT", "ROUTINE", None]},
+    "incident_type": NULLABLE_STRING,
+    "summary": {"type": "string"},
+    "description": NULLABLE_STRING,
+    "customer_name": NULLABLE_STRING,
+    "customer_phone": NULLABLE_STRING,
+    "customer_email": NULLABLE_STRING,
+    "nte_cents": NULLABLE_INTEGER,
+    "scheduled_start": NULLABLE_INSTANT,
+    "scheduled_end": NULLABLE_INSTANT,
+    "identity_confidence": NULLABLE_INTEGER,
+    "classification_confidence": NULLABLE_INTEGER,
+    "assigned_tech_id": NULLABLE_STRING,
+    "version": {"type": "integer"},
+    "created_at": {"type": "string", "format": "date-time"},
+    "updated_at": {"type": "string", "format": "date-time"},
+}
+
+TIMELINE_EVENT_FIELDS = {
+    "id": {"type": "string"},
+    "ticket_id": NULLABLE_STRING,
+    "actor_type": {"type": "string"},
+    "actor_id": {"type": "string"},
+    "actor_role": {"type": "string"},
+    "tool_name": {"type": "string"},
+    "request_id": NULLABLE_STRING,
+    "correlation_id": NULLABLE_STRING,
+    "trace_id": NULLABLE_STRING,
+    "before_state": NULLABLE_STRING,
+    "after_state": NULLABLE_STRING,
+    "payload": {"type": "object"},
+    "created_at": {"type": "string", "format": "date-time"},
+}
+
+SCHEMAS = {
+    "ErrorEnvelope": {
+        "type": "object",
+        "description": "Every refusal: a stable code, a message, the request id and the policy dimension.",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message", "request_id", "policy_error"],
+                "properties": {
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                    "request_id": NULLABLE_STRING,
+                    "policy_error": {
+                        "type": "object",
+                        "required": ["code", "dimension"],
+                        "properties": {"code": {"type": "string"}, "dimension": {"type": "string"}},
+                    },
+                },
+                "additionalProperties": True,
+            }
+        },
+    },
+    "Ticket": {
+        "type": "object",
+        "required": list(TICKET_FIELDS),
+        "properties": TICKET_FIELDS,
+        "additionalProperties": True,
+    },
+    "TicketWithResult": {
+        "type": "object",
+        "description": "The ticket after the call, and what the call produced besides.",
+        "required": ["ticket"],
+        "properties": {"ticket": {"$ref": "#/components/schemas/Ticket"}},
+        "additionalProperties": True,
+    },
+    "TimelineEvent": {
+        "type": "object",
+        "required": list(TIMELINE_EVENT_FIELDS),
+        "properties": TIMELINE_EVENT_FIELDS,
+        "additionalProperties": True,
+    },
+    "Timeline": {
+        "type": "object",
+        "required": ["ticket_id", "events"],
+        "properties": {
+            "ticket_id": {"type": "string"},
+            "events": {"type": "array", "items": {"$ref": "#/components/schemas/TimelineEvent"}},
+        },
+    },
+    "Evidence": {
+        "type": "object",
+        "required": ["id", "ticket_id", "kind", "metadata", "created_at"],
+        "properties": {
+            "id": {"type": "string"},
+            "ticket_id": {"type": "string"},
+            "kind": {"type": "string"},
+            "evidence_key": NULLABLE_STRING,
+            "uri": NULLABLE_STRING,
+            "checksum": NULLABLE_STRING,
+            "metadata": {"type": "object"},
+            "created_at": {"type": "string", "format": "date-time"},
+        },
+        "additionalProperties": True,
+    },
+    "EvidenceList": {
+        "type": "object",
+        "required": ["ticket_id", "evidence"],
+        "properties": {
+            "ticket_id": {"type": "string"},
+            "evidence": {"type": "array", "items": {"$ref": "#/components/schemas/Evidence"}},
+        },
+    },
+    "Object": {"type": "object", "additionalProperties": True},
+}
+
+TICKET_ID_PARAMETER = {
+    "name": "ticketId",
+    "in": "path",
+    "required": True,
+    "description": "The ticket's id (a UUID).",
+    "schema": {"type": "string", "format": "uuid"},
+}
+IDEMPOTENCY_PARAMETER = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": True,
+    "description": "A UUID naming this command. Retrying with the same key and body replays the first answer; "
+    "the same key with another body is refused with IDEMPOTENCY_PAYLOAD_MISMATCH.",
+    "schema": {"type": "string", "format": "uuid"},
+}
+QUERY_PARAMETERS = {
+    "dispatcher.cockpit": [
+        ("state", "Only these states (comma list)."),
+        ("priority", "Only these priorities (comma list)."),
+        ("sla_status", "Only healthy, warning or breach (comma list)."),
+        ("account_id", "Only these accounts (comma list of UUIDs)."),
+        ("site_id", "Only these sites (comma list of UUIDs)."),
+        ("assigned_tech_id", "Only these technicians (comma list of UUIDs)."),
+        ("incident_type", "Only these incident types (comma list)."),
+        ("sort", "priority (default) or sla."),
+        ("limit", "Rows per page."),
+        ("offset", "Rows to skip."),
+    ],
+    "ops.autonomy.state": [
+        ("ticket_id", "Explain the decision for this ticket (a UUID)."),
+        ("incident_type", "Explain the decision for this incident type."),
+    ],
+}
+
+UPLOAD_SCHEMA = {
+    "type": "object",
+    "required": ["kind", "file"],
+    "properties": {
+        "kind": {"type": "string", "minLength": 1},
+        "evidence_key": {"type": "string", "minLength": 1},
+        "checksum": {"type": "string", "minLength": 1},
+        "metadata": {"type": "string", "description": "A JSON object, as text."},
+        "file": {"type": "string", "format": "binary"},
+    },
+}
+
+
+def _roles_text(tool: Tool) -> str:
+    command = tool.command
+    lines = [f"Roles: {', '.join(sorted(role.value for role in command.roles))}."]
+    if command.from_states is not None:
+        lines.append(f"From states: {', '.join(sorted(command.from_states))}.")
+    if command.resulting_state:
+        lines.append(f"Resulting state: {command.resulting_state}.")
+    return " ".join(lines)
+
+
+def _operation(tool: Tool) -> dict:
+    parameters = []
+    if tool.needs_ticket:
+        parameters.append(TICKET_ID_PARAMETER)
+    if tool.idempotency_required:
+        parameters.append(IDEMPOTENCY_PARAMETER)
+    for name, description in QUERY_PARAMETERS.get(tool.name, []):
+        parameters.append({"name": name, "in": "query", "required": False, "description": description, "schema": {"type": "string"}})
+    success = str(tool.success_status)
+    operation: dict = {
+        "operationId": tool.function_name,
+        "summary": tool.name,
+        "description": f"{tool.description}\n\n{_roles_text(tool)}",
+        "tags": [tool.name.split(".")[0]],
+        "parameters": parameters,
+        "responses": {
+            success: {
+                "description": "Success.",
+                "headers": {"X-Request-Id": {"schema": {"type": "string"}}},
+                "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{tool.response}"}}},
+            },
+            **{
+                status: {"$ref": "#/components/responses/Error"}
+                for status in (ERROR_STATUSES_READ if tool.method == "GET" else ERROR_STATUSES_COMMAND)
+            },
+            "default": {"$ref": "#/components/responses/Error"},
+        },
+    }
+    if tool.method != "GET":
+        content = {"application/json": {"schema": copy.deepcopy(tool.schema)}}
+        if tool.uploads:
+            content["multipart/form-data"] = {"schema": UPLOAD_SCHEMA}
+        operation["requestBody"] = {"required": bool(tool.schema.get("required")), "content": content}
+    return operation
+
+
+@lru_cache(maxsize=1)
+def _document_json() -> str:
+    paths: dict[str, dict] = {}
+    for tool in TOOLS:
+        paths.setdefault(tool.route, {})[tool.method.lower()] = _operation(tool)
+    document = {
+        "openapi": "3.1.0",
+        "info": {
+            "title": API_TITLE,
+            "version": API_VERSION,
+            "description": "The closed toolset through which agents run the Real Dispatch pipeline "
+            "(wire-compatible with the dispatch-api v1 contract). Every command needs an Idempotency-Key; "
+            "every refusal is an ErrorEnvelope.",
+        },
+        "servers": [{"url": BASE_PATH}],
+        "security": [{"bearerAuth": []}],
+        "paths": paths,
+        "components": {
+            "schemas": SCHEMAS,
+            "responses": {
+                "Error": {
+                    "description": "Refused: see error.code and error.policy_error.",
+                    "headers": {"X-Request-Id": {"schema": {"type": "string"}}},
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}},
+                }
+            },
+            "securitySchemes": {
+                "bearerAuth": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "An API token (rd_..., made in the admin or with manage.py create_api_token) "
+                    "or an HS256 JWT with sub, role, exp and optional account_ids/site_ids.",
+                }
+            },
+        },
+    }
+    return json.dumps(document)
+
+
+def openapi_document() -> dict:
+    """The OpenAPI 3.1 document of every tool (a fresh copy; callers may change it)."""
+    return json.loads(_document_json())
+
+
+def function_parameters(tool: Tool) -> dict:
+    """The payload schema as function parameters, with `ticket_id` when the route names a ticket."""
+    schema = copy.deepcopy(tool.schema)
+    schema.setdefault("type", "object")
+    if tool.needs_ticket:
+        schema["properties"] = {
+            "ticket_id": {"type": "string", "format": "uuid", "description": "The ticket to act on."},
+            **schema.get("properties", {}),
+        }
+        schema["required"] = ["ticket_id", *schema.get("required", [])]
+    return schema
+
+
+def function_definition(tool: Tool) -> dict:
+    """One tool as a function-calling definition a language model can be handed as is."""
+    command = tool.command
+    return {
+        "name": tool.function_name,
+        "description": f"{tool.description} {_roles_text(tool)}",
+        "parameters": function_parameters(tool),
+        "tool_name": tool.name,
+        "method": tool.method,
+        "route": tool.route,
+        "idempotency_required": tool.idempotency_required,
+        "allowed_roles": sorted(role.value for role in command.roles),
+        "allowed_from_states": None if command.from_states is None else sorted(command.from_states),
+        "resulting_state": command.resulting_state,
+    }
+
+
+def docs_context() -> dict:
+    """What templates/api/docs.html shows: every tool, grouped in registry order."""
+    tools = []
+    for tool in TOOLS:
+        command = tool.command
+        tools.append(
+            {
+                "name": tool.name,
+                "anchor": tool.function_name,
+                "method": tool.method,
+                "path": BASE_PATH + tool.route,
+                "description": tool.description,
+                "roles": sorted(role.value for role in command.roles),
+                "from_states": None if command.from_states is None else sorted(command.from_states),
+                "resulting_state": command.resulting_state,
+                "idempotency_required": tool.idempotency_required,
+                "success_status": tool.success_status,
+                "uploads": tool.uploads,
+                "schema": json.dumps(tool.schema, indent=2, sort_keys=True),
+            }
+        )
+    return {"title": API_TITLE, "version": API_VERSION, "base_path": BASE_PATH, "tools": tools}

@@ -1,0 +1,422 @@
+"""The toolset: the ONLY list of tools the agent API offers.
+
+Each entry names a contract tool, the Command that governs it (roles, from-states, resulting
+state — the very object the service hands to the executor, so the API and the service check
+the same rules), the handler that calls one service or selector, and a description written
+for a language model. Method, route, payload schema and idempotency come from the vendored
+contract file; URLs, /tools, the OpenAPI document and the docs page are all built from here.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
+from pathlib import Path
+from typing import Any, Callable
+
+from dispatch.closeout import services as closeout
+from dispatch.intake import services as intake
+from dispatch.messaging import services as messaging
+from dispatch.scheduling import services as scheduling
+from dispatch.tickets import approvals
+from dispatch.tickets import services as tickets
+from dispatch.tickets.commands import Command, command
+
+from . import handlers
+
+CONTRACT_FILE = Path(__file__).resolve().parent / "contract" / "dispatch-contract.v1.json"
+
+
+@lru_cache(maxsize=1)
+def contract() -> dict:
+    """The vendored dispatch-api v1 contract (a copy of shared/contract, held equal by a test)."""
+    return json.loads(CONTRACT_FILE.read_text())
+
+
+@lru_cache(maxsize=1)
+def contract_tools() -> dict[str, dict]:
+    return {entry["tool_name"]: entry for entry in contract()["tools"]}
+
+
+# --- Commands of the read tools (the write tools' Commands live with their services) ---------
+
+READ_ROLES = ["dispatcher", "agent", "customer", "technician", "qa", "approver", "finance"]
+TICKET_GET = command("ticket.get", READ_ROLES, None, None, "Read the ticket")
+TICKET_TIMELINE = command("ticket.timeline", READ_ROLES, None, None, "Read the timeline")
+CLOSEOUT_LIST_EVIDENCE = command(
+    "closeout.list_evidence", ["dispatcher", "agent", "technician", "qa", "approver", "finance"], None, None, "List evidence"
+)
+DISPATCHER_COCKPIT = command("dispatcher.cockpit", ["dispatcher"], None, None, "Dispatcher queue")
+TECH_JOB_PACKET = command("tech.job_packet", ["technician", "dispatcher"], None, None, "Technician job packet")
+OPS_AUTONOMY_STATE = command("ops.autonomy.state", ["dispatcher"], None, None, "Autonomy controls")
+OPS_AUTONOMY_REPLAY = command("ops.autonomy.replay", ["dispatcher"], None, None, "Autonomy history of a ticket")
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    # The Command its service hands the executor (or, for a read, the one declared above).
+    command: Command
+    handler: Callable[..., tuple[int, Any]]
+    description: str
+    success_status: int = 200
+    # The OpenAPI component describing the success body.
+    response: str = "Ticket"
+    # Whether the tool accepts a multipart file upload besides its JSON body.
+    uploads: bool = False
+
+    @cached_property
+    def contract_entry(self) -> dict:
+        return contract_tools()[self.name]
+
+    @property
+    def method(self) -> str:
+        return self.contract_entry["http_method"]
+
+    @property
+    def route(self) -> str:
+        return self.contract_entry["route"]
+
+    @property
+    def schema(self) -> dict:
+        return self.contract_entry["payload_schema"]
+
+    @property
+    def idempotency_required(self) -> bool:
+        return bool(self.contract_entry["idempotency_required"])
+
+    @property
+    def needs_ticket(self) -> bool:
+        return "{ticketId}" in self.route
+
+    @property
+    def function_name(self) -> str:
+        return self.name.replace(".", "_")
+
+    @property
+    def roles(self) -> frozenset:
+        return self.command.roles
+
+    def allows(self, role) -> bool:
+        """The contract's roles, strictly: unlike the executor, the API lets no SYSTEM bypass in."""
+        return role in self.command.roles
+
+
+T = Tool
+
+TOOLS: tuple[Tool, ...] = (
+    T(
+        "ticket.create",
+        tickets.TICKET_CREATE,
+        handlers.ticket_create,
+        "Open a new service ticket (state NEW) for a known account and site. Give the customer's "
+        "account_id and site_id (UUIDs; the site must belong to the account), a one-line summary of the "
+        "problem, and optionally a longer description, the asset at the site and a not-to-exceed amount in "
+        "cents. Returns the ticket; triage it next.",
+        success_status=201,
+    ),
+    T(
+        "ticket.blind_intake",
+        intake.BLIND_INTAKE,
+        handlers.ticket_blind_intake,
+        "Open a ticket straight from an intake conversation you have classified yourself. Give account, site, "
+        "summary, incident_type, customer_name, priority (EMERGENCY, URGENT or ROUTINE) and how sure you are "
+        "of the caller's identity and of the classification (0-100 each). Both confidences at 85 or more open "
+        "it READY_TO_SCHEDULE, otherwise TRIAGED. Refused with DUPLICATE_INTAKE when the same customer already "
+        "reported the same incident at the same site within 120 minutes.",
+        success_status=201,
+    ),
+    T(
+        "ticket.triage",
+        tickets.TICKET_TRIAGE,
+        handlers.ticket_triage,
+        "Set a ticket's priority (EMERGENCY, URGENT, ROUTINE) and incident type (for example DOOR_WONT_LATCH, "
+        "CANNOT_SECURE_ENTRY), optionally its not-to-exceed amount, and move it on. workflow_outcome chooses "
+        "where it goes: TRIAGED (default), READY_TO_SCHEDULE to queue it for scheduling, or APPROVAL_REQUIRED "
+        "to ask an approver first (give approval_reason and, for money, approval_amount_delta_cents). Works "
+        "from NEW, NEEDS_INFO or TRIAGED.",
+    ),
+    T(
+        "schedule.propose",
+        scheduling.SCHEDULE_PROPOSE,
+        handlers.schedule_propose,
+        "Offer the customer one or more appointment windows for a READY_TO_SCHEDULE ticket. Each option has a "
+        "start and end (ISO-8601 with time zone). The ticket moves to SCHEDULE_PROPOSED; confirm one window "
+        "with schedule.confirm.",
+        response="TicketWithResult",
+    ),
+    T(
+        "schedule.confirm",
+        scheduling.SCHEDULE_CONFIRM,
+        handlers.schedule_confirm,
+        "Book one of the proposed windows (start and end exactly as proposed) for a SCHEDULE_PROPOSED ticket. "
+        "The ticket becomes SCHEDULED. A window that would double-book the technician is refused.",
+    ),
+    T(
+        "assignment.dispatch",
+        scheduling.ASSIGNMENT_DISPATCH,
+        handlers.assignment_dispatch,
+        "Assign a technician (tech_id) and send them: the ticket becomes DISPATCHED and the technician is "
+        "notified. Normally from SCHEDULED. From TRIAGED only as an emergency: dispatch_mode "
+        "EMERGENCY_BYPASS with a dispatch_rationale and dispatch_confirmation true (otherwise "
+        "ASSIGNMENT_BYPASS_DENIED). An inactive or busy technician is refused with TECH_UNAVAILABLE. Pass the "
+        "recommendation_snapshot_id when you chose from assignment.recommend.",
+    ),
+    T(
+        "assignment.recommend",
+        scheduling.ASSIGNMENT_RECOMMEND,
+        handlers.assignment_recommend,
+        "Rank the technicians who could take this job, best first, with a reason for each: skill for the "
+        "service_type (the incident type), region, availability in the window and current load. Optional "
+        "recommendation_limit (1-20, default 5) and preferred_window. Changes no state; returns a "
+        "recommendation_snapshot_id to quote when dispatching.",
+        response="TicketWithResult",
+    ),
+    T(
+        "schedule.hold",
+        scheduling.SCHEDULE_HOLD,
+        handlers.schedule_hold,
+        "Put a proposed or scheduled job on hold while the customer confirms: give hold_reason "
+        "(CUSTOMER_PENDING, CUSTOMER_UNREACHABLE, CUSTOMER_CONFIRMATION_STALE) and the confirmation_window "
+        "(start, end) the customer has to answer in. The ticket becomes PENDING_CUSTOMER_CONFIRMATION and the "
+        "schedule is kept in a snapshot; the answer carries the confirmation_id needed to release or roll back.",
+        response="TicketWithResult",
+    ),
+    T(
+        "schedule.release",
+        scheduling.SCHEDULE_RELEASE,
+        handlers.schedule_release,
+        "The customer confirmed: end the hold (customer_confirmation_id = the hold's confirmation_id) and "
+        "return the ticket to exactly the schedule and state it had before the hold.",
+        response="TicketWithResult",
+    ),
+    T(
+        "schedule.rollback",
+        scheduling.SCHEDULE_ROLLBACK,
+        handlers.schedule_rollback,
+        "Undo a hold (confirmation_id = the hold's confirmation_id, optional reason): the ticket returns to "
+        "the state and schedule stored when the hold began.",
+        response="TicketWithResult",
+    ),
+    T(
+        "tech.check_in",
+        scheduling.TECH_CHECK_IN,
+        handlers.tech_check_in,
+        "The technician has arrived: record the arrival timestamp and optional location. A DISPATCHED ticket "
+        "goes to ON_SITE and then IN_PROGRESS in this one call. Technicians may check in only on their own jobs.",
+    ),
+    T(
+        "tech.request_change",
+        approvals.TECH_REQUEST_CHANGE,
+        handlers.tech_request_change,
+        "A technician asks for approval before going further: approval_type NTE_INCREASE (with "
+        "amount_delta_cents) or PROPOSAL, a reason, and optional evidence_refs. The ticket waits in "
+        "APPROVAL_REQUIRED until approval.decide.",
+        response="TicketWithResult",
+    ),
+    T(
+        "approval.decide",
+        approvals.APPROVAL_DECIDE,
+        handlers.approval_decide,
+        "Decide a pending approval (approval_id) on an APPROVAL_REQUIRED ticket: APPROVED returns the ticket "
+        "to the state it came from (work resumes), DENIED sends it back to TRIAGED. Optional notes.",
+    ),
+    T(
+        "closeout.add_evidence",
+        closeout.EVIDENCE_ADD,
+        handlers.closeout_add_evidence,
+        "Attach evidence to a ticket: kind (PHOTO, NOTE, SIGNATURE, DOCUMENT, ...), the object-store uri where "
+        "it is kept (s3:// or minio://), optional checksum and metadata, and the evidence_key it satisfies "
+        "(for example photo_before, signature_or_no_signature_reason), top-level or as metadata.evidence_key. "
+        "A file may instead be uploaded as multipart/form-data (field 'file'). Returns the evidence item (201).",
+        success_status=201,
+        response="Evidence",
+        uploads=True,
+    ),
+    T(
+        "closeout.candidate",
+        closeout.CLOSEOUT_CANDIDATE,
+        handlers.closeout_candidate,
+        "Propose that an IN_PROGRESS job is complete (automated path). checklist_status maps every checklist "
+        "key of the incident template to true; give no_signature_reason when there is no signature. Refused "
+        "with CLOSEOUT_REQUIREMENTS_INCOMPLETE (requirement_code, missing_evidence_keys, "
+        "missing_checklist_keys say exactly what is missing), and with MANUAL_REVIEW_REQUIRED for high-risk "
+        "incident types, which need tech.complete.",
+    ),
+    T(
+        "tech.complete",
+        closeout.TECH_COMPLETE,
+        handlers.tech_complete,
+        "Mark an IN_PROGRESS job complete: checklist_status with every required checklist key true, a "
+        "SIGNATURE evidence item or a no_signature_reason, and every evidence key the incident template "
+        "requires. The ticket goes to COMPLETED_PENDING_VERIFICATION; otherwise 409 "
+        "CLOSEOUT_REQUIREMENTS_INCOMPLETE lists what is missing.",
+    ),
+    T(
+        "qa.verify",
+        closeout.QA_VERIFY,
+        handlers.qa_verify,
+        "QA review of completed work: timestamp and result PASS (the ticket becomes VERIFIED) or FAIL (refused "
+        "with QA_VERIFICATION_FAILED; the notes are kept).",
+    ),
+    T(
+        "billing.generate_invoice",
+        closeout.BILLING_GENERATE_INVOICE,
+        handlers.billing_generate_invoice,
+        "Create the invoice draft of a VERIFIED ticket (labor, parts, tax, totals, NTE check); the ticket "
+        "becomes INVOICED. No payload needed.",
+        response="TicketWithResult",
+    ),
+    T(
+        "ticket.close",
+        closeout.TICKET_CLOSE,
+        handlers.ticket_close,
+        "Close a VERIFIED or INVOICED ticket: compiles the closeout packet (evidence, checklist, state history, "
+        "actors) and makes the evidence immutable. Optional reason.",
+        response="TicketWithResult",
+    ),
+    T(
+        "ticket.force_close",
+        closeout.TICKET_FORCE_CLOSE,
+        handlers.ticket_force_close,
+        "Close a COMPLETED_PENDING_VERIFICATION ticket without QA, as an audited override: override_code (5+ "
+        "characters), override_reason (20+ characters) and the approver_role taking responsibility.",
+        response="TicketWithResult",
+    ),
+    T(
+        "ticket.cancel",
+        tickets.TICKET_CANCEL,
+        handlers.ticket_cancel,
+        "Cancel an open ticket (any state but CLOSED and CANCELLED) with a reason and optional cancellation_code.",
+    ),
+    T(
+        "dispatch.force_hold",
+        tickets.DISPATCH_FORCE_HOLD,
+        handlers.dispatch_force_hold,
+        "Stop a dispatched or running job (DISPATCHED, ON_SITE, IN_PROGRESS) and put it ON_HOLD, with an "
+        "optional hold_reason and reason.",
+    ),
+    T(
+        "dispatch.force_unassign",
+        scheduling.DISPATCH_FORCE_UNASSIGN,
+        handlers.dispatch_force_unassign,
+        "Take the assigned technician off a job (optional reason and reassign_type); the job returns to "
+        "SCHEDULED so someone else can be dispatched.",
+    ),
+    T(
+        "reopen_after_verification",
+        tickets.REOPEN_AFTER_VERIFICATION,
+        handlers.reopen_after_verification,
+        "Send VERIFIED or INVOICED work back to IN_PROGRESS because something is not right; give the reason "
+        "and optionally the reopen_scope.",
+    ),
+    T(
+        "closeout.evidence_exception",
+        closeout.EVIDENCE_EXCEPTION,
+        handlers.closeout_evidence_exception,
+        "Grant an exception for evidence that cannot be provided (exception_reason, optional evidence_refs and "
+        "expires_at), recorded in the audit trail. Changes no state.",
+        response="TicketWithResult",
+    ),
+    T(
+        "dispatch.manual_bypass",
+        closeout.DISPATCH_MANUAL_BYPASS,
+        handlers.dispatch_manual_bypass,
+        "A dispatcher overrides the closeout checks and moves the job to COMPLETED_PENDING_VERIFICATION, with a "
+        "bypass_rationale (and optional target_tool) kept in the audit trail.",
+    ),
+    T(
+        "ticket.get",
+        TICKET_GET,
+        handlers.ticket_get,
+        "Read one ticket: state, priority, incident type, customer, schedule, assigned technician, NTE and "
+        "version.",
+    ),
+    T(
+        "closeout.list_evidence",
+        CLOSEOUT_LIST_EVIDENCE,
+        handlers.closeout_list_evidence,
+        "List a ticket's evidence items, oldest first, each with its kind, uri, checksum and metadata "
+        "(including its evidence_key).",
+        response="EvidenceList",
+    ),
+    T(
+        "ticket.timeline",
+        TICKET_TIMELINE,
+        handlers.ticket_timeline,
+        "Read a ticket's audit timeline, oldest first: who did what with which tool, request and correlation "
+        "ids, state before and after, and the (redacted) payload.",
+        response="Timeline",
+    ),
+    T(
+        "dispatcher.cockpit",
+        DISPATCHER_COCKPIT,
+        handlers.dispatcher_cockpit,
+        "The dispatcher's queue: open tickets by priority and age with site, technician, SLA clock, and which "
+        "actions are allowed now (and why the others are not), plus counts by state, priority and SLA status.",
+        response="Object",
+    ),
+    T(
+        "tech.job_packet",
+        TECH_JOB_PACKET,
+        handlers.tech_job_packet,
+        "Everything a technician needs on site for one job: site and access, contact, scope and NTE, asset, "
+        "required evidence and checklist keys and what is still missing, the latest timeline, and which "
+        "actions are allowed now.",
+        response="Object",
+    ),
+    T(
+        "ops.autonomy.pause",
+        closeout.AUTONOMY_PAUSE,
+        handlers.ops_autonomy_pause,
+        "Stop agents from closing out work: scope_type GLOBAL, INCIDENT (with incident_type) or TICKET (with "
+        "ticket_id), and a reason. Agent-role closeout calls are then refused with AUTONOMY_DISABLED until "
+        "ops.autonomy.rollback.",
+        response="Object",
+    ),
+    T(
+        "ops.autonomy.rollback",
+        closeout.AUTONOMY_ROLLBACK,
+        handlers.ops_autonomy_rollback,
+        "Lift an autonomy pause at the same scope (GLOBAL, INCIDENT with incident_type, TICKET with ticket_id). "
+        "The pause stays in the history.",
+        response="Object",
+    ),
+    T(
+        "ops.autonomy.state",
+        OPS_AUTONOMY_STATE,
+        handlers.ops_autonomy_state,
+        "Which autonomy pauses are active, their history, and (with ?ticket_id= or ?incident_type=) the decision "
+        "that applies to that ticket or incident type.",
+        response="Object",
+    ),
+    T(
+        "outbox.replay",
+        messaging.OUTBOX_REPLAY,
+        handlers.outbox_replay,
+        "Re-queue a dead-lettered outbound SMS or email (outbox_id) for delivery with a fresh set of attempts.",
+        response="Object",
+    ),
+    T(
+        "ops.autonomy.replay",
+        OPS_AUTONOMY_REPLAY,
+        handlers.ops_autonomy_replay,
+        "The autonomy decision for one ticket now, the pauses that apply to it, and the pause/rollback history "
+        "of every scope covering it.",
+        response="Object",
+    ),
+)
+
+TOOLS_BY_NAME: dict[str, Tool] = {tool.name: tool for tool in TOOLS}
+
+
+def tools_by_route() -> dict[str, dict[str, Tool]]:
+    """{route: {METHOD: tool}} in registry order (one route may serve two methods)."""
+    routes: dict[str, dict[str, Tool]] = {}
+    for tool in TOOLS:
+        routes.setdefault(tool.route, {})[tool.method] = tool
+    return routes
+
+
+def tools_for_role(role) -> list[Tool]:
+    return [tool for tool in TOOLS if tool.allows(role)]

@@ -1,0 +1,162 @@
+"""Drift: the registry is the contract — names, routes, roles, states and payload rules."""
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+
+import pytest
+from django.conf import settings
+from django.urls import resolve
+from jsonschema import Draft202012Validator
+
+from dispatch.api.payloads import FORMAT_CHECKER, payload_validate
+from dispatch.api.registry import CONTRACT_FILE, TOOLS, TOOLS_BY_NAME
+from dispatch.common.errors import DispatchError
+from tests.factories import payload_example
+
+SHARED_CONTRACT = settings.BASE_DIR.parent / "shared" / "contract" / "dispatch-contract.v1.json"
+
+
+def shared_contract() -> dict:
+    return json.loads(SHARED_CONTRACT.read_text())
+
+
+def shared_tools() -> dict[str, dict]:
+    return {entry["tool_name"]: entry for entry in shared_contract()["tools"]}
+
+
+def test_the_vendored_contract_is_a_copy_of_the_shared_one():
+    assert SHARED_CONTRACT.exists(), f"the shared contract should sit beside the clone at {SHARED_CONTRACT}"
+    assert json.loads(CONTRACT_FILE.read_text()) == shared_contract()
+
+
+def test_the_registry_lists_exactly_the_contract_tools_in_order():
+    assert [tool.name for tool in TOOLS] == [entry["tool_name"] for entry in shared_contract()["tools"]]
+    assert len(TOOLS) == 36
+
+
+@pytest.mark.parametrize("name", sorted(shared_tools()))
+def test_each_tool_matches_the_contract(name):
+    entry = shared_tools()[name]
+    tool = TOOLS_BY_NAME[name]
+    command = tool.command
+    assert command.tool == name
+    assert tool.method == entry["http_method"]
+    assert tool.route == entry["route"]
+    assert tool.idempotency_required == entry["idempotency_required"] == (entry["http_method"] == "POST")
+    assert sorted(role.value for role in command.roles) == sorted(entry["allowed_roles"])
+    expected_from = None if entry["allowed_from_states"] is None else sorted(entry["allowed_from_states"])
+    assert (None if command.from_states is None else sorted(command.from_states)) == expected_from
+    assert command.resulting_state == entry["resulting_state"]
+    assert tool.schema == entry["payload_schema"]
+
+
+@pytest.mark.parametrize("name", sorted(shared_tools()))
+def test_each_route_resolves_to_its_tool(name):
+    tool = TOOLS_BY_NAME[name]
+    path = "/api/v1" + tool.route.replace("{ticketId}", str(uuid.uuid4()))
+    match = resolve(path)
+    assert match.func.view_initkwargs["tools"][tool.method] is tool
+
+
+def test_the_api_has_no_routes_beyond_the_tools_and_their_descriptions():
+    from dispatch.api import urls
+
+    routes = {str(pattern.pattern) for pattern in urls.urlpatterns}
+    tool_routes = {"v1/" + tool.route.lstrip("/").replace("{ticketId}", "<str:ticketId>") for tool in TOOLS}
+    assert routes == tool_routes | {"v1/tools", "v1/schema", "v1/docs", "^.*$"}
+    for pattern in urls.urlpatterns:
+        view_class = getattr(pattern.callback, "cls", None)
+        assert view_class is None or not hasattr(view_class, "get_queryset"), "no generic or CRUD views under /api/"
+
+
+# --- payload validation accepts and refuses exactly what the contract schema does -------------------
+
+
+def _wrong_type(schema: dict):
+    kind = schema.get("type")
+    return {"string": 12345, "number": "many", "integer": "many", "boolean": "yes", "array": "x", "object": "x"}.get(
+        kind, None
+    )
+
+
+def payload_variants(schema: dict) -> list[tuple[str, object]]:
+    """A good payload and many near misses: each required field dropped, each field of the wrong
+    type, formats, lengths, minimums and constants broken, unknown fields on closed objects."""
+    if "anyOf" in schema:
+        variants = []
+        for index, branch in enumerate(schema["anyOf"]):
+            variants += [(f"branch{index}:{label}", value) for label, value in payload_variants(branch)]
+        return variants
+    good = payload_example(schema)
+    full = dict(good)
+    properties = schema.get("properties", {})
+    for name, prop in properties.items():
+        full.setdefault(name, payload_example(prop))
+    variants: list[tuple[str, object]] = [("good", good), ("all fields", full), ("not an object", ["x"])]
+    for name in schema.get("required", []):
+        variants.append((f"without {name}", {k: v for k, v in good.items() if k != name}))
+    for name, prop in properties.items():
+        if "anyOf" in prop:
+            variants.append((f"{name} not in enum", {**full, name: "NOT_A_CHOICE"}))
+            continue
+        wrong = _wrong_type(prop)
+        if wrong is not None:
+            variants.append((f"{name} wrong type", {**full, name: wrong}))
+        if prop.get("format") == "uuid":
+            variants.append((f"{name} not a uuid", {**full, name: "not-a-uuid-" + "x" * 25}))
+        if prop.get("format") == "date-time":
+            variants.append((f"{name} not a date-time", {**full, name: "next tuesday, around noon"}))
+            variants.append((f"{name} without offset", {**full, name: "2030-03-02T17:00:00.000"}))
+        if prop.get("format") == "email":
+            variants.append((f"{name} not an email", {**full, name: "pat at example dot com"}))
+        if prop.get("minLength"):
+            variants.append((f"{name} too short", {**full, name: "x" * (prop["minLength"] - 1)}))
+        if "minimum" in prop:
+            variants.append((f"{name} below minimum", {**full, name: prop["minimum"] - 1}))
+        if "maximum" in prop:
+            variants.append((f"{name} above maximum", {**full, name: prop["maximum"] + 1}))
+        if "const" in prop:
+            variants.append((f"{name} other constant", {**full, name: "OTHER"}))
+        if prop.get("type") == "array" and prop.get("minItems"):
+            variants.append((f"{name} empty", {**full, name: []}))
+        if prop.get("type") == "array" and prop.get("items", {}).get("type") == "object":
+            item = payload_example(prop["items"])
+            for required in prop["items"].get("required", []):
+                broken = {k: v for k, v in item.items() if k != required}
+                variants.append((f"{name} item without {required}", {**full, name: [broken]}))
+    if schema.get("additionalProperties") is False:
+        variants.append(("unknown field", {**full, "surprise": 1}))
+    else:
+        variants.append(("unknown field (allowed)", {**full, "surprise": 1}))
+    return variants
+
+
+@pytest.mark.parametrize("name", sorted(shared_tools()))
+def test_payload_validation_agrees_with_the_contract_schema(name):
+    contract_schema = shared_tools()[name]["payload_schema"]
+    reference = Draft202012Validator(copy.deepcopy(contract_schema), format_checker=FORMAT_CHECKER)
+    tool = TOOLS_BY_NAME[name]
+    verdicts = []
+    for label, payload in payload_variants(contract_schema):
+        contract_accepts = not list(reference.iter_errors(payload))
+        try:
+            payload_validate(tool.schema, payload)
+            api_accepts = True
+        except DispatchError as error:
+            assert error.status == 400 and error.code == "INVALID_REQUEST"
+            api_accepts = False
+        assert api_accepts == contract_accepts, f"{name}: {label}"
+        verdicts.append((label, api_accepts))
+    assert all(accepted for label, accepted in verdicts if label.endswith("good")), "the example payload must pass"
+    assert not all(accepted for _, accepted in verdicts), "some near miss must be refused"
+
+
+def test_a_refused_payload_names_the_field():
+    with pytest.raises(DispatchError) as refused:
+        payload_validate(TOOLS_BY_NAME["schedule.propose"].schema, {"options": [{"start": "2030-03-02T17:00:00Z"}]})
+    assert refused.value.details["field"] == "options.0.end"
+    with pytest.raises(DispatchError) as refused:
+        payload_validate(TOOLS_BY_NAME["ticket.create"].schema, {"account_id": str(uuid.uuid4()), "summary": "x"})
+    assert refused.value.details["field"] == "site_id"

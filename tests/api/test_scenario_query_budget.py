@@ -1,0 +1,125 @@
+"""What the canonical emergency costs in SQL: no tool's query count grows with the ticket's or
+the database's history, and the core tools stay inside the budget of 12 queries per call.
+
+Queries are counted as the statements a request sends, without BEGIN/SAVEPOINT/RELEASE/COMMIT.
+"""
+from __future__ import annotations
+
+import json
+import uuid
+from collections import defaultdict
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from dispatch.api.services import api_token_create
+from tests.factories import SiteFactory, TechnicianFactory
+
+pytestmark = pytest.mark.django_db
+
+QUERY_BUDGET = 12
+TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
+CHECKLIST_DONE = {
+    "work_performed": True,
+    "parts_used_or_needed": True,
+    "resolution_status": True,
+    "onsite_photos_after": True,
+    "billing_authorization": True,
+}
+EVIDENCE = (
+    ("PHOTO", "photo_before_security_risk"),
+    ("PHOTO", "photo_after_temporary_or_permanent_securement"),
+    ("NOTE", "note_risk_mitigation_and_customer_handoff"),
+    ("SIGNATURE", "signature_or_no_signature_reason"),
+)
+
+
+def data_queries(captured) -> int:
+    return sum(1 for q in captured if not q["sql"].lstrip().upper().startswith(TRANSACTION_CONTROL))
+
+
+class Census:
+    """Drives the toolset through Django's test client with bearer tokens, counting queries per tool."""
+
+    def __init__(self):
+        self.client = Client()
+        self.counts: dict[str, list[int]] = defaultdict(list)
+
+    def call(self, tool, method, path, token, body=None, expect=200):
+        headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+        with CaptureQueriesContext(connection) as queries:
+            if method == "POST":
+                response = self.client.post(
+                    "/api/v1" + path, data=json.dumps(body or {}), content_type="application/json",
+                    HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()), **headers,
+                )
+            else:
+                response = self.client.get("/api/v1" + path, **headers)
+        assert response.status_code == expect, (tool, response.status_code, response.content[:400])
+        self.counts[tool].append(data_queries(queries.captured_queries))
+        return response.json()
+
+
+@pytest.fixture
+def tokens():
+    return {role: api_token_create(name=f"budget-{role}", role=role)[1] for role in ("dispatcher", "qa", "finance")}
+
+
+def technician_token(skills=("CANNOT_SECURE_ENTRY",)):
+    technician = TechnicianFactory(skills=list(skills), region_codes=["EAST_BAY"])
+    return str(technician.id), api_token_create(name=f"budget-{technician.id}", role="technician", user=technician.user)[1]
+
+
+def emergency_chain(census: Census, tokens: dict, site) -> str:
+    tech_id, tech = technician_token()
+    ticket = census.call(
+        "ticket.create", "POST", "/tickets", tokens["dispatcher"],
+        {"account_id": str(site.account_id), "site_id": str(site.id), "summary": "Door cannot be locked"}, 201,
+    )
+    path = f"/tickets/{ticket['id']}"
+    census.call("ticket.triage", "POST", path + "/triage", tokens["dispatcher"],
+                {"priority": "EMERGENCY", "incident_type": "CANNOT_SECURE_ENTRY"})
+    census.call("assignment.dispatch", "POST", path + "/assignment/dispatch", tokens["dispatcher"],
+                {"tech_id": tech_id, "dispatch_mode": "EMERGENCY_BYPASS", "dispatch_rationale": "Unsecured store.",
+                 "dispatch_confirmation": True})
+    census.call("tech.check_in", "POST", path + "/tech/check-in", tech, {"timestamp": timezone.now().isoformat()})
+    census.call("tech.complete", "POST", path + "/tech/complete", tech, {"checklist_status": CHECKLIST_DONE}, 409)
+    for kind, key in EVIDENCE:
+        census.call("closeout.add_evidence", "POST", path + "/evidence", tech,
+                    {"kind": kind, "uri": f"s3://evidence/{ticket['id']}/{key}", "evidence_key": key}, 201)
+    census.call("tech.complete", "POST", path + "/tech/complete", tech, {"checklist_status": CHECKLIST_DONE})
+    census.call("qa.verify", "POST", path + "/qa/verify", tokens["qa"], {"timestamp": timezone.now().isoformat(), "result": "PASS"})
+    census.call("billing.generate_invoice", "POST", path + "/billing/generate-invoice", tokens["finance"], {})
+    census.call("ticket.close", "POST", path + "/close", tokens["dispatcher"], {})
+    census.call("ticket.timeline", "GET", path + "/timeline", tokens["dispatcher"])
+    census.call("ticket.get", "GET", path, tokens["dispatcher"])
+    census.call("dispatcher.cockpit", "GET", "/ux/dispatcher/cockpit", tokens["dispatcher"])
+    return ticket["id"]
+
+
+def test_no_tool_of_the_chain_costs_more_as_history_grows(tokens):
+    site = SiteFactory(service_region="EAST_BAY")
+    first = Census()
+    emergency_chain(first, tokens, site)
+    # Warm-up effects (a token's first use stamps it) are over; now grow the history and compare.
+    baseline = Census()
+    emergency_chain(baseline, tokens, site)
+    for _ in range(3):
+        emergency_chain(Census(), tokens, SiteFactory(account=site.account, service_region="EAST_BAY"))
+    later = Census()
+    emergency_chain(later, tokens, site)
+    assert dict(later.counts) == dict(baseline.counts)
+
+
+@pytest.mark.parametrize(
+    "tool", ["ticket.create", "ticket.triage", "closeout.add_evidence", "ticket.get", "ticket.timeline", "dispatcher.cockpit"]
+)
+def test_core_tools_stay_within_the_query_budget(tokens, tool):
+    site = SiteFactory(service_region="EAST_BAY")
+    emergency_chain(Census(), tokens, site)
+    census = Census()
+    emergency_chain(census, tokens, site)
+    assert max(census.counts[tool]) <= QUERY_BUDGET, census.counts[tool]
