@@ -11,4 +11,10 @@ urlpatterns = [
     path("health", health, name="health"),
     path("admin/", admin.site.urls),
     path("api/", include("dispatch.api.urls")),
+    path("board/", include("dispatch.scheduling.urls")),
+    path("", include("dispatch.intake.urls")),
 ]
+
+# A crash anywhere still answers in the toolset's JSON envelope under /api/, and with Django's
+# plain 500 page elsewhere.
+handler500 = "dispatch.api.errors.server_error"

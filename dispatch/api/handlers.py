@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dispatch.closeout import gate as closeout_gate
 from dispatch.closeout import selectors as closeout_reads
 from dispatch.closeout import services as closeout
 from dispatch.common.actors import Actor
@@ -19,6 +20,7 @@ from dispatch.tickets import approvals
 from dispatch.tickets import selectors as ticket_reads
 from dispatch.tickets import services as tickets
 
+from .errors import error_body, request_id_of
 from .payloads import is_multipart
 
 Answer = tuple[int, Any]
@@ -84,7 +86,7 @@ def ticket_blind_intake(payload: dict, actor: Actor, ticket_id, request) -> Answ
         sop_handoff_prompt=payload.get("sop_handoff_prompt"),
         payload=payload,
     )
-    return 201, _ticket(outcome.ticket)
+    return 201, {**_ticket(outcome.ticket), **(outcome.result or {})}
 
 
 def _triage_outcome(payload: dict) -> str:
@@ -126,21 +128,24 @@ def ticket_timeline(payload: dict, actor: Actor, ticket_id, request) -> Answer:
 
 def ticket_cancel(payload: dict, actor: Actor, ticket_id, request) -> Answer:
     outcome = tickets.ticket_cancel(
-        actor=actor, ticket_id=ticket_id, reason=payload["reason"], cancellation_code=payload.get("cancellation_code", "")
+        actor=actor, ticket_id=ticket_id, reason=payload["reason"], cancellation_code=payload.get("cancellation_code", ""),
+        payload=payload,
     )
     return 200, _ticket(outcome.ticket)
 
 
 def dispatch_force_hold(payload: dict, actor: Actor, ticket_id, request) -> Answer:
     outcome = tickets.ticket_force_hold(
-        actor=actor, ticket_id=ticket_id, reason=payload.get("reason", ""), hold_reason=payload.get("hold_reason", "")
+        actor=actor, ticket_id=ticket_id, reason=payload.get("reason", ""), hold_reason=payload.get("hold_reason", ""),
+        payload=payload,
     )
     return 200, _ticket(outcome.ticket)
 
 
 def reopen_after_verification(payload: dict, actor: Actor, ticket_id, request) -> Answer:
     outcome = tickets.ticket_reopen(
-        actor=actor, ticket_id=ticket_id, reason=payload["reason"], reopen_scope=payload.get("reopen_scope", "")
+        actor=actor, ticket_id=ticket_id, reason=payload["reason"], reopen_scope=payload.get("reopen_scope", ""),
+        payload=payload,
     )
     return 200, _ticket(outcome.ticket)
 
@@ -326,14 +331,20 @@ def closeout_candidate(payload: dict, actor: Actor, ticket_id, request) -> Answe
 
 
 def qa_verify(payload: dict, actor: Actor, ticket_id, request) -> Answer:
-    outcome = closeout.qa_verify(
-        actor=actor,
-        ticket_id=ticket_id,
-        timestamp=payload["timestamp"],
-        result=payload["result"],
-        notes=payload.get("notes", ""),
-        payload=payload,
-    )
+    try:
+        outcome = closeout.qa_verify(
+            actor=actor,
+            ticket_id=ticket_id,
+            timestamp=payload["timestamp"],
+            result=payload["result"],
+            notes=payload.get("notes", ""),
+            payload=payload,
+        )
+    except closeout.QaVerificationFailed as failed:
+        # A FAIL is a verdict QA recorded, not a refusal: answering (rather than raising) lets
+        # the transaction commit the review and its audit event, and a retry with the same key
+        # replays this answer instead of recording a second FAIL.
+        return failed.status, error_body(failed, request_id_of(request))
     return 200, _ticket(outcome.ticket)
 
 
@@ -516,4 +527,10 @@ def _list_param(query, name: str) -> list[str] | None:
 
 
 def tech_job_packet(payload: dict, actor: Actor, ticket_id, request) -> Answer:
-    return 200, ticket_reads.tech_job_packet(actor=actor, ticket=_readable_ticket(actor, ticket_id), commands=_registry_tools())
+    return 200, ticket_reads.tech_job_packet(
+        actor=actor,
+        ticket=_readable_ticket(actor, ticket_id),
+        commands=_registry_tools(),
+        closeout_requirements=closeout_gate.closeout_requirements,
+        autonomy_pause=closeout_reads.autonomy_pause_effective,
+    )

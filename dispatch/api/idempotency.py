@@ -1,10 +1,9 @@
 """Idempotent commands: one effect per (actor, endpoint, Idempotency-Key), whatever the retries.
 
-The record is inserted *first*, in the same transaction as the command's effect. A second,
-identical request that arrives while the first is running blocks on the unique index
-(PostgreSQL; SQLite's IMMEDIATE transactions already serialise writers) and, once the first
-commits, fails to insert and replays the stored answer. A refused command (any 4xx/5xx)
-rolls back together with its record, so the same key can be retried once the cause is fixed.
+The answer is stored in the same transaction as the command's effect, under a unique index on
+(actor, endpoint, key): of two identical requests only one commits, the other replays what it
+stored. A refused command (any 4xx/5xx) stores nothing, so the same key can be retried once the
+cause is fixed.
 """
 from __future__ import annotations
 
@@ -75,33 +74,40 @@ def _mismatch(key: uuid.UUID) -> DispatchError:
     )
 
 
-def command_run_once(
-    *, actor_id: str, endpoint: str, key: uuid.UUID, payload_hash: str, run: Callable[[], tuple[int, Any]]
-) -> CommandAnswer:
-    """Run a command at most once per (actor, endpoint, key) and remember its answer."""
-    inserted = False
-    try:
-        with transaction.atomic():
-            record = IdempotencyRecord.objects.create(
-                actor_id=actor_id, endpoint=endpoint, key=key, request_hash=payload_hash
-            )
-            inserted = True
-            status, body = run()
-            body = plain_json(body)
-            record.status_code = status
-            record.response_body = body
-            record.save(update_fields=["status_code", "response_body"])
-        return CommandAnswer(status=status, body=body)
-    except IntegrityError:
-        if inserted:
-            # The command itself hit a constraint: that is its own failure, not a replay.
-            raise
-    stored = IdempotencyRecord.objects.filter(actor_id=actor_id, endpoint=endpoint, key=key).first()
-    if stored is None or stored.status_code is None:
-        # Only reachable if the first request's transaction vanished between our insert and read.
-        raise DispatchError(
-            "IDEMPOTENCY_IN_PROGRESS", "A request with this Idempotency-Key is still running; retry.", status=409
-        )
+def _stored(actor_id: str, endpoint: str, key: uuid.UUID) -> IdempotencyRecord | None:
+    return IdempotencyRecord.objects.filter(actor_id=actor_id, endpoint=endpoint, key=key).first()
+
+
+def _replay(stored: IdempotencyRecord, key: uuid.UUID, payload_hash: str) -> CommandAnswer:
     if stored.request_hash != payload_hash:
         raise _mismatch(key)
     return CommandAnswer(status=stored.status_code, body=stored.response_body, replayed=True)
+
+
+def command_run_once(
+    *, actor_id: str, endpoint: str, key: uuid.UUID, payload_hash: str, run: Callable[[], tuple[int, Any]]
+) -> CommandAnswer:
+    """Run a command at most once per (actor, endpoint, key) and remember its answer.
+
+    The command runs first and its answer is inserted last, in the same transaction. Two
+    identical requests at once both run, but the second one's insert waits on the unique index
+    until the first commits, then fails: its whole transaction (the second effect included)
+    rolls back and the stored answer is replayed. A retry after the fact usually fails inside
+    the command (the ticket has moved on) or at the insert; either way the stored answer wins.
+    This costs a repeated request some work, and saves every first request a round trip.
+    """
+    try:
+        with transaction.atomic():
+            status, body = run()
+            body = plain_json(body)
+            IdempotencyRecord.objects.create(
+                actor_id=actor_id, endpoint=endpoint, key=key, request_hash=payload_hash,
+                status_code=status, response_body=body,
+            )
+        return CommandAnswer(status=status, body=body)
+    except (IntegrityError, DispatchError):
+        stored = _stored(actor_id, endpoint, key)
+        if stored is None:
+            # Not a repeat: the command's own refusal or constraint failure.
+            raise
+    return _replay(stored, key, payload_hash)

@@ -634,52 +634,6 @@ def _latest_completion(events: list[dict]) -> dict:
     return {}
 
 
-def packet_closeout_gate(
-    *, template, evidence: list, checklist_status: dict | None = None, no_signature_reason: str | None = None
-) -> dict:
-    """The template's requirements against the evidence on file, in completion's order:
-    template, signature, evidence keys, checklist. Used when the caller hands in no gate."""
-    incident_type = getattr(template, "incident_type", None)
-    if template is None:
-        return {
-            "ready": False, "code": "TEMPLATE_NOT_FOUND", "incident_type": incident_type, "template_version": None,
-            "missing_evidence_keys": [], "missing_checklist_keys": [], "invalid_evidence_refs": [],
-            "signature_satisfied": False,
-        }
-    present = {_evidence_key(item) for item in evidence} - {""}
-    signature = (
-        bool(no_signature_reason)
-        or SIGNATURE_EVIDENCE_KEY in present
-        or any(str(getattr(item, "kind", "")).upper() == "SIGNATURE" for item in evidence)
-    )
-    if signature:
-        present.add(SIGNATURE_EVIDENCE_KEY)
-    required = list(dict.fromkeys([*template.required_evidence_keys, SIGNATURE_EVIDENCE_KEY]))
-    missing_evidence = [key for key in required if key not in present]
-    status = checklist_status if isinstance(checklist_status, dict) else {}
-    missing_checklist = [key for key in template.required_checklist_keys if status.get(key) is not True]
-    if not signature:
-        code = "MISSING_SIGNATURE_CONFIRMATION"
-    elif missing_evidence and missing_checklist:
-        code = "MISSING_REQUIREMENTS"
-    elif missing_evidence:
-        code = "MISSING_EVIDENCE"
-    elif missing_checklist:
-        code = "MISSING_CHECKLIST"
-    else:
-        code = "READY"
-    return {
-        "ready": code == "READY",
-        "code": code,
-        "incident_type": incident_type,
-        "template_version": template.version,
-        "missing_evidence_keys": missing_evidence,
-        "missing_checklist_keys": missing_checklist,
-        "invalid_evidence_refs": [],
-        "signature_satisfied": signature,
-    }
-
-
 def _evidence_refusal(gate: dict, ticket: Ticket) -> dict | None:
     """Why completion would be refused for the evidence on file. The checklist is left out: the
     technician answers it in the completion call itself, so it cannot block the action yet."""
@@ -706,22 +660,6 @@ def _evidence_refusal(gate: dict, ticket: Ticket) -> dict | None:
         missing_checklist_keys=[],
         invalid_evidence_refs=invalid,
     )
-
-
-def _active_pause(ticket: Ticket):
-    """The narrowest autonomy pause covering this ticket (ticket, then incident type, then global)."""
-    pause_model = _closeout_model("AutonomyPause")
-    if pause_model is None:
-        return None
-    scope = Q(scope_type="GLOBAL") | Q(scope_type="TICKET", ticket_id=ticket.id)
-    if ticket.incident_type:
-        scope |= Q(scope_type="INCIDENT", incident_type=ticket.incident_type.strip().upper())
-    precedence = {"TICKET": 0, "INCIDENT": 1, "GLOBAL": 2}
-    pauses = sorted(
-        pause_model.objects.filter(scope, rolled_back_at__isnull=True),
-        key=lambda pause: (precedence.get(pause.scope_type, 9), -pause.created_at.timestamp()),
-    )
-    return pauses[0] if pauses else None
 
 
 def _autonomy_refusal(pause) -> dict | None:
@@ -753,8 +691,8 @@ def tech_job_packet(
     actor: Actor,
     ticket: Ticket,
     commands: Iterable[Any],
-    closeout_requirements: Callable[..., Any] | None = None,
-    autonomy_pause: Callable[[Ticket], Any] | None = None,
+    closeout_requirements: Callable[..., Any],
+    autonomy_pause: Callable[[Ticket], Any],
     now: datetime | None = None,
 ) -> dict:
     """What a technician needs on site: site and access, contact, scope, NTE, asset, the
@@ -764,7 +702,6 @@ def tech_job_packet(
     `closeout_requirements(ticket=, checklist_status=, no_signature_reason=, evidence_refs=)`
     and `autonomy_pause(ticket)` are closeout's own gate and pause lookup: the API hands them in
     so the packet says exactly what completion will say (this module may not import closeout).
-    Without them the packet judges the template and the evidence on file itself.
     """
     now = now or timezone.now()
     commands = _tools_by_name(commands)
@@ -783,17 +720,12 @@ def tech_job_packet(
     completion = _latest_completion(events)
     checklist_status = completion.get("checklist_status") if isinstance(completion.get("checklist_status"), dict) else {}
     no_signature_reason = completion.get("no_signature_reason") or None
-    if closeout_requirements is not None:
-        gate = _as_dict(
-            closeout_requirements(
-                ticket=ticket, checklist_status=checklist_status, no_signature_reason=no_signature_reason, evidence_refs=None
-            )
+    gate = _as_dict(
+        closeout_requirements(
+            ticket=ticket, checklist_status=checklist_status, no_signature_reason=no_signature_reason, evidence_refs=None
         )
-    else:
-        gate = packet_closeout_gate(
-            template=template, evidence=evidence, checklist_status=checklist_status, no_signature_reason=no_signature_reason
-        )
-    pause = autonomy_pause(ticket) if autonomy_pause is not None else _active_pause(ticket)
+    )
+    pause = autonomy_pause(ticket)
 
     refusals: dict[str, dict] = {}
     closeout_refusal = _evidence_refusal(gate, ticket)

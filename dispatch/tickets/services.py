@@ -109,8 +109,9 @@ def _ticket_locked(ticket_id: Any) -> Ticket:
         raise ticket_not_found(ticket_id) from None
     try:
         # Row lock: a second change of the same ticket waits here until this one commits,
-        # then sees the new state and version.
-        return Ticket.objects.select_for_update().get(pk=key)
+        # then sees the new state and version. Only the ticket row is locked (`of`); its site
+        # comes along in the same query because most services read it.
+        return Ticket.objects.select_for_update(of=("self",)).select_related("site").get(pk=key)
     except (Ticket.DoesNotExist, ValidationError):
         raise ticket_not_found(ticket_id) from None
 
@@ -388,12 +389,18 @@ def ticket_request_info(*, actor: Actor, ticket_id, question: str, expected_vers
 
 
 def ticket_cancel(
-    *, actor: Actor, ticket_id, reason: str, cancellation_code: str = "", expected_version: int | None = None
+    *,
+    actor: Actor,
+    ticket_id,
+    reason: str,
+    cancellation_code: str = "",
+    expected_version: int | None = None,
+    payload: dict | None = None,
 ) -> Outcome:
     """Cancel an open ticket, keeping the reason in the audit trail."""
     if not reason or not reason.strip():
         raise _bad("A reason is required to cancel.", field="reason")
-    payload = {"reason": reason.strip()}
+    payload = {**(payload or {}), "reason": reason.strip()}
     if cancellation_code:
         payload["cancellation_code"] = cancellation_code
     return ticket_execute(
@@ -407,14 +414,20 @@ def ticket_cancel(
 
 
 def ticket_force_hold(
-    *, actor: Actor, ticket_id, reason: str = "", hold_reason: str = "", expected_version: int | None = None
+    *,
+    actor: Actor,
+    ticket_id,
+    reason: str = "",
+    hold_reason: str = "",
+    expected_version: int | None = None,
+    payload: dict | None = None,
 ) -> Outcome:
     """Stop work on a dispatched or running job (customer unreachable, site not ready, ...)."""
     return ticket_execute(
         actor=actor,
         ticket_id=ticket_id,
         command=DISPATCH_FORCE_HOLD,
-        payload={k: v for k, v in {"reason": reason, "hold_reason": hold_reason}.items() if v},
+        payload={**(payload or {}), **{k: v for k, v in {"reason": reason, "hold_reason": hold_reason}.items() if v}},
         apply=lambda change: change.transition(S.ON_HOLD),
         expected_version=expected_version,
     )
@@ -434,7 +447,15 @@ def ticket_resume(*, actor: Actor, ticket_id, to_state: str, reason: str = "", e
     )
 
 
-def ticket_reopen(*, actor: Actor, ticket_id, reason: str, reopen_scope: str = "", expected_version: int | None = None) -> Outcome:
+def ticket_reopen(
+    *,
+    actor: Actor,
+    ticket_id,
+    reason: str,
+    reopen_scope: str = "",
+    expected_version: int | None = None,
+    payload: dict | None = None,
+) -> Outcome:
     """Send verified or invoiced work back to IN_PROGRESS."""
     if not reason or not reason.strip():
         raise _bad("A reason is required to reopen.", field="reason")
@@ -442,7 +463,7 @@ def ticket_reopen(*, actor: Actor, ticket_id, reason: str, reopen_scope: str = "
         actor=actor,
         ticket_id=ticket_id,
         command=REOPEN_AFTER_VERIFICATION,
-        payload={"reason": reason.strip(), "reopen_scope": reopen_scope},
+        payload={**(payload or {}), "reason": reason.strip(), "reopen_scope": reopen_scope},
         apply=lambda change: change.transition(S.IN_PROGRESS),
         expected_version=expected_version,
     )
