@@ -393,3 +393,38 @@ def payload_example(schema: dict) -> object:
     if fmt == "email":
         return "pat@example.com"
     return "x" * max(schema.get("minLength", 1), 1)
+
+
+# --- Working time (helper S1) --------------------------------------------------------------------
+
+
+class ShiftFactory(factory.django.DjangoModelFactory):
+    """One weekly shift (Monday 07:00–16:00 Los Angeles unless told otherwise)."""
+
+    class Meta:
+        model = "scheduling.Shift"
+
+    technician = factory.SubFactory(TechnicianFactory)
+    weekday = 0
+    start_time = "07:00"
+    end_time = "16:00"
+    timezone = "America/Los_Angeles"
+
+
+def shifts_every_day(technician, *, start="07:00", end="16:00", timezone="America/Los_Angeles", weekdays=range(7)):
+    """Give `technician` the same shift on each of `weekdays` (every day by default); returns them."""
+    return [
+        ShiftFactory(technician=technician, weekday=day, start_time=start, end_time=end, timezone=timezone)
+        for day in weekdays
+    ]
+
+
+class TimeOffFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "scheduling.TimeOff"
+
+    technician = factory.SubFactory(TechnicianFactory)
+    start = factory.LazyFunction(lambda: window_at()[0])
+    end = factory.LazyAttribute(lambda off: off.start + timedelta(hours=8))
+    reason = "Vacation"
+    created_by = "factory"

@@ -213,6 +213,22 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "15"))
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "dispatch@localhost")
 
+# Scheduling: travel estimate (haversine x road factor / speed), slot grid, arrival window,
+# ranking weights (overrides of dispatch.scheduling.engine.DEFAULT_WEIGHTS).
+DISPATCH_TRAVEL_ROAD_FACTOR = float(os.environ.get("DISPATCH_TRAVEL_ROAD_FACTOR", "1.3"))
+DISPATCH_TRAVEL_SPEED_KMH = float(os.environ.get("DISPATCH_TRAVEL_SPEED_KMH", "40"))
+DISPATCH_TRAVEL_UNKNOWN_MINUTES = int(os.environ.get("DISPATCH_TRAVEL_UNKNOWN_MINUTES", "30"))
+DISPATCH_SLOT_STEP_MINUTES = int(os.environ.get("DISPATCH_SLOT_STEP_MINUTES", "30"))
+DISPATCH_ARRIVAL_WINDOW_MINUTES = int(os.environ.get("DISPATCH_ARRIVAL_WINDOW_MINUTES", "120"))
+DISPATCH_SLOT_WEIGHTS: dict = {}
+# Wake-ups and customer updates.
+DISPATCH_DELAY_NOTICE_MINUTES = int(os.environ.get("DISPATCH_DELAY_NOTICE_MINUTES", "15"))
+DISPATCH_PROPOSAL_STALE_MINUTES = int(os.environ.get("DISPATCH_PROPOSAL_STALE_MINUTES", "240"))
+DISPATCH_STALE_HOLD_MINUTES = int(os.environ.get("DISPATCH_STALE_HOLD_MINUTES", "1440"))
+DISPATCH_ACK_TIMEOUT_MINUTES = int(os.environ.get("DISPATCH_ACK_TIMEOUT_MINUTES", "15"))
+DISPATCH_SLA_RISK_MARGIN_MINUTES = {"EMERGENCY": 60, "URGENT": 240, "ROUTINE": 1440}
+DISPATCH_REMINDER_HOUR = int(os.environ.get("DISPATCH_REMINDER_HOUR", "17"))
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],

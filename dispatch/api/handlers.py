@@ -15,6 +15,7 @@ from dispatch.closeout import services as closeout
 from dispatch.common.actors import Actor
 from dispatch.intake import services as intake
 from dispatch.messaging import services as messaging
+from dispatch.scheduling import eta
 from dispatch.scheduling import services as scheduling
 from dispatch.tickets import approvals
 from dispatch.tickets import selectors as ticket_reads
@@ -534,3 +535,37 @@ def tech_job_packet(payload: dict, actor: Actor, ticket_id, request) -> Answer:
         closeout_requirements=closeout_gate.closeout_requirements,
         autonomy_pause=closeout_reads.autonomy_pause_effective,
     )
+
+
+# --- tools beyond the contract -------------------------------------------------------------
+
+
+def schedule_suggest(payload: dict, actor: Actor, ticket_id, request) -> Answer:
+    return 200, scheduling.schedule_suggest(
+        actor=actor,
+        ticket_id=ticket_id,
+        horizon_days=payload.get("horizon_days", scheduling.engine.DEFAULT_HORIZON_DAYS),
+        limit=payload.get("limit", scheduling.engine.DEFAULT_LIMIT),
+        payload=payload,
+    )
+
+
+def tech_acknowledge(payload: dict, actor: Actor, ticket_id, request) -> Answer:
+    outcome = eta.dispatch_acknowledge(actor=actor, ticket_id=ticket_id, payload=payload)
+    return 200, _ticket_with(outcome, **_result_dict(outcome.result))
+
+
+def tech_depart(payload: dict, actor: Actor, ticket_id, request) -> Answer:
+    outcome = eta.tech_depart(
+        actor=actor, ticket_id=ticket_id, location=payload.get("location"), eta_minutes=payload.get("eta_minutes"),
+        payload=payload,
+    )
+    return 200, _ticket_with(outcome, **_result_dict(outcome.result))
+
+
+def tech_eta_update(payload: dict, actor: Actor, ticket_id, request) -> Answer:
+    outcome = eta.tech_eta_update(
+        actor=actor, ticket_id=ticket_id, location=payload.get("location"), eta_minutes=payload.get("eta_minutes"),
+        payload=payload,
+    )
+    return 200, _ticket_with(outcome, **_result_dict(outcome.result))

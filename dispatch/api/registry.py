@@ -17,6 +17,7 @@ from typing import Any, Callable
 from dispatch.closeout import services as closeout
 from dispatch.intake import services as intake
 from dispatch.messaging import services as messaging
+from dispatch.scheduling import eta
 from dispatch.scheduling import services as scheduling
 from dispatch.tickets import approvals
 from dispatch.tickets import services as tickets
@@ -64,10 +65,16 @@ class Tool:
     response: str = "Ticket"
     # Whether the tool accepts a multipart file upload besides its JSON body.
     uploads: bool = False
+    # A tool beyond the contract carries its own entry, shaped like the contract's (see `extra`).
+    extra_entry: dict | None = None
 
     @cached_property
     def contract_entry(self) -> dict:
-        return contract_tools()[self.name]
+        return self.extra_entry or contract_tools()[self.name]
+
+    @property
+    def in_contract(self) -> bool:
+        return self.extra_entry is None
 
     @property
     def method(self) -> str:
@@ -103,6 +110,40 @@ class Tool:
 
 
 T = Tool
+
+
+def extra(
+    command_: Command,
+    handler: Callable[..., tuple[int, Any]],
+    description: str,
+    *,
+    method: str,
+    route: str,
+    schema: dict,
+    idempotency_required: bool = True,
+    **options: Any,
+) -> Tool:
+    """A tool the contract does not have, in the contract's own shape: same routing, auth,
+    idempotency and error rules; roles and states come from the service's Command."""
+    entry = {
+        "tool_name": command_.tool,
+        "http_method": method,
+        "route": route,
+        "allowed_roles": sorted(role.value for role in command_.roles),
+        "allowed_from_states": sorted(command_.from_states) if command_.from_states is not None else None,
+        "resulting_state": command_.resulting_state,
+        "idempotency_required": idempotency_required,
+        "payload_schema": schema,
+    }
+    return Tool(command_.tool, command_, handler, description, extra_entry=entry, **options)
+
+
+LOCATION_SCHEMA = {
+    "type": "object",
+    "additionalProperties": True,
+    "required": ["lat", "lng"],
+    "properties": {"lat": {"type": "number", "minimum": -90, "maximum": 90}, "lng": {"type": "number", "minimum": -180, "maximum": 180}},
+}
 
 TOOLS: tuple[Tool, ...] = (
     T(
@@ -404,6 +445,67 @@ TOOLS: tuple[Tool, ...] = (
         "The autonomy decision for one ticket now, the pauses that apply to it, and the pause/rollback history "
         "of every scope covering it.",
         response="Object",
+    ),
+)
+
+# Tools beyond the contract, in the same registry and under the same rules.
+TOOLS = TOOLS + (
+    extra(
+        scheduling.SCHEDULE_SUGGEST,
+        handlers.schedule_suggest,
+        "Read-only: the slot engine's best appointment windows for a READY_TO_SCHEDULE, SCHEDULE_PROPOSED or "
+        "PENDING_CUSTOMER_CONFIRMATION ticket within horizon_days (default 14), up to limit (default 3). Each window "
+        "has tech_id, tech_name, start, end, arrival_window, score, travel_minutes and a plain-language reason; when "
+        "none fits, explanation says which rule excluded everyone. Pass the windows as options to schedule.propose "
+        "(each keeps its tech_id, which schedule.confirm books).",
+        method="POST",
+        route="/tickets/{ticketId}/schedule/suggest",
+        idempotency_required=False,
+        schema={
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "horizon_days": {"type": "integer", "minimum": 1, "maximum": 60},
+                "limit": {"type": "integer", "minimum": 1, "maximum": 10},
+            },
+        },
+        response="Object",
+    ),
+    extra(
+        eta.TECH_ACKNOWLEDGE,
+        handlers.tech_acknowledge,
+        "The assigned technician confirms they saw the dispatch and will take the job. Stops the "
+        "unacknowledged-dispatch escalation clock. From DISPATCHED; no state change.",
+        method="POST",
+        route="/tickets/{ticketId}/tech/acknowledge",
+        schema={"type": "object", "additionalProperties": True, "properties": {}},
+    ),
+    extra(
+        eta.TECH_DEPART,
+        handlers.tech_depart,
+        "The technician sets off for the job: the customer gets an 'on my way' message with the ETA. Give "
+        "eta_minutes, or the technician's current location (lat, lng) to estimate it; without either the ETA is "
+        "estimated from the previous job or home base. From DISPATCHED; no state change.",
+        method="POST",
+        route="/tickets/{ticketId}/tech/depart",
+        schema={
+            "type": "object",
+            "additionalProperties": True,
+            "properties": {"eta_minutes": {"type": "integer", "minimum": 0, "maximum": 720}, "location": LOCATION_SCHEMA},
+        },
+    ),
+    extra(
+        eta.TECH_ETA_UPDATE,
+        handlers.tech_eta_update,
+        "Update the arrival estimate while driving (eta_minutes, or location lat/lng). When the ETA slips beyond "
+        "the configured margin the customer gets one delay notice. From DISPATCHED; no state change.",
+        method="POST",
+        route="/tickets/{ticketId}/tech/eta",
+        schema={
+            "type": "object",
+            "additionalProperties": True,
+            "properties": {"eta_minutes": {"type": "integer", "minimum": 0, "maximum": 720}, "location": LOCATION_SCHEMA},
+        },
     ),
 )
 

@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.utils import timezone
 
 from dispatch.closeout.models import PriceBookItem
 from dispatch.common.roles import Role
+from dispatch.scheduling.models import Shift, TimeOff
 from dispatch.technicians.models import Region, Technician, TechnicianSkill
 from dispatch.tickets.models import Account, Asset, Contact, Site
 
@@ -313,6 +316,23 @@ TECHNICIANS: tuple[TechnicianSpec, ...] = (
 )
 TECHNICIAN_PASSWORD = "technician-demo"
 
+WEEKDAYS = (0, 1, 2, 3, 4)
+SATURDAY = 5
+# Working hours per technician (weekdays, start, end) in the company's timezone: most work
+# Monday to Friday 7:00–16:00, Dana and Luis also take Saturday mornings, Jordan works the late
+# shift for after-hours calls.
+SHIFTS: dict[str, tuple[tuple[tuple[int, ...], str, str], ...]] = {
+    "dana": ((WEEKDAYS, "07:00", "16:00"), ((SATURDAY,), "08:00", "12:00")),
+    "marcus": ((WEEKDAYS, "07:00", "16:00"),),
+    "priya": ((WEEKDAYS, "07:00", "16:00"),),
+    "luis": ((WEEKDAYS, "07:00", "16:00"), ((SATURDAY,), "08:00", "13:00")),
+    "kim": ((WEEKDAYS, "07:30", "16:30"),),
+    "sam": ((WEEKDAYS, "07:00", "16:00"),),
+    "jordan": ((WEEKDAYS, "12:00", "21:00"),),
+}
+# (technician, first day after the first load, days, reason): planned time off.
+TIME_OFF: tuple[tuple[str, int, int, str], ...] = (("priya", 4, 2, "Manufacturer training: BEA sensors"),)
+
 
 @dataclass(frozen=True)
 class LoginSpec:
@@ -460,4 +480,32 @@ def company_load() -> Company:
                 technician=technician, incident_type=incident_type, defaults={"level": level}
             )
         company.technicians[spec.key] = technician
+    _working_time_load(company)
     return company
+
+
+def _working_time_load(company: Company) -> None:
+    """Shifts and planned time off of the demo technicians (found again by their fixed ids)."""
+    for key, shifts in SHIFTS.items():
+        technician = company.technicians[key]
+        for weekdays, start, end in shifts:
+            for weekday in weekdays:
+                Shift.objects.get_or_create(
+                    pk=demo_uuid("shift", f"{key}.{weekday}.{start}"),
+                    defaults={
+                        "technician": technician, "weekday": weekday, "start_time": time.fromisoformat(start),
+                        "end_time": time.fromisoformat(end), "timezone": TZ,
+                    },
+                )
+    zone = ZoneInfo(TZ)
+    today = timezone.now().astimezone(zone).date()
+    for key, first_day, days, reason in TIME_OFF:
+        # Dated from the first load (a later load finds the row by its id and leaves it).
+        start = datetime.combine(today + timedelta(days=first_day), time(0), tzinfo=zone)
+        TimeOff.objects.get_or_create(
+            pk=demo_uuid("timeoff", f"{key}.{reason}"),
+            defaults={
+                "technician": company.technicians[key], "start": start, "end": start + timedelta(days=days),
+                "reason": reason, "created_by": "load_demo",
+            },
+        )

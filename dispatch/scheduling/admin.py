@@ -1,16 +1,20 @@
-"""Back office for scheduling history: bookings, proposals, holds, recommendations and check-ins.
+"""Back office for scheduling: history (bookings, proposals, holds, recommendations, check-ins)
+and working time (shifts, time off).
 
-These rows are written only by the scheduling services (inside the ticket executor, with their
+History rows are written only by the scheduling services (inside the ticket executor, with their
 audit event), so the admin shows them read-only: booking, holding or unassigning is done
-through the services' tools, never by editing a row here.
+through the services' tools, never by editing a row here. Shifts are plain configuration;
+time off is added through `time_off_add`, which lists the booked jobs it falls on.
 """
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.utils.html import format_html, format_html_join
 
-from dispatch.common.admin_base import ReadOnlyModelAdmin
+from dispatch.common.admin_base import DispatchModelAdmin, ReadOnlyModelAdmin, actor_for_request
+from dispatch.common.errors import DispatchError
 
-from .models import Appointment, CheckIn, RecommendationSnapshot, ScheduleHold, ScheduleProposal
+from .models import Appointment, CheckIn, RecommendationSnapshot, ScheduleHold, ScheduleProposal, Shift, TimeOff
 
 
 @admin.register(Appointment)
@@ -96,3 +100,88 @@ class CheckInAdmin(ReadOnlyModelAdmin):
     search_fields = ("=id", "=ticket__id", "technician__display_name")
     date_hierarchy = "arrived_at"
     fields = ("id", "ticket", "appointment", "technician", "arrived_at", "location", "recorded_by", "created_at")
+
+
+@admin.register(Shift)
+class ShiftAdmin(DispatchModelAdmin):
+    list_display = ("technician", "weekday", "start_time", "end_time", "timezone")
+    list_select_related = ("technician",)
+    list_filter = ("weekday", "technician")
+    search_fields = ("technician__display_name",)
+    ordering = ("technician__display_name", "weekday", "start_time")
+    autocomplete_fields = ("technician",)
+    fields = ("technician", "weekday", ("start_time", "end_time"), "timezone")
+
+
+@admin.register(TimeOff)
+class TimeOffAdmin(DispatchModelAdmin):
+    """Time off is added through the service (audited, affected jobs listed); it can be removed, not edited."""
+
+    list_display = ("technician", "start", "end", "reason", "created_by", "created_at")
+    list_select_related = ("technician",)
+    list_filter = ("technician",)
+    search_fields = ("technician__display_name", "reason")
+    date_hierarchy = "start"
+    ordering = ("-start",)
+    autocomplete_fields = ("technician",)
+    fields = ("technician", ("start", "end"), "reason")
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        # Editing the dates would skip the affected-jobs check; remove it and add it again instead.
+        return False
+
+    def save_model(self, request, obj: TimeOff, form, change) -> None:
+        from .services import TIME_OFF_ADD, time_off_add
+
+        try:
+            result = time_off_add(
+                actor=actor_for_request(request, TIME_OFF_ADD),
+                technician_id=obj.technician_id,
+                start=obj.start,
+                end=obj.end,
+                reason=obj.reason,
+            )
+        except DispatchError as error:
+            # Re-raised as the form's error by add_view below.
+            raise _Refused(error.message) from None
+        obj.pk = result["time_off_id"]
+        obj._state.adding = False
+        affected = result["affected"]
+        if affected:
+            items = format_html_join(
+                "", "<li>{} · {} – {} · {} ({})</li>",
+                (
+                    (a["ticket_ref"], _local(a["window"]["start"]), _local(a["window"]["end"]), a["summary"], a["ticket_state"])
+                    for a in affected
+                ),
+            )
+            messages.warning(
+                request,
+                format_html(
+                    "{} booked job(s) fall in this time off and still need another technician or time:<ul>{}</ul>",
+                    len(affected),
+                    items,
+                ),
+            )
+        else:
+            messages.info(request, "No booked jobs fall in this time off.")
+
+    def add_view(self, request, form_url="", extra_context=None):
+        try:
+            return super().add_view(request, form_url, extra_context)
+        except _Refused as refused:
+            messages.error(request, str(refused))
+            from django.http import HttpResponseRedirect
+
+            return HttpResponseRedirect(request.get_full_path())
+
+
+def _local(iso: str) -> str:
+    from django.utils import timezone
+    from django.utils.dateparse import parse_datetime
+
+    return f"{timezone.localtime(parse_datetime(iso)):%a %b %d %H:%M}"
+
+
+class _Refused(Exception):
+    """The time-off service refused the form's values."""

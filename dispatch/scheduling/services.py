@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.apps import apps
 from django.conf import settings
-from django.db import IntegrityError
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -35,9 +35,20 @@ from dispatch.technicians.selectors import (
 from dispatch.technicians.services import technician_lock_for_booking, technician_unavailable
 from dispatch.tickets.commands import Command, command
 from dispatch.tickets.models import Site, Ticket
-from dispatch.tickets.services import Outcome, TicketChange, role_forbidden, ticket_execute
+from dispatch.tickets.services import (
+    Outcome,
+    TicketChange,
+    audit_only,
+    invalid_transition,
+    role_forbidden,
+    scope_check,
+    ticket_execute,
+    ticket_not_found,
+)
 from dispatch.tickets.states import TicketState
 
+from . import engine
+from .notifications import booking_notify, proposal_notify
 from .models import (
     BOOKED_STATUSES,
     Appointment,
@@ -46,6 +57,7 @@ from .models import (
     RecommendationSnapshot,
     ScheduleHold,
     ScheduleProposal,
+    TimeOff,
 )
 from .selectors import (
     appointments_booked_for_ticket,
@@ -53,7 +65,6 @@ from .selectors import (
     appointments_booked_overlapping,
     hold_active_for_ticket,
     proposal_open_for_ticket,
-    technicians_busy_between,
 )
 
 S = TicketState
@@ -103,6 +114,16 @@ DISPATCH_FORCE_UNASSIGN = command(
     "Unassign the technician",
 )
 TECH_CHECK_IN = command("tech.check_in", ["technician", "dispatcher"], ["DISPATCHED"], "IN_PROGRESS", "Check in on site")
+# Beyond the contract: the slot engine's read-only suggestions (an agent then calls schedule.propose
+# with them) and a technician's time off.
+SCHEDULE_SUGGEST = command(
+    "schedule.suggest",
+    ["dispatcher", "agent"],
+    ["READY_TO_SCHEDULE", "SCHEDULE_PROPOSED", "PENDING_CUSTOMER_CONFIRMATION"],
+    None,
+    "Suggest windows",
+)
+TIME_OFF_ADD = command("technician.time_off_add", ["dispatcher"], None, None, "Add time off")
 
 MAX_PROPOSAL_OPTIONS = 10
 MAX_WINDOW = timedelta(hours=12)
@@ -229,7 +250,7 @@ def _conflict_error(technician: Technician, start: datetime, end: datetime, clas
     )
 
 
-def _booking_save(appointment: Appointment, *, technician: Technician | None = None) -> Appointment:
+def appointment_save(appointment: Appointment, *, technician: Technician | None = None) -> Appointment:
     """Save an appointment, refusing one that would double-book its technician (409 TECH_UNAVAILABLE).
 
     `technician`, when given, must already be locked by `technician_lock_for_booking` in this
@@ -278,7 +299,7 @@ def _booking_save(appointment: Appointment, *, technician: Technician | None = N
     return appointment
 
 
-def _appointment_cancel(appointment: Appointment, reason: str) -> None:
+def appointment_cancel(appointment: Appointment, reason: str) -> None:
     appointment.status = AppointmentStatus.CANCELLED
     appointment.cancelled_at = timezone.now()
     appointment.cancelled_reason = reason
@@ -325,6 +346,8 @@ def schedule_propose(
         ticket.scheduled_end = _parse_iso(cleaned[0]["end"])
         change.transition(S.SCHEDULE_PROPOSED)
         change.audit_payload.update({"proposal_id": str(proposal.id), "superseded_proposals": superseded})
+        # The customer is asked in the same transaction: a rolled-back proposal sends nothing.
+        change.audit_payload["customer_notification"] = proposal_notify(ticket=ticket, proposal=proposal)
         return {"proposal_id": str(proposal.id), "options": cleaned}
 
     return ticket_execute(
@@ -335,6 +358,72 @@ def schedule_propose(
         apply=apply,
         expected_version=expected_version,
     )
+
+
+# --- schedule.suggest (read-only) ---------------------------------------------------------------
+
+SUGGEST_MAX_HORIZON_DAYS = 60
+SUGGEST_MAX_LIMIT = 10
+
+
+def _bounded_int(value: Any, field: str, low: int, high: int, default: int) -> int:
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise invalid_request(f"{field} must be an integer from {low} to {high}.", field=field)
+    return value
+
+
+def suggestion_json(suggestion: engine.Suggestion) -> dict:
+    """The engine's answer as plain JSON (what the tool, the board and the admin show)."""
+    return {
+        "ticket_id": str(suggestion.ticket_id),
+        "windows": [
+            {
+                "tech_id": str(window.technician_id),
+                "tech_name": window.technician_name,
+                "start": _iso(window.start),
+                "end": _iso(window.end),
+                "arrival_window": _window_json(window.arrival_start, window.arrival_end),
+                "score": window.score,
+                "reason": window.reason,
+                "travel_minutes": window.travel_minutes,
+                "added_travel_minutes": window.added_travel_minutes,
+                "skill_level": window.skill_level,
+            }
+            for window in suggestion.windows
+        ],
+        "explanation": suggestion.explanation,
+        "excluded": suggestion.excluded,
+        "duration_minutes": suggestion.duration_minutes,
+        "sla_due": _iso(suggestion.sla_due),
+        "horizon": _window_json(suggestion.horizon_start, suggestion.horizon_end),
+        "customer_preferences": [_window_json(a, b) for a, b in suggestion.preferences]
+        if suggestion.preferences is not None
+        else None,
+    }
+
+
+def schedule_suggest(
+    *,
+    actor: Actor,
+    ticket_id: Any,
+    horizon_days: Any = engine.DEFAULT_HORIZON_DAYS,
+    limit: Any = engine.DEFAULT_LIMIT,
+    payload: dict | None = None,
+) -> dict:
+    """The slot engine's best windows for a schedulable ticket, with reasons (reads only; no audit event)."""
+    _role_check(SCHEDULE_SUGGEST, actor)
+    horizon = _bounded_int(horizon_days, "horizon_days", 1, SUGGEST_MAX_HORIZON_DAYS, engine.DEFAULT_HORIZON_DAYS)
+    count = _bounded_int(limit, "limit", 1, SUGGEST_MAX_LIMIT, engine.DEFAULT_LIMIT)
+    key = _uuid(ticket_id, "ticket_id")
+    ticket = Ticket.objects.select_related("site").filter(pk=key).first()
+    if ticket is None:
+        raise ticket_not_found(ticket_id)
+    scope_check(actor, ticket)
+    if not SCHEDULE_SUGGEST.allows_state(ticket.state):
+        raise invalid_transition(ticket.state, None, tool=SCHEDULE_SUGGEST.tool)
+    return suggestion_json(engine.slots_suggest(ticket=ticket, horizon_days=horizon, limit=count))
 
 
 # --- schedule.confirm ------------------------------------------------------------------------
@@ -390,8 +479,8 @@ def schedule_confirm(
         # A confirmation replaces whatever booking the ticket still had (a reschedule).
         replaced = list(appointments_booked_for_ticket(ticket_id=ticket.id))
         for old in replaced:
-            _appointment_cancel(old, "Replaced by a newly confirmed window.")
-        appointment = _booking_save(
+            appointment_cancel(old, "Replaced by a newly confirmed window.")
+        appointment = appointment_save(
             Appointment(
                 ticket=ticket,
                 technician_id=chosen,
@@ -418,6 +507,7 @@ def schedule_confirm(
         change.audit_payload.update({k: v for k, v in result.items() if k != "window"})
         if replaced:
             change.audit_payload["replaced_appointment_ids"] = [str(a.id) for a in replaced]
+        change.audit_payload["customer_notification"] = booking_notify(ticket=ticket, appointment=appointment)
         return result
 
     request = {"start": _iso(start_at), "end": _iso(end_at), **({"tech_id": str(tech_key)} if tech_key else {})}
@@ -530,7 +620,7 @@ def _snapshot_restore(change: TicketChange, hold: ScheduleHold) -> dict:
         wanted = recorded[str(appointment.id)]
         if appointment.status != wanted:
             appointment.status = wanted
-            _booking_save(appointment)
+            appointment_save(appointment)
     change.transition(snapshot["state"])
     return {
         "restored_state": snapshot["state"],
@@ -644,7 +734,7 @@ def _candidates_rank(
     technicians: list[Technician],
     incident_types: list[str],
     region: str,
-    busy: set[uuid.UUID] | None,
+    availability: dict[uuid.UUID, tuple[bool, str]],
     loads: dict[uuid.UUID, int],
 ) -> list[dict]:
     """Score every technician and explain the score in plain words (no queries: all prefetched)."""
@@ -666,12 +756,8 @@ def _candidates_rank(
             reasons.append(f"covers {region}" if covers else f"does not cover {region}")
         if covers:
             score += WEIGHT_REGION
-        if busy is None:
-            available = True
-            reasons.append("no window to check")
-        else:
-            available = technician.pk not in busy
-            reasons.append("free in the window" if available else "booked in the window")
+        available, phrase = availability.get(technician.pk, (False, "no free window found"))
+        reasons.append(phrase)
         if available:
             score += WEIGHT_FREE
         load = loads.get(technician.pk, 0)
@@ -697,6 +783,34 @@ def _candidates_rank(
         )
     candidates.sort(key=lambda c: (-c["score"], c["matches"]["active_load"], c["name"], c["tech_id"]))
     return candidates
+
+
+def _availability(
+    ticket: Ticket, technicians: list[Technician], start: datetime | None, end: datetime | None
+) -> dict[uuid.UUID, tuple[bool, str]]:
+    """Per technician: can they take the job (the slot engine's shift, travel, booking and time-off
+    rules), and the deciding fact in a few words.
+
+    With a window, each technician is checked in that window; without one, the engine's best
+    window for each technician in the next two weeks is named (only technicians with the skill
+    and region are placed, so the others have none).
+    """
+    if start and end:
+        checked = engine.placements_check(ticket=ticket, technicians=technicians, start=start, end=end)
+        return {
+            pk: (False, "; ".join(v.short for v in found)) if found else (True, "free in the window")
+            for pk, found in checked.items()
+        }
+    suggestion = engine.slots_suggest(
+        ticket=ticket, per_technician=True, technician_ids=[t.pk for t in technicians], use_ticket_preferences=False
+    )
+    site_zone = ticket.site.timezone
+    found = {
+        window.technician_id: (True, f"next free {engine.moment_text(window.start, site_zone)}")
+        for window in suggestion.windows
+    }
+    days = f"{engine.DEFAULT_HORIZON_DAYS} days"
+    return {t.pk: found.get(t.pk, (False, f"no free window in the next {days}")) for t in technicians}
 
 
 def assignment_recommend(
@@ -730,12 +844,16 @@ def assignment_recommend(
             [ticket.incident_type.upper()] if ticket.incident_type and ticket.incident_type.upper() != wanted_type else []
         )
         # A constant number of queries whatever the number of technicians: technicians with
-        # skills and regions (3), one grouped count of open jobs, one query for bookings.
+        # skills and regions (3), one grouped count of open jobs, and the slot engine's fixed set.
         technicians = list(technicians_active())
         loads = technician_open_job_counts(technician_ids=[t.pk for t in technicians])
-        busy = technicians_busy_between(start=start, end=end) if start and end else None
+        availability = _availability(ticket, technicians, start, end)
         ranked = _candidates_rank(
-            technicians=technicians, incident_types=incident_types, region=region, busy=busy, loads=loads
+            technicians=technicians,
+            incident_types=incident_types,
+            region=region,
+            availability=availability,
+            loads=loads,
         )[:limit]
         snapshot = RecommendationSnapshot.objects.create(
             ticket=ticket,
@@ -915,7 +1033,7 @@ def assignment_dispatch(
         appointment = None if emergency else appointments_booked_for_ticket(ticket_id=ticket.id).first()
         if appointment is not None:
             appointment.technician = technician
-            _booking_save(appointment, technician=technician)
+            appointment_save(appointment, technician=technician)
         else:
             start, end = ticket.scheduled_start, ticket.scheduled_end
             if emergency or not (start and end and end > now):
@@ -923,7 +1041,7 @@ def assignment_dispatch(
                 # as this kind of job usually takes.
                 start = now
                 end = now + timedelta(minutes=_job_minutes(ticket.incident_type))
-            appointment = _booking_save(
+            appointment = appointment_save(
                 Appointment(
                     ticket=ticket,
                     technician=technician,
@@ -1006,7 +1124,7 @@ def dispatch_force_unassign(
         now = timezone.now()
         for appointment in appointments_booked_for_ticket(ticket_id=ticket.id):
             if appointment.technician_id is not None:
-                _appointment_cancel(appointment, reason or "Technician unassigned by the dispatcher.")
+                appointment_cancel(appointment, reason or "Technician unassigned by the dispatcher.")
                 cancelled.append(str(appointment.id))
             elif appointment.status == AppointmentStatus.HELD:
                 # The ticket leaves the customer-confirmation hold: the unassigned slot is simply booked again.
@@ -1084,3 +1202,52 @@ def tech_check_in(
         apply=apply,
         expected_version=expected_version,
     )
+
+
+# --- time off ----------------------------------------------------------------------------------
+
+TIME_OFF_MAX = timedelta(days=366)
+
+
+def time_off_add(
+    *, actor: Actor, technician_id: Any, start: Any, end: Any, reason: Any = "", payload: dict | None = None
+) -> dict:
+    """Record a technician's time off and list the booked jobs it falls on (it changes no ticket)."""
+    _role_check(TIME_OFF_ADD, actor)
+    start_at, end_at = _window(start, end, "", max_length=TIME_OFF_MAX)
+    tech_key = _uuid(technician_id, "technician_id")
+    reason = reason.strip()[:200] if isinstance(reason, str) else ""
+    with transaction.atomic():
+        technician = Technician.objects.filter(pk=tech_key).first()
+        if technician is None:
+            raise invalid_request(f"No technician {tech_key}.", field="technician_id")
+        time_off = TimeOff.objects.create(
+            technician=technician, start=start_at, end=end_at, reason=reason, created_by=actor.actor_id
+        )
+        # The dispatcher decides what happens to these (move, reassign, tell the customer):
+        # time off alone never changes a booked job.
+        booked = (
+            appointments_booked_overlapping(start=start_at, end=end_at, technician_ids=[technician.pk])
+            .select_related("ticket")
+            .order_by("start", "id")
+        )
+        affected = [
+            {
+                "appointment_id": str(appointment.id),
+                "ticket_id": str(appointment.ticket_id),
+                "ticket_ref": appointment.ticket.short_ref,
+                "ticket_state": appointment.ticket.state,
+                "summary": appointment.ticket.summary[:120],
+                "window": _window_json(appointment.start, appointment.end),
+            }
+            for appointment in booked
+        ]
+        record = {
+            "time_off_id": str(time_off.id),
+            "technician_id": str(technician.pk),
+            "window": _window_json(start_at, end_at),
+            "reason": reason,
+            "affected_appointment_ids": [item["appointment_id"] for item in affected],
+        }
+        audit_only(actor=actor, command=TIME_OFF_ADD, payload=payload if payload is not None else record)
+    return {"time_off_id": str(time_off.id), "technician_id": str(technician.pk), "affected": affected}

@@ -37,6 +37,8 @@ REALISTIC = {
     "dispatch.manual_bypass": {"bypass_rationale": "Supervisor verified on site"},
     "ops.autonomy.pause": {"scope_type": "GLOBAL", "reason": "Reviewing agent closeouts"},
     "ops.autonomy.rollback": {"scope_type": "GLOBAL", "reason": "Review done"},
+    "tech.depart": {"eta_minutes": 20},
+    "tech.eta_update": {"eta_minutes": 35},
 }
 
 
@@ -137,4 +139,4 @@ def test_every_ticket_tool_refuses_a_state_it_does_not_start_from_and_writes_not
 
 
 def test_every_tool_with_from_states_is_covered():
-    assert len(STATEFUL) == 23
+    assert len([name for name in STATEFUL if TOOLS_BY_NAME[name].in_contract]) == 23

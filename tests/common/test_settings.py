@@ -16,7 +16,12 @@ def manage_under_production(*args: str, **env_changes: str | None) -> subprocess
     env = {
         key: value
         for key, value in os.environ.items()
-        if key not in {"DATABASE_URL", "SECRET_KEY", "ALLOWED_HOSTS", "DEBUG", "DISPATCH_DEV_AUTH", "DISPATCH_AUDIT_CHAIN_KEY"}
+        # DJANGO_ALLOW_ASYNC_UNSAFE is set by the browser tests in this process, never in production.
+        if key
+        not in {
+            "DATABASE_URL", "SECRET_KEY", "ALLOWED_HOSTS", "DEBUG", "DISPATCH_DEV_AUTH", "DISPATCH_AUDIT_CHAIN_KEY",
+            "DJANGO_ALLOW_ASYNC_UNSAFE",
+        }
     }
     env.update(
         DJANGO_SETTINGS_MODULE="config.settings.production",

@@ -20,6 +20,10 @@ SEEDED_PLACEHOLDERS = {
     "delay_notice": {"company", "ticket_ref", "eta"},
     "needs_info": {"company", "ticket_ref", "question"},
     "schedule_confirmed": {"company", "ticket_ref", "window"},
+    "proposal_reminder": {"company", "ticket_ref", "windows"},
+    "proposal_reply_help": {"company", "ticket_ref", "windows"},
+    "proposal_reply_unavailable": {"company", "ticket_ref"},
+    "already_booked": {"company", "ticket_ref", "window"},
 }
 
 

@@ -17,6 +17,7 @@ from tests.factories import (
     SiteFactory,
     TechnicianFactory,
     actor_for,
+    shifts_every_day,
     ticket_dispatched,
     ticket_new,
     ticket_ready_to_schedule,
@@ -29,6 +30,8 @@ pytestmark = pytest.mark.django_db
 def _tech(name, *, skills=("AUTO_OPERATOR_FAULT",), level=3, regions=("EAST_BAY",), **kwargs):
     tech = TechnicianFactory(display_name=name, skills=list(skills), region_codes=list(regions), **kwargs)
     TechnicianSkill.objects.filter(technician=tech).update(level=level)
+    # window_at() windows are in UTC mornings: a long UTC shift every day covers them.
+    shifts_every_day(tech, start="06:00", end="20:00", timezone="UTC")
     return tech
 
 
@@ -99,11 +102,12 @@ def test_the_recommendation_is_stored_and_audited_without_a_state_change(dispatc
     assert StateTransition.objects.filter(ticket=ticket).count() == transitions
 
 
-def test_without_a_window_the_ticket_schedule_is_used_and_otherwise_nothing_is_checked(dispatcher):
+def test_without_a_window_the_ticket_schedule_is_used_and_otherwise_the_next_free_slot_is_named(dispatcher):
     tech = _tech("Dana Reyes", skills=("DOOR_WONT_LATCH",))
     ticket = ticket_ready_to_schedule()
     outcome = assignment_recommend(actor=dispatcher, ticket_id=ticket.id, service_type="DOOR_WONT_LATCH")
-    assert outcome.result["candidates"][0]["reasons"][2] == "no window to check"
+    assert outcome.result["candidates"][0]["reasons"][2].startswith("next free ")
+    assert outcome.result["candidates"][0]["available"] is True
     assert outcome.result["window"] is None
 
     start, end = window_at(days=2)

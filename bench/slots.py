@@ -1,0 +1,345 @@
+"""Benchmark of the slot engine: 200 technicians with 14 days of shifts and 5,000 booked
+appointments, then schedule.suggest for 200 tickets, timed and with its queries counted.
+
+    .venv/bin/python bench/slots.py [--technicians 200] [--appointments 5000] [--tickets 200] [--seed 7]
+    scripts/pg_ephemeral.sh run .venv/bin/python bench/slots.py      # the same on PostgreSQL
+
+Without DATABASE_URL it runs on a fresh SQLite file in a temporary directory. It also books one
+day of jobs twice, once with the engine's ranking and once first-come-first-served (each job to
+the technician who can start it earliest, the same hard rules), and reports the total driving
+of both days. Ends by printing one JSON object (p50_ms, p99_ms, queries_per_proposal, ...).
+Not part of `make test`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime, timedelta
+from datetime import time as clock
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+LA = ZoneInfo("America/Los_Angeles")
+# Region centres around the Bay (lat, lng) and how far jobs and homes spread from them (degrees).
+REGIONS = {
+    "SF": (37.7749, -122.4194),
+    "EAST_BAY": (37.8044, -122.2711),
+    "PENINSULA": (37.5630, -122.3255),
+    "SOUTH_BAY": (37.3382, -121.8863),
+}
+SPREAD = 0.06
+INCIDENT_TYPES = (
+    "DOOR_WONT_LATCH",
+    "CLOSER_LEAKING_OR_SLAMMING",
+    "AUTO_OPERATOR_FAULT",
+    "CANNOT_SECURE_ENTRY",
+    "HARDWARE_REPLACEMENT",
+    "FRAME_OR_GLASS_DAMAGE",
+)
+PRIORITIES = ("ROUTINE",) * 6 + ("URGENT",) * 3 + ("EMERGENCY",)
+DAY_REGION, DAY_SKILL = "BENCH_DAY", "BENCH_DAY_JOB"
+
+
+def log(message: str) -> None:
+    print(f"[slots {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def django_setup(tmp: Path) -> str:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
+    if not os.environ.get("DATABASE_URL"):
+        os.environ["SQLITE_PATH"] = str(tmp / "slots.sqlite3")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+
+    call_command("migrate", verbosity=0)
+    return connection.vendor
+
+
+def point(rng: random.Random, region: str) -> tuple[float, float]:
+    lat, lng = REGIONS[region]
+    return round(lat + rng.uniform(-SPREAD, SPREAD), 6), round(lng + rng.uniform(-SPREAD, SPREAD), 6)
+
+
+# --- building the data (bulk) ----------------------------------------------------------------
+
+
+def build(rng: random.Random, *, technicians: int, appointments: int, tickets: int, monday) -> dict:
+    from django.contrib.auth import get_user_model
+
+    from dispatch.scheduling.models import Appointment, Shift, TimeOff
+    from dispatch.technicians.models import Region, Technician, TechnicianSkill
+    from dispatch.tickets.models import Account, Site, Ticket
+
+    User = get_user_model()
+    regions = {code: Region.objects.get_or_create(code=code, defaults={"name": code.title()})[0] for code in REGIONS}
+    accounts = Account.objects.bulk_create(Account(name=f"Bench account {n}") for n in range(20))
+    sites = Site.objects.bulk_create(
+        Site(
+            account=accounts[n % len(accounts)],
+            name=f"Bench site {n}",
+            address_line1=f"{100 + n} Market St",
+            city="Bay Area",
+            lat=lat,
+            lng=lng,
+            service_region=region,
+        )
+        for n in range(400)
+        for region in [list(REGIONS)[n % len(REGIONS)]]
+        for lat, lng in [point(rng, region)]
+    )
+    sites_by_region: dict[str, list] = {code: [s for s in sites if s.service_region == code] for code in REGIONS}
+
+    users = User.objects.bulk_create(User(username=f"bench-tech-{n}-{uuid.uuid4().hex[:6]}") for n in range(technicians))
+    techs = []
+    for n, user in enumerate(users):
+        home_region = list(REGIONS)[n % len(REGIONS)]
+        lat, lng = point(rng, home_region)
+        techs.append(
+            Technician(user=user, display_name=f"Tech {n:03d}", home_lat=lat, home_lng=lng, phone=f"+1415555{n:04d}")
+        )
+    techs = Technician.objects.bulk_create(techs)
+    through = Technician.regions.through
+    tech_regions: dict = {}
+    rows = []
+    for n, tech in enumerate(techs):
+        home_region = list(REGIONS)[n % len(REGIONS)]
+        covered = {home_region, rng.choice(list(REGIONS))}
+        tech_regions[tech.pk] = covered
+        rows.extend(through(technician_id=tech.pk, region_id=regions[code].pk) for code in covered)
+    through.objects.bulk_create(rows)
+    TechnicianSkill.objects.bulk_create(
+        TechnicianSkill(technician=tech, incident_type=kind, level=rng.randint(1, 5))
+        for tech in techs
+        for kind in rng.sample(INCIDENT_TYPES, 3)
+    )
+    shifts, hours = [], {}
+    for n, tech in enumerate(techs):
+        start, end = (clock(12), clock(21)) if n % 10 == 0 else (clock(7), clock(16))
+        hours[tech.pk] = (start, end)
+        days = list(range(5)) + ([5] if n % 4 == 0 else [])
+        shifts.extend(Shift(technician=tech, weekday=d, start_time=start, end_time=end, timezone="America/Los_Angeles") for d in days)
+    Shift.objects.bulk_create(shifts)
+    TimeOff.objects.bulk_create(
+        TimeOff(
+            technician=tech,
+            start=datetime.combine(monday + timedelta(days=rng.randint(0, 10)), clock(0), LA),
+            end=datetime.combine(monday + timedelta(days=rng.randint(11, 12)), clock(0), LA),
+            reason="Vacation",
+            created_by="bench",
+        )
+        for tech in techs[::10]
+    )
+
+    # Booked work: the appointments spread over the 10 working days of the two weeks, each at
+    # a site in a region the technician covers, never overlapping one another.
+    work_days = [monday + timedelta(days=d) for d in range(14) if (monday + timedelta(days=d)).weekday() < 5]
+    booked_tickets, slots = [], []
+    per_tech_day: dict = {}
+    while len(slots) < appointments:
+        tech = rng.choice(techs)
+        day = rng.choice(work_days)
+        taken = per_tech_day.setdefault((tech.pk, day), [])
+        if len(taken) >= 4:
+            continue
+        shift_start, _shift_end = hours[tech.pk]
+        hour = shift_start.hour + 2 * len(taken) + rng.choice((0, 0.5))
+        start = datetime.combine(day, clock(int(hour), int((hour % 1) * 60)), LA)
+        end = start + timedelta(minutes=rng.choice((60, 75, 90)))
+        taken.append(start)
+        site = rng.choice(sites_by_region[rng.choice(sorted(tech_regions[tech.pk]))])
+        booked_tickets.append(
+            Ticket(account_id=site.account_id, site=site, state="SCHEDULED", priority="ROUTINE",
+                   incident_type=rng.choice(INCIDENT_TYPES), summary="Booked bench job", assigned_tech=tech,
+                   scheduled_start=start, scheduled_end=end)
+        )
+        slots.append((tech, start, end))
+    booked_tickets = Ticket.objects.bulk_create(booked_tickets, batch_size=1000)
+    Appointment.objects.bulk_create(
+        (
+            Appointment(ticket=ticket, technician=tech, start=start, end=end, status="CONFIRMED", created_by="bench")
+            for ticket, (tech, start, end) in zip(booked_tickets, slots)
+        ),
+        batch_size=1000,
+    )
+    queued = Ticket.objects.bulk_create(
+        Ticket(account_id=site.account_id, site=site, state="READY_TO_SCHEDULE", priority=rng.choice(PRIORITIES),
+               incident_type=rng.choice(INCIDENT_TYPES), summary="Bench job to place")
+        for site in (rng.choice(sites) for _ in range(tickets))
+    )
+    return {"queued": [t.pk for t in queued], "sites": len(sites), "shifts": len(shifts)}
+
+
+# --- timing schedule.suggest -----------------------------------------------------------------------
+
+
+def time_suggestions(ticket_ids: list) -> dict:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from dispatch.common.actors import Actor, ActorType
+    from dispatch.common.roles import Role
+    from dispatch.scheduling.services import schedule_suggest
+
+    actor = Actor(actor_type=ActorType.AGENT, actor_id="bench-agent", role=Role.AGENT, request_id=str(uuid.uuid4()))
+    schedule_suggest(actor=actor, ticket_id=ticket_ids[0])  # warm caches (zoneinfo, templates)
+    timings, queries, placed, explanations = [], [], 0, {}
+    for ticket_id in ticket_ids:
+        with CaptureQueriesContext(connection) as captured:
+            started = time.perf_counter()
+            answer = schedule_suggest(actor=actor, ticket_id=ticket_id)
+            timings.append((time.perf_counter() - started) * 1000)
+        queries.append(len(captured.captured_queries))
+        if answer["windows"]:
+            placed += 1
+        else:
+            explanations[answer["explanation"]] = explanations.get(answer["explanation"], 0) + 1
+    timings.sort()
+    return {
+        "p50_ms": round(statistics.median(timings), 2),
+        "p99_ms": round(timings[min(len(timings) - 1, int(len(timings) * 0.99))], 2),
+        "max_ms": round(timings[-1], 2),
+        "mean_ms": round(statistics.fmean(timings), 2),
+        "queries_per_proposal": max(queries),
+        "queries_min": min(queries),
+        "queries_constant": min(queries) == max(queries),
+        "proposals": len(ticket_ids),
+        "placed": placed,
+        "unplaced_explanations": explanations,
+    }
+
+
+# --- one day booked twice: the engine against first-come-first-served ---------------------------
+
+
+def day_travel(rng: random.Random, *, day, technicians: int = 12, jobs: int = 45) -> dict:
+    """Book `jobs` on `day`, in arrival order, by the engine's ranking and by earliest start only."""
+    from django.contrib.auth import get_user_model
+    from django.test.utils import override_settings
+
+    from dispatch.scheduling.engine import slots_suggest, travel_minutes
+    from dispatch.scheduling.models import Appointment, Shift
+    from dispatch.technicians.models import Region, Technician, TechnicianSkill
+    from dispatch.tickets.models import Account, Site, Ticket
+
+    User = get_user_model()
+    region = Region.objects.get_or_create(code=DAY_REGION, defaults={"name": "Bench day"})[0]
+    account = Account.objects.create(name="Bench day account")
+    users = User.objects.bulk_create(User(username=f"bench-day-{n}-{uuid.uuid4().hex[:6]}") for n in range(technicians))
+    codes = list(REGIONS)
+    techs = Technician.objects.bulk_create(
+        Technician(user=user, display_name=f"Day tech {n:02d}", home_lat=lat, home_lng=lng)
+        for n, user in enumerate(users)
+        for lat, lng in [point(rng, codes[n % len(codes)])]
+    )
+    Technician.regions.through.objects.bulk_create(
+        Technician.regions.through(technician_id=t.pk, region_id=region.pk) for t in techs
+    )
+    TechnicianSkill.objects.bulk_create(TechnicianSkill(technician=t, incident_type=DAY_SKILL, level=3) for t in techs)
+    Shift.objects.bulk_create(
+        Shift(technician=t, weekday=day.weekday(), start_time=clock(7), end_time=clock(17)) for t in techs
+    )
+    sites = Site.objects.bulk_create(
+        Site(account=account, name=f"Day site {n}", address_line1=f"{n} Day St", city="Bay Area", lat=lat, lng=lng,
+             service_region=DAY_REGION)
+        for n in range(jobs)
+        for lat, lng in [point(rng, codes[rng.randrange(len(codes))])]
+    )
+    tickets = Ticket.objects.bulk_create(
+        Ticket(account=account, site=site, state="READY_TO_SCHEDULE", priority="ROUTINE", incident_type=DAY_SKILL,
+               summary=f"Day job {n}")
+        for n, site in enumerate(sites)
+    )
+    tickets = list(Ticket.objects.filter(pk__in=[t.pk for t in tickets]).select_related("site").order_by("summary"))
+    homes = {t.pk: (float(t.home_lat), float(t.home_lng)) for t in techs}
+    now = datetime.combine(day, clock(6), LA)
+
+    def book_all(weights: dict | None) -> dict:
+        with override_settings(DISPATCH_SLOT_WEIGHTS=weights or {}):
+            placed, unplaced = [], 0
+            for ticket in tickets:
+                suggestion = slots_suggest(ticket=ticket, horizon_days=1, limit=1, now=now, use_ticket_preferences=False)
+                if not suggestion.windows:
+                    unplaced += 1
+                    continue
+                window = suggestion.windows[0]
+                placed.append(
+                    Appointment.objects.create(
+                        ticket=ticket, technician_id=window.technician_id, start=window.start, end=window.end,
+                        status="CONFIRMED", created_by="bench-day",
+                    )
+                )
+        routes: dict = {}
+        for appointment in sorted(placed, key=lambda a: a.start):
+            routes.setdefault(appointment.technician_id, []).append(appointment)
+        total = 0
+        for tech_id, route in routes.items():
+            stops = [homes[tech_id]] + [(float(a.ticket.site.lat), float(a.ticket.site.lng)) for a in route] + [homes[tech_id]]
+            total += sum(travel_minutes(a, b) for a, b in zip(stops, stops[1:]))
+        Appointment.objects.filter(pk__in=[a.pk for a in placed]).update(status="CANCELLED", cancelled_reason="bench reset")
+        return {"travel_minutes": total, "placed": len(placed), "unplaced": unplaced, "technicians_used": len(routes)}
+
+    engine = book_all(None)
+    earliest_only = {"travel_per_minute": 0, "workload_per_hour": 0, "previous_technician": 0, "skill_level": 0}
+    first_come = book_all(earliest_only)
+    return {"jobs": jobs, "technicians": technicians, "engine": engine, "first_come_first_served": first_come}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--technicians", type=int, default=200)
+    parser.add_argument("--appointments", type=int, default=5000)
+    parser.add_argument("--tickets", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+    with tempfile.TemporaryDirectory(prefix="bench-slots-") as tmp:
+        vendor = django_setup(Path(tmp))
+        from django.utils import timezone
+
+        today = timezone.now().astimezone(LA).date()
+        monday = today - timedelta(days=today.weekday())
+        log(f"building {args.technicians} technicians, {args.appointments} appointments on {vendor}")
+        started = time.perf_counter()
+        built = build(rng, technicians=args.technicians, appointments=args.appointments, tickets=args.tickets, monday=monday)
+        log(f"built in {time.perf_counter() - started:.1f} s; timing {args.tickets} suggestions")
+        result = time_suggestions(built["queued"])
+        next_monday = monday + timedelta(days=7)
+        log("booking one day twice: engine and first-come-first-served")
+        day = day_travel(rng, day=next_monday + timedelta(days=1))
+        from dispatch.scheduling.engine import weights
+
+        print(
+            json.dumps(
+                {
+                    "database": vendor,
+                    "technicians": args.technicians,
+                    "appointments": args.appointments,
+                    "shifts": built["shifts"],
+                    **result,
+                    "target_p50_ms": 100,
+                    "day_travel": day,
+                    "day_travel_engine_minutes": day["engine"]["travel_minutes"],
+                    "day_travel_first_come_first_served_minutes": day["first_come_first_served"]["travel_minutes"],
+                    "weights": weights(),
+                },
+                indent=2,
+            )
+        )
+
+
+if __name__ == "__main__":
+    main()

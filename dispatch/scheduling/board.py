@@ -1,0 +1,673 @@
+"""Reads for the dispatch board: one day, one lane per technician, the unscheduled queue and the
+open escalations, laid out for the page (positions as percentages of the day's time axis).
+
+`board_day` costs the same few queries whatever the number of technicians and appointments
+(technicians + their regions, shifts, time off, the day's appointments with ticket and site, the
+queue, the escalations); everything else is arithmetic in Python. All times are shown in the
+company's timezone (settings.TIME_ZONE); a site in another zone gets its local time noted.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any, Iterable
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.conf import settings
+from django.db.models import Case, Exists, IntegerField, OuterRef, Value, When
+from django.urls import reverse
+from django.utils import timezone
+
+from dispatch.common.errors import DispatchError
+from dispatch.technicians.models import Technician
+from dispatch.tickets.models import Priority, Ticket
+from dispatch.tickets.selectors import sla_snapshot
+from dispatch.tickets.states import TERMINAL_STATES, TicketState
+
+from .engine import slots_suggest, travel_minutes
+from .models import BOOKED_STATUSES, Appointment, AppointmentStatus, Escalation, Shift, TimeOff
+
+S = TicketState
+
+# The axis spans the day's shifts and bookings in whole hours (the working day, not 24 h of
+# mostly night), at least MIN_AXIS_HOURS long; with nothing on the board it is 06:00–20:00.
+AXIS_START_HOUR = 6
+AXIS_END_HOUR = 20
+MIN_AXIS_HOURS = 8
+QUEUE_STATES = (S.READY_TO_SCHEDULE, S.SCHEDULE_PROPOSED, S.PENDING_CUSTOMER_CONFIRMATION)
+# Only these can be booked from the board (schedule.book's from-states).
+BOOKABLE_STATES = frozenset({S.READY_TO_SCHEDULE, S.SCHEDULE_PROPOSED})
+QUEUE_LIMIT = 60
+ESCALATION_LIMIT = 8
+PANEL_WINDOWS = 3
+# Blocks drawn on the lanes: live bookings and the day's finished work (cancelled ones are history).
+LANE_STATUSES = (*BOOKED_STATUSES, AppointmentStatus.COMPLETED)
+PRIORITY_RANK = {Priority.EMERGENCY: 0, Priority.URGENT: 1, Priority.ROUTINE: 2}
+SLA_FLAGGED = ("warning", "breach")
+
+
+# --- time -------------------------------------------------------------------------------------
+
+
+def company_zone() -> ZoneInfo:
+    return ZoneInfo(settings.TIME_ZONE)
+
+
+def company_today(now: datetime | None = None) -> date:
+    return (now or timezone.now()).astimezone(company_zone()).date()
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or settings.TIME_ZONE)
+    except (ZoneInfoNotFoundError, ValueError):
+        return company_zone()
+
+
+def _at(day: date, hour: int, zone: ZoneInfo) -> datetime:
+    """`hour`:00 on `day` in `zone`; hour 24 is the next midnight."""
+    return datetime.combine(day + timedelta(days=hour // 24), time(hour % 24), tzinfo=zone)
+
+
+def _hhmm(moment: datetime, zone: ZoneInfo) -> str:
+    return f"{moment.astimezone(zone):%H:%M}"
+
+
+def _age(since: datetime, now: datetime) -> str:
+    minutes = max(0, int((now - since).total_seconds() // 60))
+    if minutes < 1:
+        return "now"
+    if minutes < 60:
+        return f"{minutes} min"
+    if minutes < 48 * 60:
+        return f"{minutes // 60} h"
+    return f"{minutes // (24 * 60)} d"
+
+
+def _pct(value: float) -> str:
+    # Formatted here, not in the template: a localized decimal comma would break the CSS.
+    return f"{max(0.0, min(100.0, value)):.3f}"
+
+
+@dataclass(frozen=True)
+class Axis:
+    start: datetime
+    end: datetime
+
+    @property
+    def minutes(self) -> int:
+        return int((self.end - self.start).total_seconds() // 60)
+
+    def offset(self, moment: datetime) -> float:
+        return (moment - self.start).total_seconds() / (self.end - self.start).total_seconds() * 100
+
+    def span(self, start: datetime, end: datetime) -> tuple[str, str] | None:
+        """(left, width) in percent of the axis, clipped to it; None when outside."""
+        start, end = max(start, self.start), min(end, self.end)
+        if end <= start:
+            return None
+        return _pct(self.offset(start)), _pct(self.offset(end) - self.offset(start))
+
+
+# --- the day model ----------------------------------------------------------------------------
+
+
+@dataclass
+class Shade:
+    left: str
+    width: str
+    kind: str  # "off" (outside the shift) or "timeoff"
+    label: str = ""
+    reason: str = ""
+
+
+@dataclass
+class Block:
+    appointment_id: uuid.UUID
+    ticket_id: uuid.UUID
+    ref: str
+    summary: str
+    state: str
+    state_label: str
+    state_css: str
+    priority: str
+    status: str
+    start: datetime
+    end: datetime
+    start_iso: str
+    end_iso: str
+    time_label: str
+    start_label: str
+    end_label: str
+    left: str
+    width: str
+    site_name: str
+    city: str
+    site_time_note: str
+    admin_url: str
+    movable: bool
+    travel_minutes: int | None = None
+    travel_from: str = ""
+    travel_left: str = ""
+    travel_width: str = ""
+    travel_tight: bool = False
+
+
+@dataclass
+class Lane:
+    technician_id: uuid.UUID
+    name: str
+    regions: str
+    shift_label: str
+    shades: list[Shade] = field(default_factory=list)
+    blocks: list[Block] = field(default_factory=list)
+    booked_minutes: int = 0
+    travel_total: int = 0
+
+    @property
+    def job_count(self) -> int:
+        return len(self.blocks)
+
+    @property
+    def booked_label(self) -> str:
+        hours, minutes = divmod(self.booked_minutes, 60)
+        return f"{hours}h{minutes:02d}" if minutes else f"{hours}h"
+
+
+@dataclass
+class QueueItem:
+    ticket_id: uuid.UUID
+    ref: str
+    summary: str
+    state: str
+    state_label: str
+    state_css: str
+    priority: str
+    priority_label: str
+    incident_type: str
+    site_name: str
+    city: str
+    age: str
+    note: str
+    sla_status: str
+    sla_remaining: str
+
+
+@dataclass
+class EscalationItem:
+    ticket_id: uuid.UUID
+    ref: str
+    kind: str
+    kind_label: str
+    reason: str
+    age: str
+    state_label: str
+
+
+@dataclass
+class Tick:
+    label: str
+    left: str
+
+
+@dataclass
+class TechnicianOption:
+    id: uuid.UUID
+    name: str
+    selected: bool
+
+
+@dataclass
+class BoardDay:
+    day: date
+    today: date
+    zone_name: str
+    axis_start_iso: str
+    axis_minutes: int
+    ticks: list[Tick]
+    now_left: str | None
+    lanes: list[Lane]
+    queue: list[QueueItem]
+    queue_total: int
+    escalations: list[EscalationItem]
+    escalations_more: int
+    technicians: list[TechnicianOption]
+    filtered: bool
+    generated_at: datetime
+
+    @property
+    def is_today(self) -> bool:
+        return self.day == self.today
+
+    @property
+    def prev_day(self) -> date:
+        return self.day - timedelta(days=1)
+
+    @property
+    def next_day(self) -> date:
+        return self.day + timedelta(days=1)
+
+    @property
+    def selected_ids(self) -> list[str]:
+        return [str(option.id) for option in self.technicians if option.selected] if self.filtered else []
+
+    @property
+    def tech_query(self) -> str:
+        """'&tech=…' for each filtered technician, to append to a ?day= link."""
+        return "".join(f"&tech={key}" for key in self.selected_ids)
+
+    @property
+    def query(self) -> str:
+        """This board's day and filter as a query string (the live partial and the panel keep them)."""
+        return urlencode([("day", self.day.isoformat())] + [("tech", key) for key in self.selected_ids])
+
+
+# --- shifts and time off ------------------------------------------------------------------------
+
+
+def _shift_intervals(shifts: Iterable[Shift], day: date) -> list[tuple[datetime, datetime]]:
+    """A technician's working periods touching `day`: each weekly shift on the day and the day
+    before (a night shift runs past midnight), in its own working timezone."""
+    intervals = []
+    for shift in shifts:
+        zone = _zone(shift.timezone)
+        for worked in (day - timedelta(days=1), day, day + timedelta(days=1)):
+            if worked.weekday() != shift.weekday:
+                continue
+            start = datetime.combine(worked, shift.start_time, tzinfo=zone)
+            end_day = worked + timedelta(days=1) if shift.end_time <= shift.start_time else worked
+            intervals.append((start, datetime.combine(end_day, shift.end_time, tzinfo=zone)))
+    return sorted(intervals)
+
+
+def _off_shades(axis: Axis, intervals: list[tuple[datetime, datetime]]) -> list[Shade]:
+    """The axis minus the working periods: the parts of the lane drawn as off shift."""
+    shades, cursor = [], axis.start
+    for start, end in intervals:
+        if start > cursor:
+            span = axis.span(cursor, start)
+            if span:
+                shades.append(Shade(*span, kind="off", label="Off shift"))
+        cursor = max(cursor, end)
+    span = axis.span(cursor, axis.end)
+    if span:
+        shades.append(Shade(*span, kind="off", label="Off shift"))
+    return shades
+
+
+def _shift_label(intervals: list[tuple[datetime, datetime]], day_start: datetime, day_end: datetime, zone: ZoneInfo) -> str:
+    today = [(s, e) for s, e in intervals if s < day_end and e > day_start]
+    if not today:
+        return "Off today"
+    return ", ".join(f"{_hhmm(s, zone)}–{_hhmm(e, zone)}" for s, e in today)
+
+
+# --- lanes --------------------------------------------------------------------------------------
+
+
+def _site_time_note(site, start: datetime, end: datetime, zone: ZoneInfo) -> str:
+    """The site's own clock, when it is not the company's."""
+    site_zone = _zone(site.timezone)
+    if site_zone.key == zone.key:
+        return ""
+    return f"{_hhmm(start, site_zone)}–{_hhmm(end, site_zone)} site time ({site_zone.key})"
+
+
+def _point(lat: Any, lng: Any) -> tuple[float, float] | None:
+    return (float(lat), float(lng)) if lat is not None and lng is not None else None
+
+
+def _block(appointment: Appointment, axis: Axis, zone: ZoneInfo) -> Block | None:
+    span = axis.span(appointment.start, appointment.end)
+    if span is None:
+        return None
+    ticket = appointment.ticket
+    return Block(
+        appointment_id=appointment.id,
+        ticket_id=ticket.id,
+        ref=ticket.short_ref,
+        summary=ticket.summary,
+        state=ticket.state,
+        state_label=ticket.get_state_display(),
+        state_css=ticket.state.lower(),
+        priority=ticket.priority,
+        status=appointment.status,
+        start=appointment.start,
+        end=appointment.end,
+        start_iso=appointment.start.isoformat(),
+        end_iso=appointment.end.isoformat(),
+        time_label=f"{_hhmm(appointment.start, zone)}–{_hhmm(appointment.end, zone)}",
+        start_label=_hhmm(appointment.start, zone),
+        end_label=_hhmm(appointment.end, zone),
+        left=span[0],
+        width=span[1],
+        site_name=ticket.site.name,
+        city=ticket.site.city,
+        site_time_note=_site_time_note(ticket.site, appointment.start, appointment.end, zone),
+        admin_url=reverse("admin:tickets_ticket_change", args=[ticket.id]),
+        # What schedule.move accepts: a confirmed booking of a job not yet dispatched.
+        movable=appointment.status == AppointmentStatus.CONFIRMED and ticket.state == S.SCHEDULED,
+    )
+
+
+def _travel_mark(lane: Lane, technician: Technician, appointments: list[Appointment], axis: Axis) -> None:
+    """Draw the drive before each job (from the previous job's site, or from home for the first)."""
+    previous_end, previous_point, previous_name = None, _point(technician.home_lat, technician.home_lng), "home"
+    by_id = {block.appointment_id: block for block in lane.blocks}
+    for appointment in appointments:
+        site = appointment.ticket.site
+        here = _point(site.lat, site.lng)
+        block = by_id.get(appointment.id)
+        if block is not None:
+            # The engine's own estimate, so a gap drawn here is the gap the rules enforce.
+            minutes = travel_minutes(previous_point, here)
+            block.travel_minutes = minutes
+            block.travel_from = previous_name
+            lane.travel_total += minutes
+            if minutes > 0:
+                span = axis.span(appointment.start - timedelta(minutes=minutes), appointment.start)
+                if span:
+                    block.travel_left, block.travel_width = span
+                # The drive does not fit between the previous job and this one.
+                block.travel_tight = previous_end is not None and appointment.start - timedelta(minutes=minutes) < previous_end
+        previous_end, previous_point, previous_name = appointment.end, here, site.name
+
+
+def _axis_hours(
+    spans: list[tuple[datetime, datetime]], day_start: datetime, day_end: datetime, zone: ZoneInfo
+) -> tuple[int, int]:
+    """(first, last) whole hours of the day covering every span that touches it."""
+    hours = []
+    for start, end in spans:
+        if start < day_end and end > day_start:
+            local_start, local_end = max(start, day_start).astimezone(zone), min(end, day_end).astimezone(zone)
+            last = 24 if end >= day_end else local_end.hour + (1 if local_end.minute or local_end.second else 0)
+            hours.append((local_start.hour, last))
+    if not hours:
+        return AXIS_START_HOUR, AXIS_END_HOUR
+    first, last = min(h[0] for h in hours), max(h[1] for h in hours)
+    while last - first < MIN_AXIS_HOURS:
+        # Grow evenly around the day, never past midnight.
+        if first > 0:
+            first -= 1
+        if last - first < MIN_AXIS_HOURS and last < 24:
+            last += 1
+    return first, last
+
+
+def _priority_order():
+    return Case(
+        *[When(priority=priority, then=Value(rank)) for priority, rank in PRIORITY_RANK.items()],
+        default=Value(len(PRIORITY_RANK)),
+        output_field=IntegerField(),
+    )
+
+
+def _queue_note(ticket: Ticket, zone: ZoneInfo) -> str:
+    if ticket.state == S.SCHEDULE_PROPOSED and ticket.scheduled_start:
+        local = ticket.scheduled_start.astimezone(zone)
+        return f"Proposed to the customer, first window {local:%a} {local:%H:%M}"
+    if ticket.state == S.PENDING_CUSTOMER_CONFIRMATION:
+        return "Waiting for the customer's confirmation"
+    return ""
+
+
+def board_day(*, day: date, technician_ids: Iterable[Any] = (), now: datetime | None = None) -> BoardDay:
+    """The board for one day in the company's timezone (a constant number of queries)."""
+    now = now or timezone.now()
+    zone = company_zone()
+    day_start, day_end = _at(day, 0, zone), _at(day, 24, zone)
+    wanted = {str(key) for key in technician_ids}
+
+    technicians = list(Technician.objects.filter(is_active=True).prefetch_related("regions").order_by("display_name", "id"))
+    shown = [t for t in technicians if not wanted or str(t.pk) in wanted] or technicians
+    shown_ids = [t.pk for t in shown]
+    shifts: dict[uuid.UUID, list[Shift]] = {}
+    for shift in Shift.objects.filter(technician_id__in=shown_ids):
+        shifts.setdefault(shift.technician_id, []).append(shift)
+    time_off: dict[uuid.UUID, list[TimeOff]] = {}
+    for period in TimeOff.objects.filter(technician_id__in=shown_ids, start__lt=day_end, end__gt=day_start):
+        time_off.setdefault(period.technician_id, []).append(period)
+    appointments: dict[uuid.UUID, list[Appointment]] = {}
+    for appointment in (
+        Appointment.objects.filter(
+            technician_id__in=shown_ids, status__in=LANE_STATUSES, start__lt=day_end, end__gt=day_start
+        )
+        .exclude(ticket__state=S.CANCELLED)
+        .select_related("ticket", "ticket__site")
+        .order_by("start", "id")
+    ):
+        appointments.setdefault(appointment.technician_id, []).append(appointment)
+
+    intervals = {t.pk: _shift_intervals(shifts.get(t.pk, []), day) for t in shown}
+    first_hour, last_hour = _axis_hours(
+        [(a.start, a.end) for rows in appointments.values() for a in rows]
+        + [pair for rows in intervals.values() for pair in rows],
+        day_start,
+        day_end,
+        zone,
+    )
+    axis = Axis(_at(day, first_hour, zone), _at(day, last_hour, zone))
+
+    lanes = []
+    for technician in shown:
+        lane = Lane(
+            technician_id=technician.pk,
+            name=technician.display_name,
+            regions=", ".join(region.name for region in technician.regions.all()),
+            shift_label=_shift_label(intervals[technician.pk], day_start, day_end, zone),
+            shades=_off_shades(axis, intervals[technician.pk]),
+        )
+        for period in time_off.get(technician.pk, []):
+            span = axis.span(period.start, period.end)
+            if span:
+                lane.shades.append(Shade(*span, kind="timeoff", label="Time off", reason=period.reason))
+        rows = appointments.get(technician.pk, [])
+        for appointment in rows:
+            block = _block(appointment, axis, zone)
+            if block is not None:
+                lane.blocks.append(block)
+                lane.booked_minutes += int((appointment.end - appointment.start).total_seconds() // 60)
+        _travel_mark(lane, technician, rows, axis)
+        lanes.append(lane)
+
+    booked = Appointment.objects.filter(ticket=OuterRef("pk"), status__in=BOOKED_STATUSES)
+    queue_rows = list(
+        Ticket.objects.filter(state__in=QUEUE_STATES)
+        .annotate(booked=Exists(booked), rank=_priority_order())
+        .filter(booked=False)
+        .select_related("site")
+        .order_by("rank", "created_at", "id")[: QUEUE_LIMIT + 1]
+    )
+    queue = []
+    for ticket in queue_rows[:QUEUE_LIMIT]:
+        sla = sla_snapshot(ticket, now)
+        queue.append(
+            QueueItem(
+                ticket_id=ticket.id,
+                ref=ticket.short_ref,
+                summary=ticket.summary,
+                state=ticket.state,
+                state_label=ticket.get_state_display(),
+                state_css=ticket.state.lower(),
+                priority=ticket.priority,
+                priority_label=ticket.get_priority_display(),
+                incident_type=ticket.incident_type.replace("_", " ").capitalize(),
+                site_name=ticket.site.name,
+                city=ticket.site.city,
+                age=_age(ticket.created_at, now),
+                note=_queue_note(ticket, zone),
+                sla_status=sla["sla_status"],
+                sla_remaining=sla["sla_timer_remaining"],
+            )
+        )
+
+    open_escalations = list(
+        Escalation.objects.filter(resolved_at__isnull=True)
+        .exclude(ticket__state__in=TERMINAL_STATES)
+        .select_related("ticket")
+        .order_by("created_at", "id")[: ESCALATION_LIMIT + 1]
+    )
+    escalations = [
+        EscalationItem(
+            ticket_id=escalation.ticket_id,
+            ref=escalation.ticket.short_ref,
+            kind=escalation.kind,
+            kind_label=escalation.get_kind_display(),
+            reason=str((escalation.details or {}).get("reason") or escalation.ticket.summary),
+            age=_age(escalation.created_at, now),
+            state_label=escalation.ticket.get_state_display(),
+        )
+        for escalation in open_escalations[:ESCALATION_LIMIT]
+    ]
+
+    ticks = [Tick(f"{hour % 24:02d}", _pct(axis.offset(_at(day, hour, zone)))) for hour in range(first_hour, last_hour + 1)]
+    now_left = _pct(axis.offset(now)) if axis.start <= now <= axis.end else None
+    return BoardDay(
+        day=day,
+        today=company_today(now),
+        zone_name=zone.key,
+        axis_start_iso=axis.start.isoformat(),
+        axis_minutes=axis.minutes,
+        ticks=ticks,
+        now_left=now_left,
+        lanes=lanes,
+        queue=queue,
+        queue_total=len(queue_rows) if len(queue_rows) <= QUEUE_LIMIT else QUEUE_LIMIT,
+        escalations=escalations,
+        escalations_more=max(0, len(open_escalations) - ESCALATION_LIMIT),
+        technicians=[TechnicianOption(t.pk, t.display_name, str(t.pk) in wanted) for t in technicians],
+        filtered=bool(wanted) and len(shown) < len(technicians),
+        generated_at=now,
+    )
+
+
+# --- the side panel -----------------------------------------------------------------------------
+
+
+@dataclass
+class PanelWindow:
+    technician_id: uuid.UUID
+    technician_name: str
+    start_iso: str
+    end_iso: str
+    day_iso: str
+    label: str
+    arrival: str
+    reason: str
+    travel_minutes: int
+
+
+@dataclass
+class Panel:
+    ticket: Ticket
+    admin_url: str
+    state_css: str
+    address: str
+    site_time_note: str
+    bookable: bool
+    not_bookable_reason: str
+    booking: dict | None
+    windows: list[PanelWindow]
+    explanation: str
+    refusal: dict | None
+    booked: dict | None
+
+
+def _window_label(start: datetime, end: datetime, zone: ZoneInfo) -> str:
+    local = start.astimezone(zone)
+    return f"{local:%a %b} {local.day}, {_hhmm(start, zone)}–{_hhmm(end, zone)}"
+
+
+def _not_bookable(ticket: Ticket) -> str:
+    if ticket.state == S.PENDING_CUSTOMER_CONFIRMATION:
+        return "Held for the customer's confirmation: release or roll back the hold on the ticket page to book it here."
+    return f"{ticket.get_state_display()}: only tickets ready to schedule or proposed can be booked from the board."
+
+
+def _technician_keys(values: Iterable[Any]) -> list[uuid.UUID]:
+    keys = []
+    for value in values:
+        try:
+            keys.append(value if isinstance(value, uuid.UUID) else uuid.UUID(str(value)))
+        except (ValueError, TypeError, AttributeError):
+            continue
+    return keys
+
+
+def board_ticket_panel(
+    *,
+    ticket_id: Any,
+    technician_ids: Iterable[Any] = (),
+    now: datetime | None = None,
+    refusal: DispatchError | None = None,
+    booked: dict | None = None,
+) -> Panel | None:
+    """One ticket for the side panel: what it is, its booking if any, and the engine's best windows
+    (None when there is no such ticket)."""
+    now = now or timezone.now()
+    zone = company_zone()
+    try:
+        key = ticket_id if isinstance(ticket_id, uuid.UUID) else uuid.UUID(str(ticket_id))
+    except (ValueError, TypeError, AttributeError):
+        return None
+    ticket = Ticket.objects.select_related("site").filter(pk=key).first()
+    if ticket is None:
+        return None
+    appointment = (
+        Appointment.objects.filter(ticket=ticket, status__in=BOOKED_STATUSES)
+        .select_related("technician")
+        .order_by("start")
+        .first()
+    )
+    booking = None
+    if appointment is not None:
+        booking = {
+            "technician": appointment.technician.display_name if appointment.technician else "Unassigned",
+            "label": _window_label(appointment.start, appointment.end, zone),
+            "status": appointment.get_status_display(),
+            "day_iso": appointment.start.astimezone(zone).date().isoformat(),
+        }
+    bookable = ticket.state in BOOKABLE_STATES and appointment is None
+    windows, explanation = [], ""
+    if ticket.state in QUEUE_STATES and appointment is None:
+        # The board's technician filter narrows the candidates too.
+        wanted = _technician_keys(technician_ids)
+        suggestion = slots_suggest(ticket=ticket, limit=PANEL_WINDOWS, now=now, technician_ids=wanted or None)
+        windows = [
+            PanelWindow(
+                technician_id=window.technician_id,
+                technician_name=window.technician_name,
+                start_iso=window.start.isoformat(),
+                end_iso=window.end.isoformat(),
+                day_iso=window.start.astimezone(zone).date().isoformat(),
+                label=_window_label(window.start, window.end, zone),
+                arrival=f"arrive {_hhmm(window.arrival_start, zone)}–{_hhmm(window.arrival_end, zone)}",
+                # The panel names the technician on the line above.
+                reason=window.reason.removeprefix(f"{window.technician_name}: "),
+                travel_minutes=window.travel_minutes,
+            )
+            for window in suggestion.windows
+        ]
+        explanation = "" if windows else (suggestion.explanation or "No technician can take this job in the next two weeks.")
+    site = ticket.site
+    return Panel(
+        ticket=ticket,
+        admin_url=reverse("admin:tickets_ticket_change", args=[ticket.id]),
+        state_css=ticket.state.lower(),
+        address=site.address,
+        site_time_note="" if _zone(site.timezone).key == zone.key else f"Site clock: {site.timezone}",
+        bookable=bookable,
+        not_bookable_reason="" if bookable or appointment is not None else _not_bookable(ticket),
+        booking=booking,
+        windows=windows,
+        explanation=explanation,
+        refusal=(
+            {"code": refusal.code, "message": refusal.message, "reasons": refusal.details.get("reasons", [])}
+            if refusal is not None
+            else None
+        ),
+        booked=booked,
+    )

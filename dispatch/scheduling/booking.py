@@ -1,0 +1,335 @@
+"""The dispatch board's two writes: book a queued ticket on a technician, move a booked job.
+
+Both run through the ticket executor (one transaction, the ticket row locked, one audit event)
+and save the appointment through the same `appointment_save` as schedule.confirm: the
+technician's row is locked first, so "does this slot pass every rule?" and "book it" cannot
+interleave with another booking of that technician, and PostgreSQL's exclusion constraint
+backs that up. Every rule of the slot engine is checked again here, under that lock: what the
+board showed a few seconds ago is a hint, not a promise.
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.utils import timezone
+
+from dispatch.common.actors import Actor
+from dispatch.common.errors import DispatchError, invalid_request
+from dispatch.technicians.models import Technician
+from dispatch.technicians.services import technician_lock_for_booking
+from dispatch.tickets.commands import command
+from dispatch.tickets.models import Ticket
+from dispatch.tickets.selectors import iso_utc
+from dispatch.tickets.services import Outcome, TicketChange, role_forbidden, ticket_execute
+from dispatch.tickets.states import TicketState
+
+from .engine import slot_check, slots_suggest
+from .models import BOOKED_STATUSES, Appointment, AppointmentStatus, ScheduleProposal
+from .notifications import booking_notify
+from .selectors import appointments_booked_for_ticket
+from .services import appointment_cancel, appointment_save
+
+S = TicketState
+
+# Board actions beyond the contract's tools: a dispatcher books a window the engine checked
+# (skipping the customer round-trip of propose/confirm) or drags a booked job elsewhere.
+SCHEDULE_BOOK = command(
+    "schedule.book", ["dispatcher"], ["READY_TO_SCHEDULE", "SCHEDULE_PROPOSED"], "SCHEDULED", "Book from the board"
+)
+# Only a SCHEDULED job moves: once dispatched, the technician has been told and holds the job;
+# taking it away is dispatch.force_unassign, a decision of its own with its own audit event.
+SCHEDULE_MOVE = command("schedule.move", ["dispatcher"], ["SCHEDULED"], None, "Move on the board")
+
+MAX_JOB = timedelta(hours=12)
+MOVED_REASON = "moved"
+REPLACED_REASON = "Replaced by a booking from the dispatch board."
+
+
+# --- input ----------------------------------------------------------------------------------
+
+
+def _key(value: Any, field: str) -> uuid.UUID:
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except (ValueError, TypeError, AttributeError):
+        raise invalid_request(f"{field} must be a UUID.", field=field) from None
+
+
+def _aware(value: Any, field: str) -> datetime:
+    if not isinstance(value, datetime):
+        raise invalid_request(f"{field} must be a date-time.", field=field)
+    if timezone.is_naive(value):
+        raise invalid_request(f"{field} needs a timezone.", field=field)
+    return value
+
+
+def _job_window(start: Any, end: Any) -> tuple[datetime, datetime]:
+    start, end = _aware(start, "start"), _aware(end, "end")
+    if end <= start:
+        raise invalid_request("end must be after start.", field="end")
+    if end - start > MAX_JOB:
+        raise invalid_request("A booking is at most 12 hours long.", field="end")
+    return start, end
+
+
+# --- refusals ---------------------------------------------------------------------------------
+
+
+def window_text(start: datetime, end: datetime) -> str:
+    """'Tue Mar 3, 09:00–10:30' in the company's timezone."""
+    zone = ZoneInfo(settings.TIME_ZONE)
+    local_start, local_end = start.astimezone(zone), end.astimezone(zone)
+    return f"{local_start:%a %b} {local_start.day}, {local_start:%H:%M}–{local_end:%H:%M}"
+
+
+def _window_json(start: datetime, end: datetime) -> dict:
+    return {"start": iso_utc(start), "end": iso_utc(end)}
+
+
+def _suggestion_json(ticket: Ticket) -> dict:
+    """The engine's current best windows for the ticket: what the refused dispatcher can pick instead."""
+    suggestion = slots_suggest(ticket=ticket, limit=3)
+    return {
+        "suggested_windows": [
+            {
+                "tech_id": str(window.technician_id),
+                "technician_name": window.technician_name,
+                **_window_json(window.start, window.end),
+                "reason": window.reason,
+            }
+            for window in suggestion.windows
+        ],
+        "suggestion_explanation": suggestion.explanation,
+    }
+
+
+def _rule_violation(ticket: Ticket, technician: Technician, start: datetime, end: datetime, reasons: list[str]) -> DispatchError:
+    return DispatchError(
+        "SLOT_RULE_VIOLATION",
+        f"{technician.display_name} cannot take {ticket.short_ref} on {window_text(start, end)}: " + "; ".join(reasons),
+        status=409,
+        dimension="scheduling",
+        details={
+            "reasons": reasons,
+            "tech_id": str(technician.pk),
+            "requested_window": _window_json(start, end),
+            **_suggestion_json(ticket),
+        },
+    )
+
+
+def _rules_check(ticket: Ticket, technician: Technician, start: datetime, end: datetime, *, ignore: uuid.UUID | None) -> None:
+    reasons = slot_check(ticket=ticket, technician=technician, start=start, end=end, ignore_appointment_id=ignore)
+    if reasons:
+        raise _rule_violation(ticket, technician, start, end, list(reasons))
+
+
+def _proposals_supersede(ticket: Ticket) -> list[str]:
+    """Close the customer's open proposal: its windows are no longer on offer once the job is booked."""
+    open_ids = [
+        str(pk)
+        for pk in ScheduleProposal.objects.filter(ticket=ticket, status=ScheduleProposal.Status.OPEN).values_list(
+            "pk", flat=True
+        )
+    ]
+    if open_ids:
+        ScheduleProposal.objects.filter(pk__in=open_ids).update(
+            status=ScheduleProposal.Status.SUPERSEDED, decided_at=timezone.now()
+        )
+    return open_ids
+
+
+# --- schedule.book ----------------------------------------------------------------------------
+
+
+def appointment_book(
+    *,
+    actor: Actor,
+    ticket_id: Any,
+    technician_id: Any,
+    start: datetime,
+    end: datetime,
+    payload: dict | None = None,
+    expected_version: int | None = None,
+) -> Outcome:
+    """Book a queued ticket on a technician after every slot rule passes: a CONFIRMED appointment, SCHEDULED."""
+    if not SCHEDULE_BOOK.allows_role(actor.role):
+        raise role_forbidden(SCHEDULE_BOOK, actor.role)
+    tech_key = _key(technician_id, "technician_id")
+    start, end = _job_window(start, end)
+
+    def apply(change: TicketChange) -> dict:
+        ticket = change.ticket
+        # Locked before the rules are read, so nobody books this technician between check and save.
+        technician = technician_lock_for_booking(technician_id=tech_key)
+        replaced = list(appointments_booked_for_ticket(ticket_id=ticket.id))
+        _rules_check(ticket, technician, start, end, ignore=replaced[0].pk if replaced else None)
+        for old in replaced:
+            appointment_cancel(old, REPLACED_REASON)
+        appointment = appointment_save(
+            Appointment(
+                ticket=ticket,
+                technician=technician,
+                start=start,
+                end=end,
+                status=AppointmentStatus.CONFIRMED,
+                created_by=actor.actor_id,
+            ),
+            technician=technician,
+        )
+        superseded = _proposals_supersede(ticket)
+        ticket.scheduled_start, ticket.scheduled_end = start, end
+        if ticket.state == S.READY_TO_SCHEDULE:
+            # The graph reaches SCHEDULED only through a proposal: the dispatcher's booking is
+            # that proposal and its acceptance at once, two transition rows under one event.
+            change.transition(S.SCHEDULE_PROPOSED)
+        change.transition(S.SCHEDULED)
+        result = {
+            "appointment_id": str(appointment.id),
+            "tech_id": str(technician.pk),
+            "technician_name": technician.display_name,
+            "window": _window_json(start, end),
+            "window_text": window_text(start, end),
+        }
+        # Queued in this transaction: the customer hears of the booking only if it commits.
+        notice = booking_notify(ticket=ticket, appointment=appointment)
+        change.audit_payload.update(
+            {
+                "appointment_id": str(appointment.id),
+                "tech_id": str(technician.pk),
+                "superseded_proposal_ids": superseded,
+                "replaced_appointment_ids": [str(a.id) for a in replaced],
+                "customer_notice": notice,
+            }
+        )
+        return result
+
+    request = {"tech_id": str(tech_key), **_window_json(start, end)}
+    return ticket_execute(
+        actor=actor,
+        ticket_id=ticket_id,
+        command=SCHEDULE_BOOK,
+        payload=payload if payload is not None else request,
+        apply=apply,
+        expected_version=expected_version,
+    )
+
+
+# --- schedule.move ----------------------------------------------------------------------------
+
+
+def _appointment_gone(appointment_id: Any) -> DispatchError:
+    return DispatchError(
+        "APPOINTMENT_NOT_BOOKED",
+        "That booking was cancelled or moved meanwhile; the board shows the current schedule.",
+        status=409,
+        dimension="scheduling",
+        details={"appointment_id": str(appointment_id)},
+    )
+
+
+def _move_refused(error: DispatchError, ticket: Ticket | None) -> DispatchError:
+    """The executor's state refusal, told the way the board's user needs it."""
+    state = error.details.get("from_state", "")
+    ref = ticket.short_ref if ticket else "This job"
+    if state in (S.DISPATCHED, S.ON_SITE, S.IN_PROGRESS, S.ON_HOLD):
+        why = (
+            f"{ref} is already {state.replace('_', ' ').lower()}: the technician has the job. "
+            "Unassign it on the ticket page first (dispatch.force_unassign), then book it again."
+        )
+    elif state == S.PENDING_CUSTOMER_CONFIRMATION:
+        why = f"{ref} is held for the customer's confirmation; release or roll back the hold first."
+    else:
+        why = f"{ref} is {state.replace('_', ' ').lower() or 'not scheduled'}; only scheduled jobs can be moved."
+    return DispatchError(error.code, why, status=error.status, dimension=error.dimension, details=error.details)
+
+
+def appointment_move(
+    *,
+    actor: Actor,
+    appointment_id: Any,
+    technician_id: Any,
+    start: datetime,
+    payload: dict | None = None,
+    expected_version: int | None = None,
+) -> Outcome:
+    """Move a scheduled job to another technician or time, same length, every rule re-checked; history kept."""
+    if not SCHEDULE_MOVE.allows_role(actor.role):
+        raise role_forbidden(SCHEDULE_MOVE, actor.role)
+    appointment_key = _key(appointment_id, "appointment_id")
+    tech_key = _key(technician_id, "technician_id")
+    start = _aware(start, "start")
+    found = Appointment.objects.filter(pk=appointment_key).select_related("ticket").first()
+    if found is None:
+        raise DispatchError(
+            "APPOINTMENT_NOT_FOUND", f"No appointment {appointment_key}.", status=404, dimension="request"
+        )
+
+    def apply(change: TicketChange) -> dict:
+        ticket = change.ticket
+        # Re-read under the ticket's lock: a booking changes only inside its ticket's executor.
+        old = Appointment.objects.filter(pk=appointment_key, ticket=ticket, status__in=BOOKED_STATUSES).first()
+        if old is None:
+            raise _appointment_gone(appointment_key)
+        end = start + (old.end - old.start)
+        if old.technician_id == tech_key and old.start == start:
+            raise invalid_request("The job is already booked there.", field="start")
+        technician = technician_lock_for_booking(technician_id=tech_key)
+        _rules_check(ticket, technician, start, end, ignore=old.pk)
+        # Cancelled before the new row is saved: on the same technician the two would overlap.
+        appointment_cancel(old, MOVED_REASON)
+        new = appointment_save(
+            Appointment(
+                ticket=ticket,
+                technician=technician,
+                start=start,
+                end=end,
+                status=AppointmentStatus.CONFIRMED,
+                proposal=old.proposal,
+                created_by=actor.actor_id,
+            ),
+            technician=technician,
+        )
+        ticket.scheduled_start, ticket.scheduled_end = start, end
+        if ticket.assigned_tech_id is not None:
+            ticket.assigned_tech = technician
+        moved = {
+            "moved_from": {"tech_id": str(old.technician_id) if old.technician_id else None, **_window_json(old.start, old.end)},
+            "moved_to": {"tech_id": str(technician.pk), **_window_json(start, end)},
+        }
+        change.audit_payload.update(
+            {"cancelled_appointment_id": str(old.id), "appointment_id": str(new.id), **moved}
+        )
+        if new.start != old.start:
+            # A new time is news for the customer; a change of technician alone is not.
+            change.audit_payload["customer_notice"] = booking_notify(ticket=ticket, appointment=new)
+        return {
+            "appointment_id": str(new.id),
+            "cancelled_appointment_id": str(old.id),
+            "tech_id": str(technician.pk),
+            "technician_name": technician.display_name,
+            "window": _window_json(start, end),
+            "window_text": window_text(start, end),
+            **moved,
+        }
+
+    request = {"appointment_id": str(appointment_key), "tech_id": str(tech_key), "start": iso_utc(start)}
+    try:
+        return ticket_execute(
+            actor=actor,
+            ticket_id=found.ticket_id,
+            command=SCHEDULE_MOVE,
+            payload=payload if payload is not None else request,
+            apply=apply,
+            expected_version=expected_version,
+        )
+    except DispatchError as error:
+        if error.code == "INVALID_STATE_TRANSITION":
+            raise _move_refused(error, found.ticket) from None
+        raise

@@ -1,0 +1,248 @@
+"""What the customer is told about their booking, written to the outbox with the business change.
+
+Every function here runs inside the caller's transaction (a ticket executor's `apply`, with the
+ticket row locked) and queues at most one message per occasion: the CustomerNotice ledger has a
+unique (kind, occasion) key, so a proposal, a booking, a departure or a delay is announced once
+even when two code paths (a service hook and a reply handler) both ask for it.
+
+Messages go on the channel the customer uses: their phone by SMS, else their email; a reply to
+an inbound message prefers the channel it came in on. Times are written in the site's timezone,
+in plain ASCII (an en dash would turn an SMS into the 70-character UCS-2 encoding).
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any, Iterable, Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.conf import settings
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from dispatch.common.errors import DispatchError
+from dispatch.messaging.services import outbox_enqueue
+from dispatch.tickets.models import Site, Ticket
+
+from .models import Appointment, CustomerNotice, Departure, ScheduleProposal
+
+log = logging.getLogger(__name__)
+
+Kind = CustomerNotice.Kind
+
+CHANNELS = ("SMS", "EMAIL")
+
+
+# --- Phrasing -----------------------------------------------------------------------------------
+
+
+def site_zone(site: Site) -> ZoneInfo:
+    """The site's timezone (the company's when the site names none or an unknown one)."""
+    try:
+        return ZoneInfo(site.timezone or settings.TIME_ZONE)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo(settings.TIME_ZONE)
+
+
+def _clock(moment: datetime) -> tuple[str, str]:
+    """("9", "AM") or ("9:30", "AM"): minutes only when there are any."""
+    hour = moment.hour % 12 or 12
+    minutes = f":{moment.minute:02d}" if moment.minute else ""
+    return f"{hour}{minutes}", "AM" if moment.hour < 12 else "PM"
+
+
+def _day(moment: datetime) -> str:
+    return f"{moment:%a %b} {moment.day}"
+
+
+def window_phrase(start: datetime, end: datetime, zone: ZoneInfo) -> str:
+    """"Tue Mar 3, 9-11 AM", "Tue Mar 3, 11:30 AM-1 PM" or, overnight, "Tue Mar 3, 10 PM - Wed Mar 4, 2 AM"."""
+    local_start, local_end = start.astimezone(zone), end.astimezone(zone)
+    (start_clock, start_half), (end_clock, end_half) = _clock(local_start), _clock(local_end)
+    if local_start.date() != local_end.date():
+        return f"{_day(local_start)}, {start_clock} {start_half} - {_day(local_end)}, {end_clock} {end_half}"
+    if start_half == end_half:
+        return f"{_day(local_start)}, {start_clock}-{end_clock} {end_half}"
+    return f"{_day(local_start)}, {start_clock} {start_half}-{end_clock} {end_half}"
+
+
+def moment_phrase(moment: datetime, zone: ZoneInfo, *, now: datetime | None = None) -> str:
+    """"10:25 AM" today, "Wed Mar 4, 8 AM" on another day (as the site's clock shows it)."""
+    local = moment.astimezone(zone)
+    clock, half = _clock(local)
+    today = (now or timezone.now()).astimezone(zone).date()
+    if local.date() == today:
+        return f"{clock} {half}"
+    return f"{_day(local)}, {clock} {half}"
+
+
+def options_phrase(options: Iterable[Mapping[str, Any]], zone: ZoneInfo) -> str:
+    """The proposal's windows numbered as the customer answers them: "1) Tue Mar 3, 9-11 AM; 2) ..."."""
+    parts = []
+    for number, option in enumerate(options, start=1):
+        start, end = parse_datetime(option["start"]), parse_datetime(option["end"])
+        parts.append(f"{number}) {window_phrase(start, end, zone)}")
+    return "; ".join(parts)
+
+
+# --- The one way a customer message is queued ------------------------------------------------------
+
+
+def _routes(ticket: Ticket, prefer: str | None) -> list[tuple[str, str]]:
+    """(channel, recipient) pairs to try, in order: the preferred channel first, then SMS, then email."""
+    addresses = {"SMS": (ticket.customer_phone or "").strip(), "EMAIL": (ticket.customer_email or "").strip()}
+    order = ([prefer] if prefer in CHANNELS else []) + [c for c in CHANNELS if c != prefer]
+    return [(channel, addresses[channel]) for channel in order if addresses[channel]]
+
+
+def customer_notify(
+    *,
+    ticket: Ticket,
+    kind: str,
+    occasion: str,
+    template: str,
+    context: Mapping[str, Any],
+    prefer_channel: str | None = None,
+) -> dict[str, Any]:
+    """Queue one message to the ticket's customer for this occasion, unless one was already queued.
+
+    Returns what happened, for the caller's audit payload: {"notice_id", "outbox_id", "channel",
+    "template", "already_sent", "refused"}. A missing or unusable address does not fail the
+    business change: the notice is recorded without a message and the refusals are listed.
+    """
+    existing = CustomerNotice.objects.filter(kind=kind, occasion=occasion).first()
+    if existing is not None:
+        return {
+            "notice_id": str(existing.id),
+            "outbox_id": str(existing.message_id) if existing.message_id else None,
+            "channel": existing.channel or None,
+            "template": template,
+            "already_sent": True,
+            "refused": [],
+        }
+    refused: list[dict[str, str]] = []
+    message = None
+    for channel, recipient in _routes(ticket, prefer_channel):
+        try:
+            message = outbox_enqueue(
+                channel=channel, recipient=recipient, template=template, ticket=ticket, context=dict(context)
+            )
+        except DispatchError as exc:
+            # Raised before anything is written (bad number, template edited to need a value we
+            # do not have): the next channel is tried and the audit says why none worked.
+            refused.append({"channel": channel, "code": exc.code})
+            continue
+        break
+    if message is None:
+        log.warning("No %s message for ticket %s: %s", kind, ticket.pk, refused or "no customer phone or email")
+    notice = CustomerNotice.objects.create(
+        ticket=ticket, kind=kind, occasion=occasion, message=message, channel=message.channel if message else ""
+    )
+    return {
+        "notice_id": str(notice.id),
+        "outbox_id": str(message.id) if message else None,
+        "channel": message.channel if message else None,
+        "template": template,
+        "already_sent": False,
+        "refused": refused,
+    }
+
+
+# --- Occasions --------------------------------------------------------------------------------------
+
+
+def _booking_occasion(appointment: Appointment) -> str:
+    # A moved appointment is a new occasion: the customer hears about the new time.
+    return f"{appointment.id}@{appointment.start.isoformat()}"
+
+
+def proposal_notify(*, ticket: Ticket, proposal: ScheduleProposal) -> dict[str, Any]:
+    """Send the customer the proposed windows, numbered for a one-digit reply."""
+    windows = options_phrase(proposal.options, site_zone(ticket.site))
+    return customer_notify(
+        ticket=ticket, kind=Kind.PROPOSAL, occasion=str(proposal.id), template="proposal_windows",
+        context={"windows": windows},
+    )
+
+
+def proposal_reminder_notify(*, ticket: Ticket, proposal: ScheduleProposal) -> dict[str, Any]:
+    """Remind the customer, once, that the proposed windows are waiting for their answer."""
+    windows = options_phrase(proposal.options, site_zone(ticket.site))
+    return customer_notify(
+        ticket=ticket, kind=Kind.PROPOSAL_REMINDER, occasion=str(proposal.id), template="proposal_reminder",
+        context={"windows": windows},
+    )
+
+
+def booking_notify(*, ticket: Ticket, appointment: Appointment, prefer_channel: str | None = None) -> dict[str, Any]:
+    """Confirm the booked window to the customer (once per appointment and start time)."""
+    window = window_phrase(appointment.start, appointment.end, site_zone(ticket.site))
+    return customer_notify(
+        ticket=ticket, kind=Kind.BOOKING, occasion=_booking_occasion(appointment), template="schedule_confirmed",
+        context={"window": window}, prefer_channel=prefer_channel,
+    )
+
+
+def appointment_reminder_notify(*, ticket: Ticket, appointment: Appointment) -> dict[str, Any]:
+    """Remind the customer of tomorrow's visit (once per appointment and start time)."""
+    window = window_phrase(appointment.start, appointment.end, site_zone(ticket.site))
+    return customer_notify(
+        ticket=ticket, kind=Kind.REMINDER, occasion=_booking_occasion(appointment), template="reminder",
+        context={"window": f"tomorrow, {window}"},
+    )
+
+
+def _eta_phrase(eta_at: datetime, zone: ZoneInfo, now: datetime) -> str:
+    minutes = max(0, round((eta_at - now).total_seconds() / 60))
+    return f"{moment_phrase(eta_at, zone, now=now)} (about {minutes} min)"
+
+
+def departure_notify(*, ticket: Ticket, departure: Departure, tech_first_name: str, now: datetime) -> dict[str, Any]:
+    """Tell the customer the technician is on the way and when they should arrive."""
+    zone = site_zone(ticket.site)
+    return customer_notify(
+        ticket=ticket, kind=Kind.ON_MY_WAY, occasion=str(departure.id), template="on_my_way",
+        context={
+            "tech_first_name": tech_first_name or "Your technician",
+            "eta": _eta_phrase(departure.eta_at, zone, now),
+        },
+    )
+
+
+def delay_notify(*, ticket: Ticket, departure: Departure, now: datetime) -> dict[str, Any]:
+    """Tell the customer the arrival estimate slipped; one notice per slip (counted on the departure)."""
+    zone = site_zone(ticket.site)
+    return customer_notify(
+        ticket=ticket, kind=Kind.DELAY, occasion=f"{departure.id}#{departure.delay_notices}", template="delay_notice",
+        context={"eta": _eta_phrase(departure.eta_at, zone, now)},
+    )
+
+
+def reply_help_notify(
+    *, ticket: Ticket, proposal: ScheduleProposal, inbound_key: str, prefer_channel: str | None
+) -> dict[str, Any]:
+    """Answer a reply that names no proposed window with the numbered windows again."""
+    windows = options_phrase(proposal.options, site_zone(ticket.site))
+    return customer_notify(
+        ticket=ticket, kind=Kind.REPLY_HELP, occasion=inbound_key, template="proposal_reply_help",
+        context={"windows": windows}, prefer_channel=prefer_channel,
+    )
+
+
+def reply_unavailable_notify(*, ticket: Ticket, inbound_key: str, prefer_channel: str | None) -> dict[str, Any]:
+    """Answer a reply whose window has passed or was just taken: new times will follow."""
+    return customer_notify(
+        ticket=ticket, kind=Kind.REPLY_UNAVAILABLE, occasion=inbound_key, template="proposal_reply_unavailable",
+        context={}, prefer_channel=prefer_channel,
+    )
+
+
+def already_booked_notify(
+    *, ticket: Ticket, appointment: Appointment, inbound_key: str, prefer_channel: str | None
+) -> dict[str, Any]:
+    """Answer a reply choosing another window after the visit was booked: it stays as booked."""
+    window = window_phrase(appointment.start, appointment.end, site_zone(ticket.site))
+    return customer_notify(
+        ticket=ticket, kind=Kind.ALREADY_BOOKED, occasion=inbound_key, template="already_booked",
+        context={"window": window}, prefer_channel=prefer_channel,
+    )

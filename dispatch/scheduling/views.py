@@ -1,0 +1,169 @@
+"""The dispatch board's pages: the day view, its live partial, the side panel, book and move.
+
+Thin: each view parses the request, calls one selector (board.py) or one service (booking.py)
+and renders. Dispatchers and admins only; everyone else gets 403, anonymous users the login.
+"""
+from __future__ import annotations
+
+from datetime import date
+from functools import wraps
+
+from django.conf import settings
+from django.contrib import admin
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, JsonResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from dispatch.common.admin_base import actor_for_request
+from dispatch.common.errors import DispatchError, invalid_request
+from dispatch.common.roles import Role, role_of_user
+
+from .board import board_day, board_ticket_panel, company_today
+from .booking import SCHEDULE_BOOK, SCHEDULE_MOVE, appointment_book, appointment_move
+
+BOARD_ROLES = frozenset({Role.DISPATCHER, Role.ADMIN})
+
+
+def board_access(view):
+    """Login required; then only the dispatch desk (dispatchers, admins) may see or change the board."""
+
+    @wraps(view)
+    def guarded(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            # A session that ended under an open board: the page itself goes to the login,
+            # rather than the login form being swapped into the lanes or read as a move's answer.
+            if request.htmx:
+                return HttpResponseClientRedirect(f"{settings.LOGIN_URL}?next={reverse('board:day')}")
+            if request.method == "POST":
+                return JsonResponse(
+                    {"ok": False, "code": "AUTH_REQUIRED", "message": "Your session has ended; log in again."},
+                    status=401,
+                )
+            return redirect_to_login(request.get_full_path())
+        if role_of_user(request.user) not in BOARD_ROLES:
+            raise PermissionDenied("The dispatch board is for dispatchers.")
+        return view(request, *args, **kwargs)
+
+    return guarded
+
+
+def _day(request) -> date:
+    """?day=YYYY-MM-DD, else today in the company's timezone (a malformed date is simply today)."""
+    value = request.GET.get("day") or request.POST.get("day") or ""
+    try:
+        parsed = parse_date(value)
+    except ValueError:
+        parsed = None
+    return parsed or company_today()
+
+
+def _tech_filter(request) -> list[str]:
+    return [value for value in (request.GET.getlist("tech") or request.POST.getlist("tech")) if value]
+
+
+def _moment(request, field: str):
+    value = (request.POST.get(field) or "").strip()
+    try:
+        moment = parse_datetime(value)
+    except ValueError:
+        moment = None
+    if moment is None or timezone.is_naive(moment):
+        raise invalid_request(f"{field} must be an ISO-8601 date-time with a timezone.", field=field)
+    return moment
+
+
+def _board_context(request, day: date) -> dict:
+    return {"board": board_day(day=day, technician_ids=_tech_filter(request), now=timezone.now())}
+
+
+@require_GET
+@board_access
+def board(request):
+    context = {
+        **admin.site.each_context(request),
+        "title": "Board",
+        **_board_context(request, _day(request)),
+    }
+    return render(request, "scheduling/board.html", context)
+
+
+@require_GET
+@board_access
+def board_live(request):
+    """The lanes, queue and escalations alone: what the page swaps in every few seconds."""
+    return render(request, "scheduling/_live.html", _board_context(request, _day(request)))
+
+
+@require_GET
+@board_access
+def ticket_panel(request, ticket_id):
+    panel = board_ticket_panel(ticket_id=ticket_id, technician_ids=_tech_filter(request), now=timezone.now())
+    if panel is None:
+        raise Http404("No such ticket.")
+    return _panel(request, panel)
+
+
+def _panel(request, panel, *, error: DispatchError | None = None, status: int = 200):
+    context = {"panel": panel, "error": error, "day": _day(request), "techs": _tech_filter(request)}
+    return render(request, "scheduling/_panel.html", context, status=status)
+
+
+def _refreshed(response):
+    # The page listens for this event and reloads the lanes and the queue at once.
+    response["HX-Trigger"] = "board-changed"
+    return response
+
+
+@require_POST
+@board_access
+def book(request):
+    """Book a queued ticket on the window the dispatcher picked; the panel shows the outcome."""
+    ticket_id = request.POST.get("ticket_id", "")
+    try:
+        outcome = appointment_book(
+            actor=actor_for_request(request, SCHEDULE_BOOK),
+            ticket_id=ticket_id,
+            technician_id=request.POST.get("technician_id", ""),
+            start=_moment(request, "start"),
+            end=_moment(request, "end"),
+        )
+    except DispatchError as error:
+        # The refusal, then the ticket as it is now with fresh windows to pick from instead.
+        panel = board_ticket_panel(
+            ticket_id=ticket_id, technician_ids=_tech_filter(request), now=timezone.now(), refusal=error
+        )
+        return _panel(request, panel, error=error, status=error.status)
+    panel = board_ticket_panel(ticket_id=outcome.ticket.id, now=timezone.now(), booked=outcome.result)
+    return _refreshed(_panel(request, panel))
+
+
+@require_POST
+@board_access
+def move(request):
+    """A dragged block: the server re-checks every rule; JSON says what happened, in words."""
+    try:
+        outcome = appointment_move(
+            actor=actor_for_request(request, SCHEDULE_MOVE),
+            appointment_id=request.POST.get("appointment_id", ""),
+            technician_id=request.POST.get("technician_id", ""),
+            start=_moment(request, "start"),
+        )
+    except DispatchError as error:
+        return JsonResponse(
+            {"ok": False, "code": error.code, "message": error.message, "reasons": error.details.get("reasons", [])},
+            status=error.status,
+        )
+    result = outcome.result
+    return JsonResponse(
+        {
+            "ok": True,
+            "message": f"{outcome.ticket.short_ref} moved to {result['technician_name']}, {result['window_text']}.",
+            "appointment_id": result["appointment_id"],
+        }
+    )

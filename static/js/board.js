@@ -1,0 +1,304 @@
+/* The dispatch board's own behaviour: drag a scheduled job to another technician or time
+   (pointer events, 15-minute snap), ask the server to move it, and put it back with the
+   server's reason when the move is refused. htmx does the rest (polling, the side panel, booking).
+
+   The server re-checks every rule on each move; nothing here decides whether a move is allowed. */
+(function () {
+  "use strict";
+
+  var SNAP_MINUTES = 15;
+  var DRAG_THRESHOLD_PX = 5;
+  var drag = null;          // the drag in progress, if any
+  var pending = false;      // a move request is on its way: the lanes must not be swapped under it
+  var suppressClick = false;
+  var selectedTicket = null;
+
+  // A refusal (400/409) comes back as the panel explaining why: show it instead of dropping it.
+  htmx.config.responseHandling = [
+    { code: "204", swap: false },
+    { code: "[23]..", swap: true },
+    { code: "40[09]", swap: true },
+    { code: "[45]..", swap: false, error: true },
+  ];
+
+  function board() { return document.getElementById("bd"); }
+  function live() { return document.getElementById("bd-live"); }
+
+  function csrfToken() {
+    var headers = board() && board().getAttribute("hx-headers");
+    try { return JSON.parse(headers)["X-CSRFToken"]; } catch (e) { return ""; }
+  }
+
+  var timeFormat = null;
+  function clock(ms) {
+    if (!timeFormat) {
+      timeFormat = new Intl.DateTimeFormat("en-GB", {
+        hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZone: board().dataset.zone,
+      });
+    }
+    return timeFormat.format(new Date(ms));
+  }
+
+  // --- the notice above the lanes ----------------------------------------------------------------
+
+  var noticeTimer = null;
+  function notice(kind, message, reasons, code) {
+    var box = document.getElementById("bd-notice");
+    if (!box) return;
+    box.className = "bd-notice bd-notice--" + kind;
+    box.setAttribute("role", kind === "refused" ? "alert" : "status");
+    box.textContent = "";
+    var text = document.createElement("div");
+    text.className = "bd-notice__text";
+    var strong = document.createElement("strong");
+    strong.textContent = kind === "refused" ? "Not moved — " : "Moved — ";
+    text.appendChild(strong);
+    text.appendChild(document.createTextNode(message));
+    if (code) {
+      var codeEl = document.createElement("span");
+      codeEl.className = "bd-notice__code";
+      codeEl.textContent = code;
+      text.appendChild(codeEl);
+    }
+    // The message already carries the reasons joined; list them when there are several.
+    if (reasons && reasons.length > 1) {
+      var list = document.createElement("ul");
+      reasons.forEach(function (reason) {
+        var item = document.createElement("li");
+        item.textContent = reason;
+        list.appendChild(item);
+      });
+      text.appendChild(list);
+    }
+    var close = document.createElement("button");
+    close.type = "button";
+    close.className = "bd-notice__close";
+    close.setAttribute("aria-label", "Dismiss");
+    close.textContent = "×";
+    close.addEventListener("click", function () { box.hidden = true; });
+    box.appendChild(text);
+    box.appendChild(close);
+    box.hidden = false;
+    clearTimeout(noticeTimer);
+    if (kind === "ok") noticeTimer = setTimeout(function () { box.hidden = true; }, 8000);
+  }
+
+  // --- drag and drop -----------------------------------------------------------------------------
+
+  function tracks() { return Array.prototype.slice.call(live().querySelectorAll(".bd-track")); }
+
+  function trackAt(clientY) {
+    var all = tracks();
+    var best = null, bestDistance = Infinity;
+    all.forEach(function (track) {
+      var rect = track.getBoundingClientRect();
+      var distance = clientY < rect.top ? rect.top - clientY : clientY > rect.bottom ? clientY - rect.bottom : 0;
+      if (distance < bestDistance) { best = track; bestDistance = distance; }
+    });
+    return best;
+  }
+
+  function onPointerDown(event) {
+    var block = event.target.closest(".bd-block");
+    if (!block || event.button !== 0 || pending || block.dataset.movable !== "true") return;
+    var container = live();
+    var axisStart = Date.parse(container.dataset.axisStart);
+    var axisMinutes = Number(container.dataset.axisMinutes);
+    var start = Date.parse(block.dataset.start);
+    drag = {
+      block: block,
+      origin: block.parentElement,
+      pointerId: event.pointerId,
+      x: event.clientX,
+      y: event.clientY,
+      grab: event.clientX - block.getBoundingClientRect().left,
+      axisStart: axisStart,
+      axisMinutes: axisMinutes,
+      minutes: (Date.parse(block.dataset.end) - start) / 60000,
+      startMinute: Math.round((start - axisStart) / 60000),
+      moved: false,
+      target: null,
+      targetMinute: null,
+      label: null,
+    };
+    block.setPointerCapture(event.pointerId);
+  }
+
+  function onPointerMove(event) {
+    if (!drag || event.pointerId !== drag.pointerId) return;
+    if (!drag.moved) {
+      if (Math.hypot(event.clientX - drag.x, event.clientY - drag.y) < DRAG_THRESHOLD_PX) return;
+      drag.moved = true;
+      drag.block.classList.add("bd-block--dragging");
+      drag.label = document.createElement("div");
+      drag.label.className = "bd-drag-label";
+      document.body.appendChild(drag.label);
+    }
+    event.preventDefault();
+    var target = trackAt(event.clientY);
+    var rect = target.getBoundingClientRect();
+    var minute = ((event.clientX - drag.grab) - rect.left) / rect.width * drag.axisMinutes;
+    minute = Math.round(minute / SNAP_MINUTES) * SNAP_MINUTES;
+    minute = Math.max(0, Math.min(drag.axisMinutes - drag.minutes, minute));
+    if (drag.target !== target) {
+      if (drag.target) drag.target.classList.remove("bd-track--target");
+      target.classList.add("bd-track--target");
+      drag.target = target;
+    }
+    drag.targetMinute = minute;
+    var originRect = drag.origin.getBoundingClientRect();
+    var left = rect.left - originRect.left + minute / drag.axisMinutes * rect.width;
+    drag.block.style.transform =
+      "translate(" + (left - drag.block.offsetLeft) + "px," + (rect.top - originRect.top) + "px)";
+    var startMs = drag.axisStart + minute * 60000;
+    drag.label.textContent =
+      target.dataset.technicianName + " · " + clock(startMs) + "–" + clock(startMs + drag.minutes * 60000);
+    drag.label.style.left = event.clientX + 14 + "px";
+    drag.label.style.top = event.clientY - 34 + "px";
+  }
+
+  function dragEnd(state) {
+    if (state.label) state.label.remove();
+    if (state.target) state.target.classList.remove("bd-track--target");
+    state.block.classList.remove("bd-block--dragging");
+  }
+
+  function snapBack(block) {
+    block.classList.add("bd-block--returning");
+    block.style.transform = "";
+    setTimeout(function () { block.classList.remove("bd-block--returning"); }, 300);
+  }
+
+  function onPointerUp(event) {
+    if (!drag || event.pointerId !== drag.pointerId) return;
+    var current = drag;
+    drag = null;
+    if (!current.moved) return;  // a plain click: the click handler opens the panel
+    suppressClick = true;
+    dragEnd(current);
+    var sameLane = current.target === current.origin;
+    if (sameLane && current.targetMinute === current.startMinute) {
+      snapBack(current.block);
+      return;
+    }
+    move(current, current.target.dataset.technicianId, current.axisStart + current.targetMinute * 60000);
+  }
+
+  function onPointerCancel(event) {
+    if (!drag || event.pointerId !== drag.pointerId) return;
+    var current = drag;
+    drag = null;
+    if (current.moved) dragEnd(current);
+    snapBack(current.block);
+  }
+
+  function move(state, technicianId, startMs) {
+    var block = state.block;
+    var body = new FormData();
+    body.append("appointment_id", block.dataset.appointmentId);
+    body.append("technician_id", technicianId);
+    body.append("start", new Date(startMs).toISOString());
+    pending = true;
+    block.classList.add("bd-block--pending");
+    fetch(board().dataset.moveUrl, {
+      method: "POST",
+      body: body,
+      headers: { "X-CSRFToken": csrfToken() },
+      credentials: "same-origin",
+    })
+      .then(function (response) {
+        return response.json().catch(function () {
+          return { ok: false, message: "The server did not answer (HTTP " + response.status + ")." };
+        });
+      })
+      .catch(function () {
+        return { ok: false, message: "The server could not be reached; nothing was changed." };
+      })
+      .then(function (answer) {
+        pending = false;
+        block.classList.remove("bd-block--pending");
+        if (answer.ok) {
+          notice("ok", answer.message);
+        } else {
+          snapBack(block);
+          block.classList.add("bd-block--refused");
+          notice("refused", answer.message, answer.reasons, answer.code);
+        }
+        // Either way, show the schedule as it now is (a refusal may be someone else's change).
+        setTimeout(function () { htmx.trigger(document.body, "board-changed"); }, answer.ok ? 0 : 1200);
+      });
+  }
+
+  // --- clicks: open a ticket in the side panel -------------------------------------------------
+
+  function markSelected() {
+    var root = live();
+    if (!root) return;
+    root.querySelectorAll(".bd-qitem--selected").forEach(function (el) { el.classList.remove("bd-qitem--selected"); });
+    root.querySelectorAll(".bd-block--focus").forEach(function (el) { el.classList.remove("bd-block--focus"); });
+    if (!selectedTicket) return;
+    root.querySelectorAll('[data-ticket-id="' + selectedTicket + '"]').forEach(function (el) {
+      el.classList.add(el.classList.contains("bd-block") ? "bd-block--focus" : "bd-qitem--selected");
+    });
+  }
+
+  function openPanel(url) {
+    htmx.ajax("GET", url, { target: "#bd-panel", swap: "innerHTML" });
+  }
+
+  function onClick(event) {
+    var opener = event.target.closest(".bd-block, .bd-qitem, .bd-esc");
+    if (opener) {
+      if (suppressClick && opener.classList.contains("bd-block")) {
+        suppressClick = false;
+        event.preventDefault();
+        return;
+      }
+      // Ctrl/Cmd/Shift/middle click still opens the ticket page itself (the element is a link to it).
+      if (event.metaKey || event.ctrlKey || event.shiftKey || event.button !== 0) return;
+      event.preventDefault();
+      selectedTicket = opener.dataset.ticketId;
+      markSelected();
+      openPanel(opener.dataset.panelUrl);
+      return;
+    }
+    if (event.target.closest("[data-panel-close]")) {
+      selectedTicket = null;
+      markSelected();
+      document.getElementById("bd-panel").innerHTML =
+        '<p class="bd-panel__empty">Pick a ticket from the queue to see the best windows, or drag a scheduled job to another time or technician.</p>';
+    }
+  }
+
+  // --- keep the page steady while it refreshes itself --------------------------------------------
+
+  var queueScroll = 0;
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    // Never swap the lanes under a block being dragged or a move awaiting its answer.
+    if ((drag || pending) && event.detail.elt && event.detail.elt.id === "bd-live") event.preventDefault();
+  });
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    if (event.detail.target && event.detail.target.id === "bd-live") {
+      var list = document.querySelector(".bd-queue__list");
+      queueScroll = list ? list.scrollTop : 0;
+    }
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    var list = document.querySelector(".bd-queue__list");
+    if (list) list.scrollTop = queueScroll;
+    markSelected();
+  });
+
+  document.addEventListener("pointerdown", onPointerDown);
+  document.addEventListener("pointermove", onPointerMove);
+  document.addEventListener("pointerup", onPointerUp);
+  document.addEventListener("pointercancel", onPointerCancel);
+  document.addEventListener("click", onClick);
+  // Links must not start the browser's own drag of a URL.
+  document.addEventListener("dragstart", function (event) {
+    if (event.target.closest && event.target.closest(".bd-block")) event.preventDefault();
+  });
+  document.addEventListener("change", function (event) {
+    if (event.target.classList.contains("bd-autosubmit")) event.target.form.requestSubmit();
+  });
+})();
