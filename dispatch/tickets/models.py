@@ -155,6 +155,7 @@ class Ticket(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
             models.Index(fields=["state", "priority"], name="ticket_state_priority"),
             models.Index(fields=["assigned_tech", "state"], name="ticket_tech_state"),
             models.Index(fields=["customer_phone", "created_at"], name="ticket_phone_created"),
+            models.Index(fields=["customer_email", "created_at"], name="ticket_email_created"),
             models.Index(fields=["site", "incident_type", "created_at"], name="ticket_site_incident"),
         ]
         constraints = [
