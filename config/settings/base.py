@@ -180,6 +180,10 @@ if os.environ.get("DISPATCH_S3_BUCKET"):
 
 LOGIN_URL = "/admin/login/"
 
+# Rate limits and used webhook tokens must be shared by every web process: a table in the main
+# database (`manage.py createcachetable`, run by `make run` next to migrate).
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "dispatch_cache"}}
+
 # --- Real Dispatch -----------------------------------------------------------------------
 DISPATCH_COMPANY_NAME = os.environ.get("DISPATCH_COMPANY_NAME", "Real Dispatch Door Service")
 DISPATCH_PUBLIC_URL = os.environ.get("DISPATCH_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
@@ -201,6 +205,11 @@ DISPATCH_MESSAGE_DELIVERY = os.environ.get("DISPATCH_MESSAGE_DELIVERY", "console
 DISPATCH_MESSAGE_FILE_PATH = os.environ.get("DISPATCH_MESSAGE_FILE_PATH", str(VAR_DIR / "outbox.jsonl"))
 DISPATCH_DEFAULT_PHONE_REGION = os.environ.get("DISPATCH_DEFAULT_PHONE_REGION", "US")
 DISPATCH_EMAIL_MESSAGE_ID_DOMAIN = os.environ.get("DISPATCH_EMAIL_MESSAGE_ID_DOMAIN", "")
+# Inbound email webhooks are refused while this is empty.
+MAILGUN_SIGNING_KEY = os.environ.get("MAILGUN_SIGNING_KEY", "")
+# Clients behind this many trusted proxies: the real address is that far from the end of X-Forwarded-For.
+DISPATCH_TRUSTED_PROXY_COUNT = int(os.environ.get("DISPATCH_TRUSTED_PROXY_COUNT", "0"))
+DISPATCH_STATUS_LINK_MAX_AGE_DAYS = int(os.environ.get("DISPATCH_STATUS_LINK_MAX_AGE_DAYS", "180"))
 TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID", "")
 TWILIO_AUTH_TOKEN = os.environ.get("TWILIO_AUTH_TOKEN", "")
 TWILIO_FROM_NUMBER = os.environ.get("TWILIO_FROM_NUMBER", "")

@@ -14,6 +14,7 @@ from dispatch.closeout import selectors as closeout_reads
 from dispatch.closeout import services as closeout
 from dispatch.common.actors import Actor
 from dispatch.intake import services as intake
+from dispatch.intake.replies import proposal_reply_apply
 from dispatch.messaging import services as messaging
 from dispatch.scheduling import eta
 from dispatch.scheduling import services as scheduling
@@ -569,3 +570,41 @@ def tech_eta_update(payload: dict, actor: Actor, ticket_id, request) -> Answer:
         payload=payload,
     )
     return 200, _ticket_with(outcome, **_result_dict(outcome.result))
+
+
+# --- intake from a channel this system does not host -----------------------------------------
+
+# Channels whose replies we send ourselves; on any other the caller relays our replies.
+REPLYABLE_CHANNELS = frozenset({"SMS", "EMAIL"})
+
+
+def intake_submit_message(payload: dict, actor: Actor, ticket_id, request) -> Answer:
+    # Stored as channel AGENT with the id namespaced by its source channel, so a hand-over can
+    # neither collide with nor pre-empt the ids Twilio and Mailgun deliver to our own webhooks.
+    source = payload["channel"].strip().upper()
+    reply = payload.get("reply_channel") or (source if source in REPLYABLE_CHANNELS else "NONE")
+    result = intake.message_receive(
+        channel="AGENT",
+        provider_message_id=f"{source}:{payload['provider_message_id']}",
+        sender_phone=payload.get("sender_phone", ""),
+        sender_email=payload.get("sender_email", ""),
+        sender_name=payload.get("sender_name", ""),
+        subject=payload.get("subject", ""),
+        body=payload["body"],
+        media=payload.get("media", []),
+        raw=payload,
+        actor=actor,
+        extra={"source_channel": source, "reply_channel": "" if reply == "NONE" else reply,
+               "received_at": payload.get("received_at", "")},
+    )
+    proposal_reply_apply(result=result)
+    return (200 if result.duplicate else 201), {
+        "message_id": str(result.message.id),
+        "duplicate": result.duplicate,
+        "created_ticket": result.created_ticket,
+        "ticket": _ticket(result.ticket) if result.ticket is not None else None,
+        "asked": list(result.asked),
+        "reply_option": result.reply_option,
+        "flagged": result.flagged,
+        "replies": list(result.replies),
+    }

@@ -51,6 +51,10 @@ DISPATCHER_COCKPIT = command("dispatcher.cockpit", ["dispatcher"], None, None, "
 TECH_JOB_PACKET = command("tech.job_packet", ["technician", "dispatcher"], None, None, "Technician job packet")
 OPS_AUTONOMY_STATE = command("ops.autonomy.state", ["dispatcher"], None, None, "Autonomy controls")
 OPS_AUTONOMY_REPLAY = command("ops.autonomy.replay", ["dispatcher"], None, None, "Autonomy history of a ticket")
+# A customer's message handed over by a control plane; message_receive is its service.
+INTAKE_SUBMIT_MESSAGE = command(
+    "intake.submit_message", ["dispatcher", "agent"], None, None, "Hand over a customer's message"
+)
 
 
 @dataclass(frozen=True)
@@ -450,6 +454,51 @@ TOOLS: tuple[Tool, ...] = (
 
 # Tools beyond the contract, in the same registry and under the same rules.
 TOOLS = TOOLS + (
+    extra(
+        INTAKE_SUBMIT_MESSAGE,
+        handlers.intake_submit_message,
+        "Hand over one message a customer sent on a channel this system does not host (WhatsApp, web chat, "
+        "a call you transcribed), exactly as received: channel (e.g. WHATSAPP, CHAT, SMS, EMAIL), the "
+        "provider's message id (a redelivery with the same channel and id is recognised: 200 with duplicate "
+        "true), the sender's phone/email/name, subject, body, received_at. It goes through the same intake as "
+        "an SMS: sanitized, threaded onto the sender's open ticket or opening a new one, and what is missing "
+        "is asked for; it can never schedule, dispatch or close anything. Replies go out by SMS or email when "
+        "the channel is SMS or EMAIL (or reply_channel says so); otherwise the answer's replies are yours to "
+        "relay to the customer.",
+        method="POST",
+        route="/intake/messages",
+        schema={
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["channel", "provider_message_id", "body"],
+            "properties": {
+                "channel": {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_]{1,31}$"},
+                "provider_message_id": {"type": "string", "minLength": 1, "maxLength": 200},
+                "sender_phone": {"type": "string", "maxLength": 40},
+                "sender_email": {"type": "string", "maxLength": 254},
+                "sender_name": {"type": "string", "maxLength": 200},
+                "subject": {"type": "string", "maxLength": 300},
+                "body": {"type": "string", "maxLength": 100000},
+                "received_at": {"type": "string", "format": "date-time"},
+                "reply_channel": {"type": "string", "enum": ["SMS", "EMAIL", "NONE"]},
+                "media": {
+                    "type": "array",
+                    "maxItems": 10,
+                    "items": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "properties": {
+                            "url": {"type": "string", "maxLength": 2000},
+                            "content_type": {"type": "string", "maxLength": 100},
+                            "name": {"type": "string", "maxLength": 200},
+                        },
+                    },
+                },
+            },
+        },
+        success_status=201,
+        response="Object",
+    ),
     extra(
         scheduling.SCHEDULE_SUGGEST,
         handlers.schedule_suggest,

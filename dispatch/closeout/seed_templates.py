@@ -25,13 +25,38 @@ DURATIONS = {
     "HARDWARE_REPLACEMENT": 90,
     "FRAME_OR_GLASS_DAMAGE": 150,
 }
+# Words in customers' messages that point at each type (intake). Migration 0004 brought existing
+# databases to these lists; keep the two in step.
 KEYWORDS = {
-    "DOOR_WONT_LATCH": ["latch", "won't close", "wont close", "doesn't latch", "strike", "won't lock", "wont lock"],
-    "CLOSER_LEAKING_OR_SLAMMING": ["closer", "slam", "slamming", "leaking oil", "closes too fast", "hydraulic"],
-    "AUTO_OPERATOR_FAULT": ["automatic", "auto door", "operator", "sensor", "sliding door", "won't open", "stuck open"],
-    "CANNOT_SECURE_ENTRY": ["can't lock", "cannot lock", "cannot secure", "can't secure", "break-in", "broken into", "unsecured"],
-    "HARDWARE_REPLACEMENT": ["handle", "lever", "hinge", "lockset", "panic bar", "exit device", "replace hardware", "cylinder"],
-    "FRAME_OR_GLASS_DAMAGE": ["glass", "shattered", "frame", "cracked", "smashed", "board up", "window"],
+    "DOOR_WONT_LATCH": [
+        "latch", "won't latch", "doesn't latch", "not latching", "latch is broken", "won't catch", "isn't catching",
+        "won't close", "doesn't close", "won't shut", "doesn't shut", "won't stay closed", "won't stay shut",
+        "strike", "strike plate", "pops open", "popping open", "sticking", "hard to close",
+    ],
+    "CLOSER_LEAKING_OR_SLAMMING": [
+        "closer", "door closer", "closer arm", "slam", "slammed", "slamming", "leaking oil", "leaking", "hydraulic",
+        "closes too fast", "closes too hard", "too fast", "swings open", "doesn't close by itself",
+        "won't close by itself", "doesn't close on its own", "won't close on its own",
+    ],
+    "AUTO_OPERATOR_FAULT": [
+        "automatic", "auto door", "automatic door", "operator", "opener", "door opener", "sensor", "motion sensor",
+        "sliding door", "won't open", "stuck open", "push button", "handicap button", "ada button", "ada operator",
+        "revolving door", "off its track", "off the track",
+    ],
+    "CANNOT_SECURE_ENTRY": [
+        "can't lock", "cannot lock", "can't lock up", "won't lock", "can't secure", "cannot secure",
+        "can't be secured", "cannot be secured", "break-in", "broke in", "broke into", "broken into", "burglary",
+        "kicked in", "forced open", "forced entry", "pried open", "unsecured", "not secure",
+    ],
+    "HARDWARE_REPLACEMENT": [
+        "handle", "door handle", "lever", "lever handle", "knob", "doorknob", "hinge", "lockset", "deadbolt",
+        "keypad", "keypad lock", "panic bar", "push bar", "crash bar", "exit device", "replace hardware",
+        "cylinder", "rekey", "kick plate",
+    ],
+    "FRAME_OR_GLASS_DAMAGE": [
+        "glass", "broken glass", "glass panel", "shattered", "frame", "door frame", "bent frame", "cracked",
+        "crack", "smashed", "board up", "window", "dented",
+    ],
 }
 
 

@@ -409,3 +409,20 @@ def intake_triage(
             raise invalid_transition(ticket.state, TICKET_TRIAGE.resulting_state, tool=TICKET_TRIAGE.tool)
         blind_intake_schedulable_check(ticket, sop_handoff_acknowledged=acknowledged)
         return triage()
+
+
+# --- Customers' messages -----------------------------------------------------------------------
+# SMS, email, the web form and agents' hand-overs all come in through `message_receive`; the
+# implementation lives in receive.py and is re-exported here, the app's one services module.
+
+from .receive import (  # noqa: E402,F401
+    INTAKE_RECEIVE,
+    INTAKE_REVIEW,
+    INTAKE_UPDATE,
+    IntakeResult,
+    intake_ticket_update,
+    message_receive,
+    message_review_clear,
+    missing_items,
+    question_text,
+)

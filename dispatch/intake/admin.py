@@ -1,0 +1,120 @@
+"""Back office for intake: what customers sent (raw next to sanitized), conversations, and the
+facts intake read. Everything is read-only; the one change, clearing a review mark, goes
+through `message_review_clear`, which audits it."""
+from __future__ import annotations
+
+import json
+
+from django.contrib import admin, messages
+from django.utils.html import format_html
+from django.utils.translation import ngettext
+
+from dispatch.common.admin_base import ReadOnlyModelAdmin, actor_for_request
+from dispatch.common.errors import DispatchError
+
+from .models import Conversation, ExtractedField, InboundMessage
+from .services import INTAKE_REVIEW, message_review_clear
+
+
+@admin.register(InboundMessage)
+class InboundMessageAdmin(ReadOnlyModelAdmin):
+    list_display = ("received_at", "channel", "sender", "preview", "needs_review", "flag_list", "ticket")
+    list_filter = ("needs_review", "channel")
+    search_fields = ("sender_phone", "sender_email", "provider_message_id", "=id", "=ticket__id")
+    date_hierarchy = "received_at"
+    list_select_related = ("ticket",)
+    actions = ["mark_reviewed"]
+    fieldsets = (
+        (None, {"fields": ("id", "channel", "provider_message_id", "received_at", "ticket", "conversation", "reply_option")}),
+        ("Sender", {"fields": ("sender_name", "sender_phone", "sender_email")}),
+        ("Review", {"fields": ("needs_review", "flags_pretty")}),
+        ("Message", {"fields": ("subject", "side_by_side", "media", "raw_pretty")}),
+    )
+    readonly_fields = (
+        "id", "channel", "provider_message_id", "received_at", "ticket", "conversation", "reply_option",
+        "sender_name", "sender_phone", "sender_email", "needs_review", "flags_pretty", "subject", "side_by_side",
+        "media", "raw_pretty",
+    )
+
+    @admin.display(description="from")
+    def sender(self, obj: InboundMessage) -> str:
+        return obj.sender_name or obj.sender_phone or obj.sender_email or "—"
+
+    @admin.display(description="message")
+    def preview(self, obj: InboundMessage) -> str:
+        text = obj.body or obj.subject
+        return text[:80] + ("…" if len(text) > 80 else "")
+
+    @admin.display(description="flags")
+    def flag_list(self, obj: InboundMessage) -> str:
+        return ", ".join(sorted(obj.flags or {})) or "—"
+
+    @admin.display(description="flags")
+    def flags_pretty(self, obj: InboundMessage) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(obj.flags or {}, indent=2, sort_keys=True))
+
+    @admin.display(description="provider fields")
+    def raw_pretty(self, obj: InboundMessage) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(obj.raw or {}, indent=2, sort_keys=True)[:20_000])
+
+    @admin.display(description="as received | as intake read it")
+    def side_by_side(self, obj: InboundMessage) -> str:
+        # Both columns are escaped text: the raw original is shown, never rendered.
+        return format_html(
+            '<div style="display:grid;grid-template-columns:1fr 1fr;gap:1rem;max-width:100%">'
+            '<div><strong>Raw ({} characters)</strong><pre style="white-space:pre-wrap;max-height:30rem;overflow:auto">{}</pre></div>'
+            '<div><strong>Sanitized ({} characters)</strong><pre style="white-space:pre-wrap;max-height:30rem;overflow:auto">{}</pre></div>'
+            "</div>",
+            len(obj.raw_body), obj.raw_body[:20_000], len(obj.body), obj.body,
+        )
+
+    @admin.action(description="Mark reviewed")
+    def mark_reviewed(self, request, queryset):
+        try:
+            cleared = message_review_clear(
+                actor=actor_for_request(request, INTAKE_REVIEW),
+                message_ids=list(queryset.values_list("pk", flat=True)),
+                payload={"via": "admin"},
+            )
+        except DispatchError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return
+        self.message_user(
+            request, ngettext("%d message marked reviewed.", "%d messages marked reviewed.", cleared) % cleared, messages.SUCCESS
+        )
+
+
+class MessageInline(admin.TabularInline):
+    model = InboundMessage
+    fields = ("received_at", "body", "needs_review")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Conversation)
+class ConversationAdmin(ReadOnlyModelAdmin):
+    list_display = ("last_message_at", "channel", "customer_phone", "customer_email", "status", "ticket", "asked")
+    list_filter = ("status", "channel")
+    search_fields = ("customer_phone", "customer_email", "=ticket__id")
+    list_select_related = ("ticket",)
+    readonly_fields = ("id", "ticket", "channel", "customer_phone", "customer_email", "status", "asked", "created_at", "last_message_at")
+    inlines = [MessageInline]
+
+
+@admin.register(ExtractedField)
+class ExtractedFieldAdmin(ReadOnlyModelAdmin):
+    list_display = ("created_at", "ticket", "name", "shown_value", "confidence", "source_message")
+    list_filter = ("name",)
+    search_fields = ("=ticket__id",)
+    list_select_related = ("ticket", "source_message")
+    readonly_fields = ("ticket", "name", "value", "confidence", "source_message", "created_at")
+
+    @admin.display(description="value")
+    def shown_value(self, obj: ExtractedField) -> str:
+        text = obj.value if isinstance(obj.value, str) else json.dumps(obj.value)
+        return text[:120]

@@ -1,0 +1,243 @@
+"""Threading: which ticket a message belongs to, and who and where the sender is.
+
+A message from a phone number or email address with an open ticket joins that ticket (the
+newest one). Otherwise intake opens a ticket: for the account of the matching Contact, at the
+contact's site, the account's only site, or the site whose street the message names; for an
+unknown sender, on a provisional account and site that a dispatcher confirms or merges later.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import Q
+from django.utils import timezone
+
+from dispatch.tickets.models import Account, Contact, Site, Ticket
+from dispatch.tickets.states import OPEN_STATES
+
+from .extract import street_key
+from .models import Conversation
+
+OPEN = [s.value for s in OPEN_STATES]
+PROVISIONAL_SITE_NAME = "Address to be confirmed"
+# More sites than this on one account and intake matches by address only (never lists them all).
+SITE_SCAN_LIMIT = 500
+
+# Identity confidence: how sure intake is of who the customer is and where the job is.
+IDENTITY_CONTACT_ADDRESS_MATCH = 95
+IDENTITY_CONTACT_SITE = 92
+IDENTITY_CONTACT_ONLY_SITE = 90
+IDENTITY_NEW_CUSTOMER_WITH_ADDRESS = 85
+IDENTITY_UNCONFIRMED = 70
+IDENTITY_UNKNOWN = 40
+
+
+def sender_lock(*, phone: str, email: str) -> None:
+    """Serialise intake per sender until the transaction ends, so two messages from one new
+    customer arriving together open one ticket, not two. (SQLite serialises all writers.)"""
+    if connection.vendor != "postgresql":
+        return
+    keys = sorted(k for k in (f"phone:{phone}" if phone else "", f"email:{email}" if email else "") if k)
+    with connection.cursor() as cursor:
+        for key in keys:
+            number = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [number])
+
+
+def open_ticket_for_sender(*, phone: str, email: str) -> Ticket | None:
+    """The sender's newest open ticket: through a conversation, or a ticket with their phone/email."""
+    if not phone and not email:
+        return None
+    by_conversation = Q()
+    by_ticket = Q()
+    if phone:
+        by_conversation |= Q(customer_phone=phone)
+        by_ticket |= Q(customer_phone=phone)
+    if email:
+        by_conversation |= Q(customer_email=email)
+        by_ticket |= Q(customer_email__iexact=email)
+    candidates = list(
+        Conversation.objects.filter(by_conversation, status=Conversation.Status.OPEN, ticket__state__in=OPEN)
+        .order_by("-ticket__created_at")
+        .values_list("ticket_id", "ticket__created_at")[:1]
+    )
+    candidates += list(
+        Ticket.objects.filter(by_ticket, state__in=OPEN).order_by("-created_at").values_list("id", "created_at")[:1]
+    )
+    if not candidates:
+        return None
+    ticket_id = max(candidates, key=lambda row: row[1])[0]
+    return Ticket.objects.select_related("site", "account").get(pk=ticket_id)
+
+
+def finished_conversations_close(*, phone: str, email: str) -> int:
+    """Close the sender's conversations whose tickets were closed or cancelled (they no longer thread)."""
+    query = Q()
+    if phone:
+        query |= Q(customer_phone=phone)
+    if email:
+        query |= Q(customer_email=email)
+    if not query:
+        return 0
+    return (
+        Conversation.objects.filter(query, status=Conversation.Status.OPEN)
+        .exclude(ticket__state__in=OPEN)
+        .update(status=Conversation.Status.CLOSED)
+    )
+
+
+def conversation_attach(*, ticket: Ticket, channel: str, phone: str, email: str) -> Conversation:
+    """The ticket's conversation on this channel (created on first use), touched now."""
+    now = timezone.now()
+    conversation, created = Conversation.objects.get_or_create(
+        ticket=ticket,
+        channel=channel,
+        defaults={"customer_phone": phone, "customer_email": email, "last_message_at": now},
+    )
+    if not created:
+        updates = {"last_message_at": now}
+        # A customer who first wrote without one of them may add it later.
+        if phone and not conversation.customer_phone:
+            updates["customer_phone"] = phone
+        if email and not conversation.customer_email:
+            updates["customer_email"] = email
+        Conversation.objects.filter(pk=conversation.pk).update(**updates)
+        for name, value in updates.items():
+            setattr(conversation, name, value)
+    return conversation
+
+
+def contact_match(*, phone: str, email: str) -> tuple[Contact | None, bool]:
+    """The Contact with this phone (preferred) or email, and whether the match is ambiguous
+    (the same phone or email on contacts of different accounts)."""
+    query = Q()
+    if phone:
+        query |= Q(phone=phone)
+    if email:
+        query |= Q(email__iexact=email)
+    if not query:
+        return None, False
+    contacts = list(
+        Contact.objects.filter(query).select_related("account", "site").order_by("-is_authorized_requester", "created_at")[:10]
+    )
+    if not contacts:
+        return None, False
+    by_phone = [c for c in contacts if phone and c.phone == phone]
+    chosen = (by_phone or contacts)[0]
+    ambiguous = len({c.account_id for c in contacts}) > 1
+    return chosen, ambiguous
+
+
+def site_has_address(site: Site | None) -> bool:
+    """Whether a technician could find the site: a street line and a city or ZIP code."""
+    return bool(site and site.address_line1.strip() and (site.city.strip() or site.postal_code.strip()))
+
+
+def site_is_placeholder(site: Site) -> bool:
+    """A provisional site intake opened before the customer told us where they are."""
+    return site.account.is_provisional and not site_has_address(site)
+
+
+def site_matching(sites, address: dict | None) -> Site | None:
+    """The site among `sites` on the street the message names (same number and street)."""
+    if not address or not address.get("line1"):
+        return None
+    wanted = street_key(address["line1"])
+    for site in sites:
+        if site.address_line1 and street_key(site.address_line1) == wanted:
+            return site
+    return None
+
+
+@dataclass
+class Placement:
+    """Where a new ticket goes: account and site (existing or to create), and how sure we are."""
+
+    account: Account | None
+    site: Site | None
+    identity_confidence: int
+    contact: Contact | None = None
+    # The site has to be created (for the account above, or a new provisional account).
+    new_site_address: dict | None = None
+    provisional: bool = False
+    note: str = ""
+
+
+def placement_for(*, phone: str, email: str, address: dict | None) -> Placement:
+    """Decide the account and site of a new ticket from the sender and the address they gave."""
+    contact, ambiguous = contact_match(phone=phone, email=email)
+    if contact is not None:
+        account = contact.account
+        sites = list(account.sites.all()[:SITE_SCAN_LIMIT])
+        matched = site_matching(sites, address)
+        lower = IDENTITY_UNCONFIRMED if ambiguous else None
+        if matched is not None:
+            return Placement(account, matched, lower or IDENTITY_CONTACT_ADDRESS_MATCH, contact, note="address matches a site")
+        if address and address.get("line1"):
+            # They named a street we do not have for this customer: a new site of theirs, which
+            # a dispatcher confirms before the job is scheduled.
+            return Placement(account, None, IDENTITY_UNCONFIRMED, contact, new_site_address=address, note="new address for a known customer")
+        if contact.site_id:
+            return Placement(account, contact.site, lower or IDENTITY_CONTACT_SITE, contact, note="contact's site")
+        if len(sites) == 1:
+            return Placement(account, sites[0], lower or IDENTITY_CONTACT_ONLY_SITE, contact, note="account's only site")
+        return Placement(account, None, IDENTITY_UNCONFIRMED, contact, note="known customer, site not yet known")
+    if address and address.get("line1"):
+        number = address["line1"].split()[0]
+        nearby = Site.objects.filter(address_line1__istartswith=f"{number} ", account__is_provisional=False).select_related("account")[:50]
+        matched = site_matching(nearby, address)
+        if matched is not None:
+            # A stranger reporting a problem at a customer's building (a tenant, a neighbour):
+            # the job is probably theirs, but someone confirms who is asking first.
+            return Placement(matched.account, matched, IDENTITY_UNCONFIRMED, note="unknown sender at a customer's site")
+    confidence = IDENTITY_NEW_CUSTOMER_WITH_ADDRESS if address and address.get("city") or (address and address.get("postal_code")) else IDENTITY_UNKNOWN
+    return Placement(None, None, confidence, new_site_address=address, provisional=True, note="new customer")
+
+
+def provisional_account_create(*, name: str, phone: str, email: str) -> Account:
+    label = name or phone or email or "unknown sender"
+    return Account.objects.create(
+        name=f"New customer: {label}"[:200],
+        kind=Account.Kind.HOUSEHOLD,
+        is_provisional=True,
+        billing_email=email or "",
+        notes="Opened by intake for a sender we did not know. Confirm the customer or merge into an existing account.",
+    )
+
+
+def site_create(*, account: Account, address: dict | None) -> Site:
+    """A site for the account: at the address given, or a placeholder until the customer says where."""
+    address = address or {}
+    line1 = (address.get("line1") or "")[:200]
+    return Site.objects.create(
+        account=account,
+        name=(line1 or PROVISIONAL_SITE_NAME)[:200],
+        address_line1=line1,
+        address_line2=(address.get("line2") or "")[:200],
+        city=(address.get("city") or "")[:100],
+        region=(address.get("region") or "")[:100],
+        postal_code=(address.get("postal_code") or "")[:20],
+        timezone=settings.TIME_ZONE,
+    )
+
+
+def site_address_fill(site: Site, address: dict) -> list[str]:
+    """Complete a placeholder site with the address the customer gave; returns the fields set."""
+    changed = []
+    for field, key, limit in (
+        ("address_line1", "line1", 200), ("address_line2", "line2", 200), ("city", "city", 100),
+        ("region", "region", 100), ("postal_code", "postal_code", 20),
+    ):
+        value = (address.get(key) or "")[:limit]
+        if value and not getattr(site, field):
+            setattr(site, field, value)
+            changed.append(field)
+    if changed and site.name == PROVISIONAL_SITE_NAME and site.address_line1:
+        site.name = site.address_line1[:200]
+        changed.append("name")
+    if changed:
+        site.save(update_fields=changed)
+    return changed

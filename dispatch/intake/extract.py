@@ -1,0 +1,583 @@
+"""Reading a customer's message, deterministically: what is wrong, how urgent, where, when,
+and how to reach them. Each fact comes with a confidence from 0 to 100.
+
+Nothing here writes to the database or guesses beyond the words: a message that names no
+address has no address. `message_extract` is a pure function of the text, the moment the
+message arrived, the timezone and the incident keywords (editable per incident template in
+the admin), so the same message always reads the same way.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from functools import lru_cache
+from datetime import date, datetime, time, timedelta
+from typing import Any, Iterable
+from zoneinfo import ZoneInfo
+
+import phonenumbers
+from django.apps import apps
+from django.conf import settings
+
+from .sanitize import phone_normalize
+
+EMERGENCY = "EMERGENCY"
+URGENT = "URGENT"
+ROUTINE = "ROUTINE"
+
+# Business day used to turn "tomorrow" or "after 3pm" into a window.
+DAY_START = time(8, 0)
+DAY_END = time(18, 0)
+
+
+@dataclass(frozen=True)
+class Fact:
+    name: str
+    value: Any
+    confidence: int
+
+
+@dataclass
+class Extraction:
+    incident_type: Fact | None = None
+    priority: Fact = field(default_factory=lambda: Fact("priority", ROUTINE, 60))
+    address: Fact | None = None
+    time_windows: Fact | None = None
+    callback_phone: Fact | None = None
+    email: Fact | None = None
+    customer_name: Fact | None = None
+    spam: list[str] = field(default_factory=list)
+    # The priority came from words in the message rather than the default.
+    priority_stated: bool = False
+
+    def facts(self) -> list[Fact]:
+        found = [self.incident_type, self.address, self.time_windows, self.callback_phone, self.email, self.customer_name]
+        facts = [f for f in found if f is not None]
+        if self.priority_stated:
+            facts.append(self.priority)
+        return facts
+
+
+# --- Text normalisation -----------------------------------------------------------------------
+
+
+def _fold(text: str) -> str:
+    """Lower case, straight apostrophes dropped, accents folded: "Won’t" and "wont" read alike."""
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    text = text.lower().replace("\u2019", "'").replace("\u2018", "'").replace("`", "'")
+    text = text.replace("'", "")
+    return re.sub(r"[ \t]+", " ", text)
+
+
+@lru_cache(maxsize=2048)
+def _phrase_pattern(phrase: str, *, inflect: bool = False) -> re.Pattern:
+    """A phrase as a pattern: words split by spaces, hyphens or line breaks, whole words only
+    (so "closer" does not match "closed"); `inflect` lets the last word take -s, -es, -ed, -ing."""
+    words = [re.escape(w) for w in re.split(r"[\s\-]+", _fold(phrase).strip()) if w]
+    ending = r"(?:s|es|d|ed|ing)?" if inflect else ""
+    return re.compile(r"(?<![a-z0-9])" + r"[\s\-]+".join(words) + ending + r"(?![a-z0-9])")
+
+
+# --- Incident type ---------------------------------------------------------------------------
+
+
+def _one_typo(word: str, token: str) -> bool:
+    """Whether `token` is `word` with one letter missing, added, changed or two swapped."""
+    if token == word or abs(len(token) - len(word)) > 1 or token[0] != word[0]:
+        return False
+    if len(token) == len(word):
+        diff = [i for i, (a, b) in enumerate(zip(token, word)) if a != b]
+        return len(diff) == 1 or (
+            len(diff) == 2 and diff[1] == diff[0] + 1 and token[diff[0]] == word[diff[1]] and token[diff[1]] == word[diff[0]]
+        )
+    shorter, longer = (token, word) if len(token) < len(word) else (word, token)
+    for i in range(len(longer)):
+        if longer[:i] + longer[i + 1:] == shorter:
+            return True
+    return False
+
+
+def incident_keywords() -> dict[str, list[str]]:
+    """Keywords per incident type, as the incident templates say today (one query)."""
+    template = apps.get_model("closeout", "IncidentTemplate")
+    return {row["incident_type"]: list(row["keywords"] or []) for row in template.objects.values("incident_type", "keywords")}
+
+
+def _incident(folded: str, keywords: dict[str, list[str]]) -> Fact | None:
+    scores: dict[str, float] = {}
+    tokens = set(re.findall(r"[a-z]{6,}", folded))
+    for incident_type, words in keywords.items():
+        score = 0.0
+        # "won't close" and "wont close" are one keyword once folded: count it once.
+        unique = {_fold(k).strip() for k in words if isinstance(k, str) and k.strip()}
+        for keyword in unique:
+            hits = len(_phrase_pattern(keyword, inflect=True).findall(folded))
+            if hits:
+                # A phrase says more than a single word; repeating a word adds a little.
+                score += (1.0 + 0.5 * (len(keyword.split()) - 1)) * (1 + 0.25 * min(hits - 1, 2))
+            elif len(keyword) >= 7 and " " not in keyword and any(_one_typo(keyword, t) for t in tokens):
+                # "autmatic" is "automatic" typed on a phone; it counts, a little less.
+                score += 0.75
+        if score:
+            scores[incident_type] = score
+    if not scores:
+        return None
+    ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+    best, best_score = ranked[0]
+    runner_up = ranked[1][1] if len(ranked) > 1 else 0.0
+    if runner_up == 0:
+        confidence = 90 if best_score >= 1.5 else 86
+    elif best_score - runner_up >= 1.0:
+        confidence = 85
+    elif best_score > runner_up:
+        confidence = 70
+    else:
+        confidence = 50
+    return Fact("incident_type", best, confidence)
+
+
+# --- Urgency ----------------------------------------------------------------------------------
+
+# Safety or security at stake: the building cannot be secured, someone is trapped, an exit is
+# blocked, glass is broken. Any of these alone makes a job an emergency.
+SAFETY_PHRASES = (
+    "cant lock", "cannot lock", "can not lock", "unable to lock", "wont lock at all",
+    "cant lock up", "cant be locked", "cannot be locked", "cant secure", "cannot secure", "can not secure",
+    "unable to secure", "cant be secured", "cannot be secured", "not secure", "unsecured",
+    "break in", "breakin", "broke in", "broken into", "burglary", "burglar", "robbed", "forced entry", "forced open",
+    "kicked in", "pried",
+    "shattered", "smashed", "glass everywhere", "broken glass",
+    "trapped", "stuck inside", "locked inside", "locked in", "cant get out", "cannot get out",
+    "fire exit", "fire door", "emergency exit", "exit blocked", "blocked exit",
+    "injured", "hurt", "bleeding", "unsafe", "dangerous", "hazard",
+)
+EMERGENCY_WORDS = ("emergency", "emergancy", "emergencia", "911")
+URGENT_WORDS = (
+    "urgent", "urgently", "asap", "a s a p", "as soon as possible", "right away", "immediately", "today", "tonight",
+    "this afternoon", "this morning", "this evening", "right now", "quickly", "same day", "same-day", "rush", "hurry",
+    "by end of day", "before we close", "before closing", "cant wait", "cannot wait", "pronto", "urgente",
+)
+# Words that take the urgency out: "no rush", "not urgent", "whenever".
+CALM_PHRASES = ("no rush", "not urgent", "not an emergency", "no emergency", "whenever", "no hurry", "not in a hurry", "when you can", "next week", "sometime")
+
+
+def _any(folded: str, phrases: Iterable[str]) -> list[str]:
+    return [p for p in phrases if _phrase_pattern(p).search(folded)]
+
+
+def _priority(folded: str) -> tuple[Fact, bool]:
+    safety = _any(folded, SAFETY_PHRASES)
+    emergency = _any(folded, EMERGENCY_WORDS)
+    calm = _any(folded, CALM_PHRASES)
+    urgent = _any(folded, URGENT_WORDS)
+    if safety or emergency:
+        # "Not an emergency" is calm, not an emergency word.
+        if emergency and not safety and any(p in calm for p in ("not an emergency", "no emergency")):
+            return Fact("priority", ROUTINE, 80), True
+        return Fact("priority", EMERGENCY, 90 if (safety and (emergency or urgent)) else 85), True
+    if urgent and not calm:
+        return Fact("priority", URGENT, 85), True
+    if calm:
+        return Fact("priority", ROUTINE, 85), True
+    return Fact("priority", ROUTINE, 60), False
+
+
+# --- Address ----------------------------------------------------------------------------------
+
+STREET_SUFFIXES = {
+    "street": "st", "st": "st", "str": "st", "avenue": "ave", "ave": "ave", "av": "ave", "boulevard": "blvd",
+    "blvd": "blvd", "road": "rd", "rd": "rd", "drive": "dr", "dr": "dr", "lane": "ln", "ln": "ln", "way": "way",
+    "court": "ct", "ct": "ct", "place": "pl", "pl": "pl", "terrace": "ter", "ter": "ter", "parkway": "pkwy",
+    "pkwy": "pkwy", "highway": "hwy", "hwy": "hwy", "circle": "cir", "cir": "cir", "square": "sq", "sq": "sq",
+    "loop": "loop", "trail": "trl", "trl": "trl", "plaza": "plz", "plz": "plz", "pike": "pike", "alley": "aly",
+    "expressway": "expy", "freeway": "fwy", "crescent": "cres", "center": "ctr",
+    "centre": "ctr",
+}
+DIRECTIONS = {"north": "n", "south": "s", "east": "e", "west": "w", "n": "n", "s": "s", "e": "e", "w": "w",
+              "northeast": "ne", "northwest": "nw", "southeast": "se", "southwest": "sw", "ne": "ne", "nw": "nw",
+              "se": "se", "sw": "sw"}
+US_STATES = (
+    "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY NC ND OH OK "
+    "OR PA RI SC SD TN TX UT VT VA WA WV WI WY"
+).split()
+STATE_NAMES = {
+    "california": "CA", "oregon": "OR", "washington": "WA", "nevada": "NV", "arizona": "AZ", "texas": "TX",
+    "new york": "NY", "florida": "FL", "illinois": "IL", "colorado": "CO", "massachusetts": "MA",
+}
+# Streets whose names carry no suffix ("1200 Broadway").
+NAMED_STREETS = ("Broadway", "Embarcadero", "The Embarcadero", "The Alameda", "Bowery", "Kingsway")
+_NAMED_STREETS = "|".join(re.escape(n) for n in NAMED_STREETS)
+_SUFFIX_RE = "|".join(sorted((re.escape(s) for s in STREET_SUFFIXES), key=len, reverse=True))
+# Words that end a street name: a street is not called "on", "at" or "and".
+_STOP = (
+    r"(?:on|at|in|and|or|the|is|are|was|of|for|to|my|our|a|an|it|its|door|doors|but|with|by|near|from|we|i"
+    r"|min|mins|minute|minutes|hour|hours|hrs|day|days|times|years|am|pm)"
+)
+_STREET_WORD = rf"(?!{_STOP}\b)(?:\d+(?:st|nd|rd|th)|[A-Za-z][A-Za-z'.\-]*)"
+_STATE_RE = "|".join(US_STATES) + "|" + "|".join(n.title() for n in STATE_NAMES)
+# A city is one to three words, none of them a state code (so "Oakland CA" is Oakland, CA).
+_CITY_WORD = rf"(?!(?:{'|'.join(US_STATES)})\b)(?:(?:St|Ste|Mt|Ft)\.\s*)?[A-Z][A-Za-z'\-]+"
+ADDRESS_RE = re.compile(
+    rf"""
+    (?<![\w#$])(?P<number>\d{{1,6}}(?:-\d{{1,4}})?[A-Za-z]?)\s+
+    (?:
+        (?P<street>(?:{_STREET_WORD}\s+){{0,3}}?{_STREET_WORD})\s+(?P<suffix>{_SUFFIX_RE})\b\.?
+      | (?P<named>{_NAMED_STREETS})\b
+    )
+    (?:\s+(?P<post_dir>N|S|E|W|NE|NW|SE|SW)\b\.?)?
+    (?:\s*,?\s*(?P<unit>(?:apt|apartment|unit|suite|ste|bldg|building|fl|floor|rm|room)\.?\s*\#?\s*[A-Za-z0-9\-]{{1,6}}|\#\s*[A-Za-z0-9\-]{{1,6}})\b)?
+    (?:
+        \s*,\s*(?P<city_c>{_CITY_WORD}(?:\s+{_CITY_WORD}){{0,2}})
+            (?:\s*,?\s*(?P<state_c>{_STATE_RE})\b)?(?:\s*,?\s*(?P<zip_c>\d{{5}}(?:-\d{{4}})?))?
+      |
+        \s+(?P<city_s>{_CITY_WORD}(?:\s+{_CITY_WORD}){{0,2}})
+            (?:\s*,?\s*(?P<state_s>{_STATE_RE})\b)?(?:\s*,?\s*(?P<zip_s>\d{{5}}(?:-\d{{4}})?))?
+      |
+        \s+in\s+(?P<city_in>{_CITY_WORD}(?:\s+{_CITY_WORD}){{0,2}})(?:\s*,?\s*(?P<state_in>{_STATE_RE})\b)?
+      |
+        \s*,?\s*(?P<zip_only>\d{{5}}(?:-\d{{4}})?)\b
+    )?
+    """,
+    re.VERBOSE | re.IGNORECASE,
+)
+# City names must start with a capital; case-insensitive matching above would take any word,
+# so a lowercase "city" is checked again here (and days, times and fillers are never cities).
+NOT_CITY_WORDS = {
+    "today", "tomorrow", "tonight", "asap", "please", "thanks", "thank", "monday", "tuesday", "wednesday", "thursday",
+    "friday", "saturday", "sunday", "morning", "afternoon", "evening", "next", "this", "call", "text", "the", "it",
+    "we", "i", "my", "our", "front", "back", "side", "rear", "main", "door", "can", "need", "is", "and", "apt", "unit",
+    "suite", "after", "before", "between", "anytime", "any", "around", "by", "if", "so", "but", "hi", "hello",
+}
+
+
+def street_key(line: str) -> str:
+    """A comparable form of a street line: '123 N. Main Street' and '123 north main st' agree."""
+    words = re.findall(r"[a-z0-9]+", _fold(line))
+    out = []
+    for index, word in enumerate(words):
+        if index > 0 and word in DIRECTIONS:
+            out.append(DIRECTIONS[word])
+        elif index > 0 and word in STREET_SUFFIXES:
+            out.append(STREET_SUFFIXES[word])
+        else:
+            out.append(word)
+    return " ".join(out)
+
+
+def _city_ok(city: str | None, *, ends_clause: bool = False) -> bool:
+    """A capitalised word, or a lower-case one that ends the clause after a comma ("..., berkeley")."""
+    if not city:
+        return False
+    words = city.split()
+    if any(w.lower().strip(".") in NOT_CITY_WORDS for w in words):
+        return False
+    return words[0][:1].isupper() or ends_clause
+
+
+def address_find(text: str) -> Fact | None:
+    """The most complete US street address in the text (number, street, suffix, unit, city, state, ZIP)."""
+    best = None
+    for match in ADDRESS_RE.finditer(text):
+        number, street, suffix = match.group("number"), match.group("street") or match.group("named"), match.group("suffix") or ""
+        # "3 pm" or "2 doors" never reach here (no suffix); "5 min walk" would: a street name
+        # needs at least one letter and a house number below 100000.
+        if not re.search(r"[A-Za-z]", street):
+            continue
+        city = state = postal = ""
+        ends_clause = bool(re.match(r"\s*(?:$|[.!?;\n])", text[match.end():]))
+        if match.group("city_c") and _city_ok(match.group("city_c"), ends_clause=ends_clause or bool(match.group("state_c") or match.group("zip_c"))):
+            city, state, postal = match.group("city_c"), match.group("state_c") or "", match.group("zip_c") or ""
+        elif match.group("city_s") and (match.group("state_s") or match.group("zip_s") or ends_clause) \
+                and _city_ok(match.group("city_s"), ends_clause=True):
+            city, state, postal = match.group("city_s"), match.group("state_s") or "", match.group("zip_s") or ""
+        elif match.group("city_in") and _city_ok(match.group("city_in"), ends_clause=ends_clause or bool(match.group("state_in"))):
+            city, state = match.group("city_in"), match.group("state_in") or ""
+        elif match.group("zip_only"):
+            postal = match.group("zip_only")
+        line1 = " ".join(p for p in (number, street.strip(), suffix.rstrip("."), match.group("post_dir") or "") if p)
+        if line1 == line1.lower():
+            line1 = " ".join(w if w[:1].isdigit() else w.title() for w in line1.split())
+        state = STATE_NAMES.get(state.lower(), state.upper()) if state else ""
+        value = {
+            "line1": line1,
+            "line2": (match.group("unit") or "").strip(),
+            "city": city.strip().rstrip(".").title() if city.islower() else city.strip().rstrip("."),
+            "region": state,
+            "postal_code": postal,
+        }
+        value["text"] = ", ".join(
+            p for p in (line1, value["line2"], value["city"], f"{value['region']} {value['postal_code']}".strip()) if p
+        )
+        confidence = 90 if (value["city"] or value["postal_code"]) else 75
+        candidate = Fact("address", value, confidence)
+        if best is None or candidate.confidence > best.confidence:
+            best = candidate
+    return best
+
+
+# --- Contact details --------------------------------------------------------------------------
+
+EMAIL_RE = re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,190}\.[A-Za-z]{2,24}(?![\w-])")
+NAME_RE = re.compile(
+    r"\b(?i:my name is|my names|this is|i am|i'm|im|it's|its)\s+(?P<name>[A-Z][a-z'\-]+(?:\s+[A-Z][a-z'\-]+)?)\b"
+    r"|^\s*(?i:-|—|thanks,?|thank you,?|regards,?|best,?|cheers,?)\s*(?P<sign>[A-Z][a-z'\-]+(?:\s+[A-Z][a-z'\-]+)?)\s*$",
+    re.MULTILINE,
+)
+_NOT_NAME = {"The", "This", "It", "Our", "My", "Your", "A", "An", "Not", "Urgent", "Here", "There", "Back", "Door",
+             "Calling", "Writing", "Texting", "Still", "Going", "Having", "Sorry", "So", "Very", "Really", "Just", "At",
+             "In", "On", "Outside", "Inside", "Locked", "Stuck", "Trapped", "Available", "Free", "Home", "Out", "Again"}
+
+
+def _callback(text: str) -> Fact | None:
+    region = getattr(settings, "DISPATCH_DEFAULT_PHONE_REGION", "US") or "US"
+    for match in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.VALID):
+        number = phone_normalize(match.raw_string, strict=True)
+        if number:
+            return Fact("callback_phone", number, 90)
+    return None
+
+
+def _email(text: str) -> Fact | None:
+    match = EMAIL_RE.search(text)
+    return Fact("email", match.group(0).lower(), 90) if match else None
+
+
+def _name(text: str) -> Fact | None:
+    for match in NAME_RE.finditer(text):
+        name = (match.group("name") or match.group("sign") or "").strip()
+        if name and name.split()[0] not in _NOT_NAME:
+            return Fact("customer_name", name, 70)
+    return None
+
+
+# --- Time preferences -------------------------------------------------------------------------
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_WEEKDAY_INDEX = {
+    **{name: index for index, name in enumerate(WEEKDAYS)},
+    "mon": 0, "tue": 1, "tues": 1, "wed": 2, "weds": 2, "thu": 3, "thur": 3, "thurs": 3, "fri": 4, "sat": 5, "sun": 6,
+}
+PARTS_OF_DAY = {
+    "morning": (time(8, 0), time(12, 0)),
+    "afternoon": (time(12, 0), time(17, 0)),
+    "evening": (time(17, 0), time(20, 0)),
+    "tonight": (time(17, 0), time(21, 0)),
+    "lunch": (time(11, 30), time(13, 30)),
+    "midday": (time(11, 0), time(14, 0)),
+}
+_CLOCK = r"(?P<{n}h>\d{{1,2}})(?::(?P<{n}m>\d{{2}}))?\s*(?P<{n}ap>a\.?m\.?|p\.?m\.?)?"
+_DAY_RE = re.compile(
+    r"\b(?P<rel>today|tonight|tomorrow|tmrw|tmr|tomorow|tommorow|tommorrow|day after tomorrow|next week|this week|this weekend|weekend)\b"
+    r"|\b(?P<qual>this|next|on)?\s*(?P<wd>monday|tuesday|wednesday|thursday|friday|saturday|sunday|mon|tues?|weds?|thu(?:rs?)?|fri|sat|sun)\b",
+    re.IGNORECASE,
+)
+_PART_RE = re.compile(r"\b(?P<part>morning|afternoon|evening|tonight|lunch(?:time)?|midday|noon)\b", re.IGNORECASE)
+_AFTER_RE = re.compile(r"\b(?:after|from|anytime after|any time after|not before|past)\s+" + _CLOCK.format(n="a") + r"(?!\s*(?:min|minutes|hours|hrs|days))", re.IGNORECASE)
+_BEFORE_RE = re.compile(r"\b(?:before|by|until|til|till|no later than)\s+(?:(?P<noon>noon|midday|lunch)|" + _CLOCK.format(n="b") + r")(?!\s*(?:min|minutes|hours|hrs|days))", re.IGNORECASE)
+_BETWEEN_RE = re.compile(
+    r"\b(?:between|btwn|from)\s+" + _CLOCK.format(n="s") + r"\s*(?:and|-|–|to)\s*" + _CLOCK.format(n="e")
+    + r"|\b" + _CLOCK.format(n="x") + r"\s*(?:-|–|to)\s*" + _CLOCK.format(n="y"),
+    re.IGNORECASE,
+)
+# "at 4:30pm", "around 10am": a clock time needs am/pm here ("we open at 9" is no preference).
+_AT_RE = re.compile(
+    r"\b(?:at|around|about|@)\s+(?P<th>\d{1,2})(?::(?P<tm>\d{2}))?\s*(?P<tap>a\.?m\.?|p\.?m\.?)(?![a-z])", re.IGNORECASE
+)
+
+
+def _clock(hour: str | None, minute: str | None, ampm: str | None, *, default_pm_below: int = 7) -> time | None:
+    if hour is None:
+        return None
+    h, m = int(hour), int(minute or 0)
+    if h > 23 or m > 59:
+        return None
+    marker = (ampm or "").lower().replace(".", "")
+    if marker == "pm" and h < 12:
+        h += 12
+    elif marker == "am" and h == 12:
+        h = 0
+    elif not marker and 1 <= h < default_pm_below:
+        # "after 3" in a service business means 3 pm, not 3 am.
+        h += 12
+    return time(h, m)
+
+
+def _weekday_day(today: date, weekday: int, qualifier: str) -> date:
+    ahead = (weekday - today.weekday()) % 7
+    if ahead == 0 and qualifier != "this":
+        # "Tuesday" said on a Tuesday means next week's; "this Tuesday" means today.
+        ahead = 7
+    if qualifier == "next" and today.weekday() + ahead <= 6:
+        # "next Friday" said on a Monday is the Friday of next week, not this one.
+        ahead += 7
+    return today + timedelta(days=ahead)
+
+
+def _days(text: str, today: date) -> list[tuple[date, str]]:
+    """The days a message names, soonest first, each with the words that named it."""
+    days: list[tuple[date, str]] = []
+    for match in _DAY_RE.finditer(text):
+        rel = (match.group("rel") or "").lower()
+        if rel in ("today", "tonight"):
+            days.append((today, rel))
+        elif rel == "day after tomorrow":
+            days.append((today + timedelta(days=2), rel))
+        elif rel.startswith(("tom", "tm")):
+            days.append((today + timedelta(days=1), "tomorrow"))
+        elif rel == "next week":
+            monday = today + timedelta(days=7 - today.weekday())
+            days.extend((monday + timedelta(days=i), "next week") for i in range(5))
+        elif rel == "this week":
+            days.extend((today + timedelta(days=i), "this week") for i in range(max(0, 5 - today.weekday())))
+        elif rel in ("weekend", "this weekend"):
+            saturday = today + timedelta(days=(5 - today.weekday()) % 7)
+            days.extend([(saturday, "weekend"), (saturday + timedelta(days=1), "weekend")])
+        elif match.group("wd"):
+            word = match.group("wd").lower()
+            qualifier = (match.group("qual") or "").lower()
+            # "sat" and "sun" are days only where a day is expected ("on sat", "fri or sat").
+            if word in ("sat", "sun") and not (
+                qualifier
+                or re.search(r"(\bor|\band|,|/)\s*$", text[: match.start("wd")], re.IGNORECASE)
+                or re.match(r"\s*(or|and|,|/)\s*(sat|sun)", text[match.end():], re.IGNORECASE)
+            ):
+                continue
+            weekday = _WEEKDAY_INDEX[word]
+            days.append((_weekday_day(today, weekday, qualifier), WEEKDAYS[weekday].title()))
+    unique: dict[date, str] = {}
+    for day, label in days:
+        unique.setdefault(day, label)
+    return sorted(unique.items())
+
+
+def _hours(text: str) -> tuple[time, time, str] | None:
+    """The hours a message asks for, as (start, end, label), or None when it names none."""
+    between = _BETWEEN_RE.search(text)
+    if between:
+        g = between.groupdict()
+        prefix = "s" if g.get("sh") else "x"
+        end_prefix = "e" if g.get("eh") else "y"
+        end_ap = g.get(f"{end_prefix}ap")
+        start = _clock(g.get(f"{prefix}h"), g.get(f"{prefix}m"), g.get(f"{prefix}ap") or end_ap)
+        end = _clock(g.get(f"{end_prefix}h"), g.get(f"{end_prefix}m"), end_ap)
+        if start and end and end > start:
+            return start, end, between.group(0).strip()
+    after = _AFTER_RE.search(text)
+    before = _BEFORE_RE.search(text)
+    if after or before:
+        start = _clock(after.group("ah"), after.group("am"), after.group("aap")) if after else DAY_START
+        if before and before.group("noon"):
+            end = time(12, 0)
+        elif before:
+            end = _clock(before.group("bh"), before.group("bm"), before.group("bap"))
+        else:
+            end = DAY_END
+        if start and end and end > start:
+            label = " ".join(m.group(0).strip() for m in (after, before) if m)
+            return start, end, label
+        if start and not before:
+            return start, (datetime.combine(date.today(), start) + timedelta(hours=2)).time(), after.group(0).strip()
+    part = _PART_RE.search(text)
+    if part:
+        word = part.group("part").lower()
+        if word == "noon":
+            return time(11, 0), time(13, 0), "noon"
+        key = "lunch" if word.startswith("lunch") else word
+        start, end = PARTS_OF_DAY[key]
+        return start, end, word
+    at = _AT_RE.search(text)
+    if at:
+        start = _clock(at.group("th"), at.group("tm"), at.group("tap"))
+        if start and time(6, 0) <= start <= time(20, 0):
+            end = (datetime.combine(date.today(), start) + timedelta(hours=2)).time()
+            return start, end, at.group(0).strip()
+    return None
+
+
+def time_windows(text: str, *, now: datetime, tz: str) -> list[dict]:
+    """Preferred windows ("tomorrow morning", "after 3pm", "Tuesday", "next week") as
+    [{"start", "end", "label"}] in ISO-8601 with the site's offset, soonest first."""
+    zone = ZoneInfo(tz)
+    local_now = now.astimezone(zone)
+    today = local_now.date()
+    days = _days(text, today)
+    hours = _hours(text)
+    if not days and hours is None:
+        return []
+    if not days:
+        # "after 3pm" with no day: today if that is still ahead, otherwise tomorrow.
+        start, end, _label = hours
+        day = today if datetime.combine(today, end, zone) > local_now else today + timedelta(days=1)
+        days = [(day, "today" if day == today else "tomorrow")]
+    windows = []
+    for day, day_label in days:
+        if hours:
+            start_t, end_t, hours_label = hours
+        elif day_label == "tonight":
+            (start_t, end_t), hours_label = PARTS_OF_DAY["tonight"], ""
+        else:
+            start_t, end_t, hours_label = DAY_START, DAY_END, ""
+        start = datetime.combine(day, start_t, zone)
+        end = datetime.combine(day, end_t, zone)
+        if end <= local_now:
+            continue
+        start = max(start, local_now.replace(second=0, microsecond=0))
+        label = day_label if hours_label in ("", day_label) else f"{day_label} {hours_label}"
+        windows.append({"start": start.isoformat(), "end": end.isoformat(), "label": label})
+    return windows[:7]
+
+
+# --- Spam ---------------------------------------------------------------------------------------
+
+SPAM_PHRASES = (
+    "win a free", "you have won", "youve won", "you won", "congratulations you", "claim your", "free cruise",
+    "free gift", "gift card", "click here", "click the link", "click below", "limited time offer", "act now",
+    "100% free", "risk free", "earn money", "make money fast", "work from home", "crypto", "bitcoin", "btc",
+    "investment opportunity", "double your", "viagra", "cialis", "casino", "lottery", "prize", "loan approved",
+    "pre-approved", "preapproved", "seo services", "rank your website", "first page of google", "unsubscribe",
+    "reply stop", "text stop", "nigerian prince", "wire transfer", "urgent business proposal", "dear friend",
+    "hot singles", "weight loss", "miracle", "cheap meds", "final notice", "your account has been suspended",
+    "verify your account", "exclusive deal", "100% guaranteed",
+)
+URL_RE = re.compile(r"(?:https?://|www\.)\S+|\b[a-z0-9-]+\.(?:com|net|org|io|ly|xyz|top|info|biz|co)/\S*", re.IGNORECASE)
+
+
+def _spam(text: str, folded: str, has_incident: bool) -> list[str]:
+    reasons = [f"phrase:{p}" for p in SPAM_PHRASES if _phrase_pattern(p).search(folded)]
+    without_links = URL_RE.sub(" ", text)
+    words = re.findall(r"[A-Za-z]{2,}", without_links)
+    links = URL_RE.findall(text)
+    if links and len(words) < 3:
+        reasons.append("links_only")
+    elif len(links) >= 3:
+        reasons.append("many_links")
+    # A door problem in the message outweighs one spammy phrase ("click here for photos").
+    threshold = 2 if has_incident else 1
+    strong = "links_only" in reasons
+    return reasons if (strong or len(reasons) >= threshold) else []
+
+
+# --- The whole message --------------------------------------------------------------------------
+
+
+def message_extract(
+    text: str, *, now: datetime, tz: str | None = None, keywords: dict[str, list[str]] | None = None
+) -> Extraction:
+    """Everything deterministic in one message's text (subject and body)."""
+    tz = tz or settings.TIME_ZONE
+    folded = _fold(text)
+    keywords = incident_keywords() if keywords is None else keywords
+    result = Extraction()
+    result.incident_type = _incident(folded, keywords)
+    result.priority, result.priority_stated = _priority(folded)
+    result.address = address_find(text)
+    windows = time_windows(text, now=now, tz=tz)
+    if windows:
+        result.time_windows = Fact("time_windows", windows, 80)
+    result.callback_phone = _callback(text)
+    result.email = _email(text)
+    result.customer_name = _name(text)
+    result.spam = _spam(text, folded, result.incident_type is not None)
+    return result

@@ -1,0 +1,121 @@
+"""What customers send us: every inbound message as received and as cleaned, the conversation it
+belongs to, and each fact intake read out of it with its confidence and source.
+
+Rows here are written only by `services.message_receive` (and the helpers it calls). A message
+is never edited after it is stored: the raw original stays next to the sanitized copy, so a
+dispatcher can always see exactly what arrived.
+"""
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+
+from dispatch.tickets.models import Ticket
+
+
+class InboundChannel(models.TextChoices):
+    SMS = "SMS", "SMS"
+    EMAIL = "EMAIL", "Email"
+    WEB = "WEB", "Web form"
+    AGENT = "AGENT", "Agent hand-over"
+
+
+class Conversation(models.Model):
+    """The exchange with one customer about one ticket on one channel."""
+
+    class Status(models.TextChoices):
+        OPEN = "OPEN", "Open"
+        CLOSED = "CLOSED", "Closed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    ticket = models.ForeignKey(Ticket, on_delete=models.PROTECT, related_name="conversations")
+    channel = models.CharField(max_length=8, choices=InboundChannel.choices)
+    customer_phone = models.CharField("customer phone (E.164)", max_length=20, blank=True)
+    customer_email = models.EmailField(blank=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
+    # What intake has asked this customer so far ({"address": 1}), so a question is never
+    # repeated without end when an answer does not contain what was asked.
+    asked = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_message_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-last_message_at"]
+        indexes = [
+            # Threading: "the most recent open conversation of this phone/email".
+            models.Index(fields=["customer_phone", "status", "last_message_at"], name="conv_phone_open"),
+            models.Index(fields=["customer_email", "status", "last_message_at"], name="conv_email_open"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["ticket", "channel"], name="conversation_ticket_channel_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_channel_display()} · {self.customer_phone or self.customer_email or 'unknown sender'}"
+
+
+class InboundMessage(models.Model):
+    """One message as it arrived (raw) and as intake read it (sanitized), deduplicated per provider id."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    channel = models.CharField(max_length=8, choices=InboundChannel.choices)
+    # The provider's id (Twilio MessageSid, email Message-Id, form submission id). Together with
+    # the channel it is unique: a retried webhook hits the constraint instead of a second row.
+    provider_message_id = models.CharField(max_length=255)
+    raw_body = models.TextField(blank=True, help_text="As received (capped in size).")
+    body = models.TextField(blank=True, help_text="Sanitized: no markup, no control characters, capped.")
+    subject = models.CharField(max_length=300, blank=True)
+    sender_phone = models.CharField("sender phone (E.164)", max_length=20, blank=True)
+    sender_email = models.EmailField(blank=True)
+    sender_name = models.CharField(max_length=200, blank=True)
+    media = models.JSONField(default=list, blank=True)
+    raw = models.JSONField(default=dict, blank=True, help_text="The provider's fields (capped in size).")
+    flags = models.JSONField(default=dict, blank=True)
+    # Instruction-like content, spam or anything else a person should look at.
+    needs_review = models.BooleanField(default=False)
+    ticket = models.ForeignKey(Ticket, on_delete=models.PROTECT, null=True, blank=True, related_name="inbound_messages")
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.PROTECT, null=True, blank=True, related_name="messages"
+    )
+    # The customer's "1"/"2"/"3" answer to a schedule proposal, recorded for the scheduling face.
+    reply_option = models.PositiveSmallIntegerField(null=True, blank=True)
+    received_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "provider_message_id"], name="inbound_channel_provider_id_unique"),
+        ]
+        indexes = [
+            models.Index(fields=["sender_phone", "received_at"], name="inbound_phone_received"),
+            models.Index(fields=["sender_email", "received_at"], name="inbound_email_received"),
+            models.Index(fields=["needs_review", "received_at"], name="inbound_review_received"),
+            models.Index(fields=["ticket", "received_at"], name="inbound_ticket_received"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_channel_display()} {self.provider_message_id}"
+
+
+class ExtractedField(models.Model):
+    """One fact intake read out of one message (address, incident type, time preference, ...)."""
+
+    id = models.BigAutoField(primary_key=True)
+    ticket = models.ForeignKey(Ticket, on_delete=models.PROTECT, related_name="extracted_fields")
+    name = models.CharField(max_length=40)
+    # Text for most fields; structured for some (time windows are a list of {start, end, label}).
+    value = models.JSONField()
+    confidence = models.PositiveSmallIntegerField()
+    source_message = models.ForeignKey(InboundMessage, on_delete=models.PROTECT, related_name="extracted_fields")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["ticket", "name", "-created_at"]
+        indexes = [models.Index(fields=["ticket", "name", "created_at"], name="extracted_ticket_name")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(confidence__lte=100), name="extracted_confidence_0_100"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} = {self.value!r} ({self.confidence}%)"

@@ -1,0 +1,736 @@
+"""Customers' messages: every channel (SMS, email, the web form, an agent's hand-over) comes in
+through `message_receive`.
+
+One message, one transaction: the message is stored (the (channel, provider id) unique
+constraint makes a retried delivery the same message), sanitized and flagged, threaded onto
+the sender's open ticket or given a new one, read for facts (stored with their confidence and
+source), and answered: a confirmation with the reference and the status link for a new
+ticket, one short question for whatever is still missing. A message can only open a ticket or
+add to one; it never schedules, dispatches, cancels or closes anything. The one thing a
+customer's message may answer, a "1/2/3" choice of proposed times, is reported in the result
+for the scheduling face to act on; nothing here acts on it.
+
+`dispatch.intake.services` re-exports the public names; callers import them from there.
+"""
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from dispatch.common.actors import Actor, service_actor
+from dispatch.common.errors import DispatchError, invalid_request
+from dispatch.messaging.models import MessageTemplate
+from dispatch.messaging.rendering import template_render
+from dispatch.messaging.services import outbox_enqueue
+from dispatch.tickets.commands import command
+from dispatch.tickets.models import Priority, Site, Ticket
+from dispatch.tickets.services import (
+    Outcome,
+    TicketChange,
+    audit_only,
+    role_forbidden,
+    ticket_execute,
+    ticket_open,
+    ticket_request_info,
+    ticket_triage,
+)
+from dispatch.tickets.states import TicketState
+
+from . import conversations, extract, sanitize
+from .models import ExtractedField, InboundChannel, InboundMessage
+from .status_links import status_link
+
+S = TicketState
+
+# Both must reach this for intake to make a ticket schedulable on its own (the same settings
+# the blind-intake gate reads).
+DEFAULT_CONFIDENCE_THRESHOLD = 85
+
+
+def _identity_threshold() -> int:
+    return int(getattr(settings, "DISPATCH_INTAKE_IDENTITY_CONFIDENCE_THRESHOLD", DEFAULT_CONFIDENCE_THRESHOLD))
+
+
+def _classification_threshold() -> int:
+    return int(getattr(settings, "DISPATCH_INTAKE_CLASSIFICATION_CONFIDENCE_THRESHOLD", DEFAULT_CONFIDENCE_THRESHOLD))
+
+
+def _email(value: Any, *, field: str) -> str:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return ""
+    if not isinstance(value, str):
+        raise invalid_request(f"{field!r} must be an email address.", field=field)
+    address = value.strip().lower()
+    try:
+        validate_email(address)
+    except ValidationError:
+        raise invalid_request(f"{field!r} is not a valid email address.", field=field) from None
+    return address
+
+
+def _uuid(value: Any, field: str) -> uuid.UUID:
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except (ValueError, TypeError, AttributeError):
+        raise invalid_request(f"{field!r} must be a UUID.", field=field) from None
+
+
+INTAKE_RECEIVE = command("intake.receive", ["dispatcher", "agent"], None, "NEW", "Open a ticket from a customer's message")
+INTAKE_UPDATE = command(
+    "intake.update",
+    ["dispatcher", "agent"],
+    ["NEW", "NEEDS_INFO", "TRIAGED"],
+    None,
+    "Record what a customer's message told us",
+)
+
+# States in which a customer's bare "2" answers a proposal of appointment times.
+REPLY_STATES = frozenset({S.SCHEDULE_PROPOSED, S.PENDING_CUSTOMER_CONFIRMATION})
+# States in which intake still completes the ticket from what the customer writes.
+INTAKE_STATES = frozenset({S.NEW, S.NEEDS_INFO, S.TRIAGED})
+# An item still missing after this many questions is left to a dispatcher (no endless asking).
+MAX_ASKS_PER_ITEM = 2
+PROVIDER_ID_MAX = 255
+PRIORITY_RANK = {Priority.ROUTINE: 0, Priority.URGENT: 1, Priority.EMERGENCY: 2}
+
+# What to ask for each missing item, as a phrase that completes "Could you reply with ...?".
+QUESTION_PHRASES = {
+    "address": "the street address of the door (number, street and city)",
+    "city": "the city or ZIP code of {line1}",
+    "problem": "a few words on what is wrong with the door (for example: won't latch, won't lock, "
+    "broken glass, slamming, automatic door stuck)",
+    "contact": "a phone number or email address where we can reach you",
+}
+_REPLY_OPTION_RE = re.compile(
+    r"^\s*(?:(?:option|opt|choice|number|no\.?|slot|window|time)\s*)?#?\s*(?P<n>[1-9])\s*[.!)]*\s*"
+    r"(?:(?:please|pls|plz|thanks|thank you|thx|ok|works|is fine|is good)\s*[.!]*\s*)*$",
+    re.IGNORECASE,
+)
+
+
+_CHANGE_REQUEST_RE = re.compile(
+    r"\b(cancel|reschedul|postpone|push\s+(it\s+)?back|move\s+(it|the\s+appointment|my\s+appointment)|change\s+the\s+time"
+    r"|can'?t\s+make\s+it|won'?t\s+be\s+(there|home))\w*",
+    re.IGNORECASE,
+)
+
+
+@dataclass
+class IntakeResult:
+    """What happened to one inbound message (see HELPERS "Intake interfaces")."""
+
+    message: InboundMessage
+    ticket: Ticket | None
+    created_ticket: bool = False
+    duplicate: bool = False
+    # The missing items asked for in this exchange ("address", "city", "problem", "contact").
+    asked: list[str] = field(default_factory=list)
+    # The customer's answer (1-based) to a proposal of appointment times; a scheduling face acts on it.
+    reply_option: int | None = None
+    # Instruction-like content or spam: a dispatcher should look at the message.
+    flagged: bool = False
+    spam: bool = False
+    # The texts sent back (queued in the outbox, or for an agent to relay when the channel is theirs).
+    replies: list[str] = field(default_factory=list)
+
+
+def _channel_clean(channel: Any) -> str:
+    value = str(channel or "").strip().upper()
+    if value not in InboundChannel.values:
+        raise invalid_request(f"Unknown channel {channel!r}; use SMS, EMAIL, WEB or AGENT.", field="channel")
+    return value
+
+
+def _provider_id_clean(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise invalid_request("'provider_message_id' is required: it is how retried deliveries are recognised.",
+                              field="provider_message_id")
+    # An id is compared, never shown as text: only invisible characters go ("<abc@host>" stays).
+    value = sanitize.controls_remove(value).strip()
+    if not value or len(value) > PROVIDER_ID_MAX:
+        raise invalid_request(f"'provider_message_id' must be 1 to {PROVIDER_ID_MAX} characters.", field="provider_message_id")
+    return value
+
+
+def _sender_phone(value: Any) -> str:
+    if value in (None, ""):
+        return ""
+    if not isinstance(value, str):
+        raise invalid_request("'sender_phone' must be a phone number.", field="sender_phone")
+    phone = sanitize.phone_normalize(value)
+    if not phone:
+        raise invalid_request(f"'sender_phone' {value[:40]!r} is not a phone number.", field="sender_phone")
+    return phone
+
+
+def _text_arg(value: Any, name: str) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise invalid_request(f"{name!r} must be text.", field=name)
+    return value
+
+
+def _reply_option(body: str) -> int | None:
+    match = _REPLY_OPTION_RE.match(body or "")
+    return int(match.group("n")) if match else None
+
+
+def missing_items(ticket: Ticket) -> list[str]:
+    """What the ticket still lacks to be schedulable, in the order we would ask for it."""
+    missing = []
+    site = ticket.site
+    if not conversations.site_has_address(site):
+        missing.append("city" if site.address_line1.strip() else "address")
+    if not (ticket.incident_type or "").strip():
+        missing.append("problem")
+    if not (ticket.customer_phone or ticket.customer_email):
+        missing.append("contact")
+    return missing
+
+
+def question_text(items: list[str], *, ticket: Ticket) -> str:
+    """One short, plain question asking for exactly these items."""
+    phrases = [QUESTION_PHRASES[item].format(line1=ticket.site.address_line1) for item in items]
+    if len(phrases) == 1:
+        joined = phrases[0]
+    else:
+        joined = ", ".join(phrases[:-1]) + " and " + phrases[-1]
+    return f"Could you reply with {joined}?"
+
+
+def _summary(clean: sanitize.CleanMessage, media: list[dict]) -> str:
+    for candidate in (clean.body, clean.subject):
+        line = next((ln.strip() for ln in candidate.splitlines() if ln.strip()), "")
+        if line:
+            return line[:160]
+    return "Photo from a customer" if media else "Message from a customer"
+
+
+def _form_address(text: str) -> extract.Fact | None:
+    """An address typed into a form's address field: the street-address pattern when it fits,
+    otherwise "line 1, city[, state ZIP]" as written (the customer told us it is an address)."""
+    found = extract.address_find(text)
+    if found is not None:
+        return found
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts or not re.search(r"\d", parts[0]) or not re.search(r"[A-Za-z]{2}", parts[0]):
+        return None
+    postal = re.search(r"\b\d{5}(?:-\d{4})?\b", text)
+    city = re.sub(r"\b\d{5}(?:-\d{4})?\b", "", parts[1]).strip() if len(parts) > 1 else ""
+    value = {"line1": parts[0][:200], "line2": "", "city": city[:100], "region": "",
+             "postal_code": postal.group(0) if postal else "", "text": text[:300]}
+    return extract.Fact("address", value, 70)
+
+
+_CITY_ANSWER_RE = re.compile(
+    r"^\s*(?:(?:it'?s|its|it is)\s+)?(?:in\s+)?(?P<city>[A-Za-z][A-Za-z .'\-]{1,40}?)?\s*,?\s*"
+    r"(?P<state>[A-Z]{2})?\s*,?\s*(?P<zip>\d{5}(?:-\d{4})?)?\s*[.!]*\s*$"
+)
+
+
+def _answer_address(text: str, asked: dict, site: Site) -> extract.Fact | None:
+    """Read a short answer to our own question when the general pattern does not fit it:
+    "Oakland" after we asked for the city, "55 Broadway, Oakland" after we asked for the address."""
+    body = text.strip()
+    if asked.get("city") and site.address_line1 and not site.city and len(body) <= 80:
+        match = _CITY_ANSWER_RE.match(body)
+        if match and (match.group("city") or match.group("zip")):
+            city = (match.group("city") or "").strip()
+            if city.lower() in extract.NOT_CITY_WORDS:
+                city = ""
+            if city or match.group("zip"):
+                value = {"line1": site.address_line1, "line2": "", "city": city.title() if city.islower() else city,
+                         "region": match.group("state") or "", "postal_code": match.group("zip") or "", "text": body}
+                return extract.Fact("address", value, 80)
+    if asked.get("address") and len(body) <= 120:
+        return _form_address(body)
+    return None
+
+
+def _reply_route(*, channel: str, phone: str, email: str, extra: dict) -> tuple[str, str] | None:
+    """Where an answer to this message goes: back on the channel the customer used."""
+    if channel == InboundChannel.SMS and phone:
+        return "SMS", phone
+    if channel == InboundChannel.EMAIL and email:
+        return "EMAIL", email
+    if channel == InboundChannel.WEB:
+        return ("SMS", phone) if phone else (("EMAIL", email) if email else None)
+    if channel == InboundChannel.AGENT:
+        # The agent's channel (chat, WhatsApp) is not ours to send on; it relays the reply
+        # itself unless it asks us to answer by SMS or email.
+        wanted = str(extra.get("reply_channel") or "").upper()
+        if wanted == "SMS" and phone:
+            return "SMS", phone
+        if wanted == "EMAIL" and email:
+            return "EMAIL", email
+    return None
+
+
+def _reply(*, route, template: str, ticket: Ticket, context: dict, result: IntakeResult, flags: dict) -> None:
+    if route is None:
+        stored = MessageTemplate.objects.filter(code=template).first()
+        if stored is not None:
+            values = {"company": getattr(settings, "DISPATCH_COMPANY_NAME", "Real Dispatch"),
+                      "ticket_ref": ticket.short_ref, **context}
+            result.replies.append(template_render(stored.body, values))
+        return
+    try:
+        # A savepoint: an undeliverable reply must not undo the intake that caused it.
+        with transaction.atomic():
+            outbound = outbox_enqueue(channel=route[0], recipient=route[1], template=template, ticket=ticket, context=context)
+    except DispatchError as exc:
+        flags.setdefault("reply_failed", []).append({"template": template, "code": exc.code})
+        return
+    result.replies.append(outbound.body)
+
+
+def _facts_store(*, ticket: Ticket, message: InboundMessage, facts: list[extract.Fact]) -> None:
+    ExtractedField.objects.bulk_create(
+        ExtractedField(ticket=ticket, name=f.name, value=f.value, confidence=max(0, min(100, int(f.confidence))),
+                       source_message=message)
+        for f in facts
+    )
+
+
+def _ticket_flagged(ticket: Ticket) -> bool:
+    return InboundMessage.objects.filter(ticket=ticket, needs_review=True).exists()
+
+
+def _progress(*, actor: Actor, ticket: Ticket, flagged: bool) -> tuple[Ticket, list[str]]:
+    """Triage a complete intake ticket: READY_TO_SCHEDULE when intake is sure of the customer and
+    the incident and no message of the ticket waits for a dispatcher's review, TRIAGED otherwise.
+    An incomplete ticket is left as it is; returns the ticket and the items it still lacks."""
+    missing = missing_items(ticket)
+    if missing:
+        return ticket, missing
+    confident = (
+        (ticket.identity_confidence or 0) >= _identity_threshold()
+        and (ticket.classification_confidence or 0) >= _classification_threshold()
+        and not flagged
+    )
+    if ticket.state == S.TRIAGED and not confident:
+        return ticket, []
+    outcome = ticket_triage(
+        actor=actor,
+        ticket_id=ticket.id,
+        priority=ticket.priority,
+        incident_type=ticket.incident_type,
+        outcome=S.READY_TO_SCHEDULE if confident else S.TRIAGED,
+        payload={
+            "priority": ticket.priority,
+            "incident_type": ticket.incident_type,
+            "workflow_outcome": S.READY_TO_SCHEDULE if confident else S.TRIAGED,
+            "identity_confidence": ticket.identity_confidence,
+            "classification_confidence": ticket.classification_confidence,
+            "held_for_review": flagged,
+            "via": "intake",
+        },
+    )
+    return outcome.ticket, []
+
+
+def _ask(*, actor: Actor, ticket: Ticket, conversation, missing: list[str], route, result: IntakeResult,
+         flags: dict) -> Ticket:
+    """Ask, in one message, for the missing items not yet asked too often; park a NEW ticket in NEEDS_INFO."""
+    asked = dict(conversation.asked or {})
+    items = [item for item in missing if asked.get(item, 0) < MAX_ASKS_PER_ITEM]
+    if not items:
+        flags["unanswered"] = missing
+        return ticket
+    question = question_text(items, ticket=ticket)
+    if ticket.state == S.NEW:
+        ticket = ticket_request_info(actor=actor, ticket_id=ticket.id, question=question).ticket
+    for item in items:
+        asked[item] = asked.get(item, 0) + 1
+    conversation.asked = asked
+    conversation.save(update_fields=["asked"])
+    _reply(route=route, template="needs_info", ticket=ticket, context={"question": question}, result=result, flags=flags)
+    result.asked = items
+    return ticket
+
+
+def intake_ticket_update(
+    *,
+    actor: Actor,
+    ticket_id,
+    details: dict | None = None,
+    address: dict | None = None,
+    classification_confidence: int | None = None,
+    source_message_id=None,
+    payload: dict | None = None,
+) -> Outcome:
+    """Record what a customer's later message told us: blank details filled, a raised priority,
+    the incident type, and the address (moving the ticket to the account's matching site, or
+    completing its placeholder site). Known values are never overwritten."""
+    details = dict(details or {})
+    allowed = {"customer_name", "customer_phone", "customer_email", "incident_type", "priority"}
+    unknown = sorted(set(details) - allowed)
+    if unknown:
+        raise invalid_request(f"Intake cannot set {', '.join(unknown)}.", fields=unknown)
+    if "priority" in details and details["priority"] not in Priority.values:
+        raise invalid_request("'priority' must be EMERGENCY, URGENT or ROUTINE.", field="priority")
+
+    def apply(change: TicketChange):
+        ticket = change.ticket
+        diff: dict[str, dict] = {}
+        for name, value in details.items():
+            old = getattr(ticket, name) or ""
+            if name == "priority":
+                if PRIORITY_RANK[value] <= PRIORITY_RANK.get(old, 0):
+                    continue
+            elif old:
+                continue
+            if value and str(old) != str(value):
+                diff[name] = {"from": old, "to": value}
+                setattr(ticket, name, value)
+        if "incident_type" in diff and classification_confidence is not None:
+            diff["classification_confidence"] = {"from": ticket.classification_confidence, "to": classification_confidence}
+            ticket.classification_confidence = classification_confidence
+        if address and not conversations.site_has_address(ticket.site):
+            site_diff, identity = _site_from_address(ticket, address)
+            diff.update(site_diff)
+            if site_diff and identity != ticket.identity_confidence:
+                diff["identity_confidence"] = {"from": ticket.identity_confidence, "to": identity}
+                ticket.identity_confidence = identity
+        change.audit_payload["changes"] = diff
+        if source_message_id is not None:
+            change.audit_payload["source_message_id"] = str(source_message_id)
+        return diff
+
+    return ticket_execute(actor=actor, ticket_id=ticket_id, command=INTAKE_UPDATE, payload=payload or {}, apply=apply)
+
+
+def _site_from_address(ticket: Ticket, address: dict) -> tuple[dict, int | None]:
+    """Give a ticket without an address the site the customer named (inside the executor);
+    returns the change for the audit record and the identity confidence that follows from it."""
+    placeholder = ticket.site
+    account = ticket.account
+    if not account.is_provisional:
+        sites = account.sites.exclude(pk=placeholder.pk)[: conversations.SITE_SCAN_LIMIT]
+        matched = conversations.site_matching(sites, address)
+        if matched is not None:
+            placeholder_id = placeholder.pk
+            ticket.site = matched
+            # The placeholder served only this ticket; with the real site known it goes.
+            if not placeholder.tickets.exclude(pk=ticket.pk).exists() and not placeholder.contacts.exists() \
+                    and not placeholder.assets.exists():
+                ticket.save(update_fields=["site"])
+                placeholder.delete()
+            change = {"site": {"from": str(placeholder_id), "to": str(matched.pk), "address": matched.address}}
+            return change, conversations.IDENTITY_CONTACT_ADDRESS_MATCH
+    changed = conversations.site_address_fill(placeholder, address)
+    if not changed:
+        return {}, ticket.identity_confidence
+    complete = conversations.site_has_address(placeholder)
+    if account.is_provisional:
+        identity = conversations.IDENTITY_NEW_CUSTOMER_WITH_ADDRESS if complete else conversations.IDENTITY_UNKNOWN
+    else:
+        identity = conversations.IDENTITY_UNCONFIRMED
+    return {"site_address": {"site": str(placeholder.pk), "fields": changed, "address": placeholder.address}}, identity
+
+
+def message_receive(
+    *,
+    channel: str,
+    provider_message_id: str,
+    sender_phone: str = "",
+    sender_email: str = "",
+    sender_name: str = "",
+    subject: str = "",
+    body: str,
+    media: list[dict] = (),
+    raw: dict | None = None,
+    actor: Actor | None = None,
+    extra: dict | None = None,
+) -> IntakeResult:
+    """Take one inbound message: dedupe, sanitize, thread or open a ticket, extract, ask or confirm."""
+    channel = _channel_clean(channel)
+    provider_id = _provider_id_clean(provider_message_id)
+    if not isinstance(body, str):
+        raise invalid_request("'body' must be text.", field="body")
+    subject = _text_arg(subject, "subject")
+    sender_name = _text_arg(sender_name, "sender_name")
+    phone = _sender_phone(sender_phone)
+    email = _email(sender_email, field="sender_email")
+    if channel == InboundChannel.SMS and not phone:
+        raise invalid_request("An SMS needs the sender's phone number.", field="sender_phone")
+    if channel == InboundChannel.EMAIL and not email:
+        raise invalid_request("An email needs the sender's address.", field="sender_email")
+    if raw is not None and not isinstance(raw, dict):
+        raise invalid_request("'raw' must be an object.", field="raw")
+    if extra is not None and not isinstance(extra, dict):
+        raise invalid_request("'extra' must be an object.", field="extra")
+    if media is not None and not isinstance(media, (list, tuple)):
+        raise invalid_request("'media' must be a list.", field="media")
+    extra = dict(extra or {})
+    actor = actor or service_actor("intake")
+    if not INTAKE_RECEIVE.allows_role(actor.role):
+        raise role_forbidden(INTAKE_RECEIVE, actor.role)
+
+    clean = sanitize.message_clean(body=body, subject=subject, sender_name=sender_name)
+    stored_raw = sanitize.raw_fields_cap(raw)
+    if extra:
+        stored_raw["extra"] = sanitize.raw_fields_cap(extra)
+    message = InboundMessage(
+        channel=channel,
+        provider_message_id=provider_id,
+        raw_body=clean.raw_body,
+        body=clean.body,
+        subject=clean.subject,
+        sender_phone=phone,
+        sender_email=email,
+        sender_name=clean.sender_name,
+        media=sanitize.media_clean(media),
+        raw=stored_raw,
+        flags=dict(clean.flags),
+        needs_review=bool(clean.flags.get("injection")),
+        received_at=timezone.now(),
+    )
+    with transaction.atomic():
+        try:
+            # The unique (channel, provider id) constraint is the dedupe: a concurrent retry
+            # waits here for the first delivery's transaction and then fails to insert.
+            with transaction.atomic():
+                message.save(force_insert=True)
+        except IntegrityError:
+            existing = (
+                InboundMessage.objects.filter(channel=channel, provider_message_id=provider_id)
+                .select_related("ticket")
+                .first()
+            )
+            if existing is None:
+                raise
+            return IntakeResult(
+                message=existing,
+                ticket=existing.ticket,
+                duplicate=True,
+                reply_option=existing.reply_option,
+                flagged=existing.needs_review,
+                spam=bool(existing.flags.get("spam")),
+            )
+        conversations.sender_lock(phone=phone, email=email)
+        return _message_process(actor=actor, message=message, clean=clean, extra=extra)
+
+
+def _own_reference_sort(flags: dict, ticket: Ticket) -> None:
+    """A customer naming their own ticket ("please cancel RD-1A2B3C4D") is asking, not attacking:
+    the message still waits for a dispatcher (intake never cancels), but is not marked hostile."""
+    reasons = flags.get("reasons") or []
+    refs = set(flags.get("ticket_refs") or [])
+    if "ticket_reference_action" not in reasons or not refs or refs != {ticket.short_ref}:
+        return
+    reasons = [r for r in reasons if r != "ticket_reference_action"]
+    flags["own_ticket_request"] = True
+    if reasons:
+        flags["reasons"] = reasons
+    else:
+        flags.pop("reasons", None)
+        flags.pop("injection", None)
+
+
+def _extraction_text(clean: sanitize.CleanMessage, extra: dict) -> str:
+    """The message's words plus the web form's own address and time fields."""
+    parts = [clean.text]
+    for key, label in (("address", "Address"), ("preferred_times", "Preferred times"), ("problem", "Problem")):
+        value = sanitize.text_clean(extra.get(key), max_chars=500)
+        if value:
+            parts.append(f"{label}: {value}")
+    return "\n".join(p for p in parts if p)
+
+
+def _message_process(*, actor: Actor, message: InboundMessage, clean: sanitize.CleanMessage, extra: dict) -> IntakeResult:
+    flags = message.flags
+    phone, email = message.sender_phone, message.sender_email
+    result = IntakeResult(message=message, ticket=None, flagged=message.needs_review)
+    route = _reply_route(channel=message.channel, phone=phone, email=email, extra=extra)
+    text = _extraction_text(clean, extra)
+    found = extract.message_extract(text, now=message.received_at)
+    form_address = sanitize.text_clean(extra.get("address"), max_chars=300)
+    if found.address is None and form_address:
+        found.address = _form_address(form_address)
+
+    ticket = conversations.open_ticket_for_sender(phone=phone, email=email)
+    if ticket is not None:
+        _own_reference_sort(flags, ticket)
+        ticket = _thread(actor=actor, ticket=ticket, message=message, found=found, clean=clean, route=route,
+                         result=result, flags=flags)
+    elif found.spam:
+        flags["spam"] = found.spam
+        message.needs_review = True
+        result.spam = result.flagged = True
+    elif not (clean.body or clean.subject or message.media):
+        flags["empty"] = True
+    else:
+        conversations.finished_conversations_close(phone=phone, email=email)
+        ticket = _open(actor=actor, message=message, found=found, clean=clean, route=route, result=result, flags=flags)
+    message.ticket = ticket
+    message.reply_option = result.reply_option
+    message.flags = flags
+    message.save(update_fields=["ticket", "conversation", "reply_option", "flags", "needs_review"])
+    result.ticket = ticket
+    return result
+
+
+def _open(*, actor, message, found: extract.Extraction, clean, route, result: IntakeResult, flags: dict) -> Ticket:
+    """Open a ticket for a sender with no open ticket, confirm it and ask for what is missing."""
+    phone, email = message.sender_phone, message.sender_email
+    address = found.address.value if found.address else None
+    place = conversations.placement_for(phone=phone, email=email, address=address)
+    name = clean.sender_name or (found.customer_name.value if found.customer_name else "") \
+        or (place.contact.name if place.contact else "")
+    account = place.account or conversations.provisional_account_create(name=name, phone=phone, email=email)
+    site = place.site or conversations.site_create(account=account, address=place.new_site_address)
+    tz = site.timezone or settings.TIME_ZONE
+    if tz != settings.TIME_ZONE and found.time_windows:
+        windows = extract.time_windows(_extraction_text(clean, {}), now=message.received_at, tz=tz)
+        found.time_windows = extract.Fact("time_windows", windows, 80) if windows else None
+    incident = found.incident_type
+    ticket = Ticket(
+        account=account,
+        site=site,
+        state=S.NEW,
+        priority=found.priority.value,
+        incident_type=incident.value if incident else "",
+        summary=_summary(clean, message.media),
+        description=clean.body,
+        customer_name=name[:200],
+        customer_phone=phone or (found.callback_phone.value if found.callback_phone else ""),
+        customer_email=email or (found.email.value if found.email else ""),
+        identity_confidence=place.identity_confidence,
+        classification_confidence=incident.confidence if incident else 0,
+    )
+    outcome = ticket_open(
+        actor=actor,
+        command=INTAKE_RECEIVE,
+        ticket=ticket,
+        payload={
+            "channel": message.channel,
+            "inbound_message_id": str(message.id),
+            "provider_message_id": message.provider_message_id,
+            "placement": place.note,
+            "provisional_account": account.is_provisional,
+            "flags": sorted(flags),
+        },
+    )
+    ticket = outcome.ticket
+    conversation = conversations.conversation_attach(ticket=ticket, channel=message.channel, phone=phone, email=email)
+    message.conversation = conversation
+    facts = [found.priority, *[f for f in found.facts() if f.name != "priority"]]
+    if place.site is not None:
+        facts.append(extract.Fact("site", str(place.site.pk), place.identity_confidence))
+    _facts_store(ticket=ticket, message=message, facts=facts)
+    result.created_ticket = True
+    _reply(route=route, template="customer_confirmation", ticket=ticket, context={"status_url": status_link(ticket)},
+           result=result, flags=flags)
+    ticket, missing = _progress(actor=actor, ticket=ticket, flagged=message.needs_review)
+    if missing:
+        ticket = _ask(actor=actor, ticket=ticket, conversation=conversation, missing=missing, route=route,
+                      result=result, flags=flags)
+    return ticket
+
+
+def _thread(*, actor, ticket: Ticket, message, found: extract.Extraction, clean, route, result: IntakeResult,
+            flags: dict) -> Ticket:
+    """Add a message to the sender's open ticket; while intake is still completing the ticket,
+    take what the message tells us and move the ticket on."""
+    phone, email = message.sender_phone, message.sender_email
+    conversation = conversations.conversation_attach(ticket=ticket, channel=message.channel, phone=phone, email=email)
+    message.conversation = conversation
+    if found.spam:
+        flags["spam"] = found.spam
+        message.needs_review = True
+        result.spam = result.flagged = True
+        return ticket
+    if ticket.state in REPLY_STATES:
+        result.reply_option = _reply_option(clean.body)
+        if result.reply_option is not None:
+            return ticket
+    facts = found.facts()
+    if ticket.state not in INTAKE_STATES:
+        # "Can we move it to Friday?" or "it's an emergency now" is for a dispatcher (or the
+        # scheduling face) to act on; intake only makes sure someone sees it.
+        if _CHANGE_REQUEST_RE.search(clean.text):
+            flags["change_request"] = True
+        if found.priority_stated and PRIORITY_RANK[found.priority.value] > PRIORITY_RANK.get(ticket.priority, 0):
+            flags["priority_raised"] = found.priority.value
+        if flags.get("change_request") or flags.get("priority_raised"):
+            message.needs_review = result.flagged = True
+        _facts_store(ticket=ticket, message=message, facts=facts)
+        return ticket
+    if found.address is None:
+        answer = _answer_address(clean.body, conversation.asked or {}, ticket.site)
+        if answer is not None:
+            found.address = answer
+            facts.append(answer)
+    _facts_store(ticket=ticket, message=message, facts=facts)
+    details: dict[str, str] = {}
+    if found.incident_type:
+        details["incident_type"] = found.incident_type.value
+    if found.priority_stated:
+        details["priority"] = found.priority.value
+    if not ticket.customer_phone and (phone or found.callback_phone):
+        details["customer_phone"] = phone or found.callback_phone.value
+    if not ticket.customer_email and (email or found.email):
+        details["customer_email"] = email or found.email.value
+    name = clean.sender_name or (found.customer_name.value if found.customer_name else "")
+    if name and not ticket.customer_name:
+        details["customer_name"] = name[:200]
+    wanted = {k: v for k, v in details.items() if k == "priority" or not getattr(ticket, k)}
+    if wanted.get("priority") and PRIORITY_RANK[wanted["priority"]] <= PRIORITY_RANK.get(ticket.priority, 0):
+        wanted.pop("priority")
+    address = found.address.value if found.address and not conversations.site_has_address(ticket.site) else None
+    if wanted or address:
+        outcome = intake_ticket_update(
+            actor=actor,
+            ticket_id=ticket.id,
+            details=wanted,
+            address=address,
+            classification_confidence=found.incident_type.confidence if found.incident_type else None,
+            source_message_id=message.id,
+            payload={"inbound_message_id": str(message.id), "fields": sorted(wanted) + (["address"] if address else [])},
+        )
+        ticket = outcome.ticket
+    elif ticket.state != S.NEEDS_INFO:
+        # Nothing new ("thanks!"): a ticket someone else is working on is left as it is.
+        return ticket
+    flagged = message.needs_review or _ticket_flagged(ticket)
+    ticket, missing = _progress(actor=actor, ticket=ticket, flagged=flagged)
+    if missing:
+        ticket = _ask(actor=actor, ticket=ticket, conversation=conversation, missing=missing, route=route,
+                      result=result, flags=flags)
+    return ticket
+
+
+INTAKE_REVIEW = command("intake.review", ["dispatcher"], None, None, "Mark flagged messages reviewed")
+
+
+def message_review_clear(*, actor: Actor, message_ids: list, payload: dict | None = None) -> int:
+    """A dispatcher has read flagged messages: clear their review mark, one audit event per message."""
+    if not INTAKE_REVIEW.allows_role(actor.role):
+        raise role_forbidden(INTAKE_REVIEW, actor.role)
+    keys = [_uuid(value, "message_ids") for value in (message_ids or [])]
+    if not keys:
+        raise invalid_request("Name at least one message.", field="message_ids")
+    cleared = 0
+    with transaction.atomic():
+        for message in (
+            InboundMessage.objects.select_for_update(of=("self",)).filter(pk__in=keys, needs_review=True).select_related("ticket")
+        ):
+            InboundMessage.objects.filter(pk=message.pk).update(needs_review=False)
+            audit_only(
+                actor=actor,
+                command=INTAKE_REVIEW,
+                ticket=message.ticket,
+                payload={**(payload or {}), "inbound_message_id": str(message.pk), "flags": sorted(message.flags or {})},
+            )
+            cleared += 1
+    return cleared

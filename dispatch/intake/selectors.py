@@ -1,0 +1,37 @@
+"""Reads of intake: a ticket's messages, what intake read out of them, and what waits for review."""
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from dispatch.tickets.models import Ticket
+
+from .models import ExtractedField, InboundMessage
+
+
+def ticket_messages(ticket: Ticket) -> list[InboundMessage]:
+    """The customer's messages about this ticket, oldest first (one query)."""
+    return list(InboundMessage.objects.filter(ticket=ticket).order_by("received_at", "id"))
+
+
+def extracted_latest(ticket: Ticket) -> dict[str, ExtractedField]:
+    """The newest value intake read for each field of this ticket, by field name (one query)."""
+    latest: dict[str, ExtractedField] = {}
+    for row in ExtractedField.objects.filter(ticket=ticket).select_related("source_message").order_by("name", "-created_at", "-id"):
+        latest.setdefault(row.name, row)
+    return latest
+
+
+def time_preferences(ticket: Ticket) -> list[dict]:
+    """The customer's latest preferred windows [{"start", "end", "label"}] (ISO-8601), or []."""
+    row = (
+        ExtractedField.objects.filter(ticket=ticket, name="time_windows")
+        .order_by("-created_at", "-id")
+        .values_list("value", flat=True)
+        .first()
+    )
+    return list(row or [])
+
+
+def messages_for_review() -> QuerySet[InboundMessage]:
+    """Messages flagged for a dispatcher (instruction-like content, spam), newest first."""
+    return InboundMessage.objects.filter(needs_review=True).select_related("ticket").order_by("-received_at")

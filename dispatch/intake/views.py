@@ -1,0 +1,247 @@
+"""Customer pages: the public request form, its confirmation, and the signed status page.
+
+Nothing here needs a login. The form is CSRF-protected, rate-limited per address and carries a
+honeypot; the confirmation and status pages open only with a signed token and show a customer
+their own ticket's state, reference, appointment window and technician's first name — nothing
+else about the ticket, the site or anyone else.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods
+
+from dispatch.common.errors import DispatchError
+from dispatch.intake.services import message_receive
+from dispatch.intake.status_links import status_link, status_token, status_token_verify
+from dispatch.tickets.models import Ticket
+from dispatch.tickets.states import TicketState as S
+
+from .forms import PHOTO_MAX_BYTES, PHOTO_MAX_COUNT, ServiceRequestForm, attachments_store
+
+log = logging.getLogger(__name__)
+
+RATE_LIMIT_SUBMISSIONS = 5
+RATE_LIMIT_WINDOW_SECONDS = 600
+RATE_LIMIT_CACHE_PREFIX = "intake:web-form:"
+# Five photos at the cap, plus the text fields.
+FORM_MAX_BYTES = PHOTO_MAX_COUNT * PHOTO_MAX_BYTES + 1024 * 1024
+
+
+# --- the request form -----------------------------------------------------------------------
+
+
+def client_address(request: HttpRequest) -> str:
+    """The submitter's IP: REMOTE_ADDR, or — behind DISPATCH_TRUSTED_PROXY_COUNT proxies that
+    append to X-Forwarded-For — the address the outermost trusted proxy saw."""
+    proxies = int(getattr(settings, "DISPATCH_TRUSTED_PROXY_COUNT", 0) or 0)
+    if proxies > 0:
+        hops = [h.strip() for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if h.strip()]
+        if len(hops) >= proxies:
+            return hops[-proxies]
+    return request.META.get("REMOTE_ADDR", "")
+
+
+def _rate_limited(request: HttpRequest) -> bool:
+    """Count this submission against its address; True once the address is over the limit.
+
+    A fixed window that starts at the address's first submission: cache.add creates the
+    counter only if it is absent, and incr is atomic on the cache backends Django ships.
+    """
+    key = RATE_LIMIT_CACHE_PREFIX + client_address(request)
+    cache.add(key, 0, timeout=RATE_LIMIT_WINDOW_SECONDS)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr: this is the first of a new window
+        cache.add(key, 1, timeout=RATE_LIMIT_WINDOW_SECONDS)
+        count = 1
+    return count > RATE_LIMIT_SUBMISSIONS
+
+
+def _form_page(request: HttpRequest, form: ServiceRequestForm, *, status: int = 200) -> HttpResponse:
+    return render(
+        request, "intake/request_form.html",
+        {"form": form, "photo_max_mb": PHOTO_MAX_BYTES // (1024 * 1024), "photo_max_count": PHOTO_MAX_COUNT},
+        status=status,
+    )
+
+
+def _too_large_page(request: HttpRequest) -> HttpResponse:
+    return render(request, "intake/too_large.html", {"photo_max_mb": PHOTO_MAX_BYTES // (1024 * 1024)}, status=413)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def request_form(request: HttpRequest) -> HttpResponse:
+    """GET: an empty form with a fresh submission id. POST: intake, then the confirmation page."""
+    if request.method == "GET":
+        return _form_page(request, ServiceRequestForm(initial={"submission_id": ServiceRequestForm.fresh_submission_id()}))
+    try:
+        if int(request.META.get("CONTENT_LENGTH") or 0) > FORM_MAX_BYTES:
+            return _too_large_page(request)
+        form = ServiceRequestForm(request.POST, request.FILES)
+    except (ValueError, RequestDataTooBig, TooManyFieldsSent):
+        return _too_large_page(request)
+    if _rate_limited(request):
+        log.warning("web request form rate-limited: %s", client_address(request))
+        return render(request, "intake/rate_limited.html", {"minutes": RATE_LIMIT_WINDOW_SECONDS // 60}, status=429)
+    if form.is_bot:
+        # Thank a bot like a person, so it learns nothing; nothing is stored.
+        log.info("web request form honeypot filled: %s", client_address(request))
+        return render(request, "intake/request_thanks.html", {"status": None})
+    if not form.is_valid():
+        return _form_page(request, form, status=400)
+    data = form.cleaned_data
+    submission_id = str(data["submission_id"])
+    try:
+        result = message_receive(
+            channel="WEB",
+            provider_message_id=submission_id,
+            sender_phone=data["phone"],
+            sender_email=data["email"],
+            sender_name=data["name"],
+            # The address and time fields travel apart from the words, as the customer separated them.
+            body=data["problem"],
+            media=attachments_store(data["photos"], folder=f"web/{submission_id}", images_only=True),
+            raw={
+                "name": data["name"], "phone": request.POST.get("phone", ""), "email": data["email"],
+                "address": data["address"], "problem": data["problem"], "preferred_times": data["preferred_times"],
+                "submission_id": submission_id, "remote_addr": client_address(request),
+            },
+            extra={"address": data["address"], "preferred_times": data["preferred_times"]},
+        )
+    except DispatchError as error:
+        form.add_error(None, error.message)
+        return _form_page(request, form, status=error.status if 400 <= error.status < 500 else 400)
+    if result.ticket is None:
+        return render(request, "intake/request_thanks.html", {"status": None})
+    # Post/redirect/get: reloading the confirmation never re-submits the form.
+    return redirect("intake:request_thanks", token=status_token(result.ticket))
+
+
+# --- what a customer may see of their ticket ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Step:
+    label: str
+    done: bool
+    current: bool
+
+
+# (headline, one plain sentence, step reached: 0 received, 1 scheduled, 2 on the way, 3 done)
+CUSTOMER_WORDS: dict[str, tuple[str, str, int]] = {
+    S.NEW: ("We've received your request", "A dispatcher is reviewing it now.", 0),
+    S.NEEDS_INFO: ("We need a little more information", "We've sent you a message. Just reply to it and we'll take it from there.", 0),
+    S.TRIAGED: ("We've received your request", "A dispatcher is reviewing it now.", 0),
+    S.APPROVAL_REQUIRED: ("Waiting for approval", "The work needs an approval before we go ahead. We'll keep you posted.", 0),
+    S.READY_TO_SCHEDULE: ("Finding a time", "We're finding the earliest time a technician can come. We'll message you shortly.", 0),
+    S.SCHEDULE_PROPOSED: ("Please choose a time", "We've sent you some appointment times. Reply with the one that suits you.", 0),
+    S.PENDING_CUSTOMER_CONFIRMATION: ("Please confirm your appointment", "We're waiting for you to confirm the time we sent you.", 1),
+    S.SCHEDULED: ("Scheduled", "Your appointment is booked. We'll message you when the technician is on the way.", 1),
+    S.DISPATCHED: ("Technician on the way", "Your technician is heading to you.", 2),
+    S.ON_SITE: ("Technician has arrived", "Your technician is with you now.", 2),
+    S.IN_PROGRESS: ("Work in progress", "Your technician is working on it.", 2),
+    S.ON_HOLD: ("On hold", "The work is paused for the moment. We'll be in touch about the next step.", 1),
+    S.COMPLETED_PENDING_VERIFICATION: ("Work completed", "The work is done. Thank you for choosing us.", 3),
+    S.VERIFIED: ("Work completed", "The work is done. Thank you for choosing us.", 3),
+    S.INVOICED: ("Work completed", "The work is done. Thank you for choosing us.", 3),
+    S.CLOSED: ("Complete", "This request is complete. Thank you for choosing us.", 3),
+    S.CANCELLED: ("Cancelled", "This request has been cancelled. If that's a surprise, just send us a message.", -1),
+}
+STEP_LABELS = ("Received", "Scheduled", "On the way", "Done")
+# The technician's name and the window mean something to the customer only while a visit is ahead or under way.
+VISIT_STATES = frozenset(
+    {S.PENDING_CUSTOMER_CONFIRMATION, S.SCHEDULED, S.DISPATCHED, S.ON_SITE, S.IN_PROGRESS}
+)
+
+
+def _window_text(start: datetime, end: datetime | None, tz_name: str) -> tuple[str, str]:
+    """("Tuesday, March 3", "9:00 – 11:00 AM") in the site's time zone."""
+    try:
+        zone = ZoneInfo(tz_name or settings.TIME_ZONE)
+    except (KeyError, ValueError):
+        zone = ZoneInfo(settings.TIME_ZONE)
+    start = start.astimezone(zone)
+    day = f"{start:%A}, {start:%B} {start.day}"
+
+    def clock(moment: datetime, *, meridiem: bool = True) -> str:
+        hour = moment.hour % 12 or 12
+        text = f"{hour}:{moment:%M}"
+        return f"{text} {moment:%p}" if meridiem else text
+
+    if end is None:
+        return day, clock(start)
+    end = end.astimezone(zone)
+    same_half = start.strftime("%p") == end.strftime("%p") and start.date() == end.date()
+    return day, f"{clock(start, meridiem=not same_half)} – {clock(end)}"
+
+
+def customer_status(ticket: Ticket) -> dict:
+    """The few facts a customer may see about their ticket, in their words."""
+    headline, sentence, reached = CUSTOMER_WORDS.get(ticket.state, ("We're working on it", "We'll keep you posted.", 0))
+    visit = ticket.state in VISIT_STATES
+    window = None
+    if visit and ticket.scheduled_start:
+        day, hours = _window_text(ticket.scheduled_start, ticket.scheduled_end, ticket.site.timezone)
+        window = {"day": day, "hours": hours}
+    technician = ticket.assigned_tech.first_name if visit and ticket.assigned_tech_id else ""
+    steps = [Step(label, done=reached >= i, current=reached == i) for i, label in enumerate(STEP_LABELS)]
+    return {
+        "reference": ticket.short_ref,
+        "headline": headline,
+        "sentence": sentence,
+        "cancelled": ticket.state == S.CANCELLED,
+        "finished": reached == 3,
+        "steps": steps,
+        "window": window,
+        "technician": technician,
+    }
+
+
+def _ticket_for_token(token: str) -> Ticket | None:
+    ticket_id = status_token_verify(token)
+    if ticket_id is None:
+        return None
+    return (
+        Ticket.objects.select_related("site", "assigned_tech")
+        .only("id", "state", "scheduled_start", "scheduled_end", "site__timezone", "assigned_tech__display_name")
+        .filter(pk=ticket_id)
+        .first()
+    )
+
+
+def _unknown_link(request: HttpRequest) -> HttpResponse:
+    return render(request, "intake/status_unknown.html", status=404)
+
+
+@never_cache
+@require_GET
+def request_thanks(request: HttpRequest, token: str) -> HttpResponse:
+    """The confirmation after a web request: reference, next step, and the status link."""
+    ticket = _ticket_for_token(token)
+    if ticket is None:
+        return _unknown_link(request)
+    return render(
+        request, "intake/request_thanks.html",
+        {"status": customer_status(ticket), "status_url": status_link(ticket)},
+    )
+
+
+@never_cache
+@require_GET
+def status_page(request: HttpRequest, token: str) -> HttpResponse:
+    """/s/<token>/: the ticket's state, reference, appointment window and technician's first name."""
+    ticket = _ticket_for_token(token)
+    if ticket is None:
+        return _unknown_link(request)
+    return render(request, "intake/status.html", {"status": customer_status(ticket)})
