@@ -27,11 +27,11 @@ from dispatch.tickets.selectors import iso_utc
 from dispatch.tickets.services import Outcome, TicketChange, role_forbidden, ticket_execute
 from dispatch.tickets.states import TicketState
 
-from .engine import slot_check, slots_suggest
+from .engine import slot_check
 from .models import BOOKED_STATUSES, Appointment, AppointmentStatus, ScheduleProposal
 from .notifications import booking_notify
 from .selectors import appointments_booked_for_ticket
-from .services import appointment_cancel, appointment_save
+from .services import appointment_cancel, appointment_save, fresh_proposal
 
 S = TicketState
 
@@ -92,23 +92,6 @@ def _window_json(start: datetime, end: datetime) -> dict:
     return {"start": iso_utc(start), "end": iso_utc(end)}
 
 
-def _suggestion_json(ticket: Ticket) -> dict:
-    """The engine's current best windows for the ticket: what the refused dispatcher can pick instead."""
-    suggestion = slots_suggest(ticket=ticket, limit=3)
-    return {
-        "suggested_windows": [
-            {
-                "tech_id": str(window.technician_id),
-                "technician_name": window.technician_name,
-                **_window_json(window.start, window.end),
-                "reason": window.reason,
-            }
-            for window in suggestion.windows
-        ],
-        "suggestion_explanation": suggestion.explanation,
-    }
-
-
 def _rule_violation(ticket: Ticket, technician: Technician, start: datetime, end: datetime, reasons: list[str]) -> DispatchError:
     return DispatchError(
         "SLOT_RULE_VIOLATION",
@@ -119,7 +102,7 @@ def _rule_violation(ticket: Ticket, technician: Technician, start: datetime, end
             "reasons": reasons,
             "tech_id": str(technician.pk),
             "requested_window": _window_json(start, end),
-            **_suggestion_json(ticket),
+            **fresh_proposal(ticket),
         },
     )
 

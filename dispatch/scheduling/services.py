@@ -240,11 +240,33 @@ def _options_clean(options: Any) -> list[dict]:
 # --- Booking: the one place an appointment is saved -------------------------------------------
 
 
-def _conflict_error(technician: Technician, start: datetime, end: datetime, clash: Appointment | None) -> DispatchError:
+def fresh_proposal(ticket: Ticket) -> dict:
+    """The engine's current best windows for a ticket: what a refused booking can pick instead."""
+    suggestion = engine.slots_suggest(ticket=ticket, limit=3)
+    return {
+        "suggested_windows": [
+            {
+                "tech_id": str(window.technician_id),
+                "technician_name": window.technician_name,
+                **_window_json(window.start, window.end),
+                "reason": window.reason,
+            }
+            for window in suggestion.windows
+        ],
+        "suggestion_explanation": suggestion.explanation,
+    }
+
+
+def _conflict_error(
+    technician: Technician, start: datetime, end: datetime, clash: Appointment | None, ticket: Ticket | None = None
+) -> DispatchError:
     details: dict[str, Any] = {"requested_window": _window_json(start, end)}
     if clash is not None:
         # The other booking's window, not its ticket: a scoped caller must not learn other customers' jobs.
         details["conflicting_window"] = _window_json(clash.start, clash.end)
+    if ticket is not None:
+        # The loser of a race gets something to book instead, computed after the winner's commit.
+        details.update(fresh_proposal(ticket))
     return technician_unavailable(
         technician, f"{technician.display_name} is already booked in an overlapping window.", **details
     )
@@ -286,7 +308,7 @@ def appointment_save(appointment: Appointment, *, technician: Technician | None 
             )
         clash = next((a for a in overlapping if a.ticket_state not in RELEASED_TICKET_STATES), None)
         if clash is not None:
-            raise _conflict_error(technician, appointment.start, appointment.end, clash)
+            raise _conflict_error(technician, appointment.start, appointment.end, clash, ticket=appointment.ticket)
     try:
         appointment.save()
     except IntegrityError as exc:

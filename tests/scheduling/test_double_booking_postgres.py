@@ -3,7 +3,7 @@ that skips the service's lock (the exclusion constraint refuses it)."""
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.db import IntegrityError, connection, transaction
@@ -12,7 +12,7 @@ from dispatch.common.errors import DispatchError
 from dispatch.scheduling import services as scheduling_services
 from dispatch.scheduling.models import Appointment
 from dispatch.scheduling.services import schedule_confirm
-from tests.factories import AppointmentFactory, TechnicianFactory, actor_for, ticket_proposed, window_at
+from tests.factories import AppointmentFactory, TechnicianFactory, actor_for, shifts_every_day, ticket_proposed, window_at
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -32,15 +32,17 @@ def _overlapping_pairs() -> int:
 
 def test_racing_confirmations_for_one_technician_book_exactly_one():
     tech = TechnicianFactory()
+    shifts_every_day(tech, start="06:00", end="20:00")
     start, end = window_at(hour=9)
     contenders = []
-    for shift in range(8):
-        # Eight different tickets, each offered a window overlapping all the others for the same technician.
-        window = (start + timedelta(minutes=10 * shift), end + timedelta(minutes=10 * shift))
+    for shift in range(16):
+        # Sixteen tickets, each offered a window overlapping all the others for the same technician.
+        window = (start + timedelta(minutes=5 * shift), end + timedelta(minutes=5 * shift))
         option = {"start": window[0].isoformat(), "end": window[1].isoformat(), "tech_id": str(tech.id)}
         contenders.append((ticket_proposed(options=[option]), window))
     barrier = threading.Barrier(len(contenders))
     outcomes: list[str] = []
+    refusals: list[DispatchError] = []
 
     def confirm(ticket, window):
         try:
@@ -49,6 +51,7 @@ def test_racing_confirmations_for_one_technician_book_exactly_one():
             outcomes.append("booked")
         except DispatchError as exc:
             outcomes.append(exc.code)
+            refusals.append(exc)
         finally:
             connection.close()
 
@@ -58,7 +61,16 @@ def test_racing_confirmations_for_one_technician_book_exactly_one():
     for thread in threads:
         thread.join(timeout=60)
 
-    assert sorted(outcomes) == ["TECH_UNAVAILABLE"] * 7 + ["booked"]
+    assert sorted(outcomes) == ["TECH_UNAVAILABLE"] * 15 + ["booked"]
+    assert all(refusal.status == 409 and refusal.dimension == "assignment" for refusal in refusals)
+    # Each loser is handed a fresh proposal, and none of its windows is the one just taken.
+    booked = Appointment.objects.get(technician=tech, status="CONFIRMED")
+    for refusal in refusals:
+        assert refusal.details["suggested_windows"], refusal.details.get("suggestion_explanation")
+        for window in refusal.details["suggested_windows"]:
+            if window["tech_id"] == str(tech.id):
+                offered = (datetime.fromisoformat(window["start"]), datetime.fromisoformat(window["end"]))
+                assert not (offered[0] < booked.end and booked.start < offered[1])
     assert Appointment.objects.filter(technician=tech, status="CONFIRMED").count() == 1
     assert _overlapping_pairs() == 0
 
