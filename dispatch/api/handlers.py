@@ -11,6 +11,7 @@ from typing import Any
 
 from dispatch.closeout import gate as closeout_gate
 from dispatch.closeout import selectors as closeout_reads
+from dispatch.closeout.packets import invoice_serialize
 from dispatch.closeout import services as closeout
 from dispatch.common.actors import Actor
 from dispatch.intake import services as intake
@@ -352,38 +353,7 @@ def qa_verify(payload: dict, actor: Actor, ticket_id, request) -> Answer:
 
 def billing_generate_invoice(payload: dict, actor: Actor, ticket_id, request) -> Answer:
     outcome = closeout.invoice_generate(actor=actor, ticket_id=ticket_id, payload=payload)
-    return 200, _ticket_with(outcome, invoice=_invoice(outcome.result))
-
-
-def _invoice(invoice) -> dict:
-    lines = [
-        {
-            "position": line.position,
-            "kind": line.kind,
-            "description": line.description,
-            "quantity": str(line.quantity),
-            "unit_cents": line.unit_cents,
-            "total_cents": line.total_cents,
-            "taxable": line.taxable,
-        }
-        for line in invoice.lines.order_by("position")
-    ]
-    return {
-        "id": str(invoice.id),
-        "number": invoice.number,
-        "status": invoice.status,
-        "revision": invoice.revision,
-        "currency": invoice.currency,
-        "labor_cents": invoice.labor_cents,
-        "parts_cents": invoice.parts_cents,
-        "fees_cents": invoice.fees_cents,
-        "subtotal_cents": invoice.subtotal_cents,
-        "tax_cents": invoice.tax_cents,
-        "total_cents": invoice.total_cents,
-        "nte_cents": invoice.nte_cents,
-        "exceeds_nte": invoice.exceeds_nte,
-        "lines": lines,
-    }
+    return 200, _ticket_with(outcome, invoice=invoice_serialize(outcome.result))
 
 
 def _packet(packet) -> dict:

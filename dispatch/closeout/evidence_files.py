@@ -7,10 +7,8 @@ ids only, so nothing a client sends ends up in a storage path.
 from __future__ import annotations
 
 import hashlib
-import io
 import re
 from dataclasses import dataclass
-from datetime import datetime
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -18,20 +16,13 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
 from dispatch.common.errors import DispatchError
+from dispatch.common.files import SniffedType, UnreadableImage, raster_facts, sniff
 
 DEFAULT_MAX_BYTES = 25 * 1024 * 1024
-HEIF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"})
 # Uploaded files get a URI naming where they are: the bucket when storage is S3-compatible,
 # else the local media store. The gate trusts stored files whatever the URI scheme.
 LOCAL_STORAGE_URI_PREFIX = "file://media/"
 SHA256_HEX = re.compile(r"^(?:sha256[:=])?([0-9a-fA-F]{64})$")
-
-
-@dataclass(frozen=True)
-class SniffedType:
-    content_type: str
-    extension: str
-    is_raster: bool  # decodable by Pillow (dimensions, EXIF)
 
 
 def allowed_uri_schemes() -> list[str]:
@@ -75,42 +66,16 @@ def evidence_uri_check(uri) -> str:
     return uri
 
 
-def sniff(head: bytes) -> SniffedType | None:
-    """The real type of a file from its magic bytes, or None when it is not one we accept."""
-    if head.startswith(b"\xff\xd8\xff"):
-        return SniffedType("image/jpeg", "jpg", True)
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return SniffedType("image/png", "png", True)
-    if len(head) >= 12 and head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return SniffedType("image/webp", "webp", True)
-    if len(head) >= 12 and head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS:
-        return SniffedType("image/heic", "heic", False)
-    if head.startswith(b"%PDF-"):
-        return SniffedType("application/pdf", "pdf", False)
-    return None
-
-
 def _bad_file(message: str, **details) -> DispatchError:
     return DispatchError("INVALID_EVIDENCE_FILE", message, status=400, dimension="evidence", details=details)
 
 
 def _image_facts(data: bytes) -> dict:
     """Width, height and the camera's capture time; refuses bytes Pillow cannot read as an image."""
-    from PIL import Image, UnidentifiedImageError
-
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            width, height = image.size
-            taken = image.getexif().get_ifd(0x8769).get(36867)  # Exif IFD, DateTimeOriginal
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise _bad_file("The file looks like an image but cannot be read as one.", reason=str(exc)[:200]) from None
-    facts: dict = {"width": width, "height": height}
-    if isinstance(taken, str):
-        try:
-            facts["exif_taken_at"] = datetime.strptime(taken.strip(), "%Y:%m:%d %H:%M:%S").isoformat()
-        except ValueError:
-            pass
-    return facts
+        return raster_facts(data)
+    except UnreadableImage as exc:
+        raise _bad_file("The file looks like an image but cannot be read as one.", reason=str(exc)) from None
 
 
 @dataclass(frozen=True)

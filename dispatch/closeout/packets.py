@@ -88,7 +88,8 @@ def _submission(row: ChecklistResult) -> dict:
     }
 
 
-def _invoice(invoice: InvoiceDraft | None) -> dict | None:
+def invoice_serialize(invoice: InvoiceDraft | None) -> dict | None:
+    """An invoice draft with its lines, as the packet and the API show it."""
     if invoice is None:
         return None
     return {
@@ -242,7 +243,7 @@ def packet_compile(*, ticket, actor, tool: str, closed_at, reason: str = "", ove
             }
             for row in PartUsage.objects.filter(ticket=ticket).select_related("price_book_item").order_by("created_at", "id")
         ],
-        "invoice": _invoice(invoice),
+        "invoice": invoice_serialize(invoice),
         "evidence_exceptions": [
             {
                 "id": str(row.id),

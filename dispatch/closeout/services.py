@@ -232,6 +232,15 @@ def evidence_add(
 
     evidence_id = uuid.uuid4()
     stored: list[str] = []
+    if prepared is not None:
+        try:
+            ticket_key = uuid.UUID(str(ticket_id))
+        except ValueError:
+            raise ticket_not_found(ticket_id) from None
+        # Written before the transaction, so storage I/O (S3 when configured) never runs while
+        # the ticket row is locked; removed again below if the change is refused.
+        stored_name, stored_uri = evidence_files.upload_store(prepared, ticket_id=ticket_key, evidence_id=evidence_id)
+        stored.append(stored_name)
 
     def apply(change: TicketChange) -> Evidence:
         ticket = change.ticket
@@ -260,10 +269,7 @@ def evidence_add(
             created_by_role=_role(actor),
         )
         if prepared is not None:
-            # The file is written before the row; the caller removes it if the change rolls back.
-            name, stored_uri = evidence_files.upload_store(prepared, ticket_id=ticket.id, evidence_id=evidence_id)
-            stored.append(name)
-            item.file.name = name
+            item.file.name = stored_name
             item.uri = stored_uri
             item.content_type = prepared.sniffed.content_type
             item.size = len(prepared.data)

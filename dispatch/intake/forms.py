@@ -6,7 +6,6 @@ stored names are built from ids we made, so nothing a customer sends ends up in 
 from __future__ import annotations
 
 import hashlib
-import io
 import uuid
 
 import phonenumbers
@@ -15,7 +14,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
-from dispatch.closeout.evidence_files import sniff
+from dispatch.common.files import UnreadableImage, raster_facts, sniff
 
 PHOTO_MAX_BYTES = 10 * 1024 * 1024
 PHOTO_MAX_COUNT = 5
@@ -27,12 +26,9 @@ KEPT_ATTACHMENT_TYPES = frozenset({"image/jpeg", "image/png", "image/webp", "ima
 
 def _raster_readable(data: bytes) -> bool:
     """Whether Pillow decodes the bytes as an image (a JPEG header on a script is not a photo)."""
-    from PIL import Image, UnidentifiedImageError
-
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.verify()
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        raster_facts(data)
+    except UnreadableImage:
         return False
     return True
 

@@ -28,10 +28,9 @@ from django.utils.dateparse import parse_datetime
 
 from dispatch.common.actors import Actor, service_actor
 from dispatch.common.errors import DispatchError
-from dispatch.scheduling.models import Appointment, Escalation, EscalationKind, ScheduleHold, ScheduleProposal
+from dispatch.scheduling.models import ScheduleHold, ScheduleProposal
 from dispatch.scheduling.notifications import (
     already_booked_notify,
-    booking_notify,
     reply_help_notify,
     reply_unavailable_notify,
 )
@@ -83,9 +82,7 @@ def _hold_lift(*, actor: Actor, ticket: Ticket, hold: ScheduleHold, payload: dic
     )
 
 
-def _book(
-    *, actor: Actor, ticket: Ticket, proposal: ScheduleProposal, option: int, inbound_key: str, channel: str | None
-) -> Outcome | None:
+def _book(*, actor: Actor, ticket: Ticket, proposal: ScheduleProposal, option: int, inbound_key: str) -> Outcome | None:
     chosen = proposal.options[option - 1]
     start, end = parse_datetime(chosen["start"]), parse_datetime(chosen["end"])
     if start <= timezone.now():
@@ -110,17 +107,8 @@ def _book(
         tech_id=chosen.get("tech_id"),
         payload={"start": chosen["start"], "end": chosen["end"], "tech_id": chosen.get("tech_id"), **request},
     )
-    appointment = Appointment.objects.get(pk=outcome.result["appointment_id"])
-    # Once schedule_confirm queues the confirmation itself this finds it already sent.
-    booking_notify(ticket=outcome.ticket, appointment=appointment, prefer_channel=channel)
-    Escalation.objects.filter(
-        ticket=ticket,
-        kind=EscalationKind.STALE_PROPOSAL,
-        trigger_key=f"proposal:{proposal.id}",
-        resolved_at__isnull=True,
-    ).update(
-        resolved_at=timezone.now(), resolved_by=actor.actor_id, resolution=f"The customer chose window {option}."
-    )
+    # schedule_confirm has queued the confirmation; the stale-proposal escalation, if any, is
+    # closed (with its audit event) by the wake-up that resolves escalations whose cause cleared.
     return outcome
 
 
@@ -139,7 +127,7 @@ def proposal_reply_apply(*, result: Any) -> Outcome | None:
         with transaction.atomic():
             # Locked first, so two replies racing (two texts, a retry) are decided one after
             # the other: the second sees the booking the first made.
-            locked = Ticket.objects.select_for_update().select_related("site").get(pk=ticket.pk)
+            locked = Ticket.objects.select_for_update(of=("self",)).select_related("site").get(pk=ticket.pk)
             if locked.state in ANSWERABLE_STATES:
                 proposal = proposal_open_for_ticket(ticket_id=locked.pk)
                 if proposal is None:
@@ -153,7 +141,6 @@ def proposal_reply_apply(*, result: Any) -> Outcome | None:
                     proposal=proposal,
                     option=option,
                     inbound_key=inbound_key,
-                    channel=channel,
                 )
             if locked.state in BOOKED_STATES:
                 accepted = (
@@ -174,6 +161,6 @@ def proposal_reply_apply(*, result: Any) -> Outcome | None:
             raise
         log.info("Reply %s to ticket %s could not be booked: %r", option, ticket.pk, exc)
     with transaction.atomic():
-        locked = Ticket.objects.select_for_update().select_related("site").get(pk=ticket.pk)
+        locked = Ticket.objects.select_for_update(of=("self",)).select_related("site").get(pk=ticket.pk)
         reply_unavailable_notify(ticket=locked, inbound_key=inbound_key, prefer_channel=channel)
     return None

@@ -159,8 +159,9 @@ def job_minutes(incident_type: str) -> int:
     if not incident_type:
         return DEFAULT_JOB_MINUTES
     template_model = apps.get_model("closeout", "IncidentTemplate")
+    # Incident types are stored upper-case; an exact match uses the unique index.
     minutes = (
-        template_model.objects.filter(incident_type__iexact=incident_type)
+        template_model.objects.filter(incident_type=incident_type.strip().upper())
         .values_list("default_duration_minutes", flat=True)
         .first()
     )

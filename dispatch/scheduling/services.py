@@ -15,7 +15,6 @@ from datetime import timezone as dt_timezone
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from django.apps import apps
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -127,7 +126,6 @@ TIME_OFF_ADD = command("technician.time_off_add", ["dispatcher"], None, None, "A
 
 MAX_PROPOSAL_OPTIONS = 10
 MAX_WINDOW = timedelta(hours=12)
-DEFAULT_JOB_MINUTES = 90
 RECOMMENDATION_DEFAULT_LIMIT = 5
 RECOMMENDATION_MAX_LIMIT = 20
 DISPATCH_MODES = ("STANDARD", "EMERGENCY_BYPASS")
@@ -326,19 +324,6 @@ def appointment_cancel(appointment: Appointment, reason: str) -> None:
     appointment.cancelled_at = timezone.now()
     appointment.cancelled_reason = reason
     appointment.save(update_fields=["status", "cancelled_at", "cancelled_reason", "updated_at"])
-
-
-def _job_minutes(incident_type: str) -> int:
-    """The incident template's typical duration (looked up by name: scheduling does not import closeout)."""
-    template_model = apps.get_model("closeout", "IncidentTemplate")
-    minutes = (
-        template_model.objects.filter(incident_type=incident_type)
-        .values_list("default_duration_minutes", flat=True)
-        .first()
-        if incident_type
-        else None
-    )
-    return minutes or DEFAULT_JOB_MINUTES
 
 
 def _scheduling_error(code: str, message: str, **details: Any) -> DispatchError:
@@ -1062,7 +1047,7 @@ def assignment_dispatch(
                 # An emergency (or a booking whose window has passed) starts now, for as long
                 # as this kind of job usually takes.
                 start = now
-                end = now + timedelta(minutes=_job_minutes(ticket.incident_type))
+                end = now + timedelta(minutes=engine.job_minutes(ticket.incident_type))
             appointment = appointment_save(
                 Appointment(
                     ticket=ticket,

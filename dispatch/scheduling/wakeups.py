@@ -137,7 +137,7 @@ def _escalated_keys(kind: str, keys: Iterable[str]) -> set[str]:
 def _locked(ticket_id: Any) -> Ticket:
     # Taken before the service call, so the check below and the action see the same ticket;
     # the service's own executor locks the same row again within this transaction.
-    return Ticket.objects.select_for_update().select_related("site").get(pk=ticket_id)
+    return Ticket.objects.select_for_update(of=("self",)).select_related("site").get(pk=ticket_id)
 
 
 # --- Stale proposals -----------------------------------------------------------------------------

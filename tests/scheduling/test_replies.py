@@ -130,9 +130,13 @@ def test_a_reply_to_a_proposal_held_as_stale_is_booked_and_the_escalation_resolv
     assert outcome.event.tool_name == "schedule.confirm"
     release = AuditEvent.objects.get(ticket=ticket, tool_name="schedule.release")
     assert release.actor_type == "SERVICE"
-    escalation = Escalation.objects.get(ticket=ticket)
-    assert escalation.resolution == "The customer chose window 3."
     assert len(_sent(ticket, "schedule_confirmed")) == 1
+    # The next wake-up closes the stale-proposal escalation, with its own audit event.
+    assert tasks.wakeups_run()
+    escalation = Escalation.objects.get(ticket=ticket)
+    assert escalation.resolution == "The proposal was answered or replaced."
+    resolved = AuditEvent.objects.get(ticket=ticket, tool_name="dispatch.escalation_resolve")
+    assert resolved.actor_type == "SYSTEM" and resolved.payload["escalation_id"] == str(escalation.id)
 
 
 def test_a_reply_after_the_holds_confirmation_window_still_books_a_free_window(settings):
