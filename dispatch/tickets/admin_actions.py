@@ -12,7 +12,6 @@ app is still being written.
 """
 from __future__ import annotations
 
-import importlib.util
 import inspect
 from dataclasses import dataclass
 from datetime import timedelta
@@ -226,13 +225,6 @@ def call_with_version(service: Callable[..., Any], *, ticket_id, expected_versio
                 details={"expected_version": expected_version, "current_version": current},
             )
         return service(ticket_id=ticket_id, **kwargs)
-
-
-def _module_exists(name: str) -> bool:
-    try:
-        return importlib.util.find_spec(name) is not None
-    except ModuleNotFoundError:
-        return False
 
 
 # --- forms of the phase apps' actions ------------------------------------------------------------
@@ -624,8 +616,6 @@ def _lifecycle_actions() -> list[TicketAction]:
 
 
 def _approval_actions() -> list[TicketAction]:
-    if not _module_exists("dispatch.tickets.approvals"):
-        return []
     from . import approvals
 
     def decide(decision: str):
@@ -647,8 +637,6 @@ def _approval_actions() -> list[TicketAction]:
 
 
 def _scheduling_actions() -> list[TicketAction]:
-    if not _module_exists("dispatch.scheduling.services"):
-        return []
     from dispatch.scheduling import services as scheduling
 
     return [
@@ -722,8 +710,6 @@ def _scheduling_actions() -> list[TicketAction]:
 
 
 def _closeout_actions() -> list[TicketAction]:
-    if not _module_exists("dispatch.closeout.services"):
-        return []
     from dispatch.closeout import services as closeout
 
     return [
