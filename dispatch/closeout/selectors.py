@@ -11,28 +11,15 @@ from dispatch.tickets.models import Ticket
 from dispatch.tickets.services import scope_check, ticket_not_found
 
 from .models import AutonomyPause, AutonomyScope, Evidence
-from .packets import iso
+from .packets import evidence_item, iso
 
 # When several pauses apply to one ticket, the narrowest one explains the refusal.
 SCOPE_PRECEDENCE = {AutonomyScope.TICKET: 0, AutonomyScope.INCIDENT: 1, AutonomyScope.GLOBAL: 2}
 
 
 def evidence_serialize(item: Evidence) -> dict:
-    return {
-        "id": str(item.id),
-        "ticket_id": str(item.ticket_id),
-        "kind": item.kind,
-        "evidence_key": item.evidence_key or None,
-        "uri": item.uri,
-        "checksum": item.checksum or None,
-        "sha256": item.sha256 or None,
-        "content_type": item.content_type or None,
-        "size": item.size,
-        "metadata": item.metadata or {},
-        "is_locked": item.is_locked,
-        "created_by": item.created_by,
-        "created_at": iso(item.created_at),
-    }
+    """An evidence item as the toolset returns it: the packet's entry plus its ticket and lock."""
+    return {"ticket_id": str(item.ticket_id), **evidence_item(item), "is_locked": item.is_locked}
 
 
 def evidence_list(ticket: Ticket) -> dict:
