@@ -101,6 +101,41 @@ def _reject_constant(name: str):
     raise ValueError(f"{name} is not JSON")
 
 
+# Far beyond any contract payload; deeper or longer input is an attack or a bug, refused early.
+MAX_NESTING = 16
+MAX_STRING_CHARS = 20_000
+
+
+def payload_sane(value: Any) -> None:
+    """Refuse (400) what no honest client sends and what would break further down: nesting
+    deeper than MAX_NESTING, NUL characters (PostgreSQL cannot store them), lone surrogates
+    (not encodable as UTF-8) and strings longer than MAX_STRING_CHARS. Walks without recursion."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth >= MAX_NESTING:
+                raise DispatchError("INVALID_REQUEST", f"The payload nests deeper than {MAX_NESTING} levels.", status=400)
+            children = list(item.items()) if isinstance(item, dict) else [(None, child) for child in item]
+            for key, child in children:
+                if key is not None:
+                    _string_sane(key)
+                stack.append((child, depth + 1))
+        elif isinstance(item, str):
+            _string_sane(item)
+
+
+def _string_sane(text: str) -> None:
+    if len(text) > MAX_STRING_CHARS:
+        raise DispatchError("INVALID_REQUEST", f"A string in the payload is longer than {MAX_STRING_CHARS} characters.", status=400)
+    if "\x00" in text:
+        raise DispatchError("INVALID_REQUEST", "The payload contains a NUL character.", status=400)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise invalid_json("The payload contains an unpaired surrogate escape.") from None
+
+
 def json_body(request) -> dict:
     """The JSON object in the body; an empty body is `{}` (the contract's clients send none on some tools)."""
     raw = request.body
@@ -112,8 +147,11 @@ def json_body(request) -> dict:
         value = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError):
         raise invalid_json() from None
+    except RecursionError:
+        raise DispatchError("INVALID_REQUEST", f"The payload nests deeper than {MAX_NESTING} levels.", status=400) from None
     if not isinstance(value, dict):
         raise DispatchError("INVALID_REQUEST", "Request body must be a JSON object.", status=400)
+    payload_sane(value)
     return value
 
 
@@ -124,8 +162,9 @@ def multipart_fields(request) -> dict:
     if isinstance(metadata, str):
         try:
             payload["metadata"] = json.loads(metadata) if metadata.strip() else {}
-        except ValueError:
+        except (ValueError, RecursionError):
             raise invalid_json("Field 'metadata' must be a JSON object.") from None
+    payload_sane(payload)
     return payload
 
 

@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from dispatch.common.actors import Actor
 from dispatch.common.errors import DispatchError, invalid_request
+from dispatch.common.money import cents_value
 from dispatch.tickets.commands import command
 from dispatch.tickets.models import AuditEvent, Priority, Site, Ticket
 from dispatch.tickets.selectors import iso_utc
@@ -121,11 +122,7 @@ def _optional_bool(value: Any, field: str) -> bool | None:
 
 
 def _nte(value: Any) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value < 0:
-        raise invalid_request("'nte_cents' must be a non-negative number.", field="nte_cents")
-    return int(value)
+    return cents_value(value, "nte_cents")
 
 
 def identity_signature(*, account_id, site_id, incident_type: str, summary: str, customer_name: str,

@@ -83,9 +83,10 @@ def twilio_sms(request: HttpRequest) -> HttpResponse:
     except ValueError:
         count = 0
     media = [
-        {"url": form.get(f"MediaUrl{i}", ""), "content_type": form.get(f"MediaContentType{i}", "")}
+        {"url": form.get(f"MediaUrl{i}", ""), "content_type": form.get(f"MediaContentType{i}", "")[:100]}
         for i in range(count)
-        if form.get(f"MediaUrl{i}")
+        # Twilio hosts media on https; anything else (file:, javascript:, internal http) is dropped.
+        if form.get(f"MediaUrl{i}", "").startswith("https://") and len(form.get(f"MediaUrl{i}", "")) <= 2000
     ]
     try:
         result = message_receive(
@@ -140,7 +141,7 @@ def mailgun_inbound(request: HttpRequest) -> HttpResponse:
         # body, and to the HTML part of an HTML-only email (intake strips the markup).
         body = form.get("stripped-text") or form.get("body-plain") or form.get("body-html") or ""
         raw = {k: v for k, v in _form_fields(form).items() if k not in ("signature", "token", "timestamp")}
-        result = message_receive(
+        message_receive(
             channel="EMAIL",
             provider_message_id=message_id,
             sender_email=sender,
@@ -150,7 +151,8 @@ def mailgun_inbound(request: HttpRequest) -> HttpResponse:
             media=attachments_store(uploads, folder=f"email/{hashlib.sha256(message_id.encode()).hexdigest()[:32]}"),
             raw=raw,
         )
-        proposal_reply_apply(result=result)
+        # No proposal_reply_apply here: an email's From address can be forged by anyone, so a
+        # "2" by email stays on the conversation for a dispatcher instead of booking by itself.
     except DispatchError as error:
         log.warning("intake email %s not taken: %s %s", form.get("Message-Id", ""), error.code, error.message)
         return HttpResponse(status=error.status)

@@ -125,6 +125,7 @@ SCHEDULE_SUGGEST = command(
 TIME_OFF_ADD = command("technician.time_off_add", ["dispatcher"], None, None, "Add time off")
 
 MAX_PROPOSAL_OPTIONS = 10
+MOMENT_YEARS = (2000, 2100)
 MAX_WINDOW = timedelta(hours=12)
 RECOMMENDATION_DEFAULT_LIMIT = 5
 RECOMMENDATION_MAX_LIMIT = 20
@@ -165,6 +166,9 @@ def _moment(value: Any, field: str) -> datetime:
         raise invalid_request(f"{field} is required (an ISO-8601 date-time).", field=field)
     if timezone.is_naive(moment):
         raise invalid_request(f"{field} needs a timezone offset (Z or ±hh:mm).", field=field)
+    # Far-off years are typos or probes; the edges of the calendar would also overflow in UTC.
+    if not MOMENT_YEARS[0] <= moment.year <= MOMENT_YEARS[1]:
+        raise invalid_request(f"{field} must fall between the years {MOMENT_YEARS[0]} and {MOMENT_YEARS[1]}.", field=field)
     return moment
 
 

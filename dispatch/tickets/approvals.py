@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from dispatch.common.actors import Actor
 from dispatch.common.errors import DispatchError
+from dispatch.common.money import cents_value
 
 from .commands import command
 from .models import Approval
@@ -56,9 +57,7 @@ def change_request(
     reason = _required_text(reason, "reason")
     amount = None
     if amount_delta_cents is not None:
-        if isinstance(amount_delta_cents, bool) or not isinstance(amount_delta_cents, (int, float)) or amount_delta_cents < 0:
-            raise _bad("Field 'amount_delta_cents' must be a non-negative number.", "amount_delta_cents")
-        amount = int(amount_delta_cents)
+        amount = cents_value(amount_delta_cents, "amount_delta_cents")
     refs = evidence_refs or []
     if not isinstance(refs, list) or not all(isinstance(r, str) and r.strip() for r in refs):
         raise _bad("Field 'evidence_refs' must be a list of non-empty strings.", "evidence_refs")

@@ -19,6 +19,7 @@ from django_fsm import ConcurrentTransition
 
 from dispatch.common.actors import Actor
 from dispatch.common.errors import DispatchError
+from dispatch.common.money import cents_value
 from dispatch.common.roles import Role
 
 from .audit import audit_append
@@ -58,7 +59,13 @@ def role_forbidden(command: Command, role: Any) -> DispatchError:
 
 def scope_check(actor: Actor, ticket: Ticket) -> None:
     """Refuse an actor who may not touch this ticket: a scoped token outside its accounts and
-    sites, or a technician on a ticket not assigned to them."""
+    sites, a customer credential without a scope, or a technician on a ticket not assigned to them."""
+    if actor.role == Role.CUSTOMER and not actor.is_scoped:
+        # A customer sees only their own account's tickets; an unscoped customer sees none.
+        raise DispatchError(
+            "FORBIDDEN_SCOPE", "A customer credential must be scoped to the customer's account or site.",
+            status=403, dimension="scope",
+        )
     if not actor.in_scope(account_id=ticket.account_id, site_id=ticket.site_id):
         raise DispatchError(
             "FORBIDDEN_SCOPE", "This credential is not scoped to the ticket's account or site.", status=403, dimension="scope"
@@ -312,7 +319,7 @@ def ticket_create(
         asset_id=asset_id,
         summary=summary.strip()[:500],
         description=description or "",
-        nte_cents=int(nte_cents) if nte_cents is not None else None,
+        nte_cents=cents_value(nte_cents, "nte_cents"),
         state=initial_state,
         **fields,
     )
@@ -339,13 +346,17 @@ def ticket_triage(
         raise _bad(f"Unknown triage outcome {outcome!r}.", field="workflow_outcome")
     if not incident_type or not str(incident_type).strip():
         raise _bad("An incident type is required.", field="incident_type")
+    if len(str(incident_type).strip()) > 64:
+        raise _bad("An incident type is at most 64 characters.", field="incident_type")
+    nte_cents = cents_value(nte_cents, "nte_cents")
+    approval_amount_delta_cents = cents_value(approval_amount_delta_cents, "approval_amount_delta_cents")
 
     def apply(change: TicketChange):
         ticket = change.ticket
         ticket.priority = priority
         ticket.incident_type = str(incident_type).strip().upper()
         if nte_cents is not None:
-            ticket.nte_cents = int(nte_cents)
+            ticket.nte_cents = nte_cents
         if ticket.state != S.TRIAGED:
             change.transition(S.TRIAGED)
         if outcome == S.READY_TO_SCHEDULE:
@@ -358,7 +369,7 @@ def ticket_triage(
                 ticket=ticket,
                 kind=Approval.Kind.NTE_INCREASE if approval_amount_delta_cents else Approval.Kind.PROPOSAL,
                 return_state=S.READY_TO_SCHEDULE,
-                amount_cents=int(approval_amount_delta_cents) if approval_amount_delta_cents else None,
+                amount_cents=approval_amount_delta_cents or None,
                 reason=approval_reason or "Triage needs approval before scheduling.",
                 requested_by=actor.actor_id,
             )
