@@ -28,10 +28,10 @@ from dispatch.tickets.services import Outcome, TicketChange, role_forbidden, tic
 from dispatch.tickets.states import TicketState
 
 from .engine import slot_check
-from .models import BOOKED_STATUSES, Appointment, AppointmentStatus, ScheduleProposal
+from .models import BOOKED_STATUSES, Appointment, ScheduleProposal
 from .notifications import booking_notify
 from .selectors import appointments_booked_for_ticket
-from .services import appointment_cancel, appointment_save, fresh_proposal
+from .services import appointment_cancel, appointment_confirmed, fresh_proposal
 
 S = TicketState
 
@@ -155,17 +155,7 @@ def appointment_book(
         _rules_check(ticket, technician, start, end, ignore=replaced[0].pk if replaced else None)
         for old in replaced:
             appointment_cancel(old, REPLACED_REASON)
-        appointment = appointment_save(
-            Appointment(
-                ticket=ticket,
-                technician=technician,
-                start=start,
-                end=end,
-                status=AppointmentStatus.CONFIRMED,
-                created_by=actor.actor_id,
-            ),
-            technician=technician,
-        )
+        appointment = appointment_confirmed(ticket=ticket, start=start, end=end, actor=actor, technician=technician)
         superseded = _proposals_supersede(ticket)
         ticket.scheduled_start, ticket.scheduled_end = start, end
         if ticket.state == S.READY_TO_SCHEDULE:
@@ -267,17 +257,8 @@ def appointment_move(
         _rules_check(ticket, technician, start, end, ignore=old.pk)
         # Cancelled before the new row is saved: on the same technician the two would overlap.
         appointment_cancel(old, MOVED_REASON)
-        new = appointment_save(
-            Appointment(
-                ticket=ticket,
-                technician=technician,
-                start=start,
-                end=end,
-                status=AppointmentStatus.CONFIRMED,
-                proposal=old.proposal,
-                created_by=actor.actor_id,
-            ),
-            technician=technician,
+        new = appointment_confirmed(
+            ticket=ticket, start=start, end=end, actor=actor, technician=technician, proposal=old.proposal
         )
         ticket.scheduled_start, ticket.scheduled_end = start, end
         if ticket.assigned_tech_id is not None:

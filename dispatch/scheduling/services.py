@@ -323,6 +323,25 @@ def appointment_save(appointment: Appointment, *, technician: Technician | None 
     return appointment
 
 
+def appointment_confirmed(
+    *, ticket: Ticket, start: datetime, end: datetime, actor: Actor, technician: Technician | None = None,
+    technician_id: Any = None, proposal: ScheduleProposal | None = None,
+) -> Appointment:
+    """Book a CONFIRMED window for the ticket through appointment_save (and its double-booking guard)."""
+    appointment = Appointment(
+        ticket=ticket,
+        technician=technician,
+        start=start,
+        end=end,
+        status=AppointmentStatus.CONFIRMED,
+        proposal=proposal,
+        created_by=actor.actor_id,
+    )
+    if technician is None:
+        appointment.technician_id = technician_id
+    return appointment_save(appointment, technician=technician)
+
+
 def appointment_cancel(appointment: Appointment, reason: str) -> None:
     appointment.status = AppointmentStatus.CANCELLED
     appointment.cancelled_at = timezone.now()
@@ -491,16 +510,8 @@ def schedule_confirm(
         replaced = list(appointments_booked_for_ticket(ticket_id=ticket.id))
         for old in replaced:
             appointment_cancel(old, "Replaced by a newly confirmed window.")
-        appointment = appointment_save(
-            Appointment(
-                ticket=ticket,
-                technician_id=chosen,
-                start=start_at,
-                end=end_at,
-                status=AppointmentStatus.CONFIRMED,
-                proposal=proposal,
-                created_by=actor.actor_id,
-            )
+        appointment = appointment_confirmed(
+            ticket=ticket, start=start_at, end=end_at, actor=actor, technician_id=chosen, proposal=proposal
         )
         proposal.status = ScheduleProposal.Status.ACCEPTED
         proposal.accepted_option = index
@@ -1052,17 +1063,7 @@ def assignment_dispatch(
                 # as this kind of job usually takes.
                 start = now
                 end = now + timedelta(minutes=engine.job_minutes(ticket.incident_type))
-            appointment = appointment_save(
-                Appointment(
-                    ticket=ticket,
-                    technician=technician,
-                    start=start,
-                    end=end,
-                    status=AppointmentStatus.CONFIRMED,
-                    created_by=actor.actor_id,
-                ),
-                technician=technician,
-            )
+            appointment = appointment_confirmed(ticket=ticket, start=start, end=end, actor=actor, technician=technician)
             ticket.scheduled_start, ticket.scheduled_end = start, end
         ticket.assigned_tech = technician
         change.transition(S.DISPATCHED)
