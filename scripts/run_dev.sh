@@ -70,6 +70,8 @@ for _ in $(seq 1 120); do
   Real Dispatch is running at $BASE_URL/   (worker: django-q2 qcluster)
 
     Back office (admin)   $BASE_URL/admin/
+    Dispatch board        $BASE_URL/board/
+    Service request form  $BASE_URL/request/
     Agent API docs        $BASE_URL/api/v1/docs
     Health                $BASE_URL/health
 
