@@ -288,6 +288,7 @@ class ProposeForm(ActionForm):
         # The slot engine's best windows are the starting point; the dispatcher may change them.
         suggestion = slots_suggest(ticket=ticket, limit=3)
         initial: dict[str, Any] = {"technician": ticket.assigned_tech_id}
+        reasons: dict[int, str] = {}
         if suggestion.windows:
             technicians = {window.technician_id for window in suggestion.windows}
             if len(technicians) == 1:
@@ -295,16 +296,16 @@ class ProposeForm(ActionForm):
             for n, window in enumerate(suggestion.windows, start=1):
                 initial[f"start_{n}"] = timezone.localtime(window.start)
                 initial[f"end_{n}"] = timezone.localtime(window.end)
-            self.engine_note = "Suggested by the slot engine: " + " ".join(
-                f"{n}) {window.reason}" for n, window in enumerate(suggestion.windows, start=1)
-            )
+                reasons[n] = f"Suggested by the slot engine: {window.reason}"
         else:
             initial.update(start_1=_at(1, 8), end_1=_at(1, 10), start_2=_at(1, 13), end_2=_at(1, 15))
-            self.engine_note = f"The slot engine found no window: {suggestion.explanation}"
+            reasons[1] = f"The slot engine found no window: {suggestion.explanation}"
         kwargs.setdefault("initial", initial)
         super().__init__(*args, ticket=ticket, **kwargs)
         self.fields["technician"].queryset = _technician_choices()
-        self.fields["start_1"].help_text = f"{_local_zone_note()} {self.engine_note}"
+        for n, reason in reasons.items():
+            self.fields[f"start_{n}"].help_text = reason
+        self.fields["start_1"].help_text = f"{_local_zone_note()} {reasons[1]}"
 
     def clean(self) -> dict:
         data = super().clean()
