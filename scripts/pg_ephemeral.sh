@@ -45,7 +45,8 @@ free_port() {
 pg_start() {
     local bindir dir port attempt
     bindir="$(pg_bindir)"
-    dir="$(mktemp -d /tmp/dispatch-pg.XXXXXX)"
+    # mktemp picks the random part; the suffix marks the folder as ours for pg_stop.
+    dir="$(mktemp -d --tmpdir=/tmp --suffix=.dispatch-pg)"
     chmod 700 "$dir"
     if [[ "$(id -u)" -eq 0 ]]; then
         chown postgres: "$dir"
@@ -79,7 +80,7 @@ pg_stop() {
     local dir="$1" bindir
     [[ -n "$dir" && -d "$dir" ]] || return 0
     case "$dir" in
-        /tmp/dispatch-pg.*) ;;
+        /tmp/*.dispatch-pg) ;;
         *) echo "pg_ephemeral: refusing to remove $dir (not made by this script)" >&2; return 1 ;;
     esac
     bindir="$(pg_bindir)"
