@@ -605,13 +605,14 @@ def timeline_entry(event: AuditEvent, names: dict[int, str]) -> dict:
 class AuditEventAdmin(ReadOnlyModelAdmin):
     """The append-only audit trail: searchable, never added to, changed or deleted here."""
 
-    list_display = ("seq", "created_at", "ticket_ref", "tool_name", "actor_id", "actor_role", "state_change")
-    list_display_links = ("seq",)
+    list_display = ("created_at", "ticket_ref", "seq", "tool_name", "actor_id", "actor_role", "state_change")
+    list_display_links = ("created_at",)
     list_select_related = ("ticket",)
+    ordering = ("-created_at", "-id")
     list_filter = ("tool_name", "actor_role", "actor_type")
     search_fields = ("tool_name", "actor_id", "request_id", "correlation_id", "trace_id", "ticket__summary")
     fields = (
-        "seq", "created_at", "ticket_ref", "tool_name", ("actor_type", "actor_id", "actor_role"),
+        "created_at", ("ticket_ref", "seq"), ("lane", "lane_seq"), "tool_name", ("actor_type", "actor_id", "actor_role"),
         ("before_state", "after_state"), ("request_id", "correlation_id", "trace_id"), "payload_pretty",
         "prev_hash", "hash",
     )
@@ -651,7 +652,7 @@ class StateTransitionAdmin(ReadOnlyModelAdmin):
     def to_display(self, row: StateTransition) -> str:
         return state_badge(row.to_state)
 
-    @admin.display(description="audit event", ordering="audit_event__seq")
+    @admin.display(description="audit event", ordering="audit_event__created_at")
     def audit_seq(self, row: StateTransition) -> str:
         url = reverse("admin:tickets_auditevent_change", args=[row.audit_event_id])
         return format_html('<a href="{}">#{}</a>', url, row.audit_event.seq)

@@ -4,11 +4,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import uuid
 from dataclasses import dataclass
 from datetime import timezone as dt_timezone
-from typing import Any, Iterator
+from typing import Any
 
 from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Q
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 
@@ -17,6 +20,9 @@ from dispatch.common.actors import Actor
 from .models import AuditChainHead, AuditEvent, Ticket
 
 GENESIS_HASH = "0" * 64
+# Ticket openings and events about no ticket are spread over this many lanes, each its own
+# chain with a sealed head: appends to different lanes never wait for each other.
+AUDIT_LANES = 32
 REDACTED = "[redacted]"
 # A payload key containing any of these words has its value masked before it is stored.
 SENSITIVE_KEY_PARTS = ("phone", "email", "access_code", "password", "token", "secret")
@@ -44,8 +50,10 @@ def _event_digest(event: AuditEvent) -> str:
     body = json.dumps(
         [
             str(event.id),
-            event.seq,
             str(event.ticket_id) if event.ticket_id else "",
+            event.seq,
+            event.lane,
+            event.lane_seq,
             event.actor_type,
             event.actor_id,
             event.actor_role,
@@ -71,19 +79,32 @@ def _keyed(text: str) -> str:
     return hmac.new(settings.DISPATCH_AUDIT_CHAIN_KEY.encode(), text.encode(), hashlib.sha256).hexdigest()
 
 
-def _head_seal(last_seq: int, last_hash: str) -> str:
-    return _keyed(f"head:{last_seq}:{last_hash}")
+def _lane_seal(lane: int, last_seq: int, last_hash: str) -> str:
+    return _keyed(f"lane:{lane}:{last_seq}:{last_hash}")
 
 
-def _chain_head_locked() -> AuditChainHead:
-    head = AuditChainHead.objects.select_for_update().filter(pk=1).first()
+def _ticket_seal(ticket_id: Any, last_seq: int, last_hash: str) -> str:
+    return _keyed(f"ticket:{ticket_id}:{last_seq}:{last_hash}")
+
+
+def lane_of(key: uuid.UUID) -> int:
+    return key.int % AUDIT_LANES
+
+
+def _lane_head_locked(lane: int) -> AuditChainHead:
+    head = AuditChainHead.objects.select_for_update().filter(pk=lane).first()
     if head is None:
-        AuditChainHead.objects.get_or_create(pk=1)
-        head = AuditChainHead.objects.select_for_update().get(pk=1)
+        AuditChainHead.objects.get_or_create(pk=lane, defaults=lane_head_empty(lane))
+        head = AuditChainHead.objects.select_for_update().get(pk=lane)
     return head
 
 
-def audit_append(
+def lane_head_empty(lane: int) -> dict:
+    """The fields of a lane that holds no event yet; sealed too, so a lane cannot be emptied by SQL."""
+    return {"last_seq": 0, "last_hash": GENESIS_HASH, "seal": _lane_seal(lane, 0, GENESIS_HASH)}
+
+
+def audit_event(
     *,
     actor: Actor,
     tool_name: str,
@@ -92,15 +113,9 @@ def audit_append(
     after_state: str = "",
     payload: dict | None = None,
 ) -> AuditEvent:
-    """Append one event to the chain. Must run inside the caller's transaction.
-
-    The chain head is locked last and only for the few statements that follow, so appends
-    from different tickets queue here briefly but never deadlock with the ticket locks
-    taken before.
-    """
-    head = _chain_head_locked()
-    event = AuditEvent(
-        seq=head.last_seq + 1,
+    """An unsaved, unchained event: redacted payload, actor and request ids, time."""
+    return AuditEvent(
+        id=uuid.uuid4(),
         ticket=ticket,
         actor_type=actor.actor_type,
         actor_id=actor.actor_id,
@@ -113,14 +128,66 @@ def audit_append(
         after_state=after_state or "",
         payload=_plain_json(payload_redact(payload or {})),
         created_at=timezone.now(),
-        prev_hash=head.last_hash,
     )
+
+
+def audit_link(event: AuditEvent, *, ticket: Ticket | None, opening: bool = False) -> None:
+    """Give `event` its place in the chains and its hash; advance the heads.
+
+    With a ticket, the event goes on that ticket's chain: the caller holds the ticket's row lock
+    and saves the ticket row after this call (its head fields are advanced on the instance).
+    The event that opens a ticket, and an event about no ticket, is also a link of a lane; that
+    lane's head row is locked and advanced here. Nothing is locked for any other event, so
+    changes of different tickets never queue behind each other here.
+    """
+    lane_head = None
+    if ticket is None or opening:
+        lane_head = _lane_head_locked(lane_of(ticket.id if ticket is not None else event.id))
+        event.lane = lane_head.pk
+        event.lane_seq = lane_head.last_seq + 1
+        event.prev_hash = lane_head.last_hash
+    if ticket is not None:
+        event.seq = ticket.audit_seq + 1
+        if lane_head is None:
+            event.prev_hash = ticket.audit_hash or GENESIS_HASH
     event.hash = _event_digest(event)
+    if ticket is not None:
+        ticket.audit_seq = event.seq
+        ticket.audit_hash = event.hash
+        ticket.audit_seal = _ticket_seal(ticket.pk, event.seq, event.hash)
+    if lane_head is not None:
+        lane_head.last_seq = event.lane_seq
+        lane_head.last_hash = event.hash
+        lane_head.seal = _lane_seal(lane_head.pk, lane_head.last_seq, lane_head.last_hash)
+        lane_head.save(update_fields=["last_seq", "last_hash", "seal"])
+
+
+def audit_append(
+    *,
+    actor: Actor,
+    tool_name: str,
+    ticket: Ticket | None,
+    before_state: str = "",
+    after_state: str = "",
+    payload: dict | None = None,
+) -> AuditEvent:
+    """Append one event about a ticket this transaction has not changed, or about no ticket.
+
+    Must run inside the caller's transaction. The ticket's row is locked for the append (its
+    chain head lives there); its state and fields are left as they are.
+    """
+    event = audit_event(
+        actor=actor, tool_name=tool_name, ticket=ticket, before_state=before_state, after_state=after_state, payload=payload
+    )
+    if ticket is not None:
+        head = Ticket.objects.select_for_update(of=("self",)).filter(pk=ticket.pk).values("audit_seq", "audit_hash").get()
+        ticket.audit_seq, ticket.audit_hash = head["audit_seq"], head["audit_hash"]
+    audit_link(event, ticket=ticket)
+    if ticket is not None:
+        Ticket.objects.filter(pk=ticket.pk).update(
+            audit_seq=ticket.audit_seq, audit_hash=ticket.audit_hash, audit_seal=ticket.audit_seal
+        )
     event.save(force_insert=True)
-    head.last_seq = event.seq
-    head.last_hash = event.hash
-    head.seal = _head_seal(head.last_seq, head.last_hash)
-    head.save(update_fields=["last_seq", "last_hash", "seal"])
     return event
 
 
@@ -129,50 +196,129 @@ class ChainReport:
     ok: bool
     checked: int
     problem: str = ""
+    chain: str = ""
     bad_seq: int | None = None
     bad_event_id: str = ""
 
 
-def audit_chain_verify(batch_size: int = 2000) -> ChainReport:
-    """Walk the chain up to its sealed head and report the first event that does not fit.
+class _Broken(Exception):
+    def __init__(self, chain: str, problem: str, bad_seq: int | None, bad_event_id: str = ""):
+        self.chain, self.problem, self.bad_seq, self.bad_event_id = chain, problem, bad_seq, bad_event_id
 
-    The head is read first, so events appended while the walk runs are simply not checked
-    this time, rather than reported as missing.
+
+def audit_chain_verify(batch_size: int = 2000) -> ChainReport:
+    """Walk every lane and every ticket's chain up to its sealed head; report the first event
+    that does not fit.
+
+    The walk reads one snapshot of the database (on PostgreSQL a repeatable-read transaction;
+    SQLite's transactions are serialisable), so an append that commits meanwhile is neither
+    half-seen nor reported as missing.
     """
-    head = AuditChainHead.objects.filter(pk=1).first()
-    last_seq = head.last_seq if head else 0
-    last_hash = head.last_hash if head else GENESIS_HASH
-    if head and last_seq and not hmac.compare_digest(head.seal, _head_seal(last_seq, last_hash)):
-        return ChainReport(False, 0, "the chain head was altered outside the application", last_seq, "")
-    expected_seq = 1
-    prev_hash = GENESIS_HASH
+    # Only an outermost transaction can choose its isolation level.
+    snapshot = connection.vendor == "postgresql" and not connection.in_atomic_block
+    with transaction.atomic():
+        if snapshot:
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        return _verify_all(batch_size)
+
+
+def _verify_all(batch_size: int) -> ChainReport:
     checked = 0
-    for event in _events_in_order(batch_size, last_seq):
-        if event.seq != expected_seq:
-            return ChainReport(
-                False, checked, f"event #{expected_seq} is missing (next event is #{event.seq})", expected_seq, str(event.id)
-            )
-        if event.prev_hash != prev_hash:
-            return ChainReport(False, checked, f"event #{event.seq} does not link to the event before it", event.seq, str(event.id))
-        if not hmac.compare_digest(_event_digest(event), event.hash):
-            return ChainReport(False, checked, f"event #{event.seq} was altered after it was written", event.seq, str(event.id))
-        prev_hash = event.hash
-        expected_seq += 1
-        checked += 1
-    if checked != last_seq:
-        return ChainReport(
-            False, checked, f"event #{checked + 1} is missing: the chain head says the chain ends at #{last_seq}", checked + 1, ""
+    try:
+        heads = {head.pk: head for head in AuditChainHead.objects.order_by("pk")}
+        for lane in range(AUDIT_LANES):
+            if lane not in heads:
+                raise _Broken(f"lane {lane}", "the lane's head row is missing", None)
+            checked += _lane_verify(heads[lane], batch_size)
+        last_id = None
+        while True:
+            heads = Ticket.objects.order_by("pk").values("pk", "audit_seq", "audit_hash", "audit_seal")
+            if last_id is not None:
+                heads = heads.filter(pk__gt=last_id)
+            heads = list(heads[: max(1, batch_size // 8)])
+            if not heads:
+                break
+            checked += _tickets_verify(heads)
+            last_id = heads[-1]["pk"]
+        stray = (
+            AuditEvent.objects.filter(Q(ticket__isnull=True, lane__isnull=True) | Q(lane__gte=AUDIT_LANES))
+            .values_list("pk", flat=True)
+            .first()
         )
-    if prev_hash != last_hash:
-        return ChainReport(False, checked, f"the chain head does not match event #{last_seq}", last_seq, "")
+        if stray is not None:
+            raise _Broken("the trail", f"event {stray} belongs to no chain", None, str(stray))
+    except _Broken as broken:
+        return ChainReport(False, checked, broken.problem, broken.chain, broken.bad_seq, broken.bad_event_id)
     return ChainReport(True, checked)
 
 
-def _events_in_order(batch_size: int, up_to_seq: int) -> Iterator[AuditEvent]:
-    last = 0
-    while True:
-        batch = list(AuditEvent.objects.filter(seq__gt=last, seq__lte=up_to_seq).order_by("seq")[:batch_size])
+def _lane_verify(head: AuditChainHead, batch_size: int) -> int:
+    """Check one lane up to its head; returns how many of its events were checked."""
+    chain = f"lane {head.pk}"
+    if not hmac.compare_digest(head.seal, _lane_seal(head.pk, head.last_seq, head.last_hash)):
+        raise _Broken(chain, "the lane head was altered outside the application", head.last_seq)
+    expected, prev_hash, checked = 1, GENESIS_HASH, 0
+    while expected <= head.last_seq:
+        batch = list(
+            AuditEvent.objects.filter(lane=head.pk, lane_seq__gte=expected, lane_seq__lte=head.last_seq)
+            .order_by("lane_seq")[:batch_size]
+        )
         if not batch:
-            return
-        yield from batch
-        last = batch[-1].seq
+            break
+        for event in batch:
+            if event.lane_seq != expected:
+                raise _Broken(chain, f"event #{expected} is missing (next event is #{event.lane_seq})", expected, str(event.id))
+            if event.prev_hash != prev_hash:
+                raise _Broken(chain, f"event #{expected} does not link to the event before it", expected, str(event.id))
+            if not hmac.compare_digest(_event_digest(event), event.hash):
+                raise _Broken(chain, f"event #{expected} was altered after it was written", expected, str(event.id))
+            prev_hash = event.hash
+            expected += 1
+            checked += 1
+    if checked != head.last_seq:
+        raise _Broken(chain, f"event #{checked + 1} is missing: the lane head says it ends at #{head.last_seq}", checked + 1)
+    if prev_hash != head.last_hash:
+        raise _Broken(chain, f"the lane head does not match event #{head.last_seq}", head.last_seq)
+    beyond = AuditEvent.objects.filter(lane=head.pk, lane_seq__gt=head.last_seq).order_by("lane_seq").first()
+    if beyond is not None:
+        raise _Broken(chain, f"event #{beyond.lane_seq} lies beyond the lane head (#{head.last_seq})", beyond.lane_seq, str(beyond.id))
+    return checked
+
+
+def _tickets_verify(heads: list[dict]) -> int:
+    """Check the chains of a batch of tickets; returns how many events not already checked in a
+    lane were checked."""
+    events: dict[Any, list[AuditEvent]] = {head["pk"]: [] for head in heads}
+    for event in AuditEvent.objects.filter(ticket_id__in=list(events)).order_by("ticket_id", "seq"):
+        events[event.ticket_id].append(event)
+    checked = 0
+    for head in heads:
+        chain = f"ticket RD-{str(head['pk'])[:8].upper()}"
+        last_seq, last_hash = head["audit_seq"], head["audit_hash"]
+        if last_seq and not hmac.compare_digest(head["audit_seal"], _ticket_seal(head["pk"], last_seq, last_hash)):
+            raise _Broken(chain, "the ticket's audit head was altered outside the application", last_seq)
+        expected, prev_hash = 1, GENESIS_HASH
+        for event in events[head["pk"]]:
+            if event.seq is None:
+                raise _Broken(chain, f"event {event.id} has no place in the ticket's chain", None, str(event.id))
+            if event.seq > last_seq:
+                raise _Broken(
+                    chain, f"event #{event.seq} lies beyond the ticket's audit head (#{last_seq})", event.seq, str(event.id)
+                )
+            if event.seq != expected:
+                raise _Broken(chain, f"event #{expected} is missing (next event is #{event.seq})", expected, str(event.id))
+            # The first event of a ticket opened through the application is a lane link, checked there.
+            if not (expected == 1 and event.lane is not None) and event.prev_hash != prev_hash:
+                raise _Broken(chain, f"event #{expected} does not link to the event before it", expected, str(event.id))
+            if event.lane is None:
+                if not hmac.compare_digest(_event_digest(event), event.hash):
+                    raise _Broken(chain, f"event #{expected} was altered after it was written", expected, str(event.id))
+                checked += 1
+            prev_hash = event.hash
+            expected += 1
+        if expected - 1 != last_seq:
+            raise _Broken(chain, f"event #{expected} is missing: the ticket's audit head says it ends at #{last_seq}", expected)
+        if last_seq and prev_hash != last_hash:
+            raise _Broken(chain, f"the ticket's audit head does not match event #{last_seq}", last_seq)
+    return checked

@@ -146,6 +146,12 @@ class Ticket(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
     # The seq of this ticket's last StateTransition row. Kept on the locked row so the executor
     # numbers new transitions without another query on every change.
     transition_seq = models.PositiveIntegerField(default=0, editable=False)
+    # The head of this ticket's audit chain (seq and hash of its last AuditEvent) and a keyed
+    # seal over both. Kept on the row the executor already locks and saves, so appending to
+    # the chain costs no extra lock or query, and rewinding the head by SQL shows.
+    audit_seq = models.PositiveIntegerField(default=0, editable=False)
+    audit_hash = models.CharField(max_length=64, blank=True, editable=False)
+    audit_seal = models.CharField(max_length=64, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -276,14 +282,23 @@ class AuditEventQuerySet(models.QuerySet):
 
 
 class AuditEvent(models.Model):
-    """One row per state-changing action. Never updated, never deleted; rows form a hash chain."""
+    """One row per state-changing action. Never updated, never deleted; rows form hash chains.
+
+    A ticket's events form that ticket's chain (`seq` 1, 2, ...; head on the ticket row). The
+    event that opens a ticket, and every event about no ticket, is also a link of one of the
+    audit lanes (`lane`, `lane_seq`; heads in AuditChainHead), so erasing a whole ticket with
+    all its events still leaves a gap in a lane.
+    """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    # Position in the global chain: gapless and strictly increasing, so a deleted row shows.
-    seq = models.PositiveBigIntegerField(unique=True)
     ticket = models.ForeignKey(
         Ticket, on_delete=models.PROTECT, null=True, blank=True, related_name="audit_events"
     )
+    # Position in the ticket's chain: gapless from 1, so a deleted row shows. Null without a ticket.
+    seq = models.PositiveIntegerField(null=True, blank=True)
+    # Position in a lane, for ticket openings and events about no ticket; null otherwise.
+    lane = models.PositiveSmallIntegerField(null=True, blank=True)
+    lane_seq = models.PositiveBigIntegerField(null=True, blank=True)
     actor_type = models.CharField(max_length=16, choices=ActorType.CHOICES)
     actor_id = models.CharField(max_length=200)
     actor_role = models.CharField(max_length=32, choices=Role.choices)
@@ -294,18 +309,22 @@ class AuditEvent(models.Model):
     before_state = models.CharField(max_length=40, blank=True)
     after_state = models.CharField(max_length=40, blank=True)
     payload = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField()
+    created_at = models.DateTimeField(db_index=True)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
 
     objects = AuditEventQuerySet.as_manager()
 
     class Meta:
-        ordering = ["seq"]
-        indexes = [models.Index(fields=["ticket", "seq"], name="audit_ticket_seq")]
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["ticket", "seq"], name="audit_ticket_seq_unique"),
+            models.UniqueConstraint(fields=["lane", "lane_seq"], name="audit_lane_seq_unique"),
+        ]
 
     def __str__(self) -> str:
-        return f"#{self.seq} {self.tool_name} {self.before_state}→{self.after_state}"
+        where = f"#{self.seq}" if self.ticket_id else f"lane {self.lane} #{self.lane_seq}"
+        return f"{where} {self.tool_name} {self.before_state}→{self.after_state}"
 
     def save(self, *args, **kwargs):
         if not self._state.adding:
@@ -317,17 +336,17 @@ class AuditEvent(models.Model):
 
 
 class AuditChainHead(models.Model):
-    """The tip of the audit hash chain. Locking this row serialises appends to the chain."""
+    """The tip of one audit lane. Locking this row serialises appends to that lane only."""
 
-    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    id = models.PositiveSmallIntegerField(primary_key=True)
     last_seq = models.PositiveBigIntegerField(default=0)
     last_hash = models.CharField(max_length=64, default="0" * 64)
-    # Keyed digest of (last_seq, last_hash): rewinding the head to hide deleted tail events
-    # would need the chain key, not just SQL access.
+    # Keyed digest of (lane, last_seq, last_hash): rewinding the head to hide deleted tail
+    # events would need the chain key, not just SQL access.
     seal = models.CharField(max_length=64, blank=True)
 
     def __str__(self) -> str:
-        return f"audit chain at #{self.last_seq}"
+        return f"audit lane {self.id} at #{self.last_seq}"
 
 
 class StateTransition(models.Model):

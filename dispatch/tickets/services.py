@@ -22,7 +22,7 @@ from dispatch.common.errors import DispatchError
 from dispatch.common.money import cents_value
 from dispatch.common.roles import Role
 
-from .audit import audit_append
+from .audit import audit_append, audit_event, audit_link
 from .commands import Command
 from .models import AuditEvent, StateTransition, Ticket
 from .states import CREATION_STATES, TicketState
@@ -123,16 +123,24 @@ def _ticket_locked(ticket_id: Any) -> Ticket:
         raise ticket_not_found(ticket_id) from None
 
 
-def _record(change: TicketChange, *, before_state: str, payload: dict) -> AuditEvent:
-    ticket = change.ticket
-    event = audit_append(
+def _event(change: TicketChange, *, before_state: str, payload: dict, opening: bool = False) -> AuditEvent:
+    """The command's one audit event, chained: the ticket's head fields advance on the instance,
+    so the caller saves the ticket row after this and then writes the event with `_record`."""
+    event = audit_event(
         actor=change.actor,
         tool_name=change.command.tool,
-        ticket=ticket,
+        ticket=change.ticket,
         before_state=before_state,
-        after_state=ticket.state,
+        after_state=change.ticket.state,
         payload={**payload, **change.audit_payload},
     )
+    audit_link(event, ticket=change.ticket, opening=opening)
+    return event
+
+
+def _record(change: TicketChange, event: AuditEvent) -> None:
+    ticket = change.ticket
+    event.save(force_insert=True)
     if change.steps:
         first = ticket.transition_seq - len(change.steps) + 1
         StateTransition.objects.bulk_create(
@@ -148,7 +156,6 @@ def _record(change: TicketChange, *, before_state: str, payload: dict) -> AuditE
         )
     for work in change._after_commit:
         transaction.on_commit(work)
-    return event
 
 
 def ticket_execute(
@@ -187,6 +194,7 @@ def ticket_execute(
         change.result = apply(change)
         ticket.version += 1
         ticket.transition_seq += len(change.steps)
+        event = _event(change, before_state=before_state, payload=payload)
         try:
             ticket.save()
         except ConcurrentTransition:
@@ -198,7 +206,7 @@ def ticket_execute(
                 status=409,
                 dimension="state",
             ) from None
-        event = _record(change, before_state=before_state, payload=payload)
+        _record(change, event)
     return Outcome(ticket=ticket, event=event, result=change.result)
 
 
@@ -226,14 +234,18 @@ def ticket_open(
     with transaction.atomic():
         ticket.version = 1
         ticket.transition_seq = 1
-        ticket.save(force_insert=True)
         change = TicketChange(ticket=ticket, actor=actor, command=command, steps=[("", ticket.state)])
-        if apply is not None:
+        if apply is None:
+            # The event is chained first so that the one INSERT of the ticket carries its head.
+            event = _event(change, before_state="", payload=payload or {}, opening=True)
+            ticket.save(force_insert=True)
+        else:
+            ticket.save(force_insert=True)
             change.result = apply(change)
-            if len(change.steps) > 1:
-                ticket.transition_seq = len(change.steps)
-                ticket.save()
-        event = _record(change, before_state="", payload=payload or {})
+            ticket.transition_seq = len(change.steps)
+            event = _event(change, before_state="", payload=payload or {}, opening=True)
+            ticket.save()
+        _record(change, event)
     return Outcome(ticket=ticket, event=event, result=change.result)
 
 

@@ -35,7 +35,7 @@ def test_triage_button_moves_the_ticket_through_the_service(dispatcher_client):
     assert ticket.state == "READY_TO_SCHEDULE"
     assert (ticket.priority, ticket.incident_type, ticket.nte_cents, ticket.version) == ("URGENT", "DOOR_WONT_LATCH", 45000, 2)
     assert AuditEvent.objects.count() == before + 1
-    event = AuditEvent.objects.order_by("-seq").first()
+    event = AuditEvent.objects.order_by("-created_at", "-id").first()
     assert (event.tool_name, event.before_state, event.after_state) == ("ticket.triage", "NEW", "READY_TO_SCHEDULE")
     assert (event.actor_type, event.actor_role, event.actor_id) == ("HUMAN", "dispatcher", str(dispatcher_client.user.pk))
     assert list(StateTransition.objects.filter(audit_event=event).values_list("from_state", "to_state")) == [
@@ -64,7 +64,7 @@ def test_approve_button_decides_the_pending_approval(client):
     ticket.refresh_from_db()
     assert ticket.state == "READY_TO_SCHEDULE", messages_of(response)
     assert Approval.objects.get(ticket=ticket).status == "APPROVED"
-    assert AuditEvent.objects.order_by("-seq").first().tool_name == "approval.decide"
+    assert AuditEvent.objects.order_by("-created_at", "-id").first().tool_name == "approval.decide"
 
 
 def test_a_stale_page_is_refused_and_changes_nothing(dispatcher_client):
@@ -170,7 +170,7 @@ def test_edit_details_corrects_the_ticket_with_an_audited_diff(dispatcher_client
     press(dispatcher_client, ticket, "edit-details", summary="Front sliding door stuck open", customer_name="Lee Park")
     ticket.refresh_from_db()
     assert (ticket.summary, ticket.customer_name) == ("Front sliding door stuck open", "Lee Park")
-    event = AuditEvent.objects.order_by("-seq").first()
+    event = AuditEvent.objects.order_by("-created_at", "-id").first()
     assert event.tool_name == "ticket.update_details"
     assert event.payload["changes"]["summary"] == {"from": "Door broke", "to": "Front sliding door stuck open"}
 
@@ -225,7 +225,7 @@ def test_finance_generates_the_invoice_with_a_button_that_needs_no_input(client)
     response = press(finance, ticket, "invoice")
     ticket.refresh_from_db()
     assert ticket.state == "INVOICED", messages_of(response)
-    assert AuditEvent.objects.order_by("-seq").first().tool_name == "billing.generate_invoice"
+    assert AuditEvent.objects.order_by("-created_at", "-id").first().tool_name == "billing.generate_invoice"
     # A GET of an action without input never acts.
     ticket_before = Ticket.objects.get(pk=ticket.pk).version
     finance.get(reverse("admin:tickets_ticket_transition", args=[ticket.pk, "invoice"]))

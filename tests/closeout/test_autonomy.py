@@ -87,7 +87,7 @@ def test_history_is_kept_and_each_call_writes_one_audit_event(job, dispatcher):
     autonomy_pause(actor=dispatcher, scope_type="GLOBAL", reason="Second incident")
     autonomy_rollback(actor=dispatcher)
     assert AuditEvent.objects.count() == events + 5
-    tools = list(AuditEvent.objects.order_by("-seq").values_list("tool_name", flat=True)[:5])
+    tools = list(AuditEvent.objects.order_by("-created_at", "-id").values_list("tool_name", flat=True)[:5])
     assert tools == ["ops.autonomy.rollback", "ops.autonomy.pause", "ops.autonomy.rollback", "ops.autonomy.pause", "ops.autonomy.pause"]
 
     rows = list(AutonomyPause.objects.order_by("created_at"))
@@ -127,7 +127,7 @@ def test_the_change_answers_like_the_toolset(job, dispatcher):
     body = autonomy_pause(actor=dispatcher, scope_type="TICKET", ticket_id=str(job.id), reason="check").as_dict()
     assert body["action"] == "pause" and body["current_is_paused"] is True
     assert (body["scope"]["scope_type"], body["scope"]["ticket_id"], body["scope"]["is_paused"]) == ("TICKET", str(job.id), True)
-    event = AuditEvent.objects.order_by("-seq").first()
+    event = AuditEvent.objects.order_by("-created_at", "-id").first()
     assert event.ticket_id == job.id and event.payload["pause_id"] == body["history_id"]
 
 
@@ -164,4 +164,4 @@ def test_rolling_back_an_unpaused_scope_changes_nothing_but_is_recorded(dispatch
     change = autonomy_rollback(actor=dispatcher, scope_type="GLOBAL")
     assert (change.previous_is_paused, change.current_is_paused, change.pause) == (False, False, None)
     assert change.as_dict()["scope"]["scope_type"] == "GLOBAL"
-    assert AuditEvent.objects.order_by("-seq").first().tool_name == "ops.autonomy.rollback"
+    assert AuditEvent.objects.order_by("-created_at", "-id").first().tool_name == "ops.autonomy.rollback"

@@ -48,7 +48,7 @@ def test_replay_sends_a_dead_letter_again_and_records_who_did_it(
     assert len(live_sms.sent) == 1
     assert len(live_sms.requests) == MAX_ATTEMPTS + 1
     assert AuditEvent.objects.count() == events_before + 1
-    event = AuditEvent.objects.order_by("-seq").first()
+    event = AuditEvent.objects.order_by("-created_at", "-id").first()
     assert event.tool_name == "outbox.replay"
     assert event.ticket_id == ticket.pk
     assert event.actor_id == finance.actor_id
@@ -68,7 +68,7 @@ def test_replay_of_a_message_without_a_ticket_is_audited_without_one(live_sms, c
     assert message.status == Status.PENDING
     assert message.last_error == ""
     assert message.next_attempt_at == clock.now
-    event = AuditEvent.objects.order_by("-seq").first()
+    event = AuditEvent.objects.order_by("-created_at", "-id").first()
     assert event.tool_name == "outbox.replay"
     assert event.ticket_id is None
 

@@ -52,21 +52,31 @@ def _event_table() -> str:
 
 @pytest.fixture
 def trail():
-    """Three tickets, nine events; #3 and #9 are re-triages that moved no state (no transition rows)."""
+    """Three tickets, nine events. On their own chains: first #1-#4 (#3 a re-triage that moved
+    no state), second #1-#2, third #1-#3 (#3 a re-triage). Each opening is also a lane link."""
     actor = actor_for("dispatcher")
-    first = ticket_new(actor=actor, summary="Lobby door closer slamming")  # event 1
-    ticket_triage(actor=actor, ticket_id=first.id, priority="ROUTINE", incident_type="CLOSER_LEAKING_OR_SLAMMING")  # 2
-    ticket_triage(actor=actor, ticket_id=first.id, priority="URGENT", incident_type="CLOSER_LEAKING_OR_SLAMMING")  # 3
-    second = ticket_new(actor=actor, summary="Back door won't latch")  # 4
+    first = ticket_new(actor=actor, summary="Lobby door closer slamming")  # first #1
+    ticket_triage(actor=actor, ticket_id=first.id, priority="ROUTINE", incident_type="CLOSER_LEAKING_OR_SLAMMING")  # #2
+    ticket_triage(actor=actor, ticket_id=first.id, priority="URGENT", incident_type="CLOSER_LEAKING_OR_SLAMMING")  # #3
+    second = ticket_new(actor=actor, summary="Back door won't latch")  # second #1
     ticket_triage(
         actor=actor, ticket_id=first.id, priority="URGENT", incident_type="CLOSER_LEAKING_OR_SLAMMING",
         outcome="READY_TO_SCHEDULE",
-    )  # 5
-    ticket_cancel(actor=actor, ticket_id=second.id, reason="Customer fixed it themselves")  # 6
-    third = ticket_new(actor=actor, summary="Sliding door stuck open")  # 7
-    ticket_triage(actor=actor, ticket_id=third.id, priority="URGENT", incident_type="AUTO_OPERATOR_FAULT")  # 8
-    ticket_triage(actor=actor, ticket_id=third.id, priority="EMERGENCY", incident_type="AUTO_OPERATOR_FAULT")  # 9
-    return {"actor": actor, "first": Ticket.objects.get(pk=first.id), "second": Ticket.objects.get(pk=second.id)}
+    )  # first #4
+    ticket_cancel(actor=actor, ticket_id=second.id, reason="Customer fixed it themselves")  # second #2
+    third = ticket_new(actor=actor, summary="Sliding door stuck open")  # third #1
+    ticket_triage(actor=actor, ticket_id=third.id, priority="URGENT", incident_type="AUTO_OPERATOR_FAULT")  # #2
+    ticket_triage(actor=actor, ticket_id=third.id, priority="EMERGENCY", incident_type="AUTO_OPERATOR_FAULT")  # #3
+    return {
+        "actor": actor,
+        "first": Ticket.objects.get(pk=first.id),
+        "second": Ticket.objects.get(pk=second.id),
+        "third": Ticket.objects.get(pk=third.id),
+    }
+
+
+def _event(ticket, seq):
+    return AuditEvent.objects.get(ticket=ticket, seq=seq)
 
 
 def test_verify_audit_passes_on_an_intact_chain(trail):
@@ -79,74 +89,138 @@ def test_verify_audit_passes_on_an_empty_database():
     assert _run("verify_audit").strip() == "Audit chain intact: 0 events checked."
 
 
+def test_each_ticket_keeps_its_own_gapless_chain_and_head(trail):
+    for name, count in (("first", 4), ("second", 2), ("third", 3)):
+        ticket = trail[name]
+        events = list(AuditEvent.objects.filter(ticket=ticket).order_by("seq"))
+        assert [event.seq for event in events] == list(range(1, count + 1))
+        assert all(later.prev_hash == earlier.hash for earlier, later in zip(events, events[1:]))
+        assert (ticket.audit_seq, ticket.audit_hash) == (count, events[-1].hash)
+        # Only the opening is a lane link.
+        assert [event.lane is not None for event in events] == [True] + [False] * (count - 1)
+
+
 def test_verify_audit_names_the_event_whose_payload_was_edited(trail):
-    event = AuditEvent.objects.get(seq=3)
+    event = _event(trail["first"], 3)
     tampered = json.dumps({"priority": "EMERGENCY"})
     _raw(f"UPDATE {_event_table()} SET payload = %s WHERE id = %s", [tampered, _uuid(event.id)])
 
     message = _failure("verify_audit")
 
-    assert "event #3" in message
-    assert str(event.id) in message
+    assert f"{trail['first'].short_ref} event #3 (id {event.id})" in message
     assert "altered" in message
-    assert "2 events before it verified" in message
 
 
 def test_verify_audit_names_an_event_whose_state_was_rewritten(trail):
-    event = AuditEvent.objects.get(seq=6)
-    _raw(f"UPDATE {_event_table()} SET after_state = %s WHERE seq = %s", ["CLOSED", 6])
+    event = _event(trail["second"], 2)
+    _raw(f"UPDATE {_event_table()} SET after_state = %s WHERE id = %s", ["CLOSED", _uuid(event.id)])
 
     message = _failure("verify_audit")
 
-    assert f"event #6 (id {event.id})" in message
+    assert f"{trail['second'].short_ref} event #2 (id {event.id})" in message
+
+
+def test_verify_audit_names_an_edited_opening_event_through_its_lane(trail):
+    event = _event(trail["third"], 1)
+    _raw(f"UPDATE {_event_table()} SET actor_id = %s WHERE id = %s", ["someone-else", _uuid(event.id)])
+
+    message = _failure("verify_audit")
+
+    assert f"lane {event.lane} event #{event.lane_seq} (id {event.id})" in message
+    assert "altered" in message
 
 
 def test_verify_audit_names_the_missing_seq_after_a_middle_event_is_deleted(trail):
-    # Event #3 (a re-triage) moved no state, so no transition row points at it.
-    assert not StateTransition.objects.filter(audit_event__seq=3).exists()
-    next_event = AuditEvent.objects.get(seq=4)
-    _raw(f"DELETE FROM {_event_table()} WHERE seq = %s", [3])
+    # The first ticket's #3 (a re-triage) moved no state, so no transition row points at it.
+    gone = _event(trail["first"], 3)
+    assert not gone.transitions.exists()
+    next_event = _event(trail["first"], 4)
+    _raw(f"DELETE FROM {_event_table()} WHERE id = %s", [_uuid(gone.id)])
 
     message = _failure("verify_audit")
 
-    assert "event #3" in message
+    assert f"{trail['first'].short_ref} event #3" in message
     assert "missing" in message
     assert str(next_event.id) in message
 
 
-def test_verify_audit_fails_when_the_last_event_is_deleted(trail):
-    last = AuditEvent.objects.order_by("-seq").first()
-    assert last.seq == 9 and not last.transitions.exists()
-    _raw(f"DELETE FROM {_event_table()} WHERE seq = %s", [9])
+def test_verify_audit_fails_when_a_tickets_last_event_is_deleted(trail):
+    last = _event(trail["third"], 3)
+    assert not last.transitions.exists()
+    _raw(f"DELETE FROM {_event_table()} WHERE id = %s", [_uuid(last.id)])
 
     message = _failure("verify_audit")
 
-    assert "event #9" in message
-    assert "8 events before it verified" in message
+    assert f"{trail['third'].short_ref} event #3" in message
+    assert "the ticket's audit head says it ends at #3" in message
 
 
-def test_verify_audit_fails_when_the_tail_is_deleted_and_the_head_rewound_to_match(trail):
-    """Deleting the newest event and rewinding the head row with SQL still shows: the head is sealed."""
+def test_verify_audit_fails_when_the_tail_is_deleted_and_the_ticket_head_rewound_to_match(trail):
+    """Deleting a ticket's newest event and rewinding its head with SQL still shows: the head is sealed."""
+    ticket = trail["third"]
+    second = _event(ticket, 2)
+    _raw(f"DELETE FROM {_event_table()} WHERE id = %s", [_uuid(_event(ticket, 3).id)])
+    _raw(
+        f"UPDATE {_table(Ticket)} SET audit_seq = %s, audit_hash = %s WHERE id = %s",
+        [2, second.hash, _uuid(ticket.id)],
+    )
+
+    message = _failure("verify_audit")
+
+    assert "audit head was altered" in message
+
+
+def test_verify_audit_fails_when_a_tickets_head_is_zeroed_to_hide_its_events(trail):
+    ticket = trail["first"]
+    _raw(f"UPDATE {_table(Ticket)} SET audit_seq = 0, audit_hash = '', audit_seal = '' WHERE id = %s", [_uuid(ticket.id)])
+
+    message = _failure("verify_audit")
+
+    assert f"{ticket.short_ref} event #1" in message and "beyond the ticket's audit head" in message
+
+
+def _erase_ticket(ticket) -> None:
+    """Everything of one ticket removed with SQL, in the order the foreign keys demand."""
+    _raw(f"DELETE FROM {_table(StateTransition)} WHERE ticket_id = %s", [_uuid(ticket.id)])
+    _raw(f"DELETE FROM {_event_table()} WHERE ticket_id = %s", [_uuid(ticket.id)])
+    _raw(f"DELETE FROM {_table(Ticket)} WHERE id = %s", [_uuid(ticket.id)])
+
+
+def test_erasing_a_whole_ticket_leaves_a_gap_in_its_lane(trail):
+    opening = _event(trail["second"], 1)
+    _erase_ticket(trail["second"])
+
+    message = _failure("verify_audit")
+
+    assert f"lane {opening.lane} event #{opening.lane_seq}" in message and "missing" in message
+
+
+def test_erasing_a_whole_ticket_and_rewinding_its_lane_still_shows(trail):
+    from dispatch.tickets.audit import GENESIS_HASH
     from dispatch.tickets.models import AuditChainHead
 
-    eighth = AuditEvent.objects.get(seq=8)
-    _raw(f"DELETE FROM {_event_table()} WHERE seq = %s", [9])
-    _raw(f"UPDATE {_table(AuditChainHead)} SET last_seq = %s, last_hash = %s", [8, eighth.hash])
+    opening = _event(trail["second"], 1)
+    before = AuditEvent.objects.filter(lane=opening.lane, lane_seq=opening.lane_seq - 1).first()
+    _erase_ticket(trail["second"])
+    _raw(
+        f"UPDATE {_table(AuditChainHead)} SET last_seq = %s, last_hash = %s WHERE id = %s",
+        [opening.lane_seq - 1, before.hash if before else GENESIS_HASH, opening.lane],
+    )
 
     message = _failure("verify_audit")
 
-    assert "chain head was altered" in message
+    assert f"lane {opening.lane}" in message and "lane head was altered" in message
 
 
 def test_verify_audit_fails_when_an_event_id_is_rewritten(trail):
     import uuid
 
-    event = AuditEvent.objects.get(seq=3)
-    _raw(f"UPDATE {_event_table()} SET id = %s WHERE seq = %s", [_uuid(uuid.uuid4()), 3])
+    event = _event(trail["first"], 3)
+    _raw(f"UPDATE {_event_table()} SET id = %s WHERE id = %s", [_uuid(uuid.uuid4()), _uuid(event.id)])
 
     message = _failure("verify_audit")
 
-    assert "event #3" in message and "altered" in message
+    assert f"{trail['first'].short_ref} event #3" in message and "altered" in message
     assert str(event.id) not in message
 
 
@@ -169,17 +243,19 @@ def test_verify_audit_fails_when_the_first_event_is_deleted():
     ticket = ticket_new(actor=actor)
     ticket_triage(actor=actor, ticket_id=ticket.id, priority="ROUTINE", incident_type="DOOR_WONT_LATCH")
     ticket_triage(actor=actor, ticket_id=ticket.id, priority="URGENT", incident_type="DOOR_WONT_LATCH")
+    opening = _event(ticket, 1)
     # Event #1 is the creation; its transition row goes first, as the foreign key demands.
     _raw(f"DELETE FROM {_table(StateTransition)} WHERE ticket_id = %s AND seq = 1", [_uuid(ticket.id)])
-    _raw(f"DELETE FROM {_event_table()} WHERE seq = %s", [1])
+    _raw(f"DELETE FROM {_event_table()} WHERE id = %s", [_uuid(opening.id)])
 
     message = _failure("verify_audit")
 
-    assert "event #1" in message and "missing" in message
+    # The lane is walked first: the opening is missing there.
+    assert f"lane {opening.lane} event #{opening.lane_seq}" in message and "missing" in message
 
 
 def test_verify_audit_exits_with_status_1_from_the_command_line(trail):
-    _raw(f"UPDATE {_event_table()} SET actor_id = %s WHERE seq = %s", ["someone-else", 2])
+    _raw(f"UPDATE {_event_table()} SET actor_id = %s WHERE id = %s", ["someone-else", _uuid(_event(trail["first"], 2).id)])
     stderr = StringIO()
     command = VerifyCommand(stderr=stderr)
 
@@ -187,7 +263,7 @@ def test_verify_audit_exits_with_status_1_from_the_command_line(trail):
         command.run_from_argv(["manage.py", "verify_audit"])
 
     assert exited.value.code == 1
-    assert "event #2" in stderr.getvalue()
+    assert f"{trail['first'].short_ref} event #2" in stderr.getvalue()
 
 
 def test_replay_ticket_rebuilds_the_path_and_matches(trail):

@@ -5,6 +5,7 @@ These need real row locks, so they run in the PostgreSQL pass of `make test`.
 from __future__ import annotations
 
 import threading
+import uuid
 
 import pytest
 from django.db import connection
@@ -13,8 +14,8 @@ from dispatch.common.errors import DispatchError
 from dispatch.common.roles import Role
 from dispatch.tickets.audit import audit_chain_verify
 from dispatch.tickets.models import AuditEvent, StateTransition, Ticket
-from dispatch.tickets.services import ticket_cancel, ticket_request_info, ticket_triage
-from tests.factories import actor_for, ticket_new
+from dispatch.tickets.services import TICKET_CREATE, ticket_cancel, ticket_open, ticket_request_info, ticket_triage
+from tests.factories import SiteFactory, actor_for, ticket_new
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -76,7 +77,7 @@ def test_the_same_transition_twice_at_once_happens_once():
     assert StateTransition.objects.filter(ticket=ticket, to_state="CANCELLED").count() == 1
 
 
-def test_concurrent_changes_of_many_tickets_keep_one_unbroken_audit_chain():
+def test_concurrent_changes_of_many_tickets_keep_unbroken_audit_chains():
     tickets = [ticket_new() for _ in range(8)]
     run_together(*[
         (lambda t=t: ticket_triage(actor=actor_for(Role.DISPATCHER), ticket_id=t.id, priority="ROUTINE",
@@ -87,5 +88,31 @@ def test_concurrent_changes_of_many_tickets_keep_one_unbroken_audit_chain():
     report = audit_chain_verify()
     assert report.ok, report.problem
     assert report.checked == 16
-    seqs = sorted(AuditEvent.objects.values_list("seq", flat=True))
-    assert seqs == list(range(1, 17))
+    for ticket in tickets:
+        assert list(AuditEvent.objects.filter(ticket=ticket).order_by("seq").values_list("seq", flat=True)) == [1, 2]
+
+
+def test_tickets_opened_at_once_in_the_same_lane_keep_the_lane_gapless():
+    """Openings are lane links: several at once, all landing in one lane, queue on its head."""
+    from dispatch.tickets.audit import lane_of
+    from dispatch.tickets.models import Ticket as TicketModel
+
+    lane = 7
+    ids = []
+    while len(ids) < 6:
+        candidate = uuid.uuid4()
+        if lane_of(candidate) == lane:
+            ids.append(candidate)
+    site = SiteFactory()
+
+    def open_one(ticket_id):
+        def run():
+            ticket = TicketModel(id=ticket_id, account_id=site.account_id, site=site, summary="Door stuck", state="NEW")
+            return ticket_open(actor=actor_for(Role.DISPATCHER), command=TICKET_CREATE, ticket=ticket)
+        return run
+
+    results = run_together(*[open_one(ticket_id) for ticket_id in ids])
+    assert all(getattr(result, "event", None) is not None for result in results), results
+    lane_seqs = sorted(AuditEvent.objects.filter(lane=lane).values_list("lane_seq", flat=True))
+    assert lane_seqs == list(range(1, 7))
+    assert audit_chain_verify().ok

@@ -67,7 +67,7 @@ def test_every_legal_transition_writes_one_event_and_one_transition_row(source, 
         actor=actor_for(Role.DISPATCHER), ticket_id=ticket.id, command=ANY_MOVE, apply=lambda ch: ch.transition(target)
     )
     assert AuditEvent.objects.count() == events_before + 1
-    event = AuditEvent.objects.order_by("-seq").first()
+    event = AuditEvent.objects.order_by("-created_at", "-id").first()
     assert (event.before_state, event.after_state, event.ticket_id) == (source, target, ticket.id)
     last = StateTransition.objects.filter(ticket=ticket).order_by("-seq").first()
     assert (last.from_state, last.to_state, last.audit_event_id) == (source, target, event.id)
@@ -212,7 +212,7 @@ def test_audit_payload_is_redacted_at_any_depth():
                  "api_token": "rd_secret", "password": "x", "client_secret": "y"},
         apply=lambda ch: ch.transition("TRIAGED"),
     )
-    payload = AuditEvent.objects.order_by("-seq").first().payload
+    payload = AuditEvent.objects.order_by("-created_at", "-id").first().payload
     assert payload == {
         "note": "call first", "customer_phone": REDACTED,
         "site": {"access_code": REDACTED, "contacts": [{"email": REDACTED, "name": "Ann"}]},
