@@ -353,17 +353,19 @@ def qa_verify(payload: dict, actor: Actor, ticket_id, request) -> Answer:
 
 def billing_generate_invoice(payload: dict, actor: Actor, ticket_id, request) -> Answer:
     outcome = closeout.invoice_generate(actor=actor, ticket_id=ticket_id, payload=payload)
-    return 200, _ticket_with(outcome, invoice=invoice_serialize(outcome.result))
+    written = outcome.result
+    return 200, _ticket_with(outcome, invoice=invoice_serialize(written.invoice, lines=written.lines))
 
 
-def _packet(packet) -> dict:
+def _packet(pending) -> dict:
+    """The close's packet as the caller can know it at once: its id; the worker compiles it
+    (hash included) right after the close commits."""
     return {
-        "id": str(packet.id),
+        "id": str(pending.id),
         "artifact_type": "closeout_packet",
-        "artifact_name": f"closeout-{packet.ticket_id}.json",
-        "sha256": packet.sha256,
-        "forced": packet.forced,
-        "created_at": packet.created_at,
+        "artifact_name": f"closeout-{pending.ticket_id}.json",
+        "status": "COMPILING",
+        "forced": pending.forced,
     }
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any, Callable
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
@@ -88,8 +89,9 @@ def minutes_in_progress(ticket) -> int:
     return math.ceil(seconds / 60) if seconds > 0 else 0
 
 
-def invoice_compute(ticket, *, template=None) -> InvoiceTotals:
-    """The invoice a ticket's recorded labor and parts add up to."""
+def invoice_compute(ticket, *, template: Callable[[], Any] | None = None) -> InvoiceTotals:
+    """The invoice a ticket's recorded labor and parts add up to. `template` returns the
+    incident template; it is only asked for when neither labor nor time on site is recorded."""
     lines: list[LineSpec] = []
     notes: list[str] = []
     default_rate = labor_rate_cents()
@@ -106,9 +108,10 @@ def invoice_compute(ticket, *, template=None) -> InvoiceTotals:
         # typical duration when there is no such time on record.
         minutes = minutes_in_progress(ticket)
         source = "time on site (check-in to completion)"
-        if minutes == 0 and template is not None:
-            minutes = template.default_duration_minutes
-            source = f"standard duration for {template.incident_type}"
+        found = template() if minutes == 0 and template is not None else None
+        if found is not None:
+            minutes = found.default_duration_minutes
+            source = f"standard duration for {found.incident_type}"
         if minutes:
             lines.append(labor_line(minutes, default_rate, f"Labor — {source}"))
             notes.append(f"No labor entries were recorded; labor is billed from the {source}.")

@@ -88,10 +88,13 @@ def _submission(row: ChecklistResult) -> dict:
     }
 
 
-def invoice_serialize(invoice: InvoiceDraft | None) -> dict | None:
-    """An invoice draft with its lines, as the packet and the API show it."""
+def invoice_serialize(invoice: InvoiceDraft | None, lines: list | None = None) -> dict | None:
+    """An invoice draft with its lines, as the packet and the API show it (`lines` when the caller
+    already holds them, else they are read)."""
     if invoice is None:
         return None
+    if lines is None:
+        lines = list(invoice.lines.order_by("position"))
     return {
         "id": str(invoice.id),
         "number": invoice.number,
@@ -117,17 +120,21 @@ def invoice_serialize(invoice: InvoiceDraft | None) -> dict | None:
                 "total_cents": line.total_cents,
                 "taxable": line.taxable,
             }
-            for line in invoice.lines.order_by("position")
+            for line in sorted(lines, key=lambda line: line.position)
         ],
     }
 
 
-def packet_compile(*, ticket, actor, tool: str, closed_at, reason: str = "", overrides: list[dict] | None = None) -> dict:
-    """Everything a closed job leaves behind, in one JSON-ready dict (the close itself included
-    in the header; its audit event, written after this, carries the packet's hash)."""
+def packet_compile(*, ticket, close_event: AuditEvent) -> dict:
+    """Everything a closed job leaves behind, in one JSON-ready dict. Compiled once the close has
+    committed, from the close's own audit event (who, when, why, overrides), so the timeline,
+    state history and actors include the close itself."""
+    closed = close_event.payload or {}
+    overrides = closed.get("overrides") or []
+    reason = closed.get("close_reason") or ""
     site = ticket.site
     account = ticket.account
-    events = list(AuditEvent.objects.filter(ticket=ticket).order_by("seq"))
+    events = list(AuditEvent.objects.filter(ticket=ticket, seq__lte=close_event.seq).order_by("seq"))
     transitions = list(StateTransition.objects.filter(ticket=ticket).order_by("seq"))
     evidence = list(Evidence.objects.filter(ticket=ticket).order_by("created_at", "id"))
     submissions = list(ChecklistResult.objects.filter(ticket=ticket).order_by("created_at", "id"))
@@ -141,10 +148,6 @@ def packet_compile(*, ticket, actor, tool: str, closed_at, reason: str = "", ove
             (event.actor_id, event.actor_role),
             {"actor_id": event.actor_id, "actor_role": event.actor_role, "actor_type": event.actor_type},
         )
-    actors.setdefault(
-        (actor.actor_id, actor.role.value),
-        {"actor_id": actor.actor_id, "actor_role": actor.role.value, "actor_type": actor.actor_type},
-    )
 
     all_overrides = list(overrides or [])
     all_overrides += [
@@ -167,9 +170,13 @@ def packet_compile(*, ticket, actor, tool: str, closed_at, reason: str = "", ove
             "ticket_id": str(ticket.id),
             "reference": ticket.short_ref,
             "state": ticket.state,
-            "closed_at": iso(closed_at),
-            "closed_by": {"actor_id": actor.actor_id, "actor_role": actor.role.value, "actor_type": actor.actor_type},
-            "close_tool": tool,
+            "closed_at": iso(close_event.created_at),
+            "closed_by": {
+                "actor_id": close_event.actor_id,
+                "actor_role": close_event.actor_role,
+                "actor_type": close_event.actor_type,
+            },
+            "close_tool": close_event.tool_name,
             "close_reason": reason or None,
             "priority": ticket.priority,
             "incident_type": ticket.incident_type or None,

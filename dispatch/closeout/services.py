@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from dispatch.common.actors import Actor, ActorType
+from dispatch.common.actors import Actor, ActorType, service_actor
 from dispatch.common.errors import DispatchError
 from dispatch.common.roles import Role, role_normalize
 from dispatch.tickets.commands import command
@@ -579,13 +579,21 @@ def part_add(
     return ticket_execute(actor=actor, ticket_id=ticket_id, command=PART_ADD, payload=payload or default_payload, apply=apply)
 
 
+@dataclass(frozen=True)
+class InvoiceWritten:
+    """What generating an invoice leaves: the draft and the lines just written."""
+
+    invoice: InvoiceDraft
+    lines: list[InvoiceLine]
+
+
 def invoice_generate(*, actor: Actor, ticket_id, payload: dict | None = None) -> Outcome:
     """Build the invoice draft from labor and parts (VERIFIED -> INVOICED); a reopened job's draft
     is rebuilt in place as a new revision."""
 
-    def apply(change: TicketChange) -> InvoiceDraft:
+    def apply(change: TicketChange) -> InvoiceWritten:
         ticket = change.ticket
-        totals = invoice_compute(ticket, template=template_for(ticket.incident_type))
+        totals = invoice_compute(ticket, template=lambda: template_for(ticket.incident_type))
         invoice = InvoiceDraft.objects.filter(ticket=ticket).first()
         if invoice is None:
             invoice = InvoiceDraft(ticket=ticket, number=f"INV-{ticket.id.hex[:12].upper()}")
@@ -605,7 +613,7 @@ def invoice_generate(*, actor: Actor, ticket_id, payload: dict | None = None) ->
         invoice.status = InvoiceDraft.Status.DRAFT
         invoice.created_by = invoice.created_by or actor.actor_id
         invoice.save()
-        InvoiceLine.objects.bulk_create(
+        lines = InvoiceLine.objects.bulk_create(
             InvoiceLine(
                 invoice=invoice,
                 position=position,
@@ -629,7 +637,7 @@ def invoice_generate(*, actor: Actor, ticket_id, payload: dict | None = None) ->
                 "exceeds_nte": invoice.exceeds_nte,
             }
         )
-        return invoice
+        return InvoiceWritten(invoice, lines)
 
     return ticket_execute(
         actor=actor, ticket_id=ticket_id, command=BILLING_GENERATE_INVOICE, payload=payload or {}, apply=apply
@@ -639,28 +647,103 @@ def invoice_generate(*, actor: Actor, ticket_id, payload: dict | None = None) ->
 # --- close, force close --------------------------------------------------------------------------
 
 
-def _seal(change: TicketChange, *, tool: str, reason: str, overrides: list[dict], forced: bool) -> CloseoutPacket:
-    """Compile and store the packet, then lock the evidence: from here on it never changes."""
+CLOSE_TOOLS = ("ticket.close", "ticket.force_close")
+PACKET_BUILD_TASK = "dispatch.closeout.tasks.closeout_packet_build"
+
+
+@dataclass(frozen=True)
+class PacketPending:
+    """A close's packet: its id is fixed when the ticket closes; it is compiled once that commits."""
+
+    id: uuid.UUID
+    ticket_id: uuid.UUID
+    forced: bool
+
+
+def _seal(change: TicketChange, *, reason: str, overrides: list[dict], forced: bool) -> PacketPending:
+    """Lock the evidence (from here on it never changes) and have the packet compiled after commit.
+
+    The close's audit event records the packet's id, the reason and the overrides; the packet
+    is compiled from that event and the ticket's records, which can no longer change.
+    """
     ticket = change.ticket
-    packet = packet_compile(
-        ticket=ticket, actor=change.actor, tool=tool, closed_at=timezone.now(), reason=reason, overrides=overrides
-    )
-    row = CloseoutPacket.objects.create(
-        ticket=ticket, packet=packet, sha256=packet_hash(packet), forced=forced, created_by=change.actor.actor_id
-    )
+    packet_id = uuid.uuid4()
     locked = Evidence.objects.filter(ticket=ticket).update(is_locked=True)
-    change.audit_payload.update({"closeout_packet_id": str(row.id), "packet_sha256": row.sha256, "evidence_locked": locked})
+    change.audit_payload.update(
+        {
+            "closeout_packet_id": str(packet_id),
+            "evidence_locked": locked,
+            "close_reason": reason or None,
+            "overrides": overrides,
+            "forced": forced,
+        }
+    )
+    change.after_commit(lambda: packet_build_schedule(ticket.id))
+    return PacketPending(id=packet_id, ticket_id=ticket.id, forced=forced)
+
+
+def packet_build_schedule(ticket_id: uuid.UUID) -> None:
+    """Hand the packet's compilation to the worker; the sweep catches a hand-off that is lost."""
+    from django_q.tasks import async_task
+
+    async_task(PACKET_BUILD_TASK, str(ticket_id))
+
+
+PACKET_COMPILED = command("closeout.packet_compiled", ["system"], None, None, "Closeout packet compiled")
+
+
+def closeout_packet_build(*, ticket_id) -> CloseoutPacket | None:
+    """Compile and store a closed ticket's packet (once: a second call returns the stored one)
+    and chain its hash into the ticket's audit trail. None for a ticket that is not closed."""
+    with transaction.atomic():
+        ticket = (
+            Ticket.objects.select_for_update(of=("self",)).select_related("site", "account").filter(pk=ticket_id).first()
+        )
+        if ticket is None or ticket.state != S.CLOSED:
+            return None
+        existing = CloseoutPacket.objects.filter(ticket=ticket).first()
+        if existing is not None:
+            return existing
+        close_event = (
+            AuditEvent.objects.filter(ticket=ticket, tool_name__in=CLOSE_TOOLS, after_state=S.CLOSED).order_by("-seq").first()
+        )
+        if close_event is None:
+            return None
+        packet = packet_compile(ticket=ticket, close_event=close_event)
+        closed = close_event.payload or {}
+        row = CloseoutPacket.objects.create(
+            id=closed.get("closeout_packet_id") or uuid.uuid4(),
+            ticket=ticket,
+            packet=packet,
+            sha256=packet_hash(packet),
+            forced=bool(closed.get("forced")),
+            created_by=close_event.actor_id,
+        )
+        audit_only(
+            actor=service_actor("closeout-packets"),
+            command=PACKET_COMPILED,
+            ticket=ticket,
+            payload={"closeout_packet_id": str(row.id), "packet_sha256": row.sha256, "close_event_id": str(close_event.id)},
+        )
     return row
+
+
+def closeout_packets_sweep() -> int:
+    """Compile the packet of every closed ticket that has none yet (a lost hand-off); returns how many."""
+    pending = list(
+        Ticket.objects.filter(state=S.CLOSED, closeout_packet__isnull=True).order_by("updated_at").values_list("pk", flat=True)[:200]
+    )
+    return sum(1 for ticket_id in pending if closeout_packet_build(ticket_id=ticket_id) is not None)
 
 
 def ticket_close(
     *, actor: Actor, ticket_id, reason: str = "", closeout_override_code: str = "", payload: dict | None = None
 ) -> Outcome:
-    """Close verified or invoiced work: compile the closeout packet and lock the evidence."""
+    """Close verified or invoiced work: lock the evidence; the closeout packet is compiled once the close commits."""
     reason = _text(reason, "reason")
     code = _text(closeout_override_code, "closeout_override_code", max_length=100)
 
-    def apply(change: TicketChange) -> CloseoutPacket:
+    def apply(change: TicketChange) -> PacketPending:
         change.transition(S.CLOSED)
         overrides = []
         if code:
@@ -668,7 +751,7 @@ def ticket_close(
                 {"kind": "closeout_override_code", "code": code, "reason": reason or None,
                  "by": actor.actor_id, "role": _role(actor)}
             )
-        return _seal(change, tool=TICKET_CLOSE.tool, reason=reason, overrides=overrides, forced=False)
+        return _seal(change, reason=reason, overrides=overrides, forced=False)
 
     default_payload = {"reason": reason or None, "closeout_override_code": code or None}
     return ticket_execute(actor=actor, ticket_id=ticket_id, command=TICKET_CLOSE, payload=payload or default_payload, apply=apply)
@@ -698,7 +781,7 @@ def ticket_force_close(
             allowed=sorted(r.value for r in FORCE_CLOSE_APPROVER_ROLES),
         )
 
-    def apply(change: TicketChange) -> CloseoutPacket:
+    def apply(change: TicketChange) -> PacketPending:
         change.transition(S.CLOSED)
         override = {
             "kind": "force_close",
@@ -708,7 +791,7 @@ def ticket_force_close(
             "by": actor.actor_id,
             "role": _role(actor),
         }
-        return _seal(change, tool=TICKET_FORCE_CLOSE.tool, reason=why, overrides=[override], forced=True)
+        return _seal(change, reason=why, overrides=[override], forced=True)
 
     default_payload = {"override_code": code, "override_reason": why, "approver_role": approver_role}
     return ticket_execute(

@@ -308,6 +308,8 @@ class Walker:
         closeout.ticket_close(
             actor=self.actor(step.by, walk.story), ticket_id=walk.ticket.pk, reason="Invoice sent; job closed."
         )
+        # The demo shows the packet at once rather than when the worker first runs.
+        closeout.closeout_packet_build(ticket_id=walk.ticket.pk)
 
     def _request_change(self, walk: Walk, step: Step) -> None:
         outcome = approvals.change_request(

@@ -24,7 +24,7 @@ from dispatch.common.actors import Actor
 from dispatch.common.errors import DispatchError, invalid_request
 from dispatch.technicians.models import Technician
 from dispatch.technicians.selectors import (
-    technician_fit,
+    technician_fit_annotations,
     technician_key,
     technician_open_job_counts,
     technician_region_codes,
@@ -945,11 +945,15 @@ def _bypass_check(actor: Actor, mode: str, rationale: str, confirmation: Any) ->
         )
 
 
+def _fit_wanted(ticket: Ticket) -> tuple[str, str]:
+    return (ticket.incident_type or "").upper(), (ticket.site.service_region or "").upper()
+
+
 def _fit_check(technician: Technician, ticket: Ticket) -> dict:
-    """The technician must have the ticket's skill and cover the site's region (as upstream)."""
-    incident_type = (ticket.incident_type or "").upper()
-    region = (ticket.site.service_region or "").upper()
-    level, covers = technician_fit(technician_id=technician.pk, incident_type=incident_type, region_code=region)
+    """The technician must have the ticket's skill and cover the site's region (as upstream).
+    Reads the fit annotated on the technician by technician_fit_annotations."""
+    incident_type, region = _fit_wanted(ticket)
+    level, covers = technician.skill_level, bool(technician.covers)
     if incident_type and level is None:
         raise _assignment_error(
             "ASSIGNMENT_CAPABILITY_MISMATCH",
@@ -1049,7 +1053,10 @@ def assignment_dispatch(
                     recommended_tech_id=str(snapshot.recommended_tech_id) if snapshot.recommended_tech_id else None,
                     tech_id=str(tech_key),
                 )
-        technician = technician_lock_for_booking(technician_id=tech_key)
+        incident_type, region = _fit_wanted(ticket)
+        technician = technician_lock_for_booking(
+            technician_id=tech_key, annotations=technician_fit_annotations(incident_type=incident_type, region_code=region)
+        )
         fit = _fit_check(technician, ticket)
         now = timezone.now()
         appointment = None if emergency else appointments_booked_for_ticket(ticket_id=ticket.id).first()

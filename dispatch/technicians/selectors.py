@@ -74,16 +74,9 @@ def technician_region_codes(technician: Technician) -> set[str]:
     return {region.code.upper() for region in technician.regions.all()}
 
 
-def technician_fit(*, technician_id: uuid.UUID, incident_type: str, region_code: str) -> tuple[int | None, bool]:
-    """(skill level for `incident_type` or None, whether they cover `region_code`) in one query."""
+def technician_fit_annotations(*, incident_type: str, region_code: str) -> dict:
+    """Annotations of a Technician query: `skill_level` for `incident_type` (or None) and whether
+    they cover `region_code`, read in the same query as the technician row."""
     levels = TechnicianSkill.objects.filter(technician=OuterRef("pk"), incident_type__iexact=incident_type)
     regions = Region.objects.filter(technicians=OuterRef("pk"), code__iexact=region_code)
-    row = (
-        Technician.objects.filter(pk=technician_id)
-        .annotate(skill_level=Subquery(levels.order_by("-level").values("level")[:1]), covers=Exists(regions))
-        .values("skill_level", "covers")
-        .first()
-    )
-    if row is None:
-        return None, False
-    return row["skill_level"], bool(row["covers"])
+    return {"skill_level": Subquery(levels.order_by("-level").values("level")[:1]), "covers": Exists(regions)}

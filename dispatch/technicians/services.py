@@ -37,8 +37,9 @@ def technician_unavailable(technician: Technician, message: str, **details: Any)
     )
 
 
-def technician_lock_for_booking(*, technician_id: Any) -> Technician:
-    """Lock an active technician's row for a booking; refuses an unknown or inactive technician."""
+def technician_lock_for_booking(*, technician_id: Any, annotations: dict | None = None) -> Technician:
+    """Lock an active technician's row for a booking; refuses an unknown or inactive technician.
+    `annotations` (e.g. technician_fit_annotations) are read in the same query."""
     if not transaction.get_connection().in_atomic_block:
         # Outside a transaction the lock would be released at once and protect nothing.
         raise RuntimeError("technician_lock_for_booking must run inside the booking's transaction.")
@@ -47,7 +48,7 @@ def technician_lock_for_booking(*, technician_id: Any) -> Technician:
         raise technician_not_found(technician_id)
     # On PostgreSQL this row lock queues concurrent bookings of the same technician; on SQLite
     # the IMMEDIATE transaction already holds the database's write lock, which serialises them.
-    technician = Technician.objects.select_for_update().filter(pk=key).first()
+    technician = Technician.objects.select_for_update(of=("self",)).filter(pk=key).annotate(**(annotations or {})).first()
     if technician is None:
         raise technician_not_found(technician_id)
     if not technician.is_active:

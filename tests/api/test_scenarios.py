@@ -15,7 +15,7 @@ import pytest
 import requests
 from django.utils import timezone
 
-from dispatch.closeout.models import IncidentTemplate
+from dispatch.closeout.models import CloseoutPacket, IncidentTemplate
 from dispatch.closeout.seed_templates import seed_templates
 from dispatch.tickets.models import AuditEvent, StateTransition, Ticket
 from tests.factories import SiteFactory, TechnicianFactory
@@ -207,7 +207,11 @@ def test_canonical_emergency_from_first_call_to_closed(world):
 
     closed = ok(dispatcher.post(f"/tickets/{ticket_id}/close", {"reason": "Door secured, invoice sent."}))
     assert ticket_of(closed)["state"] == "CLOSED"
+    assert closed["closeout_packet"]["status"] == "COMPILING"
     done.append("ticket.close")
+    # The worker (synchronous in tests) compiles the packet once the close commits and chains its hash.
+    done.append("closeout.packet_compiled")
+    assert str(CloseoutPacket.objects.get(ticket_id=ticket_id).id) == closed["closeout_packet"]["id"]
 
     timeline = ok(dispatcher.get(f"/tickets/{ticket_id}/timeline"))
     assert timeline["ticket_id"] == ticket_id
@@ -222,6 +226,7 @@ def test_canonical_emergency_from_first_call_to_closed(world):
         ("COMPLETED_PENDING_VERIFICATION", "VERIFIED"),
         ("VERIFIED", "INVOICED"),
         ("INVOICED", "CLOSED"),
+        ("CLOSED", "CLOSED"),
     ]
     by_tool = {e["tool_name"]: e for e in events}
     assert (by_tool["tech.check_in"]["actor_role"], by_tool["tech.check_in"]["actor_id"]) == ("technician", "dana.tech")
@@ -333,7 +338,7 @@ def test_standard_path_with_scheduling_hold_and_release(world):
     done.append("billing.generate_invoice")
     closed = ok(finance.post(f"/tickets/{ticket_id}/close", {}))
     assert ticket_of(closed)["state"] == "CLOSED"
-    done.append("ticket.close")
+    done.extend(["ticket.close", "closeout.packet_compiled"])
 
     events = ok(agent.get(f"/tickets/{ticket_id}/timeline"))["events"]
     assert [e["tool_name"] for e in events] == done

@@ -1,4 +1,5 @@
-"""ticket.close and ticket.force_close: the closeout packet, its hash, and evidence that never changes again."""
+"""ticket.close and ticket.force_close: evidence that never changes again, and the closeout packet
+the worker compiles once the close has committed, with its hash chained into the audit trail."""
 from __future__ import annotations
 
 import hashlib
@@ -8,6 +9,8 @@ import pytest
 
 from dispatch.closeout.models import CloseoutPacket, Evidence, EvidenceLocked, LaborEntry
 from dispatch.closeout.services import (
+    closeout_packet_build,
+    closeout_packets_sweep,
     evidence_add,
     evidence_exception_grant,
     invoice_generate,
@@ -46,11 +49,23 @@ def invoiced(completed, technician):
     return completed
 
 
-def test_close_compiles_a_packet_whose_hash_anyone_can_recompute(invoiced, dispatcher):
-    outcome = ticket_close(actor=dispatcher, ticket_id=invoiced.id, reason="Work complete and paid")
+@pytest.fixture
+def closing(django_capture_on_commit_callbacks):
+    """Run a close as in production: the packet is compiled by the (synchronous, in tests)
+    worker task the close hands over on commit."""
+
+    def close(service, **kwargs):
+        with django_capture_on_commit_callbacks(execute=True):
+            outcome = service(**kwargs)
+        return outcome, CloseoutPacket.objects.filter(ticket_id=outcome.ticket.id).first()
+
+    return close
+
+
+def test_close_compiles_a_packet_whose_hash_anyone_can_recompute(invoiced, dispatcher, closing):
+    outcome, row = closing(ticket_close, actor=dispatcher, ticket_id=invoiced.id, reason="Work complete and paid")
     assert outcome.ticket.state == "CLOSED"
-    row = CloseoutPacket.objects.get(ticket=invoiced)
-    assert row == outcome.result and not row.forced
+    assert row is not None and row.id == outcome.result.id and not row.forced
     assert row.sha256 == recomputed_hash(row.packet)
 
     packet = row.packet
@@ -66,21 +81,51 @@ def test_close_compiles_a_packet_whose_hash_anyone_can_recompute(invoiced, dispa
     assert packet["invoice"]["total_cents"] == 12500
     assert packet["qa_reviews"][0]["result"] == "PASS"
     history = [(t["from_state"], t["to_state"]) for t in packet["state_history"]]
-    assert history == [
-        (t.from_state or None, t.to_state) for t in StateTransition.objects.filter(ticket=invoiced).exclude(to_state="CLOSED")
-    ]
-    assert [e["tool_name"] for e in packet["timeline"]][-3:] == ["tech.complete", "qa.verify", "billing.generate_invoice"]
+    assert history == [(t.from_state or None, t.to_state) for t in StateTransition.objects.filter(ticket=invoiced)]
+    assert history[-1] == ("INVOICED", "CLOSED")
+    assert [e["tool_name"] for e in packet["timeline"]][-3:] == ["qa.verify", "billing.generate_invoice", "ticket.close"]
     roles = {a["actor_role"] for a in packet["actors"]}
     assert roles >= {"dispatcher", "technician", "qa", "finance"}
     assert packet["overrides"] == []
 
-    event = AuditEvent.objects.filter(ticket=invoiced).order_by("-seq").first()
-    assert (event.tool_name, event.after_state, event.payload["packet_sha256"]) == ("ticket.close", "CLOSED", row.sha256)
+    close_event, compiled = AuditEvent.objects.filter(ticket=invoiced).order_by("-seq")[:2][::-1]
+    assert (close_event.tool_name, close_event.after_state) == ("ticket.close", "CLOSED")
+    assert close_event.payload["closeout_packet_id"] == str(row.id)
+    assert (compiled.tool_name, compiled.before_state, compiled.after_state) == ("closeout.packet_compiled", "CLOSED", "CLOSED")
+    assert compiled.payload["packet_sha256"] == row.sha256
     assert audit_chain_verify().ok
 
 
-def test_any_edit_to_the_packet_changes_its_hash(invoiced, dispatcher):
-    row = ticket_close(actor=dispatcher, ticket_id=invoiced.id).result
+def test_the_packet_is_compiled_once_however_often_it_is_asked_for(invoiced, dispatcher, closing):
+    _, row = closing(ticket_close, actor=dispatcher, ticket_id=invoiced.id)
+    events = AuditEvent.objects.filter(ticket=invoiced).count()
+
+    assert closeout_packet_build(ticket_id=invoiced.id) == row
+    assert closeout_packets_sweep() == 0
+    assert CloseoutPacket.objects.filter(ticket=invoiced).count() == 1
+    assert AuditEvent.objects.filter(ticket=invoiced).count() == events
+
+
+def test_the_sweep_compiles_a_packet_whose_hand_off_was_lost(invoiced, dispatcher):
+    # No on-commit hand-off runs here: as if the worker queue lost it.
+    outcome = ticket_close(actor=dispatcher, ticket_id=invoiced.id, reason="Paid")
+    assert not CloseoutPacket.objects.filter(ticket=invoiced).exists()
+
+    assert closeout_packets_sweep() == 1
+
+    row = CloseoutPacket.objects.get(ticket=invoiced)
+    assert row.id == outcome.result.id
+    assert row.packet["header"]["close_reason"] == "Paid"
+    assert row.sha256 == recomputed_hash(row.packet)
+
+
+def test_no_packet_is_compiled_for_a_ticket_that_is_not_closed(invoiced):
+    assert closeout_packet_build(ticket_id=invoiced.id) is None
+    assert not CloseoutPacket.objects.exists()
+
+
+def test_any_edit_to_the_packet_changes_its_hash(invoiced, dispatcher, closing):
+    _, row = closing(ticket_close, actor=dispatcher, ticket_id=invoiced.id)
     tampered = json.loads(json.dumps(row.packet))
     tampered["invoice"]["total_cents"] -= 1
     assert recomputed_hash(tampered) != row.sha256
@@ -110,11 +155,12 @@ def test_closing_locks_the_evidence_for_good(invoiced, dispatcher, tech_actor):
     assert (caught.value.code, caught.value.status) == ("EVIDENCE_LOCKED", 409)
 
 
-def test_close_from_verified_records_an_override_code(completed, dispatcher):
+def test_close_from_verified_records_an_override_code(completed, dispatcher, closing):
     qa_verify(actor=dispatcher, ticket_id=completed.id, timestamp="2026-02-25T17:10:00Z", result="PASS")
-    row = ticket_close(
-        actor=actor_for(Role.APPROVER), ticket_id=completed.id, reason="Warranty job, no invoice", closeout_override_code="WARRANTY"
-    ).result
+    _, row = closing(
+        ticket_close,
+        actor=actor_for(Role.APPROVER), ticket_id=completed.id, reason="Warranty job, no invoice", closeout_override_code="WARRANTY",
+    )
     assert row.packet["invoice"] is None
     assert row.packet["overrides"][0]["kind"] == "closeout_override_code"
     assert row.packet["overrides"][0]["code"] == "WARRANTY"
@@ -128,9 +174,10 @@ def test_close_is_refused_before_verification(completed, dispatcher):
     assert not Evidence.objects.filter(is_locked=True).exists()
 
 
-def test_force_close_closes_completed_work_with_the_override_in_the_packet(completed, dispatcher):
+def test_force_close_closes_completed_work_with_the_override_in_the_packet(completed, dispatcher, closing):
     evidence_exception_grant(actor=dispatcher, ticket_id=completed.id, exception_reason="Customer refused photos")
-    outcome = ticket_force_close(
+    outcome, row = closing(
+        ticket_force_close,
         actor=actor_for(Role.APPROVER),
         ticket_id=completed.id,
         override_code="FORCE",
@@ -138,7 +185,6 @@ def test_force_close_closes_completed_work_with_the_override_in_the_packet(compl
         approver_role="dispatcher_admin",
     )
     assert outcome.ticket.state == "CLOSED"
-    row = outcome.result
     assert row.forced and row.sha256 == recomputed_hash(row.packet)
     override = row.packet["overrides"][0]
     assert (override["kind"], override["override_code"], override["approver_role"]) == ("force_close", "FORCE", "dispatcher")

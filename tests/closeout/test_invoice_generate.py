@@ -40,7 +40,7 @@ def test_the_draft_adds_up_labor_parts_and_tax_to_the_cent(settings, technician,
     PartUsage.objects.create(ticket=ticket, description="Shim kit", quantity=Decimal("1.5"), unit_cents=1999)
 
     outcome = invoice_generate(actor=finance, ticket_id=ticket.id)
-    invoice = outcome.result
+    invoice = outcome.result.invoice
 
     labor = half_up(Decimal(90) * 12500 / 60) + half_up(Decimal(45) * 9000 / 60)
     taxable_parts = 2 * 2450 + half_up(Decimal("1.5") * 1999)
@@ -74,7 +74,7 @@ def test_the_draft_adds_up_labor_parts_and_tax_to_the_cent(settings, technician,
 def test_within_the_nte_there_is_no_flag(finance):
     ticket = ticket_at("VERIFIED", nte_cents=100000)
     LaborEntry.objects.create(ticket=ticket, minutes=60)
-    invoice = invoice_generate(actor=finance, ticket_id=ticket.id).result
+    invoice = invoice_generate(actor=finance, ticket_id=ticket.id).result.invoice
     assert (invoice.total_cents, invoice.exceeds_nte, invoice.notes) == (12500, False, [])
 
 
@@ -86,7 +86,7 @@ def test_without_labor_entries_the_time_in_progress_is_billed(settings, finance)
     StateTransition.objects.filter(pk=rows["COMPLETED_PENDING_VERIFICATION"].pk).update(
         created_at=started + timedelta(minutes=49, seconds=10)
     )
-    invoice = invoice_generate(actor=finance, ticket_id=ticket.id).result
+    invoice = invoice_generate(actor=finance, ticket_id=ticket.id).result.invoice
     assert invoice.labor_cents == half_up(Decimal(50) * 9900 / 60)  # 49m10s bills as 50 minutes
     line = invoice.lines.get()
     assert (line.kind, line.quantity) == ("LABOR", Decimal("0.83"))
@@ -96,13 +96,13 @@ def test_without_labor_entries_the_time_in_progress_is_billed(settings, finance)
 def test_reinvoicing_a_reopened_job_rebuilds_the_same_draft(finance, dispatcher):
     ticket = ticket_at("VERIFIED")
     LaborEntry.objects.create(ticket=ticket, minutes=60)
-    first = invoice_generate(actor=finance, ticket_id=ticket.id).result
+    first = invoice_generate(actor=finance, ticket_id=ticket.id).result.invoice
     ticket_reopen(actor=dispatcher, ticket_id=ticket.id, reason="Customer reports it sticks again")
     LaborEntry.objects.create(ticket=ticket, minutes=30)
     # Back to VERIFIED the short way: completion and QA are tested elsewhere.
     for target in ("COMPLETED_PENDING_VERIFICATION", "VERIFIED"):
         ticket_execute(actor=dispatcher, ticket_id=ticket.id, command=FACTORY_MOVE, apply=lambda ch, t=target: ch.transition(t))
-    second = invoice_generate(actor=finance, ticket_id=ticket.id).result
+    second = invoice_generate(actor=finance, ticket_id=ticket.id).result.invoice
     assert second.id == first.id and second.revision == 2
     assert second.labor_cents == 12500 + 6250
     assert InvoiceDraft.objects.count() == 1 and second.lines.count() == 2

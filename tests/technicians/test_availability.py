@@ -67,11 +67,21 @@ def test_the_booking_lock_must_run_inside_the_booking_transaction():
         technician_lock_for_booking(technician_id=tech.id)
 
 
-def test_fit_reports_skill_level_and_region_cover_in_one_query(django_assert_num_queries):
-    from dispatch.technicians.selectors import technician_fit
+def test_the_booking_lock_reads_skill_level_and_region_cover_in_the_same_query(django_assert_num_queries):
+    from django.db import transaction
+
+    from dispatch.technicians.selectors import technician_fit_annotations
 
     tech = TechnicianFactory(skills=["AUTO_OPERATOR_FAULT"], region_codes=["EAST_BAY", "PENINSULA"])
     TechnicianSkill.objects.filter(technician=tech).update(level=4)
-    with django_assert_num_queries(1):
-        assert technician_fit(technician_id=tech.id, incident_type="auto_operator_fault", region_code="PENINSULA") == (4, True)
-    assert technician_fit(technician_id=tech.id, incident_type="DOOR_WONT_LATCH", region_code="NORTH_BAY") == (None, False)
+    with transaction.atomic():
+        with django_assert_num_queries(1):
+            locked = technician_lock_for_booking(
+                technician_id=tech.id,
+                annotations=technician_fit_annotations(incident_type="auto_operator_fault", region_code="PENINSULA"),
+            )
+        assert (locked.skill_level, locked.covers) == (4, True)
+        other = technician_lock_for_booking(
+            technician_id=tech.id, annotations=technician_fit_annotations(incident_type="DOOR_WONT_LATCH", region_code="NORTH_BAY")
+        )
+        assert (other.skill_level, bool(other.covers)) == (None, False)
