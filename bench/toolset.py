@@ -270,16 +270,17 @@ STATE_MIX = [("CLOSED", 0.73), ("CANCELLED", 0.25), ("NEW", 0.005), ("TRIAGED", 
 
 
 def command_preload(args) -> dict:
-    """COPY `--tickets` tickets, their audit events (a valid hash chain continuing from the
-    chain head) and their transition rows into the database, then move the chain head."""
+    """COPY `--tickets` tickets, their audit events (valid per-ticket hash chains, each opening a
+    link of its lane, continuing from the lane heads) and their transition rows into the
+    database, then move the lane heads."""
     _django()
     from types import SimpleNamespace
 
     from django.db import connection, transaction
     from django.utils import timezone
 
-    from dispatch.tickets.audit import _event_digest
-    from dispatch.tickets.models import Account, AuditChainHead, Site, Ticket
+    from dispatch.tickets.audit import AUDIT_LANES, _event_digest, _lane_seal, _ticket_seal, lane_head_empty, lane_of
+    from dispatch.tickets.models import Account, AuditChainHead, Site
 
     started = time.monotonic()
     rng = random.Random(20260213)
@@ -302,78 +303,75 @@ def command_preload(args) -> dict:
     priorities = ["ROUTINE", "ROUTINE", "URGENT", "EMERGENCY"]
 
     with transaction.atomic():
-        # The chain head is locked for the whole load, exactly as an append would lock it.
-        head = AuditChainHead.objects.select_for_update().filter(pk=1).first() or AuditChainHead.objects.create(pk=1)
-        seq, prev_hash = head.last_seq, head.last_hash
+        # The lane heads are locked for the whole load, exactly as openings would lock them.
+        for lane in range(AUDIT_LANES):
+            AuditChainHead.objects.get_or_create(pk=lane, defaults=lane_head_empty(lane))
+        lanes = {head.pk: [head.last_seq, head.last_hash] for head in AuditChainHead.objects.select_for_update()}
         raw = connection.cursor().cursor
-        tickets = []
-        columns = (
-            "id, account_id, site_id, state, priority, incident_type, summary, description, customer_name, "
-            "customer_phone, customer_email, currency, assigned_tech_id, version, created_at, updated_at"
-        )
-        # The per-ticket transition counter, where the schema keeps one.
-        counts_transitions = any(f.name == "transition_seq" for f in Ticket._meta.concrete_fields)
-        if counts_transitions:
-            columns += ", transition_seq"
-        with raw.copy(f"COPY tickets_ticket ({columns}) FROM STDIN") as copy:
-            for index in range(count):
-                state = rng.choices(states, weights)[0]
-                site = sites[index % len(sites)]
-                created = now - timedelta(seconds=span * (1 - index / count) + 3600)
-                history = HISTORIES[state]
-                ticket_id = uuid.uuid4()
-                tech = historic[index % len(historic)]["id"] if state in ("CLOSED", "DISPATCHED") else None
-                tickets.append((ticket_id, state, created, history))
-                row = (
-                    ticket_id, site.account_id, site.id, state, rng.choice(priorities), rng.choice(incident_types),
-                    f"Preloaded job {index}", "", f"Customer {index}", f"+1510555{index % 10000:04d}", "",
-                    "USD", tech, len(history), created, created + timedelta(minutes=5 * len(history)),
+        ticket_rows, event_rows, transitions = [], [], []
+        for index in range(count):
+            state = rng.choices(states, weights)[0]
+            site = sites[index % len(sites)]
+            created = now - timedelta(seconds=span * (1 - index / count) + 3600)
+            history = HISTORIES[state]
+            ticket_id = uuid.uuid4()
+            tech = historic[index % len(historic)]["id"] if state in ("CLOSED", "DISPATCHED") else None
+            lane = lane_of(ticket_id)
+            prev_hash, moved = lanes[lane][1], 0
+            for step, (tool, before, after, moves) in enumerate(history):
+                event = SimpleNamespace(
+                    id=uuid.uuid4(), ticket_id=ticket_id, seq=step + 1, lane=lane if step == 0 else None,
+                    lane_seq=lanes[lane][0] + 1 if step == 0 else None, actor_type="SYSTEM", actor_id="bench-preload",
+                    actor_role="system", tool_name=tool, request_id=str(uuid.uuid4()), correlation_id="",
+                    trace_id="", before_state=before, after_state=after, payload={"source": "bench-preload"},
+                    created_at=created + timedelta(minutes=5 * step), prev_hash=prev_hash,
                 )
-                if counts_transitions:
-                    row += (sum(len(step[3]) for step in history),)
-                copy.write_row(row)
-        transitions = []
+                event.hash = _event_digest(event)
+                if step == 0:
+                    lanes[lane] = [event.lane_seq, event.hash]
+                prev_hash = event.hash
+                event_rows.append(
+                    (event.id, event.seq, event.lane, event.lane_seq, ticket_id, event.actor_type, event.actor_id,
+                     event.actor_role, tool, event.request_id, "", "", before, after, json.dumps(event.payload),
+                     event.created_at, event.prev_hash, event.hash)
+                )
+                for source, target in moves:
+                    moved += 1
+                    transitions.append((ticket_id, moved, source, target, event.id, event.created_at))
+            ticket_rows.append(
+                (ticket_id, site.account_id, site.id, state, rng.choice(priorities), rng.choice(incident_types),
+                 f"Preloaded job {index}", "", f"Customer {index}", f"+1510555{index % 10000:04d}", "",
+                 "USD", tech, len(history), created, created + timedelta(minutes=5 * len(history)), moved,
+                 len(history), prev_hash, _ticket_seal(ticket_id, len(history), prev_hash))
+            )
         with raw.copy(
-            "COPY tickets_auditevent (id, seq, ticket_id, actor_type, actor_id, actor_role, tool_name, request_id, "
-            "correlation_id, trace_id, before_state, after_state, payload, created_at, prev_hash, hash) FROM STDIN"
+            "COPY tickets_ticket (id, account_id, site_id, state, priority, incident_type, summary, description, "
+            "customer_name, customer_phone, customer_email, currency, assigned_tech_id, version, created_at, "
+            "updated_at, transition_seq, audit_seq, audit_hash, audit_seal) FROM STDIN"
         ) as copy:
-            for ticket_id, _state, created, history in tickets:
-                per_ticket = 0
-                for step, (tool, before, after, moves) in enumerate(history):
-                    seq += 1
-                    event = SimpleNamespace(
-                        id=uuid.uuid4(), seq=seq, ticket_id=ticket_id, actor_type="SYSTEM", actor_id="bench-preload",
-                        actor_role="system", tool_name=tool, request_id=str(uuid.uuid4()), correlation_id="",
-                        trace_id="", before_state=before, after_state=after, payload={"source": "bench-preload"},
-                        created_at=created + timedelta(minutes=5 * step), prev_hash=prev_hash,
-                    )
-                    event.hash = _event_digest(event)
-                    prev_hash = event.hash
-                    copy.write_row(
-                        (event.id, seq, ticket_id, event.actor_type, event.actor_id, event.actor_role, tool,
-                         event.request_id, "", "", before, after, json.dumps(event.payload), event.created_at,
-                         event.prev_hash, event.hash)
-                    )
-                    for source, target in moves:
-                        per_ticket += 1
-                        transitions.append((ticket_id, per_ticket, source, target, event.id, event.created_at))
+            for row in ticket_rows:
+                copy.write_row(row)
+        with raw.copy(
+            "COPY tickets_auditevent (id, seq, lane, lane_seq, ticket_id, actor_type, actor_id, actor_role, tool_name, "
+            "request_id, correlation_id, trace_id, before_state, after_state, payload, created_at, prev_hash, hash) "
+            "FROM STDIN"
+        ) as copy:
+            for row in event_rows:
+                copy.write_row(row)
         with raw.copy(
             "COPY tickets_statetransition (ticket_id, seq, from_state, to_state, audit_event_id, created_at) FROM STDIN"
         ) as copy:
             for row in transitions:
                 copy.write_row(row)
-        head_fields = {"last_seq": seq, "last_hash": prev_hash}
-        if any(f.name == "seal" for f in AuditChainHead._meta.concrete_fields):
-            # The head carries a keyed seal of its position; move it with the head.
-            from dispatch.tickets.audit import _head_seal
-
-            head_fields["seal"] = _head_seal(seq, prev_hash)
-        AuditChainHead.objects.filter(pk=1).update(**head_fields)
+        for lane, (last_seq, last_hash) in lanes.items():
+            AuditChainHead.objects.filter(pk=lane).update(
+                last_seq=last_seq, last_hash=last_hash, seal=_lane_seal(lane, last_seq, last_hash)
+            )
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     return {
         "tickets": count,
-        "audit_events": seq - head.last_seq,
+        "audit_events": len(event_rows),
         "transitions": len(transitions),
         "seconds": round(time.monotonic() - started, 1),
     }
