@@ -158,6 +158,13 @@ def _record(change: TicketChange, event: AuditEvent) -> None:
         transaction.on_commit(work)
 
 
+_TICKET_COLUMNS = tuple(f.attname for f in Ticket._meta.concrete_fields if not f.primary_key and f.attname != "updated_at")
+
+
+def _columns(ticket: Ticket) -> dict[str, Any]:
+    return {name: getattr(ticket, name) for name in _TICKET_COLUMNS}
+
+
 def ticket_execute(
     *,
     actor: Actor,
@@ -190,13 +197,15 @@ def ticket_execute(
         if not command.allows_state(ticket.state):
             raise invalid_transition(ticket.state, command.resulting_state, tool=command.tool)
         before_state = ticket.state
+        before = _columns(ticket)
         change = TicketChange(ticket=ticket, actor=actor, command=command)
         change.result = apply(change)
         ticket.version += 1
         ticket.transition_seq += len(change.steps)
         event = _event(change, before_state=before_state, payload=payload)
         try:
-            ticket.save()
+            # Only the columns this change touched (the version and audit head always do).
+            ticket.save(update_fields=[*(name for name, value in before.items() if getattr(ticket, name) != value), "updated_at"])
         except ConcurrentTransition:
             # Only reachable when the row was changed without the lock above (raw SQL, a
             # database without row locks): refuse rather than overwrite.
