@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 
 from dispatch.common.errors import DispatchError
 from dispatch.tickets.models import IdempotencyRecord
+from dispatch.tickets.services import executor_inside_whole_command
 
 HEADER = "Idempotency-Key"
 REPLAY_HEADER = "Idempotency-Replayed"
@@ -97,7 +98,8 @@ def command_run_once(
     This costs a repeated request some work, and saves every first request a round trip.
     """
     try:
-        with transaction.atomic():
+        # Any refusal rolls this whole block back, so the executor needs no savepoint inside it.
+        with transaction.atomic(), executor_inside_whole_command():
             status, body = run()
             body = plain_json(body)
             IdempotencyRecord.objects.create(
