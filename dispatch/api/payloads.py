@@ -10,7 +10,6 @@ import json
 import re
 import uuid
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
@@ -168,13 +167,14 @@ def multipart_fields(request) -> dict:
     return payload
 
 
-@lru_cache(maxsize=None)
-def _validator(schema_json: str) -> Draft202012Validator:
-    return Draft202012Validator(json.loads(schema_json), format_checker=FORMAT_CHECKER)
-
-
 def validator_for(schema: dict) -> Draft202012Validator:
-    return _validator(json.dumps(schema, sort_keys=True))
+    """A validator of `schema`; tools compile theirs once (Tool.validator), not per request."""
+    return Draft202012Validator(schema, format_checker=FORMAT_CHECKER)
+
+
+def upload_schema(schema: dict) -> dict:
+    """The schema of a multipart upload: the file takes the place of the uri the JSON form requires."""
+    return {**schema, "required": [name for name in schema.get("required", []) if name != "uri"]}
 
 
 def _field_of(error: ValidationError) -> str:
@@ -191,9 +191,10 @@ def _field_of(error: ValidationError) -> str:
     return ".".join(parts)
 
 
-def payload_validate(schema: dict, payload: Any) -> None:
+def payload_validate(schema: dict | Draft202012Validator, payload: Any) -> None:
     """Refuse a payload the contract's schema refuses: 400 INVALID_REQUEST naming the field."""
-    error = best_match(validator_for(schema).iter_errors(payload))
+    validator = schema if isinstance(schema, Draft202012Validator) else validator_for(schema)
+    error = best_match(validator.iter_errors(payload))
     if error is None:
         return
     field = _field_of(error)

@@ -24,6 +24,7 @@ from dispatch.tickets import services as tickets
 from dispatch.tickets.commands import Command, command
 
 from . import handlers
+from .payloads import upload_schema, validator_for
 
 CONTRACT_FILE = Path(__file__).resolve().parent / "contract" / "dispatch-contract.v1.json"
 
@@ -91,6 +92,15 @@ class Tool:
     @property
     def schema(self) -> dict:
         return self.contract_entry["payload_schema"]
+
+    # Compiled once per process: building a validator costs more than validating a payload.
+    @cached_property
+    def validator(self):
+        return validator_for(self.schema)
+
+    @cached_property
+    def upload_validator(self):
+        return validator_for(upload_schema(self.schema))
 
     @property
     def idempotency_required(self) -> bool:

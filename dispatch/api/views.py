@@ -110,11 +110,6 @@ def _upload_digest(request) -> dict | None:
     return {"name": upload.name, "size": upload.size, "sha256": digest.hexdigest()}
 
 
-def _upload_schema(schema: dict) -> dict:
-    # An uploaded file takes the place of the uri the JSON form requires.
-    return {**schema, "required": [name for name in schema.get("required", []) if name != "uri"]}
-
-
 class ToolRouteView(ApiView):
     """One contract route; `tools` maps each HTTP method it serves to its registry entry."""
 
@@ -157,7 +152,7 @@ class ToolRouteView(ApiView):
             raise _tool_not_allowed(tool, named)
 
         key = idempotency.idempotency_key_of(request) if tool.idempotency_required else None
-        payload_validate(_upload_schema(tool.schema) if uploading else tool.schema, payload)
+        payload_validate(tool.upload_validator if uploading else tool.validator, payload)
         ticket_id = _ticket_key(ticketId)
 
         if key is None:

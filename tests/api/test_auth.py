@@ -6,11 +6,15 @@ import os
 import subprocess
 import sys
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.conf import settings
 from django.core.management import call_command
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from dispatch.api.models import ApiToken
 from dispatch.api.services import api_token_revoke, token_digest
@@ -86,6 +90,55 @@ def test_a_revoked_token_is_refused(client):
     response = get_ticket(client, ticket.id, bearer(plaintext))
     assert response.status_code == 401
     assert code_of(response) == "INVALID_AUTH_TOKEN"
+
+
+def test_a_token_in_use_is_refused_on_the_very_next_request_once_revoked(client):
+    ticket = ticket_new()
+    plaintext = api_token_for("dispatcher", name="shared-laptop")
+    assert get_ticket(client, ticket.id, bearer(plaintext)).status_code == 200
+    # Revoked elsewhere (the admin, another server process): nothing about the token is remembered here.
+    ApiToken.objects.filter(name="shared-laptop").update(revoked_at=timezone.now())
+    response = triage(client, ticket.id, bearer(plaintext))
+    assert (response.status_code, code_of(response)) == (401, "INVALID_AUTH_TOKEN")
+    assert code_of(get_ticket(client, ticket.id, bearer(plaintext))) == "INVALID_AUTH_TOKEN"
+
+
+def test_the_token_of_a_deactivated_user_is_refused(client):
+    ticket = ticket_new()
+    user = UserFactory()
+    plaintext = api_token_for("dispatcher", user=user)
+    response = get_ticket(client, ticket.id, bearer(plaintext))
+    assert response.status_code == 200
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+    assert code_of(get_ticket(client, ticket.id, bearer(plaintext))) == "INVALID_AUTH_TOKEN"
+
+
+def test_a_users_token_acts_as_that_user_with_the_tokens_scope(client):
+    site = SiteFactory()
+    ticket = ticket_new(site=site)
+    user = UserFactory()
+    plaintext = api_token_for("agent", user=user, account_ids=[site.account_id])
+    assert triage(client, ticket.id, bearer(plaintext)).status_code == 200
+    event = AuditEvent.objects.filter(ticket=ticket).latest("seq")
+    assert (event.actor_id, event.actor_role, event.actor_type) == (str(user.pk), "agent", "AGENT")
+    assert code_of(get_ticket(client, ticket_new().id, bearer(plaintext))) == "FORBIDDEN_SCOPE"
+
+
+def test_a_token_records_its_use_at_most_once_a_minute(client):
+    ticket = ticket_new()
+    plaintext = api_token_for("dispatcher", name="desk-2")
+    assert ApiToken.objects.get(name="desk-2").last_used_at is None
+    get_ticket(client, ticket.id, bearer(plaintext))
+    first_use = ApiToken.objects.get(name="desk-2").last_used_at
+    assert first_use is not None
+    with CaptureQueriesContext(connection) as queries:
+        get_ticket(client, ticket.id, bearer(plaintext))
+    assert not [q for q in queries.captured_queries if q["sql"].startswith("UPDATE")]
+    assert ApiToken.objects.get(name="desk-2").last_used_at == first_use
+    ApiToken.objects.filter(name="desk-2").update(last_used_at=first_use - timedelta(minutes=5))
+    get_ticket(client, ticket.id, bearer(plaintext))
+    assert ApiToken.objects.get(name="desk-2").last_used_at > first_use
 
 
 def test_an_unknown_token_is_refused(client):
