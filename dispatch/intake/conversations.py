@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Case, Exists, IntegerField, OuterRef, Q, Value, When
+from django.db.models import F, Q
 from django.utils import timezone
 
 from dispatch.tickets.models import Account, Contact, Site, Ticket
@@ -58,8 +58,6 @@ class SenderThread:
     ticket: Ticket | None = None
     # The sender's open conversations on that ticket (the one on the message's channel is reused).
     conversations: list[Conversation] = dataclasses.field(default_factory=list)
-    # Some message of that ticket waits for a dispatcher's review.
-    ticket_flagged: bool = False
     # The sender may have open conversations of closed tickets (see finished_conversations_close).
     finished: bool = False
 
@@ -67,13 +65,11 @@ class SenderThread:
         return next((c for c in self.conversations if c.channel == channel), None)
 
 
-def _review_waiting(ticket_ref: str) -> Exists:
-    return Exists(InboundMessage.objects.filter(ticket=OuterRef(ticket_ref), needs_review=True))
-
-
 def sender_thread(*, phone: str, email: str) -> SenderThread:
     """The sender's newest open ticket, through a conversation or a ticket with their phone/email,
-    read in two queries that also bring its site, account, conversations and review mark."""
+    with its site, account and the sender's conversations on it: two plain queries, a third only
+    when a conversation leads to a ticket that no longer carries the sender's phone or email.
+    (Query building dominates the cost here, so each query is kept as simple as it can be.)"""
     if not phone and not email:
         return SenderThread()
     by_conversation = Q()
@@ -84,35 +80,37 @@ def sender_thread(*, phone: str, email: str) -> SenderThread:
     if email:
         by_conversation |= Q(customer_email=email)
         by_ticket |= Q(customer_email__iexact=email)
-    # Conversations of open tickets first, newest ticket first; any row after them points at a
-    # closed ticket, which tells whether there is anything for finished_conversations_close.
     rows = list(
         Conversation.objects.filter(by_conversation, status=Conversation.Status.OPEN)
-        .select_related("ticket__site", "ticket__account")
-        .annotate(
-            ticket_open=Case(When(ticket__state__in=OPEN, then=Value(1)), default=Value(0), output_field=IntegerField()),
-            ticket_flagged=_review_waiting("ticket_id"),
-        )
-        .order_by("-ticket_open", "-ticket__created_at", "ticket_id")[:CONVERSATION_SCAN_LIMIT]
+        .annotate(ticket_state=F("ticket__state"), ticket_created_at=F("ticket__created_at"))
+        .order_by("-ticket_created_at")[:CONVERSATION_SCAN_LIMIT]
     )
-    thread = SenderThread(finished=len(rows) == CONVERSATION_SCAN_LIMIT or any(not row.ticket_open for row in rows))
-    by_conversation_ticket = next((row for row in rows if row.ticket_open), None)
-    ticket = (
-        Ticket.objects.filter(by_ticket, state__in=OPEN)
-        .select_related("site", "account")
-        .annotate(review_waiting=_review_waiting("pk"))
-        .order_by("-created_at")
-        .first()
+    if len(rows) == CONVERSATION_SCAN_LIMIT:
+        # Many open conversations, most of them finished: the open one may be further down.
+        rows = list(
+            Conversation.objects.filter(by_conversation, status=Conversation.Status.OPEN, ticket__state__in=OPEN)
+            .annotate(ticket_state=F("ticket__state"), ticket_created_at=F("ticket__created_at"))
+            .order_by("-ticket_created_at")[:CONVERSATION_SCAN_LIMIT]
+        ) + rows
+    thread = SenderThread(
+        finished=len(rows) >= CONVERSATION_SCAN_LIMIT or any(row.ticket_state not in OPEN_STATES for row in rows)
     )
-    if by_conversation_ticket is not None and (ticket is None or by_conversation_ticket.ticket.created_at >= ticket.created_at):
-        thread.ticket = by_conversation_ticket.ticket
-        thread.ticket_flagged = by_conversation_ticket.ticket_flagged
-    elif ticket is not None:
-        thread.ticket = ticket
-        thread.ticket_flagged = ticket.review_waiting
-    if thread.ticket is not None:
-        thread.conversations = [row for row in rows if row.ticket_id == thread.ticket.pk]
+    through_conversation = next((row for row in rows if row.ticket_state in OPEN_STATES), None)
+    ticket = next(iter(
+        Ticket.objects.filter(by_ticket, state__in=OPEN).select_related("site", "account").order_by("-created_at")[:1]
+    ), None)
+    if through_conversation is not None and (ticket is None or through_conversation.ticket_created_at >= ticket.created_at):
+        if ticket is None or ticket.pk != through_conversation.ticket_id:
+            ticket = Ticket.objects.select_related("site", "account").get(pk=through_conversation.ticket_id)
+    thread.ticket = ticket
+    if ticket is not None:
+        thread.conversations = [row for row in rows if row.ticket_id == ticket.pk]
     return thread
+
+
+def ticket_review_waiting(ticket: Ticket) -> bool:
+    """Whether some message of the ticket waits for a dispatcher's review."""
+    return InboundMessage.objects.filter(ticket=ticket, needs_review=True).exists()
 
 
 def finished_conversations_close(*, phone: str, email: str) -> int:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -305,18 +305,22 @@ def _facts_store(*, ticket: Ticket, message: InboundMessage, facts: list[extract
     )
 
 
-def _progress(*, actor: Actor, ticket: Ticket, flagged: bool) -> tuple[Ticket, list[str]]:
+def _progress(*, actor: Actor, ticket: Ticket, review_waiting: Callable[[], bool]) -> tuple[Ticket, list[str]]:
     """Triage a complete intake ticket: READY_TO_SCHEDULE when intake is sure of the customer and
     the incident and no message of the ticket waits for a dispatcher's review, TRIAGED otherwise.
-    An incomplete ticket is left as it is; returns the ticket and the items it still lacks."""
+    An incomplete ticket is left as it is; returns the ticket and the items it still lacks.
+    `review_waiting` is asked only when the answer matters (it may cost a query)."""
     missing = missing_items(ticket)
     if missing:
         return ticket, missing
-    confident = (
+    sure = (
         (ticket.identity_confidence or 0) >= _identity_threshold()
         and (ticket.classification_confidence or 0) >= _classification_threshold()
-        and not flagged
     )
+    if ticket.state == S.TRIAGED and not sure:
+        return ticket, []
+    flagged = review_waiting()
+    confident = sure and not flagged
     if ticket.state == S.TRIAGED and not confident:
         return ticket, []
     outcome = ticket_triage(
@@ -660,7 +664,7 @@ def _open(*, actor, message, found: extract.Extraction, clean, route, result: In
     if missing:
         return _ask(actor=actor, ticket=ticket, missing=missing, items=items, route=route, result=result, flags=flags,
                     templates=templates)
-    ticket, _missing = _progress(actor=actor, ticket=ticket, flagged=message.needs_review)
+    ticket, _missing = _progress(actor=actor, ticket=ticket, review_waiting=lambda: message.needs_review)
     return ticket
 
 
@@ -731,8 +735,10 @@ def _thread(*, actor, thread: conversations.SenderThread, message, found: extrac
     elif ticket.state != S.NEEDS_INFO:
         # Nothing new ("thanks!"): a ticket someone else is working on is left as it is.
         return ticket
-    flagged = message.needs_review or thread.ticket_flagged
-    ticket, missing = _progress(actor=actor, ticket=ticket, flagged=flagged)
+    ticket, missing = _progress(
+        actor=actor, ticket=ticket,
+        review_waiting=lambda: message.needs_review or conversations.ticket_review_waiting(ticket),
+    )
     if missing:
         items, asked = _questions_due(conversation.asked or {}, missing)
         if items:
