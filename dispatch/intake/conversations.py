@@ -67,9 +67,10 @@ class SenderThread:
 
 def sender_thread(*, phone: str, email: str) -> SenderThread:
     """The sender's newest open ticket, through a conversation or a ticket with their phone/email,
-    with its site, account and the sender's conversations on it: two plain queries, a third only
-    when a conversation leads to a ticket that no longer carries the sender's phone or email.
-    (Query building dominates the cost here, so each query is kept as simple as it can be.)"""
+    with its site, account and the sender's conversations on it. Two queries; a third only when
+    that ticket is reached through a conversation alone (it carries another phone or email)."""
+    # Building a query costs more CPU here than running it, so each one is kept plain: no
+    # annotations beyond the two ticket columns, select_related only where the row is used.
     if not phone and not email:
         return SenderThread()
     by_conversation = Q()
