@@ -10,7 +10,9 @@ sanitize, extraction, a provisional account and site, a ticket through the execu
 audit event, the confirmation in the outbox. Prints messages/s, p50/p99 and the share of
 duplicate deliveries that were collapsed (no second message, no second ticket), and ends with
 one JSON object. `--profile N` also runs N messages in one process under cProfile and prints
-where the time goes. Not part of `make test`.
+where the time goes, and the statements and milliseconds per message of a new message, the reply
+that completes its ticket and a retried delivery (`intake.py scenarios` alone). Not part of
+`make test`.
 """
 from __future__ import annotations
 
@@ -321,6 +323,86 @@ def command_profile(args) -> dict:
     }
 
 
+# The three kinds of delivery measured one by one: a new customer whose message lacks the
+# address (NEEDS_INFO and one question), their reply with the address (the ticket moves on),
+# and a retried delivery of the first message (collapsed on MessageSid).
+SCENARIO_FIRST = "hello, door wont close all the way"
+SCENARIO_REPLY = "1420 Harbor Way, Oakland CA 94607"
+
+
+def command_scenarios(args) -> dict:
+    """Per scenario: SQL statements and in-process milliseconds per message (Django's test client)."""
+    import statistics
+
+    import django
+
+    django.setup()
+    from django.db import connection
+    from django.test import Client
+
+    from dispatch.intake.models import InboundMessage
+
+    client = Client(HTTP_HOST="127.0.0.1")
+    numbers = itertools.count(args.first_number)
+
+    def signed(number: int, body: str) -> tuple[str, str, str]:
+        form = {
+            "MessageSid": "SM" + uuid.uuid4().hex, "AccountSid": "AC" + "0" * 32,
+            "From": f"+1510{number:07d}", "To": "+15105550100", "Body": body, "NumMedia": "0",
+        }
+        return urlencode(form), _signature(PUBLIC_URL + SMS_PATH, form), form["MessageSid"]
+
+    def post(prepared: tuple[str, str, str]) -> tuple[float, float, int]:
+        statements = [0]
+
+        def count(execute, sql, params, many, context):
+            statements[0] += 1
+            return execute(sql, params, many, context)
+
+        body, signature, _sid = prepared
+        with connection.execute_wrapper(count):
+            started, cpu_started = time.perf_counter(), time.process_time()
+            response = client.post(SMS_PATH, body, content_type="application/x-www-form-urlencoded",
+                                   HTTP_X_TWILIO_SIGNATURE=signature)
+            elapsed = (time.perf_counter() - started) * 1000
+            cpu = (time.process_time() - cpu_started) * 1000
+        assert response.status_code == 200, response.status_code
+        return elapsed, cpu, statements[0]
+
+    # Wall time includes the database's work and any wait for a shared CPU; the process's own
+    # CPU time is this Python's cost alone, the steadier number on a busy machine.
+    timings: dict[str, list[float]] = collections.defaultdict(list)
+    cpu_timings: dict[str, list[float]] = collections.defaultdict(list)
+    queries: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    states: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    for index in range(args.warmup + args.count):
+        number = next(numbers)
+        first = signed(number, SCENARIO_FIRST)
+        reply = signed(number, SCENARIO_REPLY)
+        results = {"new_needs_info": post(first), "reply_completes": post(reply), "duplicate": post(first)}
+        if index < args.warmup:
+            continue
+        for name, (ms, cpu_ms, count) in results.items():
+            timings[name].append(ms)
+            cpu_timings[name].append(cpu_ms)
+            queries[name][count] += 1
+        message = InboundMessage.objects.select_related("ticket").get(channel="SMS", provider_message_id=first[2])
+        states["ticket_after_reply"][message.ticket.state] += 1
+    return {
+        "messages_per_scenario": args.count,
+        "scenarios": {
+            name: {
+                "ms_median": round(statistics.median(values), 2),
+                "ms_mean": round(statistics.fmean(values), 2),
+                "cpu_ms_median": round(statistics.median(cpu_timings[name]), 2),
+                "queries": dict(queries[name]),
+            }
+            for name, values in timings.items()
+        },
+        "ticket_after_reply": dict(states["ticket_after_reply"]),
+    }
+
+
 def command_run(args) -> dict:
     log_dir = Path(tempfile.mkdtemp(prefix="dispatch-bench-intake-"))
     started = time.monotonic()
@@ -340,6 +422,14 @@ def command_run(args) -> dict:
                 sys.stderr.write(done.stderr)
                 raise RuntimeError("profile run failed")
             profile = json.loads(done.stdout)
+            done = __import__("subprocess").run(
+                [PYTHON, str(ROOT / "bench" / "intake.py"), "scenarios", "--count", str(min(args.profile, 200))],
+                env=env, cwd=ROOT, capture_output=True, text=True,
+            )
+            if done.returncode != 0:
+                sys.stderr.write(done.stderr)
+                raise RuntimeError("scenario run failed")
+            profile["scenarios"] = json.loads(done.stdout)["scenarios"]
         traffic = Traffic(args.duplicates)
         with gunicorn_server(env, workers=args.workers, threads=args.threads, log_path=log_dir / "gunicorn.log") as base:
             _route_check(base)
@@ -395,7 +485,7 @@ def command_run(args) -> dict:
             k: profile[k]
             for k in (
                 "messages", "ms_per_message_in_process", "ms_per_message_under_cprofile", "queries_per_message",
-                "audit_chain_lock_held_ms_p50",
+                "audit_chain_lock_held_ms_p50", "scenarios",
             )
         }
         print(profile["cumulative"], file=sys.stderr)
@@ -409,6 +499,10 @@ def main(argv: list[str] | None = None) -> None:
     sub = parser.add_subparsers(dest="command")
     profile = sub.add_parser("profile")
     profile.add_argument("--count", type=int, default=300)
+    scenarios = sub.add_parser("scenarios", help="queries and ms per message for each kind of delivery")
+    scenarios.add_argument("--count", type=int, default=200)
+    scenarios.add_argument("--warmup", type=int, default=10)
+    scenarios.add_argument("--first-number", type=int, default=7_000_000)
     parser.add_argument("--seconds", type=float, default=20.0, help="length of the measured phase")
     parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured warm-up before it")
     parser.add_argument("--clients", type=int, default=8, help="concurrent client threads")
@@ -419,6 +513,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.command == "profile":
         print(json.dumps(command_profile(args)))
+        return
+    if args.command == "scenarios":
+        print(json.dumps(command_scenarios(args), indent=2))
         return
     summary = command_run(args)
     print(

@@ -7,24 +7,27 @@ unknown sender, on a provisional account and site that a dispatcher confirms or 
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from dispatch.tickets.models import Account, Contact, Site, Ticket
 from dispatch.tickets.states import OPEN_STATES
 
 from .extract import street_key
-from .models import Conversation
+from .models import Conversation, InboundMessage
 
 OPEN = [s.value for s in OPEN_STATES]
 PROVISIONAL_SITE_NAME = "Address to be confirmed"
 # More sites than this on one account and intake matches by address only (never lists them all).
 SITE_SCAN_LIMIT = 500
+# A sender's open conversations read at once to find their ticket (more only when many are stale).
+CONVERSATION_SCAN_LIMIT = 20
 
 # Identity confidence: how sure intake is of who the customer is and where the job is.
 IDENTITY_CONTACT_ADDRESS_MATCH = 95
@@ -47,10 +50,29 @@ def sender_lock(*, phone: str, email: str) -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [number])
 
 
-def open_ticket_for_sender(*, phone: str, email: str) -> Ticket | None:
-    """The sender's newest open ticket: through a conversation, or a ticket with their phone/email."""
+@dataclass
+class SenderThread:
+    """What intake knows about a sender before it reads their message."""
+
+    # The sender's newest open ticket (site and account loaded), or None.
+    ticket: Ticket | None = None
+    # The sender's open conversations on that ticket (the one on the message's channel is reused).
+    conversations: list[Conversation] = dataclasses.field(default_factory=list)
+    # The sender may have open conversations of closed tickets (see finished_conversations_close).
+    finished: bool = False
+
+    def conversation_on(self, channel: str) -> Conversation | None:
+        return next((c for c in self.conversations if c.channel == channel), None)
+
+
+def sender_thread(*, phone: str, email: str) -> SenderThread:
+    """The sender's newest open ticket, through a conversation or a ticket with their phone/email,
+    with its site, account and the sender's conversations on it. Two queries; a third only when
+    that ticket is reached through a conversation alone (it carries another phone or email)."""
+    # Building a query costs more CPU here than running it, so each one is kept plain: no
+    # annotations beyond the two ticket columns, select_related only where the row is used.
     if not phone and not email:
-        return None
+        return SenderThread()
     by_conversation = Q()
     by_ticket = Q()
     if phone:
@@ -59,18 +81,37 @@ def open_ticket_for_sender(*, phone: str, email: str) -> Ticket | None:
     if email:
         by_conversation |= Q(customer_email=email)
         by_ticket |= Q(customer_email__iexact=email)
-    candidates = list(
-        Conversation.objects.filter(by_conversation, status=Conversation.Status.OPEN, ticket__state__in=OPEN)
-        .order_by("-ticket__created_at")
-        .values_list("ticket_id", "ticket__created_at")[:1]
+    rows = list(
+        Conversation.objects.filter(by_conversation, status=Conversation.Status.OPEN)
+        .annotate(ticket_state=F("ticket__state"), ticket_created_at=F("ticket__created_at"))
+        .order_by("-ticket_created_at")[:CONVERSATION_SCAN_LIMIT]
     )
-    candidates += list(
-        Ticket.objects.filter(by_ticket, state__in=OPEN).order_by("-created_at").values_list("id", "created_at")[:1]
+    if len(rows) == CONVERSATION_SCAN_LIMIT:
+        # Many open conversations, most of them finished: the open one may be further down.
+        rows = list(
+            Conversation.objects.filter(by_conversation, status=Conversation.Status.OPEN, ticket__state__in=OPEN)
+            .annotate(ticket_state=F("ticket__state"), ticket_created_at=F("ticket__created_at"))
+            .order_by("-ticket_created_at")[:CONVERSATION_SCAN_LIMIT]
+        ) + rows
+    thread = SenderThread(
+        finished=len(rows) >= CONVERSATION_SCAN_LIMIT or any(row.ticket_state not in OPEN_STATES for row in rows)
     )
-    if not candidates:
-        return None
-    ticket_id = max(candidates, key=lambda row: row[1])[0]
-    return Ticket.objects.select_related("site", "account").get(pk=ticket_id)
+    through_conversation = next((row for row in rows if row.ticket_state in OPEN_STATES), None)
+    ticket = next(iter(
+        Ticket.objects.filter(by_ticket, state__in=OPEN).select_related("site", "account").order_by("-created_at")[:1]
+    ), None)
+    if through_conversation is not None and (ticket is None or through_conversation.ticket_created_at >= ticket.created_at):
+        if ticket is None or ticket.pk != through_conversation.ticket_id:
+            ticket = Ticket.objects.select_related("site", "account").get(pk=through_conversation.ticket_id)
+    thread.ticket = ticket
+    if ticket is not None:
+        thread.conversations = [row for row in rows if row.ticket_id == ticket.pk]
+    return thread
+
+
+def ticket_review_waiting(ticket: Ticket) -> bool:
+    """Whether some message of the ticket waits for a dispatcher's review."""
+    return InboundMessage.objects.filter(ticket=ticket, needs_review=True).exists()
 
 
 def finished_conversations_close(*, phone: str, email: str) -> int:
@@ -89,14 +130,28 @@ def finished_conversations_close(*, phone: str, email: str) -> int:
     )
 
 
-def conversation_attach(*, ticket: Ticket, channel: str, phone: str, email: str) -> Conversation:
-    """The ticket's conversation on this channel (created on first use), touched now."""
-    now = timezone.now()
-    conversation, created = Conversation.objects.get_or_create(
-        ticket=ticket,
-        channel=channel,
-        defaults={"customer_phone": phone, "customer_email": email, "last_message_at": now},
+def conversation_start(*, ticket: Ticket, channel: str, phone: str, email: str, asked: dict) -> Conversation:
+    """The first conversation of a ticket intake has just opened (so there is none to look up)."""
+    return Conversation.objects.create(
+        ticket=ticket, channel=channel, customer_phone=phone, customer_email=email, asked=asked,
+        last_message_at=timezone.now(),
     )
+
+
+def conversation_attach(
+    *, ticket: Ticket, channel: str, phone: str, email: str, known: Conversation | None = None
+) -> Conversation:
+    """The ticket's conversation on this channel (created on first use), touched now. `known` is
+    that conversation when the caller has already read it (sender_thread): no second lookup."""
+    now = timezone.now()
+    if known is not None:
+        conversation, created = known, False
+    else:
+        conversation, created = Conversation.objects.get_or_create(
+            ticket=ticket,
+            channel=channel,
+            defaults={"customer_phone": phone, "customer_email": email, "last_message_at": now},
+        )
     if not created:
         updates = {"last_message_at": now}
         # A customer who first wrote without one of them may add it later.

@@ -105,19 +105,45 @@ def incident_keywords() -> dict[str, list[str]]:
     return {row["incident_type"]: list(row["keywords"] or []) for row in template.objects.values("incident_type", "keywords")}
 
 
+@dataclass(frozen=True)
+class _Keyword:
+    folded: str
+    pattern: re.Pattern
+    # What one hit is worth: a phrase says more than a single word.
+    weight: float
+    # Long single words also count when typed with one typo ("autmatic").
+    typo_ok: bool
+
+
+@lru_cache(maxsize=16)
+def _keyword_table(rows: tuple[tuple[str, tuple[str, ...]], ...]) -> tuple[tuple[str, tuple[_Keyword, ...]], ...]:
+    """The incident keywords folded and compiled once per version of the templates. Keyed by the
+    keywords themselves (not a timestamp), so an edit in the admin is seen by the next message."""
+    table = []
+    for incident_type, words in rows:
+        # "won't close" and "wont close" are one keyword once folded: count it once.
+        unique = sorted({_fold(k).strip() for k in words if k.strip()})
+        table.append((incident_type, tuple(
+            _Keyword(k, _phrase_pattern(k, inflect=True), 1.0 + 0.5 * (len(k.split()) - 1), len(k) >= 7 and " " not in k)
+            for k in unique
+        )))
+    return tuple(table)
+
+
 def _incident(folded: str, keywords: dict[str, list[str]]) -> Fact | None:
     scores: dict[str, float] = {}
     tokens = set(re.findall(r"[a-z]{6,}", folded))
-    for incident_type, words in keywords.items():
+    rows = tuple(
+        (incident_type, tuple(k for k in words if isinstance(k, str))) for incident_type, words in keywords.items()
+    )
+    for incident_type, table in _keyword_table(rows):
         score = 0.0
-        # "won't close" and "wont close" are one keyword once folded: count it once.
-        unique = {_fold(k).strip() for k in words if isinstance(k, str) and k.strip()}
-        for keyword in unique:
-            hits = len(_phrase_pattern(keyword, inflect=True).findall(folded))
+        for keyword in table:
+            hits = len(keyword.pattern.findall(folded))
             if hits:
-                # A phrase says more than a single word; repeating a word adds a little.
-                score += (1.0 + 0.5 * (len(keyword.split()) - 1)) * (1 + 0.25 * min(hits - 1, 2))
-            elif len(keyword) >= 7 and " " not in keyword and any(_one_typo(keyword, t) for t in tokens):
+                # Repeating a word adds a little.
+                score += keyword.weight * (1 + 0.25 * min(hits - 1, 2))
+            elif keyword.typo_ok and any(_one_typo(keyword.folded, t) for t in tokens):
                 # "autmatic" is "automatic" typed on a phone; it counts, a little less.
                 score += 0.75
         if score:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -29,9 +29,10 @@ from dispatch.common.actors import Actor, service_actor
 from dispatch.common.errors import DispatchError, invalid_request
 from dispatch.messaging.models import MessageTemplate
 from dispatch.messaging.rendering import template_render
+from dispatch.messaging.selectors import message_templates
 from dispatch.messaging.services import outbox_enqueue
 from dispatch.tickets.commands import command
-from dispatch.tickets.models import Priority, Site, Ticket
+from dispatch.tickets.models import Account, Priority, Site, Ticket
 from dispatch.tickets.services import (
     Outcome,
     TicketChange,
@@ -275,18 +276,21 @@ def _reply_route(*, channel: str, phone: str, email: str, extra: dict) -> tuple[
     return None
 
 
-def _reply(*, route, template: str, ticket: Ticket, context: dict, result: IntakeResult, flags: dict) -> None:
+def _reply(*, route, template: str, ticket: Ticket, context: dict, result: IntakeResult, flags: dict,
+           templates: dict[str, MessageTemplate] | None = None) -> None:
+    """Queue one reply from a template (`templates`: already read by code, saves the lookup)."""
     if route is None:
-        stored = MessageTemplate.objects.filter(code=template).first()
+        stored = (templates or {}).get(template) or MessageTemplate.objects.filter(code=template).first()
         if stored is not None:
             values = {"company": getattr(settings, "DISPATCH_COMPANY_NAME", "Real Dispatch"),
                       "ticket_ref": ticket.short_ref, **context}
             result.replies.append(template_render(stored.body, values))
         return
     try:
-        # A savepoint: an undeliverable reply must not undo the intake that caused it.
-        with transaction.atomic():
-            outbound = outbox_enqueue(channel=route[0], recipient=route[1], template=template, ticket=ticket, context=context)
+        # outbox_enqueue refuses before it writes anything, so an undeliverable reply (a bad
+        # number, a template edited to need a value we lack) never undoes the intake behind it.
+        outbound = outbox_enqueue(channel=route[0], recipient=route[1], template=template, ticket=ticket,
+                                  context=context, templates=templates)
     except DispatchError as exc:
         flags.setdefault("reply_failed", []).append({"template": template, "code": exc.code})
         return
@@ -301,22 +305,22 @@ def _facts_store(*, ticket: Ticket, message: InboundMessage, facts: list[extract
     )
 
 
-def _ticket_flagged(ticket: Ticket) -> bool:
-    return InboundMessage.objects.filter(ticket=ticket, needs_review=True).exists()
-
-
-def _progress(*, actor: Actor, ticket: Ticket, flagged: bool) -> tuple[Ticket, list[str]]:
+def _progress(*, actor: Actor, ticket: Ticket, review_waiting: Callable[[], bool]) -> tuple[Ticket, list[str]]:
     """Triage a complete intake ticket: READY_TO_SCHEDULE when intake is sure of the customer and
     the incident and no message of the ticket waits for a dispatcher's review, TRIAGED otherwise.
-    An incomplete ticket is left as it is; returns the ticket and the items it still lacks."""
+    An incomplete ticket is left as it is; returns the ticket and the items it still lacks.
+    `review_waiting` is asked only when the answer matters (it may cost a query)."""
     missing = missing_items(ticket)
     if missing:
         return ticket, missing
-    confident = (
+    sure = (
         (ticket.identity_confidence or 0) >= _identity_threshold()
         and (ticket.classification_confidence or 0) >= _classification_threshold()
-        and not flagged
     )
+    if ticket.state == S.TRIAGED and not sure:
+        return ticket, []
+    flagged = review_waiting()
+    confident = sure and not flagged
     if ticket.state == S.TRIAGED and not confident:
         return ticket, []
     outcome = ticket_triage(
@@ -338,22 +342,27 @@ def _progress(*, actor: Actor, ticket: Ticket, flagged: bool) -> tuple[Ticket, l
     return outcome.ticket, []
 
 
-def _ask(*, actor: Actor, ticket: Ticket, conversation, missing: list[str], route, result: IntakeResult,
-         flags: dict) -> Ticket:
-    """Ask, in one message, for the missing items not yet asked too often; park a NEW ticket in NEEDS_INFO."""
-    asked = dict(conversation.asked or {})
+def _questions_due(asked: dict, missing: list[str]) -> tuple[list[str], dict]:
+    """The missing items not yet asked too often, and the conversation's count once they are asked."""
     items = [item for item in missing if asked.get(item, 0) < MAX_ASKS_PER_ITEM]
+    counted = dict(asked)
+    for item in items:
+        counted[item] = counted.get(item, 0) + 1
+    return items, counted
+
+
+def _ask(*, actor: Actor, ticket: Ticket, missing: list[str], items: list[str], route, result: IntakeResult,
+         flags: dict, templates: dict[str, MessageTemplate] | None = None) -> Ticket:
+    """Ask, in one message, for `items` (see _questions_due; the caller counts them on the
+    conversation); park a NEW ticket in NEEDS_INFO. Nothing left to ask: a dispatcher takes over."""
     if not items:
         flags["unanswered"] = missing
         return ticket
     question = question_text(items, ticket=ticket)
     if ticket.state == S.NEW:
         ticket = ticket_request_info(actor=actor, ticket_id=ticket.id, question=question).ticket
-    for item in items:
-        asked[item] = asked.get(item, 0) + 1
-    conversation.asked = asked
-    conversation.save(update_fields=["asked"])
-    _reply(route=route, template="needs_info", ticket=ticket, context={"question": question}, result=result, flags=flags)
+    _reply(route=route, template="needs_info", ticket=ticket, context={"question": question}, result=result,
+           flags=flags, templates=templates)
     result.asked = items
     return ticket
 
@@ -367,10 +376,12 @@ def intake_ticket_update(
     classification_confidence: int | None = None,
     source_message_id=None,
     payload: dict | None = None,
+    account: Account | None = None,
 ) -> Outcome:
     """Record what a customer's later message told us: blank details filled, a raised priority,
     the incident type, and the address (moving the ticket to the account's matching site, or
-    completing its placeholder site). Known values are never overwritten."""
+    completing its placeholder site). Known values are never overwritten. `account` is the
+    ticket's account when the caller has just read it (it is not read again)."""
     details = dict(details or {})
     allowed = {"customer_name", "customer_phone", "customer_email", "incident_type", "priority"}
     unknown = sorted(set(details) - allowed)
@@ -381,6 +392,8 @@ def intake_ticket_update(
 
     def apply(change: TicketChange):
         ticket = change.ticket
+        if account is not None and account.pk == ticket.account_id:
+            ticket.account = account
         diff: dict[str, dict] = {}
         for name, value in details.items():
             old = getattr(ticket, name) or ""
@@ -436,6 +449,10 @@ def _site_from_address(ticket: Ticket, address: dict) -> tuple[dict, int | None]
     else:
         identity = conversations.IDENTITY_UNCONFIRMED
     return {"site_address": {"site": str(placeholder.pk), "fields": changed, "address": placeholder.address}}, identity
+
+
+class _Redelivered(Exception):
+    """The message's (channel, provider id) is already stored: this delivery is a retry."""
 
 
 def message_receive(
@@ -495,30 +512,35 @@ def message_receive(
         needs_review=bool(clean.flags.get("injection")),
         received_at=timezone.now(),
     )
-    with transaction.atomic():
-        try:
-            # The unique (channel, provider id) constraint is the dedupe: a concurrent retry
-            # waits here for the first delivery's transaction and then fails to insert.
-            with transaction.atomic():
+    try:
+        with transaction.atomic():
+            try:
+                # The unique (channel, provider id) constraint is the dedupe: a concurrent retry
+                # waits here for the first delivery's transaction and then fails to insert. The
+                # insert is the transaction's first statement, so a retry just rolls it back and
+                # reads the stored message: no savepoint is needed (inside a caller's transaction
+                # atomic() makes one anyway).
                 message.save(force_insert=True)
-        except IntegrityError:
-            existing = (
-                InboundMessage.objects.filter(channel=channel, provider_message_id=provider_id)
-                .select_related("ticket")
-                .first()
-            )
-            if existing is None:
-                raise
-            return IntakeResult(
-                message=existing,
-                ticket=existing.ticket,
-                duplicate=True,
-                reply_option=existing.reply_option,
-                flagged=existing.needs_review,
-                spam=bool(existing.flags.get("spam")),
-            )
-        conversations.sender_lock(phone=phone, email=email)
-        return _message_process(actor=actor, message=message, clean=clean, extra=extra)
+            except IntegrityError as exc:
+                raise _Redelivered from exc
+            conversations.sender_lock(phone=phone, email=email)
+            return _message_process(actor=actor, message=message, clean=clean, extra=extra)
+    except _Redelivered as redelivered:
+        existing = (
+            InboundMessage.objects.filter(channel=channel, provider_message_id=provider_id)
+            .select_related("ticket")
+            .first()
+        )
+        if existing is None:
+            raise redelivered.__cause__ from None
+        return IntakeResult(
+            message=existing,
+            ticket=existing.ticket,
+            duplicate=True,
+            reply_option=existing.reply_option,
+            flagged=existing.needs_review,
+            spam=bool(existing.flags.get("spam")),
+        )
 
 
 def _own_reference_sort(flags: dict, ticket: Ticket) -> None:
@@ -558,10 +580,11 @@ def _message_process(*, actor: Actor, message: InboundMessage, clean: sanitize.C
     if found.address is None and form_address:
         found.address = _form_address(form_address)
 
-    ticket = conversations.open_ticket_for_sender(phone=phone, email=email)
+    thread = conversations.sender_thread(phone=phone, email=email)
+    ticket = thread.ticket
     if ticket is not None:
         _own_reference_sort(flags, ticket)
-        ticket = _thread(actor=actor, ticket=ticket, message=message, found=found, clean=clean, route=route,
+        ticket = _thread(actor=actor, thread=thread, message=message, found=found, clean=clean, route=route,
                          result=result, flags=flags)
     elif found.spam:
         flags["spam"] = found.spam
@@ -570,7 +593,8 @@ def _message_process(*, actor: Actor, message: InboundMessage, clean: sanitize.C
     elif not (clean.body or clean.subject or message.media):
         flags["empty"] = True
     else:
-        conversations.finished_conversations_close(phone=phone, email=email)
+        if thread.finished:
+            conversations.finished_conversations_close(phone=phone, email=email)
         ticket = _open(actor=actor, message=message, found=found, clean=clean, route=route, result=result, flags=flags)
     message.ticket = ticket
     message.reply_option = result.reply_option
@@ -622,28 +646,36 @@ def _open(*, actor, message, found: extract.Extraction, clean, route, result: In
         },
     )
     ticket = outcome.ticket
-    conversation = conversations.conversation_attach(ticket=ticket, channel=message.channel, phone=phone, email=email)
+    # What the ticket still lacks is known now; the new conversation is written with the
+    # questions about to be asked already counted (one insert, no update after it).
+    missing = missing_items(ticket)
+    items, asked = _questions_due({}, missing)
+    conversation = conversations.conversation_start(ticket=ticket, channel=message.channel, phone=phone, email=email,
+                                                    asked=asked)
     message.conversation = conversation
     facts = [found.priority, *[f for f in found.facts() if f.name != "priority"]]
     if place.site is not None:
         facts.append(extract.Fact("site", str(place.site.pk), place.identity_confidence))
     _facts_store(ticket=ticket, message=message, facts=facts)
     result.created_ticket = True
+    templates = message_templates(codes=["customer_confirmation", "needs_info"] if missing else ["customer_confirmation"])
     _reply(route=route, template="customer_confirmation", ticket=ticket, context={"status_url": status_link(ticket)},
-           result=result, flags=flags)
-    ticket, missing = _progress(actor=actor, ticket=ticket, flagged=message.needs_review)
+           result=result, flags=flags, templates=templates)
     if missing:
-        ticket = _ask(actor=actor, ticket=ticket, conversation=conversation, missing=missing, route=route,
-                      result=result, flags=flags)
+        return _ask(actor=actor, ticket=ticket, missing=missing, items=items, route=route, result=result, flags=flags,
+                    templates=templates)
+    ticket, _missing = _progress(actor=actor, ticket=ticket, review_waiting=lambda: message.needs_review)
     return ticket
 
 
-def _thread(*, actor, ticket: Ticket, message, found: extract.Extraction, clean, route, result: IntakeResult,
-            flags: dict) -> Ticket:
+def _thread(*, actor, thread: conversations.SenderThread, message, found: extract.Extraction, clean, route,
+            result: IntakeResult, flags: dict) -> Ticket:
     """Add a message to the sender's open ticket; while intake is still completing the ticket,
     take what the message tells us and move the ticket on."""
+    ticket = thread.ticket
     phone, email = message.sender_phone, message.sender_email
-    conversation = conversations.conversation_attach(ticket=ticket, channel=message.channel, phone=phone, email=email)
+    conversation = conversations.conversation_attach(ticket=ticket, channel=message.channel, phone=phone, email=email,
+                                                     known=thread.conversation_on(message.channel))
     message.conversation = conversation
     if found.spam:
         flags["spam"] = found.spam
@@ -697,16 +729,22 @@ def _thread(*, actor, ticket: Ticket, message, found: extract.Extraction, clean,
             classification_confidence=found.incident_type.confidence if found.incident_type else None,
             source_message_id=message.id,
             payload={"inbound_message_id": str(message.id), "fields": sorted(wanted) + (["address"] if address else [])},
+            account=ticket.account,
         )
         ticket = outcome.ticket
     elif ticket.state != S.NEEDS_INFO:
         # Nothing new ("thanks!"): a ticket someone else is working on is left as it is.
         return ticket
-    flagged = message.needs_review or _ticket_flagged(ticket)
-    ticket, missing = _progress(actor=actor, ticket=ticket, flagged=flagged)
+    ticket, missing = _progress(
+        actor=actor, ticket=ticket,
+        review_waiting=lambda: message.needs_review or conversations.ticket_review_waiting(ticket),
+    )
     if missing:
-        ticket = _ask(actor=actor, ticket=ticket, conversation=conversation, missing=missing, route=route,
-                      result=result, flags=flags)
+        items, asked = _questions_due(conversation.asked or {}, missing)
+        if items:
+            conversation.asked = asked
+            conversation.save(update_fields=["asked"])
+        ticket = _ask(actor=actor, ticket=ticket, missing=missing, items=items, route=route, result=result, flags=flags)
     return ticket
 
 

@@ -183,10 +183,20 @@ _REF_ACTION = re.compile(
 )
 
 
+@lru_cache(maxsize=1)
+def _tool_name_patterns() -> tuple[tuple[str, re.Pattern], ...]:
+    """One compiled pattern per tool name and command word, built once per process."""
+    names = tuple((name, re.compile(rf"(?<![\w.]){re.escape(name)}(?![\w])")) for name in tool_names())
+    words = tuple((word, re.compile(rf"\b{word}\b")) for word in EXTRA_COMMAND_WORDS)
+    return names + words
+
+
 def _tool_name_hits(text: str) -> list[str]:
     lowered = text.lower()
-    hits = [name for name in tool_names() if re.search(rf"(?<![\w.]){re.escape(name)}(?![\w])", lowered)]
-    hits += [w for w in EXTRA_COMMAND_WORDS if re.search(rf"\b{w}\b", lowered) and w not in hits]
+    hits: list[str] = []
+    for name, pattern in _tool_name_patterns():
+        if name not in hits and pattern.search(lowered):
+            hits.append(name)
     return hits
 
 

@@ -1,11 +1,16 @@
 """Reads of the outbox, for the back office, the board and the toolset."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable
 
 from django.db.models import Count, QuerySet
 
-from .models import OutboundMessage
+from .models import MessageTemplate, OutboundMessage
+
+
+def message_templates(*, codes: Iterable[str]) -> dict[str, MessageTemplate]:
+    """The stored templates with these codes, by code, in one query (a missing code is absent)."""
+    return {template.code: template for template in MessageTemplate.objects.filter(code__in=list(codes))}
 
 
 def outbox_messages(*, status: str | None = None, ticket_id: Any = None) -> QuerySet[OutboundMessage]:

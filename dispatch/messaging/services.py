@@ -91,13 +91,19 @@ def outbox_enqueue(
     ticket: Ticket | None = None,
     context: Mapping[str, Any] | None = None,
     subject: str = "",
+    templates: Mapping[str, MessageTemplate] | None = None,
 ) -> OutboundMessage:
-    """Queue one message in the caller's transaction; it is delivered only if that transaction commits."""
+    """Queue one message in the caller's transaction; it is delivered only if that transaction commits.
+
+    Every refusal (DispatchError) is raised before anything is written, so a caller may catch it
+    and go on in the same transaction. `templates` are templates the caller already read by code
+    (`message_templates`), so one that sends several messages reads them in one query.
+    """
     if channel not in Channel.values:
         raise invalid_request(f"Unknown channel {channel!r}; use SMS or EMAIL.", field="channel")
     recipient = _recipient_clean(channel, recipient)
     if template and not body:
-        stored = MessageTemplate.objects.filter(code=template).first()
+        stored = (templates or {}).get(template) or MessageTemplate.objects.filter(code=template).first()
         if stored is None:
             raise DispatchError("TEMPLATE_NOT_FOUND", f"No message template {template!r}.", status=404)
         values = {**_default_context(ticket), **(context or {})}
@@ -113,7 +119,9 @@ def outbox_enqueue(
         )
     if channel == Channel.EMAIL and not subject:
         subject = getattr(settings, "DISPATCH_COMPANY_NAME", "Real Dispatch")
-    with transaction.atomic():
+    # No savepoint inside the caller's transaction: nothing is left to refuse once the row is
+    # written, and a savepoint costs two round trips per message.
+    with transaction.atomic(savepoint=False):
         message = OutboundMessage.objects.create(
             channel=channel,
             recipient=recipient,
