@@ -305,34 +305,43 @@ def _facts_store(*, ticket: Ticket, message: InboundMessage, facts: list[extract
     )
 
 
-def _progress(*, actor: Actor, ticket: Ticket, review_waiting: Callable[[], bool]) -> tuple[Ticket, list[str]]:
-    """Triage a complete intake ticket: READY_TO_SCHEDULE when intake is sure of the customer and
-    the incident and no message of the ticket waits for a dispatcher's review, TRIAGED otherwise.
-    An incomplete ticket is left as it is; returns the ticket and the items it still lacks.
+def _triage_outcome(ticket: Ticket, review_waiting: Callable[[], bool]) -> tuple[str | None, bool]:
+    """Where a complete intake ticket goes: READY_TO_SCHEDULE when intake is sure of the customer
+    and the incident and no message of the ticket waits for a dispatcher's review, TRIAGED
+    otherwise; None when it stays where it is. Also says whether a review is waiting.
     `review_waiting` is asked only when the answer matters (it may cost a query)."""
-    missing = missing_items(ticket)
-    if missing:
-        return ticket, missing
     sure = (
         (ticket.identity_confidence or 0) >= _identity_threshold()
         and (ticket.classification_confidence or 0) >= _classification_threshold()
     )
     if ticket.state == S.TRIAGED and not sure:
-        return ticket, []
+        return None, False
     flagged = review_waiting()
     confident = sure and not flagged
     if ticket.state == S.TRIAGED and not confident:
+        return None, flagged
+    return (S.READY_TO_SCHEDULE if confident else S.TRIAGED), flagged
+
+
+def _progress(*, actor: Actor, ticket: Ticket, review_waiting: Callable[[], bool]) -> tuple[Ticket, list[str]]:
+    """Triage a complete intake ticket in its own change (see _triage_outcome). An incomplete
+    ticket is left as it is; returns the ticket and the items it still lacks."""
+    missing = missing_items(ticket)
+    if missing:
+        return ticket, missing
+    target, flagged = _triage_outcome(ticket, review_waiting)
+    if target is None:
         return ticket, []
     outcome = ticket_triage(
         actor=actor,
         ticket_id=ticket.id,
         priority=ticket.priority,
         incident_type=ticket.incident_type,
-        outcome=S.READY_TO_SCHEDULE if confident else S.TRIAGED,
+        outcome=target,
         payload={
             "priority": ticket.priority,
             "incident_type": ticket.incident_type,
-            "workflow_outcome": S.READY_TO_SCHEDULE if confident else S.TRIAGED,
+            "workflow_outcome": target,
             "identity_confidence": ticket.identity_confidence,
             "classification_confidence": ticket.classification_confidence,
             "held_for_review": flagged,
@@ -340,6 +349,34 @@ def _progress(*, actor: Actor, ticket: Ticket, review_waiting: Callable[[], bool
         },
     )
     return outcome.ticket, []
+
+
+def _settle(change: TicketChange, *, items: list[str], review_waiting: Callable[[], bool]) -> None:
+    """Inside the executor call that opened or updated an intake ticket, take the step that
+    _progress and _ask would otherwise take in a second call (and a second audit event): a NEW
+    ticket still missing something goes to NEEDS_INFO with the question; a complete one is triaged."""
+    ticket = change.ticket
+    if missing_items(ticket):
+        if items and ticket.state == S.NEW:
+            change.transition(S.NEEDS_INFO)
+            change.audit_payload["question"] = question_text(items, ticket=ticket)
+        return
+    target, flagged = _triage_outcome(ticket, review_waiting)
+    if target is None:
+        return
+    ticket.incident_type = ticket.incident_type.strip().upper()
+    if ticket.state != S.TRIAGED:
+        change.transition(S.TRIAGED)
+    if target == S.READY_TO_SCHEDULE:
+        change.transition(S.READY_TO_SCHEDULE)
+    change.audit_payload["triage"] = {
+        "priority": ticket.priority,
+        "incident_type": ticket.incident_type,
+        "workflow_outcome": target,
+        "identity_confidence": ticket.identity_confidence,
+        "classification_confidence": ticket.classification_confidence,
+        "held_for_review": flagged,
+    }
 
 
 def _questions_due(asked: dict, missing: list[str]) -> tuple[list[str], dict]:
@@ -377,11 +414,13 @@ def intake_ticket_update(
     source_message_id=None,
     payload: dict | None = None,
     account: Account | None = None,
+    then: Callable[[TicketChange], None] | None = None,
 ) -> Outcome:
     """Record what a customer's later message told us: blank details filled, a raised priority,
     the incident type, and the address (moving the ticket to the account's matching site, or
     completing its placeholder site). Known values are never overwritten. `account` is the
-    ticket's account when the caller has just read it (it is not read again)."""
+    ticket's account when the caller has just read it (it is not read again); `then` runs in the
+    same change once the details are recorded."""
     details = dict(details or {})
     allowed = {"customer_name", "customer_phone", "customer_email", "incident_type", "priority"}
     unknown = sorted(set(details) - allowed)
@@ -417,6 +456,8 @@ def intake_ticket_update(
         change.audit_payload["changes"] = diff
         if source_message_id is not None:
             change.audit_payload["source_message_id"] = str(source_message_id)
+        if then is not None:
+            then(change)
         return diff
 
     return ticket_execute(actor=actor, ticket_id=ticket_id, command=INTAKE_UPDATE, payload=payload or {}, apply=apply)
@@ -632,6 +673,10 @@ def _open(*, actor, message, found: extract.Extraction, clean, route, result: In
         identity_confidence=place.identity_confidence,
         classification_confidence=incident.confidence if incident else 0,
     )
+    # What the ticket lacks is known before it exists: it is opened and parked in NEEDS_INFO (or
+    # triaged) in one executor call, and its conversation is written with the questions counted.
+    missing = missing_items(ticket)
+    items, asked = _questions_due({}, missing)
     outcome = ticket_open(
         actor=actor,
         command=INTAKE_RECEIVE,
@@ -644,12 +689,9 @@ def _open(*, actor, message, found: extract.Extraction, clean, route, result: In
             "provisional_account": account.is_provisional,
             "flags": sorted(flags),
         },
+        apply=lambda change: _settle(change, items=items, review_waiting=lambda: message.needs_review),
     )
     ticket = outcome.ticket
-    # What the ticket still lacks is known now; the new conversation is written with the
-    # questions about to be asked already counted (one insert, no update after it).
-    missing = missing_items(ticket)
-    items, asked = _questions_due({}, missing)
     conversation = conversations.conversation_start(ticket=ticket, channel=message.channel, phone=phone, email=email,
                                                     asked=asked)
     message.conversation = conversation
@@ -664,7 +706,6 @@ def _open(*, actor, message, found: extract.Extraction, clean, route, result: In
     if missing:
         return _ask(actor=actor, ticket=ticket, missing=missing, items=items, route=route, result=result, flags=flags,
                     templates=templates)
-    ticket, _missing = _progress(actor=actor, ticket=ticket, review_waiting=lambda: message.needs_review)
     return ticket
 
 
@@ -721,6 +762,12 @@ def _thread(*, actor, thread: conversations.SenderThread, message, found: extrac
         wanted.pop("priority")
     address = found.address.value if found.address and not conversations.site_has_address(ticket.site) else None
     if wanted or address:
+        def settle(change: TicketChange) -> None:
+            # The conversation's count decides what may be asked; it is written after the call.
+            due, _counted = _questions_due(conversation.asked or {}, missing_items(change.ticket))
+            _settle(change, items=due, review_waiting=lambda: message.needs_review
+                    or conversations.ticket_review_waiting(change.ticket))
+
         outcome = intake_ticket_update(
             actor=actor,
             ticket_id=ticket.id,
@@ -730,15 +777,18 @@ def _thread(*, actor, thread: conversations.SenderThread, message, found: extrac
             source_message_id=message.id,
             payload={"inbound_message_id": str(message.id), "fields": sorted(wanted) + (["address"] if address else [])},
             account=ticket.account,
+            then=settle,
         )
         ticket = outcome.ticket
+        missing = missing_items(ticket)
     elif ticket.state != S.NEEDS_INFO:
         # Nothing new ("thanks!"): a ticket someone else is working on is left as it is.
         return ticket
-    ticket, missing = _progress(
-        actor=actor, ticket=ticket,
-        review_waiting=lambda: message.needs_review or conversations.ticket_review_waiting(ticket),
-    )
+    else:
+        ticket, missing = _progress(
+            actor=actor, ticket=ticket,
+            review_waiting=lambda: message.needs_review or conversations.ticket_review_waiting(ticket),
+        )
     if missing:
         items, asked = _questions_due(conversation.asked or {}, missing)
         if items:
