@@ -37,6 +37,7 @@ from dispatch.tickets.services import (
     Outcome,
     TicketChange,
     audit_only,
+    executor_inside_whole_command,
     role_forbidden,
     ticket_execute,
     ticket_open,
@@ -565,7 +566,9 @@ def message_receive(
             except IntegrityError as exc:
                 raise _Redelivered from exc
             conversations.sender_lock(phone=phone, email=email)
-            return _message_process(actor=actor, message=message, clean=clean, extra=extra)
+            # Any error rolls the whole message back, so its executor calls need no savepoint.
+            with executor_inside_whole_command():
+                return _message_process(actor=actor, message=message, clean=clean, extra=extra)
     except _Redelivered as redelivered:
         existing = (
             InboundMessage.objects.filter(channel=channel, provider_message_id=provider_id)
@@ -689,7 +692,7 @@ def _open(*, actor, message, found: extract.Extraction, clean, route, result: In
             "provisional_account": account.is_provisional,
             "flags": sorted(flags),
         },
-        apply=lambda change: _settle(change, items=items, review_waiting=lambda: message.needs_review),
+        prepare=lambda change: _settle(change, items=items, review_waiting=lambda: message.needs_review),
     )
     ticket = outcome.ticket
     conversation = conversations.conversation_start(ticket=ticket, channel=message.channel, phone=phone, email=email,

@@ -251,11 +251,14 @@ def ticket_open(
     ticket: Ticket,
     payload: dict | None = None,
     apply: Callable[[TicketChange], Any] | None = None,
+    prepare: Callable[[TicketChange], Any] | None = None,
 ) -> Outcome:
     """Create a ticket in one of the creation states, with its first transition row and audit event.
 
-    `ticket` is an unsaved Ticket whose `state` is the creation state; `apply` runs after the
-    ticket row exists (for rows that point at it) and may take further transitions.
+    `ticket` is an unsaved Ticket whose `state` is the creation state. `prepare` runs before the
+    ticket row is written and may set fields and take further transitions, but write no rows;
+    `apply` runs after the row exists (for rows that point at it) and may do both, at the cost
+    of writing the ticket row twice. The result of the one that runs last is the outcome's.
     """
     if not command.allows_role(actor.role):
         raise role_forbidden(command, actor.role)
@@ -269,6 +272,9 @@ def ticket_open(
         ticket.version = 1
         ticket.transition_seq = 1
         change = TicketChange(ticket=ticket, actor=actor, command=command, steps=[("", ticket.state)])
+        if prepare is not None:
+            change.result = prepare(change)
+            ticket.transition_seq = len(change.steps)
         if apply is None:
             # The event is chained first so that the one INSERT of the ticket carries its head.
             event = _event(change, before_state="", payload=payload or {}, opening=True)
