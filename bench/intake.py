@@ -2,7 +2,7 @@
 throwaway PostgreSQL, for a fixed time, with a share of duplicate deliveries (a MessageSid sent
 again — some while the first delivery is still in flight).
 
-    .venv/bin/python bench/intake.py [--seconds 20] [--clients 8] [--workers 2] [--threads 4]
+    .venv/bin/python bench/intake.py [--seconds 20] [--clients 8] [--workers 3] [--threads 2]
                                      [--duplicates 0.1] [--profile 300]
 
 Every new message comes from a new customer, so each one runs the whole intake: dedupe,
@@ -507,8 +507,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="length of the measured phase")
     parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured warm-up before it")
     parser.add_argument("--clients", type=int, default=8, help="concurrent client threads")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
+    # The production config's own defaults (config/gunicorn.conf.py): the server as deployed.
+    parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
+    parser.add_argument("--threads", type=int, default=2, help="threads per gunicorn worker")
     parser.add_argument("--duplicates", type=float, default=0.10, help="share of deliveries that resend a MessageSid")
     parser.add_argument("--profile", type=int, default=0, help="also profile this many messages in one process")
     args = parser.parse_args(argv)

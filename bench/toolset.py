@@ -2,7 +2,7 @@
 concurrent clients for fixed times, on an empty database and on one holding 100,000 tickets.
 
     .venv/bin/python bench/toolset.py [--seconds 10] [--chain-seconds 20] [--clients 8]
-                                      [--workers 2] [--threads 4] [--tickets 100000]
+                                      [--workers 3] [--threads 2] [--tickets 100000]
 
 Prints one JSON object: requests/s and p50/p99 for ticket.get, ticket.triage, every tool of
 the canonical emergency chain and a bare Django JSON view on the same server; chains/s on both
@@ -562,8 +562,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each single-tool phase")
     parser.add_argument("--chain-seconds", type=float, default=20.0, help="length of the canonical-chain phase")
     parser.add_argument("--clients", type=int, default=8, help="concurrent client threads")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
+    # The production config's own defaults (config/gunicorn.conf.py): the server as deployed.
+    parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
+    parser.add_argument("--threads", type=int, default=2, help="threads per gunicorn worker")
     parser.add_argument("--tickets", type=int, default=100_000, help="tickets preloaded for the second run")
     parser.add_argument("--technicians", type=int, default=400, help="technicians available to the chain phase")
     args = parser.parse_args(argv)

@@ -29,7 +29,8 @@ class Conversation(models.Model):
         CLOSED = "CLOSED", "Closed"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    ticket = models.ForeignKey(Ticket, on_delete=models.PROTECT, related_name="conversations")
+    # Found through conversation_ticket_channel_unique (ticket first): no index of its own.
+    ticket = models.ForeignKey(Ticket, on_delete=models.PROTECT, related_name="conversations", db_index=False)
     channel = models.CharField(max_length=8, choices=InboundChannel.choices)
     customer_phone = models.CharField("customer phone (E.164)", max_length=20, blank=True)
     customer_email = models.EmailField(blank=True)
@@ -74,7 +75,10 @@ class InboundMessage(models.Model):
     flags = models.JSONField(default=dict, blank=True)
     # Instruction-like content, spam or anything else a person should look at.
     needs_review = models.BooleanField(default=False)
-    ticket = models.ForeignKey(Ticket, on_delete=models.PROTECT, null=True, blank=True, related_name="inbound_messages")
+    # Found through inbound_ticket_received (ticket first): no index of its own.
+    ticket = models.ForeignKey(
+        Ticket, on_delete=models.PROTECT, null=True, blank=True, related_name="inbound_messages", db_index=False
+    )
     conversation = models.ForeignKey(
         Conversation, on_delete=models.PROTECT, null=True, blank=True, related_name="messages"
     )
@@ -102,7 +106,8 @@ class ExtractedField(models.Model):
     """One fact intake read out of one message (address, incident type, time preference, ...)."""
 
     id = models.BigAutoField(primary_key=True)
-    ticket = models.ForeignKey(Ticket, on_delete=models.PROTECT, related_name="extracted_fields")
+    # Found through extracted_ticket_name (ticket first): no index of its own.
+    ticket = models.ForeignKey(Ticket, on_delete=models.PROTECT, related_name="extracted_fields", db_index=False)
     name = models.CharField(max_length=40)
     # Text for most fields; structured for some (time windows are a list of {start, end, label}).
     value = models.JSONField()

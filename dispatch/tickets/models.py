@@ -122,7 +122,8 @@ class Ticket(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="tickets")
-    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="tickets")
+    # Found through ticket_site_incident (site first): no index of its own.
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="tickets", db_index=False)
     asset = models.ForeignKey(Asset, on_delete=models.PROTECT, null=True, blank=True, related_name="tickets")
     state = FSMField(default=S.NEW, choices=S.choices, protected=True, max_length=40)
     priority = models.CharField(max_length=16, choices=Priority.choices, default=Priority.ROUTINE)
@@ -139,8 +140,9 @@ class Ticket(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
     scheduled_start = models.DateTimeField(null=True, blank=True)
     scheduled_end = models.DateTimeField(null=True, blank=True)
     # A string reference keeps `tickets` free of imports from the phase apps.
+    # Found through ticket_tech_state (technician first): no index of its own.
     assigned_tech = models.ForeignKey(
-        "technicians.Technician", on_delete=models.PROTECT, null=True, blank=True, related_name="tickets"
+        "technicians.Technician", on_delete=models.PROTECT, null=True, blank=True, related_name="tickets", db_index=False
     )
     version = models.PositiveIntegerField(default=0)
     # The seq of this ticket's last StateTransition row. Kept on the locked row so the executor
@@ -291,8 +293,9 @@ class AuditEvent(models.Model):
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # Found through audit_ticket_seq_unique (ticket first): no index of its own.
     ticket = models.ForeignKey(
-        Ticket, on_delete=models.PROTECT, null=True, blank=True, related_name="audit_events"
+        Ticket, on_delete=models.PROTECT, null=True, blank=True, related_name="audit_events", db_index=False
     )
     # Position in the ticket's chain: gapless from 1, so a deleted row shows. Null without a ticket.
     seq = models.PositiveIntegerField(null=True, blank=True)
@@ -311,7 +314,9 @@ class AuditEvent(models.Model):
     payload = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(db_index=True)
     prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64, unique=True)
+    # Unique through audit_hash_unique: a constraint, not unique=True, which on PostgreSQL also
+    # builds a pattern-matching index nobody queries.
+    hash = models.CharField(max_length=64)
 
     objects = AuditEventQuerySet.as_manager()
 
@@ -320,6 +325,7 @@ class AuditEvent(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["ticket", "seq"], name="audit_ticket_seq_unique"),
             models.UniqueConstraint(fields=["lane", "lane_seq"], name="audit_lane_seq_unique"),
+            models.UniqueConstraint(fields=["hash"], name="audit_hash_unique"),
         ]
 
     def __str__(self) -> str:
@@ -352,7 +358,8 @@ class AuditChainHead(models.Model):
 class StateTransition(models.Model):
     """One row per state change; `seq` orders the changes of one ticket (check-in writes two)."""
 
-    ticket = models.ForeignKey(Ticket, on_delete=models.PROTECT, related_name="transitions")
+    # Found through transition_ticket_seq_unique (ticket first): no index of its own.
+    ticket = models.ForeignKey(Ticket, on_delete=models.PROTECT, related_name="transitions", db_index=False)
     seq = models.PositiveIntegerField()
     from_state = models.CharField(max_length=40, blank=True, help_text="Blank when the ticket was created.")
     to_state = models.CharField(max_length=40)
