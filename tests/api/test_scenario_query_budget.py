@@ -19,6 +19,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from dispatch.api.services import api_token_create
+from dispatch.tickets.models import AuditEvent, IdempotencyRecord, Ticket
 from tests.factories import SiteFactory, TechnicianFactory
 
 pytestmark = pytest.mark.django_db
@@ -171,3 +172,31 @@ def test_a_command_runs_in_one_transaction_without_a_savepoint(tokens):
     statements = [q["sql"].lstrip().upper() for q in queries.captured_queries]
     assert not [s for s in statements if s.startswith(("SAVEPOINT", "RELEASE"))], statements
     assert any(s.startswith("UPDATE \"TICKETS_TICKET\"") for s in statements)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refused_command_without_a_savepoint_leaves_nothing_and_the_next_one_works(tokens):
+    site = SiteFactory(service_region="EAST_BAY")
+    client = Client()
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {tokens['dispatcher']}"}
+    body = {"account_id": str(site.account_id), "site_id": str(site.id), "summary": "Door cannot be locked"}
+    ticket_id = client.post(
+        "/api/v1/tickets", data=json.dumps(body), content_type="application/json", HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()), **auth
+    ).json()["id"]
+    events_before = AuditEvent.objects.filter(ticket_id=ticket_id).count()
+
+    # Refused inside the executor, after the ticket row was locked: the whole block rolls back.
+    refused = client.post(
+        f"/api/v1/tickets/{ticket_id}/close", data=json.dumps({}),
+        content_type="application/json", HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()), **auth,
+    )
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "INVALID_STATE_TRANSITION"
+    assert AuditEvent.objects.filter(ticket_id=ticket_id).count() == events_before
+    assert not IdempotencyRecord.objects.filter(endpoint__endswith="/close").exists()
+    assert Ticket.objects.get(pk=ticket_id).version == 1
+
+    triaged = client.post(
+        f"/api/v1/tickets/{ticket_id}/triage", data=json.dumps({"priority": "URGENT", "incident_type": "DOOR_WONT_LATCH"}),
+        content_type="application/json", HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()), **auth,
+    )
+    assert triaged.status_code == 200 and triaged.json()["state"] == "TRIAGED"

@@ -114,6 +114,48 @@ def test_creation_writes_a_transition_row_from_nothing_and_one_event():
     assert ticket.version == 1
 
 
+def test_an_opening_prepared_before_the_insert_writes_the_ticket_once(django_assert_num_queries):
+    """`prepare` parks a new ticket before its row exists: one INSERT carries the final state
+    and audit head, the opening event and both transition rows follow."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    site = SiteFactory()
+    ticket = Ticket(account_id=site.account_id, site=site, summary="Back door won't latch", state="NEW")
+
+    def prepare(change: TicketChange) -> str:
+        change.transition("NEEDS_INFO")
+        change.audit_payload["question"] = "What is the address?"
+        return "parked"
+
+    with CaptureQueriesContext(connection) as queries:
+        outcome = ticket_open(actor=actor_for(Role.DISPATCHER), command=ANY_MOVE, ticket=ticket, prepare=prepare)
+    statements = [q["sql"] for q in queries.captured_queries]
+    assert sum(s.startswith('INSERT INTO "tickets_ticket"') for s in statements) == 1
+    assert not [s for s in statements if s.startswith('UPDATE "tickets_ticket"')]
+    stored = Ticket.objects.get(pk=ticket.pk)
+    assert (stored.state, stored.transition_seq, stored.audit_seq) == ("NEEDS_INFO", 2, 1)
+    assert outcome.result == "parked"
+    assert outcome.event.payload["question"] == "What is the address?"
+    assert list(StateTransition.objects.filter(ticket=ticket).order_by("seq").values_list("from_state", "to_state")) == [
+        ("", "NEW"), ("NEW", "NEEDS_INFO"),
+    ]
+    assert audit_chain_verify().ok
+
+
+def test_a_change_writes_only_the_columns_it_touched():
+    """A column the change did not touch keeps what another writer put there meanwhile."""
+    ticket = ticket_new()
+    # Written behind the executor's back while the change is being prepared.
+    def apply(change: TicketChange):
+        Ticket.objects.filter(pk=change.ticket.pk).update(description="Noted by the front desk")
+        change.ticket.summary = "Back door will not latch"
+
+    ticket_execute(actor=actor_for(Role.DISPATCHER), ticket_id=ticket.id, command=ANY_MOVE, apply=apply)
+    stored = Ticket.objects.get(pk=ticket.pk)
+    assert (stored.summary, stored.description, stored.version) == ("Back door will not latch", "Noted by the front desk", 2)
+
+
 def test_two_transitions_in_one_call_are_ordered_under_one_event():
     ticket = ticket_new()
     outcome = ticket_triage(
