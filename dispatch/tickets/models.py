@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 
 from django.db import models
+from django.db.models.functions import Upper
 from django_fsm import ConcurrentTransitionMixin, FSMField, FSMModelMixin, transition
 
 from dispatch.common.actors import ActorType
@@ -88,13 +89,15 @@ class Contact(models.Model):
     site = models.ForeignKey(Site, on_delete=models.SET_NULL, null=True, blank=True, related_name="contacts")
     name = models.CharField(max_length=200)
     phone = models.CharField("phone (E.164)", max_length=20, blank=True, db_index=True)
-    email = models.EmailField(blank=True, db_index=True)
+    # Matched case-insensitively (contact_email_upper), as customers type addresses as they like.
+    email = models.EmailField(blank=True)
     is_authorized_requester = models.BooleanField(default=True)
     is_approver = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["name"]
+        indexes = [models.Index(Upper("email"), name="contact_email_upper")]
 
     def __str__(self) -> str:
         return self.name
@@ -163,7 +166,8 @@ class Ticket(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
             models.Index(fields=["state", "priority"], name="ticket_state_priority"),
             models.Index(fields=["assigned_tech", "state"], name="ticket_tech_state"),
             models.Index(fields=["customer_phone", "created_at"], name="ticket_phone_created"),
-            models.Index(fields=["customer_email", "created_at"], name="ticket_email_created"),
+            # Email is matched case-insensitively (`customer_email__iexact` is UPPER(...) = UPPER(...)).
+            models.Index(Upper("customer_email"), "created_at", name="ticket_email_upper_created"),
             models.Index(fields=["site", "incident_type", "created_at"], name="ticket_site_incident"),
         ]
         constraints = [
