@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 from django.db import transaction
@@ -728,10 +728,19 @@ def closeout_packet_build(*, ticket_id) -> CloseoutPacket | None:
     return row
 
 
+# A lost hand-off is normally caught by the next minute's sweep; looking back a week covers a
+# worker that was down for days without reading every closed ticket ever.
+PACKET_SWEEP_WINDOW = timedelta(days=7)
+
+
 def closeout_packets_sweep() -> int:
-    """Compile the packet of every closed ticket that has none yet (a lost hand-off); returns how many."""
+    """Compile the packet of every ticket closed within the sweep window that has none yet (a lost
+    hand-off); returns how many. Finds them through the recent close events (by time, indexed)."""
+    closed = AuditEvent.objects.filter(
+        created_at__gte=timezone.now() - PACKET_SWEEP_WINDOW, tool_name__in=CLOSE_TOOLS, after_state=S.CLOSED
+    ).values("ticket_id")
     pending = list(
-        Ticket.objects.filter(state=S.CLOSED, closeout_packet__isnull=True).order_by("updated_at").values_list("pk", flat=True)[:200]
+        Ticket.objects.filter(pk__in=closed, state=S.CLOSED, closeout_packet__isnull=True).values_list("pk", flat=True)[:200]
     )
     return sum(1 for ticket_id in pending if closeout_packet_build(ticket_id=ticket_id) is not None)
 

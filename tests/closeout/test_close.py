@@ -119,6 +119,27 @@ def test_the_sweep_compiles_a_packet_whose_hand_off_was_lost(invoiced, dispatche
     assert row.sha256 == recomputed_hash(row.packet)
 
 
+def test_the_sweep_looks_back_one_week_of_closes(invoiced, dispatcher):
+    """The sweep finds lost hand-offs through recent close events, not by reading every closed
+    ticket ever: a close older than the window is left alone."""
+    from datetime import timedelta
+
+    from django.db import connection
+    from django.utils import timezone
+
+    ticket_close(actor=dispatcher, ticket_id=invoiced.id)
+    event = AuditEvent.objects.get(ticket=invoiced, tool_name="ticket.close")
+    eight_days_ago = timezone.now() - timedelta(days=8)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {connection.ops.quote_name(AuditEvent._meta.db_table)} SET created_at = %s WHERE id = %s",
+            [connection.ops.adapt_datetimefield_value(eight_days_ago), AuditEvent._meta.pk.get_db_prep_value(event.id, connection)],
+        )
+
+    assert closeout_packets_sweep() == 0
+    assert not CloseoutPacket.objects.filter(ticket=invoiced).exists()
+
+
 def test_no_packet_is_compiled_for_a_ticket_that_is_not_closed(invoiced):
     assert closeout_packet_build(ticket_id=invoiced.id) is None
     assert not CloseoutPacket.objects.exists()
