@@ -6,6 +6,7 @@ name, roles and from-states); autonomy pauses change no ticket and are recorded 
 """
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from dataclasses import dataclass
@@ -54,6 +55,7 @@ from .packets import iso, packet_compile, packet_hash
 from .selectors import autonomy_pause_effective, autonomy_pause_serialize
 
 S = TicketState
+log = logging.getLogger(__name__)
 CPV = S.COMPLETED_PENDING_VERIFICATION
 
 EVIDENCE_ADD = command("closeout.add_evidence", ["dispatcher", "agent", "technician"], None, None, "Add evidence")
@@ -686,7 +688,10 @@ def packet_build_schedule(ticket_id: uuid.UUID) -> None:
     """Hand the packet's compilation to the worker; the sweep catches a hand-off that is lost."""
     from django_q.tasks import async_task
 
-    async_task(PACKET_BUILD_TASK, str(ticket_id))
+    try:
+        async_task(PACKET_BUILD_TASK, str(ticket_id))
+    except Exception:  # the broker may be down; the close has committed and the sweep compiles it
+        log.exception("Could not queue the closeout packet of ticket %s; the sweep will compile it.", ticket_id)
 
 
 PACKET_COMPILED = command("closeout.packet_compiled", ["system"], None, None, "Closeout packet compiled")
@@ -740,9 +745,17 @@ def closeout_packets_sweep() -> int:
         created_at__gte=timezone.now() - PACKET_SWEEP_WINDOW, tool_name__in=CLOSE_TOOLS, after_state=S.CLOSED
     ).values("ticket_id")
     pending = list(
-        Ticket.objects.filter(pk__in=closed, state=S.CLOSED, closeout_packet__isnull=True).values_list("pk", flat=True)[:200]
+        Ticket.objects.filter(pk__in=closed, state=S.CLOSED, closeout_packet__isnull=True)
+        .order_by("updated_at", "pk")
+        .values_list("pk", flat=True)[:200]
     )
-    return sum(1 for ticket_id in pending if closeout_packet_build(ticket_id=ticket_id) is not None)
+    built = 0
+    for ticket_id in pending:
+        try:
+            built += closeout_packet_build(ticket_id=ticket_id) is not None
+        except Exception:  # one ticket that cannot be compiled must not hold up the others
+            log.exception("Could not compile the closeout packet of ticket %s.", ticket_id)
+    return built
 
 
 def ticket_close(

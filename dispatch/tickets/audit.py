@@ -87,8 +87,14 @@ def _ticket_seal(ticket_id: Any, last_seq: int, last_hash: str) -> str:
     return _keyed(f"ticket:{ticket_id}:{last_seq}:{last_hash}")
 
 
-def lane_of(key: uuid.UUID) -> int:
-    return key.int % AUDIT_LANES
+# Events about no ticket all go to lane 0, so a transaction that writes several of them locks
+# one lane, never two in varying order; ticket openings spread over the other lanes.
+TICKETLESS_LANE = 0
+
+
+def lane_of(ticket_id: uuid.UUID) -> int:
+    """The lane a ticket's opening event links into."""
+    return 1 + ticket_id.int % (AUDIT_LANES - 1)
 
 
 def _lane_head_locked(lane: int) -> AuditChainHead:
@@ -142,7 +148,7 @@ def audit_link(event: AuditEvent, *, ticket: Ticket | None, opening: bool = Fals
     """
     lane_head = None
     if ticket is None or opening:
-        lane_head = _lane_head_locked(lane_of(ticket.id if ticket is not None else event.id))
+        lane_head = _lane_head_locked(lane_of(ticket.id) if ticket is not None else TICKETLESS_LANE)
         event.lane = lane_head.pk
         event.lane_seq = lane_head.last_seq + 1
         event.prev_hash = lane_head.last_hash
@@ -225,12 +231,14 @@ def audit_chain_verify(batch_size: int = 2000) -> ChainReport:
 
 def _verify_all(batch_size: int) -> ChainReport:
     checked = 0
+    # Every event checked as a lane link, so the ticket walk knows which openings the lanes vouched for.
+    lane_links: set = set()
     try:
         heads = {head.pk: head for head in AuditChainHead.objects.order_by("pk")}
         for lane in range(AUDIT_LANES):
             if lane not in heads:
                 raise _Broken(f"lane {lane}", "the lane's head row is missing", None)
-            checked += _lane_verify(heads[lane], batch_size)
+            checked += _lane_verify(heads[lane], batch_size, lane_links)
         last_id = None
         while True:
             heads = Ticket.objects.order_by("pk").values("pk", "audit_seq", "audit_hash", "audit_seal")
@@ -239,21 +247,43 @@ def _verify_all(batch_size: int) -> ChainReport:
             heads = list(heads[: max(1, batch_size // 8)])
             if not heads:
                 break
-            checked += _tickets_verify(heads)
+            checked += _tickets_verify(heads, lane_links)
             last_id = heads[-1]["pk"]
         stray = (
-            AuditEvent.objects.filter(Q(ticket__isnull=True, lane__isnull=True) | Q(lane__gte=AUDIT_LANES))
+            AuditEvent.objects.filter(
+                Q(ticket__isnull=True, lane__isnull=True)
+                | Q(lane__isnull=True, lane_seq__isnull=False)
+                | Q(lane__isnull=False, lane_seq__isnull=True)
+                | Q(lane_seq__lt=1)
+                | Q(lane__gte=AUDIT_LANES)
+            )
             .values_list("pk", flat=True)
             .first()
         )
         if stray is not None:
             raise _Broken("the trail", f"event {stray} belongs to no chain", None, str(stray))
+        total = AuditEvent.objects.count()
+        if total != checked:
+            # Events whose ticket row is gone (deleted with foreign keys switched off) are in no walk.
+            orphan = (
+                AuditEvent.objects.filter(ticket__isnull=False)
+                .exclude(ticket_id__in=Ticket.objects.values("pk"))
+                .values_list("pk", flat=True)
+                .first()
+            )
+            raise _Broken(
+                "the trail",
+                f"{total - checked} event(s) lie outside every chain walked"
+                + (f", e.g. {orphan}, whose ticket row is gone" if orphan else ""),
+                None,
+                str(orphan or ""),
+            )
     except _Broken as broken:
         return ChainReport(False, checked, broken.problem, broken.chain, broken.bad_seq, broken.bad_event_id)
     return ChainReport(True, checked)
 
 
-def _lane_verify(head: AuditChainHead, batch_size: int) -> int:
+def _lane_verify(head: AuditChainHead, batch_size: int, lane_links: set) -> int:
     """Check one lane up to its head; returns how many of its events were checked."""
     chain = f"lane {head.pk}"
     if not hmac.compare_digest(head.seal, _lane_seal(head.pk, head.last_seq, head.last_hash)):
@@ -276,6 +306,7 @@ def _lane_verify(head: AuditChainHead, batch_size: int) -> int:
             prev_hash = event.hash
             expected += 1
             checked += 1
+            lane_links.add(event.id)
     if checked != head.last_seq:
         raise _Broken(chain, f"event #{checked + 1} is missing: the lane head says it ends at #{head.last_seq}", checked + 1)
     if prev_hash != head.last_hash:
@@ -286,7 +317,7 @@ def _lane_verify(head: AuditChainHead, batch_size: int) -> int:
     return checked
 
 
-def _tickets_verify(heads: list[dict]) -> int:
+def _tickets_verify(heads: list[dict], lane_links: set) -> int:
     """Check the chains of a batch of tickets; returns how many events not already checked in a
     lane were checked."""
     events: dict[Any, list[AuditEvent]] = {head["pk"]: [] for head in heads}
@@ -308,12 +339,16 @@ def _tickets_verify(heads: list[dict]) -> int:
                 )
             if event.seq != expected:
                 raise _Broken(chain, f"event #{expected} is missing (next event is #{event.seq})", expected, str(event.id))
-            # The first event of a ticket opened through the application is a lane link, checked there.
-            if not (expected == 1 and event.lane is not None) and event.prev_hash != prev_hash:
+            # Only a ticket's first event may be a lane link, and then only one the lane walk checked:
+            # its link to the event before it is the lane's, verified there.
+            linked_by_lane = event.lane is not None
+            if linked_by_lane and (expected != 1 or event.id not in lane_links):
+                raise _Broken(chain, f"event #{expected} claims a lane it is not part of", expected, str(event.id))
+            if not linked_by_lane and event.prev_hash != prev_hash:
                 raise _Broken(chain, f"event #{expected} does not link to the event before it", expected, str(event.id))
-            if event.lane is None:
-                if not hmac.compare_digest(_event_digest(event), event.hash):
-                    raise _Broken(chain, f"event #{expected} was altered after it was written", expected, str(event.id))
+            if not hmac.compare_digest(_event_digest(event), event.hash):
+                raise _Broken(chain, f"event #{expected} was altered after it was written", expected, str(event.id))
+            if not linked_by_lane:
                 checked += 1
             prev_hash = event.hash
             expected += 1

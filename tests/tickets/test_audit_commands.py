@@ -3,6 +3,7 @@ when someone edited or deleted rows behind the application's back with SQL."""
 from __future__ import annotations
 
 import json
+import uuid
 from io import StringIO
 
 import pytest
@@ -331,3 +332,66 @@ def test_replay_ticket_exits_with_status_1_from_the_command_line(trail):
 def test_replay_ticket_refuses_an_unknown_ticket():
     assert "No ticket" in _failure("replay_ticket", "00000000-0000-0000-0000-000000000000")
     assert "No ticket" in _failure("replay_ticket", "not-a-uuid")
+
+
+# --- an event dressed up as a lane link, a forged lane event, an event with no ticket row ------
+
+
+def test_an_edited_event_posing_as_a_lane_link_is_caught(trail):
+    event = _event(trail["first"], 3)
+    _raw(
+        f"UPDATE {_event_table()} SET payload = %s, after_state = %s, lane = 1, lane_seq = NULL WHERE id = %s",
+        [json.dumps({"forged": True}), "CANCELLED", _uuid(event.id)],
+    )
+
+    message = _failure("verify_audit")
+
+    assert str(event.id) in message
+
+
+def test_a_later_event_claiming_a_lane_position_is_caught(trail):
+    event = _event(trail["first"], 2)
+    _raw(
+        f"UPDATE {_event_table()} SET actor_id = %s, lane = 5, lane_seq = 0 WHERE id = %s",
+        ["someone-else", _uuid(event.id)],
+    )
+
+    message = _failure("verify_audit")
+
+    assert str(event.id) in message
+
+
+def test_a_forged_ticketless_event_outside_every_lane_position_is_caught(trail):
+    from django.utils import timezone
+
+    forged = uuid.uuid4()
+    _raw(
+        f"INSERT INTO {_event_table()} (id, ticket_id, seq, lane, lane_seq, actor_type, actor_id, actor_role, tool_name,"
+        " request_id, correlation_id, trace_id, before_state, after_state, payload, created_at, prev_hash, hash)"
+        " VALUES (%s, NULL, NULL, 3, NULL, 'HUMAN', 'x', 'dispatcher', 'ops.autonomy.pause', '', '', '', '', '', '{}',"
+        " %s, %s, %s)",
+        [_uuid(forged), connection.ops.adapt_datetimefield_value(timezone.now()), "0" * 64, "f" * 64],
+    )
+
+    message = _failure("verify_audit")
+
+    assert str(forged) in message and "belongs to no chain" in message
+
+
+def test_events_whose_ticket_row_was_deleted_with_foreign_keys_off_are_caught(trail):
+    ticket = trail["first"]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL session_replication_role = replica")
+        else:
+            cursor.execute("PRAGMA defer_foreign_keys = ON")
+        cursor.execute(f"DELETE FROM {_table(Ticket)} WHERE id = %s", [_uuid(ticket.id)])
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL session_replication_role = origin")
+
+    message = _failure("verify_audit")
+
+    assert "outside every chain" in message and "ticket row is gone" in message
+    # Leave no dangling keys for the end-of-test constraint check.
+    _raw(f"DELETE FROM {_table(StateTransition)} WHERE ticket_id = %s", [_uuid(ticket.id)])
+    _raw(f"DELETE FROM {_event_table()} WHERE ticket_id = %s", [_uuid(ticket.id)])
