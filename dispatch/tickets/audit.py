@@ -283,6 +283,25 @@ def _verify_all(batch_size: int) -> ChainReport:
     return ChainReport(True, checked)
 
 
+def _event_check(chain: str, event: AuditEvent, position: int, expected: int, prev_hash: str, *, linked: bool = True) -> None:
+    """One event of a chain: in its place (no gap before it), linked to the event before it
+    (unless `linked` is False: its link is checked in its lane), and unaltered."""
+    if position != expected:
+        raise _Broken(chain, f"event #{expected} is missing (next event is #{position})", expected, str(event.id))
+    if linked and event.prev_hash != prev_hash:
+        raise _Broken(chain, f"event #{expected} does not link to the event before it", expected, str(event.id))
+    if not hmac.compare_digest(_event_digest(event), event.hash):
+        raise _Broken(chain, f"event #{expected} was altered after it was written", expected, str(event.id))
+
+
+def _end_check(chain: str, holder: str, walked: int, prev_hash: str, last_seq: int, last_hash: str) -> None:
+    """The walk ended where the chain's sealed head says it ends."""
+    if walked != last_seq:
+        raise _Broken(chain, f"event #{walked + 1} is missing: {holder} says it ends at #{last_seq}", walked + 1)
+    if last_seq and prev_hash != last_hash:
+        raise _Broken(chain, f"{holder} does not match event #{last_seq}", last_seq)
+
+
 def _lane_verify(head: AuditChainHead, batch_size: int, lane_links: set) -> int:
     """Check one lane up to its head; returns how many of its events were checked."""
     chain = f"lane {head.pk}"
@@ -297,20 +316,12 @@ def _lane_verify(head: AuditChainHead, batch_size: int, lane_links: set) -> int:
         if not batch:
             break
         for event in batch:
-            if event.lane_seq != expected:
-                raise _Broken(chain, f"event #{expected} is missing (next event is #{event.lane_seq})", expected, str(event.id))
-            if event.prev_hash != prev_hash:
-                raise _Broken(chain, f"event #{expected} does not link to the event before it", expected, str(event.id))
-            if not hmac.compare_digest(_event_digest(event), event.hash):
-                raise _Broken(chain, f"event #{expected} was altered after it was written", expected, str(event.id))
+            _event_check(chain, event, event.lane_seq, expected, prev_hash)
             prev_hash = event.hash
             expected += 1
             checked += 1
             lane_links.add(event.id)
-    if checked != head.last_seq:
-        raise _Broken(chain, f"event #{checked + 1} is missing: the lane head says it ends at #{head.last_seq}", checked + 1)
-    if prev_hash != head.last_hash:
-        raise _Broken(chain, f"the lane head does not match event #{head.last_seq}", head.last_seq)
+    _end_check(chain, "the lane head", checked, prev_hash, head.last_seq, head.last_hash)
     beyond = AuditEvent.objects.filter(lane=head.pk, lane_seq__gt=head.last_seq).order_by("lane_seq").first()
     if beyond is not None:
         raise _Broken(chain, f"event #{beyond.lane_seq} lies beyond the lane head (#{head.last_seq})", beyond.lane_seq, str(beyond.id))
@@ -337,23 +348,15 @@ def _tickets_verify(heads: list[dict], lane_links: set) -> int:
                 raise _Broken(
                     chain, f"event #{event.seq} lies beyond the ticket's audit head (#{last_seq})", event.seq, str(event.id)
                 )
-            if event.seq != expected:
-                raise _Broken(chain, f"event #{expected} is missing (next event is #{event.seq})", expected, str(event.id))
             # Only a ticket's first event may be a lane link, and then only one the lane walk checked:
             # its link to the event before it is the lane's, verified there.
             linked_by_lane = event.lane is not None
-            if linked_by_lane and (expected != 1 or event.id not in lane_links):
-                raise _Broken(chain, f"event #{expected} claims a lane it is not part of", expected, str(event.id))
-            if not linked_by_lane and event.prev_hash != prev_hash:
-                raise _Broken(chain, f"event #{expected} does not link to the event before it", expected, str(event.id))
-            if not hmac.compare_digest(_event_digest(event), event.hash):
-                raise _Broken(chain, f"event #{expected} was altered after it was written", expected, str(event.id))
+            if linked_by_lane and (event.seq != 1 or event.id not in lane_links):
+                raise _Broken(chain, f"event #{event.seq} claims a lane it is not part of", event.seq, str(event.id))
+            _event_check(chain, event, event.seq, expected, prev_hash, linked=not linked_by_lane)
             if not linked_by_lane:
                 checked += 1
             prev_hash = event.hash
             expected += 1
-        if expected - 1 != last_seq:
-            raise _Broken(chain, f"event #{expected} is missing: the ticket's audit head says it ends at #{last_seq}", expected)
-        if last_seq and prev_hash != last_hash:
-            raise _Broken(chain, f"the ticket's audit head does not match event #{last_seq}", last_seq)
+        _end_check(chain, "the ticket's audit head", expected - 1, prev_hash, last_seq, last_hash)
     return checked
