@@ -39,7 +39,8 @@ def database_from_url(url: str) -> dict:
     if "sslmode" in query:
         options["sslmode"] = query.pop("sslmode")
     return {
-        "ENGINE": "django.db.backends.postgresql",
+        # Django's backend, health-checking only connections that sat idle (see the module).
+        "ENGINE": "dispatch.common.postgresql",
         "NAME": unquote(parsed.path.lstrip("/")),
         "USER": unquote(parsed.username or ""),
         "PASSWORD": unquote(parsed.password or ""),

@@ -1,0 +1,100 @@
+"""The PostgreSQL backend checks a reused connection only after it sat idle, and replaces a dead one."""
+from __future__ import annotations
+
+import time
+
+import psycopg
+import pytest
+from django.db import close_old_connections, connection, connections
+from django.db.utils import OperationalError
+
+from dispatch.common.postgresql import base as backend
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def _request_starts() -> None:
+    """What Django does between two requests: forget the last health check, drop broken connections."""
+    close_old_connections()
+
+
+def _backend_pid() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return cursor.fetchone()[0]
+
+
+def _terminate(pid: int) -> None:
+    """Drop the connection from the server's side, as a restart or an idle timeout would."""
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    with psycopg.connect(**params, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+    for _ in range(100):
+        with psycopg.connect(**params, autocommit=True) as admin:
+            if not admin.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", [pid]).fetchone():
+                return
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def checks(monkeypatch):
+    """Counts the `SELECT 1` health checks the backend runs."""
+    calls = []
+    original = connection.is_usable
+
+    def counted():
+        calls.append(time.monotonic())
+        return original()
+
+    monkeypatch.setattr(connection, "is_usable", counted)
+    assert connection.settings_dict["CONN_HEALTH_CHECKS"], "the test database must have health checks on"
+    return calls
+
+
+def test_the_settings_use_this_backend():
+    assert isinstance(connections["default"], backend.DatabaseWrapper)
+    assert connection.vendor == "postgresql"
+
+
+def test_a_connection_that_just_answered_is_not_checked_again(checks):
+    first = _backend_pid()
+    for _ in range(5):
+        _request_starts()
+        assert _backend_pid() == first
+    assert checks == []
+
+
+def test_a_connection_idle_longer_than_the_delay_is_checked(checks, monkeypatch):
+    first = _backend_pid()
+    monkeypatch.setattr(connection, "used_at", time.monotonic() - backend.IDLE_CHECK_AFTER - 1)
+    _request_starts()
+    assert _backend_pid() == first
+    assert len(checks) == 1
+    # The check itself counts as use: the next request runs none.
+    _request_starts()
+    _backend_pid()
+    assert len(checks) == 1
+
+
+def test_an_idle_connection_the_server_dropped_is_replaced_before_the_request_uses_it(checks, monkeypatch):
+    first = _backend_pid()
+    _terminate(first)
+    monkeypatch.setattr(connection, "used_at", time.monotonic() - backend.IDLE_CHECK_AFTER - 1)
+    _request_starts()
+    second = _backend_pid()
+    assert second != first
+    assert len(checks) == 1
+
+
+def test_a_busy_connection_the_server_dropped_fails_one_request_then_is_replaced(checks):
+    first = _backend_pid()
+    _terminate(first)
+    _request_starts()
+    # Within the delay nothing is checked, so the request that meets the dead connection fails...
+    with pytest.raises(OperationalError):
+        _backend_pid()
+    # ...and Django closes it when that request ends, so the next one connects afresh.
+    _request_starts()
+    assert _backend_pid() != first
