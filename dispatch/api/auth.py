@@ -10,17 +10,16 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
-from functools import lru_cache
 
 import jwt
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import connections, router
+from django.db import router
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from dispatch.common.actors import Actor, ActorType
+from dispatch.common.compiled import CompiledQuery
 from dispatch.common.errors import DispatchError
 from dispatch.common.roles import Role, role_normalize
 
@@ -121,10 +120,6 @@ def _actor(request, **fields) -> Actor:
 
 # --- API tokens --------------------------------------------------------------------------
 
-# Stands for the digest while the lookup is compiled; never sent to the database.
-_DIGEST_PLACEHOLDER = "token-digest-placeholder"
-
-
 @dataclass(frozen=True)
 class TokenRow:
     """One live (unrevoked) API token as the lookup reads it."""
@@ -140,74 +135,45 @@ class TokenRow:
     technician_id: uuid.UUID | None
 
 
-@lru_cache(maxsize=None)
-def _token_lookup(alias: str, vendor: str) -> tuple[str, tuple, int]:
-    """The token lookup's SQL, compiled by the ORM once per database, and where the digest goes.
-
-    Every API call runs this query, and compiling it costs more than running it (about 0.2 ms
-    against 0.1 ms on PostgreSQL); the statement never changes, only the digest does. The user
-    and technician come from scalar subqueries rather than joins: PostgreSQL plans them in
-    half the time, and planning is most of what this indexed lookup costs.
-    Revocation is part of the WHERE clause, so a revoked token is refused by the very next
-    request in every process: nothing about a token is cached, only the text of the query.
-    """
+def _token_lookup(digest: str):
+    # The user and technician come from scalar subqueries rather than joins: PostgreSQL plans
+    # them in half the time, and planning is most of what this indexed lookup costs.
     from dispatch.technicians.models import Technician
 
     user_id = OuterRef("user_id")
-    query = (
-        ApiToken.objects.using(alias)
-        .filter(token_hash=_DIGEST_PLACEHOLDER, revoked_at__isnull=True)
+    return (
+        ApiToken.objects.filter(token_hash=digest, revoked_at__isnull=True)
         .order_by()
         .annotate(
             user_is_active=Subquery(get_user_model().objects.filter(pk=user_id).order_by().values("is_active")),
-            technician_id=Subquery(
-                Technician.objects.filter(user_id=user_id, is_active=True).order_by().values("id")
-            ),
+            technician_id=Subquery(Technician.objects.filter(user_id=user_id, is_active=True).order_by().values("id")),
         )
         .values_list("name", "role", "account_ids", "site_ids", "last_used_at", "user_id", "user_is_active", "technician_id")
-        .query
     )
-    sql, params = query.get_compiler(using=alias).as_sql()
-    return sql, tuple(params), list(params).index(_DIGEST_PLACEHOLDER)
 
 
-def _utc(value) -> datetime | None:
-    # PostgreSQL hands back an aware datetime; SQLite a naive one in UTC.
-    if value is None or timezone.is_aware(value):
-        return value
-    return timezone.make_aware(value, dt_timezone.utc)
-
-
-def _uuid(value) -> uuid.UUID | None:
-    # PostgreSQL hands back a UUID; SQLite its 32 hex digits.
-    if value is None or isinstance(value, uuid.UUID):
-        return value
-    return uuid.UUID(value)
+# Every API call runs this lookup, and compiling it costs more than running it (about 0.2 ms
+# against 0.1 ms on PostgreSQL), so its SQL is written once. Revocation is part of the WHERE
+# clause, so a revoked token is refused by the very next request in every process: nothing
+# about a token is cached, only the text of the query.
+_TOKEN_LIVE = CompiledQuery(_token_lookup, digest=str)
 
 
 def token_row_live(digest: str) -> TokenRow | None:
     """The unrevoked token whose sha256 is `digest`, or None."""
-    alias = router.db_for_read(ApiToken)
-    connection = connections[alias]
-    sql, params, slot = _token_lookup(alias, connection.vendor)
-    bound = list(params)
-    bound[slot] = digest
-    with connection.cursor() as cursor:
-        cursor.execute(sql, bound)
-        row = cursor.fetchone()
-    if row is None:
+    rows = _TOKEN_LIVE.rows(digest=digest, using=router.db_for_read(ApiToken))
+    if not rows:
         return None
-    name, role, account_ids, site_ids, last_used_at, user_id, user_active, technician_id = row
-    scope_field = ApiToken._meta.get_field("account_ids")
+    name, role, account_ids, site_ids, last_used_at, user_id, user_active, technician_id = rows[0]
     return TokenRow(
         name=name,
         role=role,
-        account_ids=scope_field.from_db_value(account_ids, None, connection) or [],
-        site_ids=scope_field.from_db_value(site_ids, None, connection) or [],
-        last_used_at=_utc(last_used_at),
+        account_ids=account_ids or [],
+        site_ids=site_ids or [],
+        last_used_at=last_used_at,
         user_id=user_id,
-        user_is_active=None if user_active is None else bool(user_active),
-        technician_id=_uuid(technician_id),
+        user_is_active=user_active,
+        technician_id=technician_id,
     )
 
 

@@ -11,13 +11,12 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, Callable
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import IntegrityError, connections, router, transaction
-from django.utils import timezone
+from django.db import IntegrityError, router, transaction
 
+from dispatch.common.compiled import row_insert
 from dispatch.common.errors import DispatchError
 from dispatch.tickets.models import IdempotencyRecord
 from dispatch.tickets.services import executor_inside_whole_command
@@ -77,44 +76,21 @@ def _mismatch(key: uuid.UUID) -> DispatchError:
     )
 
 
-# The stored answer's columns: every field but the auto-increment id.
-RECORD_FIELDS = tuple(field for field in IdempotencyRecord._meta.concrete_fields if not field.primary_key)
-
-
-@lru_cache(maxsize=None)
-def _record_insert_sql(alias: str, vendor: str) -> str:
-    """INSERT of one IdempotencyRecord on this database, written once per process.
-
-    Every command ends with this insert; building it through the ORM each time (a model
-    instance, the insert compiler, RETURNING the id nobody reads) costs as much as the insert.
-    """
-    quote = connections[alias].ops.quote_name
-    columns = ", ".join(quote(field.column) for field in RECORD_FIELDS)
-    placeholders = ", ".join(["%s"] * len(RECORD_FIELDS))
-    return f"INSERT INTO {quote(IdempotencyRecord._meta.db_table)} ({columns}) VALUES ({placeholders})"
-
-
 def record_insert(*, actor_id: str, endpoint: str, key: uuid.UUID, request_hash: str, status_code: int, body: Any) -> None:
     """Store a command's answer; IntegrityError when the same (actor, endpoint, key) is stored already."""
-    alias = router.db_for_write(IdempotencyRecord)
-    connection = connections[alias]
-    values = {
-        "actor_id": actor_id,
-        "endpoint": endpoint,
-        "key": key,
-        "request_hash": request_hash,
-        "status_code": status_code,
-        "response_body": body,
-        "created_at": timezone.now(),
-    }
-    # Each field prepares its own value for this backend (JSON, UUID and time encodings differ);
-    # a column this function does not name gets its default, as Model.save would give it.
-    params = [
-        field.get_db_prep_save(values[field.attname] if field.attname in values else field.get_default(), connection)
-        for field in RECORD_FIELDS
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(_record_insert_sql(alias, connection.vendor), params)
+    # Every command ends with this insert: its SQL is written once (row_insert), and the id
+    # nobody reads is not returned.
+    row_insert(
+        IdempotencyRecord(
+            actor_id=actor_id,
+            endpoint=endpoint,
+            key=key,
+            request_hash=request_hash,
+            status_code=status_code,
+            response_body=body,
+        ),
+        using=router.db_for_write(IdempotencyRecord),
+    )
 
 
 def _stored(actor_id: str, endpoint: str, key: uuid.UUID) -> IdempotencyRecord | None:

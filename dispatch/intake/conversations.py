@@ -10,12 +10,15 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from dataclasses import dataclass
+from typing import Callable
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet, Value
+from django.db.models.functions import Upper
 from django.utils import timezone
 
+from dispatch.common.compiled import CompiledQuery, row_insert
 from dispatch.tickets.models import Account, Contact, Site, Ticket
 from dispatch.tickets.states import OPEN_STATES
 
@@ -65,28 +68,72 @@ class SenderThread:
         return next((c for c in self.conversations if c.channel == channel), None)
 
 
+# --- Finding a sender's ticket -------------------------------------------------------------
+# Every inbound message runs these lookups, and building them through the ORM costs more CPU
+# than running them, so each is compiled once (dispatch.common.compiled) for each way a sender
+# can be known: by phone, by email, or by both.
+
+SENDER_SHAPES = (("phone",), ("email",), ("phone", "email"))
+
+
+def _sender(phone: str, email: str) -> tuple[tuple[str, ...], dict[str, str]]:
+    """The shape of what is known of the sender, and its values."""
+    known = {name: value for name, value in (("phone", phone), ("email", email)) if value}
+    return tuple(known), known
+
+
+def _sender_match(sender: dict[str, str], *, phone_field: str, email_field: str, email_any_case: bool) -> Q:
+    """Rows with the sender's phone, or their email (in any case through the UPPER() index)."""
+    match = Q()
+    if "phone" in sender:
+        match |= Q(**{phone_field: sender["phone"]})
+    if "email" in sender:
+        # UPPER() on both sides rather than `iexact`: it hands the address to the database
+        # unchanged (SQLite's iexact escapes it for LIKE), so the lookup can be compiled, and
+        # PostgreSQL serves it from the UPPER(email) index.
+        match |= Q(email_upper=Upper(Value(sender["email"]))) if email_any_case else Q(**{email_field: sender["email"]})
+    return match
+
+
+def _per_sender_shape(build: Callable[..., QuerySet]) -> dict[tuple[str, ...], CompiledQuery]:
+    return {shape: CompiledQuery(build, **dict.fromkeys(shape, str)) for shape in SENDER_SHAPES}
+
+
+_OPEN_CONVERSATIONS = _per_sender_shape(
+    lambda **sender: Conversation.objects.filter(
+        _sender_match(sender, phone_field="customer_phone", email_field="customer_email", email_any_case=False),
+        status=Conversation.Status.OPEN,
+    )
+    .annotate(ticket_state=F("ticket__state"), ticket_created_at=F("ticket__created_at"))
+    .order_by("-ticket_created_at")[:CONVERSATION_SCAN_LIMIT]
+)
+_NEWEST_OPEN_TICKET = _per_sender_shape(
+    lambda **sender: Ticket.objects.alias(email_upper=Upper("customer_email"))
+    .filter(
+        _sender_match(sender, phone_field="customer_phone", email_field="customer_email", email_any_case=True),
+        state__in=OPEN,
+    )
+    .select_related("site", "account")
+    .order_by("-created_at")[:1]
+)
+_CONTACTS = _per_sender_shape(
+    lambda **sender: Contact.objects.alias(email_upper=Upper("email"))
+    .filter(_sender_match(sender, phone_field="phone", email_field="email", email_any_case=True))
+    .select_related("account", "site")
+    .order_by("-is_authorized_requester", "created_at")[:10]
+)
+
+
 def sender_thread(*, phone: str, email: str) -> SenderThread:
     """The sender's newest open ticket, through a conversation or a ticket with their phone/email,
     with its site, account and the sender's conversations on it. Two queries; a third only when
     that ticket is reached through a conversation alone (it carries another phone or email)."""
-    # Building a query costs more CPU here than running it, so each one is kept plain: no
-    # annotations beyond the two ticket columns, select_related only where the row is used.
-    if not phone and not email:
+    shape, sender = _sender(phone, email)
+    if not sender:
         return SenderThread()
-    by_conversation = Q()
-    by_ticket = Q()
-    if phone:
-        by_conversation |= Q(customer_phone=phone)
-        by_ticket |= Q(customer_phone=phone)
-    if email:
-        by_conversation |= Q(customer_email=email)
-        by_ticket |= Q(customer_email__iexact=email)
-    rows = list(
-        Conversation.objects.filter(by_conversation, status=Conversation.Status.OPEN)
-        .annotate(ticket_state=F("ticket__state"), ticket_created_at=F("ticket__created_at"))
-        .order_by("-ticket_created_at")[:CONVERSATION_SCAN_LIMIT]
-    )
+    rows = _OPEN_CONVERSATIONS[shape].objects(**sender)
     if len(rows) == CONVERSATION_SCAN_LIMIT:
+        by_conversation = _sender_match(sender, phone_field="customer_phone", email_field="customer_email", email_any_case=False)
         # Many open conversations, most of them finished: the open one may be further down.
         rows = list(
             Conversation.objects.filter(by_conversation, status=Conversation.Status.OPEN, ticket__state__in=OPEN)
@@ -97,9 +144,7 @@ def sender_thread(*, phone: str, email: str) -> SenderThread:
         finished=len(rows) >= CONVERSATION_SCAN_LIMIT or any(row.ticket_state not in OPEN_STATES for row in rows)
     )
     through_conversation = next((row for row in rows if row.ticket_state in OPEN_STATES), None)
-    ticket = next(iter(
-        Ticket.objects.filter(by_ticket, state__in=OPEN).select_related("site", "account").order_by("-created_at")[:1]
-    ), None)
+    ticket = next(iter(_NEWEST_OPEN_TICKET[shape].objects(**sender)), None)
     if through_conversation is not None and (ticket is None or through_conversation.ticket_created_at >= ticket.created_at):
         if ticket is None or ticket.pk != through_conversation.ticket_id:
             ticket = Ticket.objects.select_related("site", "account").get(pk=through_conversation.ticket_id)
@@ -132,10 +177,12 @@ def finished_conversations_close(*, phone: str, email: str) -> int:
 
 def conversation_start(*, ticket: Ticket, channel: str, phone: str, email: str, asked: dict) -> Conversation:
     """The first conversation of a ticket intake has just opened (so there is none to look up)."""
-    return Conversation.objects.create(
+    conversation = Conversation(
         ticket=ticket, channel=channel, customer_phone=phone, customer_email=email, asked=asked,
         last_message_at=timezone.now(),
     )
+    row_insert(conversation)
+    return conversation
 
 
 def conversation_attach(
@@ -168,16 +215,10 @@ def conversation_attach(
 def contact_match(*, phone: str, email: str) -> tuple[Contact | None, bool]:
     """The Contact with this phone (preferred) or email, and whether the match is ambiguous
     (the same phone or email on contacts of different accounts)."""
-    query = Q()
-    if phone:
-        query |= Q(phone=phone)
-    if email:
-        query |= Q(email__iexact=email)
-    if not query:
+    shape, sender = _sender(phone, email)
+    if not sender:
         return None, False
-    contacts = list(
-        Contact.objects.filter(query).select_related("account", "site").order_by("-is_authorized_requester", "created_at")[:10]
-    )
+    contacts = _CONTACTS[shape].objects(**sender)
     if not contacts:
         return None, False
     by_phone = [c for c in contacts if phone and c.phone == phone]
@@ -254,20 +295,22 @@ def placement_for(*, phone: str, email: str, address: dict | None) -> Placement:
 
 def provisional_account_create(*, name: str, phone: str, email: str) -> Account:
     label = name or phone or email or "unknown sender"
-    return Account.objects.create(
+    account = Account(
         name=f"New customer: {label}"[:200],
         kind=Account.Kind.HOUSEHOLD,
         is_provisional=True,
         billing_email=email or "",
         notes="Opened by intake for a sender we did not know. Confirm the customer or merge into an existing account.",
     )
+    row_insert(account)
+    return account
 
 
 def site_create(*, account: Account, address: dict | None) -> Site:
     """A site for the account: at the address given, or a placeholder until the customer says where."""
     address = address or {}
     line1 = (address.get("line1") or "")[:200]
-    return Site.objects.create(
+    site = Site(
         account=account,
         name=(line1 or PROVISIONAL_SITE_NAME)[:200],
         address_line1=line1,
@@ -277,6 +320,8 @@ def site_create(*, account: Account, address: dict | None) -> Site:
         postal_code=(address.get("postal_code") or "")[:20],
         timezone=settings.TIME_ZONE,
     )
+    row_insert(site)
+    return site
 
 
 def site_address_fill(site: Site, address: dict) -> list[str]:

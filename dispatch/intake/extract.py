@@ -20,6 +20,8 @@ import phonenumbers
 from django.apps import apps
 from django.conf import settings
 
+from dispatch.common.compiled import CompiledQuery
+
 from .sanitize import phone_normalize
 
 EMERGENCY = "EMERGENCY"
@@ -99,10 +101,13 @@ def _one_typo(word: str, token: str) -> bool:
     return False
 
 
+# Read for every message (so an edit in the admin counts at once), with its SQL written once.
+_KEYWORDS = CompiledQuery(lambda: apps.get_model("closeout", "IncidentTemplate").objects.values_list("incident_type", "keywords"))
+
+
 def incident_keywords() -> dict[str, list[str]]:
     """Keywords per incident type, as the incident templates say today (one query)."""
-    template = apps.get_model("closeout", "IncidentTemplate")
-    return {row["incident_type"]: list(row["keywords"] or []) for row in template.objects.values("incident_type", "keywords")}
+    return {incident_type: list(keywords or []) for incident_type, keywords in _KEYWORDS.rows()}
 
 
 @dataclass(frozen=True)

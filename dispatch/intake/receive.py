@@ -26,6 +26,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from dispatch.common.actors import Actor, service_actor
+from dispatch.common.compiled import row_insert, row_update
 from dispatch.common.errors import DispatchError, invalid_request
 from dispatch.messaging.models import MessageTemplate
 from dispatch.messaging.rendering import template_render
@@ -562,7 +563,7 @@ def message_receive(
                 # insert is the transaction's first statement, so a retry just rolls it back and
                 # reads the stored message: no savepoint is needed (inside a caller's transaction
                 # atomic() makes one anyway).
-                message.save(force_insert=True)
+                row_insert(message)
             except IntegrityError as exc:
                 raise _Redelivered from exc
             conversations.sender_lock(phone=phone, email=email)
@@ -643,7 +644,7 @@ def _message_process(*, actor: Actor, message: InboundMessage, clean: sanitize.C
     message.ticket = ticket
     message.reply_option = result.reply_option
     message.flags = flags
-    message.save(update_fields=["ticket", "conversation", "reply_option", "flags", "needs_review"])
+    row_update(message, fields=["ticket", "conversation", "reply_option", "flags", "needs_review"])
     result.ticket = ticket
     return result
 

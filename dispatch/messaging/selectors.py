@@ -1,16 +1,25 @@
 """Reads of the outbox, for the back office, the board and the toolset."""
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, Iterable
 
 from django.db.models import Count, QuerySet
 
+from dispatch.common.compiled import CompiledQuery
+
 from .models import MessageTemplate, OutboundMessage
+
+
+@lru_cache(maxsize=64)
+def _templates_query(codes: tuple[str, ...]) -> CompiledQuery:
+    # Intake reads the same one or two codes for every message: compiled once per set of codes.
+    return CompiledQuery(lambda: MessageTemplate.objects.filter(code__in=codes))
 
 
 def message_templates(*, codes: Iterable[str]) -> dict[str, MessageTemplate]:
     """The stored templates with these codes, by code, in one query (a missing code is absent)."""
-    return {template.code: template for template in MessageTemplate.objects.filter(code__in=list(codes))}
+    return {template.code: template for template in _templates_query(tuple(sorted(set(codes)))).objects()}
 
 
 def outbox_messages(*, status: str | None = None, ticket_id: Any = None) -> QuerySet[OutboundMessage]:

@@ -22,6 +22,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from dispatch.common.actors import Actor
+from dispatch.common.compiled import row_insert
 from dispatch.common.errors import DispatchError, invalid_request
 from dispatch.tickets.commands import command
 from dispatch.tickets.models import Ticket
@@ -122,7 +123,7 @@ def outbox_enqueue(
     # No savepoint inside the caller's transaction: nothing is left to refuse once the row is
     # written, and a savepoint costs two round trips per message.
     with transaction.atomic(savepoint=False):
-        message = OutboundMessage.objects.create(
+        message = OutboundMessage(
             channel=channel,
             recipient=recipient,
             subject=subject[:200] if channel == Channel.EMAIL else "",
@@ -132,6 +133,7 @@ def outbox_enqueue(
             status=Status.PENDING,
             next_attempt_at=timezone.now(),
         )
+        row_insert(message)
         # After commit, never before: a worker must not pick up a row the business change
         # may still roll back, and a rolled-back change must send nothing.
         transaction.on_commit(lambda: _delivery_schedule(message.pk))

@@ -14,12 +14,11 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
-from django_fsm import ConcurrentTransition
 
 from dispatch.common.actors import Actor
+from dispatch.common.compiled import CompiledQuery, row_insert, row_update
 from dispatch.common.errors import DispatchError
 from dispatch.common.money import cents_value
 from dispatch.common.roles import Role
@@ -111,18 +110,23 @@ class Outcome:
     result: Any = None
 
 
+# Row lock: a second change of the same ticket waits here until this one commits, then sees the
+# new state and version. Only the ticket row is locked (`of`); its site comes along in the same
+# query because most services read it. Every command runs it, so its SQL is written once.
+_TICKET_LOCKED = CompiledQuery(
+    lambda pk: Ticket.objects.select_for_update(of=("self",)).select_related("site").filter(pk=pk), pk=uuid.UUID
+)
+
+
 def _ticket_locked(ticket_id: Any) -> Ticket:
     try:
         key = ticket_id if isinstance(ticket_id, uuid.UUID) else uuid.UUID(str(ticket_id))
     except (ValueError, TypeError, AttributeError):
         raise ticket_not_found(ticket_id) from None
-    try:
-        # Row lock: a second change of the same ticket waits here until this one commits,
-        # then sees the new state and version. Only the ticket row is locked (`of`); its site
-        # comes along in the same query because most services read it.
-        return Ticket.objects.select_for_update(of=("self",)).select_related("site").get(pk=key)
-    except (Ticket.DoesNotExist, ValidationError):
-        raise ticket_not_found(ticket_id) from None
+    found = _TICKET_LOCKED.objects(pk=key)
+    if not found:
+        raise ticket_not_found(ticket_id)
+    return found[0]
 
 
 def _event(change: TicketChange, *, before_state: str, payload: dict, opening: bool = False) -> AuditEvent:
@@ -142,7 +146,7 @@ def _event(change: TicketChange, *, before_state: str, payload: dict, opening: b
 
 def _record(change: TicketChange, event: AuditEvent) -> None:
     ticket = change.ticket
-    event.save(force_insert=True)
+    row_insert(event)
     if change.steps:
         first = ticket.transition_seq - len(change.steps) + 1
         StateTransition.objects.bulk_create(
@@ -190,6 +194,12 @@ def _columns(ticket: Ticket) -> dict[str, Any]:
     return {name: getattr(ticket, name) for name in _TICKET_COLUMNS}
 
 
+def _ticket_insert(ticket: Ticket) -> None:
+    row_insert(ticket)
+    # What django-fsm's save() does after writing: its concurrency check compares with this state.
+    ticket._update_initial_state()
+
+
 def ticket_execute(
     *,
     actor: Actor,
@@ -228,18 +238,19 @@ def ticket_execute(
         ticket.version += 1
         ticket.transition_seq += len(change.steps)
         event = _event(change, before_state=before_state, payload=payload)
-        try:
-            # Only the columns this change touched (the version and audit head always do).
-            ticket.save(update_fields=[*(name for name, value in before.items() if getattr(ticket, name) != value), "updated_at"])
-        except ConcurrentTransition:
-            # Only reachable when the row was changed without the lock above (raw SQL, a
-            # database without row locks): refuse rather than overwrite.
+        # Only the columns this change touched (the version and audit head always do), and only
+        # while the row still holds the state read above, as django-fsm's ConcurrentTransitionMixin
+        # checks in save(). A miss is only reachable when the row was changed without the lock
+        # above (raw SQL, a database without row locks): refuse rather than overwrite.
+        changed = [*(name for name, value in before.items() if getattr(ticket, name) != value), "updated_at"]
+        if not row_update(ticket, fields=changed, where={"state": before_state}):
             raise DispatchError(
                 "CONCURRENT_MODIFICATION",
                 "The ticket was changed by someone else at the same moment. Reload and try again.",
                 status=409,
                 dimension="state",
-            ) from None
+            )
+        ticket._update_initial_state()
         _record(change, event)
     return Outcome(ticket=ticket, event=event, result=change.result)
 
@@ -278,9 +289,9 @@ def ticket_open(
         if apply is None:
             # The event is chained first so that the one INSERT of the ticket carries its head.
             event = _event(change, before_state="", payload=payload or {}, opening=True)
-            ticket.save(force_insert=True)
+            _ticket_insert(ticket)
         else:
-            ticket.save(force_insert=True)
+            _ticket_insert(ticket)
             change.result = apply(change)
             ticket.transition_seq = len(change.steps)
             event = _event(change, before_state="", payload=payload or {}, opening=True)
