@@ -39,7 +39,7 @@ def database_from_url(url: str) -> dict:
     if "sslmode" in query:
         options["sslmode"] = query.pop("sslmode")
     return {
-        # Django's backend, health-checking only connections that sat idle (see the module).
+        # Django's backend, with prepared hot statements and health checks only after idling.
         "ENGINE": "dispatch.common.postgresql",
         "NAME": unquote(parsed.path.lstrip("/")),
         "USER": unquote(parsed.username or ""),

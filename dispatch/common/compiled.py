@@ -13,6 +13,9 @@ Only lookups that hand a value to the database unchanged can be compiled this wa
 `in` over a fixed list, comparisons, `Upper(...) == Upper(Value(...))`); one that rewrites
 it (`iexact` on SQLite escapes LIKE wildcards, `startswith` appends one) is refused when the
 statement is first compiled, so a wrong binding can never reach the database.
+
+On PostgreSQL the statements are also prepared once per connection (see
+dispatch.common.postgresql), so the server does not parse and plan them again either.
 """
 from __future__ import annotations
 
@@ -24,9 +27,10 @@ from functools import lru_cache
 from typing import Any, Callable, Iterable, Mapping
 
 from django.db import DEFAULT_DB_ALIAS, connections
-from django.db.transaction import TransactionManagementError
 from django.db.models import Field, Model, QuerySet, signals
 from django.db.models.query import ModelIterable, get_related_populators
+from django.db.transaction import TransactionManagementError
+
 
 def _marker(kind: type) -> Any:
     """A value no caller would pass, standing for a parameter while the query is compiled."""
@@ -41,6 +45,13 @@ def _marker(kind: type) -> Any:
         # empty result as it does for an out-of-range value.
         return 20_000 + secrets.randbelow(12_000)
     raise TypeError(f"A compiled query takes str, int or uuid.UUID values, not {kind.__name__}.")
+
+
+def _statement_cursor(connection):
+    """A cursor for one of these fixed statements: on PostgreSQL (dispatch.common.postgresql) it
+    is prepared once per connection, so the server neither parses nor plans it again."""
+    opener = getattr(connection, "statement_cursor", None)
+    return opener() if opener is not None else connection.cursor()
 
 
 def _uuid_hex(value: Any) -> str:
@@ -159,7 +170,7 @@ class CompiledQuery:
         connection = connections[using]
         if plan.locks and connection.get_autocommit():
             raise TransactionManagementError("select_for_update cannot be used outside of a transaction.")
-        with connection.cursor() as cursor:
+        with _statement_cursor(connection) as cursor:
             cursor.execute(plan.sql, bound)
             rows = [list(row) for row in cursor.fetchall()]
         for row in rows:
@@ -224,7 +235,7 @@ def row_insert(instance: Model, *, using: str = DEFAULT_DB_ALIAS) -> None:
     sql, fields = _insert_statement(model, using, instance.pk is not None)
     # pre_save fills auto_now_add columns on the instance, as save() does.
     params = [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
-    with connection.cursor() as cursor:
+    with _statement_cursor(connection) as cursor:
         cursor.execute(sql, params)
     instance._state.adding = False
     instance._state.db = using
@@ -258,6 +269,6 @@ def row_update(
     params = [field.get_db_prep_save(field.pre_save(instance, False), connection) for field in targets]
     params.append(conditions[0].get_db_prep_value(instance.pk, connection))
     params.extend(field.get_db_prep_value(where[field.name], connection) for field in conditions[1:])
-    with connection.cursor() as cursor:
+    with _statement_cursor(connection) as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount

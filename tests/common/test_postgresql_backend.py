@@ -98,3 +98,43 @@ def test_a_busy_connection_the_server_dropped_fails_one_request_then_is_replaced
     # ...and Django closes it when that request ends, so the next one connects afresh.
     _request_starts()
     assert _backend_pid() != first
+
+
+def _prepared_statements() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE NOT from_sql")
+        return [row[0] for row in cursor.fetchall()]
+
+
+def test_compiled_statements_are_prepared_once_and_orm_queries_are_not():
+    from dispatch.common.compiled import CompiledQuery
+    from dispatch.tickets.models import Account
+
+    by_name = CompiledQuery(lambda name: Account.objects.filter(name=name), name=str)
+    Account.objects.create(name="Harbor Dental")
+    for _ in range(3):
+        assert [a.name for a in by_name.objects(name="Harbor Dental")] == ["Harbor Dental"]
+        assert Account.objects.filter(name="Harbor Dental").count() == 1
+    prepared = _prepared_statements()
+    compiled = [s for s in prepared if '"tickets_account"."name" = $1' in s]
+    assert len(compiled) == 1  # one statement, prepared once, run three times
+    assert not [s for s in prepared if "COUNT(" in s.upper()]
+
+
+def test_a_prepared_statement_is_logged_with_its_values_and_errors_are_djangos():
+    from django.db import IntegrityError, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    from dispatch.common.compiled import row_insert
+    from dispatch.tickets.models import Account
+
+    account = Account(name="Logged")
+    with CaptureQueriesContext(connection) as queries:
+        row_insert(account)
+    assert "'Logged'" in queries.captured_queries[0]["sql"]
+    with pytest.raises(IntegrityError):
+        with transaction.atomic():
+            row_insert(Account(pk=account.pk, name="Same id"))
+    # The rollback discards the prepared statements; the next run prepares again and works.
+    row_insert(Account(name="After"))
+    assert sorted(Account.objects.values_list("name", flat=True)) == ["After", "Logged"]
