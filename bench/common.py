@@ -52,9 +52,12 @@ def postgres_server() -> Iterator[str]:
         line.removeprefix("export ").split("=", 1) for line in started.stdout.splitlines() if line.startswith("export ")
     )
     url, data_dir = exports["DATABASE_URL"], exports["PG_EPHEMERAL_DIR"]
+    postmaster = int((Path(data_dir) / "data" / "postmaster.pid").read_text().split()[0])
+    _measured["database"] = postmaster
     try:
         yield url
     finally:
+        _measured.pop("database", None)
         subprocess.run([str(PG_SCRIPT), "stop", data_dir], capture_output=True, text=True)
 
 
@@ -123,6 +126,7 @@ def gunicorn_server(env: dict, *, workers: int, threads: int, log_path: Path) ->
             stderr=out,
         )
     url = f"http://127.0.0.1:{port}"
+    _measured["server"] = process.pid
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -139,6 +143,7 @@ def gunicorn_server(env: dict, *, workers: int, threads: int, log_path: Path) ->
             time.sleep(0.2)
         yield url
     finally:
+        _measured.pop("server", None)
         # Only the process this function started, by its id.
         process.send_signal(signal.SIGTERM)
         try:
@@ -146,6 +151,44 @@ def gunicorn_server(env: dict, *, workers: int, threads: int, log_path: Path) ->
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+# --- CPU accounting -----------------------------------------------------------------------
+# Where a phase's CPU goes: the gunicorn master and its workers ("server"), the PostgreSQL server
+# and its backends ("database"), and this process, whose threads are the clients ("client").
+# Read from /proc, so a figure per request can be compared with the in-process profiles.
+
+_measured: dict[str, int] = {}
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _tree_cpu_seconds(pid: int) -> float:
+    """User plus system CPU of a process and all its descendants still alive."""
+    total, pending = 0.0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            stat = Path(f"/proc/{current}/stat").read_text()
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending.extend(int(child) for child in (task / "children").read_text().split())
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        total += (int(fields[11]) + int(fields[12])) / _TICKS
+    return total
+
+
+def cpu_snapshot() -> dict[str, float]:
+    snapshot = {name: _tree_cpu_seconds(pid) for name, pid in _measured.items()}
+    snapshot["client"] = time.process_time()
+    return snapshot
+
+
+def cpu_per_request(before: dict[str, float], after: dict[str, float], requests_done: int) -> dict[str, float]:
+    """Milliseconds of CPU per request of each side between two snapshots."""
+    if not requests_done:
+        return {}
+    return {name: round((after[name] - before[name]) * 1000 / requests_done, 3) for name in after if name in before}
 
 
 # --- timed phases -------------------------------------------------------------------------
@@ -165,6 +208,8 @@ class PhaseResult:
     samples: list[Sample] = field(default_factory=list)
     units: int = 0  # chains completed, for the chain phase
     failures: list[str] = field(default_factory=list)
+    # CPU milliseconds per request of the server, the database and the clients (see above).
+    cpu_ms_per_request: dict[str, float] = field(default_factory=dict)
 
 
 class StopPhase(Exception):
@@ -194,12 +239,14 @@ def run_phase(name: str, *, seconds: float, clients: int, work: Callable[[int, "
                     return
 
     threads = [threading.Thread(target=loop, args=(i,), daemon=True) for i in range(clients)]
+    cpu_before = cpu_snapshot()
     started = time.monotonic()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=seconds + 120)
     result.duration = time.monotonic() - started
+    result.cpu_ms_per_request = cpu_per_request(cpu_before, cpu_snapshot(), len(result.samples))
     return result
 
 
@@ -229,6 +276,24 @@ def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     rank = max(0, math.ceil(fraction * len(ordered)) - 1)
     return ordered[rank]
+
+
+def phases_pooled(results: list[PhaseResult]) -> PhaseResult:
+    """Several runs of one phase as one: samples, time and units added, CPU per request weighted."""
+    if len(results) == 1:
+        return results[0]
+    pooled = PhaseResult(name=results[0].name, duration=sum(r.duration for r in results))
+    for result in results:
+        pooled.samples.extend(result.samples)
+        pooled.units += result.units
+        pooled.failures.extend(result.failures)
+    total = len(pooled.samples)
+    sides = {side for result in results for side in result.cpu_ms_per_request}
+    pooled.cpu_ms_per_request = {
+        side: round(sum(r.cpu_ms_per_request.get(side, 0.0) * len(r.samples) for r in results) / total, 3)
+        for side in sorted(sides)
+    } if total else {}
+    return pooled
 
 
 def stats(samples: list[Sample], duration: float) -> dict:

@@ -459,6 +459,7 @@ def command_run(args) -> dict:
         "p50_ms": round(percentile(latencies, 0.50), 2),
         "p99_ms": round(percentile(latencies, 0.99), 2),
         "duplicates_collapsed": collapsed,
+        "cpu_ms_per_message": result.cpu_ms_per_request,
         "deliveries": deliveries,
         "deliveries_ok": len(ok),
         "failed_deliveries": deliveries - len(ok),

@@ -1,13 +1,14 @@
 """Benchmark of the agent toolset: the app under gunicorn on a throwaway PostgreSQL, driven by
 concurrent clients for fixed times, on an empty database and on one holding 100,000 tickets.
 
-    .venv/bin/python bench/toolset.py [--seconds 10] [--chain-seconds 20] [--clients 8]
+    .venv/bin/python bench/toolset.py [--seconds 10] [--chain-seconds 20] [--clients 8] [--rounds 3]
                                       [--workers 3] [--threads 2] [--tickets 100000]
 
 Prints one JSON object: requests/s and p50/p99 for ticket.get, ticket.triage, every tool of
-the canonical emergency chain and a bare Django JSON view on the same server; chains/s on both
-databases; the SQL queries each tool of the chain runs; and any hot-path query that reads a
-large table sequentially (with the index it needs). Not part of `make test`.
+the canonical emergency chain and a bare Django JSON view on the same server (the bare view and
+ticket.triage in alternating rounds, pooled); CPU per request of server, database and clients;
+chains/s on both databases; the SQL queries each tool of the chain runs; and any hot-path query
+that reads a large table sequentially (with the index it needs). Not part of `make test`.
 
 `setup` and `preload` are the Django halves, run in subprocesses against the database under test.
 """
@@ -33,6 +34,7 @@ if str(ROOT) not in sys.path:
 
 from bench.common import (  # noqa: E402
     MUTATING_TOOLS,
+    PhaseResult,
     StopPhase,
     canonical_chain,
     database_create,
@@ -43,6 +45,7 @@ from bench.common import (  # noqa: E402
     log,
     manage,
     per_tool,
+    phases_pooled,
     postgres_server,
     run_phase,
     stats,
@@ -453,18 +456,32 @@ def _phases(base_url: str, fixtures: dict, args) -> dict:
         )
         recorder.unit_done()
 
+    # The bare view and the triage are measured in alternating rounds and pooled, so that a
+    # slow spell of this shared machine weighs on both sides of their ratio alike.
     plan = [
-        ("bare", bare, args.seconds),
+        *[phase for _ in range(args.rounds) for phase in (("bare", bare, args.seconds), ("ticket.triage", triage, args.seconds))],
         ("bare_db", bare_db, args.seconds / 2),
         ("ticket.get", ticket_get, args.seconds),
-        ("ticket.triage", triage, args.seconds),
         ("dispatcher.cockpit", cockpit, args.seconds / 2),
         ("chain", chain, args.chain_seconds),
     ]
+    rounds: dict[str, list[PhaseResult]] = collections.defaultdict(list)
     for name, work, seconds in plan:
         log(f"phase {name}: {seconds:.0f} s, {args.clients} clients")
         result = run_phase(name, seconds=seconds, clients=args.clients, work=work)
-        entry = {"seconds": round(result.duration, 2), **stats(result.samples, result.duration)}
+        rounds[name].append(result)
+        log(f"  {name}: {stats(result.samples, result.duration)['rps']} req/s"
+            + (f", {result.units / result.duration:.2f} chains/s" if name == "chain" and result.duration else "")
+            + (f", {len(result.failures)} failures" if result.failures else ""))
+    for name, measured in rounds.items():
+        result = phases_pooled(measured)
+        entry = {
+            "seconds": round(result.duration, 2),
+            **stats(result.samples, result.duration),
+            "cpu_ms_per_request": result.cpu_ms_per_request,
+        }
+        if len(measured) > 1:
+            entry["rps_rounds"] = [stats(r.samples, r.duration)["rps"] for r in measured]
         if name == "chain":
             entry["chains"] = result.units
             entry["chains_per_s"] = round(result.units / result.duration, 2) if result.duration else 0.0
@@ -474,9 +491,6 @@ def _phases(base_url: str, fixtures: dict, args) -> dict:
         if result.failures:
             entry["failures"] = result.failures[:10]
         results[name] = entry
-        log(f"  {name}: {entry['rps']} req/s, p50 {entry['p50_ms']} ms, p99 {entry['p99_ms']} ms"
-            + (f", {entry['chains_per_s']} chains/s" if name == "chain" else "")
-            + (f", {len(result.failures)} failures" if result.failures else ""))
     return results
 
 
@@ -509,7 +523,7 @@ def command_run(args) -> dict:
     report: dict = {
         "config": {
             "seconds": args.seconds, "chain_seconds": args.chain_seconds, "clients": args.clients,
-            "gunicorn_workers": args.workers, "gunicorn_threads": args.threads, "preload_tickets": args.tickets,
+            "rounds": args.rounds, "gunicorn_workers": args.workers, "gunicorn_threads": args.threads, "preload_tickets": args.tickets,
             "cpus": os.cpu_count(), "logs": str(log_dir),
         }
     }
@@ -530,11 +544,18 @@ def command_run(args) -> dict:
         "mutating_rps": mutating["rps"],
         "bare_rps": bare_rps,
         "ratio": round(mutating["rps"] / bare_rps, 3) if bare_rps else None,
+        # The ratio of each round (bare, then triage, measured back to back).
+        "ratio_rounds": [
+            round(m / b, 3) for b, m in zip(empty["bare"].get("rps_rounds", []), mutating.get("rps_rounds", [])) if b
+        ],
         "p50_ms": mutating["p50_ms"],
         "p99_ms": mutating["p99_ms"],
         "chains_per_s_empty": chains_empty,
         "chains_per_s_100k": chains_full,
         "chains_ratio_100k_over_empty": round(chains_full / chains_empty, 3) if chains_empty else None,
+        # Where the CPU of one request goes (server, database, clients), read from /proc.
+        "cpu_ms_per_request_bare": empty["bare"]["cpu_ms_per_request"],
+        "cpu_ms_per_request_triage": mutating["cpu_ms_per_request"],
         "mutating_rps_100k": full["ticket.triage"]["rps"],
         "bare_rps_100k": full["bare"]["rps"],
         "ticket_get_rps": empty["ticket.get"]["rps"],
@@ -569,6 +590,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each single-tool phase")
     parser.add_argument("--chain-seconds", type=float, default=20.0, help="length of the canonical-chain phase")
     parser.add_argument("--clients", type=int, default=8, help="concurrent client threads")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of the bare and triage phases")
     # The production config's own defaults (config/gunicorn.conf.py): the server as deployed.
     parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=2, help="threads per gunicorn worker")
