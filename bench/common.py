@@ -163,7 +163,8 @@ _TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def _tree_cpu_seconds(pid: int) -> float:
-    """User plus system CPU of a process and all its descendants still alive."""
+    """User plus system CPU of a process and all its descendants, including those that exited
+    (a server closing a connection ends its backend: its CPU moves to the parent's children times)."""
     total, pending = 0.0, [pid]
     while pending:
         current = pending.pop()
@@ -174,7 +175,7 @@ def _tree_cpu_seconds(pid: int) -> float:
         except OSError:
             continue
         fields = stat[stat.rindex(")") + 2 :].split()
-        total += (int(fields[11]) + int(fields[12])) / _TICKS
+        total += sum(int(value) for value in fields[11:15]) / _TICKS
     return total
 
 

@@ -1,7 +1,7 @@
 """Benchmark of the agent toolset: the app under gunicorn on a throwaway PostgreSQL, driven by
 concurrent clients for fixed times, on an empty database and on one holding 100,000 tickets.
 
-    .venv/bin/python bench/toolset.py [--seconds 10] [--chain-seconds 20] [--clients 8] [--rounds 3]
+    .venv/bin/python bench/toolset.py [--seconds 10] [--chain-seconds 20] [--clients 8] [--rounds 3] [--warmup 2]
                                       [--workers 3] [--threads 2] [--tickets 100000]
 
 Prints one JSON object: requests/s and p50/p99 for ticket.get, ticket.triage, every tool of
@@ -467,6 +467,9 @@ def _phases(base_url: str, fixtures: dict, args) -> dict:
     ]
     rounds: dict[str, list[PhaseResult]] = collections.defaultdict(list)
     for name, work, seconds in plan:
+        if name not in rounds and name != "chain" and args.warmup:
+            # Unmeasured: each worker's first calls connect, compile and prepare statements.
+            run_phase(name, seconds=args.warmup, clients=args.clients, work=work)
         log(f"phase {name}: {seconds:.0f} s, {args.clients} clients")
         result = run_phase(name, seconds=seconds, clients=args.clients, work=work)
         rounds[name].append(result)
@@ -523,7 +526,7 @@ def command_run(args) -> dict:
     report: dict = {
         "config": {
             "seconds": args.seconds, "chain_seconds": args.chain_seconds, "clients": args.clients,
-            "rounds": args.rounds, "gunicorn_workers": args.workers, "gunicorn_threads": args.threads, "preload_tickets": args.tickets,
+            "rounds": args.rounds, "warmup": args.warmup, "gunicorn_workers": args.workers, "gunicorn_threads": args.threads, "preload_tickets": args.tickets,
             "cpus": os.cpu_count(), "logs": str(log_dir),
         }
     }
@@ -591,6 +594,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--chain-seconds", type=float, default=20.0, help="length of the canonical-chain phase")
     parser.add_argument("--clients", type=int, default=8, help="concurrent client threads")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of the bare and triage phases")
+    parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each single-tool phase")
     # The production config's own defaults (config/gunicorn.conf.py): the server as deployed.
     parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=2, help="threads per gunicorn worker")

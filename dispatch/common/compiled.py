@@ -225,20 +225,27 @@ def _insert_statement(model: type[Model], using: str, with_pk: bool) -> tuple[st
     return f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ({placeholders})", fields
 
 
-def row_insert(instance: Model, *, using: str = DEFAULT_DB_ALIAS) -> None:
-    """INSERT a new instance. An auto-increment id left unset is given by the database and not read back."""
-    model = type(instance)
-    if _has_receivers(model):
-        instance.save(force_insert=True, using=using)
-        return
+def _insert_parts(instance: Model, using: str) -> tuple[str, list]:
     connection = connections[using]
-    sql, fields = _insert_statement(model, using, instance.pk is not None)
+    sql, fields = _insert_statement(type(instance), using, instance.pk is not None)
     # pre_save fills auto_now_add columns on the instance, as save() does.
-    params = [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
-    with _statement_cursor(connection) as cursor:
-        cursor.execute(sql, params)
+    return sql, [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
+
+
+def _inserted(instance: Model, using: str) -> None:
     instance._state.adding = False
     instance._state.db = using
+
+
+def row_insert(instance: Model, *, using: str = DEFAULT_DB_ALIAS) -> None:
+    """INSERT a new instance. An auto-increment id left unset is given by the database and not read back."""
+    if _has_receivers(type(instance)):
+        instance.save(force_insert=True, using=using)
+        return
+    sql, params = _insert_parts(instance, using)
+    with _statement_cursor(connections[using]) as cursor:
+        cursor.execute(sql, params)
+    _inserted(instance, using)
 
 
 @lru_cache(maxsize=None)
@@ -255,20 +262,43 @@ def _update_statement(
 
 
 def row_update(
-    instance: Model, *, fields: Iterable[str], where: Mapping[str, Any] | None = None, using: str = DEFAULT_DB_ALIAS
+    instance: Model,
+    *,
+    fields: Iterable[str],
+    where: Mapping[str, Any] | None = None,
+    insert_first: Model | None = None,
+    using: str = DEFAULT_DB_ALIAS,
 ) -> int:
     """UPDATE these fields of a stored instance (auto_now ones are stamped, as save() does), on
-    its primary key and, if given, the `where` column values; returns the number of rows written."""
+    its primary key and, if given, the `where` column values; returns the number of rows written.
+
+    `insert_first` is a new instance to INSERT just before, in the same statement where the
+    database allows (PostgreSQL: a data-modifying WITH), which saves a round trip. It is written
+    even when the update matches no row: a caller that refuses then must roll back, as the
+    executor does.
+    """
     model = type(instance)
     where = where or {}
     names = tuple(fields)
-    if _has_receivers(model):
-        raise TypeError(f"{model.__name__} has save receivers; save it with save(update_fields=...).")
+    if _has_receivers(model) or (insert_first is not None and _has_receivers(type(insert_first))):
+        raise TypeError("A model with save receivers must be written with save().")
     connection = connections[using]
     sql, targets, conditions = _update_statement(model, using, names, tuple(where))
     params = [field.get_db_prep_save(field.pre_save(instance, False), connection) for field in targets]
     params.append(conditions[0].get_db_prep_value(instance.pk, connection))
     params.extend(field.get_db_prep_value(where[field.name], connection) for field in conditions[1:])
+    if insert_first is not None:
+        insert_sql, insert_params = _insert_parts(insert_first, using)
+        if connection.vendor == "postgresql":
+            # Data-modifying statements in WITH always run to completion, whatever the main
+            # statement does; the row count is the UPDATE's.
+            sql, params = f"WITH {connection.ops.quote_name('inserted')} AS ({insert_sql}) {sql}", [*insert_params, *params]
+        else:
+            with _statement_cursor(connection) as cursor:
+                cursor.execute(insert_sql, insert_params)
     with _statement_cursor(connection) as cursor:
         cursor.execute(sql, params)
-        return cursor.rowcount
+        written = cursor.rowcount
+    if insert_first is not None:
+        _inserted(insert_first, using)
+    return written

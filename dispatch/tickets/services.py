@@ -145,8 +145,8 @@ def _event(change: TicketChange, *, before_state: str, payload: dict, opening: b
 
 
 def _record(change: TicketChange, event: AuditEvent) -> None:
+    """The transition rows of a change whose event is written, and its after-commit work."""
     ticket = change.ticket
-    row_insert(event)
     if change.steps:
         first = ticket.transition_seq - len(change.steps) + 1
         StateTransition.objects.bulk_create(
@@ -241,9 +241,10 @@ def ticket_execute(
         # Only the columns this change touched (the version and audit head always do), and only
         # while the row still holds the state read above, as django-fsm's ConcurrentTransitionMixin
         # checks in save(). A miss is only reachable when the row was changed without the lock
-        # above (raw SQL, a database without row locks): refuse rather than overwrite.
+        # above (raw SQL, a database without row locks): refuse rather than overwrite (the
+        # event, written in the same statement, goes with the rollback).
         changed = [*(name for name, value in before.items() if getattr(ticket, name) != value), "updated_at"]
-        if not row_update(ticket, fields=changed, where={"state": before_state}):
+        if not row_update(ticket, fields=changed, where={"state": before_state}, insert_first=event):
             raise DispatchError(
                 "CONCURRENT_MODIFICATION",
                 "The ticket was changed by someone else at the same moment. Reload and try again.",
@@ -290,12 +291,14 @@ def ticket_open(
             # The event is chained first so that the one INSERT of the ticket carries its head.
             event = _event(change, before_state="", payload=payload or {}, opening=True)
             _ticket_insert(ticket)
+            row_insert(event)
         else:
             _ticket_insert(ticket)
             change.result = apply(change)
             ticket.transition_seq = len(change.steps)
             event = _event(change, before_state="", payload=payload or {}, opening=True)
             ticket.save()
+            row_insert(event)
         _record(change, event)
     return Outcome(ticket=ticket, event=event, result=change.result)
 

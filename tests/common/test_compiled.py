@@ -193,3 +193,20 @@ def test_a_locking_lookup_refuses_to_run_outside_a_transaction_as_the_orm_does()
     if connection.features.has_select_for_update:
         with pytest.raises(TransactionManagementError):
             locked.objects(pk=ticket.pk)
+
+
+def test_row_update_writes_a_new_row_first_in_the_same_statement_where_it_can():
+    ticket = ticket_new(summary="Before")
+    stored = Ticket.objects.get(pk=ticket.pk)
+    stored.summary = "After"
+    account = Account(name="Written first")
+    with CaptureQueriesContext(connection) as queries:
+        written = row_update(stored, fields=["summary"], where={"state": "NEW"}, insert_first=account)
+    assert written == 1
+    assert len(queries) == (1 if connection.vendor == "postgresql" else 2)
+    assert Ticket.objects.get(pk=ticket.pk).summary == "After"
+    assert Account.objects.get(pk=account.pk).name == "Written first" and account._state.adding is False
+    # The new row is written even when the update matches nothing; the caller rolls back.
+    missed = Account(name="Written anyway")
+    assert row_update(stored, fields=["summary"], where={"state": "CLOSED"}, insert_first=missed) == 0
+    assert Account.objects.filter(name="Written anyway").exists()
