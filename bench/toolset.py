@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import itertools
 import json
 import os
@@ -27,6 +28,7 @@ import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -390,7 +392,8 @@ def command_preload(args) -> dict:
 # --- the driver --------------------------------------------------------------------------
 
 
-def _phases(base_url: str, fixtures: dict, args) -> dict:
+def _workloads(base_url: str, fixtures: dict, args) -> dict[str, Callable]:
+    """The work of each phase against one server: name -> work(client_index, recorder)."""
     import requests
 
     tokens = fixtures["tokens"]
@@ -403,7 +406,6 @@ def _phases(base_url: str, fixtures: dict, args) -> dict:
 
     auth = {"Authorization": f"Bearer {tokens['dispatcher']}"}
     pool = fixtures["pool"]
-    results = {}
 
     def bare(index, recorder):
         recorder.call("bare", lambda: session().get(base_url + "/bench/bare", timeout=30), expect=200)
@@ -456,48 +458,52 @@ def _phases(base_url: str, fixtures: dict, args) -> dict:
         )
         recorder.unit_done()
 
-    # The bare view and the triage are measured in alternating rounds and pooled, so that a
-    # slow spell of this shared machine weighs on both sides of their ratio alike.
-    plan = [
-        *[phase for _ in range(args.rounds) for phase in (("bare", bare, args.seconds), ("ticket.triage", triage, args.seconds))],
-        ("bare_db", bare_db, args.seconds / 2),
-        ("ticket.get", ticket_get, args.seconds),
-        ("dispatcher.cockpit", cockpit, args.seconds / 2),
-        ("chain", chain, args.chain_seconds),
-    ]
-    rounds: dict[str, list[PhaseResult]] = collections.defaultdict(list)
-    for name, work, seconds in plan:
-        if name not in rounds and name != "chain" and args.warmup:
-            # Unmeasured: each worker's first calls connect, compile and prepare statements.
-            run_phase(name, seconds=args.warmup, clients=args.clients, work=work)
-        log(f"phase {name}: {seconds:.0f} s, {args.clients} clients")
-        result = run_phase(name, seconds=seconds, clients=args.clients, work=work)
-        rounds[name].append(result)
-        log(f"  {name}: {stats(result.samples, result.duration)['rps']} req/s"
-            + (f", {result.units / result.duration:.2f} chains/s" if name == "chain" and result.duration else "")
-            + (f", {len(result.failures)} failures" if result.failures else ""))
-    for name, measured in rounds.items():
-        result = phases_pooled(measured)
-        entry = {
-            "seconds": round(result.duration, 2),
-            **stats(result.samples, result.duration),
-            "cpu_ms_per_request": result.cpu_ms_per_request,
-        }
+    return {
+        "bare": bare,
+        "bare_db": bare_db,
+        "ticket.get": ticket_get,
+        "ticket.triage": triage,
+        "dispatcher.cockpit": cockpit,
+        "chain": chain,
+    }
+
+
+def _measure(name: str, work: Callable, seconds: float, args, rounds: dict[str, list[PhaseResult]], label: str) -> None:
+    if name not in rounds and name != "chain" and args.warmup:
+        # Unmeasured: each worker's first calls connect, compile and prepare statements.
+        run_phase(name, seconds=args.warmup, clients=args.clients, work=work)
+    log(f"[{label}] phase {name}: {seconds:.0f} s, {args.clients} clients")
+    result = run_phase(name, seconds=seconds, clients=args.clients, work=work)
+    rounds[name].append(result)
+    log(f"[{label}]   {name}: {stats(result.samples, result.duration)['rps']} req/s"
+        + (f", {result.units / result.duration:.2f} chains/s" if name == "chain" and result.duration else "")
+        + (f", {len(result.failures)} failures" if result.failures else ""))
+
+
+def _entry(name: str, measured: list[PhaseResult]) -> dict:
+    result = phases_pooled(measured)
+    entry = {
+        "seconds": round(result.duration, 2),
+        **stats(result.samples, result.duration),
+        "cpu_ms_per_request": result.cpu_ms_per_request,
+    }
+    if len(measured) > 1:
+        entry["rps_rounds"] = [stats(r.samples, r.duration)["rps"] for r in measured]
+    if name == "chain":
+        entry["chains"] = result.units
+        entry["chains_per_s"] = round(result.units / result.duration, 2) if result.duration else 0.0
         if len(measured) > 1:
-            entry["rps_rounds"] = [stats(r.samples, r.duration)["rps"] for r in measured]
-        if name == "chain":
-            entry["chains"] = result.units
-            entry["chains_per_s"] = round(result.units / result.duration, 2) if result.duration else 0.0
-            entry["tools"] = per_tool(result)
-            mutating = [s for s in result.samples if s.tool in MUTATING_TOOLS]
-            entry["mutating"] = stats(mutating, result.duration)
-        if result.failures:
-            entry["failures"] = result.failures[:10]
-        results[name] = entry
-    return results
+            entry["chains_per_s_rounds"] = [round(r.units / r.duration, 2) if r.duration else 0.0 for r in measured]
+        entry["tools"] = per_tool(result)
+        mutating = [s for s in result.samples if s.tool in MUTATING_TOOLS]
+        entry["mutating"] = stats(mutating, result.duration)
+    if result.failures:
+        entry["failures"] = result.failures[:10]
+    return entry
 
 
-def _run_database(server_url: str, label: str, preload: int, args, log_dir: Path) -> dict:
+def _database_ready(server_url: str, label: str, preload: int, args) -> tuple[dict, dict, dict]:
+    """A migrated database (with `preload` tickets), its fixtures and query census: (section, env, fixtures)."""
     url = database_create(server_url, f"bench_{label}")
     env = django_env(url)
     log(f"[{label}] migrate")
@@ -515,9 +521,39 @@ def _run_database(server_url: str, label: str, preload: int, args, log_dir: Path
     section["statements_with_transaction_control"] = fixtures["census"]["statements"]
     section["table_scans"] = fixtures["census"]["table_scans"]
     section["large_tables_checked"] = fixtures["census"]["large_tables_checked"]
-    with gunicorn_server(env, workers=args.workers, threads=args.threads, log_path=log_dir / f"gunicorn-{label}.log") as base:
-        section["phases"] = _phases(base, fixtures, args)
-    return section
+    return section, env, fixtures
+
+
+def _run(server_url: str, args, log_dir: Path) -> dict[str, dict]:
+    """Both databases, each behind its own server. This shared machine speeds up and slows down
+    by tens of percent over minutes, so the numbers that are compared are measured close together
+    in alternating rounds and pooled: the bare view and the triage within a database, and the
+    chain between the two databases (a server waiting for its turn costs nothing)."""
+    sections: dict[str, dict] = {}
+    workloads: dict[str, dict[str, Callable]] = {}
+    with contextlib.ExitStack() as servers:
+        for label, preload in (("empty", 0), ("100k", args.tickets)):
+            section, env, fixtures = _database_ready(server_url, label, preload, args)
+            base = servers.enter_context(
+                gunicorn_server(env, workers=args.workers, threads=args.threads, log_path=log_dir / f"gunicorn-{label}.log")
+            )
+            sections[label], workloads[label] = section, _workloads(base, fixtures, args)
+        rounds: dict[str, dict[str, list[PhaseResult]]] = {label: collections.defaultdict(list) for label in sections}
+        for label, work in workloads.items():
+            plan = [
+                *[phase for _ in range(args.rounds) for phase in (("bare", args.seconds), ("ticket.triage", args.seconds))],
+                ("bare_db", args.seconds / 2),
+                ("ticket.get", args.seconds),
+                ("dispatcher.cockpit", args.seconds / 2),
+            ]
+            for name, seconds in plan:
+                _measure(name, work[name], seconds, args, rounds[label], label)
+        for _ in range(args.rounds):
+            for label, work in workloads.items():
+                _measure("chain", work["chain"], args.chain_seconds / args.rounds, args, rounds[label], label)
+    for label, section in sections.items():
+        section["phases"] = {name: _entry(name, measured) for name, measured in rounds[label].items()}
+    return sections
 
 
 def command_run(args) -> dict:
@@ -531,8 +567,7 @@ def command_run(args) -> dict:
         }
     }
     with postgres_server() as server_url:
-        report["empty"] = _run_database(server_url, "empty", 0, args, log_dir)
-        report["100k"] = _run_database(server_url, "100k", args.tickets, args, log_dir)
+        report.update(_run(server_url, args, log_dir))
     empty, full = report["empty"]["phases"], report["100k"]["phases"]
     bare_rps = empty["bare"]["rps"]
     mutating = empty["ticket.triage"]
@@ -556,6 +591,8 @@ def command_run(args) -> dict:
         "chains_per_s_empty": chains_empty,
         "chains_per_s_100k": chains_full,
         "chains_ratio_100k_over_empty": round(chains_full / chains_empty, 3) if chains_empty else None,
+        # Chains/s of each round (empty, then 100k, measured back to back).
+        "chains_per_s_rounds": {label: report[label]["phases"]["chain"].get("chains_per_s_rounds", []) for label in ("empty", "100k")},
         # Where the CPU of one request goes (server, database, clients), read from /proc.
         "cpu_ms_per_request_bare": empty["bare"]["cpu_ms_per_request"],
         "cpu_ms_per_request_triage": mutating["cpu_ms_per_request"],
@@ -599,7 +636,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=2, help="threads per gunicorn worker")
     parser.add_argument("--tickets", type=int, default=100_000, help="tickets preloaded for the second run")
-    parser.add_argument("--technicians", type=int, default=400, help="technicians available to the chain phase")
+    parser.add_argument("--technicians", type=int, default=900, help="technicians available to the chain phase")
     args = parser.parse_args(argv)
     if args.command == "setup":
         print(json.dumps(command_setup(args)))
