@@ -19,7 +19,10 @@ def _templates_query(codes: tuple[str, ...]) -> CompiledQuery:
 
 def message_templates(*, codes: Iterable[str]) -> dict[str, MessageTemplate]:
     """The stored templates with these codes, by code, in one query (a missing code is absent)."""
-    return {template.code: template for template in _templates_query(tuple(sorted(set(codes)))).objects()}
+    wanted = tuple(sorted(set(codes)))
+    if not wanted:
+        return {}
+    return {template.code: template for template in _templates_query(wanted).objects()}
 
 
 def outbox_messages(*, status: str | None = None, ticket_id: Any = None) -> QuerySet[OutboundMessage]:

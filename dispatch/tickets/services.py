@@ -114,7 +114,8 @@ class Outcome:
 # new state and version. Only the ticket row is locked (`of`); its site comes along in the same
 # query because most services read it. Every command runs it, so its SQL is written once.
 _TICKET_LOCKED = CompiledQuery(
-    lambda pk: Ticket.objects.select_for_update(of=("self",)).select_related("site").filter(pk=pk), pk=uuid.UUID
+    lambda pk: Ticket.objects.select_for_update(of=("self",)).select_related("site").filter(pk=pk).order_by(),
+    pk=uuid.UUID,
 )
 
 
@@ -131,7 +132,7 @@ def _ticket_locked(ticket_id: Any) -> Ticket:
 
 def _event(change: TicketChange, *, before_state: str, payload: dict, opening: bool = False) -> AuditEvent:
     """The command's one audit event, chained: the ticket's head fields advance on the instance,
-    so the caller saves the ticket row after this and then writes the event with `_record`."""
+    so the caller writes the ticket row and the event after this (in one statement where it can)."""
     event = audit_event(
         actor=change.actor,
         tool_name=change.command.tool,

@@ -5,20 +5,21 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Upper
 from django.db.models.signals import pre_save
+from django.db.transaction import TransactionManagementError
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from dispatch.common.compiled import CompiledQuery, row_insert, row_update
+from dispatch.common.errors import DispatchError
 from dispatch.common.roles import Role
+from dispatch.tickets.commands import command
 from dispatch.tickets.models import Account, AuditEvent, IdempotencyRecord, Ticket
 from dispatch.tickets.services import ticket_execute
-from dispatch.tickets.commands import command
-from dispatch.common.errors import DispatchError
-from tests.factories import AccountFactory, SiteFactory, actor_for, ticket_new
+from tests.factories import AccountFactory, actor_for, ticket_new
 
 pytestmark = pytest.mark.django_db
 
@@ -183,9 +184,6 @@ def test_a_ticket_the_executor_wrote_can_be_saved_again_through_the_model():
 
 @pytest.mark.django_db(transaction=True)
 def test_a_locking_lookup_refuses_to_run_outside_a_transaction_as_the_orm_does():
-    from django.db import transaction
-    from django.db.transaction import TransactionManagementError
-
     ticket = ticket_new(summary="Locked")
     locked = CompiledQuery(lambda pk: Ticket.objects.select_for_update().filter(pk=pk), pk=uuid.UUID)
     with transaction.atomic():
@@ -210,3 +208,19 @@ def test_row_update_writes_a_new_row_first_in_the_same_statement_where_it_can():
     missed = Account(name="Written anyway")
     assert row_update(stored, fields=["summary"], where={"state": "CLOSED"}, insert_first=missed) == 0
     assert Account.objects.filter(name="Written anyway").exists()
+
+
+def test_values_of_the_wrong_type_or_none_are_refused_and_an_empty_match_runs_nothing():
+    with pytest.raises(TypeError, match="must be UUID"):
+        TICKET_WITH_SITE.objects(pk=None)
+    by_name = CompiledQuery(lambda name: Account.objects.filter(name=name), name=str)
+    with pytest.raises(TypeError, match="must be str"):
+        by_name.objects(name=7)
+    nothing = CompiledQuery(lambda: Account.objects.filter(name__in=[]))
+    with CaptureQueriesContext(connection) as queries:
+        assert nothing.objects() == []
+    assert len(queries) == 0
+    with pytest.raises(TypeError, match="without prefetches"):
+        CompiledQuery(lambda: Account.objects.prefetch_related("sites")).objects()
+    with pytest.raises(TypeError, match="without prefetches"):
+        CompiledQuery(lambda: Account.objects.values("name")).rows()

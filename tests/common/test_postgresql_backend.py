@@ -6,7 +6,7 @@ import time
 import psycopg
 import pytest
 from django.db import close_old_connections, connection, connections
-from django.db.utils import OperationalError
+from django.db.utils import ConnectionHandler, OperationalError
 
 from dispatch.common.postgresql import base as backend
 
@@ -138,3 +138,19 @@ def test_a_prepared_statement_is_logged_with_its_values_and_errors_are_djangos()
     # The rollback discards the prepared statements; the next run prepares again and works.
     row_insert(Account(name="After"))
     assert sorted(Account.objects.values_list("name", flat=True)) == ["After", "Logged"]
+
+
+def test_preparing_can_be_turned_off_for_a_transaction_pooler():
+    options = {**connections["default"].settings_dict["OPTIONS"], "prepare_threshold": None}
+    handler = ConnectionHandler({"default": {**connections["default"].settings_dict, "OPTIONS": options}})
+    pooled = handler["default"]
+    try:
+        assert pooled.prepares_statements is False
+        with pooled.statement_cursor() as cursor:
+            cursor.execute("SELECT 1")
+            assert cursor.fetchone() == (1,)
+        assert not isinstance(cursor.cursor, backend.PreparedCursor)
+        assert pooled.connection.prepare_threshold is None
+    finally:
+        pooled.close()
+    assert connections["default"].prepares_statements is True
