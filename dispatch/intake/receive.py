@@ -325,6 +325,18 @@ def _triage_outcome(ticket: Ticket, review_waiting: Callable[[], bool]) -> tuple
     return (S.READY_TO_SCHEDULE if confident else S.TRIAGED), flagged
 
 
+def _triage_facts(ticket: Ticket, target: str, flagged: bool) -> dict:
+    """What intake's own triage of a ticket records in the audit trail."""
+    return {
+        "priority": ticket.priority,
+        "incident_type": ticket.incident_type,
+        "workflow_outcome": target,
+        "identity_confidence": ticket.identity_confidence,
+        "classification_confidence": ticket.classification_confidence,
+        "held_for_review": flagged,
+    }
+
+
 def _progress(*, actor: Actor, ticket: Ticket, review_waiting: Callable[[], bool]) -> tuple[Ticket, list[str]]:
     """Triage a complete intake ticket in its own change (see _triage_outcome). An incomplete
     ticket is left as it is; returns the ticket and the items it still lacks."""
@@ -340,15 +352,7 @@ def _progress(*, actor: Actor, ticket: Ticket, review_waiting: Callable[[], bool
         priority=ticket.priority,
         incident_type=ticket.incident_type,
         outcome=target,
-        payload={
-            "priority": ticket.priority,
-            "incident_type": ticket.incident_type,
-            "workflow_outcome": target,
-            "identity_confidence": ticket.identity_confidence,
-            "classification_confidence": ticket.classification_confidence,
-            "held_for_review": flagged,
-            "via": "intake",
-        },
+        payload={**_triage_facts(ticket, target, flagged), "via": "intake"},
     )
     return outcome.ticket, []
 
@@ -371,14 +375,7 @@ def _settle(change: TicketChange, *, items: list[str], review_waiting: Callable[
         change.transition(S.TRIAGED)
     if target == S.READY_TO_SCHEDULE:
         change.transition(S.READY_TO_SCHEDULE)
-    change.audit_payload["triage"] = {
-        "priority": ticket.priority,
-        "incident_type": ticket.incident_type,
-        "workflow_outcome": target,
-        "identity_confidence": ticket.identity_confidence,
-        "classification_confidence": ticket.classification_confidence,
-        "held_for_review": flagged,
-    }
+    change.audit_payload["triage"] = _triage_facts(ticket, target, flagged)
 
 
 def _questions_due(asked: dict, missing: list[str]) -> tuple[list[str], dict]:
