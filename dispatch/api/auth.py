@@ -210,13 +210,15 @@ def _actor_from_api_token(request, plaintext: str) -> Actor:
 
 
 def _claims_verified(token: str) -> dict:
+    # The shape first: a caller's garbage is their error (401), not the server's, whatever the
+    # configuration; only a real JWT meeting a server without a secret is a 500.
+    if token.count(".") != 2:
+        raise invalid_auth_token("Bearer token must be an API token (rd_...) or a JWT with three parts.")
     secret = settings.DISPATCH_AUTH_JWT_SECRET
     if not secret or not secret.strip():
         raise DispatchError(
             "AUTH_CONFIG_ERROR", "DISPATCH_AUTH_JWT_SECRET is required for JWT bearer tokens.", status=500, dimension="auth"
         )
-    if token.count(".") != 2:
-        raise invalid_auth_token("Bearer token must be an API token (rd_...) or a JWT with three parts.")
     issuer = (getattr(settings, "DISPATCH_AUTH_JWT_ISSUER", "") or "").strip()
     audience = (getattr(settings, "DISPATCH_AUTH_JWT_AUDIENCE", "") or "").strip()
     try:

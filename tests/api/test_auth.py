@@ -376,6 +376,13 @@ def test_jwts_are_refused_without_a_configured_secret(client, settings):
     assert "Traceback" not in response.content.decode()
 
 
+@pytest.mark.parametrize("junk", ["x" * 10_000, "\x00" * 50, "not-a-jwt"])
+def test_a_junk_bearer_is_the_callers_error_even_without_a_jwt_secret(client, settings, junk):
+    settings.DISPATCH_AUTH_JWT_SECRET = ""
+    response = get_ticket(client, uuid.uuid4(), bearer(junk))
+    assert (response.status_code, code_of(response)) == (401, "INVALID_AUTH_TOKEN")
+
+
 # --- development headers ---------------------------------------------------------------------
 
 
