@@ -38,9 +38,12 @@ def database_from_url(url: str) -> dict:
         options["pool"] = {"min_size": 2, "max_size": int(query.pop("pool_max", "8")), "timeout": 10}
     if "sslmode" in query:
         options["sslmode"] = query.pop("sslmode")
+    # Parameters bound on the server: psycopg then prepares a statement it has run a few times
+    # on a connection, so PostgreSQL stops parsing and planning the hot indexed lookups again.
+    # Behind a transaction-pooling PgBouncer, turn it off (`?server_side_binding=0`).
+    options["server_side_binding"] = query.pop("server_side_binding", "1").lower() in {"1", "true", "yes"}
     return {
-        # Django's backend, with prepared hot statements and health checks only after idling.
-        "ENGINE": "dispatch.common.postgresql",
+        "ENGINE": "django.db.backends.postgresql",
         "NAME": unquote(parsed.path.lstrip("/")),
         "USER": unquote(parsed.username or ""),
         "PASSWORD": unquote(parsed.password or ""),

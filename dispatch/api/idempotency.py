@@ -16,10 +16,8 @@ from typing import Any, Callable
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, router, transaction
 
-from dispatch.common.compiled import row_insert
 from dispatch.common.errors import DispatchError
 from dispatch.tickets.models import IdempotencyRecord
-from dispatch.tickets.services import executor_inside_whole_command
 
 HEADER = "Idempotency-Key"
 REPLAY_HEADER = "Idempotency-Replayed"
@@ -78,9 +76,7 @@ def _mismatch(key: uuid.UUID) -> DispatchError:
 
 def record_insert(*, actor_id: str, endpoint: str, key: uuid.UUID, request_hash: str, status_code: int, body: Any) -> None:
     """Store a command's answer; IntegrityError when the same (actor, endpoint, key) is stored already."""
-    # Every command ends with this insert: its SQL is written once (row_insert), and the id
-    # nobody reads is not returned.
-    row_insert(
+    IdempotencyRecord.objects.db_manager(router.db_for_write(IdempotencyRecord)).bulk_create([
         IdempotencyRecord(
             actor_id=actor_id,
             endpoint=endpoint,
@@ -88,9 +84,8 @@ def record_insert(*, actor_id: str, endpoint: str, key: uuid.UUID, request_hash:
             request_hash=request_hash,
             status_code=status_code,
             response_body=body,
-        ),
-        using=router.db_for_write(IdempotencyRecord),
-    )
+        )
+    ])
 
 
 def _stored(actor_id: str, endpoint: str, key: uuid.UUID) -> IdempotencyRecord | None:
@@ -116,8 +111,8 @@ def command_run_once(
     This costs a repeated request some work, and saves every first request a round trip.
     """
     try:
-        # Any refusal rolls this whole block back, so the executor needs no savepoint inside it.
-        with transaction.atomic(), executor_inside_whole_command():
+        # The command and its stored answer commit together, or neither does.
+        with transaction.atomic():
             status, body = run()
             body = plain_json(body)
             record_insert(

@@ -8,7 +8,8 @@ from django.utils import timezone
 
 from dispatch.common.actors import Actor
 from dispatch.tickets.models import Ticket
-from dispatch.tickets.services import scope_check, ticket_not_found
+from dispatch.tickets.policy import access_check
+from dispatch.tickets.services import ticket_not_found
 
 from .models import AutonomyPause, AutonomyScope, Evidence
 from .packets import evidence_item, iso
@@ -141,7 +142,7 @@ def autonomy_replay(ticket_id, *, actor: Actor | None = None) -> dict:
     if ticket is None:
         raise ticket_not_found(ticket_id)
     if actor is not None:
-        scope_check(actor, ticket)
+        access_check(actor, ticket)
     incident = (ticket.incident_type or "").strip().upper() or None
     chain = autonomy_pauses_for(ticket_id=ticket.id, incident_type=incident)
     covering = AutonomyPause.objects.filter(_scope_filter(ticket.id, incident)).order_by("-created_at", "id")

@@ -22,12 +22,12 @@ from dispatch.common.errors import DispatchError
 from dispatch.common.roles import Role, role_normalize
 from dispatch.tickets.commands import command
 from dispatch.tickets.models import AuditEvent, Ticket
+from dispatch.tickets.policy import access_check
 from dispatch.tickets.services import (
     Outcome,
     TicketChange,
     audit_only,
     role_forbidden,
-    scope_check,
     ticket_execute,
     ticket_not_found,
 )
@@ -965,7 +965,7 @@ def _autonomy_scope(actor: Actor, command_, scope_type, incident_type, ticket_id
         ticket = Ticket.objects.filter(pk=key).first()
         if ticket is None:
             raise ticket_not_found(ticket_ref)
-        scope_check(actor, ticket)
+        access_check(actor, ticket)
     return scope, incident, ticket
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from dataclasses import dataclass
-from typing import Callable
 
 from django.conf import settings
 from django.db import connection
@@ -18,7 +17,6 @@ from django.db.models import F, Q, QuerySet, Value
 from django.db.models.functions import Upper
 from django.utils import timezone
 
-from dispatch.common.compiled import CompiledQuery, row_insert
 from dispatch.tickets.models import Account, Contact, Site, Ticket
 from dispatch.tickets.states import OPEN_STATES
 
@@ -69,17 +67,12 @@ class SenderThread:
 
 
 # --- Finding a sender's ticket -------------------------------------------------------------
-# Every inbound message runs these lookups, and building them through the ORM costs more CPU
-# than running them, so each is compiled once (dispatch.common.compiled) for each way a sender
-# can be known: by phone, by email, or by both.
-
-SENDER_SHAPES = (("phone",), ("email",), ("phone", "email"))
+# A sender is known by phone, by email, or by both; each lookup matches either.
 
 
-def _sender(phone: str, email: str) -> tuple[tuple[str, ...], dict[str, str]]:
-    """The shape of what is known of the sender, and its values."""
-    known = {name: value for name, value in (("phone", phone), ("email", email)) if value}
-    return tuple(known), known
+def _sender(phone: str, email: str) -> dict[str, str]:
+    """What is known of the sender."""
+    return {name: value for name, value in (("phone", phone), ("email", email)) if value}
 
 
 def _sender_match(sender: dict[str, str], *, phone_field: str, email_field: str, email_any_case: bool) -> Q:
@@ -88,50 +81,52 @@ def _sender_match(sender: dict[str, str], *, phone_field: str, email_field: str,
     if "phone" in sender:
         match |= Q(**{phone_field: sender["phone"]})
     if "email" in sender:
-        # UPPER() on both sides rather than `iexact`: it hands the address to the database
-        # unchanged (SQLite's iexact escapes it for LIKE), so the lookup can be compiled, and
-        # PostgreSQL serves it from the UPPER(email) index.
+        # UPPER() on both sides, which PostgreSQL serves from the UPPER(email) index.
         match |= Q(email_upper=Upper(Value(sender["email"]))) if email_any_case else Q(**{email_field: sender["email"]})
     return match
 
 
-def _per_sender_shape(build: Callable[..., QuerySet]) -> dict[tuple[str, ...], CompiledQuery]:
-    return {shape: CompiledQuery(build, **dict.fromkeys(shape, str)) for shape in SENDER_SHAPES}
+def _open_conversations(sender: dict[str, str]) -> QuerySet:
+    return (
+        Conversation.objects.filter(
+            _sender_match(sender, phone_field="customer_phone", email_field="customer_email", email_any_case=False),
+            status=Conversation.Status.OPEN,
+        )
+        .annotate(ticket_state=F("ticket__state"), ticket_created_at=F("ticket__created_at"))
+        .order_by("-ticket_created_at")[:CONVERSATION_SCAN_LIMIT]
+    )
 
 
-_OPEN_CONVERSATIONS = _per_sender_shape(
-    lambda **sender: Conversation.objects.filter(
-        _sender_match(sender, phone_field="customer_phone", email_field="customer_email", email_any_case=False),
-        status=Conversation.Status.OPEN,
+def _newest_open_ticket(sender: dict[str, str]) -> Ticket | None:
+    return (
+        Ticket.objects.alias(email_upper=Upper("customer_email"))
+        .filter(
+            _sender_match(sender, phone_field="customer_phone", email_field="customer_email", email_any_case=True),
+            state__in=OPEN,
+        )
+        .select_related("site", "account")
+        .order_by("-created_at")
+        .first()
     )
-    .annotate(ticket_state=F("ticket__state"), ticket_created_at=F("ticket__created_at"))
-    .order_by("-ticket_created_at")[:CONVERSATION_SCAN_LIMIT]
-)
-_NEWEST_OPEN_TICKET = _per_sender_shape(
-    lambda **sender: Ticket.objects.alias(email_upper=Upper("customer_email"))
-    .filter(
-        _sender_match(sender, phone_field="customer_phone", email_field="customer_email", email_any_case=True),
-        state__in=OPEN,
+
+
+def _contacts(sender: dict[str, str]) -> QuerySet:
+    return (
+        Contact.objects.alias(email_upper=Upper("email"))
+        .filter(_sender_match(sender, phone_field="phone", email_field="email", email_any_case=True))
+        .select_related("account", "site")
+        .order_by("-is_authorized_requester", "created_at")[:10]
     )
-    .select_related("site", "account")
-    .order_by("-created_at")[:1]
-)
-_CONTACTS = _per_sender_shape(
-    lambda **sender: Contact.objects.alias(email_upper=Upper("email"))
-    .filter(_sender_match(sender, phone_field="phone", email_field="email", email_any_case=True))
-    .select_related("account", "site")
-    .order_by("-is_authorized_requester", "created_at")[:10]
-)
 
 
 def sender_thread(*, phone: str, email: str) -> SenderThread:
     """The sender's newest open ticket, through a conversation or a ticket with their phone/email,
     with its site, account and the sender's conversations on it. Two queries; a third only when
     that ticket is reached through a conversation alone (it carries another phone or email)."""
-    shape, sender = _sender(phone, email)
+    sender = _sender(phone, email)
     if not sender:
         return SenderThread()
-    rows = _OPEN_CONVERSATIONS[shape].objects(**sender)
+    rows = list(_open_conversations(sender))
     if len(rows) == CONVERSATION_SCAN_LIMIT:
         by_conversation = _sender_match(sender, phone_field="customer_phone", email_field="customer_email", email_any_case=False)
         # Many open conversations, most of them finished: the open one may be further down.
@@ -144,7 +139,7 @@ def sender_thread(*, phone: str, email: str) -> SenderThread:
         finished=len(rows) >= CONVERSATION_SCAN_LIMIT or any(row.ticket_state not in OPEN_STATES for row in rows)
     )
     through_conversation = next((row for row in rows if row.ticket_state in OPEN_STATES), None)
-    ticket = next(iter(_NEWEST_OPEN_TICKET[shape].objects(**sender)), None)
+    ticket = _newest_open_ticket(sender)
     if through_conversation is not None and (ticket is None or through_conversation.ticket_created_at >= ticket.created_at):
         if ticket is None or ticket.pk != through_conversation.ticket_id:
             ticket = Ticket.objects.select_related("site", "account").get(pk=through_conversation.ticket_id)
@@ -181,7 +176,7 @@ def conversation_start(*, ticket: Ticket, channel: str, phone: str, email: str, 
         ticket=ticket, channel=channel, customer_phone=phone, customer_email=email, asked=asked,
         last_message_at=timezone.now(),
     )
-    row_insert(conversation)
+    conversation.save(force_insert=True)
     return conversation
 
 
@@ -215,10 +210,10 @@ def conversation_attach(
 def contact_match(*, phone: str, email: str) -> tuple[Contact | None, bool]:
     """The Contact with this phone (preferred) or email, and whether the match is ambiguous
     (the same phone or email on contacts of different accounts)."""
-    shape, sender = _sender(phone, email)
+    sender = _sender(phone, email)
     if not sender:
         return None, False
-    contacts = _CONTACTS[shape].objects(**sender)
+    contacts = list(_contacts(sender))
     if not contacts:
         return None, False
     by_phone = [c for c in contacts if phone and c.phone == phone]
@@ -302,7 +297,7 @@ def provisional_account_create(*, name: str, phone: str, email: str) -> Account:
         billing_email=email or "",
         notes="Opened by intake for a sender we did not know. Confirm the customer or merge into an existing account.",
     )
-    row_insert(account)
+    account.save(force_insert=True)
     return account
 
 
@@ -320,7 +315,7 @@ def site_create(*, account: Account, address: dict | None) -> Site:
         postal_code=(address.get("postal_code") or "")[:20],
         timezone=settings.TIME_ZONE,
     )
-    row_insert(site)
+    site.save(force_insert=True)
     return site
 
 

@@ -20,7 +20,6 @@ import phonenumbers
 from django.apps import apps
 from django.conf import settings
 
-from dispatch.common.compiled import CompiledQuery
 
 from .sanitize import phone_normalize
 
@@ -101,13 +100,11 @@ def _one_typo(word: str, token: str) -> bool:
     return False
 
 
-# Read for every message (so an edit in the admin counts at once), with its SQL written once.
-_KEYWORDS = CompiledQuery(lambda: apps.get_model("closeout", "IncidentTemplate").objects.values_list("incident_type", "keywords"))
-
-
 def incident_keywords() -> dict[str, list[str]]:
     """Keywords per incident type, as the incident templates say today (one query)."""
-    return {incident_type: list(keywords or []) for incident_type, keywords in _KEYWORDS.rows()}
+    # Read for every message, so that an edit in the admin counts at once.
+    rows = apps.get_model("closeout", "IncidentTemplate").objects.values_list("incident_type", "keywords")
+    return {incident_type: list(keywords or []) for incident_type, keywords in rows}
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,6 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from dispatch.common.actors import Actor, service_actor
-from dispatch.common.compiled import row_insert, row_update
 from dispatch.common.errors import DispatchError, invalid_request
 from dispatch.messaging.models import MessageTemplate
 from dispatch.messaging.rendering import template_render
@@ -38,7 +37,6 @@ from dispatch.tickets.services import (
     Outcome,
     TicketChange,
     audit_only,
-    executor_inside_whole_command,
     role_forbidden,
     ticket_execute,
     ticket_open,
@@ -556,17 +554,12 @@ def message_receive(
         with transaction.atomic():
             try:
                 # The unique (channel, provider id) constraint is the dedupe: a concurrent retry
-                # waits here for the first delivery's transaction and then fails to insert. The
-                # insert is the transaction's first statement, so a retry just rolls it back and
-                # reads the stored message: no savepoint is needed (inside a caller's transaction
-                # atomic() makes one anyway).
-                row_insert(message)
+                # waits here for the first delivery's transaction and then fails to insert.
+                message.save(force_insert=True)
             except IntegrityError as exc:
                 raise _Redelivered from exc
             conversations.sender_lock(phone=phone, email=email)
-            # Any error rolls the whole message back, so its executor calls need no savepoint.
-            with executor_inside_whole_command():
-                return _message_process(actor=actor, message=message, clean=clean, extra=extra)
+            return _message_process(actor=actor, message=message, clean=clean, extra=extra)
     except _Redelivered as redelivered:
         existing = (
             InboundMessage.objects.filter(channel=channel, provider_message_id=provider_id)
@@ -641,7 +634,7 @@ def _message_process(*, actor: Actor, message: InboundMessage, clean: sanitize.C
     message.ticket = ticket
     message.reply_option = result.reply_option
     message.flags = flags
-    row_update(message, fields=["ticket", "conversation", "reply_option", "flags", "needs_review"])
+    message.save(update_fields=["ticket", "conversation", "reply_option", "flags", "needs_review"])
     result.ticket = ticket
     return result
 

@@ -28,12 +28,12 @@ from dispatch.common.money import cents_value
 from dispatch.tickets.commands import command
 from dispatch.tickets.models import AuditEvent, Priority, Site, Ticket
 from dispatch.tickets.selectors import iso_utc
+from dispatch.tickets.policy import access_check
 from dispatch.tickets.services import (
     TICKET_TRIAGE,
     Outcome,
     invalid_transition,
     role_forbidden,
-    scope_check,
     ticket_not_found,
     ticket_open,
     ticket_triage,
@@ -401,7 +401,7 @@ def intake_triage(
             ticket = Ticket.objects.select_for_update().get(pk=_uuid(ticket_id, "ticket_id"))
         except (Ticket.DoesNotExist, DispatchError):
             raise ticket_not_found(ticket_id) from None
-        scope_check(actor, ticket)
+        access_check(actor, ticket)
         if not TICKET_TRIAGE.allows_state(ticket.state):
             raise invalid_transition(ticket.state, TICKET_TRIAGE.resulting_state, tool=TICKET_TRIAGE.tool)
         blind_intake_schedulable_check(ticket, sop_handoff_acknowledged=acknowledged)

@@ -1,20 +1,11 @@
 """Reads of the outbox, for the back office, the board and the toolset."""
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any, Iterable
 
 from django.db.models import Count, QuerySet
 
-from dispatch.common.compiled import CompiledQuery
-
 from .models import MessageTemplate, OutboundMessage
-
-
-@lru_cache(maxsize=64)
-def _templates_query(codes: tuple[str, ...]) -> CompiledQuery:
-    # Intake reads the same one or two codes for every message: compiled once per set of codes.
-    return CompiledQuery(lambda: MessageTemplate.objects.filter(code__in=codes))
 
 
 def message_templates(*, codes: Iterable[str]) -> dict[str, MessageTemplate]:
@@ -22,7 +13,7 @@ def message_templates(*, codes: Iterable[str]) -> dict[str, MessageTemplate]:
     wanted = tuple(sorted(set(codes)))
     if not wanted:
         return {}
-    return {template.code: template for template in _templates_query(wanted).objects()}
+    return {template.code: template for template in MessageTemplate.objects.filter(code__in=wanted)}
 
 
 def outbox_messages(*, status: str | None = None, ticket_id: Any = None) -> QuerySet[OutboundMessage]:

@@ -22,7 +22,6 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from dispatch.common.actors import Actor
-from dispatch.common.compiled import row_insert
 from dispatch.common.errors import DispatchError, invalid_request
 from dispatch.tickets.commands import command
 from dispatch.tickets.models import Ticket
@@ -133,7 +132,7 @@ def outbox_enqueue(
             status=Status.PENDING,
             next_attempt_at=timezone.now(),
         )
-        row_insert(message)
+        message.save(force_insert=True)
         # After commit, never before: a worker must not pick up a row the business change
         # may still roll back, and a rolled-back change must send nothing.
         transaction.on_commit(lambda: _delivery_schedule(message.pk))

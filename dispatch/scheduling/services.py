@@ -34,13 +34,13 @@ from dispatch.technicians.selectors import (
 from dispatch.technicians.services import technician_lock_for_booking, technician_unavailable
 from dispatch.tickets.commands import Command, command
 from dispatch.tickets.models import Site, Ticket
+from dispatch.tickets.policy import access_check
 from dispatch.tickets.services import (
     Outcome,
     TicketChange,
     audit_only,
     invalid_transition,
     role_forbidden,
-    scope_check,
     ticket_execute,
     ticket_not_found,
 )
@@ -450,7 +450,7 @@ def schedule_suggest(
     ticket = Ticket.objects.select_related("site").filter(pk=key).first()
     if ticket is None:
         raise ticket_not_found(ticket_id)
-    scope_check(actor, ticket)
+    access_check(actor, ticket)
     if not SCHEDULE_SUGGEST.allows_state(ticket.state):
         raise invalid_transition(ticket.state, None, tool=SCHEDULE_SUGGEST.tool)
     return suggestion_json(engine.slots_suggest(ticket=ticket, horizon_days=horizon, limit=count))

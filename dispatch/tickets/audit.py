@@ -16,7 +16,6 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 
 from dispatch.common.actors import Actor
-from dispatch.common.compiled import CompiledQuery, row_update
 
 from .models import AuditChainHead, AuditEvent, Ticket
 
@@ -98,16 +97,13 @@ def lane_of(ticket_id: uuid.UUID) -> int:
     return 1 + ticket_id.int % (AUDIT_LANES - 1)
 
 
-# Every ticket opening and every ticketless event locks a lane head: its SQL is written once.
-_LANE_HEAD_LOCKED = CompiledQuery(lambda lane: AuditChainHead.objects.select_for_update().filter(pk=lane), lane=int)
-
-
 def _lane_head_locked(lane: int) -> AuditChainHead:
-    found = _LANE_HEAD_LOCKED.objects(lane=lane)
-    if not found:
+    """The lane's head row, locked until the transaction ends (created empty on first use)."""
+    head = AuditChainHead.objects.select_for_update().filter(pk=lane).first()
+    if head is None:
         AuditChainHead.objects.get_or_create(pk=lane, defaults=lane_head_empty(lane))
-        found = _LANE_HEAD_LOCKED.objects(lane=lane)
-    return found[0]
+        head = AuditChainHead.objects.select_for_update().get(pk=lane)
+    return head
 
 
 def lane_head_empty(lane: int) -> dict:
@@ -170,7 +166,7 @@ def audit_link(event: AuditEvent, *, ticket: Ticket | None, opening: bool = Fals
         lane_head.last_seq = event.lane_seq
         lane_head.last_hash = event.hash
         lane_head.seal = _lane_seal(lane_head.pk, lane_head.last_seq, lane_head.last_hash)
-        row_update(lane_head, fields=["last_seq", "last_hash", "seal"])
+        lane_head.save(update_fields=["last_seq", "last_hash", "seal"])
 
 
 def audit_append(

@@ -28,7 +28,9 @@ from dispatch.common.roles import Role
 
 from .commands import Command
 from .models import AuditEvent, Contact, Priority, Ticket
-from .services import scope_check, ticket_not_found
+from . import policy
+from .policy import access_check
+from .services import ticket_not_found
 from .states import OPEN_STATES, TicketState
 
 S = TicketState
@@ -119,7 +121,7 @@ def ticket_get_for_actor(*, actor: Actor, ticket_id: Any, related: Sequence[str]
         ticket = Ticket.objects.select_related(*related).get(pk=key)
     except (Ticket.DoesNotExist, ValidationError):
         raise ticket_not_found(ticket_id) from None
-    scope_check(actor, ticket)
+    access_check(actor, ticket)
     return ticket
 
 
@@ -197,40 +199,10 @@ def _role_value(role: Any) -> str:
     return getattr(role, "value", str(role))
 
 
-def _command_allowed(command: Command, actor: Actor, ticket: Ticket) -> bool:
-    """The executor's checks, answered yes or no (the cockpit asks this for every row and tool)."""
-    return (
-        command.allows_role(actor.role)
-        and actor.in_scope(account_id=ticket.account_id, site_id=ticket.site_id)
-        and not (actor.role == Role.TECHNICIAN and (actor.technician_id is None or ticket.assigned_tech_id != actor.technician_id))
-        and command.allows_state(ticket.state)
-    )
-
-
 def _command_refusal(command: Command, actor: Actor, ticket: Ticket) -> dict | None:
     """Why the executor would refuse this command for this actor and ticket now, or None."""
-    if not command.allows_role(actor.role):
-        return policy_error(
-            "TOOL_ROLE_FORBIDDEN",
-            f"Role {_role_value(actor.role)} may not use {command.tool}.",
-            "role",
-            actor_role=_role_value(actor.role),
-            allowed_roles=sorted(r.value for r in command.roles),
-        )
-    if not actor.in_scope(account_id=ticket.account_id, site_id=ticket.site_id):
-        return policy_error("FORBIDDEN_SCOPE", "This credential is not scoped to the ticket's account or site.", "scope")
-    if actor.role == Role.TECHNICIAN and (actor.technician_id is None or ticket.assigned_tech_id != actor.technician_id):
-        return policy_error("FORBIDDEN_SCOPE", "Technicians act only on tickets assigned to them.", "assignment")
-    if not command.allows_state(ticket.state):
-        return policy_error(
-            "INVALID_STATE_TRANSITION",
-            f"{command.tool} is not allowed from {ticket.state}.",
-            "state",
-            from_state=str(ticket.state),
-            allowed_from_states=sorted(str(s) for s in command.from_states or ()),
-            to_state=_str_or_none(command.resulting_state),
-        )
-    return None
+    refusal = policy.command_refusal(command, actor, ticket)
+    return None if refusal is None else policy.refusal_as_dict(refusal)
 
 
 def _requirements(command: Command, ticket: Ticket) -> dict | None:
@@ -245,7 +217,7 @@ def _requirements(command: Command, ticket: Ticket) -> dict | None:
 
 
 def _action(action_id: str, tool: _Tool, actor: Actor, ticket: Ticket, extra: dict | None = None) -> dict:
-    refusal = (None if _command_allowed(tool.command, actor, ticket) else _command_refusal(tool.command, actor, ticket)) or extra
+    refusal = _command_refusal(tool.command, actor, ticket) or extra
     endpoint = tool.route.replace("{ticketId}", str(ticket.id)) if tool.route else None
     descriptor = {
         "action_id": action_id,
@@ -293,7 +265,7 @@ def _acts_on_ticket(tool: _Tool) -> bool:
 def allowed_tools(*, actor: Actor, ticket: Ticket, commands: Iterable[Any]) -> list[str]:
     """Names of the ticket tools this actor may call on this ticket right now."""
     tools = _tools_by_name(commands)
-    return sorted(name for name, tool in tools.items() if _acts_on_ticket(tool) and _command_allowed(tool.command, actor, ticket))
+    return sorted(name for name, tool in tools.items() if _acts_on_ticket(tool) and policy.command_allowed(tool.command, actor, ticket))
 
 
 # --- SLA ----------------------------------------------------------------------------------
@@ -705,7 +677,7 @@ def tech_job_packet(
     """
     now = now or timezone.now()
     commands = _tools_by_name(commands)
-    scope_check(actor, ticket)
+    access_check(actor, ticket)
     ticket = Ticket.objects.select_related("site", "asset", "assigned_tech").get(pk=ticket.pk)
     site = ticket.site
     contact = Contact.objects.filter(site_id=site.id).order_by("-is_authorized_requester", "created_at", "pk").first()

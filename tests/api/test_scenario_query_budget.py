@@ -154,29 +154,7 @@ def test_the_census_counts_the_hand_over_to_the_worker(tokens, queued):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_command_runs_in_one_transaction_without_a_savepoint(tokens):
-    """The API's command block is rolled back whole on refusal, so the executor inside it needs
-    no savepoint: no SAVEPOINT or RELEASE round trips on the hot path."""
-    site = SiteFactory(service_region="EAST_BAY")
-    client = Client()
-    headers = {"HTTP_AUTHORIZATION": f"Bearer {tokens['dispatcher']}", "HTTP_IDEMPOTENCY_KEY": str(uuid.uuid4())}
-    body = {"account_id": str(site.account_id), "site_id": str(site.id), "summary": "Door cannot be locked"}
-    created = client.post("/api/v1/tickets", data=json.dumps(body), content_type="application/json", **headers).json()
-    headers["HTTP_IDEMPOTENCY_KEY"] = str(uuid.uuid4())
-    with CaptureQueriesContext(connection) as queries:
-        response = client.post(
-            f"/api/v1/tickets/{created['id']}/triage", data=json.dumps({"priority": "URGENT", "incident_type": "DOOR_WONT_LATCH"}),
-            content_type="application/json", **headers,
-        )
-    assert response.status_code == 200
-    statements = [q["sql"].lstrip().upper() for q in queries.captured_queries]
-    assert not [s for s in statements if s.startswith(("SAVEPOINT", "RELEASE"))], statements
-    # The ticket's row is written (on PostgreSQL in one statement with its audit event).
-    assert any('UPDATE "TICKETS_TICKET"' in s for s in statements)
-
-
-@pytest.mark.django_db(transaction=True)
-def test_a_refused_command_without_a_savepoint_leaves_nothing_and_the_next_one_works(tokens):
+def test_a_refused_command_leaves_nothing_and_the_next_one_works(tokens):
     site = SiteFactory(service_region="EAST_BAY")
     client = Client()
     auth = {"HTTP_AUTHORIZATION": f"Bearer {tokens['dispatcher']}"}
