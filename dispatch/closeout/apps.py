@@ -6,3 +6,11 @@ class CloseoutConfig(AppConfig):
     label = "closeout"
     verbose_name = "Closeout"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from dispatch.tickets import catalog
+
+        from . import selectors
+
+        catalog.reader_register("incident_duration_minutes", selectors.incident_duration_minutes)
+        catalog.reader_register("incident_keywords", selectors.incident_keywords)

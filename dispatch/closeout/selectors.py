@@ -11,7 +11,7 @@ from dispatch.tickets.models import Ticket
 from dispatch.tickets.policy import access_check
 from dispatch.tickets.services import ticket_not_found
 
-from .models import AutonomyPause, AutonomyScope, Evidence
+from .models import AutonomyPause, AutonomyScope, Evidence, IncidentTemplate
 from .packets import evidence_item, iso
 
 # When several pauses apply to one ticket, the narrowest one explains the refusal.
@@ -155,3 +155,18 @@ def autonomy_replay(ticket_id, *, actor: Actor | None = None) -> dict:
         "controls": [autonomy_pause_serialize(p) for p in _by_precedence(covering)],
         "history": _history(covering),
     }
+
+
+def incident_duration_minutes(incident_type: str) -> int | None:
+    """The template's typical job length for this incident type (stored upper-case), or None."""
+    return (
+        IncidentTemplate.objects.filter(incident_type=incident_type.strip().upper())
+        .values_list("default_duration_minutes", flat=True)
+        .first()
+    )
+
+
+def incident_keywords() -> dict[str, list[str]]:
+    """Keywords per incident type, as the templates say today (one query)."""
+    rows = IncidentTemplate.objects.values_list("incident_type", "keywords")
+    return {incident_type: list(keywords or []) for incident_type, keywords in rows}

@@ -17,9 +17,10 @@ from typing import Any, Iterable
 from zoneinfo import ZoneInfo
 
 import phonenumbers
-from django.apps import apps
 from django.conf import settings
 
+
+from dispatch.tickets import catalog
 
 from .sanitize import phone_normalize
 
@@ -103,8 +104,7 @@ def _one_typo(word: str, token: str) -> bool:
 def incident_keywords() -> dict[str, list[str]]:
     """Keywords per incident type, as the incident templates say today (one query)."""
     # Read for every message, so that an edit in the admin counts at once.
-    rows = apps.get_model("closeout", "IncidentTemplate").objects.values_list("incident_type", "keywords")
-    return {incident_type: list(keywords or []) for incident_type, keywords in rows}
+    return catalog.incident_keywords()
 
 
 @dataclass(frozen=True)

@@ -35,3 +35,18 @@ def time_preferences(ticket: Ticket) -> list[dict]:
 def messages_for_review() -> QuerySet[InboundMessage]:
     """Messages flagged for a dispatcher (instruction-like content, spam), newest first."""
     return InboundMessage.objects.filter(needs_review=True).select_related("ticket").order_by("-received_at")
+
+
+# The fields in which intake records a customer's time preference.
+TIME_PREFERENCE_FIELDS = ("time_windows", "time_preference")
+
+
+def ticket_time_preference(ticket_id) -> tuple[object, object] | None:
+    """The customer's latest stated time preference for a ticket and when it was stated, or None.
+    The latest word wins ("actually, Thursday is better")."""
+    return (
+        ExtractedField.objects.filter(ticket_id=ticket_id, name__in=TIME_PREFERENCE_FIELDS)
+        .order_by("-created_at", "-pk")
+        .values_list("value", "created_at")
+        .first()
+    )

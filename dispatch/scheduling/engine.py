@@ -29,7 +29,6 @@ from datetime import timezone as dt_timezone
 from typing import Any, Iterable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from django.apps import apps
 from django.conf import settings
 from django.db.models import FloatField
 from django.db.models.functions import Cast
@@ -37,6 +36,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from dispatch.technicians.models import Technician, TechnicianSkill
+from dispatch.tickets import catalog
 from dispatch.tickets.models import Priority, Site, Ticket
 
 from .models import BOOKED_STATUSES, DEFAULT_WORK_TIMEZONE, Appointment, AppointmentStatus, Shift, TimeOff
@@ -89,7 +89,6 @@ WEEKDAY_NAMES = {
 }
 # ExtractedField names intake stores the customer's preferred times under (intake writes
 # "time_windows": [{"start", "end", "label"}]; "time_preference" is accepted as well).
-PREFERENCE_FIELDS = ("time_windows", "time_preference")
 # Candidate starts looked at per free gap: the earliest and the next ones an arrival window later.
 STARTS_PER_GAP = 3
 DEFAULT_DAY = (time(8), time(18))
@@ -155,17 +154,10 @@ def travel_minutes(a: tuple[float, float] | None, b: tuple[float, float] | None)
 
 
 def job_minutes(incident_type: str) -> int:
-    """The incident template's typical duration (by name: scheduling does not import closeout)."""
+    """The incident template's typical duration (through the catalog: scheduling does not import closeout)."""
     if not incident_type:
         return DEFAULT_JOB_MINUTES
-    template_model = apps.get_model("closeout", "IncidentTemplate")
-    # Incident types are stored upper-case; an exact match uses the unique index.
-    minutes = (
-        template_model.objects.filter(incident_type=incident_type.strip().upper())
-        .values_list("default_duration_minutes", flat=True)
-        .first()
-    )
-    return minutes or DEFAULT_JOB_MINUTES
+    return catalog.incident_duration_minutes(incident_type) or DEFAULT_JOB_MINUTES
 
 
 def sla_due(ticket: Ticket) -> datetime | None:
@@ -386,23 +378,12 @@ def _merge(intervals: list[tuple[datetime, datetime]]) -> list[tuple[datetime, d
 
 def ticket_time_preferences(*, ticket: Ticket, zone: ZoneInfo, start: datetime, end: datetime) -> list[tuple[datetime, datetime]] | None:
     """The customer's preferred windows as intake extracted them (one query); None = no preference."""
-    try:
-        field_model = apps.get_model("intake", "ExtractedField")
-    except LookupError:
-        return None
-    names = {f.name for f in field_model._meta.get_fields()}
-    value_field = next((n for n in ("value", "value_json", "normalized", "text") if n in names), None)
-    if value_field is None or "ticket" not in names or "name" not in names:
-        return None
-    stamp = "created_at" if "created_at" in names else None
-    rows = field_model.objects.filter(ticket_id=ticket.pk, name__in=PREFERENCE_FIELDS)
-    # The customer's latest word wins ("actually, Thursday is better").
-    rows = rows.order_by(f"-{stamp}", "-pk") if stamp else rows.order_by("-pk")
-    latest = rows.values_list(value_field, *([stamp] if stamp else [])).first()
+    latest = catalog.ticket_time_preference(ticket.pk)
     if latest is None:
         return None
-    reference = latest[1].astimezone(zone).date() if stamp and latest[1] else None
-    return preference_windows_parse([latest[0]], zone=zone, start=start, end=end, reference=reference)
+    value, stated_at = latest
+    reference = stated_at.astimezone(zone).date() if stated_at else None
+    return preference_windows_parse([value], zone=zone, start=start, end=end, reference=reference)
 
 
 # --- results ----------------------------------------------------------------------------------
