@@ -65,7 +65,7 @@ def ticket_create(payload: dict, actor: Actor, ticket_id, request) -> Answer:
         description=payload.get("description", ""),
         asset_id=payload.get("asset_id"),
         nte_cents=payload.get("nte_cents"),
-        payload=payload,
+        request=payload,
     )
     return 201, _ticket(outcome.ticket)
 
@@ -132,7 +132,7 @@ def ticket_timeline(payload: dict, actor: Actor, ticket_id, request) -> Answer:
 def ticket_cancel(payload: dict, actor: Actor, ticket_id, request) -> Answer:
     outcome = tickets.ticket_cancel(
         actor=actor, ticket_id=ticket_id, reason=payload["reason"], cancellation_code=payload.get("cancellation_code", ""),
-        payload=payload,
+        request=payload,
     )
     return 200, _ticket(outcome.ticket)
 
@@ -140,7 +140,7 @@ def ticket_cancel(payload: dict, actor: Actor, ticket_id, request) -> Answer:
 def dispatch_force_hold(payload: dict, actor: Actor, ticket_id, request) -> Answer:
     outcome = tickets.ticket_force_hold(
         actor=actor, ticket_id=ticket_id, reason=payload.get("reason", ""), hold_reason=payload.get("hold_reason", ""),
-        payload=payload,
+        request=payload,
     )
     return 200, _ticket(outcome.ticket)
 
@@ -148,7 +148,7 @@ def dispatch_force_hold(payload: dict, actor: Actor, ticket_id, request) -> Answ
 def reopen_after_verification(payload: dict, actor: Actor, ticket_id, request) -> Answer:
     outcome = tickets.ticket_reopen(
         actor=actor, ticket_id=ticket_id, reason=payload["reason"], reopen_scope=payload.get("reopen_scope", ""),
-        payload=payload,
+        request=payload,
     )
     return 200, _ticket(outcome.ticket)
 

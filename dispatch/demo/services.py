@@ -165,7 +165,7 @@ class Walker:
         outcome = tickets.ticket_create(
             actor=self.actor(step.by, story), account_id=site.account_id, site_id=site.pk, summary=story.summary,
             description=story.description, asset_id=asset.pk if asset else None, nte_cents=story.nte_cents,
-            payload=payload, **fields,
+            request=payload, **fields,
         )
         walk.ticket = outcome.ticket
 

@@ -350,7 +350,7 @@ def _progress(*, actor: Actor, ticket: Ticket, review_waiting: Callable[[], bool
         priority=ticket.priority,
         incident_type=ticket.incident_type,
         outcome=target,
-        payload={**_triage_facts(ticket, target, flagged), "via": "intake"},
+        facts={**_triage_facts(ticket, target, flagged), "via": "intake"},
     )
     return outcome.ticket, []
 

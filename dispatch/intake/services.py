@@ -383,7 +383,7 @@ def intake_triage(
             outcome=outcome,
             approval_reason=approval_reason,
             approval_amount_delta_cents=approval_amount_delta_cents,
-            payload=payload,
+            request=payload,
             expected_version=expected_version,
         )
 

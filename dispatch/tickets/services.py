@@ -120,16 +120,20 @@ def _columns(ticket: Ticket) -> dict[str, Any]:
     return {name: getattr(ticket, name) for name in _TICKET_COLUMNS}
 
 
-def _event(change: TicketChange, *, before_state: str, payload: dict, opening: bool = False) -> AuditEvent:
+def _event(change: TicketChange, *, before_state: str, request: dict | None, opening: bool = False) -> AuditEvent:
     """The command's one audit event, chained: the ticket's audit head advances on the instance,
-    so the ticket row is saved after this."""
+    so the ticket row is saved after this. Its payload is what the service decided, with the
+    caller's raw request (if any) under one `request` key."""
+    payload = dict(change.audit_payload)
+    if request:
+        payload["request"] = request
     event = audit_event(
         actor=change.actor,
         tool_name=change.command.tool,
         ticket=change.ticket,
         before_state=before_state,
         after_state=change.ticket.state,
-        payload={**payload, **change.audit_payload},
+        payload=payload,
     )
     audit_link(event, ticket=change.ticket, opening=opening)
     return event
@@ -164,13 +168,15 @@ def ticket_change(
     command: Command,
     ticket_id: Any,
     expected_version: int | None = None,
-    payload: dict | None = None,
+    request: dict | None = None,
+    audit: dict | None = None,
 ) -> Iterator[TicketChange]:
     """Change one existing ticket through the single path (see the module docstring).
 
     The role is checked before anything is read: a tool the role may not use is refused the
-    same way whichever ticket it names. `payload` starts the audit event's payload; the
-    service may add to `change.audit_payload` inside the block.
+    same way whichever ticket it names. `audit` starts the audit event's payload (the service
+    may add to `change.audit_payload` inside the block); `request` is the caller's raw request,
+    recorded beside it.
     """
     refusal = policy.role_refusal(command, actor.role)
     if refusal:
@@ -182,11 +188,11 @@ def ticket_change(
             raise refusal
         before_state = ticket.state
         before = _columns(ticket)
-        change = TicketChange(ticket=ticket, actor=actor, command=command)
+        change = TicketChange(ticket=ticket, actor=actor, command=command, audit_payload=dict(audit or {}))
         yield change
         ticket.version += 1
         ticket.transition_seq += len(change.steps)
-        event = _event(change, before_state=before_state, payload=payload or {})
+        event = _event(change, before_state=before_state, request=request)
         # Only the columns this change touched (version and audit head always are). django-fsm's
         # ConcurrentTransitionMixin also makes the UPDATE conditional on the state read above: a
         # miss means the row changed without our lock (raw SQL, a database without row locks),
@@ -210,7 +216,8 @@ def ticket_opening(
     actor: Actor,
     command: Command,
     ticket: Ticket,
-    payload: dict | None = None,
+    request: dict | None = None,
+    audit: dict | None = None,
 ) -> Iterator[TicketChange]:
     """Create a ticket in one of the creation states, with its first transition row and audit event.
 
@@ -228,11 +235,13 @@ def ticket_opening(
         raise invalid_transition("", ticket.state, tool=command.tool)
     with transaction.atomic():
         ticket.version = 1
-        change = TicketChange(ticket=ticket, actor=actor, command=command, steps=[("", ticket.state)])
+        change = TicketChange(
+            ticket=ticket, actor=actor, command=command, steps=[("", ticket.state)], audit_payload=dict(audit or {})
+        )
         yield change
         ticket.transition_seq = len(change.steps)
         # The event is chained first so that the one INSERT of the ticket carries its audit head.
-        event = _event(change, before_state="", payload=payload or {}, opening=True)
+        event = _event(change, before_state="", request=request, opening=True)
         ticket.save(force_insert=True)
         _record(change, event)
 
@@ -296,7 +305,7 @@ def ticket_create(
     description: str = "",
     asset_id=None,
     nte_cents: int | None = None,
-    payload: dict | None = None,
+    request: dict | None = None,
     command: Command = TICKET_CREATE,
     initial_state: str = TicketState.NEW,
     **fields,
@@ -321,7 +330,8 @@ def ticket_create(
         state=initial_state,
         **fields,
     )
-    with ticket_opening(actor=actor, command=command, ticket=ticket, payload=payload) as change:
+    audit = {"account_id": str(ticket.account_id), "site_id": str(site.pk), "summary": ticket.summary}
+    with ticket_opening(actor=actor, command=command, ticket=ticket, request=request, audit=audit) as change:
         pass
     return change.outcome
 
@@ -336,10 +346,14 @@ def ticket_triage(
     outcome: str = TicketState.TRIAGED,
     approval_reason: str = "",
     approval_amount_delta_cents: int | None = None,
-    payload: dict | None = None,
+    request: dict | None = None,
+    facts: dict | None = None,
     expected_version: int | None = None,
 ) -> Outcome:
-    """Set priority, incident type and NTE, and move to TRIAGED, READY_TO_SCHEDULE or APPROVAL_REQUIRED."""
+    """Set priority, incident type and NTE, and move to TRIAGED, READY_TO_SCHEDULE or APPROVAL_REQUIRED.
+
+    `facts` are what a calling service adds to the audit event (intake: the confidences it triaged on).
+    """
     if priority not in Priority.values:
         raise _bad(f"Unknown priority {priority!r}.", field="priority")
     if outcome not in TRIAGE_OUTCOMES:
@@ -350,14 +364,20 @@ def ticket_triage(
         raise _bad("An incident type is at most 64 characters.", field="incident_type")
     nte_cents = cents_value(nte_cents, "nte_cents")
     approval_amount_delta_cents = cents_value(approval_amount_delta_cents, "approval_amount_delta_cents")
-    audit = payload or {
+    audit = {
         "priority": priority,
         "incident_type": incident_type,
         "nte_cents": nte_cents,
         "workflow_outcome": outcome,
+        **(facts or {}),
     }
     with ticket_change(
-        actor=actor, command=TICKET_TRIAGE, ticket_id=ticket_id, expected_version=expected_version, payload=audit
+        actor=actor,
+        command=TICKET_TRIAGE,
+        ticket_id=ticket_id,
+        expected_version=expected_version,
+        request=request,
+        audit=audit,
     ) as change:
         ticket = change.ticket
         ticket.priority = priority
@@ -390,7 +410,7 @@ def ticket_request_info(*, actor: Actor, ticket_id, question: str, expected_vers
         command=TICKET_REQUEST_INFO,
         ticket_id=ticket_id,
         expected_version=expected_version,
-        payload={"question": question.strip()},
+        audit={"question": question.strip()},
     ) as change:
         change.transition(TicketState.NEEDS_INFO)
     return change.outcome
@@ -403,16 +423,21 @@ def ticket_cancel(
     reason: str,
     cancellation_code: str = "",
     expected_version: int | None = None,
-    payload: dict | None = None,
+    request: dict | None = None,
 ) -> Outcome:
     """Cancel an open ticket, keeping the reason in the audit trail."""
     if not reason or not reason.strip():
         raise _bad("A reason is required to cancel.", field="reason")
-    payload = {**(payload or {}), "reason": reason.strip()}
+    audit = {"reason": reason.strip()}
     if cancellation_code:
-        payload["cancellation_code"] = cancellation_code
+        audit["cancellation_code"] = cancellation_code
     with ticket_change(
-        actor=actor, command=TICKET_CANCEL, ticket_id=ticket_id, expected_version=expected_version, payload=payload
+        actor=actor,
+        command=TICKET_CANCEL,
+        ticket_id=ticket_id,
+        expected_version=expected_version,
+        request=request,
+        audit=audit,
     ) as change:
         change.transition(TicketState.CANCELLED)
     return change.outcome
@@ -425,7 +450,7 @@ def ticket_force_hold(
     reason: str = "",
     hold_reason: str = "",
     expected_version: int | None = None,
-    payload: dict | None = None,
+    request: dict | None = None,
 ) -> Outcome:
     """Stop work on a dispatched or running job (customer unreachable, site not ready, ...)."""
     given = {key: value for key, value in {"reason": reason, "hold_reason": hold_reason}.items() if value}
@@ -434,7 +459,8 @@ def ticket_force_hold(
         command=DISPATCH_FORCE_HOLD,
         ticket_id=ticket_id,
         expected_version=expected_version,
-        payload={**(payload or {}), **given},
+        request=request,
+        audit=given,
     ) as change:
         change.transition(TicketState.ON_HOLD)
     return change.outcome
@@ -451,7 +477,7 @@ def ticket_resume(
         command=TICKET_RESUME,
         ticket_id=ticket_id,
         expected_version=expected_version,
-        payload={"to_state": to_state, "reason": reason},
+        audit={"to_state": to_state, "reason": reason},
     ) as change:
         change.transition(to_state)
     return change.outcome
@@ -464,7 +490,7 @@ def ticket_reopen(
     reason: str,
     reopen_scope: str = "",
     expected_version: int | None = None,
-    payload: dict | None = None,
+    request: dict | None = None,
 ) -> Outcome:
     """Send verified or invoiced work back to IN_PROGRESS."""
     if not reason or not reason.strip():
@@ -474,7 +500,8 @@ def ticket_reopen(
         command=REOPEN_AFTER_VERIFICATION,
         ticket_id=ticket_id,
         expected_version=expected_version,
-        payload={**(payload or {}), "reason": reason.strip(), "reopen_scope": reopen_scope},
+        request=request,
+        audit={"reason": reason.strip(), "reopen_scope": reopen_scope},
     ) as change:
         change.transition(TicketState.IN_PROGRESS)
     return change.outcome
@@ -518,14 +545,14 @@ def ticket_update_details(*, actor: Actor, ticket_id, changes: dict, expected_ve
 
 def ticket_execute(*, actor, ticket_id, command, payload=None, apply, expected_version=None) -> Outcome:
     with ticket_change(
-        actor=actor, command=command, ticket_id=ticket_id, expected_version=expected_version, payload=payload
+        actor=actor, command=command, ticket_id=ticket_id, expected_version=expected_version, audit=payload
     ) as change:
         change.result = apply(change)
     return change.outcome
 
 
 def ticket_open(*, actor, command, ticket, payload=None, prepare=None) -> Outcome:
-    with ticket_opening(actor=actor, command=command, ticket=ticket, payload=payload) as change:
+    with ticket_opening(actor=actor, command=command, ticket=ticket, audit=payload) as change:
         if prepare is not None:
             change.result = prepare(change)
     return change.outcome

@@ -113,7 +113,7 @@ def test_each_button_posts_the_version_the_page_showed(dispatcher_client):
 
 def test_the_timeline_shows_redacted_payloads(dispatcher_client):
     ticket = ticket_new(
-        customer_phone="+15105550199", payload={"summary": "Door won't latch", "customer_phone": "+15105550199"}
+        customer_phone="+15105550199", request={"summary": "Door won't latch", "customer_phone": "+15105550199"}
     )
     event = AuditEvent.objects.filter(ticket=ticket).get()
     html = page_of(dispatcher_client, ticket).content.decode()
