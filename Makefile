@@ -15,11 +15,12 @@ export PORT
 DISPATCH_PUBLIC_URL ?= http://127.0.0.1:$(PORT)
 run demo: export DISPATCH_PUBLIC_URL := $(DISPATCH_PUBLIC_URL)
 
-.PHONY: help run test test-sqlite test-postgres venv system-deps migrate demo check-deploy clean
+.PHONY: help run test lint test-sqlite test-postgres venv system-deps migrate demo check-deploy clean
 
 help:
 	@echo "make run            install, migrate, load the demo data, serve on PORT (default 8000) with the worker"
 	@echo "make test           the whole suite on SQLite, then on a throwaway PostgreSQL server"
+	@echo "make lint           ruff (lint and format check) and the import contracts (import-linter)"
 	@echo "make test-sqlite    the SQLite pass only        (PYTEST_ARGS='tests/common -x' to narrow)"
 	@echo "make test-postgres  the PostgreSQL pass only"
 	@echo "make venv           create .venv and install the pinned dependencies"
@@ -52,12 +53,20 @@ run: demo
 test: venv system-deps
 	@status=0; \
 	start=$$SECONDS; \
+	$(MAKE) --no-print-directory lint || status=1; \
 	$(MAKE) --no-print-directory test-sqlite || status=1; \
 	sqlite_seconds=$$((SECONDS - start)); \
 	$(MAKE) --no-print-directory test-postgres || status=1; \
 	echo "make test: SQLite pass $${sqlite_seconds}s, PostgreSQL pass $$((SECONDS - start - sqlite_seconds))s, total $$((SECONDS - start))s"; \
 	if [[ $$status -ne 0 ]]; then echo "make test: FAILED"; else echo "make test: passed on SQLite and PostgreSQL"; fi; \
 	exit $$status
+
+# Lint, formatting and the allowed import graph (pyproject.toml's [tool.importlinter]).
+lint: venv
+	@echo "== lint =="
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 test-sqlite: venv
 	@echo "== tests on SQLite =="

@@ -320,7 +320,7 @@ def main() -> None:
         next_monday = monday + timedelta(days=7)
         log("booking one day twice: engine and first-come-first-served")
         day = day_travel(rng, day=next_monday + timedelta(days=1))
-        from dispatch.scheduling.engine import weights
+        from dispatch.scheduling.ranking import weights
 
         print(
             json.dumps(

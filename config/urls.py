@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from dispatch.api.mcp.views import mcp_not_served_here
 from dispatch.common.views import health
 
 admin.site.site_header = "Real Dispatch"
@@ -11,6 +12,8 @@ urlpatterns = [
     path("health", health, name="health"),
     path("admin/", admin.site.urls),
     path("api/", include("dispatch.api.urls")),
+    # Served by config/asgi.py before Django sees it; this answers only under a WSGI server.
+    path("mcp", mcp_not_served_here, name="mcp"),
     path("board/", include("dispatch.scheduling.urls")),
     path("", include("dispatch.intake.urls")),
 ]

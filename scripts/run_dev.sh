@@ -44,7 +44,8 @@ trap 'stop_all' EXIT
 # while it handles the first can deadlock django-q2's shutdown and orphan its processes.
 setsid "$PYTHON" manage.py qcluster &
 worker_pid=$!
-"$PYTHON" manage.py runserver "$BIND_ADDRESS:$PORT" --noreload &
+# uvicorn serves config/asgi.py: Django (static files included, as runserver would) and the MCP endpoint at /mcp.
+"$PYTHON" -m uvicorn config.asgi:application --host "$BIND_ADDRESS" --port "$PORT" &
 web_pid=$!
 
 # Print the banner once the server answers (any HTTP status), so the URLs work when they appear.
@@ -73,6 +74,7 @@ for _ in $(seq 1 120); do
     Dispatch board        $BASE_URL/board/
     Service request form  $BASE_URL/request/
     Agent API docs        $BASE_URL/api/v1/docs
+    Agent tools over MCP  $BASE_URL/mcp   (or stdio: manage.py mcp_server)
     Health                $BASE_URL/health
 
   Demo logins (username / password):

@@ -35,6 +35,15 @@ def _media_root(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
 
 
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    # Each test's database is rolled back; what the cache remembered of it (autonomy pauses, rate
+    # limits) must not outlive it.
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture(scope="session")
 def browser():
     """Debian's Chromium driven by Playwright. make test installs it; a missing browser fails."""

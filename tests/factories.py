@@ -272,12 +272,31 @@ def _route_to(state: str) -> list[str]:
     raise AssertionError(f"no route to {state}")
 
 
+def ticket_move(*, actor, ticket_id, command, apply, expected_version=None, request=None):
+    """Run `apply(change)` inside one executor change (tests that drive the executor directly)."""
+    from dispatch.tickets.services import ticket_change
+
+    with ticket_change(
+        actor=actor, command=command, ticket_id=ticket_id, expected_version=expected_version, request=request
+    ) as change:
+        change.result = apply(change)
+    return change.outcome
+
+
+def ticket_start(*, actor, command, ticket, prepare=None, request=None):
+    """Open `ticket` through the executor, running `prepare(change)` before its row is written."""
+    from dispatch.tickets.services import ticket_opening
+
+    with ticket_opening(actor=actor, command=command, ticket=ticket, request=request) as change:
+        if prepare is not None:
+            change.result = prepare(change)
+    return change.outcome
+
+
 def ticket_at(state: str, *, incident_type: str = "DOOR_WONT_LATCH", technician=None, nte_cents=None, site=None):
     """A ticket walked to `state` through the executor, with an incident type and (optionally)
     an assigned technician; the walk skips the business rules of the real services."""
     from dispatch.tickets.models import Ticket
-    from dispatch.tickets.services import ticket_execute, ticket_open
-
     actor = actor_for(Role.DISPATCHER)
     route = _route_to(state)
     site = site or SiteFactory()
@@ -288,14 +307,14 @@ def ticket_at(state: str, *, incident_type: str = "DOOR_WONT_LATCH", technician=
         if nte_cents is not None:
             change.ticket.nte_cents = nte_cents
 
-    ticket = ticket_open(
+    ticket = ticket_start(
         actor=actor,
         command=FACTORY_MOVE,
         ticket=Ticket(account=site.account, site=site, summary="Front door won't latch", state=route[0]),
     ).ticket
-    ticket = ticket_execute(actor=actor, ticket_id=ticket.id, command=FACTORY_MOVE, apply=setup).ticket
+    ticket = ticket_move(actor=actor, ticket_id=ticket.id, command=FACTORY_MOVE, apply=setup).ticket
     for target in route[1:]:
-        ticket = ticket_execute(
+        ticket = ticket_move(
             actor=actor, ticket_id=ticket.id, command=FACTORY_MOVE, apply=lambda ch, t=target: ch.transition(t)
         ).ticket
     return ticket

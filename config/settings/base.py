@@ -70,7 +70,6 @@ DJANGO_APPS = [
 ]
 THIRD_PARTY_APPS = [
     "rest_framework",
-    "drf_spectacular",
     "django_htmx",
     "django_q",
 ]
@@ -227,7 +226,7 @@ EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "15"))
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "dispatch@localhost")
 
 # Scheduling: travel estimate (haversine x road factor / speed), slot grid, arrival window,
-# ranking weights (overrides of dispatch.scheduling.engine.DEFAULT_WEIGHTS).
+# ranking weights (overrides of dispatch.scheduling.ranking.DEFAULT_WEIGHTS).
 DISPATCH_TRAVEL_ROAD_FACTOR = float(os.environ.get("DISPATCH_TRAVEL_ROAD_FACTOR", "1.3"))
 DISPATCH_TRAVEL_SPEED_KMH = float(os.environ.get("DISPATCH_TRAVEL_SPEED_KMH", "40"))
 DISPATCH_TRAVEL_UNKNOWN_MINUTES = int(os.environ.get("DISPATCH_TRAVEL_UNKNOWN_MINUTES", "30"))
@@ -248,12 +247,6 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "UNAUTHENTICATED_USER": None,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-}
-SPECTACULAR_SETTINGS = {
-    "TITLE": "Real Dispatch dispatch-api",
-    "VERSION": "1.0.0",
-    "SERVE_INCLUDE_SCHEMA": False,
 }
 
 Q_CLUSTER = {

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -30,6 +31,9 @@ ACTOR_TYPES = frozenset({ActorType.HUMAN, ActorType.AGENT, ActorType.SERVICE, Ac
 BEARER = re.compile(r"^Bearer\s+(\S+)\s*$", re.IGNORECASE)
 TRACEPARENT = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 MAX_ID_LENGTH = 200
+# Called with the caller's role as soon as the credential names it, before the identity behind
+# it is resolved: a role the tool refuses is a 403 whoever the caller turns out to be.
+RoleCheck = Callable[[Role], None]
 # last_used_at is informational; writing it on every request would cost a query per call.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
@@ -171,7 +175,12 @@ def token_row_live(digest: str) -> TokenRow | None:
     )
 
 
-def _actor_from_api_token(request, plaintext: str) -> Actor:
+def _role_known(role: Role, role_check: RoleCheck | None) -> None:
+    if role_check is not None:
+        role_check(role)
+
+
+def _actor_from_api_token(request, plaintext: str, role_check: RoleCheck | None) -> Actor:
     digest = token_digest(plaintext)
     token = token_row_live(digest)
     if token is None:
@@ -181,6 +190,7 @@ def _actor_from_api_token(request, plaintext: str) -> Actor:
     role = role_normalize(token.role)
     if role is None:
         raise invalid_auth_claims("The API token names no known role.")
+    _role_known(role, role_check)
     if role == Role.TECHNICIAN and token.technician_id is None:
         raise invalid_auth_claims("A technician token must belong to an active technician's user.")
     now = timezone.now()
@@ -205,9 +215,19 @@ def _actor_from_api_token(request, plaintext: str) -> Actor:
 
 def _claims_verified(token: str) -> dict:
     # The shape first: a caller's garbage is their error (401), not the server's, whatever the
-    # configuration; only a real JWT meeting a server without a secret is a 500.
+    # configuration; only a readable HS256 JWT meeting a server without a secret is a 500.
     if token.count(".") != 2:
         raise invalid_auth_token("Bearer token must be an API token (rd_...) or a JWT with three parts.")
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError:
+        raise invalid_auth_token("JWT header must be valid JSON.") from None
+    if header.get("alg") != "HS256":
+        raise invalid_auth_token("JWT alg must be HS256.")
+    try:
+        jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        raise invalid_auth_token("JWT signature is invalid or the token is malformed.") from None
     secret = settings.DISPATCH_AUTH_JWT_SECRET
     if not secret or not secret.strip():
         raise DispatchError(
@@ -215,12 +235,6 @@ def _claims_verified(token: str) -> dict:
         )
     issuer = (getattr(settings, "DISPATCH_AUTH_JWT_ISSUER", "") or "").strip()
     audience = (getattr(settings, "DISPATCH_AUTH_JWT_AUDIENCE", "") or "").strip()
-    try:
-        header = jwt.get_unverified_header(token)
-    except jwt.PyJWTError:
-        raise invalid_auth_token("JWT header must be valid JSON.") from None
-    if header.get("alg") != "HS256":
-        raise invalid_auth_token("JWT alg must be HS256.")
     try:
         return jwt.decode(
             token,
@@ -245,7 +259,7 @@ def _claims_verified(token: str) -> dict:
         raise invalid_auth_claims(f"JWT claims are invalid: {exc}.") from None
 
 
-def _actor_from_jwt(request, token: str) -> Actor:
+def _actor_from_jwt(request, token: str, role_check: RoleCheck | None) -> Actor:
     claims = _claims_verified(token)
     sub = claims.get("sub")
     if not isinstance(sub, str) or not sub.strip():
@@ -256,6 +270,7 @@ def _actor_from_jwt(request, token: str) -> Actor:
     role = role_normalize(raw_role)
     if role is None:
         raise invalid_auth_claims(f"JWT claim 'role' names no known role ({raw_role!r}).")
+    _role_known(role, role_check)
     scope = claims.get("scope")
     if scope is not None and not isinstance(scope, dict):
         raise invalid_auth_claims("JWT claim 'scope' must be an object when provided.")
@@ -305,7 +320,7 @@ def _invalid_actor_context(message: str) -> DispatchError:
     return DispatchError("INVALID_ACTOR_CONTEXT", message, status=400, dimension="auth")
 
 
-def _actor_from_dev_headers(request) -> Actor:
+def _actor_from_dev_headers(request, role_check: RoleCheck | None) -> Actor:
     actor_id = request.headers.get("X-Actor-Id", "").strip()
     raw_role = request.headers.get("X-Actor-Role", "").strip()
     if not actor_id:
@@ -317,6 +332,7 @@ def _actor_from_dev_headers(request) -> Actor:
     role = role_normalize(raw_role)
     if role is None:
         raise invalid_auth_claims(f"Header 'X-Actor-Role' names no known role ({raw_role!r}).")
+    _role_known(role, role_check)
     technician = None
     if role == Role.TECHNICIAN:
         technician = _technician_named(actor_id)
@@ -336,11 +352,12 @@ def _actor_from_dev_headers(request) -> Actor:
     )
 
 
-def actor_authenticate(request) -> Actor:
-    """The Actor behind a request, or a 401/400 DispatchError.
+def actor_authenticate(request, *, role_check: RoleCheck | None = None) -> Actor:
+    """The Actor behind a request, or a 401/400 DispatchError (or whatever `role_check` raises).
 
     A Bearer credential always wins; the X-Actor-* headers are read only when
-    settings.DISPATCH_DEV_AUTH is on (production settings force it off).
+    settings.DISPATCH_DEV_AUTH is on (production settings force it off). `role_check` sees the
+    role once the credential is verified and before the identity behind it is looked up.
     """
     authorization = request.headers.get("Authorization", "")
     if authorization.strip():
@@ -349,8 +366,8 @@ def actor_authenticate(request) -> Actor:
             raise invalid_auth_token("Authorization header must use a Bearer token.")
         token = match.group(1)
         if token.startswith(TOKEN_PREFIX):
-            return _actor_from_api_token(request, token)
-        return _actor_from_jwt(request, token)
+            return _actor_from_api_token(request, token, role_check)
+        return _actor_from_jwt(request, token, role_check)
     if getattr(settings, "DISPATCH_DEV_AUTH", False):
-        return _actor_from_dev_headers(request)
+        return _actor_from_dev_headers(request, role_check)
     raise auth_required()

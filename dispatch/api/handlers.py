@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from dispatch.closeout import gate as closeout_gate
 from dispatch.closeout import selectors as closeout_reads
-from dispatch.closeout.packets import invoice_serialize
+from dispatch.closeout.packets import evidence_item, invoice_serialize
 from dispatch.closeout import services as closeout
 from dispatch.common.actors import Actor
 from dispatch.intake import services as intake
-from dispatch.intake.replies import proposal_reply_apply
+from dispatch.scheduling.replies import proposal_reply_apply
 from dispatch.messaging import services as messaging
+from dispatch.readmodels import cockpit, job_packet
 from dispatch.scheduling import eta
 from dispatch.scheduling import services as scheduling
 from dispatch.tickets import approvals
@@ -87,7 +87,7 @@ def ticket_blind_intake(payload: dict, actor: Actor, ticket_id, request) -> Answ
         nte_cents=payload.get("nte_cents"),
         sop_handoff_acknowledged=payload.get("sop_handoff_acknowledged"),
         sop_handoff_prompt=payload.get("sop_handoff_prompt"),
-        payload=payload,
+        request=payload,
     )
     return 201, {**_ticket(outcome.ticket), **(outcome.result or {})}
 
@@ -116,7 +116,7 @@ def ticket_triage(payload: dict, actor: Actor, ticket_id, request) -> Answer:
         approval_reason=payload.get("approval_reason", ""),
         approval_amount_delta_cents=payload.get("approval_amount_delta_cents"),
         sop_handoff_acknowledged=payload.get("sop_handoff_acknowledged"),
-        payload=payload,
+        request=payload,
     )
     return 200, _ticket(outcome.ticket)
 
@@ -157,7 +157,7 @@ def reopen_after_verification(payload: dict, actor: Actor, ticket_id, request) -
 
 
 def schedule_propose(payload: dict, actor: Actor, ticket_id, request) -> Answer:
-    outcome = scheduling.schedule_propose(actor=actor, ticket_id=ticket_id, options=payload["options"], payload=payload)
+    outcome = scheduling.schedule_propose(actor=actor, ticket_id=ticket_id, options=payload["options"], request=payload)
     return 200, _ticket_with(outcome, **_result_dict(outcome.result))
 
 
@@ -168,7 +168,7 @@ def schedule_confirm(payload: dict, actor: Actor, ticket_id, request) -> Answer:
         start=payload["start"],
         end=payload["end"],
         tech_id=payload.get("tech_id"),
-        payload=payload,
+        request=payload,
     )
     return 200, _ticket(outcome.ticket)
 
@@ -179,14 +179,14 @@ def schedule_hold(payload: dict, actor: Actor, ticket_id, request) -> Answer:
         ticket_id=ticket_id,
         hold_reason=payload["hold_reason"],
         confirmation_window=payload["confirmation_window"],
-        payload=payload,
+        request=payload,
     )
     return 200, _ticket_with(outcome, **_result_dict(outcome.result))
 
 
 def schedule_release(payload: dict, actor: Actor, ticket_id, request) -> Answer:
     outcome = scheduling.schedule_release(
-        actor=actor, ticket_id=ticket_id, customer_confirmation_id=payload["customer_confirmation_id"], payload=payload
+        actor=actor, ticket_id=ticket_id, customer_confirmation_id=payload["customer_confirmation_id"], request=payload
     )
     return 200, _ticket_with(outcome, **_result_dict(outcome.result))
 
@@ -197,7 +197,7 @@ def schedule_rollback(payload: dict, actor: Actor, ticket_id, request) -> Answer
         ticket_id=ticket_id,
         confirmation_id=payload["confirmation_id"],
         reason=payload.get("reason", ""),
-        payload=payload,
+        request=payload,
     )
     return 200, _ticket_with(outcome, **_result_dict(outcome.result))
 
@@ -209,7 +209,7 @@ def assignment_recommend(payload: dict, actor: Actor, ticket_id, request) -> Ans
         service_type=payload["service_type"],
         limit=payload.get("recommendation_limit"),
         preferred_window=payload.get("preferred_window"),
-        payload=payload,
+        request=payload,
     )
     return 200, _ticket_with(outcome, **_result_dict(outcome.result))
 
@@ -223,7 +223,7 @@ def assignment_dispatch(payload: dict, actor: Actor, ticket_id, request) -> Answ
         dispatch_rationale=payload.get("dispatch_rationale", ""),
         dispatch_confirmation=payload.get("dispatch_confirmation", False),
         recommendation_snapshot_id=payload.get("recommendation_snapshot_id"),
-        payload=payload,
+        request=payload,
     )
     return 200, _ticket(outcome.ticket)
 
@@ -234,7 +234,7 @@ def dispatch_force_unassign(payload: dict, actor: Actor, ticket_id, request) -> 
         ticket_id=ticket_id,
         reason=payload.get("reason", ""),
         reassign_type=payload.get("reassign_type", ""),
-        payload=payload,
+        request=payload,
     )
     return 200, _ticket(outcome.ticket)
 
@@ -245,7 +245,7 @@ def tech_check_in(payload: dict, actor: Actor, ticket_id, request) -> Answer:
         ticket_id=ticket_id,
         timestamp=payload["timestamp"],
         location=payload.get("location"),
-        payload=payload,
+        request=payload,
     )
     return 200, _ticket(outcome.ticket)
 
@@ -261,7 +261,7 @@ def tech_request_change(payload: dict, actor: Actor, ticket_id, request) -> Answ
         reason=payload["reason"],
         amount_delta_cents=payload.get("amount_delta_cents"),
         evidence_refs=payload.get("evidence_refs"),
-        payload=payload,
+        request=payload,
     )
     return 200, _ticket_with(outcome, approval=_approval(outcome.result))
 
@@ -273,7 +273,7 @@ def approval_decide(payload: dict, actor: Actor, ticket_id, request) -> Answer:
         approval_id=payload["approval_id"],
         decision=payload["decision"],
         notes=payload.get("notes", ""),
-        payload=payload,
+        request=payload,
     )
     return 200, _ticket(outcome.ticket)
 
@@ -305,9 +305,9 @@ def closeout_add_evidence(payload: dict, actor: Actor, ticket_id, request) -> An
         evidence_key=payload.get("evidence_key"),
         checksum=payload.get("checksum"),
         metadata=payload.get("metadata"),
-        payload=payload,
+        request=payload,
     )
-    return 201, closeout_reads.evidence_serialize(outcome.result)
+    return 201, evidence_item(outcome.result)
 
 
 def closeout_list_evidence(payload: dict, actor: Actor, ticket_id, request) -> Answer:
@@ -319,7 +319,7 @@ def _completion_kwargs(payload: dict) -> dict:
         "checklist_status": payload["checklist_status"],
         "no_signature_reason": payload.get("no_signature_reason"),
         "evidence_refs": payload.get("evidence_refs"),
-        "payload": payload,
+        "request": payload,
     }
 
 
@@ -341,7 +341,7 @@ def qa_verify(payload: dict, actor: Actor, ticket_id, request) -> Answer:
             timestamp=payload["timestamp"],
             result=payload["result"],
             notes=payload.get("notes", ""),
-            payload=payload,
+            request=payload,
         )
     except closeout.QaVerificationFailed as failed:
         # A FAIL is a verdict QA recorded, not a refusal: answering (rather than raising) lets
@@ -352,20 +352,21 @@ def qa_verify(payload: dict, actor: Actor, ticket_id, request) -> Answer:
 
 
 def billing_generate_invoice(payload: dict, actor: Actor, ticket_id, request) -> Answer:
-    outcome = closeout.invoice_generate(actor=actor, ticket_id=ticket_id, payload=payload)
+    outcome = closeout.invoice_generate(actor=actor, ticket_id=ticket_id, request=payload)
     written = outcome.result
-    return 200, _ticket_with(outcome, invoice=invoice_serialize(written.invoice, lines=written.lines))
+    # The contract answers the ticket itself; the invoice rides along as one more key.
+    return 200, {**_ticket(outcome.ticket), "invoice": invoice_serialize(written.invoice, lines=written.lines)}
 
 
-def _packet(pending) -> dict:
+def _packet(closure) -> dict:
     """The close's packet as the caller can know it at once: its id; the worker compiles it
     (hash included) right after the close commits."""
     return {
-        "id": str(pending.id),
+        "id": str(closure.packet_id),
         "artifact_type": "closeout_packet",
-        "artifact_name": f"closeout-{pending.ticket_id}.json",
+        "artifact_name": f"closeout-{closure.ticket_id}.json",
         "status": "COMPILING",
-        "forced": pending.forced,
+        "forced": closure.forced,
     }
 
 
@@ -375,7 +376,7 @@ def ticket_close(payload: dict, actor: Actor, ticket_id, request) -> Answer:
         ticket_id=ticket_id,
         reason=payload.get("reason", ""),
         closeout_override_code=payload.get("closeout_override_code", ""),
-        payload=payload,
+        request=payload,
     )
     return 200, _ticket_with(outcome, closeout_packet=_packet(outcome.result))
 
@@ -387,7 +388,7 @@ def ticket_force_close(payload: dict, actor: Actor, ticket_id, request) -> Answe
         override_code=payload["override_code"],
         override_reason=payload["override_reason"],
         approver_role=payload["approver_role"],
-        payload=payload,
+        request=payload,
     )
     return 200, _ticket_with(outcome, closeout_packet=_packet(outcome.result))
 
@@ -399,7 +400,7 @@ def closeout_evidence_exception(payload: dict, actor: Actor, ticket_id, request)
         exception_reason=payload["exception_reason"],
         evidence_refs=payload.get("evidence_refs"),
         expires_at=payload.get("expires_at"),
-        payload=payload,
+        request=payload,
     )
     exception = outcome.result
     return 200, _ticket_with(
@@ -421,7 +422,7 @@ def dispatch_manual_bypass(payload: dict, actor: Actor, ticket_id, request) -> A
         ticket_id=ticket_id,
         bypass_rationale=payload["bypass_rationale"],
         target_tool=payload.get("target_tool", ""),
-        payload=payload,
+        request=payload,
     )
     return 200, _ticket(outcome.ticket)
 
@@ -435,7 +436,7 @@ def _autonomy_kwargs(payload: dict) -> dict:
         "incident_type": payload.get("incident_type"),
         "ticket_id": payload.get("ticket_id"),
         "reason": payload.get("reason", ""),
-        "payload": payload,
+        "request": payload,
     }
 
 
@@ -461,7 +462,7 @@ def ops_autonomy_replay(payload: dict, actor: Actor, ticket_id, request) -> Answ
 
 
 def outbox_replay(payload: dict, actor: Actor, ticket_id, request) -> Answer:
-    message = messaging.outbox_replay(actor=actor, outbox_id=payload["outbox_id"], payload=payload)
+    message = messaging.outbox_replay(actor=actor, outbox_id=payload["outbox_id"], request=payload)
     return 200, {
         "id": str(message.id),
         "channel": message.channel,
@@ -483,7 +484,7 @@ COCKPIT_LIST_FILTERS = ("state", "priority", "sla_status", "account_id", "site_i
 def dispatcher_cockpit(payload: dict, actor: Actor, ticket_id, request) -> Answer:
     query = request.query_params
     filters = {name: _list_param(query, name) for name in COCKPIT_LIST_FILTERS}
-    return 200, ticket_reads.dispatcher_cockpit(
+    return 200, cockpit.dispatcher_cockpit(
         actor=actor,
         commands=_registry_tools(),
         sort=query.get("sort") or "priority",
@@ -501,12 +502,8 @@ def _list_param(query, name: str) -> list[str] | None:
 
 
 def tech_job_packet(payload: dict, actor: Actor, ticket_id, request) -> Answer:
-    return 200, ticket_reads.tech_job_packet(
-        actor=actor,
-        ticket=_readable_ticket(actor, ticket_id),
-        commands=_registry_tools(),
-        closeout_requirements=closeout_gate.closeout_requirements,
-        autonomy_pause=closeout_reads.autonomy_pause_effective,
+    return 200, job_packet.tech_job_packet(
+        actor=actor, ticket=_readable_ticket(actor, ticket_id), commands=_registry_tools()
     )
 
 
@@ -519,19 +516,18 @@ def schedule_suggest(payload: dict, actor: Actor, ticket_id, request) -> Answer:
         ticket_id=ticket_id,
         horizon_days=payload.get("horizon_days", scheduling.engine.DEFAULT_HORIZON_DAYS),
         limit=payload.get("limit", scheduling.engine.DEFAULT_LIMIT),
-        payload=payload,
     )
 
 
 def tech_acknowledge(payload: dict, actor: Actor, ticket_id, request) -> Answer:
-    outcome = eta.dispatch_acknowledge(actor=actor, ticket_id=ticket_id, payload=payload)
+    outcome = eta.dispatch_acknowledge(actor=actor, ticket_id=ticket_id, request=payload)
     return 200, _ticket_with(outcome, **_result_dict(outcome.result))
 
 
 def tech_depart(payload: dict, actor: Actor, ticket_id, request) -> Answer:
     outcome = eta.tech_depart(
         actor=actor, ticket_id=ticket_id, location=payload.get("location"), eta_minutes=payload.get("eta_minutes"),
-        payload=payload,
+        request=payload,
     )
     return 200, _ticket_with(outcome, **_result_dict(outcome.result))
 
@@ -539,7 +535,7 @@ def tech_depart(payload: dict, actor: Actor, ticket_id, request) -> Answer:
 def tech_eta_update(payload: dict, actor: Actor, ticket_id, request) -> Answer:
     outcome = eta.tech_eta_update(
         actor=actor, ticket_id=ticket_id, location=payload.get("location"), eta_minutes=payload.get("eta_minutes"),
-        payload=payload,
+        request=payload,
     )
     return 200, _ticket_with(outcome, **_result_dict(outcome.result))
 

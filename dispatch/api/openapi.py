@@ -224,6 +224,14 @@ def _operation(tool: Tool) -> dict:
             "default": {"$ref": "#/components/responses/Error"},
         },
     }
+    if tool.success_status == 201 and tool.response == "Ticket":
+        # A tool that opens a ticket hands its id to every tool about a ticket: OpenAPI links, which
+        # clients and stateful testers (schemathesis) follow to chain calls.
+        operation["responses"][success]["links"] = {
+            other.function_name: {"operationId": other.function_name, "parameters": {"path.ticketId": "$response.body#/id"}}
+            for other in TOOLS
+            if other.needs_ticket
+        }
     if tool.method != "GET":
         content = {"application/json": {"schema": copy.deepcopy(tool.schema)}}
         if tool.uploads:

@@ -136,12 +136,24 @@ def _string_sane(text: str) -> None:
 
 
 def json_body(request) -> dict:
-    """The JSON object in the body; an empty body is `{}` (the contract's clients send none on some tools)."""
+    """The JSON object in the body; an empty body is `{}` (the contract's clients send none on some tools).
+
+    A body must be declared `application/json` (415 otherwise): a form or text/plain post is
+    what a browser sends across origins without asking first, never what an agent means."""
     raw = request.body
     if len(raw) > max_json_bytes():
         raise payload_too_large(max_json_bytes())
     if not raw.strip():
         return {}
+    media_type = (request.content_type or "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json":
+        raise DispatchError(
+            "UNSUPPORTED_MEDIA_TYPE",
+            "The request body must be sent as Content-Type: application/json.",
+            status=415,
+            dimension="request",
+            details={"content_type": media_type[:100]},
+        )
     try:
         value = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError):

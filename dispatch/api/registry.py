@@ -31,7 +31,7 @@ CONTRACT_FILE = Path(__file__).resolve().parent / "contract" / "dispatch-contrac
 
 @lru_cache(maxsize=1)
 def contract() -> dict:
-    """The vendored dispatch-api v1 contract (a copy of shared/contract, held equal by a test)."""
+    """The vendored dispatch-api v1 contract (its digest is pinned by a test)."""
     return json.loads(CONTRACT_FILE.read_text())
 
 
@@ -319,8 +319,8 @@ TOOLS: tuple[Tool, ...] = (
         closeout.BILLING_GENERATE_INVOICE,
         handlers.billing_generate_invoice,
         "Create the invoice draft of a VERIFIED ticket (labor, parts, tax, totals, NTE check); the ticket "
-        "becomes INVOICED. No payload needed.",
-        response="TicketWithResult",
+        "becomes INVOICED. No payload needed. Answers the ticket, with the draft under 'invoice'.",
+        response="Ticket",
     ),
     T(
         "ticket.close",

@@ -1,9 +1,10 @@
 """The toolset's HTTP face: one view per contract route, dispatching by method to its tool.
 
-A tool call runs, in this order (the upstream dispatch-api's): body size and JSON, then
-credentials (401), the tool's roles (403 TOOL_ROLE_FORBIDDEN) and X-Tool-Name (403
-TOOL_NOT_ALLOWED), the Idempotency-Key of a command (400), the contract's payload schema
-(400 INVALID_REQUEST), and finally the handler, whose service checks ticket, scope and state.
+A tool call runs, in this order (the upstream dispatch-api's): body size, media type (415) and
+JSON, then credentials (401), the tool's roles (403 TOOL_ROLE_FORBIDDEN, decided before the
+identity behind the role is resolved) and X-Tool-Name (403 TOOL_NOT_ALLOWED), the
+Idempotency-Key of a command (400), an upload's file (read only now), the contract's payload
+schema (400 INVALID_REQUEST), and finally the handler, whose service checks ticket, scope and state.
 """
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ class ApiView(APIView):
     # JSON bodies are read by payloads.json_body; DRF parses only evidence uploads.
     parser_classes = [MultiPartParser]
     content_negotiation_class = JsonOnly
-    # The OpenAPI document is built from the registry (openapi.py), not by drf-spectacular.
+    # The OpenAPI document is built from the registry (openapi.py); DRF generates none.
     schema = None
 
     def get_exception_handler(self):
@@ -110,6 +111,51 @@ def _upload_digest(request) -> dict | None:
     return {"name": upload.name, "size": upload.size, "sha256": digest.hexdigest()}
 
 
+def tool_role_guard(tool: Tool):
+    """The check of a role against the tool (403 TOOL_ROLE_FORBIDDEN), for actor_authenticate to
+    run as soon as the credential names the role, before the identity behind it is resolved."""
+
+    def check(role) -> None:
+        if not tool.allows(role):
+            raise _role_forbidden(tool, role)
+
+    return check
+
+
+def tool_role_check(tool: Tool, actor) -> None:
+    """403 TOOL_ROLE_FORBIDDEN unless the actor's role may use the tool."""
+    tool_role_guard(tool)(actor.role)
+
+
+def tool_run(
+    tool: Tool,
+    actor,
+    payload: dict,
+    ticket_id: str | None,
+    request,
+    *,
+    key: uuid.UUID | None,
+    upload: dict | None = None,
+) -> idempotency.CommandAnswer:
+    """Run a tool for an actor whose role may use it: the payload against the contract's schema,
+    the route's ticket id, then the handler, at most once per idempotency key when there is one.
+    The HTTP view and the MCP face (dispatch/api/mcp) both end here, so both apply the same rules."""
+    payload_validate(tool.upload_validator if upload else tool.validator, payload)
+    ticket_id = _ticket_key(ticket_id)
+    if key is None:
+        status, body = tool.handler(payload, actor, ticket_id, request)
+        return idempotency.CommandAnswer(status=status, body=body)
+    endpoint = f"{tool.method} {tool.route.replace('{ticketId}', ticket_id or '')}"
+    hashed = {"payload": payload, "upload": upload} if upload else payload
+    return idempotency.command_run_once(
+        actor_id=actor.actor_id,
+        endpoint=endpoint,
+        key=key,
+        payload_hash=idempotency.request_hash(hashed),
+        run=lambda: tool.handler(payload, actor, ticket_id, request),
+    )
+
+
 class ToolRouteView(ApiView):
     """One contract route; `tools` maps each HTTP method it serves to its registry entry."""
 
@@ -135,40 +181,28 @@ class ToolRouteView(ApiView):
         body_size_check(request, uploads=tool.uploads)
         payload: dict = {}
         upload = None
-        if tool.method != "GET":
-            payload = multipart_fields(request) if uploading else json_body(request)
-            if uploading:
-                upload = _upload_digest(request)
-                if upload is None:
-                    raise DispatchError(
-                        "INVALID_REQUEST", "A multipart upload needs a 'file' field.", status=400, details={"field": "file"}
-                    )
+        if tool.method != "GET" and not uploading:
+            payload = json_body(request)
 
-        actor = actor_authenticate(request)
-        if not tool.allows(actor.role):
-            raise _role_forbidden(tool, actor.role)
+        # The role decides before the identity behind it is looked up: a technician's role on a
+        # dispatcher's tool is a 403 whoever the technician is.
+        actor = actor_authenticate(request, role_check=tool_role_guard(tool))
         named = request.headers.get("X-Tool-Name", "").strip()
         if named and named != tool.name:
             raise _tool_not_allowed(tool, named)
 
         key = idempotency.idempotency_key_of(request) if tool.idempotency_required else None
-        payload_validate(tool.upload_validator if uploading else tool.validator, payload)
-        ticket_id = _ticket_key(ticketId)
-
-        if key is None:
-            status, body = tool.handler(payload, actor, ticket_id, request)
-            return Response(body, status=status)
-
+        if uploading:
+            # Only now, for a caller allowed this tool, is the upload read (spooled to disk past
+            # a few MB, at most the Content-Length body_size_check allowed) and hashed.
+            payload = multipart_fields(request)
+            upload = _upload_digest(request)
+            if upload is None:
+                raise DispatchError(
+                    "INVALID_REQUEST", "A multipart upload needs a 'file' field.", status=400, details={"field": "file"}
+                )
         # The actor's request id is the key (see initial): audit rows, logs and replies agree.
-        endpoint = f"{tool.method} {tool.route.replace('{ticketId}', ticket_id or '')}"
-        hashed = {"payload": payload, "upload": upload} if upload else payload
-        answer = idempotency.command_run_once(
-            actor_id=actor.actor_id,
-            endpoint=endpoint,
-            key=key,
-            payload_hash=idempotency.request_hash(hashed),
-            run=lambda: tool.handler(payload, actor, ticket_id, request),
-        )
+        answer = tool_run(tool, actor, payload, ticketId, request, key=key, upload=upload)
         headers = {idempotency.REPLAY_HEADER: "true"} if answer.replayed else None
         return Response(answer.body, status=answer.status, headers=headers)
 

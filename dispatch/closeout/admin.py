@@ -41,5 +41,6 @@ class IncidentTemplateAdmin(DispatchModelAdmin):
         return len(template.required_checklist_keys or [])
 
 
-# Evidence, submissions, reviews, invoices, packets and pauses: read-only records, kept in their own module.
-from . import admin_closeout  # noqa: E402,F401
+# Evidence, submissions, reviews, invoices, packets and pauses: read-only records, kept in their own module;
+# admin_actions registers the ticket page's closeout buttons.
+from . import admin_actions, admin_closeout  # noqa: E402,F401

@@ -1,20 +1,24 @@
 """Back-office views of closeout records. Imported by dispatch/closeout/admin.py.
 
-Evidence, submissions, QA reviews, exceptions, invoices, packets and autonomy pauses are made by
+Evidence, submissions, QA reviews, exceptions, invoices, closures, packets and autonomy pauses are made by
 the services (through the one executor, with their audit events), so the admin shows them and
 never edits them. Only the price book is maintained here.
 """
 from __future__ import annotations
 
 from django.contrib import admin
+from django.http import Http404
+from django.urls import path, reverse
 from django.utils.html import format_html
 
 from dispatch.common.admin_base import DispatchModelAdmin, ReadOnlyModelAdmin
 
+from .evidence_files import evidence_file_response
 from .models import (
     AutonomyPause,
     ChecklistResult,
     CloseoutPacket,
+    Closure,
     Evidence,
     EvidenceException,
     InvoiceDraft,
@@ -37,7 +41,20 @@ class EvidenceAdmin(ReadOnlyModelAdmin):
 
     @admin.display(description="file")
     def file_link(self, obj: Evidence):
-        return format_html('<a href="{}">{}</a>', obj.file.url, obj.file.name) if obj.file else "—"
+        if not obj.file:
+            return "—"
+        return format_html('<a href="{}">{}</a>', reverse("admin:closeout_evidence_file", args=[obj.pk]), obj.file.name)
+
+    def get_urls(self):
+        download = path("<path:object_id>/file/", self.admin_site.admin_view(self.file_download), name="closeout_evidence_file")
+        return [download, *super().get_urls()]
+
+    def file_download(self, request, object_id):
+        """The stored file, as a download only (evidence_files.evidence_file_response)."""
+        item = self.get_object(request, object_id)
+        if item is None or not item.file or not self.has_view_permission(request, item):
+            raise Http404("No stored file for this evidence.")
+        return evidence_file_response(item)
 
 
 @admin.register(ChecklistResult)
@@ -113,6 +130,14 @@ class CloseoutPacketAdmin(ReadOnlyModelAdmin):
     list_display = ("created_at", "ticket", "sha256", "forced", "created_by")
     list_filter = ("forced",)
     search_fields = ("ticket__id", "sha256")
+    list_select_related = ("ticket",)
+
+
+@admin.register(Closure)
+class ClosureAdmin(ReadOnlyModelAdmin):
+    list_display = ("created_at", "ticket", "packet_id", "forced", "closed_by", "packet_compiled_at")
+    list_filter = ("forced",)
+    search_fields = ("ticket__id", "packet_id", "reason")
     list_select_related = ("ticket",)
 
 

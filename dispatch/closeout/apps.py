@@ -14,3 +14,4 @@ class CloseoutConfig(AppConfig):
 
         catalog.reader_register("incident_duration_minutes", selectors.incident_duration_minutes)
         catalog.reader_register("incident_keywords", selectors.incident_keywords)
+        catalog.reader_register("incident_type_names", selectors.incident_type_names)

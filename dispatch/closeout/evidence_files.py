@@ -14,9 +14,10 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.http import FileResponse
 
 from dispatch.common.errors import DispatchError
-from dispatch.common.files import SniffedType, UnreadableImage, raster_facts, sniff
+from dispatch.common.files import SniffedType, UnreadableImage, raster_facts, sniff, trailing_bytes
 
 DEFAULT_MAX_BYTES = 25 * 1024 * 1024
 # Uploaded files get a URI naming where they are: the bucket when storage is S3-compatible,
@@ -106,6 +107,15 @@ def upload_prepare(upload, *, checksum: str | None = None) -> PreparedUpload:
             "Only JPEG, PNG, WebP, HEIC photos and PDF documents are accepted; this file is none of them.",
             declared_content_type=getattr(upload, "content_type", "") or "",
         )
+    trailing = trailing_bytes(data, sniffed)
+    if trailing != 0:
+        # A photo with HTML or a ZIP behind it is two files in one: stored as evidence, it could be
+        # served or unpacked as the other. Refused, so the stored bytes are exactly the photo sent.
+        raise _bad_file(
+            f"The file is not a well-formed {sniffed.extension.upper()}: "
+            + ("its structure has no end." if trailing is None else f"{trailing} bytes follow its end."),
+            trailing_bytes=trailing,
+        )
     digest = hashlib.sha256(data).hexdigest()
     if checksum:
         match = SHA256_HEX.match(checksum.strip())
@@ -137,3 +147,18 @@ def upload_discard(name: str) -> None:
     """Remove a stored file whose evidence row was never committed."""
     if name and default_storage.exists(name):
         default_storage.delete(name)
+
+
+def evidence_file_response(item) -> FileResponse:
+    """An evidence item's stored file, always as a download of its sniffed type: never rendered
+    in the browser, never re-typed by it, whatever the bytes hold (nosniff, a sandboxing CSP)."""
+    extension = item.file.name.rsplit(".", 1)[-1] if "." in item.file.name else "bin"
+    response = FileResponse(
+        item.file.open("rb"),
+        as_attachment=True,
+        filename=f"evidence-{item.pk}.{extension}",
+        content_type=item.content_type or "application/octet-stream",
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response

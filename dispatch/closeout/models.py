@@ -61,7 +61,7 @@ class EvidenceQuerySet(models.QuerySet):
         return super().delete()
 
 
-def evidence_upload_path(instance: "Evidence", filename: str) -> str:
+def evidence_upload_path(instance: Evidence, filename: str) -> str:
     """evidence/<ticket>/<evidence id>.<ext>: names never collide and never carry user input."""
     extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else "bin"
     return f"evidence/{instance.ticket_id}/{instance.id}.{extension}"
@@ -99,22 +99,21 @@ class Evidence(models.Model):
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.evidence_key or self.uri}"
 
-    @classmethod
-    def from_db(cls, db, field_names, values):
-        instance = super().from_db(db, field_names, values)
-        instance._locked_in_db = instance.is_locked
-        return instance
-
     def save(self, *args, **kwargs):
-        if not self._state.adding and getattr(self, "_locked_in_db", False):
+        # A forced insert is a new item (evidence_add): there is no stored row to ask.
+        if not kwargs.get("force_insert") and self.stored_locked():
             raise EvidenceLocked("Evidence of a closed ticket is immutable.")
         super().save(*args, **kwargs)
-        self._locked_in_db = self.is_locked
 
     def delete(self, *args, **kwargs):
-        if getattr(self, "_locked_in_db", False) or self.is_locked:
+        if self.is_locked or self.stored_locked():
             raise EvidenceLocked("Evidence of a closed ticket is immutable.")
         return super().delete(*args, **kwargs)
+
+    def stored_locked(self) -> bool:
+        """Whether the stored row is locked: it decides, not this instance, which may have been
+        read before the close."""
+        return Evidence.objects.filter(pk=self.pk, is_locked=True).exists()
 
 
 class ChecklistResult(models.Model):
@@ -308,7 +307,38 @@ class InvoiceLine(models.Model):
         return f"{self.get_kind_display()}: {self.description}"
 
 
-# --- Closeout packet ---------------------------------------------------------------------------
+# --- Closure and closeout packet ---------------------------------------------------------------
+
+
+class Closure(models.Model):
+    """What a close fixed when it committed: the id its packet will carry, whether it was forced,
+    the reason and the overrides. Also the packet worker's outbox: written in the close's own
+    transaction with `packet_compiled_at` empty, and claimed by the worker that compiles the packet."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    ticket = models.OneToOneField("tickets.Ticket", on_delete=models.PROTECT, related_name="closure")
+    packet_id = models.UUIDField(unique=True, default=uuid.uuid4, editable=False)
+    forced = models.BooleanField(default=False)
+    reason = models.TextField(blank=True)
+    overrides = models.JSONField(default=list, blank=True)
+    closed_by = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Empty while the packet is still to compile; set by the worker's claim.
+    packet_compiled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            # The sweep reads only the pending rows, oldest first, however many closes came before.
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(packet_compiled_at__isnull=True),
+                name="closure_packet_pending",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Closure of {self.ticket_id}{' (forced)' if self.forced else ''}"
 
 
 class CloseoutPacket(models.Model):

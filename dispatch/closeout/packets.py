@@ -1,8 +1,8 @@
 """The closeout packet: a closed job's whole record as one JSON document with a verification hash.
 
 The hash is the sha256 of the packet's canonical JSON (sorted keys, no whitespace, UTF-8), so
-anyone holding the JSON can recompute it. The closing audit event carries the hash, which puts
-the packet under the audit chain too.
+anyone holding the JSON can recompute it. The `closeout.packet_compiled` audit event that follows
+the close carries the hash, which puts the packet under the audit chain too.
 """
 from __future__ import annotations
 
@@ -14,7 +14,16 @@ from django.core.serializers.json import DjangoJSONEncoder
 
 from dispatch.tickets.models import AuditEvent, StateTransition
 
-from .models import ChecklistResult, Evidence, EvidenceException, InvoiceDraft, LaborEntry, PartUsage, QaReview
+from .models import (
+    ChecklistResult,
+    Closure,
+    Evidence,
+    EvidenceException,
+    InvoiceDraft,
+    LaborEntry,
+    PartUsage,
+    QaReview,
+)
 
 PACKET_VERSION = "1"
 
@@ -40,8 +49,14 @@ def plain(value):
 
 
 def evidence_item(item: Evidence) -> dict:
+    """One evidence item as the toolset, the closeout packet and the technician's job packet show it.
+    Its metadata always names the evidence key it satisfies, as upstream clients read it there."""
+    metadata = dict(item.metadata or {})
+    if item.evidence_key:
+        metadata.setdefault("evidence_key", item.evidence_key)
     return {
         "id": str(item.id),
+        "ticket_id": str(item.ticket_id),
         "kind": item.kind,
         "evidence_key": item.evidence_key or None,
         "uri": item.uri,
@@ -49,9 +64,10 @@ def evidence_item(item: Evidence) -> dict:
         "sha256": item.sha256 or None,
         "content_type": item.content_type or None,
         "size": item.size,
-        "metadata": item.metadata or {},
+        "metadata": metadata,
         "created_by": item.created_by,
         "created_at": iso(item.created_at),
+        "is_locked": item.is_locked,
     }
 
 
@@ -125,13 +141,12 @@ def invoice_serialize(invoice: InvoiceDraft | None, lines: list | None = None) -
     }
 
 
-def packet_compile(*, ticket, close_event: AuditEvent) -> dict:
+def packet_compile(*, ticket, closure: Closure, close_event: AuditEvent) -> dict:
     """Everything a closed job leaves behind, in one JSON-ready dict. Compiled once the close has
-    committed, from the close's own audit event (who, when, why, overrides), so the timeline,
+    committed, from its closure (why, overrides) and its audit event (who, when), so the timeline,
     state history and actors include the close itself."""
-    closed = close_event.payload or {}
-    overrides = closed.get("overrides") or []
-    reason = closed.get("close_reason") or ""
+    overrides = closure.overrides or []
+    reason = closure.reason
     site = ticket.site
     account = ticket.account
     events = list(AuditEvent.objects.filter(ticket=ticket, seq__lte=close_event.seq).order_by("seq"))

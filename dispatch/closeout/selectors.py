@@ -1,8 +1,12 @@
-"""Reads of closeout data: a ticket's evidence, and the autonomy controls (state and replay)."""
+"""Reads of closeout data: a ticket's evidence and latest completion, and the autonomy controls
+(the pause that applies to a ticket, their state and replay)."""
 from __future__ import annotations
 
 import uuid
+from functools import partial
 
+from django.core.cache import cache
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -11,22 +15,28 @@ from dispatch.tickets.models import Ticket
 from dispatch.tickets.policy import access_check
 from dispatch.tickets.services import ticket_not_found
 
-from .models import AutonomyPause, AutonomyScope, Evidence, IncidentTemplate
+from .models import AutonomyPause, AutonomyScope, ChecklistResult, Evidence, IncidentTemplate
 from .packets import evidence_item, iso
 
 # When several pauses apply to one ticket, the narrowest one explains the refusal.
 SCOPE_PRECEDENCE = {AutonomyScope.TICKET: 0, AutonomyScope.INCIDENT: 1, AutonomyScope.GLOBAL: 2}
-
-
-def evidence_serialize(item: Evidence) -> dict:
-    """An evidence item as the toolset returns it: the packet's entry plus its ticket and lock."""
-    return {"ticket_id": str(item.ticket_id), **evidence_item(item), "is_locked": item.is_locked}
+# The active pauses are cached with the version they were read under; a pause or a rollback
+# writes a new version, and an entry whose version is not the current one is never used.
+AUTONOMY_VERSION_KEY = "closeout:autonomy:version"
+AUTONOMY_PAUSES_KEY = "closeout:autonomy:pauses"
 
 
 def evidence_list(ticket: Ticket) -> dict:
     """The ticket's evidence, oldest first (ties broken by id), as the toolset returns it."""
     items = Evidence.objects.filter(ticket=ticket).order_by("created_at", "id")
-    return {"ticket_id": str(ticket.id), "evidence": [evidence_serialize(item) for item in items]}
+    return {"ticket_id": str(ticket.id), "evidence": [evidence_item(item) for item in items]}
+
+
+def completion_latest(ticket_id) -> ChecklistResult | None:
+    """The ticket's latest completion submission: the checklist as answered, the no-signature
+    reason and the evidence it cited (tech.complete, closeout.candidate, or a dispatcher's manual
+    bypass, which carries the latest answers forward). None before any completion."""
+    return ChecklistResult.objects.filter(ticket_id=ticket_id).order_by("-created_at", "-id").first()
 
 
 def autonomy_pause_serialize(pause: AutonomyPause) -> dict:
@@ -57,14 +67,58 @@ def _scope_filter(ticket_id, incident_type: str | None) -> Q:
 
 
 def _by_precedence(pauses) -> list[AutonomyPause]:
-    return sorted(pauses, key=lambda p: (SCOPE_PRECEDENCE[p.scope_type], -p.created_at.timestamp(), str(p.id)))
+    return sorted(
+        pauses, key=lambda pause: (SCOPE_PRECEDENCE[pause.scope_type], -pause.created_at.timestamp(), str(pause.id))
+    )
+
+
+def autonomy_version_bump() -> None:
+    """Make every process read the pauses afresh: called by a pause and a rollback."""
+    cache.set(AUTONOMY_VERSION_KEY, uuid.uuid4().hex, timeout=None)
+
+
+def autonomy_cache_renew() -> None:
+    """Once a pause or a rollback has committed: a new version, filled at once with the pauses as
+    they now stand (a refused agent's own fill is rolled back with its command)."""
+    autonomy_version_bump()
+    autonomy_pauses_active()
+
+
+def autonomy_pauses_active() -> list[AutonomyPause]:
+    """Every active pause, from the cache while no pause or rollback has come since it was filled.
+
+    The version lives in the shared cache (the database cache in production), so a pause takes
+    effect at once in every process. A lost version (evicted, a fresh cache) is replaced by a new
+    one, so no entry filled before can match it.
+    """
+    cached = cache.get_many([AUTONOMY_VERSION_KEY, AUTONOMY_PAUSES_KEY])
+    version, entry = cached.get(AUTONOMY_VERSION_KEY), cached.get(AUTONOMY_PAUSES_KEY)
+    if version is not None and entry is not None and entry[0] == version:
+        return entry[1]
+    if version is None:
+        cache.add(AUTONOMY_VERSION_KEY, uuid.uuid4().hex, timeout=None)
+        version = cache.get(AUTONOMY_VERSION_KEY)
+    pauses = list(AutonomyPause.objects.filter(rolled_back_at__isnull=True))
+    # Filled once the caller's transaction commits (at once outside one): a write to the database
+    # cache inside a ticket's transaction would keep that cache row locked until the commit, and
+    # every other closeout command that misses would queue behind it. Tagged with the version read
+    # before the pauses, an entry that a pause overtook is never used.
+    transaction.on_commit(partial(cache.set, AUTONOMY_PAUSES_KEY, (version, pauses), timeout=None))
+    return pauses
+
+
+def _applies(pause: AutonomyPause, ticket_id, incident_type: str | None) -> bool:
+    if pause.scope_type == AutonomyScope.TICKET:
+        return ticket_id is not None and str(pause.ticket_id) == str(ticket_id)
+    if pause.scope_type == AutonomyScope.INCIDENT:
+        return bool(incident_type) and pause.incident_type == incident_type.strip().upper()
+    return True
 
 
 def autonomy_pauses_for(*, ticket_id=None, incident_type: str | None = None) -> list[AutonomyPause]:
     """Active pauses that apply to a ticket (its own, its incident type's, the global one),
     narrowest first."""
-    rows = AutonomyPause.objects.filter(_scope_filter(ticket_id, incident_type), rolled_back_at__isnull=True)
-    return _by_precedence(rows)
+    return _by_precedence(pause for pause in autonomy_pauses_active() if _applies(pause, ticket_id, incident_type))
 
 
 def autonomy_pause_effective(ticket: Ticket) -> AutonomyPause | None:
@@ -119,13 +173,13 @@ def autonomy_state(*, ticket_id=None, incident_type: str | None = None) -> dict:
         ticket = Ticket.objects.filter(pk=ticket_id).only("incident_type").first()
         if ticket is not None:
             incident = (ticket.incident_type or "").strip().upper() or None
-    active = _by_precedence(AutonomyPause.objects.filter(rolled_back_at__isnull=True))
+    active = _by_precedence(autonomy_pauses_active())
     chain = autonomy_pauses_for(ticket_id=ticket_id, incident_type=incident) if (ticket_id or incident) else []
     return {
         "generated_at": iso(timezone.now()),
-        "controls": [autonomy_pause_serialize(p) for p in active],
+        "controls": [autonomy_pause_serialize(pause) for pause in active],
         "decision": _decision(chain),
-        "chain": [autonomy_pause_serialize(p) for p in chain],
+        "chain": [autonomy_pause_serialize(pause) for pause in chain],
         "history": _history(AutonomyPause.objects.order_by("-created_at", "id")),
         "query": {"ticket_id": str(ticket_id) if ticket_id else None, "incident_type": incident},
     }
@@ -151,8 +205,8 @@ def autonomy_replay(ticket_id, *, actor: Actor | None = None) -> dict:
         "ticket_id": str(ticket.id),
         "incident_type": incident,
         "decision": _decision(chain),
-        "chain": [autonomy_pause_serialize(p) for p in chain],
-        "controls": [autonomy_pause_serialize(p) for p in _by_precedence(covering)],
+        "chain": [autonomy_pause_serialize(pause) for pause in chain],
+        "controls": [autonomy_pause_serialize(pause) for pause in _by_precedence(covering)],
         "history": _history(covering),
     }
 
@@ -170,3 +224,8 @@ def incident_keywords() -> dict[str, list[str]]:
     """Keywords per incident type, as the templates say today (one query)."""
     rows = IncidentTemplate.objects.values_list("incident_type", "keywords")
     return {incident_type: list(keywords or []) for incident_type, keywords in rows}
+
+
+def incident_type_names() -> dict[str, str]:
+    """Each incident type that has a template, with the template's name (one query)."""
+    return dict(IncidentTemplate.objects.values_list("incident_type", "name"))

@@ -69,3 +69,91 @@ def raster_facts(data: bytes) -> dict:
         except ValueError:
             pass
     return facts
+
+
+def trailing_bytes(data: bytes, sniffed: SniffedType) -> int | None:
+    """How many bytes follow the end of the file's own structure (the JPEG's end-of-image marker,
+    the PNG's IEND chunk, the RIFF or ISO-BMFF boxes, the PDF's last %%EOF), or None when the
+    structure cannot be walked to an end. Anything behind the end is a second file riding along
+    (HTML, a ZIP): a polyglot that a browser or an unzip tool would read as that other file."""
+    walk = _STRUCTURE_ENDS.get(sniffed.content_type)
+    if walk is None:
+        return None
+    try:
+        end = walk(data)
+    except (IndexError, ValueError):
+        return None
+    return None if end is None or end > len(data) else len(data) - end
+
+
+def _jpeg_end(data: bytes) -> int | None:
+    pos = 2  # after SOI
+    while pos < len(data):
+        if data[pos] != 0xFF:
+            return None
+        while data[pos + 1] == 0xFF:  # fill bytes before a marker
+            pos += 1
+        marker = data[pos + 1]
+        if marker == 0xD9:  # EOI
+            return pos + 2
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # markers without a length
+            pos += 2
+            continue
+        pos += 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
+        if marker == 0xDA:  # SOS: entropy-coded data runs to the next marker that is not a stuffed 0xFF00 or a restart
+            while True:
+                pos = data.index(b"\xff", pos)
+                following = data[pos + 1]
+                if following == 0x00 or 0xD0 <= following <= 0xD7 or following == 0xFF:
+                    pos += 1 if following == 0xFF else 2
+                    continue
+                break
+    return None
+
+
+def _png_end(data: bytes) -> int | None:
+    pos = 8  # after the signature
+    while pos + 8 <= len(data):
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        kind = data[pos + 4 : pos + 8]
+        pos += 12 + length  # length, type, data, CRC
+        if kind == b"IEND":
+            return pos
+    return None
+
+
+def _riff_end(data: bytes) -> int:
+    size = int.from_bytes(data[4:8], "little")
+    return 8 + size + (size & 1)  # chunks are padded to an even length
+
+
+def _bmff_end(data: bytes) -> int | None:
+    pos = 0
+    while pos < len(data):
+        size = int.from_bytes(data[pos : pos + 4], "big")
+        if size == 1:
+            size = int.from_bytes(data[pos + 8 : pos + 16], "big")
+        elif size == 0:  # the last box runs to the end of the file
+            return len(data)
+        if size < 8:
+            return None
+        pos += size
+    return pos
+
+
+def _pdf_end(data: bytes) -> int | None:
+    marker = data.rfind(b"%%EOF")
+    if marker < 0:
+        return None
+    end = marker + len(b"%%EOF")
+    # Line endings (and the odd trailing NUL padding of some scanners) after the marker are part of it.
+    return end + (len(data) - end - len(data[end:].lstrip(b"\r\n\t \x00")))
+
+
+_STRUCTURE_ENDS = {
+    "image/jpeg": _jpeg_end,
+    "image/png": _png_end,
+    "image/webp": _riff_end,
+    "image/heic": _bmff_end,
+    "application/pdf": _pdf_end,
+}

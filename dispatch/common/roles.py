@@ -47,14 +47,15 @@ def role_of_user(user) -> Role | None:
     """A user's role is the one role group they belong to; superusers act as admin."""
     if user is None or not user.is_authenticated:
         return None
-    cached = getattr(user, "_dispatch_role", None)
+    # Cached on the user object for the request: the ticket page asks once per button.
+    cached = getattr(user, "dispatch_role", None)
     if cached is not None:
         return cached
     names = {group.name for group in user.groups.all()}
     role = next((r for r in Role if r.value in names), None)
     if role is None and user.is_superuser:
         role = Role.ADMIN
-    user._dispatch_role = role
+    user.dispatch_role = role
     return role
 
 

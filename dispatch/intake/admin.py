@@ -1,6 +1,6 @@
-"""Back office for intake: what customers sent (raw next to sanitized), conversations, and the
-facts intake read. Everything is read-only; the one change, clearing a review mark, goes
-through `message_review_clear`, which audits it."""
+"""Back office for intake: what customers sent (raw next to sanitized), conversations, the
+facts intake read, and what agents' blind intakes reported. Everything is read-only; the one
+change, clearing a review mark, goes through `message_review_clear`, which audits it."""
 from __future__ import annotations
 
 import json
@@ -12,7 +12,7 @@ from django.utils.translation import ngettext
 from dispatch.common.admin_base import ReadOnlyModelAdmin, actor_for_request
 from dispatch.common.errors import DispatchError
 
-from .models import Conversation, ExtractedField, InboundMessage
+from .models import BlindIntake, Conversation, ExtractedField, InboundMessage
 from .services import INTAKE_REVIEW, message_review_clear
 
 
@@ -74,7 +74,7 @@ class InboundMessageAdmin(ReadOnlyModelAdmin):
             cleared = message_review_clear(
                 actor=actor_for_request(request, INTAKE_REVIEW),
                 message_ids=list(queryset.values_list("pk", flat=True)),
-                payload={"via": "admin"},
+                request={"via": "admin"},
             )
         except DispatchError as exc:
             self.message_user(request, exc.message, messages.ERROR)
@@ -118,3 +118,23 @@ class ExtractedFieldAdmin(ReadOnlyModelAdmin):
     def shown_value(self, obj: ExtractedField) -> str:
         text = obj.value if isinstance(obj.value, str) else json.dumps(obj.value)
         return text[:120]
+
+
+@admin.register(BlindIntake)
+class BlindIntakeAdmin(ReadOnlyModelAdmin):
+    list_display = (
+        "created_at", "ticket", "identity_confidence", "classification_confidence", "readiness_reasons",
+        "sop_handoff_acknowledged",
+    )
+    list_filter = ("sop_handoff_required", "sop_handoff_acknowledged")
+    search_fields = ("=ticket__id", "identity_signature")
+    list_select_related = ("ticket",)
+    readonly_fields = (
+        "ticket", "identity_confidence", "classification_confidence", "identity_threshold", "classification_threshold",
+        "readiness_reasons", "identity_signature", "sop_handoff_required", "sop_handoff_acknowledged",
+        "sop_handoff_prompt", "created_at",
+    )
+
+
+# Registers the ticket page's triage-ready button (through the blind-intake gate).
+from . import admin_actions  # noqa: E402,F401

@@ -12,14 +12,14 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
-from datetime import date, datetime, time, timedelta
+from datetime import datetime
 from typing import Any, Iterable
-from zoneinfo import ZoneInfo
 
 import phonenumbers
 from django.conf import settings
 
 
+from dispatch.common.time_phrases import time_windows
 from dispatch.tickets import catalog
 
 from .sanitize import phone_normalize
@@ -27,10 +27,6 @@ from .sanitize import phone_normalize
 EMERGENCY = "EMERGENCY"
 URGENT = "URGENT"
 ROUTINE = "ROUTINE"
-
-# Business day used to turn "tomorrow" or "after 3pm" into a window.
-DAY_START = time(8, 0)
-DAY_END = time(18, 0)
 
 
 @dataclass(frozen=True)
@@ -378,183 +374,6 @@ def _name(text: str) -> Fact | None:
         if name and name.split()[0] not in _NOT_NAME:
             return Fact("customer_name", name, 70)
     return None
-
-
-# --- Time preferences -------------------------------------------------------------------------
-
-WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-_WEEKDAY_INDEX = {
-    **{name: index for index, name in enumerate(WEEKDAYS)},
-    "mon": 0, "tue": 1, "tues": 1, "wed": 2, "weds": 2, "thu": 3, "thur": 3, "thurs": 3, "fri": 4, "sat": 5, "sun": 6,
-}
-PARTS_OF_DAY = {
-    "morning": (time(8, 0), time(12, 0)),
-    "afternoon": (time(12, 0), time(17, 0)),
-    "evening": (time(17, 0), time(20, 0)),
-    "tonight": (time(17, 0), time(21, 0)),
-    "lunch": (time(11, 30), time(13, 30)),
-    "midday": (time(11, 0), time(14, 0)),
-}
-_CLOCK = r"(?P<{n}h>\d{{1,2}})(?::(?P<{n}m>\d{{2}}))?\s*(?P<{n}ap>a\.?m\.?|p\.?m\.?)?"
-_DAY_RE = re.compile(
-    r"\b(?P<rel>today|tonight|tomorrow|tmrw|tmr|tomorow|tommorow|tommorrow|day after tomorrow|next week|this week|this weekend|weekend)\b"
-    r"|\b(?P<qual>this|next|on)?\s*(?P<wd>monday|tuesday|wednesday|thursday|friday|saturday|sunday|mon|tues?|weds?|thu(?:rs?)?|fri|sat|sun)\b",
-    re.IGNORECASE,
-)
-_PART_RE = re.compile(r"\b(?P<part>morning|afternoon|evening|tonight|lunch(?:time)?|midday|noon)\b", re.IGNORECASE)
-_AFTER_RE = re.compile(r"\b(?:after|from|anytime after|any time after|not before|past)\s+" + _CLOCK.format(n="a") + r"(?!\s*(?:min|minutes|hours|hrs|days))", re.IGNORECASE)
-_BEFORE_RE = re.compile(r"\b(?:before|by|until|til|till|no later than)\s+(?:(?P<noon>noon|midday|lunch)|" + _CLOCK.format(n="b") + r")(?!\s*(?:min|minutes|hours|hrs|days))", re.IGNORECASE)
-_BETWEEN_RE = re.compile(
-    r"\b(?:between|btwn|from)\s+" + _CLOCK.format(n="s") + r"\s*(?:and|-|–|to)\s*" + _CLOCK.format(n="e")
-    + r"|\b" + _CLOCK.format(n="x") + r"\s*(?:-|–|to)\s*" + _CLOCK.format(n="y"),
-    re.IGNORECASE,
-)
-# "at 4:30pm", "around 10am": a clock time needs am/pm here ("we open at 9" is no preference).
-_AT_RE = re.compile(
-    r"\b(?:at|around|about|@)\s+(?P<th>\d{1,2})(?::(?P<tm>\d{2}))?\s*(?P<tap>a\.?m\.?|p\.?m\.?)(?![a-z])", re.IGNORECASE
-)
-
-
-def _clock(hour: str | None, minute: str | None, ampm: str | None, *, default_pm_below: int = 7) -> time | None:
-    if hour is None:
-        return None
-    h, m = int(hour), int(minute or 0)
-    if h > 23 or m > 59:
-        return None
-    marker = (ampm or "").lower().replace(".", "")
-    if marker == "pm" and h < 12:
-        h += 12
-    elif marker == "am" and h == 12:
-        h = 0
-    elif not marker and 1 <= h < default_pm_below:
-        # "after 3" in a service business means 3 pm, not 3 am.
-        h += 12
-    return time(h, m)
-
-
-def _weekday_day(today: date, weekday: int, qualifier: str) -> date:
-    ahead = (weekday - today.weekday()) % 7
-    if ahead == 0 and qualifier != "this":
-        # "Tuesday" said on a Tuesday means next week's; "this Tuesday" means today.
-        ahead = 7
-    if qualifier == "next" and today.weekday() + ahead <= 6:
-        # "next Friday" said on a Monday is the Friday of next week, not this one.
-        ahead += 7
-    return today + timedelta(days=ahead)
-
-
-def _days(text: str, today: date) -> list[tuple[date, str]]:
-    """The days a message names, soonest first, each with the words that named it."""
-    days: list[tuple[date, str]] = []
-    for match in _DAY_RE.finditer(text):
-        rel = (match.group("rel") or "").lower()
-        if rel in ("today", "tonight"):
-            days.append((today, rel))
-        elif rel == "day after tomorrow":
-            days.append((today + timedelta(days=2), rel))
-        elif rel.startswith(("tom", "tm")):
-            days.append((today + timedelta(days=1), "tomorrow"))
-        elif rel == "next week":
-            monday = today + timedelta(days=7 - today.weekday())
-            days.extend((monday + timedelta(days=i), "next week") for i in range(5))
-        elif rel == "this week":
-            days.extend((today + timedelta(days=i), "this week") for i in range(max(0, 5 - today.weekday())))
-        elif rel in ("weekend", "this weekend"):
-            saturday = today + timedelta(days=(5 - today.weekday()) % 7)
-            days.extend([(saturday, "weekend"), (saturday + timedelta(days=1), "weekend")])
-        elif match.group("wd"):
-            word = match.group("wd").lower()
-            qualifier = (match.group("qual") or "").lower()
-            # "sat" and "sun" are days only where a day is expected ("on sat", "fri or sat").
-            if word in ("sat", "sun") and not (
-                qualifier
-                or re.search(r"(\bor|\band|,|/)\s*$", text[: match.start("wd")], re.IGNORECASE)
-                or re.match(r"\s*(or|and|,|/)\s*(sat|sun)", text[match.end():], re.IGNORECASE)
-            ):
-                continue
-            weekday = _WEEKDAY_INDEX[word]
-            days.append((_weekday_day(today, weekday, qualifier), WEEKDAYS[weekday].title()))
-    unique: dict[date, str] = {}
-    for day, label in days:
-        unique.setdefault(day, label)
-    return sorted(unique.items())
-
-
-def _hours(text: str) -> tuple[time, time, str] | None:
-    """The hours a message asks for, as (start, end, label), or None when it names none."""
-    between = _BETWEEN_RE.search(text)
-    if between:
-        g = between.groupdict()
-        prefix = "s" if g.get("sh") else "x"
-        end_prefix = "e" if g.get("eh") else "y"
-        end_ap = g.get(f"{end_prefix}ap")
-        start = _clock(g.get(f"{prefix}h"), g.get(f"{prefix}m"), g.get(f"{prefix}ap") or end_ap)
-        end = _clock(g.get(f"{end_prefix}h"), g.get(f"{end_prefix}m"), end_ap)
-        if start and end and end > start:
-            return start, end, between.group(0).strip()
-    after = _AFTER_RE.search(text)
-    before = _BEFORE_RE.search(text)
-    if after or before:
-        start = _clock(after.group("ah"), after.group("am"), after.group("aap")) if after else DAY_START
-        if before and before.group("noon"):
-            end = time(12, 0)
-        elif before:
-            end = _clock(before.group("bh"), before.group("bm"), before.group("bap"))
-        else:
-            end = DAY_END
-        if start and end and end > start:
-            label = " ".join(m.group(0).strip() for m in (after, before) if m)
-            return start, end, label
-        if start and not before:
-            return start, (datetime.combine(date.today(), start) + timedelta(hours=2)).time(), after.group(0).strip()
-    part = _PART_RE.search(text)
-    if part:
-        word = part.group("part").lower()
-        if word == "noon":
-            return time(11, 0), time(13, 0), "noon"
-        key = "lunch" if word.startswith("lunch") else word
-        start, end = PARTS_OF_DAY[key]
-        return start, end, word
-    at = _AT_RE.search(text)
-    if at:
-        start = _clock(at.group("th"), at.group("tm"), at.group("tap"))
-        if start and time(6, 0) <= start <= time(20, 0):
-            end = (datetime.combine(date.today(), start) + timedelta(hours=2)).time()
-            return start, end, at.group(0).strip()
-    return None
-
-
-def time_windows(text: str, *, now: datetime, tz: str) -> list[dict]:
-    """Preferred windows ("tomorrow morning", "after 3pm", "Tuesday", "next week") as
-    [{"start", "end", "label"}] in ISO-8601 with the site's offset, soonest first."""
-    zone = ZoneInfo(tz)
-    local_now = now.astimezone(zone)
-    today = local_now.date()
-    days = _days(text, today)
-    hours = _hours(text)
-    if not days and hours is None:
-        return []
-    if not days:
-        # "after 3pm" with no day: today if that is still ahead, otherwise tomorrow.
-        start, end, _label = hours
-        day = today if datetime.combine(today, end, zone) > local_now else today + timedelta(days=1)
-        days = [(day, "today" if day == today else "tomorrow")]
-    windows = []
-    for day, day_label in days:
-        if hours:
-            start_t, end_t, hours_label = hours
-        elif day_label == "tonight":
-            (start_t, end_t), hours_label = PARTS_OF_DAY["tonight"], ""
-        else:
-            start_t, end_t, hours_label = DAY_START, DAY_END, ""
-        start = datetime.combine(day, start_t, zone)
-        end = datetime.combine(day, end_t, zone)
-        if end <= local_now:
-            continue
-        start = max(start, local_now.replace(second=0, microsecond=0))
-        label = day_label if hours_label in ("", day_label) else f"{day_label} {hours_label}"
-        windows.append({"start": start.isoformat(), "end": end.isoformat(), "label": label})
-    return windows[:7]
 
 
 # --- Spam ---------------------------------------------------------------------------------------

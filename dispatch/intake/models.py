@@ -1,15 +1,17 @@
 """What customers send us: every inbound message as received and as cleaned, the conversation it
-belongs to, and each fact intake read out of it with its confidence and source.
+belongs to, and each fact intake read out of it with its confidence and source; and what an
+agent's blind intake reported.
 
-Rows here are written only by `services.message_receive` (and the helpers it calls). A message
-is never edited after it is stored: the raw original stays next to the sanitized copy, so a
-dispatcher can always see exactly what arrived.
+Rows here are written only by the intake services: `message_receive` (and the helpers it calls)
+and `ticket_blind_intake`. A message is never edited after it is stored: the raw original stays
+next to the sanitized copy, so a dispatcher can always see exactly what arrived.
 """
 from __future__ import annotations
 
 import uuid
 
 from django.db import models
+from django.utils import timezone
 
 from dispatch.tickets.models import Ticket
 
@@ -124,3 +126,41 @@ class ExtractedField(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} = {self.value!r} ({self.confidence}%)"
+
+
+class BlindIntake(models.Model):
+    """What an agent's blind intake told us about the ticket it opened, and what we judged from it:
+    the confidences it reported, the thresholds they were held against, and the SOP handoff.
+
+    Written once by `ticket_blind_intake`, in the transaction that opens the ticket; the triage gate
+    reads it (a ticket without one was opened another way and is not gated). Only the SOP
+    acknowledgement changes later, when a triage acknowledges the handoff.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    ticket = models.OneToOneField(Ticket, on_delete=models.PROTECT, related_name="blind_intake")
+    identity_confidence = models.PositiveSmallIntegerField()
+    classification_confidence = models.PositiveSmallIntegerField()
+    identity_threshold = models.PositiveSmallIntegerField()
+    classification_threshold = models.PositiveSmallIntegerField()
+    # Why the ticket was not ready to schedule: IDENTITY_CONFIDENCE, CLASSIFICATION_CONFIDENCE,
+    # SOP_HANDOFF_REQUIRED; empty when it was.
+    readiness_reasons = models.JSONField(default=list, blank=True)
+    identity_signature = models.CharField(max_length=64)
+    sop_handoff_required = models.BooleanField(default=False)
+    sop_handoff_acknowledged = models.BooleanField(default=False)
+    sop_handoff_prompt = models.TextField(blank=True)
+    # A default rather than auto_now_add, so that the rows carried over from the audit trail keep
+    # the time of the intake.
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(identity_confidence__lte=100, classification_confidence__lte=100),
+                name="blind_intake_confidence_0_100",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"blind intake · identity {self.identity_confidence}% · classification {self.classification_confidence}%"

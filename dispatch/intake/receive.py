@@ -15,74 +15,40 @@ for the scheduling face to act on; nothing here acts on it.
 from __future__ import annotations
 
 import re
-import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from dispatch.common.actors import Actor, service_actor
 from dispatch.common.errors import DispatchError, invalid_request
+from dispatch.common.parsing import email_parse, uuid_parse
 from dispatch.messaging.models import MessageTemplate
 from dispatch.messaging.rendering import template_render
 from dispatch.messaging.selectors import message_templates
 from dispatch.messaging.services import outbox_enqueue
 from dispatch.tickets.commands import command
 from dispatch.tickets.models import Account, Priority, Site, Ticket
+from dispatch.tickets.policy import role_refusal
 from dispatch.tickets.services import (
     Outcome,
     TicketChange,
     audit_only,
-    role_forbidden,
-    ticket_execute,
-    ticket_open,
+    ticket_change,
+    ticket_opening,
     ticket_request_info,
     ticket_triage,
 )
 from dispatch.tickets.states import TicketState
 
 from . import conversations, extract, sanitize
+from .confidence import classification_threshold, identity_threshold
+from .gate import gate_refusals
 from .models import ExtractedField, InboundChannel, InboundMessage
+from .selectors import blind_intake_of
 from .status_links import status_link
-
-S = TicketState
-
-# Both must reach this for intake to make a ticket schedulable on its own (the same settings
-# the blind-intake gate reads).
-DEFAULT_CONFIDENCE_THRESHOLD = 85
-
-
-def _identity_threshold() -> int:
-    return int(getattr(settings, "DISPATCH_INTAKE_IDENTITY_CONFIDENCE_THRESHOLD", DEFAULT_CONFIDENCE_THRESHOLD))
-
-
-def _classification_threshold() -> int:
-    return int(getattr(settings, "DISPATCH_INTAKE_CLASSIFICATION_CONFIDENCE_THRESHOLD", DEFAULT_CONFIDENCE_THRESHOLD))
-
-
-def _email(value: Any, *, field: str) -> str:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return ""
-    if not isinstance(value, str):
-        raise invalid_request(f"{field!r} must be an email address.", field=field)
-    address = value.strip().lower()
-    try:
-        validate_email(address)
-    except ValidationError:
-        raise invalid_request(f"{field!r} is not a valid email address.", field=field) from None
-    return address
-
-
-def _uuid(value: Any, field: str) -> uuid.UUID:
-    try:
-        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
-    except (ValueError, TypeError, AttributeError):
-        raise invalid_request(f"{field!r} must be a UUID.", field=field) from None
-
 
 INTAKE_RECEIVE = command("intake.receive", ["dispatcher", "agent"], None, "NEW", "Open a ticket from a customer's message")
 INTAKE_UPDATE = command(
@@ -94,9 +60,9 @@ INTAKE_UPDATE = command(
 )
 
 # States in which a customer's bare "2" answers a proposal of appointment times.
-REPLY_STATES = frozenset({S.SCHEDULE_PROPOSED, S.PENDING_CUSTOMER_CONFIRMATION})
+REPLY_STATES = frozenset({TicketState.SCHEDULE_PROPOSED, TicketState.PENDING_CUSTOMER_CONFIRMATION})
 # States in which intake still completes the ticket from what the customer writes.
-INTAKE_STATES = frozenset({S.NEW, S.NEEDS_INFO, S.TRIAGED})
+INTAKE_STATES = frozenset({TicketState.NEW, TicketState.NEEDS_INFO, TicketState.TRIAGED})
 # An item still missing after this many questions is left to a dispatcher (no endless asking).
 MAX_ASKS_PER_ITEM = 2
 PROVIDER_ID_MAX = 255
@@ -126,7 +92,7 @@ _CHANGE_REQUEST_RE = re.compile(
 
 @dataclass
 class IntakeResult:
-    """What happened to one inbound message (see HELPERS "Intake interfaces")."""
+    """What happened to one inbound message."""
 
     message: InboundMessage
     ticket: Ticket | None
@@ -307,20 +273,23 @@ def _facts_store(*, ticket: Ticket, message: InboundMessage, facts: list[extract
 
 def _triage_outcome(ticket: Ticket, review_waiting: Callable[[], bool]) -> tuple[str | None, bool]:
     """Where a complete intake ticket goes: READY_TO_SCHEDULE when intake is sure of the customer
-    and the incident and no message of the ticket waits for a dispatcher's review, TRIAGED
-    otherwise; None when it stays where it is. Also says whether a review is waiting.
-    `review_waiting` is asked only when the answer matters (it may cost a query)."""
+    and the incident, no message of the ticket waits for a dispatcher's review and (for a ticket
+    blind intake opened) the gate lets it pass; TRIAGED otherwise; None when it stays where it is.
+    Also says whether a review is waiting. `review_waiting` is asked only when the answer matters
+    (it may cost a query)."""
     sure = (
-        (ticket.identity_confidence or 0) >= _identity_threshold()
-        and (ticket.classification_confidence or 0) >= _classification_threshold()
+        (ticket.identity_confidence or 0) >= identity_threshold()
+        and (ticket.classification_confidence or 0) >= classification_threshold()
+        # Blind intake opens tickets in TRIAGED (never NEW), so only there can a gate apply.
+        and not (ticket.state == TicketState.TRIAGED and gate_refusals(ticket, blind_intake_of(ticket.id)))
     )
-    if ticket.state == S.TRIAGED and not sure:
+    if ticket.state == TicketState.TRIAGED and not sure:
         return None, False
     flagged = review_waiting()
     confident = sure and not flagged
-    if ticket.state == S.TRIAGED and not confident:
+    if ticket.state == TicketState.TRIAGED and not confident:
         return None, flagged
-    return (S.READY_TO_SCHEDULE if confident else S.TRIAGED), flagged
+    return (TicketState.READY_TO_SCHEDULE if confident else TicketState.TRIAGED), flagged
 
 
 def _triage_facts(ticket: Ticket, target: str, flagged: bool) -> dict:
@@ -356,23 +325,23 @@ def _progress(*, actor: Actor, ticket: Ticket, review_waiting: Callable[[], bool
 
 
 def _settle(change: TicketChange, *, items: list[str], review_waiting: Callable[[], bool]) -> None:
-    """Inside the executor call that opened or updated an intake ticket, take the step that
+    """Inside the change that opens or updates an intake ticket, take the step that
     _progress and _ask would otherwise take in a second call (and a second audit event): a NEW
     ticket still missing something goes to NEEDS_INFO with the question; a complete one is triaged."""
     ticket = change.ticket
     if missing_items(ticket):
-        if items and ticket.state == S.NEW:
-            change.transition(S.NEEDS_INFO)
+        if items and ticket.state == TicketState.NEW:
+            change.transition(TicketState.NEEDS_INFO)
             change.audit_payload["question"] = question_text(items, ticket=ticket)
         return
     target, flagged = _triage_outcome(ticket, review_waiting)
     if target is None:
         return
     ticket.incident_type = ticket.incident_type.strip().upper()
-    if ticket.state != S.TRIAGED:
-        change.transition(S.TRIAGED)
-    if target == S.READY_TO_SCHEDULE:
-        change.transition(S.READY_TO_SCHEDULE)
+    if ticket.state != TicketState.TRIAGED:
+        change.transition(TicketState.TRIAGED)
+    if target == TicketState.READY_TO_SCHEDULE:
+        change.transition(TicketState.READY_TO_SCHEDULE)
     change.audit_payload["triage"] = _triage_facts(ticket, target, flagged)
 
 
@@ -393,7 +362,7 @@ def _ask(*, actor: Actor, ticket: Ticket, missing: list[str], items: list[str], 
         flags["unanswered"] = missing
         return ticket
     question = question_text(items, ticket=ticket)
-    if ticket.state == S.NEW:
+    if ticket.state == TicketState.NEW:
         ticket = ticket_request_info(actor=actor, ticket_id=ticket.id, question=question).ticket
     _reply(route=route, template="needs_info", ticket=ticket, context={"question": question}, result=result,
            flags=flags, templates=templates)
@@ -409,15 +378,16 @@ def intake_ticket_update(
     address: dict | None = None,
     classification_confidence: int | None = None,
     source_message_id=None,
-    payload: dict | None = None,
     account: Account | None = None,
     then: Callable[[TicketChange], None] | None = None,
+    request: dict | None = None,
+    expected_version: int | None = None,
 ) -> Outcome:
     """Record what a customer's later message told us: blank details filled, a raised priority,
     the incident type, and the address (moving the ticket to the account's matching site, or
     completing its placeholder site). Known values are never overwritten. `account` is the
     ticket's account when the caller has just read it (it is not read again); `then` runs in the
-    same change once the details are recorded."""
+    same change once the details are recorded. The outcome's result is the change made."""
     details = dict(details or {})
     allowed = {"customer_name", "customer_phone", "customer_email", "incident_type", "priority"}
     unknown = sorted(set(details) - allowed)
@@ -425,8 +395,18 @@ def intake_ticket_update(
         raise invalid_request(f"Intake cannot set {', '.join(unknown)}.", fields=unknown)
     if "priority" in details and details["priority"] not in Priority.values:
         raise invalid_request("'priority' must be EMERGENCY, URGENT or ROUTINE.", field="priority")
+    audit: dict[str, Any] = {"fields": sorted(details) + (["address"] if address else [])}
+    if source_message_id is not None:
+        audit["inbound_message_id"] = audit["source_message_id"] = str(source_message_id)
 
-    def apply(change: TicketChange):
+    with ticket_change(
+        actor=actor,
+        command=INTAKE_UPDATE,
+        ticket_id=ticket_id,
+        expected_version=expected_version,
+        request=request,
+        audit=audit,
+    ) as change:
         ticket = change.ticket
         if account is not None and account.pk == ticket.account_id:
             ticket.account = account
@@ -451,13 +431,10 @@ def intake_ticket_update(
                 diff["identity_confidence"] = {"from": ticket.identity_confidence, "to": identity}
                 ticket.identity_confidence = identity
         change.audit_payload["changes"] = diff
-        if source_message_id is not None:
-            change.audit_payload["source_message_id"] = str(source_message_id)
+        change.result = diff
         if then is not None:
             then(change)
-        return diff
-
-    return ticket_execute(actor=actor, ticket_id=ticket_id, command=INTAKE_UPDATE, payload=payload or {}, apply=apply)
+    return change.outcome
 
 
 def _site_from_address(ticket: Ticket, address: dict) -> tuple[dict, int | None]:
@@ -515,7 +492,7 @@ def message_receive(
     subject = _text_arg(subject, "subject")
     sender_name = _text_arg(sender_name, "sender_name")
     phone = _sender_phone(sender_phone)
-    email = _email(sender_email, field="sender_email")
+    email = email_parse(sender_email, field="sender_email") or ""
     if channel == InboundChannel.SMS and not phone:
         raise invalid_request("An SMS needs the sender's phone number.", field="sender_phone")
     if channel == InboundChannel.EMAIL and not email:
@@ -528,8 +505,9 @@ def message_receive(
         raise invalid_request("'media' must be a list.", field="media")
     extra = dict(extra or {})
     actor = actor or service_actor("intake")
-    if not INTAKE_RECEIVE.allows_role(actor.role):
-        raise role_forbidden(INTAKE_RECEIVE, actor.role)
+    refusal = role_refusal(INTAKE_RECEIVE, actor.role)
+    if refusal:
+        raise refusal
 
     clean = sanitize.message_clean(body=body, subject=subject, sender_name=sender_name)
     stored_raw = sanitize.raw_fields_cap(raw)
@@ -656,7 +634,7 @@ def _open(*, actor, message, found: extract.Extraction, clean, route, result: In
     ticket = Ticket(
         account=account,
         site=site,
-        state=S.NEW,
+        state=TicketState.NEW,
         priority=found.priority.value,
         incident_type=incident.value if incident else "",
         summary=_summary(clean, message.media),
@@ -668,24 +646,20 @@ def _open(*, actor, message, found: extract.Extraction, clean, route, result: In
         classification_confidence=incident.confidence if incident else 0,
     )
     # What the ticket lacks is known before it exists: it is opened and parked in NEEDS_INFO (or
-    # triaged) in one executor call, and its conversation is written with the questions counted.
+    # triaged) in one change, and its conversation is written with the questions counted.
     missing = missing_items(ticket)
     items, asked = _questions_due({}, missing)
-    outcome = ticket_open(
-        actor=actor,
-        command=INTAKE_RECEIVE,
-        ticket=ticket,
-        payload={
-            "channel": message.channel,
-            "inbound_message_id": str(message.id),
-            "provider_message_id": message.provider_message_id,
-            "placement": place.note,
-            "provisional_account": account.is_provisional,
-            "flags": sorted(flags),
-        },
-        prepare=lambda change: _settle(change, items=items, review_waiting=lambda: message.needs_review),
-    )
-    ticket = outcome.ticket
+    audit = {
+        "channel": message.channel,
+        "inbound_message_id": str(message.id),
+        "provider_message_id": message.provider_message_id,
+        "placement": place.note,
+        "provisional_account": account.is_provisional,
+        "flags": sorted(flags),
+    }
+    with ticket_opening(actor=actor, command=INTAKE_RECEIVE, ticket=ticket, audit=audit) as change:
+        _settle(change, items=items, review_waiting=lambda: message.needs_review)
+    ticket = change.ticket
     conversation = conversations.conversation_start(ticket=ticket, channel=message.channel, phone=phone, email=email,
                                                     asked=asked)
     message.conversation = conversation
@@ -769,13 +743,12 @@ def _thread(*, actor, thread: conversations.SenderThread, message, found: extrac
             address=address,
             classification_confidence=found.incident_type.confidence if found.incident_type else None,
             source_message_id=message.id,
-            payload={"inbound_message_id": str(message.id), "fields": sorted(wanted) + (["address"] if address else [])},
             account=ticket.account,
             then=settle,
         )
         ticket = outcome.ticket
         missing = missing_items(ticket)
-    elif ticket.state != S.NEEDS_INFO:
+    elif ticket.state != TicketState.NEEDS_INFO:
         # Nothing new ("thanks!"): a ticket someone else is working on is left as it is.
         return ticket
     else:
@@ -795,15 +768,17 @@ def _thread(*, actor, thread: conversations.SenderThread, message, found: extrac
 INTAKE_REVIEW = command("intake.review", ["dispatcher"], None, None, "Mark flagged messages reviewed")
 
 
-def message_review_clear(*, actor: Actor, message_ids: list, payload: dict | None = None) -> int:
+def message_review_clear(*, actor: Actor, message_ids: list, request: dict | None = None) -> int:
     """A dispatcher has read flagged messages: clear their review mark, one audit event per message."""
-    if not INTAKE_REVIEW.allows_role(actor.role):
-        raise role_forbidden(INTAKE_REVIEW, actor.role)
-    keys = [_uuid(value, "message_ids") for value in (message_ids or [])]
+    refusal = role_refusal(INTAKE_REVIEW, actor.role)
+    if refusal:
+        raise refusal
+    keys = [uuid_parse(value, field="message_ids") for value in (message_ids or [])]
     if not keys:
         raise invalid_request("Name at least one message.", field="message_ids")
     cleared = 0
     with transaction.atomic():
+        # Locked so that two dispatchers clearing the same message at once write one audit event.
         for message in (
             InboundMessage.objects.select_for_update(of=("self",)).filter(pk__in=keys, needs_review=True).select_related("ticket")
         ):
@@ -812,7 +787,11 @@ def message_review_clear(*, actor: Actor, message_ids: list, payload: dict | Non
                 actor=actor,
                 command=INTAKE_REVIEW,
                 ticket=message.ticket,
-                payload={**(payload or {}), "inbound_message_id": str(message.pk), "flags": sorted(message.flags or {})},
+                payload={
+                    "inbound_message_id": str(message.pk),
+                    "flags": sorted(message.flags or {}),
+                    **({"request": request} if request else {}),
+                },
             )
             cleared += 1
     return cleared

@@ -1,11 +1,12 @@
-"""Reads of intake: a ticket's messages, what intake read out of them, and what waits for review."""
+"""Reads of intake: a ticket's messages, what intake read out of them, what an agent's blind
+intake reported, and what waits for review."""
 from __future__ import annotations
 
 from django.db.models import QuerySet
 
 from dispatch.tickets.models import Ticket
 
-from .models import ExtractedField, InboundMessage
+from .models import BlindIntake, ExtractedField, InboundMessage
 
 
 def ticket_messages(ticket: Ticket) -> list[InboundMessage]:
@@ -30,6 +31,11 @@ def time_preferences(ticket: Ticket) -> list[dict]:
         .first()
     )
     return list(row or [])
+
+
+def blind_intake_of(ticket_id) -> BlindIntake | None:
+    """What blind intake recorded about this ticket, or None for a ticket opened another way (one query)."""
+    return BlindIntake.objects.filter(ticket_id=ticket_id).first()
 
 
 def messages_for_review() -> QuerySet[InboundMessage]:

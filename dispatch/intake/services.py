@@ -2,60 +2,54 @@
 keeps a low-confidence blind intake from reaching the scheduling queue.
 
 Blind intake opens a ticket straight into TRIAGED, or READY_TO_SCHEDULE when the agent is
-confident of who the customer is and what the incident is and the SOP handoff was done. A
-second intake of the same customer, site and incident within the duplicate window is refused
-with DUPLICATE_INTAKE naming the ticket already open.
+confident of who the customer is and what the incident is and the SOP handoff was done; what it
+reported is kept in a BlindIntake row. A second intake of the same customer, site and incident
+within the duplicate window is refused with DUPLICATE_INTAKE naming the ticket already open.
+
+`intake_triage` is ticket.triage for every face (the API and the back office): to
+READY_TO_SCHEDULE, a blind-intake ticket must pass the gate (gate.py) — refused while the agent
+was unsure (LOW_IDENTITY_CONFIDENCE, LOW_CLASSIFICATION_CONFIDENCE) or the SOP handoff is
+unacknowledged (SOP_HANDOFF_REQUIRED). A dispatcher in person may override it with a reason,
+recorded in the triage's audit event; an agent may not.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-import uuid
 from datetime import timedelta
 from typing import Any
 
 import phonenumbers
 from django.conf import settings
-from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from dispatch.common.actors import Actor
-from dispatch.common.errors import DispatchError, invalid_request
+from dispatch.common.errors import DispatchError, invalid_request, not_found
 from dispatch.common.money import cents_value
+from dispatch.common.parsing import email_parse, uuid_parse
 from dispatch.tickets.commands import command
-from dispatch.tickets.models import AuditEvent, Priority, Site, Ticket
+from dispatch.tickets.models import Priority, Site, Ticket
+from dispatch.tickets.policy import role_refusal, scope_refusal
 from dispatch.tickets.selectors import iso_utc
-from dispatch.tickets.policy import access_check
-from dispatch.tickets.services import (
-    TICKET_TRIAGE,
-    Outcome,
-    invalid_transition,
-    role_forbidden,
-    ticket_not_found,
-    ticket_open,
-    ticket_triage,
-)
+from dispatch.tickets.services import Outcome, TicketChange, ticket_opening, ticket_triage
 from dispatch.tickets.states import TERMINAL_STATES, TicketState
 
-S = TicketState
+from .confidence import classification_threshold, identity_threshold
+from .gate import (  # noqa: F401  (blind_intake_schedulable_check: part of the app's service surface)
+    DEFAULT_SOP_HANDOFF_PROMPT,
+    blind_intake_schedulable_check,
+    gate_override_allowed,
+    gate_refusals,
+)
+from .models import BlindIntake
+from .selectors import blind_intake_of
 
 BLIND_INTAKE = command("ticket.blind_intake", ["dispatcher", "agent"], None, None, "Blind intake")
 
-DEFAULT_CONFIDENCE_THRESHOLD = 85
 DEFAULT_DUPLICATE_WINDOW_MINUTES = 120
-DEFAULT_SOP_HANDOFF_PROMPT = "SOP handoff: confirm onsite access and completion scope before scheduling."
 PHONE_REGION = "US"
-
-
-def _identity_threshold() -> int:
-    return int(getattr(settings, "DISPATCH_INTAKE_IDENTITY_CONFIDENCE_THRESHOLD", DEFAULT_CONFIDENCE_THRESHOLD))
-
-
-def _classification_threshold() -> int:
-    return int(getattr(settings, "DISPATCH_INTAKE_CLASSIFICATION_CONFIDENCE_THRESHOLD", DEFAULT_CONFIDENCE_THRESHOLD))
 
 
 def _duplicate_window_minutes() -> int:
@@ -77,19 +71,6 @@ def phone_e164(value: Any, *, field: str = "contact_phone") -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def _email(value: Any, *, field: str = "contact_email") -> str | None:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    if not isinstance(value, str):
-        raise invalid_request(f"{field!r} must be an email address.", field=field)
-    address = value.strip().lower()
-    try:
-        validate_email(address)
-    except ValidationError:
-        raise invalid_request(f"{field!r} is not a valid email address.", field=field) from None
-    return address
-
-
 def _required_text(value: Any, field: str, *, max_length: int | None = None) -> str:
     if not isinstance(value, str) or not value.strip():
         raise invalid_request(f"{field!r} is required.", field=field)
@@ -97,13 +78,6 @@ def _required_text(value: Any, field: str, *, max_length: int | None = None) -> 
     if max_length is not None and len(text) > max_length:
         raise invalid_request(f"{field!r} is longer than {max_length} characters.", field=field)
     return text
-
-
-def _uuid(value: Any, field: str) -> uuid.UUID:
-    try:
-        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
-    except (ValueError, TypeError, AttributeError):
-        raise invalid_request(f"{field!r} must be a UUID.", field=field) from None
 
 
 def _confidence(value: Any, field: str) -> int:
@@ -119,10 +93,6 @@ def _optional_bool(value: Any, field: str) -> bool | None:
     if value is None or isinstance(value, bool):
         return value
     raise invalid_request(f"{field!r} must be true or false.", field=field)
-
-
-def _nte(value: Any) -> int | None:
-    return cents_value(value, "nte_cents")
 
 
 def identity_signature(*, account_id, site_id, incident_type: str, summary: str, customer_name: str,
@@ -162,6 +132,23 @@ def _duplicate_of(*, site: Site, incident_type: str, customer_name: str, phone: 
     )
 
 
+def blind_intake_facts(record: BlindIntake) -> dict:
+    """What blind intake judged, as the tool answers it and its audit event records it."""
+    ready = not record.readiness_reasons
+    return {
+        "state_recommendation": (TicketState.READY_TO_SCHEDULE if ready else TicketState.TRIAGED).value,
+        "readiness": {"ready": ready, "readiness_reasons": list(record.readiness_reasons)},
+        "policy": {
+            "identity_confidence_threshold": record.identity_threshold,
+            "classification_confidence_threshold": record.classification_threshold,
+        },
+        "identity_signature": record.identity_signature,
+        "sop_handoff_required": record.sop_handoff_required,
+        "sop_handoff_acknowledged": record.sop_handoff_acknowledged,
+        "sop_handoff_prompt": record.sop_handoff_prompt or None,
+    }
+
+
 def ticket_blind_intake(
     *,
     actor: Actor,
@@ -179,14 +166,15 @@ def ticket_blind_intake(
     nte_cents=None,
     sop_handoff_acknowledged: bool | None = None,
     sop_handoff_prompt: str | None = None,
-    payload: dict | None = None,
+    request: dict | None = None,
 ) -> Outcome:
     """Open a ticket from an agent's intake: TRIAGED, or READY_TO_SCHEDULE when it is confident."""
     # Refuse a caller without the role before reading anything, so a refusal reveals nothing.
-    if not BLIND_INTAKE.allows_role(actor.role):
-        raise role_forbidden(BLIND_INTAKE, actor.role)
-    account_key = _uuid(account_id, "account_id")
-    site_key = _uuid(site_id, "site_id")
+    refusal = role_refusal(BLIND_INTAKE, actor.role)
+    if refusal:
+        raise refusal
+    account_key = uuid_parse(account_id, field="account_id")
+    site_key = uuid_parse(site_id, field="site_id")
     summary = _required_text(summary, "summary", max_length=500)
     incident_type = _required_text(incident_type, "incident_type", max_length=64).upper()
     customer_name = _required_text(customer_name, "customer_name", max_length=200)
@@ -196,7 +184,7 @@ def ticket_blind_intake(
     identity = _confidence(identity_confidence, "identity_confidence")
     classification = _confidence(classification_confidence, "classification_confidence")
     phone = phone_e164(contact_phone)
-    email = _email(contact_email)
+    email = email_parse(contact_email, field="contact_email")
     if phone is None and email is None:
         raise DispatchError(
             "BLIND_INTAKE_VALIDATION_FAILED",
@@ -205,55 +193,54 @@ def ticket_blind_intake(
             dimension="identity",
             details={"missing_contact_channel": True},
         )
-    nte = _nte(nte_cents)
+    nte = cents_value(nte_cents, "nte_cents")
     acknowledged = _optional_bool(sop_handoff_acknowledged, "sop_handoff_acknowledged")
     if sop_handoff_prompt is not None and not (isinstance(sop_handoff_prompt, str) and sop_handoff_prompt.strip()):
         raise invalid_request("'sop_handoff_prompt' must be a non-empty string.", field="sop_handoff_prompt")
     if description is not None and not isinstance(description, str):
         raise invalid_request("'description' must be text.", field="description")
 
-    thresholds = {
-        "identity_confidence_threshold": _identity_threshold(),
-        "classification_confidence_threshold": _classification_threshold(),
-    }
+    record = BlindIntake(
+        identity_confidence=identity,
+        classification_confidence=classification,
+        identity_threshold=identity_threshold(),
+        classification_threshold=classification_threshold(),
+        sop_handoff_acknowledged=acknowledged is True,
+        identity_signature=identity_signature(
+            account_id=account_key, site_id=site_key, incident_type=incident_type, summary=summary,
+            customer_name=customer_name, phone=phone, email=email,
+        ),
+    )
     reasons = []
-    if identity < thresholds["identity_confidence_threshold"]:
+    if identity < record.identity_threshold:
         reasons.append("IDENTITY_CONFIDENCE")
-    if classification < thresholds["classification_confidence_threshold"]:
+    if classification < record.classification_threshold:
         reasons.append("CLASSIFICATION_CONFIDENCE")
     # An explicit false means the SOP handoff has not been done; a caller whose flow has no
     # handoff step leaves it out and is judged on confidence alone.
     if acknowledged is False:
         reasons.append("SOP_HANDOFF_REQUIRED")
-    state = S.TRIAGED if reasons else S.READY_TO_SCHEDULE
-    prompt = (sop_handoff_prompt.strip() if sop_handoff_prompt else DEFAULT_SOP_HANDOFF_PROMPT) if reasons else None
-    signature = identity_signature(
-        account_id=account_key, site_id=site_key, incident_type=incident_type, summary=summary,
-        customer_name=customer_name, phone=phone, email=email,
-    )
-    intake = {
-        "state_recommendation": state.value,
-        "readiness": {"ready": not reasons, "readiness_reasons": reasons},
-        "policy": thresholds,
-        "identity_signature": signature,
-        "sop_handoff_required": bool(reasons),
-        "sop_handoff_acknowledged": acknowledged is True,
-        "sop_handoff_prompt": prompt,
-    }
+    record.readiness_reasons = reasons
+    record.sop_handoff_required = bool(reasons)
+    if reasons:
+        record.sop_handoff_prompt = sop_handoff_prompt.strip() if sop_handoff_prompt else DEFAULT_SOP_HANDOFF_PROMPT
+    facts = blind_intake_facts(record)
 
     with transaction.atomic():
         # Locking the site row serialises intakes for one site, so two identical intakes racing
         # each other cannot both pass the duplicate check below before either has inserted.
         site = Site.objects.select_for_update().filter(pk=site_key).first()
         if site is None:
-            raise DispatchError("SITE_NOT_FOUND", f"No site {site_key}.", status=404, dimension="request")
+            raise not_found("SITE_NOT_FOUND", f"No site {site_key}.")
         if site.account_id != account_key:
             raise invalid_request("The site does not belong to that account.", field="site_id")
-        if not actor.in_scope(account_id=site.account_id, site_id=site.id):
-            raise DispatchError(
-                "FORBIDDEN_SCOPE", "This credential is not scoped to that account or site.", status=403, dimension="scope"
-            )
-        existing = _duplicate_of(site=site, incident_type=incident_type, customer_name=customer_name, phone=phone, email=email)
+        # Scope before the duplicate check, whose answer would name another account's ticket.
+        refusal = scope_refusal(actor, account_id=site.account_id, site_id=site.id)
+        if refusal:
+            raise refusal
+        existing = _duplicate_of(
+            site=site, incident_type=incident_type, customer_name=customer_name, phone=phone, email=email
+        )
         if existing is not None:
             raise DispatchError(
                 "DUPLICATE_INTAKE",
@@ -266,13 +253,13 @@ def ticket_blind_intake(
                     "duplicate_ticket_state": str(existing.state),
                     "duplicate_created_at": iso_utc(existing.created_at),
                     "duplicate_within_minutes": _duplicate_window_minutes(),
-                    "identity_signature": signature,
+                    "identity_signature": record.identity_signature,
                 },
             )
         ticket = Ticket(
             account_id=site.account_id,
             site=site,
-            state=state,
+            state=TicketState.READY_TO_SCHEDULE if not reasons else TicketState.TRIAGED,
             priority=priority,
             incident_type=incident_type,
             summary=summary,
@@ -284,77 +271,29 @@ def ticket_blind_intake(
             identity_confidence=identity,
             classification_confidence=classification,
         )
-        request = payload if payload is not None else {
-            "account_id": str(account_key), "site_id": str(site_key), "summary": summary,
-            "incident_type": incident_type, "customer_name": customer_name, "priority": priority,
-            "identity_confidence": identity_confidence, "classification_confidence": classification_confidence,
-            "contact_phone": contact_phone, "contact_email": contact_email, "description": description,
-            "nte_cents": nte_cents, "sop_handoff_acknowledged": sop_handoff_acknowledged,
+        audit = {
+            "account_id": str(site.account_id),
+            "site_id": str(site.id),
+            "summary": summary,
+            "incident_type": incident_type,
+            "priority": priority,
+            "customer_name": customer_name,
+            "contact_phone": phone,
+            "contact_email": email,
+            "nte_cents": nte,
+            "identity_confidence": identity,
+            "classification_confidence": classification,
+            **facts,
         }
-        outcome = ticket_open(
-            actor=actor, command=BLIND_INTAKE, ticket=ticket, payload={"request": request, **intake},
-        )
-    return Outcome(ticket=outcome.ticket, event=outcome.event, result=intake)
+        with ticket_opening(actor=actor, command=BLIND_INTAKE, ticket=ticket, request=request, audit=audit) as change:
+            change.result = facts
+        # The ticket row exists once the block has ended; its intake record commits with it.
+        record.ticket = change.ticket
+        record.save(force_insert=True)
+    return change.outcome
 
 
-def _intake_record(ticket: Ticket) -> dict | None:
-    """What blind intake recorded about this ticket, or None for a ticket opened another way."""
-    event = (
-        AuditEvent.objects.filter(ticket_id=ticket.id, tool_name=BLIND_INTAKE.tool)
-        .order_by("seq")
-        .values("payload")
-        .first()
-    )
-    return None if event is None else (event["payload"] or {})
-
-
-def blind_intake_schedulable_check(ticket: Ticket, *, sop_handoff_acknowledged: bool | None = None) -> None:
-    """Refuse to make a blind-intake ticket schedulable while the agent was unsure of the customer
-    (LOW_IDENTITY_CONFIDENCE) or the incident (LOW_CLASSIFICATION_CONFIDENCE), or the SOP handoff
-    it was parked for is still unacknowledged (SOP_HANDOFF_REQUIRED). Other tickets pass."""
-    record = _intake_record(ticket)
-    if record is None:
-        return
-    identity_threshold = _identity_threshold()
-    classification_threshold = _classification_threshold()
-    identity = ticket.identity_confidence if ticket.identity_confidence is not None else 0
-    classification = ticket.classification_confidence if ticket.classification_confidence is not None else 0
-    if identity < identity_threshold:
-        raise DispatchError(
-            "LOW_IDENTITY_CONFIDENCE",
-            "Identity confidence is below the threshold for scheduling; confirm who the customer is first.",
-            status=409,
-            dimension="identity",
-            details={
-                "evidence": "identity_confidence_below_threshold",
-                "identity_confidence": identity,
-                "identity_threshold": identity_threshold,
-            },
-        )
-    if classification < classification_threshold:
-        raise DispatchError(
-            "LOW_CLASSIFICATION_CONFIDENCE",
-            "Classification confidence is below the threshold for scheduling; confirm the incident type first.",
-            status=409,
-            dimension="identity",
-            details={
-                "evidence": "classification_confidence_below_threshold",
-                "classification_confidence": classification,
-                "classification_threshold": classification_threshold,
-            },
-        )
-    if record.get("sop_handoff_required") and not record.get("sop_handoff_acknowledged") and sop_handoff_acknowledged is not True:
-        raise DispatchError(
-            "SOP_HANDOFF_REQUIRED",
-            "Acknowledge the SOP handoff before scheduling.",
-            status=409,
-            dimension="policy",
-            details={
-                "evidence": "sop_handoff_acknowledgment_missing",
-                "sop_handoff_prompt": record.get("sop_handoff_prompt") or DEFAULT_SOP_HANDOFF_PROMPT,
-                "identity_signature": record.get("identity_signature"),
-            },
-        )
+# --- Triage, through the gate -------------------------------------------------------------------
 
 
 def intake_triage(
@@ -364,48 +303,55 @@ def intake_triage(
     priority: str,
     incident_type: str,
     nte_cents: int | None = None,
-    outcome: str = S.TRIAGED,
+    outcome: str = TicketState.TRIAGED,
     approval_reason: str = "",
     approval_amount_delta_cents: int | None = None,
     sop_handoff_acknowledged: bool | None = None,
-    payload: dict | None = None,
+    gate_override: bool = False,
+    override_reason: str = "",
+    request: dict | None = None,
     expected_version: int | None = None,
 ) -> Outcome:
-    """ticket.triage with the blind-intake gate: READY_TO_SCHEDULE only for a confident intake."""
-
-    def triage() -> Outcome:
-        return ticket_triage(
-            actor=actor,
-            ticket_id=ticket_id,
-            priority=priority,
-            incident_type=incident_type,
-            nte_cents=nte_cents,
-            outcome=outcome,
-            approval_reason=approval_reason,
-            approval_amount_delta_cents=approval_amount_delta_cents,
-            request=payload,
-            expected_version=expected_version,
-        )
-
-    if outcome != S.READY_TO_SCHEDULE:
-        return triage()
+    """ticket.triage with the blind-intake gate: READY_TO_SCHEDULE only for a confident intake,
+    unless a dispatcher overrides the gate with a reason."""
     acknowledged = _optional_bool(sop_handoff_acknowledged, "sop_handoff_acknowledged")
-    # Role, scope and state first, in the executor's order, so the gate's answer never reveals
-    # anything to a caller the executor would have turned away.
-    if not TICKET_TRIAGE.allows_role(actor.role):
-        raise role_forbidden(TICKET_TRIAGE, actor.role)
-    with transaction.atomic():
-        try:
-            # The row lock the executor takes next is taken here already, so the ticket checked
-            # is the ticket triaged.
-            ticket = Ticket.objects.select_for_update().get(pk=_uuid(ticket_id, "ticket_id"))
-        except (Ticket.DoesNotExist, DispatchError):
-            raise ticket_not_found(ticket_id) from None
-        access_check(actor, ticket)
-        if not TICKET_TRIAGE.allows_state(ticket.state):
-            raise invalid_transition(ticket.state, TICKET_TRIAGE.resulting_state, tool=TICKET_TRIAGE.tool)
-        blind_intake_schedulable_check(ticket, sop_handoff_acknowledged=acknowledged)
-        return triage()
+    override = _optional_bool(gate_override, "gate_override") or False
+    reason = override_reason.strip() if isinstance(override_reason, str) else ""
+    if override and not reason:
+        raise invalid_request("Say why the gate is overridden.", field="override_reason")
+
+    def gate(change: TicketChange) -> None:
+        # Asked by ticket_triage under the ticket's row lock, after role, scope, version and state:
+        # the gate's answer never reveals anything to a caller the executor would turn away, and
+        # the intake record (changed only under the same lock) is the one the triage acts on.
+        record = blind_intake_of(change.ticket.id)
+        refusals = gate_refusals(change.ticket, record, sop_handoff_acknowledged=acknowledged)
+        if not refusals:
+            if acknowledged and record is not None and not record.sop_handoff_acknowledged:
+                # The handoff is done: the record says so, and a later triage need not repeat it.
+                record.sop_handoff_acknowledged = True
+                record.save(update_fields=["sop_handoff_acknowledged"])
+            return
+        if not override:
+            raise refusals[0]
+        if not gate_override_allowed(change.actor):
+            refusals[0].details["override_refused"] = "Only a dispatcher, in person, may override this gate."
+            raise refusals[0]
+        change.audit_payload["gate_override"] = {"codes": [r.code for r in refusals], "reason": reason}
+
+    return ticket_triage(
+        actor=actor,
+        ticket_id=ticket_id,
+        priority=priority,
+        incident_type=incident_type,
+        nte_cents=nte_cents,
+        outcome=outcome,
+        approval_reason=approval_reason,
+        approval_amount_delta_cents=approval_amount_delta_cents,
+        request=request,
+        gate=gate if outcome == TicketState.READY_TO_SCHEDULE else None,
+        expected_version=expected_version,
+    )
 
 
 # --- Customers' messages -----------------------------------------------------------------------

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.cache import cache
@@ -21,10 +20,11 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
 from dispatch.common.errors import DispatchError
+from dispatch.common.parsing import zone_or_default
 from dispatch.intake.services import message_receive
 from dispatch.intake.status_links import status_link, status_token, status_token_verify
 from dispatch.tickets.models import Ticket
-from dispatch.tickets.states import TicketState as S
+from dispatch.tickets.states import TicketState
 
 from .forms import PHOTO_MAX_BYTES, PHOTO_MAX_COUNT, ServiceRequestForm, attachments_store
 
@@ -140,37 +140,34 @@ class Step:
 
 # (headline, one plain sentence, step reached: 0 received, 1 scheduled, 2 on the way, 3 done)
 CUSTOMER_WORDS: dict[str, tuple[str, str, int]] = {
-    S.NEW: ("We've received your request", "A dispatcher is reviewing it now.", 0),
-    S.NEEDS_INFO: ("We need a little more information", "We've sent you a message. Just reply to it and we'll take it from there.", 0),
-    S.TRIAGED: ("We've received your request", "A dispatcher is reviewing it now.", 0),
-    S.APPROVAL_REQUIRED: ("Waiting for approval", "The work needs an approval before we go ahead. We'll keep you posted.", 0),
-    S.READY_TO_SCHEDULE: ("Finding a time", "We're finding the earliest time a technician can come. We'll message you shortly.", 0),
-    S.SCHEDULE_PROPOSED: ("Please choose a time", "We've sent you some appointment times. Reply with the one that suits you.", 0),
-    S.PENDING_CUSTOMER_CONFIRMATION: ("Please confirm your appointment", "We're waiting for you to confirm the time we sent you.", 1),
-    S.SCHEDULED: ("Scheduled", "Your appointment is booked. We'll message you when the technician is on the way.", 1),
-    S.DISPATCHED: ("Technician on the way", "Your technician is heading to you.", 2),
-    S.ON_SITE: ("Technician has arrived", "Your technician is with you now.", 2),
-    S.IN_PROGRESS: ("Work in progress", "Your technician is working on it.", 2),
-    S.ON_HOLD: ("On hold", "The work is paused for the moment. We'll be in touch about the next step.", 1),
-    S.COMPLETED_PENDING_VERIFICATION: ("Work completed", "The work is done. Thank you for choosing us.", 3),
-    S.VERIFIED: ("Work completed", "The work is done. Thank you for choosing us.", 3),
-    S.INVOICED: ("Work completed", "The work is done. Thank you for choosing us.", 3),
-    S.CLOSED: ("Complete", "This request is complete. Thank you for choosing us.", 3),
-    S.CANCELLED: ("Cancelled", "This request has been cancelled. If that's a surprise, just send us a message.", -1),
+    TicketState.NEW: ("We've received your request", "A dispatcher is reviewing it now.", 0),
+    TicketState.NEEDS_INFO: ("We need a little more information", "We've sent you a message. Just reply to it and we'll take it from there.", 0),
+    TicketState.TRIAGED: ("We've received your request", "A dispatcher is reviewing it now.", 0),
+    TicketState.APPROVAL_REQUIRED: ("Waiting for approval", "The work needs an approval before we go ahead. We'll keep you posted.", 0),
+    TicketState.READY_TO_SCHEDULE: ("Finding a time", "We're finding the earliest time a technician can come. We'll message you shortly.", 0),
+    TicketState.SCHEDULE_PROPOSED: ("Please choose a time", "We've sent you some appointment times. Reply with the one that suits you.", 0),
+    TicketState.PENDING_CUSTOMER_CONFIRMATION: ("Please confirm your appointment", "We're waiting for you to confirm the time we sent you.", 1),
+    TicketState.SCHEDULED: ("Scheduled", "Your appointment is booked. We'll message you when the technician is on the way.", 1),
+    TicketState.DISPATCHED: ("Technician on the way", "Your technician is heading to you.", 2),
+    TicketState.ON_SITE: ("Technician has arrived", "Your technician is with you now.", 2),
+    TicketState.IN_PROGRESS: ("Work in progress", "Your technician is working on it.", 2),
+    TicketState.ON_HOLD: ("On hold", "The work is paused for the moment. We'll be in touch about the next step.", 1),
+    TicketState.COMPLETED_PENDING_VERIFICATION: ("Work completed", "The work is done. Thank you for choosing us.", 3),
+    TicketState.VERIFIED: ("Work completed", "The work is done. Thank you for choosing us.", 3),
+    TicketState.INVOICED: ("Work completed", "The work is done. Thank you for choosing us.", 3),
+    TicketState.CLOSED: ("Complete", "This request is complete. Thank you for choosing us.", 3),
+    TicketState.CANCELLED: ("Cancelled", "This request has been cancelled. If that's a surprise, just send us a message.", -1),
 }
 STEP_LABELS = ("Received", "Scheduled", "On the way", "Done")
 # The technician's name and the window mean something to the customer only while a visit is ahead or under way.
 VISIT_STATES = frozenset(
-    {S.PENDING_CUSTOMER_CONFIRMATION, S.SCHEDULED, S.DISPATCHED, S.ON_SITE, S.IN_PROGRESS}
+    {TicketState.PENDING_CUSTOMER_CONFIRMATION, TicketState.SCHEDULED, TicketState.DISPATCHED, TicketState.ON_SITE, TicketState.IN_PROGRESS}
 )
 
 
 def _window_text(start: datetime, end: datetime | None, tz_name: str) -> tuple[str, str]:
     """("Tuesday, March 3", "9:00 – 11:00 AM") in the site's time zone."""
-    try:
-        zone = ZoneInfo(tz_name or settings.TIME_ZONE)
-    except (KeyError, ValueError):
-        zone = ZoneInfo(settings.TIME_ZONE)
+    zone = zone_or_default(tz_name)
     start = start.astimezone(zone)
     day = f"{start:%A}, {start:%B} {start.day}"
 
@@ -200,7 +197,7 @@ def customer_status(ticket: Ticket) -> dict:
         "reference": ticket.short_ref,
         "headline": headline,
         "sentence": sentence,
-        "cancelled": ticket.state == S.CANCELLED,
+        "cancelled": ticket.state == TicketState.CANCELLED,
         "finished": reached == 3,
         "steps": steps,
         "window": window,

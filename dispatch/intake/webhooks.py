@@ -18,7 +18,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from dispatch.common.errors import DispatchError
-from dispatch.intake.replies import proposal_reply_apply
+from dispatch.scheduling.replies import proposal_reply_apply
 from dispatch.intake.services import message_receive
 
 from .forms import attachments_store

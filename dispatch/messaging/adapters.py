@@ -31,7 +31,8 @@ from .models import Channel, OutboundMessage
 
 log = logging.getLogger(__name__)
 
-# Well inside the outbox's claim lease, so a send never outlives the claim that started it.
+# The outbox's claim lease is built from this (services.CLAIM_LEASE), so a send never outlives
+# the claim that started it.
 SEND_TIMEOUT_SECONDS = 30
 
 

@@ -67,7 +67,7 @@ class OutboundMessageAdmin(ReadOnlyModelAdmin):
         replayed, refused = 0, []
         for message_id in queryset.values_list("pk", flat=True):
             try:
-                outbox_replay(actor=actor, outbox_id=message_id, payload={"outbox_id": str(message_id), "via": "admin"})
+                outbox_replay(actor=actor, outbox_id=message_id, request={"outbox_id": str(message_id), "via": "admin"})
             except DispatchError as exc:
                 refused.append(f"{message_id}: {exc.message}")
             else:

@@ -42,9 +42,12 @@ MAX_ATTEMPTS = 6
 BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_CAP = timedelta(hours=1)
 # A worker that claimed a row and went silent this long is presumed dead. It must exceed the
-# longest a send can take (adapters time out well within it), or a slow send would be
-# reclaimed while still running and go out twice.
-CLAIM_LEASE = timedelta(minutes=5)
+# longest a send can take, or a slow send would be reclaimed while still running and go out
+# twice: the adapters give up after SEND_TIMEOUT_SECONDS of waiting on connect and on the
+# answer, and the task queue kills a delivery task after Q_CLUSTER["timeout"] (60 s). No longer
+# than that plus a margin, so a message whose worker died mid-send is retried by the next
+# sweeps (every minute) within about two minutes, not left waiting.
+CLAIM_LEASE = timedelta(seconds=2 * adapters.SEND_TIMEOUT_SECONDS + 30)
 # A new row's own on_commit enqueue normally delivers it within a second or two; the sweep
 # leaves it alone for this long so it does not queue a second task for every fresh message.
 SWEEP_GRACE = timedelta(seconds=30)
@@ -272,7 +275,7 @@ def outbox_sweep() -> dict[str, int]:
 REPLAYABLE = (Status.DEAD_LETTER, Status.FAILED)
 
 
-def outbox_replay(*, actor: Actor, outbox_id: Any, payload: dict | None = None) -> OutboundMessage:
+def outbox_replay(*, actor: Actor, outbox_id: Any, request: dict | None = None) -> OutboundMessage:
     """Put a dead-lettered (or failing) message back in the queue with a fresh set of attempts."""
     if not OUTBOX_REPLAY.allows_role(actor.role):
         raise role_forbidden(OUTBOX_REPLAY, actor.role)
@@ -298,11 +301,12 @@ def outbox_replay(*, actor: Actor, outbox_id: Any, payload: dict | None = None) 
             command=OUTBOX_REPLAY,
             ticket=ticket,
             payload={
-                **(payload or {"outbox_id": str(message.pk)}),
+                "outbox_id": str(message.pk),
                 "previous_status": message.status,
                 "previous_attempts": message.attempts,
                 "channel": message.channel,
                 "template": message.template,
+                **({"request": request} if request else {}),
             },
         )
         message.status = Status.PENDING

@@ -131,7 +131,7 @@ class TimeOffAdmin(DispatchModelAdmin):
         return False
 
     def save_model(self, request, obj: TimeOff, form, change) -> None:
-        from .services import TIME_OFF_ADD, time_off_add
+        from .time_off import TIME_OFF_ADD, time_off_add
 
         try:
             result = time_off_add(
@@ -144,8 +144,8 @@ class TimeOffAdmin(DispatchModelAdmin):
         except DispatchError as error:
             # Re-raised as the form's error by add_view below.
             raise _Refused(error.message) from None
+        # The row the service wrote: the admin's log entry and redirect name it.
         obj.pk = result["time_off_id"]
-        obj._state.adding = False
         affected = result["affected"]
         if affected:
             items = format_html_join(
@@ -185,3 +185,7 @@ def _local(iso: str) -> str:
 
 class _Refused(Exception):
     """The time-off service refused the form's values."""
+
+
+# Registers the ticket page's scheduling buttons.
+from . import admin_actions  # noqa: E402,F401

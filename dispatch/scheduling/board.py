@@ -29,16 +29,15 @@ from dispatch.tickets.states import TERMINAL_STATES, TicketState
 from .engine import slots_suggest, travel_minutes
 from .models import BOOKED_STATUSES, Appointment, AppointmentStatus, Escalation, Shift, TimeOff
 
-S = TicketState
 
 # The axis spans the day's shifts and bookings in whole hours (the working day, not 24 h of
 # mostly night), at least MIN_AXIS_HOURS long; with nothing on the board it is 06:00–20:00.
 AXIS_START_HOUR = 6
 AXIS_END_HOUR = 20
 MIN_AXIS_HOURS = 8
-QUEUE_STATES = (S.READY_TO_SCHEDULE, S.SCHEDULE_PROPOSED, S.PENDING_CUSTOMER_CONFIRMATION)
+QUEUE_STATES = (TicketState.READY_TO_SCHEDULE, TicketState.SCHEDULE_PROPOSED, TicketState.PENDING_CUSTOMER_CONFIRMATION)
 # Only these can be booked from the board (schedule.book's from-states).
-BOOKABLE_STATES = frozenset({S.READY_TO_SCHEDULE, S.SCHEDULE_PROPOSED})
+BOOKABLE_STATES = frozenset({TicketState.READY_TO_SCHEDULE, TicketState.SCHEDULE_PROPOSED})
 QUEUE_LIMIT = 60
 ESCALATION_LIMIT = 8
 PANEL_WINDOWS = 3
@@ -348,7 +347,7 @@ def _block(appointment: Appointment, axis: Axis, zone: ZoneInfo) -> Block | None
         site_time_note=_site_time_note(ticket.site, appointment.start, appointment.end, zone),
         admin_url=reverse("admin:tickets_ticket_change", args=[ticket.id]),
         # What schedule.move accepts: a confirmed booking of a job not yet dispatched.
-        movable=appointment.status == AppointmentStatus.CONFIRMED and ticket.state == S.SCHEDULED,
+        movable=appointment.status == AppointmentStatus.CONFIRMED and ticket.state == TicketState.SCHEDULED,
     )
 
 
@@ -406,10 +405,10 @@ def _priority_order():
 
 
 def _queue_note(ticket: Ticket, zone: ZoneInfo) -> str:
-    if ticket.state == S.SCHEDULE_PROPOSED and ticket.scheduled_start:
+    if ticket.state == TicketState.SCHEDULE_PROPOSED and ticket.scheduled_start:
         local = ticket.scheduled_start.astimezone(zone)
         return f"Proposed to the customer, first window {local:%a} {local:%H:%M}"
-    if ticket.state == S.PENDING_CUSTOMER_CONFIRMATION:
+    if ticket.state == TicketState.PENDING_CUSTOMER_CONFIRMATION:
         return "Waiting for the customer's confirmation"
     return ""
 
@@ -435,7 +434,7 @@ def board_day(*, day: date, technician_ids: Iterable[Any] = (), now: datetime | 
         Appointment.objects.filter(
             technician_id__in=shown_ids, status__in=LANE_STATUSES, start__lt=day_end, end__gt=day_start
         )
-        .exclude(ticket__state=S.CANCELLED)
+        .exclude(ticket__state=TicketState.CANCELLED)
         .select_related("ticket", "ticket__site")
         .order_by("start", "id")
     ):
@@ -582,7 +581,7 @@ def _window_label(start: datetime, end: datetime, zone: ZoneInfo) -> str:
 
 
 def _not_bookable(ticket: Ticket) -> str:
-    if ticket.state == S.PENDING_CUSTOMER_CONFIRMATION:
+    if ticket.state == TicketState.PENDING_CUSTOMER_CONFIRMATION:
         return "Held for the customer's confirmation: release or roll back the hold on the ticket page to book it here."
     return f"{ticket.get_state_display()}: only tickets ready to schedule or proposed can be booked from the board."
 

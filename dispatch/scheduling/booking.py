@@ -24,16 +24,16 @@ from dispatch.technicians.services import technician_lock_for_booking
 from dispatch.tickets.commands import command
 from dispatch.tickets.models import Ticket
 from dispatch.tickets.selectors import iso_utc
-from dispatch.tickets.services import Outcome, TicketChange, role_forbidden, ticket_execute
+from dispatch.tickets.services import Outcome, ticket_change
 from dispatch.tickets.states import TicketState
 
 from .engine import slot_check
+from .inputs import role_check
 from .models import BOOKED_STATUSES, Appointment, ScheduleProposal
 from .notifications import booking_notify
 from .selectors import appointments_booked_for_ticket
-from .services import appointment_cancel, appointment_confirmed, fresh_proposal
+from .appointments import appointment_cancel, appointment_confirmed, fresh_proposal
 
-S = TicketState
 
 # Board actions beyond the contract's tools: a dispatcher books a window the engine checked
 # (skipping the customer round-trip of propose/confirm) or drags a booked job elsewhere.
@@ -138,16 +138,21 @@ def appointment_book(
     technician_id: Any,
     start: datetime,
     end: datetime,
-    payload: dict | None = None,
+    request: dict | None = None,
     expected_version: int | None = None,
 ) -> Outcome:
     """Book a queued ticket on a technician after every slot rule passes: a CONFIRMED appointment, SCHEDULED."""
-    if not SCHEDULE_BOOK.allows_role(actor.role):
-        raise role_forbidden(SCHEDULE_BOOK, actor.role)
+    role_check(SCHEDULE_BOOK, actor)
     tech_key = _key(technician_id, "technician_id")
     start, end = _job_window(start, end)
-
-    def apply(change: TicketChange) -> dict:
+    with ticket_change(
+        actor=actor,
+        command=SCHEDULE_BOOK,
+        ticket_id=ticket_id,
+        expected_version=expected_version,
+        request=request,
+        audit={"tech_id": str(tech_key), **_window_json(start, end)},
+    ) as change:
         ticket = change.ticket
         # Locked before the rules are read, so nobody books this technician between check and save.
         technician = technician_lock_for_booking(technician_id=tech_key)
@@ -158,11 +163,11 @@ def appointment_book(
         appointment = appointment_confirmed(ticket=ticket, start=start, end=end, actor=actor, technician=technician)
         superseded = _proposals_supersede(ticket)
         ticket.scheduled_start, ticket.scheduled_end = start, end
-        if ticket.state == S.READY_TO_SCHEDULE:
+        if ticket.state == TicketState.READY_TO_SCHEDULE:
             # The graph reaches SCHEDULED only through a proposal: the dispatcher's booking is
             # that proposal and its acceptance at once, two transition rows under one event.
-            change.transition(S.SCHEDULE_PROPOSED)
-        change.transition(S.SCHEDULED)
+            change.transition(TicketState.SCHEDULE_PROPOSED)
+        change.transition(TicketState.SCHEDULED)
         result = {
             "appointment_id": str(appointment.id),
             "tech_id": str(technician.pk),
@@ -181,17 +186,8 @@ def appointment_book(
                 "customer_notice": notice,
             }
         )
-        return result
-
-    request = {"tech_id": str(tech_key), **_window_json(start, end)}
-    return ticket_execute(
-        actor=actor,
-        ticket_id=ticket_id,
-        command=SCHEDULE_BOOK,
-        payload=payload if payload is not None else request,
-        apply=apply,
-        expected_version=expected_version,
-    )
+        change.result = result
+    return change.outcome
 
 
 # --- schedule.move ----------------------------------------------------------------------------
@@ -211,12 +207,12 @@ def _move_refused(error: DispatchError, ticket: Ticket | None) -> DispatchError:
     """The executor's state refusal, told the way the board's user needs it."""
     state = error.details.get("from_state", "")
     ref = ticket.short_ref if ticket else "This job"
-    if state in (S.DISPATCHED, S.ON_SITE, S.IN_PROGRESS, S.ON_HOLD):
+    if state in (TicketState.DISPATCHED, TicketState.ON_SITE, TicketState.IN_PROGRESS, TicketState.ON_HOLD):
         why = (
             f"{ref} is already {state.replace('_', ' ').lower()}: the technician has the job. "
             "Unassign it on the ticket page first (dispatch.force_unassign), then book it again."
         )
-    elif state == S.PENDING_CUSTOMER_CONFIRMATION:
+    elif state == TicketState.PENDING_CUSTOMER_CONFIRMATION:
         why = f"{ref} is held for the customer's confirmation; release or roll back the hold first."
     else:
         why = f"{ref} is {state.replace('_', ' ').lower() or 'not scheduled'}; only scheduled jobs can be moved."
@@ -229,12 +225,11 @@ def appointment_move(
     appointment_id: Any,
     technician_id: Any,
     start: datetime,
-    payload: dict | None = None,
+    request: dict | None = None,
     expected_version: int | None = None,
 ) -> Outcome:
     """Move a scheduled job to another technician or time, same length, every rule re-checked; history kept."""
-    if not SCHEDULE_MOVE.allows_role(actor.role):
-        raise role_forbidden(SCHEDULE_MOVE, actor.role)
+    role_check(SCHEDULE_MOVE, actor)
     appointment_key = _key(appointment_id, "appointment_id")
     tech_key = _key(technician_id, "technician_id")
     start = _aware(start, "start")
@@ -244,56 +239,55 @@ def appointment_move(
             "APPOINTMENT_NOT_FOUND", f"No appointment {appointment_key}.", status=404, dimension="request"
         )
 
-    def apply(change: TicketChange) -> dict:
-        ticket = change.ticket
-        # Re-read under the ticket's lock: a booking changes only inside its ticket's executor.
-        old = Appointment.objects.filter(pk=appointment_key, ticket=ticket, status__in=BOOKED_STATUSES).first()
-        if old is None:
-            raise _appointment_gone(appointment_key)
-        end = start + (old.end - old.start)
-        if old.technician_id == tech_key and old.start == start:
-            raise invalid_request("The job is already booked there.", field="start")
-        technician = technician_lock_for_booking(technician_id=tech_key)
-        _rules_check(ticket, technician, start, end, ignore=old.pk)
-        # Cancelled before the new row is saved: on the same technician the two would overlap.
-        appointment_cancel(old, MOVED_REASON)
-        new = appointment_confirmed(
-            ticket=ticket, start=start, end=end, actor=actor, technician=technician, proposal=old.proposal
-        )
-        ticket.scheduled_start, ticket.scheduled_end = start, end
-        if ticket.assigned_tech_id is not None:
-            ticket.assigned_tech = technician
-        moved = {
-            "moved_from": {"tech_id": str(old.technician_id) if old.technician_id else None, **_window_json(old.start, old.end)},
-            "moved_to": {"tech_id": str(technician.pk), **_window_json(start, end)},
-        }
-        change.audit_payload.update(
-            {"cancelled_appointment_id": str(old.id), "appointment_id": str(new.id), **moved}
-        )
-        if new.start != old.start:
-            # A new time is news for the customer; a change of technician alone is not.
-            change.audit_payload["customer_notice"] = booking_notify(ticket=ticket, appointment=new)
-        return {
-            "appointment_id": str(new.id),
-            "cancelled_appointment_id": str(old.id),
-            "tech_id": str(technician.pk),
-            "technician_name": technician.display_name,
-            "window": _window_json(start, end),
-            "window_text": window_text(start, end),
-            **moved,
-        }
-
-    request = {"appointment_id": str(appointment_key), "tech_id": str(tech_key), "start": iso_utc(start)}
+    asked = {"appointment_id": str(appointment_key), "tech_id": str(tech_key), "start": iso_utc(start)}
     try:
-        return ticket_execute(
+        with ticket_change(
             actor=actor,
-            ticket_id=found.ticket_id,
             command=SCHEDULE_MOVE,
-            payload=payload if payload is not None else request,
-            apply=apply,
+            ticket_id=found.ticket_id,
             expected_version=expected_version,
-        )
+            request=request,
+            audit=asked,
+        ) as change:
+            ticket = change.ticket
+            # Re-read under the ticket's lock: a booking changes only inside its ticket's executor.
+            old = Appointment.objects.filter(pk=appointment_key, ticket=ticket, status__in=BOOKED_STATUSES).first()
+            if old is None:
+                raise _appointment_gone(appointment_key)
+            end = start + (old.end - old.start)
+            if old.technician_id == tech_key and old.start == start:
+                raise invalid_request("The job is already booked there.", field="start")
+            technician = technician_lock_for_booking(technician_id=tech_key)
+            _rules_check(ticket, technician, start, end, ignore=old.pk)
+            # Cancelled before the new row is saved: on the same technician the two would overlap.
+            appointment_cancel(old, MOVED_REASON)
+            new = appointment_confirmed(
+                ticket=ticket, start=start, end=end, actor=actor, technician=technician, proposal=old.proposal
+            )
+            ticket.scheduled_start, ticket.scheduled_end = start, end
+            if ticket.assigned_tech_id is not None:
+                ticket.assigned_tech = technician
+            moved = {
+                "moved_from": {"tech_id": str(old.technician_id) if old.technician_id else None, **_window_json(old.start, old.end)},
+                "moved_to": {"tech_id": str(technician.pk), **_window_json(start, end)},
+            }
+            change.audit_payload.update(
+                {"cancelled_appointment_id": str(old.id), "appointment_id": str(new.id), **moved}
+            )
+            if new.start != old.start:
+                # A new time is news for the customer; a change of technician alone is not.
+                change.audit_payload["customer_notice"] = booking_notify(ticket=ticket, appointment=new)
+            change.result = {
+                "appointment_id": str(new.id),
+                "cancelled_appointment_id": str(old.id),
+                "tech_id": str(technician.pk),
+                "technician_name": technician.display_name,
+                "window": _window_json(start, end),
+                "window_text": window_text(start, end),
+                **moved,
+            }
     except DispatchError as error:
         if error.code == "INVALID_STATE_TRANSITION":
             raise _move_refused(error, found.ticket) from None
         raise
+    return change.outcome

@@ -12,15 +12,14 @@ Hard rules (a window that breaks one is never offered):
     and the drive to the next job all fit inside one shift;
   - nothing overlaps another booked (HELD/CONFIRMED) appointment or time off;
   - when the customer said when suits them, the whole arrival window lies inside that.
-Soft objectives (weighted, `DISPATCH_SLOT_WEIGHTS`): earliest start (weighted by priority),
-least added travel, balanced workload, the site's previous technician, skill level and the SLA
-due time.
+Soft objectives (weighted by the one ranker, `ranking.py`, with `DISPATCH_SLOT_WEIGHTS`): earliest
+start (weighted by priority), least added travel, balanced workload, the site's previous
+technician, skill level and the SLA due time.
 """
 from __future__ import annotations
 
 import json
 import math
-import re
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -35,10 +34,12 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from dispatch.common import time_phrases
 from dispatch.technicians.models import Technician, TechnicianSkill
 from dispatch.tickets import catalog
 from dispatch.tickets.models import Priority, Site, Ticket
 
+from . import ranking
 from .models import BOOKED_STATUSES, DEFAULT_WORK_TIMEZONE, Appointment, AppointmentStatus, Shift, TimeOff
 from .selectors import RELEASED_TICKET_STATES
 
@@ -57,56 +58,11 @@ SLA_DUE = {
     Priority.ROUTINE: timedelta(days=5),
 }
 
-DEFAULT_WEIGHTS: dict[str, Any] = {
-    # Points lost per hour between now and the start; an emergency must go out first. For routine
-    # work a day's wait weighs as much as 24 minutes of extra driving.
-    "earliest_per_hour": {"EMERGENCY": 60.0, "URGENT": 6.0, "ROUTINE": 1.0},
-    # Points lost per minute of driving the job adds to the technician's day.
-    "travel_per_minute": 1.0,
-    # Points lost per hour the technician is already booked that day (spreads the work).
-    "workload_per_hour": 1.0,
-    # Points gained by the technician who last worked at the site (knows the door and the people).
-    "previous_technician": 15.0,
-    # Points gained per skill level (1-5).
-    "skill_level": 3.0,
-    # Points lost for a start after the SLA due time, plus per hour late.
-    "sla_late": 50.0,
-    "sla_late_per_hour": 5.0,
-}
-
-# Plain-language preference words (intake stores what the customer said).
-DAY_PARTS = {
-    "morning": (time(8), time(12)),
-    "afternoon": (time(12), time(17)),
-    "evening": (time(17), time(20)),
-    "midday": (time(11), time(14)),
-    "noon": (time(11), time(14)),
-}
-WEEKDAY_NAMES = {
-    "mon": 0, "monday": 0, "tue": 1, "tues": 1, "tuesday": 1, "wed": 2, "wednesday": 2,
-    "thu": 3, "thur": 3, "thurs": 3, "thursday": 3, "fri": 4, "friday": 4,
-    "sat": 5, "saturday": 5, "sun": 6, "sunday": 6,
-}
-# ExtractedField names intake stores the customer's preferred times under (intake writes
-# "time_windows": [{"start", "end", "label"}]; "time_preference" is accepted as well).
 # Candidate starts looked at per free gap: the earliest and the next ones an arrival window later.
 STARTS_PER_GAP = 3
-DEFAULT_DAY = (time(8), time(18))
 
 
 # --- configuration --------------------------------------------------------------------------
-
-
-def weights() -> dict[str, Any]:
-    """The ranking weights: DISPATCH_SLOT_WEIGHTS over the defaults (per-priority dicts merge)."""
-    configured = getattr(settings, "DISPATCH_SLOT_WEIGHTS", None) or {}
-    merged = {**DEFAULT_WEIGHTS, **configured}
-    by_priority = configured.get("earliest_per_hour")
-    if isinstance(by_priority, dict):
-        merged["earliest_per_hour"] = {**DEFAULT_WEIGHTS["earliest_per_hour"], **by_priority}
-    elif isinstance(by_priority, (int, float)):
-        merged["earliest_per_hour"] = {p: float(by_priority) for p in DEFAULT_WEIGHTS["earliest_per_hour"]}
-    return merged
 
 
 def step_minutes() -> int:
@@ -184,79 +140,7 @@ def _point(lat: Any, lng: Any) -> tuple[float, float] | None:
 # --- customer time preferences ----------------------------------------------------------------
 
 
-def _clock(text: str) -> time | None:
-    """'3pm', '15:00', '9', '9:30am', 'noon' → a time."""
-    text = text.strip().lower().replace(".", "")
-    if text in ("noon", "midday"):
-        return time(12)
-    if text == "midnight":
-        return time(0)
-    match = re.fullmatch(r"(\d{1,2})(?::(\d{2}))?\s*(am|pm)?", text)
-    if not match:
-        return None
-    hour, minute, half = int(match.group(1)), int(match.group(2) or 0), match.group(3)
-    if half == "pm" and hour < 12:
-        hour += 12
-    elif half == "am" and hour == 12:
-        hour = 0
-    elif half is None and 1 <= hour <= 6:
-        # "between 1 and 4" in a work context means the afternoon.
-        hour += 12
-    if not (0 <= hour <= 23 and 0 <= minute <= 59):
-        return None
-    return time(hour, minute)
-
-
-def _phrase_rules(text: str, reference: date) -> tuple[set[int] | None, set[date] | None, list[tuple[time, time]]]:
-    """(weekdays, dates, day spans) named in a free-text preference ("tomorrow morning", "after 3pm")."""
-    text = text.lower()
-    weekdays: set[int] = set()
-    dates: set[date] = set()
-    spans: list[tuple[time, time]] = []
-    if re.search(r"\bweekdays?\b", text):
-        weekdays.update(range(5))
-    if re.search(r"\bweekends?\b", text):
-        weekdays.update((5, 6))
-    for word, number in WEEKDAY_NAMES.items():
-        if re.search(rf"\b{word}s?\b", text):
-            weekdays.add(number)
-    # Dates are read, then removed, so "2026-11-12" is not taken for the hours 11–12.
-    for iso in re.findall(r"\b(\d{4}-\d{2}-\d{2})\b", text):
-        try:
-            dates.add(date.fromisoformat(iso))
-        except ValueError:
-            pass
-    text = re.sub(r"\b\d{4}-\d{2}-\d{2}(?:[t ][\d:.+-]+z?)?\b", " ", text)
-    if "today" in text or "tonight" in text:
-        dates.add(reference)
-    if "tomorrow" in text:
-        dates.add(reference + timedelta(days=1))
-    for word, span in DAY_PARTS.items():
-        if re.search(rf"\b{word}s?\b", text):
-            spans.append(span)
-    if "tonight" in text:
-        spans.append(DAY_PARTS["evening"])
-    clock = r"(\d{1,2}(?::\d{2})?\s*(?:am|pm)?|noon)"
-    for low, high in re.findall(rf"(?:between|from)\s+{clock}\s+(?:and|to|-|–)\s+{clock}", text):
-        a, b = _clock(low), _clock(high)
-        if a and b and b > a:
-            spans.append((a, b))
-    for low, high in re.findall(rf"\b{clock}\s*(?:-|–|to)\s*{clock}", text):
-        a, b = _clock(low), _clock(high)
-        if a and b and b > a and (a, b) not in spans:
-            spans.append((a, b))
-    for value in re.findall(rf"\bafter\s+{clock}", text):
-        moment = _clock(value)
-        if moment:
-            spans.append((moment, DEFAULT_DAY[1] if moment < DEFAULT_DAY[1] else time(22)))
-    for value in re.findall(rf"\bbefore\s+{clock}", text):
-        moment = _clock(value)
-        if moment:
-            spans.append((min(DEFAULT_DAY[0], moment), moment))
-    return (weekdays or None), (dates or None), spans
-
-
-def _rule_from(value: Any, reference: date) -> tuple[set[int] | None, set[date] | None, list[tuple[time, time]]] | None:
+def _rule_from(value: dict) -> time_phrases.PreferenceRule | None:
     """A recurring rule from a dict like {"days": ["tue"], "from": "08:00", "to": "12:00"}."""
     days = value.get("days", value.get("weekdays"))
     weekdays: set[int] | None = None
@@ -265,22 +149,23 @@ def _rule_from(value: Any, reference: date) -> tuple[set[int] | None, set[date] 
         for day in days if isinstance(days, (list, tuple)) else [days]:
             if isinstance(day, int) and 0 <= day <= 6:
                 weekdays.add(day)
-            elif isinstance(day, str) and day.strip().lower() in WEEKDAY_NAMES:
-                weekdays.add(WEEKDAY_NAMES[day.strip().lower()])
+            elif isinstance(day, str) and day.strip().lower() in time_phrases.WEEKDAY_INDEX:
+                weekdays.add(time_phrases.WEEKDAY_INDEX[day.strip().lower()])
     dates = None
     if value.get("date"):
         try:
-            dates = {date.fromisoformat(str(value["date"])[:10])}
+            dates = frozenset({date.fromisoformat(str(value["date"])[:10])})
         except ValueError:
             return None
-    low = _clock(str(value.get("from", value.get("start_time", "")))) if value.get("from", value.get("start_time")) else None
-    high = _clock(str(value.get("to", value.get("end_time", "")))) if value.get("to", value.get("end_time")) else None
-    spans = [(low or DEFAULT_DAY[0], high or DEFAULT_DAY[1])] if (low or high) else []
-    if value.get("part_of_day") in DAY_PARTS:
-        spans.append(DAY_PARTS[value["part_of_day"]])
-    if weekdays is None and dates is None and not spans:
-        return None
-    return weekdays, dates, spans
+    given_from, given_to = value.get("from", value.get("start_time")), value.get("to", value.get("end_time"))
+    low = time_phrases.clock_text(str(given_from)) if given_from else None
+    high = time_phrases.clock_text(str(given_to)) if given_to else None
+    spans = [(low or time_phrases.DAY_START, high or time_phrases.DAY_END)] if (low or high) else []
+    part = time_phrases.part_of_day(value["part_of_day"]) if isinstance(value.get("part_of_day"), str) else None
+    if part:
+        spans.append(part)
+    rule = time_phrases.PreferenceRule(frozenset(weekdays) if weekdays is not None else None, dates, tuple(spans))
+    return rule if rule else None
 
 
 def preference_windows_parse(
@@ -295,7 +180,7 @@ def preference_windows_parse(
     """
     reference = reference or timezone.now().astimezone(zone).date()
     absolute: list[tuple[datetime, datetime]] = []
-    rules: list[tuple[set[int] | None, set[date] | None, list[tuple[time, time]]]] = []
+    rules: list[time_phrases.PreferenceRule] = []
     pending = list(values)
     while pending:
         value = pending.pop(0)
@@ -310,10 +195,10 @@ def preference_windows_parse(
                     continue
                 except ValueError:
                     pass
-            if not stripped or re.search(r"\b(any ?time|whenever|asap|no preference|flexible)\b", stripped.lower()):
+            if not stripped or time_phrases.says_any_time(stripped):
                 continue
-            rule = _phrase_rules(stripped, reference)
-            if rule[0] or rule[1] or rule[2]:
+            rule = time_phrases.preference_rule(stripped, reference)
+            if rule:
                 rules.append(rule)
             continue
         if isinstance(value, dict):
@@ -337,7 +222,7 @@ def preference_windows_parse(
                     pending.insert(0, value[text_key])
                     break
             else:
-                rule = _rule_from(value, reference)
+                rule = _rule_from(value)
                 if rule:
                     rules.append(rule)
     windows = list(absolute)
@@ -346,12 +231,12 @@ def preference_windows_parse(
         last = end.astimezone(zone).date()
         day = first
         while day <= last:
-            for weekdays, dates, spans in rules:
-                if weekdays is not None and day.weekday() not in weekdays:
+            for rule in rules:
+                if rule.weekdays is not None and day.weekday() not in rule.weekdays:
                     continue
-                if dates is not None and day not in dates:
+                if rule.dates is not None and day not in rule.dates:
                     continue
-                for low, high in spans or [DEFAULT_DAY]:
+                for low, high in rule.spans or [(time_phrases.DAY_START, time_phrases.DAY_END)]:
                     windows.append(
                         (
                             datetime.combine(day, low, tzinfo=zone).astimezone(UTC),
@@ -641,39 +526,23 @@ def _origin_text(gap: _Gap, zone: ZoneInfo) -> str:
     return f"the {_hm(gap.after.start, zone)} job"
 
 
-def slots_suggest(
-    *,
-    ticket: Ticket,
-    horizon_days: int = DEFAULT_HORIZON_DAYS,
-    limit: int = DEFAULT_LIMIT,
-    now: datetime | None = None,
-    preferences: list[tuple[datetime, datetime]] | None = None,
-    use_ticket_preferences: bool = True,
-    technician_ids: Iterable[uuid.UUID] | None = None,
-    per_technician: bool = False,
-) -> Suggestion:
-    """The best `limit` windows for the ticket in the next `horizon_days`, with reasons; or why there are none.
+@dataclass
+class _Pool:
+    """The technicians who may take the job, loaded with shifts and bookings, and how many each
+    hard rule left (for the explanation when nothing is found)."""
 
-    `preferences`: the customer's windows (absolute, aware); when None they are read from the
-    ticket's extracted `time_preference` fields (unless `use_ticket_preferences` is False).
-    `technician_ids` narrows the candidates (the board's technician filter). With
-    `per_technician`, the answer is each available technician's best window (no `limit`).
-    """
-    now = now or timezone.now()
-    horizon_end = now + timedelta(days=max(1, int(horizon_days)))
-    job = _job_context(ticket)
-    if preferences is None and use_ticket_preferences:
-        preferences = ticket_time_preferences(ticket=ticket, zone=job.zone, start=now, end=horizon_end)
-    elif preferences is not None:
-        preferences = _merge([(a.astimezone(UTC), b.astimezone(UTC)) for a, b in preferences])
-    due = sla_due(ticket)
-    weight = weights()
-    duration = timedelta(minutes=job.minutes)
-    arrival = timedelta(minutes=arrival_window_minutes())
-    step = step_minutes()
-    drive = TravelModel.from_settings().minutes
-    spread = timedelta(minutes=max(step, arrival_window_minutes() or job.minutes))
+    techs: dict[uuid.UUID, _Tech]
+    active_count: int
+    skilled: int
+    in_region: int
+    previous_tech: uuid.UUID | None
 
+
+def _pool_load(
+    job: _Job, *, technician_ids: Iterable[uuid.UUID] | None, now: datetime, horizon_end: datetime
+) -> _Pool:
+    """Active technicians with the skill who cover the region, their shifts and bookings over the
+    horizon, and the site's previous technician (a fixed number of queries)."""
     # 1. Who has the skill (active technicians only), 2. who covers the region.
     active = Technician.objects.filter(is_active=True)
     if technician_ids is not None:
@@ -703,7 +572,7 @@ def slots_suggest(
         techs = {pk: t for pk, t in techs.items() if pk in covering}
     in_region = len(techs)
     _shifts_load(techs)
-    _blocks_load(techs, low=now - EDGE, high=horizon_end + EDGE, ticket_id=ticket.pk)
+    _blocks_load(techs, low=now - EDGE, high=horizon_end + EDGE, ticket_id=job.ticket.pk)
     previous_tech = (
         Appointment.objects.filter(
             ticket__site_id=job.site.pk,
@@ -711,13 +580,129 @@ def slots_suggest(
             status__in=[AppointmentStatus.COMPLETED, AppointmentStatus.CONFIRMED],
             start__lt=now,
         )
-        .exclude(ticket_id=ticket.pk)
+        .exclude(ticket_id=job.ticket.pk)
         .order_by("-start")
         .values_list("technician_id", flat=True)
         .first()
     )
+    return _Pool(techs, active_count, skilled, in_region, previous_tech)
 
-    earliest_weight = float(weight["earliest_per_hour"].get(job.priority, weight["earliest_per_hour"]["ROUTINE"]))
+
+@dataclass
+class _Candidate:
+    cost: float
+    order: int
+    tech: _Tech
+    start: datetime
+    travel_in: int
+    added: int
+    booked: float
+    gap: _Gap
+    parts: dict
+
+
+@dataclass
+class _Search:
+    """Everything the search placed, and how far it got (for the explanation)."""
+
+    candidates: list[_Candidate]
+    with_shift: int
+    with_free: int
+    with_preferred: int
+    # Later shifts were not looked at: they could not beat what was found (see _candidates_find).
+    pruned: bool
+
+
+@dataclass(frozen=True)
+class _Scoring:
+    """What scoring one start needs besides the start itself (the same for every candidate)."""
+
+    weight: dict
+    per_hour_waiting: float
+    now: datetime
+    duration: timedelta
+    due: datetime | None
+    previous_tech: uuid.UUID | None
+
+
+def _candidate_parts(
+    scoring: _Scoring, tech: _Tech, start: datetime, *, added: int, booked: float
+) -> dict[str, float]:
+    """The soft objectives of one start, weighted by the one ranker (scheduling.ranking)."""
+    late_hours = None
+    if scoring.due is not None and start + scoring.duration > scoring.due:
+        late_hours = (start + scoring.duration - scoring.due).total_seconds() / 3600
+    return ranking.score_parts(
+        scoring.weight,
+        skill_level=tech.level,
+        booked_minutes=booked,
+        seconds_waiting=(start - scoring.now).total_seconds(),
+        per_hour_waiting=scoring.per_hour_waiting,
+        added_travel_minutes=added,
+        previous_technician=tech.id == scoring.previous_tech,
+        late_hours=late_hours,
+    )
+
+
+def _gap_starts(
+    gap: _Gap,
+    *,
+    low: datetime,
+    high: datetime,
+    preferences: list[tuple[datetime, datetime]] | None,
+    arrival: timedelta,
+    step: int,
+    spread: timedelta,
+    horizon_end: datetime,
+) -> list[datetime]:
+    """The starts offered in one free gap: inside the customer's preferred times, on the step grid."""
+    ranges = [(low, high)]
+    if preferences is not None:
+        ranges = [
+            (max(low, p_start), min(high, p_end - arrival))
+            for p_start, p_end in preferences
+            if max(low, p_start) <= min(high, p_end - arrival)
+        ]
+    starts = []
+    for range_low, range_high in ranges:
+        first = _ceil_step(range_low, step)
+        # The earliest start, and later ones an arrival window apart, so the customer
+        # can be offered several times of one day rather than the same hour on three days.
+        starts.extend(
+            moment
+            for moment in (first + spread * index for index in range(STARTS_PER_GAP))
+            if moment <= range_high and moment < horizon_end
+        )
+    return starts
+
+
+def _candidates_find(
+    job: _Job,
+    pool: _Pool,
+    *,
+    now: datetime,
+    horizon_end: datetime,
+    preferences: list[tuple[datetime, datetime]] | None,
+    due: datetime | None,
+    limit: int,
+    per_technician: bool,
+) -> _Search:
+    """Every window that passes the hard rules, scored; shifts in time order, stopping once later
+    ones cannot beat what was found (no queries: the pool is loaded)."""
+    weight = ranking.weights()
+    duration = timedelta(minutes=job.minutes)
+    arrival = timedelta(minutes=arrival_window_minutes())
+    step = step_minutes()
+    drive = TravelModel.from_settings().minutes
+    spread = timedelta(minutes=max(step, arrival_window_minutes() or job.minutes))
+    scoring = _Scoring(
+        weight=weight,
+        per_hour_waiting=ranking.earliest_weight(weight, job.priority),
+        now=now,
+        duration=duration,
+        due=due,
+        previous_tech=pool.previous_tech,
+    )
     bonus_cap = float(weight["previous_technician"]) + 5 * float(weight["skill_level"])
     keep = max(limit * 6, 12)
     candidates: list[_Candidate] = []
@@ -725,7 +710,7 @@ def slots_suggest(
     # Shifts in time order across everyone: once even a perfect window that late cannot beat
     # the windows kept so far, later shifts are not looked at (`pruned`).
     plan: list[tuple[datetime, datetime, str, _Tech]] = []
-    for tech in techs.values():
+    for tech in pool.techs.values():
         intervals = _shift_intervals(tech, now, horizon_end)
         if intervals:
             with_shift += 1
@@ -738,7 +723,7 @@ def slots_suggest(
     pruned = False
     best_by_tech: dict[uuid.UUID, float] = {}
     for shift_start, shift_end, zone_name, tech in plan:
-        lower_bound = earliest_weight * (max(shift_start, now) - now).total_seconds() / 3600 - bonus_cap
+        lower_bound = scoring.per_hour_waiting * (max(shift_start, now) - now).total_seconds() / 3600 - bonus_cap
         if per_technician:
             if lower_bound > best_by_tech.get(tech.id, math.inf):
                 continue
@@ -758,23 +743,10 @@ def slots_suggest(
             if high < low:
                 continue
             found_free.add(tech.id)
-            ranges = [(low, high)]
-            if preferences is not None:
-                ranges = [
-                    (max(low, p_start), min(high, p_end - arrival))
-                    for p_start, p_end in preferences
-                    if max(low, p_start) <= min(high, p_end - arrival)
-                ]
-            starts = []
-            for range_low, range_high in ranges:
-                first = _ceil_step(range_low, step)
-                # The earliest start, and later ones an arrival window apart, so the customer
-                # can be offered several times of one day rather than the same hour on three days.
-                starts.extend(
-                    moment
-                    for moment in (first + spread * index for index in range(STARTS_PER_GAP))
-                    if moment <= range_high and moment < horizon_end
-                )
+            starts = _gap_starts(
+                gap, low=low, high=high, preferences=preferences, arrival=arrival, step=step, spread=spread,
+                horizon_end=horizon_end,
+            )
             if starts:
                 found_preferred.add(tech.id)
             for start in starts:
@@ -784,17 +756,7 @@ def slots_suggest(
                 out = travel_out if gap.next_block else drive(job.point, tech.home)
                 added = max(0, travel_in + out - drive(gap.origin, destination))
                 booked = booked_by_day[tech.id].get(start.astimezone(zone).date(), 0.0)
-                parts = {
-                    "earliest": -earliest_weight * (start - now).total_seconds() / 3600,
-                    "travel": -float(weight["travel_per_minute"]) * added,
-                    "workload": -float(weight["workload_per_hour"]) * booked / 60,
-                    "previous_technician": float(weight["previous_technician"]) if tech.id == previous_tech else 0.0,
-                    "skill_level": float(weight["skill_level"]) * (tech.level or 0),
-                    "sla": 0.0,
-                }
-                if due is not None and start + duration > due:
-                    late_hours = (start + duration - due).total_seconds() / 3600
-                    parts["sla"] = -(float(weight["sla_late"]) + float(weight["sla_late_per_hour"]) * late_hours)
+                parts = _candidate_parts(scoring, tech, start, added=added, booked=booked)
                 cost = -sum(parts.values())
                 candidates.append(
                     _Candidate(cost, len(candidates), tech, start, travel_in, added, booked, gap, parts)
@@ -806,48 +768,60 @@ def slots_suggest(
             del candidates[keep * 2 :]
             threshold = candidates[keep - 1].cost
     candidates.sort(key=lambda c: (c.cost, c.order))
+    return _Search(candidates, with_shift, len(found_free), len(found_preferred), pruned)
+
+
+def slots_suggest(
+    *,
+    ticket: Ticket,
+    horizon_days: int = DEFAULT_HORIZON_DAYS,
+    limit: int = DEFAULT_LIMIT,
+    now: datetime | None = None,
+    preferences: list[tuple[datetime, datetime]] | None = None,
+    use_ticket_preferences: bool = True,
+    technician_ids: Iterable[uuid.UUID] | None = None,
+    per_technician: bool = False,
+) -> Suggestion:
+    """The best `limit` windows for the ticket in the next `horizon_days`, with reasons; or why there are none.
+
+    `preferences`: the customer's windows (absolute, aware); when None they are read from the
+    ticket's extracted time preferences (unless `use_ticket_preferences` is False).
+    `technician_ids` narrows the candidates (the board's technician filter). With
+    `per_technician`, the answer is each available technician's best window (no `limit`).
+    Loading (`_pool_load`), candidates and their scores (`_candidates_find`), the choice
+    (`_pick_distinct`) and the words (`_window`, `_explain`) are separate steps.
+    """
+    now = now or timezone.now()
+    horizon_end = now + timedelta(days=max(1, int(horizon_days)))
+    job = _job_context(ticket)
+    if preferences is None and use_ticket_preferences:
+        preferences = ticket_time_preferences(ticket=ticket, zone=job.zone, start=now, end=horizon_end)
+    elif preferences is not None:
+        preferences = _merge([(a.astimezone(UTC), b.astimezone(UTC)) for a, b in preferences])
+    due = sla_due(ticket)
+    pool = _pool_load(job, technician_ids=technician_ids, now=now, horizon_end=horizon_end)
+    search = _candidates_find(
+        job, pool, now=now, horizon_end=horizon_end, preferences=preferences, due=due, limit=limit,
+        per_technician=per_technician,
+    )
     if per_technician:
         seen: set[uuid.UUID] = set()
-        chosen = [c for c in candidates if not (c.tech.id in seen or seen.add(c.tech.id))]
+        chosen = [c for c in search.candidates if not (c.tech.id in seen or seen.add(c.tech.id))]
     else:
-        chosen = _pick_distinct(candidates, limit)
+        chosen = _pick_distinct(search.candidates, limit)
+    arrival = timedelta(minutes=arrival_window_minutes())
     windows = [
         _window(
-            c, job=job, due=due, previous_tech=previous_tech, preferences=preferences, arrival=arrival,
-            duration=duration, now=now,
+            c, job=job, due=due, previous_tech=pool.previous_tech, preferences=preferences, arrival=arrival,
+            duration=timedelta(minutes=job.minutes), now=now,
         )
         for c in chosen
     ]
-    with_free, with_preferred = len(found_free), len(found_preferred)
-    excluded = {
-        "skill": active_count - skilled,
-        "region": skilled - in_region,
-        "shift": in_region - with_shift,
-    }
-    if not pruned:
-        # Only known when every shift was looked at (always so when nothing was found).
-        excluded["busy"] = with_shift - with_free
-        excluded["preference"] = (with_free - with_preferred) if preferences is not None else 0
-    if windows:
-        explanation = f"Best {_plural(len(windows), 'window')} for {job.incident_type or 'the job'} " + (
-            f"({_hours(job.minutes)}), ranked by {job.priority.lower()} priority weights."
-        )
-    else:
-        explanation = _explain(
-            job=job,
-            horizon_days=horizon_days,
-            active_count=active_count,
-            skilled=skilled,
-            in_region=in_region,
-            with_shift=with_shift,
-            with_free=with_free,
-            preferences=preferences,
-        )
     return Suggestion(
         ticket_id=ticket.pk,
         windows=windows,
-        excluded={rule: count for rule, count in excluded.items() if count > 0},
-        explanation=explanation,
+        excluded=_excluded(pool, search, preferences),
+        explanation=_explanation(job, pool, search, windows=windows, horizon_days=horizon_days, preferences=preferences),
         duration_minutes=job.minutes,
         horizon_start=now,
         horizon_end=horizon_end,
@@ -856,17 +830,37 @@ def slots_suggest(
     )
 
 
-@dataclass
-class _Candidate:
-    cost: float
-    order: int
-    tech: _Tech
-    start: datetime
-    travel_in: int
-    added: int
-    booked: float
-    gap: _Gap
-    parts: dict
+def _excluded(pool: _Pool, search: _Search, preferences: list | None) -> dict[str, int]:
+    """Rule → how many technicians it excluded (each counted once, by the first rule they fail)."""
+    excluded = {
+        "skill": pool.active_count - pool.skilled,
+        "region": pool.skilled - pool.in_region,
+        "shift": pool.in_region - search.with_shift,
+    }
+    if not search.pruned:
+        # Only known when every shift was looked at (always so when nothing was found).
+        excluded["busy"] = search.with_shift - search.with_free
+        excluded["preference"] = (search.with_free - search.with_preferred) if preferences is not None else 0
+    return {rule: count for rule, count in excluded.items() if count > 0}
+
+
+def _explanation(
+    job: _Job, pool: _Pool, search: _Search, *, windows: list[Window], horizon_days: int, preferences: list | None
+) -> str:
+    if windows:
+        return f"Best {_plural(len(windows), 'window')} for {job.incident_type or 'the job'} " + (
+            f"({_hours(job.minutes)}), ranked by {job.priority.lower()} priority weights."
+        )
+    return _explain(
+        job=job,
+        horizon_days=horizon_days,
+        active_count=pool.active_count,
+        skilled=pool.skilled,
+        in_region=pool.in_region,
+        with_shift=search.with_shift,
+        with_free=search.with_free,
+        preferences=preferences,
+    )
 
 
 def _pick_distinct(ranked: list[_Candidate], limit: int) -> list[_Candidate]:

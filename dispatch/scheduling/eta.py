@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -22,14 +21,14 @@ from dispatch.common.errors import DispatchError, invalid_request
 from dispatch.technicians.models import Technician
 from dispatch.tickets.commands import command
 from dispatch.tickets.models import StateTransition, Ticket
-from dispatch.tickets.services import Outcome, TicketChange, role_forbidden, ticket_execute
+from dispatch.tickets.services import Outcome, TicketChange, ticket_change
 from dispatch.tickets.states import TicketState
 
 from .engine import travel_minutes
+from .inputs import iso, role_check
 from .models import Appointment, AppointmentStatus, Departure, DispatchAcknowledgement, Escalation, EscalationKind
 from .notifications import delay_notify, departure_notify, site_zone
 
-S = TicketState
 
 TECH_ACKNOWLEDGE = command(
     "tech.acknowledge", ["technician", "dispatcher"], ["DISPATCHED"], None, "Acknowledge the dispatch"
@@ -49,11 +48,6 @@ def delay_margin() -> timedelta:
 
 
 # --- input ----------------------------------------------------------------------------------------
-
-
-def _role_check(command_, actor: Actor) -> None:
-    if not command_.allows_role(actor.role):
-        raise role_forbidden(command_, actor.role)
 
 
 def _coordinate(value: Any, field: str, limit: int) -> float:
@@ -92,7 +86,7 @@ def _eta_minutes_clean(value: Any) -> int | None:
 
 def _dispatch_transition(ticket: Ticket) -> StateTransition:
     """The ticket's current dispatch: its latest move into DISPATCHED (it is DISPATCHED now)."""
-    return StateTransition.objects.filter(ticket=ticket, to_state=S.DISPATCHED).order_by("-seq").first()
+    return StateTransition.objects.filter(ticket=ticket, to_state=TicketState.DISPATCHED).order_by("-seq").first()
 
 
 def _previous_site(technician: Technician, ticket: Ticket, now: datetime) -> tuple[float, float] | None:
@@ -148,10 +142,6 @@ def _estimate(
     return now + timedelta(minutes=minutes), {"lat": origin[0], "lng": origin[1]}, source, minutes
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(dt_timezone.utc).isoformat().replace("+00:00", "Z")
-
-
 def _escalations_resolve(ticket: Ticket, trigger_key: str, *, actor: Actor, now: datetime, why: str) -> list[str]:
     """Close the open unacknowledged-dispatch escalation of this dispatch (the board stops showing it)."""
     open_ids = list(
@@ -189,12 +179,13 @@ def _acknowledge(change: TicketChange, transition: StateTransition, now: datetim
 
 
 def dispatch_acknowledge(
-    *, actor: Actor, ticket_id: Any, payload: dict | None = None, expected_version: int | None = None
+    *, actor: Actor, ticket_id: Any, request: dict | None = None, expected_version: int | None = None
 ) -> Outcome:
     """The technician confirms they saw the dispatch and will take the job (stops the escalation clock)."""
-    _role_check(TECH_ACKNOWLEDGE, actor)
-
-    def apply(change: TicketChange) -> dict:
+    role_check(TECH_ACKNOWLEDGE, actor)
+    with ticket_change(
+        actor=actor, command=TECH_ACKNOWLEDGE, ticket_id=ticket_id, expected_version=expected_version, request=request
+    ) as change:
         now = timezone.now()
         transition = _dispatch_transition(change.ticket)
         existing = DispatchAcknowledgement.objects.filter(dispatch_transition=transition).first()
@@ -204,19 +195,11 @@ def dispatch_acknowledge(
                 "This dispatch was already acknowledged.",
                 status=409,
                 dimension="state",
-                details={"acknowledged_at": _iso(existing.acknowledged_at)},
+                details={"acknowledged_at": iso(existing.acknowledged_at)},
             )
         acknowledgement = _acknowledge(change, transition, now)
-        return {"acknowledgement_id": str(acknowledgement.id), "acknowledged_at": _iso(now)}
-
-    return ticket_execute(
-        actor=actor,
-        ticket_id=ticket_id,
-        command=TECH_ACKNOWLEDGE,
-        payload=payload or {},
-        apply=apply,
-        expected_version=expected_version,
-    )
+        change.result = {"acknowledgement_id": str(acknowledgement.id), "acknowledged_at": iso(now)}
+    return change.outcome
 
 
 # --- tech.depart -----------------------------------------------------------------------------------------
@@ -228,15 +211,25 @@ def tech_depart(
     ticket_id: Any,
     location: Any = None,
     eta_minutes: Any = None,
-    payload: dict | None = None,
+    request: dict | None = None,
     expected_version: int | None = None,
 ) -> Outcome:
     """The technician sets off: record the departure and ETA and tell the customer "on my way"."""
-    _role_check(TECH_DEPART, actor)
+    role_check(TECH_DEPART, actor)
     where = _location_clean(location)
     minutes = _eta_minutes_clean(eta_minutes)
-
-    def apply(change: TicketChange) -> dict:
+    asked = {
+        **({"location": where} if where is not None else {}),
+        **({"eta_minutes": minutes} if minutes is not None else {}),
+    }
+    with ticket_change(
+        actor=actor,
+        command=TECH_DEPART,
+        ticket_id=ticket_id,
+        expected_version=expected_version,
+        request=request,
+        audit=asked,
+    ) as change:
         ticket = change.ticket
         now = timezone.now()
         transition = _dispatch_transition(ticket)
@@ -270,26 +263,14 @@ def tech_depart(
         )
         result = {
             "departure_id": str(departure.id),
-            "eta": _iso(eta_at),
+            "eta": iso(eta_at),
             "travel_minutes": travel,
             "origin_source": source,
             "customer_notification": notice,
         }
         change.audit_payload.update(result)
-        return result
-
-    request = {
-        **({"location": where} if where is not None else {}),
-        **({"eta_minutes": minutes} if minutes is not None else {}),
-    }
-    return ticket_execute(
-        actor=actor,
-        ticket_id=ticket_id,
-        command=TECH_DEPART,
-        payload=payload if payload is not None else request,
-        apply=apply,
-        expected_version=expected_version,
-    )
+        change.result = result
+    return change.outcome
 
 
 # --- tech.eta_update ---------------------------------------------------------------------------------------
@@ -301,17 +282,27 @@ def tech_eta_update(
     ticket_id: Any,
     location: Any = None,
     eta_minutes: Any = None,
-    payload: dict | None = None,
+    request: dict | None = None,
     expected_version: int | None = None,
 ) -> Outcome:
     """A fresh arrival estimate on the way; the customer hears of it only when it slips past the margin."""
-    _role_check(TECH_ETA_UPDATE, actor)
+    role_check(TECH_ETA_UPDATE, actor)
     where = _location_clean(location)
     minutes = _eta_minutes_clean(eta_minutes)
     if where is None and minutes is None:
         raise invalid_request("Give location {lat, lng} or eta_minutes.", field="location")
-
-    def apply(change: TicketChange) -> dict:
+    asked = {
+        **({"location": where} if where is not None else {}),
+        **({"eta_minutes": minutes} if minutes is not None else {}),
+    }
+    with ticket_change(
+        actor=actor,
+        command=TECH_ETA_UPDATE,
+        ticket_id=ticket_id,
+        expected_version=expected_version,
+        request=request,
+        audit=asked,
+    ) as change:
         ticket = change.ticket
         now = timezone.now()
         departure = Departure.objects.filter(dispatch_transition=_dispatch_transition(ticket)).first()
@@ -339,24 +330,12 @@ def tech_eta_update(
         departure.save(update_fields=["eta_at", "notified_eta_at", "delay_notices", "updated_at"])
         result = {
             "departure_id": str(departure.id),
-            "eta": _iso(eta_at),
-            "previous_eta": _iso(previous_eta),
+            "eta": iso(eta_at),
+            "previous_eta": iso(previous_eta),
             "travel_minutes": travel,
             "slip_minutes": round(slip.total_seconds() / 60),
             "delay_notice": notice,
         }
         change.audit_payload.update(result)
-        return result
-
-    request = {
-        **({"location": where} if where is not None else {}),
-        **({"eta_minutes": minutes} if minutes is not None else {}),
-    }
-    return ticket_execute(
-        actor=actor,
-        ticket_id=ticket_id,
-        command=TECH_ETA_UPDATE,
-        payload=payload if payload is not None else request,
-        apply=apply,
-        expected_version=expected_version,
-    )
+        change.result = result
+    return change.outcome

@@ -1,8 +1,9 @@
 """Scheduling: proposed windows, booked appointments, customer-confirmation holds, recommendations.
 
 Rows here are history. An appointment is never deleted: it is cancelled (with a reason) or
-completed, so the board and the audit can always say who was booked when. Services in
-`services.py` write them inside the ticket executor's transaction; nothing else does.
+completed, so the board and the audit can always say who was booked when. The scheduling
+services (proposals, assignment, onsite, booking) write them inside the ticket executor's
+transaction; nothing else does.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ class AppointmentStatus(models.TextChoices):
 
 
 # Statuses that reserve a technician's time. The PostgreSQL exclusion constraint (migration
-# 0002) and the locked check in services.py both forbid two of these overlapping for one technician.
+# 0002) and the locked check in appointments.py both forbid two of these overlapping for one technician.
 BOOKED_STATUSES = (AppointmentStatus.HELD, AppointmentStatus.CONFIRMED)
 
 

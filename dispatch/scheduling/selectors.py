@@ -11,12 +11,17 @@ from dispatch.tickets.states import TicketState
 
 from .models import BOOKED_STATUSES, Appointment, ScheduleHold, ScheduleProposal
 
-S = TicketState
 
 # Once a ticket is cancelled or its work is done, its booking no longer holds the technician's
 # time, even before anything has marked that booking cancelled or completed.
 RELEASED_TICKET_STATES = frozenset(
-    {S.CANCELLED, S.CLOSED, S.COMPLETED_PENDING_VERIFICATION, S.VERIFIED, S.INVOICED}
+    {
+        TicketState.CANCELLED,
+        TicketState.CLOSED,
+        TicketState.COMPLETED_PENDING_VERIFICATION,
+        TicketState.VERIFIED,
+        TicketState.INVOICED,
+    }
 )
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import date, datetime, time, timedelta
-from datetime import timezone as dt_timezone
 from typing import Any, Callable, Iterable
 from zoneinfo import ZoneInfo
 
@@ -36,10 +35,11 @@ from dispatch.common.actors import Actor, system_actor
 from dispatch.common.errors import DispatchError
 from dispatch.tickets.commands import command
 from dispatch.tickets.models import Priority, StateTransition, Ticket
-from dispatch.tickets.services import Outcome, TicketChange, ticket_execute
+from dispatch.tickets.services import Outcome, TicketChange, ticket_change, ticket_locked
 from dispatch.tickets.states import OPEN_STATES, TicketState
 
 from .engine import SLA_DUE, sla_due
+from .inputs import iso
 from .models import (
     Appointment,
     AppointmentStatus,
@@ -52,12 +52,10 @@ from .models import (
     ScheduleProposal,
 )
 from .notifications import appointment_reminder_notify, moment_phrase, proposal_reminder_notify, site_zone
-from .services import schedule_hold
+from .proposals import schedule_hold
 
 log = logging.getLogger(__name__)
 
-S = TicketState
-K = EscalationKind
 
 # Only the system raises escalations and sends reminders on its own (SYSTEM passes every
 # role check); no person or agent holds these tools.
@@ -77,12 +75,20 @@ DEFAULT_SLA_RISK_MARGIN_MINUTES = {Priority.EMERGENCY: 60, Priority.URGENT: 4 * 
 
 # Once a technician is on site the SLA (arrival) is met; cancelled and closed tickets are done.
 SLA_MET_STATES = frozenset(
-    {S.ON_SITE, S.IN_PROGRESS, S.COMPLETED_PENDING_VERIFICATION, S.VERIFIED, S.INVOICED, S.CLOSED, S.CANCELLED}
+    {
+        TicketState.ON_SITE,
+        TicketState.IN_PROGRESS,
+        TicketState.COMPLETED_PENDING_VERIFICATION,
+        TicketState.VERIFIED,
+        TicketState.INVOICED,
+        TicketState.CLOSED,
+        TicketState.CANCELLED,
+    }
 )
 # The states in which the ticket's scheduled start is a booking, not a tentative proposal.
-BOOKED_STATES = frozenset({S.SCHEDULED, S.DISPATCHED})
+BOOKED_STATES = frozenset({TicketState.SCHEDULED, TicketState.DISPATCHED})
 # The board shows the most pressing first.
-KIND_ORDER = (K.UNACKNOWLEDGED_DISPATCH, K.SLA_RISK, K.STALE_PROPOSAL)
+KIND_ORDER = (EscalationKind.UNACKNOWLEDGED_DISPATCH, EscalationKind.SLA_RISK, EscalationKind.STALE_PROPOSAL)
 
 
 class ConditionCleared(Exception):
@@ -98,10 +104,6 @@ def _per_priority(name: str, defaults: dict) -> dict[str, float]:
     if isinstance(configured, (int, float)):
         return {priority: float(configured) for priority in Priority.values}
     return {priority: float((configured or {}).get(priority, defaults[priority])) for priority in Priority.values}
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.astimezone(dt_timezone.utc).isoformat().replace("+00:00", "Z") if moment else None
 
 
 def _now(now: datetime | None) -> datetime:
@@ -134,12 +136,6 @@ def _escalated_keys(kind: str, keys: Iterable[str]) -> set[str]:
     return set(Escalation.objects.filter(kind=kind, trigger_key__in=keys).values_list("trigger_key", flat=True))
 
 
-def _locked(ticket_id: Any) -> Ticket:
-    # Taken before the service call, so the check below and the action see the same ticket;
-    # the service's own executor locks the same row again within this transaction.
-    return Ticket.objects.select_for_update(of=("self",)).select_related("site").get(pk=ticket_id)
-
-
 # --- Stale proposals -----------------------------------------------------------------------------
 
 
@@ -149,32 +145,34 @@ def proposals_stale_hold(*, now: datetime | None = None) -> int:
     stale_after = _setting_minutes("DISPATCH_PROPOSAL_STALE_MINUTES")
     candidates = list(
         ScheduleProposal.objects.filter(
-            status=ScheduleProposal.Status.OPEN, created_at__lte=now - stale_after, ticket__state=S.SCHEDULE_PROPOSED
+            status=ScheduleProposal.Status.OPEN, created_at__lte=now - stale_after, ticket__state=TicketState.SCHEDULE_PROPOSED
         ).values_list("id", "ticket_id")
     )
-    done = _escalated_keys(K.STALE_PROPOSAL, (f"proposal:{pid}" for pid, _ in candidates))
+    done = _escalated_keys(EscalationKind.STALE_PROPOSAL, (f"proposal:{pid}" for pid, _ in candidates))
     pending = [(pid, ticket_id) for pid, ticket_id in candidates if f"proposal:{pid}" not in done]
 
     def hold(item: tuple[uuid.UUID, uuid.UUID]) -> bool:
         proposal_id, ticket_id = item
-        ticket = _locked(ticket_id)
+        # Locked before the check, so the check and the hold see the same ticket; the hold's own
+        # executor locks the same row again within this transaction.
+        ticket = ticket_locked(ticket_id)
         proposal = ScheduleProposal.objects.filter(pk=proposal_id, status=ScheduleProposal.Status.OPEN).first()
         trigger_key = f"proposal:{proposal_id}"
         if (
-            ticket.state != S.SCHEDULE_PROPOSED
+            ticket.state != TicketState.SCHEDULE_PROPOSED
             or proposal is None
-            or Escalation.objects.filter(ticket=ticket, kind=K.STALE_PROPOSAL, trigger_key=trigger_key).exists()
+            or Escalation.objects.filter(ticket=ticket, kind=EscalationKind.STALE_PROPOSAL, trigger_key=trigger_key).exists()
         ):
             raise ConditionCleared
         waited = round((now - proposal.created_at).total_seconds() / 60)
         escalation = Escalation.objects.create(
             ticket=ticket,
-            kind=K.STALE_PROPOSAL,
+            kind=EscalationKind.STALE_PROPOSAL,
             trigger_key=trigger_key,
             created_at=now,
             details={
                 "proposal_id": str(proposal.id),
-                "proposed_at": _iso(proposal.created_at),
+                "proposed_at": iso(proposal.created_at),
                 "minutes_waiting": waited,
                 "reason": f"No answer to the proposed windows after {_duration(waited)}; held for the customer.",
             },
@@ -186,9 +184,7 @@ def proposals_stale_hold(*, now: datetime | None = None) -> int:
             ticket_id=ticket.id,
             hold_reason=ScheduleHold.Reason.CUSTOMER_CONFIRMATION_STALE,
             confirmation_window=window,
-            payload={
-                "hold_reason": ScheduleHold.Reason.CUSTOMER_CONFIRMATION_STALE,
-                "confirmation_window": {"start": _iso(window["start"]), "end": _iso(window["end"])},
+            facts={
                 "wakeup": "proposal_stale",
                 "proposal_id": str(proposal.id),
                 "minutes_waiting": waited,
@@ -217,26 +213,21 @@ def _escalate(
     *, actor: Actor, ticket_id: Any, kind: str, trigger_key: str, now: datetime, check: Callable[[Ticket], dict]
 ) -> Outcome:
     """One dispatch.escalate executor call: `check` (under the lock) returns the details or raises ConditionCleared."""
-    escalation_id = uuid.uuid4()
-
-    def apply(change: TicketChange) -> dict:
+    with ticket_change(
+        actor=actor,
+        command=DISPATCH_ESCALATE,
+        ticket_id=ticket_id,
+        audit={"kind": kind, "trigger_key": trigger_key, "evaluated_at": iso(now)},
+    ) as change:
         if Escalation.objects.filter(ticket=change.ticket, kind=kind, trigger_key=trigger_key).exists():
             raise ConditionCleared
         details = check(change.ticket)
-        Escalation.objects.create(
-            id=escalation_id, ticket=change.ticket, kind=kind, trigger_key=trigger_key, created_at=now, details=details
+        escalation = Escalation.objects.create(
+            ticket=change.ticket, kind=kind, trigger_key=trigger_key, created_at=now, details=details
         )
-        result = {"escalation_id": str(escalation_id), "kind": kind, **details}
-        change.audit_payload.update(result)
-        return result
-
-    return ticket_execute(
-        actor=actor,
-        ticket_id=ticket_id,
-        command=DISPATCH_ESCALATE,
-        payload={"kind": kind, "trigger_key": trigger_key, "evaluated_at": _iso(now)},
-        apply=apply,
-    )
+        change.result = {"escalation_id": str(escalation.id), "kind": kind, **details}
+        change.audit_payload.update(change.result)
+    return change.outcome
 
 
 def dispatches_unacknowledged_escalate(*, now: datetime | None = None) -> int:
@@ -246,15 +237,15 @@ def dispatches_unacknowledged_escalate(*, now: datetime | None = None) -> int:
     # The ticket's latest transition is its current dispatch when its seq is the ticket's last.
     rows = list(
         StateTransition.objects.filter(
-            to_state=S.DISPATCHED,
-            ticket__state=S.DISPATCHED,
+            to_state=TicketState.DISPATCHED,
+            ticket__state=TicketState.DISPATCHED,
             created_at__lte=now - timeout,
             acknowledgement__isnull=True,
         )
         .filter(seq=F("ticket__transition_seq"))
         .values_list("id", "ticket_id")
     )
-    done = _escalated_keys(K.UNACKNOWLEDGED_DISPATCH, (f"dispatch:{tid}" for tid, _ in rows))
+    done = _escalated_keys(EscalationKind.UNACKNOWLEDGED_DISPATCH, (f"dispatch:{tid}" for tid, _ in rows))
     pending = [(tid, ticket_id) for tid, ticket_id in rows if f"dispatch:{tid}" not in done]
     actor = system_actor("wakeup-unacknowledged-dispatch")
 
@@ -264,7 +255,7 @@ def dispatches_unacknowledged_escalate(*, now: datetime | None = None) -> int:
         def check(ticket: Ticket) -> dict:
             transition = StateTransition.objects.filter(pk=transition_id).first()
             if (
-                ticket.state != S.DISPATCHED
+                ticket.state != TicketState.DISPATCHED
                 or transition is None
                 or transition.seq != ticket.transition_seq
                 or DispatchAcknowledgement.objects.filter(dispatch_transition=transition).exists()
@@ -275,7 +266,7 @@ def dispatches_unacknowledged_escalate(*, now: datetime | None = None) -> int:
             name = technician.display_name if technician else "The technician"
             dispatched = moment_phrase(transition.created_at, site_zone(ticket.site), now=now)
             return {
-                "dispatched_at": _iso(transition.created_at),
+                "dispatched_at": iso(transition.created_at),
                 "minutes_waiting": waited,
                 "tech_id": str(technician.pk) if technician else None,
                 "tech_name": technician.display_name if technician else None,
@@ -285,7 +276,7 @@ def dispatches_unacknowledged_escalate(*, now: datetime | None = None) -> int:
         _escalate(
             actor=actor,
             ticket_id=ticket_id,
-            kind=K.UNACKNOWLEDGED_DISPATCH,
+            kind=EscalationKind.UNACKNOWLEDGED_DISPATCH,
             trigger_key=f"dispatch:{transition_id}",
             now=now,
             check=check,
@@ -307,7 +298,7 @@ def _expected_arrival(ticket: Ticket) -> datetime | None:
     """When the technician is expected: the live ETA once on the way, else the booked start."""
     if ticket.state not in BOOKED_STATES:
         return None
-    if ticket.state == S.DISPATCHED:
+    if ticket.state == TicketState.DISPATCHED:
         departure = (
             Departure.objects.filter(ticket=ticket).order_by("-departed_at").values_list("eta_at", flat=True).first()
         )
@@ -344,8 +335,8 @@ def _sla_risk(ticket: Ticket, now: datetime) -> dict | None:
         return None
     return {
         "priority": ticket.priority,
-        "due_at": _iso(due),
-        "expected_arrival": _iso(expected),
+        "due_at": iso(due),
+        "expected_arrival": iso(expected),
         "overdue": now >= due,
         "reason": reason,
     }
@@ -362,16 +353,16 @@ def sla_risks_flag(*, now: datetime | None = None) -> int:
             priority=priority,
             created_at__lte=now - SLA_DUE[priority] + timedelta(minutes=margins[priority]),
         )
-    reached_site = StateTransition.objects.filter(ticket=OuterRef("pk"), to_state=S.ON_SITE)
+    reached_site = StateTransition.objects.filter(ticket=OuterRef("pk"), to_state=TicketState.ON_SITE)
     tickets = list(
         Ticket.objects.filter(within_margin)
         .exclude(state__in=SLA_MET_STATES)
         .exclude(Exists(reached_site))
         .select_related("site")
     )
-    keys = {ticket.pk: f"sla:{_iso(sla_due_at(ticket))}" for ticket in tickets}
+    keys = {ticket.pk: f"sla:{iso(sla_due_at(ticket))}" for ticket in tickets}
     flagged = set(
-        Escalation.objects.filter(kind=K.SLA_RISK, ticket_id__in=list(keys)).values_list("ticket_id", "trigger_key")
+        Escalation.objects.filter(kind=EscalationKind.SLA_RISK, ticket_id__in=list(keys)).values_list("ticket_id", "trigger_key")
     )
     pending = [ticket for ticket in tickets if (ticket.pk, keys[ticket.pk]) not in flagged and _sla_risk(ticket, now)]
     actor = system_actor("wakeup-sla-risk")
@@ -380,14 +371,14 @@ def sla_risks_flag(*, now: datetime | None = None) -> int:
         def check(locked: Ticket) -> dict:
             if locked.state in SLA_MET_STATES:
                 raise ConditionCleared
-            if StateTransition.objects.filter(ticket=locked, to_state=S.ON_SITE).exists():
+            if StateTransition.objects.filter(ticket=locked, to_state=TicketState.ON_SITE).exists():
                 raise ConditionCleared
             details = _sla_risk(locked, now)
             if details is None:
                 raise ConditionCleared
             return details
 
-        _escalate(actor=actor, ticket_id=ticket.pk, kind=K.SLA_RISK, trigger_key=keys[ticket.pk], now=now, check=check)
+        _escalate(actor=actor, ticket_id=ticket.pk, kind=EscalationKind.SLA_RISK, trigger_key=keys[ticket.pk], now=now, check=check)
         return True
 
     return _each(pending, flag, "SLA risk")
@@ -429,7 +420,12 @@ def appointment_reminders_send(*, now: datetime | None = None) -> int:
     actor = system_actor("wakeup-reminder")
 
     def remind(appointment: Appointment) -> bool:
-        def apply(change: TicketChange) -> dict:
+        with ticket_change(
+            actor=actor,
+            command=CUSTOMER_REMIND,
+            ticket_id=appointment.ticket_id,
+            audit={"reminder": "day_before", "appointment_start": iso(appointment.start)},
+        ) as change:
             current = Appointment.objects.filter(
                 pk=appointment.pk, status=AppointmentStatus.CONFIRMED, start=appointment.start
             ).first()
@@ -438,17 +434,7 @@ def appointment_reminders_send(*, now: datetime | None = None) -> int:
             notice = appointment_reminder_notify(ticket=change.ticket, appointment=current)
             if notice["already_sent"]:
                 raise ConditionCleared
-            result = {"appointment_id": str(current.id), "customer_notification": notice}
-            change.audit_payload.update(result)
-            return result
-
-        ticket_execute(
-            actor=actor,
-            ticket_id=appointment.ticket_id,
-            command=CUSTOMER_REMIND,
-            payload={"reminder": "day_before", "appointment_start": _iso(appointment.start)},
-            apply=apply,
-        )
+            change.audit_payload.update({"appointment_id": str(current.id), "customer_notification": notice})
         return True
 
     return _each(pending, remind, "reminder")
@@ -459,25 +445,25 @@ def appointment_reminders_send(*, now: datetime | None = None) -> int:
 
 def _cleared_reason(escalation: Escalation, ticket: Ticket) -> str | None:
     """Why an open escalation no longer applies, or None while it still does."""
-    if ticket.state in (S.CANCELLED, S.CLOSED):
+    if ticket.state in (TicketState.CANCELLED, TicketState.CLOSED):
         return f"The ticket is {ticket.get_state_display().lower()}."
-    if escalation.kind == K.STALE_PROPOSAL:
+    if escalation.kind == EscalationKind.STALE_PROPOSAL:
         proposal_id = escalation.details.get("proposal_id")
         if not ScheduleProposal.objects.filter(pk=proposal_id, status=ScheduleProposal.Status.OPEN).exists():
             return "The proposal was answered or replaced."
         return None
-    if escalation.kind == K.UNACKNOWLEDGED_DISPATCH:
+    if escalation.kind == EscalationKind.UNACKNOWLEDGED_DISPATCH:
         transition_id = int(escalation.trigger_key.split(":", 1)[1])
         if DispatchAcknowledgement.objects.filter(dispatch_transition_id=transition_id).exists():
             return "The technician acknowledged the job."
-        if ticket.state != S.DISPATCHED or not StateTransition.objects.filter(
+        if ticket.state != TicketState.DISPATCHED or not StateTransition.objects.filter(
             pk=transition_id, seq=ticket.transition_seq
         ).exists():
             return "The job is no longer waiting on that dispatch."
         return None
-    if StateTransition.objects.filter(ticket=ticket, to_state=S.ON_SITE).exists():
+    if StateTransition.objects.filter(ticket=ticket, to_state=TicketState.ON_SITE).exists():
         return "A technician reached the site."
-    if escalation.details.get("due_at") != _iso(sla_due_at(ticket)):
+    if escalation.details.get("due_at") != iso(sla_due_at(ticket)):
         return "The ticket's priority and due time changed."
     return None
 
@@ -500,30 +486,31 @@ def escalations_resolve_cleared(*, now: datetime | None = None) -> int:
 
     def resolve(item: tuple[uuid.UUID, uuid.UUID]) -> bool:
         escalation_id, ticket_id = item
-
-        def apply(change: TicketChange) -> dict:
+        with ticket_change(
+            actor=actor,
+            command=ESCALATION_RESOLVE,
+            ticket_id=ticket_id,
+            audit={"escalation_id": str(escalation_id), "automatic": True},
+        ) as change:
             escalation = (
                 Escalation.objects.select_for_update().filter(pk=escalation_id, resolved_at__isnull=True).first()
             )
             reason = _cleared_reason(escalation, change.ticket) if escalation else None
             if reason is None:
                 raise ConditionCleared
-            return _resolve(change, escalation, reason, now)
-
-        ticket_execute(
-            actor=actor,
-            ticket_id=ticket_id,
-            command=ESCALATION_RESOLVE,
-            payload={"escalation_id": str(escalation_id), "automatic": True},
-            apply=apply,
-        )
+            _resolve(change, escalation, reason, now)
         return True
 
     return _each(open_ids, resolve, "resolve escalation")
 
 
 def escalation_resolve(
-    *, actor: Actor, escalation_id: Any, resolution: str = "", payload: dict | None = None
+    *,
+    actor: Actor,
+    escalation_id: Any,
+    resolution: str = "",
+    request: dict | None = None,
+    expected_version: int | None = None,
 ) -> Outcome:
     """A dispatcher closes an escalation they dealt with, saying how."""
     try:
@@ -532,8 +519,14 @@ def escalation_resolve(
     except (ValueError, TypeError, AttributeError, Escalation.DoesNotExist):
         raise DispatchError("ESCALATION_NOT_FOUND", f"No escalation {escalation_id}.", status=404) from None
     resolution = (resolution or "").strip() if isinstance(resolution, str) else ""
-
-    def apply(change: TicketChange) -> dict:
+    with ticket_change(
+        actor=actor,
+        command=ESCALATION_RESOLVE,
+        ticket_id=ticket_id,
+        expected_version=expected_version,
+        request=request,
+        audit={"escalation_id": str(key), "resolution": resolution},
+    ) as change:
         escalation = Escalation.objects.select_for_update().get(pk=key)
         if escalation.resolved_at is not None:
             raise DispatchError(
@@ -541,17 +534,10 @@ def escalation_resolve(
                 "This escalation was already resolved.",
                 status=409,
                 dimension="state",
-                details={"resolved_at": _iso(escalation.resolved_at), "resolved_by": escalation.resolved_by},
+                details={"resolved_at": iso(escalation.resolved_at), "resolved_by": escalation.resolved_by},
             )
-        return _resolve(change, escalation, resolution or "Handled by the dispatcher.", timezone.now())
-
-    return ticket_execute(
-        actor=actor,
-        ticket_id=ticket_id,
-        command=ESCALATION_RESOLVE,
-        payload=payload if payload is not None else {"escalation_id": str(key), "resolution": resolution},
-        apply=apply,
-    )
+        change.result = _resolve(change, escalation, resolution or "Handled by the dispatcher.", timezone.now())
+    return change.outcome
 
 
 # --- All of them, and what the board reads -------------------------------------------------------------------

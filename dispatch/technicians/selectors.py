@@ -11,18 +11,17 @@ from dispatch.tickets.states import TicketState
 
 from .models import Region, Technician, TechnicianSkill
 
-S = TicketState
 
 # A job still needs its technician in these states; after completion it is paperwork.
 ACTIVE_JOB_STATES = frozenset(
     {
-        S.SCHEDULED,
-        S.PENDING_CUSTOMER_CONFIRMATION,
-        S.DISPATCHED,
-        S.ON_SITE,
-        S.IN_PROGRESS,
-        S.ON_HOLD,
-        S.APPROVAL_REQUIRED,
+        TicketState.SCHEDULED,
+        TicketState.PENDING_CUSTOMER_CONFIRMATION,
+        TicketState.DISPATCHED,
+        TicketState.ON_SITE,
+        TicketState.IN_PROGRESS,
+        TicketState.ON_HOLD,
+        TicketState.APPROVAL_REQUIRED,
     }
 )
 

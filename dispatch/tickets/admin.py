@@ -35,6 +35,7 @@ from dispatch.common.admin_base import (
 )
 from dispatch.common.errors import DispatchError
 
+from . import policy
 from .admin_actions import CancelForm, cents, incident_type_choices, ticket_action, ticket_actions
 from .models import (
     Account, Approval, Asset, AuditEvent, Contact, IdempotencyRecord, Priority, Site, StateTransition, Ticket,
@@ -42,15 +43,21 @@ from .models import (
 from .services import TICKET_CANCEL, TICKET_CREATE, ticket_cancel, ticket_create
 from .states import OPEN_STATES, TERMINAL_STATES, TicketState
 
-S = TicketState
-
 # The dashboard groups states by the part of the pipeline they belong to.
 PIPELINE = (
-    ("Intake", (S.NEW, S.NEEDS_INFO, S.TRIAGED, S.APPROVAL_REQUIRED)),
-    ("Scheduling", (S.READY_TO_SCHEDULE, S.SCHEDULE_PROPOSED, S.PENDING_CUSTOMER_CONFIRMATION, S.SCHEDULED)),
-    ("In the field", (S.DISPATCHED, S.ON_SITE, S.IN_PROGRESS, S.ON_HOLD)),
-    ("Closeout", (S.COMPLETED_PENDING_VERIFICATION, S.VERIFIED, S.INVOICED)),
-    ("Done", (S.CLOSED, S.CANCELLED)),
+    ("Intake", (TicketState.NEW, TicketState.NEEDS_INFO, TicketState.TRIAGED, TicketState.APPROVAL_REQUIRED)),
+    (
+        "Scheduling",
+        (
+            TicketState.READY_TO_SCHEDULE,
+            TicketState.SCHEDULE_PROPOSED,
+            TicketState.PENDING_CUSTOMER_CONFIRMATION,
+            TicketState.SCHEDULED,
+        ),
+    ),
+    ("In the field", (TicketState.DISPATCHED, TicketState.ON_SITE, TicketState.IN_PROGRESS, TicketState.ON_HOLD)),
+    ("Closeout", (TicketState.COMPLETED_PENDING_VERIFICATION, TicketState.VERIFIED, TicketState.INVOICED)),
+    ("Done", (TicketState.CLOSED, TicketState.CANCELLED)),
 )
 PIPELINE_STATES = [state for _, states in PIPELINE for state in states]
 
@@ -269,7 +276,7 @@ class TicketAdmin(DispatchModelAdmin):
         return False
 
     def has_cancel_permission(self, request) -> bool:
-        return TICKET_CANCEL.allows_role(acting_role(request.user, TICKET_CANCEL))
+        return policy.role_refusal(TICKET_CANCEL, acting_role(request.user, TICKET_CANCEL)) is None
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("account", "site", "asset", "assigned_tech")
@@ -413,7 +420,7 @@ class TicketAdmin(DispatchModelAdmin):
         offered = [
             {"action": action, "form": action.form_class(ticket=ticket) if action.form_class else None}
             for action in ticket_actions()
-            if action.offered(ticket=ticket, role=acting_role(request.user, action.command))
+            if action.offered(actor=actor_for_request(request, action.command), ticket=ticket)
         ]
         pending = ticket.approvals.filter(status=Approval.Status.PENDING).first()
         return {
@@ -450,24 +457,36 @@ class TicketAdmin(DispatchModelAdmin):
         if action is None:
             raise Http404("No such action.")
         change_url = reverse("admin:tickets_ticket_change", args=[ticket.pk])
+        actor = actor_for_request(request, action.command)
+
+        if request.method == "POST":
+            version = _version(request.POST.get("expected_version"))
+            if version is None:
+                messages.error(
+                    request, "This page did not say which version of the ticket it showed. Reload and try again."
+                )
+                return HttpResponseRedirect(change_url)
+        else:
+            version = _version(request.GET.get("version")) or ticket.version
+        # The policy's refusal before any form: the same answer the service would give.
+        refusal = action.refusal(actor=actor, ticket=ticket, expected_version=version)
+        if refusal is not None:
+            messages.error(request, refusal_message(refusal))
+            return HttpResponseRedirect(change_url)
 
         if request.method != "POST":
             if action.form_class is None:
                 # Acting is POST-only; a GET of an action without input just goes back.
                 return HttpResponseRedirect(change_url)
-            version = _version(request.GET.get("version")) or ticket.version
             return self._transition_form(request, ticket, action, action.form_class(ticket=ticket), version)
 
-        version = _version(request.POST.get("expected_version"))
-        if version is None:
-            messages.error(request, "This page did not say which version of the ticket it showed. Reload and try again.")
-            return HttpResponseRedirect(change_url)
         form = action.form_class(request.POST, ticket=ticket) if action.form_class else None
         if form is not None and not form.is_valid():
             return self._transition_form(request, ticket, action, form, version)
         try:
+            # The service checks the policy again, under the ticket's row lock.
             outcome = action.run(
-                actor=actor_for_request(request, action.command),
+                actor=actor,
                 ticket=ticket,
                 data=form.cleaned_data if form is not None else {},
                 expected_version=version,

@@ -15,18 +15,18 @@ from dispatch.common.money import cents_value
 
 from .commands import command
 from .models import Approval
-from .services import Outcome, TicketChange, ticket_execute
+from .services import Outcome, ticket_change
 from .states import TicketState
 
-S = TicketState
-
 TECH_REQUEST_CHANGE = command(
-    "tech.request_change", ["technician"], [S.IN_PROGRESS], S.APPROVAL_REQUIRED, "Ask for approval"
+    "tech.request_change", ["technician"], [TicketState.IN_PROGRESS], TicketState.APPROVAL_REQUIRED, "Ask for approval"
 )
-APPROVAL_DECIDE = command("approval.decide", ["approver", "dispatcher"], [S.APPROVAL_REQUIRED], None, "Decide approval")
+APPROVAL_DECIDE = command(
+    "approval.decide", ["approver", "dispatcher"], [TicketState.APPROVAL_REQUIRED], None, "Decide approval"
+)
 
 # Where an approved request may send the ticket back to.
-APPROVAL_RETURN_STATES = frozenset({S.READY_TO_SCHEDULE, S.IN_PROGRESS})
+APPROVAL_RETURN_STATES = frozenset({TicketState.READY_TO_SCHEDULE, TicketState.IN_PROGRESS})
 DECISIONS = ("APPROVED", "DENIED")
 
 
@@ -48,7 +48,8 @@ def change_request(
     reason: str,
     amount_delta_cents: int | float | None = None,
     evidence_refs: list[str] | None = None,
-    payload: dict | None = None,
+    request: dict | None = None,
+    expected_version: int | None = None,
 ) -> Outcome:
     """Open an approval (NTE increase or proposal) for work in progress; the result is the Approval."""
     kind = _required_text(approval_type, "approval_type").upper()
@@ -62,33 +63,43 @@ def change_request(
     if not isinstance(refs, list) or not all(isinstance(r, str) and r.strip() for r in refs):
         raise _bad("Field 'evidence_refs' must be a list of non-empty strings.", "evidence_refs")
     refs = [r.strip() for r in refs]
-
-    def apply(change: TicketChange) -> Approval:
+    audit = {"approval_type": kind, "reason": reason, "amount_delta_cents": amount, "evidence_refs": refs}
+    with ticket_change(
+        actor=actor,
+        command=TECH_REQUEST_CHANGE,
+        ticket_id=ticket_id,
+        expected_version=expected_version,
+        request=request,
+        audit=audit,
+    ) as change:
         if Approval.objects.filter(ticket=change.ticket, status=Approval.Status.PENDING).exists():
             raise DispatchError(
                 "APPROVAL_ALREADY_PENDING", "This ticket already has an approval waiting.", status=409, dimension="state"
             )
-        change.transition(S.APPROVAL_REQUIRED)
+        change.transition(TicketState.APPROVAL_REQUIRED)
         approval = Approval.objects.create(
             ticket=change.ticket,
             kind=kind,
-            return_state=S.IN_PROGRESS,
+            return_state=TicketState.IN_PROGRESS,
             amount_cents=amount,
             reason=reason,
             details={"source": TECH_REQUEST_CHANGE.tool, "evidence_refs": refs},
             requested_by=actor.actor_id,
         )
         change.audit_payload.update({"approval_id": str(approval.id), "approval_status": approval.status})
-        return approval
-
-    default_payload = {"approval_type": kind, "reason": reason, "amount_delta_cents": amount, "evidence_refs": refs}
-    return ticket_execute(
-        actor=actor, ticket_id=ticket_id, command=TECH_REQUEST_CHANGE, payload=payload or default_payload, apply=apply
-    )
+        change.result = approval
+    return change.outcome
 
 
 def approval_decide(
-    *, actor: Actor, ticket_id, approval_id, decision: str, notes: str = "", payload: dict | None = None
+    *,
+    actor: Actor,
+    ticket_id,
+    approval_id,
+    decision: str,
+    notes: str = "",
+    request: dict | None = None,
+    expected_version: int | None = None,
 ) -> Outcome:
     """Grant (back to the approval's return state; an NTE increase raises the ticket's NTE) or deny
     (back to TRIAGED) the ticket's pending approval; the result is the Approval."""
@@ -102,8 +113,15 @@ def approval_decide(
     if notes is not None and not isinstance(notes, str):
         raise _bad("Field 'notes' must be a string.", "notes")
     notes = (notes or "").strip()
-
-    def apply(change: TicketChange) -> Approval:
+    audit = {"approval_id": str(approval_key), "decision": verdict, "notes": notes or None}
+    with ticket_change(
+        actor=actor,
+        command=APPROVAL_DECIDE,
+        ticket_id=ticket_id,
+        expected_version=expected_version,
+        request=request,
+        audit=audit,
+    ) as change:
         ticket = change.ticket
         approval = Approval.objects.select_for_update().filter(pk=approval_key, ticket=ticket).first()
         if approval is None:
@@ -130,7 +148,7 @@ def approval_decide(
                 ticket.nte_cents = (ticket.nte_cents or 0) + approval.amount_cents
             approval.status = Approval.Status.APPROVED
         else:
-            target = S.TRIAGED
+            target = TicketState.TRIAGED
             approval.status = Approval.Status.DENIED
         approval.decided_by = actor.actor_id
         approval.decided_at = timezone.now()
@@ -140,9 +158,5 @@ def approval_decide(
         change.audit_payload.update(
             {"approval_id": str(approval.id), "decision": verdict, "target_state": target, "nte_cents": ticket.nte_cents}
         )
-        return approval
-
-    default_payload = {"approval_id": str(approval_key), "decision": verdict, "notes": notes or None}
-    return ticket_execute(
-        actor=actor, ticket_id=ticket_id, command=APPROVAL_DECIDE, payload=payload or default_payload, apply=apply
-    )
+        change.result = approval
+    return change.outcome

@@ -10,12 +10,13 @@ from datetime import timezone as dt_timezone
 from typing import Any
 
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.db.models import Q
-from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 
 from dispatch.common.actors import Actor
+from dispatch.common.errors import DispatchError
 
 from .models import AuditChainHead, AuditEvent, Ticket
 
@@ -40,9 +41,29 @@ def payload_redact(value: Any) -> Any:
     return value
 
 
+def _canonical_number(text: str) -> int | float:
+    """A JSON number as PostgreSQL's jsonb hands it back: jsonb keeps numbers as decimals, so
+    `1e20` comes back as the integer 100000000000000000000 and `-0.0` as `0`. An integral float
+    is stored as that integer; any other float already survives the trip digit for digit."""
+    number = float(text)
+    return int(number) if number.is_integer() else number
+
+
 def _plain_json(value: Any) -> Any:
-    """Round-trip through JSON so that what is hashed is exactly what the database hands back."""
-    return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
+    """The payload in the one form every database hands back unchanged: round-tripped through
+    JSON, integral floats as integers. What is hashed is what is stored is what is read back.
+
+    The digest of an event is unchanged by this (it hashes whatever the payload is), so events
+    written before numbers were canonicalised verify as they always did.
+    """
+    try:
+        text = json.dumps(value, cls=DjangoJSONEncoder, allow_nan=False)
+    except ValueError:
+        # NaN and infinities are not JSON: no database would store them as the hash saw them.
+        raise DispatchError(
+            "INVALID_REQUEST", "The request holds a number JSON cannot carry (NaN or infinity).", status=400
+        ) from None
+    return json.loads(text, parse_float=_canonical_number)
 
 
 def _event_digest(event: AuditEvent) -> str:

@@ -41,3 +41,8 @@ def incident_keywords() -> dict[str, list[str]]:
 def ticket_time_preference(ticket_id: Any) -> tuple[Any, datetime | None] | None:
     """The customer's latest stated time preference for a ticket and when it was stated, or None."""
     return _reader("ticket_time_preference")(ticket_id)
+
+
+def incident_type_names() -> dict[str, str]:
+    """Each incident type that has a template, with the template's name (for pickers)."""
+    return _reader("incident_type_names")()

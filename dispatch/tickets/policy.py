@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import Q
+
 from dispatch.common.actors import Actor
 from dispatch.common.errors import DispatchError
 from dispatch.common.roles import Role
@@ -138,3 +140,20 @@ def access_check(actor: Actor, ticket: Any) -> None:
     refusal = access_refusal(actor, ticket)
     if refusal:
         raise refusal
+
+
+def access_filter(actor: Actor) -> Q:
+    """access_refusal's rule for a whole queryset of tickets: the ones this actor may see."""
+    if actor.role == Role.CUSTOMER and not actor.is_scoped:
+        return Q(pk__in=[])
+    visible = Q()
+    if actor.is_scoped:
+        scope = Q(pk__in=[])
+        if actor.account_ids:
+            scope |= Q(account_id__in=list(actor.account_ids))
+        if actor.site_ids:
+            scope |= Q(site_id__in=list(actor.site_ids))
+        visible &= scope
+    if actor.role == Role.TECHNICIAN:
+        visible &= Q(assigned_tech_id=actor.technician_id) if actor.technician_id else Q(pk__in=[])
+    return visible

@@ -320,11 +320,13 @@ def ticket_create(
         raise _bad("The asset is not at that site.", field="asset_id")
     if not summary or not summary.strip():
         raise _bad("A summary is required.", field="summary")
+    if len(summary.strip()) > SUMMARY_MAX:
+        raise _bad(f"The summary is longer than {SUMMARY_MAX} characters.", field="summary")
     ticket = Ticket(
         account_id=site.account_id,
         site=site,
         asset_id=asset_id,
-        summary=summary.strip()[:SUMMARY_MAX],
+        summary=summary.strip(),
         description=description or "",
         nte_cents=cents_value(nte_cents, "nte_cents"),
         state=initial_state,
@@ -348,11 +350,14 @@ def ticket_triage(
     approval_amount_delta_cents: int | None = None,
     request: dict | None = None,
     facts: dict | None = None,
+    gate: Callable[[TicketChange], None] | None = None,
     expected_version: int | None = None,
 ) -> Outcome:
     """Set priority, incident type and NTE, and move to TRIAGED, READY_TO_SCHEDULE or APPROVAL_REQUIRED.
 
     `facts` are what a calling service adds to the audit event (intake: the confidences it triaged on).
+    `gate` is a calling phase's requirement, asked of the locked ticket once role, scope, version and
+    state have passed and before anything changes (intake: the blind-intake confidence gate).
     """
     if priority not in Priority.values:
         raise _bad(f"Unknown priority {priority!r}.", field="priority")
@@ -379,6 +384,8 @@ def ticket_triage(
         request=request,
         audit=audit,
     ) as change:
+        if gate is not None:
+            gate(change)
         ticket = change.ticket
         ticket.priority = priority
         ticket.incident_type = str(incident_type).strip().upper()
@@ -537,22 +544,4 @@ def ticket_update_details(*, actor: Actor, ticket_id, changes: dict, expected_ve
             raise _bad("Nothing changed.")
         change.audit_payload["changes"] = diff
         change.result = diff
-    return change.outcome
-
-
-# --- Transitional: the closure form, until every service uses `ticket_change` directly. -----
-
-
-def ticket_execute(*, actor, ticket_id, command, payload=None, apply, expected_version=None) -> Outcome:
-    with ticket_change(
-        actor=actor, command=command, ticket_id=ticket_id, expected_version=expected_version, audit=payload
-    ) as change:
-        change.result = apply(change)
-    return change.outcome
-
-
-def ticket_open(*, actor, command, ticket, payload=None, prepare=None) -> Outcome:
-    with ticket_opening(actor=actor, command=command, ticket=ticket, audit=payload) as change:
-        if prepare is not None:
-            change.result = prepare(change)
     return change.outcome

@@ -5,6 +5,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from dispatch.common.errors import DispatchError
+from dispatch.tickets.admin_actions import ticket_action
 from dispatch.tickets.models import Approval, AuditEvent, StateTransition, Ticket
 from dispatch.tickets.services import ticket_request_info
 from tests.admin.conftest import logged_in
@@ -84,8 +86,7 @@ def test_a_stale_page_is_refused_and_changes_nothing(dispatcher_client):
     assert "[CONCURRENT_MODIFICATION]" in text and "changed since you loaded it" in text
 
 
-def test_a_stale_page_is_refused_by_a_service_without_expected_version(dispatcher_client):
-    # closeout services take no expected_version: the admin holds the row lock around its own check.
+def test_a_stale_page_is_refused_by_a_closeout_button_too(dispatcher_client):
     ticket = ticket_at("VERIFIED")
     shown = ticket.version
     press(dispatcher_client, ticket, "reopen", reason="Door sticks again")
@@ -98,6 +99,18 @@ def test_a_stale_page_is_refused_by_a_service_without_expected_version(dispatche
     assert ticket.state == "IN_PROGRESS"
     assert AuditEvent.objects.count() == events
     assert "[CONCURRENT_MODIFICATION]" in messages_of(response)[0][1]
+
+
+def test_a_button_hands_the_page_version_to_its_service():
+    # The page refuses a stale version before the form; the service checks it again under the row
+    # lock, for a change that lands between the two.
+    ticket = ticket_at("VERIFIED")
+    close = ticket_action("close")
+    with pytest.raises(DispatchError) as refused:
+        close.run(actor=actor_for("dispatcher"), ticket=ticket, data={}, expected_version=ticket.version - 1)
+    assert refused.value.code == "CONCURRENT_MODIFICATION"
+    ticket.refresh_from_db()
+    assert ticket.state == "VERIFIED"
 
 
 def test_an_illegal_action_shows_the_refusal_and_changes_nothing(dispatcher_client):
@@ -154,6 +167,23 @@ def test_the_form_of_an_action_opens_on_its_own_page(dispatcher_client):
     assert f'name="expected_version" value="{ticket.version}"' in html
     ticket.refresh_from_db()
     assert ticket.version == 1
+
+
+def test_opening_the_form_of_a_refused_action_shows_the_refusal_instead(dispatcher_client):
+    ticket = ticket_new()
+    url = reverse("admin:tickets_ticket_transition", args=[ticket.pk, "reopen"])
+    response = dispatcher_client.get(url, {"version": ticket.version}, follow=True)
+    assert response.redirect_chain == [(reverse("admin:tickets_ticket_change", args=[ticket.pk]), 302)]
+    [(level, text)] = messages_of(response)
+    assert level == "error" and "[INVALID_STATE_TRANSITION]" in text
+    assert "Allowed next states: NEEDS_INFO, TRIAGED, CANCELLED." in text
+
+
+def test_a_refused_action_is_refused_before_its_form_is_checked(client):
+    ticket = ticket_new()
+    response = press(logged_in(client, "qa"), ticket, "cancel", reason="")
+    assert response.redirect_chain == [(reverse("admin:tickets_ticket_change", args=[ticket.pk]), 302)]
+    assert "[TOOL_ROLE_FORBIDDEN]" in messages_of(response)[0][1]
 
 
 def test_actions_need_the_csrf_token():

@@ -376,7 +376,9 @@ def test_jwts_are_refused_without_a_configured_secret(client, settings):
     assert "Traceback" not in response.content.decode()
 
 
-@pytest.mark.parametrize("junk", ["x" * 10_000, "\x00" * 50, "not-a-jwt"])
+@pytest.mark.parametrize(
+    "junk", ["x" * 10_000, "\x00" * 50, "not-a-jwt", "a.b.c", "eyJhbGciOiJIUzI1NiJ9.bm90IGpzb24.c2ln", "e30.e30.e30"]
+)
 def test_a_junk_bearer_is_the_callers_error_even_without_a_jwt_secret(client, settings, junk):
     settings.DISPATCH_AUTH_JWT_SECRET = ""
     response = get_ticket(client, uuid.uuid4(), bearer(junk))
@@ -506,3 +508,35 @@ def test_reads_get_a_fresh_request_id(client):
     headers = bearer(jwt_for("desk", "dispatcher"))
     first, second = get_ticket(client, ticket.id, headers), get_ticket(client, ticket.id, headers)
     assert uuid.UUID(first["X-Request-Id"]) != uuid.UUID(second["X-Request-Id"])
+
+
+# --- the role decides before the identity behind it ------------------------------------------
+
+
+def test_a_role_the_tool_refuses_is_403_before_the_identity_is_looked_up(client, settings):
+    settings.DISPATCH_DEV_AUTH = True
+    ticket = ticket_new()
+    unknown = "not-a-known-technician"
+    for headers in (dev("technician", unknown), bearer(jwt_for(unknown, "technician"))):
+        response = triage(client, ticket.id, headers)
+        assert (response.status_code, code_of(response)) == (403, "TOOL_ROLE_FORBIDDEN")
+
+
+def test_a_role_the_tool_allows_still_needs_a_known_identity(client, settings):
+    settings.DISPATCH_DEV_AUTH = True
+    ticket = ticket_at("DISPATCHED")
+    for headers in (dev("technician", "not-a-known-technician"), bearer(jwt_for("not-a-known-technician", "technician"))):
+        response = client.post(
+            f"/api/v1/tickets/{ticket.id}/tech/check-in", data={"timestamp": "2030-03-02T17:00:00Z"},
+            content_type="application/json", HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()), **headers,
+        )
+        assert (response.status_code, code_of(response)) == (401, "INVALID_AUTH_CLAIMS")
+
+
+def test_a_technician_token_on_a_dispatcher_tool_is_403_even_without_an_active_profile(client):
+    technician = TechnicianFactory()
+    token = bearer(api_token_for("technician", technician=technician))
+    technician.is_active = False
+    technician.save(update_fields=["is_active"])
+    response = triage(client, ticket_new().id, token)
+    assert (response.status_code, code_of(response)) == (403, "TOOL_ROLE_FORBIDDEN")

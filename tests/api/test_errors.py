@@ -48,6 +48,33 @@ def test_malformed_json_is_invalid_json(client, headers):
         assert_envelope(command(client, f"/api/v1/tickets/{ticket.id}/triage", body, headers), 400, "INVALID_JSON")
 
 
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "application/xml", ""])
+def test_json_sent_under_another_content_type_is_refused_with_415_and_changes_nothing(client, headers, content_type):
+    ticket = ticket_new()
+    events = AuditEvent.objects.count()
+    response = client.post(
+        f"/api/v1/tickets/{ticket.id}/triage", data=json.dumps({"priority": "URGENT", "incident_type": "DOOR_WONT_LATCH"}),
+        content_type=content_type, HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()), **headers,
+    )
+    assert_envelope(response, 415, "UNSUPPORTED_MEDIA_TYPE", "request")
+    assert AuditEvent.objects.count() == events
+
+
+def test_json_with_a_charset_and_an_empty_body_under_any_type_are_accepted(client, headers):
+    ticket = ticket_new()
+    body = json.dumps({"priority": "URGENT", "incident_type": "DOOR_WONT_LATCH"})
+    response = client.post(
+        f"/api/v1/tickets/{ticket.id}/triage", data=body, content_type="application/json; charset=utf-8",
+        HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()), **headers,
+    )
+    assert response.status_code == 200, response.content
+    # Tools without required fields take no body at all, whatever type the client declares.
+    response = client.post(
+        "/api/v1/ops/autonomy/pause", data=b"", content_type="text/plain", HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()), **headers,
+    )
+    assert response.status_code != 415, response.content
+
+
 def test_a_body_that_is_not_an_object_is_refused(client, headers):
     response = command(client, "/api/v1/tickets", '["summary"]', headers)
     assert_envelope(response, 400, "INVALID_REQUEST")

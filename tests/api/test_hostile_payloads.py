@@ -60,6 +60,18 @@ def test_ticket_create_refuses_an_amount_no_column_can_hold(client):
     assert Ticket.objects.count() == before
 
 
+def test_a_summary_longer_than_the_ticket_keeps_is_refused_not_cut(client):
+    site = ticket_new().site
+    before = Ticket.objects.count()
+    body = {"account_id": str(site.account_id), "site_id": str(site.id), "summary": "Door sticks. " * 40}
+    response = post(client, "/tickets", body)
+    assert response.status_code == 400 and response.json()["error"]["field"] == "summary"
+    assert Ticket.objects.count() == before
+    body["summary"] = "x" * 500
+    response = post(client, "/tickets", body)
+    assert response.status_code == 201 and response.json()["summary"] == "x" * 500
+
+
 def test_a_window_at_the_edge_of_the_calendar_is_refused(client):
     ticket = ticket_at("READY_TO_SCHEDULE")
     events, records = AuditEvent.objects.count(), IdempotencyRecord.objects.count()

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import uuid
 
 import pytest
-from django.conf import settings
 from django.urls import resolve
 from jsonschema import Draft202012Validator
 
@@ -15,31 +15,28 @@ from dispatch.api.registry import CONTRACT_FILE, TOOLS, TOOLS_BY_NAME
 from dispatch.common.errors import DispatchError
 from tests.factories import payload_example
 
-SHARED_CONTRACT = settings.BASE_DIR.parent / "shared" / "contract" / "dispatch-contract.v1.json"
+# The dispatch-api v1 contract as published: the file in the repository must stay byte for byte
+# this one, so an edit to the wire contract is a deliberate change of this digest, never a slip.
+CONTRACT_SHA256 = "a01c4b42c9875c7ebba5c1551068d3d5e31e1e4d199fa93214f01081171f541e"
 
 
-def shared_contract() -> dict:
-    return json.loads(SHARED_CONTRACT.read_text())
+def contract_tools() -> dict[str, dict]:
+    return {entry["tool_name"]: entry for entry in json.loads(CONTRACT_FILE.read_text())["tools"]}
 
 
-def shared_tools() -> dict[str, dict]:
-    return {entry["tool_name"]: entry for entry in shared_contract()["tools"]}
-
-
-def test_the_vendored_contract_is_a_copy_of_the_shared_one():
-    assert SHARED_CONTRACT.exists(), f"the shared contract should sit beside the clone at {SHARED_CONTRACT}"
-    assert json.loads(CONTRACT_FILE.read_text()) == shared_contract()
+def test_the_vendored_contract_is_the_published_v1_contract():
+    assert hashlib.sha256(CONTRACT_FILE.read_bytes()).hexdigest() == CONTRACT_SHA256
 
 
 def test_the_registry_lists_exactly_the_contract_tools_in_order():
     in_contract = [tool.name for tool in TOOLS if tool.in_contract]
-    assert in_contract == [entry["tool_name"] for entry in shared_contract()["tools"]]
+    assert in_contract == [entry["tool_name"] for entry in json.loads(CONTRACT_FILE.read_text())["tools"]]
     assert len(in_contract) == 36
 
 
-@pytest.mark.parametrize("name", sorted(shared_tools()))
+@pytest.mark.parametrize("name", sorted(contract_tools()))
 def test_each_tool_matches_the_contract(name):
-    entry = shared_tools()[name]
+    entry = contract_tools()[name]
     tool = TOOLS_BY_NAME[name]
     command = tool.command
     assert command.tool == name
@@ -53,7 +50,7 @@ def test_each_tool_matches_the_contract(name):
     assert tool.schema == entry["payload_schema"]
 
 
-@pytest.mark.parametrize("name", sorted(shared_tools()))
+@pytest.mark.parametrize("name", sorted(contract_tools()))
 def test_each_route_resolves_to_its_tool(name):
     tool = TOOLS_BY_NAME[name]
     path = "/api/v1" + tool.route.replace("{ticketId}", str(uuid.uuid4()))
@@ -134,9 +131,9 @@ def payload_variants(schema: dict) -> list[tuple[str, object]]:
     return variants
 
 
-@pytest.mark.parametrize("name", sorted(shared_tools()))
+@pytest.mark.parametrize("name", sorted(contract_tools()))
 def test_payload_validation_agrees_with_the_contract_schema(name):
-    contract_schema = shared_tools()[name]["payload_schema"]
+    contract_schema = contract_tools()[name]["payload_schema"]
     reference = Draft202012Validator(copy.deepcopy(contract_schema), format_checker=FORMAT_CHECKER)
     tool = TOOLS_BY_NAME[name]
     verdicts = []

@@ -121,3 +121,29 @@ def test_a_json_evidence_item_needs_an_allowed_uri(client, technician, headers):
     )
     assert missing_uri.status_code == 400
     assert missing_uri.json()["error"]["field"] == "uri"
+
+
+@pytest.mark.parametrize(
+    "credentials, status, code",
+    [({"HTTP_AUTHORIZATION": "Bearer a.b.c"}, 401, "INVALID_AUTH_TOKEN"), ({}, 401, "AUTH_REQUIRED")],
+)
+def test_an_upload_from_a_caller_without_valid_credentials_is_refused_before_its_body_is_read(
+    client, technician, credentials, status, code
+):
+    ticket = ticket_at("IN_PROGRESS", technician=technician)
+    # A body no multipart parser can read: had the server read it, the answer would be a 400 about it.
+    response = client.generic(
+        "POST", f"/api/v1/tickets/{ticket.id}/evidence", b"--elsewhere\r\n" + b"\x00" * 4096,
+        content_type="multipart/form-data; boundary=nowhere", HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()), **credentials,
+    )
+    assert (response.status_code, response.json()["error"]["code"]) == (status, code)
+
+
+def test_an_upload_from_a_role_the_tool_refuses_is_403_before_its_body_is_read(client):
+    ticket = ticket_at("IN_PROGRESS")
+    response = client.generic(
+        "POST", f"/api/v1/tickets/{ticket.id}/evidence", b"--elsewhere\r\n" + b"\x00" * 4096,
+        content_type="multipart/form-data; boundary=nowhere", HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()),
+        HTTP_AUTHORIZATION=f"Bearer {jwt_for('someone', 'customer')}",
+    )
+    assert (response.status_code, response.json()["error"]["code"]) == (403, "TOOL_ROLE_FORBIDDEN")

@@ -1,7 +1,8 @@
 """schemathesis against the live OpenAPI schema: no 5xx, no answer outside what the schema says.
 
 Runs the `st` command (schemathesis 4.32.5, pinned) against the app served by live_server, as
-a dispatcher, with a few examples per operation so the run stays near a minute. Part of the
+a dispatcher: every operation (coverage phase), then fuzzing and the stateful phase (which follows
+the schema's links from a new ticket to the tools about it) within a time budget. Part of the
 generated calls use the ids of real tickets in several states (a schemathesis dictionary), so
 they reach the services' own checks instead of stopping at 404 TICKET_NOT_FOUND.
 """
@@ -19,6 +20,12 @@ from dispatch.api.registry import TOOLS
 from tests.factories import SiteFactory, TechnicianFactory, jwt_for, ticket_at, ticket_new
 
 CHECKS = "not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance"
+# Examples per operation in the fuzzing phase; the stateful phase then follows the schema's links
+# from the tools that open a ticket to every tool about one. Sized to keep the run under a minute.
+MAX_EXAMPLES = 25
+# A budget for the whole run: the coverage phase tests every operation first, then fuzzing and
+# the stateful phase spend what is left (on a loaded machine, fewer examples, never more time).
+MAX_SECONDS = 35
 
 
 def schemathesis_command() -> list[str]:
@@ -89,9 +96,11 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(live_server,
         "--checks",
         CHECKS,
         "--phases",
-        "coverage,fuzzing",
+        "coverage,fuzzing,stateful",
         "--max-examples",
-        "10",
+        str(MAX_EXAMPLES),
+        "--max-time",
+        str(MAX_SECONDS),
         "--workers",
         "1",
         "--seed",

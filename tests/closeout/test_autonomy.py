@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from dispatch.closeout.models import AutonomyPause
-from dispatch.closeout.selectors import autonomy_replay, autonomy_state
+from dispatch.closeout.selectors import autonomy_pause_effective, autonomy_replay, autonomy_state
 from dispatch.closeout.services import autonomy_pause, autonomy_rollback, closeout_candidate, evidence_add
 from dispatch.common.actors import ActorType
 from dispatch.common.errors import DispatchError
@@ -165,3 +168,62 @@ def test_rolling_back_an_unpaused_scope_changes_nothing_but_is_recorded(dispatch
     assert (change.previous_is_paused, change.current_is_paused, change.pause) == (False, False, None)
     assert change.as_dict()["scope"]["scope_type"] == "GLOBAL"
     assert AuditEvent.objects.order_by("-created_at", "-id").first().tool_name == "ops.autonomy.rollback"
+
+
+@pytest.fixture(params=["locmem", "database"])
+def shared_cache(request, settings):
+    """The cache tests run with, and the database cache every production process shares."""
+    if request.param == "database":
+        settings.CACHES = {
+            "default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "autonomy_test_cache"}
+        }
+        call_command("createcachetable", verbosity=0)
+    return request.param
+
+
+def pause_table_reads(captured) -> list[str]:
+    return [query["sql"] for query in captured if "closeout_autonomypause" in query["sql"]]
+
+
+def test_a_pause_made_after_the_cache_was_warmed_is_obeyed_at_once(
+    job, dispatcher, shared_cache, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        agent_add(job)
+    # Warm: the next lookup does not read the pauses table.
+    with CaptureQueriesContext(connection) as warm:
+        assert autonomy_pause_effective(job) is None
+    assert pause_table_reads(warm.captured_queries) == []
+
+    autonomy_pause(actor=dispatcher, scope_type="INCIDENT", incident_type="DOOR_WONT_LATCH", reason="latch jobs")
+
+    with pytest.raises(DispatchError) as caught:
+        agent_add(job)
+    assert (caught.value.code, caught.value.details["reason"]) == ("AUTONOMY_DISABLED", "latch jobs")
+
+
+def test_a_rollback_made_after_the_cache_was_warmed_is_obeyed_at_once(
+    job, dispatcher, shared_cache, django_capture_on_commit_callbacks
+):
+    autonomy_pause(actor=dispatcher, scope_type="TICKET", ticket_id=str(job.id))
+    with django_capture_on_commit_callbacks(execute=True):
+        autonomy_pause_effective(job)
+    with CaptureQueriesContext(connection) as warm:
+        assert autonomy_pause_effective(job) is not None
+    assert pause_table_reads(warm.captured_queries) == []
+
+    autonomy_rollback(actor=dispatcher, scope_type="TICKET", ticket_id=str(job.id))
+
+    assert agent_add(job).result.kind == "PHOTO"
+
+
+def test_while_a_pause_stands_refused_agents_are_answered_from_the_cache(
+    job, dispatcher, shared_cache, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        autonomy_pause(actor=dispatcher, reason="Bad photos from the agent")
+    for _ in range(2):
+        with CaptureQueriesContext(connection) as refused, pytest.raises(DispatchError) as caught:
+            agent_add(job)
+        assert caught.value.code == "AUTONOMY_DISABLED"
+        assert pause_table_reads(refused.captured_queries) == []

@@ -6,8 +6,10 @@ import hashlib
 import json
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
-from dispatch.closeout.models import CloseoutPacket, Evidence, EvidenceLocked, LaborEntry
+from dispatch.closeout.models import CloseoutPacket, Closure, Evidence, EvidenceLocked, LaborEntry
 from dispatch.closeout.services import (
     closeout_packet_build,
     closeout_packets_sweep,
@@ -65,7 +67,7 @@ def closing(django_capture_on_commit_callbacks):
 def test_close_compiles_a_packet_whose_hash_anyone_can_recompute(invoiced, dispatcher, closing):
     outcome, row = closing(ticket_close, actor=dispatcher, ticket_id=invoiced.id, reason="Work complete and paid")
     assert outcome.ticket.state == "CLOSED"
-    assert row is not None and row.id == outcome.result.id and not row.forced
+    assert row is not None and row.id == outcome.result.packet_id and not row.forced
     assert row.sha256 == recomputed_hash(row.packet)
 
     packet = row.packet
@@ -114,30 +116,51 @@ def test_the_sweep_compiles_a_packet_whose_hand_off_was_lost(invoiced, dispatche
     assert closeout_packets_sweep() == 1
 
     row = CloseoutPacket.objects.get(ticket=invoiced)
-    assert row.id == outcome.result.id
+    assert row.id == outcome.result.packet_id
     assert row.packet["header"]["close_reason"] == "Paid"
     assert row.sha256 == recomputed_hash(row.packet)
 
 
-def test_the_sweep_looks_back_one_week_of_closes(invoiced, dispatcher):
-    """The sweep finds lost hand-offs through recent close events, not by reading every closed
-    ticket ever: a close older than the window is left alone."""
-    from datetime import timedelta
+def test_the_sweep_reads_only_pending_closures_however_many_tickets_were_closed(dispatcher):
+    """The sweep claims pending closures (an outbox), not a scan of closed tickets or close events:
+    its cost does not grow with the closes whose packets are compiled."""
+    def close_one():
+        ticket = ticket_at("VERIFIED")
+        ticket_close(actor=dispatcher, ticket_id=ticket.id)
+        return ticket
 
-    from django.db import connection
-    from django.utils import timezone
+    close_one()
+    assert closeout_packets_sweep() == 1
+    with CaptureQueriesContext(connection) as few:
+        assert closeout_packets_sweep() == 0
+    for _ in range(3):
+        close_one()
+    assert closeout_packets_sweep() == 3
+    with CaptureQueriesContext(connection) as many:
+        assert closeout_packets_sweep() == 0
+    assert len(many.captured_queries) <= len(few.captured_queries)
 
-    ticket_close(actor=dispatcher, ticket_id=invoiced.id)
-    event = AuditEvent.objects.get(ticket=invoiced, tool_name="ticket.close")
-    eight_days_ago = timezone.now() - timedelta(days=8)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {connection.ops.quote_name(AuditEvent._meta.db_table)} SET created_at = %s WHERE id = %s",
-            [connection.ops.adapt_datetimefield_value(eight_days_ago), AuditEvent._meta.pk.get_db_prep_value(event.id, connection)],
-        )
 
-    assert closeout_packets_sweep() == 0
-    assert not CloseoutPacket.objects.filter(ticket=invoiced).exists()
+def test_the_close_stores_its_packet_id_and_reason_in_a_table(completed, dispatcher):
+    evidence_exception_grant(actor=dispatcher, ticket_id=completed.id, exception_reason="Customer refused photos")
+    outcome = ticket_force_close(
+        actor=actor_for(Role.APPROVER),
+        ticket_id=completed.id,
+        override_code="FORCE",
+        override_reason="Escalation required for safety follow-up",
+        approver_role="approver",
+    )
+    closure = Closure.objects.get(ticket=completed)
+    assert closure == outcome.result and closure.packet_compiled_at is None
+    assert (closure.forced, closure.reason) == (True, "Escalation required for safety follow-up")
+    assert closure.overrides[0]["override_code"] == "FORCE"
+    # The audit event still tells the same story, for the chain.
+    assert outcome.event.payload["closeout_packet_id"] == str(closure.packet_id)
+
+    packet = closeout_packet_build(ticket_id=completed.id)
+    closure.refresh_from_db()
+    assert (packet.id, packet.forced) == (closure.packet_id, True) and closure.packet_compiled_at is not None
+    assert packet.packet["header"]["close_reason"] == "Escalation required for safety follow-up"
 
 
 def test_no_packet_is_compiled_for_a_ticket_that_is_not_closed(invoiced):
@@ -244,3 +267,30 @@ def test_force_close_only_from_completed_and_only_by_dispatcher_or_approver(disp
     with pytest.raises(DispatchError) as caught:
         ticket_force_close(actor=actor_for(Role.FINANCE), ticket_id=completed.id, **args)
     assert caught.value.code == "TOOL_ROLE_FORBIDDEN"
+
+
+def test_closes_made_before_closures_existed_are_carried_forward_from_their_audit_events(dispatcher):
+    from importlib import import_module
+
+    from django.apps import apps
+
+    compiled = ticket_at("VERIFIED")
+    ticket_close(actor=dispatcher, ticket_id=compiled.id, reason="Paid", closeout_override_code="WARRANTY")
+    packet = closeout_packet_build(ticket_id=compiled.id)
+    pending = ticket_at("COMPLETED_PENDING_VERIFICATION")
+    forced = ticket_force_close(
+        actor=dispatcher, ticket_id=pending.id, override_code="FORCE",
+        override_reason="Escalation required for safety follow-up", approver_role="approver",
+    ).result
+    Closure.objects.all().delete()  # as the database stood before the migration
+
+    import_module("dispatch.closeout.migrations.0006_closures").closures_from_audit(apps, None)
+
+    done = Closure.objects.get(ticket=compiled)
+    assert (done.packet_id, done.forced, done.reason) == (packet.id, False, "Paid")
+    assert done.overrides[0]["code"] == "WARRANTY" and done.packet_compiled_at == packet.created_at
+    waiting = Closure.objects.get(ticket=pending)
+    assert (waiting.packet_id, waiting.forced, waiting.packet_compiled_at) == (forced.packet_id, True, None)
+    assert waiting.reason == "Escalation required for safety follow-up"
+    assert closeout_packets_sweep() == 1
+    assert CloseoutPacket.objects.get(ticket=pending).id == forced.packet_id

@@ -1,21 +1,13 @@
 """The closeout and approval Commands carry the contract's exact tool names, roles and states."""
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
-from django.conf import settings
 
+from dispatch.api.registry import contract_tools
 from dispatch.closeout import services
 from dispatch.tickets import approvals
 
-CONTRACT = {
-    tool["tool_name"]: tool
-    for tool in json.loads(
-        (Path(settings.BASE_DIR).parent / "shared" / "contract" / "dispatch-contract.v1.json").read_text()
-    )["tools"]
-}
+CONTRACT = contract_tools()
 
 COMMANDS = [
     services.EVIDENCE_ADD,

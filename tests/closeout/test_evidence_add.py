@@ -9,7 +9,7 @@ from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
-from dispatch.closeout.models import Evidence
+from dispatch.closeout.models import Evidence, EvidenceLocked
 from dispatch.closeout.selectors import evidence_list
 from dispatch.closeout.services import evidence_add
 from dispatch.common.errors import DispatchError
@@ -241,3 +241,31 @@ def test_evidence_list_orders_by_time_then_id_and_carries_metadata(job, dispatch
     assert by_id[str(second.id)]["evidence_key"] == "k2"
     assert set(by_id[str(first.id)]) >= {"id", "kind", "evidence_key", "uri", "checksum", "metadata", "created_at", "created_by"}
     assert by_id[str(first.id)]["created_at"].endswith("Z")
+
+
+def test_a_listed_item_shows_its_ticket_and_names_its_key_in_metadata(job, tech_actor):
+    # A row recorded with its key only in the column (as older rows were) still shows it in metadata.
+    item = Evidence.objects.create(
+        ticket=job, kind="PHOTO", evidence_key="photo_before_door_edge_and_strike", uri="s3://b/before.jpg",
+        checksum="sha256:abc", created_by=tech_actor.actor_id,
+    )
+    [shown] = evidence_list(job)["evidence"]
+    assert (shown["id"], shown["ticket_id"], shown["kind"], shown["uri"], shown["checksum"]) == (
+        str(item.id), str(job.id), "PHOTO", "s3://b/before.jpg", "sha256:abc"
+    )
+    assert shown["metadata"]["evidence_key"] == "photo_before_door_edge_and_strike"
+    assert shown["created_by"] == tech_actor.actor_id and shown["created_at"].endswith("Z")
+    assert shown["is_locked"] is False
+
+
+def test_a_copy_read_before_the_close_cannot_overwrite_locked_evidence(job, tech_actor):
+    item = evidence_add(actor=tech_actor, ticket_id=job.id, kind="PHOTO", uri="s3://b/before.jpg").result
+    stale = Evidence.objects.get(pk=item.pk)
+    Evidence.objects.filter(ticket=job).update(is_locked=True)
+
+    stale.uri = "s3://elsewhere/forged.jpg"
+    with pytest.raises(EvidenceLocked):
+        stale.save()
+    with pytest.raises(EvidenceLocked):
+        stale.delete()
+    assert Evidence.objects.get(pk=item.pk).uri == "s3://b/before.jpg"

@@ -11,7 +11,7 @@ from dispatch.closeout.services import invoice_generate, labor_add, part_add
 from dispatch.common.errors import DispatchError
 from dispatch.common.roles import Role
 from dispatch.tickets.models import AuditEvent, StateTransition
-from dispatch.tickets.services import ticket_execute, ticket_reopen
+from dispatch.tickets.services import ticket_change, ticket_reopen
 from tests.factories import FACTORY_MOVE, PriceBookItemFactory, actor_for, ticket_at
 
 pytestmark = pytest.mark.django_db
@@ -100,8 +100,9 @@ def test_reinvoicing_a_reopened_job_rebuilds_the_same_draft(finance, dispatcher)
     ticket_reopen(actor=dispatcher, ticket_id=ticket.id, reason="Customer reports it sticks again")
     LaborEntry.objects.create(ticket=ticket, minutes=30)
     # Back to VERIFIED the short way: completion and QA are tested elsewhere.
-    for target in ("COMPLETED_PENDING_VERIFICATION", "VERIFIED"):
-        ticket_execute(actor=dispatcher, ticket_id=ticket.id, command=FACTORY_MOVE, apply=lambda ch, t=target: ch.transition(t))
+    with ticket_change(actor=dispatcher, ticket_id=ticket.id, command=FACTORY_MOVE) as change:
+        change.transition("COMPLETED_PENDING_VERIFICATION")
+        change.transition("VERIFIED")
     second = invoice_generate(actor=finance, ticket_id=ticket.id).result.invoice
     assert second.id == first.id and second.revision == 2
     assert second.labor_cents == 12500 + 6250

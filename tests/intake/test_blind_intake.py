@@ -1,20 +1,26 @@
 """Blind intake: an agent's intake opens a triaged or schedulable ticket, never a duplicate."""
 from __future__ import annotations
 
+import importlib
 import threading
 import uuid
 from datetime import timedelta
 
 import pytest
+from django.apps import apps as django_apps
 from django.db import close_old_connections, connection
 
+from dispatch.common.actors import ActorType
 from dispatch.common.errors import DispatchError
 from dispatch.common.roles import Role
+from dispatch.intake.models import BlindIntake
 from dispatch.intake.services import (
     BLIND_INTAKE,
     DEFAULT_SOP_HANDOFF_PROMPT,
+    blind_intake_facts,
     blind_intake_schedulable_check,
     intake_triage,
+    message_receive,
     ticket_blind_intake,
 )
 from dispatch.tickets.audit import REDACTED
@@ -24,8 +30,6 @@ from dispatch.tickets.states import TicketState
 from tests.factories import SiteFactory, actor_for, ticket_new
 
 pytestmark = pytest.mark.django_db
-
-S = TicketState
 
 
 def intake(site=None, actor=None, **overrides):
@@ -54,7 +58,7 @@ def refusal(**kwargs) -> DispatchError:
 def test_confident_intake_is_ready_to_schedule_with_one_event_and_one_transition():
     outcome = intake()
     ticket = Ticket.objects.get(pk=outcome.ticket.pk)
-    assert ticket.state == S.READY_TO_SCHEDULE
+    assert ticket.state == TicketState.READY_TO_SCHEDULE
     assert (ticket.priority, ticket.incident_type, ticket.customer_name) == ("URGENT", "CANNOT_SECURE_ENTRY", "Jordan Sample")
     assert ticket.customer_phone == "+15105550134"
     assert (ticket.identity_confidence, ticket.classification_confidence) == (92, 90)
@@ -70,7 +74,7 @@ def test_confident_intake_is_ready_to_schedule_with_one_event_and_one_transition
 
 
 def test_exactly_85_on_both_is_confident_enough():
-    assert intake(identity_confidence=85, classification_confidence=85).ticket.state == S.READY_TO_SCHEDULE
+    assert intake(identity_confidence=85, classification_confidence=85).ticket.state == TicketState.READY_TO_SCHEDULE
 
 
 @pytest.mark.parametrize(
@@ -83,7 +87,7 @@ def test_exactly_85_on_both_is_confident_enough():
 )
 def test_low_confidence_lands_in_triaged_with_the_sop_prompt(identity, classification, reasons):
     outcome = intake(identity_confidence=identity, classification_confidence=classification)
-    assert Ticket.objects.get(pk=outcome.ticket.pk).state == S.TRIAGED
+    assert Ticket.objects.get(pk=outcome.ticket.pk).state == TicketState.TRIAGED
     assert outcome.result["readiness"] == {"ready": False, "readiness_reasons": reasons}
     assert outcome.result["sop_handoff_required"] is True
     assert outcome.result["sop_handoff_prompt"] == DEFAULT_SOP_HANDOFF_PROMPT
@@ -91,19 +95,21 @@ def test_low_confidence_lands_in_triaged_with_the_sop_prompt(identity, classific
 
 def test_an_explicitly_unacknowledged_sop_handoff_keeps_a_confident_intake_triaged():
     outcome = intake(sop_handoff_acknowledged=False, sop_handoff_prompt="Confirm the gate code with the owner.")
-    assert outcome.ticket.state == S.TRIAGED
+    assert outcome.ticket.state == TicketState.TRIAGED
     assert outcome.result["readiness"]["readiness_reasons"] == ["SOP_HANDOFF_REQUIRED"]
     assert outcome.result["sop_handoff_prompt"] == "Confirm the gate code with the owner."
-    assert intake(site=SiteFactory(), sop_handoff_acknowledged=True).ticket.state == S.READY_TO_SCHEDULE
+    assert intake(site=SiteFactory(), sop_handoff_acknowledged=True).ticket.state == TicketState.READY_TO_SCHEDULE
 
 
 def test_contact_details_are_normalised_and_redacted_in_the_audit_payload():
-    outcome = intake(contact_phone="+1 415 555 2671", contact_email="  Jordan@Example.COM ")
+    sent = {"contact_phone": "+1 415 555 2671", "contact_email": "  Jordan@Example.COM "}
+    outcome = intake(**sent, request=sent)
     ticket = outcome.ticket
     assert (ticket.customer_phone, ticket.customer_email) == ("+14155552671", "jordan@example.com")
-    request = outcome.event.payload["request"]
-    assert request["contact_phone"] == REDACTED and request["contact_email"] == REDACTED
-    assert outcome.event.payload["state_recommendation"] == "READY_TO_SCHEDULE"
+    payload = outcome.event.payload
+    assert payload["contact_phone"] == REDACTED and payload["contact_email"] == REDACTED
+    assert payload["request"]["contact_phone"] == REDACTED and payload["request"]["contact_email"] == REDACTED
+    assert payload["state_recommendation"] == "READY_TO_SCHEDULE"
 
 
 @pytest.mark.parametrize("phone", ["555-010-9999", "12", "not a phone", "+1 (555) 010-1234"])
@@ -239,11 +245,11 @@ def test_triage_to_ready_refuses_a_low_confidence_intake_and_changes_nothing():
     with pytest.raises(DispatchError) as caught:
         intake_triage(
             actor=dispatcher, ticket_id=ticket.id, priority="EMERGENCY", incident_type="CANNOT_SECURE_ENTRY",
-            outcome=S.READY_TO_SCHEDULE,
+            outcome=TicketState.READY_TO_SCHEDULE,
         )
     assert (caught.value.code, caught.value.status, caught.value.dimension) == ("LOW_IDENTITY_CONFIDENCE", 409, "identity")
     fresh = Ticket.objects.get(pk=ticket.pk)
-    assert (fresh.state, fresh.version, fresh.priority) == (S.TRIAGED, 1, "URGENT")
+    assert (fresh.state, fresh.version, fresh.priority) == (TicketState.TRIAGED, 1, "URGENT")
 
 
 def test_triage_to_ready_names_low_classification_then_the_missing_sop_acknowledgement():
@@ -257,15 +263,15 @@ def test_triage_to_ready_names_low_classification_then_the_missing_sop_acknowled
     with pytest.raises(DispatchError) as sop:
         intake_triage(
             actor=dispatcher, ticket_id=parked.id, priority="URGENT", incident_type="CANNOT_SECURE_ENTRY",
-            outcome=S.READY_TO_SCHEDULE,
+            outcome=TicketState.READY_TO_SCHEDULE,
         )
     assert (sop.value.code, sop.value.dimension) == ("SOP_HANDOFF_REQUIRED", "policy")
     assert sop.value.details["sop_handoff_prompt"] == DEFAULT_SOP_HANDOFF_PROMPT
     moved = intake_triage(
         actor=dispatcher, ticket_id=parked.id, priority="URGENT", incident_type="CANNOT_SECURE_ENTRY",
-        outcome=S.READY_TO_SCHEDULE, sop_handoff_acknowledged=True,
+        outcome=TicketState.READY_TO_SCHEDULE, sop_handoff_acknowledged=True,
     )
-    assert moved.ticket.state == S.READY_TO_SCHEDULE
+    assert moved.ticket.state == TicketState.READY_TO_SCHEDULE
 
 
 def test_triage_gate_leaves_tickets_from_other_channels_and_other_outcomes_alone():
@@ -273,36 +279,133 @@ def test_triage_gate_leaves_tickets_from_other_channels_and_other_outcomes_alone
     dispatcher = actor_for(Role.DISPATCHER)
     ready = intake_triage(
         actor=dispatcher, ticket_id=created.id, priority="ROUTINE", incident_type="DOOR_WONT_LATCH",
-        outcome=S.READY_TO_SCHEDULE,
+        outcome=TicketState.READY_TO_SCHEDULE,
     )
-    assert ready.ticket.state == S.READY_TO_SCHEDULE
+    assert ready.ticket.state == TicketState.READY_TO_SCHEDULE
     unsure = intake(identity_confidence=10, classification_confidence=10).ticket
     retriaged = intake_triage(actor=dispatcher, ticket_id=unsure.id, priority="EMERGENCY", incident_type="CANNOT_SECURE_ENTRY")
-    assert (retriaged.ticket.state, retriaged.ticket.priority) == (S.TRIAGED, "EMERGENCY")
+    assert (retriaged.ticket.state, retriaged.ticket.priority) == (TicketState.TRIAGED, "EMERGENCY")
 
 
 def test_triage_gate_answers_scope_and_state_before_confidence():
     ticket = intake(identity_confidence=10, classification_confidence=10).ticket
     outsider = actor_for(Role.DISPATCHER, account_ids=frozenset({str(uuid.uuid4())}))
     with pytest.raises(DispatchError) as scope:
-        intake_triage(actor=outsider, ticket_id=ticket.id, priority="URGENT", incident_type="X", outcome=S.READY_TO_SCHEDULE)
+        intake_triage(actor=outsider, ticket_id=ticket.id, priority="URGENT", incident_type="X", outcome=TicketState.READY_TO_SCHEDULE)
     assert scope.value.code == "FORBIDDEN_SCOPE"
     with pytest.raises(DispatchError) as role:
         intake_triage(
             actor=actor_for(Role.TECHNICIAN), ticket_id=ticket.id, priority="URGENT", incident_type="X",
-            outcome=S.READY_TO_SCHEDULE,
+            outcome=TicketState.READY_TO_SCHEDULE,
         )
     assert role.value.code == "TOOL_ROLE_FORBIDDEN"
     ready = intake(site=SiteFactory()).ticket
     with pytest.raises(DispatchError) as state:
         intake_triage(
             actor=actor_for(Role.DISPATCHER), ticket_id=ready.id, priority="URGENT", incident_type="X",
-            outcome=S.READY_TO_SCHEDULE,
+            outcome=TicketState.READY_TO_SCHEDULE,
         )
     assert state.value.code == "INVALID_STATE_TRANSITION"
     with pytest.raises(DispatchError) as missing:
         intake_triage(
             actor=actor_for(Role.DISPATCHER), ticket_id=uuid.uuid4(), priority="URGENT", incident_type="X",
-            outcome=S.READY_TO_SCHEDULE,
+            outcome=TicketState.READY_TO_SCHEDULE,
         )
     assert missing.value.code == "TICKET_NOT_FOUND"
+
+
+def test_what_the_agent_reported_is_kept_in_the_intake_record():
+    outcome = intake(identity_confidence=60, classification_confidence=95, sop_handoff_prompt="Confirm the gate code.")
+    record = BlindIntake.objects.get(ticket=outcome.ticket)
+    assert (record.identity_confidence, record.classification_confidence) == (60, 95)
+    assert (record.identity_threshold, record.classification_threshold) == (85, 85)
+    assert record.readiness_reasons == ["IDENTITY_CONFIDENCE"]
+    assert (record.sop_handoff_required, record.sop_handoff_acknowledged) == (True, False)
+    assert record.sop_handoff_prompt == "Confirm the gate code."
+    assert record.identity_signature == outcome.result["identity_signature"]
+    assert blind_intake_facts(record) == outcome.result
+
+
+def test_an_acknowledged_sop_handoff_is_recorded_and_not_asked_again():
+    parked = intake(sop_handoff_acknowledged=False).ticket
+    dispatcher = actor_for(Role.DISPATCHER)
+    intake_triage(
+        actor=dispatcher, ticket_id=parked.id, priority="URGENT", incident_type="CANNOT_SECURE_ENTRY",
+        outcome=TicketState.READY_TO_SCHEDULE, sop_handoff_acknowledged=True,
+    )
+    assert BlindIntake.objects.get(ticket=parked).sop_handoff_acknowledged is True
+    blind_intake_schedulable_check(Ticket.objects.get(pk=parked.pk))
+
+
+def test_a_blind_intake_recorded_before_the_table_existed_is_carried_over_from_its_audit_event():
+    outcome = intake(identity_confidence=40, classification_confidence=90, sop_handoff_acknowledged=False)
+    expected = BlindIntake.objects.filter(ticket=outcome.ticket).values().get()
+    BlindIntake.objects.all().delete()
+
+    migration = importlib.import_module("dispatch.intake.migrations.0003_blind_intake_facts")
+    migration.blind_intakes_from_audit(django_apps, None)
+    migration.blind_intakes_from_audit(django_apps, None)  # run twice: still one row per ticket
+
+    carried = BlindIntake.objects.filter(ticket=outcome.ticket).values().get()
+    assert {k: v for k, v in carried.items() if k != "id"} == {
+        **{k: v for k, v in expected.items() if k != "id"},
+        "created_at": outcome.event.created_at,
+    }
+    with pytest.raises(DispatchError) as caught:
+        blind_intake_schedulable_check(Ticket.objects.get(pk=outcome.ticket.pk))
+    assert caught.value.code == "LOW_IDENTITY_CONFIDENCE"
+
+
+def test_a_dispatcher_in_person_may_override_the_gate_with_a_reason_and_the_audit_records_it():
+    unsure = intake(identity_confidence=40, classification_confidence=50, sop_handoff_acknowledged=False).ticket
+    outcome = intake_triage(
+        actor=actor_for(Role.DISPATCHER), ticket_id=unsure.id, priority="URGENT", incident_type="CANNOT_SECURE_ENTRY",
+        outcome=TicketState.READY_TO_SCHEDULE, gate_override=True, override_reason="Known customer, called back",
+    )
+    assert outcome.ticket.state == TicketState.READY_TO_SCHEDULE
+    assert outcome.event.payload["gate_override"] == {
+        "codes": ["LOW_IDENTITY_CONFIDENCE", "LOW_CLASSIFICATION_CONFIDENCE", "SOP_HANDOFF_REQUIRED"],
+        "reason": "Known customer, called back",
+    }
+
+
+def test_an_override_needs_a_reason_and_changes_nothing_without_one():
+    unsure = intake(identity_confidence=40).ticket
+    with pytest.raises(DispatchError) as caught:
+        intake_triage(
+            actor=actor_for(Role.DISPATCHER), ticket_id=unsure.id, priority="URGENT", incident_type="X",
+            outcome=TicketState.READY_TO_SCHEDULE, gate_override=True, override_reason="  ",
+        )
+    assert (caught.value.code, caught.value.details["field"]) == ("INVALID_REQUEST", "override_reason")
+    assert Ticket.objects.get(pk=unsure.pk).version == 1
+
+
+@pytest.mark.parametrize(
+    "actor",
+    [actor_for(Role.AGENT), actor_for(Role.DISPATCHER, actor_type=ActorType.AGENT)],
+    ids=["agent", "dispatcher-role-bot"],
+)
+def test_only_a_person_at_the_dispatch_desk_may_override_the_gate(actor):
+    unsure = intake(identity_confidence=40).ticket
+    with pytest.raises(DispatchError) as caught:
+        intake_triage(
+            actor=actor, ticket_id=unsure.id, priority="URGENT", incident_type="CANNOT_SECURE_ENTRY",
+            outcome=TicketState.READY_TO_SCHEDULE, gate_override=True, override_reason="Trust me",
+        )
+    assert (caught.value.code, caught.value.status) == ("LOW_IDENTITY_CONFIDENCE", 409)
+    assert caught.value.details["override_refused"]
+    fresh = Ticket.objects.get(pk=unsure.pk)
+    assert (fresh.state, fresh.version) == (TicketState.TRIAGED, 1)
+
+
+def test_a_customer_text_does_not_carry_a_gated_blind_intake_past_the_gate():
+    # Confident, but the SOP handoff is still to be done: a later text from the customer that
+    # raises the priority is recorded, and the ticket stays TRIAGED for a dispatcher.
+    parked = intake(priority="ROUTINE", sop_handoff_acknowledged=False).ticket
+    result = message_receive(
+        channel="SMS", provider_message_id="SM-gate-1", sender_phone="+15105550134",
+        body="This is an emergency now, the door is wide open",
+    )
+    assert result.ticket.pk == parked.pk
+    fresh = Ticket.objects.get(pk=parked.pk)
+    assert (fresh.state, fresh.priority) == (TicketState.TRIAGED, "EMERGENCY")

@@ -4,10 +4,11 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from dispatch.intake.models import ExtractedField, InboundMessage
-from dispatch.intake.services import message_receive
+from dispatch.common.roles import Role
+from dispatch.intake.models import BlindIntake, ExtractedField, InboundMessage
+from dispatch.intake.services import message_receive, ticket_blind_intake
 from dispatch.tickets.models import AuditEvent
-from tests.factories import UserFactory
+from tests.factories import SiteFactory, UserFactory, actor_for
 
 pytestmark = pytest.mark.django_db
 
@@ -52,7 +53,7 @@ def test_mark_reviewed_goes_through_the_service(dispatcher_client, hostile):
     assert response.status_code == 200
     assert not InboundMessage.objects.get(pk=hostile.message.pk).needs_review
     event = AuditEvent.objects.get(tool_name="intake.review")
-    assert event.actor_role == "dispatcher" and event.payload["via"] == "admin"
+    assert event.actor_role == "dispatcher" and event.payload["request"]["via"] == "admin"
 
 
 def test_conversation_and_extracted_field_pages_open(dispatcher_client, hostile):
@@ -61,3 +62,18 @@ def test_conversation_and_extracted_field_pages_open(dispatcher_client, hostile)
     assert dispatcher_client.get(reverse("admin:intake_extractedfield_changelist")).status_code == 200
     field = ExtractedField.objects.filter(ticket=hostile.ticket).first()
     assert dispatcher_client.get(reverse("admin:intake_extractedfield_change", args=[field.pk])).status_code == 200
+
+
+def test_what_a_blind_intake_reported_is_shown_read_only(dispatcher_client):
+    site = SiteFactory()
+    ticket = ticket_blind_intake(
+        actor=actor_for(Role.AGENT), account_id=site.account_id, site_id=site.id, summary="Door will not lock",
+        incident_type="CANNOT_SECURE_ENTRY", customer_name="Jordan Sample", priority="URGENT",
+        identity_confidence=40, classification_confidence=90, contact_phone="(510) 555-0134",
+    ).ticket
+    record = BlindIntake.objects.get(ticket=ticket)
+    assert dispatcher_client.get(reverse("admin:intake_blindintake_changelist")).status_code == 200
+    page = dispatcher_client.get(reverse("admin:intake_blindintake_change", args=[record.pk]))
+    assert page.status_code == 200
+    assert "IDENTITY_CONFIDENCE" in page.content.decode()
+    assert 'name="identity_confidence"' not in page.content.decode()  # read-only

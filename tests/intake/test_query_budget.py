@@ -19,7 +19,6 @@ from tests.factories import actor_for, ticket_new
 
 pytestmark = pytest.mark.django_db
 
-S = TicketState
 
 # Upper bounds on the data statements of one message, with room to spare: what they catch is a
 # count that grows with the data (each test also compares a small history with a large one).
@@ -61,7 +60,7 @@ def test_a_new_message_costs_the_same_few_queries_however_much_history_there_is(
     _sms(FIRST, phone=_phone())  # the first message of a process reads nothing it keeps, but warm up anyway
     result, fresh = _counted(FIRST, phone=_phone())
     assert result.created_ticket and result.asked == ["address"]
-    assert Ticket.objects.get(pk=result.ticket.pk).state == S.NEEDS_INFO
+    assert Ticket.objects.get(pk=result.ticket.pk).state == TicketState.NEEDS_INFO
     assert fresh <= NEW_MESSAGE_BUDGET
 
     _history(customers=25)
@@ -97,10 +96,10 @@ def test_a_threaded_reply_costs_the_same_few_queries_however_long_the_conversati
     _history(customers=10)
 
     result, short_reply = _counted(ADDRESS, phone=short)
-    assert result.ticket.state == S.READY_TO_SCHEDULE and not result.created_ticket
+    assert result.ticket.state == TicketState.READY_TO_SCHEDULE and not result.created_ticket
     assert short_reply <= REPLY_BUDGET
     result, long_reply = _counted(ADDRESS, phone=long)
-    assert result.ticket.pk == first.ticket.pk and result.ticket.state == S.READY_TO_SCHEDULE
+    assert result.ticket.pk == first.ticket.pk and result.ticket.state == TicketState.READY_TO_SCHEDULE
     assert long_reply == short_reply
 
 

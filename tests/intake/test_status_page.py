@@ -7,7 +7,7 @@ from datetime import datetime, timezone as dt_timezone
 import pytest
 
 from dispatch.intake.status_links import status_link, status_token
-from dispatch.tickets.states import TicketState as S
+from dispatch.tickets.states import TicketState
 from tests.factories import (
     SiteFactory,
     TechnicianFactory,
@@ -54,7 +54,7 @@ def test_a_dispatched_ticket_shows_window_in_site_time_and_technician_first_name
         site=site, technician=technician, start=START, end=END,
         customer_name="Pat Rivera", description="Tenant in 4B says the strike plate is loose",
     )
-    assert ticket.state == S.DISPATCHED
+    assert ticket.state == TicketState.DISPATCHED
 
     page = client.get(path_of(ticket)).content.decode()
 
@@ -79,15 +79,15 @@ def test_a_scheduled_ticket_shows_its_window_in_the_site_time_zone(client):
 @pytest.mark.parametrize(
     "state, words",
     [
-        (S.NEEDS_INFO, "We need a little more information"),
-        (S.READY_TO_SCHEDULE, "Finding a time"),
-        (S.SCHEDULE_PROPOSED, "Please choose a time"),
-        (S.ON_SITE, "Technician has arrived"),
-        (S.IN_PROGRESS, "Work in progress"),
-        (S.COMPLETED_PENDING_VERIFICATION, "Work completed"),
-        (S.INVOICED, "Work completed"),
-        (S.CLOSED, "Complete"),
-        (S.CANCELLED, "Cancelled"),
+        (TicketState.NEEDS_INFO, "We need a little more information"),
+        (TicketState.READY_TO_SCHEDULE, "Finding a time"),
+        (TicketState.SCHEDULE_PROPOSED, "Please choose a time"),
+        (TicketState.ON_SITE, "Technician has arrived"),
+        (TicketState.IN_PROGRESS, "Work in progress"),
+        (TicketState.COMPLETED_PENDING_VERIFICATION, "Work completed"),
+        (TicketState.INVOICED, "Work completed"),
+        (TicketState.CLOSED, "Complete"),
+        (TicketState.CANCELLED, "Cancelled"),
     ],
 )
 def test_every_state_reads_in_plain_words(client, state, words):
@@ -99,7 +99,7 @@ def test_every_state_reads_in_plain_words(client, state, words):
 
 def test_a_cancelled_ticket_shows_no_technician_or_window(client):
     technician = TechnicianFactory(display_name="Marisol Quintero")
-    ticket = ticket_at(S.CANCELLED, technician=technician)
+    ticket = ticket_at(TicketState.CANCELLED, technician=technician)
     page = client.get(path_of(ticket)).content.decode()
     assert "Marisol" not in page
     assert 'data-testid="window"' not in page

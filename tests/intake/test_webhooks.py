@@ -31,7 +31,7 @@ from dispatch.intake.signatures import (
 from dispatch.messaging.models import OutboundMessage
 from dispatch.scheduling.models import Appointment
 from dispatch.tickets.models import Approval, AuditEvent, Ticket
-from dispatch.tickets.states import TicketState as S
+from dispatch.tickets.states import TicketState
 from tests.factories import ticket_new
 
 PUBLIC_URL = "https://dispatch.doorservice.example"
@@ -41,7 +41,7 @@ SMS_PATH = "/hooks/twilio/sms"
 EMAIL_PATH = "/hooks/email/inbound"
 FORM = "application/x-www-form-urlencoded"
 TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
-INTAKE_STATES = {S.NEW, S.NEEDS_INFO, S.TRIAGED, S.READY_TO_SCHEDULE}
+INTAKE_STATES = {TicketState.NEW, TicketState.NEEDS_INFO, TicketState.TRIAGED, TicketState.READY_TO_SCHEDULE}
 
 pytestmark = pytest.mark.django_db
 
@@ -279,7 +279,7 @@ def _assert_nothing_beyond_intake(bystander: Ticket) -> None:
     assert (bystander_now.state, bystander_now.version) == (bystander.state, bystander.version)
     assert not Appointment.objects.exists()
     assert not Approval.objects.exists()
-    assert not AuditEvent.objects.filter(after_state__in=[S.CANCELLED, S.CLOSED, S.DISPATCHED, S.SCHEDULED]).exists()
+    assert not AuditEvent.objects.filter(after_state__in=[TicketState.CANCELLED, TicketState.CLOSED, TicketState.DISPATCHED, TicketState.SCHEDULED]).exists()
 
 
 HOSTILE = {

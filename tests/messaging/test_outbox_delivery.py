@@ -247,3 +247,30 @@ def test_two_workers_delivering_one_message_at_once_send_it_once(live_sms, monke
     assert len(live_sms.sent) == 1
     assert sum(1 for outcome in outcomes if outcome is not None) == 1
     assert reload(message).status == Status.SENT
+
+
+@pytest.mark.django_db
+def test_a_message_whose_worker_died_mid_send_goes_out_again_within_two_minutes(live_sms, clock, monkeypatch, sync_queue):
+    message = queued()
+
+    def killed(channel):
+        raise WorkerKilled
+
+    with monkeypatch.context() as patch:
+        patch.setattr(adapters, "adapter_for", killed)
+        with pytest.raises(WorkerKilled):
+            outbox_deliver(message_id=message.pk)
+    # The sweep runs every minute; by its second run after the death the message is out.
+    clock.advance(minutes=1)
+    outbox_sweep()
+    clock.advance(minutes=1)
+    outbox_sweep()
+    assert reload(message).status == Status.SENT
+    assert len(live_sms.sent) == 1
+
+
+def test_the_claim_lease_outlasts_any_send_a_live_worker_can_still_be_making(settings):
+    # The task queue kills a delivery task at its timeout; the adapters stop waiting on the
+    # provider after SEND_TIMEOUT_SECONDS for the connection and again for the answer.
+    assert CLAIM_LEASE.total_seconds() > settings.Q_CLUSTER["timeout"]
+    assert CLAIM_LEASE.total_seconds() > 2 * adapters.SEND_TIMEOUT_SECONDS

@@ -39,7 +39,7 @@ def test_replay_sends_a_dead_letter_again_and_records_who_did_it(
     events_before = AuditEvent.objects.count()
 
     with django_capture_on_commit_callbacks(execute=True):
-        replayed = outbox_replay(actor=finance, outbox_id=str(message.pk), payload={"outbox_id": str(message.pk)})
+        replayed = outbox_replay(actor=finance, outbox_id=str(message.pk), request={"outbox_id": str(message.pk)})
 
     assert replayed.pk == message.pk
     message.refresh_from_db()

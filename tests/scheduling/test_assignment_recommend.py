@@ -62,7 +62,9 @@ def test_candidates_are_ranked_by_skill_region_availability_and_load(dispatcher)
     # Skill first; a free technician from another region before a booked local one; the
     # stronger skill level before the busier technician; no skill last; inactive never.
     assert [c["name"] for c in candidates] == ["Eli Park", "Dana Reyes", "Fay Chen", "Hal Ito", "Gus Moreno"]
-    assert [c["score"] for c in candidates] == [1800, 1750, 1580, 1300, 700]
+    # The score is the slot engine's weighting (skill level +3 a level, each open job -1.5 for its
+    # typical 90 minutes); the hard rules above order the list before it.
+    assert [c["score"] for c in candidates] == [115.0, 107.5, 112.0, 115.0, 100.0]
     by_name = {c["name"]: c for c in candidates}
     assert by_name["Dana Reyes"]["reasons"] == [
         "AUTO_OPERATOR_FAULT level 3",
@@ -189,3 +191,27 @@ def test_recommend_runs_a_constant_number_of_queries(dispatcher):
     with_three = _recommend_queries(dispatcher, 3)
     with_thirty = _recommend_queries(dispatcher, 30)
     assert with_three == with_thirty
+
+
+def test_a_recommendation_leaves_the_ticket_as_it_was(dispatcher):
+    _tech("Dana Reyes")
+    ticket = ticket_ready_to_schedule(incident_type="AUTO_OPERATOR_FAULT")
+    version = ticket.version
+
+    outcome = assignment_recommend(
+        actor=dispatcher, ticket_id=ticket.id, service_type="AUTO_OPERATOR_FAULT", expected_version=version
+    )
+
+    ticket.refresh_from_db()
+    assert ticket.version == version == outcome.ticket.version
+    assert outcome.result["candidates"][0]["name"] == "Dana Reyes"
+
+
+def test_a_recommendation_for_a_version_no_longer_current_is_refused(dispatcher):
+    ticket = ticket_ready_to_schedule(incident_type="AUTO_OPERATOR_FAULT")
+    with pytest.raises(DispatchError) as refused:
+        assignment_recommend(
+            actor=dispatcher, ticket_id=ticket.id, service_type="AUTO_OPERATOR_FAULT", expected_version=ticket.version - 1
+        )
+    assert refused.value.code == "CONCURRENT_MODIFICATION"
+    assert not RecommendationSnapshot.objects.exists()

@@ -9,7 +9,7 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 
 from dispatch.common.errors import DispatchError
-from dispatch.scheduling import services as scheduling_services
+from dispatch.scheduling import appointments as scheduling_appointments
 from dispatch.scheduling.models import Appointment
 from dispatch.scheduling.services import schedule_confirm
 from tests.factories import AppointmentFactory, TechnicianFactory, actor_for, shifts_every_day, ticket_proposed, window_at
@@ -102,7 +102,7 @@ def test_a_constraint_violation_is_answered_as_tech_unavailable(monkeypatch):
     # Pretend the locked check missed the clash (as a write from another code path would):
     # the database's refusal must still come back as the same clear 409.
     monkeypatch.setattr(
-        scheduling_services, "appointments_booked_overlapping", lambda **kwargs: Appointment.objects.none()
+        scheduling_appointments, "appointments_booked_overlapping", lambda **kwargs: Appointment.objects.none()
     )
 
     with pytest.raises(DispatchError) as refused:

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.utils import timezone
 
-from dispatch.intake.replies import proposal_reply_apply
+from dispatch.scheduling.replies import proposal_reply_apply
 from dispatch.intake.services import message_receive
 from dispatch.messaging.models import OutboundMessage
 from dispatch.scheduling import tasks
@@ -69,8 +69,8 @@ def test_replying_2_books_the_second_window_and_confirms_it():
     # Booked by the SERVICE actor on the customer's behalf, through schedule.confirm.
     assert outcome.event.tool_name == "schedule.confirm"
     assert (outcome.event.actor_type, outcome.event.actor_id) == ("SERVICE", "service:customer-reply")
-    assert outcome.event.payload["reply_option"] == 2
-    assert outcome.event.payload["inbound_message_id"] == str(result.message.id)
+    assert outcome.event.payload["request"]["reply_option"] == 2
+    assert outcome.event.payload["request"]["inbound_message_id"] == str(result.message.id)
 
 
 def test_replying_2_again_does_nothing_twice():

@@ -14,8 +14,8 @@ from dispatch.common.errors import DispatchError
 from dispatch.common.roles import Role
 from dispatch.tickets.audit import audit_chain_verify
 from dispatch.tickets.models import AuditEvent, StateTransition, Ticket
-from dispatch.tickets.services import TICKET_CREATE, ticket_cancel, ticket_open, ticket_request_info, ticket_triage
-from tests.factories import SiteFactory, actor_for, ticket_new
+from dispatch.tickets.services import TICKET_CREATE, ticket_cancel, ticket_request_info, ticket_triage
+from tests.factories import SiteFactory, actor_for, ticket_new, ticket_start
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -108,7 +108,7 @@ def test_tickets_opened_at_once_in_the_same_lane_keep_the_lane_gapless():
     def open_one(ticket_id):
         def run():
             ticket = TicketModel(id=ticket_id, account_id=site.account_id, site=site, summary="Door stuck", state="NEW")
-            return ticket_open(actor=actor_for(Role.DISPATCHER), command=TICKET_CREATE, ticket=ticket)
+            return ticket_start(actor=actor_for(Role.DISPATCHER), command=TICKET_CREATE, ticket=ticket)
         return run
 
     results = run_together(*[open_one(ticket_id) for ticket_id in ids])

@@ -10,10 +10,10 @@ from dispatch.common.roles import Role
 from dispatch.tickets.audit import REDACTED, audit_chain_verify
 from dispatch.tickets.commands import command
 from dispatch.tickets.models import AuditEvent, StateTransition, Ticket
-from dispatch.tickets.services import TicketChange, ticket_cancel, ticket_execute, ticket_open, ticket_triage
+from dispatch.tickets.services import TicketChange, ticket_cancel, ticket_triage
 from dispatch.tickets.states import CREATION_STATES, TicketState
 from dispatch.tickets.transitions import allowed_next_states, declared_edges
-from tests.factories import SiteFactory, TechnicianFactory, actor_for, ticket_new
+from tests.factories import SiteFactory, TechnicianFactory, actor_for, ticket_move, ticket_new, ticket_start
 
 pytestmark = pytest.mark.django_db
 
@@ -38,11 +38,11 @@ def ticket_in(state: str, actor=None) -> Ticket:
                 queue.append((nxt, states + [nxt]))
     assert route, state
     site = SiteFactory()
-    ticket = ticket_open(
+    ticket = ticket_start(
         actor=actor, command=ANY_MOVE, ticket=Ticket(account=site.account, site=site, summary="Door", state=route[0])
     ).ticket
     for target in route[1:]:
-        ticket = ticket_execute(
+        ticket = ticket_move(
             actor=actor, ticket_id=ticket.id, command=ANY_MOVE, apply=lambda ch, t=target: ch.transition(t)
         ).ticket
     assert ticket.state == state
@@ -63,7 +63,7 @@ def snapshot(ticket: Ticket) -> tuple:
 def test_every_legal_transition_writes_one_event_and_one_transition_row(source, target):
     ticket = ticket_in(source)
     events_before = AuditEvent.objects.count()
-    outcome = ticket_execute(
+    outcome = ticket_move(
         actor=actor_for(Role.DISPATCHER), ticket_id=ticket.id, command=ANY_MOVE, apply=lambda ch: ch.transition(target)
     )
     assert AuditEvent.objects.count() == events_before + 1
@@ -88,7 +88,7 @@ def test_every_illegal_transition_is_refused_and_writes_nothing(source, target):
     ticket = ticket_in(source)
     before = snapshot(ticket)
     with pytest.raises(DispatchError) as refused:
-        ticket_execute(
+        ticket_move(
             actor=actor_for(Role.DISPATCHER), ticket_id=ticket.id, command=ANY_MOVE, apply=lambda ch: ch.transition(target)
         )
     error = refused.value
@@ -129,7 +129,7 @@ def test_an_opening_prepared_before_the_insert_writes_the_ticket_once(django_ass
         return "parked"
 
     with CaptureQueriesContext(connection) as queries:
-        outcome = ticket_open(actor=actor_for(Role.DISPATCHER), command=ANY_MOVE, ticket=ticket, prepare=prepare)
+        outcome = ticket_start(actor=actor_for(Role.DISPATCHER), command=ANY_MOVE, ticket=ticket, prepare=prepare)
     statements = [q["sql"] for q in queries.captured_queries]
     assert sum(s.startswith('INSERT INTO "tickets_ticket"') for s in statements) == 1
     assert not [s for s in statements if s.startswith('UPDATE "tickets_ticket"')]
@@ -151,7 +151,7 @@ def test_a_change_writes_only_the_columns_it_touched():
         Ticket.objects.filter(pk=change.ticket.pk).update(description="Noted by the front desk")
         change.ticket.summary = "Back door will not latch"
 
-    ticket_execute(actor=actor_for(Role.DISPATCHER), ticket_id=ticket.id, command=ANY_MOVE, apply=apply)
+    ticket_move(actor=actor_for(Role.DISPATCHER), ticket_id=ticket.id, command=ANY_MOVE, apply=apply)
     stored = Ticket.objects.get(pk=ticket.pk)
     assert (stored.summary, stored.description, stored.version) == ("Back door will not latch", "Noted by the front desk", 2)
 
@@ -179,7 +179,7 @@ def test_a_failing_change_rolls_back_fields_rows_and_audit():
         raise DispatchError("SOMETHING_WRONG", "refused late", status=409, dimension="policy")
 
     with pytest.raises(DispatchError):
-        ticket_execute(actor=actor_for(Role.DISPATCHER), ticket_id=ticket.id, command=ANY_MOVE, apply=apply)
+        ticket_move(actor=actor_for(Role.DISPATCHER), ticket_id=ticket.id, command=ANY_MOVE, apply=apply)
     assert snapshot(ticket) == before
     assert Ticket.objects.get(pk=ticket.pk).summary != "changed"
 
@@ -206,10 +206,10 @@ def test_a_technician_acts_only_on_their_own_assigned_ticket():
     ticket = ticket_in("DISPATCHED")
     Ticket.objects.filter(pk=ticket.pk).update(assigned_tech=dana)  # assignment is not a state change
     with pytest.raises(DispatchError) as refused:
-        ticket_execute(actor=actor_for(Role.TECHNICIAN, technician=sam), ticket_id=ticket.id, command=mover,
+        ticket_move(actor=actor_for(Role.TECHNICIAN, technician=sam), ticket_id=ticket.id, command=mover,
                        apply=lambda ch: ch.transition("ON_SITE"))
     assert (refused.value.code, refused.value.status, refused.value.dimension) == ("FORBIDDEN_SCOPE", 403, "assignment")
-    outcome = ticket_execute(actor=actor_for(Role.TECHNICIAN, technician=dana), ticket_id=ticket.id, command=mover,
+    outcome = ticket_move(actor=actor_for(Role.TECHNICIAN, technician=dana), ticket_id=ticket.id, command=mover,
                              apply=lambda ch: ch.transition("ON_SITE"))
     assert outcome.ticket.state == "ON_SITE"
 
@@ -247,15 +247,15 @@ def test_an_unknown_ticket_is_not_found(ticket_id):
 
 def test_audit_payload_is_redacted_at_any_depth():
     ticket = ticket_new()
-    ticket_execute(
+    ticket_move(
         actor=actor_for(Role.DISPATCHER), ticket_id=ticket.id, command=ANY_MOVE,
-        payload={"note": "call first", "customer_phone": "+15105550101",
+        request={"note": "call first", "customer_phone": "+15105550101",
                  "site": {"access_code": "4411#", "contacts": [{"email": "a@b.co", "name": "Ann"}]},
                  "api_token": "rd_secret", "password": "x", "client_secret": "y"},
         apply=lambda ch: ch.transition("TRIAGED"),
     )
     payload = AuditEvent.objects.order_by("-created_at", "-id").first().payload
-    assert payload == {
+    assert payload["request"] == {
         "note": "call first", "customer_phone": REDACTED,
         "site": {"access_code": REDACTED, "contacts": [{"email": REDACTED, "name": "Ann"}]},
         "api_token": REDACTED, "password": REDACTED, "client_secret": REDACTED,
@@ -266,7 +266,7 @@ def test_after_commit_work_runs_only_once_committed(django_capture_on_commit_cal
     ticket = ticket_new()
     ran = []
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        ticket_execute(actor=actor_for(Role.DISPATCHER), ticket_id=ticket.id, command=ANY_MOVE,
+        ticket_move(actor=actor_for(Role.DISPATCHER), ticket_id=ticket.id, command=ANY_MOVE,
                        apply=lambda ch: ch.after_commit(lambda: ran.append("sent")))
     assert ran == ["sent"] and len(callbacks) == 1
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
@@ -274,7 +274,7 @@ def test_after_commit_work_runs_only_once_committed(django_capture_on_commit_cal
             def apply(ch):
                 ch.after_commit(lambda: ran.append("never"))
                 raise DispatchError("NOPE", "refused", status=409, dimension="policy")
-            ticket_execute(actor=actor_for(Role.DISPATCHER), ticket_id=ticket.id, command=ANY_MOVE, apply=apply)
+            ticket_move(actor=actor_for(Role.DISPATCHER), ticket_id=ticket.id, command=ANY_MOVE, apply=apply)
     assert ran == ["sent"] and callbacks == []
 
 

@@ -12,7 +12,30 @@ from django.conf import settings
 from dispatch.tickets.states import CREATION_STATES, TicketState
 from dispatch.tickets.transitions import allowed_next_states, declared_edges
 
-SHARED = Path(settings.BASE_DIR).parent / "shared"
+CONTRACT_FILE = Path(settings.BASE_DIR) / "dispatch" / "api" / "contract" / "dispatch-contract.v1.json"
+
+# The design's "Legal transitions" table (DESIGN.md, "Ticket lifecycle"), copied verbatim: the
+# graph declared on Ticket must be exactly this, whatever the code says about itself.
+DESIGN_TABLE = """
+| from | to |
+|---|---|
+| (created) | NEW, TRIAGED, READY_TO_SCHEDULE |
+| NEW | NEEDS_INFO, TRIAGED, CANCELLED |
+| NEEDS_INFO | TRIAGED, CANCELLED |
+| TRIAGED | APPROVAL_REQUIRED, READY_TO_SCHEDULE, DISPATCHED (emergency bypass), CANCELLED |
+| APPROVAL_REQUIRED | READY_TO_SCHEDULE, TRIAGED, IN_PROGRESS, CANCELLED |
+| READY_TO_SCHEDULE | SCHEDULE_PROPOSED, PENDING_CUSTOMER_CONFIRMATION, CANCELLED |
+| SCHEDULE_PROPOSED | SCHEDULED, PENDING_CUSTOMER_CONFIRMATION, CANCELLED |
+| SCHEDULED | DISPATCHED, PENDING_CUSTOMER_CONFIRMATION, CANCELLED |
+| PENDING_CUSTOMER_CONFIRMATION | READY_TO_SCHEDULE, SCHEDULE_PROPOSED, SCHEDULED, CANCELLED |
+| DISPATCHED | ON_SITE, ON_HOLD, SCHEDULED, CANCELLED |
+| ON_SITE | IN_PROGRESS, ON_HOLD, SCHEDULED, CANCELLED |
+| IN_PROGRESS | ON_HOLD, COMPLETED_PENDING_VERIFICATION, APPROVAL_REQUIRED, SCHEDULED, CANCELLED |
+| ON_HOLD | READY_TO_SCHEDULE, IN_PROGRESS, SCHEDULED, CANCELLED |
+| COMPLETED_PENDING_VERIFICATION | VERIFIED, CLOSED (force close), CANCELLED |
+| VERIFIED | INVOICED, IN_PROGRESS (reopen), CLOSED, CANCELLED |
+| INVOICED | CLOSED, IN_PROGRESS (reopen), CANCELLED |
+"""
 
 # Pairs the contract lists as from-states of dispatch.force_unassign (resulting SCHEDULED) that
 # the design's graph has no edge for. The executor refuses them with INVALID_STATE_TRANSITION;
@@ -30,12 +53,10 @@ TOOLS_TAKING_TWO_STEPS = {"tech.check_in"}
 
 
 def design_table() -> tuple[set[str], set[tuple[str, str]]]:
-    """Parse the 'Legal transitions' table of DESIGN.md into creation states and edges."""
-    text = (SHARED / "DESIGN.md").read_text()
-    section = text.split("Legal transitions", 1)[1].split("\n## ", 1)[0]
+    """Parse the design's 'Legal transitions' table into creation states and edges."""
     created: set[str] = set()
     edges: set[tuple[str, str]] = set()
-    for line in section.splitlines():
+    for line in DESIGN_TABLE.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) != 2 or cells[0] in ("from", "") or set(cells[0]) <= {"-"}:
             continue
@@ -48,7 +69,7 @@ def design_table() -> tuple[set[str], set[tuple[str, str]]]:
 
 
 def contract_tools() -> list[dict]:
-    return json.loads((SHARED / "contract" / "dispatch-contract.v1.json").read_text())["tools"]
+    return json.loads(CONTRACT_FILE.read_text())["tools"]
 
 
 def test_declared_graph_is_exactly_the_design_table():

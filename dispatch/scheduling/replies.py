@@ -1,8 +1,8 @@
 """A customer's numbered answer to proposed windows ("2") becomes a booking, through the same
 schedule services a dispatcher uses.
 
-This is a face: intake's `message_receive` reads the digit (IntakeResult.reply_option) and the
-webhook hands the result here. The booking is made by the SERVICE actor on the customer's
+Intake's `message_receive` reads the digit (IntakeResult.reply_option); the face that received
+the message (the SMS webhook, the agent toolset) hands it here. The booking is made by the SERVICE actor on the customer's
 behalf with `schedule_confirm` (after `schedule_release` when a stale-proposal wake-up had put
 the ticket on hold), and the customer gets the usual confirmation.
 
@@ -41,16 +41,14 @@ from dispatch.scheduling.selectors import (
 )
 from dispatch.scheduling.services import schedule_confirm, schedule_release, schedule_rollback
 from dispatch.tickets.models import Ticket
-from dispatch.tickets.services import Outcome
+from dispatch.tickets.services import Outcome, ticket_locked
 from dispatch.tickets.states import TicketState
 
 log = logging.getLogger(__name__)
 
-S = TicketState
-
 REPLY_ACTOR = "customer-reply"
-ANSWERABLE_STATES = (S.SCHEDULE_PROPOSED, S.PENDING_CUSTOMER_CONFIRMATION)
-BOOKED_STATES = (S.SCHEDULED, S.DISPATCHED)
+ANSWERABLE_STATES = (TicketState.SCHEDULE_PROPOSED, TicketState.PENDING_CUSTOMER_CONFIRMATION)
+BOOKED_STATES = (TicketState.SCHEDULED, TicketState.DISPATCHED)
 # Refusals that mean "this window cannot be had any more", answered with an apology rather
 # than an error: the technician was booked meanwhile, or the hold's snapshot cannot be restored.
 UNAVAILABLE_CODES = frozenset({"TECH_UNAVAILABLE", "SCHEDULE_WINDOW_NOT_PROPOSED", "HOLD_SNAPSHOT_MISSING"})
@@ -65,10 +63,10 @@ def _reply_channel(message: Any) -> str | None:
     return channel if channel in ("SMS", "EMAIL") else None
 
 
-def _hold_lift(*, actor: Actor, ticket: Ticket, hold: ScheduleHold, payload: dict) -> None:
+def _hold_lift(*, actor: Actor, ticket: Ticket, hold: ScheduleHold, request: dict) -> None:
     """Take the ticket off its customer-confirmation hold, back to the proposal it was held on."""
     if timezone.now() <= hold.confirmation_end:
-        schedule_release(actor=actor, ticket_id=ticket.pk, customer_confirmation_id=hold.pk, payload=payload)
+        schedule_release(actor=actor, ticket_id=ticket.pk, customer_confirmation_id=hold.pk, request=request)
         return
     # The hold's confirmation window has passed, so schedule.release (which only accepts a
     # confirmation inside it) refuses; the customer has still answered, so the hold is rolled
@@ -78,7 +76,7 @@ def _hold_lift(*, actor: Actor, ticket: Ticket, hold: ScheduleHold, payload: dic
         ticket_id=ticket.pk,
         confirmation_id=hold.pk,
         reason="The customer answered after the confirmation window.",
-        payload={**payload, "reason": "The customer answered after the confirmation window."},
+        request={**request, "reason": "The customer answered after the confirmation window."},
     )
 
 
@@ -93,19 +91,19 @@ def _book(*, actor: Actor, ticket: Ticket, proposal: ScheduleProposal, option: i
         "on_behalf_of": "customer",
         "proposal_id": str(proposal.id),
     }
-    if ticket.state == S.PENDING_CUSTOMER_CONFIRMATION:
+    if ticket.state == TicketState.PENDING_CUSTOMER_CONFIRMATION:
         hold = hold_active_for_ticket(ticket_id=ticket.pk)
-        if hold is None or hold.snapshot.get("state") != S.SCHEDULE_PROPOSED:
+        if hold is None or hold.snapshot.get("state") != TicketState.SCHEDULE_PROPOSED:
             # Held for some other reason than this proposal: a dispatcher decides.
             return None
-        _hold_lift(actor=actor, ticket=ticket, hold=hold, payload={"customer_confirmation_id": str(hold.pk), **request})
+        _hold_lift(actor=actor, ticket=ticket, hold=hold, request={"customer_confirmation_id": str(hold.pk), **request})
     outcome = schedule_confirm(
         actor=actor,
         ticket_id=ticket.pk,
         start=start,
         end=end,
         tech_id=chosen.get("tech_id"),
-        payload={"start": chosen["start"], "end": chosen["end"], "tech_id": chosen.get("tech_id"), **request},
+        request={"start": chosen["start"], "end": chosen["end"], "tech_id": chosen.get("tech_id"), **request},
     )
     # schedule_confirm has queued the confirmation; the stale-proposal escalation, if any, is
     # closed (with its audit event) by the wake-up that resolves escalations whose cause cleared.
@@ -127,7 +125,7 @@ def proposal_reply_apply(*, result: Any) -> Outcome | None:
         with transaction.atomic():
             # Locked first, so two replies racing (two texts, a retry) are decided one after
             # the other: the second sees the booking the first made.
-            locked = Ticket.objects.select_for_update(of=("self",)).select_related("site").get(pk=ticket.pk)
+            locked = ticket_locked(ticket.pk)
             if locked.state in ANSWERABLE_STATES:
                 proposal = proposal_open_for_ticket(ticket_id=locked.pk)
                 if proposal is None:
@@ -161,6 +159,6 @@ def proposal_reply_apply(*, result: Any) -> Outcome | None:
             raise
         log.info("Reply %s to ticket %s could not be booked: %r", option, ticket.pk, exc)
     with transaction.atomic():
-        locked = Ticket.objects.select_for_update(of=("self",)).select_related("site").get(pk=ticket.pk)
+        locked = ticket_locked(ticket.pk)
         reply_unavailable_notify(ticket=locked, inbound_key=inbound_key, prefer_channel=channel)
     return None

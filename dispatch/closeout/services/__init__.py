@@ -1,0 +1,91 @@
+"""Closeout's writes, one module per concern:
+
+- `evidence`: evidence items and the exceptions that waive required evidence;
+- `completion`: completion behind the evidence gate, the dispatcher's manual bypass, QA;
+- `invoicing`: labor, parts and the invoice draft;
+- `closing`: close and force close, and the worker that compiles the closeout packet;
+- `autonomy`: the pauses that stop agents' closeout actions.
+
+Every action on a ticket runs in `ticket_change` with its Command (the contract's tool name,
+roles and from-states); autonomy pauses change no ticket and are recorded with `audit_only`.
+The names below are the ones the faces (toolset, admin, tasks, demo) call.
+"""
+from .autonomy import (
+    AUTONOMY_PAUSE,
+    AUTONOMY_ROLLBACK,
+    AutonomyChange,
+    autonomy_guard,
+    autonomy_pause,
+    autonomy_rollback,
+)
+from .closing import (
+    CLOSE_TOOLS,
+    PACKET_COMPILED,
+    TICKET_CLOSE,
+    TICKET_FORCE_CLOSE,
+    closeout_packet_build,
+    closeout_packets_sweep,
+    packet_build_schedule,
+    ticket_close,
+    ticket_force_close,
+)
+from .completion import (
+    CLOSEOUT_CANDIDATE,
+    DISPATCH_MANUAL_BYPASS,
+    QA_VERIFY,
+    TECH_COMPLETE,
+    QaVerificationFailed,
+    closeout_candidate,
+    dispatch_manual_bypass,
+    qa_verify,
+    tech_complete,
+)
+from .evidence import EVIDENCE_ADD, EVIDENCE_EXCEPTION, evidence_add, evidence_exception_grant, evidence_kind_normalize
+from .invoicing import (
+    BILLING_GENERATE_INVOICE,
+    LABOR_ADD,
+    PART_ADD,
+    InvoiceWritten,
+    invoice_generate,
+    labor_add,
+    part_add,
+)
+
+__all__ = [
+    "AUTONOMY_PAUSE",
+    "AUTONOMY_ROLLBACK",
+    "BILLING_GENERATE_INVOICE",
+    "CLOSEOUT_CANDIDATE",
+    "CLOSE_TOOLS",
+    "DISPATCH_MANUAL_BYPASS",
+    "EVIDENCE_ADD",
+    "EVIDENCE_EXCEPTION",
+    "LABOR_ADD",
+    "PACKET_COMPILED",
+    "PART_ADD",
+    "QA_VERIFY",
+    "TECH_COMPLETE",
+    "TICKET_CLOSE",
+    "TICKET_FORCE_CLOSE",
+    "AutonomyChange",
+    "InvoiceWritten",
+    "QaVerificationFailed",
+    "autonomy_guard",
+    "autonomy_pause",
+    "autonomy_rollback",
+    "closeout_candidate",
+    "closeout_packet_build",
+    "closeout_packets_sweep",
+    "dispatch_manual_bypass",
+    "evidence_add",
+    "evidence_exception_grant",
+    "evidence_kind_normalize",
+    "invoice_generate",
+    "labor_add",
+    "packet_build_schedule",
+    "part_add",
+    "qa_verify",
+    "tech_complete",
+    "ticket_close",
+    "ticket_force_close",
+]

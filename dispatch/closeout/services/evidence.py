@@ -1,0 +1,210 @@
+"""Evidence: the photos, notes, signatures and documents a job leaves behind, and the exceptions
+that waive some of what the incident template requires."""
+from __future__ import annotations
+
+import re
+import uuid
+
+from django.utils import timezone
+
+from dispatch.common.actors import Actor
+from dispatch.common.errors import DispatchError
+from dispatch.tickets.commands import command
+from dispatch.tickets.services import Outcome, ticket_change, ticket_not_found
+from dispatch.tickets.states import TicketState
+
+from .. import evidence_files
+from ..gate import SIGNATURE_KEY, template_for
+from ..models import Evidence, EvidenceException, EvidenceKind
+from ..packets import iso
+from .autonomy import autonomy_guard
+from .inputs import invalid, moment, role_name, string_list, text
+
+EVIDENCE_ADD = command("closeout.add_evidence", ["dispatcher", "agent", "technician"], None, None, "Add evidence")
+EVIDENCE_EXCEPTION = command(
+    "closeout.evidence_exception",
+    ["dispatcher", "qa", "approver"],
+    [TicketState.IN_PROGRESS, TicketState.COMPLETED_PENDING_VERIFICATION, TicketState.VERIFIED, TicketState.INVOICED],
+    None,
+    "Grant evidence exception",
+)
+
+KIND_ALIASES = {
+    "IMAGE": EvidenceKind.PHOTO,
+    "PICTURE": EvidenceKind.PHOTO,
+    "PIC": EvidenceKind.PHOTO,
+    "TEXT": EvidenceKind.NOTE,
+    "PDF": EvidenceKind.DOCUMENT,
+    "DOC": EvidenceKind.DOCUMENT,
+    "FILE": EvidenceKind.DOCUMENT,
+}
+
+
+def evidence_kind_normalize(kind) -> tuple[str, str]:
+    """(kind, label): a known kind in any case or with a suffix ("photo_0" is a PHOTO); anything
+    else is OTHER, with the caller's word kept as the label."""
+    raw = text(kind, "kind", required=True, max_length=60)
+    upper = raw.upper()
+    if upper in EvidenceKind.values:
+        return upper, ""
+    head = re.split(r"[^A-Z]", upper, maxsplit=1)[0]
+    if head in EvidenceKind.values:
+        return head, raw
+    if head in KIND_ALIASES:
+        return KIND_ALIASES[head], raw
+    return EvidenceKind.OTHER, raw
+
+
+def _refuse_closed_or_cancelled(ticket) -> None:
+    if ticket.state == TicketState.CLOSED:
+        raise DispatchError(
+            "EVIDENCE_LOCKED", "The ticket is closed: its evidence is final.", status=409, dimension="evidence"
+        )
+    if ticket.state == TicketState.CANCELLED:
+        raise DispatchError(
+            "INVALID_STATE_TRANSITION",
+            "A cancelled ticket takes no evidence.",
+            status=409,
+            dimension="state",
+            details={"from_state": ticket.state, "to_state": None, "allowed_next_states": []},
+        )
+
+
+def evidence_add(
+    *,
+    actor: Actor,
+    ticket_id,
+    kind: str,
+    uri: str | None = None,
+    upload=None,
+    evidence_key: str | None = None,
+    checksum: str | None = None,
+    metadata: dict | None = None,
+    request: dict | None = None,
+    expected_version: int | None = None,
+) -> Outcome:
+    """Record one evidence item, given as an object-store URI or as an uploaded file."""
+    kind_value, kind_label = evidence_kind_normalize(kind)
+    if metadata is not None and not isinstance(metadata, dict):
+        raise invalid("Field 'metadata' must be a JSON object.", "metadata")
+    meta = dict(metadata or {})
+    # The key may come top-level or inside metadata (as upstream clients send it); top-level wins.
+    key = text(evidence_key if evidence_key is not None else meta.get("evidence_key"), "evidence_key", max_length=120)
+    if key:
+        meta["evidence_key"] = key
+    if kind_label:
+        meta.setdefault("kind_label", kind_label)
+    checksum = text(checksum, "checksum", max_length=200)
+    if upload is not None and uri:
+        raise invalid("Send either a 'uri' or a file, not both.", "uri")
+    prepared = evidence_files.upload_prepare(upload, checksum=checksum) if upload is not None else None
+    clean_uri = "" if prepared else evidence_files.evidence_uri_check(uri)
+
+    evidence_id = uuid.uuid4()
+    stored_name = ""
+    if prepared is not None:
+        try:
+            ticket_key = uuid.UUID(str(ticket_id))
+        except ValueError:
+            raise ticket_not_found(ticket_id) from None
+        # Written before the transaction, so storage I/O (S3 when configured) never runs while
+        # the ticket row is locked; removed again below if the change is refused.
+        stored_name, stored_uri = evidence_files.upload_store(prepared, ticket_id=ticket_key, evidence_id=evidence_id)
+
+    audit = {"kind": kind, "uri": uri, "evidence_key": evidence_key, "checksum": checksum or None, "metadata": metadata}
+    if prepared is not None:
+        audit["upload"] = {"name": prepared.original_name, "size": len(prepared.data)}
+    try:
+        with ticket_change(
+            actor=actor,
+            command=EVIDENCE_ADD,
+            ticket_id=ticket_id,
+            expected_version=expected_version,
+            request=request,
+            audit=audit,
+        ) as change:
+            _refuse_closed_or_cancelled(change.ticket)
+            autonomy_guard(change)
+            item = Evidence(
+                id=evidence_id,
+                ticket=change.ticket,
+                kind=kind_value,
+                evidence_key=key,
+                uri=clean_uri,
+                checksum=checksum,
+                metadata=meta,
+                created_by=actor.actor_id,
+                created_by_role=role_name(actor),
+            )
+            if prepared is not None:
+                item.file.name = stored_name
+                item.uri = stored_uri
+                item.content_type = prepared.sniffed.content_type
+                item.size = len(prepared.data)
+                item.sha256 = prepared.sha256
+                item.checksum = checksum or f"sha256:{prepared.sha256}"
+                item.metadata = {**meta, **prepared.facts, "original_filename": prepared.original_name}
+            item.save(force_insert=True)
+            change.audit_payload.update(
+                {
+                    "evidence_item_id": str(item.id),
+                    "evidence_kind": item.kind,
+                    "stored_uri": item.uri,
+                    "sha256": item.sha256,
+                }
+            )
+            change.result = item
+    except BaseException:
+        if stored_name:
+            evidence_files.upload_discard(stored_name)
+        raise
+    return change.outcome
+
+
+def evidence_exception_grant(
+    *,
+    actor: Actor,
+    ticket_id,
+    exception_reason: str,
+    evidence_refs: list[str] | None = None,
+    expires_at=None,
+    request: dict | None = None,
+    expected_version: int | None = None,
+) -> Outcome:
+    """Waive required evidence keys (all of them when none are named) until `expires_at`."""
+    reason = text(exception_reason, "exception_reason", required=True)
+    refs = list(dict.fromkeys(string_list(evidence_refs, "evidence_refs")))
+    until = moment(expires_at, "expires_at", required=False)
+    if until is not None and until <= timezone.now():
+        raise invalid("Field 'expires_at' must be in the future.", "expires_at")
+
+    with ticket_change(
+        actor=actor,
+        command=EVIDENCE_EXCEPTION,
+        ticket_id=ticket_id,
+        expected_version=expected_version,
+        request=request,
+        audit={"exception_reason": reason, "evidence_refs": refs, "expires_at": iso(until)},
+    ) as change:
+        template = template_for(change.ticket.incident_type)
+        if template is not None and refs:
+            required = set(template.required_evidence_keys) | {SIGNATURE_KEY}
+            unknown = [ref for ref in refs if ref not in required]
+            if unknown:
+                raise invalid(
+                    "These are not evidence keys the incident template requires.",
+                    "evidence_refs",
+                    unknown_evidence_keys=unknown,
+                    required_evidence_keys=sorted(required),
+                )
+        exception = EvidenceException.objects.create(
+            ticket=change.ticket,
+            reason=reason,
+            evidence_refs=refs,
+            expires_at=until,
+            granted_by=actor.actor_id,
+            granted_by_role=role_name(actor),
+        )
+        change.audit_payload["evidence_exception_id"] = str(exception.id)
+        change.result = exception
+    return change.outcome

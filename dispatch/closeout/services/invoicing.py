@@ -1,0 +1,192 @@
+"""Labor and parts logged on a job, and the invoice draft built from them."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from dispatch.common.actors import Actor
+from dispatch.common.errors import DispatchError
+from dispatch.tickets.commands import command
+from dispatch.tickets.services import Outcome, ticket_change
+from dispatch.tickets.states import TicketState
+
+from ..billing import invoice_compute
+from ..gate import template_for
+from ..models import InvoiceDraft, InvoiceLine, LaborEntry, PartUsage, PriceBookItem
+from .inputs import invalid, text
+
+BILLING_GENERATE_INVOICE = command(
+    "billing.generate_invoice", ["finance"], [TicketState.VERIFIED], TicketState.INVOICED, "Generate invoice draft"
+)
+# Beyond the contract: the technician's labor and parts, which the invoice draft is built from.
+WORK_LOGGED_STATES = [
+    TicketState.ON_SITE,
+    TicketState.IN_PROGRESS,
+    TicketState.ON_HOLD,
+    TicketState.COMPLETED_PENDING_VERIFICATION,
+    TicketState.VERIFIED,
+]
+LABOR_ADD = command("closeout.add_labor", ["technician", "dispatcher"], WORK_LOGGED_STATES, None, "Log labor")
+PART_ADD = command("closeout.add_part", ["technician", "dispatcher"], WORK_LOGGED_STATES, None, "Log a part")
+
+
+def _whole_cents(value, field: str) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise invalid(f"Field '{field}' must be a non-negative whole number.", field)
+
+
+def labor_add(
+    *,
+    actor: Actor,
+    ticket_id,
+    minutes: int,
+    rate_cents: int | None = None,
+    description: str = "",
+    technician_id=None,
+    request: dict | None = None,
+    expected_version: int | None = None,
+) -> Outcome:
+    """Log time worked on a job (the technician's own time unless another is named)."""
+    if isinstance(minutes, bool) or not isinstance(minutes, int) or not 0 < minutes <= 24 * 60:
+        raise invalid("Field 'minutes' must be a whole number from 1 to 1440.", "minutes")
+    _whole_cents(rate_cents, "rate_cents")
+    description = text(description, "description", max_length=300)
+
+    with ticket_change(
+        actor=actor,
+        command=LABOR_ADD,
+        ticket_id=ticket_id,
+        expected_version=expected_version,
+        request=request,
+        audit={"minutes": minutes, "rate_cents": rate_cents, "description": description},
+    ) as change:
+        entry = LaborEntry.objects.create(
+            ticket=change.ticket,
+            technician_id=technician_id or actor.technician_id or change.ticket.assigned_tech_id,
+            minutes=minutes,
+            rate_cents=rate_cents,
+            description=description,
+            created_by=actor.actor_id,
+        )
+        change.audit_payload["labor_entry_id"] = entry.id
+        change.result = entry
+    return change.outcome
+
+
+def part_add(
+    *,
+    actor: Actor,
+    ticket_id,
+    quantity=1,
+    sku: str | None = None,
+    description: str = "",
+    unit_cents: int | None = None,
+    request: dict | None = None,
+    expected_version: int | None = None,
+) -> Outcome:
+    """Log a part used on a job, from the price book (by SKU) or described with its own price."""
+    try:
+        qty = Decimal(str(quantity)).quantize(Decimal("0.01"))
+    except (InvalidOperation, ValueError):
+        raise invalid("Field 'quantity' must be a number.", "quantity") from None
+    if not Decimal("0") < qty <= Decimal("10000"):
+        raise invalid("Field 'quantity' must be more than 0 and at most 10000.", "quantity")
+    _whole_cents(unit_cents, "unit_cents")
+    sku = text(sku, "sku", max_length=64)
+    description = text(description, "description", max_length=300)
+    item = None
+    if sku:
+        item = PriceBookItem.objects.filter(sku=sku, active=True).first()
+        if item is None:
+            raise DispatchError("PRICE_BOOK_ITEM_NOT_FOUND", f"No active price book item {sku}.", status=404)
+    elif not description or unit_cents is None:
+        raise invalid("A part needs a price book SKU, or a description and a unit price.", "sku")
+
+    with ticket_change(
+        actor=actor,
+        command=PART_ADD,
+        ticket_id=ticket_id,
+        expected_version=expected_version,
+        request=request,
+        audit={"quantity": str(qty), "sku": sku or None, "description": description, "unit_cents": unit_cents},
+    ) as change:
+        usage = PartUsage.objects.create(
+            ticket=change.ticket,
+            price_book_item=item,
+            description=description,
+            quantity=qty,
+            unit_cents=unit_cents,
+            created_by=actor.actor_id,
+        )
+        change.audit_payload["part_usage_id"] = usage.id
+        change.result = usage
+    return change.outcome
+
+
+@dataclass(frozen=True)
+class InvoiceWritten:
+    """What generating an invoice leaves: the draft and the lines just written."""
+
+    invoice: InvoiceDraft
+    lines: list[InvoiceLine]
+
+
+def invoice_generate(
+    *, actor: Actor, ticket_id, request: dict | None = None, expected_version: int | None = None
+) -> Outcome:
+    """Build the invoice draft from labor and parts (VERIFIED -> INVOICED); a reopened job's draft
+    is rebuilt in place as a new revision."""
+    with ticket_change(
+        actor=actor,
+        command=BILLING_GENERATE_INVOICE,
+        ticket_id=ticket_id,
+        expected_version=expected_version,
+        request=request,
+    ) as change:
+        ticket = change.ticket
+        totals = invoice_compute(ticket, template=lambda: template_for(ticket.incident_type))
+        invoice = InvoiceDraft.objects.filter(ticket=ticket).first()
+        if invoice is None:
+            invoice = InvoiceDraft(ticket=ticket, number=f"INV-{ticket.id.hex[:12].upper()}")
+        else:
+            invoice.revision += 1
+            invoice.lines.all().delete()
+        invoice.currency = ticket.currency
+        invoice.labor_cents = totals.labor_cents
+        invoice.parts_cents = totals.parts_cents
+        invoice.fees_cents = totals.fees_cents
+        invoice.subtotal_cents = totals.subtotal_cents
+        invoice.tax_cents = totals.tax_cents
+        invoice.total_cents = totals.total_cents
+        invoice.nte_cents = totals.nte_cents
+        invoice.exceeds_nte = totals.exceeds_nte
+        invoice.notes = totals.notes
+        invoice.status = InvoiceDraft.Status.DRAFT
+        invoice.created_by = invoice.created_by or actor.actor_id
+        invoice.save()
+        lines = InvoiceLine.objects.bulk_create(
+            InvoiceLine(
+                invoice=invoice,
+                position=position,
+                kind=line.kind,
+                description=line.description[:300],
+                quantity=line.quantity,
+                unit_cents=line.unit_cents,
+                total_cents=line.total_cents,
+                taxable=line.taxable,
+            )
+            for position, line in enumerate(totals.lines, start=1)
+        )
+        change.transition(TicketState.INVOICED)
+        change.audit_payload.update(
+            {
+                "invoice_generated": True,
+                "invoice_id": str(invoice.id),
+                "invoice_number": invoice.number,
+                "revision": invoice.revision,
+                "total_cents": invoice.total_cents,
+                "exceeds_nte": invoice.exceeds_nte,
+            }
+        )
+        change.result = InvoiceWritten(invoice, lines)
+    return change.outcome

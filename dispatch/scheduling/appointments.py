@@ -1,0 +1,139 @@
+"""Saving a booking: the one place an appointment is written, and the guard against double-booking.
+
+Every booking locks the technician's row first (`technician_lock_for_booking`), so "is this
+technician free?" and "book them" cannot interleave with another booking of the same
+technician; on PostgreSQL an exclusion constraint backs that up.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError
+from django.utils import timezone
+
+from dispatch.common.actors import Actor
+from dispatch.common.errors import DispatchError
+from dispatch.technicians.models import Technician
+from dispatch.technicians.services import technician_lock_for_booking, technician_unavailable
+from dispatch.tickets.models import Ticket
+from dispatch.tickets.states import TicketState
+
+from . import engine
+from .inputs import window_json
+from .models import BOOKED_STATUSES, Appointment, AppointmentStatus, ScheduleProposal
+from .selectors import RELEASED_TICKET_STATES, appointments_booked_overlapping
+
+OVERLAP_CONSTRAINT = "appointment_no_technician_overlap"
+
+
+def scheduling_error(code: str, message: str, **details: Any) -> DispatchError:
+    return DispatchError(code, message, status=409, dimension="scheduling", details=details)
+
+
+def fresh_proposal(ticket: Ticket) -> dict:
+    """The engine's current best windows for a ticket: what a refused booking can pick instead."""
+    suggestion = engine.slots_suggest(ticket=ticket, limit=3)
+    return {
+        "suggested_windows": [
+            {
+                "tech_id": str(window.technician_id),
+                "technician_name": window.technician_name,
+                **window_json(window.start, window.end),
+                "reason": window.reason,
+            }
+            for window in suggestion.windows
+        ],
+        "suggestion_explanation": suggestion.explanation,
+    }
+
+
+def _conflict_error(
+    technician: Technician, start: datetime, end: datetime, clash: Appointment | None, ticket: Ticket | None = None
+) -> DispatchError:
+    details: dict[str, Any] = {"requested_window": window_json(start, end)}
+    if clash is not None:
+        # The other booking's window, not its ticket: a scoped caller must not learn other customers' jobs.
+        details["conflicting_window"] = window_json(clash.start, clash.end)
+    if ticket is not None:
+        # The loser of a race gets something to book instead, computed after the winner's commit.
+        details.update(fresh_proposal(ticket))
+    return technician_unavailable(
+        technician, f"{technician.display_name} is already booked in an overlapping window.", **details
+    )
+
+
+def appointment_save(appointment: Appointment, *, technician: Technician | None = None) -> Appointment:
+    """Save an appointment, refusing one that would double-book its technician (409 TECH_UNAVAILABLE).
+
+    `technician`, when given, must already be locked by `technician_lock_for_booking` in this
+    transaction; otherwise the appointment's technician is locked here.
+    """
+    if appointment.technician_id is not None and appointment.status in BOOKED_STATUSES:
+        if technician is None or technician.pk != appointment.technician_id:
+            technician = technician_lock_for_booking(technician_id=appointment.technician_id)
+        appointment.technician = technician
+        overlapping = list(
+            appointments_booked_overlapping(
+                start=appointment.start,
+                end=appointment.end,
+                technician_ids=[technician.pk],
+                exclude_ids=[appointment.pk],
+                include_released=True,
+            )
+        )
+        released = [a.pk for a in overlapping if a.ticket_state in RELEASED_TICKET_STATES]
+        if released:
+            # Bookings of jobs cancelled or finished since no longer hold the technician's time;
+            # close them (under the technician's lock) so they neither block this booking nor
+            # trip the database constraint.
+            now = timezone.now()
+            Appointment.objects.filter(pk__in=released, ticket__state=TicketState.CANCELLED).update(
+                status=AppointmentStatus.CANCELLED,
+                cancelled_at=now,
+                cancelled_reason="The ticket was cancelled.",
+                updated_at=now,
+            )
+            Appointment.objects.filter(pk__in=released).exclude(ticket__state=TicketState.CANCELLED).update(
+                status=AppointmentStatus.COMPLETED, updated_at=now
+            )
+        clash = next((a for a in overlapping if a.ticket_state not in RELEASED_TICKET_STATES), None)
+        if clash is not None:
+            raise _conflict_error(technician, appointment.start, appointment.end, clash, ticket=appointment.ticket)
+    try:
+        appointment.save()
+    except IntegrityError as exc:
+        # Only reachable on PostgreSQL when a booking slipped past the lock (raw SQL, another
+        # code path). No query runs between here and the rollback the raise causes, so no
+        # savepoint is needed around the save.
+        if OVERLAP_CONSTRAINT in str(exc) and appointment.technician is not None:
+            raise _conflict_error(appointment.technician, appointment.start, appointment.end, None) from None
+        raise
+    return appointment
+
+
+def appointment_confirmed(
+    *, ticket: Ticket, start: datetime, end: datetime, actor: Actor, technician: Technician | None = None,
+    technician_id: Any = None, proposal: ScheduleProposal | None = None,
+) -> Appointment:
+    """Book a CONFIRMED window for the ticket through appointment_save (and its double-booking guard)."""
+    appointment = Appointment(
+        ticket=ticket,
+        technician=technician,
+        start=start,
+        end=end,
+        status=AppointmentStatus.CONFIRMED,
+        proposal=proposal,
+        created_by=actor.actor_id,
+    )
+    if technician is None:
+        appointment.technician_id = technician_id
+    return appointment_save(appointment, technician=technician)
+
+
+def appointment_cancel(appointment: Appointment, reason: str) -> None:
+    """Cancel a booking, keeping it as history with the reason."""
+    appointment.status = AppointmentStatus.CANCELLED
+    appointment.cancelled_at = timezone.now()
+    appointment.cancelled_reason = reason
+    appointment.save(update_fields=["status", "cancelled_at", "cancelled_reason", "updated_at"])
