@@ -4,6 +4,7 @@ concurrent clients, latency statistics, and the canonical emergency chain as a l
 Nothing here imports Django: the driver talks HTTP only; Django work runs in subprocesses
 (`toolset.py setup|preload`) against the database under test.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -18,10 +19,10 @@ import threading
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, Iterator
 
 import psycopg
 import requests
@@ -218,7 +219,7 @@ class StopPhase(Exception):
     """A worker has nothing left to do (e.g. the technician pool is used up)."""
 
 
-def run_phase(name: str, *, seconds: float, clients: int, work: Callable[[int, "Recorder"], None]) -> PhaseResult:
+def run_phase(name: str, *, seconds: float, clients: int, work: Callable[[int, Recorder], None]) -> PhaseResult:
     """Run `work(client_index, recorder)` in a loop on `clients` threads for `seconds`."""
     result = PhaseResult(name=name, duration=0.0)
     lock = threading.Lock()
@@ -256,7 +257,9 @@ class Recorder:
     def __init__(self, result: PhaseResult, lock: threading.Lock):
         self.result, self.lock = result, lock
 
-    def call(self, tool: str, do: Callable[[], requests.Response], *, expect: int | tuple[int, ...]) -> requests.Response:
+    def call(
+        self, tool: str, do: Callable[[], requests.Response], *, expect: int | tuple[int, ...]
+    ) -> requests.Response:
         started = time.perf_counter()
         response = do()
         elapsed = time.perf_counter() - started
@@ -291,10 +294,14 @@ def phases_pooled(results: list[PhaseResult]) -> PhaseResult:
         pooled.failures.extend(result.failures)
     total = len(pooled.samples)
     sides = {side for result in results for side in result.cpu_ms_per_request}
-    pooled.cpu_ms_per_request = {
-        side: round(sum(r.cpu_ms_per_request.get(side, 0.0) * len(r.samples) for r in results) / total, 3)
-        for side in sorted(sides)
-    } if total else {}
+    pooled.cpu_ms_per_request = (
+        {
+            side: round(sum(r.cpu_ms_per_request.get(side, 0.0) * len(r.samples) for r in results) / total, 3)
+            for side in sorted(sides)
+        }
+        if total
+        else {}
+    )
     return pooled
 
 
@@ -318,7 +325,7 @@ def per_tool(result: PhaseResult) -> dict:
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()
 
 
 # --- the canonical emergency chain, as HTTP calls -----------------------------------------
@@ -338,8 +345,15 @@ EVIDENCE = (
 )
 MUTATING_TOOLS = frozenset(
     {
-        "ticket.create", "ticket.triage", "assignment.dispatch", "tech.check_in", "tech.complete",
-        "closeout.add_evidence", "qa.verify", "billing.generate_invoice", "ticket.close",
+        "ticket.create",
+        "ticket.triage",
+        "assignment.dispatch",
+        "tech.check_in",
+        "tech.complete",
+        "closeout.add_evidence",
+        "qa.verify",
+        "billing.generate_invoice",
+        "ticket.close",
     }
 )
 
@@ -351,23 +365,59 @@ def canonical_chain(call: Callable[..., tuple[int, dict]], *, site: dict, tokens
     `call(tool, method, path, token, body, expect)` performs one request and returns
     (status, json); the same steps run over real HTTP and through Django's test client.
     """
-    status, ticket = call(
-        "ticket.create", "POST", "/api/v1/tickets", tokens["dispatcher"],
-        {"account_id": site["account_id"], "site_id": site["site_id"], "summary": "Storefront door cannot be locked"}, 201,
+    _status, ticket = call(
+        "ticket.create",
+        "POST",
+        "/api/v1/tickets",
+        tokens["dispatcher"],
+        {"account_id": site["account_id"], "site_id": site["site_id"], "summary": "Storefront door cannot be locked"},
+        201,
     )
     path = f"/api/v1/tickets/{ticket['id']}"
-    call("ticket.triage", "POST", path + "/triage", tokens["dispatcher"],
-         {"priority": "EMERGENCY", "incident_type": "CANNOT_SECURE_ENTRY", "nte_cents": 75000}, 200)
-    call("assignment.dispatch", "POST", path + "/assignment/dispatch", tokens["dispatcher"],
-         {"tech_id": technician["id"], "dispatch_mode": "EMERGENCY_BYPASS",
-          "dispatch_rationale": "Store cannot be secured overnight.", "dispatch_confirmation": True}, 200)
-    call("tech.check_in", "POST", path + "/tech/check-in", technician["token"],
-         {"timestamp": now_iso(), "location": {"lat": 37.8044, "lng": -122.2711}}, 200)
-    call("tech.complete", "POST", path + "/tech/complete", technician["token"], {"checklist_status": CHECKLIST_DONE}, 409)
+    call(
+        "ticket.triage",
+        "POST",
+        path + "/triage",
+        tokens["dispatcher"],
+        {"priority": "EMERGENCY", "incident_type": "CANNOT_SECURE_ENTRY", "nte_cents": 75000},
+        200,
+    )
+    call(
+        "assignment.dispatch",
+        "POST",
+        path + "/assignment/dispatch",
+        tokens["dispatcher"],
+        {
+            "tech_id": technician["id"],
+            "dispatch_mode": "EMERGENCY_BYPASS",
+            "dispatch_rationale": "Store cannot be secured overnight.",
+            "dispatch_confirmation": True,
+        },
+        200,
+    )
+    call(
+        "tech.check_in",
+        "POST",
+        path + "/tech/check-in",
+        technician["token"],
+        {"timestamp": now_iso(), "location": {"lat": 37.8044, "lng": -122.2711}},
+        200,
+    )
+    call(
+        "tech.complete", "POST", path + "/tech/complete", technician["token"], {"checklist_status": CHECKLIST_DONE}, 409
+    )
     for kind, key in EVIDENCE:
-        call("closeout.add_evidence", "POST", path + "/evidence", technician["token"],
-             {"kind": kind, "uri": f"s3://dispatch-evidence/{ticket['id']}/{key}", "evidence_key": key}, 201)
-    call("tech.complete", "POST", path + "/tech/complete", technician["token"], {"checklist_status": CHECKLIST_DONE}, 200)
+        call(
+            "closeout.add_evidence",
+            "POST",
+            path + "/evidence",
+            technician["token"],
+            {"kind": kind, "uri": f"s3://dispatch-evidence/{ticket['id']}/{key}", "evidence_key": key},
+            201,
+        )
+    call(
+        "tech.complete", "POST", path + "/tech/complete", technician["token"], {"checklist_status": CHECKLIST_DONE}, 200
+    )
     call("qa.verify", "POST", path + "/qa/verify", tokens["qa"], {"timestamp": now_iso(), "result": "PASS"}, 200)
     call("billing.generate_invoice", "POST", path + "/billing/generate-invoice", tokens["finance"], {}, 200)
     call("ticket.close", "POST", path + "/close", tokens["dispatcher"], {"reason": "Secured and invoiced."}, 200)
@@ -386,7 +436,9 @@ def http_caller(session: requests.Session, base_url: str, recorder: Recorder) ->
                 tool, lambda: session.post(base_url + path, json=body, headers=headers, timeout=60), expect=expect
             )
         else:
-            response = recorder.call(tool, lambda: session.get(base_url + path, headers=headers, timeout=60), expect=expect)
+            response = recorder.call(
+                tool, lambda: session.get(base_url + path, headers=headers, timeout=60), expect=expect
+            )
         return response.status_code, response.json()
 
     return call

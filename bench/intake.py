@@ -14,6 +14,7 @@ where the time goes, and the statements and milliseconds per message of a new me
 that completes its ticket and a retried delivery (`intake.py scenarios` alone). Not part of
 `make test`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -172,8 +173,14 @@ def _database_counts(database_url: str) -> dict:
             "WHERE channel = 'SMS' GROUP BY provider_message_id HAVING count(*) > 1) AS d"
         ).fetchone()[0]
         outbox = connection.execute("SELECT count(*) FROM messaging_outboundmessage").fetchone()[0]
-    return {"messages": row[0], "distinct_message_ids": row[1], "messages_with_ticket": row[2],
-            "tickets": tickets, "message_ids_stored_twice": doubled, "outbox_rows": outbox}
+    return {
+        "messages": row[0],
+        "distinct_message_ids": row[1],
+        "messages_with_ticket": row[2],
+        "tickets": tickets,
+        "message_ids_stored_twice": doubled,
+        "outbox_rows": outbox,
+    }
 
 
 class WaitSampler:
@@ -213,7 +220,7 @@ class WaitSampler:
                         continue  # a pooled connection between requests
                     self.counts[event if state == "active" else f"{state} ({event})"] += count
 
-    def __enter__(self) -> "WaitSampler":
+    def __enter__(self) -> WaitSampler:
         self.thread.start()
         return self
 
@@ -240,7 +247,9 @@ def _route_check(base_url: str) -> None:
     status = conn.getresponse().status
     conn.close()
     if status != 405:
-        raise RuntimeError(f"GET {SMS_PATH} answered {status}, not 405: is dispatch.intake.urls included in config/urls.py?")
+        raise RuntimeError(
+            f"GET {SMS_PATH} answered {status}, not 405: is dispatch.intake.urls included in config/urls.py?"
+        )
 
 
 def command_profile(args) -> dict:
@@ -262,7 +271,9 @@ def command_profile(args) -> dict:
     def one() -> None:
         form, _ = traffic.next_form(rng)
         response = client.post(
-            SMS_PATH, urlencode(form), content_type="application/x-www-form-urlencoded",
+            SMS_PATH,
+            urlencode(form),
+            content_type="application/x-www-form-urlencoded",
             HTTP_X_TWILIO_SIGNATURE=_signature(PUBLIC_URL + SMS_PATH, form),
         )
         assert response.status_code == 200, response.status_code
@@ -348,8 +359,12 @@ def command_scenarios(args) -> dict:
 
     def signed(number: int, body: str) -> tuple[str, str, str]:
         form = {
-            "MessageSid": "SM" + uuid.uuid4().hex, "AccountSid": "AC" + "0" * 32,
-            "From": f"+1510{number:07d}", "To": "+15105550100", "Body": body, "NumMedia": "0",
+            "MessageSid": "SM" + uuid.uuid4().hex,
+            "AccountSid": "AC" + "0" * 32,
+            "From": f"+1510{number:07d}",
+            "To": "+15105550100",
+            "Body": body,
+            "NumMedia": "0",
         }
         return urlencode(form), _signature(PUBLIC_URL + SMS_PATH, form), form["MessageSid"]
 
@@ -363,8 +378,9 @@ def command_scenarios(args) -> dict:
         body, signature, _sid = prepared
         with connection.execute_wrapper(count):
             started, cpu_started = time.perf_counter(), time.process_time()
-            response = client.post(SMS_PATH, body, content_type="application/x-www-form-urlencoded",
-                                   HTTP_X_TWILIO_SIGNATURE=signature)
+            response = client.post(
+                SMS_PATH, body, content_type="application/x-www-form-urlencoded", HTTP_X_TWILIO_SIGNATURE=signature
+            )
             elapsed = (time.perf_counter() - started) * 1000
             cpu = (time.process_time() - cpu_started) * 1000
         assert response.status_code == 200, response.status_code
@@ -417,7 +433,10 @@ def command_run(args) -> dict:
             log(f"profile: {args.profile} messages in one process")
             done = __import__("subprocess").run(
                 [PYTHON, str(ROOT / "bench" / "intake.py"), "profile", "--count", str(args.profile)],
-                env=env, cwd=ROOT, capture_output=True, text=True,
+                env=env,
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
             )
             if done.returncode != 0:
                 sys.stderr.write(done.stderr)
@@ -425,17 +444,27 @@ def command_run(args) -> dict:
             profile = json.loads(done.stdout)
             done = __import__("subprocess").run(
                 [PYTHON, str(ROOT / "bench" / "intake.py"), "scenarios", "--count", str(min(args.profile, 200))],
-                env=env, cwd=ROOT, capture_output=True, text=True,
+                env=env,
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
             )
             if done.returncode != 0:
                 sys.stderr.write(done.stderr)
                 raise RuntimeError("scenario run failed")
             profile["scenarios"] = json.loads(done.stdout)["scenarios"]
         traffic = Traffic(args.duplicates)
-        with gunicorn_server(env, workers=args.workers, threads=args.threads, log_path=log_dir / "gunicorn.log") as base:
+        with gunicorn_server(
+            env, workers=args.workers, threads=args.threads, log_path=log_dir / "gunicorn.log"
+        ) as base:
             _route_check(base)
             log(f"warm-up {args.warmup:.0f} s")
-            run_phase("warm-up", seconds=args.warmup, clients=args.clients, work=_client_work(base, Traffic(0.0, first_number=6_000_000)))
+            run_phase(
+                "warm-up",
+                seconds=args.warmup,
+                clients=args.clients,
+                work=_client_work(base, Traffic(0.0, first_number=6_000_000)),
+            )
             before = _database_counts(database_url)
             log(f"sms: {args.clients} clients for {args.seconds:.0f} s, {args.duplicates:.0%} duplicates")
             with WaitSampler(database_url) as waits:
@@ -449,9 +478,7 @@ def command_run(args) -> dict:
     duplicate_deliveries = deliveries - unique_sent if deliveries >= unique_sent else 0
     new_messages = after["messages"] - before["messages"]
     extra_rows = max(0, new_messages - unique_sent)
-    collapsed = (
-        round(1 - extra_rows / duplicate_deliveries, 4) if duplicate_deliveries else None
-    )
+    collapsed = round(1 - extra_rows / duplicate_deliveries, 4) if duplicate_deliveries else None
     messages_per_s = round(len(ok) / result.duration, 1) if result.duration else 0.0
     summary = {
         "messages_per_s": messages_per_s,
@@ -475,8 +502,12 @@ def command_run(args) -> dict:
         "target_messages_per_s": TARGET_MESSAGES_PER_S,
         "meets_target": messages_per_s >= TARGET_MESSAGES_PER_S,
         "config": {
-            "seconds": args.seconds, "clients": args.clients, "gunicorn_workers": args.workers,
-            "gunicorn_threads": args.threads, "duplicate_share": args.duplicates, "cpus": os.cpu_count(),
+            "seconds": args.seconds,
+            "clients": args.clients,
+            "gunicorn_workers": args.workers,
+            "gunicorn_threads": args.threads,
+            "duplicate_share": args.duplicates,
+            "cpus": os.cpu_count(),
             "logs": str(log_dir),
         },
         "client_errors": result.failures[:5],
@@ -486,8 +517,12 @@ def command_run(args) -> dict:
         summary["profile"] = {
             k: profile[k]
             for k in (
-                "messages", "ms_per_message_in_process", "ms_per_message_under_cprofile", "queries_per_message",
-                "audit_lane_lock_held_ms_p50", "scenarios",
+                "messages",
+                "ms_per_message_in_process",
+                "ms_per_message_under_cprofile",
+                "queries_per_message",
+                "audit_lane_lock_held_ms_p50",
+                "scenarios",
             )
         }
         print(profile["cumulative"], file=sys.stderr)

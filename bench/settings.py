@@ -2,7 +2,8 @@
 
 Only `bench/toolset.py` uses this module; nothing in the product imports it.
 """
-from config.settings.production import *  # noqa: F401,F403
+
+from config.settings.production import *  # noqa: F403
 
 ROOT_URLCONF = "bench.urls"
 # The bench drives plain HTTP on loopback: no redirect to HTTPS.

@@ -10,9 +10,11 @@ the technician who can start it earliest, the same hard rules), and reports the 
 of both days. Ends by printing one JSON object (p50_ms, p99_ms, queries_per_proposal, ...).
 Not part of `make test`.
 """
+
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import random
@@ -103,7 +105,9 @@ def build(rng: random.Random, *, technicians: int, appointments: int, tickets: i
     )
     sites_by_region: dict[str, list] = {code: [s for s in sites if s.service_region == code] for code in REGIONS}
 
-    users = User.objects.bulk_create(User(username=f"bench-tech-{n}-{uuid.uuid4().hex[:6]}") for n in range(technicians))
+    users = User.objects.bulk_create(
+        User(username=f"bench-tech-{n}-{uuid.uuid4().hex[:6]}") for n in range(technicians)
+    )
     techs = []
     for n, user in enumerate(users):
         home_region = list(REGIONS)[n % len(REGIONS)]
@@ -131,7 +135,10 @@ def build(rng: random.Random, *, technicians: int, appointments: int, tickets: i
         start, end = (clock(12), clock(21)) if n % 10 == 0 else (clock(7), clock(16))
         hours[tech.pk] = (start, end)
         days = list(range(5)) + ([5] if n % 4 == 0 else [])
-        shifts.extend(Shift(technician=tech, weekday=d, start_time=start, end_time=end, timezone="America/Los_Angeles") for d in days)
+        shifts.extend(
+            Shift(technician=tech, weekday=d, start_time=start, end_time=end, timezone="America/Los_Angeles")
+            for d in days
+        )
     Shift.objects.bulk_create(shifts)
     TimeOff.objects.bulk_create(
         TimeOff(
@@ -162,9 +169,17 @@ def build(rng: random.Random, *, technicians: int, appointments: int, tickets: i
         taken.append(start)
         site = rng.choice(sites_by_region[rng.choice(sorted(tech_regions[tech.pk]))])
         booked_tickets.append(
-            Ticket(account_id=site.account_id, site=site, state="SCHEDULED", priority="ROUTINE",
-                   incident_type=rng.choice(INCIDENT_TYPES), summary="Booked bench job", assigned_tech=tech,
-                   scheduled_start=start, scheduled_end=end)
+            Ticket(
+                account_id=site.account_id,
+                site=site,
+                state="SCHEDULED",
+                priority="ROUTINE",
+                incident_type=rng.choice(INCIDENT_TYPES),
+                summary="Booked bench job",
+                assigned_tech=tech,
+                scheduled_start=start,
+                scheduled_end=end,
+            )
         )
         slots.append((tech, start, end))
     booked_tickets = Ticket.objects.bulk_create(booked_tickets, batch_size=1000)
@@ -176,8 +191,14 @@ def build(rng: random.Random, *, technicians: int, appointments: int, tickets: i
         batch_size=1000,
     )
     queued = Ticket.objects.bulk_create(
-        Ticket(account_id=site.account_id, site=site, state="READY_TO_SCHEDULE", priority=rng.choice(PRIORITIES),
-               incident_type=rng.choice(INCIDENT_TYPES), summary="Bench job to place")
+        Ticket(
+            account_id=site.account_id,
+            site=site,
+            state="READY_TO_SCHEDULE",
+            priority=rng.choice(PRIORITIES),
+            incident_type=rng.choice(INCIDENT_TYPES),
+            summary="Bench job to place",
+        )
         for site in (rng.choice(sites) for _ in range(tickets))
     )
     return {"queued": [t.pk for t in queued], "sites": len(sites), "shifts": len(shifts)}
@@ -253,14 +274,27 @@ def day_travel(rng: random.Random, *, day, technicians: int = 12, jobs: int = 45
         Shift(technician=t, weekday=day.weekday(), start_time=clock(7), end_time=clock(17)) for t in techs
     )
     sites = Site.objects.bulk_create(
-        Site(account=account, name=f"Day site {n}", address_line1=f"{n} Day St", city="Bay Area", lat=lat, lng=lng,
-             service_region=DAY_REGION)
+        Site(
+            account=account,
+            name=f"Day site {n}",
+            address_line1=f"{n} Day St",
+            city="Bay Area",
+            lat=lat,
+            lng=lng,
+            service_region=DAY_REGION,
+        )
         for n in range(jobs)
         for lat, lng in [point(rng, codes[rng.randrange(len(codes))])]
     )
     tickets = Ticket.objects.bulk_create(
-        Ticket(account=account, site=site, state="READY_TO_SCHEDULE", priority="ROUTINE", incident_type=DAY_SKILL,
-               summary=f"Day job {n}")
+        Ticket(
+            account=account,
+            site=site,
+            state="READY_TO_SCHEDULE",
+            priority="ROUTINE",
+            incident_type=DAY_SKILL,
+            summary=f"Day job {n}",
+        )
         for n, site in enumerate(sites)
     )
     tickets = list(Ticket.objects.filter(pk__in=[t.pk for t in tickets]).select_related("site").order_by("summary"))
@@ -271,15 +305,21 @@ def day_travel(rng: random.Random, *, day, technicians: int = 12, jobs: int = 45
         with override_settings(DISPATCH_SLOT_WEIGHTS=weights or {}):
             placed, unplaced = [], 0
             for ticket in tickets:
-                suggestion = slots_suggest(ticket=ticket, horizon_days=1, limit=1, now=now, use_ticket_preferences=False)
+                suggestion = slots_suggest(
+                    ticket=ticket, horizon_days=1, limit=1, now=now, use_ticket_preferences=False
+                )
                 if not suggestion.windows:
                     unplaced += 1
                     continue
                 window = suggestion.windows[0]
                 placed.append(
                     Appointment.objects.create(
-                        ticket=ticket, technician_id=window.technician_id, start=window.start, end=window.end,
-                        status="CONFIRMED", created_by="bench-day",
+                        ticket=ticket,
+                        technician_id=window.technician_id,
+                        start=window.start,
+                        end=window.end,
+                        status="CONFIRMED",
+                        created_by="bench-day",
                     )
                 )
         routes: dict = {}
@@ -287,9 +327,15 @@ def day_travel(rng: random.Random, *, day, technicians: int = 12, jobs: int = 45
             routes.setdefault(appointment.technician_id, []).append(appointment)
         total = 0
         for tech_id, route in routes.items():
-            stops = [homes[tech_id]] + [(float(a.ticket.site.lat), float(a.ticket.site.lng)) for a in route] + [homes[tech_id]]
-            total += sum(travel_minutes(a, b) for a, b in zip(stops, stops[1:]))
-        Appointment.objects.filter(pk__in=[a.pk for a in placed]).update(status="CANCELLED", cancelled_reason="bench reset")
+            stops = (
+                [homes[tech_id]]
+                + [(float(a.ticket.site.lat), float(a.ticket.site.lng)) for a in route]
+                + [homes[tech_id]]
+            )
+            total += sum(travel_minutes(a, b) for a, b in itertools.pairwise(stops))
+        Appointment.objects.filter(pk__in=[a.pk for a in placed]).update(
+            status="CANCELLED", cancelled_reason="bench reset"
+        )
         return {"travel_minutes": total, "placed": len(placed), "unplaced": unplaced, "technicians_used": len(routes)}
 
     engine = book_all(None)
@@ -314,7 +360,9 @@ def main() -> None:
         monday = today - timedelta(days=today.weekday())
         log(f"building {args.technicians} technicians, {args.appointments} appointments on {vendor}")
         started = time.perf_counter()
-        built = build(rng, technicians=args.technicians, appointments=args.appointments, tickets=args.tickets, monday=monday)
+        built = build(
+            rng, technicians=args.technicians, appointments=args.appointments, tickets=args.tickets, monday=monday
+        )
         log(f"built in {time.perf_counter() - started:.1f} s; timing {args.tickets} suggestions")
         result = time_suggestions(built["queued"])
         next_monday = monday + timedelta(days=7)

@@ -12,6 +12,7 @@ that reads a large table sequentially (with the index it needs). Not part of `ma
 
 `setup` and `preload` are the Django halves, run in subprocesses against the database under test.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,9 +27,9 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -99,10 +100,17 @@ def _technicians(count: int, *, prefix: str) -> list:
     users = list(user_model.objects.filter(username__in=[u.username for u in users]).order_by("username"))
     group.user_set.add(*users)
     technicians = Technician.objects.bulk_create(
-        [Technician(user=user, display_name=f"Bench Tech {user.username}", home_lat="37.8044", home_lng="-122.2711") for user in users]
+        [
+            Technician(user=user, display_name=f"Bench Tech {user.username}", home_lat="37.8044", home_lng="-122.2711")
+            for user in users
+        ]
     )
     TechnicianSkill.objects.bulk_create(
-        [TechnicianSkill(technician=t, incident_type=kind, level=4) for t in technicians for kind in ("CANNOT_SECURE_ENTRY", "DOOR_WONT_LATCH")]
+        [
+            TechnicianSkill(technician=t, incident_type=kind, level=4)
+            for t in technicians
+            for kind in ("CANNOT_SECURE_ENTRY", "DOOR_WONT_LATCH")
+        ]
     )
     Technician.regions.through.objects.bulk_create(
         [Technician.regions.through(technician_id=t.id, region_id=region.id) for t in technicians]
@@ -124,8 +132,16 @@ def command_setup(args) -> dict:
     label = args.label
     account = Account.objects.create(name=f"Bench Properties {label}")
     site = Site.objects.create(
-        account=account, name="Bench Storefront", address_line1="1 Bench Way", city="Oakland", region="CA",
-        postal_code="94607", lat="37.804400", lng="-122.271100", service_region="EAST_BAY", access_code="4821",
+        account=account,
+        name="Bench Storefront",
+        address_line1="1 Bench Way",
+        city="Oakland",
+        region="CA",
+        postal_code="94607",
+        lat="37.804400",
+        lng="-122.271100",
+        service_region="EAST_BAY",
+        access_code="4821",
     )
     tokens = {
         role: api_token_create(name=f"bench-{label}-{role}", role=role)[1]
@@ -135,7 +151,9 @@ def command_setup(args) -> dict:
     dispatcher = _actor("dispatcher")
     pool = []
     for index in range(args.pool):
-        ticket = ticket_create(actor=dispatcher, account_id=account.id, site_id=site.id, summary=f"Bench ticket {index}").ticket
+        ticket = ticket_create(
+            actor=dispatcher, account_id=account.id, site_id=site.id, summary=f"Bench ticket {index}"
+        ).ticket
         ticket_triage(actor=dispatcher, ticket_id=ticket.id, priority="URGENT", incident_type="DOOR_WONT_LATCH")
         pool.append(str(ticket.id))
     fixtures = {
@@ -204,8 +222,11 @@ def _query_census(fixtures: dict, technicians: list[dict]) -> dict:
         with CaptureQueriesContext(connection) as queries:
             if method == "POST":
                 response = client.post(
-                    path, data=json.dumps(body), content_type="application/json",
-                    HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()), **headers,
+                    path,
+                    data=json.dumps(body),
+                    content_type="application/json",
+                    HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()),
+                    **headers,
                 )
             else:
                 response = client.get(path, **headers)
@@ -225,9 +246,22 @@ def _query_census(fixtures: dict, technicians: list[dict]) -> dict:
     ticket_id = canonical_chain(call, site=fixtures["site"], tokens=fixtures["tokens"], technician=technicians[1])
     call("ticket.get", "GET", f"/api/v1/tickets/{ticket_id}", fixtures["tokens"]["dispatcher"], None, 200)
     call("dispatcher.cockpit", "GET", "/api/v1/ux/dispatcher/cockpit", fixtures["tokens"]["dispatcher"], None, 200)
-    call("dispatcher.cockpit", "GET", "/api/v1/ux/dispatcher/cockpit?sort=sla&sla_status=breach",
-         fixtures["tokens"]["dispatcher"], None, 200)
-    call("tech.job_packet", "GET", f"/api/v1/ux/technician/job-packet/{ticket_id}", fixtures["tokens"]["dispatcher"], None, 200)
+    call(
+        "dispatcher.cockpit",
+        "GET",
+        "/api/v1/ux/dispatcher/cockpit?sort=sla&sla_status=breach",
+        fixtures["tokens"]["dispatcher"],
+        None,
+        200,
+    )
+    call(
+        "tech.job_packet",
+        "GET",
+        f"/api/v1/ux/technician/job-packet/{ticket_id}",
+        fixtures["tokens"]["dispatcher"],
+        None,
+        200,
+    )
 
     scans = []
     seen = set()
@@ -261,10 +295,16 @@ CREATE = ("ticket.create", "", "NEW", [("", "NEW")])
 TRIAGE = ("ticket.triage", "NEW", "TRIAGED", [("NEW", "TRIAGED")])
 HISTORIES = {
     "CLOSED": [
-        CREATE, TRIAGE,
+        CREATE,
+        TRIAGE,
         ("assignment.dispatch", "TRIAGED", "DISPATCHED", [("TRIAGED", "DISPATCHED")]),
         ("tech.check_in", "DISPATCHED", "IN_PROGRESS", [("DISPATCHED", "ON_SITE"), ("ON_SITE", "IN_PROGRESS")]),
-        ("tech.complete", "IN_PROGRESS", "COMPLETED_PENDING_VERIFICATION", [("IN_PROGRESS", "COMPLETED_PENDING_VERIFICATION")]),
+        (
+            "tech.complete",
+            "IN_PROGRESS",
+            "COMPLETED_PENDING_VERIFICATION",
+            [("IN_PROGRESS", "COMPLETED_PENDING_VERIFICATION")],
+        ),
         ("qa.verify", "COMPLETED_PENDING_VERIFICATION", "VERIFIED", [("COMPLETED_PENDING_VERIFICATION", "VERIFIED")]),
         ("ticket.close", "VERIFIED", "CLOSED", [("VERIFIED", "CLOSED")]),
     ],
@@ -272,13 +312,20 @@ HISTORIES = {
     "NEW": [CREATE],
     "TRIAGED": [CREATE, TRIAGE],
     "READY_TO_SCHEDULE": [
-        CREATE, ("ticket.triage", "NEW", "READY_TO_SCHEDULE", [("NEW", "TRIAGED"), ("TRIAGED", "READY_TO_SCHEDULE")]),
+        CREATE,
+        ("ticket.triage", "NEW", "READY_TO_SCHEDULE", [("NEW", "TRIAGED"), ("TRIAGED", "READY_TO_SCHEDULE")]),
     ],
     "DISPATCHED": [CREATE, TRIAGE, ("assignment.dispatch", "TRIAGED", "DISPATCHED", [("TRIAGED", "DISPATCHED")])],
 }
 # Mostly history, a working queue of about 2% open tickets.
-STATE_MIX = [("CLOSED", 0.73), ("CANCELLED", 0.25), ("NEW", 0.005), ("TRIAGED", 0.005),
-             ("READY_TO_SCHEDULE", 0.005), ("DISPATCHED", 0.005)]
+STATE_MIX = [
+    ("CLOSED", 0.73),
+    ("CANCELLED", 0.25),
+    ("NEW", 0.005),
+    ("TRIAGED", 0.005),
+    ("READY_TO_SCHEDULE", 0.005),
+    ("DISPATCHED", 0.005),
+]
 
 
 def command_preload(args) -> dict:
@@ -299,8 +346,14 @@ def command_preload(args) -> dict:
     accounts = Account.objects.bulk_create([Account(name=f"Preload Account {i}") for i in range(100)])
     sites = Site.objects.bulk_create(
         [
-            Site(account=accounts[i % len(accounts)], name=f"Preload Site {i}", address_line1=f"{i} Preload St",
-                 city="Oakland", region="CA", service_region="EAST_BAY")
+            Site(
+                account=accounts[i % len(accounts)],
+                name=f"Preload Site {i}",
+                address_line1=f"{i} Preload St",
+                city="Oakland",
+                region="CA",
+                service_region="EAST_BAY",
+            )
             for i in range(500)
         ]
     )
@@ -310,8 +363,14 @@ def command_preload(args) -> dict:
     now = timezone.now()
     span = 365 * 24 * 3600.0
     count = args.tickets
-    incident_types = ["DOOR_WONT_LATCH", "CLOSER_LEAKING_OR_SLAMMING", "AUTO_OPERATOR_FAULT", "CANNOT_SECURE_ENTRY",
-                      "HARDWARE_REPLACEMENT", "FRAME_OR_GLASS_DAMAGE"]
+    incident_types = [
+        "DOOR_WONT_LATCH",
+        "CLOSER_LEAKING_OR_SLAMMING",
+        "AUTO_OPERATOR_FAULT",
+        "CANNOT_SECURE_ENTRY",
+        "HARDWARE_REPLACEMENT",
+        "FRAME_OR_GLASS_DAMAGE",
+    ]
     priorities = ["ROUTINE", "ROUTINE", "URGENT", "EMERGENCY"]
 
     with transaction.atomic():
@@ -332,29 +391,76 @@ def command_preload(args) -> dict:
             prev_hash, moved = lanes[lane][1], 0
             for step, (tool, before, after, moves) in enumerate(history):
                 event = SimpleNamespace(
-                    id=uuid.uuid4(), ticket_id=ticket_id, seq=step + 1, lane=lane if step == 0 else None,
-                    lane_seq=lanes[lane][0] + 1 if step == 0 else None, actor_type="SYSTEM", actor_id="bench-preload",
-                    actor_role="system", tool_name=tool, request_id=str(uuid.uuid4()), correlation_id="",
-                    trace_id="", before_state=before, after_state=after, payload={"source": "bench-preload"},
-                    created_at=created + timedelta(minutes=5 * step), prev_hash=prev_hash,
+                    id=uuid.uuid4(),
+                    ticket_id=ticket_id,
+                    seq=step + 1,
+                    lane=lane if step == 0 else None,
+                    lane_seq=lanes[lane][0] + 1 if step == 0 else None,
+                    actor_type="SYSTEM",
+                    actor_id="bench-preload",
+                    actor_role="system",
+                    tool_name=tool,
+                    request_id=str(uuid.uuid4()),
+                    correlation_id="",
+                    trace_id="",
+                    before_state=before,
+                    after_state=after,
+                    payload={"source": "bench-preload"},
+                    created_at=created + timedelta(minutes=5 * step),
+                    prev_hash=prev_hash,
                 )
                 event.hash = _event_digest(event)
                 if step == 0:
                     lanes[lane] = [event.lane_seq, event.hash]
                 prev_hash = event.hash
                 event_rows.append(
-                    (event.id, event.seq, event.lane, event.lane_seq, ticket_id, event.actor_type, event.actor_id,
-                     event.actor_role, tool, event.request_id, "", "", before, after, json.dumps(event.payload),
-                     event.created_at, event.prev_hash, event.hash)
+                    (
+                        event.id,
+                        event.seq,
+                        event.lane,
+                        event.lane_seq,
+                        ticket_id,
+                        event.actor_type,
+                        event.actor_id,
+                        event.actor_role,
+                        tool,
+                        event.request_id,
+                        "",
+                        "",
+                        before,
+                        after,
+                        json.dumps(event.payload),
+                        event.created_at,
+                        event.prev_hash,
+                        event.hash,
+                    )
                 )
                 for source, target in moves:
                     moved += 1
                     transitions.append((ticket_id, moved, source, target, event.id, event.created_at))
             ticket_rows.append(
-                (ticket_id, site.account_id, site.id, state, rng.choice(priorities), rng.choice(incident_types),
-                 f"Preloaded job {index}", "", f"Customer {index}", f"+1510555{index % 10000:04d}", "",
-                 "USD", tech, len(history), created, created + timedelta(minutes=5 * len(history)), moved,
-                 len(history), prev_hash, _ticket_seal(ticket_id, len(history), prev_hash))
+                (
+                    ticket_id,
+                    site.account_id,
+                    site.id,
+                    state,
+                    rng.choice(priorities),
+                    rng.choice(incident_types),
+                    f"Preloaded job {index}",
+                    "",
+                    f"Customer {index}",
+                    f"+1510555{index % 10000:04d}",
+                    "",
+                    "USD",
+                    tech,
+                    len(history),
+                    created,
+                    created + timedelta(minutes=5 * len(history)),
+                    moved,
+                    len(history),
+                    prev_hash,
+                    _ticket_seal(ticket_id, len(history), prev_hash),
+                )
             )
         with raw.copy(
             "COPY tickets_ticket (id, account_id, site_id, state, priority, incident_type, summary, description, "
@@ -419,7 +525,9 @@ def _workloads(base_url: str, fixtures: dict, args) -> dict[str, Callable]:
     def ticket_get(index, recorder):
         ticket = pool[next(counters[("get", index)]) % len(pool)]
         recorder.call(
-            "ticket.get", lambda: session().get(f"{base_url}/api/v1/tickets/{ticket}", headers=auth, timeout=30), expect=200
+            "ticket.get",
+            lambda: session().get(f"{base_url}/api/v1/tickets/{ticket}", headers=auth, timeout=30),
+            expect=200,
         )
 
     def triage(index, recorder):
@@ -428,11 +536,17 @@ def _workloads(base_url: str, fixtures: dict, args) -> dict[str, Callable]:
         own = pool[index :: args.clients] or pool
         n = next(counters[("triage", index)])
         ticket = own[n % len(own)]
-        body = {"priority": ("URGENT", "ROUTINE")[n % 2], "incident_type": "DOOR_WONT_LATCH", "workflow_outcome": "TRIAGED"}
+        body = {
+            "priority": ("URGENT", "ROUTINE")[n % 2],
+            "incident_type": "DOOR_WONT_LATCH",
+            "workflow_outcome": "TRIAGED",
+        }
         headers = {**auth, "Idempotency-Key": str(uuid.uuid4())}
         recorder.call(
             "ticket.triage",
-            lambda: session().post(f"{base_url}/api/v1/tickets/{ticket}/triage", json=body, headers=headers, timeout=30),
+            lambda: session().post(
+                f"{base_url}/api/v1/tickets/{ticket}/triage", json=body, headers=headers, timeout=30
+            ),
             expect=200,
         )
 
@@ -475,9 +589,11 @@ def _measure(name: str, work: Callable, seconds: float, args, rounds: dict[str, 
     log(f"[{label}] phase {name}: {seconds:.0f} s, {args.clients} clients")
     result = run_phase(name, seconds=seconds, clients=args.clients, work=work)
     rounds[name].append(result)
-    log(f"[{label}]   {name}: {stats(result.samples, result.duration)['rps']} req/s"
+    log(
+        f"[{label}]   {name}: {stats(result.samples, result.duration)['rps']} req/s"
         + (f", {result.units / result.duration:.2f} chains/s" if name == "chain" and result.duration else "")
-        + (f", {len(result.failures)} failures" if result.failures else ""))
+        + (f", {len(result.failures)} failures" if result.failures else "")
+    )
 
 
 def _entry(name: str, measured: list[PhaseResult]) -> dict:
@@ -535,13 +651,19 @@ def _run(server_url: str, args, log_dir: Path) -> dict[str, dict]:
         for label, preload in (("empty", 0), ("100k", args.tickets)):
             section, env, fixtures = _database_ready(server_url, label, preload, args)
             base = servers.enter_context(
-                gunicorn_server(env, workers=args.workers, threads=args.threads, log_path=log_dir / f"gunicorn-{label}.log")
+                gunicorn_server(
+                    env, workers=args.workers, threads=args.threads, log_path=log_dir / f"gunicorn-{label}.log"
+                )
             )
             sections[label], workloads[label] = section, _workloads(base, fixtures, args)
         rounds: dict[str, dict[str, list[PhaseResult]]] = {label: collections.defaultdict(list) for label in sections}
         for label, work in workloads.items():
             plan = [
-                *[phase for _ in range(args.rounds) for phase in (("bare", args.seconds), ("ticket.triage", args.seconds))],
+                *[
+                    phase
+                    for _ in range(args.rounds)
+                    for phase in (("bare", args.seconds), ("ticket.triage", args.seconds))
+                ],
                 ("bare_db", args.seconds / 2),
                 ("ticket.get", args.seconds),
                 ("dispatcher.cockpit", args.seconds / 2),
@@ -561,9 +683,16 @@ def command_run(args) -> dict:
     started = time.monotonic()
     report: dict = {
         "config": {
-            "seconds": args.seconds, "chain_seconds": args.chain_seconds, "clients": args.clients,
-            "rounds": args.rounds, "warmup": args.warmup, "gunicorn_workers": args.workers, "gunicorn_threads": args.threads, "preload_tickets": args.tickets,
-            "cpus": os.cpu_count(), "logs": str(log_dir),
+            "seconds": args.seconds,
+            "chain_seconds": args.chain_seconds,
+            "clients": args.clients,
+            "rounds": args.rounds,
+            "warmup": args.warmup,
+            "gunicorn_workers": args.workers,
+            "gunicorn_threads": args.threads,
+            "preload_tickets": args.tickets,
+            "cpus": os.cpu_count(),
+            "logs": str(log_dir),
         }
     }
     with postgres_server() as server_url:
@@ -592,7 +721,9 @@ def command_run(args) -> dict:
         "chains_per_s_100k": chains_full,
         "chains_ratio_100k_over_empty": round(chains_full / chains_empty, 3) if chains_empty else None,
         # Chains/s of each round (empty, then 100k, measured back to back).
-        "chains_per_s_rounds": {label: report[label]["phases"]["chain"].get("chains_per_s_rounds", []) for label in ("empty", "100k")},
+        "chains_per_s_rounds": {
+            label: report[label]["phases"]["chain"].get("chains_per_s_rounds", []) for label in ("empty", "100k")
+        },
         # Where the CPU of one request goes (server, database, clients), read from /proc.
         "cpu_ms_per_request_bare": empty["bare"]["cpu_ms_per_request"],
         "cpu_ms_per_request_triage": mutating["cpu_ms_per_request"],

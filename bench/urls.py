@@ -1,4 +1,5 @@
 """The product's URLs plus two reference views the benchmark measures the toolset against."""
+
 from django.http import JsonResponse
 from django.urls import include, path
 

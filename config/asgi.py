@@ -4,6 +4,7 @@
 config/wsgi.py, which has everything but /mcp; the proxy sends /mcp to uvicorn serving this
 module (any number of processes: the MCP endpoint is stateless). See README.md, "URLs".
 """
+
 import os
 
 from django.core.asgi import get_asgi_application

@@ -4,6 +4,7 @@ Serves the WSGI app under config.settings.production unless DJANGO_SETTINGS_MODU
 otherwise. Static files are not served here: run `manage.py collectstatic` and let the
 reverse proxy serve STATIC_ROOT at /static/.
 """
+
 import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.production")

@@ -1,4 +1,5 @@
 """Fixtures shared by the whole suite."""
+
 from __future__ import annotations
 
 import os
@@ -86,7 +87,9 @@ def _restore_seed_data_after(item) -> None:
     )
     kwargs = dict(marker.kwargs) if marker is not None else {}
     if transactional and not kwargs.get("serialized_rollback"):
-        item.add_marker(pytest.mark.django_db(**{**kwargs, "transaction": True, "serialized_rollback": True}), append=False)
+        item.add_marker(
+            pytest.mark.django_db(**{**kwargs, "transaction": True, "serialized_rollback": True}), append=False
+        )
 
 
 def pytest_collection_modifyitems(config, items):

@@ -1,4 +1,5 @@
 """Factories for the shared schema. Tickets made here go through the executor, like real ones."""
+
 from __future__ import annotations
 
 import uuid
@@ -128,20 +129,24 @@ def ticket_new(*, site=None, actor=None, summary="Front door won't latch", **fie
 
     site = site or SiteFactory()
     return ticket_create(
-        actor=actor or actor_for(Role.DISPATCHER), account_id=site.account_id, site_id=site.id, summary=summary, **fields
+        actor=actor or actor_for(Role.DISPATCHER),
+        account_id=site.account_id,
+        site_id=site.id,
+        summary=summary,
+        **fields,
     ).ticket
 
 
 # --- Scheduling and dispatch (helper E) ------------------------------------------------------
 # Tickets further along the lifecycle, walked there through the real services.
 
-from datetime import datetime, timedelta, timezone as dt_timezone  # noqa: E402
+from datetime import UTC, datetime, timedelta  # noqa: E402
 
 
 def window_at(*, days: int = 1, hour: int = 9, hours: int = 2) -> tuple[datetime, datetime]:
     """A (start, end) window `days` from today at `hour`:00 UTC, `hours` long."""
-    day = datetime.now(dt_timezone.utc).date() + timedelta(days=days)
-    start = datetime(day.year, day.month, day.day, hour, tzinfo=dt_timezone.utc)
+    day = datetime.now(UTC).date() + timedelta(days=days)
+    start = datetime(day.year, day.month, day.day, hour, tzinfo=UTC)
     return start, start + timedelta(hours=hours)
 
 
@@ -191,7 +196,9 @@ def ticket_proposed(*, site=None, options=None, incident_type="DOOR_WONT_LATCH",
     return schedule_propose(actor=actor, ticket_id=ticket.id, options=options).ticket
 
 
-def ticket_scheduled(*, site=None, technician=None, start=None, end=None, incident_type="DOOR_WONT_LATCH", actor=None, **fields):
+def ticket_scheduled(
+    *, site=None, technician=None, start=None, end=None, incident_type="DOOR_WONT_LATCH", actor=None, **fields
+):
     """A ticket SCHEDULED on one confirmed window (booked to `technician` when given)."""
     from dispatch.scheduling.services import schedule_confirm
 
@@ -205,7 +212,9 @@ def ticket_scheduled(*, site=None, technician=None, start=None, end=None, incide
     return schedule_confirm(actor=actor, ticket_id=ticket.id, start=start, end=end).ticket
 
 
-def ticket_dispatched(*, technician=None, site=None, start=None, end=None, incident_type="DOOR_WONT_LATCH", actor=None, **fields):
+def ticket_dispatched(
+    *, technician=None, site=None, start=None, end=None, incident_type="DOOR_WONT_LATCH", actor=None, **fields
+):
     """A ticket DISPATCHED to `technician` (a new one with the incident type's skill by default)."""
     from dispatch.scheduling.services import assignment_dispatch
 
@@ -297,6 +306,7 @@ def ticket_at(state: str, *, incident_type: str = "DOOR_WONT_LATCH", technician=
     """A ticket walked to `state` through the executor, with an incident type and (optionally)
     an assigned technician; the walk skips the business rules of the real services."""
     from dispatch.tickets.models import Ticket
+
     actor = actor_for(Role.DISPATCHER)
     route = _route_to(state)
     site = site or SiteFactory()
@@ -330,7 +340,11 @@ def door_evidence_add(ticket, *, actor=None, keys=None, signature=True):
         kind = "NOTE" if key.startswith("note_") else "PHOTO"
         items.append(
             evidence_add(
-                actor=actor, ticket_id=ticket.id, kind=kind, uri=f"s3://evidence/{ticket.id}/{index}.jpg", evidence_key=key
+                actor=actor,
+                ticket_id=ticket.id,
+                kind=kind,
+                uri=f"s3://evidence/{ticket.id}/{index}.jpg",
+                evidence_key=key,
             ).result
         )
     if signature:

@@ -4,6 +4,7 @@ Everything is read from environment variables; with none set the app runs embedd
 SQLite in the project folder, local media files, the django-q2 ORM broker and console
 message delivery.
 """
+
 from __future__ import annotations
 
 import os

@@ -3,11 +3,12 @@
 Run with DJANGO_SETTINGS_MODULE=config.settings.production. Development actor headers are
 always off here, whatever DISPATCH_DEV_AUTH says.
 """
+
 import os
 
 from django.core.exceptions import ImproperlyConfigured
 
-from .base import *  # noqa: F401,F403
+from .base import *  # noqa: F403
 from .base import env_bool, env_list
 
 if not os.environ.get("SECRET_KEY"):

@@ -1,5 +1,6 @@
 """Test settings: fast hashing, in-memory email, synchronous queue unless a test says otherwise."""
-from .base import *  # noqa: F401,F403
+
+from .base import *  # noqa: F403
 from .base import DATABASES, Q_CLUSTER
 
 DEBUG = False

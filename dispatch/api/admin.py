@@ -1,4 +1,5 @@
 """Back office for API tokens: issue (the plaintext is shown once), look up by prefix, revoke."""
+
 from __future__ import annotations
 
 from django import forms
@@ -44,7 +45,16 @@ class ApiTokenForm(forms.ModelForm):
 @admin.register(ApiToken)
 class ApiTokenAdmin(DispatchModelAdmin):
     form = ApiTokenForm
-    list_display = ("name", "role", "display_prefix", "user", "scope_summary", "created_at", "last_used_at", "revoked_at")
+    list_display = (
+        "name",
+        "role",
+        "display_prefix",
+        "user",
+        "scope_summary",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    )
     list_filter = ("role", ("revoked_at", admin.EmptyFieldListFilter))
     search_fields = ("name", "prefix", "user__username")
     list_select_related = ("user",)

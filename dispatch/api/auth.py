@@ -4,6 +4,7 @@ The split of 401 codes follows the upstream dispatch-api: a token that cannot be
 verified is INVALID_AUTH_TOKEN; a verified token whose claims are missing, expired or
 malformed is INVALID_AUTH_CLAIMS; no credential at all is AUTH_REQUIRED.
 """
+
 from __future__ import annotations
 
 import re
@@ -123,6 +124,7 @@ def _actor(request, **fields) -> Actor:
 
 # --- API tokens --------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class TokenRow:
     """One live (unrevoked) API token as the lookup reads it."""
@@ -151,7 +153,9 @@ def _token_lookup(digest: str):
             user_is_active=Subquery(get_user_model().objects.filter(pk=user_id).order_by().values("is_active")),
             technician_id=Subquery(Technician.objects.filter(user_id=user_id, is_active=True).order_by().values("id")),
         )
-        .values_list("name", "role", "account_ids", "site_ids", "last_used_at", "user_id", "user_is_active", "technician_id")
+        .values_list(
+            "name", "role", "account_ids", "site_ids", "last_used_at", "user_id", "user_is_active", "technician_id"
+        )
     )
 
 
@@ -231,7 +235,10 @@ def _claims_verified(token: str) -> dict:
     secret = settings.DISPATCH_AUTH_JWT_SECRET
     if not secret or not secret.strip():
         raise DispatchError(
-            "AUTH_CONFIG_ERROR", "DISPATCH_AUTH_JWT_SECRET is required for JWT bearer tokens.", status=500, dimension="auth"
+            "AUTH_CONFIG_ERROR",
+            "DISPATCH_AUTH_JWT_SECRET is required for JWT bearer tokens.",
+            status=500,
+            dimension="auth",
         )
     issuer = (getattr(settings, "DISPATCH_AUTH_JWT_ISSUER", "") or "").strip()
     audience = (getattr(settings, "DISPATCH_AUTH_JWT_AUDIENCE", "") or "").strip()
@@ -337,10 +344,14 @@ def _actor_from_dev_headers(request, role_check: RoleCheck | None) -> Actor:
     if role == Role.TECHNICIAN:
         technician = _technician_named(actor_id)
         if technician is None:
-            raise invalid_auth_claims("Header 'X-Actor-Id' must name a technician (id or username) for role technician.")
+            raise invalid_auth_claims(
+                "Header 'X-Actor-Id' must name a technician (id or username) for role technician."
+            )
     return _actor(
         request,
-        actor_type=_actor_type(request.headers.get("X-Actor-Type"), source="Header 'X-Actor-Type'", default=ActorType.HUMAN),
+        actor_type=_actor_type(
+            request.headers.get("X-Actor-Type"), source="Header 'X-Actor-Type'", default=ActorType.HUMAN
+        ),
         actor_id=actor_id,
         role=role,
         user_id=technician.user_id if technician is not None else None,
@@ -348,7 +359,9 @@ def _actor_from_dev_headers(request, role_check: RoleCheck | None) -> Actor:
         account_ids=_scope_entries(
             request.headers.get("X-Account-Scope") or None, field="X-Account-Scope", error=_invalid_actor_context
         ),
-        site_ids=_scope_entries(request.headers.get("X-Site-Scope") or None, field="X-Site-Scope", error=_invalid_actor_context),
+        site_ids=_scope_entries(
+            request.headers.get("X-Site-Scope") or None, field="X-Site-Scope", error=_invalid_actor_context
+        ),
     )
 
 

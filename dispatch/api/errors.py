@@ -6,6 +6,7 @@ DispatchError (raised by services and by the API's own checks) keeps its status;
 Django exceptions are mapped to stable codes; anything unexpected becomes a 500
 INTERNAL_ERROR that carries the request id and never a traceback (the traceback goes to the log).
 """
+
 from __future__ import annotations
 
 import logging

@@ -5,20 +5,21 @@ payload has already passed the contract's JSON Schema; values go to the service 
 (timestamps as ISO strings), because the service is the one place that interprets them and
 checks role, scope and from-state again through the executor.
 """
+
 from __future__ import annotations
 
 from typing import Any
 
 from dispatch.closeout import selectors as closeout_reads
-from dispatch.closeout.packets import evidence_item, invoice_serialize
 from dispatch.closeout import services as closeout
+from dispatch.closeout.packets import evidence_item, invoice_serialize
 from dispatch.common.actors import Actor
 from dispatch.intake import services as intake
-from dispatch.scheduling.replies import proposal_reply_apply
 from dispatch.messaging import services as messaging
 from dispatch.readmodels import cockpit, job_packet
 from dispatch.scheduling import eta
 from dispatch.scheduling import services as scheduling
+from dispatch.scheduling.replies import proposal_reply_apply
 from dispatch.tickets import approvals
 from dispatch.tickets import selectors as ticket_reads
 from dispatch.tickets import services as tickets
@@ -131,7 +132,10 @@ def ticket_timeline(payload: dict, actor: Actor, ticket_id, request) -> Answer:
 
 def ticket_cancel(payload: dict, actor: Actor, ticket_id, request) -> Answer:
     outcome = tickets.ticket_cancel(
-        actor=actor, ticket_id=ticket_id, reason=payload["reason"], cancellation_code=payload.get("cancellation_code", ""),
+        actor=actor,
+        ticket_id=ticket_id,
+        reason=payload["reason"],
+        cancellation_code=payload.get("cancellation_code", ""),
         request=payload,
     )
     return 200, _ticket(outcome.ticket)
@@ -139,7 +143,10 @@ def ticket_cancel(payload: dict, actor: Actor, ticket_id, request) -> Answer:
 
 def dispatch_force_hold(payload: dict, actor: Actor, ticket_id, request) -> Answer:
     outcome = tickets.ticket_force_hold(
-        actor=actor, ticket_id=ticket_id, reason=payload.get("reason", ""), hold_reason=payload.get("hold_reason", ""),
+        actor=actor,
+        ticket_id=ticket_id,
+        reason=payload.get("reason", ""),
+        hold_reason=payload.get("hold_reason", ""),
         request=payload,
     )
     return 200, _ticket(outcome.ticket)
@@ -147,7 +154,10 @@ def dispatch_force_hold(payload: dict, actor: Actor, ticket_id, request) -> Answ
 
 def reopen_after_verification(payload: dict, actor: Actor, ticket_id, request) -> Answer:
     outcome = tickets.ticket_reopen(
-        actor=actor, ticket_id=ticket_id, reason=payload["reason"], reopen_scope=payload.get("reopen_scope", ""),
+        actor=actor,
+        ticket_id=ticket_id,
+        reason=payload["reason"],
+        reopen_scope=payload.get("reopen_scope", ""),
         request=payload,
     )
     return 200, _ticket(outcome.ticket)
@@ -526,7 +536,10 @@ def tech_acknowledge(payload: dict, actor: Actor, ticket_id, request) -> Answer:
 
 def tech_depart(payload: dict, actor: Actor, ticket_id, request) -> Answer:
     outcome = eta.tech_depart(
-        actor=actor, ticket_id=ticket_id, location=payload.get("location"), eta_minutes=payload.get("eta_minutes"),
+        actor=actor,
+        ticket_id=ticket_id,
+        location=payload.get("location"),
+        eta_minutes=payload.get("eta_minutes"),
         request=payload,
     )
     return 200, _ticket_with(outcome, **_result_dict(outcome.result))
@@ -534,7 +547,10 @@ def tech_depart(payload: dict, actor: Actor, ticket_id, request) -> Answer:
 
 def tech_eta_update(payload: dict, actor: Actor, ticket_id, request) -> Answer:
     outcome = eta.tech_eta_update(
-        actor=actor, ticket_id=ticket_id, location=payload.get("location"), eta_minutes=payload.get("eta_minutes"),
+        actor=actor,
+        ticket_id=ticket_id,
+        location=payload.get("location"),
+        eta_minutes=payload.get("eta_minutes"),
         request=payload,
     )
     return 200, _ticket_with(outcome, **_result_dict(outcome.result))
@@ -562,8 +578,11 @@ def intake_submit_message(payload: dict, actor: Actor, ticket_id, request) -> An
         media=payload.get("media", []),
         raw=payload,
         actor=actor,
-        extra={"source_channel": source, "reply_channel": "" if reply == "NONE" else reply,
-               "received_at": payload.get("received_at", "")},
+        extra={
+            "source_channel": source,
+            "reply_channel": "" if reply == "NONE" else reply,
+            "received_at": payload.get("received_at", ""),
+        },
     )
     proposal_reply_apply(result=result)
     return (200 if result.duplicate else 201), {

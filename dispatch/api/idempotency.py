@@ -5,13 +5,15 @@ The answer is stored in the same transaction as the command's effect, under a un
 stored. A refused command (any 4xx/5xx) stores nothing, so the same key can be retried once the
 cause is fixed.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, router, transaction
@@ -74,18 +76,22 @@ def _mismatch(key: uuid.UUID) -> DispatchError:
     )
 
 
-def record_insert(*, actor_id: str, endpoint: str, key: uuid.UUID, request_hash: str, status_code: int, body: Any) -> None:
+def record_insert(
+    *, actor_id: str, endpoint: str, key: uuid.UUID, request_hash: str, status_code: int, body: Any
+) -> None:
     """Store a command's answer; IntegrityError when the same (actor, endpoint, key) is stored already."""
-    IdempotencyRecord.objects.db_manager(router.db_for_write(IdempotencyRecord)).bulk_create([
-        IdempotencyRecord(
-            actor_id=actor_id,
-            endpoint=endpoint,
-            key=key,
-            request_hash=request_hash,
-            status_code=status_code,
-            response_body=body,
-        )
-    ])
+    IdempotencyRecord.objects.db_manager(router.db_for_write(IdempotencyRecord)).bulk_create(
+        [
+            IdempotencyRecord(
+                actor_id=actor_id,
+                endpoint=endpoint,
+                key=key,
+                request_hash=request_hash,
+                status_code=status_code,
+                response_body=body,
+            )
+        ]
+    )
 
 
 def _stored(actor_id: str, endpoint: str, key: uuid.UUID) -> IdempotencyRecord | None:

@@ -1,4 +1,5 @@
 """API credentials: bearer tokens made in the admin or by `manage.py create_api_token`."""
+
 from __future__ import annotations
 
 import uuid
@@ -25,7 +26,9 @@ class ApiToken(models.Model):
     # Empty lists mean unscoped; otherwise the token may touch only these accounts/sites.
     account_ids = models.JSONField(default=list, blank=True)
     site_ids = models.JSONField(default=list, blank=True)
-    prefix = models.CharField(max_length=16, editable=False, help_text="The first characters of the token, to recognise it.")
+    prefix = models.CharField(
+        max_length=16, editable=False, help_text="The first characters of the token, to recognise it."
+    )
     token_hash = models.CharField(max_length=64, unique=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)

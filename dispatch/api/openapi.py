@@ -3,6 +3,7 @@
 OpenAPI 3.1 is used because its schemas are plain JSON Schema 2020-12, so the contract's
 payload schemas (which use `const`) go in unchanged as the request bodies.
 """
+
 from __future__ import annotations
 
 import copy
@@ -203,7 +204,9 @@ def _operation(tool: Tool) -> dict:
     if tool.idempotency_required:
         parameters.append(IDEMPOTENCY_PARAMETER)
     for name, description in QUERY_PARAMETERS.get(tool.name, []):
-        parameters.append({"name": name, "in": "query", "required": False, "description": description, "schema": {"type": "string"}})
+        parameters.append(
+            {"name": name, "in": "query", "required": False, "description": description, "schema": {"type": "string"}}
+        )
     success = str(tool.success_status)
     operation: dict = {
         "operationId": tool.function_name,
@@ -228,7 +231,10 @@ def _operation(tool: Tool) -> dict:
         # A tool that opens a ticket hands its id to every tool about a ticket: OpenAPI links, which
         # clients and stateful testers (schemathesis) follow to chain calls.
         operation["responses"][success]["links"] = {
-            other.function_name: {"operationId": other.function_name, "parameters": {"path.ticketId": "$response.body#/id"}}
+            other.function_name: {
+                "operationId": other.function_name,
+                "parameters": {"path.ticketId": "$response.body#/id"},
+            }
             for other in TOOLS
             if other.needs_ticket
         }

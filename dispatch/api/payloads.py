@@ -4,6 +4,7 @@ The schema is the contract's own (the vendored file), checked with a Draft 2020-
 and a format checker for the formats the contract uses (uuid, date-time, email), so the API
 accepts and refuses exactly what the contract does. Services still check the meaning.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,9 +26,7 @@ from .errors import invalid_json, payload_too_large
 DEFAULT_MAX_JSON_BYTES = 1024 * 1024
 MULTIPART_OVERHEAD_BYTES = 1024 * 1024
 
-RFC3339 = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
-)
+RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 
 FORMAT_CHECKER = FormatChecker(formats=())
 
@@ -114,7 +113,9 @@ def payload_sane(value: Any) -> None:
         item, depth = stack.pop()
         if isinstance(item, (dict, list)):
             if depth >= MAX_NESTING:
-                raise DispatchError("INVALID_REQUEST", f"The payload nests deeper than {MAX_NESTING} levels.", status=400)
+                raise DispatchError(
+                    "INVALID_REQUEST", f"The payload nests deeper than {MAX_NESTING} levels.", status=400
+                )
             children = list(item.items()) if isinstance(item, dict) else [(None, child) for child in item]
             for key, child in children:
                 if key is not None:
@@ -126,7 +127,9 @@ def payload_sane(value: Any) -> None:
 
 def _string_sane(text: str) -> None:
     if len(text) > MAX_STRING_CHARS:
-        raise DispatchError("INVALID_REQUEST", f"A string in the payload is longer than {MAX_STRING_CHARS} characters.", status=400)
+        raise DispatchError(
+            "INVALID_REQUEST", f"A string in the payload is longer than {MAX_STRING_CHARS} characters.", status=400
+        )
     if "\x00" in text:
         raise DispatchError("INVALID_REQUEST", "The payload contains a NUL character.", status=400)
     try:
@@ -159,7 +162,9 @@ def json_body(request) -> dict:
     except (UnicodeDecodeError, ValueError):
         raise invalid_json() from None
     except RecursionError:
-        raise DispatchError("INVALID_REQUEST", f"The payload nests deeper than {MAX_NESTING} levels.", status=400) from None
+        raise DispatchError(
+            "INVALID_REQUEST", f"The payload nests deeper than {MAX_NESTING} levels.", status=400
+        ) from None
     if not isinstance(value, dict):
         raise DispatchError("INVALID_REQUEST", "Request body must be a JSON object.", status=400)
     payload_sane(value)

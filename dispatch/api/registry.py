@@ -6,13 +6,15 @@ the same rules), the handler that calls one service or selector, and a descripti
 for a language model. Method, route, payload schema and idempotency come from the vendored
 contract file; URLs, /tools, the OpenAPI document and the docs page are all built from here.
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from dispatch.closeout import services as closeout
 from dispatch.intake import services as intake
@@ -46,7 +48,11 @@ READ_ROLES = ["dispatcher", "agent", "customer", "technician", "qa", "approver",
 TICKET_GET = command("ticket.get", READ_ROLES, None, None, "Read the ticket")
 TICKET_TIMELINE = command("ticket.timeline", READ_ROLES, None, None, "Read the timeline")
 CLOSEOUT_LIST_EVIDENCE = command(
-    "closeout.list_evidence", ["dispatcher", "agent", "technician", "qa", "approver", "finance"], None, None, "List evidence"
+    "closeout.list_evidence",
+    ["dispatcher", "agent", "technician", "qa", "approver", "finance"],
+    None,
+    None,
+    "List evidence",
 )
 DISPATCHER_COCKPIT = command("dispatcher.cockpit", ["dispatcher"], None, None, "Dispatcher queue")
 TECH_JOB_PACKET = command("tech.job_packet", ["technician", "dispatcher"], None, None, "Technician job packet")
@@ -156,7 +162,10 @@ LOCATION_SCHEMA = {
     "type": "object",
     "additionalProperties": True,
     "required": ["lat", "lng"],
-    "properties": {"lat": {"type": "number", "minimum": -90, "maximum": 90}, "lng": {"type": "number", "minimum": -180, "maximum": 180}},
+    "properties": {
+        "lat": {"type": "number", "minimum": -90, "maximum": 90},
+        "lng": {"type": "number", "minimum": -180, "maximum": 180},
+    },
 }
 
 TOOLS: tuple[Tool, ...] = (
@@ -384,8 +393,7 @@ TOOLS: tuple[Tool, ...] = (
         "ticket.get",
         TICKET_GET,
         handlers.ticket_get,
-        "Read one ticket: state, priority, incident type, customer, schedule, assigned technician, NTE and "
-        "version.",
+        "Read one ticket: state, priority, incident type, customer, schedule, assigned technician, NTE and version.",
     ),
     T(
         "closeout.list_evidence",
@@ -550,7 +558,10 @@ TOOLS = TOOLS + (
         schema={
             "type": "object",
             "additionalProperties": True,
-            "properties": {"eta_minutes": {"type": "integer", "minimum": 0, "maximum": 720}, "location": LOCATION_SCHEMA},
+            "properties": {
+                "eta_minutes": {"type": "integer", "minimum": 0, "maximum": 720},
+                "location": LOCATION_SCHEMA,
+            },
         },
     ),
     extra(
@@ -563,7 +574,10 @@ TOOLS = TOOLS + (
         schema={
             "type": "object",
             "additionalProperties": True,
-            "properties": {"eta_minutes": {"type": "integer", "minimum": 0, "maximum": 720}, "location": LOCATION_SCHEMA},
+            "properties": {
+                "eta_minutes": {"type": "integer", "minimum": 0, "maximum": 720},
+                "location": LOCATION_SCHEMA,
+            },
         },
     ),
 )

@@ -1,10 +1,11 @@
 """Writes of the API app itself: issuing and revoking bearer tokens."""
+
 from __future__ import annotations
 
 import hashlib
 import secrets
 import uuid
-from typing import Iterable
+from collections.abc import Iterable
 
 from django.db import transaction
 from django.utils import timezone
@@ -35,7 +36,10 @@ def scope_ids_clean(values: Iterable, *, field: str) -> list[str]:
             cleaned.append(str(uuid.UUID(text)))
         except ValueError:
             raise DispatchError(
-                "INVALID_REQUEST", f"{field} entries must be UUIDs; {text!r} is not.", status=400, details={"field": field}
+                "INVALID_REQUEST",
+                f"{field} entries must be UUIDs; {text!r} is not.",
+                status=400,
+                details={"field": field},
             ) from None
     return sorted(set(cleaned))
 
@@ -75,7 +79,9 @@ def api_token_create(
     if not name:
         raise DispatchError("INVALID_REQUEST", "A token needs a name.", status=400, details={"field": "name"})
     if ApiToken.objects.filter(name=name).exists():
-        raise DispatchError("INVALID_REQUEST", f"A token named {name!r} already exists.", status=400, details={"field": "name"})
+        raise DispatchError(
+            "INVALID_REQUEST", f"A token named {name!r} already exists.", status=400, details={"field": "name"}
+        )
     token = ApiToken(name=name, role=role, account_ids=list(account_ids), site_ids=list(site_ids), user=user)
     return token, api_token_issue(token=token)
 

@@ -4,6 +4,7 @@ Each contract route becomes one path; `{ticketId}` is matched as any path segmen
 malformed id is answered with the contract's 404 TICKET_NOT_FOUND instead of a bare 404. There
 is no router, viewset or generic CRUD here, and every other path under /api/ answers 404 JSON.
 """
+
 from django.urls import path, re_path
 
 from .errors import api_route_not_found

@@ -6,6 +6,7 @@ identity behind the role is resolved) and X-Tool-Name (403 TOOL_NOT_ALLOWED), th
 Idempotency-Key of a command (400), an upload's file (read only now), the contract's payload
 schema (400 INVALID_REQUEST), and finally the handler, whose service checks ticket, scope and state.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -1,4 +1,5 @@
 """Back office for closeout: the incident templates that say what a finished job must leave behind."""
+
 from __future__ import annotations
 
 from django import forms
@@ -12,18 +13,37 @@ from .models import IncidentTemplate
 class IncidentTemplateForm(forms.ModelForm):
     required_evidence_keys = StringListField(help_text="One key per line, e.g. photo_after_latched_alignment.")
     required_checklist_keys = StringListField(help_text="One key per line, e.g. work_performed.")
-    keywords = StringListField(required=False, help_text="Words in a customer's message that point at this type, one per line.")
+    keywords = StringListField(
+        required=False, help_text="Words in a customer's message that point at this type, one per line."
+    )
 
     class Meta:
         model = IncidentTemplate
-        fields = "__all__"
+        fields = (
+            "incident_type",
+            "name",
+            "version",
+            "high_risk",
+            "default_duration_minutes",
+            "required_evidence_keys",
+            "required_checklist_keys",
+            "keywords",
+        )
 
 
 @admin.register(IncidentTemplate)
 class IncidentTemplateAdmin(DispatchModelAdmin):
     form = IncidentTemplateForm
-    list_display = ("incident_type", "name", "version", "high_risk", "default_duration_minutes",
-                    "evidence_count", "checklist_count", "updated_at")
+    list_display = (
+        "incident_type",
+        "name",
+        "version",
+        "high_risk",
+        "default_duration_minutes",
+        "evidence_count",
+        "checklist_count",
+        "updated_at",
+    )
     list_filter = ("high_risk",)
     search_fields = ("incident_type", "name")
     fieldsets = (

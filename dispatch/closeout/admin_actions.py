@@ -3,6 +3,7 @@
 Registered with the ticket page's registry (dispatch/tickets/admin_actions.py) when this
 module is imported, which closeout's admin.py does.
 """
+
 from __future__ import annotations
 
 from django import forms
@@ -25,7 +26,9 @@ class CompleteForm(ActionForm):
     """The incident template's checklist, ticked on the technician's behalf."""
 
     no_signature_reason = forms.CharField(
-        label="No signature because", required=False, max_length=500,
+        label="No signature because",
+        required=False,
+        max_length=500,
         help_text="Leave empty when the customer's signature is on file.",
     )
 
@@ -72,7 +75,9 @@ class ForceCloseForm(ActionForm):
 class EvidenceExceptionForm(ActionForm):
     exception_reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}))
     evidence_refs = forms.MultipleChoiceField(
-        label="Waive", required=False, widget=forms.CheckboxSelectMultiple,
+        label="Waive",
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
         help_text="None ticked waives every required evidence key.",
     )
     expires_at = LocalDateTimeField(label="Until", required=False)
@@ -86,7 +91,9 @@ class EvidenceExceptionForm(ActionForm):
 
 ticket_actions_register(
     TicketAction(
-        "complete", closeout.TECH_COMPLETE, "Complete work",
+        "complete",
+        closeout.TECH_COMPLETE,
+        "Complete work",
         service_runner(
             closeout.tech_complete,
             lambda ticket, data: {
@@ -94,36 +101,51 @@ ticket_actions_register(
                 "no_signature_reason": data.get("no_signature_reason") or None,
             },
         ),
-        CompleteForm, tone="primary",
+        CompleteForm,
+        tone="primary",
         help_text="Checked against the incident template: missing evidence or checklist items are refused.",
     ),
     TicketAction(
-        "qa-verify", closeout.QA_VERIFY, "QA verify",
+        "qa-verify",
+        closeout.QA_VERIFY,
+        "QA verify",
         service_runner(
             closeout.qa_verify,
             lambda ticket, data: {
-                "timestamp": timezone.now(), "result": data["result"], "notes": data.get("notes", ""),
+                "timestamp": timezone.now(),
+                "result": data["result"],
+                "notes": data.get("notes", ""),
             },
         ),
-        QaVerifyForm, tone="primary",
+        QaVerifyForm,
+        tone="primary",
     ),
     TicketAction(
-        "invoice", closeout.BILLING_GENERATE_INVOICE, "Generate invoice draft",
+        "invoice",
+        closeout.BILLING_GENERATE_INVOICE,
+        "Generate invoice draft",
         service_runner(closeout.invoice_generate, lambda ticket, data: {}),
-        None, tone="primary",
+        None,
+        tone="primary",
     ),
     TicketAction(
-        "close", closeout.TICKET_CLOSE, "Close ticket",
+        "close",
+        closeout.TICKET_CLOSE,
+        "Close ticket",
         service_runner(
             closeout.ticket_close,
             lambda ticket, data: {
-                "reason": data.get("reason", ""), "closeout_override_code": data.get("closeout_override_code", ""),
+                "reason": data.get("reason", ""),
+                "closeout_override_code": data.get("closeout_override_code", ""),
             },
         ),
-        CloseForm, tone="primary",
+        CloseForm,
+        tone="primary",
     ),
     TicketAction(
-        "evidence-exception", closeout.EVIDENCE_EXCEPTION, "Waive evidence",
+        "evidence-exception",
+        closeout.EVIDENCE_EXCEPTION,
+        "Waive evidence",
         service_runner(
             closeout.evidence_exception_grant,
             lambda ticket, data: {
@@ -135,15 +157,20 @@ ticket_actions_register(
         EvidenceExceptionForm,
     ),
     TicketAction(
-        "manual-bypass", closeout.DISPATCH_MANUAL_BYPASS, "Complete without evidence gate",
+        "manual-bypass",
+        closeout.DISPATCH_MANUAL_BYPASS,
+        "Complete without evidence gate",
         service_runner(
             closeout.dispatch_manual_bypass, lambda ticket, data: {"bypass_rationale": data["bypass_rationale"]}
         ),
-        ManualBypassForm, tone="danger",
+        ManualBypassForm,
+        tone="danger",
         help_text="Recorded with what the gate would have refused.",
     ),
     TicketAction(
-        "force-close", closeout.TICKET_FORCE_CLOSE, "Force close",
+        "force-close",
+        closeout.TICKET_FORCE_CLOSE,
+        "Force close",
         service_runner(
             closeout.ticket_force_close,
             lambda ticket, data: {
@@ -152,6 +179,8 @@ ticket_actions_register(
                 "approver_role": data["approver_role"],
             },
         ),
-        ForceCloseForm, tone="danger", help_text="Close completed work without QA verification.",
+        ForceCloseForm,
+        tone="danger",
+        help_text="Close completed work without QA verification.",
     ),
 )

@@ -4,6 +4,7 @@ Evidence, submissions, QA reviews, exceptions, invoices, closures, packets and a
 the services (through the one executor, with their audit events), so the admin shows them and
 never edits them. Only the price book is maintained here.
 """
+
 from __future__ import annotations
 
 from django.contrib import admin
@@ -46,7 +47,9 @@ class EvidenceAdmin(ReadOnlyModelAdmin):
         return format_html('<a href="{}">{}</a>', reverse("admin:closeout_evidence_file", args=[obj.pk]), obj.file.name)
 
     def get_urls(self):
-        download = path("<path:object_id>/file/", self.admin_site.admin_view(self.file_download), name="closeout_evidence_file")
+        download = path(
+            "<path:object_id>/file/", self.admin_site.admin_view(self.file_download), name="closeout_evidence_file"
+        )
         return [download, *super().get_urls()]
 
     def file_download(self, request, object_id):
@@ -143,7 +146,15 @@ class ClosureAdmin(ReadOnlyModelAdmin):
 
 @admin.register(AutonomyPause)
 class AutonomyPauseAdmin(ReadOnlyModelAdmin):
-    list_display = ("created_at", "scope_type", "incident_type", "ticket", "paused_by", "rolled_back_at", "rolled_back_by")
+    list_display = (
+        "created_at",
+        "scope_type",
+        "incident_type",
+        "ticket",
+        "paused_by",
+        "rolled_back_at",
+        "rolled_back_by",
+    )
     list_filter = ("scope_type",)
     search_fields = ("incident_type", "ticket__id", "reason")
     list_select_related = ("ticket",)

@@ -3,12 +3,14 @@
 Everything is integer cents. Each line is rounded once (half up) and totals are sums of the
 rounded lines, so the same inputs always give the same invoice, to the cent.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from django.conf import settings
 

@@ -4,6 +4,7 @@ A file's type is read from its first bytes, never from its name or the client's 
 a ".png" that is really text is refused. Stored names are built from the ticket and evidence
 ids only, so nothing a client sends ends up in a storage path.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -41,18 +42,17 @@ def uri_is_object_store(uri: str) -> bool:
         parts = urlsplit(uri.strip())
     except ValueError:
         return False
-    return (
-        parts.scheme.lower() in allowed_uri_schemes()
-        and bool(parts.netloc.strip())
-        and parts.path not in ("", "/")
-    )
+    return parts.scheme.lower() in allowed_uri_schemes() and bool(parts.netloc.strip()) and parts.path not in ("", "/")
 
 
 def evidence_uri_check(uri) -> str:
     """The trimmed URI, or a 400 INVALID_EVIDENCE_REFERENCE naming the allowed schemes."""
     if not isinstance(uri, str) or not uri.strip():
         raise DispatchError(
-            "INVALID_REQUEST", "Field 'uri' must be a non-empty string.", status=400, dimension="request",
+            "INVALID_REQUEST",
+            "Field 'uri' must be a non-empty string.",
+            status=400,
+            dimension="request",
             details={"field": "uri"},
         )
     uri = uri.strip()
@@ -129,7 +129,11 @@ def upload_prepare(upload, *, checksum: str | None = None) -> PreparedUpload:
             )
     facts = _image_facts(data) if sniffed.is_raster else {}
     return PreparedUpload(
-        data=data, sniffed=sniffed, sha256=digest, facts=facts, original_name=str(getattr(upload, "name", "") or "")[:200]
+        data=data,
+        sniffed=sniffed,
+        sha256=digest,
+        facts=facts,
+        original_name=str(getattr(upload, "name", "") or "")[:200],
     )
 
 

@@ -5,6 +5,7 @@ for the incident type, then the signature rule, then evidence references that do
 then missing evidence and/or checklist answers. The missing lists always name everything that
 is missing, not only what the code is about.
 """
+
 from __future__ import annotations
 
 import uuid

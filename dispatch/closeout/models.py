@@ -1,5 +1,6 @@
 """Closeout: what a job must leave behind (templates, evidence, checklist), what it costs (labor,
 parts, invoice draft) and the record it ends with (closeout packet); plus the autonomy pauses."""
+
 from __future__ import annotations
 
 import uuid
@@ -400,7 +401,9 @@ class AutonomyPause(models.Model):
         ]
 
     def __str__(self) -> str:
-        target = {"GLOBAL": "everything", "INCIDENT": self.incident_type, "TICKET": str(self.ticket_id)}[self.scope_type]
+        target = {"GLOBAL": "everything", "INCIDENT": self.incident_type, "TICKET": str(self.ticket_id)}[
+            self.scope_type
+        ]
         return f"Pause {target}{' (rolled back)' if self.rolled_back_at else ''}"
 
     @property

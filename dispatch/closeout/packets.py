@@ -4,11 +4,12 @@ The hash is the sha256 of the packet's canonical JSON (sorted keys, no whitespac
 anyone holding the JSON can recompute it. The `closeout.packet_compiled` audit event that follows
 the close carries the hash, which puts the packet under the audit chain too.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
-from datetime import timezone as dt_timezone
+from datetime import UTC
 
 from django.core.serializers.json import DjangoJSONEncoder
 
@@ -32,7 +33,7 @@ def iso(value) -> str | None:
     """ISO-8601 UTC with milliseconds and a Z, the wire format of the toolset."""
     if value is None:
         return None
-    return value.astimezone(dt_timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def canonical_json(packet: dict) -> bytes:
@@ -155,7 +156,11 @@ def packet_compile(*, ticket, closure: Closure, close_event: AuditEvent) -> dict
     submissions = list(ChecklistResult.objects.filter(ticket=ticket).order_by("created_at", "id"))
     latest = submissions[-1] if submissions else None
     exceptions = list(EvidenceException.objects.filter(ticket=ticket).order_by("created_at", "id"))
-    signatures = [str(item.id) for item in evidence if item.kind == "SIGNATURE" or item.evidence_key == "signature_or_no_signature_reason"]
+    signatures = [
+        str(item.id)
+        for item in evidence
+        if item.kind == "SIGNATURE" or item.evidence_key == "signature_or_no_signature_reason"
+    ]
 
     actors: dict[tuple, dict] = {}
     for event in events:
@@ -263,7 +268,9 @@ def packet_compile(*, ticket, closure: Closure, close_event: AuditEvent) -> dict
                 "quantity": str(row.quantity),
                 "unit_cents": row.unit_cents,
             }
-            for row in PartUsage.objects.filter(ticket=ticket).select_related("price_book_item").order_by("created_at", "id")
+            for row in PartUsage.objects.filter(ticket=ticket)
+            .select_related("price_book_item")
+            .order_by("created_at", "id")
         ],
         "invoice": invoice_serialize(invoice),
         "evidence_exceptions": [

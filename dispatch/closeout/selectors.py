@@ -1,5 +1,6 @@
 """Reads of closeout data: a ticket's evidence and latest completion, and the autonomy controls
 (the pause that applies to a ticket, their state and replay)."""
+
 from __future__ import annotations
 
 import uuid
@@ -151,13 +152,27 @@ def _history(rows) -> list[dict]:
             "ticket_id": str(row.ticket_id) if row.ticket_id else None,
         }
         actions.append(
-            {**scope, "action": "pause", "actor_id": row.paused_by, "actor_role": row.paused_by_role or None,
-             "reason": row.reason or None, "created_at": iso(row.created_at), "_at": row.created_at}
+            {
+                **scope,
+                "action": "pause",
+                "actor_id": row.paused_by,
+                "actor_role": row.paused_by_role or None,
+                "reason": row.reason or None,
+                "created_at": iso(row.created_at),
+                "_at": row.created_at,
+            }
         )
         if row.rolled_back_at:
             actions.append(
-                {**scope, "action": "rollback", "actor_id": row.rolled_back_by, "actor_role": None,
-                 "reason": row.rollback_reason or None, "created_at": iso(row.rolled_back_at), "_at": row.rolled_back_at}
+                {
+                    **scope,
+                    "action": "rollback",
+                    "actor_id": row.rolled_back_by,
+                    "actor_role": None,
+                    "reason": row.rollback_reason or None,
+                    "created_at": iso(row.rolled_back_at),
+                    "_at": row.rolled_back_at,
+                }
             )
     actions.sort(key=lambda a: (a["_at"], a["action"] == "rollback"), reverse=True)
     for action in actions:

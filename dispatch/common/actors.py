@@ -1,4 +1,5 @@
 """Who is acting: every service takes an explicit Actor, never a request."""
+
 from __future__ import annotations
 
 import uuid
@@ -50,4 +51,6 @@ def system_actor(name: str = "scheduler") -> Actor:
 
 
 def service_actor(name: str) -> Actor:
-    return Actor(actor_type=ActorType.SERVICE, actor_id=f"service:{name}", role=Role.SYSTEM, request_id=str(uuid.uuid4()))
+    return Actor(
+        actor_type=ActorType.SERVICE, actor_id=f"service:{name}", role=Role.SYSTEM, request_id=str(uuid.uuid4())
+    )

@@ -12,6 +12,7 @@ acting user's Actor with `actor_for_request` and calls the service, which audits
 
 This module imports no models, so that `DispatchAdminConfig` can be named in INSTALLED_APPS.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -91,7 +92,10 @@ def state_badge(state: str, label: str | None = None) -> str:
     if not state:
         return format_html('<span class="rd-badge rd-badge--none">{}</span>', label or "created")
     return format_html(
-        '<span class="rd-badge rd-state-{}" title="{}">{}</span>', state.lower(), state, label or state.replace("_", " ")
+        '<span class="rd-badge rd-state-{}" title="{}">{}</span>',
+        state.lower(),
+        state,
+        label or state.replace("_", " "),
     )
 
 

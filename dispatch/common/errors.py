@@ -1,4 +1,5 @@
 """The one error type services raise. Faces (API, admin, pages) render it; nobody else invents codes."""
+
 from __future__ import annotations
 
 from typing import Any

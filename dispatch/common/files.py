@@ -3,8 +3,10 @@
 Shared by closeout (evidence photos) and intake (customers' attachments), so both accept and
 refuse exactly the same files.
 """
+
 from __future__ import annotations
 
+import contextlib
 import io
 import warnings
 from dataclasses import dataclass
@@ -57,17 +59,21 @@ def raster_facts(data: bytes) -> dict:
                 taken = image.getexif().get_ifd(0x8769).get(36867)  # Exif IFD, DateTimeOriginal
             with Image.open(io.BytesIO(data)) as image:
                 image.verify()  # a JPEG header on a script is not a photo
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError,
-                Image.DecompressionBombWarning) as exc:
+        except (
+            UnidentifiedImageError,
+            OSError,
+            ValueError,
+            SyntaxError,
+            Image.DecompressionBombError,
+            Image.DecompressionBombWarning,
+        ) as exc:
             raise UnreadableImage(str(exc)[:200]) from None
         finally:
             Image.MAX_IMAGE_PIXELS = limit
     facts: dict = {"width": width, "height": height}
     if isinstance(taken, str):
-        try:
+        with contextlib.suppress(ValueError):
             facts["exif_taken_at"] = datetime.strptime(taken.strip(), "%Y:%m:%d %H:%M:%S").isoformat()
-        except ValueError:
-            pass
     return facts
 
 

@@ -1,4 +1,5 @@
 """Amounts of money: always whole cents in an integer."""
+
 from __future__ import annotations
 
 import math

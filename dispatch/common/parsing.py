@@ -3,6 +3,7 @@ with the one 400 INVALID_REQUEST (naming the field) or, for a zone, falls back a
 
 Append new parsers at the end; several faces and phases share this module.
 """
+
 from __future__ import annotations
 
 import uuid

@@ -1,4 +1,5 @@
 """The ten roles of Real Dispatch and the aliases agents send for them."""
+
 from __future__ import annotations
 
 from django.db import models
@@ -25,9 +26,7 @@ ROLE_ALIASES = {
 }
 
 # Roles that use the admin back office (the Django group of the same name grants the rights).
-BACK_OFFICE_ROLES = frozenset(
-    {Role.DISPATCHER, Role.APPROVER, Role.QA, Role.FINANCE, Role.ADMIN, Role.AUDIT}
-)
+BACK_OFFICE_ROLES = frozenset({Role.DISPATCHER, Role.APPROVER, Role.QA, Role.FINANCE, Role.ADMIN, Role.AUDIT})
 
 
 def role_normalize(value: str | None) -> Role | None:
@@ -64,16 +63,32 @@ def role_of_user(user) -> Role | None:
 ROLE_PERMISSIONS: dict[Role, tuple[str, ...]] = {
     Role.DISPATCHER: (
         "tickets.view_*",
-        "tickets.add_account", "tickets.change_account",
-        "tickets.add_site", "tickets.change_site",
-        "tickets.add_contact", "tickets.change_contact",
-        "tickets.add_asset", "tickets.change_asset",
-        "tickets.add_ticket", "tickets.change_ticket",
-        "technicians.view_*", "technicians.change_technician",
-        "closeout.view_*", "closeout.change_incidenttemplate",
-        "scheduling.*", "intake.*", "messaging.view_*", "api.view_*",
+        "tickets.add_account",
+        "tickets.change_account",
+        "tickets.add_site",
+        "tickets.change_site",
+        "tickets.add_contact",
+        "tickets.change_contact",
+        "tickets.add_asset",
+        "tickets.change_asset",
+        "tickets.add_ticket",
+        "tickets.change_ticket",
+        "technicians.view_*",
+        "technicians.change_technician",
+        "closeout.view_*",
+        "closeout.change_incidenttemplate",
+        "scheduling.*",
+        "intake.*",
+        "messaging.view_*",
+        "api.view_*",
     ),
-    Role.APPROVER: ("tickets.view_*", "tickets.change_approval", "technicians.view_*", "closeout.view_*", "scheduling.view_*"),
+    Role.APPROVER: (
+        "tickets.view_*",
+        "tickets.change_approval",
+        "technicians.view_*",
+        "closeout.view_*",
+        "scheduling.view_*",
+    ),
     Role.QA: ("tickets.view_*", "technicians.view_*", "closeout.view_*", "scheduling.view_*"),
     Role.FINANCE: ("tickets.view_*", "closeout.*", "messaging.view_*", "messaging.change_*"),
     Role.ADMIN: ("*.*",),

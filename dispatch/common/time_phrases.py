@@ -8,6 +8,7 @@ patterns, read two ways:
     weekdays, dates and hours it allows; the slot engine lays it over its search horizon.
 Pure functions of the text (and the reference moment): nothing here reads the database.
 """
+
 from __future__ import annotations
 
 import re
@@ -25,7 +26,17 @@ AROUND = timedelta(hours=2)
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 WEEKDAY_INDEX = {
     **{name: index for index, name in enumerate(WEEKDAYS)},
-    "mon": 0, "tue": 1, "tues": 1, "wed": 2, "weds": 2, "thu": 3, "thur": 3, "thurs": 3, "fri": 4, "sat": 5, "sun": 6,
+    "mon": 0,
+    "tue": 1,
+    "tues": 1,
+    "wed": 2,
+    "weds": 2,
+    "thu": 3,
+    "thur": 3,
+    "thurs": 3,
+    "fri": 4,
+    "sat": 5,
+    "sun": 6,
 }
 PARTS_OF_DAY = {
     "morning": (time(8, 0), time(12, 0)),
@@ -54,13 +65,21 @@ _AFTER_RE = re.compile(
     re.IGNORECASE,
 )
 _BEFORE_RE = re.compile(
-    r"\b(?:before|by|until|til|till|no later than)\s+(?:(?P<noon>noon|midday|lunch)|" + _CLOCK.format(n="b") + r")"
+    r"\b(?:before|by|until|til|till|no later than)\s+(?:(?P<noon>noon|midday|lunch)|"
+    + _CLOCK.format(n="b")
+    + r")"
     + _NOT_A_DURATION,
     re.IGNORECASE,
 )
 _BETWEEN_RE = re.compile(
-    r"\b(?:between|btwn|from)\s+" + _CLOCK.format(n="s") + r"\s*(?:and|-|–|to)\s*" + _CLOCK.format(n="e")
-    + r"|\b" + _CLOCK.format(n="x") + r"\s*(?:-|–|to)\s*" + _CLOCK.format(n="y"),
+    r"\b(?:between|btwn|from)\s+"
+    + _CLOCK.format(n="s")
+    + r"\s*(?:and|-|–|to)\s*"
+    + _CLOCK.format(n="e")
+    + r"|\b"
+    + _CLOCK.format(n="x")
+    + r"\s*(?:-|–|to)\s*"
+    + _CLOCK.format(n="y"),
     re.IGNORECASE,
 )
 # "at 4:30pm", "around 10am": a clock time needs am/pm here ("we open at 9" is no preference).
@@ -121,7 +140,7 @@ def _weekday_meant(text: str, match: re.Match) -> bool:
         return True
     return bool(
         re.search(r"(\bor|\band|,|/)\s*$", text[: match.start("wd")], re.IGNORECASE)
-        or re.match(r"\s*(or|and|,|/)\s*(sat|sun)", text[match.end():], re.IGNORECASE)
+        or re.match(r"\s*(or|and|,|/)\s*(sat|sun)", text[match.end() :], re.IGNORECASE)
     )
 
 

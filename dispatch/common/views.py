@@ -1,4 +1,5 @@
 """Health: is the database reachable and fully migrated?"""
+
 from __future__ import annotations
 
 from django.db import DEFAULT_DB_ALIAS, connections

@@ -3,6 +3,7 @@
 Everything here is keyed on stable names (fixed UUIDs derived with uuid5, usernames, region
 codes), so loading it again finds the rows it made before and writes nothing.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -96,22 +97,41 @@ ACCOUNTS: tuple[AccountSpec, ...] = (
         about="Property manager: mixed-use and apartment buildings in Oakland and Berkeley.",
         sites=(
             SiteSpec(
-                key="lakeside", name="Lakeside Commons", address_line1="1200 Lakeshore Ave",
-                city="Oakland", postal_code="94606", lat="37.809420", lng="-122.250310", service_region="EAST_BAY",
+                key="lakeside",
+                name="Lakeside Commons",
+                address_line1="1200 Lakeshore Ave",
+                city="Oakland",
+                postal_code="94606",
+                lat="37.809420",
+                lng="-122.250310",
+                service_region="EAST_BAY",
                 access_instructions="Leasing office on the ground floor opens at 9. Before that, call the on-site "
                 "manager; lockbox on the loading-dock gate.",
-                access_code="4471", hours="Mon–Fri 9:00–18:00, Sat 10:00–16:00",
+                access_code="4471",
+                hours="Mon–Fri 9:00–18:00, Sat 10:00–16:00",
             ),
             SiteSpec(
-                key="shattuck", name="Shattuck Professional Building", address_line1="2150 Shattuck Ave",
-                city="Berkeley", postal_code="94704", lat="37.869880", lng="-122.268050", service_region="EAST_BAY",
+                key="shattuck",
+                name="Shattuck Professional Building",
+                address_line1="2150 Shattuck Ave",
+                city="Berkeley",
+                postal_code="94704",
+                lat="37.869880",
+                lng="-122.268050",
+                service_region="EAST_BAY",
                 access_instructions="Park in the Allston Way garage, level 2. Building engineer (room B12) signs "
                 "contractors in and out.",
                 hours="Mon–Fri 7:00–19:00",
             ),
             SiteSpec(
-                key="grand", name="Grand Avenue Lofts", address_line1="3250 Grand Ave",
-                city="Oakland", postal_code="94610", lat="37.813150", lng="-122.244620", service_region="EAST_BAY",
+                key="grand",
+                name="Grand Avenue Lofts",
+                address_line1="3250 Grand Ave",
+                city="Oakland",
+                postal_code="94610",
+                lat="37.813150",
+                lng="-122.244620",
+                service_region="EAST_BAY",
                 access_instructions="Residential: knock at the garage door on Mandana Blvd, the super lets you in. "
                 "No work in units before 8:30.",
                 hours="Mon–Sat 8:30–17:00",
@@ -123,12 +143,26 @@ ACCOUNTS: tuple[AccountSpec, ...] = (
             ContactSpec("Tamika Brooks", "+15105550163", "tbrooks@bayviewpm.example.com", site="shattuck"),
         ),
         assets=(
-            AssetSpec("lakeside-lobby-slider", "lakeside", "Lobby automatic sliding door", "Stanley",
-                      "Dura-Glide 3000", "DG3-21-40718", date(2026, 9, 30)),
-            AssetSpec("lakeside-garage-door", "lakeside", "Garage pedestrian door closer", "LCN", "4040XP",
-                      "LCN-88213"),
-            AssetSpec("shattuck-entry", "shattuck", "Main entrance storefront door", "Kawneer", "350 Medium Stile",
-                      "KW350-19-5521"),
+            AssetSpec(
+                "lakeside-lobby-slider",
+                "lakeside",
+                "Lobby automatic sliding door",
+                "Stanley",
+                "Dura-Glide 3000",
+                "DG3-21-40718",
+                date(2026, 9, 30),
+            ),
+            AssetSpec(
+                "lakeside-garage-door", "lakeside", "Garage pedestrian door closer", "LCN", "4040XP", "LCN-88213"
+            ),
+            AssetSpec(
+                "shattuck-entry",
+                "shattuck",
+                "Main entrance storefront door",
+                "Kawneer",
+                "350 Medium Stile",
+                "KW350-19-5521",
+            ),
             AssetSpec("grand-stair", "grand", "Stairwell fire door exit device", "Von Duprin", "99 Rim", "VD99-77314"),
         ),
     ),
@@ -140,18 +174,31 @@ ACCOUNTS: tuple[AccountSpec, ...] = (
         about="Property manager: high-rise and mid-rise rentals in San Francisco.",
         sites=(
             SiteSpec(
-                key="hayes", name="Hayes Valley Flats", address_line1="450 Hayes St",
-                city="San Francisco", postal_code="94102", lat="37.776620", lng="-122.424710", service_region="SF",
+                key="hayes",
+                name="Hayes Valley Flats",
+                address_line1="450 Hayes St",
+                city="San Francisco",
+                postal_code="94102",
+                lat="37.776620",
+                lng="-122.424710",
+                service_region="SF",
                 access_instructions="Loading zone on Octavia for 30 minutes. Front desk has the master key; sign "
                 "the contractor log.",
                 hours="Front desk 24/7",
             ),
             SiteSpec(
-                key="missionbay", name="Mission Bay Tower", address_line1="255 Berry St",
-                city="San Francisco", postal_code="94158", lat="37.776030", lng="-122.393480", service_region="SF",
+                key="missionbay",
+                name="Mission Bay Tower",
+                address_line1="255 Berry St",
+                city="San Francisco",
+                postal_code="94158",
+                lat="37.776030",
+                lng="-122.393480",
+                service_region="SF",
                 access_instructions="Service entrance on 4th St. Concierge issues a temporary fob; return it at "
                 "checkout.",
-                access_code="C-2290", hours="Concierge 7:00–22:00",
+                access_code="C-2290",
+                hours="Concierge 7:00–22:00",
             ),
         ),
         contacts=(
@@ -161,10 +208,18 @@ ACCOUNTS: tuple[AccountSpec, ...] = (
         ),
         assets=(
             AssetSpec("hayes-front", "hayes", "Front entry door closer", "Norton", "7500", "NRT-7500-3391"),
-            AssetSpec("missionbay-lobby", "missionbay", "Lobby automatic sliding door", "Horton", "2000 Series",
-                      "HRT-2K-60412", date(2027, 3, 31)),
-            AssetSpec("missionbay-garage", "missionbay", "Garage vestibule door", "Schlage", "ND80 lockset",
-                      "SCH-ND80-1187"),
+            AssetSpec(
+                "missionbay-lobby",
+                "missionbay",
+                "Lobby automatic sliding door",
+                "Horton",
+                "2000 Series",
+                "HRT-2K-60412",
+                date(2027, 3, 31),
+            ),
+            AssetSpec(
+                "missionbay-garage", "missionbay", "Garage vestibule door", "Schlage", "ND80 lockset", "SCH-ND80-1187"
+            ),
         ),
     ),
     AccountSpec(
@@ -176,15 +231,26 @@ ACCOUNTS: tuple[AccountSpec, ...] = (
         "need a security escort.",
         sites=(
             SiteSpec(
-                key="main", name="Main Campus", address_line1="1800 El Camino Real",
-                city="San Mateo", postal_code="94402", lat="37.551480", lng="-122.313020", service_region="PENINSULA",
+                key="main",
+                name="Main Campus",
+                address_line1="1800 El Camino Real",
+                city="San Mateo",
+                postal_code="94402",
+                lat="37.551480",
+                lng="-122.313020",
+                service_region="PENINSULA",
                 access_instructions="Check in at the security desk by the emergency entrance. Badge escort required "
                 "in patient areas. Never prop ER doors open.",
                 hours="24/7 (non-urgent work 7:00–17:00)",
             ),
             SiteSpec(
-                key="clinic", name="Redwood City Outpatient Clinic", address_line1="2500 Middlefield Rd",
-                city="Redwood City", postal_code="94063", lat="37.479680", lng="-122.215640",
+                key="clinic",
+                name="Redwood City Outpatient Clinic",
+                address_line1="2500 Middlefield Rd",
+                city="Redwood City",
+                postal_code="94063",
+                lat="37.479680",
+                lng="-122.215640",
                 service_region="PENINSULA",
                 access_instructions="Use the staff entrance at the rear lot; ring the facilities bell.",
                 hours="Mon–Fri 7:30–18:00",
@@ -196,10 +262,23 @@ ACCOUNTS: tuple[AccountSpec, ...] = (
             ContactSpec("Janelle Wu", "+16505550187", "jwu@stbrendan.example.org", site="clinic"),
         ),
         assets=(
-            AssetSpec("main-er-slider", "main", "Emergency entrance automatic sliding door", "ASSA ABLOY", "SL500",
-                      "AA-SL5-30877", date(2026, 12, 31)),
-            AssetSpec("main-icu-swing", "main", "ICU corridor automatic swing operator", "LCN", "9540 Senior Swing",
-                      "LCN-9540-11802"),
+            AssetSpec(
+                "main-er-slider",
+                "main",
+                "Emergency entrance automatic sliding door",
+                "ASSA ABLOY",
+                "SL500",
+                "AA-SL5-30877",
+                date(2026, 12, 31),
+            ),
+            AssetSpec(
+                "main-icu-swing",
+                "main",
+                "ICU corridor automatic swing operator",
+                "LCN",
+                "9540 Senior Swing",
+                "LCN-9540-11802",
+            ),
             AssetSpec("clinic-entry", "clinic", "Clinic entrance door closer", "LCN", "4040XP", "LCN-44190"),
         ),
     ),
@@ -211,21 +290,39 @@ ACCOUNTS: tuple[AccountSpec, ...] = (
         about="Grocery chain: 14 stores in the South Bay and East Bay. Doors must work before 7:00 opening.",
         sites=(
             SiteSpec(
-                key="fremont", name="FreshWay #112 Fremont", address_line1="39200 Paseo Padre Pkwy",
-                city="Fremont", postal_code="94538", lat="37.548530", lng="-121.988610", service_region="EAST_BAY",
+                key="fremont",
+                name="FreshWay #112 Fremont",
+                address_line1="39200 Paseo Padre Pkwy",
+                city="Fremont",
+                postal_code="94538",
+                lat="37.548530",
+                lng="-121.988610",
+                service_region="EAST_BAY",
                 access_instructions="Ask for the manager on duty at the customer service desk. Receiving door at "
                 "the back is open 5:00–11:00.",
                 hours="Daily 7:00–22:00",
             ),
             SiteSpec(
-                key="sanjose", name="FreshWay #118 San Jose", address_line1="1650 Saratoga Ave",
-                city="San Jose", postal_code="95129", lat="37.293540", lng="-121.988020", service_region="SOUTH_BAY",
+                key="sanjose",
+                name="FreshWay #118 San Jose",
+                address_line1="1650 Saratoga Ave",
+                city="San Jose",
+                postal_code="95129",
+                lat="37.293540",
+                lng="-121.988020",
+                service_region="SOUTH_BAY",
                 access_instructions="Park at the north side of the lot. Manager on duty at the service desk.",
                 hours="Daily 7:00–23:00",
             ),
             SiteSpec(
-                key="sunnyvale", name="FreshWay #121 Sunnyvale", address_line1="860 Old San Francisco Rd",
-                city="Sunnyvale", postal_code="94086", lat="37.370020", lng="-122.023010", service_region="SOUTH_BAY",
+                key="sunnyvale",
+                name="FreshWay #121 Sunnyvale",
+                address_line1="860 Old San Francisco Rd",
+                city="Sunnyvale",
+                postal_code="94086",
+                lat="37.370020",
+                lng="-122.023010",
+                service_region="SOUTH_BAY",
                 access_instructions="Front entrance; the store manager's office is behind the bakery.",
                 hours="Daily 6:30–22:00",
             ),
@@ -237,12 +334,31 @@ ACCOUNTS: tuple[AccountSpec, ...] = (
             ContactSpec("Nicole Adams", "+14085550112", "nadams@freshwaymarkets.example.com", site="sunnyvale"),
         ),
         assets=(
-            AssetSpec("fremont-in", "fremont", "Entrance automatic sliding door (IN)", "Stanley", "Dura-Glide 2000",
-                      "DG2-18-22931"),
-            AssetSpec("fremont-out", "fremont", "Exit automatic sliding door (OUT)", "Stanley", "Dura-Glide 2000",
-                      "DG2-18-22932"),
-            AssetSpec("sanjose-in", "sanjose", "Entrance automatic sliding door", "Horton", "2000 Series",
-                      "HRT-2K-51870", date(2026, 6, 30)),
+            AssetSpec(
+                "fremont-in",
+                "fremont",
+                "Entrance automatic sliding door (IN)",
+                "Stanley",
+                "Dura-Glide 2000",
+                "DG2-18-22931",
+            ),
+            AssetSpec(
+                "fremont-out",
+                "fremont",
+                "Exit automatic sliding door (OUT)",
+                "Stanley",
+                "Dura-Glide 2000",
+                "DG2-18-22932",
+            ),
+            AssetSpec(
+                "sanjose-in",
+                "sanjose",
+                "Entrance automatic sliding door",
+                "Horton",
+                "2000 Series",
+                "HRT-2K-51870",
+                date(2026, 6, 30),
+            ),
             AssetSpec("sunnyvale-receiving", "sunnyvale", "Receiving door closer", "Norton", "8500", "NRT-8500-6620"),
         ),
     ),
@@ -254,19 +370,24 @@ ACCOUNTS: tuple[AccountSpec, ...] = (
         about="Homeowners in Alameda; pay by card on completion.",
         sites=(
             SiteSpec(
-                key="home", name="Home", address_line1="2714 Alameda Ave",
-                city="Alameda", postal_code="94501", lat="37.768040", lng="-122.242010", service_region="EAST_BAY",
+                key="home",
+                name="Home",
+                address_line1="2714 Alameda Ave",
+                city="Alameda",
+                postal_code="94501",
+                lat="37.768040",
+                lng="-122.242010",
+                service_region="EAST_BAY",
                 access_instructions="Side gate on the left; friendly dog in the yard. Call Ken 10 minutes out.",
-                access_code="1952", hours="Weekdays after 15:00, weekends any time",
+                access_code="1952",
+                hours="Weekdays after 15:00, weekends any time",
             ),
         ),
         contacts=(
             ContactSpec("Ken Nakamura", "+15105550181", "ken.nakamura@example.net", site="home", is_approver=True),
             ContactSpec("Emi Nakamura", "+15105550182", "emi.nakamura@example.net", site="home"),
         ),
-        assets=(
-            AssetSpec("home-front", "home", "Front door lockset", "Schlage", "B60 deadbolt + F-series lever", ""),
-        ),
+        assets=(AssetSpec("home-front", "home", "Front door lockset", "Schlage", "B60 deadbolt + F-series lever", ""),),
     ),
 )
 
@@ -284,33 +405,78 @@ class TechnicianSpec:
 
 TECHNICIANS: tuple[TechnicianSpec, ...] = (
     TechnicianSpec(
-        "dana", "tech.dana", "Dana Whitfield", "+15105550110", ("EAST_BAY", "SF"), ("37.804360", "-122.271110"),
-        {"DOOR_WONT_LATCH": 5, "CLOSER_LEAKING_OR_SLAMMING": 4, "HARDWARE_REPLACEMENT": 4, "CANNOT_SECURE_ENTRY": 3,
-         "AUTO_OPERATOR_FAULT": 3},
+        "dana",
+        "tech.dana",
+        "Dana Whitfield",
+        "+15105550110",
+        ("EAST_BAY", "SF"),
+        ("37.804360", "-122.271110"),
+        {
+            "DOOR_WONT_LATCH": 5,
+            "CLOSER_LEAKING_OR_SLAMMING": 4,
+            "HARDWARE_REPLACEMENT": 4,
+            "CANNOT_SECURE_ENTRY": 3,
+            "AUTO_OPERATOR_FAULT": 3,
+        },
     ),
     TechnicianSpec(
-        "marcus", "tech.marcus", "Marcus Reyes", "+14155550121", ("SF", "PENINSULA"), ("37.687920", "-122.470210"),
+        "marcus",
+        "tech.marcus",
+        "Marcus Reyes",
+        "+14155550121",
+        ("SF", "PENINSULA"),
+        ("37.687920", "-122.470210"),
         {"AUTO_OPERATOR_FAULT": 5, "FRAME_OR_GLASS_DAMAGE": 3, "DOOR_WONT_LATCH": 3, "CLOSER_LEAKING_OR_SLAMMING": 3},
     ),
     TechnicianSpec(
-        "priya", "tech.priya", "Priya Raman", "+14085550133", ("SOUTH_BAY", "PENINSULA"), ("37.338210", "-121.886330"),
+        "priya",
+        "tech.priya",
+        "Priya Raman",
+        "+14085550133",
+        ("SOUTH_BAY", "PENINSULA"),
+        ("37.338210", "-121.886330"),
         {"AUTO_OPERATOR_FAULT": 4, "DOOR_WONT_LATCH": 3, "HARDWARE_REPLACEMENT": 3, "CLOSER_LEAKING_OR_SLAMMING": 3},
     ),
     TechnicianSpec(
-        "luis", "tech.luis", "Luis Ortega", "+15105550144", ("EAST_BAY", "SOUTH_BAY"), ("37.668820", "-122.080800"),
+        "luis",
+        "tech.luis",
+        "Luis Ortega",
+        "+15105550144",
+        ("EAST_BAY", "SOUTH_BAY"),
+        ("37.668820", "-122.080800"),
         {"FRAME_OR_GLASS_DAMAGE": 5, "CANNOT_SECURE_ENTRY": 5, "HARDWARE_REPLACEMENT": 3, "AUTO_OPERATOR_FAULT": 3},
     ),
     TechnicianSpec(
-        "kim", "tech.kim", "Kim Nguyen", "+16505550155", ("SF", "PENINSULA"), ("37.563000", "-122.325530"),
-        {"CLOSER_LEAKING_OR_SLAMMING": 5, "HARDWARE_REPLACEMENT": 5, "DOOR_WONT_LATCH": 4, "CANNOT_SECURE_ENTRY": 3,
-         "AUTO_OPERATOR_FAULT": 3},
+        "kim",
+        "tech.kim",
+        "Kim Nguyen",
+        "+16505550155",
+        ("SF", "PENINSULA"),
+        ("37.563000", "-122.325530"),
+        {
+            "CLOSER_LEAKING_OR_SLAMMING": 5,
+            "HARDWARE_REPLACEMENT": 5,
+            "DOOR_WONT_LATCH": 4,
+            "CANNOT_SECURE_ENTRY": 3,
+            "AUTO_OPERATOR_FAULT": 3,
+        },
     ),
     TechnicianSpec(
-        "sam", "tech.sam", "Sam Okafor", "+15105550166", ("EAST_BAY",), ("37.871590", "-122.272750"),
+        "sam",
+        "tech.sam",
+        "Sam Okafor",
+        "+15105550166",
+        ("EAST_BAY",),
+        ("37.871590", "-122.272750"),
         {"AUTO_OPERATOR_FAULT": 3, "CLOSER_LEAKING_OR_SLAMMING": 3, "DOOR_WONT_LATCH": 3},
     ),
     TechnicianSpec(
-        "jordan", "tech.jordan", "Jordan Lee", "+14085550177", ("SOUTH_BAY",), ("37.368830", "-122.036350"),
+        "jordan",
+        "tech.jordan",
+        "Jordan Lee",
+        "+14085550177",
+        ("SOUTH_BAY",),
+        ("37.368830", "-122.036350"),
         {"HARDWARE_REPLACEMENT": 2, "DOOR_WONT_LATCH": 2, "FRAME_OR_GLASS_DAMAGE": 2},
     ),
 )
@@ -356,15 +522,15 @@ LOGINS: tuple[LoginSpec, ...] = (
 
 # (SKU, name, unit price in cents): the parts the demo jobs use.
 PRICE_BOOK: tuple[tuple[str, str, int], ...] = (
-    ("STRIKE-478-US26D", "ANSI strike plate 4-7/8\", satin chrome", 1850),
+    ("STRIKE-478-US26D", 'ANSI strike plate 4-7/8", satin chrome', 1850),
     ("CLOSER-LCN4040XP", "LCN 4040XP door closer, aluminum", 38900),
     ("ARM-LCN-HDPA", "LCN heavy-duty parallel arm", 9600),
-    ("HINGE-45BB-US26D", "4-1/2\" ball-bearing hinge, satin chrome", 2400),
+    ("HINGE-45BB-US26D", '4-1/2" ball-bearing hinge, satin chrome', 2400),
     ("LEVER-SCH-ND-RHO", "Schlage ND lever trim, Rhodes", 14200),
     ("SENSOR-BEA-IXIO", "BEA IXIO-DT1 motion and presence sensor", 46500),
     ("BELT-DG-DRIVE", "Dura-Glide drive belt", 7800),
     ("CYL-MORTISE-SFIC", "Mortise cylinder, small-format IC core", 6400),
-    ("GLASS-TEMP-14", "Tempered glass lite 1/4\", cut to size", 31000),
+    ("GLASS-TEMP-14", 'Tempered glass lite 1/4", cut to size', 31000),
 )
 
 
@@ -380,8 +546,9 @@ class Company:
     users: dict[str, object] = field(default_factory=dict)
 
 
-def _user_ensure(*, username: str, password: str, role: Role, first_name: str, last_name: str, email: str,
-                 superuser: bool = False):
+def _user_ensure(
+    *, username: str, password: str, role: Role, first_name: str, last_name: str, email: str, superuser: bool = False
+):
     """The demo user, created with its password and role group. A user of that name who already
     exists is left exactly as it is: the demo never resets someone's password or role."""
     User = get_user_model()
@@ -389,8 +556,12 @@ def _user_ensure(*, username: str, password: str, role: Role, first_name: str, l
     if user is not None:
         return user
     user = User(
-        username=username, first_name=first_name, last_name=last_name, email=email,
-        is_staff=role not in (Role.TECHNICIAN, Role.AGENT, Role.CUSTOMER, Role.SYSTEM), is_superuser=superuser,
+        username=username,
+        first_name=first_name,
+        last_name=last_name,
+        email=email,
+        is_staff=role not in (Role.TECHNICIAN, Role.AGENT, Role.CUSTOMER, Role.SYSTEM),
+        is_superuser=superuser,
     )
     user.set_password(password)
     user.save()
@@ -408,8 +579,12 @@ def company_load() -> Company:
     for spec in ACCOUNTS:
         account, _ = Account.objects.get_or_create(
             pk=demo_uuid("account", spec.key),
-            defaults={"name": spec.name, "kind": spec.kind, "billing_email": spec.billing_email,
-                      "notes": f"{spec.about}\n{DEMO_MARKER}"},
+            defaults={
+                "name": spec.name,
+                "kind": spec.kind,
+                "billing_email": spec.billing_email,
+                "notes": f"{spec.about}\n{DEMO_MARKER}",
+            },
         )
         company.accounts[spec.key] = account
         for site_spec in spec.sites:
@@ -417,11 +592,20 @@ def company_load() -> Company:
             site, _ = Site.objects.get_or_create(
                 pk=demo_uuid("site", key),
                 defaults={
-                    "account": account, "name": site_spec.name, "address_line1": site_spec.address_line1,
-                    "address_line2": site_spec.address_line2, "city": site_spec.city, "region": "CA",
-                    "postal_code": site_spec.postal_code, "country": "US", "lat": Decimal(site_spec.lat),
-                    "lng": Decimal(site_spec.lng), "timezone": TZ, "service_region": site_spec.service_region,
-                    "access_instructions": site_spec.access_instructions, "access_code": site_spec.access_code,
+                    "account": account,
+                    "name": site_spec.name,
+                    "address_line1": site_spec.address_line1,
+                    "address_line2": site_spec.address_line2,
+                    "city": site_spec.city,
+                    "region": "CA",
+                    "postal_code": site_spec.postal_code,
+                    "country": "US",
+                    "lat": Decimal(site_spec.lat),
+                    "lng": Decimal(site_spec.lng),
+                    "timezone": TZ,
+                    "service_region": site_spec.service_region,
+                    "access_instructions": site_spec.access_instructions,
+                    "access_code": site_spec.access_code,
                     "hours": site_spec.hours,
                 },
             )
@@ -433,8 +617,11 @@ def company_load() -> Company:
                 defaults={
                     "account": account,
                     "site": company.sites[f"{spec.key}.{contact_spec.site}"] if contact_spec.site else None,
-                    "name": contact_spec.name, "phone": contact_spec.phone, "email": contact_spec.email,
-                    "is_authorized_requester": True, "is_approver": contact_spec.is_approver,
+                    "name": contact_spec.name,
+                    "phone": contact_spec.phone,
+                    "email": contact_spec.email,
+                    "is_authorized_requester": True,
+                    "is_approver": contact_spec.is_approver,
                 },
             )
             contacts.append(contact)
@@ -443,8 +630,11 @@ def company_load() -> Company:
             asset, _ = Asset.objects.get_or_create(
                 pk=demo_uuid("asset", f"{spec.key}.{asset_spec.key}"),
                 defaults={
-                    "site": company.sites[f"{spec.key}.{asset_spec.site}"], "name": asset_spec.name,
-                    "make": asset_spec.make, "model": asset_spec.model, "serial": asset_spec.serial,
+                    "site": company.sites[f"{spec.key}.{asset_spec.site}"],
+                    "name": asset_spec.name,
+                    "make": asset_spec.make,
+                    "model": asset_spec.model,
+                    "serial": asset_spec.serial,
                     "warranty_until": asset_spec.warranty_until,
                 },
             )
@@ -452,8 +642,13 @@ def company_load() -> Company:
 
     for login in LOGINS:
         company.users[login.username] = _user_ensure(
-            username=login.username, password=login.password, role=login.role, first_name=login.first_name,
-            last_name=login.last_name, email=f"{login.username}@realdispatch.example.com", superuser=login.superuser,
+            username=login.username,
+            password=login.password,
+            role=login.role,
+            first_name=login.first_name,
+            last_name=login.last_name,
+            email=f"{login.username}@realdispatch.example.com",
+            superuser=login.superuser,
         )
 
     for sku, name, unit_cents in PRICE_BOOK:
@@ -463,13 +658,22 @@ def company_load() -> Company:
     for spec in TECHNICIANS:
         first, last = spec.display_name.split(" ", 1)
         user = _user_ensure(
-            username=spec.username, password=TECHNICIAN_PASSWORD, role=Role.TECHNICIAN, first_name=first,
-            last_name=last, email=f"{spec.key}@realdispatch.example.com",
+            username=spec.username,
+            password=TECHNICIAN_PASSWORD,
+            role=Role.TECHNICIAN,
+            first_name=first,
+            last_name=last,
+            email=f"{spec.key}@realdispatch.example.com",
         )
         company.users[spec.username] = user
         technician = Technician.objects.filter(user=user).first() or Technician.objects.create(
-            pk=demo_uuid("technician", spec.key), user=user, display_name=spec.display_name, phone=spec.phone,
-            home_lat=Decimal(spec.home[0]), home_lng=Decimal(spec.home[1]), is_active=True,
+            pk=demo_uuid("technician", spec.key),
+            user=user,
+            display_name=spec.display_name,
+            phone=spec.phone,
+            home_lat=Decimal(spec.home[0]),
+            home_lng=Decimal(spec.home[1]),
+            is_active=True,
         )
         have = set(technician.regions.values_list("code", flat=True))
         missing = [regions[code] for code in spec.regions if code not in have]
@@ -493,8 +697,11 @@ def _working_time_load(company: Company) -> None:
                 Shift.objects.get_or_create(
                     pk=demo_uuid("shift", f"{key}.{weekday}.{start}"),
                     defaults={
-                        "technician": technician, "weekday": weekday, "start_time": time.fromisoformat(start),
-                        "end_time": time.fromisoformat(end), "timezone": TZ,
+                        "technician": technician,
+                        "weekday": weekday,
+                        "start_time": time.fromisoformat(start),
+                        "end_time": time.fromisoformat(end),
+                        "timezone": TZ,
                     },
                 )
     zone = ZoneInfo(TZ)
@@ -505,7 +712,10 @@ def _working_time_load(company: Company) -> None:
         TimeOff.objects.get_or_create(
             pk=demo_uuid("timeoff", f"{key}.{reason}"),
             defaults={
-                "technician": company.technicians[key], "start": start, "end": start + timedelta(days=days),
-                "reason": reason, "created_by": "load_demo",
+                "technician": company.technicians[key],
+                "start": start,
+                "end": start + timedelta(days=days),
+                "reason": reason,
+                "created_by": "load_demo",
             },
         )

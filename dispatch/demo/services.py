@@ -4,6 +4,7 @@ Nothing here writes a ticket, a transition or an audit event itself: every step 
 is one call of the service a dispatcher, an agent, a technician, QA or finance would trigger,
 so each demo ticket carries the same audit trail a real one would.
 """
+
 from __future__ import annotations
 
 import io
@@ -92,14 +93,22 @@ class Walker:
     def _human(self, username: str, role: Role, story: Story, **extra) -> Actor:
         user = self.company.users[username]
         return Actor(
-            actor_type=ActorType.HUMAN, actor_id=str(user.pk), role=role, user_id=user.pk,
-            request_id=str(uuid.uuid4()), correlation_id=f"demo:{story.key}", **extra,
+            actor_type=ActorType.HUMAN,
+            actor_id=str(user.pk),
+            role=role,
+            user_id=user.pk,
+            request_id=str(uuid.uuid4()),
+            correlation_id=f"demo:{story.key}",
+            **extra,
         )
 
     def actor(self, who: str, story: Story) -> Actor:
         if who == "agent":
             return Actor(
-                actor_type=ActorType.AGENT, actor_id=AGENT_ID, role=Role.AGENT, request_id=str(uuid.uuid4()),
+                actor_type=ActorType.AGENT,
+                actor_id=AGENT_ID,
+                role=Role.AGENT,
+                request_id=str(uuid.uuid4()),
                 correlation_id=f"demo:{story.key}",
             )
         if who == "tech":
@@ -148,24 +157,34 @@ class Walker:
         story, site, contact = walk.story, self._site(walk.story), self._contact(walk.story)
         asset = self.company.assets[story.asset] if story.asset else None
         fields: dict[str, Any] = {
-            "customer_name": contact.name, "customer_phone": contact.phone, "customer_email": contact.email,
+            "customer_name": contact.name,
+            "customer_phone": contact.phone,
+            "customer_email": contact.email,
         }
         if step.by == "agent":
             # An agent that read the customer's message states how sure it is of who wrote and what it is.
             fields.update(identity_confidence=96, classification_confidence=84, incident_type=story.incident_type)
         payload = {
-            "account_id": str(site.account_id), "site_id": str(site.pk), "summary": story.summary,
-            "description": story.description, "customer": {"name": contact.name, "phone": contact.phone,
-                                                           "email": contact.email},
+            "account_id": str(site.account_id),
+            "site_id": str(site.pk),
+            "summary": story.summary,
+            "description": story.description,
+            "customer": {"name": contact.name, "phone": contact.phone, "email": contact.email},
         }
         if asset is not None:
             payload["asset_id"] = str(asset.pk)
         if story.nte_cents is not None:
             payload["nte_cents"] = story.nte_cents
         outcome = tickets.ticket_create(
-            actor=self.actor(step.by, story), account_id=site.account_id, site_id=site.pk, summary=story.summary,
-            description=story.description, asset_id=asset.pk if asset else None, nte_cents=story.nte_cents,
-            request=payload, **fields,
+            actor=self.actor(step.by, story),
+            account_id=site.account_id,
+            site_id=site.pk,
+            summary=story.summary,
+            description=story.description,
+            asset_id=asset.pk if asset else None,
+            nte_cents=story.nte_cents,
+            request=payload,
+            **fields,
         )
         walk.ticket = outcome.ticket
 
@@ -177,21 +196,29 @@ class Walker:
     def _triage(self, walk: Walk, step: Step) -> None:
         story = walk.story
         tickets.ticket_triage(
-            actor=self.actor(step.by, story), ticket_id=walk.ticket.pk, priority=story.priority,
-            incident_type=story.incident_type, nte_cents=story.nte_cents, outcome=step.options["outcome"],
+            actor=self.actor(step.by, story),
+            ticket_id=walk.ticket.pk,
+            priority=story.priority,
+            incident_type=story.incident_type,
+            nte_cents=story.nte_cents,
+            outcome=step.options["outcome"],
             approval_reason=step.options.get("approval_reason", ""),
             approval_amount_delta_cents=step.options.get("approval_amount_delta_cents"),
         )
 
     def _cancel(self, walk: Walk, step: Step) -> None:
         tickets.ticket_cancel(
-            actor=self.actor(step.by, walk.story), ticket_id=walk.ticket.pk, reason=step.options["reason"],
+            actor=self.actor(step.by, walk.story),
+            ticket_id=walk.ticket.pk,
+            reason=step.options["reason"],
             cancellation_code=step.options.get("cancellation_code", ""),
         )
 
     def _hold(self, walk: Walk, step: Step) -> None:
         tickets.ticket_force_hold(
-            actor=self.actor(step.by, walk.story), ticket_id=walk.ticket.pk, reason=step.options["reason"],
+            actor=self.actor(step.by, walk.story),
+            ticket_id=walk.ticket.pk,
+            reason=step.options["reason"],
             hold_reason=step.options.get("hold_reason", ""),
         )
 
@@ -206,7 +233,10 @@ class Walker:
     def _confirm(self, walk: Walk, step: Step) -> None:
         start, end = self._window(walk)
         scheduling.schedule_confirm(
-            actor=self.actor(step.by, walk.story), ticket_id=walk.ticket.pk, start=start, end=end,
+            actor=self.actor(step.by, walk.story),
+            ticket_id=walk.ticket.pk,
+            start=start,
+            end=end,
             tech_id=self._tech_id(walk),
         )
 
@@ -214,18 +244,24 @@ class Walker:
         # The customer has from now until the proposed window starts to confirm it.
         start, _end = self._window(walk)
         scheduling.schedule_hold(
-            actor=self.actor(step.by, walk.story), ticket_id=walk.ticket.pk, hold_reason=step.options["hold_reason"],
+            actor=self.actor(step.by, walk.story),
+            ticket_id=walk.ticket.pk,
+            hold_reason=step.options["hold_reason"],
             confirmation_window={"start": self.clock.now.isoformat(), "end": start.isoformat()},
         )
 
     def _dispatch(self, walk: Walk, step: Step) -> None:
         technician = self.company.technicians[walk.story.tech]
         scheduling.assignment_dispatch(
-            actor=self.actor(step.by, walk.story), ticket_id=walk.ticket.pk, tech_id=technician.pk,
+            actor=self.actor(step.by, walk.story),
+            ticket_id=walk.ticket.pk,
+            tech_id=technician.pk,
             dispatch_mode=step.options.get("dispatch_mode", "STANDARD"),
             dispatch_rationale=step.options.get(
-                "dispatch_rationale", f"{technician.display_name} covers {self._site(walk.story).service_region} "
-                f"and is rated for {walk.story.incident_type}."),
+                "dispatch_rationale",
+                f"{technician.display_name} covers {self._site(walk.story).service_region} "
+                f"and is rated for {walk.story.incident_type}.",
+            ),
             dispatch_confirmation=True,
         )
 
@@ -234,9 +270,14 @@ class Walker:
         start, _end = self._window(walk)
         arrived = min(start + timedelta(minutes=7), self.clock.now)
         scheduling.tech_check_in(
-            actor=self.actor(step.by, walk.story), ticket_id=walk.ticket.pk, timestamp=arrived,
-            location={"lat": float(site.lat + Decimal("0.000150")), "lng": float(site.lng - Decimal("0.000120")),
-                      "accuracy_m": 12},
+            actor=self.actor(step.by, walk.story),
+            ticket_id=walk.ticket.pk,
+            timestamp=arrived,
+            location={
+                "lat": float(site.lat + Decimal("0.000150")),
+                "lng": float(site.lng - Decimal("0.000120")),
+                "accuracy_m": 12,
+            },
         )
 
     def _evidence(self, walk: Walk, step: Step) -> None:
@@ -254,23 +295,29 @@ class Walker:
             taken = min(start + timedelta(minutes=10 if "before" in key else 55), self.clock.now)
             label = key.removeprefix("photo_").replace("_", " ")
             return {
-                "kind": "PHOTO", "evidence_key": key,
+                "kind": "PHOTO",
+                "evidence_key": key,
                 "upload": demo_photo(title=label.capitalize(), subtitle=f"{site.name} · {story.summary}", taken=taken),
                 "metadata": {"caption": label.capitalize()},
             }
         if key.startswith("signature"):
             contact = self._contact(story)
             return {
-                "kind": "SIGNATURE", "evidence_key": key,
+                "kind": "SIGNATURE",
+                "evidence_key": key,
                 "upload": demo_signature(contact.name),
                 "metadata": {"signed_by": contact.name},
             }
         text = NOTES.get(key, "Adjusted and tested ten open/close cycles; all normal.")
         technician = self.company.technicians[story.tech]
         return {
-            "kind": "NOTE", "evidence_key": key,
-            "upload": demo_note(title=key.removeprefix("note_").replace("_", " ").capitalize(), text=text,
-                                signed=f"{technician.display_name}, {site.name}"),
+            "kind": "NOTE",
+            "evidence_key": key,
+            "upload": demo_note(
+                title=key.removeprefix("note_").replace("_", " ").capitalize(),
+                text=text,
+                signed=f"{technician.display_name}, {site.name}",
+            ),
             "metadata": {"text": text},
         }
 
@@ -283,21 +330,27 @@ class Walker:
     def _labor(self, walk: Walk, step: Step) -> None:
         template = self.templates[walk.story.incident_type]
         closeout.labor_add(
-            actor=self.actor(step.by, walk.story), ticket_id=walk.ticket.pk, minutes=template.default_duration_minutes,
+            actor=self.actor(step.by, walk.story),
+            ticket_id=walk.ticket.pk,
+            minutes=template.default_duration_minutes,
             description=f"On site: {template.name.lower()}",
         )
 
     def _complete(self, walk: Walk, step: Step) -> None:
         template = self.templates[walk.story.incident_type]
         closeout.tech_complete(
-            actor=self.actor(step.by, walk.story), ticket_id=walk.ticket.pk,
-            checklist_status={key: True for key in template.required_checklist_keys},
+            actor=self.actor(step.by, walk.story),
+            ticket_id=walk.ticket.pk,
+            checklist_status=dict.fromkeys(template.required_checklist_keys, True),
             evidence_refs=list(walk.evidence_ids),
         )
 
     def _verify(self, walk: Walk, step: Step) -> None:
         closeout.qa_verify(
-            actor=self.actor(step.by, walk.story), ticket_id=walk.ticket.pk, timestamp=self.clock.now, result="PASS",
+            actor=self.actor(step.by, walk.story),
+            ticket_id=walk.ticket.pk,
+            timestamp=self.clock.now,
+            result="PASS",
             notes="Before/after photos match the checklist; customer signed.",
         )
 
@@ -313,16 +366,21 @@ class Walker:
 
     def _request_change(self, walk: Walk, step: Step) -> None:
         outcome = approvals.change_request(
-            actor=self.actor(step.by, walk.story), ticket_id=walk.ticket.pk,
-            approval_type=step.options["approval_type"], reason=step.options["reason"],
+            actor=self.actor(step.by, walk.story),
+            ticket_id=walk.ticket.pk,
+            approval_type=step.options["approval_type"],
+            reason=step.options["reason"],
             amount_delta_cents=step.options.get("amount_delta_cents"),
         )
         walk.approval_id = str(outcome.result.pk)
 
     def _approval_decide(self, walk: Walk, step: Step) -> None:
         approvals.approval_decide(
-            actor=self.actor(step.by, walk.story), ticket_id=walk.ticket.pk, approval_id=walk.approval_id,
-            decision=step.options["decision"], notes=step.options.get("notes", ""),
+            actor=self.actor(step.by, walk.story),
+            ticket_id=walk.ticket.pk,
+            approval_id=walk.approval_id,
+            decision=step.options["decision"],
+            notes=step.options.get("notes", ""),
         )
 
 
@@ -406,8 +464,11 @@ def demo_load(*, now: datetime | None = None, stories: tuple[Story, ...] = STORI
         summary.states[ticket.state] = summary.states.get(ticket.state, 0) + 1
     summary.login_conflicts = _login_conflicts(company)
     summary.counts = {
-        "accounts": len(company.accounts), "sites": len(company.sites), "assets": len(company.assets),
-        "contacts": sum(len(c) for c in company.contacts.values()), "technicians": len(company.technicians),
+        "accounts": len(company.accounts),
+        "sites": len(company.sites),
+        "assets": len(company.assets),
+        "contacts": sum(len(c) for c in company.contacts.values()),
+        "technicians": len(company.technicians),
         "tickets": len(tickets),
         "approvals pending": Approval.objects.filter(ticket__in=tickets, status=Approval.Status.PENDING).count(),
     }
@@ -425,6 +486,5 @@ def demo_logins() -> list[tuple[str, str, str]]:
 def _login_conflicts(company: Company) -> list[str]:
     """Printed demo logins that will not work because the user existed before with another password."""
     return [
-        username for username, password, _what in demo_logins()
-        if not company.users[username].check_password(password)
+        username for username, password, _what in demo_logins() if not company.users[username].check_password(password)
     ]

@@ -1,6 +1,7 @@
 """Back office for intake: what customers sent (raw next to sanitized), conversations, the
 facts intake read, and what agents' blind intakes reported. Everything is read-only; the one
 change, clearing a review mark, goes through `message_review_clear`, which audits it."""
+
 from __future__ import annotations
 
 import json
@@ -25,15 +26,41 @@ class InboundMessageAdmin(ReadOnlyModelAdmin):
     list_select_related = ("ticket",)
     actions = ["mark_reviewed"]
     fieldsets = (
-        (None, {"fields": ("id", "channel", "provider_message_id", "received_at", "ticket", "conversation", "reply_option")}),
+        (
+            None,
+            {
+                "fields": (
+                    "id",
+                    "channel",
+                    "provider_message_id",
+                    "received_at",
+                    "ticket",
+                    "conversation",
+                    "reply_option",
+                )
+            },
+        ),
         ("Sender", {"fields": ("sender_name", "sender_phone", "sender_email")}),
         ("Review", {"fields": ("needs_review", "flags_pretty")}),
         ("Message", {"fields": ("subject", "side_by_side", "media", "raw_pretty")}),
     )
     readonly_fields = (
-        "id", "channel", "provider_message_id", "received_at", "ticket", "conversation", "reply_option",
-        "sender_name", "sender_phone", "sender_email", "needs_review", "flags_pretty", "subject", "side_by_side",
-        "media", "raw_pretty",
+        "id",
+        "channel",
+        "provider_message_id",
+        "received_at",
+        "ticket",
+        "conversation",
+        "reply_option",
+        "sender_name",
+        "sender_phone",
+        "sender_email",
+        "needs_review",
+        "flags_pretty",
+        "subject",
+        "side_by_side",
+        "media",
+        "raw_pretty",
     )
 
     @admin.display(description="from")
@@ -65,7 +92,10 @@ class InboundMessageAdmin(ReadOnlyModelAdmin):
             '<div><strong>Raw ({} characters)</strong><pre style="white-space:pre-wrap;max-height:30rem;overflow:auto">{}</pre></div>'
             '<div><strong>Sanitized ({} characters)</strong><pre style="white-space:pre-wrap;max-height:30rem;overflow:auto">{}</pre></div>'
             "</div>",
-            len(obj.raw_body), obj.raw_body[:20_000], len(obj.body), obj.body,
+            len(obj.raw_body),
+            obj.raw_body[:20_000],
+            len(obj.body),
+            obj.body,
         )
 
     @admin.action(description="Mark reviewed")
@@ -80,7 +110,9 @@ class InboundMessageAdmin(ReadOnlyModelAdmin):
             self.message_user(request, exc.message, messages.ERROR)
             return
         self.message_user(
-            request, ngettext("%d message marked reviewed.", "%d messages marked reviewed.", cleared) % cleared, messages.SUCCESS
+            request,
+            ngettext("%d message marked reviewed.", "%d messages marked reviewed.", cleared) % cleared,
+            messages.SUCCESS,
         )
 
 
@@ -102,7 +134,17 @@ class ConversationAdmin(ReadOnlyModelAdmin):
     list_filter = ("status", "channel")
     search_fields = ("customer_phone", "customer_email", "=ticket__id")
     list_select_related = ("ticket",)
-    readonly_fields = ("id", "ticket", "channel", "customer_phone", "customer_email", "status", "asked", "created_at", "last_message_at")
+    readonly_fields = (
+        "id",
+        "ticket",
+        "channel",
+        "customer_phone",
+        "customer_email",
+        "status",
+        "asked",
+        "created_at",
+        "last_message_at",
+    )
     inlines = [MessageInline]
 
 
@@ -123,16 +165,28 @@ class ExtractedFieldAdmin(ReadOnlyModelAdmin):
 @admin.register(BlindIntake)
 class BlindIntakeAdmin(ReadOnlyModelAdmin):
     list_display = (
-        "created_at", "ticket", "identity_confidence", "classification_confidence", "readiness_reasons",
+        "created_at",
+        "ticket",
+        "identity_confidence",
+        "classification_confidence",
+        "readiness_reasons",
         "sop_handoff_acknowledged",
     )
     list_filter = ("sop_handoff_required", "sop_handoff_acknowledged")
     search_fields = ("=ticket__id", "identity_signature")
     list_select_related = ("ticket",)
     readonly_fields = (
-        "ticket", "identity_confidence", "classification_confidence", "identity_threshold", "classification_threshold",
-        "readiness_reasons", "identity_signature", "sop_handoff_required", "sop_handoff_acknowledged",
-        "sop_handoff_prompt", "created_at",
+        "ticket",
+        "identity_confidence",
+        "classification_confidence",
+        "identity_threshold",
+        "classification_threshold",
+        "readiness_reasons",
+        "identity_signature",
+        "sop_handoff_required",
+        "sop_handoff_acknowledged",
+        "sop_handoff_prompt",
+        "created_at",
     )
 
 

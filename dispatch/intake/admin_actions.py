@@ -6,6 +6,7 @@ key as the lifecycle's plain triage button, which it replaces, when this module 
 so the blind-intake gate refuses here as it does there; a dispatcher may override it with a
 reason, which the triage's audit event keeps.
 """
+
 from __future__ import annotations
 
 from django import forms
@@ -28,7 +29,9 @@ class TriageReadyForm(TriageForm):
 
 ticket_actions_register(
     TicketAction(
-        "triage-ready", TICKET_TRIAGE, "Triage → ready to schedule",
+        "triage-ready",
+        TICKET_TRIAGE,
+        "Triage → ready to schedule",
         service_runner(
             intake_triage,
             lambda ticket, data: {
@@ -40,7 +43,8 @@ ticket_actions_register(
                 "override_reason": data.get("override_reason", ""),
             },
         ),
-        TriageReadyForm, tone="primary",
+        TriageReadyForm,
+        tone="primary",
         help_text="Set priority, incident type and NTE, and queue the job for scheduling.",
     ),
 )

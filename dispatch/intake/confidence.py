@@ -1,6 +1,7 @@
 """How sure intake must be of the customer and of the incident before a ticket goes to the
 scheduling queue on its own: one pair of settings, read by blind intake, its triage gate and
 intake from customers' messages alike."""
+
 from __future__ import annotations
 
 from django.conf import settings

@@ -5,6 +5,7 @@ newest one). Otherwise intake opens a ticket: for the account of the matching Co
 contact's site, the account's only site, or the site whose street the message names; for an
 unknown sender, on a provisional account and site that a dispatcher confirms or merges later.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -128,21 +129,29 @@ def sender_thread(*, phone: str, email: str) -> SenderThread:
         return SenderThread()
     rows = list(_open_conversations(sender))
     if len(rows) == CONVERSATION_SCAN_LIMIT:
-        by_conversation = _sender_match(sender, phone_field="customer_phone", email_field="customer_email", email_any_case=False)
+        by_conversation = _sender_match(
+            sender, phone_field="customer_phone", email_field="customer_email", email_any_case=False
+        )
         # Many open conversations, most of them finished: the open one may be further down.
-        rows = list(
-            Conversation.objects.filter(by_conversation, status=Conversation.Status.OPEN, ticket__state__in=OPEN)
-            .annotate(ticket_state=F("ticket__state"), ticket_created_at=F("ticket__created_at"))
-            .order_by("-ticket_created_at")[:CONVERSATION_SCAN_LIMIT]
-        ) + rows
+        rows = (
+            list(
+                Conversation.objects.filter(by_conversation, status=Conversation.Status.OPEN, ticket__state__in=OPEN)
+                .annotate(ticket_state=F("ticket__state"), ticket_created_at=F("ticket__created_at"))
+                .order_by("-ticket_created_at")[:CONVERSATION_SCAN_LIMIT]
+            )
+            + rows
+        )
     thread = SenderThread(
         finished=len(rows) >= CONVERSATION_SCAN_LIMIT or any(row.ticket_state not in OPEN_STATES for row in rows)
     )
     through_conversation = next((row for row in rows if row.ticket_state in OPEN_STATES), None)
     ticket = _newest_open_ticket(sender)
-    if through_conversation is not None and (ticket is None or through_conversation.ticket_created_at >= ticket.created_at):
-        if ticket is None or ticket.pk != through_conversation.ticket_id:
-            ticket = Ticket.objects.select_related("site", "account").get(pk=through_conversation.ticket_id)
+    # The conversation's ticket wins when it is the newer one (it may carry another phone or email).
+    newer = through_conversation is not None and (
+        ticket is None or through_conversation.ticket_created_at >= ticket.created_at
+    )
+    if newer and (ticket is None or ticket.pk != through_conversation.ticket_id):
+        ticket = Ticket.objects.select_related("site", "account").get(pk=through_conversation.ticket_id)
     thread.ticket = ticket
     if ticket is not None:
         thread.conversations = [row for row in rows if row.ticket_id == ticket.pk]
@@ -173,7 +182,11 @@ def finished_conversations_close(*, phone: str, email: str) -> int:
 def conversation_start(*, ticket: Ticket, channel: str, phone: str, email: str, asked: dict) -> Conversation:
     """The first conversation of a ticket intake has just opened (so there is none to look up)."""
     conversation = Conversation(
-        ticket=ticket, channel=channel, customer_phone=phone, customer_email=email, asked=asked,
+        ticket=ticket,
+        channel=channel,
+        customer_phone=phone,
+        customer_email=email,
+        asked=asked,
         last_message_at=timezone.now(),
     )
     conversation.save(force_insert=True)
@@ -266,25 +279,42 @@ def placement_for(*, phone: str, email: str, address: dict | None) -> Placement:
         matched = site_matching(sites, address)
         lower = IDENTITY_UNCONFIRMED if ambiguous else None
         if matched is not None:
-            return Placement(account, matched, lower or IDENTITY_CONTACT_ADDRESS_MATCH, contact, note="address matches a site")
+            return Placement(
+                account, matched, lower or IDENTITY_CONTACT_ADDRESS_MATCH, contact, note="address matches a site"
+            )
         if address and address.get("line1"):
             # They named a street we do not have for this customer: a new site of theirs, which
             # a dispatcher confirms before the job is scheduled.
-            return Placement(account, None, IDENTITY_UNCONFIRMED, contact, new_site_address=address, note="new address for a known customer")
+            return Placement(
+                account,
+                None,
+                IDENTITY_UNCONFIRMED,
+                contact,
+                new_site_address=address,
+                note="new address for a known customer",
+            )
         if contact.site_id:
             return Placement(account, contact.site, lower or IDENTITY_CONTACT_SITE, contact, note="contact's site")
         if len(sites) == 1:
-            return Placement(account, sites[0], lower or IDENTITY_CONTACT_ONLY_SITE, contact, note="account's only site")
+            return Placement(
+                account, sites[0], lower or IDENTITY_CONTACT_ONLY_SITE, contact, note="account's only site"
+            )
         return Placement(account, None, IDENTITY_UNCONFIRMED, contact, note="known customer, site not yet known")
     if address and address.get("line1"):
         number = address["line1"].split()[0]
-        nearby = Site.objects.filter(address_line1__istartswith=f"{number} ", account__is_provisional=False).select_related("account")[:50]
+        nearby = Site.objects.filter(
+            address_line1__istartswith=f"{number} ", account__is_provisional=False
+        ).select_related("account")[:50]
         matched = site_matching(nearby, address)
         if matched is not None:
             # A stranger reporting a problem at a customer's building (a tenant, a neighbour):
             # the job is probably theirs, but someone confirms who is asking first.
             return Placement(matched.account, matched, IDENTITY_UNCONFIRMED, note="unknown sender at a customer's site")
-    confidence = IDENTITY_NEW_CUSTOMER_WITH_ADDRESS if address and address.get("city") or (address and address.get("postal_code")) else IDENTITY_UNKNOWN
+    confidence = (
+        IDENTITY_NEW_CUSTOMER_WITH_ADDRESS
+        if (address and address.get("city")) or (address and address.get("postal_code"))
+        else IDENTITY_UNKNOWN
+    )
     return Placement(None, None, confidence, new_site_address=address, provisional=True, note="new customer")
 
 
@@ -323,8 +353,11 @@ def site_address_fill(site: Site, address: dict) -> list[str]:
     """Complete a placeholder site with the address the customer gave; returns the fields set."""
     changed = []
     for field, key, limit in (
-        ("address_line1", "line1", 200), ("address_line2", "line2", 200), ("city", "city", 100),
-        ("region", "region", 100), ("postal_code", "postal_code", 20),
+        ("address_line1", "line1", 200),
+        ("address_line2", "line2", 200),
+        ("city", "city", 100),
+        ("region", "region", 100),
+        ("postal_code", "postal_code", 20),
     ):
         value = (address.get(key) or "")[:limit]
         if value and not getattr(site, field):

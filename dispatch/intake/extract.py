@@ -6,18 +6,19 @@ address has no address. `message_extract` is a pure function of the text, the mo
 message arrived, the timezone and the incident keywords (editable per incident template in
 the admin), so the same message always reads the same way.
 """
+
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import lru_cache
 from datetime import datetime
-from typing import Any, Iterable
+from functools import lru_cache
+from typing import Any
 
 import phonenumbers
 from django.conf import settings
-
 
 from dispatch.common.time_phrases import time_windows
 from dispatch.tickets import catalog
@@ -50,7 +51,14 @@ class Extraction:
     priority_stated: bool = False
 
     def facts(self) -> list[Fact]:
-        found = [self.incident_type, self.address, self.time_windows, self.callback_phone, self.email, self.customer_name]
+        found = [
+            self.incident_type,
+            self.address,
+            self.time_windows,
+            self.callback_phone,
+            self.email,
+            self.customer_name,
+        ]
         facts = [f for f in found if f is not None]
         if self.priority_stated:
             facts.append(self.priority)
@@ -88,13 +96,13 @@ def _one_typo(word: str, token: str) -> bool:
     if len(token) == len(word):
         diff = [i for i, (a, b) in enumerate(zip(token, word)) if a != b]
         return len(diff) == 1 or (
-            len(diff) == 2 and diff[1] == diff[0] + 1 and token[diff[0]] == word[diff[1]] and token[diff[1]] == word[diff[0]]
+            len(diff) == 2
+            and diff[1] == diff[0] + 1
+            and token[diff[0]] == word[diff[1]]
+            and token[diff[1]] == word[diff[0]]
         )
     shorter, longer = (token, word) if len(token) < len(word) else (word, token)
-    for i in range(len(longer)):
-        if longer[:i] + longer[i + 1:] == shorter:
-            return True
-    return False
+    return any(longer[:i] + longer[i + 1 :] == shorter for i in range(len(longer)))
 
 
 def incident_keywords() -> dict[str, list[str]]:
@@ -121,10 +129,20 @@ def _keyword_table(rows: tuple[tuple[str, tuple[str, ...]], ...]) -> tuple[tuple
     for incident_type, words in rows:
         # "won't close" and "wont close" are one keyword once folded: count it once.
         unique = sorted({_fold(k).strip() for k in words if k.strip()})
-        table.append((incident_type, tuple(
-            _Keyword(k, _phrase_pattern(k, inflect=True), 1.0 + 0.5 * (len(k.split()) - 1), len(k) >= 7 and " " not in k)
-            for k in unique
-        )))
+        table.append(
+            (
+                incident_type,
+                tuple(
+                    _Keyword(
+                        k,
+                        _phrase_pattern(k, inflect=True),
+                        1.0 + 0.5 * (len(k.split()) - 1),
+                        len(k) >= 7 and " " not in k,
+                    )
+                    for k in unique
+                ),
+            )
+        )
     return tuple(table)
 
 
@@ -167,24 +185,96 @@ def _incident(folded: str, keywords: dict[str, list[str]]) -> Fact | None:
 # Safety or security at stake: the building cannot be secured, someone is trapped, an exit is
 # blocked, glass is broken. Any of these alone makes a job an emergency.
 SAFETY_PHRASES = (
-    "cant lock", "cannot lock", "can not lock", "unable to lock", "wont lock at all",
-    "cant lock up", "cant be locked", "cannot be locked", "cant secure", "cannot secure", "can not secure",
-    "unable to secure", "cant be secured", "cannot be secured", "not secure", "unsecured",
-    "break in", "breakin", "broke in", "broken into", "burglary", "burglar", "robbed", "forced entry", "forced open",
-    "kicked in", "pried",
-    "shattered", "smashed", "glass everywhere", "broken glass",
-    "trapped", "stuck inside", "locked inside", "locked in", "cant get out", "cannot get out",
-    "fire exit", "fire door", "emergency exit", "exit blocked", "blocked exit",
-    "injured", "hurt", "bleeding", "unsafe", "dangerous", "hazard",
+    "cant lock",
+    "cannot lock",
+    "can not lock",
+    "unable to lock",
+    "wont lock at all",
+    "cant lock up",
+    "cant be locked",
+    "cannot be locked",
+    "cant secure",
+    "cannot secure",
+    "can not secure",
+    "unable to secure",
+    "cant be secured",
+    "cannot be secured",
+    "not secure",
+    "unsecured",
+    "break in",
+    "breakin",
+    "broke in",
+    "broken into",
+    "burglary",
+    "burglar",
+    "robbed",
+    "forced entry",
+    "forced open",
+    "kicked in",
+    "pried",
+    "shattered",
+    "smashed",
+    "glass everywhere",
+    "broken glass",
+    "trapped",
+    "stuck inside",
+    "locked inside",
+    "locked in",
+    "cant get out",
+    "cannot get out",
+    "fire exit",
+    "fire door",
+    "emergency exit",
+    "exit blocked",
+    "blocked exit",
+    "injured",
+    "hurt",
+    "bleeding",
+    "unsafe",
+    "dangerous",
+    "hazard",
 )
 EMERGENCY_WORDS = ("emergency", "emergancy", "emergencia", "911")
 URGENT_WORDS = (
-    "urgent", "urgently", "asap", "a s a p", "as soon as possible", "right away", "immediately", "today", "tonight",
-    "this afternoon", "this morning", "this evening", "right now", "quickly", "same day", "same-day", "rush", "hurry",
-    "by end of day", "before we close", "before closing", "cant wait", "cannot wait", "pronto", "urgente",
+    "urgent",
+    "urgently",
+    "asap",
+    "a s a p",
+    "as soon as possible",
+    "right away",
+    "immediately",
+    "today",
+    "tonight",
+    "this afternoon",
+    "this morning",
+    "this evening",
+    "right now",
+    "quickly",
+    "same day",
+    "same-day",
+    "rush",
+    "hurry",
+    "by end of day",
+    "before we close",
+    "before closing",
+    "cant wait",
+    "cannot wait",
+    "pronto",
+    "urgente",
 )
 # Words that take the urgency out: "no rush", "not urgent", "whenever".
-CALM_PHRASES = ("no rush", "not urgent", "not an emergency", "no emergency", "whenever", "no hurry", "not in a hurry", "when you can", "next week", "sometime")
+CALM_PHRASES = (
+    "no rush",
+    "not urgent",
+    "not an emergency",
+    "no emergency",
+    "whenever",
+    "no hurry",
+    "not in a hurry",
+    "when you can",
+    "next week",
+    "sometime",
+)
 
 
 def _any(folded: str, phrases: Iterable[str]) -> list[str]:
@@ -211,24 +301,131 @@ def _priority(folded: str) -> tuple[Fact, bool]:
 # --- Address ----------------------------------------------------------------------------------
 
 STREET_SUFFIXES = {
-    "street": "st", "st": "st", "str": "st", "avenue": "ave", "ave": "ave", "av": "ave", "boulevard": "blvd",
-    "blvd": "blvd", "road": "rd", "rd": "rd", "drive": "dr", "dr": "dr", "lane": "ln", "ln": "ln", "way": "way",
-    "court": "ct", "ct": "ct", "place": "pl", "pl": "pl", "terrace": "ter", "ter": "ter", "parkway": "pkwy",
-    "pkwy": "pkwy", "highway": "hwy", "hwy": "hwy", "circle": "cir", "cir": "cir", "square": "sq", "sq": "sq",
-    "loop": "loop", "trail": "trl", "trl": "trl", "plaza": "plz", "plz": "plz", "pike": "pike", "alley": "aly",
-    "expressway": "expy", "freeway": "fwy", "crescent": "cres", "center": "ctr",
+    "street": "st",
+    "st": "st",
+    "str": "st",
+    "avenue": "ave",
+    "ave": "ave",
+    "av": "ave",
+    "boulevard": "blvd",
+    "blvd": "blvd",
+    "road": "rd",
+    "rd": "rd",
+    "drive": "dr",
+    "dr": "dr",
+    "lane": "ln",
+    "ln": "ln",
+    "way": "way",
+    "court": "ct",
+    "ct": "ct",
+    "place": "pl",
+    "pl": "pl",
+    "terrace": "ter",
+    "ter": "ter",
+    "parkway": "pkwy",
+    "pkwy": "pkwy",
+    "highway": "hwy",
+    "hwy": "hwy",
+    "circle": "cir",
+    "cir": "cir",
+    "square": "sq",
+    "sq": "sq",
+    "loop": "loop",
+    "trail": "trl",
+    "trl": "trl",
+    "plaza": "plz",
+    "plz": "plz",
+    "pike": "pike",
+    "alley": "aly",
+    "expressway": "expy",
+    "freeway": "fwy",
+    "crescent": "cres",
+    "center": "ctr",
     "centre": "ctr",
 }
-DIRECTIONS = {"north": "n", "south": "s", "east": "e", "west": "w", "n": "n", "s": "s", "e": "e", "w": "w",
-              "northeast": "ne", "northwest": "nw", "southeast": "se", "southwest": "sw", "ne": "ne", "nw": "nw",
-              "se": "se", "sw": "sw"}
-US_STATES = (
-    "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY NC ND OH OK "
-    "OR PA RI SC SD TN TX UT VT VA WA WV WI WY"
-).split()
+DIRECTIONS = {
+    "north": "n",
+    "south": "s",
+    "east": "e",
+    "west": "w",
+    "n": "n",
+    "s": "s",
+    "e": "e",
+    "w": "w",
+    "northeast": "ne",
+    "northwest": "nw",
+    "southeast": "se",
+    "southwest": "sw",
+    "ne": "ne",
+    "nw": "nw",
+    "se": "se",
+    "sw": "sw",
+}
+US_STATES = [
+    "AL",
+    "AK",
+    "AZ",
+    "AR",
+    "CA",
+    "CO",
+    "CT",
+    "DE",
+    "DC",
+    "FL",
+    "GA",
+    "HI",
+    "ID",
+    "IL",
+    "IN",
+    "IA",
+    "KS",
+    "KY",
+    "LA",
+    "ME",
+    "MD",
+    "MA",
+    "MI",
+    "MN",
+    "MS",
+    "MO",
+    "MT",
+    "NE",
+    "NV",
+    "NH",
+    "NJ",
+    "NM",
+    "NY",
+    "NC",
+    "ND",
+    "OH",
+    "OK",
+    "OR",
+    "PA",
+    "RI",
+    "SC",
+    "SD",
+    "TN",
+    "TX",
+    "UT",
+    "VT",
+    "VA",
+    "WA",
+    "WV",
+    "WI",
+    "WY",
+]
 STATE_NAMES = {
-    "california": "CA", "oregon": "OR", "washington": "WA", "nevada": "NV", "arizona": "AZ", "texas": "TX",
-    "new york": "NY", "florida": "FL", "illinois": "IL", "colorado": "CO", "massachusetts": "MA",
+    "california": "CA",
+    "oregon": "OR",
+    "washington": "WA",
+    "nevada": "NV",
+    "arizona": "AZ",
+    "texas": "TX",
+    "new york": "NY",
+    "florida": "FL",
+    "illinois": "IL",
+    "colorado": "CO",
+    "massachusetts": "MA",
 }
 # Streets whose names carry no suffix ("1200 Broadway").
 NAMED_STREETS = ("Broadway", "Embarcadero", "The Embarcadero", "The Alameda", "Bowery", "Kingsway")
@@ -269,10 +466,58 @@ ADDRESS_RE = re.compile(
 # City names must start with a capital; case-insensitive matching above would take any word,
 # so a lowercase "city" is checked again here (and days, times and fillers are never cities).
 NOT_CITY_WORDS = {
-    "today", "tomorrow", "tonight", "asap", "please", "thanks", "thank", "monday", "tuesday", "wednesday", "thursday",
-    "friday", "saturday", "sunday", "morning", "afternoon", "evening", "next", "this", "call", "text", "the", "it",
-    "we", "i", "my", "our", "front", "back", "side", "rear", "main", "door", "can", "need", "is", "and", "apt", "unit",
-    "suite", "after", "before", "between", "anytime", "any", "around", "by", "if", "so", "but", "hi", "hello",
+    "today",
+    "tomorrow",
+    "tonight",
+    "asap",
+    "please",
+    "thanks",
+    "thank",
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+    "morning",
+    "afternoon",
+    "evening",
+    "next",
+    "this",
+    "call",
+    "text",
+    "the",
+    "it",
+    "we",
+    "i",
+    "my",
+    "our",
+    "front",
+    "back",
+    "side",
+    "rear",
+    "main",
+    "door",
+    "can",
+    "need",
+    "is",
+    "and",
+    "apt",
+    "unit",
+    "suite",
+    "after",
+    "before",
+    "between",
+    "anytime",
+    "any",
+    "around",
+    "by",
+    "if",
+    "so",
+    "but",
+    "hi",
+    "hello",
 }
 
 
@@ -304,19 +549,30 @@ def address_find(text: str) -> Fact | None:
     """The most complete US street address in the text (number, street, suffix, unit, city, state, ZIP)."""
     best = None
     for match in ADDRESS_RE.finditer(text):
-        number, street, suffix = match.group("number"), match.group("street") or match.group("named"), match.group("suffix") or ""
+        number, street, suffix = (
+            match.group("number"),
+            match.group("street") or match.group("named"),
+            match.group("suffix") or "",
+        )
         # "3 pm" or "2 doors" never reach here (no suffix); "5 min walk" would: a street name
         # needs at least one letter and a house number below 100000.
         if not re.search(r"[A-Za-z]", street):
             continue
         city = state = postal = ""
-        ends_clause = bool(re.match(r"\s*(?:$|[.!?;\n])", text[match.end():]))
-        if match.group("city_c") and _city_ok(match.group("city_c"), ends_clause=ends_clause or bool(match.group("state_c") or match.group("zip_c"))):
+        ends_clause = bool(re.match(r"\s*(?:$|[.!?;\n])", text[match.end() :]))
+        if match.group("city_c") and _city_ok(
+            match.group("city_c"), ends_clause=ends_clause or bool(match.group("state_c") or match.group("zip_c"))
+        ):
             city, state, postal = match.group("city_c"), match.group("state_c") or "", match.group("zip_c") or ""
-        elif match.group("city_s") and (match.group("state_s") or match.group("zip_s") or ends_clause) \
-                and _city_ok(match.group("city_s"), ends_clause=True):
+        elif (
+            match.group("city_s")
+            and (match.group("state_s") or match.group("zip_s") or ends_clause)
+            and _city_ok(match.group("city_s"), ends_clause=True)
+        ):
             city, state, postal = match.group("city_s"), match.group("state_s") or "", match.group("zip_s") or ""
-        elif match.group("city_in") and _city_ok(match.group("city_in"), ends_clause=ends_clause or bool(match.group("state_in"))):
+        elif match.group("city_in") and _city_ok(
+            match.group("city_in"), ends_clause=ends_clause or bool(match.group("state_in"))
+        ):
             city, state = match.group("city_in"), match.group("state_in") or ""
         elif match.group("zip_only"):
             postal = match.group("zip_only")
@@ -349,9 +605,46 @@ NAME_RE = re.compile(
     r"|^\s*(?i:-|—|thanks,?|thank you,?|regards,?|best,?|cheers,?)\s*(?P<sign>[A-Z][a-z'\-]+(?:\s+[A-Z][a-z'\-]+)?)\s*$",
     re.MULTILINE,
 )
-_NOT_NAME = {"The", "This", "It", "Our", "My", "Your", "A", "An", "Not", "Urgent", "Here", "There", "Back", "Door",
-             "Calling", "Writing", "Texting", "Still", "Going", "Having", "Sorry", "So", "Very", "Really", "Just", "At",
-             "In", "On", "Outside", "Inside", "Locked", "Stuck", "Trapped", "Available", "Free", "Home", "Out", "Again"}
+_NOT_NAME = {
+    "The",
+    "This",
+    "It",
+    "Our",
+    "My",
+    "Your",
+    "A",
+    "An",
+    "Not",
+    "Urgent",
+    "Here",
+    "There",
+    "Back",
+    "Door",
+    "Calling",
+    "Writing",
+    "Texting",
+    "Still",
+    "Going",
+    "Having",
+    "Sorry",
+    "So",
+    "Very",
+    "Really",
+    "Just",
+    "At",
+    "In",
+    "On",
+    "Outside",
+    "Inside",
+    "Locked",
+    "Stuck",
+    "Trapped",
+    "Available",
+    "Free",
+    "Home",
+    "Out",
+    "Again",
+}
 
 
 def _callback(text: str) -> Fact | None:
@@ -379,16 +672,61 @@ def _name(text: str) -> Fact | None:
 # --- Spam ---------------------------------------------------------------------------------------
 
 SPAM_PHRASES = (
-    "win a free", "you have won", "youve won", "you won", "congratulations you", "claim your", "free cruise",
-    "free gift", "gift card", "click here", "click the link", "click below", "limited time offer", "act now",
-    "100% free", "risk free", "earn money", "make money fast", "work from home", "crypto", "bitcoin", "btc",
-    "investment opportunity", "double your", "viagra", "cialis", "casino", "lottery", "prize", "loan approved",
-    "pre-approved", "preapproved", "seo services", "rank your website", "first page of google", "unsubscribe",
-    "reply stop", "text stop", "nigerian prince", "wire transfer", "urgent business proposal", "dear friend",
-    "hot singles", "weight loss", "miracle", "cheap meds", "final notice", "your account has been suspended",
-    "verify your account", "exclusive deal", "100% guaranteed",
+    "win a free",
+    "you have won",
+    "youve won",
+    "you won",
+    "congratulations you",
+    "claim your",
+    "free cruise",
+    "free gift",
+    "gift card",
+    "click here",
+    "click the link",
+    "click below",
+    "limited time offer",
+    "act now",
+    "100% free",
+    "risk free",
+    "earn money",
+    "make money fast",
+    "work from home",
+    "crypto",
+    "bitcoin",
+    "btc",
+    "investment opportunity",
+    "double your",
+    "viagra",
+    "cialis",
+    "casino",
+    "lottery",
+    "prize",
+    "loan approved",
+    "pre-approved",
+    "preapproved",
+    "seo services",
+    "rank your website",
+    "first page of google",
+    "unsubscribe",
+    "reply stop",
+    "text stop",
+    "nigerian prince",
+    "wire transfer",
+    "urgent business proposal",
+    "dear friend",
+    "hot singles",
+    "weight loss",
+    "miracle",
+    "cheap meds",
+    "final notice",
+    "your account has been suspended",
+    "verify your account",
+    "exclusive deal",
+    "100% guaranteed",
 )
-URL_RE = re.compile(r"(?:https?://|www\.)\S+|\b[a-z0-9-]+\.(?:com|net|org|io|ly|xyz|top|info|biz|co)/\S*", re.IGNORECASE)
+URL_RE = re.compile(
+    r"(?:https?://|www\.)\S+|\b[a-z0-9-]+\.(?:com|net|org|io|ly|xyz|top|info|biz|co)/\S*", re.IGNORECASE
+)
 
 
 def _spam(text: str, folded: str, has_incident: bool) -> list[str]:

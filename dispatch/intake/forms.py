@@ -3,6 +3,7 @@
 A file's type is read from its first bytes (never its name or the browser's word for it), and
 stored names are built from ids we made, so nothing a customer sends ends up in a storage path.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -91,7 +92,9 @@ class PhotosField(forms.FileField):
             upload.seek(0)
             sniffed = sniff(head)
             if sniffed is None or not sniffed.content_type.startswith("image/"):
-                raise forms.ValidationError(f"“{upload.name}” is not a photo. Please attach JPEG, PNG, WebP or HEIC images.")
+                raise forms.ValidationError(
+                    f"“{upload.name}” is not a photo. Please attach JPEG, PNG, WebP or HEIC images."
+                )
             if sniffed.is_raster and not _raster_readable(upload.read()):
                 raise forms.ValidationError(f"“{upload.name}” could not be opened as a photo.")
             upload.seek(0)
@@ -106,40 +109,51 @@ class ServiceRequestForm(forms.Form):
     """What a customer tells us on /request/."""
 
     name = forms.CharField(
-        label="Your name", max_length=200, error_messages={"required": "Please tell us your name."},
+        label="Your name",
+        max_length=200,
+        error_messages={"required": "Please tell us your name."},
         widget=forms.TextInput(attrs={"autocomplete": "name", "autocapitalize": "words"}),
     )
     phone = forms.CharField(
-        label="Mobile phone", max_length=40, required=False,
+        label="Mobile phone",
+        max_length=40,
+        required=False,
         help_text="Best for quick updates: we text you appointment times.",
         widget=forms.TextInput(attrs={"type": "tel", "autocomplete": "tel", "inputmode": "tel"}),
     )
     email = forms.EmailField(
-        label="Email", max_length=254, required=False,
+        label="Email",
+        max_length=254,
+        required=False,
         help_text="If you'd rather hear from us by email.",
         error_messages={"invalid": "Please enter a valid email address, like pat@example.com."},
         widget=forms.EmailInput(attrs={"autocomplete": "email", "inputmode": "email"}),
     )
     address = forms.CharField(
-        label="Service address", max_length=300,
+        label="Service address",
+        max_length=300,
         error_messages={"required": "Please tell us where the job is."},
         help_text="Street, city and ZIP code.",
         widget=forms.TextInput(attrs={"autocomplete": "street-address"}),
     )
     problem = forms.CharField(
-        label="What's wrong?", max_length=2000,
+        label="What's wrong?",
+        max_length=2000,
         error_messages={"required": "Please tell us a little about the problem."},
         help_text="For example: the front door won't latch, the garage door is stuck open.",
         widget=forms.Textarea(attrs={"rows": 4}),
     )
     preferred_times = forms.CharField(
-        label="When suits you?", max_length=200, required=False,
+        label="When suits you?",
+        max_length=200,
+        required=False,
         help_text="For example: tomorrow morning, weekdays after 3 pm.",
     )
     photos = PhotosField(label="Photos (optional)", required=False)
     # A field people never see and bots fill in.
     website = forms.CharField(
-        required=False, label="Leave this empty",
+        required=False,
+        label="Leave this empty",
         widget=forms.TextInput(attrs={"tabindex": "-1", "autocomplete": "off"}),
     )
     # Made by the server when the form is shown; a second submission of the same page carries

@@ -6,6 +6,7 @@ Every path that would make such a ticket READY_TO_SCHEDULE asks here: the triage
 (`services.intake_triage`, which the API and the back office both call) and intake's own
 triage of a ticket a customer's later message completes (receive.py).
 """
+
 from __future__ import annotations
 
 from dispatch.common.actors import Actor, ActorType
@@ -32,41 +33,47 @@ def gate_refusals(
     identity = ticket.identity_confidence if ticket.identity_confidence is not None else 0
     classification = ticket.classification_confidence if ticket.classification_confidence is not None else 0
     if identity < identity_limit:
-        refusals.append(DispatchError(
-            "LOW_IDENTITY_CONFIDENCE",
-            "Identity confidence is below the threshold for scheduling; confirm who the customer is first.",
-            status=409,
-            dimension="identity",
-            details={
-                "evidence": "identity_confidence_below_threshold",
-                "identity_confidence": identity,
-                "identity_threshold": identity_limit,
-            },
-        ))
+        refusals.append(
+            DispatchError(
+                "LOW_IDENTITY_CONFIDENCE",
+                "Identity confidence is below the threshold for scheduling; confirm who the customer is first.",
+                status=409,
+                dimension="identity",
+                details={
+                    "evidence": "identity_confidence_below_threshold",
+                    "identity_confidence": identity,
+                    "identity_threshold": identity_limit,
+                },
+            )
+        )
     if classification < classification_limit:
-        refusals.append(DispatchError(
-            "LOW_CLASSIFICATION_CONFIDENCE",
-            "Classification confidence is below the threshold for scheduling; confirm the incident type first.",
-            status=409,
-            dimension="identity",
-            details={
-                "evidence": "classification_confidence_below_threshold",
-                "classification_confidence": classification,
-                "classification_threshold": classification_limit,
-            },
-        ))
+        refusals.append(
+            DispatchError(
+                "LOW_CLASSIFICATION_CONFIDENCE",
+                "Classification confidence is below the threshold for scheduling; confirm the incident type first.",
+                status=409,
+                dimension="identity",
+                details={
+                    "evidence": "classification_confidence_below_threshold",
+                    "classification_confidence": classification,
+                    "classification_threshold": classification_limit,
+                },
+            )
+        )
     if record.sop_handoff_required and not record.sop_handoff_acknowledged and sop_handoff_acknowledged is not True:
-        refusals.append(DispatchError(
-            "SOP_HANDOFF_REQUIRED",
-            "Acknowledge the SOP handoff before scheduling.",
-            status=409,
-            dimension="policy",
-            details={
-                "evidence": "sop_handoff_acknowledgment_missing",
-                "sop_handoff_prompt": record.sop_handoff_prompt or DEFAULT_SOP_HANDOFF_PROMPT,
-                "identity_signature": record.identity_signature,
-            },
-        ))
+        refusals.append(
+            DispatchError(
+                "SOP_HANDOFF_REQUIRED",
+                "Acknowledge the SOP handoff before scheduling.",
+                status=409,
+                dimension="policy",
+                details={
+                    "evidence": "sop_handoff_acknowledgment_missing",
+                    "sop_handoff_prompt": record.sop_handoff_prompt or DEFAULT_SOP_HANDOFF_PROMPT,
+                    "identity_signature": record.identity_signature,
+                },
+            )
+        )
     return refusals
 
 
@@ -82,5 +89,3 @@ def blind_intake_schedulable_check(ticket: Ticket, *, sop_handoff_acknowledged: 
 def gate_override_allowed(actor: Actor) -> bool:
     """Only a dispatcher, in person, may take the gate's decision upon themselves; an agent may not."""
     return actor.actor_type == ActorType.HUMAN and actor.role == Role.DISPATCHER
-
-

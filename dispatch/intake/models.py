@@ -6,6 +6,7 @@ Rows here are written only by the intake services: `message_receive` (and the he
 and `ticket_blind_intake`. A message is never edited after it is stored: the raw original stays
 next to the sanitized copy, so a dispatcher can always see exactly what arrived.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -91,7 +92,9 @@ class InboundMessage(models.Model):
     class Meta:
         ordering = ["-received_at"]
         constraints = [
-            models.UniqueConstraint(fields=["channel", "provider_message_id"], name="inbound_channel_provider_id_unique"),
+            models.UniqueConstraint(
+                fields=["channel", "provider_message_id"], name="inbound_channel_provider_id_unique"
+            ),
         ]
         indexes = [
             models.Index(fields=["sender_phone", "received_at"], name="inbound_phone_received"),

@@ -12,11 +12,13 @@ for the scheduling face to act on; nothing here acts on it.
 
 `dispatch.intake.services` re-exports the public names; callers import them from there.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -50,7 +52,9 @@ from .models import ExtractedField, InboundChannel, InboundMessage
 from .selectors import blind_intake_of
 from .status_links import status_link
 
-INTAKE_RECEIVE = command("intake.receive", ["dispatcher", "agent"], None, "NEW", "Open a ticket from a customer's message")
+INTAKE_RECEIVE = command(
+    "intake.receive", ["dispatcher", "agent"], None, "NEW", "Open a ticket from a customer's message"
+)
 INTAKE_UPDATE = command(
     "intake.update",
     ["dispatcher", "agent"],
@@ -118,12 +122,16 @@ def _channel_clean(channel: Any) -> str:
 
 def _provider_id_clean(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise invalid_request("'provider_message_id' is required: it is how retried deliveries are recognised.",
-                              field="provider_message_id")
+        raise invalid_request(
+            "'provider_message_id' is required: it is how retried deliveries are recognised.",
+            field="provider_message_id",
+        )
     # An id is compared, never shown as text: only invisible characters go ("<abc@host>" stays).
     value = sanitize.controls_remove(value).strip()
     if not value or len(value) > PROVIDER_ID_MAX:
-        raise invalid_request(f"'provider_message_id' must be 1 to {PROVIDER_ID_MAX} characters.", field="provider_message_id")
+        raise invalid_request(
+            f"'provider_message_id' must be 1 to {PROVIDER_ID_MAX} characters.", field="provider_message_id"
+        )
     return value
 
 
@@ -193,8 +201,14 @@ def _form_address(text: str) -> extract.Fact | None:
         return None
     postal = re.search(r"\b\d{5}(?:-\d{4})?\b", text)
     city = re.sub(r"\b\d{5}(?:-\d{4})?\b", "", parts[1]).strip() if len(parts) > 1 else ""
-    value = {"line1": parts[0][:200], "line2": "", "city": city[:100], "region": "",
-             "postal_code": postal.group(0) if postal else "", "text": text[:300]}
+    value = {
+        "line1": parts[0][:200],
+        "line2": "",
+        "city": city[:100],
+        "region": "",
+        "postal_code": postal.group(0) if postal else "",
+        "text": text[:300],
+    }
     return extract.Fact("address", value, 70)
 
 
@@ -215,8 +229,14 @@ def _answer_address(text: str, asked: dict, site: Site) -> extract.Fact | None:
             if city.lower() in extract.NOT_CITY_WORDS:
                 city = ""
             if city or match.group("zip"):
-                value = {"line1": site.address_line1, "line2": "", "city": city.title() if city.islower() else city,
-                         "region": match.group("state") or "", "postal_code": match.group("zip") or "", "text": body}
+                value = {
+                    "line1": site.address_line1,
+                    "line2": "",
+                    "city": city.title() if city.islower() else city,
+                    "region": match.group("state") or "",
+                    "postal_code": match.group("zip") or "",
+                    "text": body,
+                }
                 return extract.Fact("address", value, 80)
     if asked.get("address") and len(body) <= 120:
         return _form_address(body)
@@ -242,21 +262,33 @@ def _reply_route(*, channel: str, phone: str, email: str, extra: dict) -> tuple[
     return None
 
 
-def _reply(*, route, template: str, ticket: Ticket, context: dict, result: IntakeResult, flags: dict,
-           templates: dict[str, MessageTemplate] | None = None) -> None:
+def _reply(
+    *,
+    route,
+    template: str,
+    ticket: Ticket,
+    context: dict,
+    result: IntakeResult,
+    flags: dict,
+    templates: dict[str, MessageTemplate] | None = None,
+) -> None:
     """Queue one reply from a template (`templates`: already read by code, saves the lookup)."""
     if route is None:
         stored = (templates or {}).get(template) or MessageTemplate.objects.filter(code=template).first()
         if stored is not None:
-            values = {"company": getattr(settings, "DISPATCH_COMPANY_NAME", "Real Dispatch"),
-                      "ticket_ref": ticket.short_ref, **context}
+            values = {
+                "company": getattr(settings, "DISPATCH_COMPANY_NAME", "Real Dispatch"),
+                "ticket_ref": ticket.short_ref,
+                **context,
+            }
             result.replies.append(template_render(stored.body, values))
         return
     try:
         # outbox_enqueue refuses before it writes anything, so an undeliverable reply (a bad
         # number, a template edited to need a value we lack) never undoes the intake behind it.
-        outbound = outbox_enqueue(channel=route[0], recipient=route[1], template=template, ticket=ticket,
-                                  context=context, templates=templates)
+        outbound = outbox_enqueue(
+            channel=route[0], recipient=route[1], template=template, ticket=ticket, context=context, templates=templates
+        )
     except DispatchError as exc:
         flags.setdefault("reply_failed", []).append({"template": template, "code": exc.code})
         return
@@ -265,8 +297,13 @@ def _reply(*, route, template: str, ticket: Ticket, context: dict, result: Intak
 
 def _facts_store(*, ticket: Ticket, message: InboundMessage, facts: list[extract.Fact]) -> None:
     ExtractedField.objects.bulk_create(
-        ExtractedField(ticket=ticket, name=f.name, value=f.value, confidence=max(0, min(100, int(f.confidence))),
-                       source_message=message)
+        ExtractedField(
+            ticket=ticket,
+            name=f.name,
+            value=f.value,
+            confidence=max(0, min(100, int(f.confidence))),
+            source_message=message,
+        )
         for f in facts
     )
 
@@ -354,8 +391,17 @@ def _questions_due(asked: dict, missing: list[str]) -> tuple[list[str], dict]:
     return items, counted
 
 
-def _ask(*, actor: Actor, ticket: Ticket, missing: list[str], items: list[str], route, result: IntakeResult,
-         flags: dict, templates: dict[str, MessageTemplate] | None = None) -> Ticket:
+def _ask(
+    *,
+    actor: Actor,
+    ticket: Ticket,
+    missing: list[str],
+    items: list[str],
+    route,
+    result: IntakeResult,
+    flags: dict,
+    templates: dict[str, MessageTemplate] | None = None,
+) -> Ticket:
     """Ask, in one message, for `items` (see _questions_due; the caller counts them on the
     conversation); park a NEW ticket in NEEDS_INFO. Nothing left to ask: a dispatcher takes over."""
     if not items:
@@ -364,8 +410,15 @@ def _ask(*, actor: Actor, ticket: Ticket, missing: list[str], items: list[str], 
     question = question_text(items, ticket=ticket)
     if ticket.state == TicketState.NEW:
         ticket = ticket_request_info(actor=actor, ticket_id=ticket.id, question=question).ticket
-    _reply(route=route, template="needs_info", ticket=ticket, context={"question": question}, result=result,
-           flags=flags, templates=templates)
+    _reply(
+        route=route,
+        template="needs_info",
+        ticket=ticket,
+        context={"question": question},
+        result=result,
+        flags=flags,
+        templates=templates,
+    )
     result.asked = items
     return ticket
 
@@ -422,7 +475,10 @@ def intake_ticket_update(
                 diff[name] = {"from": old, "to": value}
                 setattr(ticket, name, value)
         if "incident_type" in diff and classification_confidence is not None:
-            diff["classification_confidence"] = {"from": ticket.classification_confidence, "to": classification_confidence}
+            diff["classification_confidence"] = {
+                "from": ticket.classification_confidence,
+                "to": classification_confidence,
+            }
             ticket.classification_confidence = classification_confidence
         if address and not conversations.site_has_address(ticket.site):
             site_diff, identity = _site_from_address(ticket, address)
@@ -449,8 +505,11 @@ def _site_from_address(ticket: Ticket, address: dict) -> tuple[dict, int | None]
             placeholder_id = placeholder.pk
             ticket.site = matched
             # The placeholder served only this ticket; with the real site known it goes.
-            if not placeholder.tickets.exclude(pk=ticket.pk).exists() and not placeholder.contacts.exists() \
-                    and not placeholder.assets.exists():
+            if (
+                not placeholder.tickets.exclude(pk=ticket.pk).exists()
+                and not placeholder.contacts.exists()
+                and not placeholder.assets.exists()
+            ):
                 ticket.save(update_fields=["site"])
                 placeholder.delete()
             change = {"site": {"from": str(placeholder_id), "to": str(matched.pk), "address": matched.address}}
@@ -582,7 +641,9 @@ def _extraction_text(clean: sanitize.CleanMessage, extra: dict) -> str:
     return "\n".join(p for p in parts if p)
 
 
-def _message_process(*, actor: Actor, message: InboundMessage, clean: sanitize.CleanMessage, extra: dict) -> IntakeResult:
+def _message_process(
+    *, actor: Actor, message: InboundMessage, clean: sanitize.CleanMessage, extra: dict
+) -> IntakeResult:
     flags = message.flags
     phone, email = message.sender_phone, message.sender_email
     result = IntakeResult(message=message, ticket=None, flagged=message.needs_review)
@@ -597,8 +658,16 @@ def _message_process(*, actor: Actor, message: InboundMessage, clean: sanitize.C
     ticket = thread.ticket
     if ticket is not None:
         _own_reference_sort(flags, ticket)
-        ticket = _thread(actor=actor, thread=thread, message=message, found=found, clean=clean, route=route,
-                         result=result, flags=flags)
+        ticket = _thread(
+            actor=actor,
+            thread=thread,
+            message=message,
+            found=found,
+            clean=clean,
+            route=route,
+            result=result,
+            flags=flags,
+        )
     elif found.spam:
         flags["spam"] = found.spam
         message.needs_review = True
@@ -622,8 +691,11 @@ def _open(*, actor, message, found: extract.Extraction, clean, route, result: In
     phone, email = message.sender_phone, message.sender_email
     address = found.address.value if found.address else None
     place = conversations.placement_for(phone=phone, email=email, address=address)
-    name = clean.sender_name or (found.customer_name.value if found.customer_name else "") \
+    name = (
+        clean.sender_name
+        or (found.customer_name.value if found.customer_name else "")
         or (place.contact.name if place.contact else "")
+    )
     account = place.account or conversations.provisional_account_create(name=name, phone=phone, email=email)
     site = place.site or conversations.site_create(account=account, address=place.new_site_address)
     tz = site.timezone or settings.TIME_ZONE
@@ -660,31 +732,59 @@ def _open(*, actor, message, found: extract.Extraction, clean, route, result: In
     with ticket_opening(actor=actor, command=INTAKE_RECEIVE, ticket=ticket, audit=audit) as change:
         _settle(change, items=items, review_waiting=lambda: message.needs_review)
     ticket = change.ticket
-    conversation = conversations.conversation_start(ticket=ticket, channel=message.channel, phone=phone, email=email,
-                                                    asked=asked)
+    conversation = conversations.conversation_start(
+        ticket=ticket, channel=message.channel, phone=phone, email=email, asked=asked
+    )
     message.conversation = conversation
     facts = [found.priority, *[f for f in found.facts() if f.name != "priority"]]
     if place.site is not None:
         facts.append(extract.Fact("site", str(place.site.pk), place.identity_confidence))
     _facts_store(ticket=ticket, message=message, facts=facts)
     result.created_ticket = True
-    templates = message_templates(codes=["customer_confirmation", "needs_info"] if missing else ["customer_confirmation"])
-    _reply(route=route, template="customer_confirmation", ticket=ticket, context={"status_url": status_link(ticket)},
-           result=result, flags=flags, templates=templates)
+    templates = message_templates(
+        codes=["customer_confirmation", "needs_info"] if missing else ["customer_confirmation"]
+    )
+    _reply(
+        route=route,
+        template="customer_confirmation",
+        ticket=ticket,
+        context={"status_url": status_link(ticket)},
+        result=result,
+        flags=flags,
+        templates=templates,
+    )
     if missing:
-        return _ask(actor=actor, ticket=ticket, missing=missing, items=items, route=route, result=result, flags=flags,
-                    templates=templates)
+        return _ask(
+            actor=actor,
+            ticket=ticket,
+            missing=missing,
+            items=items,
+            route=route,
+            result=result,
+            flags=flags,
+            templates=templates,
+        )
     return ticket
 
 
-def _thread(*, actor, thread: conversations.SenderThread, message, found: extract.Extraction, clean, route,
-            result: IntakeResult, flags: dict) -> Ticket:
+def _thread(
+    *,
+    actor,
+    thread: conversations.SenderThread,
+    message,
+    found: extract.Extraction,
+    clean,
+    route,
+    result: IntakeResult,
+    flags: dict,
+) -> Ticket:
     """Add a message to the sender's open ticket; while intake is still completing the ticket,
     take what the message tells us and move the ticket on."""
     ticket = thread.ticket
     phone, email = message.sender_phone, message.sender_email
-    conversation = conversations.conversation_attach(ticket=ticket, channel=message.channel, phone=phone, email=email,
-                                                     known=thread.conversation_on(message.channel))
+    conversation = conversations.conversation_attach(
+        ticket=ticket, channel=message.channel, phone=phone, email=email, known=thread.conversation_on(message.channel)
+    )
     message.conversation = conversation
     if found.spam:
         flags["spam"] = found.spam
@@ -730,11 +830,15 @@ def _thread(*, actor, thread: conversations.SenderThread, message, found: extrac
         wanted.pop("priority")
     address = found.address.value if found.address and not conversations.site_has_address(ticket.site) else None
     if wanted or address:
+
         def settle(change: TicketChange) -> None:
             # The conversation's count decides what may be asked; it is written after the call.
             due, _counted = _questions_due(conversation.asked or {}, missing_items(change.ticket))
-            _settle(change, items=due, review_waiting=lambda: message.needs_review
-                    or conversations.ticket_review_waiting(change.ticket))
+            _settle(
+                change,
+                items=due,
+                review_waiting=lambda: message.needs_review or conversations.ticket_review_waiting(change.ticket),
+            )
 
         outcome = intake_ticket_update(
             actor=actor,
@@ -753,7 +857,8 @@ def _thread(*, actor, thread: conversations.SenderThread, message, found: extrac
         return ticket
     else:
         ticket, missing = _progress(
-            actor=actor, ticket=ticket,
+            actor=actor,
+            ticket=ticket,
             review_waiting=lambda: message.needs_review or conversations.ticket_review_waiting(ticket),
         )
     if missing:
@@ -780,7 +885,9 @@ def message_review_clear(*, actor: Actor, message_ids: list, request: dict | Non
     with transaction.atomic():
         # Locked so that two dispatchers clearing the same message at once write one audit event.
         for message in (
-            InboundMessage.objects.select_for_update(of=("self",)).filter(pk__in=keys, needs_review=True).select_related("ticket")
+            InboundMessage.objects.select_for_update(of=("self",))
+            .filter(pk__in=keys, needs_review=True)
+            .select_related("ticket")
         ):
             InboundMessage.objects.filter(pk=message.pk).update(needs_review=False)
             audit_only(

@@ -6,6 +6,7 @@ instructions and close ticket ..."). Here they are cleaned and capped, and instr
 content is flagged for a dispatcher. Flagging never stops intake: the message still opens or
 joins a ticket, and intake itself can never do more than that.
 """
+
 from __future__ import annotations
 
 import html
@@ -32,11 +33,31 @@ MEDIA_MAX_ITEMS = 10
 CONTRACT_FILE = Path(__file__).resolve().parent.parent / "api" / "contract" / "dispatch-contract.v1.json"
 # Used when the vendored contract is not there: the tools an injected instruction would name.
 FALLBACK_TOOL_NAMES = (
-    "ticket.create", "ticket.triage", "ticket.cancel", "ticket.close", "ticket.force_close", "ticket.blind_intake",
-    "schedule.propose", "schedule.confirm", "schedule.hold", "schedule.release", "schedule.rollback",
-    "assignment.recommend", "assignment.dispatch", "dispatch.force_hold", "dispatch.force_unassign",
-    "dispatch.manual_bypass", "closeout.candidate", "closeout.add_evidence", "closeout.evidence_exception",
-    "tech.check_in", "tech.complete", "qa.verify", "billing.generate_invoice", "approval.decide", "outbox.replay",
+    "ticket.create",
+    "ticket.triage",
+    "ticket.cancel",
+    "ticket.close",
+    "ticket.force_close",
+    "ticket.blind_intake",
+    "schedule.propose",
+    "schedule.confirm",
+    "schedule.hold",
+    "schedule.release",
+    "schedule.rollback",
+    "assignment.recommend",
+    "assignment.dispatch",
+    "dispatch.force_hold",
+    "dispatch.force_unassign",
+    "dispatch.manual_bypass",
+    "closeout.candidate",
+    "closeout.add_evidence",
+    "closeout.evidence_exception",
+    "tech.check_in",
+    "tech.complete",
+    "qa.verify",
+    "billing.generate_invoice",
+    "approval.decide",
+    "outbox.replay",
 )
 # Snake-case names an attacker may use instead of dotted tool names.
 EXTRA_COMMAND_WORDS = ("force_close", "force_unassign", "manual_bypass", "blind_intake", "evidence_exception")
@@ -63,9 +84,7 @@ def controls_remove(text: str) -> str:
 
 
 def _without_controls(text: str) -> str:
-    return "".join(
-        ch for ch in text if ch in _KEEP or unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Cn")
-    )
+    return "".join(ch for ch in text if ch in _KEEP or unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Cn"))
 
 
 def text_clean(value: Any, *, max_chars: int, multiline: bool = True) -> str:
@@ -81,7 +100,9 @@ def text_clean(value: Any, *, max_chars: int, multiline: bool = True) -> str:
     # nh3 escapes what it keeps; the stored copy is plain text (escaped again wherever it is
     # shown), so entities are decoded, and markup that was hidden behind entities is cleaned too.
     for _ in range(3):
-        cleaned = html.unescape(nh3.clean(text, tags=set(), clean_content_tags={"script", "style"}, strip_comments=True))
+        cleaned = html.unescape(
+            nh3.clean(text, tags=set(), clean_content_tags={"script", "style"}, strip_comments=True)
+        )
         if cleaned == text:
             break
         text = cleaned
@@ -158,9 +179,15 @@ def phone_normalize(value: Any, *, strict: bool = False) -> str:
 _INJECTION_PATTERNS: tuple[tuple[str, re.Pattern], ...] = tuple(
     (name, re.compile(pattern, re.IGNORECASE))
     for name, pattern in (
-        ("ignore_instructions", r"\b(ignore|disregard|forget|override)\b[^.\n]{0,30}\b(instructions?|prompts?|rules|directions|guidelines)\b"),
+        (
+            "ignore_instructions",
+            r"\b(ignore|disregard|forget|override)\b[^.\n]{0,30}\b(instructions?|prompts?|rules|directions|guidelines)\b",
+        ),
         ("system_prompt", r"\b(system|developer|hidden)\s+(prompt|message|instructions?)\b"),
-        ("role_play", r"\byou\s+are\s+now\b|\bact\s+as\s+(an?\s+)?(admin|administrator|dispatcher|system|developer|ai|assistant|root)\b|\bpretend\s+(to\s+be|you\s+are)\b|\bfrom\s+now\s+on\s+you\b"),
+        (
+            "role_play",
+            r"\byou\s+are\s+now\b|\bact\s+as\s+(an?\s+)?(admin|administrator|dispatcher|system|developer|ai|assistant|root)\b|\bpretend\s+(to\s+be|you\s+are)\b|\bfrom\s+now\s+on\s+you\b",
+        ),
         ("jailbreak", r"\b(jailbreak|DAN\s+mode|developer\s+mode|do\s+anything\s+now|sudo\s+mode)\b"),
         ("markup_instruction", r"</?\s*(system|assistant|instructions?|tool_call)\s*>|\[\s*(system|INST)\s*\]"),
         ("tool_call", r"\b(call|invoke|run|execute|use)\s+(the\s+)?(tool|function|api|endpoint)\b"),
@@ -249,7 +276,7 @@ def message_clean(*, body: Any, subject: Any = "", sender_name: Any = "") -> Cle
     # Flag on the text as received as well as the cleaned copy: an instruction hidden in an
     # HTML comment or a <script> block never reaches the clean text but shows intent.
     injection = instruction_flags("\n".join((clean_subject, clean_body, clean_name)))
-    hidden = instruction_flags(raw_body[:BODY_MAX_CHARS * 4]) if not injection else {}
+    hidden = instruction_flags(raw_body[: BODY_MAX_CHARS * 4]) if not injection else {}
     if hidden:
         hidden["hidden_in_markup"] = True
     flags.update(injection or hidden)

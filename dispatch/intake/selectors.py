@@ -1,5 +1,6 @@
 """Reads of intake: a ticket's messages, what intake read out of them, what an agent's blind
 intake reported, and what waits for review."""
+
 from __future__ import annotations
 
 from django.db.models import QuerySet
@@ -17,7 +18,11 @@ def ticket_messages(ticket: Ticket) -> list[InboundMessage]:
 def extracted_latest(ticket: Ticket) -> dict[str, ExtractedField]:
     """The newest value intake read for each field of this ticket, by field name (one query)."""
     latest: dict[str, ExtractedField] = {}
-    for row in ExtractedField.objects.filter(ticket=ticket).select_related("source_message").order_by("name", "-created_at", "-id"):
+    for row in (
+        ExtractedField.objects.filter(ticket=ticket)
+        .select_related("source_message")
+        .order_by("name", "-created_at", "-id")
+    ):
         latest.setdefault(row.name, row)
     return latest
 

@@ -12,6 +12,7 @@ was unsure (LOW_IDENTITY_CONFIDENCE, LOW_CLASSIFICATION_CONFIDENCE) or the SOP h
 unacknowledged (SOP_HANDOFF_REQUIRED). A dispatcher in person may override it with a reason,
 recorded in the triage's audit event; an agent may not.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -95,8 +96,9 @@ def _optional_bool(value: Any, field: str) -> bool | None:
     raise invalid_request(f"{field!r} must be true or false.", field=field)
 
 
-def identity_signature(*, account_id, site_id, incident_type: str, summary: str, customer_name: str,
-                       phone: str | None, email: str | None) -> str:
+def identity_signature(
+    *, account_id, site_id, incident_type: str, summary: str, customer_name: str, phone: str | None, email: str | None
+) -> str:
     """A stable fingerprint of who reported what where (the contract's identity_signature)."""
     body = json.dumps(
         {
@@ -207,8 +209,13 @@ def ticket_blind_intake(
         classification_threshold=classification_threshold(),
         sop_handoff_acknowledged=acknowledged is True,
         identity_signature=identity_signature(
-            account_id=account_key, site_id=site_key, incident_type=incident_type, summary=summary,
-            customer_name=customer_name, phone=phone, email=email,
+            account_id=account_key,
+            site_id=site_key,
+            incident_type=incident_type,
+            summary=summary,
+            customer_name=customer_name,
+            phone=phone,
+            email=email,
         ),
     )
     reasons = []

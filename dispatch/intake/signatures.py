@@ -4,13 +4,14 @@ Both checks fail closed: an unset secret refuses every request. The Twilio URL i
 the configured public address (DISPATCH_PUBLIC_URL), never from the Host header, so a request
 sent to another host name with a signature made for it cannot pass.
 """
+
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
 import time
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings

@@ -4,6 +4,7 @@ The token proves that we handed out the link; it carries nothing but the ticket 
 status page shows only the state, the appointment window and the technician's first name.
 Links stay valid for DISPATCH_STATUS_LINK_MAX_AGE_DAYS (a customer may check weeks later).
 """
+
 from __future__ import annotations
 
 import base64

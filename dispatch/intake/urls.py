@@ -2,6 +2,7 @@
 
 config/urls.py mounts these at the site root: `path("", include("dispatch.intake.urls"))`.
 """
+
 from django.urls import path
 
 from . import views, webhooks

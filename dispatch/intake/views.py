@@ -5,6 +5,7 @@ honeypot; the confirmation and status pages open only with a signed token and sh
 their own ticket's state, reference, appointment window and technician's first name — nothing
 else about the ticket, the site or anyone else.
 """
+
 from __future__ import annotations
 
 import logging
@@ -69,7 +70,8 @@ def _rate_limited(request: HttpRequest) -> bool:
 
 def _form_page(request: HttpRequest, form: ServiceRequestForm, *, status: int = 200) -> HttpResponse:
     return render(
-        request, "intake/request_form.html",
+        request,
+        "intake/request_form.html",
         {"form": form, "photo_max_mb": PHOTO_MAX_BYTES // (1024 * 1024), "photo_max_count": PHOTO_MAX_COUNT},
         status=status,
     )
@@ -84,7 +86,9 @@ def _too_large_page(request: HttpRequest) -> HttpResponse:
 def request_form(request: HttpRequest) -> HttpResponse:
     """GET: an empty form with a fresh submission id. POST: intake, then the confirmation page."""
     if request.method == "GET":
-        return _form_page(request, ServiceRequestForm(initial={"submission_id": ServiceRequestForm.fresh_submission_id()}))
+        return _form_page(
+            request, ServiceRequestForm(initial={"submission_id": ServiceRequestForm.fresh_submission_id()})
+        )
     try:
         if int(request.META.get("CONTENT_LENGTH") or 0) > FORM_MAX_BYTES:
             return _too_large_page(request)
@@ -113,9 +117,14 @@ def request_form(request: HttpRequest) -> HttpResponse:
             body=data["problem"],
             media=attachments_store(data["photos"], folder=f"web/{submission_id}", images_only=True),
             raw={
-                "name": data["name"], "phone": request.POST.get("phone", ""), "email": data["email"],
-                "address": data["address"], "problem": data["problem"], "preferred_times": data["preferred_times"],
-                "submission_id": submission_id, "remote_addr": client_address(request),
+                "name": data["name"],
+                "phone": request.POST.get("phone", ""),
+                "email": data["email"],
+                "address": data["address"],
+                "problem": data["problem"],
+                "preferred_times": data["preferred_times"],
+                "submission_id": submission_id,
+                "remote_addr": client_address(request),
             },
             extra={"address": data["address"], "preferred_times": data["preferred_times"]},
         )
@@ -141,13 +150,37 @@ class Step:
 # (headline, one plain sentence, step reached: 0 received, 1 scheduled, 2 on the way, 3 done)
 CUSTOMER_WORDS: dict[str, tuple[str, str, int]] = {
     TicketState.NEW: ("We've received your request", "A dispatcher is reviewing it now.", 0),
-    TicketState.NEEDS_INFO: ("We need a little more information", "We've sent you a message. Just reply to it and we'll take it from there.", 0),
+    TicketState.NEEDS_INFO: (
+        "We need a little more information",
+        "We've sent you a message. Just reply to it and we'll take it from there.",
+        0,
+    ),
     TicketState.TRIAGED: ("We've received your request", "A dispatcher is reviewing it now.", 0),
-    TicketState.APPROVAL_REQUIRED: ("Waiting for approval", "The work needs an approval before we go ahead. We'll keep you posted.", 0),
-    TicketState.READY_TO_SCHEDULE: ("Finding a time", "We're finding the earliest time a technician can come. We'll message you shortly.", 0),
-    TicketState.SCHEDULE_PROPOSED: ("Please choose a time", "We've sent you some appointment times. Reply with the one that suits you.", 0),
-    TicketState.PENDING_CUSTOMER_CONFIRMATION: ("Please confirm your appointment", "We're waiting for you to confirm the time we sent you.", 1),
-    TicketState.SCHEDULED: ("Scheduled", "Your appointment is booked. We'll message you when the technician is on the way.", 1),
+    TicketState.APPROVAL_REQUIRED: (
+        "Waiting for approval",
+        "The work needs an approval before we go ahead. We'll keep you posted.",
+        0,
+    ),
+    TicketState.READY_TO_SCHEDULE: (
+        "Finding a time",
+        "We're finding the earliest time a technician can come. We'll message you shortly.",
+        0,
+    ),
+    TicketState.SCHEDULE_PROPOSED: (
+        "Please choose a time",
+        "We've sent you some appointment times. Reply with the one that suits you.",
+        0,
+    ),
+    TicketState.PENDING_CUSTOMER_CONFIRMATION: (
+        "Please confirm your appointment",
+        "We're waiting for you to confirm the time we sent you.",
+        1,
+    ),
+    TicketState.SCHEDULED: (
+        "Scheduled",
+        "Your appointment is booked. We'll message you when the technician is on the way.",
+        1,
+    ),
     TicketState.DISPATCHED: ("Technician on the way", "Your technician is heading to you.", 2),
     TicketState.ON_SITE: ("Technician has arrived", "Your technician is with you now.", 2),
     TicketState.IN_PROGRESS: ("Work in progress", "Your technician is working on it.", 2),
@@ -156,12 +189,22 @@ CUSTOMER_WORDS: dict[str, tuple[str, str, int]] = {
     TicketState.VERIFIED: ("Work completed", "The work is done. Thank you for choosing us.", 3),
     TicketState.INVOICED: ("Work completed", "The work is done. Thank you for choosing us.", 3),
     TicketState.CLOSED: ("Complete", "This request is complete. Thank you for choosing us.", 3),
-    TicketState.CANCELLED: ("Cancelled", "This request has been cancelled. If that's a surprise, just send us a message.", -1),
+    TicketState.CANCELLED: (
+        "Cancelled",
+        "This request has been cancelled. If that's a surprise, just send us a message.",
+        -1,
+    ),
 }
 STEP_LABELS = ("Received", "Scheduled", "On the way", "Done")
 # The technician's name and the window mean something to the customer only while a visit is ahead or under way.
 VISIT_STATES = frozenset(
-    {TicketState.PENDING_CUSTOMER_CONFIRMATION, TicketState.SCHEDULED, TicketState.DISPATCHED, TicketState.ON_SITE, TicketState.IN_PROGRESS}
+    {
+        TicketState.PENDING_CUSTOMER_CONFIRMATION,
+        TicketState.SCHEDULED,
+        TicketState.DISPATCHED,
+        TicketState.ON_SITE,
+        TicketState.IN_PROGRESS,
+    }
 )
 
 
@@ -229,7 +272,8 @@ def request_thanks(request: HttpRequest, token: str) -> HttpResponse:
     if ticket is None:
         return _unknown_link(request)
     return render(
-        request, "intake/request_thanks.html",
+        request,
+        "intake/request_thanks.html",
         {"status": customer_status(ticket), "status_url": status_link(ticket)},
     )
 

@@ -6,6 +6,7 @@ message to `message_receive` — the same service the web form and the agent too
 answers the provider. Replies to the customer never go in the webhook answer: they are
 written to the outbox with the ticket change and delivered after commit.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -18,8 +19,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from dispatch.common.errors import DispatchError
-from dispatch.scheduling.replies import proposal_reply_apply
 from dispatch.intake.services import message_receive
+from dispatch.scheduling.replies import proposal_reply_apply
 
 from .forms import attachments_store
 from .signatures import mailgun_request_check, mailgun_token_forget, twilio_request_valid
@@ -129,7 +130,9 @@ def mailgun_inbound(request: HttpRequest) -> HttpResponse:
     except (RequestDataTooBig, TooManyFieldsSent):
         return _refuse(request, "body too large", status=413)
     token = form.get("token", "")
-    reason = mailgun_request_check(timestamp=form.get("timestamp", ""), token=token, signature=form.get("signature", ""))
+    reason = mailgun_request_check(
+        timestamp=form.get("timestamp", ""), token=token, signature=form.get("signature", "")
+    )
     if reason:
         return _refuse(request, f"Mailgun signature: {reason}")
     try:

@@ -8,13 +8,13 @@ settings.DISPATCH_MESSAGE_DELIVERY picks them:
 - "file": append one JSON line per message to DISPATCH_MESSAGE_FILE_PATH.
 - "live": SMS through Twilio's REST API, email through Django's email backend (SMTP).
 """
+
 from __future__ import annotations
 
 import base64
 import json
 import logging
 import smtplib
-import socket
 import uuid
 from pathlib import Path
 from urllib.error import HTTPError, URLError
@@ -135,7 +135,7 @@ class TwilioSmsAdapter:
             # 400/404: Twilio refused this message itself (bad number, unsubscribed recipient);
             # sending it again gives the same answer. Anything else may pass on a later try.
             raise DeliveryError(f"Twilio answered {exc.code}: {detail}", permanent=exc.code in (400, 404)) from exc
-        except (URLError, socket.timeout, TimeoutError, ConnectionError) as exc:
+        except (URLError, TimeoutError, ConnectionError) as exc:
             raise DeliveryError(f"Twilio unreachable: {getattr(exc, 'reason', exc)}") from exc
         except ValueError as exc:
             raise DeliveryError(f"Twilio answered with something that is not JSON: {exc}") from exc

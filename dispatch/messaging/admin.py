@@ -3,6 +3,7 @@
 Outbound messages are history: the admin shows them read-only and changes them only through
 `outbox_replay`, which checks the role and writes the audit event.
 """
+
 from __future__ import annotations
 
 from django import forms

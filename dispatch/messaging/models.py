@@ -5,6 +5,7 @@ delivered by a worker after commit (see `tasks.py`). Rows are claimed with a con
 UPDATE, so two workers never send the same message, and the provider's message id is recorded
 before a row counts as sent, so a crashed worker's retry never sends it twice.
 """
+
 from __future__ import annotations
 
 import uuid

@@ -4,10 +4,12 @@ Templates are edited in the admin, so they are not trusted code: a placeholder m
 value and nothing else. `{ticket.site.account}` or `{0[key]}` would let an editor reach into
 objects the sender never meant to expose, so only plain names are accepted.
 """
+
 from __future__ import annotations
 
 import string
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from dispatch.common.errors import DispatchError
 

@@ -1,7 +1,9 @@
 """Reads of the outbox, for the back office, the board and the toolset."""
+
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from django.db.models import Count, QuerySet
 

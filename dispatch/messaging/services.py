@@ -6,12 +6,14 @@ it talks to a provider: the row is claimed with one conditional UPDATE (so two w
 both send it), the provider is called with no transaction open, and the outcome is written
 with another conditional UPDATE that only succeeds for the claim that sent it.
 """
+
 from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any, Mapping
+from typing import Any
 
 import phonenumbers
 from django.conf import settings
@@ -242,8 +244,10 @@ def outbox_sweep() -> dict[str, int]:
     expired = Q(status=Status.SENDING, claimed_at__lt=now - CLAIM_LEASE)
     # Each statement below is one conditional UPDATE, so a worker finishing at the same moment
     # either wins (its own claim_token still matches) or finds the row already moved on.
-    recorded = OutboundMessage.objects.filter(expired).exclude(provider_message_id="").update(
-        status=Status.SENT, sent_at=F("claimed_at"), claim_token=None
+    recorded = (
+        OutboundMessage.objects.filter(expired)
+        .exclude(provider_message_id="")
+        .update(status=Status.SENT, sent_at=F("claimed_at"), claim_token=None)
     )
     unrecorded = OutboundMessage.objects.filter(expired, provider_message_id="")
     dead = unrecorded.filter(attempts__gte=MAX_ATTEMPTS - 1).update(

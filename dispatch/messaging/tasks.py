@@ -1,4 +1,5 @@
 """django-q2 entry points of the outbox; each parses its argument and calls one service."""
+
 from __future__ import annotations
 
 from . import services

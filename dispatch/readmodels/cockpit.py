@@ -1,4 +1,5 @@
 """The dispatcher's cockpit: the open-ticket queue with SLA clocks, counts and the actions allowed now."""
+
 from __future__ import annotations
 
 import math

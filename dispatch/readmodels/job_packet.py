@@ -1,4 +1,5 @@
 """The technician's job packet: everything needed on site, and what completion will say now."""
+
 from __future__ import annotations
 
 import dataclasses

@@ -6,6 +6,7 @@ audit event), so the admin shows them read-only: booking, holding or unassigning
 through the services' tools, never by editing a row here. Shifts are plain configuration;
 time off is added through `time_off_add`, which lists the booked jobs it falls on.
 """
+
 from __future__ import annotations
 
 from django.contrib import admin, messages
@@ -149,9 +150,16 @@ class TimeOffAdmin(DispatchModelAdmin):
         affected = result["affected"]
         if affected:
             items = format_html_join(
-                "", "<li>{} · {} – {} · {} ({})</li>",
+                "",
+                "<li>{} · {} – {} · {} ({})</li>",
                 (
-                    (a["ticket_ref"], _local(a["window"]["start"]), _local(a["window"]["end"]), a["summary"], a["ticket_state"])
+                    (
+                        a["ticket_ref"],
+                        _local(a["window"]["start"]),
+                        _local(a["window"]["end"]),
+                        a["summary"],
+                        a["ticket_state"],
+                    )
                     for a in affected
                 ),
             )

@@ -3,6 +3,7 @@
 Registered with the ticket page's registry (dispatch/tickets/admin_actions.py) when this
 module is imported, which scheduling's admin.py does.
 """
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -203,23 +204,33 @@ class CheckInForm(ActionForm):
 
 ticket_actions_register(
     TicketAction(
-        "schedule-propose", scheduling.SCHEDULE_PROPOSE, "Propose windows",
+        "schedule-propose",
+        scheduling.SCHEDULE_PROPOSE,
+        "Propose windows",
         service_runner(scheduling.schedule_propose, lambda ticket, data: {"options": data["options"]}),
-        ProposeForm, tone="primary", help_text="Offer the customer up to three appointment windows.",
+        ProposeForm,
+        tone="primary",
+        help_text="Offer the customer up to three appointment windows.",
     ),
     TicketAction(
-        "schedule-confirm", scheduling.SCHEDULE_CONFIRM, "Confirm a window",
+        "schedule-confirm",
+        scheduling.SCHEDULE_CONFIRM,
+        "Confirm a window",
         service_runner(
             scheduling.schedule_confirm,
             lambda ticket, data: {
-                "start": data["option"]["start"], "end": data["option"]["end"],
+                "start": data["option"]["start"],
+                "end": data["option"]["end"],
                 "tech_id": data["option"].get("tech_id"),
             },
         ),
-        ConfirmForm, tone="primary",
+        ConfirmForm,
+        tone="primary",
     ),
     TicketAction(
-        "dispatch", scheduling.ASSIGNMENT_DISPATCH, "Dispatch technician",
+        "dispatch",
+        scheduling.ASSIGNMENT_DISPATCH,
+        "Dispatch technician",
         service_runner(
             scheduling.assignment_dispatch,
             lambda ticket, data: {
@@ -229,33 +240,47 @@ ticket_actions_register(
                 "dispatch_confirmation": bool(data.get("dispatch_confirmation")),
             },
         ),
-        DispatchForm, tone="primary",
+        DispatchForm,
+        tone="primary",
     ),
     TicketAction(
-        "schedule-release", scheduling.SCHEDULE_RELEASE, "Customer confirmed",
+        "schedule-release",
+        scheduling.SCHEDULE_RELEASE,
+        "Customer confirmed",
         service_runner(scheduling.schedule_release, lambda ticket, data: {"customer_confirmation_id": data["hold"]}),
-        ActiveHoldForm, tone="primary", help_text="Release the hold: the booking stands as it was.",
+        ActiveHoldForm,
+        tone="primary",
+        help_text="Release the hold: the booking stands as it was.",
     ),
     TicketAction(
-        "check-in", scheduling.TECH_CHECK_IN, "Check in (for the technician)",
+        "check-in",
+        scheduling.TECH_CHECK_IN,
+        "Check in (for the technician)",
         service_runner(scheduling.tech_check_in, lambda ticket, data: {"timestamp": data["arrived_at"]}),
-        CheckInForm, tone="primary", help_text="Record the technician's arrival: the job goes to IN_PROGRESS.",
+        CheckInForm,
+        tone="primary",
+        help_text="Record the technician's arrival: the job goes to IN_PROGRESS.",
     ),
     TicketAction(
-        "schedule-hold", scheduling.SCHEDULE_HOLD, "Hold for customer confirmation",
+        "schedule-hold",
+        scheduling.SCHEDULE_HOLD,
+        "Hold for customer confirmation",
         service_runner(
             scheduling.schedule_hold,
             lambda ticket, data: {
                 "hold_reason": data["hold_reason"],
                 "confirmation_window": {
-                    "start": data["confirm_from"].isoformat(), "end": data["confirm_until"].isoformat(),
+                    "start": data["confirm_from"].isoformat(),
+                    "end": data["confirm_until"].isoformat(),
                 },
             },
         ),
         ScheduleHoldForm,
     ),
     TicketAction(
-        "schedule-rollback", scheduling.SCHEDULE_ROLLBACK, "Roll back hold",
+        "schedule-rollback",
+        scheduling.SCHEDULE_ROLLBACK,
+        "Roll back hold",
         service_runner(
             scheduling.schedule_rollback,
             lambda ticket, data: {"confirmation_id": data["hold"], "reason": data.get("reason", "")},
@@ -263,11 +288,15 @@ ticket_actions_register(
         RollbackForm,
     ),
     TicketAction(
-        "force-unassign", scheduling.DISPATCH_FORCE_UNASSIGN, "Unassign technician",
+        "force-unassign",
+        scheduling.DISPATCH_FORCE_UNASSIGN,
+        "Unassign technician",
         service_runner(
             scheduling.dispatch_force_unassign,
             lambda ticket, data: {"reason": data.get("reason", ""), "reassign_type": data.get("reassign_type", "")},
         ),
-        UnassignForm, tone="danger", when=lambda ticket: ticket.assigned_tech_id is not None,
+        UnassignForm,
+        tone="danger",
+        when=lambda ticket: ticket.assigned_tech_id is not None,
     ),
 )

@@ -4,6 +4,7 @@ Every booking locks the technician's row first (`technician_lock_for_booking`), 
 technician free?" and "book them" cannot interleave with another booking of the same
 technician; on PostgreSQL an exclusion constraint backs that up.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -113,8 +114,14 @@ def appointment_save(appointment: Appointment, *, technician: Technician | None 
 
 
 def appointment_confirmed(
-    *, ticket: Ticket, start: datetime, end: datetime, actor: Actor, technician: Technician | None = None,
-    technician_id: Any = None, proposal: ScheduleProposal | None = None,
+    *,
+    ticket: Ticket,
+    start: datetime,
+    end: datetime,
+    actor: Actor,
+    technician: Technician | None = None,
+    technician_id: Any = None,
+    proposal: ScheduleProposal | None = None,
 ) -> Appointment:
     """Book a CONFIRMED window for the ticket through appointment_save (and its double-booking guard)."""
     appointment = Appointment(

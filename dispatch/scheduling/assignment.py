@@ -5,6 +5,7 @@ A recommendation is a read: the slot engine runs without the ticket's lock and t
 changed; only the snapshot a dispatch may cite and its audit event are written. Dispatch and
 unassign are `ticket_change`s that book or cancel the technician's time in the same transaction.
 """
+
 from __future__ import annotations
 
 import re
@@ -228,7 +229,8 @@ def assignment_recommend(
         limit = RECOMMENDATION_DEFAULT_LIMIT
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= RECOMMENDATION_MAX_LIMIT:
         raise invalid_request(
-            f"recommendation_limit must be an integer from 1 to {RECOMMENDATION_MAX_LIMIT}.", field="recommendation_limit"
+            f"recommendation_limit must be an integer from 1 to {RECOMMENDATION_MAX_LIMIT}.",
+            field="recommendation_limit",
         )
     window = window_object_parse(preferred_window, "preferred_window") if preferred_window is not None else None
     ticket = ticket_get_for_actor(actor=actor, ticket_id=ticket_id, related=("site",))
@@ -405,7 +407,9 @@ def assignment_dispatch(
     """Send a technician to the job: assign, book their time, queue their notification, DISPATCHED."""
     role_check(ASSIGNMENT_DISPATCH, actor)
     tech_key = uuid_parse(tech_id, "tech_id")
-    mode = (dispatch_mode or "STANDARD").strip().upper() if isinstance(dispatch_mode, str) or dispatch_mode is None else ""
+    mode = (
+        (dispatch_mode or "STANDARD").strip().upper() if isinstance(dispatch_mode, str) or dispatch_mode is None else ""
+    )
     if mode not in DISPATCH_MODES:
         raise invalid_request("dispatch_mode must be STANDARD or EMERGENCY_BYPASS.", field="dispatch_mode")
     rationale = dispatch_rationale.strip() if isinstance(dispatch_rationale, str) else ""
@@ -433,7 +437,8 @@ def assignment_dispatch(
             _snapshot_check(ticket, snapshot_key, tech_key)
         incident_type, region = _fit_wanted(ticket)
         technician = technician_lock_for_booking(
-            technician_id=tech_key, annotations=technician_fit_annotations(incident_type=incident_type, region_code=region)
+            technician_id=tech_key,
+            annotations=technician_fit_annotations(incident_type=incident_type, region_code=region),
         )
         fit = _fit_check(technician, ticket)
         now = timezone.now()

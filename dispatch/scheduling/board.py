@@ -6,12 +6,14 @@ open escalations, laid out for the page (positions as percentages of the day's t
 queue, the escalations); everything else is arithmetic in Python. All times are shown in the
 company's timezone (settings.TIME_ZONE); a site in another zone gets its local time noted.
 """
+
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import Any, Iterable
+from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -28,7 +30,6 @@ from dispatch.tickets.states import TERMINAL_STATES, TicketState
 
 from .engine import slots_suggest, travel_minutes
 from .models import BOOKED_STATUSES, Appointment, AppointmentStatus, Escalation, Shift, TimeOff
-
 
 # The axis spans the day's shifts and bookings in whole hours (the working day, not 24 h of
 # mostly night), at least MIN_AXIS_HOURS long; with nothing on the board it is 06:00–20:00.
@@ -296,7 +297,9 @@ def _off_shades(axis: Axis, intervals: list[tuple[datetime, datetime]]) -> list[
     return shades
 
 
-def _shift_label(intervals: list[tuple[datetime, datetime]], day_start: datetime, day_end: datetime, zone: ZoneInfo) -> str:
+def _shift_label(
+    intervals: list[tuple[datetime, datetime]], day_start: datetime, day_end: datetime, zone: ZoneInfo
+) -> str:
     today = [(s, e) for s, e in intervals if s < day_end and e > day_start]
     if not today:
         return "Off today"
@@ -370,7 +373,9 @@ def _travel_mark(lane: Lane, technician: Technician, appointments: list[Appointm
                 if span:
                     block.travel_left, block.travel_width = span
                 # The drive does not fit between the previous job and this one.
-                block.travel_tight = previous_end is not None and appointment.start - timedelta(minutes=minutes) < previous_end
+                block.travel_tight = (
+                    previous_end is not None and appointment.start - timedelta(minutes=minutes) < previous_end
+                )
         previous_end, previous_point, previous_name = appointment.end, here, site.name
 
 
@@ -420,7 +425,9 @@ def board_day(*, day: date, technician_ids: Iterable[Any] = (), now: datetime | 
     day_start, day_end = _at(day, 0, zone), _at(day, 24, zone)
     wanted = {str(key) for key in technician_ids}
 
-    technicians = list(Technician.objects.filter(is_active=True).prefetch_related("regions").order_by("display_name", "id"))
+    technicians = list(
+        Technician.objects.filter(is_active=True).prefetch_related("regions").order_by("display_name", "id")
+    )
     shown = [t for t in technicians if not wanted or str(t.pk) in wanted] or technicians
     shown_ids = [t.pk for t in shown]
     shifts: dict[uuid.UUID, list[Shift]] = {}
@@ -522,7 +529,9 @@ def board_day(*, day: date, technician_ids: Iterable[Any] = (), now: datetime | 
         for escalation in open_escalations[:ESCALATION_LIMIT]
     ]
 
-    ticks = [Tick(f"{hour % 24:02d}", _pct(axis.offset(_at(day, hour, zone)))) for hour in range(first_hour, last_hour + 1)]
+    ticks = [
+        Tick(f"{hour % 24:02d}", _pct(axis.offset(_at(day, hour, zone)))) for hour in range(first_hour, last_hour + 1)
+    ]
     now_left = _pct(axis.offset(now)) if axis.start <= now <= axis.end else None
     return BoardDay(
         day=day,
@@ -650,7 +659,9 @@ def board_ticket_panel(
             )
             for window in suggestion.windows
         ]
-        explanation = "" if windows else (suggestion.explanation or "No technician can take this job in the next two weeks.")
+        explanation = (
+            "" if windows else (suggestion.explanation or "No technician can take this job in the next two weeks.")
+        )
     site = ticket.site
     return Panel(
         ticket=ticket,

@@ -7,6 +7,7 @@ interleave with another booking of that technician, and PostgreSQL's exclusion c
 backs that up. Every rule of the slot engine is checked again here, under that lock: what the
 board showed a few seconds ago is a hint, not a promise.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -27,13 +28,12 @@ from dispatch.tickets.selectors import iso_utc
 from dispatch.tickets.services import Outcome, ticket_change
 from dispatch.tickets.states import TicketState
 
+from .appointments import appointment_cancel, appointment_confirmed, fresh_proposal
 from .engine import slot_check
 from .inputs import role_check
 from .models import BOOKED_STATUSES, Appointment, ScheduleProposal
 from .notifications import booking_notify
 from .selectors import appointments_booked_for_ticket
-from .appointments import appointment_cancel, appointment_confirmed, fresh_proposal
-
 
 # Board actions beyond the contract's tools: a dispatcher books a window the engine checked
 # (skipping the customer round-trip of propose/confirm) or drags a booked job elsewhere.
@@ -92,7 +92,9 @@ def _window_json(start: datetime, end: datetime) -> dict:
     return {"start": iso_utc(start), "end": iso_utc(end)}
 
 
-def _rule_violation(ticket: Ticket, technician: Technician, start: datetime, end: datetime, reasons: list[str]) -> DispatchError:
+def _rule_violation(
+    ticket: Ticket, technician: Technician, start: datetime, end: datetime, reasons: list[str]
+) -> DispatchError:
     return DispatchError(
         "SLOT_RULE_VIOLATION",
         f"{technician.display_name} cannot take {ticket.short_ref} on {window_text(start, end)}: " + "; ".join(reasons),
@@ -107,7 +109,9 @@ def _rule_violation(ticket: Ticket, technician: Technician, start: datetime, end
     )
 
 
-def _rules_check(ticket: Ticket, technician: Technician, start: datetime, end: datetime, *, ignore: uuid.UUID | None) -> None:
+def _rules_check(
+    ticket: Ticket, technician: Technician, start: datetime, end: datetime, *, ignore: uuid.UUID | None
+) -> None:
     reasons = slot_check(ticket=ticket, technician=technician, start=start, end=end, ignore_appointment_id=ignore)
     if reasons:
         raise _rule_violation(ticket, technician, start, end, list(reasons))
@@ -268,7 +272,10 @@ def appointment_move(
             if ticket.assigned_tech_id is not None:
                 ticket.assigned_tech = technician
             moved = {
-                "moved_from": {"tech_id": str(old.technician_id) if old.technician_id else None, **_window_json(old.start, old.end)},
+                "moved_from": {
+                    "tech_id": str(old.technician_id) if old.technician_id else None,
+                    **_window_json(old.start, old.end),
+                },
                 "moved_to": {"tech_id": str(technician.pk), **_window_json(start, end)},
             }
             change.audit_payload.update(

@@ -16,16 +16,17 @@ Soft objectives (weighted by the one ranker, `ranking.py`, with `DISPATCH_SLOT_W
 start (weighted by priority), least added travel, balanced workload, the site's previous
 technician, skill level and the SLA due time.
 """
+
 from __future__ import annotations
 
 import json
 import math
 import uuid
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
-from datetime import timezone as dt_timezone
-from typing import Any, Iterable
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
@@ -43,7 +44,7 @@ from . import ranking
 from .models import BOOKED_STATUSES, DEFAULT_WORK_TIMEZONE, Appointment, AppointmentStatus, Shift, TimeOff
 from .selectors import RELEASED_TICKET_STATES
 
-UTC = dt_timezone.utc
+UTC = UTC
 DEFAULT_HORIZON_DAYS = 14
 DEFAULT_LIMIT = 3
 DEFAULT_JOB_MINUTES = 90
@@ -82,7 +83,7 @@ class TravelModel:
     unknown_minutes: int
 
     @classmethod
-    def from_settings(cls) -> "TravelModel":
+    def from_settings(cls) -> TravelModel:
         return cls(
             road_factor=float(getattr(settings, "DISPATCH_TRAVEL_ROAD_FACTOR", 1.3)),
             speed_kmh=float(getattr(settings, "DISPATCH_TRAVEL_SPEED_KMH", 40)) or 40.0,
@@ -98,7 +99,7 @@ class TravelModel:
         lat1, lng1, lat2, lng2 = map(math.radians, (a[0], a[1], b[0], b[1]))
         h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lng2 - lng1) / 2) ** 2
         km = 2 * 6371.0088 * math.asin(min(1.0, math.sqrt(h)))
-        return int(math.ceil(km * self.road_factor / self.speed_kmh * 60 - 1e-9))
+        return math.ceil(km * self.road_factor / self.speed_kmh * 60 - 1e-9)
 
 
 def travel_minutes(a: tuple[float, float] | None, b: tuple[float, float] | None) -> int:
@@ -261,7 +262,9 @@ def _merge(intervals: list[tuple[datetime, datetime]]) -> list[tuple[datetime, d
     return [(low, high) for low, high in merged]
 
 
-def ticket_time_preferences(*, ticket: Ticket, zone: ZoneInfo, start: datetime, end: datetime) -> list[tuple[datetime, datetime]] | None:
+def ticket_time_preferences(
+    *, ticket: Ticket, zone: ZoneInfo, start: datetime, end: datetime
+) -> list[tuple[datetime, datetime]] | None:
     """The customer's preferred windows as intake extracted them (one query); None = no preference."""
     latest = catalog.ticket_time_preference(ticket.pk)
     if latest is None:
@@ -358,16 +361,19 @@ def _job_context(ticket: Ticket) -> _Job:
 
 
 def _blocks_load(
-    techs: dict[uuid.UUID, _Tech], *, low: datetime, high: datetime, ticket_id: uuid.UUID, ignore: Iterable[uuid.UUID] = ()
+    techs: dict[uuid.UUID, _Tech],
+    *,
+    low: datetime,
+    high: datetime,
+    ticket_id: uuid.UUID,
+    ignore: Iterable[uuid.UUID] = (),
 ) -> None:
     """Booked appointments and time off of `techs` overlapping [low, high) (two queries)."""
     if not techs:
         return
     ids = list(techs)
     booked = (
-        Appointment.objects.filter(
-            technician_id__in=ids, status__in=BOOKED_STATUSES, start__lt=high, end__gt=low
-        )
+        Appointment.objects.filter(technician_id__in=ids, status__in=BOOKED_STATUSES, start__lt=high, end__gt=low)
         .exclude(ticket__state__in=RELEASED_TICKET_STATES)
         .exclude(ticket_id=ticket_id)
     )
@@ -538,9 +544,7 @@ class _Pool:
     previous_tech: uuid.UUID | None
 
 
-def _pool_load(
-    job: _Job, *, technician_ids: Iterable[uuid.UUID] | None, now: datetime, horizon_end: datetime
-) -> _Pool:
+def _pool_load(job: _Job, *, technician_ids: Iterable[uuid.UUID] | None, now: datetime, horizon_end: datetime) -> _Pool:
     """Active technicians with the skill who cover the region, their shifts and bookings over the
     horizon, and the site's previous technician (a fixed number of queries)."""
     # 1. Who has the skill (active technicians only), 2. who covers the region.
@@ -552,7 +556,9 @@ def _pool_load(
         rows = (
             TechnicianSkill.objects.filter(technician__in=active, incident_type__iexact=job.incident_type)
             .order_by()
-            .values_list("technician_id", "level", "technician__display_name", "technician__home_lat", "technician__home_lng")
+            .values_list(
+                "technician_id", "level", "technician__display_name", "technician__home_lat", "technician__home_lng"
+            )
         )
     else:
         rows = active.order_by().values_list("id", "id", "display_name", "home_lat", "home_lng")
@@ -625,9 +631,7 @@ class _Scoring:
     previous_tech: uuid.UUID | None
 
 
-def _candidate_parts(
-    scoring: _Scoring, tech: _Tech, start: datetime, *, added: int, booked: float
-) -> dict[str, float]:
+def _candidate_parts(scoring: _Scoring, tech: _Tech, start: datetime, *, added: int, booked: float) -> dict[str, float]:
     """The soft objectives of one start, weighted by the one ranker (scheduling.ranking)."""
     late_hours = None
     if scoring.due is not None and start + scoring.duration > scoring.due:
@@ -744,7 +748,13 @@ def _candidates_find(
                 continue
             found_free.add(tech.id)
             starts = _gap_starts(
-                gap, low=low, high=high, preferences=preferences, arrival=arrival, step=step, spread=spread,
+                gap,
+                low=low,
+                high=high,
+                preferences=preferences,
+                arrival=arrival,
+                step=step,
+                spread=spread,
                 horizon_end=horizon_end,
             )
             if starts:
@@ -758,9 +768,7 @@ def _candidates_find(
                 booked = booked_by_day[tech.id].get(start.astimezone(zone).date(), 0.0)
                 parts = _candidate_parts(scoring, tech, start, added=added, booked=booked)
                 cost = -sum(parts.values())
-                candidates.append(
-                    _Candidate(cost, len(candidates), tech, start, travel_in, added, booked, gap, parts)
-                )
+                candidates.append(_Candidate(cost, len(candidates), tech, start, travel_in, added, booked, gap, parts))
                 added_any = True
                 best_by_tech[tech.id] = min(cost, best_by_tech.get(tech.id, math.inf))
         if added_any and len(candidates) >= keep and not per_technician:
@@ -801,7 +809,13 @@ def slots_suggest(
     due = sla_due(ticket)
     pool = _pool_load(job, technician_ids=technician_ids, now=now, horizon_end=horizon_end)
     search = _candidates_find(
-        job, pool, now=now, horizon_end=horizon_end, preferences=preferences, due=due, limit=limit,
+        job,
+        pool,
+        now=now,
+        horizon_end=horizon_end,
+        preferences=preferences,
+        due=due,
+        limit=limit,
         per_technician=per_technician,
     )
     if per_technician:
@@ -812,8 +826,14 @@ def slots_suggest(
     arrival = timedelta(minutes=arrival_window_minutes())
     windows = [
         _window(
-            c, job=job, due=due, previous_tech=pool.previous_tech, preferences=preferences, arrival=arrival,
-            duration=timedelta(minutes=job.minutes), now=now,
+            c,
+            job=job,
+            due=due,
+            previous_tech=pool.previous_tech,
+            preferences=preferences,
+            arrival=arrival,
+            duration=timedelta(minutes=job.minutes),
+            now=now,
         )
         for c in chosen
     ]
@@ -821,7 +841,9 @@ def slots_suggest(
         ticket_id=ticket.pk,
         windows=windows,
         excluded=_excluded(pool, search, preferences),
-        explanation=_explanation(job, pool, search, windows=windows, horizon_days=horizon_days, preferences=preferences),
+        explanation=_explanation(
+            job, pool, search, windows=windows, horizon_days=horizon_days, preferences=preferences
+        ),
         duration_minutes=job.minutes,
         horizon_start=now,
         horizon_end=horizon_end,
@@ -911,7 +933,9 @@ def _window(
     facts.append(f"free {_hm(max(gap.free_start, now), zone)}–{_hm(free_end, zone)}")
     if tech.id == previous_tech:
         facts.append("worked at this site last time")
-    facts.append(f"{_hours(candidate.booked)} already booked that day" if candidate.booked else "no other jobs that day")
+    facts.append(
+        f"{_hours(candidate.booked)} already booked that day" if candidate.booked else "no other jobs that day"
+    )
     if preferences is not None:
         facts.append("inside the customer's preferred times")
     if due is not None:
@@ -995,14 +1019,14 @@ def _techs_load(
 ) -> dict[uuid.UUID, _Tech]:
     """Technicians with skill level, regions, shifts and bookings in [low, high) (at most six queries)."""
     if technicians is None:
-        rows = Technician.objects.filter(pk__in=list(technician_ids or ())).order_by().values_list(
-            "id", "display_name", "home_lat", "home_lng", "is_active"
+        rows = (
+            Technician.objects.filter(pk__in=list(technician_ids or ()))
+            .order_by()
+            .values_list("id", "display_name", "home_lat", "home_lng", "is_active")
         )
     else:
         rows = [(t.pk, t.display_name, t.home_lat, t.home_lng, t.is_active) for t in technicians]
-    techs = {
-        pk: _Tech(pk, name, _point(lat, lng), None, active=active) for pk, name, lat, lng, active in rows
-    }
+    techs = {pk: _Tech(pk, name, _point(lat, lng), None, active=active) for pk, name, lat, lng, active in rows}
     if not techs:
         return techs
     if job.incident_type:
@@ -1059,7 +1083,11 @@ def _violations(
             if a.astimezone(zone).date() == start.astimezone(zone).date()
         ]
         shifts_text = f"shift that day {', '.join(same_day)}" if same_day else "no shift that day"
-        add("shift", f"{name} is not on shift {_span(start, end, zone)} ({shifts_text}).", f"not on shift ({shifts_text})")
+        add(
+            "shift",
+            f"{name} is not on shift {_span(start, end, zone)} ({shifts_text}).",
+            f"not on shift ({shifts_text})",
+        )
     clashes = [b for b in tech.blocks if b.start < end and b.end > start]
     for block in clashes:
         if block.kind == "job":

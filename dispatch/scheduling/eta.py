@@ -6,6 +6,7 @@ executor call with one audit event, and the customer's message is queued in the 
 transaction. The travel estimate is the one the slot engine uses, so the ETA a customer hears
 and the travel gaps on the board agree.
 """
+
 from __future__ import annotations
 
 import math
@@ -28,7 +29,6 @@ from .engine import travel_minutes
 from .inputs import iso, role_check
 from .models import Appointment, AppointmentStatus, Departure, DispatchAcknowledgement, Escalation, EscalationKind
 from .notifications import delay_notify, departure_notify, site_zone
-
 
 TECH_ACKNOWLEDGE = command(
     "tech.acknowledge", ["technician", "dispatcher"], ["DISPATCHED"], None, "Acknowledge the dispatch"

@@ -2,11 +2,11 @@
 
 Bad input is refused (400 INVALID_REQUEST, naming the field) before anything is locked or written.
 """
+
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.utils import timezone
@@ -39,14 +39,18 @@ def moment_parse(value: Any, field: str) -> datetime:
         except ValueError:
             moment = None
         if moment is None:
-            raise invalid_request(f"{field} must be an ISO-8601 date-time, e.g. 2026-03-02T09:00:00-08:00.", field=field)
+            raise invalid_request(
+                f"{field} must be an ISO-8601 date-time, e.g. 2026-03-02T09:00:00-08:00.", field=field
+            )
     else:
         raise invalid_request(f"{field} is required (an ISO-8601 date-time).", field=field)
     if timezone.is_naive(moment):
         raise invalid_request(f"{field} needs a timezone offset (Z or ±hh:mm).", field=field)
     # Far-off years are typos or probes; the edges of the calendar would also overflow in UTC.
     if not MOMENT_YEARS[0] <= moment.year <= MOMENT_YEARS[1]:
-        raise invalid_request(f"{field} must fall between the years {MOMENT_YEARS[0]} and {MOMENT_YEARS[1]}.", field=field)
+        raise invalid_request(
+            f"{field} must fall between the years {MOMENT_YEARS[0]} and {MOMENT_YEARS[1]}.", field=field
+        )
     return moment
 
 
@@ -90,7 +94,7 @@ def iso(moment: datetime | None) -> str | None:
     """UTC ISO-8601 with a Z, keeping microseconds when there are any (snapshots restore exactly)."""
     if moment is None:
         return None
-    return moment.astimezone(dt_timezone.utc).isoformat().replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def iso_parse(value: str | None) -> datetime | None:

@@ -5,6 +5,7 @@ completed, so the board and the audit can always say who was booked when. The sc
 services (proposals, assignment, onsite, booking) write them inside the ticket executor's
 transaction; nothing else does.
 """
+
 from __future__ import annotations
 
 import uuid

@@ -9,11 +9,13 @@ Messages go on the channel the customer uses: their phone by SMS, else their ema
 an inbound message prefers the channel it came in on. Times are written in the site's timezone,
 in plain ASCII (an en dash would turn an SMS into the 70-character UCS-2 encoding).
 """
+
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any, Iterable, Mapping
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
@@ -56,7 +58,7 @@ def _day(moment: datetime) -> str:
 
 
 def window_phrase(start: datetime, end: datetime, zone: ZoneInfo) -> str:
-    """"Tue Mar 3, 9-11 AM", "Tue Mar 3, 11:30 AM-1 PM" or, overnight, "Tue Mar 3, 10 PM - Wed Mar 4, 2 AM"."""
+    """ "Tue Mar 3, 9-11 AM", "Tue Mar 3, 11:30 AM-1 PM" or, overnight, "Tue Mar 3, 10 PM - Wed Mar 4, 2 AM"."""
     local_start, local_end = start.astimezone(zone), end.astimezone(zone)
     (start_clock, start_half), (end_clock, end_half) = _clock(local_start), _clock(local_end)
     if local_start.date() != local_end.date():
@@ -67,7 +69,7 @@ def window_phrase(start: datetime, end: datetime, zone: ZoneInfo) -> str:
 
 
 def moment_phrase(moment: datetime, zone: ZoneInfo, *, now: datetime | None = None) -> str:
-    """"10:25 AM" today, "Wed Mar 4, 8 AM" on another day (as the site's clock shows it)."""
+    """ "10:25 AM" today, "Wed Mar 4, 8 AM" on another day (as the site's clock shows it)."""
     local = moment.astimezone(zone)
     clock, half = _clock(local)
     today = (now or timezone.now()).astimezone(zone).date()
@@ -160,7 +162,10 @@ def proposal_notify(*, ticket: Ticket, proposal: ScheduleProposal) -> dict[str, 
     """Send the customer the proposed windows, numbered for a one-digit reply."""
     windows = options_phrase(proposal.options, site_zone(ticket.site))
     return customer_notify(
-        ticket=ticket, kind=Kind.PROPOSAL, occasion=str(proposal.id), template="proposal_windows",
+        ticket=ticket,
+        kind=Kind.PROPOSAL,
+        occasion=str(proposal.id),
+        template="proposal_windows",
         context={"windows": windows},
     )
 
@@ -169,7 +174,10 @@ def proposal_reminder_notify(*, ticket: Ticket, proposal: ScheduleProposal) -> d
     """Remind the customer, once, that the proposed windows are waiting for their answer."""
     windows = options_phrase(proposal.options, site_zone(ticket.site))
     return customer_notify(
-        ticket=ticket, kind=Kind.PROPOSAL_REMINDER, occasion=str(proposal.id), template="proposal_reminder",
+        ticket=ticket,
+        kind=Kind.PROPOSAL_REMINDER,
+        occasion=str(proposal.id),
+        template="proposal_reminder",
         context={"windows": windows},
     )
 
@@ -178,8 +186,12 @@ def booking_notify(*, ticket: Ticket, appointment: Appointment, prefer_channel: 
     """Confirm the booked window to the customer (once per appointment and start time)."""
     window = window_phrase(appointment.start, appointment.end, site_zone(ticket.site))
     return customer_notify(
-        ticket=ticket, kind=Kind.BOOKING, occasion=_booking_occasion(appointment), template="schedule_confirmed",
-        context={"window": window}, prefer_channel=prefer_channel,
+        ticket=ticket,
+        kind=Kind.BOOKING,
+        occasion=_booking_occasion(appointment),
+        template="schedule_confirmed",
+        context={"window": window},
+        prefer_channel=prefer_channel,
     )
 
 
@@ -187,7 +199,10 @@ def appointment_reminder_notify(*, ticket: Ticket, appointment: Appointment) -> 
     """Remind the customer of tomorrow's visit (once per appointment and start time)."""
     window = window_phrase(appointment.start, appointment.end, site_zone(ticket.site))
     return customer_notify(
-        ticket=ticket, kind=Kind.REMINDER, occasion=_booking_occasion(appointment), template="reminder",
+        ticket=ticket,
+        kind=Kind.REMINDER,
+        occasion=_booking_occasion(appointment),
+        template="reminder",
         context={"window": f"tomorrow, {window}"},
     )
 
@@ -201,7 +216,10 @@ def departure_notify(*, ticket: Ticket, departure: Departure, tech_first_name: s
     """Tell the customer the technician is on the way and when they should arrive."""
     zone = site_zone(ticket.site)
     return customer_notify(
-        ticket=ticket, kind=Kind.ON_MY_WAY, occasion=str(departure.id), template="on_my_way",
+        ticket=ticket,
+        kind=Kind.ON_MY_WAY,
+        occasion=str(departure.id),
+        template="on_my_way",
         context={
             "tech_first_name": tech_first_name or "Your technician",
             "eta": _eta_phrase(departure.eta_at, zone, now),
@@ -213,7 +231,10 @@ def delay_notify(*, ticket: Ticket, departure: Departure, now: datetime) -> dict
     """Tell the customer the arrival estimate slipped; one notice per slip (counted on the departure)."""
     zone = site_zone(ticket.site)
     return customer_notify(
-        ticket=ticket, kind=Kind.DELAY, occasion=f"{departure.id}#{departure.delay_notices}", template="delay_notice",
+        ticket=ticket,
+        kind=Kind.DELAY,
+        occasion=f"{departure.id}#{departure.delay_notices}",
+        template="delay_notice",
         context={"eta": _eta_phrase(departure.eta_at, zone, now)},
     )
 
@@ -224,16 +245,24 @@ def reply_help_notify(
     """Answer a reply that names no proposed window with the numbered windows again."""
     windows = options_phrase(proposal.options, site_zone(ticket.site))
     return customer_notify(
-        ticket=ticket, kind=Kind.REPLY_HELP, occasion=inbound_key, template="proposal_reply_help",
-        context={"windows": windows}, prefer_channel=prefer_channel,
+        ticket=ticket,
+        kind=Kind.REPLY_HELP,
+        occasion=inbound_key,
+        template="proposal_reply_help",
+        context={"windows": windows},
+        prefer_channel=prefer_channel,
     )
 
 
 def reply_unavailable_notify(*, ticket: Ticket, inbound_key: str, prefer_channel: str | None) -> dict[str, Any]:
     """Answer a reply whose window has passed or was just taken: new times will follow."""
     return customer_notify(
-        ticket=ticket, kind=Kind.REPLY_UNAVAILABLE, occasion=inbound_key, template="proposal_reply_unavailable",
-        context={}, prefer_channel=prefer_channel,
+        ticket=ticket,
+        kind=Kind.REPLY_UNAVAILABLE,
+        occasion=inbound_key,
+        template="proposal_reply_unavailable",
+        context={},
+        prefer_channel=prefer_channel,
     )
 
 
@@ -243,6 +272,10 @@ def already_booked_notify(
     """Answer a reply choosing another window after the visit was booked: it stays as booked."""
     window = window_phrase(appointment.start, appointment.end, site_zone(ticket.site))
     return customer_notify(
-        ticket=ticket, kind=Kind.ALREADY_BOOKED, occasion=inbound_key, template="already_booked",
-        context={"window": window}, prefer_channel=prefer_channel,
+        ticket=ticket,
+        kind=Kind.ALREADY_BOOKED,
+        occasion=inbound_key,
+        template="already_booked",
+        context={"window": window},
+        prefer_channel=prefer_channel,
     )

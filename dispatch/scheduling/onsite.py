@@ -1,4 +1,5 @@
 """On site: the contract's tech.check_in (the technician's arrival)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -13,7 +14,9 @@ from .inputs import iso, moment_parse, role_check
 from .models import CheckIn
 from .selectors import appointments_booked_for_ticket
 
-TECH_CHECK_IN = command("tech.check_in", ["technician", "dispatcher"], ["DISPATCHED"], "IN_PROGRESS", "Check in on site")
+TECH_CHECK_IN = command(
+    "tech.check_in", ["technician", "dispatcher"], ["DISPATCHED"], "IN_PROGRESS", "Check in on site"
+)
 
 
 def tech_check_in(
@@ -29,7 +32,7 @@ def tech_check_in(
     role_check(TECH_CHECK_IN, actor)
     arrived_at = moment_parse(timestamp, "timestamp")
     if location is not None and not isinstance(location, dict):
-        raise invalid_request("location must be an object, e.g. {\"lat\": 37.8, \"lng\": -122.27}.", field="location")
+        raise invalid_request('location must be an object, e.g. {"lat": 37.8, "lng": -122.27}.', field="location")
     with ticket_change(
         actor=actor,
         command=TECH_CHECK_IN,

@@ -4,6 +4,7 @@ schedule.hold, schedule.release and schedule.rollback, and the slot engine's sug
 Each write is one `ticket_change` (one transaction, the ticket row locked, one audit event)
 that writes its own rows inside it; a booking goes through `appointment_save`.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -324,9 +325,9 @@ def schedule_hold(
             created_by=actor.actor_id,
         )
         # While the customer decides, the slot stays theirs: HELD still reserves the technician.
-        Appointment.objects.filter(
-            pk__in=[a.id for a in booked if a.status == AppointmentStatus.CONFIRMED]
-        ).update(status=AppointmentStatus.HELD, updated_at=timezone.now())
+        Appointment.objects.filter(pk__in=[a.id for a in booked if a.status == AppointmentStatus.CONFIRMED]).update(
+            status=AppointmentStatus.HELD, updated_at=timezone.now()
+        )
         change.transition(TicketState.PENDING_CUSTOMER_CONFIRMATION)
         change.audit_payload.update({"confirmation_id": str(hold.id), "hold_state": snapshot["state"]})
         change.result = {

@@ -7,6 +7,7 @@ previous technician and for skill level. What a hard rule decides (has the skill
 region, is free) is not weighed against these: it is an order that comes first
 (`candidate_order`).
 """
+
 from __future__ import annotations
 
 from typing import Any

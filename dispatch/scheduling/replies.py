@@ -16,6 +16,7 @@ What a reply does, decided once and kept simple for the customer:
 - a window that has passed or was just taken by another booking: one short apology saying new
   times will follow; nothing is booked.
 """
+
 from __future__ import annotations
 
 import logging

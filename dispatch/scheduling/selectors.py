@@ -1,16 +1,16 @@
 """Reads of the schedule: who is booked when, and a ticket's open proposal, active hold and booking."""
+
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Iterable
 
 from django.db.models import F, QuerySet
 
 from dispatch.tickets.states import TicketState
 
 from .models import BOOKED_STATUSES, Appointment, ScheduleHold, ScheduleProposal
-
 
 # Once a ticket is cancelled or its work is done, its booking no longer holds the technician's
 # time, even before anything has marked that booking cancelled or completed.

@@ -8,6 +8,7 @@ Each concern lives in its own module; this one names what the faces use:
 The one place a booking is saved (and its double-booking guard) is appointments.py; the board's
 bookings are booking.py, the technician's way to the job eta.py, the wake-ups wakeups.py.
 """
+
 from __future__ import annotations
 
 from . import engine

@@ -3,6 +3,7 @@
 The schedule "scheduling wake-ups" (migration 0003) runs `wakeups_run` every minute. `now` is
 an ISO-8601 string so a test or an operator can run a wake-up as of a given moment.
 """
+
 from __future__ import annotations
 
 from datetime import datetime

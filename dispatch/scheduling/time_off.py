@@ -1,4 +1,5 @@
 """A technician's calendar: time off, and the booked jobs it falls on."""
+
 from __future__ import annotations
 
 from datetime import timedelta

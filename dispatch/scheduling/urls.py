@@ -1,4 +1,5 @@
 """The dispatch board, mounted by config/urls.py at /board/."""
+
 from django.urls import path
 
 from . import views

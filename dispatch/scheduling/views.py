@@ -3,6 +3,7 @@
 Thin: each view parses the request, calls one selector (board.py) or one service (booking.py)
 and renders. Dispatchers and admins only; everyone else gets 403, anonymous users the login.
 """
+
 from __future__ import annotations
 
 from datetime import date

@@ -18,12 +18,14 @@ The condition is checked again under the ticket's lock, because a dispatcher or 
 may have acted between the scan and the action. Every function takes `now` so tests can run
 them with a frozen clock.
 """
+
 from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable, Iterable
 from datetime import date, datetime, time, timedelta
-from typing import Any, Callable, Iterable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -145,7 +147,9 @@ def proposals_stale_hold(*, now: datetime | None = None) -> int:
     stale_after = _setting_minutes("DISPATCH_PROPOSAL_STALE_MINUTES")
     candidates = list(
         ScheduleProposal.objects.filter(
-            status=ScheduleProposal.Status.OPEN, created_at__lte=now - stale_after, ticket__state=TicketState.SCHEDULE_PROPOSED
+            status=ScheduleProposal.Status.OPEN,
+            created_at__lte=now - stale_after,
+            ticket__state=TicketState.SCHEDULE_PROPOSED,
         ).values_list("id", "ticket_id")
     )
     done = _escalated_keys(EscalationKind.STALE_PROPOSAL, (f"proposal:{pid}" for pid, _ in candidates))
@@ -161,7 +165,9 @@ def proposals_stale_hold(*, now: datetime | None = None) -> int:
         if (
             ticket.state != TicketState.SCHEDULE_PROPOSED
             or proposal is None
-            or Escalation.objects.filter(ticket=ticket, kind=EscalationKind.STALE_PROPOSAL, trigger_key=trigger_key).exists()
+            or Escalation.objects.filter(
+                ticket=ticket, kind=EscalationKind.STALE_PROPOSAL, trigger_key=trigger_key
+            ).exists()
         ):
             raise ConditionCleared
         waited = round((now - proposal.created_at).total_seconds() / 60)
@@ -362,7 +368,9 @@ def sla_risks_flag(*, now: datetime | None = None) -> int:
     )
     keys = {ticket.pk: f"sla:{iso(sla_due_at(ticket))}" for ticket in tickets}
     flagged = set(
-        Escalation.objects.filter(kind=EscalationKind.SLA_RISK, ticket_id__in=list(keys)).values_list("ticket_id", "trigger_key")
+        Escalation.objects.filter(kind=EscalationKind.SLA_RISK, ticket_id__in=list(keys)).values_list(
+            "ticket_id", "trigger_key"
+        )
     )
     pending = [ticket for ticket in tickets if (ticket.pk, keys[ticket.pk]) not in flagged and _sla_risk(ticket, now)]
     actor = system_actor("wakeup-sla-risk")
@@ -378,7 +386,14 @@ def sla_risks_flag(*, now: datetime | None = None) -> int:
                 raise ConditionCleared
             return details
 
-        _escalate(actor=actor, ticket_id=ticket.pk, kind=EscalationKind.SLA_RISK, trigger_key=keys[ticket.pk], now=now, check=check)
+        _escalate(
+            actor=actor,
+            ticket_id=ticket.pk,
+            kind=EscalationKind.SLA_RISK,
+            trigger_key=keys[ticket.pk],
+            now=now,
+            check=check,
+        )
         return True
 
     return _each(pending, flag, "SLA risk")
@@ -456,9 +471,10 @@ def _cleared_reason(escalation: Escalation, ticket: Ticket) -> str | None:
         transition_id = int(escalation.trigger_key.split(":", 1)[1])
         if DispatchAcknowledgement.objects.filter(dispatch_transition_id=transition_id).exists():
             return "The technician acknowledged the job."
-        if ticket.state != TicketState.DISPATCHED or not StateTransition.objects.filter(
-            pk=transition_id, seq=ticket.transition_seq
-        ).exists():
+        if (
+            ticket.state != TicketState.DISPATCHED
+            or not StateTransition.objects.filter(pk=transition_id, seq=ticket.transition_seq).exists()
+        ):
             return "The job is no longer waiting on that dispatch."
         return None
     if StateTransition.objects.filter(ticket=ticket, to_state=TicketState.ON_SITE).exists():

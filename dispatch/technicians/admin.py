@@ -1,4 +1,5 @@
 """Back office for technicians: who they are, what they can fix, where they work."""
+
 from __future__ import annotations
 
 from django.contrib import admin
@@ -15,8 +16,10 @@ class RegionAdmin(DispatchModelAdmin):
     search_fields = ("code", "name")
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(
-            active_technicians=Count("technicians", filter=Q(technicians__is_active=True))
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(active_technicians=Count("technicians", filter=Q(technicians__is_active=True)))
         )
 
     @admin.display(description="active technicians", ordering="active_technicians")

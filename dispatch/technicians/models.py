@@ -1,4 +1,5 @@
 """Technicians: who they are, what they can fix, and where they work."""
+
 from __future__ import annotations
 
 import uuid

@@ -1,8 +1,10 @@
 """Reads about technicians: who they are, what they can do, how busy they are."""
+
 from __future__ import annotations
 
 import uuid
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from django.db.models import Count, Exists, OuterRef, QuerySet, Subquery
 
@@ -10,7 +12,6 @@ from dispatch.tickets.models import Ticket
 from dispatch.tickets.states import TicketState
 
 from .models import Region, Technician, TechnicianSkill
-
 
 # A job still needs its technician in these states; after completion it is paperwork.
 ACTIVE_JOB_STATES = frozenset(
@@ -46,7 +47,9 @@ def technician_get(*, technician_id: Any) -> Technician | None:
 
 def technicians_active() -> QuerySet[Technician]:
     """Active technicians with their skills and regions loaded (three queries, whatever the count)."""
-    return Technician.objects.filter(is_active=True).prefetch_related("skills", "regions").order_by("display_name", "id")
+    return (
+        Technician.objects.filter(is_active=True).prefetch_related("skills", "regions").order_by("display_name", "id")
+    )
 
 
 def technician_open_job_counts(*, technician_ids: Iterable[uuid.UUID] | None = None) -> dict[uuid.UUID, int]:

@@ -5,6 +5,7 @@ Booking a technician is a read-check-write: "is anyone else in this window?" the
 row first, so two bookings of one technician run one after the other and the second sees the
 first. Scheduling services call it inside the ticket executor's transaction.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -48,7 +49,9 @@ def technician_lock_for_booking(*, technician_id: Any, annotations: dict | None 
         raise technician_not_found(technician_id)
     # On PostgreSQL this row lock queues concurrent bookings of the same technician; on SQLite
     # the IMMEDIATE transaction already holds the database's write lock, which serialises them.
-    technician = Technician.objects.select_for_update(of=("self",)).filter(pk=key).annotate(**(annotations or {})).first()
+    technician = (
+        Technician.objects.select_for_update(of=("self",)).filter(pk=key).annotate(**(annotations or {})).first()
+    )
     if technician is None:
         raise technician_not_found(technician_id)
     if not technician.is_active:

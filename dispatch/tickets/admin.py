@@ -6,6 +6,7 @@ service, from the buttons of the ticket page (`admin_actions.py`) or the "Cancel
 action. The ticket page itself has no Save button, and no admin path saves a ticket row.
 Audit events, transitions, approvals and idempotency records are written by services only.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,7 +39,16 @@ from dispatch.common.errors import DispatchError
 from . import policy
 from .admin_actions import CancelForm, cents, incident_type_choices, ticket_action, ticket_actions
 from .models import (
-    Account, Approval, Asset, AuditEvent, Contact, IdempotencyRecord, Priority, Site, StateTransition, Ticket,
+    Account,
+    Approval,
+    Asset,
+    AuditEvent,
+    Contact,
+    IdempotencyRecord,
+    Priority,
+    Site,
+    StateTransition,
+    Ticket,
 )
 from .services import TICKET_CANCEL, TICKET_CREATE, ticket_cancel, ticket_create
 from .states import OPEN_STATES, TERMINAL_STATES, TicketState
@@ -210,8 +220,17 @@ class TicketCreateForm(forms.ModelForm):
 
     class Meta:
         model = Ticket
-        fields = ("site", "asset", "summary", "description", "priority", "incident_type",
-                  "customer_name", "customer_phone", "customer_email")
+        fields = (
+            "site",
+            "asset",
+            "summary",
+            "description",
+            "priority",
+            "incident_type",
+            "customer_name",
+            "customer_phone",
+            "customer_email",
+        )
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -243,15 +262,28 @@ class TicketCancelSelectedForm(CancelForm):
 @admin.register(Ticket)
 class TicketAdmin(DispatchModelAdmin):
     list_display = (
-        "ref", "summary_cell", "state_display", "priority_display", "customer_cell", "tech", "schedule", "updated",
+        "ref",
+        "summary_cell",
+        "state_display",
+        "priority_display",
+        "customer_cell",
+        "tech",
+        "schedule",
+        "updated",
     )
     list_display_links = ("ref", "summary_cell")
     # Every FK a column shows is joined here: the list costs the same queries for 5 rows or 500.
     list_select_related = ("account", "site", "assigned_tech")
     list_filter = ("state", "priority", "incident_type", "assigned_tech", "site__service_region")
     search_fields = (
-        "summary", "customer_name", "customer_phone", "customer_email",
-        "account__name", "site__name", "site__address_line1", "site__city",
+        "summary",
+        "customer_name",
+        "customer_phone",
+        "customer_email",
+        "account__name",
+        "site__name",
+        "site__address_line1",
+        "site__city",
     )
     search_help_text = "Ref (RD-1A2B3C4D), summary, caller, customer or address."
     autocomplete_fields = ("site", "asset")
@@ -323,7 +355,10 @@ class TicketAdmin(DispatchModelAdmin):
         place = f"{ticket.site.name} · {ticket.site.city}"
         return format_html(
             '<div class="rd-clip" title="{}">{}</div><div class="rd-sub rd-clip" title="{}">{}</div>',
-            ticket.account.name, ticket.account.name, place, place,
+            ticket.account.name,
+            ticket.account.name,
+            place,
+            place,
         )
 
     @admin.display(description="scheduled", ordering="scheduled_start")
@@ -373,8 +408,10 @@ class TicketAdmin(DispatchModelAdmin):
             try:
                 outcome = ticket_create(actor=actor_for_request(request, TICKET_CREATE), **form.service_arguments())
             except DispatchError as error:
-                form.add_error(error.details.get("field") if error.details.get("field") in form.fields else None,
-                               refusal_message(error))
+                form.add_error(
+                    error.details.get("field") if error.details.get("field") in form.fields else None,
+                    refusal_message(error),
+                )
             else:
                 ticket = outcome.ticket
                 self.log_addition(request, ticket, [{"added": {}}])
@@ -495,7 +532,11 @@ class TicketAdmin(DispatchModelAdmin):
             messages.error(request, refusal_message(error))
         else:
             event = outcome.event
-            moved = f"{event.before_state} → {event.after_state}" if event.before_state != event.after_state else event.after_state
+            moved = (
+                f"{event.before_state} → {event.after_state}"
+                if event.before_state != event.after_state
+                else event.after_state
+            )
             self.log_change(request, outcome.ticket, f"{action.label} ({event.tool_name}, audit #{event.seq})")
             messages.success(request, f"{ticket.short_ref}: {action.label} — {moved}.")
         return HttpResponseRedirect(change_url)
@@ -631,9 +672,16 @@ class AuditEventAdmin(ReadOnlyModelAdmin):
     list_filter = ("tool_name", "actor_role", "actor_type")
     search_fields = ("tool_name", "actor_id", "request_id", "correlation_id", "trace_id", "ticket__summary")
     fields = (
-        "created_at", ("ticket_ref", "seq"), ("lane", "lane_seq"), "tool_name", ("actor_type", "actor_id", "actor_role"),
-        ("before_state", "after_state"), ("request_id", "correlation_id", "trace_id"), "payload_pretty",
-        "prev_hash", "hash",
+        "created_at",
+        ("ticket_ref", "seq"),
+        ("lane", "lane_seq"),
+        "tool_name",
+        ("actor_type", "actor_id", "actor_role"),
+        ("before_state", "after_state"),
+        ("request_id", "correlation_id", "trace_id"),
+        "payload_pretty",
+        "prev_hash",
+        "hash",
     )
     readonly_fields = ("ticket_ref", "payload_pretty")
 

@@ -11,6 +11,7 @@ This module owns the registry and the lifecycle and approval buttons. A phase ap
 its own buttons with `ticket_actions_register` from its `admin_actions` module (imported by
 its admin.py), so that `tickets` imports no phase.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -106,9 +107,7 @@ def window_text(start, end) -> str:
 class TriageForm(ActionForm):
     priority = forms.ChoiceField(choices=Priority.choices)
     incident_type = forms.ChoiceField(choices=())
-    nte = forms.DecimalField(
-        label="Not-to-exceed ($)", required=False, min_value=0, max_digits=12, decimal_places=2
-    )
+    nte = forms.DecimalField(label="Not-to-exceed ($)", required=False, min_value=0, max_digits=12, decimal_places=2)
 
     def __init__(self, *args, ticket: Ticket, **kwargs) -> None:
         kwargs.setdefault(
@@ -170,9 +169,7 @@ HOLD_REASONS = [
 
 class HoldForm(ActionForm):
     hold_reason = forms.ChoiceField(choices=[("", "—"), *HOLD_REASONS], required=False)
-    reason = forms.CharField(
-        label="Note", widget=forms.Textarea(attrs={"rows": 2}), max_length=1000, required=False
-    )
+    reason = forms.CharField(label="Note", widget=forms.Textarea(attrs={"rows": 2}), max_length=1000, required=False)
 
 
 class DetailsForm(ActionForm):
@@ -244,12 +241,33 @@ class ApprovalDecisionForm(ActionForm):
 # last. The ticket page is this app's, so the order is kept here; the phases' keys are only
 # names. A registered key missing from the list goes last, in the order it was registered.
 BUTTON_ORDER = (
-    "triage-ready", "triage", "triage-approval", "request-info",
-    "approve", "deny",
-    "schedule-propose", "schedule-confirm", "dispatch", "schedule-release", "check-in",
-    "complete", "qa-verify", "invoice", "close",
-    "schedule-hold", "schedule-rollback", "resume-work", "resume-schedule", "reopen",
-    "edit-details", "evidence-exception", "manual-bypass", "force-unassign", "force-hold", "force-close", "cancel",
+    "triage-ready",
+    "triage",
+    "triage-approval",
+    "request-info",
+    "approve",
+    "deny",
+    "schedule-propose",
+    "schedule-confirm",
+    "dispatch",
+    "schedule-release",
+    "check-in",
+    "complete",
+    "qa-verify",
+    "invoice",
+    "close",
+    "schedule-hold",
+    "schedule-rollback",
+    "resume-work",
+    "resume-schedule",
+    "reopen",
+    "edit-details",
+    "evidence-exception",
+    "manual-bypass",
+    "force-unassign",
+    "force-hold",
+    "force-close",
+    "cancel",
 )
 
 _registered: dict[str, TicketAction] = {}
@@ -313,66 +331,110 @@ def _decide(decision: str) -> Callable[..., Any]:
 
 ticket_actions_register(
     TicketAction(
-        "triage-ready", lifecycle.TICKET_TRIAGE, "Triage → ready to schedule", _triage(TicketState.READY_TO_SCHEDULE),
-        TriageForm, tone="primary",
+        "triage-ready",
+        lifecycle.TICKET_TRIAGE,
+        "Triage → ready to schedule",
+        _triage(TicketState.READY_TO_SCHEDULE),
+        TriageForm,
+        tone="primary",
         help_text="Set priority, incident type and NTE, and queue the job for scheduling.",
     ),
     TicketAction(
-        "triage", lifecycle.TICKET_TRIAGE, "Triage only", _triage(TicketState.TRIAGED), TriageForm,
+        "triage",
+        lifecycle.TICKET_TRIAGE,
+        "Triage only",
+        _triage(TicketState.TRIAGED),
+        TriageForm,
         help_text="Set priority, incident type and NTE; the job stays in TRIAGED.",
     ),
     TicketAction(
-        "triage-approval", lifecycle.TICKET_TRIAGE, "Triage → needs approval", _triage(TicketState.APPROVAL_REQUIRED),
-        TriageForApprovalForm, help_text="Triage, and hold the job until an approver decides.",
+        "triage-approval",
+        lifecycle.TICKET_TRIAGE,
+        "Triage → needs approval",
+        _triage(TicketState.APPROVAL_REQUIRED),
+        TriageForApprovalForm,
+        help_text="Triage, and hold the job until an approver decides.",
     ),
     TicketAction(
-        "request-info", lifecycle.TICKET_REQUEST_INFO, "Ask customer for details",
+        "request-info",
+        lifecycle.TICKET_REQUEST_INFO,
+        "Ask customer for details",
         service_runner(lifecycle.ticket_request_info, lambda ticket, data: {"question": data["question"]}),
         RequestInfoForm,
     ),
     TicketAction(
-        "edit-details", lifecycle.TICKET_UPDATE_DETAILS, "Edit details",
+        "edit-details",
+        lifecycle.TICKET_UPDATE_DETAILS,
+        "Edit details",
         service_runner(lifecycle.ticket_update_details, lambda ticket, data: {"changes": data["changes"]}),
-        DetailsForm, help_text="Correct the summary, description, caller or asset; the audit keeps old and new values.",
+        DetailsForm,
+        help_text="Correct the summary, description, caller or asset; the audit keeps old and new values.",
     ),
     TicketAction(
-        "resume-work", lifecycle.TICKET_RESUME, "Resume work", _resume(TicketState.IN_PROGRESS), OptionalReasonForm,
-        tone="primary", help_text="Back to IN_PROGRESS with the same technician.",
+        "resume-work",
+        lifecycle.TICKET_RESUME,
+        "Resume work",
+        _resume(TicketState.IN_PROGRESS),
+        OptionalReasonForm,
+        tone="primary",
+        help_text="Back to IN_PROGRESS with the same technician.",
     ),
     TicketAction(
-        "resume-schedule", lifecycle.TICKET_RESUME, "Back to scheduling", _resume(TicketState.READY_TO_SCHEDULE),
-        OptionalReasonForm, help_text="Back to READY_TO_SCHEDULE to book a new visit.",
+        "resume-schedule",
+        lifecycle.TICKET_RESUME,
+        "Back to scheduling",
+        _resume(TicketState.READY_TO_SCHEDULE),
+        OptionalReasonForm,
+        help_text="Back to READY_TO_SCHEDULE to book a new visit.",
     ),
     TicketAction(
-        "reopen", lifecycle.REOPEN_AFTER_VERIFICATION, "Reopen",
+        "reopen",
+        lifecycle.REOPEN_AFTER_VERIFICATION,
+        "Reopen",
         service_runner(
             lifecycle.ticket_reopen,
             lambda ticket, data: {"reason": data["reason"], "reopen_scope": data.get("reopen_scope", "")},
         ),
-        ReopenForm, help_text="Send verified or invoiced work back to IN_PROGRESS.",
+        ReopenForm,
+        help_text="Send verified or invoiced work back to IN_PROGRESS.",
     ),
     TicketAction(
-        "force-hold", lifecycle.DISPATCH_FORCE_HOLD, "Put on hold",
+        "force-hold",
+        lifecycle.DISPATCH_FORCE_HOLD,
+        "Put on hold",
         service_runner(
             lifecycle.ticket_force_hold,
             lambda ticket, data: {"hold_reason": data.get("hold_reason", ""), "reason": data.get("reason", "")},
         ),
-        HoldForm, tone="danger",
+        HoldForm,
+        tone="danger",
     ),
     TicketAction(
-        "cancel", lifecycle.TICKET_CANCEL, "Cancel ticket",
+        "cancel",
+        lifecycle.TICKET_CANCEL,
+        "Cancel ticket",
         service_runner(
             lifecycle.ticket_cancel,
             lambda ticket, data: {"reason": data["reason"], "cancellation_code": data.get("cancellation_code", "")},
         ),
-        CancelForm, tone="danger",
+        CancelForm,
+        tone="danger",
     ),
     TicketAction(
-        "approve", approvals.APPROVAL_DECIDE, "Approve request", _decide("APPROVED"), ApprovalDecisionForm,
-        tone="primary", help_text="Grant the pending approval; the job returns to where it was headed.",
+        "approve",
+        approvals.APPROVAL_DECIDE,
+        "Approve request",
+        _decide("APPROVED"),
+        ApprovalDecisionForm,
+        tone="primary",
+        help_text="Grant the pending approval; the job returns to where it was headed.",
     ),
     TicketAction(
-        "deny", approvals.APPROVAL_DECIDE, "Deny request", _decide("DENIED"), ApprovalDecisionForm,
+        "deny",
+        approvals.APPROVAL_DECIDE,
+        "Deny request",
+        _decide("DENIED"),
+        ApprovalDecisionForm,
         help_text="Deny the pending approval; the job goes back to TRIAGED.",
     ),
 )

@@ -3,6 +3,7 @@
 The request parks the ticket in APPROVAL_REQUIRED with an Approval that remembers where the
 job goes back to; the decision returns it there (APPROVED) or to TRIAGED (DENIED).
 """
+
 from __future__ import annotations
 
 import uuid
@@ -74,7 +75,10 @@ def change_request(
     ) as change:
         if Approval.objects.filter(ticket=change.ticket, status=Approval.Status.PENDING).exists():
             raise DispatchError(
-                "APPROVAL_ALREADY_PENDING", "This ticket already has an approval waiting.", status=409, dimension="state"
+                "APPROVAL_ALREADY_PENDING",
+                "This ticket already has an approval waiting.",
+                status=409,
+                dimension="state",
             )
         change.transition(TicketState.APPROVAL_REQUIRED)
         approval = Approval.objects.create(
@@ -125,7 +129,9 @@ def approval_decide(
         ticket = change.ticket
         approval = Approval.objects.select_for_update().filter(pk=approval_key, ticket=ticket).first()
         if approval is None:
-            raise DispatchError("APPROVAL_NOT_FOUND", "This ticket has no such approval.", status=404, dimension="request")
+            raise DispatchError(
+                "APPROVAL_NOT_FOUND", "This ticket has no such approval.", status=404, dimension="request"
+            )
         if approval.status != Approval.Status.PENDING:
             raise DispatchError(
                 "APPROVAL_NOT_PENDING",
@@ -156,7 +162,12 @@ def approval_decide(
         approval.save(update_fields=["status", "decided_by", "decided_at", "decision_notes"])
         change.transition(target)
         change.audit_payload.update(
-            {"approval_id": str(approval.id), "decision": verdict, "target_state": target, "nte_cents": ticket.nte_cents}
+            {
+                "approval_id": str(approval.id),
+                "decision": verdict,
+                "target_state": target,
+                "nte_cents": ticket.nte_cents,
+            }
         )
         change.result = approval
     return change.outcome

@@ -1,4 +1,5 @@
 """The audit trail: redaction, the keyed hash chain, appends and verification."""
+
 from __future__ import annotations
 
 import hashlib
@@ -6,7 +7,7 @@ import hmac
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import timezone as dt_timezone
+from datetime import UTC
 from typing import Any
 
 from django.conf import settings
@@ -67,7 +68,7 @@ def _plain_json(value: Any) -> Any:
 
 
 def _event_digest(event: AuditEvent) -> str:
-    created_at = event.created_at.astimezone(dt_timezone.utc).isoformat(timespec="microseconds")
+    created_at = event.created_at.astimezone(UTC).isoformat(timespec="microseconds")
     body = json.dumps(
         [
             str(event.id),
@@ -205,10 +206,17 @@ def audit_append(
     chain head lives there); its state and fields are left as they are.
     """
     event = audit_event(
-        actor=actor, tool_name=tool_name, ticket=ticket, before_state=before_state, after_state=after_state, payload=payload
+        actor=actor,
+        tool_name=tool_name,
+        ticket=ticket,
+        before_state=before_state,
+        after_state=after_state,
+        payload=payload,
     )
     if ticket is not None:
-        head = Ticket.objects.select_for_update(of=("self",)).filter(pk=ticket.pk).values("audit_seq", "audit_hash").get()
+        head = (
+            Ticket.objects.select_for_update(of=("self",)).filter(pk=ticket.pk).values("audit_seq", "audit_hash").get()
+        )
         ticket.audit_seq, ticket.audit_hash = head["audit_seq"], head["audit_hash"]
     audit_link(event, ticket=ticket)
     if ticket is not None:
@@ -305,7 +313,9 @@ def _verify_all(batch_size: int) -> ChainReport:
     return ChainReport(True, checked)
 
 
-def _event_check(chain: str, event: AuditEvent, position: int, expected: int, prev_hash: str, *, linked: bool = True) -> None:
+def _event_check(
+    chain: str, event: AuditEvent, position: int, expected: int, prev_hash: str, *, linked: bool = True
+) -> None:
     """One event of a chain: in its place (no gap before it), linked to the event before it
     (unless `linked` is False: its link is checked in its lane), and unaltered."""
     if position != expected:
@@ -332,8 +342,9 @@ def _lane_verify(head: AuditChainHead, batch_size: int, lane_links: set) -> int:
     expected, prev_hash, checked = 1, GENESIS_HASH, 0
     while expected <= head.last_seq:
         batch = list(
-            AuditEvent.objects.filter(lane=head.pk, lane_seq__gte=expected, lane_seq__lte=head.last_seq)
-            .order_by("lane_seq")[:batch_size]
+            AuditEvent.objects.filter(lane=head.pk, lane_seq__gte=expected, lane_seq__lte=head.last_seq).order_by(
+                "lane_seq"
+            )[:batch_size]
         )
         if not batch:
             break
@@ -346,7 +357,12 @@ def _lane_verify(head: AuditChainHead, batch_size: int, lane_links: set) -> int:
     _end_check(chain, "the lane head", checked, prev_hash, head.last_seq, head.last_hash)
     beyond = AuditEvent.objects.filter(lane=head.pk, lane_seq__gt=head.last_seq).order_by("lane_seq").first()
     if beyond is not None:
-        raise _Broken(chain, f"event #{beyond.lane_seq} lies beyond the lane head (#{head.last_seq})", beyond.lane_seq, str(beyond.id))
+        raise _Broken(
+            chain,
+            f"event #{beyond.lane_seq} lies beyond the lane head (#{head.last_seq})",
+            beyond.lane_seq,
+            str(beyond.id),
+        )
     return checked
 
 
@@ -368,7 +384,10 @@ def _tickets_verify(heads: list[dict], lane_links: set) -> int:
                 raise _Broken(chain, f"event {event.id} has no place in the ticket's chain", None, str(event.id))
             if event.seq > last_seq:
                 raise _Broken(
-                    chain, f"event #{event.seq} lies beyond the ticket's audit head (#{last_seq})", event.seq, str(event.id)
+                    chain,
+                    f"event #{event.seq} lies beyond the ticket's audit head (#{last_seq})",
+                    event.seq,
+                    str(event.id),
                 )
             # Only a ticket's first event may be a lane link, and then only one the lane walk checked:
             # its link to the event before it is the lane's, verified there.

@@ -3,6 +3,7 @@
 A service names its Command; the executor enforces it. The agent toolset's registry points at
 the same Command objects, so the roles and states the API checks are the ones services check.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -3,6 +3,7 @@
 Models declare; `services.py` acts. Transition methods below only change fields in memory:
 they never save, send or enqueue. The executor in `services.py` is their only caller.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -145,7 +146,12 @@ class Ticket(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
     # A string reference keeps `tickets` free of imports from the phase apps.
     # Found through ticket_tech_state (technician first): no index of its own.
     assigned_tech = models.ForeignKey(
-        "technicians.Technician", on_delete=models.PROTECT, null=True, blank=True, related_name="tickets", db_index=False
+        "technicians.Technician",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="tickets",
+        db_index=False,
     )
     version = models.PositiveIntegerField(default=0)
     # The seq of this ticket's last StateTransition row. Kept on the locked row so the executor
@@ -219,7 +225,14 @@ class Ticket(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
 
     @transition(
         field=state,
-        source=[S.SCHEDULE_PROPOSED, S.PENDING_CUSTOMER_CONFIRMATION, S.DISPATCHED, S.ON_SITE, S.IN_PROGRESS, S.ON_HOLD],
+        source=[
+            S.SCHEDULE_PROPOSED,
+            S.PENDING_CUSTOMER_CONFIRMATION,
+            S.DISPATCHED,
+            S.ON_SITE,
+            S.IN_PROGRESS,
+            S.ON_HOLD,
+        ],
         target=S.SCHEDULED,
     )
     def to_scheduled(self) -> None:

@@ -51,14 +51,19 @@ def scope_refusal(actor: Actor, *, account_id: Any, site_id: Any) -> DispatchErr
         )
     if not actor.in_scope(account_id=account_id, site_id=site_id):
         return DispatchError(
-            "FORBIDDEN_SCOPE", "This credential is not scoped to the ticket's account or site.", status=403, dimension="scope"
+            "FORBIDDEN_SCOPE",
+            "This credential is not scoped to the ticket's account or site.",
+            status=403,
+            dimension="scope",
         )
     return None
 
 
 def assignment_refusal(actor: Actor, ticket: Any) -> DispatchError | None:
     """Technicians act only on tickets assigned to them."""
-    if actor.role == Role.TECHNICIAN and (actor.technician_id is None or ticket.assigned_tech_id != actor.technician_id):
+    if actor.role == Role.TECHNICIAN and (
+        actor.technician_id is None or ticket.assigned_tech_id != actor.technician_id
+    ):
         return DispatchError(
             "FORBIDDEN_SCOPE", "Technicians act only on tickets assigned to them.", status=403, dimension="assignment"
         )
@@ -67,7 +72,9 @@ def assignment_refusal(actor: Actor, ticket: Any) -> DispatchError | None:
 
 def access_refusal(actor: Actor, ticket: Any) -> DispatchError | None:
     """Whether this actor may see or touch this ticket at all (scope, then own assignment)."""
-    return scope_refusal(actor, account_id=ticket.account_id, site_id=ticket.site_id) or assignment_refusal(actor, ticket)
+    return scope_refusal(actor, account_id=ticket.account_id, site_id=ticket.site_id) or assignment_refusal(
+        actor, ticket
+    )
 
 
 def version_refusal(ticket: Any, expected_version: int | None) -> DispatchError | None:
@@ -83,7 +90,9 @@ def version_refusal(ticket: Any, expected_version: int | None) -> DispatchError 
     )
 
 
-def invalid_transition(ticket_state: str, target: str | None, *, tool: str, command: Command | None = None) -> DispatchError:
+def invalid_transition(
+    ticket_state: str, target: str | None, *, tool: str, command: Command | None = None
+) -> DispatchError:
     """409 INVALID_STATE_TRANSITION, with where the ticket may go from here."""
     wanted = f" to {target}" if target else ""
     details: dict[str, Any] = {

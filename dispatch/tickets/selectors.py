@@ -6,6 +6,7 @@ so this module never imports the toolset above it; whether an action is allowed 
 answer (dispatch/tickets/policy.py). The dispatcher's cockpit and the technician's job packet,
 which combine these reads with the phases' own, live in dispatch/readmodels/.
 """
+
 from __future__ import annotations
 
 import math
@@ -44,6 +45,7 @@ PROVIDER_DELAY_STATES = (
     TicketState.ON_HOLD,
     TicketState.COMPLETED_PENDING_VERIFICATION,
 )
+
 
 def iso_utc(value: datetime | None) -> str | None:
     """A datetime as the contract writes it: UTC, milliseconds, "Z" (JavaScript's toISOString)."""
@@ -126,8 +128,19 @@ def timeline_event_detail(event: dict | AuditEvent) -> dict:
 
 
 TIMELINE_FIELDS = (
-    "id", "ticket_id", "actor_type", "actor_id", "actor_role", "tool_name", "request_id",
-    "correlation_id", "trace_id", "before_state", "after_state", "payload", "created_at",
+    "id",
+    "ticket_id",
+    "actor_type",
+    "actor_id",
+    "actor_role",
+    "tool_name",
+    "request_id",
+    "correlation_id",
+    "trace_id",
+    "before_state",
+    "after_state",
+    "payload",
+    "created_at",
 )
 
 
@@ -218,7 +231,11 @@ def _action(action_id: str, tool: _Tool, actor: Actor, ticket: Ticket, extra: di
 
 
 def ticket_actions(
-    *, actor: Actor, ticket: Ticket, commands: Iterable[Any], blueprint: Sequence[tuple[str, str]] | None = None,
+    *,
+    actor: Actor,
+    ticket: Ticket,
+    commands: Iterable[Any],
+    blueprint: Sequence[tuple[str, str]] | None = None,
     extra_refusals: dict[str, dict] | None = None,
 ) -> list[dict]:
     """Action descriptors for a ticket: enabled, or the refusal the tool would answer.

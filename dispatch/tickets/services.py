@@ -17,10 +17,10 @@ else calls a transition method.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -246,7 +246,9 @@ def ticket_opening(
         _record(change, event)
 
 
-def audit_only(*, actor: Actor, command: Command, payload: dict | None = None, ticket: Ticket | None = None) -> AuditEvent:
+def audit_only(
+    *, actor: Actor, command: Command, payload: dict | None = None, ticket: Ticket | None = None
+) -> AuditEvent:
     """Record an action that changes no ticket (autonomy pause, outbox replay) on the same chain."""
     refusal = policy.role_refusal(command, actor.role)
     if refusal:
@@ -531,14 +533,20 @@ def ticket_update_details(*, actor: Actor, ticket_id, changes: dict, expected_ve
         actor=actor, command=TICKET_UPDATE_DETAILS, ticket_id=ticket_id, expected_version=expected_version
     ) as change:
         ticket = change.ticket
-        if changes.get("asset_id") and not Asset.objects.filter(pk=changes["asset_id"], site_id=ticket.site_id).exists():
+        if (
+            changes.get("asset_id")
+            and not Asset.objects.filter(pk=changes["asset_id"], site_id=ticket.site_id).exists()
+        ):
             raise _bad("The asset is not at this ticket's site.", field="asset_id")
         diff = {}
         for name, value in changes.items():
             old = getattr(ticket, name)
             new = value if value is not None or name == "asset_id" else ""
             if str(old or "") != str(new or ""):
-                diff[name] = {"from": str(old) if old is not None else None, "to": str(new) if new is not None else None}
+                diff[name] = {
+                    "from": str(old) if old is not None else None,
+                    "to": str(new) if new is not None else None,
+                }
                 setattr(ticket, name, new)
         if not diff:
             raise _bad("Nothing changed.")

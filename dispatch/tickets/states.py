@@ -1,4 +1,5 @@
 """Ticket states and the whole legal transition graph, as the design's table has it."""
+
 from __future__ import annotations
 
 from django.db import models

@@ -1,4 +1,5 @@
 """Reads of the transition graph declared on Ticket: the FSM declaration is the only copy."""
+
 from __future__ import annotations
 
 from functools import lru_cache

@@ -1,4 +1,5 @@
 """Fixtures for the back-office tests: logged-in clients per role."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """Only back-office roles get into the admin; technicians never do, even when flagged staff by mistake."""
+
 from __future__ import annotations
 
 import pytest

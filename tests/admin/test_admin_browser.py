@@ -1,4 +1,5 @@
 """The back office in a real browser: a dispatcher logs in, opens a ticket and moves it with a button."""
+
 from __future__ import annotations
 
 import pytest
@@ -12,7 +13,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 def test_a_dispatcher_moves_a_ticket_with_a_button(live_server, page):
     UserFactory(username="riley", role="dispatcher")
-    ticket = ticket_new(site=SiteFactory(access_instructions="Side gate; dog in the yard."), summary="Deadbolt won't turn")
+    ticket = ticket_new(
+        site=SiteFactory(access_instructions="Side gate; dog in the yard."), summary="Deadbolt won't turn"
+    )
 
     page.goto(live_server.url + reverse("admin:index"))
     page.fill("#id_username", "riley")

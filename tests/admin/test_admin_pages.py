@@ -1,4 +1,5 @@
 """Every back-office list and record page opens for a dispatcher."""
+
 from __future__ import annotations
 
 import uuid
@@ -11,19 +12,44 @@ from django.urls import reverse
 from dispatch.closeout.models import IncidentTemplate
 from dispatch.technicians.models import Region, Technician, TechnicianSkill
 from dispatch.tickets.models import (
-    Account, Approval, Asset, AuditEvent, Contact, IdempotencyRecord, Site, StateTransition, Ticket,
+    Account,
+    Approval,
+    Asset,
+    AuditEvent,
+    Contact,
+    IdempotencyRecord,
+    Site,
+    StateTransition,
+    Ticket,
 )
 from dispatch.tickets.services import ticket_triage
 from tests.factories import (
-    AssetFactory, ContactFactory, TechnicianFactory, actor_for, door_evidence_add, ticket_in_progress, ticket_new,
+    AssetFactory,
+    ContactFactory,
+    TechnicianFactory,
+    actor_for,
+    door_evidence_add,
+    ticket_in_progress,
+    ticket_new,
 )
 
 pytestmark = pytest.mark.django_db
 
 # The models this app's admin registers itself; each must have a row for its change page to be opened.
 CORE_MODELS = (
-    Account, Site, Contact, Asset, Ticket, AuditEvent, StateTransition, Approval, IdempotencyRecord,
-    Region, Technician, TechnicianSkill, IncidentTemplate,
+    Account,
+    Site,
+    Contact,
+    Asset,
+    Ticket,
+    AuditEvent,
+    StateTransition,
+    Approval,
+    IdempotencyRecord,
+    Region,
+    Technician,
+    TechnicianSkill,
+    IncidentTemplate,
 )
 DISPATCH_APPS = {config.label for config in apps.get_app_configs() if config.name.startswith("dispatch.")}
 
@@ -38,18 +64,30 @@ def records():
     AssetFactory(site=in_progress.site)
     waiting = ticket_new()
     ticket_triage(
-        actor=actor_for("dispatcher"), ticket_id=waiting.id, priority="URGENT", incident_type="DOOR_WONT_LATCH",
-        outcome="APPROVAL_REQUIRED", approval_reason="Replace the closer", approval_amount_delta_cents=45000,
+        actor=actor_for("dispatcher"),
+        ticket_id=waiting.id,
+        priority="URGENT",
+        incident_type="DOOR_WONT_LATCH",
+        outcome="APPROVAL_REQUIRED",
+        approval_reason="Replace the closer",
+        approval_amount_delta_cents=45000,
     )
     IdempotencyRecord.objects.create(
-        actor_id="agent-1", endpoint="ticket.create", key=uuid.uuid4(), request_hash="0" * 64, status_code=201,
+        actor_id="agent-1",
+        endpoint="ticket.create",
+        key=uuid.uuid4(),
+        request_hash="0" * 64,
+        status_code=201,
         response_body={"id": str(in_progress.id)},
     )
 
 
 def registered_dispatch_models():
-    return [(model, model_admin) for model, model_admin in admin.site._registry.items()
-            if model._meta.app_label in DISPATCH_APPS]
+    return [
+        (model, model_admin)
+        for model, model_admin in admin.site._registry.items()
+        if model._meta.app_label in DISPATCH_APPS
+    ]
 
 
 def test_every_core_model_is_registered():
@@ -87,7 +125,9 @@ def test_list_search_and_filters_answer(dispatcher_client, records):
     by_ref = dispatcher_client.get(url, {"q": ticket.short_ref})
     assert by_ref.status_code == 200
     assert list(by_ref.context["cl"].result_list) == [ticket]
-    by_city = dispatcher_client.get(url, {"q": ticket.site.city, "state__exact": "IN_PROGRESS", "priority__exact": "ROUTINE"})
+    by_city = dispatcher_client.get(
+        url, {"q": ticket.site.city, "state__exact": "IN_PROGRESS", "priority__exact": "ROUTINE"}
+    )
     assert by_city.status_code == 200
     assert ticket in by_city.context["cl"].result_list
 
@@ -98,15 +138,18 @@ def test_the_incident_template_lists_are_edited_one_item_per_line(dispatcher_cli
     page = dispatcher_client.get(url)
     assert "photo_after_latched_alignment\nnote_adjustments_and_test_cycles" in page.content.decode()
 
-    response = dispatcher_client.post(url, {
-        "incident_type": template.incident_type,
-        "name": template.name,
-        "version": "1.1.0",
-        "default_duration_minutes": 60,
-        "required_evidence_keys": "photo_before\n\n photo_after \nphoto_before\n",
-        "required_checklist_keys": "work_performed\nresolution_status",
-        "keywords": "latch\nstrike plate",
-    })
+    response = dispatcher_client.post(
+        url,
+        {
+            "incident_type": template.incident_type,
+            "name": template.name,
+            "version": "1.1.0",
+            "default_duration_minutes": 60,
+            "required_evidence_keys": "photo_before\n\n photo_after \nphoto_before\n",
+            "required_checklist_keys": "work_performed\nresolution_status",
+            "keywords": "latch\nstrike plate",
+        },
+    )
 
     assert response.status_code == 302, response.context and response.context["adminform"].form.errors
     template.refresh_from_db()

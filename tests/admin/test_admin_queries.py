@@ -1,4 +1,5 @@
 """Lists cost the same number of queries for 5 rows as for 50: no query per row."""
+
 from __future__ import annotations
 
 import pytest
@@ -39,12 +40,19 @@ def test_the_ticket_list_costs_the_same_for_5_and_50_tickets(dispatcher_client):
 
 
 @pytest.mark.parametrize(
-    "page", ["admin:tickets_auditevent_changelist", "admin:tickets_statetransition_changelist",
-             "admin:technicians_technician_changelist", "admin:tickets_account_changelist"],
+    "page",
+    [
+        "admin:tickets_auditevent_changelist",
+        "admin:tickets_statetransition_changelist",
+        "admin:technicians_technician_changelist",
+        "admin:tickets_account_changelist",
+    ],
 )
 def test_other_lists_cost_the_same_for_few_and_many_rows(dispatcher_client, page):
     url = reverse(page)
-    technicians = [TechnicianFactory(skills=["DOOR_WONT_LATCH", "AUTO_OPERATOR_FAULT"], region_codes=["EAST_BAY", "SF"])]
+    technicians = [
+        TechnicianFactory(skills=["DOOR_WONT_LATCH", "AUTO_OPERATOR_FAULT"], region_codes=["EAST_BAY", "SF"])
+    ]
     add_tickets(3, technicians)
     queries_for(dispatcher_client, url)
     few = queries_for(dispatcher_client, url)

@@ -1,4 +1,5 @@
 """The audit trail in the back office is read-only: no add, change or delete, for anyone."""
+
 from __future__ import annotations
 
 import pytest

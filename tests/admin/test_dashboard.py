@@ -1,4 +1,5 @@
 """The admin index shows ticket counts per state, from one grouped query, linking to the filtered list."""
+
 from __future__ import annotations
 
 import pytest

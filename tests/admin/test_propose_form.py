@@ -1,4 +1,5 @@
 """The back office's "Propose windows" form starts from the slot engine's best windows."""
+
 from __future__ import annotations
 
 import html
@@ -21,7 +22,9 @@ def test_the_propose_form_is_prefilled_with_the_engines_windows_and_reasons(disp
     assert best, "the engine should place this ticket"
 
     page = html.unescape(
-        dispatcher_client.get(reverse("admin:tickets_ticket_transition", args=[ticket.pk, "schedule-propose"])).content.decode()
+        dispatcher_client.get(
+            reverse("admin:tickets_ticket_transition", args=[ticket.pk, "schedule-propose"])
+        ).content.decode()
     )
 
     assert "Suggested by the slot engine" in page
@@ -33,7 +36,9 @@ def test_without_any_window_the_form_says_why(dispatcher_client):
     ticket = ticket_ready_to_schedule(incident_type="FRAME_OR_GLASS_DAMAGE")  # nobody has the skill or a shift
 
     page = html.unescape(
-        dispatcher_client.get(reverse("admin:tickets_ticket_transition", args=[ticket.pk, "schedule-propose"])).content.decode()
+        dispatcher_client.get(
+            reverse("admin:tickets_ticket_transition", args=[ticket.pk, "schedule-propose"])
+        ).content.decode()
     )
 
     assert "The slot engine found no window" in page

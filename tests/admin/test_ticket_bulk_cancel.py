@@ -1,4 +1,5 @@
 """The "Cancel selected tickets" action: a reason once, then ticket_cancel per ticket, refusals named per ticket."""
+
 from __future__ import annotations
 
 import pytest
@@ -34,7 +35,10 @@ def test_cancel_selected_cancels_each_ticket_and_names_each_refusal(dispatcher_c
     response = dispatcher_client.post(
         reverse(CHANGELIST),
         {
-            "action": "cancel_selected", "index": 0, "confirm": "yes", "reason": "Customer moved out",
+            "action": "cancel_selected",
+            "index": 0,
+            "confirm": "yes",
+            "reason": "Customer moved out",
             "cancellation_code": "CUSTOMER_REQUEST",
             ACTION_CHECKBOX_NAME: [open_one.pk, open_two.pk, closed.pk],
         },

@@ -1,4 +1,5 @@
 """Pressing a button on the ticket page runs the service: one audit event, or a refusal that changes nothing."""
+
 from __future__ import annotations
 
 import pytest
@@ -30,26 +31,47 @@ def test_triage_button_moves_the_ticket_through_the_service(dispatcher_client):
     ticket = ticket_new()
     before = AuditEvent.objects.count()
 
-    response = press(dispatcher_client, ticket, "triage-ready", priority="URGENT", incident_type="DOOR_WONT_LATCH", nte="450.00")
+    response = press(
+        dispatcher_client, ticket, "triage-ready", priority="URGENT", incident_type="DOOR_WONT_LATCH", nte="450.00"
+    )
 
     assert response.redirect_chain == [(reverse("admin:tickets_ticket_change", args=[ticket.pk]), 302)]
     ticket.refresh_from_db()
     assert ticket.state == "READY_TO_SCHEDULE"
-    assert (ticket.priority, ticket.incident_type, ticket.nte_cents, ticket.version) == ("URGENT", "DOOR_WONT_LATCH", 45000, 2)
+    assert (ticket.priority, ticket.incident_type, ticket.nte_cents, ticket.version) == (
+        "URGENT",
+        "DOOR_WONT_LATCH",
+        45000,
+        2,
+    )
     assert AuditEvent.objects.count() == before + 1
     event = AuditEvent.objects.order_by("-created_at", "-id").first()
     assert (event.tool_name, event.before_state, event.after_state) == ("ticket.triage", "NEW", "READY_TO_SCHEDULE")
-    assert (event.actor_type, event.actor_role, event.actor_id) == ("HUMAN", "dispatcher", str(dispatcher_client.user.pk))
+    assert (event.actor_type, event.actor_role, event.actor_id) == (
+        "HUMAN",
+        "dispatcher",
+        str(dispatcher_client.user.pk),
+    )
     assert list(StateTransition.objects.filter(audit_event=event).values_list("from_state", "to_state")) == [
-        ("NEW", "TRIAGED"), ("TRIAGED", "READY_TO_SCHEDULE"),
+        ("NEW", "TRIAGED"),
+        ("TRIAGED", "READY_TO_SCHEDULE"),
     ]
-    assert messages_of(response) == [("success", f"{ticket.short_ref}: Triage → ready to schedule — NEW → READY_TO_SCHEDULE.")]
+    assert messages_of(response) == [
+        ("success", f"{ticket.short_ref}: Triage → ready to schedule — NEW → READY_TO_SCHEDULE.")
+    ]
 
 
 def test_triage_for_approval_opens_the_approval(dispatcher_client):
     ticket = ticket_new()
-    press(dispatcher_client, ticket, "triage-approval", priority="ROUTINE", incident_type="DOOR_WONT_LATCH",
-          approval_reason="Closer must be replaced", approval_amount_delta="300")
+    press(
+        dispatcher_client,
+        ticket,
+        "triage-approval",
+        priority="ROUTINE",
+        incident_type="DOOR_WONT_LATCH",
+        approval_reason="Closer must be replaced",
+        approval_amount_delta="300",
+    )
     ticket.refresh_from_db()
     assert ticket.state == "APPROVAL_REQUIRED"
     approval = Approval.objects.get(ticket=ticket)
@@ -58,8 +80,15 @@ def test_triage_for_approval_opens_the_approval(dispatcher_client):
 
 def test_approve_button_decides_the_pending_approval(client):
     ticket = ticket_new()
-    press(logged_in(client, "dispatcher"), ticket, "triage-approval", priority="ROUTINE",
-          incident_type="DOOR_WONT_LATCH", approval_reason="New closer", approval_amount_delta="300")
+    press(
+        logged_in(client, "dispatcher"),
+        ticket,
+        "triage-approval",
+        priority="ROUTINE",
+        incident_type="DOOR_WONT_LATCH",
+        approval_reason="New closer",
+        approval_amount_delta="300",
+    )
     ticket.refresh_from_db()
     approver = logged_in(Client(), "approver")
     response = press(approver, ticket, "approve", notes="Go ahead")
@@ -221,7 +250,10 @@ def test_the_field_work_buttons_walk_a_job_to_closed(dispatcher_client, client):
         ticket.refresh_from_db()
         return ticket.state
 
-    assert step("schedule-propose", technician=technician.pk, start_1="2030-03-04T09:00", end_1="2030-03-04T11:00") == "SCHEDULE_PROPOSED"
+    assert (
+        step("schedule-propose", technician=technician.pk, start_1="2030-03-04T09:00", end_1="2030-03-04T11:00")
+        == "SCHEDULE_PROPOSED"
+    )
     assert ScheduleProposal.objects.get(ticket=ticket).options[0]["tech_id"] == str(technician.pk)
     assert step("schedule-confirm", window="0") == "SCHEDULED"
     assert step("dispatch", technician=technician.pk, dispatch_mode="STANDARD") == "DISPATCHED"
@@ -232,11 +264,20 @@ def test_the_field_work_buttons_walk_a_job_to_closed(dispatcher_client, client):
     assert step("qa-verify", result="PASS") == "VERIFIED"
     assert step("close", reason="All good") == "CLOSED"
     tools = list(
-        AuditEvent.objects.filter(ticket=ticket).exclude(tool_name="closeout.add_evidence")
-        .order_by("seq").values_list("tool_name", flat=True)
+        AuditEvent.objects.filter(ticket=ticket)
+        .exclude(tool_name="closeout.add_evidence")
+        .order_by("seq")
+        .values_list("tool_name", flat=True)
     )
-    assert tools[-7:] == ["schedule.propose", "schedule.confirm", "assignment.dispatch", "tech.check_in",
-                          "tech.complete", "qa.verify", "ticket.close"]
+    assert tools[-7:] == [
+        "schedule.propose",
+        "schedule.confirm",
+        "assignment.dispatch",
+        "tech.check_in",
+        "tech.complete",
+        "qa.verify",
+        "ticket.close",
+    ]
 
 
 def test_complete_is_refused_with_what_is_missing(dispatcher_client):

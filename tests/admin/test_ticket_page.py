@@ -1,4 +1,5 @@
 """The ticket page: facts, timeline, and one button per action the user's role may take from the state."""
+
 from __future__ import annotations
 
 import re
@@ -33,12 +34,12 @@ def test_the_page_shows_the_job_and_its_timeline(dispatcher_client):
 
     assert "Rear door slams shut" in html
     assert ticket.short_ref in html
-    assert 'rd-badge rd-state-needs_info' in html
+    assert "rd-badge rd-state-needs_info" in html
     assert site.address in html
     assert "Loading dock at the back; ask for Sam." in html
     assert "Ana Ortiz" in html
     assert "$350.00" in html
-    timeline = html[html.index('class="rd-timeline"'):]
+    timeline = html[html.index('class="rd-timeline"') :]
     # Oldest first: the creation, then the question.
     assert timeline.index("ticket.create") < timeline.index("ticket.request_info")
     assert "Which door is it?" in timeline
@@ -104,8 +105,11 @@ def test_an_admin_gets_the_dispatch_desk_buttons(admin_client_):
 def test_each_button_posts_the_version_the_page_showed(dispatcher_client):
     ticket = ticket_new()
     html = page_of(dispatcher_client, ticket).content.decode()
-    forms = re.findall(r'<form method="post" action="([^"]+)"[^>]*>\s*<input type="hidden" name="csrfmiddlewaretoken"[^>]*>\s*'
-                       r'<input type="hidden" name="expected_version" value="(\d+)">', html)
+    forms = re.findall(
+        r'<form method="post" action="([^"]+)"[^>]*>\s*<input type="hidden" name="csrfmiddlewaretoken"[^>]*>\s*'
+        r'<input type="hidden" name="expected_version" value="(\d+)">',
+        html,
+    )
     assert len(forms) == len(buttons(page_of(dispatcher_client, ticket)))
     assert {version for _, version in forms} == {str(ticket.version)}
     assert all("/transition/" in action for action, _ in forms)

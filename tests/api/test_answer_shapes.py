@@ -1,6 +1,7 @@
 """Every tool's success answer has the shape the contract's clients read: the serialized ticket at
 the top level where the upstream dispatch-api answers the ticket, `{"ticket": ...}` where it
 answers more. Extra keys are fine; a key moved (under another key, or up a level) is not."""
+
 from __future__ import annotations
 
 import uuid
@@ -27,8 +28,24 @@ pytestmark = pytest.mark.django_db
 
 # The upstream's serializeTicket, less what this schema has no column for (assigned_provider_id).
 TICKET = dict.fromkeys(
-    ["id", "account_id", "site_id", "asset_id", "state", "priority", "incident_type", "summary", "description",
-     "nte_cents", "scheduled_start", "scheduled_end", "assigned_tech_id", "version", "created_at", "updated_at"]
+    [
+        "id",
+        "account_id",
+        "site_id",
+        "asset_id",
+        "state",
+        "priority",
+        "incident_type",
+        "summary",
+        "description",
+        "nte_cents",
+        "scheduled_start",
+        "scheduled_end",
+        "assigned_tech_id",
+        "version",
+        "created_at",
+        "updated_at",
+    ]
 )
 EVIDENCE = dict.fromkeys(["id", "ticket_id", "kind", "evidence_key", "metadata", "created_at"])
 AUTONOMY_CHANGE = dict.fromkeys(["action", "scope", "previous_is_paused", "current_is_paused", "history_id"])
@@ -54,8 +71,13 @@ ANSWERS: dict[str, dict] = {
     "reopen_after_verification": TICKET,
     "schedule.propose": {"ticket": TICKET, "proposal_id": None, "options": None},
     "schedule.hold": {"ticket": TICKET, "hold_id": None, "snapshot_id": None},
-    "schedule.release": {"ticket": TICKET, "hold_id": None, "snapshot_id": None, "restored_state": None,
-                         "restored_window": None},
+    "schedule.release": {
+        "ticket": TICKET,
+        "hold_id": None,
+        "snapshot_id": None,
+        "restored_state": None,
+        "restored_window": None,
+    },
     "schedule.rollback": {"ticket": TICKET, "hold_id": None, "restored_state": None, "restored_window": None},
     "assignment.recommend": {"ticket": TICKET, "recommendations": None, "recommendation_snapshot_id": None},
     "tech.request_change": {"ticket": TICKET, "approval": None},
@@ -101,11 +123,15 @@ class Setup:
         self.role = caller_for(name)
         self.payload = payload_for(name)
         states = TOOLS_BY_NAME[name].contract_entry["allowed_from_states"]
-        self.ticket = None if name in SPECIAL else ticket_at(states[0] if states else "IN_PROGRESS", technician=self.technician)
+        self.ticket = (
+            None if name in SPECIAL else ticket_at(states[0] if states else "IN_PROGRESS", technician=self.technician)
+        )
 
     def api(self, name: str, payload: dict, role: str | None = None) -> dict:
         role = role or caller_for(name)
-        response = call(self.client, name, role=role, ticket_id=self.ticket.id, actor_id=self.actor_id(role), payload=payload)
+        response = call(
+            self.client, name, role=role, ticket_id=self.ticket.id, actor_id=self.actor_id(role), payload=payload
+        )
         assert response.status_code < 300, (name, response.content)
         return response.json()
 
@@ -122,8 +148,12 @@ def _create(setup: Setup):
 def _blind_intake(setup: Setup):
     _create(setup)
     setup.payload.update(
-        incident_type="DOOR_WONT_LATCH", customer_name="Jordan Sample", priority="URGENT",
-        identity_confidence=97, classification_confidence=96, contact_phone="+15105550123",
+        incident_type="DOOR_WONT_LATCH",
+        customer_name="Jordan Sample",
+        priority="URGENT",
+        identity_confidence=97,
+        classification_confidence=96,
+        contact_phone="+15105550123",
     )
 
 
@@ -204,7 +234,8 @@ def test_a_tool_answers_in_the_contract_shape(client, name):
     if name == "tech.complete":
         setup.role = "technician"
     ticket_id = setup.ticket.id if setup.ticket is not None else uuid.uuid4()
-    response = call(client, name, role=setup.role, ticket_id=ticket_id, actor_id=setup.actor_id(setup.role),
-                    payload=setup.payload)
+    response = call(
+        client, name, role=setup.role, ticket_id=ticket_id, actor_id=setup.actor_id(setup.role), payload=setup.payload
+    )
     assert response.status_code < 300, response.content
     assert shape_misses(response.json(), ANSWERS[name]) == []

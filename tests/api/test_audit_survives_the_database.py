@@ -1,6 +1,7 @@
 """Whatever JSON a client sends, the audit event it leaves verifies after the database has stored
 and handed back its payload: PostgreSQL's jsonb rewrites numbers (`1e20` comes back as an integer,
 `-0.0` as `0`), so the hash must be over the form the database keeps."""
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,11 @@ AGENT = {"HTTP_AUTHORIZATION": f"Bearer {jwt_for('agent-7', 'agent')}"}
 
 def _create(client, site, body_text: str):
     return client.post(
-        "/api/v1/tickets", data=body_text, content_type="application/json",
-        HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()), **AGENT,
+        "/api/v1/tickets",
+        data=body_text,
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()),
+        **AGENT,
     )
 
 
@@ -40,8 +44,12 @@ def _body(site, extra: str) -> str:
 
 @pytest.mark.parametrize(
     "extra",
-    ['"x_extra": 1e20', '"nte_cents": -0.0', '"x_extra": [1.0, -0.0, 2.5e-8, 1.7976931348623157e308]',
-     '"x_extra": {"b": 12345678901234567890123, "a": 0.1}'],
+    [
+        '"x_extra": 1e20',
+        '"nte_cents": -0.0',
+        '"x_extra": [1.0, -0.0, 2.5e-8, 1.7976931348623157e308]',
+        '"x_extra": {"b": 12345678901234567890123, "a": 0.1}',
+    ],
 )
 def test_a_ticket_created_with_numbers_jsonb_rewrites_still_verifies(client, extra):
     site = SiteFactory()

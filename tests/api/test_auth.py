@@ -1,4 +1,5 @@
 """Who may call the toolset: API tokens, JWTs, development headers, scope and technicians."""
+
 from __future__ import annotations
 
 import io
@@ -207,8 +208,15 @@ def test_create_api_token_prints_a_working_token_once(client):
     site = SiteFactory()
     out, err = io.StringIO(), io.StringIO()
     call_command(
-        "create_api_token", "--role", "dispatcher", "--account", str(site.account_id), "--name", "night-desk",
-        stdout=out, stderr=err,
+        "create_api_token",
+        "--role",
+        "dispatcher",
+        "--account",
+        str(site.account_id),
+        "--name",
+        "night-desk",
+        stdout=out,
+        stderr=err,
     )
     plaintext = out.getvalue().strip()
     assert plaintext.startswith("rd_") and "\n" not in plaintext
@@ -221,7 +229,9 @@ def test_create_api_token_prints_a_working_token_once(client):
 def test_create_api_token_binds_a_technician_by_username(client):
     technician = TechnicianFactory()
     out = io.StringIO()
-    call_command("create_api_token", "--role", "tech", "--user", technician.user.username, stdout=out, stderr=io.StringIO())
+    call_command(
+        "create_api_token", "--role", "tech", "--user", technician.user.username, stdout=out, stderr=io.StringIO()
+    )
     ticket = ticket_at("DISPATCHED", technician=technician)
     assert get_ticket(client, ticket.id, bearer(out.getvalue().strip())).status_code == 200
 
@@ -230,7 +240,9 @@ def test_create_api_token_refuses_a_bad_scope():
     from django.core.management.base import CommandError
 
     with pytest.raises(CommandError, match="UUID"):
-        call_command("create_api_token", "--role", "agent", "--account", "acme", stdout=io.StringIO(), stderr=io.StringIO())
+        call_command(
+            "create_api_token", "--role", "agent", "--account", "acme", stdout=io.StringIO(), stderr=io.StringIO()
+        )
 
 
 def test_the_admin_shows_a_new_token_once_and_stores_its_hash(client):
@@ -353,7 +365,10 @@ def test_a_technician_jwt_names_the_technician_by_username_or_id(client):
     for sub in (technician.user.username, str(technician.id)):
         assert get_ticket(client, ticket.id, bearer(jwt_for(sub, "tech"))).status_code == 200
     other = ticket_at("DISPATCHED", technician=TechnicianFactory())
-    assert code_of(get_ticket(client, other.id, bearer(jwt_for(technician.user.username, "technician")))) == "FORBIDDEN_SCOPE"
+    assert (
+        code_of(get_ticket(client, other.id, bearer(jwt_for(technician.user.username, "technician"))))
+        == "FORBIDDEN_SCOPE"
+    )
     assert code_of(get_ticket(client, ticket.id, bearer(jwt_for("nobody-here", "technician")))) == "INVALID_AUTH_CLAIMS"
 
 
@@ -364,7 +379,11 @@ def test_a_deactivated_technician_no_longer_acts(client, settings):
     token = bearer(api_token_for("technician", technician=technician))
     technician.is_active = False
     technician.save(update_fields=["is_active"])
-    for headers in (token, bearer(jwt_for(technician.user.username, "technician")), dev("technician", technician.user.username)):
+    for headers in (
+        token,
+        bearer(jwt_for(technician.user.username, "technician")),
+        dev("technician", technician.user.username),
+    ):
         assert code_of(get_ticket(client, ticket.id, headers)) == "INVALID_AUTH_CLAIMS"
 
 
@@ -525,10 +544,16 @@ def test_a_role_the_tool_refuses_is_403_before_the_identity_is_looked_up(client,
 def test_a_role_the_tool_allows_still_needs_a_known_identity(client, settings):
     settings.DISPATCH_DEV_AUTH = True
     ticket = ticket_at("DISPATCHED")
-    for headers in (dev("technician", "not-a-known-technician"), bearer(jwt_for("not-a-known-technician", "technician"))):
+    for headers in (
+        dev("technician", "not-a-known-technician"),
+        bearer(jwt_for("not-a-known-technician", "technician")),
+    ):
         response = client.post(
-            f"/api/v1/tickets/{ticket.id}/tech/check-in", data={"timestamp": "2030-03-02T17:00:00Z"},
-            content_type="application/json", HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()), **headers,
+            f"/api/v1/tickets/{ticket.id}/tech/check-in",
+            data={"timestamp": "2030-03-02T17:00:00Z"},
+            content_type="application/json",
+            HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()),
+            **headers,
         )
         assert (response.status_code, code_of(response)) == (401, "INVALID_AUTH_CLAIMS")
 

@@ -1,4 +1,5 @@
 """Every answer under /api/ is JSON; every refusal is the contract's error envelope."""
+
 from __future__ import annotations
 
 import json
@@ -44,7 +45,12 @@ def assert_envelope(response, status: int, code: str, dimension: str | None = No
 
 def test_malformed_json_is_invalid_json(client, headers):
     ticket = ticket_new()
-    for body in ('{"priority": "URGENT",', "{'single': 'quotes'}", '{"nte_cents": NaN, "priority": "URGENT"}', b"\xff\xfe"):
+    for body in (
+        '{"priority": "URGENT",',
+        "{'single': 'quotes'}",
+        '{"nte_cents": NaN, "priority": "URGENT"}',
+        b"\xff\xfe",
+    ):
         assert_envelope(command(client, f"/api/v1/tickets/{ticket.id}/triage", body, headers), 400, "INVALID_JSON")
 
 
@@ -53,8 +59,11 @@ def test_json_sent_under_another_content_type_is_refused_with_415_and_changes_no
     ticket = ticket_new()
     events = AuditEvent.objects.count()
     response = client.post(
-        f"/api/v1/tickets/{ticket.id}/triage", data=json.dumps({"priority": "URGENT", "incident_type": "DOOR_WONT_LATCH"}),
-        content_type=content_type, HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()), **headers,
+        f"/api/v1/tickets/{ticket.id}/triage",
+        data=json.dumps({"priority": "URGENT", "incident_type": "DOOR_WONT_LATCH"}),
+        content_type=content_type,
+        HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()),
+        **headers,
     )
     assert_envelope(response, 415, "UNSUPPORTED_MEDIA_TYPE", "request")
     assert AuditEvent.objects.count() == events
@@ -64,13 +73,20 @@ def test_json_with_a_charset_and_an_empty_body_under_any_type_are_accepted(clien
     ticket = ticket_new()
     body = json.dumps({"priority": "URGENT", "incident_type": "DOOR_WONT_LATCH"})
     response = client.post(
-        f"/api/v1/tickets/{ticket.id}/triage", data=body, content_type="application/json; charset=utf-8",
-        HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()), **headers,
+        f"/api/v1/tickets/{ticket.id}/triage",
+        data=body,
+        content_type="application/json; charset=utf-8",
+        HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()),
+        **headers,
     )
     assert response.status_code == 200, response.content
     # Tools without required fields take no body at all, whatever type the client declares.
     response = client.post(
-        "/api/v1/ops/autonomy/pause", data=b"", content_type="text/plain", HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()), **headers,
+        "/api/v1/ops/autonomy/pause",
+        data=b"",
+        content_type="text/plain",
+        HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()),
+        **headers,
     )
     assert response.status_code != 415, response.content
 
@@ -107,7 +123,9 @@ def test_an_oversize_body_is_refused_before_it_is_read(client, headers, settings
     settings.DISPATCH_API_MAX_JSON_BYTES = 2048
     ticket = ticket_new()
     body = {"priority": "URGENT", "incident_type": "DOOR_WONT_LATCH", "notes": "x" * 4096}
-    error = assert_envelope(command(client, f"/api/v1/tickets/{ticket.id}/triage", body, headers), 413, "PAYLOAD_TOO_LARGE")
+    error = assert_envelope(
+        command(client, f"/api/v1/tickets/{ticket.id}/triage", body, headers), 413, "PAYLOAD_TOO_LARGE"
+    )
     assert error["max_bytes"] == 2048
 
 
@@ -176,7 +194,9 @@ def test_a_crashing_command_leaves_nothing_behind(client, headers, monkeypatch):
 
     monkeypatch.setattr(intake_services, "intake_triage", triage_then_crash)
     ticket = ticket_new()
-    response = command(client, f"/api/v1/tickets/{ticket.id}/triage", {"priority": "URGENT", "incident_type": "X"}, headers)
+    response = command(
+        client, f"/api/v1/tickets/{ticket.id}/triage", {"priority": "URGENT", "incident_type": "X"}, headers
+    )
     assert_envelope(response, 500, "INTERNAL_ERROR")
     ticket.refresh_from_db()
     assert ticket.state == "NEW"
@@ -194,7 +214,9 @@ def test_an_early_refusal_of_a_command_quotes_its_idempotency_key(client, settin
 
 def test_a_role_refusal_names_the_allowed_roles(client):
     ticket = ticket_new()
-    response = client.get(f"/api/v1/ux/technician/job-packet/{ticket.id}", HTTP_AUTHORIZATION=f"Bearer {jwt_for('f', 'finance')}")
+    response = client.get(
+        f"/api/v1/ux/technician/job-packet/{ticket.id}", HTTP_AUTHORIZATION=f"Bearer {jwt_for('f', 'finance')}"
+    )
     error = assert_envelope(response, 403, "TOOL_ROLE_FORBIDDEN", "role")
     assert error["allowed_roles"] == ["dispatcher", "technician"]
 

@@ -1,4 +1,5 @@
 """What a hostile or broken client sends is refused with a clear 4xx, never a 500, and changes nothing."""
+
 from __future__ import annotations
 
 import json
@@ -24,7 +25,10 @@ def post(client, path: str, body: str | dict, headers: dict = DISPATCHER):
 def unchanged(ticket: Ticket, events: int, records: int) -> bool:
     fresh = Ticket.objects.get(pk=ticket.pk)
     return (fresh.state, fresh.version, AuditEvent.objects.count(), IdempotencyRecord.objects.count()) == (
-        ticket.state, ticket.version, events, records,
+        ticket.state,
+        ticket.version,
+        events,
+        records,
     )
 
 
@@ -33,11 +37,17 @@ def unchanged(ticket: Ticket, events: int, records: int) -> bool:
     [
         ('{"priority": "URGENT", "incident_type": "\\ud800"}', "INVALID_JSON"),  # lone surrogate
         ('{"priority": "URGENT", "incident_type": "DOOR", "m": ' + "[" * 5000 + "]" * 5000 + "}", "INVALID_REQUEST"),
-        ('{"priority": "URGENT", "incident_type": "DOOR", "m": ' + '{"a":' * 40 + "1" + "}" * 40 + "}", "INVALID_REQUEST"),
+        (
+            '{"priority": "URGENT", "incident_type": "DOOR", "m": ' + '{"a":' * 40 + "1" + "}" * 40 + "}",
+            "INVALID_REQUEST",
+        ),
         ('{"priority": "URGENT", "incident_type": "DOOR\\u0000_WONT"}', "INVALID_REQUEST"),
         (json.dumps({"priority": "URGENT", "incident_type": "X" * 30_000}), "INVALID_REQUEST"),
         (json.dumps({"priority": "URGENT", "incident_type": "X" * 65}), "INVALID_REQUEST"),
-        (json.dumps({"priority": "URGENT", "incident_type": "DOOR_WONT_LATCH", "nte_cents": 10**30}), "INVALID_REQUEST"),
+        (
+            json.dumps({"priority": "URGENT", "incident_type": "DOOR_WONT_LATCH", "nte_cents": 10**30}),
+            "INVALID_REQUEST",
+        ),
         ('{"priority": "URGENT", "incident_type": "DOOR_WONT_LATCH", "nte_cents": 1e400}', "INVALID_REQUEST"),
         (json.dumps({"priority": "URGENT", "incident_type": "DOOR_WONT_LATCH", "nte_cents": 1.5}), "INVALID_REQUEST"),
     ],
@@ -54,8 +64,11 @@ def test_triage_refuses_hostile_payloads_with_a_clear_error_and_changes_nothing(
 def test_ticket_create_refuses_an_amount_no_column_can_hold(client):
     ticket = ticket_new()
     before = Ticket.objects.count()
-    response = post(client, "/tickets", {"account_id": str(ticket.account_id), "site_id": str(ticket.site_id),
-                                         "summary": "Door", "nte_cents": 1e308})
+    response = post(
+        client,
+        "/tickets",
+        {"account_id": str(ticket.account_id), "site_id": str(ticket.site_id), "summary": "Door", "nte_cents": 1e308},
+    )
     assert response.status_code == 400 and response.json()["error"]["field"] == "nte_cents"
     assert Ticket.objects.count() == before
 
@@ -75,8 +88,11 @@ def test_a_summary_longer_than_the_ticket_keeps_is_refused_not_cut(client):
 def test_a_window_at_the_edge_of_the_calendar_is_refused(client):
     ticket = ticket_at("READY_TO_SCHEDULE")
     events, records = AuditEvent.objects.count(), IdempotencyRecord.objects.count()
-    response = post(client, f"/tickets/{ticket.id}/schedule/propose",
-                    {"options": [{"start": "9999-12-31T23:00:00-05:00", "end": "9999-12-31T23:30:00-05:00"}]})
+    response = post(
+        client,
+        f"/tickets/{ticket.id}/schedule/propose",
+        {"options": [{"start": "9999-12-31T23:00:00-05:00", "end": "9999-12-31T23:30:00-05:00"}]},
+    )
     assert response.status_code == 400 and response.json()["error"]["code"] == "INVALID_REQUEST"
     assert unchanged(ticket, events, records)
 
@@ -89,7 +105,9 @@ def test_evidence_metadata_nested_too_deep_is_refused(client):
         cursor["a"] = {}
         cursor = cursor["a"]
     events = AuditEvent.objects.count()
-    response = post(client, f"/tickets/{ticket.id}/evidence", {"kind": "PHOTO", "uri": "s3://b/k.jpg", "metadata": metadata})
+    response = post(
+        client, f"/tickets/{ticket.id}/evidence", {"kind": "PHOTO", "uri": "s3://b/k.jpg", "metadata": metadata}
+    )
     assert response.status_code == 400
     assert AuditEvent.objects.count() == events
 
@@ -104,7 +122,9 @@ def test_an_unscoped_customer_credential_reads_no_ticket(client):
 
 def test_any_method_on_an_unknown_route_gets_the_json_404(client):
     csrf_client = client.__class__(enforce_csrf_checks=True)
-    for response in (csrf_client.post("/api/v1/nonexistent", data="{}", content_type="application/json", **DISPATCHER),
-                     csrf_client.delete("/api/v1/tickets", **DISPATCHER)):
+    for response in (
+        csrf_client.post("/api/v1/nonexistent", data="{}", content_type="application/json", **DISPATCHER),
+        csrf_client.delete("/api/v1/tickets", **DISPATCHER),
+    ):
         assert response.status_code in (404, 405)
         assert response["Content-Type"].startswith("application/json")

@@ -1,4 +1,5 @@
 """Idempotency-Key: one effect per key, replayed answers, refusals that are not remembered."""
+
 from __future__ import annotations
 
 import threading
@@ -72,9 +73,14 @@ def test_key_order_and_whitespace_do_not_change_the_request(client, token):
     key = str(uuid.uuid4())
     path = f"/api/v1/tickets/{ticket.id}/triage"
     headers = {"HTTP_AUTHORIZATION": f"Bearer {token}", "HTTP_IDEMPOTENCY_KEY": key}
-    first = client.post(path, data='{"priority":"URGENT","incident_type":"DOOR_WONT_LATCH"}', content_type="application/json", **headers)
+    first = client.post(
+        path, data='{"priority":"URGENT","incident_type":"DOOR_WONT_LATCH"}', content_type="application/json", **headers
+    )
     second = client.post(
-        path, data='{ "incident_type" : "DOOR_WONT_LATCH",\n "priority": "URGENT" }', content_type="application/json", **headers
+        path,
+        data='{ "incident_type" : "DOOR_WONT_LATCH",\n "priority": "URGENT" }',
+        content_type="application/json",
+        **headers,
     )
     assert second.status_code == 200 and second["Idempotency-Replayed"] == "true"
     assert second.json() == first.json()
@@ -102,7 +108,9 @@ def test_a_command_without_a_key_is_refused(client, token):
     assert response.json()["error"]["code"] == "MISSING_IDEMPOTENCY_KEY"
 
 
-@pytest.mark.parametrize("key", ["not-a-uuid", "12345", "{" + str(uuid.UUID(int=7)) + "}", str(uuid.uuid4()).replace("-", "")])
+@pytest.mark.parametrize(
+    "key", ["not-a-uuid", "12345", "{" + str(uuid.UUID(int=7)) + "}", str(uuid.uuid4()).replace("-", "")]
+)
 def test_a_key_that_is_not_a_uuid_is_refused(client, token, key):
     ticket = ticket_new()
     response = post(client, f"/api/v1/tickets/{ticket.id}/triage", TRIAGE, token, key)

@@ -1,4 +1,5 @@
 """QA FAIL over HTTP: a 409 envelope, and the verdict stays on record (it is not rolled back)."""
+
 from __future__ import annotations
 
 import json
@@ -19,15 +20,20 @@ def test_a_qa_fail_answers_409_and_keeps_the_review_and_its_audit_event(client):
     technician = TechnicianFactory()
     job = ticket_at("IN_PROGRESS", technician=technician)
     door_evidence_add(job)
-    tech_complete(actor=actor_for("technician", technician=technician), ticket_id=job.id, checklist_status=DOOR_CHECKLIST)
+    tech_complete(
+        actor=actor_for("technician", technician=technician), ticket_id=job.id, checklist_status=DOOR_CHECKLIST
+    )
     events_before = AuditEvent.objects.filter(ticket=job).count()
     key = str(uuid.uuid4())
     body = {"timestamp": "2026-11-24T16:00:00Z", "result": "FAIL", "notes": "Strike plate still misaligned"}
 
     def post():
         return client.post(
-            f"/api/v1/tickets/{job.id}/qa/verify", data=json.dumps(body), content_type="application/json",
-            HTTP_IDEMPOTENCY_KEY=key, HTTP_AUTHORIZATION=f"Bearer {jwt_for('qa-lead', 'qa')}",
+            f"/api/v1/tickets/{job.id}/qa/verify",
+            data=json.dumps(body),
+            content_type="application/json",
+            HTTP_IDEMPOTENCY_KEY=key,
+            HTTP_AUTHORIZATION=f"Bearer {jwt_for('qa-lead', 'qa')}",
         )
 
     first = post()

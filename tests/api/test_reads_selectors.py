@@ -1,4 +1,5 @@
 """The reads behind ticket.get, ticket.timeline, dispatcher.cockpit and tech.job_packet."""
+
 from __future__ import annotations
 
 import re
@@ -13,10 +14,10 @@ from django.utils import timezone
 
 from dispatch.common.errors import DispatchError
 from dispatch.common.roles import Role
-from dispatch.tickets.commands import command
-from dispatch.tickets.models import Ticket
 from dispatch.readmodels.cockpit import dispatcher_cockpit
 from dispatch.readmodels.job_packet import tech_job_packet
+from dispatch.tickets.commands import command
+from dispatch.tickets.models import Ticket
 from dispatch.tickets.selectors import ticket_detail, ticket_get_for_actor, ticket_timeline
 from dispatch.tickets.services import ticket_cancel, ticket_triage
 from dispatch.tickets.states import TicketState
@@ -47,8 +48,15 @@ COMMANDS = [
     command("tech.check_in", ["technician", "dispatcher"], ["DISPATCHED"], "IN_PROGRESS"),
     command("closeout.add_evidence", ["dispatcher", "agent", "technician"]),
     command("tech.complete", ["dispatcher", "technician"], ["IN_PROGRESS"], "COMPLETED_PENDING_VERIFICATION"),
-    command("closeout.candidate", ["dispatcher", "agent", "technician"], ["IN_PROGRESS"], "COMPLETED_PENDING_VERIFICATION"),
-    command("ticket.cancel", ["dispatcher", "approver", "finance"], [s for s in S if s not in (S.CLOSED, S.CANCELLED)], "CANCELLED"),
+    command(
+        "closeout.candidate", ["dispatcher", "agent", "technician"], ["IN_PROGRESS"], "COMPLETED_PENDING_VERIFICATION"
+    ),
+    command(
+        "ticket.cancel",
+        ["dispatcher", "approver", "finance"],
+        [s for s in S if s not in (S.CLOSED, S.CANCELLED)],
+        "CANCELLED",
+    ),
 ]
 
 
@@ -99,24 +107,60 @@ def test_ticket_detail_has_the_contract_fields_as_strings_numbers_and_utc_times(
     asset = AssetFactory()
     ticket = ticket_new(site=asset.site, asset_id=asset.id, description="Latch sticks", nte_cents=45000)
     ticket = walk(ticket, S.TRIAGED)
-    Ticket.objects.filter(pk=ticket.pk).update(scheduled_start=timezone.now(), scheduled_end=timezone.now() + timedelta(hours=1))
+    Ticket.objects.filter(pk=ticket.pk).update(
+        scheduled_start=timezone.now(), scheduled_end=timezone.now() + timedelta(hours=1)
+    )
     detail = ticket_detail(Ticket.objects.get(pk=ticket.pk))
     assert list(detail) == [
-        "id", "account_id", "site_id", "asset_id", "state", "priority", "incident_type", "summary", "description",
-        "customer_name", "customer_phone", "customer_email", "nte_cents", "scheduled_start", "scheduled_end",
-        "identity_confidence", "classification_confidence", "assigned_tech_id", "version", "created_at", "updated_at",
+        "id",
+        "account_id",
+        "site_id",
+        "asset_id",
+        "state",
+        "priority",
+        "incident_type",
+        "summary",
+        "description",
+        "customer_name",
+        "customer_phone",
+        "customer_email",
+        "nte_cents",
+        "scheduled_start",
+        "scheduled_end",
+        "identity_confidence",
+        "classification_confidence",
+        "assigned_tech_id",
+        "version",
+        "created_at",
+        "updated_at",
     ]
     assert detail["id"] == str(ticket.id) and detail["asset_id"] == str(asset.id)
-    assert (detail["state"], detail["nte_cents"], detail["version"], detail["description"]) == ("TRIAGED", 45000, 2, "Latch sticks")
+    assert (detail["state"], detail["nte_cents"], detail["version"], detail["description"]) == (
+        "TRIAGED",
+        45000,
+        2,
+        "Latch sticks",
+    )
     for key in ("scheduled_start", "scheduled_end", "created_at", "updated_at"):
         assert ISO_Z.match(detail[key]), detail[key]
 
 
 def test_ticket_detail_writes_null_for_what_is_empty():
     detail = ticket_detail(ticket_new())
-    for key in ("asset_id", "incident_type", "description", "customer_name", "customer_phone", "customer_email",
-                "nte_cents", "scheduled_start", "scheduled_end", "identity_confidence", "classification_confidence",
-                "assigned_tech_id"):
+    for key in (
+        "asset_id",
+        "incident_type",
+        "description",
+        "customer_name",
+        "customer_phone",
+        "customer_email",
+        "nte_cents",
+        "scheduled_start",
+        "scheduled_end",
+        "identity_confidence",
+        "classification_confidence",
+        "assigned_tech_id",
+    ):
         assert detail[key] is None, key
 
 
@@ -161,8 +205,19 @@ def test_timeline_lists_every_event_in_order_in_one_query():
     ]
     event = timeline["events"][2]
     assert set(event) == {
-        "id", "ticket_id", "actor_type", "actor_id", "actor_role", "tool_name", "request_id", "correlation_id",
-        "trace_id", "before_state", "after_state", "payload", "created_at",
+        "id",
+        "ticket_id",
+        "actor_type",
+        "actor_id",
+        "actor_role",
+        "tool_name",
+        "request_id",
+        "correlation_id",
+        "trace_id",
+        "before_state",
+        "after_state",
+        "payload",
+        "created_at",
     }
     assert event["payload"] == {"reason": "Duplicate of a phone call"}
     assert event["actor_role"] == "dispatcher" and ISO_Z.match(event["created_at"])
@@ -181,7 +236,9 @@ def test_events_written_in_the_same_instant_keep_the_order_they_were_written_in(
 def test_timeline_payloads_are_the_redacted_ones():
     ticket = ticket_new()
     ticket_move(
-        actor=actor_for(Role.DISPATCHER), ticket_id=ticket.id, command=TEST_MOVE,
+        actor=actor_for(Role.DISPATCHER),
+        ticket_id=ticket.id,
+        command=TEST_MOVE,
         apply=lambda change: change.audit_payload.update({"customer_phone": "+15105550100", "note": "call first"}),
     )
     payload = ticket_timeline(ticket)["events"][-1]["payload"]
@@ -304,8 +361,18 @@ def test_cockpit_filters_and_pages():
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"state": ["CLOSED"]}, {"state": ["BOGUS"]}, {"priority": ["SOON"]}, {"sla_status": ["late"]},
-     {"site_id": ["x"]}, {"limit": 0}, {"limit": 201}, {"offset": -1}, {"limit": "ten"}, {"sort": "name"}],
+    [
+        {"state": ["CLOSED"]},
+        {"state": ["BOGUS"]},
+        {"priority": ["SOON"]},
+        {"sla_status": ["late"]},
+        {"site_id": ["x"]},
+        {"limit": 0},
+        {"limit": 201},
+        {"offset": -1},
+        {"limit": "ten"},
+        {"sort": "name"},
+    ],
 )
 def test_cockpit_refuses_filters_it_does_not_know(kwargs):
     with pytest.raises(DispatchError) as refused:
@@ -334,7 +401,10 @@ def test_cockpit_selected_ticket_carries_detail_and_timeline():
     ticket = triaged()
     cockpit = dispatcher_cockpit(actor=actor_for(Role.DISPATCHER), commands=COMMANDS, ticket_id=str(ticket.id))
     assert cockpit["selected_ticket"]["ticket"]["id"] == str(ticket.id)
-    assert [e["tool_name"] for e in cockpit["selected_ticket"]["timeline"]["events"]] == ["ticket.create", "ticket.triage"]
+    assert [e["tool_name"] for e in cockpit["selected_ticket"]["timeline"]["events"]] == [
+        "ticket.create",
+        "ticket.triage",
+    ]
 
 
 # --- tech.job_packet --------------------------------------------------------------------
@@ -351,16 +421,25 @@ def test_packet_gives_the_assigned_technician_site_access_contact_scope_and_asse
     ContactFactory(account=site.account, site=site, name="Pat Rivera", phone="+15105550177")
     ticket = ticket_new(site=site, asset_id=asset.id, description="Glass cracked, door won't lock", nte_cents=90000)
     ticket = walk(
-        ticket_triage(actor=actor_for(Role.DISPATCHER), ticket_id=ticket.id, priority="EMERGENCY",
-                      incident_type="CANNOT_SECURE_ENTRY").ticket,
-        S.DISPATCHED, tech=tech,
+        ticket_triage(
+            actor=actor_for(Role.DISPATCHER),
+            ticket_id=ticket.id,
+            priority="EMERGENCY",
+            incident_type="CANNOT_SECURE_ENTRY",
+        ).ticket,
+        S.DISPATCHED,
+        tech=tech,
     )
     packet = packet_for(actor_for(Role.TECHNICIAN, technician=tech), ticket)
     access = packet["site_and_access"]
     assert access["access_code"] == "4821"
     assert access["access_instructions"] == "Key box left of the loading dock"
     assert (access["lat"], access["lng"], access["hours"]) == (37.8044, -122.2711, "Mon-Fri 7-18")
-    assert access["onsite_contact"] == {"name": "Pat Rivera", "phone": "+15105550177", "email": access["onsite_contact"]["email"]}
+    assert access["onsite_contact"] == {
+        "name": "Pat Rivera",
+        "phone": "+15105550177",
+        "email": access["onsite_contact"]["email"],
+    }
     assert packet["work_scope"]["nte_cents"] == 90000
     assert packet["work_scope"]["customer_description"] == "Glass cracked, door won't lock"
     assert packet["asset"]["serial"] == "DG-2291"
@@ -382,7 +461,11 @@ def test_packet_lists_the_template_keys_and_what_evidence_is_missing():
     assert [item["key"] for item in packet["evidence_requirements"]["required_evidence"]] == expected_keys
     assert packet["evidence_requirements"]["missing_evidence_keys"] == sorted(expected_keys)
     assert [item["key"] for item in packet["checklist"]["required_items"]] == [
-        "work_performed", "parts_used_or_needed", "resolution_status", "onsite_photos_after", "billing_authorization",
+        "work_performed",
+        "parts_used_or_needed",
+        "resolution_status",
+        "onsite_photos_after",
+        "billing_authorization",
     ]
     actions = {a["tool_name"]: a for a in packet["actions"]}
     assert actions["closeout.add_evidence"]["enabled"] is True
@@ -449,7 +532,12 @@ def test_packet_with_closeout_gate_follows_the_evidence_as_it_arrives():
     evidence_add(actor=actor, ticket_id=ticket.id, kind="PHOTO", uri="s3://bucket/before.jpg", evidence_key=keys[0])
     middle = packet()
     assert middle["evidence_requirements"]["missing_evidence_keys"] == sorted(keys[1:3])
-    assert [item["present"] for item in middle["evidence_requirements"]["required_evidence"]] == [True, False, False, True]
+    assert [item["present"] for item in middle["evidence_requirements"]["required_evidence"]] == [
+        True,
+        False,
+        False,
+        True,
+    ]
     complete = next(a for a in middle["actions"] if a["tool_name"] == "tech.complete")
     assert complete["policy_error"]["requirement_code"] == "MISSING_EVIDENCE"
     assert len(middle["evidence_requirements"]["evidence_items"]) == 2
@@ -465,12 +553,13 @@ def test_packet_with_closeout_gate_follows_the_evidence_as_it_arrives():
 
 
 def test_packet_tells_an_agent_caller_that_autonomy_is_paused():
-    from dispatch.closeout.selectors import autonomy_pause_effective
     from dispatch.closeout.services import autonomy_pause
 
     tech = TechnicianFactory()
     ticket = walk(dispatched(tech, incident_type="DOOR_WONT_LATCH"), S.ON_SITE, S.IN_PROGRESS)
-    autonomy_pause(actor=actor_for(Role.DISPATCHER), scope_type="INCIDENT", incident_type="DOOR_WONT_LATCH", reason="Audit")
+    autonomy_pause(
+        actor=actor_for(Role.DISPATCHER), scope_type="INCIDENT", incident_type="DOOR_WONT_LATCH", reason="Audit"
+    )
     machine = actor_for(Role.DISPATCHER, actor_type="AGENT")
     packet = tech_job_packet(actor=machine, ticket=ticket, commands=COMMANDS)["packet"]
     assert packet["autonomy"]["paused"] is True

@@ -1,4 +1,5 @@
 """Drift: the registry is the contract — names, routes, roles, states and payload rules."""
+
 from __future__ import annotations
 
 import copy
@@ -75,7 +76,7 @@ def test_the_api_has_no_routes_beyond_the_tools_and_their_descriptions():
 def _wrong_type(schema: dict):
     kind = schema.get("type")
     return {"string": 12345, "number": "many", "integer": "many", "boolean": "yes", "array": "x", "object": "x"}.get(
-        kind, None
+        kind
     )
 
 

@@ -1,4 +1,5 @@
 """closeout.add_evidence takes a JSON body with a URI, or a multipart upload with the file itself."""
+
 from __future__ import annotations
 
 import io
@@ -67,7 +68,9 @@ def test_an_upload_replays_by_file_content(client, technician, headers):
     again = upload(client, ticket, headers, key=key, content=png_bytes(), evidence_key="photo_after_latched_alignment")
     assert first.status_code == again.status_code == 201
     assert again["Idempotency-Replayed"] == "true" and again.json() == first.json()
-    other_file = upload(client, ticket, headers, key=key, content=png_bytes() + b"\x00", evidence_key="photo_after_latched_alignment")
+    other_file = upload(
+        client, ticket, headers, key=key, content=png_bytes() + b"\x00", evidence_key="photo_after_latched_alignment"
+    )
     assert other_file.status_code == 409
     assert other_file.json()["error"]["code"] == "IDEMPOTENCY_PAYLOAD_MISMATCH"
 
@@ -100,7 +103,9 @@ def test_uploads_may_be_larger_than_json_bodies(client, technician, headers, set
     big_png = io.BytesIO()
     Image.effect_noise((128, 128), 64).convert("RGB").save(big_png, format="PNG")
     assert len(big_png.getvalue()) > 1024
-    response = upload(client, ticket, headers, content=big_png.getvalue(), evidence_key="photo_before_door_edge_and_strike")
+    response = upload(
+        client, ticket, headers, content=big_png.getvalue(), evidence_key="photo_before_door_edge_and_strike"
+    )
     assert response.status_code == 201, response.content
 
 
@@ -109,7 +114,11 @@ def test_a_json_evidence_item_needs_an_allowed_uri(client, technician, headers):
     path = f"/api/v1/tickets/{ticket.id}/evidence"
     good = client.post(
         path,
-        data={"kind": "NOTE", "uri": "s3://evidence/note.txt", "metadata": {"evidence_key": "note_adjustments_and_test_cycles"}},
+        data={
+            "kind": "NOTE",
+            "uri": "s3://evidence/note.txt",
+            "metadata": {"evidence_key": "note_adjustments_and_test_cycles"},
+        },
         content_type="application/json",
         HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()),
         **headers,
@@ -133,8 +142,12 @@ def test_an_upload_from_a_caller_without_valid_credentials_is_refused_before_its
     ticket = ticket_at("IN_PROGRESS", technician=technician)
     # A body no multipart parser can read: had the server read it, the answer would be a 400 about it.
     response = client.generic(
-        "POST", f"/api/v1/tickets/{ticket.id}/evidence", b"--elsewhere\r\n" + b"\x00" * 4096,
-        content_type="multipart/form-data; boundary=nowhere", HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()), **credentials,
+        "POST",
+        f"/api/v1/tickets/{ticket.id}/evidence",
+        b"--elsewhere\r\n" + b"\x00" * 4096,
+        content_type="multipart/form-data; boundary=nowhere",
+        HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()),
+        **credentials,
     )
     assert (response.status_code, response.json()["error"]["code"]) == (status, code)
 
@@ -142,8 +155,11 @@ def test_an_upload_from_a_caller_without_valid_credentials_is_refused_before_its
 def test_an_upload_from_a_role_the_tool_refuses_is_403_before_its_body_is_read(client):
     ticket = ticket_at("IN_PROGRESS")
     response = client.generic(
-        "POST", f"/api/v1/tickets/{ticket.id}/evidence", b"--elsewhere\r\n" + b"\x00" * 4096,
-        content_type="multipart/form-data; boundary=nowhere", HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()),
+        "POST",
+        f"/api/v1/tickets/{ticket.id}/evidence",
+        b"--elsewhere\r\n" + b"\x00" * 4096,
+        content_type="multipart/form-data; boundary=nowhere",
+        HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()),
         HTTP_AUTHORIZATION=f"Bearer {jwt_for('someone', 'customer')}",
     )
     assert (response.status_code, response.json()["error"]["code"]) == (403, "TOOL_ROLE_FORBIDDEN")

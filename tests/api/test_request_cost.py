@@ -4,6 +4,7 @@ command one stored answer. Everything else a call sends belongs to the service i
 Queries are the statements a request sends, without transaction control (BEGIN, SAVEPOINT,
 RELEASE, COMMIT), which the backends log differently.
 """
+
 from __future__ import annotations
 
 import json

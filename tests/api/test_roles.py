@@ -1,4 +1,5 @@
 """Every tool × every role, and every ticket tool from a state it does not start from."""
+
 from __future__ import annotations
 
 import uuid
@@ -20,9 +21,17 @@ REALISTIC = {
     "schedule.confirm": {"start": START, "end": END},
     "schedule.hold": {"hold_reason": "CUSTOMER_PENDING", "confirmation_window": {"start": START, "end": END}},
     "assignment.recommend": {"service_type": "DOOR_WONT_LATCH"},
-    "tech.request_change": {"approval_type": "NTE_INCREASE", "reason": "Closer is cracked", "amount_delta_cents": 12000},
+    "tech.request_change": {
+        "approval_type": "NTE_INCREASE",
+        "reason": "Closer is cracked",
+        "amount_delta_cents": 12000,
+    },
     "approval.decide": {"decision": "APPROVED"},
-    "closeout.add_evidence": {"kind": "PHOTO", "uri": "s3://evidence/door.jpg", "evidence_key": "photo_before_door_edge_and_strike"},
+    "closeout.add_evidence": {
+        "kind": "PHOTO",
+        "uri": "s3://evidence/door.jpg",
+        "evidence_key": "photo_before_door_edge_and_strike",
+    },
     "closeout.candidate": {"checklist_status": {"work_performed": True}},
     "tech.complete": {"checklist_status": {"work_performed": True}},
     "qa.verify": {"result": "PASS", "timestamp": START},

@@ -5,6 +5,7 @@ Queries are counted as the statements a request sends, without BEGIN/SAVEPOINT/R
 including the work it hands over after commit (queueing a delivery or a packet compilation on the
 ORM broker), but not what the worker then does.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -58,8 +59,11 @@ class Census:
         with CaptureQueriesContext(connection) as queries, self.on_commit():
             if method == "POST":
                 response = self.client.post(
-                    "/api/v1" + path, data=json.dumps(body or {}), content_type="application/json",
-                    HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()), **headers,
+                    "/api/v1" + path,
+                    data=json.dumps(body or {}),
+                    content_type="application/json",
+                    HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()),
+                    **headers,
                 )
             else:
                 response = self.client.get("/api/v1" + path, **headers)
@@ -75,28 +79,60 @@ def tokens():
 
 def technician_token(skills=("CANNOT_SECURE_ENTRY",)):
     technician = TechnicianFactory(skills=list(skills), region_codes=["EAST_BAY"])
-    return str(technician.id), api_token_create(name=f"budget-{technician.id}", role="technician", user=technician.user)[1]
+    return str(technician.id), api_token_create(
+        name=f"budget-{technician.id}", role="technician", user=technician.user
+    )[1]
 
 
 def emergency_chain(census: Census, tokens: dict, site) -> str:
     tech_id, tech = technician_token()
     ticket = census.call(
-        "ticket.create", "POST", "/tickets", tokens["dispatcher"],
-        {"account_id": str(site.account_id), "site_id": str(site.id), "summary": "Door cannot be locked"}, 201,
+        "ticket.create",
+        "POST",
+        "/tickets",
+        tokens["dispatcher"],
+        {"account_id": str(site.account_id), "site_id": str(site.id), "summary": "Door cannot be locked"},
+        201,
     )
     path = f"/tickets/{ticket['id']}"
-    census.call("ticket.triage", "POST", path + "/triage", tokens["dispatcher"],
-                {"priority": "EMERGENCY", "incident_type": "CANNOT_SECURE_ENTRY"})
-    census.call("assignment.dispatch", "POST", path + "/assignment/dispatch", tokens["dispatcher"],
-                {"tech_id": tech_id, "dispatch_mode": "EMERGENCY_BYPASS", "dispatch_rationale": "Unsecured store.",
-                 "dispatch_confirmation": True})
+    census.call(
+        "ticket.triage",
+        "POST",
+        path + "/triage",
+        tokens["dispatcher"],
+        {"priority": "EMERGENCY", "incident_type": "CANNOT_SECURE_ENTRY"},
+    )
+    census.call(
+        "assignment.dispatch",
+        "POST",
+        path + "/assignment/dispatch",
+        tokens["dispatcher"],
+        {
+            "tech_id": tech_id,
+            "dispatch_mode": "EMERGENCY_BYPASS",
+            "dispatch_rationale": "Unsecured store.",
+            "dispatch_confirmation": True,
+        },
+    )
     census.call("tech.check_in", "POST", path + "/tech/check-in", tech, {"timestamp": timezone.now().isoformat()})
     census.call("tech.complete", "POST", path + "/tech/complete", tech, {"checklist_status": CHECKLIST_DONE}, 409)
     for kind, key in EVIDENCE:
-        census.call("closeout.add_evidence", "POST", path + "/evidence", tech,
-                    {"kind": kind, "uri": f"s3://evidence/{ticket['id']}/{key}", "evidence_key": key}, 201)
+        census.call(
+            "closeout.add_evidence",
+            "POST",
+            path + "/evidence",
+            tech,
+            {"kind": kind, "uri": f"s3://evidence/{ticket['id']}/{key}", "evidence_key": key},
+            201,
+        )
     census.call("tech.complete", "POST", path + "/tech/complete", tech, {"checklist_status": CHECKLIST_DONE})
-    census.call("qa.verify", "POST", path + "/qa/verify", tokens["qa"], {"timestamp": timezone.now().isoformat(), "result": "PASS"})
+    census.call(
+        "qa.verify",
+        "POST",
+        path + "/qa/verify",
+        tokens["qa"],
+        {"timestamp": timezone.now().isoformat(), "result": "PASS"},
+    )
     census.call("billing.generate_invoice", "POST", path + "/billing/generate-invoice", tokens["finance"], {})
     census.call("ticket.close", "POST", path + "/close", tokens["dispatcher"], {})
     census.call("ticket.timeline", "GET", path + "/timeline", tokens["dispatcher"])
@@ -120,8 +156,15 @@ def test_no_tool_of_the_chain_costs_more_as_history_grows(tokens):
 
 
 MUTATING = [
-    "ticket.create", "ticket.triage", "assignment.dispatch", "tech.check_in", "tech.complete", "closeout.add_evidence",
-    "qa.verify", "billing.generate_invoice", "ticket.close",
+    "ticket.create",
+    "ticket.triage",
+    "assignment.dispatch",
+    "tech.check_in",
+    "tech.complete",
+    "closeout.add_evidence",
+    "qa.verify",
+    "billing.generate_invoice",
+    "ticket.close",
 ]
 
 
@@ -160,14 +203,21 @@ def test_a_refused_command_leaves_nothing_and_the_next_one_works(tokens):
     auth = {"HTTP_AUTHORIZATION": f"Bearer {tokens['dispatcher']}"}
     body = {"account_id": str(site.account_id), "site_id": str(site.id), "summary": "Door cannot be locked"}
     ticket_id = client.post(
-        "/api/v1/tickets", data=json.dumps(body), content_type="application/json", HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()), **auth
+        "/api/v1/tickets",
+        data=json.dumps(body),
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()),
+        **auth,
     ).json()["id"]
     events_before = AuditEvent.objects.filter(ticket_id=ticket_id).count()
 
     # Refused inside the executor, after the ticket row was locked: the whole block rolls back.
     refused = client.post(
-        f"/api/v1/tickets/{ticket_id}/close", data=json.dumps({}),
-        content_type="application/json", HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()), **auth,
+        f"/api/v1/tickets/{ticket_id}/close",
+        data=json.dumps({}),
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()),
+        **auth,
     )
     assert refused.status_code == 409 and refused.json()["error"]["code"] == "INVALID_STATE_TRANSITION"
     assert AuditEvent.objects.filter(ticket_id=ticket_id).count() == events_before
@@ -175,7 +225,10 @@ def test_a_refused_command_leaves_nothing_and_the_next_one_works(tokens):
     assert Ticket.objects.get(pk=ticket_id).version == 1
 
     triaged = client.post(
-        f"/api/v1/tickets/{ticket_id}/triage", data=json.dumps({"priority": "URGENT", "incident_type": "DOOR_WONT_LATCH"}),
-        content_type="application/json", HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()), **auth,
+        f"/api/v1/tickets/{ticket_id}/triage",
+        data=json.dumps({"priority": "URGENT", "incident_type": "DOOR_WONT_LATCH"}),
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()),
+        **auth,
     )
     assert triaged.status_code == 200 and triaged.json()["state"] == "TRIAGED"

@@ -5,11 +5,11 @@ create and triage, the technician checks in and completes on their own job, QA v
 finance invoices. Afterwards the timeline must hold one event per successful command, in
 order, and the state transition rows must match the path the ticket took.
 """
+
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, timedelta
 
 import pytest
 import requests
@@ -141,7 +141,11 @@ def test_canonical_emergency_from_first_call_to_closed(world):
             {"priority": "EMERGENCY", "incident_type": "CANNOT_SECURE_ENTRY", "nte_cents": 75000},
         )
     )
-    assert (triaged["state"], triaged["priority"], triaged["incident_type"]) == ("TRIAGED", "EMERGENCY", "CANNOT_SECURE_ENTRY")
+    assert (triaged["state"], triaged["priority"], triaged["incident_type"]) == (
+        "TRIAGED",
+        "EMERGENCY",
+        "CANNOT_SECURE_ENTRY",
+    )
     done.append("ticket.triage")
 
     # From TRIAGED a dispatch is an emergency bypass: without its rationale and confirmation it is refused.
@@ -191,13 +195,17 @@ def test_canonical_emergency_from_first_call_to_closed(world):
     add_four_evidence_items(tech, ticket_id, template.required_evidence_keys)
     done.extend(["closeout.add_evidence"] * 4)
     listed = ok(tech.get(f"/tickets/{ticket_id}/evidence"))
-    assert sorted(item["metadata"]["evidence_key"] for item in listed["evidence"]) == sorted(template.required_evidence_keys)
+    assert sorted(item["metadata"]["evidence_key"] for item in listed["evidence"]) == sorted(
+        template.required_evidence_keys
+    )
 
     completed = ok(tech.post(f"/tickets/{ticket_id}/tech/complete", {"checklist_status": CHECKLIST_DONE}))
     assert completed["state"] == "COMPLETED_PENDING_VERIFICATION"
     done.append("tech.complete")
 
-    verified = ok(qa.post(f"/tickets/{ticket_id}/qa/verify", {"timestamp": timezone.now().isoformat(), "result": "PASS"}))
+    verified = ok(
+        qa.post(f"/tickets/{ticket_id}/qa/verify", {"timestamp": timezone.now().isoformat(), "result": "PASS"})
+    )
     assert verified["state"] == "VERIFIED"
     done.append("qa.verify")
 
@@ -278,7 +286,10 @@ def test_standard_path_with_scheduling_hold_and_release(world):
     tomorrow = (timezone.now() + timedelta(days=1)).replace(hour=17, minute=0, second=0, microsecond=0)
     options = [
         {"start": tomorrow.isoformat(), "end": (tomorrow + timedelta(hours=2)).isoformat()},
-        {"start": (tomorrow + timedelta(days=1)).isoformat(), "end": (tomorrow + timedelta(days=1, hours=2)).isoformat()},
+        {
+            "start": (tomorrow + timedelta(days=1)).isoformat(),
+            "end": (tomorrow + timedelta(days=1, hours=2)).isoformat(),
+        },
     ]
     proposed = ok(agent.post(f"/tickets/{ticket_id}/schedule/propose", {"options": options}))
     assert ticket_of(proposed)["state"] == "SCHEDULE_PROPOSED"
@@ -299,7 +310,9 @@ def test_standard_path_with_scheduling_hold_and_release(world):
     assert confirmation_id
     done.append("schedule.hold")
 
-    released = ok(dispatcher.post(f"/tickets/{ticket_id}/schedule/release", {"customer_confirmation_id": confirmation_id}))
+    released = ok(
+        dispatcher.post(f"/tickets/{ticket_id}/schedule/release", {"customer_confirmation_id": confirmation_id})
+    )
     released_state = ticket_of(released)["state"]
     assert released_state == "SCHEDULE_PROPOSED"  # exactly where the hold found it
     done.append("schedule.release")
@@ -307,7 +320,7 @@ def test_standard_path_with_scheduling_hold_and_release(world):
     confirmed = ok(dispatcher.post(f"/tickets/{ticket_id}/schedule/confirm", options[0]))
     confirmed_ticket = ticket_of(confirmed)
     assert confirmed_ticket["state"] == "SCHEDULED"
-    assert confirmed_ticket["scheduled_start"].startswith(tomorrow.astimezone(dt_timezone.utc).strftime("%Y-%m-%dT%H:%M"))
+    assert confirmed_ticket["scheduled_start"].startswith(tomorrow.astimezone(UTC).strftime("%Y-%m-%dT%H:%M"))
     done.append("schedule.confirm")
 
     dispatched = ok(dispatcher.post(f"/tickets/{ticket_id}/assignment/dispatch", {"tech_id": str(technician.id)}))
@@ -380,7 +393,9 @@ def test_blind_intake_over_http_opens_triaged_or_ready_and_refuses_the_duplicate
     first = ok(agent.post("/tickets/intake", body), 201)
     assert (first["state"], first["customer_phone"]) == ("TRIAGED", "+15105550142")
 
-    duplicate = refused(agent.post("/tickets/intake", {**body, "contact_phone": "510-555-0142"}), 409, "DUPLICATE_INTAKE")
+    duplicate = refused(
+        agent.post("/tickets/intake", {**body, "contact_phone": "510-555-0142"}), 409, "DUPLICATE_INTAKE"
+    )
     assert duplicate["duplicate_ticket_id"] == first["id"]
     assert duplicate["policy_error"]["dimension"] == "identity"
 
@@ -411,7 +426,10 @@ def test_triage_to_ready_refuses_a_low_confidence_blind_intake_over_http(world):
 
 def test_reads_over_http_respect_the_caller(world):
     dispatcher, tech, site, technician = world["dispatcher"], world["tech"], world["site"], world["technician"]
-    created = ok(dispatcher.post("/tickets", {"account_id": str(site.account_id), "site_id": str(site.id), "summary": "Latch"}), 201)
+    created = ok(
+        dispatcher.post("/tickets", {"account_id": str(site.account_id), "site_id": str(site.id), "summary": "Latch"}),
+        201,
+    )
     ticket_id = created["id"]
     got = ok(dispatcher.get(f"/tickets/{ticket_id}"))
     assert got == created | {"updated_at": got["updated_at"]}

@@ -6,6 +6,7 @@ the schema's links from a new ticket to the tools about it) within a time budget
 generated calls use the ids of real tickets in several states (a schemathesis dictionary), so
 they reach the services' own checks instead of stopping at 404 TICKET_NOT_FOUND.
 """
+
 from __future__ import annotations
 
 import os

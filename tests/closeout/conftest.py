@@ -1,4 +1,5 @@
 """Closeout fixtures: a technician with a job in progress."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """The closeout records show in the admin read-only; only the price book is edited there."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """ops.autonomy.*: a pause stops agents' closeout actions at its scope until it is rolled back; history stays."""
+
 from __future__ import annotations
 
 import pytest
@@ -91,7 +92,13 @@ def test_history_is_kept_and_each_call_writes_one_audit_event(job, dispatcher):
     autonomy_rollback(actor=dispatcher)
     assert AuditEvent.objects.count() == events + 5
     tools = list(AuditEvent.objects.order_by("-created_at", "-id").values_list("tool_name", flat=True)[:5])
-    assert tools == ["ops.autonomy.rollback", "ops.autonomy.pause", "ops.autonomy.rollback", "ops.autonomy.pause", "ops.autonomy.pause"]
+    assert tools == [
+        "ops.autonomy.rollback",
+        "ops.autonomy.pause",
+        "ops.autonomy.rollback",
+        "ops.autonomy.pause",
+        "ops.autonomy.pause",
+    ]
 
     rows = list(AutonomyPause.objects.order_by("created_at"))
     assert len(rows) == 2 and all(r.rolled_back_at and r.rolled_back_by == dispatcher.actor_id for r in rows)
@@ -129,7 +136,11 @@ def test_state_and_replay_show_the_decision_for_a_ticket(job, dispatcher):
 def test_the_change_answers_like_the_toolset(job, dispatcher):
     body = autonomy_pause(actor=dispatcher, scope_type="TICKET", ticket_id=str(job.id), reason="check").as_dict()
     assert body["action"] == "pause" and body["current_is_paused"] is True
-    assert (body["scope"]["scope_type"], body["scope"]["ticket_id"], body["scope"]["is_paused"]) == ("TICKET", str(job.id), True)
+    assert (body["scope"]["scope_type"], body["scope"]["ticket_id"], body["scope"]["is_paused"]) == (
+        "TICKET",
+        str(job.id),
+        True,
+    )
     event = AuditEvent.objects.order_by("-created_at", "-id").first()
     assert event.ticket_id == job.id and event.payload["pause_id"] == body["history_id"]
 

@@ -1,5 +1,6 @@
 """ticket.close and ticket.force_close: evidence that never changes again, and the closeout packet
 the worker compiles once the close has committed, with its hash chained into the audit trail."""
+
 from __future__ import annotations
 
 import hashlib
@@ -85,7 +86,11 @@ def test_close_compiles_a_packet_whose_hash_anyone_can_recompute(invoiced, dispa
     history = [(t["from_state"], t["to_state"]) for t in packet["state_history"]]
     assert history == [(t.from_state or None, t.to_state) for t in StateTransition.objects.filter(ticket=invoiced)]
     assert history[-1] == ("INVOICED", "CLOSED")
-    assert [e["tool_name"] for e in packet["timeline"]][-3:] == ["qa.verify", "billing.generate_invoice", "ticket.close"]
+    assert [e["tool_name"] for e in packet["timeline"]][-3:] == [
+        "qa.verify",
+        "billing.generate_invoice",
+        "ticket.close",
+    ]
     roles = {a["actor_role"] for a in packet["actors"]}
     assert roles >= {"dispatcher", "technician", "qa", "finance"}
     assert packet["overrides"] == []
@@ -93,7 +98,11 @@ def test_close_compiles_a_packet_whose_hash_anyone_can_recompute(invoiced, dispa
     close_event, compiled = AuditEvent.objects.filter(ticket=invoiced).order_by("-seq")[:2][::-1]
     assert (close_event.tool_name, close_event.after_state) == ("ticket.close", "CLOSED")
     assert close_event.payload["closeout_packet_id"] == str(row.id)
-    assert (compiled.tool_name, compiled.before_state, compiled.after_state) == ("closeout.packet_compiled", "CLOSED", "CLOSED")
+    assert (compiled.tool_name, compiled.before_state, compiled.after_state) == (
+        "closeout.packet_compiled",
+        "CLOSED",
+        "CLOSED",
+    )
     assert compiled.payload["packet_sha256"] == row.sha256
     assert audit_chain_verify().ok
 
@@ -124,6 +133,7 @@ def test_the_sweep_compiles_a_packet_whose_hand_off_was_lost(invoiced, dispatche
 def test_the_sweep_reads_only_pending_closures_however_many_tickets_were_closed(dispatcher):
     """The sweep claims pending closures (an outbox), not a scan of closed tickets or close events:
     its cost does not grow with the closes whose packets are compiled."""
+
     def close_one():
         ticket = ticket_at("VERIFIED")
         ticket_close(actor=dispatcher, ticket_id=ticket.id)
@@ -203,7 +213,10 @@ def test_close_from_verified_records_an_override_code(completed, dispatcher, clo
     qa_verify(actor=dispatcher, ticket_id=completed.id, timestamp="2026-02-25T17:10:00Z", result="PASS")
     _, row = closing(
         ticket_close,
-        actor=actor_for(Role.APPROVER), ticket_id=completed.id, reason="Warranty job, no invoice", closeout_override_code="WARRANTY",
+        actor=actor_for(Role.APPROVER),
+        ticket_id=completed.id,
+        reason="Warranty job, no invoice",
+        closeout_override_code="WARRANTY",
     )
     assert row.packet["invoice"] is None
     assert row.packet["overrides"][0]["kind"] == "closeout_override_code"
@@ -231,7 +244,11 @@ def test_force_close_closes_completed_work_with_the_override_in_the_packet(compl
     assert outcome.ticket.state == "CLOSED"
     assert row.forced and row.sha256 == recomputed_hash(row.packet)
     override = row.packet["overrides"][0]
-    assert (override["kind"], override["override_code"], override["approver_role"]) == ("force_close", "FORCE", "dispatcher")
+    assert (override["kind"], override["override_code"], override["approver_role"]) == (
+        "force_close",
+        "FORCE",
+        "dispatcher",
+    )
     assert row.packet["header"]["close_tool"] == "ticket.force_close"
     assert row.packet["evidence_exceptions"][0]["reason"] == "Customer refused photos"
     assert all(Evidence.objects.filter(ticket=completed).values_list("is_locked", flat=True))
@@ -258,7 +275,11 @@ def test_force_close_needs_a_code_a_reason_and_an_approver(completed, dispatcher
 
 
 def test_force_close_only_from_completed_and_only_by_dispatcher_or_approver(dispatcher):
-    args = {"override_code": "FORCE", "override_reason": "Escalation required for safety follow-up", "approver_role": "approver"}
+    args = {
+        "override_code": "FORCE",
+        "override_reason": "Escalation required for safety follow-up",
+        "approver_role": "approver",
+    }
     verified = ticket_at("VERIFIED")
     with pytest.raises(DispatchError) as caught:
         ticket_force_close(actor=dispatcher, ticket_id=verified.id, **args)
@@ -279,8 +300,11 @@ def test_closes_made_before_closures_existed_are_carried_forward_from_their_audi
     packet = closeout_packet_build(ticket_id=compiled.id)
     pending = ticket_at("COMPLETED_PENDING_VERIFICATION")
     forced = ticket_force_close(
-        actor=dispatcher, ticket_id=pending.id, override_code="FORCE",
-        override_reason="Escalation required for safety follow-up", approver_role="approver",
+        actor=dispatcher,
+        ticket_id=pending.id,
+        override_code="FORCE",
+        override_reason="Escalation required for safety follow-up",
+        approver_role="approver",
     ).result
     Closure.objects.all().delete()  # as the database stood before the migration
 

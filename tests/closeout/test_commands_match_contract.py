@@ -1,4 +1,5 @@
 """The closeout and approval Commands carry the contract's exact tool names, roles and states."""
+
 from __future__ import annotations
 
 import pytest

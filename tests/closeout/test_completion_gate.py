@@ -1,4 +1,5 @@
 """tech.complete and closeout.candidate behind the evidence gate: refusals name exactly what is missing."""
+
 from __future__ import annotations
 
 import uuid
@@ -73,13 +74,17 @@ def test_missing_checklist_answers_are_listed_exactly(job, tech_actor):
     status = {**DOOR_CHECKLIST, "resolution_status": False, "billing_authorization": "yes"}
     del status["onsite_photos_after"]
     error = refusal(lambda: tech_complete(actor=tech_actor, ticket_id=job.id, checklist_status=status))
-    assert_incomplete(error, "MISSING_CHECKLIST", [], ["billing_authorization", "onsite_photos_after", "resolution_status"])
+    assert_incomplete(
+        error, "MISSING_CHECKLIST", [], ["billing_authorization", "onsite_photos_after", "resolution_status"]
+    )
 
 
 def test_missing_evidence_and_checklist_together(job, tech_actor):
     door_evidence_add(job, keys=DOOR_EVIDENCE_KEYS[:2])
     error = refusal(
-        lambda: tech_complete(actor=tech_actor, ticket_id=job.id, checklist_status={**DOOR_CHECKLIST, "work_performed": False})
+        lambda: tech_complete(
+            actor=tech_actor, ticket_id=job.id, checklist_status={**DOOR_CHECKLIST, "work_performed": False}
+        )
     )
     assert_incomplete(error, "MISSING_REQUIREMENTS", [DOOR_EVIDENCE_KEYS[2]], ["work_performed"])
 
@@ -112,7 +117,9 @@ def test_evidence_refs_by_id_and_uri_resolve(job, tech_actor):
 
 def test_an_unknown_incident_type_has_no_template():
     ticket = ticket_at("IN_PROGRESS", incident_type="ELEVATOR_STUCK")
-    error = refusal(lambda: tech_complete(actor=actor_for(Role.DISPATCHER), ticket_id=ticket.id, checklist_status=DOOR_CHECKLIST))
+    error = refusal(
+        lambda: tech_complete(actor=actor_for(Role.DISPATCHER), ticket_id=ticket.id, checklist_status=DOOR_CHECKLIST)
+    )
     assert_incomplete(error, "TEMPLATE_NOT_FOUND", [], [])
 
 
@@ -160,11 +167,19 @@ def test_an_exception_naming_no_keys_waives_all_evidence_but_not_the_checklist(j
 
 def test_the_candidate_path_blocks_high_risk_incident_types_for_every_role(technician):
     ticket = ticket_at("IN_PROGRESS", incident_type="CANNOT_SECURE_ENTRY", technician=technician)
-    keys = ["photo_before_security_risk", "photo_after_temporary_or_permanent_securement", "note_risk_mitigation_and_customer_handoff"]
+    keys = [
+        "photo_before_security_risk",
+        "photo_after_temporary_or_permanent_securement",
+        "note_risk_mitigation_and_customer_handoff",
+    ]
     door_evidence_add(ticket, keys=keys)
     before = snapshot(ticket)
     for role in (Role.DISPATCHER, Role.AGENT):
-        error = refusal(lambda: closeout_candidate(actor=actor_for(role), ticket_id=ticket.id, checklist_status=DOOR_CHECKLIST))
+        error = refusal(
+            lambda role=role: closeout_candidate(
+                actor=actor_for(role), ticket_id=ticket.id, checklist_status=DOOR_CHECKLIST
+            )
+        )
         assert (error.code, error.status, error.dimension) == ("MANUAL_REVIEW_REQUIRED", 409, "policy")
         assert error.details["risk_profile"]["level"] == "high"
     assert snapshot(ticket) == before
@@ -188,7 +203,9 @@ def test_the_candidate_path_still_enforces_the_gate(job):
 
 
 def test_tech_complete_is_not_an_agent_tool(job):
-    error = refusal(lambda: tech_complete(actor=actor_for(Role.AGENT), ticket_id=job.id, checklist_status=DOOR_CHECKLIST))
+    error = refusal(
+        lambda: tech_complete(actor=actor_for(Role.AGENT), ticket_id=job.id, checklist_status=DOOR_CHECKLIST)
+    )
     assert (error.code, error.status) == ("TOOL_ROLE_FORBIDDEN", 403)
 
 
@@ -200,7 +217,11 @@ def test_completion_from_the_wrong_state_is_refused(dispatcher):
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"checklist_status": ["work_performed"]}, {"checklist_status": {}, "evidence_refs": "abc"}, {"checklist_status": {}, "no_signature_reason": 7}],
+    [
+        {"checklist_status": ["work_performed"]},
+        {"checklist_status": {}, "evidence_refs": "abc"},
+        {"checklist_status": {}, "no_signature_reason": 7},
+    ],
 )
 def test_malformed_submissions_are_bad_requests(job, tech_actor, kwargs):
     error = refusal(lambda: tech_complete(actor=tech_actor, ticket_id=job.id, **kwargs))

@@ -1,4 +1,5 @@
 """closeout.add_evidence: object-store URIs and uploaded files, sniffed, hashed, stored; never on a closed job."""
+
 from __future__ import annotations
 
 import hashlib
@@ -102,13 +103,18 @@ def test_a_uri_outside_object_storage_is_refused_and_nothing_is_written(job, dis
 def test_the_allowed_schemes_come_from_settings(job, dispatcher, settings):
     settings.DISPATCH_EVIDENCE_URI_SCHEMES = ["gs"]
     evidence_add(actor=dispatcher, ticket_id=job.id, kind="PHOTO", uri="gs://bucket/photo.jpg")
-    refused(lambda: evidence_add(actor=dispatcher, ticket_id=job.id, kind="PHOTO", uri="s3://b/p.jpg"),
-            "INVALID_EVIDENCE_REFERENCE", 400)
+    refused(
+        lambda: evidence_add(actor=dispatcher, ticket_id=job.id, kind="PHOTO", uri="s3://b/p.jpg"),
+        "INVALID_EVIDENCE_REFERENCE",
+        400,
+    )
 
 
 def test_a_technician_adds_evidence_only_to_their_own_job(job):
     stranger = actor_for(Role.TECHNICIAN, technician=TechnicianFactory())
-    refused(lambda: evidence_add(actor=stranger, ticket_id=job.id, kind="PHOTO", uri="s3://b/p.jpg"), "FORBIDDEN_SCOPE", 403)
+    refused(
+        lambda: evidence_add(actor=stranger, ticket_id=job.id, kind="PHOTO", uri="s3://b/p.jpg"), "FORBIDDEN_SCOPE", 403
+    )
 
 
 def test_roles_outside_the_contract_are_refused(job):
@@ -122,7 +128,11 @@ def test_roles_outside_the_contract_are_refused(job):
 def test_closed_and_cancelled_tickets_take_no_evidence(dispatcher):
     closed = ticket_at("CLOSED")
     cancelled = ticket_at("CANCELLED")
-    refused(lambda: evidence_add(actor=dispatcher, ticket_id=closed.id, kind="PHOTO", uri="s3://b/p.jpg"), "EVIDENCE_LOCKED", 409)
+    refused(
+        lambda: evidence_add(actor=dispatcher, ticket_id=closed.id, kind="PHOTO", uri="s3://b/p.jpg"),
+        "EVIDENCE_LOCKED",
+        409,
+    )
     refused(
         lambda: evidence_add(actor=dispatcher, ticket_id=cancelled.id, kind="PHOTO", uri="s3://b/p.jpg"),
         "INVALID_STATE_TRANSITION",
@@ -171,7 +181,9 @@ def test_a_pdf_document_is_accepted(job, dispatcher):
 def test_a_fake_png_that_is_really_text_is_refused_and_not_stored(job, dispatcher, settings):
     upload = SimpleUploadedFile("door.png", b"this is not an image at all", content_type="image/png")
     error = refused(
-        lambda: evidence_add(actor=dispatcher, ticket_id=job.id, kind="PHOTO", upload=upload), "INVALID_EVIDENCE_FILE", 400
+        lambda: evidence_add(actor=dispatcher, ticket_id=job.id, kind="PHOTO", upload=upload),
+        "INVALID_EVIDENCE_FILE",
+        400,
     )
     assert error.details["declared_content_type"] == "image/png"
     assert Evidence.objects.count() == 0
@@ -180,14 +192,20 @@ def test_a_fake_png_that_is_really_text_is_refused_and_not_stored(job, dispatche
 
 def test_a_png_header_with_garbage_behind_it_is_refused(job, dispatcher):
     upload = SimpleUploadedFile("door.png", b"\x89PNG\r\n\x1a\n" + b"garbage" * 20)
-    refused(lambda: evidence_add(actor=dispatcher, ticket_id=job.id, kind="PHOTO", upload=upload), "INVALID_EVIDENCE_FILE", 400)
+    refused(
+        lambda: evidence_add(actor=dispatcher, ticket_id=job.id, kind="PHOTO", upload=upload),
+        "INVALID_EVIDENCE_FILE",
+        400,
+    )
 
 
 def test_an_upload_over_the_size_cap_is_refused(job, dispatcher, settings):
     settings.DISPATCH_EVIDENCE_MAX_BYTES = 100
     upload = SimpleUploadedFile("door.png", image_bytes("PNG", size=(200, 200)))
     error = refused(
-        lambda: evidence_add(actor=dispatcher, ticket_id=job.id, kind="PHOTO", upload=upload), "INVALID_EVIDENCE_FILE", 400
+        lambda: evidence_add(actor=dispatcher, ticket_id=job.id, kind="PHOTO", upload=upload),
+        "INVALID_EVIDENCE_FILE",
+        400,
     )
     assert error.details["max_bytes"] == 100
 
@@ -195,7 +213,9 @@ def test_an_upload_over_the_size_cap_is_refused(job, dispatcher, settings):
 def test_a_checksum_that_does_not_match_the_file_is_refused(job, dispatcher):
     upload = SimpleUploadedFile("door.png", image_bytes("PNG"))
     refused(
-        lambda: evidence_add(actor=dispatcher, ticket_id=job.id, kind="PHOTO", upload=upload, checksum="sha256:" + "0" * 64),
+        lambda: evidence_add(
+            actor=dispatcher, ticket_id=job.id, kind="PHOTO", upload=upload, checksum="sha256:" + "0" * 64
+        ),
         "EVIDENCE_CHECKSUM_MISMATCH",
         400,
     )
@@ -213,7 +233,9 @@ def test_a_matching_checksum_is_kept(job, dispatcher):
 def test_an_upload_refused_after_storing_leaves_no_file_behind(dispatcher, settings):
     closed = ticket_at("CLOSED")
     upload = SimpleUploadedFile("door.png", image_bytes("PNG"))
-    refused(lambda: evidence_add(actor=dispatcher, ticket_id=closed.id, kind="PHOTO", upload=upload), "EVIDENCE_LOCKED", 409)
+    refused(
+        lambda: evidence_add(actor=dispatcher, ticket_id=closed.id, kind="PHOTO", upload=upload), "EVIDENCE_LOCKED", 409
+    )
     stored = list((settings.MEDIA_ROOT / "evidence").rglob("*")) if (settings.MEDIA_ROOT / "evidence").exists() else []
     assert [p for p in stored if p.is_file()] == []
 
@@ -221,7 +243,11 @@ def test_an_upload_refused_after_storing_leaves_no_file_behind(dispatcher, setti
 def test_a_uri_and_a_file_together_are_refused(job, dispatcher):
     refused(
         lambda: evidence_add(
-            actor=dispatcher, ticket_id=job.id, kind="PHOTO", uri="s3://b/k.jpg", upload=SimpleUploadedFile("a.png", image_bytes("PNG"))
+            actor=dispatcher,
+            ticket_id=job.id,
+            kind="PHOTO",
+            uri="s3://b/k.jpg",
+            upload=SimpleUploadedFile("a.png", image_bytes("PNG")),
         ),
         "INVALID_REQUEST",
         400,
@@ -239,19 +265,36 @@ def test_evidence_list_orders_by_time_then_id_and_carries_metadata(job, dispatch
     by_id = {e["id"]: e for e in listing["evidence"]}
     assert by_id[str(first.id)]["metadata"] == {"n": 1}
     assert by_id[str(second.id)]["evidence_key"] == "k2"
-    assert set(by_id[str(first.id)]) >= {"id", "kind", "evidence_key", "uri", "checksum", "metadata", "created_at", "created_by"}
+    assert set(by_id[str(first.id)]) >= {
+        "id",
+        "kind",
+        "evidence_key",
+        "uri",
+        "checksum",
+        "metadata",
+        "created_at",
+        "created_by",
+    }
     assert by_id[str(first.id)]["created_at"].endswith("Z")
 
 
 def test_a_listed_item_shows_its_ticket_and_names_its_key_in_metadata(job, tech_actor):
     # A row recorded with its key only in the column (as older rows were) still shows it in metadata.
     item = Evidence.objects.create(
-        ticket=job, kind="PHOTO", evidence_key="photo_before_door_edge_and_strike", uri="s3://b/before.jpg",
-        checksum="sha256:abc", created_by=tech_actor.actor_id,
+        ticket=job,
+        kind="PHOTO",
+        evidence_key="photo_before_door_edge_and_strike",
+        uri="s3://b/before.jpg",
+        checksum="sha256:abc",
+        created_by=tech_actor.actor_id,
     )
     [shown] = evidence_list(job)["evidence"]
     assert (shown["id"], shown["ticket_id"], shown["kind"], shown["uri"], shown["checksum"]) == (
-        str(item.id), str(job.id), "PHOTO", "s3://b/before.jpg", "sha256:abc"
+        str(item.id),
+        str(job.id),
+        "PHOTO",
+        "s3://b/before.jpg",
+        "sha256:abc",
     )
     assert shown["metadata"]["evidence_key"] == "photo_before_door_edge_and_strike"
     assert shown["created_by"] == tech_actor.actor_id and shown["created_at"].endswith("Z")

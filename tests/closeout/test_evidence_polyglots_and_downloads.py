@@ -1,6 +1,7 @@
 """A stored evidence file is only ever the photo or document it claims to be, and it is only ever
 handed out as a download: a photo with a web page or an archive behind it is refused on the way
 in, and the back office serves files as attachments the browser must not sniff or render."""
+
 from __future__ import annotations
 
 import io
@@ -45,7 +46,9 @@ PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
         ("pdf with html", PDF + HTML),
     ],
 )
-def test_a_photo_or_document_with_another_file_behind_it_is_refused_and_not_stored(job, dispatcher, settings, name, data):
+def test_a_photo_or_document_with_another_file_behind_it_is_refused_and_not_stored(
+    job, dispatcher, settings, name, data
+):
     upload = SimpleUploadedFile("door.png", data)
     with pytest.raises(DispatchError) as refused:
         evidence_add(actor=dispatcher, ticket_id=job.id, kind="PHOTO", upload=upload)
@@ -57,13 +60,17 @@ def test_a_photo_or_document_with_another_file_behind_it_is_refused_and_not_stor
 
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP"])
 def test_a_plain_photo_is_still_accepted(job, dispatcher, fmt):
-    item = evidence_add(actor=dispatcher, ticket_id=job.id, kind="PHOTO", upload=SimpleUploadedFile("d", image(fmt))).result
+    item = evidence_add(
+        actor=dispatcher, ticket_id=job.id, kind="PHOTO", upload=SimpleUploadedFile("d", image(fmt))
+    ).result
     assert item.file
 
 
 def test_the_back_office_hands_out_a_stored_file_only_as_a_download(job, dispatcher, admin_client):
     data = image("PNG")
-    item = evidence_add(actor=dispatcher, ticket_id=job.id, kind="PHOTO", upload=SimpleUploadedFile("door.png", data)).result
+    item = evidence_add(
+        actor=dispatcher, ticket_id=job.id, kind="PHOTO", upload=SimpleUploadedFile("door.png", data)
+    ).result
     page = admin_client.get(f"/admin/closeout/evidence/{item.pk}/change/")
     assert f"/admin/closeout/evidence/{item.pk}/file/" in page.content.decode()
     response = admin_client.get(f"/admin/closeout/evidence/{item.pk}/file/")
@@ -76,6 +83,8 @@ def test_the_back_office_hands_out_a_stored_file_only_as_a_download(job, dispatc
 
 
 def test_a_stored_file_is_not_handed_to_someone_not_signed_in(job, dispatcher, client):
-    item = evidence_add(actor=dispatcher, ticket_id=job.id, kind="PHOTO", upload=SimpleUploadedFile("d", image("PNG"))).result
+    item = evidence_add(
+        actor=dispatcher, ticket_id=job.id, kind="PHOTO", upload=SimpleUploadedFile("d", image("PNG"))
+    ).result
     response = client.get(f"/admin/closeout/evidence/{item.pk}/file/")
     assert response.status_code == 302 and "/login/" in response["Location"]

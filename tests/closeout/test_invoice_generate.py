@@ -1,4 +1,5 @@
 """billing.generate_invoice: a real draft from labor and parts, with tax, totals and the NTE check."""
+
 from __future__ import annotations
 
 from datetime import timedelta

@@ -1,4 +1,5 @@
 """closeout.evidence_exception and dispatch.manual_bypass: the recorded ways around the gate."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -42,7 +43,10 @@ def test_an_exception_is_granted_without_moving_the_ticket(job):
     fresh = Ticket.objects.get(pk=job.pk)
     assert (fresh.state, fresh.version) == ("IN_PROGRESS", version + 1)
     event = AuditEvent.objects.filter(ticket=job).order_by("-seq").first()
-    assert (event.tool_name, event.payload["evidence_exception_id"]) == ("closeout.evidence_exception", str(exception.id))
+    assert (event.tool_name, event.payload["evidence_exception_id"]) == (
+        "closeout.evidence_exception",
+        str(exception.id),
+    )
 
 
 @pytest.mark.parametrize(
@@ -95,7 +99,10 @@ def test_manual_bypass_of_completed_work_waves_it_through_the_qa_recheck(job, te
     outcome = dispatch_manual_bypass(actor=dispatcher, ticket_id=job.id, bypass_rationale="Customer confirmed by phone")
     assert outcome.ticket.state == "COMPLETED_PENDING_VERIFICATION"
     assert outcome.result.checklist_status == DOOR_CHECKLIST  # carried over from the submission it bypasses
-    assert qa_verify(actor=dispatcher, ticket_id=job.id, timestamp="2026-03-01T10:00:00Z", result="PASS").ticket.state == "VERIFIED"
+    assert (
+        qa_verify(actor=dispatcher, ticket_id=job.id, timestamp="2026-03-01T10:00:00Z", result="PASS").ticket.state
+        == "VERIFIED"
+    )
     assert ChecklistResult.objects.filter(ticket=job).count() == 2
 
 

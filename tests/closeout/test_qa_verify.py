@@ -1,4 +1,5 @@
 """qa.verify: PASS verifies (after re-checking the completion); FAIL is recorded and refused."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -32,13 +33,23 @@ def test_pass_verifies_the_work_and_records_the_review(completed):
     assert (review.result, review.notes, review.reviewer) == ("PASS", "Latch holds", qa.actor_id)
     assert review.reviewed_at.isoformat().startswith("2026-02-25T17:10:00")
     event = AuditEvent.objects.filter(ticket=completed).order_by("-seq").first()
-    assert (event.tool_name, event.after_state, event.payload["verification_result"]) == ("qa.verify", "VERIFIED", "PASS")
+    assert (event.tool_name, event.after_state, event.payload["verification_result"]) == (
+        "qa.verify",
+        "VERIFIED",
+        "PASS",
+    )
 
 
 def test_fail_is_refused_with_409_but_the_review_and_its_event_are_kept(completed):
     events = AuditEvent.objects.filter(ticket=completed).count()
     with pytest.raises(QaVerificationFailed) as caught:
-        qa_verify(actor=actor_for(Role.QA), ticket_id=completed.id, timestamp=QA_TIME, result="FAIL", notes="Strike misaligned")
+        qa_verify(
+            actor=actor_for(Role.QA),
+            ticket_id=completed.id,
+            timestamp=QA_TIME,
+            result="FAIL",
+            notes="Strike misaligned",
+        )
     error = caught.value
     assert (error.code, error.status) == ("QA_VERIFICATION_FAILED", 409)
     assert error.details["notes"] == "Strike misaligned"
@@ -54,7 +65,10 @@ def test_fail_is_refused_with_409_but_the_review_and_its_event_are_kept(complete
         "Strike misaligned",
     )
     # QA can look again once the work is corrected.
-    assert qa_verify(actor=actor_for(Role.QA), ticket_id=completed.id, timestamp=QA_TIME, result="PASS").ticket.state == "VERIFIED"
+    assert (
+        qa_verify(actor=actor_for(Role.QA), ticket_id=completed.id, timestamp=QA_TIME, result="PASS").ticket.state
+        == "VERIFIED"
+    )
 
 
 @pytest.mark.django_db(transaction=True)
@@ -62,7 +76,9 @@ def test_a_fail_record_is_committed_before_the_refusal(technician):
     # Outside any test transaction: what QA recorded must be in the database for real.
     job = ticket_at("IN_PROGRESS", technician=technician)
     door_evidence_add(job)
-    tech_complete(actor=actor_for(Role.TECHNICIAN, technician=technician), ticket_id=job.id, checklist_status=DOOR_CHECKLIST)
+    tech_complete(
+        actor=actor_for(Role.TECHNICIAN, technician=technician), ticket_id=job.id, checklist_status=DOOR_CHECKLIST
+    )
     with pytest.raises(QaVerificationFailed):
         qa_verify(actor=actor_for(Role.DISPATCHER), ticket_id=job.id, timestamp=QA_TIME, result="FAIL", notes="Redo")
     assert list(QaReview.objects.filter(ticket=job).values_list("result", "notes")) == [("FAIL", "Redo")]
@@ -71,7 +87,10 @@ def test_a_fail_record_is_committed_before_the_refusal(technician):
 def test_pass_rechecks_the_completion_and_refuses_when_an_exception_has_expired(job, tech_actor, dispatcher):
     door_evidence_add(job, keys=DOOR_EVIDENCE_KEYS[1:])
     granted = evidence_exception_grant(
-        actor=dispatcher, ticket_id=job.id, exception_reason="Photo pending upload", evidence_refs=[DOOR_EVIDENCE_KEYS[0]]
+        actor=dispatcher,
+        ticket_id=job.id,
+        exception_reason="Photo pending upload",
+        evidence_refs=[DOOR_EVIDENCE_KEYS[0]],
     ).result
     tech_complete(actor=tech_actor, ticket_id=job.id, checklist_status=DOOR_CHECKLIST)
     EvidenceException.objects.filter(pk=granted.pk).update(expires_at=timezone.now() - timedelta(seconds=1))

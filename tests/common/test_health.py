@@ -1,4 +1,5 @@
 """GET /health: 200 when the database answers and is fully migrated, 503 otherwise."""
+
 from __future__ import annotations
 
 import json
@@ -79,9 +80,7 @@ def test_health_names_the_migration_that_is_not_applied(client):
 
 
 def test_health_lists_every_pending_migration_of_a_partly_migrated_database(tmp_path):
-    status, body = health_in_subprocess(
-        {"SQLITE_PATH": str(tmp_path / "partly.sqlite3")}, "tickets", "0001_initial"
-    )
+    status, body = health_in_subprocess({"SQLITE_PATH": str(tmp_path / "partly.sqlite3")}, "tickets", "0001_initial")
 
     assert status == 503
     assert body["status"] == "migrations_pending"

@@ -1,4 +1,5 @@
 """The production settings module: refuses to start half-configured, passes `check --deploy`."""
+
 from __future__ import annotations
 
 import os
@@ -19,7 +20,12 @@ def manage_under_production(*args: str, **env_changes: str | None) -> subprocess
         # DJANGO_ALLOW_ASYNC_UNSAFE is set by the browser tests in this process, never in production.
         if key
         not in {
-            "DATABASE_URL", "SECRET_KEY", "ALLOWED_HOSTS", "DEBUG", "DISPATCH_DEV_AUTH", "DISPATCH_AUDIT_CHAIN_KEY",
+            "DATABASE_URL",
+            "SECRET_KEY",
+            "ALLOWED_HOSTS",
+            "DEBUG",
+            "DISPATCH_DEV_AUTH",
+            "DISPATCH_AUDIT_CHAIN_KEY",
             "DJANGO_ALLOW_ASYNC_UNSAFE",
         }
     }

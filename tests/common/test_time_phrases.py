@@ -1,5 +1,6 @@
 """One reader of time phrases: what intake stores from a message and what the slot engine lays
 over its horizon read the same words with the same table of hours."""
+
 from __future__ import annotations
 
 from datetime import date, datetime, time

@@ -1,4 +1,5 @@
 """`load_demo`: a believable company whose tickets carry real audit trails, loaded idempotently."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -12,8 +13,8 @@ from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.utils import timezone
 
-from dispatch.common.roles import Role, role_of_user
 from dispatch.common.errors import DispatchError
+from dispatch.common.roles import Role, role_of_user
 from dispatch.demo.services import demo_load
 from dispatch.demo.stories import STORIES, Story, step
 from dispatch.scheduling.models import Appointment, AppointmentStatus
@@ -25,9 +26,22 @@ pytestmark = pytest.mark.django_db
 
 # The states a dispatcher should find on the board after loading the demo.
 EXPECTED_STATES = {
-    S.NEW, S.NEEDS_INFO, S.TRIAGED, S.READY_TO_SCHEDULE, S.SCHEDULE_PROPOSED, S.SCHEDULED, S.DISPATCHED,
-    S.IN_PROGRESS, S.ON_HOLD, S.COMPLETED_PENDING_VERIFICATION, S.VERIFIED, S.INVOICED, S.CLOSED, S.CANCELLED,
-    S.APPROVAL_REQUIRED, S.PENDING_CUSTOMER_CONFIRMATION,
+    S.NEW,
+    S.NEEDS_INFO,
+    S.TRIAGED,
+    S.READY_TO_SCHEDULE,
+    S.SCHEDULE_PROPOSED,
+    S.SCHEDULED,
+    S.DISPATCHED,
+    S.IN_PROGRESS,
+    S.ON_HOLD,
+    S.COMPLETED_PENDING_VERIFICATION,
+    S.VERIFIED,
+    S.INVOICED,
+    S.CLOSED,
+    S.CANCELLED,
+    S.APPROVAL_REQUIRED,
+    S.PENDING_CUSTOMER_CONFIRMATION,
 }
 
 
@@ -157,8 +171,14 @@ def test_a_story_that_fails_midway_leaves_no_trace():
     _load()
     events_before = AuditEvent.objects.count()
     broken = Story(
-        key="broken", account="bayview", site="bayview.lakeside", summary="Door that cannot be cancelled",
-        description="", incident_type="DOOR_WONT_LATCH", priority="ROUTINE", ends_in=S.CANCELLED,
+        key="broken",
+        account="bayview",
+        site="bayview.lakeside",
+        summary="Door that cannot be cancelled",
+        description="",
+        incident_type="DOOR_WONT_LATCH",
+        priority="ROUTINE",
+        ends_in=S.CANCELLED,
         steps=(step("create"), step("cancel", reason="")),
     )
 

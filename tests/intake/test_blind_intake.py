@@ -1,4 +1,5 @@
 """Blind intake: an agent's intake opens a triaged or schedulable ticket, never a duplicate."""
+
 from __future__ import annotations
 
 import importlib
@@ -59,12 +60,18 @@ def test_confident_intake_is_ready_to_schedule_with_one_event_and_one_transition
     outcome = intake()
     ticket = Ticket.objects.get(pk=outcome.ticket.pk)
     assert ticket.state == TicketState.READY_TO_SCHEDULE
-    assert (ticket.priority, ticket.incident_type, ticket.customer_name) == ("URGENT", "CANNOT_SECURE_ENTRY", "Jordan Sample")
+    assert (ticket.priority, ticket.incident_type, ticket.customer_name) == (
+        "URGENT",
+        "CANNOT_SECURE_ENTRY",
+        "Jordan Sample",
+    )
     assert ticket.customer_phone == "+15105550134"
     assert (ticket.identity_confidence, ticket.classification_confidence) == (92, 90)
     assert ticket.version == 1
     events = list(AuditEvent.objects.filter(ticket=ticket))
-    assert [(e.tool_name, e.before_state, e.after_state) for e in events] == [("ticket.blind_intake", "", "READY_TO_SCHEDULE")]
+    assert [(e.tool_name, e.before_state, e.after_state) for e in events] == [
+        ("ticket.blind_intake", "", "READY_TO_SCHEDULE")
+    ]
     assert list(StateTransition.objects.filter(ticket=ticket).values_list("from_state", "to_state")) == [
         ("", "READY_TO_SCHEDULE")
     ]
@@ -244,10 +251,17 @@ def test_triage_to_ready_refuses_a_low_confidence_intake_and_changes_nothing():
     dispatcher = actor_for(Role.DISPATCHER)
     with pytest.raises(DispatchError) as caught:
         intake_triage(
-            actor=dispatcher, ticket_id=ticket.id, priority="EMERGENCY", incident_type="CANNOT_SECURE_ENTRY",
+            actor=dispatcher,
+            ticket_id=ticket.id,
+            priority="EMERGENCY",
+            incident_type="CANNOT_SECURE_ENTRY",
             outcome=TicketState.READY_TO_SCHEDULE,
         )
-    assert (caught.value.code, caught.value.status, caught.value.dimension) == ("LOW_IDENTITY_CONFIDENCE", 409, "identity")
+    assert (caught.value.code, caught.value.status, caught.value.dimension) == (
+        "LOW_IDENTITY_CONFIDENCE",
+        409,
+        "identity",
+    )
     fresh = Ticket.objects.get(pk=ticket.pk)
     assert (fresh.state, fresh.version, fresh.priority) == (TicketState.TRIAGED, 1, "URGENT")
 
@@ -262,14 +276,21 @@ def test_triage_to_ready_names_low_classification_then_the_missing_sop_acknowled
     dispatcher = actor_for(Role.DISPATCHER)
     with pytest.raises(DispatchError) as sop:
         intake_triage(
-            actor=dispatcher, ticket_id=parked.id, priority="URGENT", incident_type="CANNOT_SECURE_ENTRY",
+            actor=dispatcher,
+            ticket_id=parked.id,
+            priority="URGENT",
+            incident_type="CANNOT_SECURE_ENTRY",
             outcome=TicketState.READY_TO_SCHEDULE,
         )
     assert (sop.value.code, sop.value.dimension) == ("SOP_HANDOFF_REQUIRED", "policy")
     assert sop.value.details["sop_handoff_prompt"] == DEFAULT_SOP_HANDOFF_PROMPT
     moved = intake_triage(
-        actor=dispatcher, ticket_id=parked.id, priority="URGENT", incident_type="CANNOT_SECURE_ENTRY",
-        outcome=TicketState.READY_TO_SCHEDULE, sop_handoff_acknowledged=True,
+        actor=dispatcher,
+        ticket_id=parked.id,
+        priority="URGENT",
+        incident_type="CANNOT_SECURE_ENTRY",
+        outcome=TicketState.READY_TO_SCHEDULE,
+        sop_handoff_acknowledged=True,
     )
     assert moved.ticket.state == TicketState.READY_TO_SCHEDULE
 
@@ -278,12 +299,17 @@ def test_triage_gate_leaves_tickets_from_other_channels_and_other_outcomes_alone
     created = ticket_new()
     dispatcher = actor_for(Role.DISPATCHER)
     ready = intake_triage(
-        actor=dispatcher, ticket_id=created.id, priority="ROUTINE", incident_type="DOOR_WONT_LATCH",
+        actor=dispatcher,
+        ticket_id=created.id,
+        priority="ROUTINE",
+        incident_type="DOOR_WONT_LATCH",
         outcome=TicketState.READY_TO_SCHEDULE,
     )
     assert ready.ticket.state == TicketState.READY_TO_SCHEDULE
     unsure = intake(identity_confidence=10, classification_confidence=10).ticket
-    retriaged = intake_triage(actor=dispatcher, ticket_id=unsure.id, priority="EMERGENCY", incident_type="CANNOT_SECURE_ENTRY")
+    retriaged = intake_triage(
+        actor=dispatcher, ticket_id=unsure.id, priority="EMERGENCY", incident_type="CANNOT_SECURE_ENTRY"
+    )
     assert (retriaged.ticket.state, retriaged.ticket.priority) == (TicketState.TRIAGED, "EMERGENCY")
 
 
@@ -291,24 +317,39 @@ def test_triage_gate_answers_scope_and_state_before_confidence():
     ticket = intake(identity_confidence=10, classification_confidence=10).ticket
     outsider = actor_for(Role.DISPATCHER, account_ids=frozenset({str(uuid.uuid4())}))
     with pytest.raises(DispatchError) as scope:
-        intake_triage(actor=outsider, ticket_id=ticket.id, priority="URGENT", incident_type="X", outcome=TicketState.READY_TO_SCHEDULE)
+        intake_triage(
+            actor=outsider,
+            ticket_id=ticket.id,
+            priority="URGENT",
+            incident_type="X",
+            outcome=TicketState.READY_TO_SCHEDULE,
+        )
     assert scope.value.code == "FORBIDDEN_SCOPE"
     with pytest.raises(DispatchError) as role:
         intake_triage(
-            actor=actor_for(Role.TECHNICIAN), ticket_id=ticket.id, priority="URGENT", incident_type="X",
+            actor=actor_for(Role.TECHNICIAN),
+            ticket_id=ticket.id,
+            priority="URGENT",
+            incident_type="X",
             outcome=TicketState.READY_TO_SCHEDULE,
         )
     assert role.value.code == "TOOL_ROLE_FORBIDDEN"
     ready = intake(site=SiteFactory()).ticket
     with pytest.raises(DispatchError) as state:
         intake_triage(
-            actor=actor_for(Role.DISPATCHER), ticket_id=ready.id, priority="URGENT", incident_type="X",
+            actor=actor_for(Role.DISPATCHER),
+            ticket_id=ready.id,
+            priority="URGENT",
+            incident_type="X",
             outcome=TicketState.READY_TO_SCHEDULE,
         )
     assert state.value.code == "INVALID_STATE_TRANSITION"
     with pytest.raises(DispatchError) as missing:
         intake_triage(
-            actor=actor_for(Role.DISPATCHER), ticket_id=uuid.uuid4(), priority="URGENT", incident_type="X",
+            actor=actor_for(Role.DISPATCHER),
+            ticket_id=uuid.uuid4(),
+            priority="URGENT",
+            incident_type="X",
             outcome=TicketState.READY_TO_SCHEDULE,
         )
     assert missing.value.code == "TICKET_NOT_FOUND"
@@ -330,8 +371,12 @@ def test_an_acknowledged_sop_handoff_is_recorded_and_not_asked_again():
     parked = intake(sop_handoff_acknowledged=False).ticket
     dispatcher = actor_for(Role.DISPATCHER)
     intake_triage(
-        actor=dispatcher, ticket_id=parked.id, priority="URGENT", incident_type="CANNOT_SECURE_ENTRY",
-        outcome=TicketState.READY_TO_SCHEDULE, sop_handoff_acknowledged=True,
+        actor=dispatcher,
+        ticket_id=parked.id,
+        priority="URGENT",
+        incident_type="CANNOT_SECURE_ENTRY",
+        outcome=TicketState.READY_TO_SCHEDULE,
+        sop_handoff_acknowledged=True,
     )
     assert BlindIntake.objects.get(ticket=parked).sop_handoff_acknowledged is True
     blind_intake_schedulable_check(Ticket.objects.get(pk=parked.pk))
@@ -359,8 +404,13 @@ def test_a_blind_intake_recorded_before_the_table_existed_is_carried_over_from_i
 def test_a_dispatcher_in_person_may_override_the_gate_with_a_reason_and_the_audit_records_it():
     unsure = intake(identity_confidence=40, classification_confidence=50, sop_handoff_acknowledged=False).ticket
     outcome = intake_triage(
-        actor=actor_for(Role.DISPATCHER), ticket_id=unsure.id, priority="URGENT", incident_type="CANNOT_SECURE_ENTRY",
-        outcome=TicketState.READY_TO_SCHEDULE, gate_override=True, override_reason="Known customer, called back",
+        actor=actor_for(Role.DISPATCHER),
+        ticket_id=unsure.id,
+        priority="URGENT",
+        incident_type="CANNOT_SECURE_ENTRY",
+        outcome=TicketState.READY_TO_SCHEDULE,
+        gate_override=True,
+        override_reason="Known customer, called back",
     )
     assert outcome.ticket.state == TicketState.READY_TO_SCHEDULE
     assert outcome.event.payload["gate_override"] == {
@@ -373,8 +423,13 @@ def test_an_override_needs_a_reason_and_changes_nothing_without_one():
     unsure = intake(identity_confidence=40).ticket
     with pytest.raises(DispatchError) as caught:
         intake_triage(
-            actor=actor_for(Role.DISPATCHER), ticket_id=unsure.id, priority="URGENT", incident_type="X",
-            outcome=TicketState.READY_TO_SCHEDULE, gate_override=True, override_reason="  ",
+            actor=actor_for(Role.DISPATCHER),
+            ticket_id=unsure.id,
+            priority="URGENT",
+            incident_type="X",
+            outcome=TicketState.READY_TO_SCHEDULE,
+            gate_override=True,
+            override_reason="  ",
         )
     assert (caught.value.code, caught.value.details["field"]) == ("INVALID_REQUEST", "override_reason")
     assert Ticket.objects.get(pk=unsure.pk).version == 1
@@ -389,8 +444,13 @@ def test_only_a_person_at_the_dispatch_desk_may_override_the_gate(actor):
     unsure = intake(identity_confidence=40).ticket
     with pytest.raises(DispatchError) as caught:
         intake_triage(
-            actor=actor, ticket_id=unsure.id, priority="URGENT", incident_type="CANNOT_SECURE_ENTRY",
-            outcome=TicketState.READY_TO_SCHEDULE, gate_override=True, override_reason="Trust me",
+            actor=actor,
+            ticket_id=unsure.id,
+            priority="URGENT",
+            incident_type="CANNOT_SECURE_ENTRY",
+            outcome=TicketState.READY_TO_SCHEDULE,
+            gate_override=True,
+            override_reason="Trust me",
         )
     assert (caught.value.code, caught.value.status) == ("LOW_IDENTITY_CONFIDENCE", 409)
     assert caught.value.details["override_refused"]
@@ -403,7 +463,9 @@ def test_a_customer_text_does_not_carry_a_gated_blind_intake_past_the_gate():
     # raises the priority is recorded, and the ticket stays TRIAGED for a dispatcher.
     parked = intake(priority="ROUTINE", sop_handoff_acknowledged=False).ticket
     result = message_receive(
-        channel="SMS", provider_message_id="SM-gate-1", sender_phone="+15105550134",
+        channel="SMS",
+        provider_message_id="SM-gate-1",
+        sender_phone="+15105550134",
         body="This is an emergency now, the door is wide open",
     )
     assert result.ticket.pk == parked.pk

@@ -3,6 +3,7 @@
 Each message goes through the real intake (sanitize, extract, thread, open the ticket) from a
 sender the system does not know; it counts as right when the incident type, the priority and
 the missing items all match what a dispatcher reading it would say."""
+
 from __future__ import annotations
 
 import pytest
@@ -13,8 +14,12 @@ from tests.intake.corpus import CORPUS, SPAM
 pytestmark = pytest.mark.django_db
 
 INCIDENT_TYPES = {
-    "DOOR_WONT_LATCH", "CLOSER_LEAKING_OR_SLAMMING", "AUTO_OPERATOR_FAULT", "CANNOT_SECURE_ENTRY",
-    "HARDWARE_REPLACEMENT", "FRAME_OR_GLASS_DAMAGE",
+    "DOOR_WONT_LATCH",
+    "CLOSER_LEAKING_OR_SLAMMING",
+    "AUTO_OPERATOR_FAULT",
+    "CANNOT_SECURE_ENTRY",
+    "HARDWARE_REPLACEMENT",
+    "FRAME_OR_GLASS_DAMAGE",
 }
 MINIMUM_ACCURACY = 0.90
 
@@ -32,8 +37,14 @@ def test_the_corpus_is_varied_enough():
 def test_extraction_accuracy_on_the_corpus():
     right, misses = 0, []
     for index, (channel, subject, body, incident_type, priority, missing) in enumerate(CORPUS):
-        sender = {"sender_phone": f"+1510555{2000 + index:04d}"} if channel == "SMS" else {"sender_email": f"c{index}@example.com"}
-        result = message_receive(channel=channel, provider_message_id=f"corpus-{index}", subject=subject, body=body, **sender)
+        sender = (
+            {"sender_phone": f"+1510555{2000 + index:04d}"}
+            if channel == "SMS"
+            else {"sender_email": f"c{index}@example.com"}
+        )
+        result = message_receive(
+            channel=channel, provider_message_id=f"corpus-{index}", subject=subject, body=body, **sender
+        )
         if result.spam:
             got = (SPAM, None, None)
         else:

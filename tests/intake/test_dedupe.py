@@ -1,5 +1,6 @@
 """A retried delivery is the same message: the (channel, provider id) unique constraint decides,
 also when the retries arrive at the same moment."""
+
 from __future__ import annotations
 
 import threading
@@ -41,7 +42,9 @@ def test_a_retry_with_a_different_body_is_still_the_first_message():
 @pytest.mark.django_db
 def test_the_same_id_on_another_channel_is_another_message():
     sms(sid="abc")
-    other = message_receive(channel="EMAIL", provider_message_id="abc", sender_email="pat@example.com", body="door closer leaking")
+    other = message_receive(
+        channel="EMAIL", provider_message_id="abc", sender_email="pat@example.com", body="door closer leaking"
+    )
     assert not other.duplicate and InboundMessage.objects.count() == 2
 
 

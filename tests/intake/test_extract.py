@@ -1,4 +1,5 @@
 """Deterministic extraction: each fact read from the words alone, with a confidence."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -56,8 +57,10 @@ def test_a_time_already_past_today_means_tomorrow():
 
 def test_windows_are_in_the_sites_timezone():
     now = datetime(2026, 11, 23, 18, 30, tzinfo=ZoneInfo("UTC"))  # 13:30 in New York, 10:30 in Oakland
-    (start, end, _label), = windows("tomorrow morning", now=now, tz="America/New_York")
-    assert start == "2026-11-24T08:00" and time_windows("tomorrow morning", now=now, tz="America/New_York")[0]["start"].endswith("-05:00")
+    ((start, _end, _label),) = windows("tomorrow morning", now=now, tz="America/New_York")
+    assert start == "2026-11-24T08:00" and time_windows("tomorrow morning", now=now, tz="America/New_York")[0][
+        "start"
+    ].endswith("-05:00")
 
 
 @pytest.mark.parametrize(
@@ -65,8 +68,14 @@ def test_windows_are_in_the_sites_timezone():
     [
         ("It's 1200 Broadway St, Oakland CA 94612", "1200 Broadway St", "", "Oakland", "CA", "94612"),
         ("at 55 elm street apt 4b, berkeley", "55 Elm Street", "apt 4b", "Berkeley", "", ""),
-        ("12 N. Market Street, Suite 200, San Francisco, California 94105", "12 N. Market Street", "Suite 200",
-         "San Francisco", "CA", "94105"),
+        (
+            "12 N. Market Street, Suite 200, San Francisco, California 94105",
+            "12 N. Market Street",
+            "Suite 200",
+            "San Francisco",
+            "CA",
+            "94105",
+        ),
         ("we are at 88 21st st. in oakland", "88 21st St", "", "Oakland", "", ""),
         ("1200 Broadway, Oakland", "1200 Broadway", "", "Oakland", "", ""),
         ("42 Harbor Way 94607", "42 Harbor Way", "", "", "", "94607"),
@@ -76,8 +85,13 @@ def test_windows_are_in_the_sites_timezone():
 )
 def test_us_street_addresses_are_found(text, line1, line2, city, region, postal):
     found = address_find(text)
-    assert (found.value["line1"], found.value["line2"], found.value["city"], found.value["region"],
-            found.value["postal_code"]) == (line1, line2, city, region, postal)
+    assert (
+        found.value["line1"],
+        found.value["line2"],
+        found.value["city"],
+        found.value["region"],
+        found.value["postal_code"],
+    ) == (line1, line2, city, region, postal)
     assert found.confidence == (90 if city or postal else 75)
 
 
@@ -91,7 +105,9 @@ def test_street_keys_compare_spellings_of_one_street():
 
 
 def test_callback_number_email_and_name_are_read_with_confidences():
-    found = message_extract("This is Maria. Call me back at (510) 555-0199 or maria@shop.example. Door won't latch.", now=MONDAY)
+    found = message_extract(
+        "This is Maria. Call me back at (510) 555-0199 or maria@shop.example. Door won't latch.", now=MONDAY
+    )
     assert found.callback_phone.value == "+15105550199" and found.callback_phone.confidence == 90
     assert found.email.value == "maria@shop.example"
     assert found.customer_name.value == "Maria"
@@ -121,7 +137,9 @@ def test_urgency_words_set_the_priority(text, priority):
 
 @pytest.mark.parametrize("greeting", ["Hola", "Bonjour", "Olá", "Xin chào", "Guten Tag", "こんにちは"])
 def test_non_english_greetings_do_not_break_extraction(greeting):
-    found = message_extract(f"{greeting}! The door closer is leaking oil. 25 Mission St, San Francisco CA 94105", now=MONDAY)
+    found = message_extract(
+        f"{greeting}! The door closer is leaking oil. 25 Mission St, San Francisco CA 94105", now=MONDAY
+    )
     assert found.incident_type.value == "CLOSER_LEAKING_OR_SLAMMING"
     assert found.address.value["line1"] == "25 Mission St" and not found.spam
 

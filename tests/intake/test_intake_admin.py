@@ -1,4 +1,5 @@
 """The intake pages of the back office: messages read-only, raw next to sanitized, review marks cleared audited."""
+
 from __future__ import annotations
 
 import pytest
@@ -67,9 +68,16 @@ def test_conversation_and_extracted_field_pages_open(dispatcher_client, hostile)
 def test_what_a_blind_intake_reported_is_shown_read_only(dispatcher_client):
     site = SiteFactory()
     ticket = ticket_blind_intake(
-        actor=actor_for(Role.AGENT), account_id=site.account_id, site_id=site.id, summary="Door will not lock",
-        incident_type="CANNOT_SECURE_ENTRY", customer_name="Jordan Sample", priority="URGENT",
-        identity_confidence=40, classification_confidence=90, contact_phone="(510) 555-0134",
+        actor=actor_for(Role.AGENT),
+        account_id=site.account_id,
+        site_id=site.id,
+        summary="Door will not lock",
+        incident_type="CANNOT_SECURE_ENTRY",
+        customer_name="Jordan Sample",
+        priority="URGENT",
+        identity_confidence=40,
+        classification_confidence=90,
+        contact_phone="(510) 555-0134",
     ).ticket
     record = BlindIntake.objects.get(ticket=ticket)
     assert dispatcher_client.get(reverse("admin:intake_blindintake_changelist")).status_code == 200

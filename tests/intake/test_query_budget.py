@@ -1,6 +1,7 @@
 """What one inbound SMS costs the database: a fixed number of statements, the same for the first
 customer and the ten-thousandth, for a short conversation and a long one. A query per earlier
 message, ticket or conversation (an N+1) fails here before it slows the webhook down."""
+
 from __future__ import annotations
 
 import itertools
@@ -36,7 +37,9 @@ def _phone() -> str:
 
 
 def _sms(body: str, *, phone: str, sid: str | None = None):
-    return message_receive(channel="SMS", provider_message_id=sid or f"SM-{next(_numbers)}", sender_phone=phone, body=body)
+    return message_receive(
+        channel="SMS", provider_message_id=sid or f"SM-{next(_numbers)}", sender_phone=phone, body=body
+    )
 
 
 def _counted(body: str, *, phone: str, sid: str | None = None):
@@ -75,7 +78,9 @@ def test_a_sender_with_many_finished_tickets_costs_one_statement_more_not_one_pe
             # Conversations of tickets closed since (intake closes them when a new ticket opens).
             ticket = ticket_new(customer_phone=phone)
             ticket_cancel(actor=actor_for("dispatcher"), ticket_id=ticket.pk, reason="Customer fixed it")
-            Conversation.objects.create(ticket=ticket, channel="SMS", customer_phone=phone, last_message_at=timezone.now())
+            Conversation.objects.create(
+                ticket=ticket, channel="SMS", customer_phone=phone, last_message_at=timezone.now()
+            )
 
     _, after_one = _counted(FIRST, phone=few)
     result, after_twelve = _counted(FIRST, phone=many)

@@ -1,10 +1,18 @@
 """The gate: hostile bodies are stored raw, read clean, capped, and flagged when they speak to a machine."""
+
 from __future__ import annotations
 
 import pytest
 
 from dispatch.intake.models import InboundMessage
-from dispatch.intake.sanitize import BODY_MAX_CHARS, RAW_BODY_MAX_CHARS, message_clean, phone_normalize, text_clean, tool_names
+from dispatch.intake.sanitize import (
+    BODY_MAX_CHARS,
+    RAW_BODY_MAX_CHARS,
+    message_clean,
+    phone_normalize,
+    text_clean,
+    tool_names,
+)
 from dispatch.intake.services import message_receive
 from dispatch.tickets.models import Ticket
 
@@ -37,7 +45,7 @@ def test_control_and_invisible_characters_are_removed_and_whitespace_tidied():
 
 
 def test_a_100_kb_body_is_stored_raw_capped_and_read_capped():
-    body = ("my door won't latch " * 6000)[: 120_000]
+    body = ("my door won't latch " * 6000)[:120_000]
     result = receive(body)
     stored = InboundMessage.objects.get(pk=result.message.pk)
     assert len(stored.raw_body) == RAW_BODY_MAX_CHARS
@@ -108,8 +116,13 @@ def test_tool_names_come_from_the_vendored_contract():
 
 @pytest.mark.parametrize(
     "raw,expected",
-    [("(510) 555-0134", "+15105550134"), ("510.555.0134", "+15105550134"), ("+44 20 7946 0958", "+442079460958"),
-     ("not a phone", ""), ("", "")],
+    [
+        ("(510) 555-0134", "+15105550134"),
+        ("510.555.0134", "+15105550134"),
+        ("+44 20 7946 0958", "+442079460958"),
+        ("not a phone", ""),
+        ("", ""),
+    ],
 )
 def test_phones_are_normalised_to_e164(raw, expected):
     assert phone_normalize(raw) == expected

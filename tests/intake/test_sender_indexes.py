@@ -1,5 +1,6 @@
 """Finding a sender's tickets and contacts by email is served by an index on PostgreSQL, however
 the sender capitalises the address: no sequential scan of the tickets or contacts tables."""
+
 from __future__ import annotations
 
 import pytest

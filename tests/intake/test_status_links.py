@@ -1,4 +1,5 @@
 """The signed status link a customer gets: it names one ticket and cannot be forged."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -22,8 +23,17 @@ def test_the_link_is_absolute_and_its_token_verifies_to_the_ticket(settings):
     assert status_token_verify(token) == ticket.id
 
 
-@pytest.mark.parametrize("mangle", [lambda t: t[:-1] + ("A" if t[-1] != "A" else "B"), lambda t: "x" + t, lambda t: "",
-                                    lambda t: t.split(":")[0], lambda t: "a" * 500, lambda t: None])
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda t: t[:-1] + ("A" if t[-1] != "A" else "B"),
+        lambda t: "x" + t,
+        lambda t: "",
+        lambda t: t.split(":")[0],
+        lambda t: "a" * 500,
+        lambda t: None,
+    ],
+)
 def test_altered_or_garbage_tokens_verify_to_nothing(mangle):
     assert status_token_verify(mangle(status_token(ticket_new()))) is None
 

@@ -1,8 +1,9 @@
 """The signed status page /s/<token>/: the customer's state, reference, window and technician's
 first name — and nothing else."""
+
 from __future__ import annotations
 
-from datetime import datetime, timezone as dt_timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -20,8 +21,8 @@ from tests.factories import (
 pytestmark = pytest.mark.django_db
 
 # 16:00–18:00 UTC is 9:00–11:00 AM in Los Angeles (PDT) and 12:00–2:00 PM in New York (EDT).
-START = datetime(2031, 6, 3, 16, 0, tzinfo=dt_timezone.utc)
-END = datetime(2031, 6, 3, 18, 0, tzinfo=dt_timezone.utc)
+START = datetime(2031, 6, 3, 16, 0, tzinfo=UTC)
+END = datetime(2031, 6, 3, 18, 0, tzinfo=UTC)
 
 
 def path_of(ticket) -> str:
@@ -46,13 +47,19 @@ def test_the_link_is_absolute_on_the_public_url(settings):
 
 def test_a_dispatched_ticket_shows_window_in_site_time_and_technician_first_name_only(client):
     site = SiteFactory(
-        timezone="America/New_York", access_code="4821", access_instructions="Key under the mat by the loading dock",
+        timezone="America/New_York",
+        access_code="4821",
+        access_instructions="Key under the mat by the loading dock",
         address_line1="77 Secret Lane",
     )
     technician = TechnicianFactory(display_name="Marisol Quintero-Vega", phone="+14155550199")
     ticket = ticket_dispatched(
-        site=site, technician=technician, start=START, end=END,
-        customer_name="Pat Rivera", description="Tenant in 4B says the strike plate is loose",
+        site=site,
+        technician=technician,
+        start=START,
+        end=END,
+        customer_name="Pat Rivera",
+        description="Tenant in 4B says the strike plate is loose",
     )
     assert ticket.state == TicketState.DISPATCHED
 
@@ -63,8 +70,18 @@ def test_a_dispatched_ticket_shows_window_in_site_time_and_technician_first_name
     assert "Tuesday, June 3" in page
     assert "12:00 – 2:00 PM" in page
     for secret in (
-        "Quintero", "+14155550199", "4821", "Key under the mat", "77 Secret Lane", "Pat Rivera", "strike plate",
-        "Front door won", str(ticket.id), str(technician.id), str(site.id), site.account.name,
+        "Quintero",
+        "+14155550199",
+        "4821",
+        "Key under the mat",
+        "77 Secret Lane",
+        "Pat Rivera",
+        "strike plate",
+        "Front door won",
+        str(ticket.id),
+        str(technician.id),
+        str(site.id),
+        site.account.name,
     ):
         assert secret not in page, secret
 

@@ -1,4 +1,5 @@
 """Which ticket a message joins when the sender's conversations point at several tickets."""
+
 from __future__ import annotations
 
 import pytest
@@ -17,7 +18,9 @@ PHONE = "+15105550177"
 
 
 def _conversation(ticket: Ticket, *, channel: str = "SMS") -> Conversation:
-    return Conversation.objects.create(ticket=ticket, channel=channel, customer_phone=PHONE, last_message_at=timezone.now())
+    return Conversation.objects.create(
+        ticket=ticket, channel=channel, customer_phone=PHONE, last_message_at=timezone.now()
+    )
 
 
 def _cancelled_with_conversation() -> Ticket:
@@ -32,7 +35,9 @@ def test_a_message_joins_the_ticket_its_conversation_belongs_to_even_under_anoth
     ticket = ticket_new(customer_phone="+15105550100")
     conversation = _conversation(ticket)
 
-    result = message_receive(channel="SMS", provider_message_id="SM-1", sender_phone=PHONE, body="any news on the door?")
+    result = message_receive(
+        channel="SMS", provider_message_id="SM-1", sender_phone=PHONE, body="any news on the door?"
+    )
 
     assert result.ticket.pk == ticket.pk and not result.created_ticket
     assert result.message.conversation_id == conversation.pk
@@ -45,7 +50,9 @@ def test_an_open_ticket_behind_many_finished_conversations_is_still_found():
     for _ in range(CONVERSATION_SCAN_LIMIT + 5):
         _cancelled_with_conversation()
 
-    result = message_receive(channel="SMS", provider_message_id="SM-1", sender_phone=PHONE, body="any news on the door?")
+    result = message_receive(
+        channel="SMS", provider_message_id="SM-1", sender_phone=PHONE, body="any news on the door?"
+    )
 
     assert result.ticket.pk == ticket.pk and not result.created_ticket
 
@@ -54,7 +61,9 @@ def test_many_finished_conversations_are_all_closed_when_a_new_ticket_opens():
     for _ in range(CONVERSATION_SCAN_LIMIT + 5):
         _cancelled_with_conversation()
 
-    result = message_receive(channel="SMS", provider_message_id="SM-1", sender_phone=PHONE, body="the door won't latch again")
+    result = message_receive(
+        channel="SMS", provider_message_id="SM-1", sender_phone=PHONE, body="the door won't latch again"
+    )
 
     assert result.created_ticket
     open_conversations = Conversation.objects.filter(customer_phone=PHONE, status=Conversation.Status.OPEN)
@@ -63,8 +72,13 @@ def test_many_finished_conversations_are_all_closed_when_a_new_ticket_opens():
 
 def test_a_second_channel_gets_its_own_conversation_on_the_same_ticket():
     first = message_receive(channel="SMS", provider_message_id="SM-1", sender_phone=PHONE, body="the door won't latch")
-    second = message_receive(channel="WEB", provider_message_id="form-1", sender_phone=PHONE, body="Sending photos",
-                             extra={"address": "1450 Park St, Alameda CA 94501"})
+    second = message_receive(
+        channel="WEB",
+        provider_message_id="form-1",
+        sender_phone=PHONE,
+        body="Sending photos",
+        extra={"address": "1450 Park St, Alameda CA 94501"},
+    )
 
     assert second.ticket.pk == first.ticket.pk
     channels = set(Conversation.objects.filter(ticket=first.ticket).values_list("channel", flat=True))

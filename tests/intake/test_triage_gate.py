@@ -4,6 +4,7 @@ One service decides (`intake_triage`): an agent is refused READY_TO_SCHEDULE for
 unsure of; a dispatcher at the back office sees the same refusal, and may override it with a
 reason, which the triage's audit event keeps.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,16 +26,26 @@ pytestmark = pytest.mark.django_db
 def unsure_intake() -> Ticket:
     site = SiteFactory()
     return ticket_blind_intake(
-        actor=actor_for(Role.AGENT), account_id=site.account_id, site_id=site.id,
-        summary="Front door will not lock", incident_type="CANNOT_SECURE_ENTRY", customer_name="Jordan Sample",
-        priority="URGENT", identity_confidence=40, classification_confidence=90, contact_phone="(510) 555-0134",
+        actor=actor_for(Role.AGENT),
+        account_id=site.account_id,
+        site_id=site.id,
+        summary="Front door will not lock",
+        incident_type="CANNOT_SECURE_ENTRY",
+        customer_name="Jordan Sample",
+        priority="URGENT",
+        identity_confidence=40,
+        classification_confidence=90,
+        contact_phone="(510) 555-0134",
     ).ticket
 
 
 def api_triage(client: Client, ticket: Ticket, body: dict, role: str = "agent"):
     return client.post(
-        f"/api/v1/tickets/{ticket.id}/triage", data=json.dumps(body), content_type="application/json",
-        HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()), HTTP_AUTHORIZATION=f"Bearer {jwt_for('agent-openclaw', role)}",
+        f"/api/v1/tickets/{ticket.id}/triage",
+        data=json.dumps(body),
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()),
+        HTTP_AUTHORIZATION=f"Bearer {jwt_for('agent-openclaw', role)}",
     )
 
 

@@ -1,4 +1,5 @@
 """The request form in headless Chromium on a phone-sized screen, end to end."""
+
 from __future__ import annotations
 
 import pytest
@@ -34,7 +35,14 @@ def test_a_customer_requests_a_visit_from_a_phone(live_server, page, tmp_path):
     assert "Harbor Door & Gate Co." in page.locator(".brand-name").inner_text()
     assert _no_sideways_scroll(page)
     # Every control a thumb has to hit is at least 44 px tall.
-    for selector in ("#id_name", "#id_phone", "#id_address", "#id_preferred_times", "button[type=submit]", "#id_photos"):
+    for selector in (
+        "#id_name",
+        "#id_phone",
+        "#id_address",
+        "#id_preferred_times",
+        "button[type=submit]",
+        "#id_photos",
+    ):
         assert page.locator(selector).bounding_box()["height"] >= 44, selector
 
     photo = tmp_path / "door.jpg"
@@ -57,7 +65,11 @@ def test_a_customer_requests_a_visit_from_a_phone(live_server, page, tmp_path):
     assert ticket.customer_name == "Pat Rivera"
     assert ticket.customer_phone == "+15105550142"
     assert ticket.incident_type == "DOOR_WONT_LATCH"
-    assert (ticket.site.address_line1, ticket.site.city, ticket.site.postal_code) == ("1420 Harbor Way", "Oakland", "94607")
+    assert (ticket.site.address_line1, ticket.site.city, ticket.site.postal_code) == (
+        "1420 Harbor Way",
+        "Oakland",
+        "94607",
+    )
     assert {"address", "incident_type", "time_windows"} <= set(ticket.extracted_fields.values_list("name", flat=True))
     assert InboundMessage.objects.get().media[0]["content_type"] == "image/jpeg"
     assert OutboundMessage.objects.filter(ticket=ticket, channel="SMS", recipient="+15105550142").exists()
@@ -67,7 +79,9 @@ def test_a_customer_requests_a_visit_from_a_phone(live_server, page, tmp_path):
     page.wait_for_url("**/s/**")
     assert page.get_by_test_id("reference").inner_text() == ticket.short_ref
     assert page.get_by_test_id("headline").inner_text() in {
-        "We've received your request", "We need a little more information", "Finding a time",
+        "We've received your request",
+        "We need a little more information",
+        "Finding a time",
     }
     assert _no_sideways_scroll(page)
 

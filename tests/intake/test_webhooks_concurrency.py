@@ -1,4 +1,5 @@
 """Retried deliveries arriving at the same moment, over real HTTP on PostgreSQL: one message, one ticket."""
+
 from __future__ import annotations
 
 import hashlib
@@ -65,9 +66,11 @@ def test_the_same_message_sid_delivered_concurrently_makes_one_message_and_one_t
     signature = RequestValidator(AUTH_TOKEN).compute_signature(PUBLIC_URL + "/hooks/twilio/sms", form)
 
     statuses = _all_at_once(
-        lambda: requests.post(
-            live_server.url + "/hooks/twilio/sms", data=form, headers={"X-Twilio-Signature": signature}, timeout=60
-        ).status_code
+        lambda: (
+            requests.post(
+                live_server.url + "/hooks/twilio/sms", data=form, headers={"X-Twilio-Signature": signature}, timeout=60
+            ).status_code
+        )
     )
 
     assert statuses == [200] * DELIVERIES

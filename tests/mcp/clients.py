@@ -1,4 +1,5 @@
 """The SDK's own MCP client, driven from synchronous tests (which may use the ORM between calls)."""
+
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor

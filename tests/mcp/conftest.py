@@ -1,5 +1,6 @@
 """A real MCP server for the tests: uvicorn on a loopback port, serving config/asgi.py's
 application (Django plus /mcp), as `make run` does."""
+
 from __future__ import annotations
 
 import socket

@@ -1,4 +1,5 @@
 """The toolset over MCP Streamable HTTP at /mcp, driven by the SDK's own client against a real server."""
+
 from __future__ import annotations
 
 import uuid

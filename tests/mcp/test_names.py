@@ -1,4 +1,5 @@
 """MCP tool names (what LLM clients accept, one per registry tool, and back) and where /mcp is served."""
+
 from __future__ import annotations
 
 from dispatch.api.mcp.calls import TOOL_NAME, TOOLS_BY_MCP_NAME

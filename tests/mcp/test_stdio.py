@@ -4,6 +4,7 @@ The server is another process, so it cannot see this test run's database (in mem
 or uncommitted on PostgreSQL): it gets a SQLite file of its own under tmp_path, migrated and
 seeded by `manage.py` subprocesses, and never the DATABASE_URL of the PostgreSQL pass.
 """
+
 from __future__ import annotations
 
 import json

@@ -3,6 +3,7 @@
 The adapters under test are the real ones; only the far end is local. Each server listens on
 127.0.0.1 on a free port and records exactly what it received.
 """
+
 from __future__ import annotations
 
 import base64

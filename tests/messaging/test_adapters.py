@@ -1,4 +1,5 @@
 """The real channel adapters against local servers that speak the providers' protocols."""
+
 from __future__ import annotations
 
 import email

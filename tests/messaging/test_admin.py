@@ -1,4 +1,5 @@
 """The outbox in the back office: the list, the replay action, and editable message texts."""
+
 from __future__ import annotations
 
 import pytest
@@ -90,7 +91,12 @@ def test_a_message_text_is_edited_in_the_admin_and_used_for_the_next_message(cli
     url = reverse("admin:messaging_messagetemplate_change", args=[template.pk])
     response = client.post(
         url,
-        {"code": "reminder", "channel": "SMS", "subject": "Reminder", "body": "{company}: see you {window}! ({ticket_ref})"},
+        {
+            "code": "reminder",
+            "channel": "SMS",
+            "subject": "Reminder",
+            "body": "{company}: see you {window}! ({ticket_ref})",
+        },
     )
     assert response.status_code == 302
     message = outbox_enqueue(
@@ -104,7 +110,9 @@ def test_the_template_form_refuses_placeholders_that_reach_into_objects(client):
     signed_in(client)
     template = MessageTemplate.objects.get(code="reminder")
     url = reverse("admin:messaging_messagetemplate_change", args=[template.pk])
-    response = client.post(url, {"code": "reminder", "channel": "SMS", "subject": "", "body": "{ticket.site.access_code}"})
+    response = client.post(
+        url, {"code": "reminder", "channel": "SMS", "subject": "", "body": "{ticket.site.access_code}"}
+    )
     assert response.status_code == 200
     assert "Placeholders must be plain names" in response.content.decode()
     template.refresh_from_db()

@@ -3,6 +3,7 @@
 The clock is frozen and moved by hand, and outbox_deliver / outbox_sweep are called directly:
 no sleeping. What a customer would have received is what the local Twilio accepted.
 """
+
 from __future__ import annotations
 
 import threading
@@ -250,7 +251,9 @@ def test_two_workers_delivering_one_message_at_once_send_it_once(live_sms, monke
 
 
 @pytest.mark.django_db
-def test_a_message_whose_worker_died_mid_send_goes_out_again_within_two_minutes(live_sms, clock, monkeypatch, sync_queue):
+def test_a_message_whose_worker_died_mid_send_goes_out_again_within_two_minutes(
+    live_sms, clock, monkeypatch, sync_queue
+):
     message = queued()
 
     def killed(channel):

@@ -1,4 +1,5 @@
 """outbox_enqueue: what gets written, what gets refused, and that nothing leaves before commit."""
+
 from __future__ import annotations
 
 import json
@@ -126,11 +127,10 @@ def test_bad_input_is_refused_with_a_stable_code(kwargs, code):
 def test_a_message_queued_in_a_rolled_back_transaction_is_never_sent(settings, tmp_path, sync_queue):
     settings.DISPATCH_MESSAGE_DELIVERY = "file"
     settings.DISPATCH_MESSAGE_FILE_PATH = str(tmp_path / "outbox.jsonl")
-    with pytest.raises(WrittenBeforeFailure):
-        with transaction.atomic():
-            outbox_enqueue(channel="SMS", recipient="+15105550142", body="Your technician is on the way.")
-            assert OutboundMessage.objects.count() == 1
-            raise WrittenBeforeFailure
+    with pytest.raises(WrittenBeforeFailure), transaction.atomic():
+        outbox_enqueue(channel="SMS", recipient="+15105550142", body="Your technician is on the way.")
+        assert OutboundMessage.objects.count() == 1
+        raise WrittenBeforeFailure
     assert not OutboundMessage.objects.exists()
     assert not (tmp_path / "outbox.jsonl").exists()
 

@@ -1,4 +1,5 @@
 """outbox.replay: a person puts a dead letter back in the queue, with one audit event."""
+
 from __future__ import annotations
 
 import uuid

@@ -1,4 +1,5 @@
 """Reads of the outbox."""
+
 from __future__ import annotations
 
 import json

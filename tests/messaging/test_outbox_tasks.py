@@ -1,4 +1,5 @@
 """The django-q2 side: the sweep is scheduled every minute, and the tasks call the services."""
+
 from __future__ import annotations
 
 import importlib
@@ -37,7 +38,9 @@ def test_the_tasks_deliver_and_sweep(live_sms, clock, sync_queue):
 
 
 @pytest.mark.django_db
-def test_a_broker_outage_at_commit_loses_no_message(live_sms, clock, sync_queue, monkeypatch, django_capture_on_commit_callbacks):
+def test_a_broker_outage_at_commit_loses_no_message(
+    live_sms, clock, sync_queue, monkeypatch, django_capture_on_commit_callbacks
+):
     import django_q.tasks
 
     def broker_down(*args, **kwargs):

@@ -1,4 +1,5 @@
 """The dispatcher's cockpit lists only the tickets the caller may see (the policy's access rule)."""
+
 from __future__ import annotations
 
 import pytest

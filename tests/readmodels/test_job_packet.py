@@ -1,4 +1,5 @@
 """The technician's job packet says what completion will say, from closeout's own gate and tables."""
+
 from __future__ import annotations
 
 import pytest

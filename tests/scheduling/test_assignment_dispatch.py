@@ -1,4 +1,5 @@
 """assignment.dispatch sends a technician: assignment, booking, notification, DISPATCHED."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -40,7 +41,10 @@ def test_dispatch_assigns_the_booked_technician_and_queues_their_message(dispatc
     assert (appointment.technician, appointment.status, appointment.start) == (tech, "CONFIRMED", start)
     message = OutboundMessage.objects.get(ticket=ticket)
     assert (message.channel, message.recipient, message.template, message.status) == (
-        "SMS", "+14155550142", "tech_dispatched", "PENDING"
+        "SMS",
+        "+14155550142",
+        "tech_dispatched",
+        "PENDING",
     )
     assert ticket.short_ref in message.body
     assert "Harbor Tower" in message.body
@@ -103,7 +107,9 @@ def test_dispatch_refuses_an_unknown_technician(dispatcher):
 def test_dispatch_refuses_a_technician_without_the_skill_or_the_region(dispatcher):
     ticket = ticket_scheduled(incident_type="AUTO_OPERATOR_FAULT")
     with pytest.raises(DispatchError) as refused:
-        assignment_dispatch(actor=dispatcher, ticket_id=ticket.id, tech_id=TechnicianFactory(skills=["DOOR_WONT_LATCH"]).id)
+        assignment_dispatch(
+            actor=dispatcher, ticket_id=ticket.id, tech_id=TechnicianFactory(skills=["DOOR_WONT_LATCH"]).id
+        )
     assert refused.value.code == "ASSIGNMENT_CAPABILITY_MISMATCH"
 
     elsewhere = TechnicianFactory(skills=["AUTO_OPERATOR_FAULT"], region_codes=["PENINSULA"])
@@ -180,8 +186,12 @@ def test_an_emergency_bypass_still_refuses_a_busy_technician(dispatcher):
     ticket = ticket_triaged(incident_type="CANNOT_SECURE_ENTRY")
     with pytest.raises(DispatchError) as refused:
         assignment_dispatch(
-            actor=dispatcher, ticket_id=ticket.id, tech_id=tech.id, dispatch_mode="EMERGENCY_BYPASS",
-            dispatch_rationale="Glass out", dispatch_confirmation=True,
+            actor=dispatcher,
+            ticket_id=ticket.id,
+            tech_id=tech.id,
+            dispatch_mode="EMERGENCY_BYPASS",
+            dispatch_rationale="Glass out",
+            dispatch_confirmation=True,
         )
     assert refused.value.code == "TECH_UNAVAILABLE"
 
@@ -193,7 +203,9 @@ def test_dispatch_of_a_booking_whose_window_passed_starts_now(dispatcher):
 
     dispatch_force_unassign(actor=dispatcher, ticket_id=ticket.id, reason="Rebook")
     past_start = timezone.now() - timedelta(hours=5)
-    type(ticket).objects.filter(pk=ticket.pk).update(scheduled_start=past_start, scheduled_end=past_start + timedelta(hours=2))
+    type(ticket).objects.filter(pk=ticket.pk).update(
+        scheduled_start=past_start, scheduled_end=past_start + timedelta(hours=2)
+    )
 
     assignment_dispatch(actor=dispatcher, ticket_id=ticket.id, tech_id=tech.id)
 
@@ -211,17 +223,23 @@ def test_dispatch_citing_a_recommendation_must_pick_its_top_technician(dispatche
     second = recommendation.result["candidates"][1]["tech_id"]
 
     with pytest.raises(DispatchError) as refused:
-        assignment_dispatch(actor=dispatcher, ticket_id=ticket.id, tech_id=second, recommendation_snapshot_id=snapshot_id)
+        assignment_dispatch(
+            actor=dispatcher, ticket_id=ticket.id, tech_id=second, recommendation_snapshot_id=snapshot_id
+        )
     assert refused.value.code == "ASSIGNMENT_RECOMMENDATION_MISMATCH"
 
     with pytest.raises(DispatchError) as refused:
         assignment_dispatch(
-            actor=dispatcher, ticket_id=ticket.id, tech_id=top.id,
+            actor=dispatcher,
+            ticket_id=ticket.id,
+            tech_id=top.id,
             recommendation_snapshot_id="00000000-0000-4000-8000-000000000001",
         )
     assert refused.value.code == "ASSIGNMENT_NOT_FOUND"
 
-    outcome = assignment_dispatch(actor=dispatcher, ticket_id=ticket.id, tech_id=top.id, recommendation_snapshot_id=snapshot_id)
+    outcome = assignment_dispatch(
+        actor=dispatcher, ticket_id=ticket.id, tech_id=top.id, recommendation_snapshot_id=snapshot_id
+    )
     assert outcome.event.payload["dispatch_validation"]["recommendation_snapshot_id"] == snapshot_id
 
 

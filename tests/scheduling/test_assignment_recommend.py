@@ -1,4 +1,5 @@
 """assignment.recommend ranks active technicians by skill, region, availability and load, and says why."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -43,18 +44,24 @@ def test_candidates_are_ranked_by_skill_region_availability_and_load(dispatcher)
     start, end = window_at(days=3, hour=9)
     dana = _tech("Dana Reyes", level=3)
     eli = _tech("Eli Park", level=5)
-    fay = _tech("Fay Chen", level=4, regions=("PENINSULA",))
-    gus = _tech("Gus Moreno", skills=("DOOR_WONT_LATCH",), level=5)
+    _tech("Fay Chen", level=4, regions=("PENINSULA",))
+    _tech("Gus Moreno", skills=("DOOR_WONT_LATCH",), level=5)
     hal = _tech("Hal Ito", level=5)
     _tech("Ivy Retired", level=5, is_active=False)
     AppointmentFactory(technician=hal, start=start, end=end)  # Hal is booked in the window
     ticket_dispatched(  # one open job for Dana, on another day
-        technician=dana, incident_type="AUTO_OPERATOR_FAULT", start=start + timedelta(days=1), end=end + timedelta(days=1)
+        technician=dana,
+        incident_type="AUTO_OPERATOR_FAULT",
+        start=start + timedelta(days=1),
+        end=end + timedelta(days=1),
     )
     ticket = ticket_ready_to_schedule(incident_type="AUTO_OPERATOR_FAULT")
 
     outcome = assignment_recommend(
-        actor=dispatcher, ticket_id=ticket.id, service_type="AUTO_OPERATOR_FAULT", limit=10,
+        actor=dispatcher,
+        ticket_id=ticket.id,
+        service_type="AUTO_OPERATOR_FAULT",
+        limit=10,
         preferred_window=_window(start, end),
     )
 
@@ -98,7 +105,9 @@ def test_the_recommendation_is_stored_and_audited_without_a_state_change(dispatc
     assert outcome.result["recommendations"] == outcome.result["candidates"]
     event = AuditEvent.objects.filter(ticket=ticket).last()
     assert (event.tool_name, event.before_state, event.after_state) == (
-        "assignment.recommend", "READY_TO_SCHEDULE", "READY_TO_SCHEDULE"
+        "assignment.recommend",
+        "READY_TO_SCHEDULE",
+        "READY_TO_SCHEDULE",
     )
     assert event.payload["recommendation_snapshot_id"] == str(snapshot.id)
     assert StateTransition.objects.filter(ticket=ticket).count() == transitions
@@ -165,9 +174,12 @@ def test_recommend_from_the_wrong_state_and_role(dispatcher):
     with pytest.raises(DispatchError) as refused:
         assignment_recommend(actor=actor_for("technician"), ticket_id=ticket_ready_to_schedule().id, service_type="X")
     assert refused.value.code == "TOOL_ROLE_FORBIDDEN"
-    assert assignment_recommend(
-        actor=actor_for("agent"), ticket_id=ticket_ready_to_schedule().id, service_type="X"
-    ).result["candidates"] == []
+    assert (
+        assignment_recommend(
+            actor=actor_for("agent"), ticket_id=ticket_ready_to_schedule().id, service_type="X"
+        ).result["candidates"]
+        == []
+    )
 
 
 def _recommend_queries(dispatcher, technician_count: int) -> int:
@@ -180,7 +192,10 @@ def _recommend_queries(dispatcher, technician_count: int) -> int:
     ticket = ticket_ready_to_schedule(site=site, incident_type="AUTO_OPERATOR_FAULT")
     with CaptureQueriesContext(connection) as queries:
         outcome = assignment_recommend(
-            actor=dispatcher, ticket_id=ticket.id, service_type="AUTO_OPERATOR_FAULT", limit=20,
+            actor=dispatcher,
+            ticket_id=ticket.id,
+            service_type="AUTO_OPERATOR_FAULT",
+            limit=20,
             preferred_window=_window(start, end),
         )
     assert len(outcome.result["candidates"]) == min(20, technician_count + 0)
@@ -211,7 +226,10 @@ def test_a_recommendation_for_a_version_no_longer_current_is_refused(dispatcher)
     ticket = ticket_ready_to_schedule(incident_type="AUTO_OPERATOR_FAULT")
     with pytest.raises(DispatchError) as refused:
         assignment_recommend(
-            actor=dispatcher, ticket_id=ticket.id, service_type="AUTO_OPERATOR_FAULT", expected_version=ticket.version - 1
+            actor=dispatcher,
+            ticket_id=ticket.id,
+            service_type="AUTO_OPERATOR_FAULT",
+            expected_version=ticket.version - 1,
         )
     assert refused.value.code == "CONCURRENT_MODIFICATION"
     assert not RecommendationSnapshot.objects.exists()

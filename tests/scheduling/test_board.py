@@ -1,5 +1,6 @@
 """The dispatch board page: who may see it, what a dispatcher sees on it, booking and moving
 through it, and a query count that does not grow with the day's appointments."""
+
 from __future__ import annotations
 
 import json
@@ -161,7 +162,9 @@ def test_the_queue_lists_unbooked_tickets_by_priority_then_age():
 def test_open_escalations_are_on_top():
     ticket = ticket_dispatched(technician=technician("Dana Whitfield"), start=at(9), end=at(10))
     Escalation.objects.create(
-        ticket=ticket, kind="UNACKNOWLEDGED_DISPATCH", trigger_key="dispatch:1",
+        ticket=ticket,
+        kind="UNACKNOWLEDGED_DISPATCH",
+        trigger_key="dispatch:1",
         details={"reason": "Dana has not acknowledged the job for 25 min."},
     )
     Escalation.objects.create(
@@ -176,7 +179,7 @@ def test_open_escalations_are_on_top():
 
 
 def test_the_technician_filter_narrows_the_lanes(desk):
-    dana, sam = technician("Dana Whitfield"), technician("Sam Okafor")
+    _dana, sam = technician("Dana Whitfield"), technician("Sam Okafor")
 
     day = board_day(day=tomorrow(), technician_ids=[str(sam.id)])
 
@@ -204,7 +207,9 @@ def _day_with(appointments: int) -> None:
         hour = 7 + 3 * (n // len(techs))
         ticket = ticket_scheduled(technician=tech, start=at(hour), end=at(hour + 1))
         if n % 4 == 0:
-            Escalation.objects.create(ticket=ticket, kind="SLA_RISK", trigger_key=f"sla:{n}", details={"reason": "late"})
+            Escalation.objects.create(
+                ticket=ticket, kind="SLA_RISK", trigger_key=f"sla:{n}", details={"reason": "late"}
+            )
     for tech in techs:
         TimeOffFactory(technician=tech, start=at(15), end=at(16))
     for _ in range(appointments // 2):

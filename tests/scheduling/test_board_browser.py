@@ -1,5 +1,6 @@
 """The dispatch board in headless Chromium: a busy day renders with lanes and blocks, a ticket is
 booked from the queue, and a drag onto an occupied slot is refused with the reason shown."""
+
 from __future__ import annotations
 
 import os
@@ -67,30 +68,74 @@ def busy_day() -> dict:
         techs[key] = TechnicianFactory(display_name=name, skills=skills, region_codes=["EAST_BAY"])
         shifts_every_day(techs[key], start=start, end=end)
     jobs = {
-        "dana_1": ticket_dispatched(technician=techs["dana"], site=sites["oakland"], start=at(7, 30), end=at(9),
-                                    summary="Front entrance door won't latch"),
-        "dana_2": ticket_scheduled(technician=techs["dana"], site=sites["berkeley"], start=at(10), end=at(11, 30),
-                                   summary="Exam room door drags on the floor"),
-        "marcus_1": ticket_scheduled(technician=techs["marcus"], site=sites["alameda"], start=at(8, 30), end=at(10),
-                                     incident_type="AUTO_OPERATOR_FAULT", summary="Sliding door stops halfway"),
-        "marcus_2": ticket_scheduled(technician=techs["marcus"], site=sites["emeryville"], start=at(13), end=at(14, 30),
-                                     summary="Mall side door slams", incident_type="CLOSER_LEAKING_OR_SLAMMING"),
-        "priya_1": ticket_dispatched(technician=techs["priya"], site=sites["hayward"], start=at(9, 30), end=at(11),
-                                     summary="Clinic door won't lock", priority="URGENT"),
-        "sam_1": ticket_scheduled(technician=techs["sam"], site=sites["oakland"], start=at(12), end=at(13, 30),
-                                  summary="Garage pedestrian door rubs"),
-        "luis_1": ticket_scheduled(technician=techs["luis"], site=sites["emeryville"], start=at(15), end=at(16, 30),
-                                   summary="Store room closer leaking", incident_type="CLOSER_LEAKING_OR_SLAMMING"),
+        "dana_1": ticket_dispatched(
+            technician=techs["dana"],
+            site=sites["oakland"],
+            start=at(7, 30),
+            end=at(9),
+            summary="Front entrance door won't latch",
+        ),
+        "dana_2": ticket_scheduled(
+            technician=techs["dana"],
+            site=sites["berkeley"],
+            start=at(10),
+            end=at(11, 30),
+            summary="Exam room door drags on the floor",
+        ),
+        "marcus_1": ticket_scheduled(
+            technician=techs["marcus"],
+            site=sites["alameda"],
+            start=at(8, 30),
+            end=at(10),
+            incident_type="AUTO_OPERATOR_FAULT",
+            summary="Sliding door stops halfway",
+        ),
+        "marcus_2": ticket_scheduled(
+            technician=techs["marcus"],
+            site=sites["emeryville"],
+            start=at(13),
+            end=at(14, 30),
+            summary="Mall side door slams",
+            incident_type="CLOSER_LEAKING_OR_SLAMMING",
+        ),
+        "priya_1": ticket_dispatched(
+            technician=techs["priya"],
+            site=sites["hayward"],
+            start=at(9, 30),
+            end=at(11),
+            summary="Clinic door won't lock",
+            priority="URGENT",
+        ),
+        "sam_1": ticket_scheduled(
+            technician=techs["sam"],
+            site=sites["oakland"],
+            start=at(12),
+            end=at(13, 30),
+            summary="Garage pedestrian door rubs",
+        ),
+        "luis_1": ticket_scheduled(
+            technician=techs["luis"],
+            site=sites["emeryville"],
+            start=at(15),
+            end=at(16, 30),
+            summary="Store room closer leaking",
+            incident_type="CLOSER_LEAKING_OR_SLAMMING",
+        ),
     }
     TimeOffFactory(technician=techs["sam"], start=at(8), end=at(10), reason="Dentist")
     queue = {
         "urgent": ticket_ready_to_schedule(site=sites["berkeley"], priority="URGENT", summary="Back gate won't close"),
         "routine": ticket_ready_to_schedule(site=sites["alameda"], summary="Office door latch sticky"),
-        "proposed": ticket_proposed(site=sites["emeryville"], options=[{"start": at(16).isoformat(), "end": at(17).isoformat()}],
-                                    summary="Restroom door closer adjustment"),
+        "proposed": ticket_proposed(
+            site=sites["emeryville"],
+            options=[{"start": at(16).isoformat(), "end": at(17).isoformat()}],
+            summary="Restroom door closer adjustment",
+        ),
     }
     Escalation.objects.create(
-        ticket=jobs["priya_1"], kind="UNACKNOWLEDGED_DISPATCH", trigger_key="dispatch:test",
+        ticket=jobs["priya_1"],
+        kind="UNACKNOWLEDGED_DISPATCH",
+        trigger_key="dispatch:test",
         details={"reason": "Priya Raman has not acknowledged the dispatch for 25 min."},
     )
     return {"techs": techs, "jobs": jobs, "queue": queue}
@@ -159,7 +204,7 @@ def test_a_dispatcher_books_from_the_queue_and_a_clashing_drag_is_refused(live_s
     assert urgent.state == "SCHEDULED"
     assert AuditEvent.objects.filter(ticket=urgent, tool_name="schedule.book").count() == 1
     # The board refreshed itself: the ticket left the queue.
-    page.wait_for_function(f'!document.querySelector(\'.bd-qitem[data-ticket-id="{urgent.id}"]\')')
+    page.wait_for_function(f"!document.querySelector('.bd-qitem[data-ticket-id=\"{urgent.id}\"]')")
     assert page.locator(".bd-qitem").count() == 2
 
     # Dragging Dana's 10:00 job onto Marcus's 13:00 job is refused, with the reason, and snaps back.
@@ -202,8 +247,11 @@ def test_a_dispatcher_books_from_the_queue_and_a_clashing_drag_is_refused(live_s
     # Another dispatcher books the next ticket elsewhere: this board shows it by itself.
     routine = day["queue"]["routine"]
     appointment_book(
-        actor=actor_for("dispatcher"), ticket_id=routine.id, technician_id=day["techs"]["sam"].id,
-        start=at(14), end=at(15),
+        actor=actor_for("dispatcher"),
+        ticket_id=routine.id,
+        technician_id=day["techs"]["sam"].id,
+        start=at(14),
+        end=at(15),
     )
     page.wait_for_selector(
         f'.bd-track[data-technician-id="{day["techs"]["sam"].id}"] .bd-block[data-ticket-id="{routine.id}"]',

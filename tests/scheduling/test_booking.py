@@ -1,5 +1,6 @@
 """Booking from the board and moving a booked job: every slot rule re-checked, one audit event,
 history kept, and a refusal that says why and changes nothing."""
+
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
@@ -75,12 +76,19 @@ def test_booking_a_ready_ticket_schedules_it_with_one_audit_event(dispatcher, da
     assert ticket.state == "SCHEDULED"
     assert (ticket.scheduled_start, ticket.scheduled_end) == (start, end)
     appointment = Appointment.objects.get(ticket=ticket)
-    assert (appointment.technician, appointment.status, appointment.start, appointment.end) == (dana, "CONFIRMED", start, end)
+    assert (appointment.technician, appointment.status, appointment.start, appointment.end) == (
+        dana,
+        "CONFIRMED",
+        start,
+        end,
+    )
     event = AuditEvent.objects.get(ticket=ticket, tool_name="schedule.book")
     assert (event.before_state, event.after_state) == ("READY_TO_SCHEDULE", "SCHEDULED")
     assert event.payload["appointment_id"] == str(appointment.id)
     # One event, two transition rows: the booking is the proposal and its acceptance at once.
-    assert list(StateTransition.objects.filter(audit_event=event).order_by("seq").values_list("from_state", "to_state")) == [
+    assert list(
+        StateTransition.objects.filter(audit_event=event).order_by("seq").values_list("from_state", "to_state")
+    ) == [
         ("READY_TO_SCHEDULE", "SCHEDULE_PROPOSED"),
         ("SCHEDULE_PROPOSED", "SCHEDULED"),
     ]
@@ -146,8 +154,11 @@ def test_only_dispatchers_book(dana):
 
     with pytest.raises(DispatchError) as refused:
         appointment_book(
-            actor=actor_for("technician", technician=dana), ticket_id=ticket.id, technician_id=dana.id,
-            start=at(10), end=at(11),
+            actor=actor_for("technician", technician=dana),
+            ticket_id=ticket.id,
+            technician_id=dana.id,
+            start=at(10),
+            end=at(11),
         )
 
     assert (refused.value.status, refused.value.code) == (403, "TOOL_ROLE_FORBIDDEN")
@@ -169,8 +180,11 @@ def test_a_naive_time_is_bad_input(dispatcher, dana):
 
     with pytest.raises(DispatchError) as refused:
         appointment_book(
-            actor=dispatcher, ticket_id=ticket.id, technician_id=dana.id,
-            start=datetime(2030, 3, 2, 9), end=datetime(2030, 3, 2, 10),
+            actor=dispatcher,
+            ticket_id=ticket.id,
+            technician_id=dana.id,
+            start=datetime(2030, 3, 2, 9),
+            end=datetime(2030, 3, 2, 10),
         )
 
     assert (refused.value.status, refused.value.code) == (400, "INVALID_REQUEST")

@@ -1,5 +1,6 @@
 """No technician is ever double-booked on PostgreSQL: not by racing requests, not even by a write
 that skips the service's lock (the exclusion constraint refuses it)."""
+
 from __future__ import annotations
 
 import threading
@@ -12,7 +13,14 @@ from dispatch.common.errors import DispatchError
 from dispatch.scheduling import appointments as scheduling_appointments
 from dispatch.scheduling.models import Appointment
 from dispatch.scheduling.services import schedule_confirm
-from tests.factories import AppointmentFactory, TechnicianFactory, actor_for, shifts_every_day, ticket_proposed, window_at
+from tests.factories import (
+    AppointmentFactory,
+    TechnicianFactory,
+    actor_for,
+    shifts_every_day,
+    ticket_proposed,
+    window_at,
+)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -80,9 +88,8 @@ def test_the_database_refuses_an_overlapping_booking_made_behind_the_services_ba
     start, end = window_at(hour=9)
     AppointmentFactory(technician=tech, start=start, end=end)
 
-    with pytest.raises(IntegrityError, match="appointment_no_technician_overlap"):
-        with transaction.atomic():
-            AppointmentFactory(technician=tech, start=start + timedelta(hours=1), end=end + timedelta(hours=1))
+    with pytest.raises(IntegrityError, match="appointment_no_technician_overlap"), transaction.atomic():
+        AppointmentFactory(technician=tech, start=start + timedelta(hours=1), end=end + timedelta(hours=1))
 
     # What the constraint allows: back to back, another technician, a cancelled or held-vs-none slot.
     AppointmentFactory(technician=tech, start=end, end=end + timedelta(hours=1))
@@ -96,9 +103,7 @@ def test_a_constraint_violation_is_answered_as_tech_unavailable(monkeypatch):
     tech = TechnicianFactory()
     start, end = window_at(hour=13)
     AppointmentFactory(technician=tech, start=start, end=end)
-    ticket = ticket_proposed(
-        options=[{"start": start.isoformat(), "end": end.isoformat(), "tech_id": str(tech.id)}]
-    )
+    ticket = ticket_proposed(options=[{"start": start.isoformat(), "end": end.isoformat(), "tech_id": str(tech.id)}])
     # Pretend the locked check missed the clash (as a write from another code path would):
     # the database's refusal must still come back as the same clear 409.
     monkeypatch.setattr(

@@ -1,5 +1,6 @@
 """The slot engine: hard rules exclude exactly what they should, the weights decide the order,
 and every answer says why (or why nothing fits)."""
+
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
@@ -49,7 +50,14 @@ def at(day_offset: int, hour: int, minute: int = 0) -> datetime:
 
 
 def tech(
-    name, *, skills=("DOOR_WONT_LATCH",), level=3, regions=("EAST_BAY",), home=OAKLAND, shifts=True, weekdays=WEEKDAYS,
+    name,
+    *,
+    skills=("DOOR_WONT_LATCH",),
+    level=3,
+    regions=("EAST_BAY",),
+    home=OAKLAND,
+    shifts=True,
+    weekdays=WEEKDAYS,
     **kwargs,
 ):
     technician = TechnicianFactory(
@@ -257,7 +265,10 @@ def test_the_sites_previous_technician_is_preferred():
     regular = tech("Reg Ular")
     earlier = ticket_new(site=site)
     AppointmentFactory(
-        technician=regular, ticket=earlier, start=NOW - timedelta(days=20), end=NOW - timedelta(days=20, hours=-1),
+        technician=regular,
+        ticket=earlier,
+        start=NOW - timedelta(days=20),
+        end=NOW - timedelta(days=20, hours=-1),
         status="COMPLETED",
     )
     suggestion = suggest(job(site=site), limit=1)
@@ -340,7 +351,9 @@ def test_slot_check_names_every_broken_rule():
     assert check(at(0, 17), at(0, 18)) == [
         f"Dana Reyes is not on shift {at(0, 17):%a %b} {MONDAY.day} 17:00–18:00 (shift that day 07:00–16:00)."
     ]
-    assert check(at(1, 9), at(1, 10))[0].startswith("Dana Reyes is off ") and "(Dentist)" in check(at(1, 9), at(1, 10))[0]
+    assert (
+        check(at(1, 9), at(1, 10))[0].startswith("Dana Reyes is off ") and "(Dentist)" in check(at(1, 9), at(1, 10))[0]
+    )
     assert check(at(0, 7), at(0, 8)) == []  # same coordinates as home: no drive
     assert check(at(0, 5), at(0, 6)) == [
         f"{at(0, 5):%a %b} {MONDAY.day} 05:00–06:00 has already begun.",

@@ -1,4 +1,5 @@
 """The demo company has working hours and time off, and the engine places its queued jobs."""
+
 from __future__ import annotations
 
 from zoneinfo import ZoneInfo

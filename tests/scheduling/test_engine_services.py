@@ -1,5 +1,6 @@
 """The engine behind the services: schedule.suggest (read-only, role- and scope-checked), its
 windows proposed and confirmed with their technician, and assignment.recommend's availability."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -106,11 +107,15 @@ def test_recommend_uses_the_engines_availability_rules(dispatcher):
     TimeOffFactory(technician=dana, start=start - timedelta(hours=1), end=end + timedelta(hours=1), reason="Training")
     ticket = ticket_ready_to_schedule()
     outcome = assignment_recommend(
-        actor=dispatcher, ticket_id=ticket.id, service_type="DOOR_WONT_LATCH",
+        actor=dispatcher,
+        ticket_id=ticket.id,
+        service_type="DOOR_WONT_LATCH",
         preferred_window={"start": start.isoformat(), "end": end.isoformat()},
     )
     by_name = {c["name"]: c for c in outcome.result["candidates"]}
     assert by_name["Eli Park"]["available"] is True
     assert by_name["Dana Reyes"]["available"] is False
-    assert by_name["Dana Reyes"]["reasons"][2].startswith("off ") and "(Training)" in by_name["Dana Reyes"]["reasons"][2]
+    assert (
+        by_name["Dana Reyes"]["reasons"][2].startswith("off ") and "(Training)" in by_name["Dana Reyes"]["reasons"][2]
+    )
     assert outcome.result["candidates"][0]["name"] == "Eli Park"

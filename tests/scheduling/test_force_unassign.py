@@ -1,4 +1,5 @@
 """dispatch.force_unassign takes the technician off a job and keeps the booking as history."""
+
 from __future__ import annotations
 
 import pytest

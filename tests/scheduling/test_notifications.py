@@ -3,6 +3,7 @@
 Messages are queued in the outbox in the business transaction; these tests read the queued
 rows (what would be sent), the ledger that keeps each to one, and the audit events.
 """
+
 from __future__ import annotations
 
 import importlib

@@ -3,6 +3,7 @@
 The inbound side is intake's real `message_receive` (as the Twilio webhook calls it), then the
 scheduling face `proposal_reply_apply`, as the webhook view does after it.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -13,12 +14,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.utils import timezone
 
-from dispatch.scheduling.replies import proposal_reply_apply
 from dispatch.intake.services import message_receive
 from dispatch.messaging.models import OutboundMessage
 from dispatch.scheduling import tasks
 from dispatch.scheduling.models import Appointment, Escalation, ScheduleHold, ScheduleProposal
 from dispatch.scheduling.notifications import window_phrase
+from dispatch.scheduling.replies import proposal_reply_apply
 from dispatch.tickets.models import AuditEvent
 from tests.factories import AppointmentFactory, TechnicianFactory, ticket_proposed, window_at
 
@@ -175,8 +176,9 @@ def test_a_different_number_after_booking_keeps_the_booking_and_says_so():
     proposal_reply_apply(result=_sms("2"))
 
     # Intake reports numbers only while a proposal is open, so this face is handed one directly.
-    later = SimpleNamespace(message=SimpleNamespace(pk=uuid.uuid4(), channel="SMS"), ticket=ticket, reply_option=3,
-                            duplicate=False)
+    later = SimpleNamespace(
+        message=SimpleNamespace(pk=uuid.uuid4(), channel="SMS"), ticket=ticket, reply_option=3, duplicate=False
+    )
     assert proposal_reply_apply(result=later) is None
     assert proposal_reply_apply(result=later) is None
 

@@ -1,5 +1,6 @@
 """schedule.hold parks a ticket for customer confirmation; release and rollback return it exactly
 to the snapshot the hold took."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -182,9 +183,7 @@ def test_rollback_with_the_wrong_confirmation_id_is_a_hold_state_conflict(dispat
     ticket = ticket_scheduled()
     _hold(dispatcher, ticket)
     with pytest.raises(DispatchError) as refused:
-        schedule_rollback(
-            actor=dispatcher, ticket_id=ticket.id, confirmation_id="00000000-0000-4000-8000-000000000009"
-        )
+        schedule_rollback(actor=dispatcher, ticket_id=ticket.id, confirmation_id="00000000-0000-4000-8000-000000000009")
     assert refused.value.code == "SCHEDULE_HOLD_STATE_CONFLICT"
     assert refused.value.dimension == "scheduling"
 
@@ -231,7 +230,11 @@ def test_a_second_active_hold_is_a_conflict(dispatcher):
     [
         ("BECAUSE", None, "hold_reason"),
         ("CUSTOMER_PENDING", {"start": "2030-01-01T10:00:00Z"}, "confirmation_window.end"),
-        ("CUSTOMER_PENDING", {"start": "2030-01-02T10:00:00Z", "end": "2030-01-01T10:00:00Z"}, "confirmation_window.end"),
+        (
+            "CUSTOMER_PENDING",
+            {"start": "2030-01-02T10:00:00Z", "end": "2030-01-01T10:00:00Z"},
+            "confirmation_window.end",
+        ),
         ("CUSTOMER_PENDING", "tomorrow", "confirmation_window"),
     ],
 )

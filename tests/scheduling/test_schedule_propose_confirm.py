@@ -1,4 +1,5 @@
 """schedule.propose stores the offered windows; schedule.confirm books exactly one of them."""
+
 from __future__ import annotations
 
 from datetime import timedelta

@@ -1,4 +1,5 @@
 """The back office shows scheduling history read-only: bookings change only through the services."""
+
 from __future__ import annotations
 
 import pytest
@@ -21,7 +22,9 @@ def history(dispatcher):
     assignment_recommend(actor=dispatcher, ticket_id=scheduled.id, service_type="DOOR_WONT_LATCH")
     start, end = window_at(days=3)
     schedule_hold(
-        actor=dispatcher, ticket_id=scheduled.id, hold_reason="CUSTOMER_PENDING",
+        actor=dispatcher,
+        ticket_id=scheduled.id,
+        hold_reason="CUSTOMER_PENDING",
         confirmation_window={"start": start.isoformat(), "end": end.isoformat()},
     )
     dispatched = ticket_dispatched()
@@ -45,7 +48,10 @@ def test_each_history_list_and_record_opens_read_only(back_office, history, mode
     assert page.status_code == 200
     assert b'name="_save"' not in page.content
     assert back_office.get(reverse(f"admin:{opts.app_label}_{opts.model_name}_add")).status_code == 403
-    assert back_office.post(reverse(f"admin:{opts.app_label}_{opts.model_name}_delete", args=[record.pk])).status_code == 403
+    assert (
+        back_office.post(reverse(f"admin:{opts.app_label}_{opts.model_name}_delete", args=[record.pk])).status_code
+        == 403
+    )
     assert model.objects.filter(pk=record.pk).exists()
 
 

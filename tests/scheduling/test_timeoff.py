@@ -1,5 +1,6 @@
 """Time off: recorded through the service (audited), listing the booked jobs it falls on without
 changing them; the engine then keeps the technician free of new work in it."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -40,7 +41,11 @@ def test_time_off_over_booked_jobs_lists_them_and_changes_nothing_else(dispatche
     )
 
     time_off = TimeOff.objects.get(pk=result["time_off_id"])
-    assert (time_off.technician_id, time_off.reason, time_off.created_by) == (dana.id, "Family leave", dispatcher.actor_id)
+    assert (time_off.technician_id, time_off.reason, time_off.created_by) == (
+        dana.id,
+        "Family leave",
+        dispatcher.actor_id,
+    )
     assert [a["ticket_id"] for a in result["affected"]] == [str(inside.id)]
     assert result["affected"][0]["ticket_ref"] == inside.short_ref
     assert result["affected"][0]["ticket_state"] == "SCHEDULED"
@@ -70,7 +75,10 @@ def test_the_admin_adds_time_off_through_the_service_and_shows_the_affected_jobs
     start, end = window_at(days=2, hour=17)
     booked = ticket_scheduled(technician=dana, start=start, end=end)
     client.force_login(UserFactory(role="dispatcher"))
-    local_start, local_end = timezone.localtime(start - timedelta(hours=6)), timezone.localtime(end + timedelta(hours=6))
+    local_start, local_end = (
+        timezone.localtime(start - timedelta(hours=6)),
+        timezone.localtime(end + timedelta(hours=6)),
+    )
     response = client.post(
         reverse("admin:scheduling_timeoff_add"),
         {

@@ -3,6 +3,7 @@
 Every wake-up acts through the executor as the SYSTEM actor (its own audit event) and is
 idempotent: running the task a second time finds the work done and does nothing.
 """
+
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
@@ -217,8 +218,12 @@ def test_an_sla_flag_is_resolved_once_a_technician_is_on_site():
     from dispatch.scheduling.services import tech_check_in
 
     technician = TechnicianFactory()
-    ticket = ticket_dispatched(technician=technician, priority="EMERGENCY",
-                               start=timezone.now() + timedelta(hours=5), end=timezone.now() + timedelta(hours=6))
+    ticket = ticket_dispatched(
+        technician=technician,
+        priority="EMERGENCY",
+        start=timezone.now() + timedelta(hours=5),
+        end=timezone.now() + timedelta(hours=6),
+    )
     assert tasks.sla_risks_flag(now=timezone.now() + timedelta(hours=3, minutes=30)) == 1
 
     tech_check_in(actor=actor_for("technician", technician=technician), ticket_id=ticket.id, timestamp=timezone.now())
@@ -263,8 +268,9 @@ def test_a_visit_booked_the_same_day_gets_no_extra_reminder_and_a_moved_one_gets
     ticket, evening_before = _visit_in_days(3)
     tasks.appointment_reminders_send(now=evening_before)
     appointment = Appointment.objects.get(ticket=ticket)
-    Appointment.objects.filter(pk=appointment.pk).update(start=appointment.start + timedelta(days=1),
-                                                        end=appointment.end + timedelta(days=1))
+    Appointment.objects.filter(pk=appointment.pk).update(
+        start=appointment.start + timedelta(days=1), end=appointment.end + timedelta(days=1)
+    )
     tasks.appointment_reminders_send(now=evening_before + timedelta(days=1))
     assert len(_messages(ticket, "reminder")) == 2
 
@@ -308,8 +314,15 @@ def test_propose_is_not_affected_by_the_wakeups_of_other_tickets():
     # A fresh proposal is not stale, and a run over an empty day changes nothing.
     ticket = ticket_ready_to_schedule()
     start, end = window_at(days=2)
-    schedule_propose(actor=actor_for("dispatcher"), ticket_id=ticket.id,
-                     options=[{"start": start.isoformat(), "end": end.isoformat()}])
+    schedule_propose(
+        actor=actor_for("dispatcher"),
+        ticket_id=ticket.id,
+        options=[{"start": start.isoformat(), "end": end.isoformat()}],
+    )
     assert tasks.wakeups_run(now=timezone.now()) == {
-        "resolved": 0, "stale_proposals": 0, "unacknowledged_dispatches": 0, "sla_risks": 0, "reminders": 0,
+        "resolved": 0,
+        "stale_proposals": 0,
+        "unacknowledged_dispatches": 0,
+        "sla_risks": 0,
+        "reminders": 0,
     }

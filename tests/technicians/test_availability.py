@@ -1,4 +1,5 @@
 """Technician reads (load, skills) and the booking lock scheduling relies on."""
+
 from __future__ import annotations
 
 import pytest
@@ -82,6 +83,7 @@ def test_the_booking_lock_reads_skill_level_and_region_cover_in_the_same_query(d
             )
         assert (locked.skill_level, locked.covers) == (4, True)
         other = technician_lock_for_booking(
-            technician_id=tech.id, annotations=technician_fit_annotations(incident_type="DOOR_WONT_LATCH", region_code="NORTH_BAY")
+            technician_id=tech.id,
+            annotations=technician_fit_annotations(incident_type="DOOR_WONT_LATCH", region_code="NORTH_BAY"),
         )
         assert (other.skill_level, bool(other.covers)) == (None, False)

@@ -1,4 +1,5 @@
 """tech.check_in: DISPATCHED → ON_SITE → IN_PROGRESS in one call, with the time and place of arrival."""
+
 from __future__ import annotations
 
 from datetime import timedelta

@@ -1,4 +1,5 @@
 """tech.request_change and approval.decide: ask, then approve (back to work, NTE raised) or deny (back to triage)."""
+
 from __future__ import annotations
 
 import uuid
@@ -64,7 +65,9 @@ def test_approving_returns_the_job_to_work_and_raises_the_nte(job, tech):
         actor=tech, ticket_id=job.id, approval_type="NTE_INCREASE", reason="More hardware", amount_delta_cents=5000
     ).result
     approver = actor_for(Role.APPROVER)
-    outcome = approval_decide(actor=approver, ticket_id=job.id, approval_id=str(approval.id), decision="approved", notes="OK")
+    outcome = approval_decide(
+        actor=approver, ticket_id=job.id, approval_id=str(approval.id), decision="approved", notes="OK"
+    )
     assert (outcome.ticket.state, outcome.ticket.nte_cents) == ("IN_PROGRESS", 20000 + 5000)
     approval.refresh_from_db()
     assert (approval.status, approval.decided_by, approval.decision_notes) == ("APPROVED", approver.actor_id, "OK")
@@ -72,7 +75,9 @@ def test_approving_returns_the_job_to_work_and_raises_the_nte(job, tech):
 
 
 def test_approving_a_proposal_leaves_the_nte_alone(job, tech, dispatcher):
-    approval = change_request(actor=tech, ticket_id=job.id, approval_type="PROPOSAL", reason="Swap to a heavier closer").result
+    approval = change_request(
+        actor=tech, ticket_id=job.id, approval_type="PROPOSAL", reason="Swap to a heavier closer"
+    ).result
     outcome = approval_decide(actor=dispatcher, ticket_id=job.id, approval_id=approval.id, decision="APPROVED")
     assert (outcome.ticket.state, outcome.ticket.nte_cents) == ("IN_PROGRESS", 20000)
 
@@ -81,7 +86,9 @@ def test_denying_sends_the_job_back_to_triage(job, tech, dispatcher):
     approval = change_request(
         actor=tech, ticket_id=job.id, approval_type="NTE_INCREASE", reason="More hardware", amount_delta_cents=5000
     ).result
-    outcome = approval_decide(actor=dispatcher, ticket_id=job.id, approval_id=approval.id, decision="DENIED", notes="Too much")
+    outcome = approval_decide(
+        actor=dispatcher, ticket_id=job.id, approval_id=approval.id, decision="DENIED", notes="Too much"
+    )
     assert (outcome.ticket.state, outcome.ticket.nte_cents) == ("TRIAGED", 20000)
     approval.refresh_from_db()
     assert approval.status == "DENIED"
@@ -91,7 +98,9 @@ def test_a_decided_approval_cannot_be_decided_again(job, tech, dispatcher):
     first = change_request(actor=tech, ticket_id=job.id, approval_type="PROPOSAL", reason="a").result
     approval_decide(actor=dispatcher, ticket_id=job.id, approval_id=first.id, decision="APPROVED")
     change_request(actor=tech, ticket_id=job.id, approval_type="PROPOSAL", reason="b")
-    error = refused(lambda: approval_decide(actor=dispatcher, ticket_id=job.id, approval_id=first.id, decision="DENIED"))
+    error = refused(
+        lambda: approval_decide(actor=dispatcher, ticket_id=job.id, approval_id=first.id, decision="DENIED")
+    )
     assert (error.code, error.status) == ("APPROVAL_NOT_PENDING", 409)
     first.refresh_from_db()
     assert first.status == "APPROVED"
@@ -102,7 +111,11 @@ def test_an_unknown_or_foreign_approval_is_not_found(job, tech, dispatcher, tech
     other = ticket_at("IN_PROGRESS", technician=technician)
     foreign = change_request(actor=tech, ticket_id=other.id, approval_type="PROPOSAL", reason="b").result
     for approval_id in (uuid.uuid4(), foreign.id):
-        error = refused(lambda: approval_decide(actor=dispatcher, ticket_id=job.id, approval_id=approval_id, decision="APPROVED"))
+        error = refused(
+            lambda approval_id=approval_id: approval_decide(
+                actor=dispatcher, ticket_id=job.id, approval_id=approval_id, decision="APPROVED"
+            )
+        )
         assert (error.code, error.status) == ("APPROVAL_NOT_FOUND", 404)
     assert Ticket.objects.get(pk=job.pk).state == "APPROVAL_REQUIRED"
 
@@ -118,7 +131,9 @@ def test_a_triage_approval_returns_to_ready_to_schedule(dispatcher):
         approval_amount_delta_cents=2500,
     )
     approval = Approval.objects.get(ticket=ticket)
-    outcome = approval_decide(actor=actor_for(Role.APPROVER), ticket_id=ticket.id, approval_id=approval.id, decision="APPROVED")
+    outcome = approval_decide(
+        actor=actor_for(Role.APPROVER), ticket_id=ticket.id, approval_id=approval.id, decision="APPROVED"
+    )
     assert (outcome.ticket.state, outcome.ticket.nte_cents) == ("READY_TO_SCHEDULE", 12500)
 
 
@@ -142,12 +157,14 @@ def test_bad_requests_are_refused_and_change_nothing(job, tech, kwargs):
 def test_bad_decisions_are_refused(job, tech, dispatcher):
     approval = change_request(actor=tech, ticket_id=job.id, approval_type="PROPOSAL", reason="a").result
     for kwargs in ({"approval_id": "nope", "decision": "APPROVED"}, {"approval_id": approval.id, "decision": "MAYBE"}):
-        error = refused(lambda: approval_decide(actor=dispatcher, ticket_id=job.id, **kwargs))
+        error = refused(lambda kwargs=kwargs: approval_decide(actor=dispatcher, ticket_id=job.id, **kwargs))
         assert (error.code, error.status) == ("INVALID_REQUEST", 400)
 
 
 def test_who_may_ask_and_who_may_decide(job, tech, technician):
-    error = refused(lambda: change_request(actor=actor_for(Role.DISPATCHER), ticket_id=job.id, approval_type="PROPOSAL", reason="a"))
+    error = refused(
+        lambda: change_request(actor=actor_for(Role.DISPATCHER), ticket_id=job.id, approval_type="PROPOSAL", reason="a")
+    )
     assert error.code == "TOOL_ROLE_FORBIDDEN"
     stranger = actor_for(Role.TECHNICIAN, technician=TechnicianFactory())
     error = refused(lambda: change_request(actor=stranger, ticket_id=job.id, approval_type="PROPOSAL", reason="a"))

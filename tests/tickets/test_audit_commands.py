@@ -1,7 +1,9 @@
 """`verify_audit` and `replay_ticket`: what an operator sees when the records are intact, and
 when someone edited or deleted rows behind the application's back with SQL."""
+
 from __future__ import annotations
 
+import itertools
 import json
 import uuid
 from io import StringIO
@@ -61,7 +63,10 @@ def trail():
     ticket_triage(actor=actor, ticket_id=first.id, priority="URGENT", incident_type="CLOSER_LEAKING_OR_SLAMMING")  # #3
     second = ticket_new(actor=actor, summary="Back door won't latch")  # second #1
     ticket_triage(
-        actor=actor, ticket_id=first.id, priority="URGENT", incident_type="CLOSER_LEAKING_OR_SLAMMING",
+        actor=actor,
+        ticket_id=first.id,
+        priority="URGENT",
+        incident_type="CLOSER_LEAKING_OR_SLAMMING",
         outcome="READY_TO_SCHEDULE",
     )  # first #4
     ticket_cancel(actor=actor, ticket_id=second.id, reason="Customer fixed it themselves")  # second #2
@@ -95,7 +100,7 @@ def test_each_ticket_keeps_its_own_gapless_chain_and_head(trail):
         ticket = trail[name]
         events = list(AuditEvent.objects.filter(ticket=ticket).order_by("seq"))
         assert [event.seq for event in events] == list(range(1, count + 1))
-        assert all(later.prev_hash == earlier.hash for earlier, later in zip(events, events[1:]))
+        assert all(later.prev_hash == earlier.hash for earlier, later in itertools.pairwise(events))
         assert (ticket.audit_seq, ticket.audit_hash) == (count, events[-1].hash)
         # Only the opening is a lane link.
         assert [event.lane is not None for event in events] == [True] + [False] * (count - 1)
@@ -173,7 +178,9 @@ def test_verify_audit_fails_when_the_tail_is_deleted_and_the_ticket_head_rewound
 
 def test_verify_audit_fails_when_a_tickets_head_is_zeroed_to_hide_its_events(trail):
     ticket = trail["first"]
-    _raw(f"UPDATE {_table(Ticket)} SET audit_seq = 0, audit_hash = '', audit_seal = '' WHERE id = %s", [_uuid(ticket.id)])
+    _raw(
+        f"UPDATE {_table(Ticket)} SET audit_seq = 0, audit_hash = '', audit_seal = '' WHERE id = %s", [_uuid(ticket.id)]
+    )
 
     message = _failure("verify_audit")
 
@@ -256,7 +263,10 @@ def test_verify_audit_fails_when_the_first_event_is_deleted():
 
 
 def test_verify_audit_exits_with_status_1_from_the_command_line(trail):
-    _raw(f"UPDATE {_event_table()} SET actor_id = %s WHERE id = %s", ["someone-else", _uuid(_event(trail["first"], 2).id)])
+    _raw(
+        f"UPDATE {_event_table()} SET actor_id = %s WHERE id = %s",
+        ["someone-else", _uuid(_event(trail["first"], 2).id)],
+    )
     stderr = StringIO()
     command = VerifyCommand(stderr=stderr)
 

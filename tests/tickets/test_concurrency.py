@@ -2,6 +2,7 @@
 
 These need real row locks, so they run in the PostgreSQL pass of `make test`.
 """
+
 from __future__ import annotations
 
 import threading
@@ -47,10 +48,19 @@ def test_two_different_transitions_racing_one_wins_and_the_other_gets_a_conflict
     ticket = ticket_new()
     seen_version = ticket.version
     results = run_together(
-        lambda: ticket_triage(actor=actor_for(Role.DISPATCHER), ticket_id=ticket.id, priority="URGENT",
-                              incident_type="DOOR_WONT_LATCH", expected_version=seen_version),
-        lambda: ticket_request_info(actor=actor_for(Role.DISPATCHER), ticket_id=ticket.id,
-                                    question="What is the address?", expected_version=seen_version),
+        lambda: ticket_triage(
+            actor=actor_for(Role.DISPATCHER),
+            ticket_id=ticket.id,
+            priority="URGENT",
+            incident_type="DOOR_WONT_LATCH",
+            expected_version=seen_version,
+        ),
+        lambda: ticket_request_info(
+            actor=actor_for(Role.DISPATCHER),
+            ticket_id=ticket.id,
+            question="What is the address?",
+            expected_version=seen_version,
+        ),
     )
     errors = [r for r in results if isinstance(r, DispatchError)]
     wins = [r for r in results if not isinstance(r, DispatchError)]
@@ -79,11 +89,19 @@ def test_the_same_transition_twice_at_once_happens_once():
 
 def test_concurrent_changes_of_many_tickets_keep_unbroken_audit_chains():
     tickets = [ticket_new() for _ in range(8)]
-    run_together(*[
-        (lambda t=t: ticket_triage(actor=actor_for(Role.DISPATCHER), ticket_id=t.id, priority="ROUTINE",
-                                   incident_type="HARDWARE_REPLACEMENT"))
-        for t in tickets
-    ])
+    run_together(
+        *[
+            (
+                lambda t=t: ticket_triage(
+                    actor=actor_for(Role.DISPATCHER),
+                    ticket_id=t.id,
+                    priority="ROUTINE",
+                    incident_type="HARDWARE_REPLACEMENT",
+                )
+            )
+            for t in tickets
+        ]
+    )
     assert Ticket.objects.filter(state="TRIAGED").count() == 8
     report = audit_chain_verify()
     assert report.ok, report.problem
@@ -109,6 +127,7 @@ def test_tickets_opened_at_once_in_the_same_lane_keep_the_lane_gapless():
         def run():
             ticket = TicketModel(id=ticket_id, account_id=site.account_id, site=site, summary="Door stuck", state="NEW")
             return ticket_start(actor=actor_for(Role.DISPATCHER), command=TICKET_CREATE, ticket=ticket)
+
         return run
 
     results = run_together(*[open_one(ticket_id) for ticket_id in ids])

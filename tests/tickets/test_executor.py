@@ -1,4 +1,5 @@
 """The executor: every change is one transaction with exactly one audit event, or nothing at all."""
+
 from __future__ import annotations
 
 from collections import deque
@@ -89,7 +90,10 @@ def test_every_illegal_transition_is_refused_and_writes_nothing(source, target):
     before = snapshot(ticket)
     with pytest.raises(DispatchError) as refused:
         ticket_move(
-            actor=actor_for(Role.DISPATCHER), ticket_id=ticket.id, command=ANY_MOVE, apply=lambda ch: ch.transition(target)
+            actor=actor_for(Role.DISPATCHER),
+            ticket_id=ticket.id,
+            command=ANY_MOVE,
+            apply=lambda ch: ch.transition(target),
         )
     error = refused.value
     assert (error.code, error.status, error.dimension) == ("INVALID_STATE_TRANSITION", 409, "state")
@@ -137,8 +141,11 @@ def test_an_opening_prepared_before_the_insert_writes_the_ticket_once(django_ass
     assert (stored.state, stored.transition_seq, stored.audit_seq) == ("NEEDS_INFO", 2, 1)
     assert outcome.result == "parked"
     assert outcome.event.payload["question"] == "What is the address?"
-    assert list(StateTransition.objects.filter(ticket=ticket).order_by("seq").values_list("from_state", "to_state")) == [
-        ("", "NEW"), ("NEW", "NEEDS_INFO"),
+    assert list(
+        StateTransition.objects.filter(ticket=ticket).order_by("seq").values_list("from_state", "to_state")
+    ) == [
+        ("", "NEW"),
+        ("NEW", "NEEDS_INFO"),
     ]
     assert audit_chain_verify().ok
 
@@ -146,6 +153,7 @@ def test_an_opening_prepared_before_the_insert_writes_the_ticket_once(django_ass
 def test_a_change_writes_only_the_columns_it_touched():
     """A column the change did not touch keeps what another writer put there meanwhile."""
     ticket = ticket_new()
+
     # Written behind the executor's back while the change is being prepared.
     def apply(change: TicketChange):
         Ticket.objects.filter(pk=change.ticket.pk).update(description="Noted by the front desk")
@@ -153,16 +161,27 @@ def test_a_change_writes_only_the_columns_it_touched():
 
     ticket_move(actor=actor_for(Role.DISPATCHER), ticket_id=ticket.id, command=ANY_MOVE, apply=apply)
     stored = Ticket.objects.get(pk=ticket.pk)
-    assert (stored.summary, stored.description, stored.version) == ("Back door will not latch", "Noted by the front desk", 2)
+    assert (stored.summary, stored.description, stored.version) == (
+        "Back door will not latch",
+        "Noted by the front desk",
+        2,
+    )
 
 
 def test_two_transitions_in_one_call_are_ordered_under_one_event():
     ticket = ticket_new()
     outcome = ticket_triage(
-        actor=actor_for(Role.DISPATCHER), ticket_id=ticket.id, priority="URGENT",
-        incident_type="door_wont_latch", outcome="READY_TO_SCHEDULE",
+        actor=actor_for(Role.DISPATCHER),
+        ticket_id=ticket.id,
+        priority="URGENT",
+        incident_type="door_wont_latch",
+        outcome="READY_TO_SCHEDULE",
     )
-    rows = list(StateTransition.objects.filter(ticket=ticket).order_by("seq").values_list("from_state", "to_state", "audit_event"))
+    rows = list(
+        StateTransition.objects.filter(ticket=ticket)
+        .order_by("seq")
+        .values_list("from_state", "to_state", "audit_event")
+    )
     assert [r[:2] for r in rows] == [("", "NEW"), ("NEW", "TRIAGED"), ("TRIAGED", "READY_TO_SCHEDULE")]
     assert rows[1][2] == rows[2][2] == outcome.event.id
     assert outcome.ticket.incident_type == "DOOR_WONT_LATCH"
@@ -206,11 +225,19 @@ def test_a_technician_acts_only_on_their_own_assigned_ticket():
     ticket = ticket_in("DISPATCHED")
     Ticket.objects.filter(pk=ticket.pk).update(assigned_tech=dana)  # assignment is not a state change
     with pytest.raises(DispatchError) as refused:
-        ticket_move(actor=actor_for(Role.TECHNICIAN, technician=sam), ticket_id=ticket.id, command=mover,
-                       apply=lambda ch: ch.transition("ON_SITE"))
+        ticket_move(
+            actor=actor_for(Role.TECHNICIAN, technician=sam),
+            ticket_id=ticket.id,
+            command=mover,
+            apply=lambda ch: ch.transition("ON_SITE"),
+        )
     assert (refused.value.code, refused.value.status, refused.value.dimension) == ("FORBIDDEN_SCOPE", 403, "assignment")
-    outcome = ticket_move(actor=actor_for(Role.TECHNICIAN, technician=dana), ticket_id=ticket.id, command=mover,
-                             apply=lambda ch: ch.transition("ON_SITE"))
+    outcome = ticket_move(
+        actor=actor_for(Role.TECHNICIAN, technician=dana),
+        ticket_id=ticket.id,
+        command=mover,
+        apply=lambda ch: ch.transition("ON_SITE"),
+    )
     assert outcome.ticket.state == "ON_SITE"
 
 
@@ -229,7 +256,9 @@ def test_a_scoped_actor_cannot_touch_another_accounts_ticket():
 
 def test_a_stale_version_is_refused_with_a_conflict():
     ticket = ticket_new()
-    ticket_triage(actor=actor_for(Role.DISPATCHER), ticket_id=ticket.id, priority="ROUTINE", incident_type="DOOR_WONT_LATCH")
+    ticket_triage(
+        actor=actor_for(Role.DISPATCHER), ticket_id=ticket.id, priority="ROUTINE", incident_type="DOOR_WONT_LATCH"
+    )
     before = snapshot(ticket)
     with pytest.raises(DispatchError) as refused:
         ticket_cancel(actor=actor_for(Role.DISPATCHER), ticket_id=ticket.id, reason="late click", expected_version=1)
@@ -248,17 +277,27 @@ def test_an_unknown_ticket_is_not_found(ticket_id):
 def test_audit_payload_is_redacted_at_any_depth():
     ticket = ticket_new()
     ticket_move(
-        actor=actor_for(Role.DISPATCHER), ticket_id=ticket.id, command=ANY_MOVE,
-        request={"note": "call first", "customer_phone": "+15105550101",
-                 "site": {"access_code": "4411#", "contacts": [{"email": "a@b.co", "name": "Ann"}]},
-                 "api_token": "rd_secret", "password": "x", "client_secret": "y"},
+        actor=actor_for(Role.DISPATCHER),
+        ticket_id=ticket.id,
+        command=ANY_MOVE,
+        request={
+            "note": "call first",
+            "customer_phone": "+15105550101",
+            "site": {"access_code": "4411#", "contacts": [{"email": "a@b.co", "name": "Ann"}]},
+            "api_token": "rd_secret",
+            "password": "x",
+            "client_secret": "y",
+        },
         apply=lambda ch: ch.transition("TRIAGED"),
     )
     payload = AuditEvent.objects.order_by("-created_at", "-id").first().payload
     assert payload["request"] == {
-        "note": "call first", "customer_phone": REDACTED,
+        "note": "call first",
+        "customer_phone": REDACTED,
         "site": {"access_code": REDACTED, "contacts": [{"email": REDACTED, "name": "Ann"}]},
-        "api_token": REDACTED, "password": REDACTED, "client_secret": REDACTED,
+        "api_token": REDACTED,
+        "password": REDACTED,
+        "client_secret": REDACTED,
     }
 
 
@@ -266,24 +305,31 @@ def test_after_commit_work_runs_only_once_committed(django_capture_on_commit_cal
     ticket = ticket_new()
     ran = []
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        ticket_move(actor=actor_for(Role.DISPATCHER), ticket_id=ticket.id, command=ANY_MOVE,
-                       apply=lambda ch: ch.after_commit(lambda: ran.append("sent")))
+        ticket_move(
+            actor=actor_for(Role.DISPATCHER),
+            ticket_id=ticket.id,
+            command=ANY_MOVE,
+            apply=lambda ch: ch.after_commit(lambda: ran.append("sent")),
+        )
     assert ran == ["sent"] and len(callbacks) == 1
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        with pytest.raises(DispatchError):
-            def apply(ch):
-                ch.after_commit(lambda: ran.append("never"))
-                raise DispatchError("NOPE", "refused", status=409, dimension="policy")
-            ticket_move(actor=actor_for(Role.DISPATCHER), ticket_id=ticket.id, command=ANY_MOVE, apply=apply)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks, pytest.raises(DispatchError):
+
+        def apply(ch):
+            ch.after_commit(lambda: ran.append("never"))
+            raise DispatchError("NOPE", "refused", status=409, dimension="policy")
+
+        ticket_move(actor=actor_for(Role.DISPATCHER), ticket_id=ticket.id, command=ANY_MOVE, apply=apply)
     assert ran == ["sent"] and callbacks == []
 
 
 def test_a_change_without_a_transition_still_writes_exactly_one_event_and_bumps_version():
-    ticket = ticket_triage(actor=actor_for(Role.DISPATCHER), ticket_id=ticket_new().id, priority="ROUTINE",
-                           incident_type="DOOR_WONT_LATCH").ticket
+    ticket = ticket_triage(
+        actor=actor_for(Role.DISPATCHER), ticket_id=ticket_new().id, priority="ROUTINE", incident_type="DOOR_WONT_LATCH"
+    ).ticket
     rows_before = StateTransition.objects.filter(ticket=ticket).count()
-    outcome = ticket_triage(actor=actor_for(Role.DISPATCHER), ticket_id=ticket.id, priority="EMERGENCY",
-                            incident_type="CANNOT_SECURE_ENTRY")
+    outcome = ticket_triage(
+        actor=actor_for(Role.DISPATCHER), ticket_id=ticket.id, priority="EMERGENCY", incident_type="CANNOT_SECURE_ENTRY"
+    )
     assert outcome.ticket.state == "TRIAGED" and outcome.ticket.priority == "EMERGENCY"
     assert outcome.ticket.version == ticket.version + 1
     assert StateTransition.objects.filter(ticket=ticket).count() == rows_before
@@ -326,14 +372,20 @@ def test_details_edit_records_old_and_new_values_and_refuses_protected_fields():
 
     ticket = ticket_new(summary="Door sticks")
     outcome = ticket_update_details(
-        actor=actor_for(Role.DISPATCHER), ticket_id=ticket.id,
+        actor=actor_for(Role.DISPATCHER),
+        ticket_id=ticket.id,
         changes={"summary": "Rear door sticks in the frame", "customer_phone": "+15105550123"},
     )
     assert outcome.ticket.summary == "Rear door sticks in the frame"
     assert outcome.event.payload["changes"]["summary"] == {"from": "Door sticks", "to": "Rear door sticks in the frame"}
     assert outcome.event.payload["changes"]["customer_phone"] == REDACTED
     before = snapshot(ticket)
-    for changes in ({"state": "CLOSED"}, {"nte_cents": 1}, {"summary": "  "}, {"summary": "Rear door sticks in the frame"}):
+    for changes in (
+        {"state": "CLOSED"},
+        {"nte_cents": 1},
+        {"summary": "  "},
+        {"summary": "Rear door sticks in the frame"},
+    ):
         with pytest.raises(DispatchError) as refused:
             ticket_update_details(actor=actor_for(Role.DISPATCHER), ticket_id=ticket.id, changes=changes)
         assert refused.value.code == "INVALID_REQUEST"

@@ -1,4 +1,5 @@
 """The transition graph declared on Ticket is the design's table, and agrees with the contract."""
+
 from __future__ import annotations
 
 import ast

@@ -12,6 +12,7 @@ payload schema, plus `ticket_id` when the route names a ticket. A command's idem
 answer; otherwise every call gets a fresh key and runs once. As over HTTP, the key is the request
 id of the call's audit event and of its error envelope.
 """
+
 from __future__ import annotations
 
 import logging
@@ -101,7 +102,11 @@ def tools_listed(actor: Actor) -> list[dict]:
 
 
 def tool_call(
-    name: str, arguments: Mapping[str, Any] | None, meta: Mapping[str, Any] | None, headers: Mapping[str, str], *,
+    name: str,
+    arguments: Mapping[str, Any] | None,
+    meta: Mapping[str, Any] | None,
+    headers: Mapping[str, str],
+    *,
     actor: Actor | None = None,
 ) -> ToolAnswer:
     """Run the tool an MCP client named, for the caller behind `headers` (or the `actor` already

@@ -9,6 +9,7 @@ one caller, whose credential the management command holds (`manage.py mcp_server
 The ORM never runs on the event loop: each call runs in a thread of its own, as Django's ASGI
 handler runs each request, with the database connection handling of a request around it.
 """
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """What /mcp answers when a request reaches Django itself (a WSGI server such as gunicorn)."""
+
 from __future__ import annotations
 
 from django.views.decorators.csrf import csrf_exempt

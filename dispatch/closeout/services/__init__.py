@@ -10,6 +10,7 @@ Every action on a ticket runs in `ticket_change` with its Command (the contract'
 roles and from-states); autonomy pauses change no ticket and are recorded with `audit_only`.
 The names below are the ones the faces (toolset, admin, tasks, demo) call.
 """
+
 from .autonomy import (
     AUTONOMY_PAUSE,
     AUTONOMY_ROLLBACK,

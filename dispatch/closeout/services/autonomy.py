@@ -1,6 +1,7 @@
 """Autonomy pauses: a dispatcher stops agents' closeout actions globally, for one incident type
 or for one ticket, and lifts the stop again. A pause changes no ticket: it is recorded with
 `audit_only`, and every closeout action an agent takes asks `autonomy_guard` first."""
+
 from __future__ import annotations
 
 import uuid
@@ -80,8 +81,13 @@ class AutonomyChange:
         scope = (
             autonomy_pause_serialize(self.pause)
             if self.pause is not None
-            else {"id": None, "scope_type": self.scope_type, "incident_type": self.incident_type,
-                  "ticket_id": self.ticket_id, "is_paused": False}
+            else {
+                "id": None,
+                "scope_type": self.scope_type,
+                "incident_type": self.incident_type,
+                "ticket_id": self.ticket_id,
+                "is_paused": False,
+            }
         )
         return {
             "action": self.action,
@@ -125,8 +131,16 @@ def _scope_rows(scope: str, incident: str, ticket: Ticket | None):
     return AutonomyPause.objects.filter(scope_type=scope, incident_type=incident, ticket=ticket)
 
 
-def _record(actor: Actor, command_, ticket: Ticket | None, scope: str, incident: str, reason: str,
-            request: dict | None, outcome: dict) -> AuditEvent:
+def _record(
+    actor: Actor,
+    command_,
+    ticket: Ticket | None,
+    scope: str,
+    incident: str,
+    reason: str,
+    request: dict | None,
+    outcome: dict,
+) -> AuditEvent:
     """The call's audit event, and a new cache version so that every process sees the change.
 
     The version is written twice: inside the transaction (a database cache commits it with the
@@ -175,7 +189,13 @@ def autonomy_pause(
                 paused_by_role=role_name(actor),
             )
         event = _record(
-            actor, AUTONOMY_PAUSE, ticket, scope, incident, reason, request,
+            actor,
+            AUTONOMY_PAUSE,
+            ticket,
+            scope,
+            incident,
+            reason,
+            request,
             {"action": "pause", "pause_id": str(pause.id), "previous_is_paused": previous, "current_is_paused": True},
         )
     return AutonomyChange(
@@ -206,9 +226,19 @@ def autonomy_rollback(
             pause.save(update_fields=["rolled_back_at", "rolled_back_by", "rollback_reason"])
         latest = active[0] if active else _scope_rows(scope, incident, ticket).order_by("-created_at").first()
         event = _record(
-            actor, AUTONOMY_ROLLBACK, ticket, scope, incident, reason, request,
-            {"action": "rollback", "pause_ids": [str(pause.id) for pause in active],
-             "previous_is_paused": bool(active), "current_is_paused": False},
+            actor,
+            AUTONOMY_ROLLBACK,
+            ticket,
+            scope,
+            incident,
+            reason,
+            request,
+            {
+                "action": "rollback",
+                "pause_ids": [str(pause.id) for pause in active],
+                "previous_is_paused": bool(active),
+                "current_is_paused": False,
+            },
         )
     return AutonomyChange(
         "rollback", scope, incident or None, str(ticket.id) if ticket else None, latest, bool(active), False, event

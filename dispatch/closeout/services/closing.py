@@ -7,6 +7,7 @@ worker is handed the ticket; it claims the pending closure with one conditional 
 outbox), compiles the packet and chains the packet's hash into the audit trail. A sweep every
 minute claims whatever pending closure a lost hand-off left behind.
 """
+
 from __future__ import annotations
 
 import logging
@@ -92,8 +93,13 @@ def ticket_close(
     overrides = []
     if code:
         overrides.append(
-            {"kind": "closeout_override_code", "code": code, "reason": reason or None,
-             "by": actor.actor_id, "role": role_name(actor)}
+            {
+                "kind": "closeout_override_code",
+                "code": code,
+                "reason": reason or None,
+                "by": actor.actor_id,
+                "role": role_name(actor),
+            }
         )
     with ticket_change(
         actor=actor,

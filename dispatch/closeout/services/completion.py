@@ -1,5 +1,6 @@
 """Completion and QA: the technician (or an agent) marks the work done behind the evidence gate,
 a dispatcher may complete without the gate, and QA verifies or fails what was completed."""
+
 from __future__ import annotations
 
 from dispatch.common.actors import Actor
@@ -295,8 +296,12 @@ def qa_verify(
         )
         change.result = review
         change.audit_payload.update(
-            {"verification_result": verdict, "verified_at": iso(reviewed_at), "notes": notes or None,
-             "qa_review_id": str(review.id)}
+            {
+                "verification_result": verdict,
+                "verified_at": iso(reviewed_at),
+                "notes": notes or None,
+                "qa_review_id": str(review.id),
+            }
         )
         if verdict == QaReview.Result.PASS:
             submission = completion_latest(ticket.id)

@@ -1,5 +1,6 @@
 """Evidence: the photos, notes, signatures and documents a job leaves behind, and the exceptions
 that waive some of what the incident template requires."""
+
 from __future__ import annotations
 
 import re

@@ -1,5 +1,6 @@
 """Checks of a request's fields, shared by the closeout services: bad input is refused with 400
 INVALID_REQUEST before anything is locked or written."""
+
 from __future__ import annotations
 
 from datetime import datetime

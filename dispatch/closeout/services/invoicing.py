@@ -1,4 +1,5 @@
 """Labor and parts logged on a job, and the invoice draft built from them."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,5 @@
 """Issue an API token from the command line; the plaintext is printed once and never stored."""
+
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
@@ -15,8 +16,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--role", required=True, help=f"One of: {', '.join(r.value for r in Role)} (or an alias).")
-        parser.add_argument("--account", action="append", default=[], metavar="UUID", help="Limit to this account (repeatable).")
-        parser.add_argument("--site", action="append", default=[], metavar="UUID", help="Limit to this site (repeatable).")
+        parser.add_argument(
+            "--account", action="append", default=[], metavar="UUID", help="Limit to this account (repeatable)."
+        )
+        parser.add_argument(
+            "--site", action="append", default=[], metavar="UUID", help="Limit to this site (repeatable)."
+        )
         parser.add_argument("--name", help="A unique name for the token (default: '<role>-<n>').")
         parser.add_argument("--user", metavar="USERNAME", help="The user the token acts as (required for technicians).")
 

@@ -1,4 +1,5 @@
 """Serve the agent toolset over MCP on stdin/stdout, for a client that launches it as a subprocess."""
+
 from __future__ import annotations
 
 import os

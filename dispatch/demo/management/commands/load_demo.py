@@ -1,4 +1,5 @@
 """`manage.py load_demo`: the demo company, its technicians, logins and tickets (idempotent)."""
+
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
@@ -28,9 +29,11 @@ class Command(BaseCommand):
         states = ", ".join(f"{state} {count}" for state, count in sorted(summary.states.items()))
         self.stdout.write(f"Tickets by state: {states}")
         for username in summary.login_conflicts:
-            self.stdout.write(self.style.WARNING(
-                f"User {username!r} existed before the demo with another password; it was left unchanged."
-            ))
+            self.stdout.write(
+                self.style.WARNING(
+                    f"User {username!r} existed before the demo with another password; it was left unchanged."
+                )
+            )
         self.stdout.write("Demo logins (username / password):")
         for username, password, role in demo_logins():
             self.stdout.write(f"  {username:<12} {password:<18} {role}")

@@ -4,6 +4,7 @@ The rebuild starts from the creation row, takes each StateTransition in `seq` or
 every step to the graph declared on Ticket. It then reads the ticket's audit events, which
 carry their own before/after states, and checks that both records tell the same story.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -95,9 +96,7 @@ def _cross_check_audit(replay: Replay) -> None:
 
 def ticket_replay(ticket: Ticket) -> Replay:
     """Rebuild `ticket`'s state from its transitions and list every disagreement found."""
-    transitions = list(
-        StateTransition.objects.filter(ticket=ticket).select_related("audit_event").order_by("seq")
-    )
+    transitions = list(StateTransition.objects.filter(ticket=ticket).select_related("audit_event").order_by("seq"))
     replay = Replay(ticket=ticket, transitions=transitions)
     _rebuild(replay)
     _cross_check_audit(replay)

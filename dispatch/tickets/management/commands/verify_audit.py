@@ -1,4 +1,5 @@
 """`manage.py verify_audit`: walk the audit hash chains and name the first event that does not fit."""
+
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
