@@ -23,16 +23,15 @@ from dispatch.common.errors import DispatchError
 
 logger = logging.getLogger("dispatch.api")
 
-REQUEST_ID_ATTR = "dispatch_request_id"
+# Kept in the request's META, which a DRF Request shares with the HttpRequest it wraps.
+REQUEST_ID_KEY = "dispatch.request_id"
 
 
 def request_id_of(request) -> str:
     """The id of this request (set when the view starts; generated here if it never did)."""
-    http_request = getattr(request, "_request", request)
-    value = getattr(http_request, REQUEST_ID_ATTR, None)
+    value = request.META.get(REQUEST_ID_KEY)
     if not value:
-        value = str(uuid.uuid4())
-        setattr(http_request, REQUEST_ID_ATTR, value)
+        value = request.META[REQUEST_ID_KEY] = str(uuid.uuid4())
     return value
 
 

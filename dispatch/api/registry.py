@@ -129,9 +129,6 @@ class Tool:
         return role in self.command.roles
 
 
-T = Tool
-
-
 def extra(
     command_: Command,
     handler: Callable[..., tuple[int, Any]],
@@ -169,7 +166,7 @@ LOCATION_SCHEMA = {
 }
 
 TOOLS: tuple[Tool, ...] = (
-    T(
+    Tool(
         "ticket.create",
         tickets.TICKET_CREATE,
         handlers.ticket_create,
@@ -179,7 +176,7 @@ TOOLS: tuple[Tool, ...] = (
         "cents. Returns the ticket; triage it next.",
         success_status=201,
     ),
-    T(
+    Tool(
         "ticket.blind_intake",
         intake.BLIND_INTAKE,
         handlers.ticket_blind_intake,
@@ -190,7 +187,7 @@ TOOLS: tuple[Tool, ...] = (
         "reported the same incident at the same site within 120 minutes.",
         success_status=201,
     ),
-    T(
+    Tool(
         "ticket.triage",
         tickets.TICKET_TRIAGE,
         handlers.ticket_triage,
@@ -200,7 +197,7 @@ TOOLS: tuple[Tool, ...] = (
         "to ask an approver first (give approval_reason and, for money, approval_amount_delta_cents). Works "
         "from NEW, NEEDS_INFO or TRIAGED.",
     ),
-    T(
+    Tool(
         "schedule.propose",
         scheduling.SCHEDULE_PROPOSE,
         handlers.schedule_propose,
@@ -209,14 +206,14 @@ TOOLS: tuple[Tool, ...] = (
         "with schedule.confirm.",
         response="TicketWithResult",
     ),
-    T(
+    Tool(
         "schedule.confirm",
         scheduling.SCHEDULE_CONFIRM,
         handlers.schedule_confirm,
         "Book one of the proposed windows (start and end exactly as proposed) for a SCHEDULE_PROPOSED ticket. "
         "The ticket becomes SCHEDULED. A window that would double-book the technician is refused.",
     ),
-    T(
+    Tool(
         "assignment.dispatch",
         scheduling.ASSIGNMENT_DISPATCH,
         handlers.assignment_dispatch,
@@ -226,7 +223,7 @@ TOOLS: tuple[Tool, ...] = (
         "ASSIGNMENT_BYPASS_DENIED). An inactive or busy technician is refused with TECH_UNAVAILABLE. Pass the "
         "recommendation_snapshot_id when you chose from assignment.recommend.",
     ),
-    T(
+    Tool(
         "assignment.recommend",
         scheduling.ASSIGNMENT_RECOMMEND,
         handlers.assignment_recommend,
@@ -236,7 +233,7 @@ TOOLS: tuple[Tool, ...] = (
         "recommendation_snapshot_id to quote when dispatching.",
         response="TicketWithResult",
     ),
-    T(
+    Tool(
         "schedule.hold",
         scheduling.SCHEDULE_HOLD,
         handlers.schedule_hold,
@@ -246,7 +243,7 @@ TOOLS: tuple[Tool, ...] = (
         "schedule is kept in a snapshot; the answer carries the confirmation_id needed to release or roll back.",
         response="TicketWithResult",
     ),
-    T(
+    Tool(
         "schedule.release",
         scheduling.SCHEDULE_RELEASE,
         handlers.schedule_release,
@@ -254,7 +251,7 @@ TOOLS: tuple[Tool, ...] = (
         "return the ticket to exactly the schedule and state it had before the hold.",
         response="TicketWithResult",
     ),
-    T(
+    Tool(
         "schedule.rollback",
         scheduling.SCHEDULE_ROLLBACK,
         handlers.schedule_rollback,
@@ -262,14 +259,14 @@ TOOLS: tuple[Tool, ...] = (
         "the state and schedule stored when the hold began.",
         response="TicketWithResult",
     ),
-    T(
+    Tool(
         "tech.check_in",
         scheduling.TECH_CHECK_IN,
         handlers.tech_check_in,
         "The technician has arrived: record the arrival timestamp and optional location. A DISPATCHED ticket "
         "goes to ON_SITE and then IN_PROGRESS in this one call. Technicians may check in only on their own jobs.",
     ),
-    T(
+    Tool(
         "tech.request_change",
         approvals.TECH_REQUEST_CHANGE,
         handlers.tech_request_change,
@@ -278,14 +275,14 @@ TOOLS: tuple[Tool, ...] = (
         "APPROVAL_REQUIRED until approval.decide.",
         response="TicketWithResult",
     ),
-    T(
+    Tool(
         "approval.decide",
         approvals.APPROVAL_DECIDE,
         handlers.approval_decide,
         "Decide a pending approval (approval_id) on an APPROVAL_REQUIRED ticket: APPROVED returns the ticket "
         "to the state it came from (work resumes), DENIED sends it back to TRIAGED. Optional notes.",
     ),
-    T(
+    Tool(
         "closeout.add_evidence",
         closeout.EVIDENCE_ADD,
         handlers.closeout_add_evidence,
@@ -297,7 +294,7 @@ TOOLS: tuple[Tool, ...] = (
         response="Evidence",
         uploads=True,
     ),
-    T(
+    Tool(
         "closeout.candidate",
         closeout.CLOSEOUT_CANDIDATE,
         handlers.closeout_candidate,
@@ -307,7 +304,7 @@ TOOLS: tuple[Tool, ...] = (
         "missing_checklist_keys say exactly what is missing), and with MANUAL_REVIEW_REQUIRED for high-risk "
         "incident types, which need tech.complete.",
     ),
-    T(
+    Tool(
         "tech.complete",
         closeout.TECH_COMPLETE,
         handlers.tech_complete,
@@ -316,14 +313,14 @@ TOOLS: tuple[Tool, ...] = (
         "requires. The ticket goes to COMPLETED_PENDING_VERIFICATION; otherwise 409 "
         "CLOSEOUT_REQUIREMENTS_INCOMPLETE lists what is missing.",
     ),
-    T(
+    Tool(
         "qa.verify",
         closeout.QA_VERIFY,
         handlers.qa_verify,
         "QA review of completed work: timestamp and result PASS (the ticket becomes VERIFIED) or FAIL (refused "
         "with QA_VERIFICATION_FAILED; the notes are kept).",
     ),
-    T(
+    Tool(
         "billing.generate_invoice",
         closeout.BILLING_GENERATE_INVOICE,
         handlers.billing_generate_invoice,
@@ -331,7 +328,7 @@ TOOLS: tuple[Tool, ...] = (
         "becomes INVOICED. No payload needed. Answers the ticket, with the draft under 'invoice'.",
         response="Ticket",
     ),
-    T(
+    Tool(
         "ticket.close",
         closeout.TICKET_CLOSE,
         handlers.ticket_close,
@@ -339,7 +336,7 @@ TOOLS: tuple[Tool, ...] = (
         "actors) and makes the evidence immutable. Optional reason.",
         response="TicketWithResult",
     ),
-    T(
+    Tool(
         "ticket.force_close",
         closeout.TICKET_FORCE_CLOSE,
         handlers.ticket_force_close,
@@ -347,34 +344,34 @@ TOOLS: tuple[Tool, ...] = (
         "characters), override_reason (20+ characters) and the approver_role taking responsibility.",
         response="TicketWithResult",
     ),
-    T(
+    Tool(
         "ticket.cancel",
         tickets.TICKET_CANCEL,
         handlers.ticket_cancel,
         "Cancel an open ticket (any state but CLOSED and CANCELLED) with a reason and optional cancellation_code.",
     ),
-    T(
+    Tool(
         "dispatch.force_hold",
         tickets.DISPATCH_FORCE_HOLD,
         handlers.dispatch_force_hold,
         "Stop a dispatched or running job (DISPATCHED, ON_SITE, IN_PROGRESS) and put it ON_HOLD, with an "
         "optional hold_reason and reason.",
     ),
-    T(
+    Tool(
         "dispatch.force_unassign",
         scheduling.DISPATCH_FORCE_UNASSIGN,
         handlers.dispatch_force_unassign,
         "Take the assigned technician off a job (optional reason and reassign_type); the job returns to "
         "SCHEDULED so someone else can be dispatched.",
     ),
-    T(
+    Tool(
         "reopen_after_verification",
         tickets.REOPEN_AFTER_VERIFICATION,
         handlers.reopen_after_verification,
         "Send VERIFIED or INVOICED work back to IN_PROGRESS because something is not right; give the reason "
         "and optionally the reopen_scope.",
     ),
-    T(
+    Tool(
         "closeout.evidence_exception",
         closeout.EVIDENCE_EXCEPTION,
         handlers.closeout_evidence_exception,
@@ -382,20 +379,20 @@ TOOLS: tuple[Tool, ...] = (
         "expires_at), recorded in the audit trail. Changes no state.",
         response="TicketWithResult",
     ),
-    T(
+    Tool(
         "dispatch.manual_bypass",
         closeout.DISPATCH_MANUAL_BYPASS,
         handlers.dispatch_manual_bypass,
         "A dispatcher overrides the closeout checks and moves the job to COMPLETED_PENDING_VERIFICATION, with a "
         "bypass_rationale (and optional target_tool) kept in the audit trail.",
     ),
-    T(
+    Tool(
         "ticket.get",
         TICKET_GET,
         handlers.ticket_get,
         "Read one ticket: state, priority, incident type, customer, schedule, assigned technician, NTE and version.",
     ),
-    T(
+    Tool(
         "closeout.list_evidence",
         CLOSEOUT_LIST_EVIDENCE,
         handlers.closeout_list_evidence,
@@ -403,7 +400,7 @@ TOOLS: tuple[Tool, ...] = (
         "(including its evidence_key).",
         response="EvidenceList",
     ),
-    T(
+    Tool(
         "ticket.timeline",
         TICKET_TIMELINE,
         handlers.ticket_timeline,
@@ -411,7 +408,7 @@ TOOLS: tuple[Tool, ...] = (
         "ids, state before and after, and the (redacted) payload.",
         response="Timeline",
     ),
-    T(
+    Tool(
         "dispatcher.cockpit",
         DISPATCHER_COCKPIT,
         handlers.dispatcher_cockpit,
@@ -419,7 +416,7 @@ TOOLS: tuple[Tool, ...] = (
         "actions are allowed now (and why the others are not), plus counts by state, priority and SLA status.",
         response="Object",
     ),
-    T(
+    Tool(
         "tech.job_packet",
         TECH_JOB_PACKET,
         handlers.tech_job_packet,
@@ -428,7 +425,7 @@ TOOLS: tuple[Tool, ...] = (
         "actions are allowed now.",
         response="Object",
     ),
-    T(
+    Tool(
         "ops.autonomy.pause",
         closeout.AUTONOMY_PAUSE,
         handlers.ops_autonomy_pause,
@@ -437,7 +434,7 @@ TOOLS: tuple[Tool, ...] = (
         "ops.autonomy.rollback.",
         response="Object",
     ),
-    T(
+    Tool(
         "ops.autonomy.rollback",
         closeout.AUTONOMY_ROLLBACK,
         handlers.ops_autonomy_rollback,
@@ -445,7 +442,7 @@ TOOLS: tuple[Tool, ...] = (
         "The pause stays in the history.",
         response="Object",
     ),
-    T(
+    Tool(
         "ops.autonomy.state",
         OPS_AUTONOMY_STATE,
         handlers.ops_autonomy_state,
@@ -453,14 +450,14 @@ TOOLS: tuple[Tool, ...] = (
         "that applies to that ticket or incident type.",
         response="Object",
     ),
-    T(
+    Tool(
         "outbox.replay",
         messaging.OUTBOX_REPLAY,
         handlers.outbox_replay,
         "Re-queue a dead-lettered outbound SMS or email (outbox_id) for delivery with a fresh set of attempts.",
         response="Object",
     ),
-    T(
+    Tool(
         "ops.autonomy.replay",
         OPS_AUTONOMY_REPLAY,
         handlers.ops_autonomy_replay,

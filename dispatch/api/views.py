@@ -24,7 +24,7 @@ from dispatch.tickets.services import ticket_not_found
 
 from . import idempotency
 from .auth import actor_authenticate
-from .errors import REQUEST_ID_ATTR, api_exception_handler, method_not_allowed, request_id_of
+from .errors import REQUEST_ID_KEY, api_exception_handler, method_not_allowed, request_id_of
 from .openapi import docs_context, function_definition, openapi_document
 from .payloads import body_size_check, is_multipart, json_body, multipart_fields, payload_validate
 from .registry import Tool, tools_by_route, tools_for_role
@@ -167,7 +167,7 @@ class ToolRouteView(ApiView):
         # the request id from the first check on, so even an early refusal quotes it.
         key = idempotency.key_in_header(request)
         if key is not None:
-            setattr(request._request, REQUEST_ID_ATTR, str(key))
+            request.META[REQUEST_ID_KEY] = str(key)
         super().initial(request, *args, **kwargs)
 
     def get(self, request, ticketId: str | None = None):

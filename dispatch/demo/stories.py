@@ -11,8 +11,6 @@ from dataclasses import dataclass, field
 
 from dispatch.tickets.states import TicketState
 
-S = TicketState
-
 
 @dataclass(frozen=True)
 class Step:
@@ -28,16 +26,16 @@ def step(action: str, by: str = "dispatcher", **options) -> Step:
 
 # The usual path through the lifecycle, in order; a story stops after the step that reaches its state.
 _USUAL: tuple[tuple[str, Step], ...] = (
-    (S.NEW, step("create", by="agent")),
-    (S.READY_TO_SCHEDULE, step("triage", by="agent", outcome=S.READY_TO_SCHEDULE)),
-    (S.SCHEDULE_PROPOSED, step("propose", by="agent")),
-    (S.SCHEDULED, step("confirm")),
-    (S.DISPATCHED, step("dispatch")),
-    (S.IN_PROGRESS, step("check_in", by="tech")),
-    (S.COMPLETED_PENDING_VERIFICATION, step("complete", by="tech")),
-    (S.VERIFIED, step("verify", by="qa")),
-    (S.INVOICED, step("invoice", by="finance")),
-    (S.CLOSED, step("close", by="finance")),
+    (TicketState.NEW, step("create", by="agent")),
+    (TicketState.READY_TO_SCHEDULE, step("triage", by="agent", outcome=TicketState.READY_TO_SCHEDULE)),
+    (TicketState.SCHEDULE_PROPOSED, step("propose", by="agent")),
+    (TicketState.SCHEDULED, step("confirm")),
+    (TicketState.DISPATCHED, step("dispatch")),
+    (TicketState.IN_PROGRESS, step("check_in", by="tech")),
+    (TicketState.COMPLETED_PENDING_VERIFICATION, step("complete", by="tech")),
+    (TicketState.VERIFIED, step("verify", by="qa")),
+    (TicketState.INVOICED, step("invoice", by="finance")),
+    (TicketState.CLOSED, step("close", by="finance")),
 )
 
 
@@ -93,8 +91,8 @@ STORIES: tuple[Story, ...] = (
         "Can someone come this week? Evenings are best.'",
         incident_type="DOOR_WONT_LATCH",
         priority="URGENT",
-        ends_in=S.NEW,
-        steps=route(S.NEW),
+        ends_in=TicketState.NEW,
+        steps=route(TicketState.NEW),
     ),
     Story(
         key="sunnyvale-receiving-closer",
@@ -106,8 +104,8 @@ STORIES: tuple[Story, ...] = (
         "closes but slams.",
         incident_type="CLOSER_LEAKING_OR_SLAMMING",
         priority="ROUTINE",
-        ends_in=S.NEW,
-        steps=route(S.NEW, created_by="dispatcher"),
+        ends_in=TicketState.NEW,
+        steps=route(TicketState.NEW, created_by="dispatcher"),
     ),
     # --- waiting on the customer -----------------------------------------------------------------
     Story(
@@ -119,7 +117,7 @@ STORIES: tuple[Story, ...] = (
         "description of the fault.",
         incident_type="DOOR_WONT_LATCH",
         priority="ROUTINE",
-        ends_in=S.NEEDS_INFO,
+        ends_in=TicketState.NEEDS_INFO,
         steps=(
             step("create", by="agent"),
             step(
@@ -139,7 +137,7 @@ STORIES: tuple[Story, ...] = (
         description="Front desk says the entry door stays a few inches open after visitors are buzzed in.",
         incident_type="CLOSER_LEAKING_OR_SLAMMING",
         priority="ROUTINE",
-        ends_in=S.NEEDS_INFO,
+        ends_in=TicketState.NEEDS_INFO,
         steps=(
             step("create", by="agent"),
             step(
@@ -158,8 +156,8 @@ STORIES: tuple[Story, ...] = (
         description="Tenant in suite 300: the office door lever droops and wobbles; latch still works.",
         incident_type="HARDWARE_REPLACEMENT",
         priority="ROUTINE",
-        ends_in=S.TRIAGED,
-        steps=(step("create", by="agent"), step("triage", outcome=S.TRIAGED)),
+        ends_in=TicketState.TRIAGED,
+        steps=(step("create", by="agent"), step("triage", outcome=TicketState.TRIAGED)),
     ),
     Story(
         key="clinic-closer-replacement",
@@ -171,13 +169,13 @@ STORIES: tuple[Story, ...] = (
         "slams). Quote exceeds the standing NTE of $450.",
         incident_type="CLOSER_LEAKING_OR_SLAMMING",
         priority="ROUTINE",
-        ends_in=S.APPROVAL_REQUIRED,
+        ends_in=TicketState.APPROVAL_REQUIRED,
         nte_cents=45000,
         steps=(
             step("create", by="dispatcher"),
             step(
                 "triage",
-                outcome=S.APPROVAL_REQUIRED,
+                outcome=TicketState.APPROVAL_REQUIRED,
                 approval_amount_delta_cents=38000,
                 approval_reason="Closer plus heavy-duty arm and labour come to $830, above the $450 NTE.",
             ),
@@ -192,12 +190,12 @@ STORIES: tuple[Story, ...] = (
         description="Store #118: the entrance door hesitates and stalls half open during the morning rush.",
         incident_type="AUTO_OPERATOR_FAULT",
         priority="URGENT",
-        ends_in=S.APPROVAL_REQUIRED,
+        ends_in=TicketState.APPROVAL_REQUIRED,
         tech="priya",
         day=0,
         at="08:00",
         nte_cents=60000,
-        steps=route(S.IN_PROGRESS)
+        steps=route(TicketState.IN_PROGRESS)
         + (
             step(
                 "request_change",
@@ -218,8 +216,8 @@ STORIES: tuple[Story, ...] = (
         description="Concierge reports three lock-outs this week at the garage vestibule door.",
         incident_type="HARDWARE_REPLACEMENT",
         priority="URGENT",
-        ends_in=S.READY_TO_SCHEDULE,
-        steps=route(S.READY_TO_SCHEDULE),
+        ends_in=TicketState.READY_TO_SCHEDULE,
+        steps=route(TicketState.READY_TO_SCHEDULE),
     ),
     Story(
         key="lakeside-garage-closer",
@@ -230,8 +228,8 @@ STORIES: tuple[Story, ...] = (
         description="Kevin Cho: the garage pedestrian door slams hard; a resident caught her fingers.",
         incident_type="CLOSER_LEAKING_OR_SLAMMING",
         priority="URGENT",
-        ends_in=S.READY_TO_SCHEDULE,
-        steps=(step("create", by="dispatcher"), step("triage", outcome=S.READY_TO_SCHEDULE)),
+        ends_in=TicketState.READY_TO_SCHEDULE,
+        steps=(step("create", by="dispatcher"), step("triage", outcome=TicketState.READY_TO_SCHEDULE)),
     ),
     # --- booking ------------------------------------------------------------------------------
     Story(
@@ -243,11 +241,11 @@ STORIES: tuple[Story, ...] = (
         description="Door drifts open a few inches in the afternoon wind; front desk keeps pulling it shut.",
         incident_type="CLOSER_LEAKING_OR_SLAMMING",
         priority="ROUTINE",
-        ends_in=S.SCHEDULE_PROPOSED,
+        ends_in=TicketState.SCHEDULE_PROPOSED,
         tech="kim",
         day=1,
         at="10:00",
-        steps=route(S.SCHEDULE_PROPOSED),
+        steps=route(TicketState.SCHEDULE_PROPOSED),
     ),
     Story(
         key="main-icu-swing",
@@ -259,11 +257,11 @@ STORIES: tuple[Story, ...] = (
         "times an hour.",
         incident_type="AUTO_OPERATOR_FAULT",
         priority="URGENT",
-        ends_in=S.SCHEDULE_PROPOSED,
+        ends_in=TicketState.SCHEDULE_PROPOSED,
         tech="marcus",
         day=1,
         at="13:00",
-        steps=route(S.SCHEDULE_PROPOSED),
+        steps=route(TicketState.SCHEDULE_PROPOSED),
     ),
     Story(
         key="shattuck-storefront-drag",
@@ -274,11 +272,11 @@ STORIES: tuple[Story, ...] = (
         description="Door scrapes the threshold and needs a shove to latch; building engineer suspects a worn pivot.",
         incident_type="DOOR_WONT_LATCH",
         priority="ROUTINE",
-        ends_in=S.PENDING_CUSTOMER_CONFIRMATION,
+        ends_in=TicketState.PENDING_CUSTOMER_CONFIRMATION,
         tech="sam",
         day=1,
         at="15:00",
-        steps=route(S.SCHEDULE_PROPOSED) + (step("schedule_hold", hold_reason="CUSTOMER_PENDING"),),
+        steps=route(TicketState.SCHEDULE_PROPOSED) + (step("schedule_hold", hold_reason="CUSTOMER_PENDING"),),
     ),
     Story(
         key="fremont-exit-sensor",
@@ -289,11 +287,11 @@ STORIES: tuple[Story, ...] = (
         description="Exit slider sometimes does not open for shoppers pushing carts; no injuries yet.",
         incident_type="AUTO_OPERATOR_FAULT",
         priority="URGENT",
-        ends_in=S.SCHEDULED,
+        ends_in=TicketState.SCHEDULED,
         tech="luis",
         day=1,
         at="07:30",
-        steps=route(S.SCHEDULED),
+        steps=route(TicketState.SCHEDULED),
     ),
     Story(
         key="lakeside-lobby-noise",
@@ -304,11 +302,11 @@ STORIES: tuple[Story, ...] = (
         description="Residents hear a grinding noise from the lobby slider header; door still operates.",
         incident_type="AUTO_OPERATOR_FAULT",
         priority="ROUTINE",
-        ends_in=S.SCHEDULED,
+        ends_in=TicketState.SCHEDULED,
         tech="dana",
         day=0,
         at="14:30",
-        steps=route(S.SCHEDULED),
+        steps=route(TicketState.SCHEDULED),
     ),
     Story(
         key="clinic-staff-door-latch",
@@ -318,11 +316,11 @@ STORIES: tuple[Story, ...] = (
         description="Rear staff door swings shut but the latch misses the strike about half the time.",
         incident_type="DOOR_WONT_LATCH",
         priority="URGENT",
-        ends_in=S.SCHEDULED,
+        ends_in=TicketState.SCHEDULED,
         tech="kim",
         day=1,
         at="08:00",
-        steps=route(S.SCHEDULED),
+        steps=route(TicketState.SCHEDULED),
     ),
     # --- today on the road ----------------------------------------------------------------------
     Story(
@@ -334,11 +332,11 @@ STORIES: tuple[Story, ...] = (
         description="Lobby automatic door stuck about half open since 6am; concierge set it to manual.",
         incident_type="AUTO_OPERATOR_FAULT",
         priority="URGENT",
-        ends_in=S.DISPATCHED,
+        ends_in=TicketState.DISPATCHED,
         tech="marcus",
         day=0,
         at="11:00",
-        steps=route(S.DISPATCHED),
+        steps=route(TicketState.DISPATCHED),
     ),
     Story(
         key="sanjose-break-in",
@@ -349,13 +347,13 @@ STORIES: tuple[Story, ...] = (
         "store cannot be secured.",
         incident_type="CANNOT_SECURE_ENTRY",
         priority="EMERGENCY",
-        ends_in=S.DISPATCHED,
+        ends_in=TicketState.DISPATCHED,
         tech="luis",
         day=0,
         at="12:00",
         steps=(
             step("create", by="dispatcher"),
-            step("triage", outcome=S.TRIAGED),
+            step("triage", outcome=TicketState.TRIAGED),
             step(
                 "dispatch",
                 dispatch_mode="EMERGENCY_BYPASS",
@@ -372,11 +370,11 @@ STORIES: tuple[Story, ...] = (
         description="Security reports the ER sliding door reverses mid-close; breakaway panels were reset.",
         incident_type="AUTO_OPERATOR_FAULT",
         priority="URGENT",
-        ends_in=S.IN_PROGRESS,
+        ends_in=TicketState.IN_PROGRESS,
         tech="priya",
         day=0,
         at="11:00",
-        steps=route(S.IN_PROGRESS),
+        steps=route(TicketState.IN_PROGRESS),
     ),
     Story(
         key="grand-stair-exit-device",
@@ -387,11 +385,11 @@ STORIES: tuple[Story, ...] = (
         description="Fire door to the stairwell does not latch; fire marshal inspection is next week.",
         incident_type="HARDWARE_REPLACEMENT",
         priority="URGENT",
-        ends_in=S.IN_PROGRESS,
+        ends_in=TicketState.IN_PROGRESS,
         tech="dana",
         day=0,
         at="09:00",
-        steps=route(S.IN_PROGRESS),
+        steps=route(TicketState.IN_PROGRESS),
     ),
     Story(
         key="fremont-entrance-parts",
@@ -402,11 +400,11 @@ STORIES: tuple[Story, ...] = (
         description="Entrance door opens only two feet; store using the exit door for both directions.",
         incident_type="AUTO_OPERATOR_FAULT",
         priority="URGENT",
-        ends_in=S.ON_HOLD,
+        ends_in=TicketState.ON_HOLD,
         tech="sam",
         day=0,
         at="08:00",
-        steps=route(S.IN_PROGRESS)
+        steps=route(TicketState.IN_PROGRESS)
         + (
             step(
                 "hold",
@@ -424,11 +422,11 @@ STORIES: tuple[Story, ...] = (
         description="Tenants complain the restroom door slams loudly; closer adjusted last year.",
         incident_type="CLOSER_LEAKING_OR_SLAMMING",
         priority="ROUTINE",
-        ends_in=S.COMPLETED_PENDING_VERIFICATION,
+        ends_in=TicketState.COMPLETED_PENDING_VERIFICATION,
         tech="dana",
         day=0,
         at="07:30",
-        steps=route(S.COMPLETED_PENDING_VERIFICATION),
+        steps=route(TicketState.COMPLETED_PENDING_VERIFICATION),
     ),
     Story(
         key="clinic-lab-latch",
@@ -438,11 +436,11 @@ STORIES: tuple[Story, ...] = (
         description="Lab door must be pulled hard to latch; strike plate looks loose.",
         incident_type="DOOR_WONT_LATCH",
         priority="ROUTINE",
-        ends_in=S.VERIFIED,
+        ends_in=TicketState.VERIFIED,
         tech="kim",
         day=-1,
         at="09:00",
-        steps=route(S.VERIFIED),
+        steps=route(TicketState.VERIFIED),
     ),
     Story(
         key="sunnyvale-front-hinge",
@@ -452,13 +450,13 @@ STORIES: tuple[Story, ...] = (
         description="Manager's office door sags; top hinge knuckle is cracked.",
         incident_type="HARDWARE_REPLACEMENT",
         priority="ROUTINE",
-        ends_in=S.INVOICED,
+        ends_in=TicketState.INVOICED,
         tech="jordan",
         day=-1,
         at="13:00",
         nte_cents=25000,
         parts=(("HINGE-45BB-US26D", 3),),
-        steps=route(S.IN_PROGRESS)
+        steps=route(TicketState.IN_PROGRESS)
         + (
             step(
                 "request_change",
@@ -474,7 +472,7 @@ STORIES: tuple[Story, ...] = (
                 notes="Approved per store manager; replace all three hinges.",
             ),
         )
-        + route(S.INVOICED, after=S.IN_PROGRESS),
+        + route(TicketState.INVOICED, after=TicketState.IN_PROGRESS),
     ),
     Story(
         key="nakamura-back-lever",
@@ -484,11 +482,11 @@ STORIES: tuple[Story, ...] = (
         description="Back door lever snapped off in Emi's hand; door can only be opened from inside.",
         incident_type="HARDWARE_REPLACEMENT",
         priority="URGENT",
-        ends_in=S.CLOSED,
+        ends_in=TicketState.CLOSED,
         tech="dana",
         day=-2,
         at="16:00",
-        steps=route(S.CLOSED),
+        steps=route(TicketState.CLOSED),
     ),
     Story(
         key="hayes-mail-room-latch",
@@ -498,11 +496,11 @@ STORIES: tuple[Story, ...] = (
         description="Mail room door bounces off the strike; packages at risk.",
         incident_type="DOOR_WONT_LATCH",
         priority="URGENT",
-        ends_in=S.CLOSED,
+        ends_in=TicketState.CLOSED,
         tech="kim",
         day=-3,
         at="11:00",
-        steps=route(S.CLOSED),
+        steps=route(TicketState.CLOSED),
     ),
     # --- cancelled ------------------------------------------------------------------------------
     Story(
@@ -513,7 +511,7 @@ STORIES: tuple[Story, ...] = (
         description="Second email about the same garage door from another resident.",
         incident_type="DOOR_WONT_LATCH",
         priority="ROUTINE",
-        ends_in=S.CANCELLED,
+        ends_in=TicketState.CANCELLED,
         steps=(
             step("create", by="agent"),
             step("cancel", reason="Duplicate of an open request for the same door.", cancellation_code="DUPLICATE"),
@@ -528,11 +526,11 @@ STORIES: tuple[Story, ...] = (
         description="AAADM annual inspection of the lobby slider.",
         incident_type="AUTO_OPERATOR_FAULT",
         priority="ROUTINE",
-        ends_in=S.CANCELLED,
+        ends_in=TicketState.CANCELLED,
         tech="marcus",
         day=2,
         at="09:00",
-        steps=route(S.SCHEDULED)
+        steps=route(TicketState.SCHEDULED)
         + (
             step(
                 "cancel",

@@ -17,8 +17,7 @@ from dispatch.common.roles import Role
 
 from .states import TicketState
 
-S = TicketState
-ANY_OPEN = [s for s in S if s not in (S.CLOSED, S.CANCELLED)]
+ANY_OPEN = [s for s in TicketState if s not in (TicketState.CLOSED, TicketState.CANCELLED)]
 
 
 class Priority(models.TextChoices):
@@ -129,7 +128,7 @@ class Ticket(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
     # Found through ticket_site_incident (site first): no index of its own.
     site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="tickets", db_index=False)
     asset = models.ForeignKey(Asset, on_delete=models.PROTECT, null=True, blank=True, related_name="tickets")
-    state = FSMField(default=S.NEW, choices=S.choices, protected=True, max_length=40)
+    state = FSMField(default=TicketState.NEW, choices=TicketState.choices, protected=True, max_length=40)
     priority = models.CharField(max_length=16, choices=Priority.choices, default=Priority.ROUTINE)
     incident_type = models.CharField(max_length=64, blank=True)
     summary = models.CharField(max_length=500)
@@ -199,93 +198,122 @@ class Ticket(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
     # Creation may also put a ticket straight into NEW, TRIAGED or READY_TO_SCHEDULE
     # (states.CREATION_STATES); that is not a transition, so it is not declared here.
 
-    @transition(field=state, source=[S.NEW], target=S.NEEDS_INFO)
+    @transition(field=state, source=[TicketState.NEW], target=TicketState.NEEDS_INFO)
     def to_needs_info(self) -> None:
         pass
 
-    @transition(field=state, source=[S.NEW, S.NEEDS_INFO, S.APPROVAL_REQUIRED], target=S.TRIAGED)
+    @transition(
+        field=state,
+        source=[TicketState.NEW, TicketState.NEEDS_INFO, TicketState.APPROVAL_REQUIRED],
+        target=TicketState.TRIAGED,
+    )
     def to_triaged(self) -> None:
         pass
 
-    @transition(field=state, source=[S.TRIAGED, S.IN_PROGRESS], target=S.APPROVAL_REQUIRED)
+    @transition(
+        field=state, source=[TicketState.TRIAGED, TicketState.IN_PROGRESS], target=TicketState.APPROVAL_REQUIRED
+    )
     def to_approval_required(self) -> None:
         pass
 
     @transition(
         field=state,
-        source=[S.TRIAGED, S.APPROVAL_REQUIRED, S.PENDING_CUSTOMER_CONFIRMATION, S.ON_HOLD],
-        target=S.READY_TO_SCHEDULE,
+        source=[
+            TicketState.TRIAGED,
+            TicketState.APPROVAL_REQUIRED,
+            TicketState.PENDING_CUSTOMER_CONFIRMATION,
+            TicketState.ON_HOLD,
+        ],
+        target=TicketState.READY_TO_SCHEDULE,
     )
     def to_ready_to_schedule(self) -> None:
         pass
 
-    @transition(field=state, source=[S.READY_TO_SCHEDULE, S.PENDING_CUSTOMER_CONFIRMATION], target=S.SCHEDULE_PROPOSED)
+    @transition(
+        field=state,
+        source=[TicketState.READY_TO_SCHEDULE, TicketState.PENDING_CUSTOMER_CONFIRMATION],
+        target=TicketState.SCHEDULE_PROPOSED,
+    )
     def to_schedule_proposed(self) -> None:
         pass
 
     @transition(
         field=state,
         source=[
-            S.SCHEDULE_PROPOSED,
-            S.PENDING_CUSTOMER_CONFIRMATION,
-            S.DISPATCHED,
-            S.ON_SITE,
-            S.IN_PROGRESS,
-            S.ON_HOLD,
+            TicketState.SCHEDULE_PROPOSED,
+            TicketState.PENDING_CUSTOMER_CONFIRMATION,
+            TicketState.DISPATCHED,
+            TicketState.ON_SITE,
+            TicketState.IN_PROGRESS,
+            TicketState.ON_HOLD,
         ],
-        target=S.SCHEDULED,
+        target=TicketState.SCHEDULED,
     )
     def to_scheduled(self) -> None:
         pass
 
     @transition(
         field=state,
-        source=[S.READY_TO_SCHEDULE, S.SCHEDULE_PROPOSED, S.SCHEDULED],
-        target=S.PENDING_CUSTOMER_CONFIRMATION,
+        source=[TicketState.READY_TO_SCHEDULE, TicketState.SCHEDULE_PROPOSED, TicketState.SCHEDULED],
+        target=TicketState.PENDING_CUSTOMER_CONFIRMATION,
     )
     def to_pending_customer_confirmation(self) -> None:
         pass
 
     # From TRIAGED only as an emergency bypass; the dispatch service enforces that rule.
-    @transition(field=state, source=[S.TRIAGED, S.SCHEDULED], target=S.DISPATCHED)
+    @transition(field=state, source=[TicketState.TRIAGED, TicketState.SCHEDULED], target=TicketState.DISPATCHED)
     def to_dispatched(self) -> None:
         pass
 
-    @transition(field=state, source=[S.DISPATCHED], target=S.ON_SITE)
+    @transition(field=state, source=[TicketState.DISPATCHED], target=TicketState.ON_SITE)
     def to_on_site(self) -> None:
         pass
 
     # From VERIFIED or INVOICED this is a reopen.
     @transition(
         field=state,
-        source=[S.APPROVAL_REQUIRED, S.ON_SITE, S.ON_HOLD, S.VERIFIED, S.INVOICED],
-        target=S.IN_PROGRESS,
+        source=[
+            TicketState.APPROVAL_REQUIRED,
+            TicketState.ON_SITE,
+            TicketState.ON_HOLD,
+            TicketState.VERIFIED,
+            TicketState.INVOICED,
+        ],
+        target=TicketState.IN_PROGRESS,
     )
     def to_in_progress(self) -> None:
         pass
 
-    @transition(field=state, source=[S.DISPATCHED, S.ON_SITE, S.IN_PROGRESS], target=S.ON_HOLD)
+    @transition(
+        field=state,
+        source=[TicketState.DISPATCHED, TicketState.ON_SITE, TicketState.IN_PROGRESS],
+        target=TicketState.ON_HOLD,
+    )
     def to_on_hold(self) -> None:
         pass
 
-    @transition(field=state, source=[S.IN_PROGRESS], target=S.COMPLETED_PENDING_VERIFICATION)
+    @transition(field=state, source=[TicketState.IN_PROGRESS], target=TicketState.COMPLETED_PENDING_VERIFICATION)
     def to_completed_pending_verification(self) -> None:
         pass
 
-    @transition(field=state, source=[S.COMPLETED_PENDING_VERIFICATION], target=S.VERIFIED)
+    @transition(field=state, source=[TicketState.COMPLETED_PENDING_VERIFICATION], target=TicketState.VERIFIED)
     def to_verified(self) -> None:
         pass
 
-    @transition(field=state, source=[S.VERIFIED], target=S.INVOICED)
+    @transition(field=state, source=[TicketState.VERIFIED], target=TicketState.INVOICED)
     def to_invoiced(self) -> None:
         pass
 
     # From COMPLETED_PENDING_VERIFICATION only as a force close with an override.
-    @transition(field=state, source=[S.COMPLETED_PENDING_VERIFICATION, S.VERIFIED, S.INVOICED], target=S.CLOSED)
+    @transition(
+        field=state,
+        source=[TicketState.COMPLETED_PENDING_VERIFICATION, TicketState.VERIFIED, TicketState.INVOICED],
+        target=TicketState.CLOSED,
+    )
     def to_closed(self) -> None:
         pass
 
-    @transition(field=state, source=ANY_OPEN, target=S.CANCELLED)
+    @transition(field=state, source=ANY_OPEN, target=TicketState.CANCELLED)
     def to_cancelled(self) -> None:
         pass
 
@@ -349,10 +377,21 @@ class AuditEvent(models.Model):
         where = f"#{self.seq}" if self.ticket_id else f"lane {self.lane} #{self.lane_seq}"
         return f"{where} {self.tool_name} {self.before_state}→{self.after_state}"
 
+    # An event read from the database, or already saved once, is never written again.
+    written = False
+
     def save(self, *args, **kwargs):
-        if not self._state.adding:
+        if self.written:
             raise PermissionError("Audit events are append-only; an existing event cannot be saved again.")
+        kwargs["force_insert"] = True
         super().save(*args, **kwargs)
+        self.written = True
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        event = super().from_db(db, field_names, values)
+        event.written = True
+        return event
 
     def delete(self, *args, **kwargs):
         raise PermissionError("Audit events are append-only; they cannot be deleted.")
@@ -408,7 +447,7 @@ class Approval(models.Model):
     kind = models.CharField(max_length=20, choices=Kind.choices)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
     # Where the ticket goes back to when the approval is granted.
-    return_state = models.CharField(max_length=40, choices=S.choices)
+    return_state = models.CharField(max_length=40, choices=TicketState.choices)
     amount_cents = models.PositiveBigIntegerField(null=True, blank=True)
     reason = models.TextField()
     details = models.JSONField(default=dict, blank=True)

@@ -25,10 +25,8 @@ class TicketState(models.TextChoices):
     CANCELLED = "CANCELLED", "Cancelled"
 
 
-S = TicketState
-
 # States a ticket may be created in.
-CREATION_STATES = frozenset({S.NEW, S.TRIAGED, S.READY_TO_SCHEDULE})
+CREATION_STATES = frozenset({TicketState.NEW, TicketState.TRIAGED, TicketState.READY_TO_SCHEDULE})
 
-TERMINAL_STATES = frozenset({S.CLOSED, S.CANCELLED})
-OPEN_STATES = frozenset(set(S) - TERMINAL_STATES)
+TERMINAL_STATES = frozenset({TicketState.CLOSED, TicketState.CANCELLED})
+OPEN_STATES = frozenset(set(TicketState) - TERMINAL_STATES)

@@ -33,7 +33,6 @@ from tests.factories import (
 
 pytestmark = pytest.mark.django_db
 
-S = TicketState
 ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 # The contract's roles and from-states for the tools the cockpit and the packet describe.
@@ -54,7 +53,7 @@ COMMANDS = [
     command(
         "ticket.cancel",
         ["dispatcher", "approver", "finance"],
-        [s for s in S if s not in (S.CLOSED, S.CANCELLED)],
+        [s for s in TicketState if s not in (TicketState.CLOSED, TicketState.CANCELLED)],
         "CANCELLED",
     ),
 ]
@@ -97,7 +96,7 @@ def triaged(priority="URGENT", incident_type="DOOR_WONT_LATCH", site=None, **kwa
 
 def dispatched(tech, incident_type="CANNOT_SECURE_ENTRY", site=None):
     ticket = triaged(priority="EMERGENCY", incident_type=incident_type, site=site)
-    return walk(ticket, S.DISPATCHED, tech=tech)
+    return walk(ticket, TicketState.DISPATCHED, tech=tech)
 
 
 # --- ticket.get -------------------------------------------------------------------------
@@ -106,7 +105,7 @@ def dispatched(tech, incident_type="CANNOT_SECURE_ENTRY", site=None):
 def test_ticket_detail_has_the_contract_fields_as_strings_numbers_and_utc_times():
     asset = AssetFactory()
     ticket = ticket_new(site=asset.site, asset_id=asset.id, description="Latch sticks", nte_cents=45000)
-    ticket = walk(ticket, S.TRIAGED)
+    ticket = walk(ticket, TicketState.TRIAGED)
     Ticket.objects.filter(pk=ticket.pk).update(
         scheduled_start=timezone.now(), scheduled_end=timezone.now() + timedelta(hours=1)
     )
@@ -295,7 +294,7 @@ def test_cockpit_sla_status_follows_the_priority_targets():
 def test_cockpit_rows_carry_site_technician_and_the_actions_allowed_now():
     tech = TechnicianFactory(display_name="Dana Reyes")
     ticket = dispatched(tech)
-    ready = walk(triaged("ROUTINE"), S.READY_TO_SCHEDULE)
+    ready = walk(triaged("ROUTINE"), TicketState.READY_TO_SCHEDULE)
     entries = [RegistryEntry(c, *ROUTES.get(c.tool, ("POST", None))) for c in COMMANDS]
     cockpit = dispatcher_cockpit(actor=actor_for(Role.DISPATCHER), commands=entries)
     rows = {row["ticket_id"]: row for row in cockpit["queue"]}
@@ -427,7 +426,7 @@ def test_packet_gives_the_assigned_technician_site_access_contact_scope_and_asse
             priority="EMERGENCY",
             incident_type="CANNOT_SECURE_ENTRY",
         ).ticket,
-        S.DISPATCHED,
+        TicketState.DISPATCHED,
         tech=tech,
     )
     packet = packet_for(actor_for(Role.TECHNICIAN, technician=tech), ticket)
@@ -450,7 +449,7 @@ def test_packet_gives_the_assigned_technician_site_access_contact_scope_and_asse
 
 def test_packet_lists_the_template_keys_and_what_evidence_is_missing():
     tech = TechnicianFactory()
-    ticket = walk(dispatched(tech), S.ON_SITE, S.IN_PROGRESS)
+    ticket = walk(dispatched(tech), TicketState.ON_SITE, TicketState.IN_PROGRESS)
     packet = packet_for(actor_for(Role.TECHNICIAN, technician=tech), ticket)
     expected_keys = [
         "photo_before_security_risk",
@@ -511,7 +510,7 @@ def test_packet_with_closeout_gate_follows_the_evidence_as_it_arrives():
     from dispatch.closeout.services import evidence_add
 
     tech = TechnicianFactory()
-    ticket = walk(dispatched(tech, incident_type="DOOR_WONT_LATCH"), S.ON_SITE, S.IN_PROGRESS)
+    ticket = walk(dispatched(tech, incident_type="DOOR_WONT_LATCH"), TicketState.ON_SITE, TicketState.IN_PROGRESS)
     actor = actor_for(Role.TECHNICIAN, technician=tech)
 
     def packet():
@@ -556,7 +555,7 @@ def test_packet_tells_an_agent_caller_that_autonomy_is_paused():
     from dispatch.closeout.services import autonomy_pause
 
     tech = TechnicianFactory()
-    ticket = walk(dispatched(tech, incident_type="DOOR_WONT_LATCH"), S.ON_SITE, S.IN_PROGRESS)
+    ticket = walk(dispatched(tech, incident_type="DOOR_WONT_LATCH"), TicketState.ON_SITE, TicketState.IN_PROGRESS)
     autonomy_pause(
         actor=actor_for(Role.DISPATCHER), scope_type="INCIDENT", incident_type="DOOR_WONT_LATCH", reason="Audit"
     )

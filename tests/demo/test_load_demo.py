@@ -20,28 +20,28 @@ from dispatch.demo.stories import STORIES, Story, step
 from dispatch.scheduling.models import Appointment, AppointmentStatus
 from dispatch.technicians.models import Technician
 from dispatch.tickets.models import AuditEvent, Site, Ticket
-from dispatch.tickets.states import TicketState as S
+from dispatch.tickets.states import TicketState
 
 pytestmark = pytest.mark.django_db
 
 # The states a dispatcher should find on the board after loading the demo.
 EXPECTED_STATES = {
-    S.NEW,
-    S.NEEDS_INFO,
-    S.TRIAGED,
-    S.READY_TO_SCHEDULE,
-    S.SCHEDULE_PROPOSED,
-    S.SCHEDULED,
-    S.DISPATCHED,
-    S.IN_PROGRESS,
-    S.ON_HOLD,
-    S.COMPLETED_PENDING_VERIFICATION,
-    S.VERIFIED,
-    S.INVOICED,
-    S.CLOSED,
-    S.CANCELLED,
-    S.APPROVAL_REQUIRED,
-    S.PENDING_CUSTOMER_CONFIRMATION,
+    TicketState.NEW,
+    TicketState.NEEDS_INFO,
+    TicketState.TRIAGED,
+    TicketState.READY_TO_SCHEDULE,
+    TicketState.SCHEDULE_PROPOSED,
+    TicketState.SCHEDULED,
+    TicketState.DISPATCHED,
+    TicketState.IN_PROGRESS,
+    TicketState.ON_HOLD,
+    TicketState.COMPLETED_PENDING_VERIFICATION,
+    TicketState.VERIFIED,
+    TicketState.INVOICED,
+    TicketState.CLOSED,
+    TicketState.CANCELLED,
+    TicketState.APPROVAL_REQUIRED,
+    TicketState.PENDING_CUSTOMER_CONFIRMATION,
 }
 
 
@@ -150,7 +150,7 @@ def test_demo_board_has_work_booked_today_and_tomorrow_in_working_hours():
     booked = Appointment.objects.filter(status__in=[AppointmentStatus.CONFIRMED, AppointmentStatus.HELD])
     days = {a.start.astimezone(zone).date() for a in booked}
     assert {today, today + timedelta(days=1)} <= days
-    scheduled = [a for a in booked if a.ticket.state == S.SCHEDULED]
+    scheduled = [a for a in booked if a.ticket.state == TicketState.SCHEDULED]
     assert scheduled
     assert all(7 <= a.start.astimezone(zone).hour < 18 for a in scheduled)
 
@@ -178,7 +178,7 @@ def test_a_story_that_fails_midway_leaves_no_trace():
         description="",
         incident_type="DOOR_WONT_LATCH",
         priority="ROUTINE",
-        ends_in=S.CANCELLED,
+        ends_in=TicketState.CANCELLED,
         steps=(step("create"), step("cancel", reason="")),
     )
 

@@ -30,7 +30,7 @@ from dispatch.common.actors import Actor
 from dispatch.common.errors import DispatchError
 
 from ..auth import actor_authenticate
-from ..errors import REQUEST_ID_ATTR, error_body, error_for, request_id_of
+from ..errors import REQUEST_ID_KEY, error_body, error_for, request_id_of
 from ..idempotency import plain_json
 from ..openapi import function_definition
 from ..payloads import payload_sane
@@ -72,7 +72,7 @@ def call_request(headers: Mapping[str, str], *, request_id: str | None = None) -
             http.META[f"HTTP_{meta_name}"] = value
     http.META["CONTENT_TYPE"] = "application/json"
     if request_id is not None:
-        setattr(http, REQUEST_ID_ATTR, request_id)
+        http.META[REQUEST_ID_KEY] = request_id
     return Request(http)
 
 
