@@ -315,6 +315,8 @@ def closeout_add_evidence(payload: dict, actor: Actor, ticket_id, request) -> An
         evidence_key=payload.get("evidence_key"),
         checksum=payload.get("checksum"),
         metadata=payload.get("metadata"),
+        # Beyond the contract's fields (its schema lets them through): a note's own text.
+        text=payload.get("text"),
         request=payload,
     )
     return 201, evidence_item(outcome.result)
@@ -554,6 +556,99 @@ def tech_eta_update(payload: dict, actor: Actor, ticket_id, request) -> Answer:
         request=payload,
     )
     return 200, _ticket_with(outcome, **_result_dict(outcome.result))
+
+
+def _labor_entry(entry) -> dict:
+    return {
+        "id": entry.id,
+        "technician_id": str(entry.technician_id) if entry.technician_id else None,
+        "minutes": entry.minutes,
+        "rate_cents": entry.rate_cents,
+        "description": entry.description,
+        "created_by": entry.created_by,
+        "created_at": entry.created_at,
+    }
+
+
+def closeout_add_labor(payload: dict, actor: Actor, ticket_id, request) -> Answer:
+    outcome = closeout.labor_add(
+        actor=actor,
+        ticket_id=ticket_id,
+        minutes=payload["minutes"],
+        rate_cents=payload.get("rate_cents"),
+        description=payload.get("description", ""),
+        request=payload,
+    )
+    return 201, _ticket_with(outcome, labor_entry=_labor_entry(outcome.result))
+
+
+def closeout_update_labor(payload: dict, actor: Actor, ticket_id, request) -> Answer:
+    outcome = closeout.labor_update(
+        actor=actor,
+        ticket_id=ticket_id,
+        labor_entry_id=payload["labor_entry_id"],
+        minutes=payload.get("minutes"),
+        description=payload.get("description"),
+        request=payload,
+    )
+    return 200, _ticket_with(
+        outcome, labor_entry=_labor_entry(outcome.result), changes=outcome.event.payload.get("changes", {})
+    )
+
+
+def closeout_add_part(payload: dict, actor: Actor, ticket_id, request) -> Answer:
+    outcome = closeout.part_add(
+        actor=actor,
+        ticket_id=ticket_id,
+        quantity=payload.get("quantity", 1),
+        sku=payload.get("sku"),
+        description=payload.get("description", ""),
+        unit_cents=payload.get("unit_cents"),
+        request=payload,
+    )
+    usage = outcome.result
+    return 201, _ticket_with(
+        outcome,
+        part_usage={
+            "id": usage.id,
+            "sku": usage.price_book_item.sku if usage.price_book_item_id else None,
+            "description": usage.description,
+            "quantity": str(usage.quantity),
+            "unit_cents": usage.unit_cents,
+            "created_by": usage.created_by,
+            "created_at": usage.created_at,
+        },
+    )
+
+
+def closeout_save_checklist(payload: dict, actor: Actor, ticket_id, request) -> Answer:
+    outcome = closeout.checklist_save(
+        actor=actor,
+        ticket_id=ticket_id,
+        checklist_status=payload["checklist_status"],
+        no_signature_reason=payload.get("no_signature_reason"),
+        request=payload,
+    )
+    saved = outcome.result
+    return 200, _ticket_with(
+        outcome,
+        checklist={
+            "id": str(saved.id),
+            "checklist_status": saved.checklist_status,
+            "no_signature_reason": saved.no_signature_reason or None,
+            "closeout_gate": saved.gate,
+        },
+    )
+
+
+def tech_pause(payload: dict, actor: Actor, ticket_id, request) -> Answer:
+    outcome = scheduling.tech_pause(actor=actor, ticket_id=ticket_id, reason=payload["reason"], request=payload)
+    return 200, _ticket(outcome.ticket)
+
+
+def tech_resume(payload: dict, actor: Actor, ticket_id, request) -> Answer:
+    outcome = scheduling.tech_resume(actor=actor, ticket_id=ticket_id, request=payload)
+    return 200, _ticket(outcome.ticket)
 
 
 # --- intake from a channel this system does not host -----------------------------------------

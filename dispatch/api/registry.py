@@ -577,6 +577,116 @@ TOOLS = TOOLS + (
             },
         },
     ),
+    extra(
+        scheduling.TECH_PAUSE,
+        handlers.tech_pause,
+        "The technician stops work on their IN_PROGRESS job for a while (waiting on a part, the customer "
+        "away): give the reason. The ticket goes ON_HOLD until tech.resume. Technicians only on their own jobs.",
+        method="POST",
+        route="/tickets/{ticketId}/tech/pause",
+        schema={
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["reason"],
+            "properties": {"reason": {"type": "string", "minLength": 1, "maxLength": 500}},
+        },
+    ),
+    extra(
+        scheduling.TECH_RESUME,
+        handlers.tech_resume,
+        "The technician takes paused work up again: ON_HOLD back to IN_PROGRESS. A technician may resume only "
+        "a pause they made with tech.pause (a hold dispatch put on is refused with HOLD_SET_BY_DISPATCH).",
+        method="POST",
+        route="/tickets/{ticketId}/tech/resume",
+        schema={"type": "object", "additionalProperties": False, "properties": {}},
+    ),
+    extra(
+        closeout.LABOR_ADD,
+        handlers.closeout_add_labor,
+        "Log time worked on a job: minutes (1-1440), an optional description and hourly rate_cents (the "
+        "standard labor rate when left out). A technician's time is their own; a dispatcher's entry is "
+        "booked to the assigned technician. The invoice draft is built from these entries. No state change.",
+        method="POST",
+        route="/tickets/{ticketId}/closeout/labor",
+        schema={
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["minutes"],
+            "properties": {
+                "minutes": {"type": "integer", "minimum": 1, "maximum": 1440},
+                "rate_cents": {"type": "integer", "minimum": 0, "maximum": 1_000_000},
+                "description": {"type": "string", "maxLength": 300},
+            },
+        },
+        success_status=201,
+        response="TicketWithResult",
+    ),
+    extra(
+        closeout.LABOR_UPDATE,
+        handlers.closeout_update_labor,
+        "Correct a labor entry of this ticket (labor_entry_id from closeout.add_labor): new minutes and/or "
+        "description. The audit trail keeps each old and new value. An entry of another ticket is "
+        "LABOR_ENTRY_NOT_FOUND. No state change.",
+        method="POST",
+        route="/tickets/{ticketId}/closeout/labor/update",
+        schema={
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["labor_entry_id"],
+            "properties": {
+                "labor_entry_id": {"type": "integer", "minimum": 1, "maximum": 2**53},
+                "minutes": {"type": "integer", "minimum": 1, "maximum": 1440},
+                "description": {"type": "string", "maxLength": 300},
+            },
+        },
+        response="TicketWithResult",
+    ),
+    extra(
+        closeout.PART_ADD,
+        handlers.closeout_add_part,
+        "Log a part used on a job: a price book sku (its price applies), or a description with unit_cents; "
+        "quantity defaults to 1 (up to 10000, two decimals). The invoice draft is built from these. No state "
+        "change.",
+        method="POST",
+        route="/tickets/{ticketId}/closeout/parts",
+        schema={
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "sku": {"type": "string", "minLength": 1, "maxLength": 64},
+                "description": {"type": "string", "maxLength": 300},
+                "quantity": {"type": "number", "exclusiveMinimum": 0, "maximum": 10000},
+                "unit_cents": {"type": "integer", "minimum": 0, "maximum": 100_000_000},
+            },
+        },
+        success_status=201,
+        response="TicketWithResult",
+    ),
+    extra(
+        closeout.CHECKLIST_SAVE,
+        handlers.closeout_save_checklist,
+        "Save checklist answers before completing (ON_SITE, IN_PROGRESS or ON_HOLD): checklist_status maps "
+        "checklist keys of the incident template to true or false and is merged over the answers saved "
+        "before; an optional no_signature_reason. tech.complete then reads them, and the job packet shows "
+        "them. Unknown keys are refused naming them. No state change.",
+        method="POST",
+        route="/tickets/{ticketId}/closeout/checklist",
+        schema={
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["checklist_status"],
+            "properties": {
+                "checklist_status": {
+                    "type": "object",
+                    "maxProperties": 100,
+                    "propertyNames": {"maxLength": 120},
+                    "additionalProperties": {"type": "boolean"},
+                },
+                "no_signature_reason": {"type": "string", "maxLength": 4000},
+            },
+        },
+        response="TicketWithResult",
+    ),
 )
 
 TOOLS_BY_NAME: dict[str, Tool] = {tool.name: tool for tool in TOOLS}

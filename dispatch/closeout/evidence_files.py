@@ -2,7 +2,8 @@
 
 A file's type is read from its first bytes, never from its name or the client's content type:
 a ".png" that is really text is refused. Stored names are built from the ticket and evidence
-ids only, so nothing a client sends ends up in a storage path.
+ids only, so nothing a client sends ends up in a storage path. The original bytes are stored as
+sent; a photo also gets a small JPEG thumbnail beside it, re-encoded by us for the pages.
 """
 
 from __future__ import annotations
@@ -15,10 +16,17 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.http import FileResponse
+from django.http import FileResponse, Http404
 
 from dispatch.common.errors import DispatchError
-from dispatch.common.files import SniffedType, UnreadableImage, raster_facts, sniff, trailing_bytes
+from dispatch.common.files import (
+    SniffedType,
+    UnreadableImage,
+    raster_facts,
+    raster_thumbnail,
+    sniff,
+    trailing_bytes,
+)
 
 DEFAULT_MAX_BYTES = 25 * 1024 * 1024
 # Uploaded files get a URI naming where they are: the bucket when storage is S3-compatible,
@@ -71,10 +79,11 @@ def _bad_file(message: str, **details) -> DispatchError:
     return DispatchError("INVALID_EVIDENCE_FILE", message, status=400, dimension="evidence", details=details)
 
 
-def _image_facts(data: bytes) -> dict:
-    """Width, height and the camera's capture time; refuses bytes Pillow cannot read as an image."""
+def _image_read(data: bytes) -> tuple[dict, bytes]:
+    """Width, height, capture time and GPS position, and the thumbnail; refuses bytes Pillow
+    cannot read (or must not decode) as an image."""
     try:
-        return raster_facts(data)
+        return raster_facts(data), raster_thumbnail(data)
     except UnreadableImage as exc:
         raise _bad_file("The file looks like an image but cannot be read as one.", reason=str(exc)) from None
 
@@ -86,6 +95,21 @@ class PreparedUpload:
     sha256: str
     facts: dict
     original_name: str
+    # A JPEG of the photo for the pages (None for documents).
+    thumbnail: bytes | None = None
+
+
+@dataclass(frozen=True)
+class StoredUpload:
+    """Where an upload was written: the original's storage name and URI, and its thumbnail's."""
+
+    name: str
+    uri: str
+    thumbnail_name: str = ""
+
+    @property
+    def names(self) -> list[str]:
+        return [name for name in (self.name, self.thumbnail_name) if name]
 
 
 def upload_prepare(upload, *, checksum: str | None = None) -> PreparedUpload:
@@ -127,30 +151,42 @@ def upload_prepare(upload, *, checksum: str | None = None) -> PreparedUpload:
                 dimension="evidence",
                 details={"checksum": checksum, "sha256": digest},
             )
-    facts = _image_facts(data) if sniffed.is_raster else {}
+    facts, thumbnail = _image_read(data) if sniffed.is_raster else ({}, None)
     return PreparedUpload(
         data=data,
         sniffed=sniffed,
         sha256=digest,
         facts=facts,
         original_name=str(getattr(upload, "name", "") or "")[:200],
+        thumbnail=thumbnail,
     )
 
 
-def upload_store(prepared: PreparedUpload, *, ticket_id, evidence_id) -> tuple[str, str]:
-    """Save the bytes through Django's default storage; return (storage name, evidence URI)."""
+def upload_store(prepared: PreparedUpload, *, ticket_id, evidence_id) -> StoredUpload:
+    """Save the bytes (unchanged) through Django's default storage, and the thumbnail beside them
+    as evidence/<ticket>/<evidence id>.thumb.jpg."""
     name = default_storage.save(
         f"evidence/{ticket_id}/{evidence_id}.{prepared.sniffed.extension}", ContentFile(prepared.data)
     )
     bucket = getattr(default_storage, "bucket_name", None)
     uri = f"s3://{bucket}/{name}" if bucket else f"{LOCAL_STORAGE_URI_PREFIX}{name}"
-    return name, uri
+    thumbnail_name = ""
+    if prepared.thumbnail is not None:
+        try:
+            thumbnail_name = default_storage.save(
+                f"evidence/{ticket_id}/{evidence_id}.thumb.jpg", ContentFile(prepared.thumbnail)
+            )
+        except BaseException:
+            upload_discard(name)
+            raise
+    return StoredUpload(name=name, uri=uri, thumbnail_name=thumbnail_name)
 
 
-def upload_discard(name: str) -> None:
-    """Remove a stored file whose evidence row was never committed."""
-    if name and default_storage.exists(name):
-        default_storage.delete(name)
+def upload_discard(*names: str) -> None:
+    """Remove stored files whose evidence row was never committed."""
+    for name in names:
+        if name and default_storage.exists(name):
+            default_storage.delete(name)
 
 
 def evidence_file_response(item) -> FileResponse:
@@ -165,4 +201,24 @@ def evidence_file_response(item) -> FileResponse:
     )
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
+def evidence_thumbnail_response(item) -> FileResponse:
+    """A photo's thumbnail for the pages, shown inline: a JPEG we encoded ourselves from the
+    decoded pixels, so it carries nothing of the uploaded file but the picture (still nosniff and
+    a locked-down CSP should it be opened on its own). 404 when the item has none."""
+    name = (item.metadata or {}).get("thumbnail") or ""
+    # Only ever the name upload_store gave it (evidence_add never takes this key from a client).
+    if not isinstance(name, str) or not name.startswith(f"evidence/{item.ticket_id}/{item.pk}.thumb"):
+        raise Http404("This evidence item has no thumbnail.")
+    try:
+        stored = default_storage.open(name, "rb")
+    except FileNotFoundError:
+        raise Http404("This evidence item has no thumbnail.") from None
+    response = FileResponse(stored, content_type="image/jpeg")
+    response["Content-Disposition"] = f'inline; filename="evidence-{item.pk}.thumb.jpg"'
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Cache-Control"] = "private, max-age=3600"
     return response

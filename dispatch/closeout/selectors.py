@@ -1,9 +1,10 @@
-"""Reads of closeout data: a ticket's evidence and latest completion, and the autonomy controls
-(the pause that applies to a ticket, their state and replay)."""
+"""Reads of closeout data: a ticket's evidence, latest completion, labor and parts, the price book,
+and the autonomy controls (the pause that applies to a ticket, their state and replay)."""
 
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 from functools import partial
 
 from django.core.cache import cache
@@ -16,7 +17,17 @@ from dispatch.tickets.models import Ticket
 from dispatch.tickets.policy import access_check
 from dispatch.tickets.services import ticket_not_found
 
-from .models import AutonomyPause, AutonomyScope, ChecklistResult, Evidence, IncidentTemplate
+from .billing import cents_round, labor_line, labor_rate_cents
+from .models import (
+    AutonomyPause,
+    AutonomyScope,
+    ChecklistResult,
+    Evidence,
+    IncidentTemplate,
+    LaborEntry,
+    PartUsage,
+    PriceBookItem,
+)
 from .packets import evidence_item, iso
 
 # When several pauses apply to one ticket, the narrowest one explains the refusal.
@@ -38,6 +49,76 @@ def completion_latest(ticket_id) -> ChecklistResult | None:
     reason and the evidence it cited (tech.complete, closeout.candidate, or a dispatcher's manual
     bypass, which carries the latest answers forward). None before any completion."""
     return ChecklistResult.objects.filter(ticket_id=ticket_id).order_by("-created_at", "-id").first()
+
+
+PRICE_BOOK_SEARCH_MAX = 100
+
+
+def price_book_search(query: str, limit: int = 20) -> list[dict]:
+    """Active price book items whose name contains `query` or whose SKU starts with it (any case),
+    by name; a blank query lists the first items by name. At most `limit` (1 to 100) rows."""
+    limit = max(1, min(int(limit), PRICE_BOOK_SEARCH_MAX))
+    term = (query or "").strip()[:100]
+    items = PriceBookItem.objects.filter(active=True)
+    if term:
+        items = items.filter(Q(name__icontains=term) | Q(sku__istartswith=term))
+    return [
+        {"id": item.id, "sku": item.sku, "name": item.name, "unit_cents": item.unit_cents, "taxable": item.taxable}
+        for item in items.order_by("name", "sku")[:limit]
+    ]
+
+
+def labor_and_parts(ticket_id) -> dict:
+    """A ticket's labor entries and parts, oldest first, with each line's amount in cents as the
+    invoice will compute it (labor at its own rate or the standard one; parts at their own price
+    or the price book's), and the totals before tax. Two queries."""
+    default_rate = labor_rate_cents()
+    labor = []
+    for entry in (
+        LaborEntry.objects.filter(ticket_id=ticket_id).select_related("technician").order_by("created_at", "id")
+    ):
+        rate = entry.rate_cents or default_rate
+        labor.append(
+            {
+                "id": entry.id,
+                "technician_id": str(entry.technician_id) if entry.technician_id else None,
+                "technician_name": entry.technician.display_name if entry.technician_id else None,
+                "minutes": entry.minutes,
+                "description": entry.description,
+                "rate_cents": rate,
+                "standard_rate": entry.rate_cents is None,
+                "line_total_cents": labor_line(entry.minutes, rate, entry.description).total_cents,
+                "created_by": entry.created_by,
+                "created_at": iso(entry.created_at),
+            }
+        )
+    parts = []
+    usages = (
+        PartUsage.objects.filter(ticket_id=ticket_id).select_related("price_book_item").order_by("created_at", "id")
+    )
+    for usage in usages:
+        item = usage.price_book_item
+        unit = usage.unit_cents if usage.unit_cents is not None else (item.unit_cents if item else 0)
+        parts.append(
+            {
+                "id": usage.id,
+                "sku": item.sku if item else None,
+                "name": item.name if item else None,
+                "description": usage.description or (item.name if item else ""),
+                "quantity": str(usage.quantity),
+                "unit_cents": unit,
+                "line_total_cents": cents_round(Decimal(usage.quantity) * Decimal(unit)),
+                "created_by": usage.created_by,
+                "created_at": iso(usage.created_at),
+            }
+        )
+    return {
+        "labor": labor,
+        "parts": parts,
+        "labor_minutes": sum(row["minutes"] for row in labor),
+        "labor_cents": sum(row["line_total_cents"] for row in labor),
+        "parts_cents": sum(row["line_total_cents"] for row in parts),
+    }
 
 
 def autonomy_pause_serialize(pause: AutonomyPause) -> dict:

@@ -531,6 +531,9 @@ PRICE_BOOK: tuple[tuple[str, str, int], ...] = (
     ("BELT-DG-DRIVE", "Dura-Glide drive belt", 7800),
     ("CYL-MORTISE-SFIC", "Mortise cylinder, small-format IC core", 6400),
     ("GLASS-TEMP-14", 'Tempered glass lite 1/4", cut to size', 31000),
+    ("LATCH-SCH-F-234", 'Schlage F-series spring latch, 2-3/4" backset', 3200),
+    ("DEADBOLT-SCH-B60N", "Schlage B60N grade 1 deadbolt, satin chrome", 7900),
+    ("HINGE-SET-45BB-3", 'Hinge set: three 4-1/2" ball-bearing hinges, satin chrome', 6900),
 )
 
 
@@ -666,7 +669,12 @@ def company_load() -> Company:
             email=f"{spec.key}@realdispatch.example.com",
         )
         company.users[spec.username] = user
-        technician = Technician.objects.filter(user=user).first() or Technician.objects.create(
+        technician = Technician.objects.filter(user=user).first()
+        if technician is not None and not technician.phone:
+            # Their phone is how a "Y" by SMS is known to be theirs (dispatch.scheduling.tech_replies).
+            technician.phone = spec.phone
+            technician.save(update_fields=["phone"])
+        technician = technician or Technician.objects.create(
             pk=demo_uuid("technician", spec.key),
             user=user,
             display_name=spec.display_name,

@@ -281,8 +281,10 @@ class Walker:
         )
 
     def _evidence(self, walk: Walk, step: Step) -> None:
+        # The template's required evidence, or only the items the step names (a job half done).
         template = self.templates[walk.story.incident_type]
-        for key in template.required_evidence_keys:
+        keys = step.options.get("keys") or template.required_evidence_keys
+        for key in keys:
             outcome = closeout.evidence_add(
                 actor=self.actor(step.by, walk.story), ticket_id=walk.ticket.pk, **self._evidence_item(walk, key)
             )

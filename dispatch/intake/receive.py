@@ -10,12 +10,17 @@ add to one; it never schedules, dispatches, cancels or closes anything. The one 
 customer's message may answer, a "1/2/3" choice of proposed times, is reported in the result
 for the scheduling face to act on; nothing here acts on it.
 
+An SMS from one of our technicians' phones is stored the same way but is no customer's: it
+opens and threads nothing and answers nothing, and waits for a dispatcher's review unless the
+face that received it acts on it (technician_messages.py).
+
 `dispatch.intake.services` re-exports the public names; callers import them from there.
 """
 
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,6 +56,7 @@ from .gate import gate_refusals
 from .models import ExtractedField, InboundChannel, InboundMessage
 from .selectors import blind_intake_of
 from .status_links import status_link
+from .technician_messages import acknowledgement_read, technician_flag, technician_for_phone
 
 INTAKE_RECEIVE = command(
     "intake.receive", ["dispatcher", "agent"], None, "NEW", "Open a ticket from a customer's message"
@@ -111,6 +117,11 @@ class IntakeResult:
     spam: bool = False
     # The texts sent back (queued in the outbox, or for an agent to relay when the channel is theirs).
     replies: list[str] = field(default_factory=list)
+    # An SMS from one of our technicians' phones: no ticket is opened or threaded; the face that
+    # received it hands it to scheduling (see technician_messages.py).
+    technician_id: uuid.UUID | None = None
+    # The technician's text reads as an acknowledgement ("Y", "yes", "ok", "on it").
+    acknowledgement: bool = False
 
 
 def _channel_clean(channel: Any) -> str:
@@ -542,8 +553,14 @@ def message_receive(
     raw: dict | None = None,
     actor: Actor | None = None,
     extra: dict | None = None,
+    then: Callable[[IntakeResult], None] | None = None,
 ) -> IntakeResult:
-    """Take one inbound message: dedupe, sanitize, thread or open a ticket, extract, ask or confirm."""
+    """Take one inbound message: dedupe, sanitize, thread or open a ticket, extract, ask or confirm.
+
+    `then`, when given, runs with the result inside the message's transaction, only the first
+    time the message arrives (never for a redelivery): what a face does with the message commits
+    together with it, or neither does and the provider's retry finds nothing done.
+    """
     channel = _channel_clean(channel)
     provider_id = _provider_id_clean(provider_message_id)
     if not isinstance(body, str):
@@ -596,7 +613,10 @@ def message_receive(
             except IntegrityError as exc:
                 raise _Redelivered from exc
             conversations.sender_lock(phone=phone, email=email)
-            return _message_process(actor=actor, message=message, clean=clean, extra=extra)
+            result = _message_process(actor=actor, message=message, clean=clean, extra=extra)
+            if then is not None:
+                then(result)
+            return result
     except _Redelivered as redelivered:
         existing = (
             InboundMessage.objects.filter(channel=channel, provider_message_id=provider_id)
@@ -605,6 +625,7 @@ def message_receive(
         )
         if existing is None:
             raise redelivered.__cause__ from None
+        technician = (existing.flags or {}).get("technician") or {}
         return IntakeResult(
             message=existing,
             ticket=existing.ticket,
@@ -612,6 +633,8 @@ def message_receive(
             reply_option=existing.reply_option,
             flagged=existing.needs_review,
             spam=bool(existing.flags.get("spam")),
+            technician_id=uuid.UUID(technician["id"]) if technician.get("id") else None,
+            acknowledgement=bool(technician.get("acknowledgement")),
         )
 
 
@@ -647,6 +670,9 @@ def _message_process(
     flags = message.flags
     phone, email = message.sender_phone, message.sender_email
     result = IntakeResult(message=message, ticket=None, flagged=message.needs_review)
+    technician = technician_for_phone(phone) if message.channel == InboundChannel.SMS else None
+    if technician is not None:
+        return _from_technician(message=message, clean=clean, technician=technician, result=result)
     route = _reply_route(channel=message.channel, phone=phone, email=email, extra=extra)
     text = _extraction_text(clean, extra)
     found = extract.message_extract(text, now=message.received_at)
@@ -683,6 +709,23 @@ def _message_process(
     message.flags = flags
     message.save(update_fields=["ticket", "conversation", "reply_option", "flags", "needs_review"])
     result.ticket = ticket
+    return result
+
+
+def _from_technician(
+    *, message: InboundMessage, clean: sanitize.CleanMessage, technician, result: IntakeResult
+) -> IntakeResult:
+    """Keep a technician's text without taking it for a customer's: no ticket, no reply. It waits
+    for a dispatcher's review until whoever acts on it settles it (technician_message_settle)."""
+    acknowledgement = acknowledgement_read(clean.body)
+    message.flags["technician"] = technician_flag(technician, acknowledgement=acknowledgement)
+    message.needs_review = True
+    # An SMS names no sender; the back office lists the message under the technician's name.
+    message.sender_name = message.sender_name or technician.display_name[:200]
+    message.save(update_fields=["flags", "needs_review", "sender_name"])
+    result.technician_id = technician.pk
+    result.acknowledgement = acknowledgement
+    result.flagged = True
     return result
 
 

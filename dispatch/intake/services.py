@@ -376,3 +376,4 @@ from .receive import (  # noqa: E402,F401
     missing_items,
     question_text,
 )
+from .technician_messages import technician_message_settle  # noqa: E402,F401

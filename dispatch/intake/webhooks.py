@@ -3,7 +3,8 @@
 Each view checks the provider's signature before reading anything else, refuses with 403 and a
 log line (path and remote address, never the body) when it does not hold, then hands the
 message to `message_receive` — the same service the web form and the agent tool call — and
-answers the provider. Replies to the customer never go in the webhook answer: they are
+answers the provider. A text from one of our technicians' phones opens no ticket: scheduling's
+`technician_reply_apply` acts on it in the same transaction (tech_replies.py). Replies to the customer never go in the webhook answer: they are
 written to the outbox with the ticket change and delivered after commit.
 """
 
@@ -19,8 +20,9 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from dispatch.common.errors import DispatchError
-from dispatch.intake.services import message_receive
+from dispatch.intake.services import IntakeResult, message_receive, technician_message_settle
 from dispatch.scheduling.replies import proposal_reply_apply
+from dispatch.scheduling.tech_replies import technician_reply_apply
 
 from .forms import attachments_store
 from .signatures import mailgun_request_check, mailgun_token_forget, twilio_request_valid
@@ -56,6 +58,22 @@ def _form_fields(query_dict) -> dict:
 
 def _twiml(status: int = 200) -> HttpResponse:
     return HttpResponse(EMPTY_TWIML, content_type="text/xml; charset=utf-8", status=status)
+
+
+def _technician_text(result: IntakeResult) -> None:
+    """A text from a technician's phone, inside the transaction that stores it: scheduling acts on
+    it ("Y" acknowledges their latest dispatch, anything else goes to the dispatcher) and the
+    message records what became of it. A redelivery never gets here."""
+    if result.technician_id is None:
+        return
+    reply = technician_reply_apply(result=result)
+    if reply is not None:
+        technician_message_settle(
+            message=result.message,
+            for_dispatcher=reply.for_dispatcher,
+            ticket_id=reply.ticket_id,
+            outcome=reply.outcome,
+        )
 
 
 @csrf_exempt
@@ -97,6 +115,7 @@ def twilio_sms(request: HttpRequest) -> HttpResponse:
             body=form.get("Body", ""),
             media=media,
             raw=_form_fields(form),
+            then=_technician_text,
         )
         # A "1"/"2"/"3" answer to proposed windows books through scheduling's own service,
         # after the message itself is safely recorded.

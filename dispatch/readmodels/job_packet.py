@@ -29,10 +29,15 @@ from dispatch.tickets.selectors import (
 
 PACKET_TIMELINE_EVENTS = 10
 
-# The actions the packet offers, in the contract's names.
+# The actions the packet offers, by their tools' names (the contract's, and the toolset's own).
 TECH_PACKET_ACTIONS = (
     ("check_in", "tech.check_in"),
+    ("pause_work", "tech.pause"),
+    ("resume_work", "tech.resume"),
     ("add_evidence", "closeout.add_evidence"),
+    ("add_labor", "closeout.add_labor"),
+    ("add_part", "closeout.add_part"),
+    ("save_checklist", "closeout.save_checklist"),
     ("request_change", "tech.request_change"),
     ("candidate", "closeout.candidate"),
     ("complete_work", "tech.complete"),
@@ -89,6 +94,13 @@ def _completion_refusals(actor: Actor, ticket: Ticket, gate: CloseoutGate, pause
             incident_type=ticket.incident_type,
         )
     return refusals
+
+
+def _checklist_source(completion) -> str:
+    """Where the checked items come from: answers saved on the way, or a completion attempt."""
+    if completion is None:
+        return "none_recorded"
+    return "saved_answers" if completion.tool == "closeout.save_checklist" else "latest_completion_attempt"
 
 
 def tech_job_packet(*, actor: Actor, ticket: Ticket, commands: Iterable[Any], now: datetime | None = None) -> dict:
@@ -201,7 +213,7 @@ def tech_job_packet(*, actor: Actor, ticket: Ticket, commands: Iterable[Any], no
                     {"key": key, "checked": checklist_status.get(key) is True}
                     for key in (template.required_checklist_keys if template else [])
                 ],
-                "source": "latest_completion_attempt" if completion else "none_recorded",
+                "source": _checklist_source(completion),
             },
             "closeout_gate": gate.as_dict(),
             "autonomy": {"paused": pause is not None, "policy_error": _autonomy_refusal(pause)},

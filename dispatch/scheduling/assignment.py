@@ -352,7 +352,8 @@ def _technician_notify(technician: Technician, ticket: Ticket, appointment) -> d
     body = (
         f"{settings.DISPATCH_COMPANY_NAME}: {urgency} {ticket.short_ref} - {ticket.summary[:90]}. "
         f"{site.name}, {site.address}. {_local_window(site, appointment.start, appointment.end)}. "
-        f"Details: {settings.DISPATCH_PUBLIC_URL}/tech/"
+        # A "Y" back acknowledges the job (tech_replies.py).
+        f"Reply Y to acknowledge. Details: {settings.DISPATCH_PUBLIC_URL}/tech/"
     )
     refused = []
     for channel in ("SMS", "EMAIL"):

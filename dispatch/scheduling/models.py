@@ -312,17 +312,19 @@ class EscalationKind(models.TextChoices):
     STALE_PROPOSAL = "STALE_PROPOSAL", "Proposal unanswered"
     UNACKNOWLEDGED_DISPATCH = "UNACKNOWLEDGED_DISPATCH", "Dispatch not acknowledged"
     SLA_RISK = "SLA_RISK", "At risk of missing the SLA"
+    TECHNICIAN_MESSAGE = "TECHNICIAN_MESSAGE", "Message from the technician"
 
 
 class Escalation(models.Model):
-    """Something a dispatcher must look at, raised by a wake-up and shown on the board until resolved."""
+    """Something a dispatcher must look at, raised by a wake-up (or a technician's text) and shown
+    on the board until resolved."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     ticket = models.ForeignKey("tickets.Ticket", on_delete=models.PROTECT, related_name="escalations")
     kind = models.CharField(max_length=32, choices=EscalationKind.choices)
-    # What exactly this is about ("proposal:<id>", "dispatch:<transition id>", "sla:<due>"): a
-    # wake-up that runs twice finds the same key and does nothing, and the unique constraint
-    # below makes that hold for two workers racing too.
+    # What exactly this is about ("proposal:<id>", "dispatch:<transition id>", "sla:<due>",
+    # "inbound:<message id>"): a wake-up that runs twice finds the same key and does nothing,
+    # and the unique constraint below makes that hold for two workers racing too.
     trigger_key = models.CharField(max_length=120)
     # Plain facts for the board: due time, minutes waiting, the reason in words.
     details = models.JSONField(default=dict, blank=True)

@@ -1,12 +1,15 @@
-"""On site: the contract's tech.check_in (the technician's arrival)."""
+"""On site: the contract's tech.check_in (the technician's arrival), and the technician's own
+pause and resume of the work (tech.pause, tech.resume)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from dispatch.common.actors import Actor
-from dispatch.common.errors import invalid_request
+from dispatch.common.errors import DispatchError, invalid_request
+from dispatch.common.roles import Role
 from dispatch.tickets.commands import command
+from dispatch.tickets.models import StateTransition
 from dispatch.tickets.services import Outcome, ticket_change
 from dispatch.tickets.states import TicketState
 
@@ -17,6 +20,12 @@ from .selectors import appointments_booked_for_ticket
 TECH_CHECK_IN = command(
     "tech.check_in", ["technician", "dispatcher"], ["DISPATCHED"], "IN_PROGRESS", "Check in on site"
 )
+# Beyond the contract: the technician stops work for a while (waiting on a part, the customer
+# away) and takes it up again. A technician acts only on their own job (the policy's assignment
+# rule, as for check-in).
+TECH_PAUSE = command("tech.pause", ["technician", "dispatcher"], ["IN_PROGRESS"], "ON_HOLD", "Pause work")
+TECH_RESUME = command("tech.resume", ["technician", "dispatcher"], ["ON_HOLD"], "IN_PROGRESS", "Resume work")
+PAUSE_REASON_MAX = 500
 
 
 def tech_check_in(
@@ -58,4 +67,73 @@ def tech_check_in(
         change.transition(TicketState.IN_PROGRESS)
         change.audit_payload.update({"check_in_id": str(check_in.id), "arrived_at": iso(arrived_at)})
         change.result = {"check_in_id": str(check_in.id), "arrived_at": iso(arrived_at), "location": location or {}}
+    return change.outcome
+
+
+def tech_pause(
+    *,
+    actor: Actor,
+    ticket_id: Any,
+    reason: str,
+    request: dict | None = None,
+    expected_version: int | None = None,
+) -> Outcome:
+    """Stop work on a job in progress for a stated reason (IN_PROGRESS -> ON_HOLD)."""
+    role_check(TECH_PAUSE, actor)
+    if not isinstance(reason, str) or not reason.strip():
+        raise invalid_request("Say why the work is paused.", field="reason")
+    reason = reason.strip()
+    if len(reason) > PAUSE_REASON_MAX:
+        raise invalid_request(f"The reason is longer than {PAUSE_REASON_MAX} characters.", field="reason")
+    with ticket_change(
+        actor=actor,
+        command=TECH_PAUSE,
+        ticket_id=ticket_id,
+        expected_version=expected_version,
+        request=request,
+        audit={"reason": reason},
+    ) as change:
+        change.transition(TicketState.ON_HOLD)
+    return change.outcome
+
+
+def _held_by(ticket) -> str:
+    """The tool that last put the ticket on hold (tech.pause, dispatch.force_hold, ...)."""
+    last = (
+        StateTransition.objects.filter(ticket=ticket, to_state=TicketState.ON_HOLD)
+        .select_related("audit_event")
+        .order_by("-seq")
+        .first()
+    )
+    return last.audit_event.tool_name if last else ""
+
+
+def tech_resume(
+    *,
+    actor: Actor,
+    ticket_id: Any,
+    request: dict | None = None,
+    expected_version: int | None = None,
+) -> Outcome:
+    """Take up paused work again (ON_HOLD -> IN_PROGRESS). A technician resumes only a pause made
+    with tech.pause: a hold dispatch put on (dispatch.force_hold) is dispatch's to lift."""
+    role_check(TECH_RESUME, actor)
+    with ticket_change(
+        actor=actor,
+        command=TECH_RESUME,
+        ticket_id=ticket_id,
+        expected_version=expected_version,
+        request=request,
+    ) as change:
+        held_by = _held_by(change.ticket)
+        if actor.role == Role.TECHNICIAN and held_by != TECH_PAUSE.tool:
+            raise DispatchError(
+                "HOLD_SET_BY_DISPATCH",
+                "Dispatch put this job on hold: ask dispatch to release it.",
+                status=409,
+                dimension="policy",
+                details={"held_by_tool": held_by or None},
+            )
+        change.transition(TicketState.IN_PROGRESS)
+        change.audit_payload["held_by_tool"] = held_by or None
     return change.outcome

@@ -3,7 +3,7 @@
 Each concern lives in its own module; this one names what the faces use:
   proposals    schedule.propose/confirm/hold/release/rollback and the slot engine's suggestions
   assignment   assignment.recommend/dispatch and dispatch.force_unassign
-  onsite       tech.check_in
+  onsite       tech.check_in, tech.pause, tech.resume
   time_off     a technician's time off
 The one place a booking is saved (and its double-booking guard) is appointments.py; the board's
 bookings are booking.py, the technician's way to the job eta.py, the wake-ups wakeups.py.
@@ -20,7 +20,7 @@ from .assignment import (
     assignment_recommend,
     dispatch_force_unassign,
 )
-from .onsite import TECH_CHECK_IN, tech_check_in
+from .onsite import TECH_CHECK_IN, TECH_PAUSE, TECH_RESUME, tech_check_in, tech_pause, tech_resume
 from .proposals import (
     SCHEDULE_CONFIRM,
     SCHEDULE_HOLD,
@@ -48,6 +48,8 @@ __all__ = [
     "SCHEDULE_ROLLBACK",
     "SCHEDULE_SUGGEST",
     "TECH_CHECK_IN",
+    "TECH_PAUSE",
+    "TECH_RESUME",
     "TIME_OFF_ADD",
     "assignment_dispatch",
     "assignment_recommend",
@@ -60,5 +62,7 @@ __all__ = [
     "schedule_rollback",
     "schedule_suggest",
     "tech_check_in",
+    "tech_pause",
+    "tech_resume",
     "time_off_add",
 ]

@@ -9,7 +9,7 @@
   within DISPATCH_SLA_RISK_MARGIN_MINUTES of that time.
 - The evening before a visit (from DISPATCH_REMINDER_HOUR, site time): the customer's reminder.
 - Escalations whose cause went away (the technician acknowledged, arrived, the customer
-  answered) are resolved.
+  answered, the job a technician texted about moved on) are resolved.
 
 Each action is one executor call as the SYSTEM actor, so it writes its own audit event, and
 each is idempotent: what it raises or sends is keyed (Escalation.trigger_key,
@@ -90,7 +90,12 @@ SLA_MET_STATES = frozenset(
 # The states in which the ticket's scheduled start is a booking, not a tentative proposal.
 BOOKED_STATES = frozenset({TicketState.SCHEDULED, TicketState.DISPATCHED})
 # The board shows the most pressing first.
-KIND_ORDER = (EscalationKind.UNACKNOWLEDGED_DISPATCH, EscalationKind.SLA_RISK, EscalationKind.STALE_PROPOSAL)
+KIND_ORDER = (
+    EscalationKind.UNACKNOWLEDGED_DISPATCH,
+    EscalationKind.TECHNICIAN_MESSAGE,
+    EscalationKind.SLA_RISK,
+    EscalationKind.STALE_PROPOSAL,
+)
 
 
 class ConditionCleared(Exception):
@@ -476,6 +481,12 @@ def _cleared_reason(escalation: Escalation, ticket: Ticket) -> str | None:
             or not StateTransition.objects.filter(pk=transition_id, seq=ticket.transition_seq).exists()
         ):
             return "The job is no longer waiting on that dispatch."
+        return None
+    if escalation.kind == EscalationKind.TECHNICIAN_MESSAGE:
+        # The text stays in the messages waiting for review; the board shows it while the job
+        # is where it was when the technician wrote.
+        if ticket.state != escalation.details.get("ticket_state"):
+            return "The job moved on since the technician's message."
         return None
     if StateTransition.objects.filter(ticket=ticket, to_state=TicketState.ON_SITE).exists():
         return "A technician reached the site."

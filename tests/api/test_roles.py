@@ -48,6 +48,11 @@ REALISTIC = {
     "ops.autonomy.rollback": {"scope_type": "GLOBAL", "reason": "Review done"},
     "tech.depart": {"eta_minutes": 20},
     "tech.eta_update": {"eta_minutes": 35},
+    "tech.pause": {"reason": "Waiting on a part"},
+    "closeout.add_labor": {"minutes": 30},
+    "closeout.update_labor": {"labor_entry_id": 1, "minutes": 45},
+    "closeout.add_part": {"description": "Shims", "unit_cents": 120},
+    "closeout.save_checklist": {"checklist_status": {"work_performed": True}},
 }
 
 

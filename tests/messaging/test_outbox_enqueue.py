@@ -25,6 +25,8 @@ SEEDED_PLACEHOLDERS = {
     "proposal_reply_help": {"company", "ticket_ref", "windows"},
     "proposal_reply_unavailable": {"company", "ticket_ref"},
     "already_booked": {"company", "ticket_ref", "window"},
+    "tech_ack_confirmed": {"ticket_ref", "address"},
+    "tech_ack_nothing_pending": {"company"},
 }
 
 

@@ -1,8 +1,9 @@
 """Closeout's writes, one module per concern:
 
 - `evidence`: evidence items and the exceptions that waive required evidence;
-- `completion`: completion behind the evidence gate, the dispatcher's manual bypass, QA;
-- `invoicing`: labor, parts and the invoice draft;
+- `completion`: checklist answers saved on the way, completion behind the evidence gate, the
+  dispatcher's manual bypass, QA;
+- `invoicing`: labor (logged and corrected), parts and the invoice draft;
 - `closing`: close and force close, and the worker that compiles the closeout packet;
 - `autonomy`: the pauses that stop agents' closeout actions.
 
@@ -31,11 +32,13 @@ from .closing import (
     ticket_force_close,
 )
 from .completion import (
+    CHECKLIST_SAVE,
     CLOSEOUT_CANDIDATE,
     DISPATCH_MANUAL_BYPASS,
     QA_VERIFY,
     TECH_COMPLETE,
     QaVerificationFailed,
+    checklist_save,
     closeout_candidate,
     dispatch_manual_bypass,
     qa_verify,
@@ -45,10 +48,12 @@ from .evidence import EVIDENCE_ADD, EVIDENCE_EXCEPTION, evidence_add, evidence_e
 from .invoicing import (
     BILLING_GENERATE_INVOICE,
     LABOR_ADD,
+    LABOR_UPDATE,
     PART_ADD,
     InvoiceWritten,
     invoice_generate,
     labor_add,
+    labor_update,
     part_add,
 )
 
@@ -56,12 +61,14 @@ __all__ = [
     "AUTONOMY_PAUSE",
     "AUTONOMY_ROLLBACK",
     "BILLING_GENERATE_INVOICE",
+    "CHECKLIST_SAVE",
     "CLOSEOUT_CANDIDATE",
     "CLOSE_TOOLS",
     "DISPATCH_MANUAL_BYPASS",
     "EVIDENCE_ADD",
     "EVIDENCE_EXCEPTION",
     "LABOR_ADD",
+    "LABOR_UPDATE",
     "PACKET_COMPILED",
     "PART_ADD",
     "QA_VERIFY",
@@ -74,6 +81,7 @@ __all__ = [
     "autonomy_guard",
     "autonomy_pause",
     "autonomy_rollback",
+    "checklist_save",
     "closeout_candidate",
     "closeout_packet_build",
     "closeout_packets_sweep",
@@ -83,6 +91,7 @@ __all__ = [
     "evidence_kind_normalize",
     "invoice_generate",
     "labor_add",
+    "labor_update",
     "packet_build_schedule",
     "part_add",
     "qa_verify",

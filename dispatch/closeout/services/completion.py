@@ -1,5 +1,6 @@
-"""Completion and QA: the technician (or an agent) marks the work done behind the evidence gate,
-a dispatcher may complete without the gate, and QA verifies or fails what was completed."""
+"""Completion and QA: the technician saves checklist answers on the way and marks the work done
+behind the evidence gate (or an agent proposes it), a dispatcher may complete without the gate,
+and QA verifies or fails what was completed."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from dispatch.tickets.commands import Command, command
 from dispatch.tickets.services import Outcome, ticket_change
 from dispatch.tickets.states import TicketState
 
-from ..gate import closeout_requirements
+from ..gate import closeout_requirements, template_for
 from ..models import ChecklistResult, QaReview
 from ..packets import iso
 from ..selectors import completion_latest
@@ -29,6 +30,14 @@ CLOSEOUT_CANDIDATE = command(
     [TicketState.IN_PROGRESS],
     TicketState.COMPLETED_PENDING_VERIFICATION,
     "Propose closeout",
+)
+# Beyond the contract: the technician's answers kept while the work goes on (no state change).
+CHECKLIST_SAVE = command(
+    "closeout.save_checklist",
+    ["technician", "dispatcher"],
+    [TicketState.ON_SITE, TicketState.IN_PROGRESS, TicketState.ON_HOLD],
+    None,
+    "Save checklist answers",
 )
 QA_VERIFY = command(
     "qa.verify", ["qa", "dispatcher"], [TicketState.COMPLETED_PENDING_VERIFICATION], TicketState.VERIFIED, "QA verify"
@@ -77,8 +86,12 @@ def _complete(
     request: dict | None,
     expected_version: int | None,
     risk_block: bool,
+    saved_answers: bool = False,
 ) -> Outcome:
-    if not isinstance(checklist_status, dict):
+    """`saved_answers`: a caller that sends no checklist_status completes on the answers saved
+    with closeout.save_checklist (and their no-signature reason unless it gives one)."""
+    from_saved = saved_answers and checklist_status is None
+    if not from_saved and not isinstance(checklist_status, dict):
         raise invalid("Field 'checklist_status' must be a JSON object.", "checklist_status")
     reason = text(no_signature_reason, "no_signature_reason")
     refs = string_list(evidence_refs, "evidence_refs")
@@ -91,6 +104,18 @@ def _complete(
         audit={"checklist_status": checklist_status, "no_signature_reason": reason or None, "evidence_refs": refs},
     ) as change:
         autonomy_guard(change)
+        if from_saved:
+            # Read under the ticket's lock: answers saved a moment ago are the ones completed on.
+            saved = completion_latest(change.ticket.id)
+            checklist_status = dict(saved.checklist_status) if saved else {}
+            reason = reason or (saved.no_signature_reason if saved else "")
+            change.audit_payload.update(
+                {
+                    "checklist_status": checklist_status,
+                    "no_signature_reason": reason or None,
+                    "checklist_source": {"saved_checklist_result_id": str(saved.id) if saved else None},
+                }
+            )
         gate = closeout_requirements(
             ticket=change.ticket, checklist_status=checklist_status, no_signature_reason=reason, evidence_refs=refs
         )
@@ -125,13 +150,16 @@ def tech_complete(
     *,
     actor: Actor,
     ticket_id,
-    checklist_status: dict,
+    checklist_status: dict | None = None,
     no_signature_reason: str | None = None,
     evidence_refs: list[str] | None = None,
     request: dict | None = None,
     expected_version: int | None = None,
 ) -> Outcome:
-    """Mark the work done (IN_PROGRESS -> COMPLETED_PENDING_VERIFICATION) once the gate is satisfied."""
+    """Mark the work done (IN_PROGRESS -> COMPLETED_PENDING_VERIFICATION) once the gate is satisfied.
+
+    The answers are the checklist_status sent (the contract's callers always send one); without
+    it, the answers saved with checklist_save."""
     return _complete(
         actor=actor,
         ticket_id=ticket_id,
@@ -142,7 +170,77 @@ def tech_complete(
         request=request,
         expected_version=expected_version,
         risk_block=False,
+        saved_answers=True,
     )
+
+
+def _checklist_answers(checklist_status) -> dict[str, bool]:
+    if not isinstance(checklist_status, dict):
+        raise invalid("Field 'checklist_status' must be a JSON object.", "checklist_status")
+    for key, value in checklist_status.items():
+        if not isinstance(value, bool):
+            raise invalid(
+                f"Checklist answer '{str(key)[:120]}' must be true or false.", f"checklist_status.{str(key)[:120]}"
+            )
+    return dict(checklist_status)
+
+
+def checklist_save(
+    *,
+    actor: Actor,
+    ticket_id,
+    checklist_status: dict,
+    no_signature_reason: str | None = None,
+    expected_version: int | None = None,
+    request: dict | None = None,
+) -> Outcome:
+    """Keep checklist answers given before completion (no state change), merged over the answers
+    saved before; tech.complete without a checklist completes on them. `no_signature_reason`:
+    None keeps the saved reason, "" clears it. The result is the ChecklistResult row written."""
+    answers = _checklist_answers(checklist_status)
+    given_reason = None if no_signature_reason is None else text(no_signature_reason, "no_signature_reason")
+
+    with ticket_change(
+        actor=actor,
+        command=CHECKLIST_SAVE,
+        ticket_id=ticket_id,
+        expected_version=expected_version,
+        request=request,
+        audit={"checklist_status": answers},
+    ) as change:
+        ticket = change.ticket
+        template = template_for(ticket.incident_type)
+        known = list(template.required_checklist_keys) if template else []
+        unknown = sorted(key for key in answers if key not in known)
+        if unknown:
+            raise invalid(
+                f"Not a checklist item of this job: {', '.join(unknown)}.",
+                f"checklist_status.{unknown[0]}",
+                unknown_checklist_keys=unknown,
+                checklist_keys=known,
+            )
+        previous = completion_latest(ticket.id)
+        merged = {**(previous.checklist_status if previous else {}), **answers}
+        reason = given_reason if given_reason is not None else (previous.no_signature_reason if previous else "")
+        gate = closeout_requirements(ticket=ticket, checklist_status=merged, no_signature_reason=reason)
+        saved = ChecklistResult.objects.create(
+            ticket=ticket,
+            tool=CHECKLIST_SAVE.tool,
+            checklist_status=merged,
+            no_signature_reason=reason,
+            gate=gate.as_dict(),
+            submitted_by=actor.actor_id,
+            submitted_by_role=role_name(actor),
+        )
+        change.audit_payload.update(
+            {
+                "no_signature_reason": reason or None,
+                "saved_checklist_status": merged,
+                "checklist_result_id": str(saved.id),
+            }
+        )
+        change.result = saved
+    return change.outcome
 
 
 def closeout_candidate(

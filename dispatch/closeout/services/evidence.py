@@ -19,7 +19,8 @@ from ..gate import SIGNATURE_KEY, template_for
 from ..models import Evidence, EvidenceException, EvidenceKind
 from ..packets import iso
 from .autonomy import autonomy_guard
-from .inputs import invalid, moment, role_name, string_list, text
+from .inputs import invalid, moment, role_name, string_list
+from .inputs import text as text_field
 
 EVIDENCE_ADD = command("closeout.add_evidence", ["dispatcher", "agent", "technician"], None, None, "Add evidence")
 EVIDENCE_EXCEPTION = command(
@@ -29,6 +30,8 @@ EVIDENCE_EXCEPTION = command(
     None,
     "Grant evidence exception",
 )
+
+NOTE_MAX_CHARS = 4000
 
 KIND_ALIASES = {
     "IMAGE": EvidenceKind.PHOTO,
@@ -44,7 +47,7 @@ KIND_ALIASES = {
 def evidence_kind_normalize(kind) -> tuple[str, str]:
     """(kind, label): a known kind in any case or with a suffix ("photo_0" is a PHOTO); anything
     else is OTHER, with the caller's word kept as the label."""
-    raw = text(kind, "kind", required=True, max_length=60)
+    raw = text_field(kind, "kind", required=True, max_length=60)
     upper = raw.upper()
     if upper in EvidenceKind.values:
         return upper, ""
@@ -81,28 +84,41 @@ def evidence_add(
     evidence_key: str | None = None,
     checksum: str | None = None,
     metadata: dict | None = None,
+    text: str | None = None,
     request: dict | None = None,
     expected_version: int | None = None,
 ) -> Outcome:
-    """Record one evidence item, given as an object-store URI or as an uploaded file."""
+    """Record one evidence item, given as an object-store URI or as an uploaded file; a NOTE may
+    instead be just its `text` (up to 4000 characters, kept in metadata["text"])."""
     kind_value, kind_label = evidence_kind_normalize(kind)
     if metadata is not None and not isinstance(metadata, dict):
         raise invalid("Field 'metadata' must be a JSON object.", "metadata")
     meta = dict(metadata or {})
+    # The thumbnail's storage name is ours to set (evidence_thumbnail_response serves it).
+    meta.pop("thumbnail", None)
+    note_text = text_field(text, "text", max_length=NOTE_MAX_CHARS)
+    if note_text:
+        meta["text"] = note_text
     # The key may come top-level or inside metadata (as upstream clients send it); top-level wins.
-    key = text(evidence_key if evidence_key is not None else meta.get("evidence_key"), "evidence_key", max_length=120)
+    key = text_field(
+        evidence_key if evidence_key is not None else meta.get("evidence_key"), "evidence_key", max_length=120
+    )
     if key:
         meta["evidence_key"] = key
     if kind_label:
         meta.setdefault("kind_label", kind_label)
-    checksum = text(checksum, "checksum", max_length=200)
+    checksum = text_field(checksum, "checksum", max_length=200)
     if upload is not None and uri:
         raise invalid("Send either a 'uri' or a file, not both.", "uri")
+    note_only = kind_value == EvidenceKind.NOTE and upload is None and (uri is None or uri == "")
+    if note_only and not note_text:
+        raise invalid("A note needs its text (or a uri or a file).", "text")
     prepared = evidence_files.upload_prepare(upload, checksum=checksum) if upload is not None else None
-    clean_uri = "" if prepared else evidence_files.evidence_uri_check(uri)
+    # A note kept as text has no file anywhere: its uri stays empty.
+    clean_uri = "" if prepared or note_only else evidence_files.evidence_uri_check(uri)
 
     evidence_id = uuid.uuid4()
-    stored_name = ""
+    stored = None
     if prepared is not None:
         try:
             ticket_key = uuid.UUID(str(ticket_id))
@@ -110,9 +126,11 @@ def evidence_add(
             raise ticket_not_found(ticket_id) from None
         # Written before the transaction, so storage I/O (S3 when configured) never runs while
         # the ticket row is locked; removed again below if the change is refused.
-        stored_name, stored_uri = evidence_files.upload_store(prepared, ticket_id=ticket_key, evidence_id=evidence_id)
+        stored = evidence_files.upload_store(prepared, ticket_id=ticket_key, evidence_id=evidence_id)
 
     audit = {"kind": kind, "uri": uri, "evidence_key": evidence_key, "checksum": checksum or None, "metadata": metadata}
+    if note_text:
+        audit["text"] = note_text
     if prepared is not None:
         audit["upload"] = {"name": prepared.original_name, "size": len(prepared.data)}
     try:
@@ -138,13 +156,15 @@ def evidence_add(
                 created_by_role=role_name(actor),
             )
             if prepared is not None:
-                item.file.name = stored_name
-                item.uri = stored_uri
+                item.file.name = stored.name
+                item.uri = stored.uri
                 item.content_type = prepared.sniffed.content_type
                 item.size = len(prepared.data)
                 item.sha256 = prepared.sha256
                 item.checksum = checksum or f"sha256:{prepared.sha256}"
                 item.metadata = {**meta, **prepared.facts, "original_filename": prepared.original_name}
+                if stored.thumbnail_name:
+                    item.metadata["thumbnail"] = stored.thumbnail_name
             item.save(force_insert=True)
             change.audit_payload.update(
                 {
@@ -156,8 +176,8 @@ def evidence_add(
             )
             change.result = item
     except BaseException:
-        if stored_name:
-            evidence_files.upload_discard(stored_name)
+        if stored is not None:
+            evidence_files.upload_discard(*stored.names)
         raise
     return change.outcome
 
@@ -173,7 +193,7 @@ def evidence_exception_grant(
     expected_version: int | None = None,
 ) -> Outcome:
     """Waive required evidence keys (all of them when none are named) until `expires_at`."""
-    reason = text(exception_reason, "exception_reason", required=True)
+    reason = text_field(exception_reason, "exception_reason", required=True)
     refs = list(dict.fromkeys(string_list(evidence_refs, "evidence_refs")))
     until = moment(expires_at, "expires_at", required=False)
     if until is not None and until <= timezone.now():

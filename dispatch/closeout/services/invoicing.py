@@ -29,11 +29,28 @@ WORK_LOGGED_STATES = [
 ]
 LABOR_ADD = command("closeout.add_labor", ["technician", "dispatcher"], WORK_LOGGED_STATES, None, "Log labor")
 PART_ADD = command("closeout.add_part", ["technician", "dispatcher"], WORK_LOGGED_STATES, None, "Log a part")
+LABOR_UPDATE = command("closeout.update_labor", ["technician", "dispatcher"], WORK_LOGGED_STATES, None, "Edit labor")
+MAX_LABOR_MINUTES = 24 * 60
 
 
 def _whole_cents(value, field: str) -> None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
         raise invalid(f"Field '{field}' must be a non-negative whole number.", field)
+
+
+def _minutes_check(minutes) -> None:
+    if isinstance(minutes, bool) or not isinstance(minutes, int) or not 0 < minutes <= MAX_LABOR_MINUTES:
+        raise invalid(f"Field 'minutes' must be a whole number from 1 to {MAX_LABOR_MINUTES}.", "minutes")
+
+
+def labor_entry_not_found(labor_entry_id) -> DispatchError:
+    return DispatchError(
+        "LABOR_ENTRY_NOT_FOUND",
+        f"No labor entry {labor_entry_id} on this ticket.",
+        status=404,
+        dimension="request",
+        details={"labor_entry_id": str(labor_entry_id)[:40]},
+    )
 
 
 def labor_add(
@@ -48,8 +65,7 @@ def labor_add(
     expected_version: int | None = None,
 ) -> Outcome:
     """Log time worked on a job (the technician's own time unless another is named)."""
-    if isinstance(minutes, bool) or not isinstance(minutes, int) or not 0 < minutes <= 24 * 60:
-        raise invalid("Field 'minutes' must be a whole number from 1 to 1440.", "minutes")
+    _minutes_check(minutes)
     _whole_cents(rate_cents, "rate_cents")
     description = text(description, "description", max_length=300)
 
@@ -70,6 +86,60 @@ def labor_add(
             created_by=actor.actor_id,
         )
         change.audit_payload["labor_entry_id"] = entry.id
+        change.result = entry
+    return change.outcome
+
+
+def labor_update(
+    *,
+    actor: Actor,
+    ticket_id,
+    labor_entry_id,
+    minutes: int | None = None,
+    description: str | None = None,
+    expected_version: int | None = None,
+    request: dict | None = None,
+) -> Outcome:
+    """Correct a labor entry of this ticket (minutes and/or description); the audit event records
+    each changed field's old and new value. None leaves a field as it is; "" clears the description."""
+    if minutes is None and description is None:
+        raise invalid("Give the minutes or the description to change.", "minutes")
+    if minutes is not None:
+        _minutes_check(minutes)
+    if description is not None:
+        description = text(description, "description", max_length=300)
+    # An id that is not a whole number names no entry: the same 404 as another ticket's entry.
+    entry_key = labor_entry_id if isinstance(labor_entry_id, int) and not isinstance(labor_entry_id, bool) else None
+    if entry_key is None and isinstance(labor_entry_id, str) and labor_entry_id.strip().isdigit():
+        entry_key = int(labor_entry_id.strip())
+
+    with ticket_change(
+        actor=actor,
+        command=LABOR_UPDATE,
+        ticket_id=ticket_id,
+        expected_version=expected_version,
+        request=request,
+        audit={"labor_entry_id": entry_key},
+    ) as change:
+        # Looked up under the ticket's lock and through the ticket, so an entry of another job
+        # (which this actor may not be allowed to touch) is never found, let alone changed.
+        entry = (
+            LaborEntry.objects.filter(pk=entry_key, ticket=change.ticket).first()
+            if entry_key is not None and 0 < entry_key < 2**63
+            else None
+        )
+        if entry is None:
+            raise labor_entry_not_found(labor_entry_id)
+        changes = {}
+        for name, new in (("minutes", minutes), ("description", description)):
+            old = getattr(entry, name)
+            if new is not None and new != old:
+                changes[name] = {"old": old, "new": new}
+                setattr(entry, name, new)
+        if not changes:
+            raise invalid("Nothing changed: the entry already has these values.", "labor_entry_id")
+        entry.save(update_fields=list(changes))
+        change.audit_payload["changes"] = changes
         change.result = entry
     return change.outcome
 

@@ -1,0 +1,270 @@
+"""What each button on a job page does: the service it calls (the same one as the matching
+toolset tool) and how it reads the form. One table; the views route, guard and answer.
+
+A form's fields are read here and handed to the service as they are: the services validate
+them and refuse bad input with their stable codes, exactly as they do for the API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+
+from django.utils import timezone
+
+from dispatch.closeout import services as closeout
+from dispatch.closeout.gate import SIGNATURE_KEY
+from dispatch.common.actors import Actor
+from dispatch.common.errors import invalid_request
+from dispatch.scheduling import eta
+from dispatch.scheduling import services as scheduling
+from dispatch.tickets import approvals
+from dispatch.tickets.commands import Command
+
+# A check-in queued offline is sent later: the time the button was pressed is kept when it is
+# within this long before the server receives it.
+CLIENT_TIME_TRUSTED_FOR = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class Form:
+    """The posted fields and files of one action."""
+
+    fields: dict[str, str]
+    lists: dict[str, list[str]]
+    files: dict
+
+
+@dataclass(frozen=True)
+class FieldAction:
+    name: str
+    command: Command
+    run: Callable[[Actor, object, Form, dict], object]
+    done: str  # what the technician reads when it worked
+    uploads: bool = False
+
+
+def _text(form: Form, name: str) -> str:
+    return form.fields.get(name, "").strip()
+
+
+def _whole(form: Form, name: str) -> int | None:
+    raw = _text(form, name)
+    if not raw:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise invalid_request(f"'{name}' must be a whole number.", field=name) from None
+
+
+def _location(form: Form) -> dict | None:
+    """The phone's position when the browser gave it (lat, lng, accuracy in metres)."""
+    if not _text(form, "lat") and not _text(form, "lng"):
+        return None
+    try:
+        where = {"lat": float(_text(form, "lat")), "lng": float(_text(form, "lng"))}
+        if _text(form, "accuracy"):
+            where["accuracy_m"] = round(float(_text(form, "accuracy")), 1)
+    except ValueError:
+        raise invalid_request("The position must be numbers.", field="lat") from None
+    if not (-90 <= where["lat"] <= 90 and -180 <= where["lng"] <= 180):
+        raise invalid_request("The position is off the map.", field="lat")
+    return where
+
+
+def _pressed_at(form: Form) -> datetime:
+    """When the technician pressed the button: the phone's clock for a queued post, when plausible."""
+    now = timezone.now()
+    raw = _text(form, "pressed_at")
+    if raw:
+        try:
+            pressed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        except ValueError:
+            pressed = None
+        if pressed is not None and pressed.tzinfo is not None and now - CLIENT_TIME_TRUSTED_FOR <= pressed <= now:
+            return pressed
+    return now
+
+
+def _cents(form: Form, name: str) -> int | None:
+    """Dollars as typed ("125", "125.50") to whole cents."""
+    raw = _text(form, name).replace("$", "").replace(",", "")
+    if not raw:
+        return None
+    try:
+        amount = Decimal(raw)
+    except InvalidOperation:
+        raise invalid_request(f"'{name}' must be an amount like 125.50.", field=name) from None
+    if amount.is_nan() or amount < 0 or amount > Decimal("1000000"):
+        raise invalid_request(f"'{name}' must be an amount from 0 to 1,000,000.", field=name)
+    return int((amount * 100).to_integral_value())
+
+
+def _upload(form: Form, name: str):
+    upload = form.files.get(name)
+    if upload is None:
+        raise invalid_request("Choose a file first.", field=name)
+    return upload
+
+
+# --- the buttons ----------------------------------------------------------------------------
+
+
+def _acknowledge(actor, ticket_id, form, request):
+    return eta.dispatch_acknowledge(actor=actor, ticket_id=ticket_id, request=request)
+
+
+def _depart(actor, ticket_id, form, request):
+    return eta.tech_depart(
+        actor=actor,
+        ticket_id=ticket_id,
+        location=_location(form),
+        eta_minutes=_whole(form, "eta_minutes"),
+        request=request,
+    )
+
+
+def _check_in(actor, ticket_id, form, request):
+    return scheduling.tech_check_in(
+        actor=actor,
+        ticket_id=ticket_id,
+        timestamp=_pressed_at(form).isoformat(),
+        location=_location(form),
+        request=request,
+    )
+
+
+def _pause(actor, ticket_id, form, request):
+    return scheduling.tech_pause(actor=actor, ticket_id=ticket_id, reason=_text(form, "reason"), request=request)
+
+
+def _resume(actor, ticket_id, form, request):
+    return scheduling.tech_resume(actor=actor, ticket_id=ticket_id, request=request)
+
+
+def _request_change(actor, ticket_id, form, request):
+    return approvals.change_request(
+        actor=actor,
+        ticket_id=ticket_id,
+        approval_type=_text(form, "approval_type"),
+        reason=_text(form, "reason"),
+        amount_delta_cents=_cents(form, "amount"),
+        request=request,
+    )
+
+
+def _note(actor, ticket_id, form, request):
+    return closeout.evidence_add(
+        actor=actor,
+        ticket_id=ticket_id,
+        kind="NOTE",
+        text=_text(form, "text"),
+        evidence_key=_text(form, "evidence_key"),
+        request=request,
+    )
+
+
+def _photo(actor, ticket_id, form, request):
+    key = _text(form, "evidence_key")
+    return closeout.evidence_add(
+        actor=actor,
+        ticket_id=ticket_id,
+        kind="PHOTO",
+        upload=_upload(form, "file"),
+        evidence_key="" if key == "other" else key,
+        request=request,
+    )
+
+
+def _signature(actor, ticket_id, form, request):
+    reason = _text(form, "no_signature_reason")
+    if reason:
+        return closeout.checklist_save(
+            actor=actor, ticket_id=ticket_id, checklist_status={}, no_signature_reason=reason, request=request
+        )
+    signer = _text(form, "signer_name")
+    if not signer:
+        raise invalid_request("Type the name of the person who signed.", field="signer_name")
+    return closeout.evidence_add(
+        actor=actor,
+        ticket_id=ticket_id,
+        kind="SIGNATURE",
+        upload=_upload(form, "file"),
+        evidence_key=SIGNATURE_KEY,
+        metadata={"signer_name": signer[:200], "signed_at": _pressed_at(form).isoformat()},
+        request=request,
+    )
+
+
+def _checklist(actor, ticket_id, form, request):
+    # Every key on the form is sent, ticked or not, so unticking is recorded too.
+    answers = {key: key in form.lists.get("done", []) for key in form.lists.get("key", [])}
+    return closeout.checklist_save(actor=actor, ticket_id=ticket_id, checklist_status=answers, request=request)
+
+
+def _labor(actor, ticket_id, form, request):
+    minutes = _whole(form, "minutes")
+    if minutes is None:
+        raise invalid_request("How many minutes?", field="minutes")
+    return closeout.labor_add(
+        actor=actor, ticket_id=ticket_id, minutes=minutes, description=_text(form, "description"), request=request
+    )
+
+
+def _labor_edit(actor, ticket_id, form, request):
+    return closeout.labor_update(
+        actor=actor,
+        ticket_id=ticket_id,
+        labor_entry_id=_text(form, "labor_entry_id"),
+        minutes=_whole(form, "minutes"),
+        description=form.fields.get("description"),
+        request=request,
+    )
+
+
+def _part(actor, ticket_id, form, request):
+    return closeout.part_add(
+        actor=actor,
+        ticket_id=ticket_id,
+        sku=_text(form, "sku"),
+        quantity=_text(form, "quantity") or "1",
+        request=request,
+    )
+
+
+def _complete(actor, ticket_id, form, request):
+    # No checklist in the form: completion uses the answers the technician saved on the page.
+    return closeout.tech_complete(actor=actor, ticket_id=ticket_id, checklist_status=None, request=request)
+
+
+ACTIONS: dict[str, FieldAction] = {
+    action.name: action
+    for action in (
+        FieldAction("acknowledge", eta.TECH_ACKNOWLEDGE, _acknowledge, "Job acknowledged."),
+        FieldAction("depart", eta.TECH_DEPART, _depart, "On your way: the customer has your ETA."),
+        FieldAction("check-in", scheduling.TECH_CHECK_IN, _check_in, "Checked in. Work has started."),
+        FieldAction("pause", scheduling.TECH_PAUSE, _pause, "Job paused."),
+        FieldAction("resume", scheduling.TECH_RESUME, _resume, "Back at work."),
+        FieldAction("request-change", approvals.TECH_REQUEST_CHANGE, _request_change, "Sent for approval."),
+        FieldAction("note", closeout.EVIDENCE_ADD, _note, "Note saved."),
+        FieldAction("photo", closeout.EVIDENCE_ADD, _photo, "Photo saved.", uploads=True),
+        FieldAction("signature", closeout.EVIDENCE_ADD, _signature, "Signature saved.", uploads=True),
+        FieldAction("checklist", closeout.CHECKLIST_SAVE, _checklist, "Checklist saved."),
+        FieldAction("labor", closeout.LABOR_ADD, _labor, "Time logged."),
+        FieldAction("labor-edit", closeout.LABOR_UPDATE, _labor_edit, "Time corrected."),
+        FieldAction("part", closeout.PART_ADD, _part, "Part added."),
+        FieldAction("complete", closeout.TECH_COMPLETE, _complete, "Job complete. Thank you!"),
+    )
+}
+
+
+def action_run(action: FieldAction, *, actor: Actor, ticket_id, form: Form) -> None:
+    """Run one button's service. The audit event keeps the form as sent (files by name only)."""
+    request = {
+        **{name: values if len(values) > 1 else values[0] for name, values in form.lists.items() if values},
+        **{name: getattr(upload, "name", "") for name, upload in form.files.items()},
+    }
+    action.run(actor, ticket_id, form, request)

@@ -1,0 +1,360 @@
+/* Technician pages: posts that survive a dead network, the signature pad, the labor timer.
+ *
+ * Every button's form is sent through one queue kept in IndexedDB: a post is stored first, then
+ * sent, and removed only once the server has answered (success or refusal). Posts that find no
+ * network wait, in order, and go out when it returns; each carries its own Idempotency-Key, so
+ * a post sent twice (the answer lost on the way back) has one effect. Hand-written, no library.
+ */
+(function () {
+  "use strict";
+
+  var DB_NAME = "real-dispatch-field";
+  var STORE = "posts";
+  var RETRY_MS = 15000;
+  var POLL_MS = 15000;
+  var body = document.body;
+  var badge = document.querySelector("[data-queue-badge]");
+  var notices = document.querySelector("[data-notices]");
+  var flushing = false;
+  var delivered = 0;
+
+  // --- the queue ---------------------------------------------------------------------------
+
+  function openDb() {
+    return new Promise(function (resolve, reject) {
+      var request = indexedDB.open(DB_NAME, 1);
+      request.onupgradeneeded = function () {
+        request.result.createObjectStore(STORE, { keyPath: "id", autoIncrement: true });
+      };
+      request.onsuccess = function () { resolve(request.result); };
+      request.onerror = function () { reject(request.error); };
+    });
+  }
+
+  function withStore(mode, work) {
+    return openDb().then(function (db) {
+      return new Promise(function (resolve, reject) {
+        var tx = db.transaction(STORE, mode);
+        var result = work(tx.objectStore(STORE));
+        tx.oncomplete = function () { resolve(result && "result" in result ? result.result : result); };
+        tx.onerror = function () { reject(tx.error); };
+      });
+    });
+  }
+
+  function queueAdd(entry) { return withStore("readwrite", function (s) { return s.add(entry); }); }
+  function queueAll() { return withStore("readonly", function (s) { return s.getAll(); }); }
+  function queueRemove(id) { return withStore("readwrite", function (s) { return s.delete(id); }); }
+
+  function showCount() {
+    return queueAll().then(function (entries) {
+      if (!badge) { return entries.length; }
+      badge.hidden = entries.length === 0;
+      badge.textContent = entries.length === 1 ? "1 update waiting" : entries.length + " updates waiting";
+      return entries.length;
+    });
+  }
+
+  function notice(text, kind) {
+    if (!notices) { return; }
+    var p = document.createElement("p");
+    p.className = "notice notice--" + (kind || "info");
+    p.textContent = text;
+    notices.appendChild(p);
+    setTimeout(function () { p.remove(); }, 8000);
+  }
+
+  function csrfToken(entry) {
+    for (var i = 0; i < entry.fields.length; i++) {
+      if (entry.fields[i][0] === "csrfmiddlewaretoken") { return entry.fields[i][1]; }
+    }
+    return "";
+  }
+
+  // XMLHttpRequest rather than fetch: it reports upload progress for photos.
+  function send(entry, progress) {
+    return new Promise(function (resolve, reject) {
+      var data = new FormData();
+      entry.fields.forEach(function (pair) { data.append(pair[0], pair[1]); });
+      entry.files.forEach(function (file) { data.append(file[0], file[1], file[2]); });
+      var xhr = new XMLHttpRequest();
+      xhr.open("POST", entry.url);
+      xhr.setRequestHeader("X-Field-Fetch", "1");
+      xhr.setRequestHeader("Idempotency-Key", entry.key);
+      xhr.setRequestHeader("X-CSRFToken", csrfToken(entry));
+      if (progress && xhr.upload) {
+        xhr.upload.onprogress = function (event) {
+          if (event.lengthComputable) { progress(event.loaded / event.total); }
+        };
+      }
+      xhr.onload = function () {
+        var answer = {};
+        try { answer = JSON.parse(xhr.responseText); } catch (e) { answer = { message: "The server answered " + xhr.status + "." }; }
+        resolve({ status: xhr.status, answer: answer });
+      };
+      xhr.onerror = function () { reject(new Error("network")); };
+      xhr.ontimeout = function () { reject(new Error("network")); };
+      xhr.timeout = 120000;
+      xhr.send(data);
+    });
+  }
+
+  var progressBars = {};
+
+  function flush() {
+    if (flushing) { return Promise.resolve(); }
+    flushing = true;
+    var stop = false;
+    return queueAll().then(function (entries) {
+      return entries.reduce(function (chain, entry) {
+        return chain.then(function () {
+          if (stop) { return; }
+          return send(entry, progressBars[entry.key]).then(function (result) {
+            // A server in trouble (5xx) is retried later, like a dead network.
+            if (result.status >= 500) { stop = true; return; }
+            // Answered: delivered or refused, either way it has left the queue.
+            return queueRemove(entry.id).then(function () {
+              if (result.status >= 200 && result.status < 300) {
+                delivered += 1;
+                notice(result.answer.message || entry.label + " saved.", "success");
+              } else {
+                showMissing(result.answer);
+                notice(entry.label + ": " + (result.answer.message || "refused."), "error");
+              }
+              if (progressBars[entry.key]) { progressBars[entry.key](1); }
+            });
+          }, function () { stop = true; });
+        });
+      }, Promise.resolve());
+    }).then(function () {
+      flushing = false;
+      return showCount();
+    }, function () { flushing = false; }).then(function (waiting) {
+      if (delivered > 0 && waiting === 0 && body.dataset.job) {
+        delivered = 0;
+        setTimeout(function () { location.reload(); }, 600);
+      }
+    });
+  }
+
+  function showMissing(answer) {
+    if (!answer || !answer.missing || !answer.missing.length || !notices) { return; }
+    var box = document.createElement("div");
+    box.className = "notice notice--error";
+    box.appendChild(document.createTextNode("Still missing: "));
+    answer.missing.forEach(function (item, index) {
+      var link = document.createElement("a");
+      link.href = "#" + item.anchor;
+      link.textContent = item.label;
+      box.appendChild(link);
+      if (index < answer.missing.length - 1) { box.appendChild(document.createTextNode(", ")); }
+    });
+    notices.appendChild(box);
+  }
+
+  function newKey() {
+    if (window.crypto && crypto.randomUUID) { return crypto.randomUUID(); }
+    var bytes = crypto.getRandomValues(new Uint8Array(16));
+    bytes[6] = (bytes[6] & 0x0f) | 0x40; bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    var hex = Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
+    return hex.slice(0, 8) + "-" + hex.slice(8, 12) + "-" + hex.slice(12, 16) + "-" + hex.slice(16, 20) + "-" + hex.slice(20);
+  }
+
+  function entryFor(form, extraFiles, label) {
+    var fields = [];
+    var files = [];
+    Array.prototype.forEach.call(form.elements, function (el) {
+      if (!el.name || el.disabled) { return; }
+      if (el.type === "file") { return; }
+      if ((el.type === "checkbox" || el.type === "radio") && !el.checked) { return; }
+      if (el.name === "idempotency_key") { return; }
+      fields.push([el.name, el.value]);
+    });
+    (extraFiles || []).forEach(function (file) { files.push(file); });
+    var key = newKey();
+    fields.push(["idempotency_key", key]);
+    return { url: form.action, fields: fields, files: files, key: key, label: label || form.dataset.label || "Update", created: Date.now() };
+  }
+
+  function withPosition(form) {
+    if (!("geo" in form.dataset) || !navigator.geolocation) { return Promise.resolve(); }
+    return new Promise(function (resolve) {
+      navigator.geolocation.getCurrentPosition(function (pos) {
+        form.elements.lat.value = pos.coords.latitude.toFixed(6);
+        form.elements.lng.value = pos.coords.longitude.toFixed(6);
+        form.elements.accuracy.value = Math.round(pos.coords.accuracy);
+        resolve();
+      }, function () { resolve(); }, { timeout: 5000, maximumAge: 60000 });
+    });
+  }
+
+  function progressRow(form, name) {
+    var holder = form.querySelector("[data-uploads]");
+    if (!holder) { return null; }
+    var row = document.createElement("div");
+    row.className = "upload";
+    var label = document.createElement("span");
+    label.textContent = name;
+    var bar = document.createElement("progress");
+    bar.max = 1; bar.value = 0;
+    row.appendChild(label); row.appendChild(bar);
+    holder.appendChild(row);
+    return function (fraction) { bar.value = fraction; };
+  }
+
+  function submit(form, event) {
+    event.preventDefault();
+    var button = form.querySelector("[type=submit]");
+    if (button) { button.disabled = true; }
+    var pressed = form.elements.pressed_at;
+    if (pressed) { pressed.value = new Date().toISOString(); }
+    var prepared = withPosition(form).then(function () {
+      if ("signature" in form.dataset) { return signatureEntries(form); }
+      if ("splitFiles" in form.dataset) {
+        // One post per photo: each has its own progress, key and place in the queue.
+        var input = form.querySelector("input[type=file]");
+        return Array.prototype.map.call(input.files, function (file) {
+          var entry = entryFor(form, [["file", file, file.name]], form.dataset.label + " " + file.name);
+          progressBars[entry.key] = progressRow(form, file.name);
+          return entry;
+        });
+      }
+      return [entryFor(form)];
+    });
+    prepared.then(function (entries) {
+      if (!entries || !entries.length) { return; }
+      return entries.reduce(function (chain, entry) {
+        return chain.then(function () { return queueAdd(entry); });
+      }, Promise.resolve()).then(function () {
+        if ("clear" in form.dataset) { form.reset(); }
+        return showCount();
+      }).then(flush);
+    }).catch(function (error) {
+      notice("Could not keep this update on the phone: " + error, "error");
+    }).then(function () {
+      if (button) { button.disabled = false; }
+    });
+  }
+
+  // --- the signature pad ---------------------------------------------------------------------
+
+  var pads = new WeakMap();
+
+  function setUpPad(form) {
+    var canvas = form.querySelector("canvas");
+    var ctx = canvas.getContext("2d");
+    var strokes = [];
+    var current = null;
+    function redraw() {
+      ctx.clearRect(0, 0, canvas.width, canvas.height);
+      ctx.lineWidth = 3; ctx.lineCap = "round"; ctx.lineJoin = "round"; ctx.strokeStyle = "#10202f";
+      strokes.forEach(function (stroke) {
+        ctx.beginPath();
+        stroke.forEach(function (p, i) { if (i === 0) { ctx.moveTo(p[0], p[1]); } else { ctx.lineTo(p[0], p[1]); } });
+        if (stroke.length === 1) { ctx.lineTo(stroke[0][0] + 0.1, stroke[0][1]); }
+        ctx.stroke();
+      });
+    }
+    function point(event) {
+      var box = canvas.getBoundingClientRect();
+      return [(event.clientX - box.left) * canvas.width / box.width, (event.clientY - box.top) * canvas.height / box.height];
+    }
+    canvas.addEventListener("pointerdown", function (event) {
+      event.preventDefault();
+      canvas.setPointerCapture(event.pointerId);
+      current = [point(event)];
+      strokes.push(current);
+      redraw();
+    });
+    canvas.addEventListener("pointermove", function (event) {
+      if (!current) { return; }
+      event.preventDefault();
+      current.push(point(event));
+      redraw();
+    });
+    function end() { current = null; }
+    canvas.addEventListener("pointerup", end);
+    canvas.addEventListener("pointercancel", end);
+    form.querySelector("[data-sig-undo]").addEventListener("click", function () { strokes.pop(); redraw(); });
+    form.querySelector("[data-sig-clear]").addEventListener("click", function () { strokes = []; redraw(); });
+    pads.set(form, { canvas: canvas, isEmpty: function () { return strokes.length === 0; } });
+  }
+
+  function signatureEntries(form) {
+    var pad = pads.get(form);
+    if (pad.isEmpty()) { notice("Ask the customer to sign in the box first.", "error"); return Promise.resolve([]); }
+    if (!form.elements.signer_name.value.trim()) { notice("Type the name of the person who signed.", "error"); return Promise.resolve([]); }
+    return new Promise(function (resolve) {
+      pad.canvas.toBlob(function (blob) { resolve([entryFor(form, [["file", blob, "signature.png"]])]); }, "image/png");
+    });
+  }
+
+  // --- the labor timer -----------------------------------------------------------------------
+
+  function setUpTimer(box) {
+    var form = document.querySelector("[data-timer-form]");
+    var storageKey = "field-timer-" + box.dataset.timer;
+    var clock = box.querySelector("[data-timer-clock]");
+    var start = box.querySelector("[data-timer-start]");
+    var stop = box.querySelector("[data-timer-stop]");
+    var tick = null;
+    box.hidden = false;
+    function running() { return Number(localStorage.getItem(storageKey) || 0); }
+    function render() {
+      var since = running();
+      start.hidden = !!since; stop.hidden = !since;
+      var seconds = since ? Math.floor((Date.now() - since) / 1000) : 0;
+      clock.textContent = ("0" + Math.floor(seconds / 3600)).slice(-2) + ":" + ("0" + Math.floor(seconds / 60) % 60).slice(-2);
+    }
+    start.addEventListener("click", function () { localStorage.setItem(storageKey, String(Date.now())); render(); });
+    stop.addEventListener("click", function () {
+      var minutes = Math.max(1, Math.ceil((Date.now() - running()) / 60000));
+      localStorage.removeItem(storageKey);
+      render();
+      form.elements.minutes.value = Math.min(minutes, 1440);
+      if (!form.elements.description.value) { form.elements.description.value = "Timed on site"; }
+      form.requestSubmit();
+    });
+    render();
+    tick = setInterval(render, 15000);
+    return tick;
+  }
+
+  // --- live state: an approval decided elsewhere -----------------------------------------------
+
+  function poll() {
+    var url = body.dataset.stateUrl;
+    if (!url || document.hidden || !navigator.onLine) { return; }
+    fetch(url, { headers: { "X-Field-Fetch": "1" }, credentials: "same-origin" }).then(function (response) {
+      return response.ok ? response.json() : null;
+    }).then(function (state) {
+      if (state && String(state.version) !== body.dataset.version) {
+        queueAll().then(function (entries) { if (!entries.length) { location.reload(); } });
+      }
+    }).catch(function () {});
+  }
+
+  // --- wiring --------------------------------------------------------------------------------
+
+  document.querySelectorAll("form[data-field-form]").forEach(function (form) {
+    if ("signature" in form.dataset) { setUpPad(form); }
+    form.addEventListener("submit", function (event) { submit(form, event); });
+  });
+  document.querySelectorAll("[data-timer]").forEach(setUpTimer);
+
+  window.addEventListener("online", flush);
+  setInterval(function () { if (navigator.onLine) { flush(); } }, RETRY_MS);
+  setInterval(poll, POLL_MS);
+  showCount().then(function (waiting) { if (waiting) { flush(); } });
+
+  if ("serviceWorker" in navigator && body.dataset.sw) {
+    navigator.serviceWorker.register(body.dataset.sw, { scope: "/tech/" }).catch(function () {});
+    // The page that installed the worker was loaded before it: fetch it once more through the
+    // worker so it, too, opens with no network.
+    if (!navigator.serviceWorker.controller) {
+      navigator.serviceWorker.addEventListener("controllerchange", function () {
+        fetch(location.href, { credentials: "same-origin" }).catch(function () {});
+      }, { once: true });
+    }
+  }
+})();
