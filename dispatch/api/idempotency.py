@@ -105,7 +105,13 @@ def _replay(stored: IdempotencyRecord, key: uuid.UUID, payload_hash: str) -> Com
 
 
 def command_run_once(
-    *, actor_id: str, endpoint: str, key: uuid.UUID, payload_hash: str, run: Callable[[], tuple[int, Any]]
+    *,
+    actor_id: str,
+    endpoint: str,
+    key: uuid.UUID,
+    payload_hash: str,
+    run: Callable[[], tuple[int, Any]],
+    look_first: bool = False,
 ) -> CommandAnswer:
     """Run a command at most once per (actor, endpoint, key) and remember its answer.
 
@@ -115,7 +121,15 @@ def command_run_once(
     rolls back and the stored answer is replayed. A retry after the fact usually fails inside
     the command (the ticket has moved on) or at the insert; either way the stored answer wins.
     This costs a repeated request some work, and saves every first request a round trip.
+
+    `look_first` spends that round trip for commands whose work cannot be rolled back with the
+    transaction (an uploaded file is written to storage before it): a retry that finds its
+    answer stored replays it without running anything.
     """
+    if look_first:
+        stored = _stored(actor_id, endpoint, key)
+        if stored is not None:
+            return _replay(stored, key, payload_hash)
     try:
         # The command and its stored answer commit together, or neither does.
         with transaction.atomic():

@@ -154,6 +154,7 @@ def tool_run(
         key=key,
         payload_hash=idempotency.request_hash(hashed),
         run=lambda: tool.handler(payload, actor, ticket_id, request),
+        look_first=bool(upload),
     )
 
 

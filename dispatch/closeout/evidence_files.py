@@ -79,6 +79,12 @@ def _bad_file(message: str, **details) -> DispatchError:
     return DispatchError("INVALID_EVIDENCE_FILE", message, status=400, dimension="evidence", details=details)
 
 
+def not_an_image(kind: str, content_type: str) -> DispatchError:
+    return _bad_file(
+        f"A {kind.lower()} must be a picture (JPEG, PNG, WebP or HEIC), not {content_type}.", content_type=content_type
+    )
+
+
 def _image_read(data: bytes) -> tuple[dict, bytes]:
     """Width, height, capture time and GPS position, and the thumbnail; refuses bytes Pillow
     cannot read (or must not decode) as an image."""

@@ -17,24 +17,39 @@ from django.utils import timezone
 from dispatch.closeout import services as closeout
 from dispatch.closeout.gate import SIGNATURE_KEY
 from dispatch.common.actors import Actor
-from dispatch.common.errors import invalid_request
+from dispatch.common.errors import DispatchError, invalid_request
 from dispatch.scheduling import eta
 from dispatch.scheduling import services as scheduling
 from dispatch.tickets import approvals
 from dispatch.tickets.commands import Command
+from dispatch.tickets.states import TicketState
 
+NOTE_PREFIX = "note_"  # a template's evidence key answered by a written note, not a photo
 # A check-in queued offline is sent later: the time the button was pressed is kept when it is
 # within this long before the server receives it.
 CLIENT_TIME_TRUSTED_FOR = timedelta(hours=24)
+MAX_ACCURACY_METRES = 100_000
+MAX_FILES_PER_POST = 10
+# What the audit event keeps of each form field: enough to read, never a megabyte.
+RECORDED_FIELD_CHARS = 500
 
 
 @dataclass(frozen=True)
 class Form:
-    """The posted fields and files of one action."""
+    """The posted fields and files of one action (only the names the action reads)."""
 
     fields: dict[str, str]
     lists: dict[str, list[str]]
-    files: dict
+    files: dict[str, list]
+
+    @classmethod
+    def of(cls, action: FieldAction, post, files) -> Form:
+        names = [name for name in action.fields if name in post]
+        return cls(
+            fields={name: post.get(name, "") for name in names},
+            lists={name: post.getlist(name) for name in names},
+            files={name: files.getlist(name) for name in action.fields if name in files},
+        )
 
 
 @dataclass(frozen=True)
@@ -43,7 +58,33 @@ class FieldAction:
     command: Command
     run: Callable[[Actor, object, Form, dict], object]
     done: str  # what the technician reads when it worked
+    fields: tuple[str, ...] = ()  # the form fields (and file fields) it reads; others are ignored
     uploads: bool = False
+
+
+# A job the technician has finished (or that was cancelled) is read-only on their phone: what
+# changes after completion goes through dispatch and QA.
+CLOSED_TO_TECHNICIANS = frozenset(
+    {
+        TicketState.COMPLETED_PENDING_VERIFICATION,
+        TicketState.VERIFIED,
+        TicketState.INVOICED,
+        TicketState.CLOSED,
+        TicketState.CANCELLED,
+    }
+)
+
+
+def job_refusal(ticket) -> DispatchError | None:
+    """Why no button of the technician pages may act on this job now, if none may."""
+    if ticket.state in CLOSED_TO_TECHNICIANS:
+        return DispatchError(
+            "JOB_FINISHED",
+            "This job is finished; nothing more can be added from the phone. Call dispatch to change it.",
+            status=409,
+            dimension="state",
+        )
+    return None
 
 
 def _text(form: Form, name: str) -> str:
@@ -72,6 +113,8 @@ def _location(form: Form) -> dict | None:
         raise invalid_request("The position must be numbers.", field="lat") from None
     if not (-90 <= where["lat"] <= 90 and -180 <= where["lng"] <= 180):
         raise invalid_request("The position is off the map.", field="lat")
+    if not 0 <= where.get("accuracy_m", 0) <= MAX_ACCURACY_METRES:  # False for NaN too
+        raise invalid_request("The position's accuracy must be 0 to 100 km.", field="accuracy")
     return where
 
 
@@ -103,11 +146,13 @@ def _cents(form: Form, name: str) -> int | None:
     return int((amount * 100).to_integral_value())
 
 
-def _upload(form: Form, name: str):
-    upload = form.files.get(name)
-    if upload is None:
+def _uploads(form: Form, name: str) -> list:
+    uploads = form.files.get(name) or []
+    if not uploads:
         raise invalid_request("Choose a file first.", field=name)
-    return upload
+    if len(uploads) > MAX_FILES_PER_POST:
+        raise invalid_request(f"Send at most {MAX_FILES_PER_POST} photos at a time.", field=name)
+    return uploads
 
 
 # --- the buttons ----------------------------------------------------------------------------
@@ -157,26 +202,33 @@ def _request_change(actor, ticket_id, form, request):
 
 
 def _note(actor, ticket_id, form, request):
+    key = _text(form, "evidence_key")
+    if key and not key.startswith(NOTE_PREFIX):
+        raise invalid_request("A note answers a note_ key of the job, or none.", field="evidence_key")
     return closeout.evidence_add(
         actor=actor,
         ticket_id=ticket_id,
         kind="NOTE",
         text=_text(form, "text"),
-        evidence_key=_text(form, "evidence_key"),
+        evidence_key=key,
         request=request,
     )
 
 
 def _photo(actor, ticket_id, form, request):
     key = _text(form, "evidence_key")
-    return closeout.evidence_add(
-        actor=actor,
-        ticket_id=ticket_id,
-        kind="PHOTO",
-        upload=_upload(form, "file"),
-        evidence_key="" if key == "other" else key,
-        request=request,
-    )
+    if key.startswith(NOTE_PREFIX) or key == SIGNATURE_KEY:
+        raise invalid_request("A photo cannot stand for a note or the signature.", field="evidence_key")
+    # Several photos sent in one post (a form sent without scripts) are saved one by one.
+    for upload in _uploads(form, "file"):
+        closeout.evidence_add(
+            actor=actor,
+            ticket_id=ticket_id,
+            kind="PHOTO",
+            upload=upload,
+            evidence_key="" if key == "other" else key,
+            request=request,
+        )
 
 
 def _signature(actor, ticket_id, form, request):
@@ -192,7 +244,7 @@ def _signature(actor, ticket_id, form, request):
         actor=actor,
         ticket_id=ticket_id,
         kind="SIGNATURE",
-        upload=_upload(form, "file"),
+        upload=_uploads(form, "file")[0],
         evidence_key=SIGNATURE_KEY,
         metadata={"signer_name": signer[:200], "signed_at": _pressed_at(form).isoformat()},
         request=request,
@@ -240,31 +292,63 @@ def _complete(actor, ticket_id, form, request):
     return closeout.tech_complete(actor=actor, ticket_id=ticket_id, checklist_status=None, request=request)
 
 
+POSITION = ("lat", "lng", "accuracy")
+
 ACTIONS: dict[str, FieldAction] = {
     action.name: action
     for action in (
         FieldAction("acknowledge", eta.TECH_ACKNOWLEDGE, _acknowledge, "Job acknowledged."),
-        FieldAction("depart", eta.TECH_DEPART, _depart, "On your way: the customer has your ETA."),
-        FieldAction("check-in", scheduling.TECH_CHECK_IN, _check_in, "Checked in. Work has started."),
-        FieldAction("pause", scheduling.TECH_PAUSE, _pause, "Job paused."),
+        FieldAction(
+            "depart", eta.TECH_DEPART, _depart, "On your way: the customer has your ETA.", (*POSITION, "eta_minutes")
+        ),
+        FieldAction(
+            "check-in", scheduling.TECH_CHECK_IN, _check_in, "Checked in. Work has started.", (*POSITION, "pressed_at")
+        ),
+        FieldAction("pause", scheduling.TECH_PAUSE, _pause, "Job paused.", ("reason",)),
         FieldAction("resume", scheduling.TECH_RESUME, _resume, "Back at work."),
-        FieldAction("request-change", approvals.TECH_REQUEST_CHANGE, _request_change, "Sent for approval."),
-        FieldAction("note", closeout.EVIDENCE_ADD, _note, "Note saved."),
-        FieldAction("photo", closeout.EVIDENCE_ADD, _photo, "Photo saved.", uploads=True),
-        FieldAction("signature", closeout.EVIDENCE_ADD, _signature, "Signature saved.", uploads=True),
-        FieldAction("checklist", closeout.CHECKLIST_SAVE, _checklist, "Checklist saved."),
-        FieldAction("labor", closeout.LABOR_ADD, _labor, "Time logged."),
-        FieldAction("labor-edit", closeout.LABOR_UPDATE, _labor_edit, "Time corrected."),
-        FieldAction("part", closeout.PART_ADD, _part, "Part added."),
+        FieldAction(
+            "request-change",
+            approvals.TECH_REQUEST_CHANGE,
+            _request_change,
+            "Sent for approval.",
+            ("approval_type", "amount", "reason"),
+        ),
+        FieldAction("note", closeout.EVIDENCE_ADD, _note, "Note saved.", ("evidence_key", "text")),
+        FieldAction("photo", closeout.EVIDENCE_ADD, _photo, "Photo saved.", ("evidence_key", "file"), uploads=True),
+        FieldAction(
+            "signature",
+            closeout.EVIDENCE_ADD,
+            _signature,
+            "Signature saved.",
+            ("signer_name", "no_signature_reason", "pressed_at", "file"),
+            uploads=True,
+        ),
+        FieldAction("checklist", closeout.CHECKLIST_SAVE, _checklist, "Checklist saved.", ("key", "done")),
+        FieldAction("labor", closeout.LABOR_ADD, _labor, "Time logged.", ("minutes", "description")),
+        FieldAction(
+            "labor-edit",
+            closeout.LABOR_UPDATE,
+            _labor_edit,
+            "Time corrected.",
+            ("labor_entry_id", "minutes", "description"),
+        ),
+        FieldAction("part", closeout.PART_ADD, _part, "Part added.", ("sku", "quantity")),
         FieldAction("complete", closeout.TECH_COMPLETE, _complete, "Job complete. Thank you!"),
     )
 }
 
 
 def action_run(action: FieldAction, *, actor: Actor, ticket_id, form: Form) -> None:
-    """Run one button's service. The audit event keeps the form as sent (files by name only)."""
+    """Run one button's service. The audit event keeps the form as sent: the fields the action
+    reads, each cut to a readable length, and files by name only."""
     request = {
-        **{name: values if len(values) > 1 else values[0] for name, values in form.lists.items() if values},
-        **{name: getattr(upload, "name", "") for name, upload in form.files.items()},
+        **{
+            name: [value[:RECORDED_FIELD_CHARS] for value in values]
+            if len(values) > 1
+            else values[0][:RECORDED_FIELD_CHARS]
+            for name, values in form.lists.items()
+            if values
+        },
+        **{name: [getattr(upload, "name", "")[:200] for upload in uploads] for name, uploads in form.files.items()},
     }
     action.run(actor, ticket_id, form, request)

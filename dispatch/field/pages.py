@@ -15,19 +15,17 @@ from dispatch.closeout.gate import SIGNATURE_KEY, template_for
 from dispatch.closeout.selectors import price_book_search
 from dispatch.common.errors import DispatchError
 from dispatch.readmodels.job_packet import tech_job_packet
-from dispatch.readmodels.tech_day import FINISHED_STATES, job_trip, job_work_log, key_label
+from dispatch.readmodels.tech_day import job_trip, job_work_log, key_label
 from dispatch.technicians.models import Technician
 from dispatch.tickets import policy
-from dispatch.tickets.states import TicketState
 
 from .access import Viewer
-from .actions import ACTIONS
+from .actions import ACTIONS, NOTE_PREFIX, job_refusal
 
 # Bump when the page shell (styles, scripts, offline page) changes: the service worker then
 # drops its old cache.
 SHELL_VERSION = "field-1"
 TIMELINE_ENTRIES = 8
-NOTE_PREFIX = "note_"
 
 # The timeline as a person tells it: "Dana checked in at 10:42".
 PHRASES = {
@@ -141,7 +139,7 @@ def _timeline(events: list[dict], zone: ZoneInfo) -> list[dict]:
 
 def _buttons(viewer: Viewer, ticket, trip) -> set[str]:
     """The actions the ticket's state, the technician's assignment and the trip allow now."""
-    if viewer.read_only:
+    if viewer.read_only or job_refusal(ticket) is not None:
         return set()
     allowed = {name for name, action in ACTIONS.items() if policy.command_allowed(action.command, viewer.actor, ticket)}
     if trip.acknowledged_at or trip.departed_at:
@@ -169,7 +167,7 @@ def job_context(viewer: Viewer, ticket, *, part_query: str = "", missing: list |
     evidence = requirements["evidence_items"]
     signature_done = any(item["key"] == SIGNATURE_KEY and item["present"] for item in requirements["required_evidence"])
     gate = packet["closeout_gate"]
-    finished = ticket.state in FINISHED_STATES or ticket.state == TicketState.CANCELLED
+    finished = job_refusal(ticket) is not None
     return {
         "viewer": viewer,
         "ticket": ticket,

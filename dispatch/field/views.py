@@ -14,7 +14,7 @@ from functools import wraps
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -28,10 +28,11 @@ from dispatch.closeout.models import Evidence
 from dispatch.common.errors import DispatchError
 from dispatch.readmodels.tech_day import technician_finished_jobs, technician_upcoming_jobs
 from dispatch.technicians.models import Technician
+from dispatch.tickets.models import Ticket
 
 from . import pages
 from .access import NotAllowed, Viewer, job_for, viewer_for
-from .actions import ACTIONS, Form, action_run
+from .actions import ACTIONS, Form, action_run, job_refusal
 
 SESSION_DAYS = 30
 LOGIN_URL = "field:login"
@@ -41,20 +42,36 @@ def field_page(view):
     """Signed in (else the sign-in page), and someone the pages are for (else a refusal page)."""
 
     @wraps(view)
-    @login_required(login_url=LOGIN_URL)
     def guarded(request, *args, **kwargs):
+        fetched = request.headers.get("X-Field-Fetch") == "1"
+        if not request.user.is_authenticated:
+            if fetched:
+                # A queued post of a phone whose session ended: the page keeps it and asks the
+                # technician to sign in again, rather than take the sign-in page for an answer.
+                return _refusal_json("SIGNED_OUT", "Sign in again; your updates wait on this phone.", 401)
+            return redirect_to_login(request.get_full_path(), reverse(LOGIN_URL))
         try:
             viewer = viewer_for(request, view_as=request.GET.get("as") or request.POST.get("as"))
         except NotAllowed:
+            if fetched:
+                return _refusal_json("NOT_A_TECHNICIAN", "This account is not linked to a technician.", 403)
             return render(request, "field/refused.html", status=403)
         return view(request, viewer, *args, **kwargs)
 
     return guarded
 
 
+def _refusal_json(code: str, message: str, status: int) -> JsonResponse:
+    return JsonResponse({"ok": False, "code": code, "message": message, "missing": []}, status=status)
+
+
 class SignInView(auth_views.LoginView):
     template_name = "field/login.html"
-    redirect_authenticated_user = True
+
+    def get(self, request, *args, **kwargs):
+        if request.user.is_authenticated:
+            return redirect("field:jobs")
+        return super().get(request, *args, **kwargs)
 
     def form_valid(self, form):
         answer = super().form_valid(form)
@@ -120,11 +137,7 @@ def act(request, viewer: Viewer, ticket_id, action_name: str):
     ticket = job_for(viewer, ticket_id)
     if viewer.read_only:
         return _answer(request, ticket, viewer, error=_read_only())
-    form = Form(
-        fields={name: request.POST.get(name, "") for name in request.POST if name not in _PLUMBING},
-        lists={name: request.POST.getlist(name) for name in request.POST if name not in _PLUMBING},
-        files=dict(request.FILES.items()),
-    )
+    form = Form.of(action, request.POST, request.FILES)
     try:
         key = _idempotency_key(request)
         answer = command_run_once(
@@ -133,6 +146,8 @@ def act(request, viewer: Viewer, ticket_id, action_name: str):
             key=key,
             payload_hash=request_hash(_fingerprint(form)),
             run=lambda: _run(action, viewer, ticket, form),
+            # A photo is stored before its transaction: a retry must not store it again.
+            look_first=action.uploads,
         )
     except DispatchError as refusal:
         return _answer(request, ticket, viewer, error=refusal)
@@ -169,10 +184,12 @@ def offline(request):
 
 # --- plumbing ---------------------------------------------------------------------------------
 
-_PLUMBING = frozenset({"csrfmiddlewaretoken", "idempotency_key", "as"})
-
 
 def _run(action, viewer: Viewer, ticket, form: Form) -> tuple[int, dict]:
+    # Read again inside the transaction: a replayed post finds the job as it is now.
+    refusal = job_refusal(Ticket.objects.only("state").get(pk=ticket.pk))
+    if refusal is not None:
+        raise refusal
     action_run(action, actor=viewer.actor, ticket_id=ticket.id, form=form)
     return 200, {"message": action.done}
 
@@ -194,7 +211,10 @@ def _fingerprint(form: Form) -> dict:
     """What makes two posts the same request: the fields, and each file by size and name."""
     return {
         "fields": form.lists,
-        "files": {name: [getattr(f, "name", ""), getattr(f, "size", 0)] for name, f in form.files.items()},
+        "files": {
+            name: [[getattr(f, "name", ""), getattr(f, "size", 0)] for f in uploads]
+            for name, uploads in form.files.items()
+        },
     }
 
 

@@ -3,6 +3,7 @@ pause and resume of the work (tech.pause, tech.resume)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from dispatch.common.actors import Actor
@@ -28,6 +29,24 @@ TECH_RESUME = command("tech.resume", ["technician", "dispatcher"], ["ON_HOLD"], 
 PAUSE_REASON_MAX = 500
 
 
+# A phone's position with its accuracy and a few more readings; anything bigger is not a position.
+LOCATION_MAX_CHARS = 2000
+
+
+def _location_check(location: Any) -> None:
+    """A location is a small JSON object of finite values (NaN or Infinity cannot be stored)."""
+    if location is None:
+        return
+    if not isinstance(location, dict):
+        raise invalid_request('location must be an object, e.g. {"lat": 37.8, "lng": -122.27}.', field="location")
+    try:
+        size = len(json.dumps(location, allow_nan=False))
+    except (TypeError, ValueError):
+        raise invalid_request("location must hold finite numbers and text only.", field="location") from None
+    if size > LOCATION_MAX_CHARS:
+        raise invalid_request(f"location must be at most {LOCATION_MAX_CHARS} characters of JSON.", field="location")
+
+
 def tech_check_in(
     *,
     actor: Actor,
@@ -40,8 +59,7 @@ def tech_check_in(
     """Record the technician's arrival: DISPATCHED → ON_SITE → IN_PROGRESS in one call, with time and place."""
     role_check(TECH_CHECK_IN, actor)
     arrived_at = moment_parse(timestamp, "timestamp")
-    if location is not None and not isinstance(location, dict):
-        raise invalid_request('location must be an object, e.g. {"lat": 37.8, "lng": -122.27}.', field="location")
+    _location_check(location)
     with ticket_change(
         actor=actor,
         command=TECH_CHECK_IN,

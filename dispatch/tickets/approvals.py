@@ -35,9 +35,14 @@ def _bad(message: str, field: str) -> DispatchError:
     return DispatchError("INVALID_REQUEST", message, status=400, dimension="request", details={"field": field})
 
 
-def _required_text(value, field: str) -> str:
+REASON_MAX_CHARS = 2000
+
+
+def _required_text(value, field: str, max_length: int | None = None) -> str:
     if not isinstance(value, str) or not value.strip():
         raise _bad(f"Field '{field}' is required.", field)
+    if max_length is not None and len(value.strip()) > max_length:
+        raise _bad(f"Field '{field}' must be at most {max_length} characters.", field)
     return value.strip()
 
 
@@ -56,7 +61,7 @@ def change_request(
     kind = _required_text(approval_type, "approval_type").upper()
     if kind not in Approval.Kind.values:
         raise _bad("Field 'approval_type' must be NTE_INCREASE or PROPOSAL.", "approval_type")
-    reason = _required_text(reason, "reason")
+    reason = _required_text(reason, "reason", REASON_MAX_CHARS)
     amount = None
     if amount_delta_cents is not None:
         amount = cents_value(amount_delta_cents, "amount_delta_cents")

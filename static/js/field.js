@@ -64,7 +64,11 @@
     setTimeout(function () { p.remove(); }, 8000);
   }
 
+  // The page's own token, not the one stored with the post: after signing in again (which
+  // rotates it) a post queued before still goes through.
   function csrfToken(entry) {
+    var current = document.querySelector("input[name=csrfmiddlewaretoken]");
+    if (current) { return current.value; }
     for (var i = 0; i < entry.fields.length; i++) {
       if (entry.fields[i][0] === "csrfmiddlewaretoken") { return entry.fields[i][1]; }
     }
@@ -75,22 +79,23 @@
   function send(entry, progress) {
     return new Promise(function (resolve, reject) {
       var data = new FormData();
-      entry.fields.forEach(function (pair) { data.append(pair[0], pair[1]); });
+      var token = csrfToken(entry);
+      entry.fields.forEach(function (pair) { data.append(pair[0], pair[0] === "csrfmiddlewaretoken" ? token : pair[1]); });
       entry.files.forEach(function (file) { data.append(file[0], file[1], file[2]); });
       var xhr = new XMLHttpRequest();
       xhr.open("POST", entry.url);
       xhr.setRequestHeader("X-Field-Fetch", "1");
       xhr.setRequestHeader("Idempotency-Key", entry.key);
-      xhr.setRequestHeader("X-CSRFToken", csrfToken(entry));
+      xhr.setRequestHeader("X-CSRFToken", token);
       if (progress && xhr.upload) {
         xhr.upload.onprogress = function (event) {
           if (event.lengthComputable) { progress(event.loaded / event.total); }
         };
       }
       xhr.onload = function () {
-        var answer = {};
-        try { answer = JSON.parse(xhr.responseText); } catch (e) { answer = { message: "The server answered " + xhr.status + "." }; }
-        resolve({ status: xhr.status, answer: answer });
+        var answer = null;
+        try { answer = JSON.parse(xhr.responseText); } catch (e) { answer = null; }
+        resolve({ status: xhr.status, answer: answer, signedOut: /\/tech\/login\//.test(xhr.responseURL || "") });
       };
       xhr.onerror = function () { reject(new Error("network")); };
       xhr.ontimeout = function () { reject(new Error("network")); };
@@ -112,6 +117,14 @@
           return send(entry, progressBars[entry.key]).then(function (result) {
             // A server in trouble (5xx) is retried later, like a dead network.
             if (result.status >= 500) { stop = true; return; }
+            // Signed out, or a page too old for its security token: the post waits on the phone
+            // until the technician signs in again or reloads; it is not an answer.
+            if (result.signedOut || result.status === 401 || (result.status === 403 && !result.answer)) {
+              stop = true;
+              signInNotice();
+              return;
+            }
+            result.answer = result.answer || { message: "The server answered " + result.status + "." };
             // Answered: delivered or refused, either way it has left the queue.
             return queueRemove(entry.id).then(function () {
               if (result.status >= 200 && result.status < 300) {
@@ -135,6 +148,21 @@
         setTimeout(function () { location.reload(); }, 600);
       }
     });
+  }
+
+  var signInShown = false;
+
+  function signInNotice() {
+    if (signInShown || !notices) { return; }
+    signInShown = true;
+    var p = document.createElement("p");
+    p.className = "notice notice--error";
+    p.appendChild(document.createTextNode("Your updates are kept on this phone. "));
+    var link = document.createElement("a");
+    link.href = "/tech/login/?next=" + encodeURIComponent(location.pathname);
+    link.textContent = "Sign in again to send them.";
+    p.appendChild(link);
+    notices.appendChild(p);
   }
 
   function showMissing(answer) {
@@ -334,7 +362,30 @@
     }).catch(function () {});
   }
 
+  // --- signing out on a shared phone ----------------------------------------------------------
+
+  // The next person on this phone must not find this technician's jobs (door codes, customers'
+  // numbers) in the offline copy, nor send this technician's waiting updates as their own.
+  function signOut(form, event) {
+    event.preventDefault();
+    queueAll().then(function (entries) {
+      if (entries.length && !window.confirm(entries.length + " update(s) not sent yet will be lost. Sign out anyway?")) {
+        return;
+      }
+      var wipes = [withStore("readwrite", function (store) { return store.clear(); })];
+      if (window.caches) {
+        wipes.push(caches.keys().then(function (names) { return Promise.all(names.map(function (n) { return caches.delete(n); })); }));
+      }
+      Object.keys(localStorage).forEach(function (key) { if (key.indexOf("field-timer-") === 0) { localStorage.removeItem(key); } });
+      Promise.all(wipes).catch(function () {}).then(function () { form.submit(); });
+    }, function () { form.submit(); });
+  }
+
   // --- wiring --------------------------------------------------------------------------------
+
+  document.querySelectorAll("form[data-sign-out]").forEach(function (form) {
+    form.addEventListener("submit", function (event) { signOut(form, event); });
+  });
 
   document.querySelectorAll("form[data-field-form]").forEach(function (form) {
     if ("signature" in form.dataset) { setUpPad(form); }

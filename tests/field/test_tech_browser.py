@@ -235,3 +235,52 @@ def test_a_job_page_weighs_under_150_kb_photos_aside(live_server, browser):
     assert any(url.endswith("/field.js") for url in weights) and any(url.endswith("/field.css") for url in weights)
     print(f"job page weight: {sum(weights.values())} bytes over {len(weights)} requests")
     assert sum(weights.values()) < 150_000, weights
+
+
+def test_a_post_queued_when_the_session_ended_waits_for_sign_in_and_arrives_once(live_server, phone):
+    technician = TechnicianFactory(display_name="Dana Reyes")
+    ticket = ticket_dispatched(technician=technician)
+    base = live_server.url
+    page = phone
+    sign_in(page, base, technician.user.username, "correct-horse-battery")
+    page.goto(f"{base}/tech/jobs/{ticket.id}/")
+    press(page, "Check in")
+    before = AuditEvent.objects.filter(ticket=ticket).count()
+
+    page.context.clear_cookies()  # the session is gone (expired, or signed out elsewhere)
+    page.fill("#note-text", "Written after the session ended.")
+    page.get_by_role("button", name="Save note", exact=True).click()
+    page.locator(".notice", has_text="Sign in again to send them.").wait_for()
+    assert page.locator("[data-queue-badge]").inner_text() == "1 update waiting"
+    assert AuditEvent.objects.filter(ticket=ticket).count() == before
+
+    page.locator(".notice a", has_text="Sign in again").click()
+    page.fill("#id_username", technician.user.username)
+    page.fill("#id_password", "correct-horse-battery")
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/tech/jobs/{ticket.id}/")
+    page.wait_for_function("() => document.querySelector('[data-queue-badge]').hidden", timeout=20000)
+    tools = list(AuditEvent.objects.filter(ticket=ticket).order_by("seq").values_list("tool_name", flat=True))
+    assert tools[before:] == ["closeout.add_evidence"]
+
+    # Signing out leaves nothing of this technician's jobs on the phone.
+    page.evaluate("() => navigator.serviceWorker.ready")
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(f"{base}/tech/login/")
+    cached = page.evaluate(
+        """async () => {
+            const urls = [];
+            for (const name of await caches.keys()) {
+                const cache = await caches.open(name);
+                for (const request of await cache.keys()) urls.push(new URL(request.url).pathname);
+            }
+            return urls;
+        }"""
+    )
+    assert not [url for url in cached if url.startswith("/tech/jobs/") or url == "/tech/"], cached
+    assert (
+        page.evaluate(
+            "() => new Promise(r => { const q = indexedDB.open('real-dispatch-field', 1); q.onsuccess = () => q.result.transaction('posts').objectStore('posts').count().onsuccess = e => r(e.target.result); })"
+        )
+        == 0
+    )

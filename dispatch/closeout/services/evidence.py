@@ -44,6 +44,10 @@ KIND_ALIASES = {
 }
 
 
+# Kinds whose file must be a picture (JPEG, PNG, WebP, HEIC); a document may also be a PDF.
+IMAGE_KINDS = frozenset({EvidenceKind.PHOTO, EvidenceKind.SIGNATURE})
+
+
 def evidence_kind_normalize(kind) -> tuple[str, str]:
     """(kind, label): a known kind in any case or with a suffix ("photo_0" is a PHOTO); anything
     else is OTHER, with the caller's word kept as the label."""
@@ -114,6 +118,9 @@ def evidence_add(
     if note_only and not note_text:
         raise invalid("A note needs its text (or a uri or a file).", "text")
     prepared = evidence_files.upload_prepare(upload, checksum=checksum) if upload is not None else None
+    if prepared is not None and kind_value in IMAGE_KINDS and not prepared.sniffed.is_raster:
+        # A "photo" or a signature that is a PDF would satisfy a photo requirement with no photo.
+        raise evidence_files.not_an_image(kind_value, prepared.sniffed.content_type)
     # A note kept as text has no file anywhere: its uri stays empty.
     clean_uri = "" if prepared or note_only else evidence_files.evidence_uri_check(uri)
 

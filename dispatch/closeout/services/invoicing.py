@@ -110,8 +110,10 @@ def labor_update(
         description = text(description, "description", max_length=300)
     # An id that is not a whole number names no entry: the same 404 as another ticket's entry.
     entry_key = labor_entry_id if isinstance(labor_entry_id, int) and not isinstance(labor_entry_id, bool) else None
-    if entry_key is None and isinstance(labor_entry_id, str) and labor_entry_id.strip().isdigit():
-        entry_key = int(labor_entry_id.strip())
+    # ASCII digits only ("²" is a digit to str.isdigit but not to int), and no longer than a bigint.
+    raw_key = labor_entry_id.strip() if isinstance(labor_entry_id, str) else ""
+    if entry_key is None and raw_key.isascii() and raw_key.isdecimal() and len(raw_key) <= 19:
+        entry_key = int(raw_key)
 
     with ticket_change(
         actor=actor,
@@ -160,7 +162,7 @@ def part_add(
         qty = Decimal(str(quantity)).quantize(Decimal("0.01"))
     except (InvalidOperation, ValueError):
         raise invalid("Field 'quantity' must be a number.", "quantity") from None
-    if not Decimal("0") < qty <= Decimal("10000"):
+    if not qty.is_finite() or not Decimal("0") < qty <= Decimal("10000"):
         raise invalid("Field 'quantity' must be more than 0 and at most 10000.", "quantity")
     _whole_cents(unit_cents, "unit_cents")
     sku = text(sku, "sku", max_length=64)
