@@ -41,7 +41,6 @@ system-deps:
 
 migrate: venv
 	$(VENV_PY) manage.py migrate --noinput
-	$(VENV_PY) manage.py createcachetable
 
 demo: migrate
 	$(VENV_PY) manage.py load_demo

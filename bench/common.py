@@ -74,6 +74,10 @@ def database_create(server_url: str, name: str) -> str:
 
 
 def django_env(database_url: str, **extra: str) -> dict[str, str]:
+    # BENCH_DATABASE_QUERY="server_side_binding=0" (or "prepare_threshold=5") measures the
+    # database URL's options.
+    if os.environ.get("BENCH_DATABASE_QUERY"):
+        database_url = f"{database_url}?{os.environ['BENCH_DATABASE_QUERY']}"
     env = dict(os.environ)
     env.update(
         DJANGO_SETTINGS_MODULE="bench.settings",

@@ -39,10 +39,15 @@ def database_from_url(url: str) -> dict:
         options["pool"] = {"min_size": 2, "max_size": int(query.pop("pool_max", "8")), "timeout": 10}
     if "sslmode" in query:
         options["sslmode"] = query.pop("sslmode")
-    # Parameters bound on the server: psycopg then prepares a statement it has run a few times
-    # on a connection, so PostgreSQL stops parsing and planning the hot indexed lookups again.
-    # Behind a transaction-pooling PgBouncer, turn it off (`?server_side_binding=0`).
+    # Parameters bound on the server (`?server_side_binding=0` binds them in the client, as
+    # Django does by default). psycopg prepares a statement only when told after how many runs
+    # (`?prepare_threshold=5`); Django leaves that off, and so does this by default: measured on
+    # the toolset bench, preparing slowed the command chain, whose savepoints and rollbacks keep
+    # evicting psycopg's prepared statements. Behind a transaction-pooling PgBouncer, leave
+    # preparing off.
     options["server_side_binding"] = query.pop("server_side_binding", "1").lower() in {"1", "true", "yes"}
+    if "prepare_threshold" in query:
+        options["prepare_threshold"] = int(query.pop("prepare_threshold"))
     return {
         "ENGINE": "django.db.backends.postgresql",
         "NAME": unquote(parsed.path.lstrip("/")),
