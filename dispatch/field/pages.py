@@ -3,12 +3,16 @@ buttons, the day's list, the timeline in people's words."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
+from functools import lru_cache
 from itertools import groupby
+from pathlib import Path
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from django.contrib.auth import get_user_model
+from django.contrib.staticfiles import finders
 from django.urls import reverse
 
 from dispatch.closeout.gate import SIGNATURE_KEY, template_for
@@ -22,9 +26,8 @@ from dispatch.tickets import policy
 from .access import Viewer
 from .actions import ACTIONS, NOTE_PREFIX, job_refusal
 
-# Bump when the page shell (styles, scripts, offline page) changes: the service worker then
-# drops its old cache.
-SHELL_VERSION = "field-1"
+# The files the service worker keeps for the offline shell; their digest names its cache.
+SHELL_FILES = ("css/field.css", "js/field.js")
 TIMELINE_ENTRIES = 8
 
 # The timeline as a person tells it: "Dana checked in at 10:42".
@@ -54,6 +57,16 @@ PHRASES = {
     "qa.verify": "verified the work",
 }
 EVIDENCE_PHRASES = {"PHOTO": "added a photo", "NOTE": "added a note", "SIGNATURE": "added the customer's signature"}
+
+
+@lru_cache(maxsize=1)
+def shell_version() -> str:
+    """A name for the worker's cache that changes whenever a shell file does: a phone then drops
+    the old styles and scripts instead of serving them from its cache for ever."""
+    digest = hashlib.sha256()
+    for name in SHELL_FILES:
+        digest.update(Path(finders.find(name)).read_bytes())
+    return f"field-{digest.hexdigest()[:12]}"
 
 
 def job_url(ticket, viewer: Viewer) -> str:

@@ -170,7 +170,7 @@ def evidence_thumbnail(request, viewer: Viewer, ticket_id, evidence_id):
 @require_GET
 def service_worker(request):
     """Served from /tech/ so that it may cache every technician page (a worker's scope is its folder)."""
-    body = render_to_string("field/sw.js", {"version": pages.SHELL_VERSION})
+    body = render_to_string("field/sw.js", {"version": pages.shell_version()})
     response = HttpResponse(body, content_type="text/javascript")
     response["Cache-Control"] = "no-cache"
     return response

@@ -353,7 +353,8 @@ def _technician_notify(technician: Technician, ticket: Ticket, appointment) -> d
         f"{settings.DISPATCH_COMPANY_NAME}: {urgency} {ticket.short_ref} - {ticket.summary[:90]}. "
         f"{site.name}, {site.address}. {_local_window(site, appointment.start, appointment.end)}. "
         # A "Y" back acknowledges the job (tech_replies.py).
-        f"Reply Y to acknowledge. Details: {settings.DISPATCH_PUBLIC_URL}/tech/"
+        # The job's own page on the technician's phone (dispatch/field).
+        f"Reply Y to acknowledge. Details: {settings.DISPATCH_PUBLIC_URL}/tech/jobs/{ticket.id}/"
     )
     refused = []
     for channel in ("SMS", "EMAIL"):

@@ -11,7 +11,8 @@
   var DB_NAME = "real-dispatch-field";
   var STORE = "posts";
   var RETRY_MS = 15000;
-  var POLL_MS = 15000;
+  // How often an open job page asks whether the job changed elsewhere (tests shorten it).
+  var POLL_MS = window.FIELD_POLL_MS || 15000;
   var body = document.body;
   var badge = document.querySelector("[data-queue-badge]");
   var notices = document.querySelector("[data-notices]");

@@ -284,3 +284,36 @@ def test_a_post_queued_when_the_session_ended_waits_for_sign_in_and_arrives_once
         )
         == 0
     )
+
+
+def test_an_approval_decided_in_the_office_shows_on_the_open_job_page(live_server, phone):
+    from dispatch.tickets.approvals import approval_decide
+    from dispatch.tickets.models import Approval
+    from tests.factories import actor_for
+
+    technician = TechnicianFactory(display_name="Dana Reyes")
+    ticket = ticket_dispatched(technician=technician)
+    base = live_server.url
+    page = phone
+    page.add_init_script("window.FIELD_POLL_MS = 500")
+    sign_in(page, base, technician.user.username, "correct-horse-battery")
+    page.goto(f"{base}/tech/jobs/{ticket.id}/")
+    press(page, "Check in")
+    page.get_by_text("Ask for more money or a change of scope").click()
+    page.fill("#change-amount", "180")
+    page.fill("#change-reason", "The closer arm is cracked; a new closer is needed.")
+    press(page, "Send for approval")
+    page.locator("#approval", has_text="Waiting for a decision").wait_for()
+
+    approval = Approval.objects.get(ticket=ticket)
+    with page.expect_navigation(timeout=10000):
+        approval_decide(
+            actor=actor_for("approver"),
+            ticket_id=ticket.id,
+            approval_id=approval.id,
+            decision="APPROVED",
+            notes="Go ahead.",
+        )
+    page.locator("#approval", has_text="Approved").wait_for()
+    assert page.locator("#approval", has_text="Go ahead.").is_visible()
+    assert page.get_by_role("button", name="Complete job").is_visible()

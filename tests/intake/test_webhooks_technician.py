@@ -114,6 +114,8 @@ def test_yes_from_danas_phone_acknowledges_her_latest_dispatch_as_her(client, da
     # The dispatch notice tells her how.
     notice = OutboundMessage.objects.get(ticket=latest, template="tech_dispatched")
     assert notice.recipient == DANA_PHONE and "Reply Y to acknowledge." in notice.body
+    # ... and links the job's page on her phone.
+    assert f"/tech/jobs/{latest.id}/" in notice.body
 
     response = sms_post(client, body="Yes!", sid="SM-dana-yes")
 
