@@ -72,6 +72,7 @@ for _ in $(seq 1 120); do
 
     Back office (admin)   $BASE_URL/admin/
     Dispatch board        $BASE_URL/board/
+    Technician's phone    $BASE_URL/tech/
     Service request form  $BASE_URL/request/
     Agent API docs        $BASE_URL/api/v1/docs
     Agent tools over MCP  $BASE_URL/mcp   (or stdio: manage.py mcp_server)
