@@ -146,11 +146,6 @@ def _waived(exceptions, required: list[str], at) -> list[str]:
     return sorted(waived & set(required))
 
 
-def waived_keys(ticket, required: list[str], *, at=None) -> list[str]:
-    """Required evidence keys an active evidence exception waives."""
-    return _waived(EvidenceException.objects.filter(ticket=ticket), required, at or timezone.now())
-
-
 def closeout_requirements(
     *,
     ticket,

@@ -48,7 +48,9 @@ def viewer_for(request, *, view_as: str | None = None) -> Viewer:
     user = request.user
     role = role_of_user(user)
     technician = _own_technician(user)
-    if technician is not None and role in (Role.TECHNICIAN, None):
+    # Both the technician profile and the technician role: taking someone out of the group
+    # closes these pages to them, as it closes the API.
+    if technician is not None and role == Role.TECHNICIAN:
         actor = Actor(
             actor_type=ActorType.HUMAN,
             actor_id=str(user.pk),

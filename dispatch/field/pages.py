@@ -16,10 +16,11 @@ from django.contrib.staticfiles import finders
 from django.urls import reverse
 
 from dispatch.closeout.gate import SIGNATURE_KEY, template_for
-from dispatch.closeout.selectors import price_book_search
+from dispatch.closeout.selectors import labor_and_parts, price_book_search
 from dispatch.common.errors import DispatchError
 from dispatch.readmodels.job_packet import tech_job_packet
-from dispatch.readmodels.tech_day import job_trip, job_work_log, key_label
+from dispatch.readmodels.tech_day import job_trip, key_label
+from dispatch.scheduling import services as scheduling
 from dispatch.technicians.models import Technician
 from dispatch.tickets import policy
 
@@ -159,6 +160,8 @@ def _buttons(viewer: Viewer, ticket, trip) -> set[str]:
         allowed.discard("acknowledge")
     if trip.departed_at:
         allowed.discard("depart")
+    if "resume" in allowed and scheduling.resume_refusal(viewer.actor, ticket) is not None:
+        allowed.discard("resume")
     return allowed
 
 
@@ -168,7 +171,7 @@ def job_context(viewer: Viewer, ticket, *, part_query: str = "", missing: list |
     ]
     zone = ZoneInfo(ticket.site.timezone)
     trip = job_trip(ticket)
-    log = job_work_log(ticket)
+    log = labor_and_parts(ticket.id)
     requirements = packet["evidence_requirements"]
     # A key named note_... is satisfied by a written note, every other one by a photo.
     note_keys = [item for item in requirements["required_evidence"] if item["key"].startswith(NOTE_PREFIX)]
@@ -188,6 +191,8 @@ def job_context(viewer: Viewer, ticket, *, part_query: str = "", missing: list |
         "zone": zone,
         "trip": trip,
         "log": log,
+        # Labor rows name their technician as text; a technician corrects only their own.
+        "me": str(viewer.technician_id) if viewer.technician_id else "",
         "buttons": _buttons(viewer, ticket, trip),
         "finished": finished,
         "photo_keys": [{**item, "label": key_label(item["key"])} for item in photo_keys],

@@ -26,6 +26,7 @@ from dispatch.api.idempotency import command_run_once, request_hash
 from dispatch.closeout.evidence_files import evidence_thumbnail_response
 from dispatch.closeout.models import Evidence
 from dispatch.common.errors import DispatchError
+from dispatch.common.roles import Role, role_of_user
 from dispatch.readmodels.tech_day import technician_finished_jobs, technician_upcoming_jobs
 from dispatch.technicians.models import Technician
 from dispatch.tickets.models import Ticket
@@ -75,8 +76,10 @@ class SignInView(auth_views.LoginView):
 
     def form_valid(self, form):
         answer = super().form_valid(form)
-        # A technician signs in once on their phone and stays signed in for a month.
-        self.request.session.set_expiry(SESSION_DAYS * 24 * 3600)
+        # A technician signs in once on their phone and stays signed in for a month; anyone
+        # else (a dispatcher viewing as a technician) keeps the site's usual session.
+        if role_of_user(form.get_user()) == Role.TECHNICIAN:
+            self.request.session.set_expiry(SESSION_DAYS * 24 * 3600)
         return answer
 
     def get_default_redirect_url(self):

@@ -1,5 +1,5 @@
 """A technician's day for their phone: the jobs assigned to them and, for one job, where the
-trip stands (acknowledged, on the way, the approval waiting) and the work logged so far.
+trip stands (acknowledged, on the way, the approval waiting).
 
 The job itself comes from `tech_job_packet`, the same read the toolset answers; this module
 adds what a list of jobs and a phone's buttons need, in a fixed number of queries.
@@ -15,7 +15,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from dispatch.closeout.gate import closeout_requirements_many
-from dispatch.closeout.models import ChecklistResult, IncidentTemplate, LaborEntry, PartUsage
+from dispatch.closeout.models import ChecklistResult, IncidentTemplate
 from dispatch.scheduling.models import BOOKED_STATUSES, Appointment, Departure, DispatchAcknowledgement
 from dispatch.tickets.models import Approval, StateTransition, Ticket
 from dispatch.tickets.states import TicketState
@@ -196,16 +196,3 @@ def job_trip(ticket: Ticket) -> TripFacts:
         pending_approval=last if last is not None and last.status == Approval.Status.PENDING else None,
         last_approval=last,
     )
-
-
-@dataclass(frozen=True)
-class WorkLog:
-    labor: list[LaborEntry]
-    parts: list[PartUsage]
-    labor_minutes: int
-
-
-def job_work_log(ticket: Ticket) -> WorkLog:
-    labor = list(LaborEntry.objects.filter(ticket_id=ticket.id).order_by("created_at"))
-    parts = list(PartUsage.objects.filter(ticket_id=ticket.id).select_related("price_book_item").order_by("created_at"))
-    return WorkLog(labor=labor, parts=parts, labor_minutes=sum(entry.minutes for entry in labor))

@@ -9,9 +9,7 @@ and the travel gaps on the board agree.
 
 from __future__ import annotations
 
-import math
 from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.conf import settings
@@ -26,7 +24,7 @@ from dispatch.tickets.services import Outcome, TicketChange, ticket_change
 from dispatch.tickets.states import TicketState
 
 from .engine import travel_minutes
-from .inputs import iso, role_check
+from .inputs import iso, number_parse, role_check
 from .models import Appointment, AppointmentStatus, Departure, DispatchAcknowledgement, Escalation, EscalationKind
 from .notifications import delay_notify, departure_notify, site_zone
 
@@ -50,26 +48,14 @@ def delay_margin() -> timedelta:
 # --- input ----------------------------------------------------------------------------------------
 
 
-def _coordinate(value: Any, field: str, limit: int) -> float:
-    if isinstance(value, bool):
-        raise invalid_request(f"{field} must be a number.", field=field)
-    try:
-        number = float(Decimal(str(value)))
-    except (InvalidOperation, ValueError, TypeError):
-        raise invalid_request(f"{field} must be a number.", field=field) from None
-    if not math.isfinite(number) or not -limit <= number <= limit:
-        raise invalid_request(f"{field} must be between -{limit} and {limit}.", field=field)
-    return number
-
-
 def _location_clean(location: Any) -> dict[str, float] | None:
     if location is None:
         return None
     if not isinstance(location, dict):
         raise invalid_request('location must be an object, e.g. {"lat": 37.8, "lng": -122.27}.', field="location")
     return {
-        "lat": _coordinate(location.get("lat"), "location.lat", 90),
-        "lng": _coordinate(location.get("lng"), "location.lng", 180),
+        "lat": number_parse(location.get("lat"), "location.lat", -90, 90),
+        "lng": number_parse(location.get("lng"), "location.lng", -180, 180),
     }
 
 

@@ -5,8 +5,10 @@ Bad input is refused (400 INVALID_REQUEST, naming the field) before anything is 
 
 from __future__ import annotations
 
+import math
 import uuid
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.utils import timezone
@@ -88,6 +90,19 @@ def bounded_int(value: Any, field: str, low: int, high: int, default: int) -> in
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise invalid_request(f"{field} must be an integer from {low} to {high}.", field=field)
     return value
+
+
+def number_parse(value: Any, field: str, low: float, high: float) -> float:
+    """A finite number from low to high (a JSON number or its text), else a 400 naming the field."""
+    if isinstance(value, bool):
+        raise invalid_request(f"{field} must be a number.", field=field)
+    try:
+        number = float(Decimal(str(value)))
+    except (InvalidOperation, ValueError, TypeError):
+        raise invalid_request(f"{field} must be a number.", field=field) from None
+    if not math.isfinite(number) or not low <= number <= high:
+        raise invalid_request(f"{field} must be between {low:g} and {high:g}.", field=field)
+    return number
 
 
 def iso(moment: datetime | None) -> str | None:

@@ -14,7 +14,7 @@ from dispatch.tickets.models import StateTransition
 from dispatch.tickets.services import Outcome, ticket_change
 from dispatch.tickets.states import TicketState
 
-from .inputs import iso, moment_parse, role_check
+from .inputs import iso, moment_parse, number_parse, role_check
 from .models import CheckIn
 from .selectors import appointments_booked_for_ticket
 
@@ -31,6 +31,7 @@ PAUSE_REASON_MAX = 500
 
 # A phone's position with its accuracy and a few more readings; anything bigger is not a position.
 LOCATION_MAX_CHARS = 2000
+MAX_ACCURACY_METRES = 100_000
 
 
 def _location_check(location: Any) -> None:
@@ -39,6 +40,10 @@ def _location_check(location: Any) -> None:
         return
     if not isinstance(location, dict):
         raise invalid_request('location must be an object, e.g. {"lat": 37.8, "lng": -122.27}.', field="location")
+    # A position, when given, is on the map, and its accuracy a plausible radius.
+    for name, low, high in (("lat", -90, 90), ("lng", -180, 180), ("accuracy_m", 0, MAX_ACCURACY_METRES)):
+        if name in location:
+            number_parse(location[name], f"location.{name}", low, high)
     try:
         size = len(json.dumps(location, allow_nan=False))
     except (TypeError, ValueError):
@@ -126,6 +131,26 @@ def _held_by(ticket) -> str:
     return last.audit_event.tool_name if last else ""
 
 
+def _resume_refusal(actor: Actor, held_by: str) -> DispatchError | None:
+    if actor.role == Role.TECHNICIAN and held_by != TECH_PAUSE.tool:
+        return DispatchError(
+            "HOLD_SET_BY_DISPATCH",
+            "Dispatch put this job on hold: ask dispatch to release it.",
+            status=409,
+            dimension="policy",
+            details={"held_by_tool": held_by or None},
+        )
+    return None
+
+
+def resume_refusal(actor: Actor, ticket) -> DispatchError | None:
+    """Why this actor may not resume this job on hold beyond the command's own rules (a page asks
+    before it shows the button; tech_resume asks again under the lock)."""
+    if ticket.state != TicketState.ON_HOLD:
+        return None
+    return _resume_refusal(actor, _held_by(ticket))
+
+
 def tech_resume(
     *,
     actor: Actor,
@@ -144,14 +169,9 @@ def tech_resume(
         request=request,
     ) as change:
         held_by = _held_by(change.ticket)
-        if actor.role == Role.TECHNICIAN and held_by != TECH_PAUSE.tool:
-            raise DispatchError(
-                "HOLD_SET_BY_DISPATCH",
-                "Dispatch put this job on hold: ask dispatch to release it.",
-                status=409,
-                dimension="policy",
-                details={"held_by_tool": held_by or None},
-            )
+        refusal = _resume_refusal(actor, held_by)
+        if refusal is not None:
+            raise refusal
         change.transition(TicketState.IN_PROGRESS)
         change.audit_payload["held_by_tool"] = held_by or None
     return change.outcome

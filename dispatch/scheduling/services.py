@@ -20,7 +20,7 @@ from .assignment import (
     assignment_recommend,
     dispatch_force_unassign,
 )
-from .onsite import TECH_CHECK_IN, TECH_PAUSE, TECH_RESUME, tech_check_in, tech_pause, tech_resume
+from .onsite import TECH_CHECK_IN, TECH_PAUSE, TECH_RESUME, resume_refusal, tech_check_in, tech_pause, tech_resume
 from .proposals import (
     SCHEDULE_CONFIRM,
     SCHEDULE_HOLD,
@@ -55,6 +55,7 @@ __all__ = [
     "assignment_recommend",
     "dispatch_force_unassign",
     "engine",
+    "resume_refusal",
     "schedule_confirm",
     "schedule_hold",
     "schedule_propose",

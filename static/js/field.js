@@ -44,7 +44,13 @@
   }
 
   function queueAdd(entry) { return withStore("readwrite", function (s) { return s.add(entry); }); }
-  function queueAll() { return withStore("readonly", function (s) { return s.getAll(); }); }
+  // Only the signed-in technician's own posts: another person's waiting updates (a phone shared
+  // without signing out) are never sent under this session.
+  function queueAll() {
+    return withStore("readonly", function (s) { return s.getAll(); }).then(function (entries) {
+      return entries.filter(function (entry) { return entry.user === body.dataset.user; });
+    });
+  }
   function queueRemove(id) { return withStore("readwrite", function (s) { return s.delete(id); }); }
 
   function showCount() {
@@ -146,7 +152,7 @@
     }, function () { flushing = false; }).then(function (waiting) {
       if (delivered > 0 && waiting === 0 && body.dataset.job) {
         delivered = 0;
-        setTimeout(function () { location.reload(); }, 600);
+        setTimeout(refresh, 600);
       }
     });
   }
@@ -163,6 +169,37 @@
     link.href = "/tech/login/?next=" + encodeURIComponent(location.pathname);
     link.textContent = "Sign in again to send them.";
     p.appendChild(link);
+    notices.appendChild(p);
+  }
+
+  // Something typed, chosen or drawn that has not been saved yet.
+  function unsavedInput() {
+    var dirty = false;
+    document.querySelectorAll("form[data-field-form]").forEach(function (form) {
+      Array.prototype.forEach.call(form.elements, function (el) {
+        if (el.type === "file" && el.files && el.files.length) { dirty = true; }
+        if ((el.tagName === "TEXTAREA" || el.type === "text" || el.type === "number") && el.value !== el.defaultValue) { dirty = true; }
+      });
+      var pad = pads.get(form);
+      if (pad && !pad.isEmpty()) { dirty = true; }
+    });
+    return dirty;
+  }
+
+  // Show the job as it now is, unless that would throw away what the technician is entering.
+  var refreshOffered = false;
+  function refresh() {
+    if (!unsavedInput()) { location.reload(); return; }
+    if (refreshOffered || !notices) { return; }
+    refreshOffered = true;
+    var p = document.createElement("p");
+    p.className = "notice notice--info";
+    var button = document.createElement("button");
+    button.type = "button";
+    button.className = "link-button";
+    button.textContent = "This job was updated. Show the latest";
+    button.addEventListener("click", function () { location.reload(); });
+    p.appendChild(button);
     notices.appendChild(p);
   }
 
@@ -202,7 +239,10 @@
     (extraFiles || []).forEach(function (file) { files.push(file); });
     var key = newKey();
     fields.push(["idempotency_key", key]);
-    return { url: form.action, fields: fields, files: files, key: key, label: label || form.dataset.label || "Update", created: Date.now() };
+    return {
+      url: form.action, fields: fields, files: files, key: key, user: body.dataset.user,
+      label: label || form.dataset.label || "Update", created: Date.now()
+    };
   }
 
   function withPosition(form) {
@@ -255,7 +295,10 @@
       return entries.reduce(function (chain, entry) {
         return chain.then(function () { return queueAdd(entry); });
       }, Promise.resolve()).then(function () {
-        if ("clear" in form.dataset) { form.reset(); }
+        // Queued: the form empties so a second press is not a second update. The checklist keeps
+        // its ticks, which are what was just saved.
+        if (!("keep" in form.dataset)) { form.reset(); }
+        if (pads.get(form)) { pads.get(form).clear(); }
         return showCount();
       }).then(flush);
     }).catch(function (error) {
@@ -306,7 +349,11 @@
     canvas.addEventListener("pointercancel", end);
     form.querySelector("[data-sig-undo]").addEventListener("click", function () { strokes.pop(); redraw(); });
     form.querySelector("[data-sig-clear]").addEventListener("click", function () { strokes = []; redraw(); });
-    pads.set(form, { canvas: canvas, isEmpty: function () { return strokes.length === 0; } });
+    pads.set(form, {
+      canvas: canvas,
+      isEmpty: function () { return strokes.length === 0; },
+      clear: function () { strokes = []; redraw(); }
+    });
   }
 
   function signatureEntries(form) {
@@ -358,7 +405,7 @@
       return response.ok ? response.json() : null;
     }).then(function (state) {
       if (state && String(state.version) !== body.dataset.version) {
-        queueAll().then(function (entries) { if (!entries.length) { location.reload(); } });
+        queueAll().then(function (entries) { if (!entries.length) { refresh(); } });
       }
     }).catch(function () {});
   }

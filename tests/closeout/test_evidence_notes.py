@@ -91,3 +91,12 @@ def test_the_toolset_takes_a_notes_text_beside_its_uri(client, job, technician):
         path, data={"kind": "NOTE", "text": NOTE}, HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()), **headers
     )
     assert (text_only.status_code, text_only.json()["error"]["field"]) == (400, "uri")
+
+
+@pytest.mark.parametrize("key", ["signature_or_no_signature_reason", "photo_after_latched_alignment"])
+def test_a_typed_note_cannot_stand_for_the_signature_or_a_photo(job, tech_actor, key):
+    error = refusal(
+        lambda: evidence_add(actor=tech_actor, ticket_id=job.id, kind="NOTE", text="Signed.", evidence_key=key)
+    )
+    assert error.code == "EVIDENCE_KIND_MISMATCH"
+    assert not job.evidence.exists()

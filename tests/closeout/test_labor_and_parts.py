@@ -141,7 +141,8 @@ def test_labor_and_parts_are_listed_with_the_amounts_the_invoice_will_charge(set
     settings.DISPATCH_LABOR_RATE_CENTS = 12000
     PriceBookItemFactory(sku="CLOSER-4040", name="LCN 4040 door closer", unit_cents=18900)
     labor_add(actor=tech_actor, ticket_id=job.id, minutes=45, description="Adjust closer")
-    labor_add(actor=tech_actor, ticket_id=job.id, minutes=10, rate_cents=9000, description="Apprentice")
+    # A rate other than the company's is the office's to set.
+    labor_add(actor=actor_for(Role.DISPATCHER), ticket_id=job.id, minutes=10, rate_cents=9000, description="Apprentice")
     part_add(actor=tech_actor, ticket_id=job.id, sku="CLOSER-4040", quantity=1)
     part_add(actor=tech_actor, ticket_id=job.id, description="Screws", unit_cents=15, quantity="3.5")
 
@@ -231,3 +232,20 @@ def test_another_technician_cannot_log_labor_on_a_job_not_theirs(client, job):
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "FORBIDDEN_SCOPE"
     assert not LaborEntry.objects.exists()
+
+
+def test_a_technician_logs_only_their_own_time_at_the_companys_rate(job, tech_actor, technician, dispatcher):
+    for extra in ({"rate_cents": 1_000_000}, {"technician_id": TechnicianFactory().id}):
+        with pytest.raises(DispatchError) as refused:
+            labor_add(actor=tech_actor, ticket_id=job.id, minutes=30, **extra)
+        assert refused.value.code == "FIELD_NOT_ALLOWED_FOR_ROLE"
+    # The office logs a helper's time on the same job: it is the helper's, not Dana's, to correct.
+    helper = TechnicianFactory()
+    office = labor_add(actor=dispatcher, ticket_id=job.id, minutes=20, rate_cents=9500, technician_id=helper.id).result
+    with pytest.raises(DispatchError) as refused:
+        labor_update(actor=tech_actor, ticket_id=job.id, labor_entry_id=office.id, minutes=200)
+    assert refused.value.code == "LABOR_ENTRY_NOT_FOUND"
+    own = labor_add(actor=tech_actor, ticket_id=job.id, minutes=30).result
+    assert labor_update(actor=tech_actor, ticket_id=job.id, labor_entry_id=own.id, minutes=45).result.minutes == 45
+    office.refresh_from_db()
+    assert (office.minutes, office.rate_cents) == (20, 9500)

@@ -317,3 +317,25 @@ def test_an_approval_decided_in_the_office_shows_on_the_open_job_page(live_serve
     page.locator("#approval", has_text="Approved").wait_for()
     assert page.locator("#approval", has_text="Go ahead.").is_visible()
     assert page.get_by_role("button", name="Complete job").is_visible()
+
+
+def test_a_change_made_elsewhere_does_not_wipe_what_the_technician_is_typing(live_server, phone):
+    from dispatch.closeout.services import labor_add
+    from tests.factories import actor_for
+
+    technician = TechnicianFactory(display_name="Dana Reyes")
+    ticket = ticket_dispatched(technician=technician)
+    page = phone
+    page.add_init_script("window.FIELD_POLL_MS = 500")
+    sign_in(page, live_server.url, technician.user.username, "correct-horse-battery")
+    page.goto(f"{live_server.url}/tech/jobs/{ticket.id}/")
+    press(page, "Check in")
+    page.fill("#note-text", "Half-written note about the strike")
+
+    labor_add(actor=actor_for("dispatcher"), ticket_id=ticket.id, minutes=15, description="Office correction")
+    page.get_by_role("button", name="This job was updated. Show the latest").wait_for()
+    assert page.input_value("#note-text") == "Half-written note about the strike"
+
+    with page.expect_navigation():
+        page.get_by_role("button", name="This job was updated. Show the latest").click()
+    assert page.locator("#labor", has_text="Office correction").is_visible()

@@ -353,3 +353,22 @@ def test_the_parts_search_finds_by_name_or_sku_and_adds_from_the_price_book(tech
     assert act(dana, ticket, "part", {"sku": "HINGE-45", "quantity": "2"}).status_code == 200
     assert act(dana, ticket, "part", {"sku": "NOPE-1", "quantity": "1"}).json()["code"] == "PRICE_BOOK_ITEM_NOT_FOUND"
     assert [(p.price_book_item.sku, p.quantity) for p in PartUsage.objects.filter(ticket=ticket)] == [("HINGE-45", 2)]
+
+
+def test_only_a_technician_stays_signed_in_for_thirty_days(settings):
+    desk = UserFactory(role="dispatcher")
+    client = Client()
+    client.post(reverse("field:login"), {"username": desk.username, "password": PASSWORD})
+    assert client.session.get_expiry_age() == settings.SESSION_COOKIE_AGE
+
+
+def test_a_hold_dispatch_put_on_is_not_offered_to_the_technician_to_resume(technician, dana):
+    from dispatch.tickets.services import ticket_force_hold
+    from tests.factories import actor_for
+
+    ticket = ticket_dispatched(technician=technician)
+    act(dana, ticket, "check-in")
+    ticket_force_hold(actor=actor_for("dispatcher"), ticket_id=ticket.id, reason="Customer asked to wait")
+    page = dana.get(reverse("field:job", args=[ticket.id])).content.decode()
+    assert "Resume work" not in page and "Dispatch put this job on hold" in page
+    assert act(dana, ticket, "resume").json()["code"] == "HOLD_SET_BY_DISPATCH"

@@ -108,10 +108,10 @@ def working(technician):
 @pytest.mark.parametrize(
     ("lat", "lng", "message"),
     [
-        ("91", "0", "The position is off the map."),
-        ("0", "181", "The position is off the map."),
-        ("nan", "0", "The position is off the map."),
-        ("-inf", "0", "The position is off the map."),
+        ("91", "0", "location.lat must be between -90 and 90."),
+        ("0", "181", "location.lng must be between -180 and 180."),
+        ("nan", "0", "location.lat must be between -90 and 90."),
+        ("-inf", "0", "location.lat must be between -90 and 90."),
         ("abc", "1", "The position must be numbers."),
         ("", "5", "The position must be numbers."),
     ],
@@ -269,7 +269,7 @@ def test_a_ten_thousand_character_pause_reason_is_refused_and_the_job_keeps_goin
 
 def test_a_ten_thousand_character_no_signature_reason_is_refused_and_nothing_is_saved(dana, working):
     before = audit_count()
-    body = refused(act(dana, working, "signature", {"no_signature_reason": "r" * 10_000}), 400, "INVALID_REQUEST")
+    body = refused(act(dana, working, "no-signature", {"no_signature_reason": "r" * 10_000}), 400, "INVALID_REQUEST")
     assert body["message"] == "Field 'no_signature_reason' is longer than 4000 characters."
     assert not ChecklistResult.objects.filter(ticket=working).exists()
     assert audit_count() == before
@@ -623,7 +623,7 @@ def test_a_technician_who_is_also_a_dispatcher_gets_the_read_only_view_and_chang
         ("complete", {}),
         ("note", {"text": "A late note"}),
         ("photo", {"evidence_key": "other", "file": None}),
-        ("signature", {"no_signature_reason": "Left already"}),
+        ("no-signature", {"no_signature_reason": "Left already"}),
         ("labor", {"minutes": "30"}),
         ("part", {"sku": "STRIKE-01", "quantity": "1"}),
     ],
@@ -850,12 +850,12 @@ def test_a_note_cannot_stand_for_a_photo_and_a_photo_not_for_a_note(dana, workin
     refused(
         act(dana, working, "note", {"evidence_key": "photo_after_latched_alignment", "text": "x"}),
         400,
-        "INVALID_REQUEST",
+        "EVIDENCE_KIND_MISMATCH",
     )
     refused(
         act(dana, working, "note", {"evidence_key": "signature_or_no_signature_reason", "text": "x"}),
         400,
-        "INVALID_REQUEST",
+        "EVIDENCE_KIND_MISMATCH",
     )
     refused(
         act(dana, working, "photo", {"evidence_key": "note_adjustments_and_test_cycles", "file": jpeg()}),

@@ -46,6 +46,21 @@ KIND_ALIASES = {
 
 # Kinds whose file must be a picture (JPEG, PNG, WebP, HEIC); a document may also be a PDF.
 IMAGE_KINDS = frozenset({EvidenceKind.PHOTO, EvidenceKind.SIGNATURE})
+# Template evidence keys a picture must answer (photo_before_door_edge_and_strike, ...).
+PHOTO_KEY_PREFIX = "photo_"
+
+
+def _kind_fits_key(kind: str, key: str) -> None:
+    """A note cannot answer a photo_ key or the signature: the gate counts evidence by key, so a
+    few typed words must not stand for a picture or the customer's signature."""
+    if kind == EvidenceKind.NOTE and (key == SIGNATURE_KEY or key.startswith(PHOTO_KEY_PREFIX)):
+        raise DispatchError(
+            "EVIDENCE_KIND_MISMATCH",
+            f"Evidence key {key} needs a picture, not a note.",
+            status=400,
+            dimension="evidence",
+            details={"kind": kind, "evidence_key": key},
+        )
 
 
 def evidence_kind_normalize(kind) -> tuple[str, str]:
@@ -109,6 +124,7 @@ def evidence_add(
     )
     if key:
         meta["evidence_key"] = key
+    _kind_fits_key(kind_value, key)
     if kind_label:
         meta.setdefault("kind_label", kind_label)
     checksum = text_field(checksum, "checksum", max_length=200)

@@ -7,6 +7,7 @@ from decimal import Decimal, InvalidOperation
 
 from dispatch.common.actors import Actor
 from dispatch.common.errors import DispatchError
+from dispatch.common.roles import Role
 from dispatch.tickets.commands import command
 from dispatch.tickets.services import Outcome, ticket_change
 from dispatch.tickets.states import TicketState
@@ -31,6 +32,22 @@ LABOR_ADD = command("closeout.add_labor", ["technician", "dispatcher"], WORK_LOG
 PART_ADD = command("closeout.add_part", ["technician", "dispatcher"], WORK_LOGGED_STATES, None, "Log a part")
 LABOR_UPDATE = command("closeout.update_labor", ["technician", "dispatcher"], WORK_LOGGED_STATES, None, "Edit labor")
 MAX_LABOR_MINUTES = 24 * 60
+
+
+def _office_only(actor: Actor, **given) -> None:
+    """The labor rate and whose time it was are the office's to set: a technician logs their own
+    minutes, and the invoice draft prices them at the company's rate."""
+    if actor.role != Role.TECHNICIAN:
+        return
+    for field, value in given.items():
+        if value is not None:
+            raise DispatchError(
+                "FIELD_NOT_ALLOWED_FOR_ROLE",
+                f"A technician cannot set '{field}'; dispatch does.",
+                status=403,
+                dimension="role",
+                details={"field": field},
+            )
 
 
 def _whole_cents(value, field: str) -> None:
@@ -65,6 +82,7 @@ def labor_add(
     expected_version: int | None = None,
 ) -> Outcome:
     """Log time worked on a job (the technician's own time unless another is named)."""
+    _office_only(actor, rate_cents=rate_cents, technician_id=technician_id)
     _minutes_check(minutes)
     _whole_cents(rate_cents, "rate_cents")
     description = text(description, "description", max_length=300)
@@ -125,11 +143,11 @@ def labor_update(
     ) as change:
         # Looked up under the ticket's lock and through the ticket, so an entry of another job
         # (which this actor may not be allowed to touch) is never found, let alone changed.
-        entry = (
-            LaborEntry.objects.filter(pk=entry_key, ticket=change.ticket).first()
-            if entry_key is not None and 0 < entry_key < 2**63
-            else None
-        )
+        entries = LaborEntry.objects.filter(ticket=change.ticket)
+        if actor.role == Role.TECHNICIAN:
+            # A technician corrects their own time, never a colleague's or the office's.
+            entries = entries.filter(technician_id=actor.technician_id)
+        entry = entries.filter(pk=entry_key).first() if entry_key is not None and 0 < entry_key < 2**63 else None
         if entry is None:
             raise labor_entry_not_found(labor_entry_id)
         changes = {}
@@ -157,7 +175,8 @@ def part_add(
     request: dict | None = None,
     expected_version: int | None = None,
 ) -> Outcome:
-    """Log a part used on a job, from the price book (by SKU) or described with its own price."""
+    """Log a part used on a job, from the price book (by SKU) or described with its own price
+    (a part bought on the way, priced from its receipt; the invoice draft is reviewed)."""
     try:
         qty = Decimal(str(quantity)).quantize(Decimal("0.01"))
     except (InvalidOperation, ValueError):
