@@ -29,6 +29,7 @@ NOTE_PREFIX = "note_"  # a template's evidence key answered by a written note, n
 # within this long before the server receives it.
 CLIENT_TIME_TRUSTED_FOR = timedelta(hours=24)
 MAX_FILES_PER_POST = 10
+DEPARTURE_STALE_AFTER = timedelta(minutes=10)
 # What the audit event keeps of each form field: enough to read, never a megabyte.
 RECORDED_FIELD_CHARS = 500
 
@@ -159,6 +160,17 @@ def _acknowledge(actor, ticket_id, form, request):
 
 
 def _depart(actor, ticket_id, form, request):
+    # An "on my way" that waited in a basement for its network is news no more: telling the
+    # customer now, maybe after the technician arrived, would only confuse them.
+    waited = timezone.now() - _pressed_at(form)
+    if waited > DEPARTURE_STALE_AFTER:
+        raise DispatchError(
+            "DEPARTURE_TOO_OLD",
+            f"'On my way' was pressed {int(waited.total_seconds() // 60)} minutes ago with no network; "
+            "the customer was not told. Check in when you arrive.",
+            status=409,
+            dimension="state",
+        )
     return eta.tech_depart(
         actor=actor,
         ticket_id=ticket_id,
@@ -297,7 +309,11 @@ ACTIONS: dict[str, FieldAction] = {
     for action in (
         FieldAction("acknowledge", eta.TECH_ACKNOWLEDGE, _acknowledge, "Job acknowledged."),
         FieldAction(
-            "depart", eta.TECH_DEPART, _depart, "On your way: the customer has your ETA.", (*POSITION, "eta_minutes")
+            "depart",
+            eta.TECH_DEPART,
+            _depart,
+            "On your way: the customer has your ETA.",
+            (*POSITION, "eta_minutes", "pressed_at"),
         ),
         FieldAction(
             "check-in", scheduling.TECH_CHECK_IN, _check_in, "Checked in. Work has started.", (*POSITION, "pressed_at")

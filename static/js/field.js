@@ -11,6 +11,7 @@
   var DB_NAME = "real-dispatch-field";
   var STORE = "posts";
   var RETRY_MS = 15000;
+  var STALL_MS = 60000;
   // How often an open job page asks whether the job changed elsewhere (tests shorten it).
   var POLL_MS = window.FIELD_POLL_MS || 15000;
   var body = document.body;
@@ -46,12 +47,17 @@
   function queueAdd(entry) { return withStore("readwrite", function (s) { return s.add(entry); }); }
   // Only the signed-in technician's own posts: another person's waiting updates (a phone shared
   // without signing out) are never sent under this session.
-  function queueAll() {
+  function ownEntries() {
     return withStore("readonly", function (s) { return s.getAll(); }).then(function (entries) {
       return entries.filter(function (entry) { return entry.user === body.dataset.user; });
     });
   }
+  // The posts still to send, in the order they were made.
+  function queueAll() {
+    return ownEntries().then(function (entries) { return entries.filter(function (e) { return !e.refused; }); });
+  }
   function queueRemove(id) { return withStore("readwrite", function (s) { return s.delete(id); }); }
+  function queuePut(entry) { return withStore("readwrite", function (s) { return s.put(entry); }); }
 
   function showCount() {
     return queueAll().then(function (entries) {
@@ -104,9 +110,17 @@
         try { answer = JSON.parse(xhr.responseText); } catch (e) { answer = null; }
         resolve({ status: xhr.status, answer: answer, signedOut: /\/tech\/login\//.test(xhr.responseURL || "") });
       };
+      // A slow uplink may take minutes over a big photo; only a transfer that stops moving
+      // (or an answer that never comes) is given up, and retried later.
+      var lastMove = Date.now();
+      var watchdog = setInterval(function () { if (Date.now() - lastMove > STALL_MS) { xhr.abort(); } }, 5000);
+      if (xhr.upload) {
+        xhr.upload.addEventListener("progress", function () { lastMove = Date.now(); });
+        xhr.upload.addEventListener("load", function () { lastMove = Date.now(); });
+      }
+      xhr.onloadend = function () { clearInterval(watchdog); };
       xhr.onerror = function () { reject(new Error("network")); };
-      xhr.ontimeout = function () { reject(new Error("network")); };
-      xhr.timeout = 120000;
+      xhr.onabort = function () { reject(new Error("network")); };
       xhr.send(data);
     });
   }
@@ -132,6 +146,15 @@
               return;
             }
             result.answer = result.answer || { message: "The server answered " + result.status + "." };
+            if (!(result.status >= 200 && result.status < 300) && entry.files.length) {
+              // A refused photo or signature may exist nowhere else: it stays on the phone, out of
+              // the queue, until the technician saves it to the phone or lets it go.
+              entry.refused = result.answer.message || "Refused.";
+              return queuePut(entry).then(function () {
+                notice(entry.label + ": " + entry.refused, "error");
+                showNotSent();
+              });
+            }
             // Answered: delivered or refused, either way it has left the queue.
             return queueRemove(entry.id).then(function () {
               if (result.status >= 200 && result.status < 300) {
@@ -154,6 +177,38 @@
         delivered = 0;
         setTimeout(refresh, 600);
       }
+    });
+  }
+
+  // --- refused files, kept on the phone -------------------------------------------------------
+
+  function showNotSent() {
+    var box = document.querySelector("[data-not-sent]");
+    if (!box) { return; }
+    ownEntries().then(function (entries) {
+      var refused = entries.filter(function (e) { return e.refused; });
+      box.hidden = refused.length === 0;
+      var list = box.querySelector("ul");
+      list.textContent = "";
+      refused.forEach(function (entry) {
+        entry.files.forEach(function (file) {
+          var li = document.createElement("li");
+          var what = document.createElement("span");
+          what.textContent = entry.label + " (" + file[2] + "): " + entry.refused;
+          var save = document.createElement("a");
+          save.className = "button button--quiet";
+          save.textContent = "Save to this phone";
+          save.href = URL.createObjectURL(file[1]);
+          save.download = file[2];
+          var drop = document.createElement("button");
+          drop.type = "button";
+          drop.className = "link-button";
+          drop.textContent = "Discard";
+          drop.addEventListener("click", function () { queueRemove(entry.id).then(showNotSent); });
+          li.appendChild(what); li.appendChild(save); li.appendChild(drop);
+          list.appendChild(li);
+        });
+      });
     });
   }
 
@@ -416,7 +471,7 @@
   // numbers) in the offline copy, nor send this technician's waiting updates as their own.
   function signOut(form, event) {
     event.preventDefault();
-    queueAll().then(function (entries) {
+    ownEntries().then(function (entries) {
       if (entries.length && !window.confirm(entries.length + " update(s) not sent yet will be lost. Sign out anyway?")) {
         return;
       }
@@ -445,6 +500,7 @@
   setInterval(function () { if (navigator.onLine) { flush(); } }, RETRY_MS);
   setInterval(poll, POLL_MS);
   showCount().then(function (waiting) { if (waiting) { flush(); } });
+  showNotSent();
 
   if ("serviceWorker" in navigator && body.dataset.sw) {
     navigator.serviceWorker.register(body.dataset.sw, { scope: "/tech/" }).catch(function () {});

@@ -339,3 +339,34 @@ def test_a_change_made_elsewhere_does_not_wipe_what_the_technician_is_typing(liv
     with page.expect_navigation():
         page.get_by_role("button", name="This job was updated. Show the latest").click()
     assert page.locator("#labor", has_text="Office correction").is_visible()
+
+
+def test_a_photo_the_office_refuses_stays_on_the_phone_to_be_saved(live_server, phone, tmp_path):
+    from dispatch.tickets.services import ticket_cancel
+    from tests.factories import actor_for
+
+    technician = TechnicianFactory(display_name="Dana Reyes")
+    ticket = ticket_dispatched(technician=technician)
+    page = phone
+    sign_in(page, live_server.url, technician.user.username, "correct-horse-battery")
+    page.goto(f"{live_server.url}/tech/jobs/{ticket.id}/")
+    press(page, "Check in")
+
+    # The office cancels the job while the technician, offline, photographs the door.
+    page.context.set_offline(True)
+    page.set_input_files("#photos input[type=file]", photo_file(tmp_path, "door.jpg", (10, 120, 60)))
+    page.get_by_role("button", name="Save photos", exact=True).click()
+    page.locator("[data-queue-badge]", has_text="1 update waiting").wait_for()
+    ticket_cancel(actor=actor_for("dispatcher"), ticket_id=ticket.id, reason="Customer fixed it themselves")
+    page.context.set_offline(False)
+    page.evaluate("() => window.dispatchEvent(new Event('online'))")
+
+    not_sent = page.locator("[data-not-sent]")
+    not_sent.get_by_text("Save to this phone").wait_for()
+    assert "door.jpg" in not_sent.inner_text()
+    with page.expect_download() as download:
+        not_sent.get_by_text("Save to this phone").click()
+    assert download.value.suggested_filename == "door.jpg"
+    assert not Evidence.objects.filter(ticket=ticket).exists()
+    not_sent.get_by_role("button", name="Discard").click()
+    not_sent.wait_for(state="hidden")

@@ -372,3 +372,20 @@ def test_a_hold_dispatch_put_on_is_not_offered_to_the_technician_to_resume(techn
     page = dana.get(reverse("field:job", args=[ticket.id])).content.decode()
     assert "Resume work" not in page and "Dispatch put this job on hold" in page
     assert act(dana, ticket, "resume").json()["code"] == "HOLD_SET_BY_DISPATCH"
+
+
+def test_an_on_my_way_that_waited_offline_is_not_sent_to_the_customer_late(technician, dana):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from dispatch.scheduling.models import Departure
+
+    ticket = ticket_dispatched(technician=technician)
+    pressed = (timezone.now() - timedelta(minutes=25)).isoformat()
+    refused = act(dana, ticket, "depart", {"pressed_at": pressed})
+    assert refused.status_code == 409 and refused.json()["code"] == "DEPARTURE_TOO_OLD"
+    assert not Departure.objects.filter(ticket=ticket).exists()
+    # Pressed a moment ago (a short outage): the customer hears it.
+    assert act(dana, ticket, "depart", {"pressed_at": timezone.now().isoformat()}).status_code == 200
+    assert Departure.objects.filter(ticket=ticket).count() == 1
