@@ -14,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 
 from django.utils import timezone
 
+from dispatch.closeout import evidence_files
 from dispatch.closeout import services as closeout
 from dispatch.closeout.gate import SIGNATURE_KEY
 from dispatch.common.actors import Actor
@@ -22,6 +23,7 @@ from dispatch.scheduling import eta
 from dispatch.scheduling import services as scheduling
 from dispatch.tickets import approvals
 from dispatch.tickets.commands import Command
+from dispatch.tickets.models import StateTransition
 from dispatch.tickets.states import TicketState
 
 NOTE_PREFIX = "note_"  # a template's evidence key answered by a written note, not a photo
@@ -181,10 +183,21 @@ def _depart(actor, ticket_id, form, request):
 
 
 def _check_in(actor, ticket_id, form, request):
+    # A check-in queued offline keeps the moment it was pressed, but never earlier than the
+    # dispatch it answers: the arrival time feeds the SLA clock.
+    dispatched_at = (
+        StateTransition.objects.filter(ticket_id=ticket_id, to_state=TicketState.DISPATCHED)
+        .order_by("-seq")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    arrived = _pressed_at(form)
+    if dispatched_at is not None:
+        arrived = max(arrived, dispatched_at)
     return scheduling.tech_check_in(
         actor=actor,
         ticket_id=ticket_id,
-        timestamp=_pressed_at(form).isoformat(),
+        timestamp=arrived.isoformat(),
         location=_location(form),
         request=request,
     )
@@ -225,16 +238,26 @@ def _photo(actor, ticket_id, form, request):
     key = _text(form, "evidence_key")
     if key.startswith(NOTE_PREFIX) or key == SIGNATURE_KEY:
         raise invalid_request("A photo cannot stand for a note or the signature.", field="evidence_key")
-    # Several photos sent in one post (a form sent without scripts) are saved one by one.
-    for upload in _uploads(form, "file"):
-        closeout.evidence_add(
-            actor=actor,
-            ticket_id=ticket_id,
-            kind="PHOTO",
-            upload=upload,
-            evidence_key="" if key == "other" else key,
-            request=request,
-        )
+    # Several photos sent in one post (a form sent without scripts) are saved one by one, in the
+    # post's one transaction: when a later one is refused, the rows of the earlier ones roll back
+    # with it, and so must the files already written for them.
+    saved = []
+    try:
+        for upload in _uploads(form, "file"):
+            saved.append(
+                closeout.evidence_add(
+                    actor=actor,
+                    ticket_id=ticket_id,
+                    kind="PHOTO",
+                    upload=upload,
+                    evidence_key="" if key == "other" else key,
+                    request=request,
+                ).result
+            )
+    except BaseException:
+        for item in saved:
+            evidence_files.upload_discard(item.file.name, item.metadata.get("thumbnail", ""))
+        raise
 
 
 def _no_signature(actor, ticket_id, form, request):

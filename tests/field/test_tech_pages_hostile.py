@@ -235,6 +235,10 @@ def test_a_check_in_time_the_phone_cannot_vouch_for_is_replaced_by_the_server_cl
 
 
 def test_a_check_in_queued_an_hour_ago_keeps_the_time_the_button_was_pressed(dana, dispatched):
+    from dispatch.tickets.models import StateTransition
+
+    # Dispatched this morning; the technician arrived an hour ago, in a basement with no signal.
+    StateTransition.objects.filter(ticket=dispatched).update(created_at=timezone.now() - timedelta(hours=3))
     pressed = (timezone.now() - timedelta(hours=1)).replace(microsecond=0)
     assert act(dana, dispatched, "check-in", {"pressed_at": pressed.isoformat()}).json()["ok"] is True
     assert CheckIn.objects.get(ticket=dispatched).arrived_at == pressed
@@ -863,3 +867,32 @@ def test_a_note_cannot_stand_for_a_photo_and_a_photo_not_for_a_note(dana, workin
         "INVALID_REQUEST",
     )
     assert not Evidence.objects.filter(ticket=working).exists()
+
+
+def test_a_check_in_pressed_before_the_dispatch_counts_from_the_dispatch(technician, dana, dispatched):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from dispatch.tickets.models import StateTransition
+
+    dispatched_at = StateTransition.objects.filter(ticket=dispatched, to_state="DISPATCHED").latest("seq").created_at
+    pressed = (dispatched_at - timedelta(hours=3)).isoformat()
+    assert act(dana, dispatched, "check-in", {"pressed_at": pressed}).status_code == 200
+    assert CheckIn.objects.get(ticket=dispatched).arrived_at == dispatched_at
+    assert dispatched_at <= timezone.now()
+
+
+def test_several_photos_without_scripts_are_all_or_nothing_files_included(dana, working):
+    bad = io.BytesIO(b"not a photo at all")
+    bad.name = "c.jpg"
+    answer = act(
+        dana,
+        working,
+        "photo",
+        {"evidence_key": "other", "file": [jpeg(name="a.jpg"), jpeg((1, 2, 3), name="b.jpg"), bad]},
+    )
+    assert answer.status_code == 400 and answer.json()["code"] == "INVALID_EVIDENCE_FILE"
+    assert not Evidence.objects.filter(ticket=working).exists()
+    folder = f"evidence/{working.id}"
+    assert not default_storage.exists(folder) or default_storage.listdir(folder) == ([], [])
