@@ -21,9 +21,9 @@ from dispatch.common.actors import Actor
 from dispatch.common.errors import DispatchError, invalid_request
 from dispatch.scheduling import eta
 from dispatch.scheduling import services as scheduling
+from dispatch.scheduling.selectors import dispatch_transition_current
 from dispatch.tickets import approvals
 from dispatch.tickets.commands import Command
-from dispatch.tickets.models import StateTransition
 from dispatch.tickets.states import TicketState
 
 NOTE_PREFIX = "note_"  # a template's evidence key answered by a written note, not a photo
@@ -185,15 +185,10 @@ def _depart(actor, ticket_id, form, request):
 def _check_in(actor, ticket_id, form, request):
     # A check-in queued offline keeps the moment it was pressed, but never earlier than the
     # dispatch it answers: the arrival time feeds the SLA clock.
-    dispatched_at = (
-        StateTransition.objects.filter(ticket_id=ticket_id, to_state=TicketState.DISPATCHED)
-        .order_by("-seq")
-        .values_list("created_at", flat=True)
-        .first()
-    )
+    dispatch = dispatch_transition_current(ticket_id)
     arrived = _pressed_at(form)
-    if dispatched_at is not None:
-        arrived = max(arrived, dispatched_at)
+    if dispatch is not None:
+        arrived = max(arrived, dispatch.created_at)
     return scheduling.tech_check_in(
         actor=actor,
         ticket_id=ticket_id,

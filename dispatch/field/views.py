@@ -29,7 +29,6 @@ from dispatch.common.errors import DispatchError
 from dispatch.common.roles import Role, role_of_user
 from dispatch.readmodels.tech_day import technician_finished_jobs, technician_upcoming_jobs
 from dispatch.technicians.models import Technician
-from dispatch.tickets.models import Ticket
 
 from . import pages
 from .access import NotAllowed, Viewer, job_for, viewer_for
@@ -189,8 +188,9 @@ def offline(request):
 
 
 def _run(action, viewer: Viewer, ticket, form: Form) -> tuple[int, dict]:
-    # Read again inside the transaction: a replayed post finds the job as it is now.
-    refusal = job_refusal(Ticket.objects.only("state").get(pk=ticket.pk))
+    # Checked when the post runs, not before: a replay of a post that worked before the job was
+    # finished still gets its stored answer (command_run_once), a new post is refused.
+    refusal = job_refusal(ticket)
     if refusal is not None:
         raise refusal
     action_run(action, actor=viewer.actor, ticket_id=ticket.id, form=form)

@@ -17,6 +17,7 @@ from django.utils import timezone
 from dispatch.closeout.gate import closeout_requirements_many
 from dispatch.closeout.models import ChecklistResult, IncidentTemplate
 from dispatch.scheduling.models import BOOKED_STATUSES, Appointment, Departure, DispatchAcknowledgement
+from dispatch.scheduling.selectors import dispatch_transition_current
 from dispatch.tickets.models import Approval, StateTransition, Ticket
 from dispatch.tickets.states import TicketState
 
@@ -177,12 +178,7 @@ class TripFacts:
 
 
 def job_trip(ticket: Ticket) -> TripFacts:
-    transition = (
-        StateTransition.objects.filter(ticket_id=ticket.id, to_state=TicketState.DISPATCHED)
-        .order_by("-seq")
-        .only("id")
-        .first()
-    )
+    transition = dispatch_transition_current(ticket.id)
     acknowledged = departed = None
     if transition is not None:
         acknowledged = DispatchAcknowledgement.objects.filter(dispatch_transition=transition).first()

@@ -21,12 +21,12 @@ from dispatch.technicians.models import Technician
 from dispatch.tickets.commands import command
 from dispatch.tickets.models import StateTransition, Ticket
 from dispatch.tickets.services import Outcome, TicketChange, ticket_change
-from dispatch.tickets.states import TicketState
 
 from .engine import travel_minutes
 from .inputs import iso, number_parse, role_check
 from .models import Appointment, AppointmentStatus, Departure, DispatchAcknowledgement, Escalation, EscalationKind
 from .notifications import delay_notify, departure_notify, site_zone
+from .selectors import dispatch_transition_current
 
 TECH_ACKNOWLEDGE = command(
     "tech.acknowledge", ["technician", "dispatcher"], ["DISPATCHED"], None, "Acknowledge the dispatch"
@@ -71,8 +71,8 @@ def _eta_minutes_clean(value: Any) -> int | None:
 
 
 def _dispatch_transition(ticket: Ticket) -> StateTransition:
-    """The ticket's current dispatch: its latest move into DISPATCHED (it is DISPATCHED now)."""
-    return StateTransition.objects.filter(ticket=ticket, to_state=TicketState.DISPATCHED).order_by("-seq").first()
+    """The ticket's current dispatch (it is DISPATCHED now, so there is one)."""
+    return dispatch_transition_current(ticket.pk)
 
 
 def _previous_site(technician: Technician, ticket: Ticket, now: datetime) -> tuple[float, float] | None:

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from django.db.models import F, QuerySet
 
+from dispatch.tickets.models import StateTransition
 from dispatch.tickets.states import TicketState
 
 from .models import BOOKED_STATUSES, Appointment, ScheduleHold, ScheduleProposal
@@ -71,3 +72,9 @@ def proposal_open_for_ticket(*, ticket_id: uuid.UUID) -> ScheduleProposal | None
 
 def hold_active_for_ticket(*, ticket_id: uuid.UUID) -> ScheduleHold | None:
     return ScheduleHold.objects.filter(ticket_id=ticket_id, status=ScheduleHold.Status.ACTIVE).first()
+
+
+def dispatch_transition_current(ticket_id) -> StateTransition | None:
+    """The ticket's latest move into DISPATCHED: the dispatch an acknowledgement, a departure and
+    an arrival answer. None for a ticket never dispatched."""
+    return StateTransition.objects.filter(ticket_id=ticket_id, to_state=TicketState.DISPATCHED).order_by("-seq").first()

@@ -389,3 +389,22 @@ def test_an_on_my_way_that_waited_offline_is_not_sent_to_the_customer_late(techn
     # Pressed a moment ago (a short outage): the customer hears it.
     assert act(dana, ticket, "depart", {"pressed_at": timezone.now().isoformat()}).status_code == 200
     assert Departure.objects.filter(ticket=ticket).count() == 1
+
+
+def test_a_job_page_costs_the_same_queries_with_three_photos_or_twelve(technician, dana, django_assert_max_num_queries):
+    ticket = ticket_dispatched(technician=technician)
+    act(dana, ticket, "check-in")
+
+    def log(count):
+        for index in range(count):
+            act(dana, ticket, "photo", {"evidence_key": "other", "file": jpeg((index, 40, 90))})
+            act(dana, ticket, "labor", {"minutes": "10"})
+
+    log(3)
+    with django_assert_max_num_queries(40) as three:
+        dana.get(reverse("field:job", args=[ticket.id]))
+    # Counted now: the next requests empty the connection's query log the count is read from.
+    with_three = len(three)
+    log(9)
+    with django_assert_max_num_queries(with_three):
+        dana.get(reverse("field:job", args=[ticket.id]))
