@@ -22,7 +22,7 @@ from .models import (
     Closure,
     Evidence,
     EvidenceException,
-    InvoiceDraft,
+    Invoice,
     InvoiceLine,
     LaborEntry,
     PartUsage,
@@ -94,9 +94,9 @@ class InvoiceLineInline(admin.TabularInline):
         return False
 
 
-@admin.register(InvoiceDraft)
-class InvoiceDraftAdmin(ReadOnlyModelAdmin):
-    list_display = ("number", "ticket", "status", "total_cents", "nte_cents", "exceeds_nte", "revision", "updated_at")
+@admin.register(Invoice)
+class InvoiceAdmin(ReadOnlyModelAdmin):
+    list_display = ("number", "ticket", "status", "total_cents", "nte_cents", "exceeds_nte", "version", "updated_at")
     list_filter = ("status", "exceeds_nte")
     search_fields = ("number", "ticket__id")
     list_select_related = ("ticket",)

@@ -4,6 +4,8 @@ parts, invoice draft) and the record it ends with (closeout packet); plus the au
 from __future__ import annotations
 
 import uuid
+from datetime import time
+from decimal import Decimal
 
 from django.db import models
 
@@ -19,6 +21,8 @@ class IncidentTemplate(models.Model):
     # High-risk work may not be closed out by an agent: it needs a human's review.
     high_risk = models.BooleanField(default=False)
     default_duration_minutes = models.PositiveIntegerField(default=90)
+    # What a visit for this job type bills for getting there; empty means the company's default.
+    trip_charge_cents = models.PositiveBigIntegerField("trip charge (cents)", null=True, blank=True)
     # Words in a customer's message that point at this incident type (used by intake).
     keywords = models.JSONField(default=list, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -221,6 +225,8 @@ class LaborEntry(models.Model):
     minutes = models.PositiveIntegerField()
     rate_cents = models.PositiveBigIntegerField("hourly rate (cents)", null=True, blank=True)
     description = models.CharField(max_length=300, blank=True)
+    # When the work started (it decides the rate class); empty means when it was logged.
+    worked_at = models.DateTimeField(null=True, blank=True)
     created_by = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -252,37 +258,156 @@ class PartUsage(models.Model):
         return f"{self.quantity} × {self.description or self.price_book_item}"
 
 
-class InvoiceDraft(models.Model):
-    """The billing-ready draft of a job's invoice; amounts are integer cents."""
+class BillingSettings(models.Model):
+    """The company's billing rules, one row edited in the admin: who bills (the invoice header),
+    the standard labor rate and the multipliers of the other rate classes, business hours (work
+    outside them is after-hours), the default trip charge and the payment terms."""
+
+    company_name = models.CharField(max_length=200, blank=True, help_text="Empty: the site-wide company name.")
+    company_address = models.TextField(blank=True)
+    company_phone = models.CharField(max_length=40, blank=True)
+    company_email = models.EmailField(blank=True)
+    currency = models.CharField(max_length=3, default="USD")
+    standard_rate_cents = models.PositiveBigIntegerField("standard hourly rate (cents)", default=12500)
+    after_hours_multiplier = models.DecimalField(max_digits=4, decimal_places=2, default=Decimal("1.50"))
+    emergency_multiplier = models.DecimalField(max_digits=4, decimal_places=2, default=Decimal("2.00"))
+    business_hours_start = models.TimeField(default=time(8, 0))
+    business_hours_end = models.TimeField(default=time(18, 0))
+    weekends_after_hours = models.BooleanField("weekends bill as after-hours", default=True)
+    default_trip_charge_cents = models.PositiveBigIntegerField("default trip charge (cents)", default=0)
+    payment_terms_days = models.PositiveSmallIntegerField(default=30)
+    invoice_terms = models.TextField(blank=True, help_text="Printed at the foot of every invoice.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "billing settings"
+        verbose_name_plural = "billing settings"
+
+    def __str__(self) -> str:
+        return "Billing settings"
+
+    def save(self, *args, **kwargs):
+        self.pk = 1  # one row: the company's
+        super().save(*args, **kwargs)
+
+
+class TaxRate(models.Model):
+    """Sales tax of one jurisdiction, labor and parts separately, in basis points (875 = 8.75%).
+    A site names its jurisdiction; a site that names none is taxed at the default row."""
+
+    jurisdiction = models.CharField(max_length=40, unique=True, help_text="Code, e.g. CA-ALAMEDA.")
+    name = models.CharField(max_length=120)
+    labor_bps = models.PositiveIntegerField("labor tax (basis points)", default=0)
+    parts_bps = models.PositiveIntegerField("parts tax (basis points)", default=0)
+    is_default = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["jurisdiction"]
+        constraints = [
+            models.UniqueConstraint(fields=["is_default"], condition=models.Q(is_default=True), name="tax_one_default")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.jurisdiction} · {self.name}"
+
+
+class InvoiceLocked(PermissionError):
+    """Raised on any attempt to change an approved or superseded invoice or its lines."""
+
+
+class Invoice(models.Model):
+    """One version of a job's invoice; amounts are integer cents in one currency. A draft is
+    edited by finance, then approved: from then on it never changes, and a correction is a new
+    version that supersedes it."""
 
     class Status(models.TextChoices):
         DRAFT = "DRAFT", "Draft"
+        APPROVED = "APPROVED", "Approved"
+        SUPERSEDED = "SUPERSEDED", "Superseded"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    ticket = models.OneToOneField("tickets.Ticket", on_delete=models.PROTECT, related_name="invoice_draft")
+    ticket = models.ForeignKey("tickets.Ticket", on_delete=models.PROTECT, related_name="invoices")
     number = models.CharField(max_length=40, unique=True)
+    version = models.PositiveIntegerField(default=1)
+    supersedes = models.OneToOneField(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="superseded_by"
+    )
     currency = models.CharField(max_length=3, default="USD")
     labor_cents = models.BigIntegerField(default=0)
     parts_cents = models.BigIntegerField(default=0)
     fees_cents = models.BigIntegerField(default=0)
     subtotal_cents = models.BigIntegerField(default=0)
+    labor_tax_cents = models.BigIntegerField(default=0)
+    parts_tax_cents = models.BigIntegerField(default=0)
     tax_cents = models.BigIntegerField(default=0)
     total_cents = models.BigIntegerField(default=0)
+    tax_jurisdiction = models.CharField(max_length=40, blank=True)
+    labor_tax_bps = models.PositiveIntegerField(default=0)
+    parts_tax_bps = models.PositiveIntegerField(default=0)
     nte_cents = models.BigIntegerField(null=True, blank=True)
     exceeds_nte = models.BooleanField(default=False)
+    # The approvals (NTE increases, proposals) this invoice relies on.
+    approval_refs = models.JSONField(default=list, blank=True)
     notes = models.JSONField(default=list, blank=True)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.DRAFT)
-    # Bumped when a reopened job is invoiced again: the draft is rebuilt in place.
-    revision = models.PositiveIntegerField(default=1)
     created_by = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    approved_at = models.DateTimeField(null=True, blank=True)
+    approved_by = models.CharField(max_length=200, blank=True)
+    superseded_at = models.DateTimeField(null=True, blank=True)
+    # The customer-facing PDF as approved (drafts are rendered on request).
+    pdf = models.FileField(max_length=300, blank=True)
+    pdf_sha256 = models.CharField(max_length=64, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["ticket", "version"], name="invoice_ticket_version_unique"),
+            # At most one invoice of a job is current (a draft or the approved one).
+            models.UniqueConstraint(
+                fields=["ticket"], condition=~models.Q(status="SUPERSEDED"), name="invoice_one_current_per_ticket"
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.number
+
+    def save(self, *args, **kwargs):
+        # The stored row decides: an approved invoice changes only to become superseded.
+        if not kwargs.get("force_insert") and self.pk is not None:
+            stored = Invoice.objects.filter(pk=self.pk).values_list("status", flat=True).first()
+            if stored == self.Status.SUPERSEDED or (
+                stored == self.Status.APPROVED
+                and set(kwargs.get("update_fields") or ()) - {"status", "superseded_at", "updated_at"}
+            ):
+                raise InvoiceLocked("An approved invoice never changes: issue a new version.")
+            if stored == self.Status.APPROVED and not kwargs.get("update_fields"):
+                raise InvoiceLocked("An approved invoice never changes: issue a new version.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise InvoiceLocked("Invoices are never deleted: a correction is a new version.")
+
+    @property
+    def is_draft(self) -> bool:
+        return self.status == self.Status.DRAFT
+
+
+class InvoiceLineQuerySet(models.QuerySet):
+    """Bulk writes obey the rule single rows do: only a draft's lines change."""
+
+    def _refuse_locked(self):
+        if self.exclude(invoice__status=Invoice.Status.DRAFT).exists():
+            raise InvoiceLocked("Lines of an approved invoice never change.")
+
+    def update(self, **kwargs):
+        self._refuse_locked()
+        return super().update(**kwargs)
+
+    def delete(self):
+        self._refuse_locked()
+        return super().delete()
 
 
 class InvoiceLine(models.Model):
@@ -291,14 +416,20 @@ class InvoiceLine(models.Model):
         PART = "PART", "Part"
         FEE = "FEE", "Fee"
 
-    invoice = models.ForeignKey(InvoiceDraft, on_delete=models.CASCADE, related_name="lines")
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="lines")
     position = models.PositiveSmallIntegerField()
     kind = models.CharField(max_length=8, choices=Kind.choices)
+    # The price book SKU, the labor rate class (LABOR-STANDARD, ...) or the fee's code.
+    item_code = models.CharField(max_length=64, blank=True)
     description = models.CharField(max_length=300)
     quantity = models.DecimalField(max_digits=10, decimal_places=2)
     unit_cents = models.BigIntegerField()
     total_cents = models.BigIntegerField()
     taxable = models.BooleanField(default=False)
+    # What an accounting import books the line's tax under, e.g. CA-ALAMEDA:PARTS or NONTAX.
+    tax_code = models.CharField(max_length=60, blank=True)
+
+    objects = InvoiceLineQuerySet.as_manager()
 
     class Meta:
         ordering = ["invoice", "position"]
@@ -306,6 +437,18 @@ class InvoiceLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.description}"
+
+    def save(self, *args, **kwargs):
+        self._refuse_locked()
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        self._refuse_locked()
+        return super().delete(*args, **kwargs)
+
+    def _refuse_locked(self):
+        if Invoice.objects.filter(pk=self.invoice_id).exclude(status=Invoice.Status.DRAFT).exists():
+            raise InvoiceLocked("Lines of an approved invoice never change.")
 
 
 # --- Closure and closeout packet ---------------------------------------------------------------
@@ -342,22 +485,52 @@ class Closure(models.Model):
         return f"Closure of {self.ticket_id}{' (forced)' if self.forced else ''}"
 
 
+def packet_file_path(instance: CloseoutPacket, filename: str) -> str:
+    """packets/<ticket>/v<version>-<packet id>.<ext>: one name per version, never reused."""
+    extension = filename.rsplit(".", 1)[-1].lower()
+    return f"packets/{instance.ticket_id}/v{instance.version}-{instance.id}.{extension}"
+
+
 class CloseoutPacket(models.Model):
-    """The closed job's record as one JSON document, with the sha256 of its canonical form."""
+    """One version of a job's closeout record: the JSON document, its sha256 (of the canonical
+    JSON, stored byte for byte beside it) and the PDF rendered from it. A new version is compiled
+    when the job closes, when its invoice is approved and on request; old versions stay."""
+
+    class PdfStatus(models.TextChoices):
+        PENDING = "PENDING", "Rendering"
+        READY = "READY", "Ready"
+        FAILED = "FAILED", "Failed"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    ticket = models.OneToOneField("tickets.Ticket", on_delete=models.PROTECT, related_name="closeout_packet")
+    ticket = models.ForeignKey("tickets.Ticket", on_delete=models.PROTECT, related_name="closeout_packets")
+    version = models.PositiveIntegerField(default=1)
+    # Why this version was compiled ("Closed", "Invoice INV-… approved", "Re-rendered: …").
+    reason = models.CharField(max_length=300, blank=True)
     packet = models.JSONField()
-    sha256 = models.CharField(max_length=64)
+    sha256 = models.CharField(max_length=64, db_index=True)
+    # The audit trail up to this event is in the packet.
+    through_seq = models.BigIntegerField(null=True, blank=True)
     forced = models.BooleanField(default=False)
+    json_file = models.FileField(upload_to=packet_file_path, max_length=300, blank=True)
+    pdf_file = models.FileField(upload_to=packet_file_path, max_length=300, blank=True)
+    pdf_status = models.CharField(max_length=8, choices=PdfStatus.choices, default=PdfStatus.PENDING)
+    pdf_sha256 = models.CharField(max_length=64, blank=True)
+    pdf_pages = models.PositiveIntegerField(null=True, blank=True)
+    pdf_rendered_at = models.DateTimeField(null=True, blank=True)
+    pdf_error = models.TextField(blank=True)
     created_by = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["ticket", "version"], name="packet_ticket_version_unique")]
+        indexes = [
+            # The render sweep reads only the packets whose PDF is still to make.
+            models.Index(fields=["created_at"], condition=models.Q(pdf_status="PENDING"), name="packet_pdf_pending")
+        ]
 
     def __str__(self) -> str:
-        return f"Packet {self.sha256[:12]}"
+        return f"Packet v{self.version} {self.sha256[:12]}"
 
 
 # --- Autonomy controls -------------------------------------------------------------------------

@@ -13,20 +13,24 @@ from datetime import UTC
 
 from django.core.serializers.json import DjangoJSONEncoder
 
-from dispatch.tickets.models import AuditEvent, StateTransition
+from dispatch.technicians.selectors import people_names
+from dispatch.tickets.models import Approval, AuditEvent, StateTransition
+from dispatch.tickets.phrases import event_phrase
 
+from .billing import billing_settings, company_block
 from .models import (
     ChecklistResult,
     Closure,
     Evidence,
     EvidenceException,
-    InvoiceDraft,
+    IncidentTemplate,
+    Invoice,
     LaborEntry,
     PartUsage,
     QaReview,
 )
 
-PACKET_VERSION = "1"
+PACKET_VERSION = "2"
 
 
 def iso(value) -> str | None:
@@ -105,62 +109,144 @@ def _submission(row: ChecklistResult) -> dict:
     }
 
 
-def invoice_serialize(invoice: InvoiceDraft | None, lines: list | None = None) -> dict | None:
-    """An invoice draft with its lines, as the packet and the API show it (`lines` when the caller
-    already holds them, else they are read)."""
+def invoice_serialize(invoice: Invoice | None, lines: list | None = None) -> dict | None:
+    """One invoice version with its lines, as the packet, the API and the exports show it (`lines`
+    when the caller already holds them, else they are read)."""
     if invoice is None:
         return None
     if lines is None:
         lines = list(invoice.lines.order_by("position"))
     return {
         "id": str(invoice.id),
+        "ticket_id": str(invoice.ticket_id),
         "number": invoice.number,
-        "revision": invoice.revision,
+        "version": invoice.version,
         "status": invoice.status,
+        "supersedes": str(invoice.supersedes_id) if invoice.supersedes_id else None,
         "currency": invoice.currency,
         "labor_cents": invoice.labor_cents,
         "parts_cents": invoice.parts_cents,
         "fees_cents": invoice.fees_cents,
         "subtotal_cents": invoice.subtotal_cents,
+        "labor_tax_cents": invoice.labor_tax_cents,
+        "parts_tax_cents": invoice.parts_tax_cents,
         "tax_cents": invoice.tax_cents,
         "total_cents": invoice.total_cents,
+        "tax_jurisdiction": invoice.tax_jurisdiction or None,
+        "labor_tax_bps": invoice.labor_tax_bps,
+        "parts_tax_bps": invoice.parts_tax_bps,
         "nte_cents": invoice.nte_cents,
         "exceeds_nte": invoice.exceeds_nte,
+        "approval_refs": invoice.approval_refs,
         "notes": invoice.notes,
+        "created_at": iso(invoice.created_at),
+        "approved_at": iso(invoice.approved_at),
+        "approved_by": invoice.approved_by or None,
+        "superseded_at": iso(invoice.superseded_at),
+        "pdf_sha256": invoice.pdf_sha256 or None,
         "lines": [
             {
                 "position": line.position,
                 "kind": line.kind,
+                "item_code": line.item_code or None,
                 "description": line.description,
                 "quantity": str(line.quantity),
                 "unit_cents": line.unit_cents,
                 "total_cents": line.total_cents,
                 "taxable": line.taxable,
+                "tax_code": line.tax_code or None,
             }
             for line in sorted(lines, key=lambda line: line.position)
         ],
     }
 
 
-def packet_compile(*, ticket, closure: Closure, close_event: AuditEvent) -> dict:
-    """Everything a closed job leaves behind, in one JSON-ready dict. Compiled once the close has
-    committed, from its closure (why, overrides) and its audit event (who, when), so the timeline,
-    state history and actors include the close itself."""
-    overrides = closure.overrides or []
-    reason = closure.reason
+def _asset(ticket) -> dict | None:
+    asset = ticket.asset
+    if asset is None:
+        return None
+    return {"id": str(asset.id), "name": asset.name, "make": asset.make, "model": asset.model, "serial": asset.serial}
+
+
+def _first_event(events: list[AuditEvent], tools: tuple[str, ...]):
+    return next((event for event in events if event.tool_name in tools), None)
+
+
+def _last_event(events: list[AuditEvent], tools: tuple[str, ...]):
+    return next((event for event in reversed(events) if event.tool_name in tools), None)
+
+
+def _readable_timeline(events: list[AuditEvent]) -> list[dict]:
+    """The audit trail as people read it: who did what, when (the site's time zone is the reader's)."""
+    names = people_names(event.actor_id for event in events if event.actor_type == "HUMAN")
+    rows = []
+    for event in events:
+        if event.actor_type == "HUMAN":
+            who = names.get(str(event.actor_id)) or "A team member"
+        elif event.actor_type == "AGENT":
+            who = "The dispatch assistant"
+        else:
+            who = "Real Dispatch"
+        rows.append({"at": iso(event.created_at), "who": who, "text": f"{who} {event_phrase(event.tool_name, event.payload)}"})
+    return rows
+
+
+def _photo(item: Evidence) -> dict:
+    metadata = item.metadata or {}
+    return {
+        "evidence_id": str(item.id),
+        "evidence_key": item.evidence_key or None,
+        "file": item.file.name or None,
+        "thumbnail": metadata.get("thumbnail") or None,
+        "content_type": item.content_type or None,
+        "captured_at": metadata.get("exif_taken_at") or metadata.get("captured_at") or None,
+        "uploaded_at": iso(item.created_at),
+        "gps": metadata.get("gps") or None,
+        "sha256": item.sha256 or None,
+    }
+
+
+def _checklist_items(keys: list[str], answered: dict) -> list[dict]:
+    """Every checklist key the template asks for and any other one answered, with the answer."""
+    ordered = list(keys) + [key for key in answered if key not in keys]
+    return [
+        {"key": key, "label": key.replace("_", " ").capitalize(), "done": answered.get(key) is True, "required": key in keys}
+        for key in ordered
+    ]
+
+
+def packet_compile(*, ticket, through_event: AuditEvent | None, closure: Closure | None = None) -> dict:
+    """Everything a job leaves behind, in one JSON-ready dict: the audit trail up to `through_event`
+    and the job's records as they stand. A close's packet is compiled once the close has committed,
+    from its closure (why, overrides) and its audit event (who, when), so the timeline, state history
+    and actors include the close itself; a packet issued before the close (invoice approval, a
+    re-render) has no closure."""
+    overrides = (closure.overrides or []) if closure else []
+    reason = closure.reason if closure else ""
+    close_event = through_event if closure else None
     site = ticket.site
     account = ticket.account
-    events = list(AuditEvent.objects.filter(ticket=ticket, seq__lte=close_event.seq).order_by("seq"))
+    events_query = AuditEvent.objects.filter(ticket=ticket).order_by("seq")
+    if through_event is not None:
+        events_query = events_query.filter(seq__lte=through_event.seq)
+    events = list(events_query)
     transitions = list(StateTransition.objects.filter(ticket=ticket).order_by("seq"))
     evidence = list(Evidence.objects.filter(ticket=ticket).order_by("created_at", "id"))
     submissions = list(ChecklistResult.objects.filter(ticket=ticket).order_by("created_at", "id"))
     latest = submissions[-1] if submissions else None
     exceptions = list(EvidenceException.objects.filter(ticket=ticket).order_by("created_at", "id"))
-    signatures = [
-        str(item.id)
+    template = IncidentTemplate.objects.filter(incident_type=(ticket.incident_type or "").strip().upper()).first()
+    signature_items = [
+        item
         for item in evidence
-        if item.kind == "SIGNATURE" or item.evidence_key == "signature_or_no_signature_reason"
+        if item.kind == "SIGNATURE" or (item.evidence_key == "signature_or_no_signature_reason" and item.file)
     ]
+    signatures = [str(item.id) for item in signature_items]
+    signed = signature_items[-1] if signature_items else None
+    technician = ticket.assigned_tech
+    checked_in = _first_event(events, ("tech.check_in",))
+    completed = _last_event(events, ("tech.complete", "closeout.candidate", "dispatch.manual_bypass"))
+    grantors = people_names(row.granted_by for row in exceptions)
 
     actors: dict[tuple, dict] = {}
     for event in events:
@@ -183,32 +269,52 @@ def packet_compile(*, ticket, closure: Closure, close_event: AuditEvent) -> dict
         if row.is_bypass
     ]
 
-    invoice = InvoiceDraft.objects.filter(ticket=ticket).first()
+    invoice = Invoice.objects.filter(ticket=ticket).exclude(status=Invoice.Status.SUPERSEDED).first()
+    profile = billing_settings()
     packet = {
         "packet_version": PACKET_VERSION,
+        "company": company_block(profile),
         "header": {
             "ticket_id": str(ticket.id),
             "reference": ticket.short_ref,
             "state": ticket.state,
-            "closed_at": iso(close_event.created_at),
-            "closed_by": {
-                "actor_id": close_event.actor_id,
-                "actor_role": close_event.actor_role,
-                "actor_type": close_event.actor_type,
-            },
-            "close_tool": close_event.tool_name,
+            "closed_at": iso(close_event.created_at) if close_event else None,
+            "closed_by": (
+                {
+                    "actor_id": close_event.actor_id,
+                    "actor_role": close_event.actor_role,
+                    "actor_type": close_event.actor_type,
+                }
+                if close_event
+                else None
+            ),
+            "close_tool": close_event.tool_name if close_event else None,
             "close_reason": reason or None,
             "priority": ticket.priority,
             "incident_type": ticket.incident_type or None,
+            "incident_name": template.name if template else None,
             "template_version": (latest.gate or {}).get("template_version") if latest else None,
+            "through_seq": through_event.seq if through_event else None,
         },
         "account": {"id": str(account.id), "name": account.name},
+        "customer": {"name": ticket.customer_name or account.name, "account": account.name},
         "site": {
             "id": str(site.id),
             "name": site.name,
             "address": site.address,
             "timezone": site.timezone,
             "service_region": site.service_region,
+            # The access instructions, not the door code: the packet travels by email.
+            "access_instructions": site.access_instructions or None,
+            "hours": site.hours or None,
+        },
+        "asset": _asset(ticket),
+        "technician": {"id": str(technician.id), "name": technician.display_name} if technician else None,
+        "visit": {
+            "scheduled_start": iso(ticket.scheduled_start),
+            "scheduled_end": iso(ticket.scheduled_end),
+            "arrived_at": iso(checked_in.created_at) if checked_in else None,
+            "completed_at": iso(completed.created_at) if completed else None,
         },
         "ticket": {
             "summary": ticket.summary,
@@ -223,6 +329,7 @@ def packet_compile(*, ticket, closure: Closure, close_event: AuditEvent) -> dict
             "created_at": iso(ticket.created_at),
         },
         "timeline": [_event(event) for event in events],
+        "timeline_readable": _readable_timeline(events),
         "state_history": [
             {
                 "seq": row.seq,
@@ -234,12 +341,32 @@ def packet_compile(*, ticket, closure: Closure, close_event: AuditEvent) -> dict
             for row in transitions
         ],
         "evidence": [evidence_item(item) for item in evidence],
+        "photos": [_photo(item) for item in evidence if item.kind == "PHOTO"],
+        "notes": [
+            {
+                "evidence_id": str(item.id),
+                "evidence_key": item.evidence_key or None,
+                "text": (item.metadata or {}).get("text") or "",
+                "by": item.created_by,
+                "at": iso(item.created_at),
+            }
+            for item in evidence
+            if item.kind == "NOTE"
+        ],
         "checklist": _submission(latest) if latest else None,
+        "checklist_items": _checklist_items(
+            list(template.required_checklist_keys) if template else [], (latest.checklist_status or {}) if latest else {}
+        ),
         "submissions": [_submission(row) for row in submissions],
         "signature": {
             "captured": bool(signatures),
             "evidence_ids": signatures,
             "no_signature_reason": (latest.no_signature_reason or None) if latest else None,
+            "file": signed.file.name or None if signed else None,
+            "signer_name": (signed.metadata or {}).get("signer_name") or (signed.metadata or {}).get("signed_by")
+            if signed
+            else None,
+            "signed_at": (signed.metadata or {}).get("signed_at") or iso(signed.created_at) if signed else None,
         },
         "qa_reviews": [
             {
@@ -258,19 +385,38 @@ def packet_compile(*, ticket, closure: Closure, close_event: AuditEvent) -> dict
                 "rate_cents": row.rate_cents,
                 "description": row.description,
                 "technician_id": str(row.technician_id) if row.technician_id else None,
+                "technician": row.technician.display_name if row.technician_id else None,
+                "worked_at": iso(row.worked_at or row.created_at),
             }
-            for row in LaborEntry.objects.filter(ticket=ticket).order_by("created_at", "id")
+            for row in LaborEntry.objects.filter(ticket=ticket).select_related("technician").order_by("created_at", "id")
         ],
         "parts": [
             {
                 "sku": row.price_book_item.sku if row.price_book_item_id else None,
-                "description": row.description,
+                "description": row.description or (row.price_book_item.name if row.price_book_item_id else ""),
                 "quantity": str(row.quantity),
-                "unit_cents": row.unit_cents,
+                "unit_cents": row.unit_cents if row.unit_cents is not None else (
+                    row.price_book_item.unit_cents if row.price_book_item_id else None
+                ),
             }
             for row in PartUsage.objects.filter(ticket=ticket)
             .select_related("price_book_item")
             .order_by("created_at", "id")
+        ],
+        "approvals": [
+            {
+                "id": str(row.id),
+                "kind": row.kind,
+                "status": row.status,
+                "amount_cents": row.amount_cents,
+                "reason": row.reason,
+                "requested_by": row.requested_by,
+                "decided_by": row.decided_by or None,
+                "decision_notes": row.decision_notes or None,
+                "created_at": iso(row.created_at),
+                "decided_at": iso(row.decided_at),
+            }
+            for row in Approval.objects.filter(ticket=ticket).order_by("created_at", "id")
         ],
         "invoice": invoice_serialize(invoice),
         "evidence_exceptions": [
@@ -280,6 +426,7 @@ def packet_compile(*, ticket, closure: Closure, close_event: AuditEvent) -> dict
                 "evidence_refs": row.evidence_refs,
                 "expires_at": iso(row.expires_at),
                 "granted_by": row.granted_by,
+                "granted_by_name": grantors.get(str(row.granted_by)) or row.granted_by,
                 "granted_by_role": row.granted_by_role,
                 "created_at": iso(row.created_at),
             }

@@ -17,7 +17,7 @@ from dispatch.tickets.models import Ticket
 from dispatch.tickets.policy import access_check
 from dispatch.tickets.services import ticket_not_found
 
-from .billing import cents_round, labor_line, labor_rate_cents
+from .billing import billing_settings, cents_round, labor_unit_cents
 from .models import (
     AutonomyPause,
     AutonomyScope,
@@ -68,16 +68,17 @@ def price_book_search(query: str, limit: int = 20) -> list[dict]:
     ]
 
 
-def labor_and_parts(ticket_id) -> dict:
+def labor_and_parts(ticket) -> dict:
     """A ticket's labor entries and parts, oldest first, with each line's amount in cents as the
-    invoice will compute it (labor at its own rate or the standard one; parts at their own price
-    or the price book's), and the totals before tax. Two queries."""
-    default_rate = labor_rate_cents()
+    invoice will compute it (labor at its own rate or its rate class's; parts at their own price
+    or the price book's), and the totals before tax. `ticket` carries its site."""
+    ticket_id = ticket.id
+    profile = billing_settings()
     labor = []
     for entry in (
         LaborEntry.objects.filter(ticket_id=ticket_id).select_related("technician").order_by("created_at", "id")
     ):
-        rate = entry.rate_cents or default_rate
+        rate = entry.rate_cents or labor_unit_cents(ticket, entry.worked_at or entry.created_at, profile)
         labor.append(
             {
                 "id": entry.id,
@@ -87,7 +88,7 @@ def labor_and_parts(ticket_id) -> dict:
                 "description": entry.description,
                 "rate_cents": rate,
                 "standard_rate": entry.rate_cents is None,
-                "line_total_cents": labor_line(entry.minutes, rate, entry.description).total_cents,
+                "line_total_cents": cents_round(Decimal(entry.minutes) * Decimal(rate) / Decimal(60)),
                 "created_by": entry.created_by,
                 "created_at": iso(entry.created_at),
             }

@@ -11,7 +11,6 @@ from pathlib import Path
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from django.contrib.auth import get_user_model
 from django.contrib.staticfiles import finders
 from django.urls import reverse
 
@@ -21,8 +20,9 @@ from dispatch.common.errors import DispatchError
 from dispatch.readmodels.job_packet import tech_job_packet
 from dispatch.readmodels.tech_day import job_trip, key_label
 from dispatch.scheduling import services as scheduling
-from dispatch.technicians.models import Technician
+from dispatch.technicians.selectors import people_names
 from dispatch.tickets import policy
+from dispatch.tickets.phrases import event_phrase
 
 from .access import Viewer
 from .actions import ACTIONS, NOTE_PREFIX, job_refusal
@@ -32,32 +32,6 @@ SHELL_FILES = ("css/field.css", "js/field.js")
 TIMELINE_ENTRIES = 8
 
 # The timeline as a person tells it: "Dana checked in at 10:42".
-PHRASES = {
-    "ticket.create": "opened the job",
-    "ticket.blind_intake": "opened the job",
-    "ticket.triage": "triaged the job",
-    "schedule.propose": "offered appointment times",
-    "schedule.confirm": "booked the appointment",
-    "assignment.dispatch": "dispatched the job",
-    "tech.acknowledge": "acknowledged the job",
-    "tech.depart": "set off",
-    "tech.eta_update": "updated the arrival time",
-    "tech.check_in": "checked in",
-    "tech.pause": "paused the job",
-    "tech.resume": "resumed work",
-    "tech.request_change": "asked for approval",
-    "approval.decide": "decided the approval",
-    "closeout.add_evidence": "added evidence",
-    "closeout.save_checklist": "updated the checklist",
-    "closeout.add_labor": "logged time",
-    "closeout.update_labor": "corrected logged time",
-    "closeout.add_part": "added a part",
-    "tech.complete": "completed the job",
-    "dispatch.force_hold": "put the job on hold",
-    "ticket.resume": "took the job off hold",
-    "qa.verify": "verified the work",
-}
-EVIDENCE_PHRASES = {"PHOTO": "added a photo", "NOTE": "added a note", "SIGNATURE": "added the customer's signature"}
 
 
 @lru_cache(maxsize=1)
@@ -127,24 +101,12 @@ def refusal_missing(error: DispatchError) -> list[dict]:
     return missing_items(details.get("missing_evidence_keys"), details.get("missing_checklist_keys"))
 
 
-def _people(events: list[dict]) -> dict[str, str]:
-    """Display names of the people in these events (actor ids of people are user ids)."""
-    ids = {e["actor_id"] for e in events if e["actor_type"] == "HUMAN" and str(e["actor_id"]).isdigit()}
-    names = {str(t.user_id): t.first_name for t in Technician.objects.filter(user_id__in=ids)}
-    for user in get_user_model().objects.filter(pk__in=ids).exclude(pk__in=[int(i) for i in names]):
-        names[str(user.pk)] = user.first_name or user.username
-    return names
-
-
 def _timeline(events: list[dict], zone: ZoneInfo) -> list[dict]:
-    names = _people(events)
+    names = people_names(e["actor_id"] for e in events if e["actor_type"] == "HUMAN")
     entries = []
     for event in reversed(events[-TIMELINE_ENTRIES:]):
         tool = event["tool_name"]
-        if tool == "closeout.add_evidence":
-            phrase = EVIDENCE_PHRASES.get(event["payload"].get("evidence_kind"), PHRASES[tool])
-        else:
-            phrase = PHRASES.get(tool, tool.replace(".", " ").replace("_", " "))
+        phrase = event_phrase(tool, event["payload"])
         who = names.get(str(event["actor_id"])) if event["actor_type"] == "HUMAN" else None
         at = datetime.fromisoformat(event["created_at"].replace("Z", "+00:00")).astimezone(zone)
         entries.append({"who": who or "Real Dispatch", "what": phrase, "at": at})
@@ -171,7 +133,7 @@ def job_context(viewer: Viewer, ticket, *, part_query: str = "", missing: list |
     ]
     zone = ZoneInfo(ticket.site.timezone)
     trip = job_trip(ticket)
-    log = labor_and_parts(ticket.id)
+    log = labor_and_parts(ticket)
     requirements = packet["evidence_requirements"]
     # A key named note_... is satisfied by a written note, every other one by a photo.
     note_keys = [item for item in requirements["required_evidence"] if item["key"].startswith(NOTE_PREFIX)]

@@ -23,6 +23,7 @@ from urllib.request import Request, urlopen
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.core.files.storage import default_storage
 from django.core.mail import EmailMessage, get_connection, make_msgid
 from django.core.mail.utils import DNS_NAME
 from django.utils import timezone
@@ -55,7 +56,7 @@ class ConsoleAdapter:
             message.channel,
             message.recipient,
             f" [{message.subject}]" if message.subject else "",
-            message.body,
+            message.body + "".join(f"\n[attached: {item['name']}]" for item in message.attachments or []),
         )
         return f"console-{uuid.uuid4()}"
 
@@ -83,6 +84,10 @@ class FileAdapter:
                 "subject": message.subject,
                 "body": message.body,
                 "template": message.template,
+                "attachments": [
+                    {"name": name, "content_type": kind, "size": len(data)}
+                    for name, data, kind in attachment_files(message)
+                ],
                 "ticket_id": str(message.ticket_id) if message.ticket_id else None,
                 "written_at": timezone.now().isoformat(),
             },
@@ -155,6 +160,19 @@ def _twilio_error(exc: HTTPError) -> str:
     return exc.reason or ""
 
 
+def attachment_files(message: OutboundMessage) -> list[tuple[str, bytes, str]]:
+    """(name, bytes, content type) of each file the message carries, read from storage now. A
+    file not (yet) in storage fails the attempt, to be retried, rather than sending without it."""
+    files = []
+    for item in message.attachments or []:
+        try:
+            with default_storage.open(item["storage_name"], "rb") as handle:
+                files.append((item["name"], handle.read(), item["content_type"]))
+        except Exception as exc:  # missing file, or the object store is unreachable
+            raise DeliveryError(f"Attachment {item['name']} could not be read: {exc}") from exc
+    return files
+
+
 class DjangoEmailAdapter:
     """Sends email through Django's configured email backend (SMTP in production)."""
 
@@ -172,6 +190,8 @@ class DjangoEmailAdapter:
             to=[message.recipient],
             headers={"Message-ID": message_id},
         )
+        for name, data, content_type in attachment_files(message):
+            email.attach(name, data, content_type)
         timeout = getattr(settings, "EMAIL_TIMEOUT", None) or SEND_TIMEOUT_SECONDS
         try:
             connection = get_connection(fail_silently=False, timeout=timeout)

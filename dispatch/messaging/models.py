@@ -64,6 +64,9 @@ class OutboundMessage(models.Model):
     claimed_at = models.DateTimeField(null=True, blank=True)
     claim_token = models.UUIDField(null=True, blank=True)
     provider_message_id = models.CharField(max_length=255, blank=True)
+    # Files sent with an email: [{"name", "content_type", "storage_name"}], read from the default
+    # storage when the message is delivered (so a retry sends the same bytes).
+    attachments = models.JSONField(default=list, blank=True)
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)

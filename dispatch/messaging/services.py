@@ -97,12 +97,15 @@ def outbox_enqueue(
     context: Mapping[str, Any] | None = None,
     subject: str = "",
     templates: Mapping[str, MessageTemplate] | None = None,
+    attachments: list[dict] | None = None,
 ) -> OutboundMessage:
     """Queue one message in the caller's transaction; it is delivered only if that transaction commits.
 
     Every refusal (DispatchError) is raised before anything is written, so a caller may catch it
     and go on in the same transaction. `templates` are templates the caller already read by code
     (`message_templates`), so one that sends several messages reads them in one query.
+    `attachments` ({"name", "content_type", "storage_name"} each, files already in the default
+    storage) go with an email; an SMS carries none.
     """
     if channel not in Channel.values:
         raise invalid_request(f"Unknown channel {channel!r}; use SMS or EMAIL.", field="channel")
@@ -124,6 +127,12 @@ def outbox_enqueue(
         )
     if channel == Channel.EMAIL and not subject:
         subject = getattr(settings, "DISPATCH_COMPANY_NAME", "Real Dispatch")
+    if attachments and channel != Channel.EMAIL:
+        raise invalid_request("Only an email carries attachments.", field="attachments")
+    attached = [
+        {"name": str(item["name"]), "content_type": str(item["content_type"]), "storage_name": str(item["storage_name"])}
+        for item in attachments or []
+    ]
     # No savepoint inside the caller's transaction: nothing is left to refuse once the row is
     # written, and a savepoint costs two round trips per message.
     with transaction.atomic(savepoint=False):
@@ -134,6 +143,7 @@ def outbox_enqueue(
             body=body,
             template=template,
             ticket=ticket,
+            attachments=attached,
             status=Status.PENDING,
             next_attempt_at=timezone.now(),
         )

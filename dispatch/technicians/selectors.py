@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db.models import Count, Exists, OuterRef, QuerySet, Subquery
 
 from dispatch.tickets.models import Ticket
@@ -82,3 +83,17 @@ def technician_fit_annotations(*, incident_type: str, region_code: str) -> dict:
     levels = TechnicianSkill.objects.filter(technician=OuterRef("pk"), incident_type__iexact=incident_type)
     regions = Region.objects.filter(technicians=OuterRef("pk"), code__iexact=region_code)
     return {"skill_level": Subquery(levels.order_by("-level").values("level")[:1]), "covers": Exists(regions)}
+
+
+def people_names(actor_ids: Iterable[Any]) -> dict[str, str]:
+    """First names of the people behind these actor ids (a person's actor id is their user id):
+    a technician's own first name, else the user's first name or username. Ids that name no
+    person (services, agents) are left out."""
+    ids = {str(actor_id) for actor_id in actor_ids if str(actor_id).isascii() and str(actor_id).isdigit()}
+    if not ids:
+        return {}
+    names = {str(t.user_id): t.first_name for t in Technician.objects.filter(user_id__in=ids).only("user_id", "display_name")}
+    rest = [int(i) for i in ids - set(names)]
+    for user in get_user_model().objects.filter(pk__in=rest).only("pk", "first_name", "username"):
+        names[str(user.pk)] = user.first_name or user.username
+    return names

@@ -69,6 +69,8 @@ class Site(models.Model):
     access_instructions = models.TextField(blank=True)
     access_code = models.CharField(max_length=64, blank=True)
     hours = models.CharField(max_length=200, blank=True)
+    # The sales-tax jurisdiction (closeout.TaxRate.jurisdiction); empty: the default rate.
+    tax_jurisdiction = models.CharField(max_length=40, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -22,3 +22,19 @@ def tech_actor(technician):
 def job(technician):
     """A DOOR_WONT_LATCH ticket in progress, assigned to `technician`."""
     return ticket_at("IN_PROGRESS", technician=technician)
+
+
+@pytest.fixture(autouse=True)
+def billing(db):
+    """Labor bills at the standard rate whenever these tests happen to run: the rate classes
+    (after-hours, weekends, emergency) are exercised by test_invoice_rates, which sets its own hours."""
+    from datetime import time
+
+    from dispatch.closeout.billing import billing_settings
+
+    profile = billing_settings()
+    profile.business_hours_start = time(0, 0)
+    profile.business_hours_end = time.max
+    profile.weekends_after_hours = False
+    profile.save()
+    return profile

@@ -7,7 +7,7 @@ from django.contrib import admin
 from django.test import RequestFactory
 
 import dispatch.closeout.admin_closeout  # noqa: F401  (registers the classes, as closeout/admin.py does)
-from dispatch.closeout.models import AutonomyPause, CloseoutPacket, Evidence, InvoiceDraft, PriceBookItem
+from dispatch.closeout.models import AutonomyPause, CloseoutPacket, Evidence, Invoice, PriceBookItem
 
 pytestmark = pytest.mark.django_db
 
@@ -16,7 +16,7 @@ def test_records_are_registered_read_only_and_the_price_book_is_editable(django_
     superuser = django_user_model.objects.create_superuser("root", "root@example.com", "pw")
     request = RequestFactory().get("/admin/")
     request.user = superuser
-    for model in (Evidence, InvoiceDraft, CloseoutPacket, AutonomyPause):
+    for model in (Evidence, Invoice, CloseoutPacket, AutonomyPause):
         model_admin = admin.site._registry[model]
         assert not model_admin.has_add_permission(request)
         assert not model_admin.has_change_permission(request)

@@ -7,7 +7,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 
-from dispatch.closeout.models import InvoiceDraft, LaborEntry, PartUsage
+from dispatch.closeout.models import Invoice, LaborEntry, PartUsage
 from dispatch.closeout.services import invoice_generate, labor_add, part_add
 from dispatch.common.errors import DispatchError
 from dispatch.common.roles import Role
@@ -27,8 +27,9 @@ def finance():
     return actor_for(Role.FINANCE)
 
 
-def test_the_draft_adds_up_labor_parts_and_tax_to_the_cent(settings, technician, finance):
-    settings.DISPATCH_LABOR_RATE_CENTS = 12500
+def test_the_draft_adds_up_labor_parts_and_tax_to_the_cent(settings, billing, technician, finance):
+    billing.standard_rate_cents = 12500
+    billing.save()
     settings.DISPATCH_LABOR_TAX_RATE_BPS = 0
     settings.DISPATCH_PARTS_TAX_RATE_BPS = 875
     ticket = ticket_at("VERIFIED", technician=technician, nte_cents=30000)
@@ -79,8 +80,9 @@ def test_within_the_nte_there_is_no_flag(finance):
     assert (invoice.total_cents, invoice.exceeds_nte, invoice.notes) == (12500, False, [])
 
 
-def test_without_labor_entries_the_time_in_progress_is_billed(settings, finance):
-    settings.DISPATCH_LABOR_RATE_CENTS = 9900
+def test_without_labor_entries_the_time_in_progress_is_billed(billing, finance):
+    billing.standard_rate_cents = 9900
+    billing.save()
     ticket = ticket_at("VERIFIED")
     rows = {r.to_state: r for r in StateTransition.objects.filter(ticket=ticket)}
     started = rows["IN_PROGRESS"].created_at
@@ -105,9 +107,9 @@ def test_reinvoicing_a_reopened_job_rebuilds_the_same_draft(finance, dispatcher)
         change.transition("COMPLETED_PENDING_VERIFICATION")
         change.transition("VERIFIED")
     second = invoice_generate(actor=finance, ticket_id=ticket.id).result.invoice
-    assert second.id == first.id and second.revision == 2
+    assert second.id == first.id and second.version == 1 and second.status == "DRAFT"
     assert second.labor_cents == 12500 + 6250
-    assert InvoiceDraft.objects.count() == 1 and second.lines.count() == 2
+    assert Invoice.objects.count() == 1 and second.lines.count() == 2
 
 
 def test_only_finance_generates_invoices_and_only_from_verified(dispatcher, finance):
@@ -119,7 +121,7 @@ def test_only_finance_generates_invoices_and_only_from_verified(dispatcher, fina
     with pytest.raises(DispatchError) as caught:
         invoice_generate(actor=finance, ticket_id=completed.id)
     assert caught.value.code == "INVALID_STATE_TRANSITION"
-    assert InvoiceDraft.objects.count() == 0
+    assert Invoice.objects.count() == 0
 
 
 def test_technicians_log_labor_and_parts_on_their_job(job, tech_actor, technician):

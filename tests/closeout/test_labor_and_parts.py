@@ -137,8 +137,9 @@ def test_the_price_book_is_searched_by_name_or_sku_start_among_active_items():
     assert price_book_search("nothing like it") == []
 
 
-def test_labor_and_parts_are_listed_with_the_amounts_the_invoice_will_charge(settings, job, tech_actor, technician):
-    settings.DISPATCH_LABOR_RATE_CENTS = 12000
+def test_labor_and_parts_are_listed_with_the_amounts_the_invoice_will_charge(billing, job, tech_actor, technician):
+    billing.standard_rate_cents = 12000
+    billing.save()
     PriceBookItemFactory(sku="CLOSER-4040", name="LCN 4040 door closer", unit_cents=18900)
     labor_add(actor=tech_actor, ticket_id=job.id, minutes=45, description="Adjust closer")
     # A rate other than the company's is the office's to set.
@@ -146,7 +147,7 @@ def test_labor_and_parts_are_listed_with_the_amounts_the_invoice_will_charge(set
     part_add(actor=tech_actor, ticket_id=job.id, sku="CLOSER-4040", quantity=1)
     part_add(actor=tech_actor, ticket_id=job.id, description="Screws", unit_cents=15, quantity="3.5")
 
-    listing = labor_and_parts(job.id)
+    listing = labor_and_parts(job)
 
     assert [(row["minutes"], row["rate_cents"], row["line_total_cents"]) for row in listing["labor"]] == [
         (45, 12000, 9000),
@@ -162,7 +163,7 @@ def test_labor_and_parts_are_listed_with_the_amounts_the_invoice_will_charge(set
         (None, None, "Screws", "3.50", 15, 53),
     ]
     assert (listing["labor_minutes"], listing["labor_cents"], listing["parts_cents"]) == (55, 10500, 18953)
-    assert labor_and_parts(ticket_at("IN_PROGRESS").id) == {
+    assert labor_and_parts(ticket_at("IN_PROGRESS")) == {
         "labor": [],
         "parts": [],
         "labor_minutes": 0,

@@ -3,8 +3,10 @@
 - `evidence`: evidence items and the exceptions that waive required evidence;
 - `completion`: checklist answers saved on the way, completion behind the evidence gate, the
   dispatcher's manual bypass, QA;
-- `invoicing`: labor (logged and corrected), parts and the invoice draft;
+- `invoicing`: labor (logged and corrected), parts, the invoice draft and finance's review
+  (edit, approve, correct by a new version);
 - `closing`: close and force close, and the worker that compiles the closeout packet;
+- `packet_versions`: the packet's versions (compiled, stored, rendered to PDF) and re-renders;
 - `autonomy`: the pauses that stop agents' closeout actions.
 
 Every action on a ticket runs in `ticket_change` with its Command (the contract's tool name,
@@ -46,21 +48,40 @@ from .completion import (
 )
 from .evidence import EVIDENCE_ADD, EVIDENCE_EXCEPTION, evidence_add, evidence_exception_grant, evidence_kind_normalize
 from .invoicing import (
+    BILLING_APPROVE_INVOICE,
+    BILLING_EDIT_INVOICE,
     BILLING_GENERATE_INVOICE,
+    BILLING_REVISE_INVOICE,
     LABOR_ADD,
     LABOR_UPDATE,
     PART_ADD,
     InvoiceWritten,
+    invoice_approve,
+    invoice_current,
     invoice_generate,
+    invoice_lines_replace,
+    invoice_revise,
     labor_add,
     labor_update,
     part_add,
+)
+from .packet_versions import (
+    RENDER_PACKET,
+    packet_current,
+    packet_pdf_build,
+    packet_pdfs_sweep,
+    packet_render,
+    packet_verify_url,
+    storage_read,
 )
 
 __all__ = [
     "AUTONOMY_PAUSE",
     "AUTONOMY_ROLLBACK",
+    "BILLING_APPROVE_INVOICE",
+    "BILLING_EDIT_INVOICE",
     "BILLING_GENERATE_INVOICE",
+    "BILLING_REVISE_INVOICE",
     "CHECKLIST_SAVE",
     "CLOSEOUT_CANDIDATE",
     "CLOSE_TOOLS",
@@ -72,6 +93,7 @@ __all__ = [
     "PACKET_COMPILED",
     "PART_ADD",
     "QA_VERIFY",
+    "RENDER_PACKET",
     "TECH_COMPLETE",
     "TICKET_CLOSE",
     "TICKET_FORCE_CLOSE",
@@ -89,12 +111,22 @@ __all__ = [
     "evidence_add",
     "evidence_exception_grant",
     "evidence_kind_normalize",
+    "invoice_approve",
+    "invoice_current",
     "invoice_generate",
+    "invoice_lines_replace",
+    "invoice_revise",
     "labor_add",
     "labor_update",
     "packet_build_schedule",
+    "packet_current",
+    "packet_pdf_build",
+    "packet_pdfs_sweep",
+    "packet_render",
+    "packet_verify_url",
     "part_add",
     "qa_verify",
+    "storage_read",
     "tech_complete",
     "ticket_close",
     "ticket_force_close",

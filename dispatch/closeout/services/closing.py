@@ -24,8 +24,8 @@ from dispatch.tickets.services import Outcome, TicketChange, audit_only, ticket_
 from dispatch.tickets.states import TicketState
 
 from ..models import CloseoutPacket, Closure, Evidence
-from ..packets import packet_compile, packet_hash
 from .inputs import invalid, role_name, text
+from .packet_versions import packet_pdf_schedule, packet_pdfs_sweep, packet_version_write
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +178,8 @@ def closeout_packet_build(*, ticket_id) -> CloseoutPacket | None:
             packet_compiled_at=timezone.now()
         )
         if not claimed:
-            return CloseoutPacket.objects.filter(ticket_id=ticket_id).first()
+            closure = Closure.objects.filter(ticket_id=ticket_id).only("packet_id").first()
+            return CloseoutPacket.objects.filter(pk=closure.packet_id).first() if closure else None
         closure = Closure.objects.select_related("ticket__site", "ticket__account").get(ticket_id=ticket_id)
         ticket = closure.ticket
         close_event = (
@@ -186,13 +187,12 @@ def closeout_packet_build(*, ticket_id) -> CloseoutPacket | None:
             .order_by("-seq")
             .first()
         )
-        packet = packet_compile(ticket=ticket, closure=closure, close_event=close_event)
-        row = CloseoutPacket.objects.create(
-            id=closure.packet_id,
+        row = packet_version_write(
             ticket=ticket,
-            packet=packet,
-            sha256=packet_hash(packet),
-            forced=closure.forced,
+            through_event=close_event,
+            closure=closure,
+            packet_id=closure.packet_id,
+            reason="Force-closed without QA" if closure.forced else "Closed",
             created_by=closure.closed_by,
         )
         audit_only(
@@ -203,13 +203,16 @@ def closeout_packet_build(*, ticket_id) -> CloseoutPacket | None:
                 "closeout_packet_id": str(row.id),
                 "packet_sha256": row.sha256,
                 "close_event_id": str(close_event.id),
+                "version": row.version,
             },
         )
+        transaction.on_commit(lambda: packet_pdf_schedule(row.id))
     return row
 
 
 def closeout_packets_sweep() -> int:
-    """Compile the packets still pending (hand-offs the worker lost), oldest first; returns how many."""
+    """Compile the packets still pending (hand-offs the worker lost), oldest first, then render the
+    PDFs still pending; returns how many packets were compiled."""
     pending = list(
         Closure.objects.filter(packet_compiled_at__isnull=True)
         .order_by("created_at")
@@ -221,4 +224,5 @@ def closeout_packets_sweep() -> int:
             built += closeout_packet_build(ticket_id=ticket_id) is not None
         except Exception:  # one ticket that cannot be compiled must not hold up the others
             log.exception("Could not compile the closeout packet of ticket %s.", ticket_id)
+    packet_pdfs_sweep()
     return built

@@ -2,23 +2,47 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+
+from django.core.files.base import ContentFile
+from django.utils import timezone
 
 from dispatch.common.actors import Actor
 from dispatch.common.errors import DispatchError
 from dispatch.common.roles import Role
+from dispatch.messaging.services import outbox_enqueue
 from dispatch.tickets.commands import command
 from dispatch.tickets.services import Outcome, ticket_change
 from dispatch.tickets.states import TicketState
 
-from ..billing import invoice_compute
+from ..billing import (
+    NONTAX,
+    LineSpec,
+    TaxSpec,
+    billing_settings,
+    cents_round,
+    company_block,
+    invoice_compute,
+    invoice_totals,
+    nte_note,
+)
 from ..gate import template_for
-from ..models import InvoiceDraft, InvoiceLine, LaborEntry, PartUsage, PriceBookItem
+from ..models import Invoice, InvoiceLine, LaborEntry, PartUsage, PriceBookItem
 from .inputs import invalid, text
+from .packet_versions import packet_issue_in
 
 BILLING_GENERATE_INVOICE = command(
     "billing.generate_invoice", ["finance"], [TicketState.VERIFIED], TicketState.INVOICED, "Generate invoice draft"
+)
+# Beyond the contract: finance's review. A draft is edited and approved; an approved invoice is
+# corrected only by a new version. Invoices outlive the close, so these work on closed jobs too.
+INVOICE_REVIEW_STATES = [TicketState.INVOICED, TicketState.CLOSED]
+BILLING_EDIT_INVOICE = command("billing.edit_invoice", ["finance"], INVOICE_REVIEW_STATES, None, "Edit invoice draft")
+BILLING_APPROVE_INVOICE = command("billing.approve_invoice", ["finance"], INVOICE_REVIEW_STATES, None, "Approve invoice")
+BILLING_REVISE_INVOICE = command(
+    "billing.revise_invoice", ["finance"], INVOICE_REVIEW_STATES, None, "Correct an approved invoice"
 )
 # Beyond the contract: the technician's labor and parts, which the invoice draft is built from.
 WORK_LOGGED_STATES = [
@@ -217,17 +241,56 @@ def part_add(
 
 @dataclass(frozen=True)
 class InvoiceWritten:
-    """What generating an invoice leaves: the draft and the lines just written."""
+    """What an invoice action leaves: the invoice version and its lines."""
 
-    invoice: InvoiceDraft
+    invoice: Invoice
     lines: list[InvoiceLine]
+
+
+def invoice_current(ticket) -> Invoice | None:
+    """The ticket's current invoice version (its draft, or the approved one), if any."""
+    return Invoice.objects.filter(ticket=ticket).exclude(status=Invoice.Status.SUPERSEDED).first()
+
+
+def _number(ticket, version: int) -> str:
+    base = f"INV-{ticket.id.hex[:12].upper()}"
+    return base if version == 1 else f"{base}-{version}"
+
+
+def _apply_sums(invoice: Invoice, sums: dict) -> None:
+    for name, value in sums.items():
+        setattr(invoice, name, value)
+
+
+def _write_lines(invoice: Invoice, specs) -> list[InvoiceLine]:
+    return InvoiceLine.objects.bulk_create(
+        InvoiceLine(
+            invoice=invoice,
+            position=position,
+            kind=line.kind,
+            item_code=line.item_code[:64],
+            description=line.description[:300],
+            quantity=line.quantity,
+            unit_cents=line.unit_cents,
+            total_cents=line.total_cents,
+            taxable=line.taxable,
+            tax_code=line.tax_code[:60],
+        )
+        for position, line in enumerate(specs, start=1)
+    )
+
+
+def _supersede(previous: Invoice) -> None:
+    previous.status = Invoice.Status.SUPERSEDED
+    previous.superseded_at = timezone.now()
+    previous.save(update_fields=["status", "superseded_at", "updated_at"])
 
 
 def invoice_generate(
     *, actor: Actor, ticket_id, request: dict | None = None, expected_version: int | None = None
 ) -> Outcome:
-    """Build the invoice draft from labor and parts (VERIFIED -> INVOICED); a reopened job's draft
-    is rebuilt in place as a new revision."""
+    """Build the invoice draft from labor, parts and the job type (VERIFIED -> INVOICED). After a
+    reopen: a draft is rebuilt in place; an approved invoice is superseded by a new version."""
     with ticket_change(
         actor=actor,
         command=BILLING_GENERATE_INVOICE,
@@ -237,47 +300,368 @@ def invoice_generate(
     ) as change:
         ticket = change.ticket
         totals = invoice_compute(ticket, template=lambda: template_for(ticket.incident_type))
-        invoice = InvoiceDraft.objects.filter(ticket=ticket).first()
-        if invoice is None:
-            invoice = InvoiceDraft(ticket=ticket, number=f"INV-{ticket.id.hex[:12].upper()}")
-        else:
-            invoice.revision += 1
+        current = invoice_current(ticket)
+        if current is not None and current.status == Invoice.Status.DRAFT:
+            invoice = current
             invoice.lines.all().delete()
+        else:
+            # The first invoice is version 1; after that there is always a current one to follow.
+            version = current.version + 1 if current is not None else 1
+            invoice = Invoice(ticket=ticket, number=_number(ticket, version), version=version, supersedes=current)
+            if current is not None:
+                _supersede(current)
         invoice.currency = ticket.currency
-        invoice.labor_cents = totals.labor_cents
-        invoice.parts_cents = totals.parts_cents
-        invoice.fees_cents = totals.fees_cents
-        invoice.subtotal_cents = totals.subtotal_cents
-        invoice.tax_cents = totals.tax_cents
-        invoice.total_cents = totals.total_cents
-        invoice.nte_cents = totals.nte_cents
-        invoice.exceeds_nte = totals.exceeds_nte
-        invoice.notes = totals.notes
-        invoice.status = InvoiceDraft.Status.DRAFT
-        invoice.created_by = invoice.created_by or actor.actor_id
-        invoice.save()
-        lines = InvoiceLine.objects.bulk_create(
-            InvoiceLine(
-                invoice=invoice,
-                position=position,
-                kind=line.kind,
-                description=line.description[:300],
-                quantity=line.quantity,
-                unit_cents=line.unit_cents,
-                total_cents=line.total_cents,
-                taxable=line.taxable,
-            )
-            for position, line in enumerate(totals.lines, start=1)
+        _apply_sums(
+            invoice,
+            {
+                "labor_cents": totals.labor_cents,
+                "parts_cents": totals.parts_cents,
+                "fees_cents": totals.fees_cents,
+                "subtotal_cents": totals.subtotal_cents,
+                "labor_tax_cents": totals.labor_tax_cents,
+                "parts_tax_cents": totals.parts_tax_cents,
+                "tax_cents": totals.tax_cents,
+                "total_cents": totals.total_cents,
+                "exceeds_nte": totals.exceeds_nte,
+            },
         )
+        invoice.tax_jurisdiction = totals.tax.jurisdiction
+        invoice.labor_tax_bps = totals.tax.labor_bps
+        invoice.parts_tax_bps = totals.tax.parts_bps
+        invoice.nte_cents = totals.nte_cents
+        invoice.approval_refs = totals.approval_refs
+        invoice.notes = totals.notes
+        invoice.status = Invoice.Status.DRAFT
+        invoice.created_by = invoice.created_by or actor.actor_id
+        invoice.save(force_insert=invoice is not current)
+        lines = _write_lines(invoice, totals.lines)
         change.transition(TicketState.INVOICED)
         change.audit_payload.update(
             {
                 "invoice_generated": True,
                 "invoice_id": str(invoice.id),
                 "invoice_number": invoice.number,
-                "revision": invoice.revision,
+                "version": invoice.version,
+                "supersedes": str(current.id) if current is not None and current.pk != invoice.pk else None,
                 "total_cents": invoice.total_cents,
                 "exceeds_nte": invoice.exceeds_nte,
+            }
+        )
+        change.result = InvoiceWritten(invoice, lines)
+    return change.outcome
+
+
+def invoice_not_editable(invoice: Invoice | None) -> DispatchError:
+    if invoice is None:
+        return DispatchError("INVOICE_NOT_FOUND", "This ticket has no invoice yet.", status=404, dimension="request")
+    return DispatchError(
+        "INVOICE_NOT_DRAFT",
+        f"Invoice {invoice.number} is {invoice.get_status_display().lower()}: it never changes. "
+        "Start a corrected version (billing.revise_invoice).",
+        status=409,
+        dimension="state",
+        details={"invoice_id": str(invoice.id), "status": invoice.status},
+    )
+
+
+def _draft_of(ticket, invoice_id) -> Invoice:
+    """The ticket's current invoice, which must be a draft (and the one the caller names)."""
+    invoice = invoice_current(ticket)
+    if invoice is None:
+        raise invoice_not_editable(None)
+    if invoice_id is not None and str(invoice_id) != str(invoice.id):
+        raise DispatchError(
+            "INVOICE_NOT_CURRENT",
+            "That invoice version is not the ticket's current one; reload and try again.",
+            status=409,
+            dimension="version",
+            details={"current_invoice_id": str(invoice.id)},
+        )
+    if invoice.status != Invoice.Status.DRAFT:
+        raise invoice_not_editable(invoice)
+    return invoice
+
+
+LINE_KINDS = {kind.value for kind in InvoiceLine.Kind}
+MAX_LINES = 200
+MAX_LINE_CENTS = 10**11  # a billion dollars: anything larger is a typing error
+
+
+def _line_spec(raw, index: int, tax: TaxSpec) -> LineSpec:
+    where = f"lines[{index}]"
+    if not isinstance(raw, dict):
+        raise invalid(f"{where} must be an object.", "lines")
+    kind = raw.get("kind")
+    if kind not in LINE_KINDS:
+        raise invalid(f"{where}.kind must be one of {', '.join(sorted(LINE_KINDS))}.", "lines")
+    description = text(raw.get("description"), "description", required=True, max_length=300)
+    item_code = text(raw.get("item_code") or "", "item_code", max_length=64)
+    try:
+        quantity = Decimal(str(raw.get("quantity", "1"))).quantize(Decimal("0.01"))
+    except (InvalidOperation, ValueError):
+        raise invalid(f"{where}.quantity must be a number.", "lines") from None
+    if not quantity.is_finite() or not Decimal("0") < quantity <= Decimal("10000"):
+        raise invalid(f"{where}.quantity must be more than 0 and at most 10000.", "lines")
+    unit = raw.get("unit_cents")
+    if isinstance(unit, bool) or not isinstance(unit, int) or not 0 <= unit <= MAX_LINE_CENTS:
+        raise invalid(f"{where}.unit_cents must be a whole number of cents from 0.", "lines")
+    taxable = raw.get("taxable", kind == InvoiceLine.Kind.PART)
+    if not isinstance(taxable, bool):
+        raise invalid(f"{where}.taxable must be true or false.", "lines")
+    group = "PARTS" if kind == InvoiceLine.Kind.PART else "LABOR"
+    bps = tax.parts_bps if group == "PARTS" else tax.labor_bps
+    return LineSpec(
+        kind,
+        description,
+        quantity,
+        unit,
+        cents_round(quantity * Decimal(unit)),
+        taxable and bps > 0,
+        item_code=item_code,
+        tax_code=tax.code(group) if taxable else NONTAX,
+    )
+
+
+def invoice_lines_replace(
+    *,
+    actor: Actor,
+    ticket_id,
+    lines,
+    invoice_id=None,
+    request: dict | None = None,
+    expected_version: int | None = None,
+) -> Outcome:
+    """Finance edits a draft: its lines become exactly `lines` (kind, description, quantity,
+    unit_cents, taxable, item_code each) and the totals, taxes and NTE check follow. The audit
+    event records the lines before and after."""
+    if not isinstance(lines, list) or not 0 < len(lines) <= MAX_LINES:
+        raise invalid(f"Field 'lines' must be a list of 1 to {MAX_LINES} lines.", "lines")
+    with ticket_change(
+        actor=actor,
+        command=BILLING_EDIT_INVOICE,
+        ticket_id=ticket_id,
+        expected_version=expected_version,
+        request=request,
+    ) as change:
+        invoice = _draft_of(change.ticket, invoice_id)
+        tax = TaxSpec(invoice.tax_jurisdiction or "DEFAULT", "", invoice.labor_tax_bps, invoice.parts_tax_bps)
+        specs = [_line_spec(raw, index, tax) for index, raw in enumerate(lines)]
+        before = [_line_brief(line) for line in invoice.lines.order_by("position")]
+        invoice.lines.all().delete()
+        written = _write_lines(invoice, specs)
+        sums = invoice_totals(specs, tax, nte_cents=invoice.nte_cents, currency=invoice.currency)
+        _apply_sums(invoice, sums)
+        invoice.notes = [note for note in invoice.notes if "not-to-exceed" not in note]
+        if sums["exceeds_nte"]:
+            invoice.notes.append(nte_note(sums["total_cents"], invoice.nte_cents, invoice.currency))
+        invoice.save()
+        change.audit_payload.update(
+            {
+                "invoice_id": str(invoice.id),
+                "invoice_number": invoice.number,
+                "lines_before": before,
+                "lines_after": [_line_brief(line) for line in written],
+                "total_cents": invoice.total_cents,
+            }
+        )
+        change.result = InvoiceWritten(invoice, written)
+    return change.outcome
+
+
+def _line_brief(line) -> dict:
+    return {
+        "kind": line.kind,
+        "item_code": line.item_code,
+        "description": line.description,
+        "quantity": str(line.quantity),
+        "unit_cents": line.unit_cents,
+        "total_cents": line.total_cents,
+        "taxable": line.taxable,
+    }
+
+
+def invoice_approve(
+    *,
+    actor: Actor,
+    ticket_id,
+    invoice_id=None,
+    nte_override_reason: str = "",
+    request: dict | None = None,
+    expected_version: int | None = None,
+) -> Outcome:
+    """Finance approves the draft: from now on it never changes. Its PDF is stored as approved, a
+    closeout packet version is issued, and the customer is emailed both (when an email is on file).
+    An invoice over the not-to-exceed amount needs the reason finance approves it anyway."""
+    from ..exports import invoice_pdf_bytes
+
+    why = text(nte_override_reason, "nte_override_reason", max_length=500)
+    with ticket_change(
+        actor=actor,
+        command=BILLING_APPROVE_INVOICE,
+        ticket_id=ticket_id,
+        expected_version=expected_version,
+        request=request,
+        audit={"nte_override_reason": why or None},
+    ) as change:
+        ticket = change.ticket
+        invoice = _draft_of(ticket, invoice_id)
+        if invoice.exceeds_nte and len(why) < 10:
+            raise DispatchError(
+                "INVOICE_EXCEEDS_NTE",
+                f"Invoice {invoice.number} is over the not-to-exceed amount: approve an NTE increase "
+                "first, or give nte_override_reason (10+ characters) to approve it anyway.",
+                status=409,
+                dimension="state",
+                details={"total_cents": invoice.total_cents, "nte_cents": invoice.nte_cents},
+            )
+        invoice.status = Invoice.Status.APPROVED
+        invoice.approved_at = timezone.now()
+        invoice.approved_by = actor.actor_id
+        data = invoice_pdf_bytes(invoice)
+        invoice.pdf.save(f"invoices/{ticket.id}/{invoice.number}.pdf", ContentFile(data), save=False)
+        invoice.pdf_sha256 = hashlib.sha256(data).hexdigest()
+        invoice.save()
+        packet = packet_issue_in(change, reason=f"Invoice {invoice.number} approved")
+        recipient = ticket.account.billing_email or ticket.customer_email
+        emailed = None
+        if recipient:
+            attachments = [{"name": f"{invoice.number}.pdf", "content_type": "application/pdf", "storage_name": invoice.pdf.name}]
+            if packet.pdf_status == packet.PdfStatus.READY:
+                attachments.append(
+                    {
+                        "name": f"closeout-{ticket.short_ref}-v{packet.version}.pdf",
+                        "content_type": "application/pdf",
+                        "storage_name": packet.pdf_file.name,
+                    }
+                )
+            emailed = outbox_enqueue(
+                channel="EMAIL",
+                recipient=recipient,
+                subject=f"Invoice {invoice.number} for job {ticket.short_ref}",
+                body=_invoice_email_body(ticket, invoice),
+                ticket=ticket,
+                attachments=attachments,
+            )
+        change.audit_payload.update(
+            {
+                "invoice_id": str(invoice.id),
+                "invoice_number": invoice.number,
+                "version": invoice.version,
+                "total_cents": invoice.total_cents,
+                "invoice_pdf_sha256": invoice.pdf_sha256,
+                "closeout_packet_id": str(packet.id),
+                "packet_sha256": packet.sha256,
+                "emailed_to": recipient or None,
+                "outbox_id": str(emailed.id) if emailed else None,
+            }
+        )
+        change.result = InvoiceWritten(invoice, list(invoice.lines.order_by("position")))
+    return change.outcome
+
+
+def _invoice_email_body(ticket, invoice: Invoice) -> str:
+    profile = billing_settings()
+    company = company_block(profile)["name"]
+    amount = f"{invoice.total_cents / 100:,.2f} {invoice.currency}"
+    replaces = f" It replaces invoice {invoice.supersedes.number}." if invoice.supersedes_id else ""
+    return (
+        f"Hello {ticket.customer_name or ticket.account.name},\n\n"
+        f"Thank you for choosing {company}. Attached are invoice {invoice.number} ({amount}, due in "
+        f"{profile.payment_terms_days} days) and the closeout packet for job {ticket.short_ref}: what was "
+        f"done, photos, checklist and signature.{replaces}\n\n"
+        "Reply to this email with any question about the work or the invoice.\n\n"
+        f"{company}"
+    )
+
+
+def invoice_revise(
+    *, actor: Actor, ticket_id, reason: str, invoice_id=None, request: dict | None = None, expected_version: int | None = None
+) -> Outcome:
+    """Correct an approved invoice: a new draft version with the same lines supersedes it (the
+    approved one stays as it was, marked superseded). Finance then edits and approves the new one."""
+    why = text(reason, "reason", required=True, max_length=500)
+    with ticket_change(
+        actor=actor,
+        command=BILLING_REVISE_INVOICE,
+        ticket_id=ticket_id,
+        expected_version=expected_version,
+        request=request,
+        audit={"reason": why},
+    ) as change:
+        ticket = change.ticket
+        current = invoice_current(ticket)
+        if current is None:
+            raise invoice_not_editable(None)
+        if invoice_id is not None and str(invoice_id) != str(current.id):
+            raise DispatchError(
+                "INVOICE_NOT_CURRENT",
+                "That invoice version is not the ticket's current one; reload and try again.",
+                status=409,
+                dimension="version",
+                details={"current_invoice_id": str(current.id)},
+            )
+        if current.status != Invoice.Status.APPROVED:
+            raise DispatchError(
+                "INVOICE_NOT_APPROVED",
+                f"Invoice {current.number} is still a draft: edit it instead of issuing a new version.",
+                status=409,
+                dimension="state",
+                details={"invoice_id": str(current.id)},
+            )
+        old_lines = list(current.lines.order_by("position"))
+        _supersede(current)
+        version = current.version + 1
+        copied = {
+            name: getattr(current, name)
+            for name in (
+                "currency",
+                "labor_cents",
+                "parts_cents",
+                "fees_cents",
+                "subtotal_cents",
+                "labor_tax_cents",
+                "parts_tax_cents",
+                "tax_cents",
+                "total_cents",
+                "tax_jurisdiction",
+                "labor_tax_bps",
+                "parts_tax_bps",
+                "nte_cents",
+                "exceeds_nte",
+                "approval_refs",
+            )
+        }
+        invoice = Invoice.objects.create(
+            ticket=ticket,
+            number=_number(ticket, version),
+            version=version,
+            supersedes=current,
+            notes=[*current.notes, f"Corrects {current.number}: {why}"],
+            created_by=actor.actor_id,
+            **copied,
+        )
+        lines = InvoiceLine.objects.bulk_create(
+            InvoiceLine(
+                invoice=invoice,
+                position=line.position,
+                kind=line.kind,
+                item_code=line.item_code,
+                description=line.description,
+                quantity=line.quantity,
+                unit_cents=line.unit_cents,
+                total_cents=line.total_cents,
+                taxable=line.taxable,
+                tax_code=line.tax_code,
+            )
+            for line in old_lines
+        )
+        change.audit_payload.update(
+            {
+                "invoice_id": str(invoice.id),
+                "invoice_number": invoice.number,
+                "version": invoice.version,
+                "supersedes": str(current.id),
+                "superseded_number": current.number,
             }
         )
         change.result = InvoiceWritten(invoice, lines)

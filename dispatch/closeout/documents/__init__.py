@@ -1,0 +1,7 @@
+"""The closeout's printable documents: the closeout packet and the invoice, as PDFs."""
+
+from .invoice_pdf import invoice_pdf_render
+from .packet_pdf import packet_pdf_render
+from .pdf_base import RenderedPdf
+
+__all__ = ["RenderedPdf", "invoice_pdf_render", "packet_pdf_render"]

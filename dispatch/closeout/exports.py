@@ -1,0 +1,151 @@
+"""The invoice as documents: the customer-facing PDF, JSON and the CSV an accounting import takes.
+
+All three are built from the same stored invoice version, so they never disagree. An approved
+invoice's PDF is the one stored when it was approved; a draft's is rendered when asked for.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django.core.files.storage import default_storage
+from django.utils import timezone
+
+from dispatch.tickets.models import AuditEvent
+
+from .billing import billing_settings, company_block
+from .gate import template_for
+from .models import Invoice
+from .packets import invoice_serialize, iso
+
+COMPLETION_TOOLS = ("tech.complete", "closeout.candidate", "dispatch.manual_bypass")
+CSV_COLUMNS = (
+    "invoice_number",
+    "invoice_date",
+    "due_date",
+    "customer",
+    "job_reference",
+    "line",
+    "item",
+    "description",
+    "quantity",
+    "rate",
+    "amount",
+    "tax_code",
+    "tax_amount",
+    "currency",
+    "status",
+)
+
+
+def invoice_document(invoice: Invoice) -> dict:
+    """Everything the invoice PDF shows: who bills, who pays, where, for which job, the lines."""
+    ticket = invoice.ticket
+    site = ticket.site
+    profile = billing_settings()
+    zone = ZoneInfo(site.timezone)
+    issued = (invoice.approved_at or timezone.now()).astimezone(zone).date()
+    template = template_for(ticket.incident_type)
+    completed = (
+        AuditEvent.objects.filter(ticket=ticket, tool_name__in=COMPLETION_TOOLS).order_by("-seq").only("created_at").first()
+    )
+    body = invoice_serialize(invoice)
+    body["supersedes_number"] = invoice.supersedes.number if invoice.supersedes_id else None
+    terms = profile.invoice_terms or f"Payment due within {profile.payment_terms_days} days of the invoice date."
+    return {
+        "company": company_block(profile),
+        "bill_to": {
+            "name": ticket.customer_name or ticket.account.name,
+            "account": ticket.account.name,
+            "email": ticket.account.billing_email or ticket.customer_email,
+        },
+        "site": {"name": site.name, "address": site.address},
+        "job": {
+            "reference": ticket.short_ref,
+            "summary": ticket.summary,
+            "incident_name": template.name if template else (ticket.incident_type or ""),
+            "completed_at": iso(completed.created_at) if completed else None,
+            "technician": ticket.assigned_tech.display_name if ticket.assigned_tech_id else None,
+        },
+        "issued_on": issued.isoformat(),
+        "due_on": (issued + timedelta(days=profile.payment_terms_days)).isoformat(),
+        "terms": terms,
+        "timezone": site.timezone,
+        "invoice": body,
+    }
+
+
+def invoice_pdf_bytes(invoice: Invoice) -> bytes:
+    """The invoice's PDF: as stored when approved, else rendered now from the draft."""
+    if invoice.status != Invoice.Status.DRAFT and invoice.pdf:
+        with default_storage.open(invoice.pdf.name, "rb") as handle:
+            return handle.read()
+    from .documents.invoice_pdf import invoice_pdf_render
+
+    return invoice_pdf_render(invoice_document(invoice)).data
+
+
+def _rate(unit_cents: int) -> str:
+    return f"{Decimal(unit_cents) / 100:.2f}"
+
+
+def invoice_csv(invoices: list[Invoice]) -> str:
+    """One row per invoice line (with its share of tax), in columns an accounting import maps."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for invoice in invoices:
+        document = invoice_document(invoice)
+        lines = document["invoice"]["lines"]
+        shares = _tax_shares(invoice, lines)
+        for line, tax in zip(lines, shares):
+            writer.writerow(
+                [
+                    invoice.number,
+                    document["issued_on"],
+                    document["due_on"],
+                    _cell(document["bill_to"]["account"]),
+                    invoice.ticket.short_ref,
+                    line["position"],
+                    _cell(line["item_code"] or ""),
+                    _cell(line["description"]),
+                    line["quantity"],
+                    _rate(line["unit_cents"]),
+                    _rate(line["total_cents"]),
+                    line["tax_code"] or "NONTAX",
+                    _rate(tax),
+                    invoice.currency,
+                    invoice.status,
+                ]
+            )
+    return out.getvalue()
+
+
+def _tax_shares(invoice: Invoice, lines: list[dict]) -> list[int]:
+    """Each line's part of the invoice's labor and parts tax, split by amount; the last taxed line
+    of each group takes the rounding so the shares add up to the invoice's tax exactly."""
+    shares = [0] * len(lines)
+    for group, total_tax in (("LABOR", invoice.labor_tax_cents), ("PARTS", invoice.parts_tax_cents)):
+        taxed = [
+            i
+            for i, line in enumerate(lines)
+            if line["taxable"] and (line["kind"] == "PART") == (group == "PARTS")
+        ]
+        base = sum(lines[i]["total_cents"] for i in taxed)
+        if not taxed or not base:
+            continue
+        given = 0
+        for i in taxed[:-1]:
+            shares[i] = round(total_tax * lines[i]["total_cents"] / base)
+            given += shares[i]
+        shares[taxed[-1]] = total_tax - given
+    return shares
+
+
+def _cell(value: str) -> str:
+    """A spreadsheet opening the CSV must not run a cell as a formula (=, +, -, @ at the start)."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
