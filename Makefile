@@ -24,7 +24,7 @@ help:
 	@echo "make test-sqlite    the SQLite pass only        (PYTEST_ARGS='tests/common -x' to narrow)"
 	@echo "make test-postgres  the PostgreSQL pass only"
 	@echo "make venv           create .venv and install the pinned dependencies"
-	@echo "make system-deps    install postgresql, chromium, fonts-dejavu-core, poppler-utils if missing"
+	@echo "make system-deps    install postgresql, chromium, fonts-dejavu-core, poppler-utils, zbar-tools if missing"
 	@echo "make migrate        apply migrations to the development database"
 	@echo "make demo           load the demo company (idempotent)"
 	@echo "make clean          remove .venv and the development database and files"

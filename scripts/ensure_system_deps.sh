@@ -4,6 +4,7 @@
 #   chromium          the headless browser of the browser tests (/usr/bin/chromium)
 #   fonts-dejavu-core fonts for the PDFs and the screenshots
 #   poppler-utils     pdftotext/pdftoppm, used to read rendered PDFs back
+#   zbar-tools        zbarimg, which reads the QR code on a rendered closeout packet's cover
 # With arguments, only those packages are checked.
 set -euo pipefail
 
@@ -13,6 +14,7 @@ is_installed() {
         chromium) [[ -x /usr/bin/chromium ]] ;;
         fonts-dejavu-core) [[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]] ;;
         poppler-utils) command -v pdftotext >/dev/null && command -v pdftoppm >/dev/null ;;
+        zbar-tools) command -v zbarimg >/dev/null ;;
         *) dpkg -s "$1" >/dev/null 2>&1 ;;
     esac
 }
@@ -20,7 +22,7 @@ is_installed() {
 if [[ $# -gt 0 ]]; then
     wanted=("$@")
 else
-    wanted=(postgresql chromium fonts-dejavu-core poppler-utils)
+    wanted=(postgresql chromium fonts-dejavu-core poppler-utils zbar-tools)
 fi
 
 missing=()

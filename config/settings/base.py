@@ -89,6 +89,7 @@ LOCAL_APPS = [
     "dispatch.closeout",
     "dispatch.api",
     "dispatch.demo",
+    "dispatch.customer",
     "dispatch.field",
 ]
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dispatch.closeout import documents_read as documents
 from dispatch.closeout import selectors as closeout_reads
 from dispatch.closeout import services as closeout
 from dispatch.closeout.packets import evidence_item, invoice_serialize
@@ -690,3 +691,77 @@ def intake_submit_message(payload: dict, actor: Actor, ticket_id, request) -> An
         "flagged": result.flagged,
         "replies": list(result.replies),
     }
+
+
+# --- closeout documents ----------------------------------------------------------------------
+
+
+def closeout_get_packet(payload: dict, actor: Actor, ticket_id, request) -> Answer:
+    ticket = _readable_ticket(actor, ticket_id)
+    return 200, documents.packet_read(ticket, request.query_params.get("version"))
+
+
+def closeout_packet_file(fmt: str, actor: Actor, ticket_id, request) -> documents.Document:
+    """The packet version as a file: its PDF, or its JSON exactly as hashed."""
+    ticket = _readable_ticket(actor, ticket_id)
+    row = documents.packet_get(ticket, request.GET.get("version"))
+    return documents.packet_pdf(row) if fmt == "pdf" else documents.packet_json(row)
+
+
+def closeout_render_packet(payload: dict, actor: Actor, ticket_id, request) -> Answer:
+    outcome = closeout.packet_render(
+        actor=actor, ticket_id=ticket_id, reason=payload.get("reason", ""), request=payload
+    )
+    return 200, _ticket_with(outcome, closeout_packet=documents.packet_summary(outcome.result))
+
+
+def billing_get_invoice(payload: dict, actor: Actor, ticket_id, request) -> Answer:
+    ticket = _readable_ticket(actor, ticket_id)
+    return 200, documents.invoice_read(ticket, request.query_params.get("version"))
+
+
+def billing_invoice_file(fmt: str, actor: Actor, ticket_id, request) -> documents.Document:
+    ticket = _readable_ticket(actor, ticket_id)
+    invoice = documents.invoice_get(ticket, request.GET.get("version"))
+    return documents.invoice_pdf(invoice) if fmt == "pdf" else documents.invoice_csv_document(invoice)
+
+
+def _invoice_answer(outcome) -> Answer:
+    written = outcome.result
+    return 200, {**_ticket(outcome.ticket), "invoice": invoice_serialize(written.invoice, lines=written.lines)}
+
+
+def billing_edit_invoice(payload: dict, actor: Actor, ticket_id, request) -> Answer:
+    return _invoice_answer(
+        closeout.invoice_lines_replace(
+            actor=actor,
+            ticket_id=ticket_id,
+            lines=payload["lines"],
+            invoice_id=payload.get("invoice_id"),
+            request=payload,
+        )
+    )
+
+
+def billing_approve_invoice(payload: dict, actor: Actor, ticket_id, request) -> Answer:
+    return _invoice_answer(
+        closeout.invoice_approve(
+            actor=actor,
+            ticket_id=ticket_id,
+            invoice_id=payload.get("invoice_id"),
+            nte_override_reason=payload.get("nte_override_reason", ""),
+            request=payload,
+        )
+    )
+
+
+def billing_revise_invoice(payload: dict, actor: Actor, ticket_id, request) -> Answer:
+    return _invoice_answer(
+        closeout.invoice_revise(
+            actor=actor,
+            ticket_id=ticket_id,
+            reason=payload["reason"],
+            invoice_id=payload.get("invoice_id"),
+            request=payload,
+        )
+    )

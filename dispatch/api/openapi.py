@@ -156,6 +156,8 @@ IDEMPOTENCY_PARAMETER = {
     "schema": {"type": "string", "format": "uuid"},
 }
 QUERY_PARAMETERS = {
+    "closeout.get_packet": [("version", "A version number (default: the newest).")],
+    "billing.get_invoice": [("version", "A version number (default: the current one).")],
     "dispatcher.cockpit": [
         ("state", "Only these states (comma list)."),
         ("priority", "Only these priorities (comma list)."),
@@ -238,6 +240,11 @@ def _operation(tool: Tool) -> dict:
             for other in TOOLS
             if other.needs_ticket
         }
+    for fmt in tool.file_formats:
+        # The same read as a file, asked for with Accept (or the `.<format>` path below).
+        if fmt != "json":
+            media = FILE_MEDIA_TYPES[fmt]
+            operation["responses"][success]["content"][media] = {"schema": {"type": "string", "format": "binary"}}
     if tool.method != "GET":
         content = {"application/json": {"schema": copy.deepcopy(tool.schema)}}
         if tool.uploads:
@@ -246,11 +253,26 @@ def _operation(tool: Tool) -> dict:
     return operation
 
 
+FILE_MEDIA_TYPES = {"pdf": "application/pdf", "csv": "text/csv", "json": "application/json"}
+
+
+def _file_operation(tool: Tool, fmt: str) -> dict:
+    """The `.<format>` path of a read that answers as a file: the same tool, roles and refusals."""
+    operation = _operation(tool)
+    operation["operationId"] = f"{tool.function_name}_{fmt}"
+    operation["description"] = f"{tool.name} as a {fmt.upper()} file.\n\n{_roles_text(tool)}"
+    schema = {"type": "string", "format": "binary"} if fmt != "json" else {"type": "object"}
+    operation["responses"]["200"]["content"] = {FILE_MEDIA_TYPES[fmt]: {"schema": schema}}
+    return operation
+
+
 @lru_cache(maxsize=1)
 def _document_json() -> str:
     paths: dict[str, dict] = {}
     for tool in TOOLS:
         paths.setdefault(tool.route, {})[tool.method.lower()] = _operation(tool)
+        for fmt in tool.file_formats:
+            paths[f"{tool.route}.{fmt}"] = {"get": _file_operation(tool, fmt)}
     document = {
         "openapi": "3.1.0",
         "info": {

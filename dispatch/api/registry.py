@@ -45,6 +45,11 @@ def contract_tools() -> dict[str, dict]:
 # --- Commands of the read tools (the write tools' Commands live with their services) ---------
 
 READ_ROLES = ["dispatcher", "agent", "customer", "technician", "qa", "approver", "finance"]
+# The closeout packet and the invoice: the office's documents (a customer reads their own through
+# the signed status link, not the toolset).
+DOCUMENT_ROLES = ["dispatcher", "qa", "finance", "approver"]
+CLOSEOUT_GET_PACKET = command("closeout.get_packet", DOCUMENT_ROLES, None, None, "Read the closeout packet")
+BILLING_GET_INVOICE = command("billing.get_invoice", DOCUMENT_ROLES, None, None, "Read the invoice")
 TICKET_GET = command("ticket.get", READ_ROLES, None, None, "Read the ticket")
 TICKET_TIMELINE = command("ticket.timeline", READ_ROLES, None, None, "Read the timeline")
 CLOSEOUT_LIST_EVIDENCE = command(
@@ -78,6 +83,10 @@ class Tool:
     uploads: bool = False
     # A tool beyond the contract carries its own entry, shaped like the contract's (see `extra`).
     extra_entry: dict | None = None
+    # A read that also answers as a file: the formats (pdf, csv, json), each asked for with
+    # `Accept` or a `.<format>` route, and the handler that makes the file.
+    file_formats: tuple[str, ...] = ()
+    file_handler: Callable[..., Any] | None = None
 
     @cached_property
     def contract_entry(self) -> dict:
@@ -686,6 +695,126 @@ TOOLS = TOOLS + (
             },
         },
         response="TicketWithResult",
+    ),
+    extra(
+        CLOSEOUT_GET_PACKET,
+        handlers.closeout_get_packet,
+        "Read a job's closeout packet: the newest version (or ?version=N) with its full JSON document under "
+        "packet.document, its sha256 (of the canonical JSON), the public verify_url its QR code points to, the PDF's "
+        "status, and a summary of every version. Send Accept: application/pdf (or GET .../closeout/packet.pdf) for "
+        "the PDF, or GET .../closeout/packet.json for the JSON exactly as hashed. 404 PACKET_NOT_FOUND before any "
+        "packet was issued.",
+        method="GET",
+        route="/tickets/{ticketId}/closeout/packet",
+        idempotency_required=False,
+        schema={"type": "object", "additionalProperties": True, "properties": {}},
+        response="Object",
+        file_formats=("pdf", "json"),
+        file_handler=handlers.closeout_packet_file,
+    ),
+    extra(
+        closeout.RENDER_PACKET,
+        handlers.closeout_render_packet,
+        "Issue a new version of the job's closeout packet now, from COMPLETED_PENDING_VERIFICATION, VERIFIED, "
+        "INVOICED or CLOSED (for example after a reopen and new work). Optional reason. Older versions stay. The "
+        "JSON and hash are ready at once; the PDF is rendered in the background (closeout.get_packet shows its "
+        "status). Changes no state.",
+        method="POST",
+        route="/tickets/{ticketId}/closeout/packet/render",
+        schema={
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"reason": {"type": "string", "maxLength": 250}},
+        },
+        response="TicketWithResult",
+    ),
+    extra(
+        BILLING_GET_INVOICE,
+        handlers.billing_get_invoice,
+        "Read a job's invoice: the current version (draft or approved; ?version=N for another) with its lines, "
+        "taxes, totals, NTE check and approval references, and a summary of every version. Send Accept: "
+        "application/pdf or text/csv (or GET .../invoice.pdf, .../invoice.csv) for the customer's PDF or the "
+        "accounting CSV.",
+        method="GET",
+        route="/tickets/{ticketId}/invoice",
+        idempotency_required=False,
+        schema={"type": "object", "additionalProperties": True, "properties": {}},
+        response="Object",
+        file_formats=("pdf", "csv"),
+        file_handler=handlers.billing_invoice_file,
+    ),
+    extra(
+        closeout.BILLING_EDIT_INVOICE,
+        handlers.billing_edit_invoice,
+        "Finance edits the invoice draft: its lines become exactly the lines given (kind LABOR, PART or FEE, "
+        "description, quantity, unit_cents, taxable, optional item_code) and totals, tax and the NTE check are "
+        "recomputed. Give invoice_id to be sure you edit the version you read. Refused with INVOICE_NOT_DRAFT "
+        "once approved.",
+        method="POST",
+        route="/tickets/{ticketId}/invoice/lines",
+        schema={
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["lines"],
+            "properties": {
+                "invoice_id": {"type": "string", "format": "uuid"},
+                "lines": {
+                    "type": "array",
+                    "minItems": 1,
+                    "maxItems": 200,
+                    "items": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["kind", "description", "unit_cents"],
+                        "properties": {
+                            "kind": {"type": "string", "enum": ["LABOR", "PART", "FEE"]},
+                            "item_code": {"type": "string", "maxLength": 64},
+                            "description": {"type": "string", "minLength": 1, "maxLength": 300},
+                            "quantity": {"type": ["number", "string"]},
+                            "unit_cents": {"type": "integer", "minimum": 0},
+                            "taxable": {"type": "boolean"},
+                        },
+                    },
+                },
+            },
+        },
+        response="Ticket",
+    ),
+    extra(
+        closeout.BILLING_APPROVE_INVOICE,
+        handlers.billing_approve_invoice,
+        "Finance approves the invoice draft: it never changes again, its PDF is stored, a closeout packet version "
+        "is issued, and the customer is emailed both. An invoice over the NTE needs nte_override_reason. Optional "
+        "invoice_id guards against approving a version you did not read.",
+        method="POST",
+        route="/tickets/{ticketId}/invoice/approve",
+        schema={
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "invoice_id": {"type": "string", "format": "uuid"},
+                "nte_override_reason": {"type": "string", "maxLength": 500},
+            },
+        },
+        response="Ticket",
+    ),
+    extra(
+        closeout.BILLING_REVISE_INVOICE,
+        handlers.billing_revise_invoice,
+        "Correct an approved invoice: a new draft version with the same lines supersedes it (the approved one is "
+        "kept, marked superseded). Give the reason; then edit and approve the new version.",
+        method="POST",
+        route="/tickets/{ticketId}/invoice/revise",
+        schema={
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["reason"],
+            "properties": {
+                "invoice_id": {"type": "string", "format": "uuid"},
+                "reason": {"type": "string", "minLength": 1, "maxLength": 500},
+            },
+        },
+        response="Ticket",
     ),
 )
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 
+from django.http import HttpResponse
 from django.shortcuts import render
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import MultiPartParser
@@ -158,10 +159,37 @@ def tool_run(
     )
 
 
+FILE_MEDIA_TYPES = {"pdf": "application/pdf", "csv": "text/csv", "json": "application/json"}
+
+
+def file_format_wanted(tool: Tool, request, forced: str = "") -> str:
+    """The file format a read is asked for: the route's (.pdf), else the first one the Accept
+    header names explicitly; "" for the tool's JSON answer (a browser's */* is not a request for a file)."""
+    if forced:
+        return forced
+    accept = request.headers.get("Accept", "")
+    for fmt in tool.file_formats:
+        if fmt != "json" and FILE_MEDIA_TYPES[fmt] in accept:
+            return fmt
+    return ""
+
+
+def file_response(document) -> HttpResponse:
+    response = HttpResponse(document.data, content_type=document.content_type)
+    # A PDF opens in the browser, anything else is saved; the name is ours, never the caller's.
+    disposition = "inline" if document.content_type == "application/pdf" else "attachment"
+    response["Content-Disposition"] = f'{disposition}; filename="{document.filename}"'
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
 class ToolRouteView(ApiView):
-    """One contract route; `tools` maps each HTTP method it serves to its registry entry."""
+    """One contract route; `tools` maps each HTTP method it serves to its registry entry.
+    `file_format` is set on the `.pdf`/`.csv`/`.json` route of a read that answers as a file."""
 
     tools: dict[str, Tool] = {}
+    file_format: str = ""
 
     def initial(self, request, *args, **kwargs):
         # A command's Idempotency-Key names the logical request: when it is a valid UUID it is
@@ -192,6 +220,10 @@ class ToolRouteView(ApiView):
         named = request.headers.get("X-Tool-Name", "").strip()
         if named and named != tool.name:
             raise _tool_not_allowed(tool, named)
+
+        fmt = file_format_wanted(tool, request, self.file_format) if tool.file_formats else ""
+        if fmt:
+            return file_response(tool.file_handler(fmt, actor, _ticket_key(ticketId), request))
 
         key = idempotency.idempotency_key_of(request) if tool.idempotency_required else None
         if uploading:
@@ -246,4 +278,8 @@ def route_views():
     for route, by_method in ordered:
         view = ToolRouteView.as_view(tools=by_method, http_method_names=[method.lower() for method in by_method])
         views.append((route, view))
+        for tool in by_method.values():
+            for fmt in tool.file_formats:
+                file_view = ToolRouteView.as_view(tools={"GET": tool}, http_method_names=["get"], file_format=fmt)
+                views.append((f"{route}.{fmt}", file_view))
     return views

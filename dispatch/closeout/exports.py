@@ -51,7 +51,10 @@ def invoice_document(invoice: Invoice) -> dict:
     issued = (invoice.approved_at or timezone.now()).astimezone(zone).date()
     template = template_for(ticket.incident_type)
     completed = (
-        AuditEvent.objects.filter(ticket=ticket, tool_name__in=COMPLETION_TOOLS).order_by("-seq").only("created_at").first()
+        AuditEvent.objects.filter(ticket=ticket, tool_name__in=COMPLETION_TOOLS)
+        .order_by("-seq")
+        .only("created_at")
+        .first()
     )
     body = invoice_serialize(invoice)
     body["supersedes_number"] = invoice.supersedes.number if invoice.supersedes_id else None
@@ -131,9 +134,7 @@ def _tax_shares(invoice: Invoice, lines: list[dict]) -> list[int]:
     shares = [0] * len(lines)
     for group, total_tax in (("LABOR", invoice.labor_tax_cents), ("PARTS", invoice.parts_tax_cents)):
         taxed = [
-            i
-            for i, line in enumerate(lines)
-            if line["taxable"] and (line["kind"] == "PART") == (group == "PARTS")
+            i for i, line in enumerate(lines) if line["taxable"] and (line["kind"] == "PART") == (group == "PARTS")
         ]
         base = sum(lines[i]["total_cents"] for i in taxed)
         if not taxed or not base:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC
+from decimal import Decimal
 
 from django.core.serializers.json import DjangoJSONEncoder
 
@@ -17,7 +18,7 @@ from dispatch.technicians.selectors import people_names
 from dispatch.tickets.models import Approval, AuditEvent, StateTransition
 from dispatch.tickets.phrases import event_phrase
 
-from .billing import billing_settings, company_block
+from .billing import billing_settings, cents_round, company_block, labor_unit_cents
 from .models import (
     ChecklistResult,
     Closure,
@@ -123,6 +124,7 @@ def invoice_serialize(invoice: Invoice | None, lines: list | None = None) -> dic
         "version": invoice.version,
         "status": invoice.status,
         "supersedes": str(invoice.supersedes_id) if invoice.supersedes_id else None,
+        "supersedes_number": invoice.supersedes.number if invoice.supersedes_id else None,
         "currency": invoice.currency,
         "labor_cents": invoice.labor_cents,
         "parts_cents": invoice.parts_cents,
@@ -187,7 +189,9 @@ def _readable_timeline(events: list[AuditEvent]) -> list[dict]:
             who = "The dispatch assistant"
         else:
             who = "Real Dispatch"
-        rows.append({"at": iso(event.created_at), "who": who, "text": f"{who} {event_phrase(event.tool_name, event.payload)}"})
+        rows.append(
+            {"at": iso(event.created_at), "who": who, "text": f"{who} {event_phrase(event.tool_name, event.payload)}"}
+        )
     return rows
 
 
@@ -206,11 +210,32 @@ def _photo(item: Evidence) -> dict:
     }
 
 
+def _labor(row: LaborEntry, ticket, profile) -> dict:
+    """A labor entry with the hourly rate it bills at (its own, or its rate class's) and its amount."""
+    when = row.worked_at or row.created_at
+    rate = row.rate_cents or labor_unit_cents(ticket, when, profile)
+    return {
+        "minutes": row.minutes,
+        "rate_cents": rate,
+        "rate_set_by_office": row.rate_cents is not None,
+        "amount_cents": cents_round(Decimal(row.minutes) * Decimal(rate) / Decimal(60)),
+        "description": row.description,
+        "technician_id": str(row.technician_id) if row.technician_id else None,
+        "technician": row.technician.display_name if row.technician_id else None,
+        "worked_at": iso(when),
+    }
+
+
 def _checklist_items(keys: list[str], answered: dict) -> list[dict]:
     """Every checklist key the template asks for and any other one answered, with the answer."""
     ordered = list(keys) + [key for key in answered if key not in keys]
     return [
-        {"key": key, "label": key.replace("_", " ").capitalize(), "done": answered.get(key) is True, "required": key in keys}
+        {
+            "key": key,
+            "label": key.replace("_", " ").capitalize(),
+            "done": answered.get(key) is True,
+            "required": key in keys,
+        }
         for key in ordered
     ]
 
@@ -246,7 +271,21 @@ def packet_compile(*, ticket, through_event: AuditEvent | None, closure: Closure
     technician = ticket.assigned_tech
     checked_in = _first_event(events, ("tech.check_in",))
     completed = _last_event(events, ("tech.complete", "closeout.candidate", "dispatch.manual_bypass"))
-    grantors = people_names(row.granted_by for row in exceptions)
+    reviews = list(QaReview.objects.filter(ticket=ticket).order_by("created_at", "id"))
+    approvals = list(Approval.objects.filter(ticket=ticket).order_by("created_at", "id"))
+    labor_rows = list(
+        LaborEntry.objects.filter(ticket=ticket).select_related("technician").order_by("created_at", "id")
+    )
+    # Display names of everyone the packet names by actor id (one lookup for all of them).
+    names = people_names(
+        [row.granted_by for row in exceptions]
+        + [item.created_by for item in evidence]
+        + [row.reviewer for row in reviews]
+        + [row.decided_by for row in approvals]
+        + [row.submitted_by for row in submissions]
+        + [override.get("by", "") for override in overrides]
+    )
+    profile = billing_settings()
 
     actors: dict[tuple, dict] = {}
     for event in events:
@@ -255,12 +294,15 @@ def packet_compile(*, ticket, through_event: AuditEvent | None, closure: Closure
             {"actor_id": event.actor_id, "actor_role": event.actor_role, "actor_type": event.actor_type},
         )
 
-    all_overrides = list(overrides or [])
+    all_overrides = [
+        {**override, "by_name": names.get(str(override.get("by", ""))) or override.get("by")} for override in overrides
+    ]
     all_overrides += [
         {
             "kind": "manual_bypass",
             "bypass_rationale": row.bypass_rationale,
             "by": row.submitted_by,
+            "by_name": names.get(str(row.submitted_by)) or row.submitted_by,
             "role": row.submitted_by_role,
             "at": iso(row.created_at),
             "bypassed": row.gate,
@@ -270,7 +312,6 @@ def packet_compile(*, ticket, through_event: AuditEvent | None, closure: Closure
     ]
 
     invoice = Invoice.objects.filter(ticket=ticket).exclude(status=Invoice.Status.SUPERSEDED).first()
-    profile = billing_settings()
     packet = {
         "packet_version": PACKET_VERSION,
         "company": company_block(profile),
@@ -348,6 +389,7 @@ def packet_compile(*, ticket, through_event: AuditEvent | None, closure: Closure
                 "evidence_key": item.evidence_key or None,
                 "text": (item.metadata or {}).get("text") or "",
                 "by": item.created_by,
+                "by_name": names.get(str(item.created_by)) or item.created_by,
                 "at": iso(item.created_at),
             }
             for item in evidence
@@ -355,7 +397,8 @@ def packet_compile(*, ticket, through_event: AuditEvent | None, closure: Closure
         ],
         "checklist": _submission(latest) if latest else None,
         "checklist_items": _checklist_items(
-            list(template.required_checklist_keys) if template else [], (latest.checklist_status or {}) if latest else {}
+            list(template.required_checklist_keys) if template else [],
+            (latest.checklist_status or {}) if latest else {},
         ),
         "submissions": [_submission(row) for row in submissions],
         "signature": {
@@ -375,29 +418,20 @@ def packet_compile(*, ticket, through_event: AuditEvent | None, closure: Closure
                 "notes": row.notes,
                 "reviewed_at": iso(row.reviewed_at),
                 "reviewer": row.reviewer,
+                "reviewer_name": names.get(str(row.reviewer)) or row.reviewer,
                 "reviewer_role": row.reviewer_role,
             }
-            for row in QaReview.objects.filter(ticket=ticket).order_by("created_at", "id")
+            for row in reviews
         ],
-        "labor": [
-            {
-                "minutes": row.minutes,
-                "rate_cents": row.rate_cents,
-                "description": row.description,
-                "technician_id": str(row.technician_id) if row.technician_id else None,
-                "technician": row.technician.display_name if row.technician_id else None,
-                "worked_at": iso(row.worked_at or row.created_at),
-            }
-            for row in LaborEntry.objects.filter(ticket=ticket).select_related("technician").order_by("created_at", "id")
-        ],
+        "labor": [_labor(row, ticket, profile) for row in labor_rows],
         "parts": [
             {
                 "sku": row.price_book_item.sku if row.price_book_item_id else None,
                 "description": row.description or (row.price_book_item.name if row.price_book_item_id else ""),
                 "quantity": str(row.quantity),
-                "unit_cents": row.unit_cents if row.unit_cents is not None else (
-                    row.price_book_item.unit_cents if row.price_book_item_id else None
-                ),
+                "unit_cents": row.unit_cents
+                if row.unit_cents is not None
+                else (row.price_book_item.unit_cents if row.price_book_item_id else None),
             }
             for row in PartUsage.objects.filter(ticket=ticket)
             .select_related("price_book_item")
@@ -412,11 +446,12 @@ def packet_compile(*, ticket, through_event: AuditEvent | None, closure: Closure
                 "reason": row.reason,
                 "requested_by": row.requested_by,
                 "decided_by": row.decided_by or None,
+                "decided_by_name": (names.get(str(row.decided_by)) or row.decided_by) if row.decided_by else None,
                 "decision_notes": row.decision_notes or None,
                 "created_at": iso(row.created_at),
                 "decided_at": iso(row.decided_at),
             }
-            for row in Approval.objects.filter(ticket=ticket).order_by("created_at", "id")
+            for row in approvals
         ],
         "invoice": invoice_serialize(invoice),
         "evidence_exceptions": [
@@ -426,7 +461,7 @@ def packet_compile(*, ticket, through_event: AuditEvent | None, closure: Closure
                 "evidence_refs": row.evidence_refs,
                 "expires_at": iso(row.expires_at),
                 "granted_by": row.granted_by,
-                "granted_by_name": grantors.get(str(row.granted_by)) or row.granted_by,
+                "granted_by_name": names.get(str(row.granted_by)) or row.granted_by,
                 "granted_by_role": row.granted_by_role,
                 "created_at": iso(row.created_at),
             }

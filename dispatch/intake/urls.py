@@ -1,4 +1,5 @@
-"""Customer-facing intake: the providers' webhooks, the public request form and the status page.
+"""Customer-facing intake: the providers' webhooks, the public request form.
+The status page is the customer face's (dispatch.customer), which adds the job's documents.
 
 config/urls.py mounts these at the site root: `path("", include("dispatch.intake.urls"))`.
 """
@@ -14,5 +15,4 @@ urlpatterns = [
     path("hooks/email/inbound", webhooks.mailgun_inbound, name="email_inbound"),
     path("request/", views.request_form, name="request_form"),
     path("request/thanks/<str:token>/", views.request_thanks, name="request_thanks"),
-    path("s/<str:token>/", views.status_page, name="status"),
 ]

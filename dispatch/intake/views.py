@@ -248,7 +248,8 @@ def customer_status(ticket: Ticket) -> dict:
     }
 
 
-def _ticket_for_token(token: str) -> Ticket | None:
+def status_ticket(token: str) -> Ticket | None:
+    """The ticket a customer's status link names, or None for a forged or expired link."""
     ticket_id = status_token_verify(token)
     if ticket_id is None:
         return None
@@ -260,7 +261,7 @@ def _ticket_for_token(token: str) -> Ticket | None:
     )
 
 
-def _unknown_link(request: HttpRequest) -> HttpResponse:
+def unknown_link(request: HttpRequest) -> HttpResponse:
     return render(request, "intake/status_unknown.html", status=404)
 
 
@@ -268,21 +269,11 @@ def _unknown_link(request: HttpRequest) -> HttpResponse:
 @require_GET
 def request_thanks(request: HttpRequest, token: str) -> HttpResponse:
     """The confirmation after a web request: reference, next step, and the status link."""
-    ticket = _ticket_for_token(token)
+    ticket = status_ticket(token)
     if ticket is None:
-        return _unknown_link(request)
+        return unknown_link(request)
     return render(
         request,
         "intake/request_thanks.html",
         {"status": customer_status(ticket), "status_url": status_link(ticket)},
     )
-
-
-@never_cache
-@require_GET
-def status_page(request: HttpRequest, token: str) -> HttpResponse:
-    """/s/<token>/: the ticket's state, reference, appointment window and technician's first name."""
-    ticket = _ticket_for_token(token)
-    if ticket is None:
-        return _unknown_link(request)
-    return render(request, "intake/status.html", {"status": customer_status(ticket)})

@@ -130,7 +130,11 @@ def outbox_enqueue(
     if attachments and channel != Channel.EMAIL:
         raise invalid_request("Only an email carries attachments.", field="attachments")
     attached = [
-        {"name": str(item["name"]), "content_type": str(item["content_type"]), "storage_name": str(item["storage_name"])}
+        {
+            "name": str(item["name"]),
+            "content_type": str(item["content_type"]),
+            "storage_name": str(item["storage_name"]),
+        }
         for item in attachments or []
     ]
     # No savepoint inside the caller's transaction: nothing is left to refuse once the row is

@@ -92,7 +92,9 @@ def people_names(actor_ids: Iterable[Any]) -> dict[str, str]:
     ids = {str(actor_id) for actor_id in actor_ids if str(actor_id).isascii() and str(actor_id).isdigit()}
     if not ids:
         return {}
-    names = {str(t.user_id): t.first_name for t in Technician.objects.filter(user_id__in=ids).only("user_id", "display_name")}
+    names = {
+        str(t.user_id): t.first_name for t in Technician.objects.filter(user_id__in=ids).only("user_id", "display_name")
+    }
     rest = [int(i) for i in ids - set(names)]
     for user in get_user_model().objects.filter(pk__in=rest).only("pk", "first_name", "username"):
         names[str(user.pk)] = user.first_name or user.username

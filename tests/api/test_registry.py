@@ -64,7 +64,13 @@ def test_the_api_has_no_routes_beyond_the_tools_and_their_descriptions():
 
     routes = {str(pattern.pattern) for pattern in urls.urlpatterns}
     tool_routes = {"v1/" + tool.route.lstrip("/").replace("{ticketId}", "<str:ticketId>") for tool in TOOLS}
-    assert routes == tool_routes | {"v1/tools", "v1/schema", "v1/docs", "^.*$"}
+    # A read that answers as a file also has a route per format (.../invoice.pdf), to the same tool.
+    file_routes = {
+        f"v1/{tool.route.lstrip('/').replace('{ticketId}', '<str:ticketId>')}.{fmt}"
+        for tool in TOOLS
+        for fmt in tool.file_formats
+    }
+    assert routes == tool_routes | file_routes | {"v1/tools", "v1/schema", "v1/docs", "^.*$"}
     for pattern in urls.urlpatterns:
         view_class = getattr(pattern.callback, "cls", None)
         assert view_class is None or not hasattr(view_class, "get_queryset"), "no generic or CRUD views under /api/"

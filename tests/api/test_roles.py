@@ -53,6 +53,8 @@ REALISTIC = {
     "closeout.update_labor": {"labor_entry_id": 1, "minutes": 45},
     "closeout.add_part": {"description": "Shims", "unit_cents": 120},
     "closeout.save_checklist": {"checklist_status": {"work_performed": True}},
+    "billing.edit_invoice": {"lines": [{"kind": "LABOR", "description": "Adjust closer", "unit_cents": 12500}]},
+    "billing.revise_invoice": {"reason": "Wrong part billed"},
 }
 
 

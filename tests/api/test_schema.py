@@ -32,7 +32,16 @@ def test_the_openapi_document_validates_and_describes_every_tool(client):
         for path, item in document["paths"].items()
         for method, operation in item.items()
     }
-    assert len(operations) == len(TOOLS) == 36 + len([tool for tool in TOOLS if not tool.in_contract])
+    file_paths = [(f"{tool.route}.{fmt}", fmt, tool) for tool in TOOLS for fmt in tool.file_formats]
+    assert len(TOOLS) == 36 + len([tool for tool in TOOLS if not tool.in_contract])
+    assert len(operations) == len(TOOLS) + len(file_paths)
+    for path, fmt, tool in file_paths:
+        # The file form of a read: the same tool and roles, answered in its own media type.
+        operation = operations[("GET", path)]
+        assert operation["operationId"] == f"{tool.function_name}_{fmt}"
+        assert set(operation["responses"]["200"]["content"]) == {
+            {"pdf": "application/pdf", "csv": "text/csv", "json": "application/json"}[fmt]
+        }
     for tool in TOOLS:
         operation = operations[(tool.method, tool.route)]
         assert operation["operationId"] == tool.function_name

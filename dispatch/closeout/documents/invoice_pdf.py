@@ -260,7 +260,7 @@ def _totals(invoice: dict) -> list[Flowable]:
         ]
     )
     subtotal_row = next(index for index, (label, _) in enumerate(rows) if label == "Subtotal")
-    table = Table(data, colWidths=[1.9 * inch, 1.3 * inch], hAlign="RIGHT")
+    table = Table(data, colWidths=[1.9 * inch, 1.6 * inch], hAlign="RIGHT")
     table.setStyle(
         [
             ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),

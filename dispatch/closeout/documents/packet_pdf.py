@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from fractions import Fraction
 from xml.sax.saxutils import escape
 
 from PIL import Image as PILImage
@@ -51,10 +51,13 @@ from .pdf_base import (
 
 __all__ = ["RenderedPdf", "packet_pdf_render"]
 
-# A photo prints about 3.4 in wide in the two-column grid: 1000 px is ~290 dpi there, sharp on
-# paper. A 12-megapixel JPEG decodes at half scale (JPEG draft mode) and re-encodes at quality 80
-# to 100-250 KB, so 20 photos stay well under the 5 MB budget (bench/packet.py measures it).
-PHOTO_MAX_PX = 1000
+# A photo prints at most 3.4 x 2.55 in in the two-column grid: 750 px is 220 ppi there, sharp on
+# paper. 750 is also where a 4000x3000 phone photo decodes at a quarter of its size straight from
+# the JPEG (draft mode), ~50 ms instead of ~80 ms for any larger size, and at quality 80 it
+# weighs 60-150 KB. bench/packet.py: 20 such photos render in 1.1 s into a 1.5 MB packet.
+# Photos are decoded one after another: raster_thumbnail's decompression-bomb guard swaps
+# process-wide state (Pillow's pixel limit, the warnings filters), which threads would race on.
+PHOTO_MAX_PX = 750
 PHOTO_QUALITY = 80
 SIGNATURE_MAX_PX = 800
 PHOTO_COLUMNS = 2
@@ -62,8 +65,6 @@ PHOTO_GAP = 12
 PHOTO_WIDTH = (CONTENT_WIDTH - PHOTO_GAP * (PHOTO_COLUMNS - 1)) / PHOTO_COLUMNS
 PHOTO_HEIGHT = PHOTO_WIDTH * 3 / 4
 QR_SIZE = 1.2 * inch
-# Decoding photos releases the GIL inside Pillow: two at a time halves the wall time on two cores.
-DECODE_WORKERS = 2
 
 ReadFile = Callable[[str], bytes | None]
 
@@ -169,31 +170,32 @@ def _picture(names: list, read_file: ReadFile, max_px: int) -> _Picture:
 
 
 def _images(packet: dict, read_file: ReadFile) -> dict[str, _Picture]:
-    """Every photo and the signature, decoded side by side (Pillow releases the GIL)."""
-    jobs: dict[str, tuple[list, int]] = {}
-    for index, photo in enumerate(_list(packet.get("photos"))):
-        jobs[f"photo:{index}"] = ([photo.get("file"), photo.get("thumbnail")], PHOTO_MAX_PX)
+    """Every photo (the original, else its stored thumbnail) and the signature, ready to print."""
+    pictures = {
+        f"photo:{index}": _picture([photo.get("file"), photo.get("thumbnail")], read_file, PHOTO_MAX_PX)
+        for index, photo in enumerate(_list(packet.get("photos")))
+    }
     signature = _dict(packet.get("signature"))
     if signature.get("file"):
-        jobs["signature"] = ([signature.get("file")], SIGNATURE_MAX_PX)
-    if not jobs:
-        return {}
-    with ThreadPoolExecutor(max_workers=DECODE_WORKERS) as pool:
-        futures = {key: pool.submit(_picture, names, read_file, px) for key, (names, px) in jobs.items()}
-        return {key: future.result() for key, future in futures.items()}
+        pictures["signature"] = _picture([signature.get("file")], read_file, SIGNATURE_MAX_PX)
+    return pictures
 
 
 def _fit(picture: _Picture, width: float, height: float) -> Image:
     pixels_w, pixels_h = picture.size
     scale = min(width / pixels_w, height / pixels_h)
     image = Image(io.BytesIO(picture.jpeg), width=pixels_w * scale, height=pixels_h * scale)
-    image.hAlign = "CENTER"
+    image.hAlign = "LEFT"
     return image
 
 
-def _qr(url: str) -> Drawing:
-    widget = QrCodeWidget(url, barLevel="M")
-    x0, y0, x1, y1 = widget.getBounds()
+def _qr(url: str) -> Flowable:
+    """The verification URL as a QR code drawn by reportlab itself (vector, no image to embed)."""
+    try:
+        widget = QrCodeWidget(url, barLevel="M")
+        x0, y0, x1, y1 = widget.getBounds()
+    except Exception:  # a URL longer than a QR code holds: the printed URL still verifies
+        return Box(QR_SIZE, QR_SIZE, "No QR code: the address is too long")
     drawing = Drawing(QR_SIZE, QR_SIZE, transform=[QR_SIZE / (x1 - x0), 0, 0, QR_SIZE / (y1 - y0), 0, 0])
     drawing.add(widget)
     return drawing
@@ -408,7 +410,8 @@ def _labor_and_parts(packet: dict, tz) -> list[Flowable]:
         for row in labor:
             minutes = row.get("minutes") if isinstance(row.get("minutes"), int) else 0
             rate = row.get("rate_cents")
-            amount = round(minutes * rate / 60) if isinstance(rate, int) else None
+            # Billing's rule: the amount comes from the minutes, rounded to the cent half up.
+            amount = line_cents(Fraction(minutes, 60), rate) if isinstance(rate, int) else None
             total_minutes += minutes
             total_cents += amount or 0
             rows.append(
@@ -557,7 +560,7 @@ def _exceptions(packet: dict, tz) -> list[Flowable]:
         granted = when(row.get("created_at"), tz)
         expires = when(row.get("expires_at"), tz)
         line = f"Waived {waived} — by {who}" + (f" ({role})" if role else "") + (f", {granted}" if granted else "")
-        block = [Paragraph(f"<b>{escape(clean(line))}</b>", s["body"])]
+        block = text_flowables(line, s["strong"])
         block += text_flowables(f"Why: {clean(row.get('reason')) or 'no reason given'}", s["note"])
         if expires:
             block.append(Paragraph(escape(f"Waiver expires {expires}"), s["muted"]))
@@ -570,7 +573,7 @@ def _exceptions(packet: dict, tz) -> list[Flowable]:
         line = f"{kind} — by {who}" + (f" ({role})" if role else "") + (f", {at}" if at else "")
         reason = row.get("reason") or row.get("override_reason") or row.get("bypass_rationale")
         # The override code itself is an authorisation secret and stays out of a document that is emailed.
-        block = [Paragraph(f"<b>{escape(line)}</b>", s["body"])]
+        block = text_flowables(line, s["strong"])
         block += text_flowables(f"Why: {clean(reason) or 'no reason given'}", s["note"])
         bypassed = _dict(row.get("bypassed"))
         missing = [
@@ -594,7 +597,6 @@ def _signature(packet: dict, images: dict[str, _Picture], tz) -> list[Flowable]:
     block: list[Flowable] = []
     if picture is not None and picture.jpeg:
         block.append(_fit(picture, 3.2 * inch, 1.1 * inch))
-        block[-1].hAlign = "LEFT"
     elif picture is not None:
         block.append(Box(3.2 * inch, 0.8 * inch, f"Signature could not be shown: {picture.problem}"))
         block[-1].hAlign = "LEFT"
@@ -622,7 +624,7 @@ def _qa(packet: dict, tz) -> list[Flowable]:
         result = humanize(row.get("result")) or "Reviewed"
         who = clean(row.get("reviewer_name") or row.get("reviewer"))
         meta = " · ".join(filter(None, [who, when(row.get("reviewed_at"), tz)]))
-        story.append(Paragraph(f"<b>{escape(result)}</b>" + (f" — {escape(meta)}" if meta else ""), s["body"]))
+        story += text_flowables(result + (f" — {meta}" if meta else ""), s["strong"])
         story += text_flowables(row.get("notes"), s["note"])
         story.append(Spacer(1, 4))
     return story

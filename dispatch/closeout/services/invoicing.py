@@ -40,7 +40,9 @@ BILLING_GENERATE_INVOICE = command(
 # corrected only by a new version. Invoices outlive the close, so these work on closed jobs too.
 INVOICE_REVIEW_STATES = [TicketState.INVOICED, TicketState.CLOSED]
 BILLING_EDIT_INVOICE = command("billing.edit_invoice", ["finance"], INVOICE_REVIEW_STATES, None, "Edit invoice draft")
-BILLING_APPROVE_INVOICE = command("billing.approve_invoice", ["finance"], INVOICE_REVIEW_STATES, None, "Approve invoice")
+BILLING_APPROVE_INVOICE = command(
+    "billing.approve_invoice", ["finance"], INVOICE_REVIEW_STATES, None, "Approve invoice"
+)
 BILLING_REVISE_INVOICE = command(
     "billing.revise_invoice", ["finance"], INVOICE_REVIEW_STATES, None, "Correct an approved invoice"
 )
@@ -525,7 +527,9 @@ def invoice_approve(
         recipient = ticket.account.billing_email or ticket.customer_email
         emailed = None
         if recipient:
-            attachments = [{"name": f"{invoice.number}.pdf", "content_type": "application/pdf", "storage_name": invoice.pdf.name}]
+            attachments = [
+                {"name": f"{invoice.number}.pdf", "content_type": "application/pdf", "storage_name": invoice.pdf.name}
+            ]
             if packet.pdf_status == packet.PdfStatus.READY:
                 attachments.append(
                     {
@@ -575,7 +579,13 @@ def _invoice_email_body(ticket, invoice: Invoice) -> str:
 
 
 def invoice_revise(
-    *, actor: Actor, ticket_id, reason: str, invoice_id=None, request: dict | None = None, expected_version: int | None = None
+    *,
+    actor: Actor,
+    ticket_id,
+    reason: str,
+    invoice_id=None,
+    request: dict | None = None,
+    expected_version: int | None = None,
 ) -> Outcome:
     """Correct an approved invoice: a new draft version with the same lines supersedes it (the
     approved one stays as it was, marked superseded). Finance then edits and approves the new one."""

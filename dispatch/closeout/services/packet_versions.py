@@ -54,7 +54,7 @@ PDF_SWEEP_BATCH = 20
 
 def packet_verify_url(sha256: str) -> str:
     """The public page that says whether a packet with this hash was issued (the QR code's target)."""
-    return settings.DISPATCH_PUBLIC_URL + reverse("packet_verify", args=[sha256])
+    return settings.DISPATCH_PUBLIC_URL + reverse("customer:packet_verify", args=[sha256])
 
 
 def packet_version_write(
@@ -201,7 +201,9 @@ def packet_render(
             reason=f"Issued on request: {reason}" if reason else "Issued on request",
             created_by=actor.actor_id,
         )
-        change.audit_payload.update({"closeout_packet_id": str(row.id), "version": row.version, "packet_sha256": row.sha256})
+        change.audit_payload.update(
+            {"closeout_packet_id": str(row.id), "version": row.version, "packet_sha256": row.sha256}
+        )
         change.after_commit(lambda: packet_pdf_schedule(row.id))
         change.result = row
     return change.outcome
@@ -216,5 +218,7 @@ def packet_issue_in(change, *, reason: str) -> CloseoutPacket:
     """Within another action's change (an invoice approval, whose email carries the packet):
     compile a version from the trail so far and render its PDF at once."""
     last = AuditEvent.objects.filter(ticket=change.ticket).order_by("-seq").first()
-    row = packet_version_write(ticket=change.ticket, through_event=last, reason=reason, created_by=change.actor.actor_id)
+    row = packet_version_write(
+        ticket=change.ticket, through_event=last, reason=reason, created_by=change.actor.actor_id
+    )
     return packet_pdf_store(row)
