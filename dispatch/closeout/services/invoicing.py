@@ -376,7 +376,7 @@ def _draft_of(ticket, invoice_id) -> Invoice:
             "INVOICE_NOT_CURRENT",
             "That invoice version is not the ticket's current one; reload and try again.",
             status=409,
-            dimension="version",
+            dimension="state",
             details={"current_invoice_id": str(invoice.id)},
         )
     if invoice.status != Invoice.Status.DRAFT:
@@ -607,7 +607,7 @@ def invoice_revise(
                 "INVOICE_NOT_CURRENT",
                 "That invoice version is not the ticket's current one; reload and try again.",
                 status=409,
-                dimension="version",
+                dimension="state",
                 details={"current_invoice_id": str(current.id)},
             )
         if current.status != Invoice.Status.APPROVED:
