@@ -566,6 +566,7 @@ def _labor_entry(entry) -> dict:
         "minutes": entry.minutes,
         "rate_cents": entry.rate_cents,
         "description": entry.description,
+        "worked_at": entry.worked_at,
         "created_by": entry.created_by,
         "created_at": entry.created_at,
     }
@@ -578,6 +579,7 @@ def closeout_add_labor(payload: dict, actor: Actor, ticket_id, request) -> Answe
         minutes=payload["minutes"],
         rate_cents=payload.get("rate_cents"),
         description=payload.get("description", ""),
+        worked_at=payload.get("worked_at"),
         request=payload,
     )
     return 201, _ticket_with(outcome, labor_entry=_labor_entry(outcome.result))

@@ -612,9 +612,11 @@ TOOLS = TOOLS + (
     extra(
         closeout.LABOR_ADD,
         handlers.closeout_add_labor,
-        "Log time worked on a job: minutes (1-1440), an optional description and hourly rate_cents (the "
-        "standard labor rate when left out). A technician's time is their own; a dispatcher's entry is "
-        "booked to the assigned technician. The invoice draft is built from these entries. No state change.",
+        "Log time worked on a job: minutes (1-1440), an optional description, when the work started "
+        "(worked_at, ISO-8601; default now: it decides the rate class, standard, after-hours or emergency) and, "
+        "for the office only, an hourly rate_cents overriding the rate class. A technician's time is their own; a "
+        "dispatcher's entry is booked to the assigned technician. The invoice draft is built from these entries. "
+        "No state change.",
         method="POST",
         route="/tickets/{ticketId}/closeout/labor",
         schema={
@@ -625,6 +627,7 @@ TOOLS = TOOLS + (
                 "minutes": {"type": "integer", "minimum": 1, "maximum": 1440},
                 "rate_cents": {"type": "integer", "minimum": 0, "maximum": 1_000_000},
                 "description": {"type": "string", "maxLength": 300},
+                "worked_at": {"type": "string", "format": "date-time"},
             },
         },
         success_status=201,

@@ -16,7 +16,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
-from dispatch.closeout.models import PriceBookItem
+from dispatch.closeout.billing import billing_settings
+from dispatch.closeout.models import IncidentTemplate, PriceBookItem, TaxRate
 from dispatch.common.roles import Role
 from dispatch.scheduling.models import Shift, TimeOff
 from dispatch.technicians.models import Region, Technician, TechnicianSkill
@@ -693,7 +694,58 @@ def company_load() -> Company:
             )
         company.technicians[spec.key] = technician
     _working_time_load(company)
+    _billing_load(company)
     return company
+
+
+# Sales tax by county, as a Bay Area door company files it (labor is not taxed in California).
+TAX_RATES = (
+    ("CA-ALAMEDA", "Alameda County", 0, 1025, False),
+    ("CA-SANFRANCISCO", "San Francisco", 0, 863, False),
+    ("CA-SANMATEO", "San Mateo County", 0, 938, False),
+    ("CA-SANTACLARA", "Santa Clara County", 0, 913, True),
+)
+COUNTY_OF_CITY = {
+    "Oakland": "CA-ALAMEDA",
+    "Berkeley": "CA-ALAMEDA",
+    "Fremont": "CA-ALAMEDA",
+    "Alameda": "CA-ALAMEDA",
+    "San Francisco": "CA-SANFRANCISCO",
+    "San Mateo": "CA-SANMATEO",
+    "Redwood City": "CA-SANMATEO",
+}
+# Getting a technician and a van to the door, by job type; an emergency callout costs more.
+TRIP_CHARGES = {"CANNOT_SECURE_ENTRY": 9500, "AUTO_OPERATOR_FAULT": 6500}
+DEFAULT_TRIP_CHARGE_CENTS = 4500
+
+
+def _billing_load(company: Company) -> None:
+    """The company's billing rules: invoice header, rates, business hours, trip charges and tax."""
+    profile = billing_settings()
+    if not profile.company_address:
+        profile.company_address = "2150 Adeline St, Oakland, CA 94607"
+        profile.company_phone = "(510) 555-0100"
+        profile.company_email = "billing@realdispatch.example.com"
+        profile.default_trip_charge_cents = DEFAULT_TRIP_CHARGE_CENTS
+        profile.invoice_terms = (
+            "Payment due within 30 days. Pay by ACH or check to Real Dispatch Door Service; "
+            "quote the invoice number. Questions: billing@realdispatch.example.com."
+        )
+        profile.save()
+    for jurisdiction, name, labor_bps, parts_bps, is_default in TAX_RATES:
+        TaxRate.objects.get_or_create(
+            jurisdiction=jurisdiction,
+            defaults={"name": name, "labor_bps": labor_bps, "parts_bps": parts_bps, "is_default": is_default},
+        )
+    for incident_type, cents in TRIP_CHARGES.items():
+        IncidentTemplate.objects.filter(incident_type=incident_type, trip_charge_cents__isnull=True).update(
+            trip_charge_cents=cents
+        )
+    for site in company.sites.values():
+        jurisdiction = COUNTY_OF_CITY.get(site.city, "")
+        if jurisdiction and not site.tax_jurisdiction:
+            site.tax_jurisdiction = jurisdiction
+            site.save(update_fields=["tax_jurisdiction"])
 
 
 def _working_time_load(company: Company) -> None:

@@ -331,11 +331,14 @@ class Walker:
 
     def _labor(self, walk: Walk, step: Step) -> None:
         template = self.templates[walk.story.incident_type]
+        start, _end = self._window(walk)
         closeout.labor_add(
             actor=self.actor(step.by, walk.story),
             ticket_id=walk.ticket.pk,
             minutes=template.default_duration_minutes,
             description=f"On site: {template.name.lower()}",
+            # The work happened in the booked window: its rate class is that time's.
+            worked_at=max(min(start, self.clock.now), walk.ticket.created_at).isoformat(),
         )
 
     def _complete(self, walk: Walk, step: Step) -> None:
@@ -358,6 +361,13 @@ class Walker:
 
     def _invoice(self, walk: Walk, step: Step) -> None:
         closeout.invoice_generate(actor=self.actor(step.by, walk.story), ticket_id=walk.ticket.pk)
+
+    def _approve_invoice(self, walk: Walk, step: Step) -> None:
+        closeout.invoice_approve(
+            actor=self.actor(step.by, walk.story),
+            ticket_id=walk.ticket.pk,
+            nte_override_reason="Approved with the customer's facilities manager by phone.",
+        )
 
     def _close(self, walk: Walk, step: Step) -> None:
         closeout.ticket_close(

@@ -49,6 +49,9 @@ def route(until: str, *, created_by: str = "agent", after: str | None = None) ->
             usual = step("create", by=created_by)
         if usual.action == "complete":
             steps += [step("evidence", by="tech"), step("parts", by="tech"), step("labor", by="tech")]
+        if usual.action == "close":
+            # Finance approves the invoice before the job closes: the customer is emailed both documents.
+            steps.append(step("approve_invoice", by="finance"))
         steps.append(usual)
         if state == after:
             steps = []

@@ -301,3 +301,26 @@ def test_a_part_logged_on_site_is_priced_from_the_price_book(office_hours, finan
         change.transition("VERIFIED")
     line = invoice_generate(actor=finance, ticket_id=job.id).result.invoice.lines.get(kind="PART")
     assert (line.item_code, line.description, line.unit_cents) == ("CLOSER-4040", "LCN 4040 closer", 18900)
+
+
+def test_labor_logged_with_when_it_started_bills_at_that_times_rate(office_hours, technician, tech_actor, finance):
+    from dispatch.closeout.services import labor_add
+
+    job = ticket_at("IN_PROGRESS", technician=technician)
+    job.priority = "ROUTINE"
+    job.save(update_fields=["priority"])
+    evening = datetime(2026, 12, 2, 20, 0, tzinfo=PACIFIC)
+    job.created_at = evening.replace(hour=7)
+    job.save(update_fields=["created_at"])
+    entry = labor_add(actor=tech_actor, ticket_id=job.id, minutes=60, worked_at=evening.isoformat()).result
+    assert entry.worked_at == evening
+    for bad in ("yesterday", "2026-12-02T20:00:00", "2999-01-01T00:00:00Z", "2026-12-01T08:00:00Z"):
+        with pytest.raises(DispatchError) as caught:
+            labor_add(actor=tech_actor, ticket_id=job.id, minutes=30, worked_at=bad)
+        assert caught.value.details["field"] == "worked_at"
+    assert LaborEntry.objects.filter(ticket=job).count() == 1
+    with ticket_change(actor=actor_for(Role.DISPATCHER), ticket_id=job.id, command=FACTORY_MOVE) as change:
+        change.transition("COMPLETED_PENDING_VERIFICATION")
+        change.transition("VERIFIED")
+    line = invoice_generate(actor=finance, ticket_id=job.id).result.invoice.lines.get(kind="LABOR")
+    assert (line.item_code, line.unit_cents) == ("LABOR-AFTER_HOURS", 15000)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 
 from django.core.files.base import ContentFile
@@ -30,7 +31,7 @@ from ..billing import (
 )
 from ..gate import template_for
 from ..models import Invoice, InvoiceLine, LaborEntry, PartUsage, PriceBookItem
-from .inputs import invalid, text
+from .inputs import invalid, moment, text
 from .packet_versions import packet_issue_in
 
 BILLING_GENERATE_INVOICE = command(
@@ -58,6 +59,8 @@ LABOR_ADD = command("closeout.add_labor", ["technician", "dispatcher"], WORK_LOG
 PART_ADD = command("closeout.add_part", ["technician", "dispatcher"], WORK_LOGGED_STATES, None, "Log a part")
 LABOR_UPDATE = command("closeout.update_labor", ["technician", "dispatcher"], WORK_LOGGED_STATES, None, "Edit labor")
 MAX_LABOR_MINUTES = 24 * 60
+# A phone's clock may run a little ahead of the server's.
+WORKED_AT_SLACK = timedelta(minutes=5)
 
 
 def _office_only(actor: Actor, **given) -> None:
@@ -104,12 +107,17 @@ def labor_add(
     rate_cents: int | None = None,
     description: str = "",
     technician_id=None,
+    worked_at=None,
     request: dict | None = None,
     expected_version: int | None = None,
 ) -> Outcome:
-    """Log time worked on a job (the technician's own time unless another is named)."""
+    """Log time worked on a job (the technician's own time unless another is named). `worked_at`
+    is when the work started, which decides its rate class; left out, it is now."""
     _office_only(actor, rate_cents=rate_cents, technician_id=technician_id)
     _minutes_check(minutes)
+    started = moment(worked_at, "worked_at", required=False)
+    if started is not None and started > timezone.now() + WORKED_AT_SLACK:
+        raise invalid("Field 'worked_at' is in the future: log work once it has started.", "worked_at")
     _whole_cents(rate_cents, "rate_cents")
     description = text(description, "description", max_length=300)
 
@@ -119,14 +127,22 @@ def labor_add(
         ticket_id=ticket_id,
         expected_version=expected_version,
         request=request,
-        audit={"minutes": minutes, "rate_cents": rate_cents, "description": description},
+        audit={
+            "minutes": minutes,
+            "rate_cents": rate_cents,
+            "description": description,
+            "worked_at": started.isoformat() if started else None,
+        },
     ) as change:
+        if started is not None and started < change.ticket.created_at - WORKED_AT_SLACK:
+            raise invalid("Field 'worked_at' is before the job was opened.", "worked_at")
         entry = LaborEntry.objects.create(
             ticket=change.ticket,
             technician_id=technician_id or actor.technician_id or change.ticket.assigned_tech_id,
             minutes=minutes,
             rate_cents=rate_cents,
             description=description,
+            worked_at=started,
             created_by=actor.actor_id,
         )
         change.audit_payload["labor_entry_id"] = entry.id
