@@ -99,10 +99,19 @@ def packet_pdf(row: CloseoutPacket) -> Document:
     """The version's PDF, rendered now if the worker has not rendered it yet."""
     if row.pdf_status != CloseoutPacket.PdfStatus.READY:
         row = packet_pdf_build(row.id) or row
+    if row.pdf_status == CloseoutPacket.PdfStatus.PENDING:
+        # Another worker is rendering it right now.
+        raise DispatchError(
+            "PACKET_PDF_PENDING",
+            "The packet's PDF is being rendered; ask again in a few seconds. Its JSON is available now.",
+            status=503,
+            dimension="request",
+            details={"packet_id": str(row.id), "pdf_status": row.pdf_status},
+        )
     if row.pdf_status != CloseoutPacket.PdfStatus.READY or not row.pdf_file:
         raise DispatchError(
-            "PACKET_PDF_UNAVAILABLE",
-            "The packet's PDF could not be rendered; its JSON is available. The back office can see why.",
+            "PACKET_PDF_FAILED",
+            "The packet's PDF could not be rendered; its JSON is available. The back office shows why.",
             status=503,
             dimension="request",
             details={"packet_id": str(row.id), "pdf_status": row.pdf_status},

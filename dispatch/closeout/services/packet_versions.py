@@ -49,7 +49,8 @@ RENDER_PACKET = command(
 PDF_TASK = "dispatch.closeout.tasks.closeout_packet_pdf"
 # A render that has not finished after this long is taken to have died with its worker.
 PDF_RENDER_LEASE = timedelta(minutes=10)
-PDF_SWEEP_BATCH = 20
+# A render takes up to a few seconds: a batch stays well inside the worker's 60 s task timeout.
+PDF_SWEEP_BATCH = 10
 
 
 def packet_verify_url(sha256: str) -> str:
