@@ -324,3 +324,19 @@ def test_labor_logged_with_when_it_started_bills_at_that_times_rate(office_hours
         change.transition("VERIFIED")
     line = invoice_generate(actor=finance, ticket_id=job.id).result.invoice.lines.get(kind="LABOR")
     assert (line.item_code, line.unit_cents) == ("LABOR-AFTER_HOURS", 15000)
+
+
+def test_reinvoicing_reopened_work_supersedes_an_approved_invoice(draft, finance):
+    from dispatch.tickets.services import ticket_reopen
+
+    ticket = draft.ticket
+    approved = invoice_approve(actor=finance, ticket_id=ticket.id).result.invoice
+    ticket_reopen(actor=actor_for(Role.DISPATCHER), ticket_id=ticket.id, reason="Door drags again")
+    labor_at(ticket, 30, datetime(2026, 12, 3, 9, 0))
+    with ticket_change(actor=actor_for(Role.DISPATCHER), ticket_id=ticket.id, command=FACTORY_MOVE) as change:
+        change.transition("COMPLETED_PENDING_VERIFICATION")
+        change.transition("VERIFIED")
+    second = invoice_generate(actor=finance, ticket_id=ticket.id).result.invoice
+    assert (second.version, second.status, second.supersedes_id) == (2, "DRAFT", approved.pk)
+    assert Invoice.objects.get(pk=approved.pk).status == "SUPERSEDED"
+    assert second.labor_cents == approved.labor_cents + 5000
