@@ -1,13 +1,22 @@
-"""Back office for closeout: the incident templates that say what a finished job must leave behind."""
+"""Back office for closeout's rules: the incident templates that say what a finished job must leave
+behind and what a visit bills for getting there, the company's billing settings and the tax rates.
+These are configuration, edited here as the price book is; the invoices they price are written by
+the services only (admin_documents.py)."""
 
 from __future__ import annotations
 
 from django import forms
 from django.contrib import admin
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import Coalesce
+from django.utils.html import format_html
 
 from dispatch.common.admin_base import DispatchModelAdmin, StringListField
+from dispatch.tickets.admin import money
+from dispatch.tickets.models import Site
 
-from .models import IncidentTemplate
+from .admin_documents import percent
+from .models import BillingSettings, IncidentTemplate, TaxRate
 
 
 class IncidentTemplateForm(forms.ModelForm):
@@ -25,10 +34,12 @@ class IncidentTemplateForm(forms.ModelForm):
             "version",
             "high_risk",
             "default_duration_minutes",
+            "trip_charge_cents",
             "required_evidence_keys",
             "required_checklist_keys",
             "keywords",
         )
+        help_texts = {"trip_charge_cents": "Billed once per visit for this job type; empty: the company's default."}
 
 
 @admin.register(IncidentTemplate)
@@ -40,6 +51,7 @@ class IncidentTemplateAdmin(DispatchModelAdmin):
         "version",
         "high_risk",
         "default_duration_minutes",
+        "trip_charge",
         "evidence_count",
         "checklist_count",
         "updated_at",
@@ -49,8 +61,15 @@ class IncidentTemplateAdmin(DispatchModelAdmin):
     fieldsets = (
         (None, {"fields": ("incident_type", "name", "version", ("high_risk", "default_duration_minutes"))}),
         ("What a finished job leaves behind", {"fields": ("required_evidence_keys", "required_checklist_keys")}),
+        ("Billing", {"fields": ("trip_charge_cents",)}),
         ("Intake", {"fields": ("keywords",)}),
     )
+
+    @admin.display(description="trip charge", ordering="trip_charge_cents")
+    def trip_charge(self, template: IncidentTemplate) -> str:
+        if template.trip_charge_cents is None:
+            return format_html('<span class="rd-muted">{}</span>', "default")
+        return money(template.trip_charge_cents)
 
     @admin.display(description="evidence keys")
     def evidence_count(self, template: IncidentTemplate) -> int:
@@ -61,6 +80,102 @@ class IncidentTemplateAdmin(DispatchModelAdmin):
         return len(template.required_checklist_keys or [])
 
 
-# Evidence, submissions, reviews, invoices, packets and pauses: read-only records, kept in their own module;
-# admin_actions registers the ticket page's closeout buttons.
-from . import admin_actions, admin_closeout  # noqa: E402,F401
+@admin.register(BillingSettings)
+class BillingSettingsAdmin(DispatchModelAdmin):
+    """The company's one row of billing rules: edited, never added twice, never deleted."""
+
+    list_display = (
+        "company",
+        "standard_rate",
+        "multipliers",
+        "hours",
+        "trip_charge",
+        "payment_terms_days",
+        "updated_at",
+    )
+    list_display_links = ("company",)
+    fieldsets = (
+        ("On every invoice", {"fields": ("company_name", "company_address", ("company_phone", "company_email"))}),
+        (
+            "Labor rates",
+            {
+                "fields": ("currency", "standard_rate_cents", ("after_hours_multiplier", "emergency_multiplier")),
+                "description": "After-hours and emergency labor bill at the standard rate times their multiplier.",
+            },
+        ),
+        (
+            "Business hours",
+            {
+                "fields": (("business_hours_start", "business_hours_end"), "weekends_after_hours"),
+                "description": "Work started outside these hours (company time) bills as after-hours.",
+            },
+        ),
+        ("Trip charge and terms", {"fields": ("default_trip_charge_cents", "payment_terms_days", "invoice_terms")}),
+    )
+
+    def has_add_permission(self, request) -> bool:
+        return super().has_add_permission(request) and not BillingSettings.objects.exists()
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="company")
+    def company(self, row: BillingSettings) -> str:
+        return row.company_name or "(the site's company name)"
+
+    @admin.display(description="standard rate")
+    def standard_rate(self, row: BillingSettings) -> str:
+        return f"{money(row.standard_rate_cents, row.currency)}/h"
+
+    @admin.display(description="after-hours · emergency")
+    def multipliers(self, row: BillingSettings) -> str:
+        return f"×{row.after_hours_multiplier} · ×{row.emergency_multiplier}"
+
+    @admin.display(description="business hours")
+    def hours(self, row: BillingSettings) -> str:
+        return f"{row.business_hours_start:%H:%M}–{row.business_hours_end:%H:%M}"
+
+    @admin.display(description="trip charge")
+    def trip_charge(self, row: BillingSettings) -> str:
+        return money(row.default_trip_charge_cents, row.currency)
+
+
+@admin.register(TaxRate)
+class TaxRateAdmin(DispatchModelAdmin):
+    list_display = ("jurisdiction", "name", "labor_rate", "parts_rate", "is_default", "site_count")
+    list_filter = ("is_default",)
+    search_fields = ("jurisdiction", "name")
+
+    def get_queryset(self, request):
+        naming = (
+            Site.objects.filter(tax_jurisdiction=OuterRef("jurisdiction"))
+            .order_by()
+            .values("tax_jurisdiction")
+            .annotate(n=Count("pk"))
+            .values("n")
+        )
+        return super().get_queryset(request).annotate(sites_naming=Coalesce(Subquery(naming), 0))
+
+    @admin.display(description="labor tax", ordering="labor_bps")
+    def labor_rate(self, rate: TaxRate) -> str:
+        return percent(rate.labor_bps)
+
+    @admin.display(description="parts tax", ordering="parts_bps")
+    def parts_rate(self, rate: TaxRate) -> str:
+        return percent(rate.parts_bps)
+
+    @admin.display(description="sites", ordering="sites_naming")
+    def site_count(self, rate: TaxRate) -> int:
+        return rate.sites_naming
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # A jurisdiction that sites name stays: deleting it would quietly tax them at the default.
+        if obj is not None and Site.objects.filter(tax_jurisdiction=obj.jurisdiction).exists():
+            return False
+        return super().has_delete_permission(request, obj)
+
+
+# Evidence, submissions, reviews and pauses: read-only records, kept in their own module (with the ticket
+# list's missing-evidence flag); invoices and packets in theirs; admin_actions registers the ticket
+# page's closeout buttons.
+from . import admin_actions, admin_closeout, admin_documents  # noqa: E402,F401

@@ -1,4 +1,5 @@
-"""The ticket page's closeout buttons: complete, QA, invoice, close, waive evidence, bypass, force close.
+"""The ticket page's closeout buttons: complete, QA, invoice, close, waive evidence, bypass, force
+close, and "Issue packet" (which the page's closeout documents section shows, admin_documents.py).
 
 Registered with the ticket page's registry (dispatch/tickets/admin_actions.py) when this
 module is imported, which closeout's admin.py does.
@@ -61,6 +62,15 @@ class QaVerifyForm(ActionForm):
 class CloseForm(ActionForm):
     reason = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=1000)
     closeout_override_code = forms.CharField(label="Override code", required=False, max_length=100)
+
+
+class PacketRenderForm(ActionForm):
+    reason = forms.CharField(
+        label="Why (optional)",
+        required=False,
+        max_length=250,
+        help_text="Kept with the new version, e.g. “photos added after the reopen”.",
+    )
 
 
 class ForceCloseForm(ActionForm):
@@ -166,6 +176,14 @@ ticket_actions_register(
         ManualBypassForm,
         tone="danger",
         help_text="Recorded with what the gate would have refused.",
+    ),
+    TicketAction(
+        "packet-render",
+        closeout.RENDER_PACKET,
+        "Issue packet",
+        service_runner(closeout.packet_render, lambda ticket, data: {"reason": data.get("reason", "")}),
+        PacketRenderForm,
+        help_text="A new version of the closeout packet from the record as it stands; earlier versions stay.",
     ),
     TicketAction(
         "force-close",

@@ -1,8 +1,10 @@
-"""Back-office views of closeout records. Imported by dispatch/closeout/admin.py.
+"""Back-office views of closeout records, and the ticket list's "missing evidence" flag.
+Imported by dispatch/closeout/admin.py.
 
-Evidence, submissions, QA reviews, exceptions, invoices, closures, packets and autonomy pauses are made by
-the services (through the one executor, with their audit events), so the admin shows them and
-never edits them. Only the price book is maintained here.
+Evidence, submissions, QA reviews, exceptions, closures and autonomy pauses are made by the
+services (through the one executor, with their audit events), so the admin shows them and never
+edits them. Only the price book is maintained here. Invoices and packets, which finance reviews
+and everyone downloads, have their own module (admin_documents.py).
 """
 
 from __future__ import annotations
@@ -18,12 +20,9 @@ from .evidence_files import evidence_file_response
 from .models import (
     AutonomyPause,
     ChecklistResult,
-    CloseoutPacket,
     Closure,
     Evidence,
     EvidenceException,
-    Invoice,
-    InvoiceLine,
     LaborEntry,
     PartUsage,
     PriceBookItem,
@@ -83,26 +82,6 @@ class EvidenceExceptionAdmin(ReadOnlyModelAdmin):
     list_select_related = ("ticket",)
 
 
-class InvoiceLineInline(admin.TabularInline):
-    model = InvoiceLine
-    extra = 0
-    can_delete = False
-    fields = ("position", "kind", "description", "quantity", "unit_cents", "total_cents", "taxable")
-    readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-
-@admin.register(Invoice)
-class InvoiceAdmin(ReadOnlyModelAdmin):
-    list_display = ("number", "ticket", "status", "total_cents", "nte_cents", "exceeds_nte", "version", "updated_at")
-    list_filter = ("status", "exceeds_nte")
-    search_fields = ("number", "ticket__id")
-    list_select_related = ("ticket",)
-    inlines = [InvoiceLineInline]
-
-
 @admin.register(LaborEntry)
 class LaborEntryAdmin(ReadOnlyModelAdmin):
     list_display = ("created_at", "ticket", "technician", "minutes", "rate_cents", "description")
@@ -126,14 +105,6 @@ class PriceBookItemAdmin(DispatchModelAdmin):
     def has_delete_permission(self, request, obj=None):
         # Used items keep their history; retire an item by unticking "active".
         return False
-
-
-@admin.register(CloseoutPacket)
-class CloseoutPacketAdmin(ReadOnlyModelAdmin):
-    list_display = ("created_at", "ticket", "sha256", "forced", "created_by")
-    list_filter = ("forced",)
-    search_fields = ("ticket__id", "sha256")
-    list_select_related = ("ticket",)
 
 
 @admin.register(Closure)

@@ -10,8 +10,9 @@ class CloseoutConfig(AppConfig):
     def ready(self) -> None:
         from dispatch.tickets import catalog
 
-        from . import selectors
+        from . import evidence_gaps, selectors
 
         catalog.reader_register("incident_duration_minutes", selectors.incident_duration_minutes)
         catalog.reader_register("incident_keywords", selectors.incident_keywords)
         catalog.reader_register("incident_type_names", selectors.incident_type_names)
+        catalog.ticket_flags_register(evidence_gaps.MISSING_EVIDENCE)

@@ -5,11 +5,15 @@ are not: a ticket is opened through `ticket_create` and every later change goes 
 service, from the buttons of the ticket page (`admin_actions.py`) or the "Cancel selected"
 action. The ticket page itself has no Save button, and no admin path saves a ticket row.
 Audit events, transitions, approvals and idempotency records are written by services only.
+The phases add to the ticket list (flags: a column and a filter each) and to the ticket page
+(sections) through the registries below, as they add buttons through admin_actions.py.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django import forms
@@ -19,7 +23,7 @@ from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db.models import Case, Count, F, Q, Value, When
-from django.http import Http404, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -38,6 +42,7 @@ from dispatch.common.errors import DispatchError
 
 from . import policy
 from .admin_actions import CancelForm, cents, incident_type_choices, ticket_action, ticket_actions
+from .catalog import TicketFlag, ticket_flags, ticket_marks
 from .models import (
     Account,
     Approval,
@@ -209,6 +214,81 @@ class AssetAdmin(DispatchModelAdmin):
     autocomplete_fields = ("site",)
 
 
+# --- what the phases add to the ticket list and the ticket page -----------------------------------
+# tickets imports no phase. A phase registers its flags in the catalog (catalog.ticket_flags_register,
+# read by the ticket list here and by the dispatch board alike) and its sections of the ticket page
+# here, from its admin module, as it registers its buttons (admin_actions.ticket_actions_register).
+
+
+@dataclass(frozen=True)
+class TicketPanel:
+    """A section a phase adds to the ticket page: its template, and its context for a ticket and
+    a request (None leaves the section out). `action_keys` names buttons the section offers
+    itself, which the "Next step" card then leaves out."""
+
+    key: str
+    template: str
+    context: Callable[[HttpRequest, Ticket], dict | None]
+    action_keys: tuple[str, ...] = ()
+
+
+_panels: dict[str, TicketPanel] = {}
+
+
+def ticket_panels_register(*panels: TicketPanel) -> None:
+    for panel in panels:
+        _panels[panel.key] = panel
+
+
+def ticket_panels() -> tuple[TicketPanel, ...]:
+    return tuple(_panels.values())
+
+
+def action_offered(request: HttpRequest, ticket: Ticket, key: str) -> dict | None:
+    """A registered button as the ticket page offers it ({"action", "form"}), or None when there
+    is no such button or the policy refuses it to this user on this ticket now."""
+    action = ticket_action(key)
+    if action is None or not action.offered(actor=actor_for_request(request, action.command), ticket=ticket):
+        return None
+    return {"action": action, "form": action.form_class(ticket=ticket) if action.form_class else None}
+
+
+def _flag_column(flag: TicketFlag) -> Callable[[Ticket], str | None]:
+    """The list column of a flag; it reads the marks the changelist put on its rows."""
+
+    def column(ticket: Ticket) -> str | None:
+        mark = next((mark for other, mark in getattr(ticket, "flag_marks", ()) if other.key == flag.key), None)
+        if mark is None:
+            return None
+        # A narrow cell wraps between the mark's parts ("2 photos · signature"), never inside one.
+        text = "\u00a0· ".join(part.replace(" ", "\u00a0") for part in mark.text.split(" · "))
+        return format_html('<span class="rd-flag rd-flag--{}" title="{}">{}</span>', flag.key, mark.detail, text)
+
+    column.__name__ = f"flag_{flag.key}"
+    return admin.display(description=flag.label)(column)
+
+
+def _flag_filter(flag: TicketFlag) -> type[admin.SimpleListFilter]:
+    """The list filter of a flag: "yes" is the flagged tickets, "no" the others in its states."""
+
+    class FlagFilter(admin.SimpleListFilter):
+        title = flag.label
+        parameter_name = flag.key
+
+        def lookups(self, request, model_admin):
+            return (("yes", "Yes"), ("no", "No"))
+
+        def queryset(self, request, queryset):
+            if self.value() == "yes":
+                return queryset.filter(pk__in=list(flag.flagged_ids(queryset)))
+            if self.value() == "no":
+                flagged = list(flag.flagged_ids(queryset))
+                return queryset.filter(state__in=list(flag.states)).exclude(pk__in=flagged)
+            return queryset
+
+    return FlagFilter
+
+
 # --- tickets ---------------------------------------------------------------------------------------
 
 
@@ -312,6 +392,24 @@ class TicketAdmin(DispatchModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("account", "site", "asset", "assigned_tech")
+
+    # --- the phases' flags: a column and a filter each ------------------------------------------
+
+    def get_list_display(self, request):
+        return (*self.list_display, *(_flag_column(flag) for flag in ticket_flags()))
+
+    def get_list_filter(self, request):
+        return (*self.list_filter, *(_flag_filter(flag) for flag in ticket_flags()))
+
+    def get_changelist_instance(self, request):
+        changelist = super().get_changelist_instance(request)
+        # The flags' marks for this page's rows, read once for all of them rather than per cell:
+        # evaluating the page here fills the queryset's cache, which the template then iterates.
+        rows = list(changelist.result_list)
+        marks = ticket_marks(rows)
+        for ticket in rows:
+            ticket.flag_marks = marks.get(ticket.pk, [])
+        return changelist
 
     def get_ordering(self, request):
         # The queue a dispatcher works: open before done, emergencies first, then along the pipeline.
@@ -454,10 +552,17 @@ class TicketAdmin(DispatchModelAdmin):
             user.pk: user.get_full_name() or user.get_username()
             for user in get_user_model().objects.filter(pk__in=user_ids)
         }
+        panels = []
+        claimed: set[str] = set()
+        for panel in ticket_panels():
+            claimed.update(panel.action_keys)
+            panel_context = panel.context(request, ticket)
+            if panel_context is not None:
+                panels.append({"template": panel.template, "context": panel_context})
         offered = [
-            {"action": action, "form": action.form_class(ticket=ticket) if action.form_class else None}
+            button
             for action in ticket_actions()
-            if action.offered(actor=actor_for_request(request, action.command), ticket=ticket)
+            if action.key not in claimed and (button := action_offered(request, ticket, action.key)) is not None
         ]
         pending = ticket.approvals.filter(status=Approval.Status.PENDING).first()
         return {
@@ -473,6 +578,8 @@ class TicketAdmin(DispatchModelAdmin):
             "pending_approval": pending,
             "pending_approval_amount": money(pending.amount_cents, ticket.currency) if pending else "",
             "ticket_actions": offered,
+            "ticket_panels": panels,
+            "ticket_marks": [{"flag": flag, "mark": mark} for flag, mark in ticket_marks([ticket]).get(ticket.pk, [])],
             "timeline": [timeline_entry(event, names) for event in events],
         }
 

@@ -9,7 +9,8 @@ starts (its AppConfig.ready) and the other asks through this module.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -46,3 +47,61 @@ def ticket_time_preference(ticket_id: Any) -> tuple[Any, datetime | None] | None
 def incident_type_names() -> dict[str, str]:
     """Each incident type that has a template, with the template's name (for pickers)."""
     return _reader("incident_type_names")()
+
+
+# --- flags: yes/no facts a phase keeps about tickets ---------------------------------------------
+# Closeout's "missing evidence" is one: the ticket list shows it as a column and a filter, the
+# dispatch board as a badge, both from the reader the keeping app registers here.
+
+
+@dataclass(frozen=True)
+class TicketMark:
+    """What a flag says about one ticket: a few words for a cell or a badge, the whole for a tooltip."""
+
+    text: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class TicketFlag:
+    """A yes/no fact a phase keeps about tickets (closeout's missing evidence), shown as a column
+    and a filter of the ticket list and as a mark on the board.
+
+    `marks(tickets)` answers for the rows at hand ({ticket id: mark}, flagged tickets only);
+    `flagged_ids(queryset)` for a whole queryset (the filter). Each costs a constant number of
+    queries whatever the number of tickets."""
+
+    key: str
+    label: str
+    # Where the flag means anything: elsewhere the column shows a dash and the filter finds nothing.
+    states: frozenset[str]
+    marks: Callable[[list[Any]], dict[Any, TicketMark]]
+    flagged_ids: Callable[[Any], Iterable[Any]]
+
+
+_flags: dict[str, TicketFlag] = {}
+
+
+def ticket_flags_register(*flags: TicketFlag) -> None:
+    """Called by the keeping app's ready()."""
+    for flag in flags:
+        _flags[flag.key] = flag
+
+
+def ticket_flags() -> tuple[TicketFlag, ...]:
+    return tuple(_flags.values())
+
+
+def ticket_marks(tickets: Iterable[Any]) -> dict[Any, list[tuple[TicketFlag, TicketMark]]]:
+    """Every flag's marks for these tickets (which need id, state and incident_type loaded):
+    {ticket id: [(flag, mark), ...]}, flagged tickets only. A flag is asked only about the
+    tickets in its states, and not at all when there are none."""
+    tickets = list(tickets)
+    found: dict[Any, list[tuple[TicketFlag, TicketMark]]] = {}
+    for flag in ticket_flags():
+        concerned = [ticket for ticket in tickets if ticket.state in flag.states]
+        if not concerned:
+            continue
+        for ticket_id, mark in flag.marks(concerned).items():
+            found.setdefault(ticket_id, []).append((flag, mark))
+    return found

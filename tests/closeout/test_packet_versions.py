@@ -197,3 +197,47 @@ def test_the_status_link_offers_the_approved_invoice_and_the_packet_and_nothing_
     # Another ticket's token, or a forged one, opens nothing.
     assert client.get(f"/s/{status_token(ticket_at('VERIFIED'))}/invoice.pdf").status_code == 404
     assert client.get(f"/s/{token[:-2]}xx/packet.pdf").status_code == 404
+
+
+def test_a_storage_outage_leaves_the_pdf_to_render_again_instead_of_printing_photos_as_missing(
+    verified, dispatcher, monkeypatch
+):
+    from django.core.files.storage import default_storage
+
+    import dispatch.closeout.services.packet_versions as packet_versions
+    from dispatch.closeout.models import Invoice
+    from dispatch.closeout.services import invoice_generate
+
+    row = packet_render(actor=dispatcher, ticket_id=verified.id).result
+
+    class Down(Exception):
+        response = {"Error": {"Code": "ServiceUnavailable"}}
+
+    class Unreachable:
+        """The object store answers nothing for evidence (it is down), as boto3 would raise."""
+
+        def open(self, name, mode="rb"):
+            if name.startswith("evidence/"):
+                raise Down("object store down")
+            return default_storage.open(name, mode)
+
+        def __getattr__(self, name):
+            return getattr(default_storage, name)
+
+    monkeypatch.setattr(packet_versions, "default_storage", Unreachable())
+    assert packet_pdfs_sweep() == 0
+    pending = CloseoutPacket.objects.get(pk=row.pk)
+    assert (pending.pdf_status, pending.pdf_rendered_at, pending.pdf_file.name) == ("PENDING", None, "")
+    # An approval, whose email must carry the packet, is refused whole while storage is down.
+    finance = actor_for(Role.FINANCE)
+    invoice_generate(actor=finance, ticket_id=verified.id)
+    with pytest.raises(DispatchError) as caught:
+        invoice_approve(actor=finance, ticket_id=verified.id)
+    assert caught.value.code == "STORAGE_UNAVAILABLE" and caught.value.status == 503
+    assert Invoice.objects.get(ticket=verified).status == "DRAFT"
+
+    monkeypatch.setattr(packet_versions, "default_storage", default_storage)
+    assert packet_pdfs_sweep() == 1
+    rendered = CloseoutPacket.objects.get(pk=row.pk)
+    assert rendered.pdf_status == "READY"
+    assert "could not be shown" not in "".join(p.extract_text() for p in PdfReader(pdf_path(rendered)).pages)

@@ -29,6 +29,7 @@ from .pdf_base import (
     Box,
     PageDecor,
     RenderedPdf,
+    SourceUnavailable,
     build_pdf,
     cell,
     clean,
@@ -153,7 +154,9 @@ def _picture(names: list, read_file: ReadFile, max_px: int) -> _Picture:
             continue
         try:
             data = read_file(name)
-        except Exception:  # storage errors of any kind: the packet still renders
+        except SourceUnavailable:
+            raise
+        except Exception:  # any other error reading this one file: the packet still renders
             data, problem = None, "file could not be read"
         else:
             problem = "file missing"

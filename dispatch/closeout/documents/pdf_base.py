@@ -68,6 +68,12 @@ REPLACEMENT = "\ufffd"
 _REPLACEMENTS = re.compile("\ufffd{2,}")
 
 
+class SourceUnavailable(Exception):
+    """Raised by a `read_file` whose storage cannot answer at all (an object store that is down),
+    as opposed to a file that is not there. The render stops so it can be retried later, instead
+    of printing "could not be shown" for a photo that exists."""
+
+
 @dataclass(frozen=True)
 class RenderedPdf:
     data: bytes

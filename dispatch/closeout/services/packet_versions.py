@@ -23,11 +23,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from dispatch.common.actors import Actor
+from dispatch.common.errors import DispatchError
 from dispatch.tickets.commands import command
 from dispatch.tickets.models import AuditEvent
 from dispatch.tickets.services import Outcome, ticket_change
 from dispatch.tickets.states import TicketState
 
+from ..documents.pdf_base import SourceUnavailable
 from ..models import CloseoutPacket, Closure
 from ..packets import canonical_json, packet_compile
 from .inputs import text
@@ -101,18 +103,26 @@ def packet_pdf_schedule(packet_id) -> None:
         log.exception("Could not queue the PDF of closeout packet %s; the sweep will render it.", packet_id)
 
 
+NOT_FOUND_CODES = {"404", "NoSuchKey", "NotFound"}
+
+
 def storage_read(name: str) -> bytes | None:
-    """A stored file's bytes, or None when it is gone."""
+    """A stored file's bytes, or None when it is not there. A storage that cannot answer (an
+    object store that is down, refused credentials) raises SourceUnavailable: a packet rendered
+    then would show a photo that exists as missing, for good."""
     if not name:
         return None
     try:
         with default_storage.open(name, "rb") as handle:
             return handle.read()
-    except (FileNotFoundError, OSError):
+    except FileNotFoundError:
         return None
-    except Exception:  # an object store's own "not found" or access errors
-        log.warning("Could not read %s from storage.", name, exc_info=True)
-        return None
+    except Exception as exc:
+        # botocore's ClientError carries the object store's own code for "no such object".
+        code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+        if code in NOT_FOUND_CODES:
+            return None
+        raise SourceUnavailable(f"Storage could not read {name}: {type(exc).__name__}") from exc
 
 
 def packet_canonical_bytes(row: CloseoutPacket) -> bytes:
@@ -146,6 +156,14 @@ def packet_pdf_store(row: CloseoutPacket) -> CloseoutPacket:
         rendered = packet_pdf_render(
             row.packet, sha256=row.sha256, verify_url=packet_verify_url(row.sha256), read_file=storage_read
         )
+    except SourceUnavailable:
+        # Not the packet's fault: left to render again (the sweep's next round takes it).
+        log.warning(
+            "Storage unavailable while rendering closeout packet %s; it will be retried.", row.id, exc_info=True
+        )
+        row.pdf_rendered_at = None
+        row.save(update_fields=["pdf_rendered_at"])
+        return row
     except Exception as exc:
         log.exception("Could not render the PDF of closeout packet %s.", row.id)
         row.pdf_status = CloseoutPacket.PdfStatus.FAILED
@@ -222,4 +240,13 @@ def packet_issue_in(change, *, reason: str) -> CloseoutPacket:
     row = packet_version_write(
         ticket=change.ticket, through_event=last, reason=reason, created_by=change.actor.actor_id
     )
-    return packet_pdf_store(row)
+    row = packet_pdf_store(row)
+    if row.pdf_status == CloseoutPacket.PdfStatus.PENDING:
+        # The customer's email must carry the whole packet: the action is refused and rolled back.
+        raise DispatchError(
+            "STORAGE_UNAVAILABLE",
+            "File storage is not answering, so the closeout packet cannot be issued; try again shortly.",
+            status=503,
+            dimension="request",
+        )
+    return row
