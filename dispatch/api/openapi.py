@@ -12,7 +12,7 @@ from functools import lru_cache
 
 from dispatch.tickets.states import TicketState
 
-from .registry import TOOLS, Tool
+from .registry import FILE_MEDIA_TYPES, TOOLS, Tool
 
 API_TITLE = "Real Dispatch dispatch-api"
 API_VERSION = "1.0.0"
@@ -251,9 +251,6 @@ def _operation(tool: Tool) -> dict:
             content["multipart/form-data"] = {"schema": UPLOAD_SCHEMA}
         operation["requestBody"] = {"required": bool(tool.schema.get("required")), "content": content}
     return operation
-
-
-FILE_MEDIA_TYPES = {"pdf": "application/pdf", "csv": "text/csv", "json": "application/json"}
 
 
 def _file_operation(tool: Tool, fmt: str) -> dict:

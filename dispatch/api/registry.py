@@ -69,6 +69,10 @@ INTAKE_SUBMIT_MESSAGE = command(
 )
 
 
+# The media type of each file format a read may answer in (Tool.file_formats).
+FILE_MEDIA_TYPES = {"pdf": "application/pdf", "csv": "text/csv", "json": "application/json"}
+
+
 @dataclass(frozen=True)
 class Tool:
     name: str

@@ -28,7 +28,7 @@ from .auth import actor_authenticate
 from .errors import REQUEST_ID_KEY, api_exception_handler, method_not_allowed, request_id_of
 from .openapi import docs_context, function_definition, openapi_document
 from .payloads import body_size_check, is_multipart, json_body, multipart_fields, payload_validate
-from .registry import Tool, tools_by_route, tools_for_role
+from .registry import FILE_MEDIA_TYPES, Tool, tools_by_route, tools_for_role
 
 
 class JsonOnly(DefaultContentNegotiation):
@@ -157,9 +157,6 @@ def tool_run(
         run=lambda: tool.handler(payload, actor, ticket_id, request),
         look_first=bool(upload),
     )
-
-
-FILE_MEDIA_TYPES = {"pdf": "application/pdf", "csv": "text/csv", "json": "application/json"}
 
 
 def file_format_wanted(tool: Tool, request, forced: str = "") -> str:

@@ -598,8 +598,13 @@ class InvoiceAdmin(ReadOnlyModelAdmin):
             )
         except DispatchError as error:
             return self.refused(request, invoice, error, approve_form=form)
-        emailed = outcome.event.payload.get("outbox_id")
-        sent = "emailed to the customer with the packet" if emailed else "no customer email on file, nothing sent"
+        payload = outcome.event.payload
+        if not payload.get("outbox_id"):
+            sent = "no customer email on file, nothing sent"
+        elif payload.get("packet_attached"):
+            sent = "emailed to the customer with the packet"
+        else:
+            sent = "emailed to the customer without the packet, whose PDF failed (see the ticket's documents)"
         return self.acted(request, invoice, outcome, f"approved; {sent}")
 
     def revise_view(self, request, object_id):

@@ -110,10 +110,30 @@ def rate_class_for(when: datetime | None, *, priority: str, zone: ZoneInfo, prof
     return RateClass(STANDARD, "standard", Decimal("1"))
 
 
-def labor_unit_cents(ticket, when: datetime | None, profile: BillingSettings) -> int:
-    """The hourly rate of work on this ticket at this time: the standard rate times its class's multiplier."""
-    rate = rate_class_for(when, priority=ticket.priority, zone=ZoneInfo(ticket.site.timezone), profile=profile)
-    return cents_round(Decimal(profile.standard_rate_cents) * rate.multiplier)
+@dataclass(frozen=True)
+class LaborPrice:
+    """What one stretch of labor bills: the hours shown on the line, the hourly rate, its class
+    (a rate the office set on the entry is billed as given) and the amount."""
+
+    hours: Decimal
+    rate_cents: int
+    item_code: str
+    class_name: str
+    amount_cents: int
+
+
+def labor_price(ticket, minutes: int, *, when: datetime | None, rate_cents: int | None, profile) -> LaborPrice:
+    """The one pricing of labor, for the invoice, the packet and the technician's page alike. The
+    amount is the hours as shown (two decimals) times the rate, so a line's quantity times its rate
+    is its amount, in the PDF, the CSV and after finance edits any other line."""
+    hours = (Decimal(minutes) / Decimal(60)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    if rate_cents is not None:
+        code, name, rate = "LABOR-SET", "agreed", rate_cents
+    else:
+        found = rate_class_for(when, priority=ticket.priority, zone=ZoneInfo(ticket.site.timezone), profile=profile)
+        code, name = f"LABOR-{found.code}", f"{found.name} rate"
+        rate = cents_round(Decimal(profile.standard_rate_cents) * found.multiplier)
+    return LaborPrice(hours, rate, code, name, cents_round(hours * Decimal(rate)))
 
 
 @dataclass(frozen=True)
@@ -146,21 +166,15 @@ class InvoiceTotals:
     notes: list[str] = field(default_factory=list)
 
 
-def _hours(minutes: int) -> Decimal:
-    return (Decimal(minutes) / Decimal(60)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-
-
-def labor_line(minutes: int, rate_cents: int, description: str, *, item_code: str, tax: TaxSpec) -> LineSpec:
-    # The amount comes from the minutes, not the rounded hours shown on the line.
-    total = cents_round(Decimal(minutes) * Decimal(rate_cents) / Decimal(60))
+def labor_line(price: LaborPrice, description: str, *, tax: TaxSpec) -> LineSpec:
     return LineSpec(
         InvoiceLine.Kind.LABOR,
         description,
-        _hours(minutes),
-        rate_cents,
-        total,
+        price.hours,
+        price.rate_cents,
+        price.amount_cents,
         tax.labor_bps > 0,
-        item_code=item_code,
+        item_code=price.item_code,
         tax_code=tax.code("LABOR"),
     )
 
@@ -184,7 +198,7 @@ def minutes_in_progress(ticket) -> int:
     return math.ceil(seconds / 60) if seconds > 0 else 0
 
 
-def invoice_totals(lines: list[LineSpec], tax: TaxSpec, *, nte_cents: int | None, currency: str) -> dict:
+def invoice_totals(lines: list[LineSpec], tax: TaxSpec, *, nte_cents: int | None) -> dict:
     """Sums, taxes and the NTE check of a list of lines: labor and fees at the labor rate, parts
     at the parts rate, each on its taxable lines only."""
     labor = sum(line.total_cents for line in lines if line.kind == InvoiceLine.Kind.LABOR)
@@ -221,25 +235,19 @@ def invoice_compute(ticket, *, template: Callable[[], Any] | None = None) -> Inv
     incident template (for the trip charge, and the typical duration when no time is recorded)."""
     profile = billing_settings()
     tax = tax_for_site(ticket.site)
-    zone = ZoneInfo(ticket.site.timezone)
     found = template() if template is not None else None
     lines: list[LineSpec] = []
     notes: list[str] = []
 
-    def labor(minutes: int, when, what: str) -> LineSpec:
-        rate = rate_class_for(when, priority=ticket.priority, zone=zone, profile=profile)
-        unit = cents_round(Decimal(profile.standard_rate_cents) * rate.multiplier)
-        return labor_line(minutes, unit, f"{what} — {rate.name} rate", item_code=f"LABOR-{rate.code}", tax=tax)
+    def labor(minutes: int, when, what: str, rate_cents: int | None = None) -> LineSpec:
+        price = labor_price(ticket, minutes, when=when, rate_cents=rate_cents, profile=profile)
+        return labor_line(price, f"{what} — {price.class_name}", tax=tax)
 
     entries = list(LaborEntry.objects.filter(ticket=ticket).select_related("technician").order_by("created_at", "id"))
     for entry in entries:
         who = f" ({entry.technician.display_name})" if entry.technician_id else ""
         what = (entry.description or "Labor") + who
-        if entry.rate_cents:
-            # A rate the office set on the entry itself is billed as given.
-            lines.append(labor_line(entry.minutes, entry.rate_cents, what, item_code="LABOR-SET", tax=tax))
-        else:
-            lines.append(labor(entry.minutes, entry.worked_at or entry.created_at, what))
+        lines.append(labor(entry.minutes, entry.worked_at or entry.created_at, what, entry.rate_cents))
     if not entries:
         # No labor was logged: bill the time the job was in progress, or the template's typical
         # duration when there is no such time on record.
@@ -300,7 +308,7 @@ def invoice_compute(ticket, *, template: Callable[[], Any] | None = None) -> Inv
         }
         for row in Approval.objects.filter(ticket=ticket, status=Approval.Status.APPROVED).order_by("created_at")
     ]
-    sums = invoice_totals(lines, tax, nte_cents=ticket.nte_cents, currency=ticket.currency)
+    sums = invoice_totals(lines, tax, nte_cents=ticket.nte_cents)
     if sums["exceeds_nte"]:
         notes.append(nte_note(sums["total_cents"], ticket.nte_cents, ticket.currency))
     return InvoiceTotals(

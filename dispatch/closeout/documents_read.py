@@ -196,3 +196,23 @@ def invoice_pdf(invoice: Invoice) -> Document:
 
 def invoice_csv_document(invoice: Invoice) -> Document:
     return Document(invoice_csv([invoice]).encode("utf-8"), "text/csv; charset=utf-8", f"{invoice.number}.csv")
+
+
+# --- the customer's ------------------------------------------------------------------------------
+
+
+def customer_documents(ticket) -> dict:
+    """What the customer may download: the approved invoice, and the newest packet that shows it
+    (the one issued with the approval, or a later one issued with it still current). A packet that
+    shows a draft invoice, or none, is the office's working copy."""
+    invoice = Invoice.objects.filter(ticket=ticket, status=Invoice.Status.APPROVED).only("number", "pdf").first()
+    packet = None
+    if invoice is not None:
+        for row in CloseoutPacket.objects.filter(ticket=ticket, pdf_status=CloseoutPacket.PdfStatus.READY).order_by(
+            "-version"
+        ):
+            shown = (row.packet.get("invoice") or {}).get("id")
+            if shown == str(invoice.id):
+                packet = row
+                break
+    return {"invoice": invoice, "packet": packet}

@@ -129,21 +129,24 @@ def invoice_csv(invoices: list[Invoice]) -> str:
 
 
 def _tax_shares(invoice: Invoice, lines: list[dict]) -> list[int]:
-    """Each line's part of the invoice's labor and parts tax, split by amount; the last taxed line
-    of each group takes the rounding so the shares add up to the invoice's tax exactly."""
+    """Each line's part of the invoice's labor and parts tax, in whole cents, in proportion to its
+    amount: the floor of each share, then the cents left over to the largest remainders, so the
+    shares are never negative and add up to the invoice's tax exactly."""
     shares = [0] * len(lines)
     for group, total_tax in (("LABOR", invoice.labor_tax_cents), ("PARTS", invoice.parts_tax_cents)):
         taxed = [
             i for i, line in enumerate(lines) if line["taxable"] and (line["kind"] == "PART") == (group == "PARTS")
         ]
         base = sum(lines[i]["total_cents"] for i in taxed)
-        if not taxed or not base:
+        if not taxed or base <= 0 or total_tax <= 0:
             continue
-        given = 0
-        for i in taxed[:-1]:
-            shares[i] = round(total_tax * lines[i]["total_cents"] / base)
-            given += shares[i]
-        shares[taxed[-1]] = total_tax - given
+        remainders = []
+        for i in taxed:
+            shares[i], remainder = divmod(total_tax * lines[i]["total_cents"], base)
+            remainders.append((remainder, -i))
+        left = total_tax - sum(shares[i] for i in taxed)
+        for _remainder, negative_index in sorted(remainders, reverse=True)[:left]:
+            shares[-negative_index] += 1
     return shares
 
 

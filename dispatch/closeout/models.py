@@ -315,6 +315,18 @@ class InvoiceLocked(PermissionError):
     """Raised on any attempt to change an approved or superseded invoice or its lines."""
 
 
+class InvoiceQuerySet(models.QuerySet):
+    """Bulk writes obey the rule single rows do: approved and superseded invoices never change."""
+
+    def update(self, **kwargs):
+        if self.exclude(status="DRAFT").exists():
+            raise InvoiceLocked("An approved invoice never changes: issue a new version.")
+        return super().update(**kwargs)
+
+    def delete(self):
+        raise InvoiceLocked("Invoices are never deleted: a correction is a new version.")
+
+
 class Invoice(models.Model):
     """One version of a job's invoice; amounts are integer cents in one currency. A draft is
     edited by finance, then approved: from then on it never changes, and a correction is a new
@@ -360,6 +372,8 @@ class Invoice(models.Model):
     pdf = models.FileField(max_length=300, blank=True)
     pdf_sha256 = models.CharField(max_length=64, blank=True)
 
+    objects = InvoiceQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at"]
         constraints = [
@@ -374,15 +388,18 @@ class Invoice(models.Model):
         return self.number
 
     def save(self, *args, **kwargs):
-        # The stored row decides: an approved invoice changes only to become superseded.
+        # The stored row decides: an approved invoice changes only to become superseded, and a
+        # superseded one never again.
         if not kwargs.get("force_insert") and self.pk is not None:
             stored = Invoice.objects.filter(pk=self.pk).values_list("status", flat=True).first()
-            if stored == self.Status.SUPERSEDED or (
+            fields = set(kwargs.get("update_fields") or ())
+            superseding = (
                 stored == self.Status.APPROVED
-                and set(kwargs.get("update_fields") or ()) - {"status", "superseded_at", "updated_at"}
-            ):
-                raise InvoiceLocked("An approved invoice never changes: issue a new version.")
-            if stored == self.Status.APPROVED and not kwargs.get("update_fields"):
+                and self.status == self.Status.SUPERSEDED
+                and fields
+                and fields <= {"status", "superseded_at", "updated_at"}
+            )
+            if stored in (self.Status.APPROVED, self.Status.SUPERSEDED) and not superseding:
                 raise InvoiceLocked("An approved invoice never changes: issue a new version.")
         super().save(*args, **kwargs)
 
@@ -408,6 +425,13 @@ class InvoiceLineQuerySet(models.QuerySet):
     def delete(self):
         self._refuse_locked()
         return super().delete()
+
+    def bulk_create(self, objs, *args, **kwargs):
+        objs = list(objs)
+        invoice_ids = {obj.invoice_id for obj in objs}
+        if Invoice.objects.filter(pk__in=invoice_ids).exclude(status="DRAFT").exists():
+            raise InvoiceLocked("Lines of an approved invoice never change.")
+        return super().bulk_create(objs, *args, **kwargs)
 
 
 class InvoiceLine(models.Model):

@@ -1,16 +1,15 @@
 """The closeout packet: a closed job's whole record as one JSON document with a verification hash.
 
 The hash is the sha256 of the packet's canonical JSON (sorted keys, no whitespace, UTF-8), so
-anyone holding the JSON can recompute it. The `closeout.packet_compiled` audit event that follows
-the close carries the hash, which puts the packet under the audit chain too.
+anyone holding the JSON can recompute it; services/packet_versions.py stores those very bytes.
+The audit event that issues a version (the close's `closeout.packet_compiled`, an approval, a
+re-render) carries the hash, which puts the packet under the audit chain too.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import UTC
-from decimal import Decimal
 
 from django.core.serializers.json import DjangoJSONEncoder
 
@@ -18,7 +17,7 @@ from dispatch.technicians.selectors import people_names
 from dispatch.tickets.models import Approval, AuditEvent, StateTransition
 from dispatch.tickets.phrases import event_phrase
 
-from .billing import billing_settings, cents_round, company_block, labor_unit_cents
+from .billing import billing_settings, company_block, labor_price
 from .models import (
     ChecklistResult,
     Closure,
@@ -43,10 +42,6 @@ def iso(value) -> str | None:
 
 def canonical_json(packet: dict) -> bytes:
     return json.dumps(packet, sort_keys=True, separators=(",", ":"), ensure_ascii=False, cls=DjangoJSONEncoder).encode()
-
-
-def packet_hash(packet: dict) -> str:
-    return hashlib.sha256(canonical_json(packet)).hexdigest()
 
 
 def plain(value):
@@ -213,12 +208,13 @@ def _photo(item: Evidence) -> dict:
 def _labor(row: LaborEntry, ticket, profile) -> dict:
     """A labor entry with the hourly rate it bills at (its own, or its rate class's) and its amount."""
     when = row.worked_at or row.created_at
-    rate = row.rate_cents or labor_unit_cents(ticket, when, profile)
+    price = labor_price(ticket, row.minutes, when=when, rate_cents=row.rate_cents, profile=profile)
     return {
         "minutes": row.minutes,
-        "rate_cents": rate,
+        "rate_cents": price.rate_cents,
+        "rate_class": price.item_code,
         "rate_set_by_office": row.rate_cents is not None,
-        "amount_cents": cents_round(Decimal(row.minutes) * Decimal(rate) / Decimal(60)),
+        "amount_cents": price.amount_cents,
         "description": row.description,
         "technician_id": str(row.technician_id) if row.technician_id else None,
         "technician": row.technician.display_name if row.technician_id else None,

@@ -17,7 +17,7 @@ from dispatch.tickets.models import Ticket
 from dispatch.tickets.policy import access_check
 from dispatch.tickets.services import ticket_not_found
 
-from .billing import billing_settings, cents_round, labor_unit_cents
+from .billing import billing_settings, cents_round, labor_price
 from .models import (
     AutonomyPause,
     AutonomyScope,
@@ -78,7 +78,13 @@ def labor_and_parts(ticket) -> dict:
     for entry in (
         LaborEntry.objects.filter(ticket_id=ticket_id).select_related("technician").order_by("created_at", "id")
     ):
-        rate = entry.rate_cents or labor_unit_cents(ticket, entry.worked_at or entry.created_at, profile)
+        price = labor_price(
+            ticket,
+            entry.minutes,
+            when=entry.worked_at or entry.created_at,
+            rate_cents=entry.rate_cents,
+            profile=profile,
+        )
         labor.append(
             {
                 "id": entry.id,
@@ -86,9 +92,9 @@ def labor_and_parts(ticket) -> dict:
                 "technician_name": entry.technician.display_name if entry.technician_id else None,
                 "minutes": entry.minutes,
                 "description": entry.description,
-                "rate_cents": rate,
+                "rate_cents": price.rate_cents,
                 "standard_rate": entry.rate_cents is None,
-                "line_total_cents": cents_round(Decimal(entry.minutes) * Decimal(rate) / Decimal(60)),
+                "line_total_cents": price.amount_cents,
                 "created_by": entry.created_by,
                 "created_at": iso(entry.created_at),
             }

@@ -6,34 +6,19 @@ from __future__ import annotations
 
 import hashlib
 
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
 from dispatch.closeout import documents_read as documents
-from dispatch.closeout.models import CloseoutPacket, Invoice
+from dispatch.closeout.documents_read import customer_documents
+from dispatch.closeout.models import CloseoutPacket
 from dispatch.intake.views import customer_status, status_ticket, unknown_link
-from dispatch.tickets.states import TicketState
 
 # A file checked against the issued packets is read whole to hash it: a packet PDF with 60 photos
 # stays well below this.
 VERIFY_MAX_BYTES = 25 * 1024 * 1024
-
-
-def customer_documents(ticket) -> dict:
-    """What the customer may download: the approved invoice, and the newest packet once the job is
-    closed or its invoice approved (packets issued earlier are the office's working copies)."""
-    invoice = Invoice.objects.filter(ticket=ticket, status=Invoice.Status.APPROVED).only("number", "pdf").first()
-    packet = None
-    if invoice is not None or ticket.state == TicketState.CLOSED:
-        packet = (
-            CloseoutPacket.objects.filter(ticket=ticket, pdf_status=CloseoutPacket.PdfStatus.READY)
-            .only("version", "sha256", "created_at", "pdf_file")
-            .order_by("-version")
-            .first()
-        )
-    return {"invoice": invoice, "packet": packet}
 
 
 @never_cache
@@ -69,7 +54,7 @@ def status_invoice_pdf(request: HttpRequest, token: str) -> HttpResponse:
 
 @never_cache
 @require_GET
-def status_packet_pdf(request: HttpRequest, token: str) -> HttpResponse | FileResponse:
+def status_packet_pdf(request: HttpRequest, token: str) -> HttpResponse:
     ticket = status_ticket(token)
     packet = customer_documents(ticket)["packet"] if ticket is not None else None
     if packet is None:
@@ -79,19 +64,19 @@ def status_packet_pdf(request: HttpRequest, token: str) -> HttpResponse | FileRe
     return _download(data, f"closeout-{ticket.short_ref}-v{packet.version}.pdf")
 
 
-def _checked_file(request: HttpRequest, packet: CloseoutPacket | None) -> dict | None:
+def _checked_file(request: HttpRequest, packet: CloseoutPacket) -> dict:
     """Whether an uploaded file is, byte for byte, this packet's JSON or PDF as issued."""
+    # Refused before Django reads (and spools) the body: no packet file comes near this size.
+    if int(request.META.get("CONTENT_LENGTH") or 0) > VERIFY_MAX_BYTES:
+        return {"error": "That file is larger than any packet we issue."}
     upload = request.FILES.get("file")
     if upload is None:
         return {"error": "Choose the packet's PDF or JSON file to check."}
-    if upload.size > VERIFY_MAX_BYTES:
-        return {"error": "That file is larger than any packet we issue."}
     digest = hashlib.sha256()
     for chunk in upload.chunks():
         digest.update(chunk)
     value = digest.hexdigest()
-    matches = packet is not None and value in {packet.sha256, packet.pdf_sha256}
-    return {"name": upload.name[:120], "sha256": value, "matches": matches}
+    return {"name": upload.name[:120], "sha256": value, "matches": value in {packet.sha256, packet.pdf_sha256}}
 
 
 @never_cache
@@ -100,7 +85,8 @@ def packet_verify(request: HttpRequest, sha256: str) -> HttpResponse:
     """/verify/<sha256>/: whether a packet with this hash was issued, for which job and when, and
     nothing more; a posted file is checked against it (a changed byte changes its hash)."""
     packet = documents.packet_verify(sha256)
-    checked = _checked_file(request, packet) if request.method == "POST" else None
+    # Only a packet that was issued has anything to check a file against.
+    checked = _checked_file(request, packet) if request.method == "POST" and packet is not None else None
     context = {
         "sha256": sha256[:64],
         "packet": packet,

@@ -90,7 +90,8 @@ def test_without_labor_entries_the_time_in_progress_is_billed(billing, finance):
         created_at=started + timedelta(minutes=49, seconds=10)
     )
     invoice = invoice_generate(actor=finance, ticket_id=ticket.id).result.invoice
-    assert invoice.labor_cents == half_up(Decimal(50) * 9900 / 60)  # 49m10s bills as 50 minutes
+    # 49m10s bills as 50 minutes, shown as 0.83 h: the amount is the hours shown times the rate.
+    assert invoice.labor_cents == half_up(Decimal("0.83") * 9900)
     line = invoice.lines.get()
     assert (line.kind, line.quantity) == ("LABOR", Decimal("0.83"))
     assert "time on site" in invoice.notes[0]

@@ -340,3 +340,57 @@ def test_reinvoicing_reopened_work_supersedes_an_approved_invoice(draft, finance
     assert (second.version, second.status, second.supersedes_id) == (2, "DRAFT", approved.pk)
     assert Invoice.objects.get(pk=approved.pk).status == "SUPERSEDED"
     assert second.labor_cents == approved.labor_cents + 5000
+
+
+def test_csv_tax_shares_are_whole_cents_never_negative_and_add_up(draft, finance):
+    ticket = draft.ticket  # parts taxed at 8.75%, the default rate
+    assert draft.parts_tax_bps == 875
+    lines = [{"kind": "PART", "description": f"Washer {i}", "unit_cents": 7, "taxable": True} for i in range(5)]
+    invoice = invoice_lines_replace(actor=finance, ticket_id=ticket.id, lines=lines).result.invoice
+    rows = list(csv.DictReader(io.StringIO(invoice_csv([invoice]))))
+    shares = [Decimal(row["tax_amount"]) for row in rows]
+    assert all(share >= 0 for share in shares)
+    assert sum(shares) == Decimal(invoice.parts_tax_cents) / 100
+    # Every row's quantity times its rate is its amount.
+    assert all(Decimal(row["quantity"]) * Decimal(row["rate"]) == Decimal(row["amount"]) for row in rows)
+
+
+def test_saving_a_draft_with_its_lines_as_read_changes_no_amount(office_hours, finance):
+    ticket = ticket_at("VERIFIED")
+    ticket.priority = "ROUTINE"
+    ticket.save(update_fields=["priority"])
+    labor_at(ticket, 20, datetime(2026, 12, 2, 10, 0))  # 20 minutes: 0.33 h
+    invoice = invoice_generate(actor=finance, ticket_id=ticket.id).result.invoice
+    before = list(invoice.lines.values_list("kind", "quantity", "unit_cents", "total_cents"))
+    as_read = [
+        {
+            "kind": line.kind,
+            "item_code": line.item_code,
+            "description": line.description,
+            "quantity": str(line.quantity),
+            "unit_cents": line.unit_cents,
+            "taxable": line.taxable,
+        }
+        for line in invoice.lines.order_by("position")
+    ]
+    again = invoice_lines_replace(actor=finance, ticket_id=ticket.id, lines=as_read).result.invoice
+    assert list(again.lines.values_list("kind", "quantity", "unit_cents", "total_cents")) == before
+    assert again.total_cents == invoice.total_cents
+
+
+def test_no_write_path_reopens_an_approved_invoice(draft, finance):
+    invoice = invoice_approve(actor=finance, ticket_id=draft.ticket_id).result.invoice
+    invoice.status = "DRAFT"
+    with pytest.raises(InvoiceLocked):
+        invoice.save(update_fields=["status"])
+    with pytest.raises(InvoiceLocked):
+        Invoice.objects.filter(pk=invoice.pk).update(status="DRAFT")
+    with pytest.raises(InvoiceLocked):
+        InvoiceLine.objects.bulk_create(
+            [
+                InvoiceLine(
+                    invoice=invoice, position=99, kind="FEE", description="x", quantity=1, unit_cents=1, total_cents=1
+                )
+            ]
+        )
+    assert Invoice.objects.get(pk=invoice.pk).status == "APPROVED" and invoice.lines.count() == 1

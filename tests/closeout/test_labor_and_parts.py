@@ -151,7 +151,7 @@ def test_labor_and_parts_are_listed_with_the_amounts_the_invoice_will_charge(bil
 
     assert [(row["minutes"], row["rate_cents"], row["line_total_cents"]) for row in listing["labor"]] == [
         (45, 12000, 9000),
-        (10, 9000, 1500),
+        (10, 9000, 1530),  # 10 minutes show as 0.17 h, and 0.17 h x $90 is what is billed
     ]
     assert listing["labor"][0]["technician_name"] == technician.display_name
     assert listing["labor"][0]["standard_rate"] and not listing["labor"][1]["standard_rate"]
@@ -162,7 +162,7 @@ def test_labor_and_parts_are_listed_with_the_amounts_the_invoice_will_charge(bil
         ("CLOSER-4040", "LCN 4040 door closer", "LCN 4040 door closer", "1.00", 18900, 18900),
         (None, None, "Screws", "3.50", 15, 53),
     ]
-    assert (listing["labor_minutes"], listing["labor_cents"], listing["parts_cents"]) == (55, 10500, 18953)
+    assert (listing["labor_minutes"], listing["labor_cents"], listing["parts_cents"]) == (55, 10530, 18953)
     assert labor_and_parts(ticket_at("IN_PROGRESS")) == {
         "labor": [],
         "parts": [],

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+from datetime import timedelta
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -19,6 +20,7 @@ from dispatch.closeout.services import (
     evidence_add,
     invoice_approve,
     invoice_generate,
+    invoice_revise,
     packet_pdfs_sweep,
     packet_render,
     ticket_close,
@@ -227,7 +229,8 @@ def test_a_storage_outage_leaves_the_pdf_to_render_again_instead_of_printing_pho
     monkeypatch.setattr(packet_versions, "default_storage", Unreachable())
     assert packet_pdfs_sweep() == 0
     pending = CloseoutPacket.objects.get(pk=row.pk)
-    assert (pending.pdf_status, pending.pdf_rendered_at, pending.pdf_file.name) == ("PENDING", None, "")
+    assert (pending.pdf_status, pending.pdf_file.name) == ("PENDING", "")
+    assert packet_pdfs_sweep() == 0  # not retried at once: its claim's lease has to run out first
     # An approval, whose email must carry the packet, is refused whole while storage is down.
     finance = actor_for(Role.FINANCE)
     invoice_generate(actor=finance, ticket_id=verified.id)
@@ -237,7 +240,60 @@ def test_a_storage_outage_leaves_the_pdf_to_render_again_instead_of_printing_pho
     assert Invoice.objects.get(ticket=verified).status == "DRAFT"
 
     monkeypatch.setattr(packet_versions, "default_storage", default_storage)
+    CloseoutPacket.objects.filter(pk=row.pk).update(
+        pdf_rendered_at=pending.pdf_rendered_at - packet_versions.PDF_RENDER_LEASE - timedelta(seconds=1)
+    )
     assert packet_pdfs_sweep() == 1
     rendered = CloseoutPacket.objects.get(pk=row.pk)
     assert rendered.pdf_status == "READY"
     assert "could not be shown" not in "".join(p.extract_text() for p in PdfReader(pdf_path(rendered)).pages)
+
+
+def test_the_customer_gets_the_packet_that_shows_their_approved_invoice_not_a_later_draft(
+    client, verified, dispatcher, django_capture_on_commit_callbacks
+):
+    finance = actor_for(Role.FINANCE)
+    token = status_token(verified)
+    invoice_generate(actor=finance, ticket_id=verified.id)
+    with django_capture_on_commit_callbacks(execute=True):
+        approved = invoice_approve(actor=finance, ticket_id=verified.id).result.invoice
+    sent = CloseoutPacket.objects.get(ticket=verified)
+    invoice_revise(actor=finance, ticket_id=verified.id, reason="Trip charge missing")
+    with django_capture_on_commit_callbacks(execute=True):
+        packet_render(actor=dispatcher, ticket_id=verified.id, reason="Working copy")  # shows the draft v2
+    assert CloseoutPacket.objects.filter(ticket=verified).count() == 2
+    # The approved invoice was superseded by a draft: the customer keeps nothing newer than what
+    # was approved, and a packet showing a draft is never theirs.
+    assert client.get(f"/s/{token}/invoice.pdf").status_code == 404
+    assert client.get(f"/s/{token}/packet.pdf").status_code == 404
+    with django_capture_on_commit_callbacks(execute=True):
+        second = invoice_approve(actor=finance, ticket_id=verified.id).result.invoice
+    newest = CloseoutPacket.objects.filter(ticket=verified).order_by("-version").first()
+    assert newest.packet["invoice"]["id"] == str(second.id) and newest.pk != sent.pk
+    assert client.get(f"/s/{token}/packet.pdf").content == stored_bytes(newest.pdf_file)
+    assert approved.pk != second.pk
+
+
+def test_verification_refuses_oversized_uploads_and_reads_none_for_an_unknown_hash(client, verified, dispatcher):
+    row = packet_render(actor=dispatcher, ticket_id=verified.id).result
+    unknown = client.post(f"/verify/{'0' * 64}/", {"file": SimpleUploadedFile("p.pdf", b"%PDF-1.7")})
+    assert unknown.status_code == 404 and "Check a file" not in unknown.content.decode()
+    big = client.post(
+        f"/verify/{row.sha256}/",
+        {"file": SimpleUploadedFile("p.pdf", b"x")},
+        CONTENT_LENGTH=str(30 * 1024 * 1024),
+    )
+    assert "larger than any packet" in big.content.decode()
+
+
+def test_a_packet_json_that_no_longer_hashes_the_same_is_not_served(verified, dispatcher):
+    from dispatch.closeout.documents_read import packet_json
+
+    row = packet_render(actor=dispatcher, ticket_id=verified.id).result
+    assert hashlib.sha256(packet_json(row).data).hexdigest() == row.sha256
+    CloseoutPacket.objects.filter(pk=row.pk).update(json_file="")
+    row.refresh_from_db()
+    row.packet["ticket"]["nte_cents"] = 1.0  # what a normalising store could hand back
+    with pytest.raises(DispatchError) as caught:
+        packet_json(row)
+    assert caught.value.code == "PACKET_JSON_UNAVAILABLE"

@@ -67,7 +67,6 @@ from .invoicing import (
 )
 from .packet_versions import (
     RENDER_PACKET,
-    packet_current,
     packet_pdf_build,
     packet_pdfs_sweep,
     packet_render,
@@ -119,7 +118,6 @@ __all__ = [
     "labor_add",
     "labor_update",
     "packet_build_schedule",
-    "packet_current",
     "packet_pdf_build",
     "packet_pdfs_sweep",
     "packet_render",

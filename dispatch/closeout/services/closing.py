@@ -19,7 +19,7 @@ from django.utils import timezone
 from dispatch.common.actors import Actor, service_actor
 from dispatch.common.roles import Role, role_normalize
 from dispatch.tickets.commands import command
-from dispatch.tickets.models import AuditEvent
+from dispatch.tickets.models import AuditEvent, Ticket
 from dispatch.tickets.services import Outcome, TicketChange, audit_only, ticket_change
 from dispatch.tickets.states import TicketState
 
@@ -180,8 +180,10 @@ def closeout_packet_build(*, ticket_id) -> CloseoutPacket | None:
         if not claimed:
             closure = Closure.objects.filter(ticket_id=ticket_id).only("packet_id").first()
             return CloseoutPacket.objects.filter(pk=closure.packet_id).first() if closure else None
-        closure = Closure.objects.select_related("ticket__site", "ticket__account").get(ticket_id=ticket_id)
-        ticket = closure.ticket
+        closure = Closure.objects.get(ticket_id=ticket_id)
+        # The ticket's row lock, as every action on the ticket takes it: the version number this
+        # packet gets is not also taken by an approval or a re-render running at the same time.
+        ticket = Ticket.objects.select_for_update().select_related("site", "account").get(pk=ticket_id)
         close_event = (
             AuditEvent.objects.filter(ticket=ticket, tool_name__in=CLOSE_TOOLS, after_state=TicketState.CLOSED)
             .order_by("-seq")

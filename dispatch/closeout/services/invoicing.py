@@ -382,19 +382,23 @@ def invoice_not_editable(invoice: Invoice | None) -> DispatchError:
     )
 
 
+def invoice_not_current(current: Invoice) -> DispatchError:
+    return DispatchError(
+        "INVOICE_NOT_CURRENT",
+        "That invoice version is not the ticket's current one; reload and try again.",
+        status=409,
+        dimension="state",
+        details={"current_invoice_id": str(current.id)},
+    )
+
+
 def _draft_of(ticket, invoice_id) -> Invoice:
     """The ticket's current invoice, which must be a draft (and the one the caller names)."""
     invoice = invoice_current(ticket)
     if invoice is None:
         raise invoice_not_editable(None)
     if invoice_id is not None and str(invoice_id) != str(invoice.id):
-        raise DispatchError(
-            "INVOICE_NOT_CURRENT",
-            "That invoice version is not the ticket's current one; reload and try again.",
-            status=409,
-            dimension="state",
-            details={"current_invoice_id": str(invoice.id)},
-        )
+        raise invoice_not_current(invoice)
     if invoice.status != Invoice.Status.DRAFT:
         raise invoice_not_editable(invoice)
     return invoice
@@ -465,11 +469,13 @@ def invoice_lines_replace(
         tax = TaxSpec(invoice.tax_jurisdiction or "DEFAULT", "", invoice.labor_tax_bps, invoice.parts_tax_bps)
         specs = [_line_spec(raw, index, tax) for index, raw in enumerate(lines)]
         before = [_line_brief(line) for line in invoice.lines.order_by("position")]
+        # The NTE note follows the totals: the one written for the old total goes, others stay.
+        stale_note = nte_note(invoice.total_cents, invoice.nte_cents, invoice.currency) if invoice.exceeds_nte else None
         invoice.lines.all().delete()
         written = _write_lines(invoice, specs)
-        sums = invoice_totals(specs, tax, nte_cents=invoice.nte_cents, currency=invoice.currency)
+        sums = invoice_totals(specs, tax, nte_cents=invoice.nte_cents)
         _apply_sums(invoice, sums)
-        invoice.notes = [note for note in invoice.notes if "not-to-exceed" not in note]
+        invoice.notes = [note for note in invoice.notes if note != stale_note]
         if sums["exceeds_nte"]:
             invoice.notes.append(nte_note(sums["total_cents"], invoice.nte_cents, invoice.currency))
         invoice.save()
@@ -541,12 +547,15 @@ def invoice_approve(
         invoice.save()
         packet = packet_issue_in(change, reason=f"Invoice {invoice.number} approved")
         recipient = ticket.account.billing_email or ticket.customer_email
+        # A packet whose PDF failed to render (a fault the back office sees on the packet) does
+        # not hold up the invoice: the email then says only what it carries.
+        packet_attached = packet.pdf_status == packet.PdfStatus.READY
         emailed = None
         if recipient:
             attachments = [
                 {"name": f"{invoice.number}.pdf", "content_type": "application/pdf", "storage_name": invoice.pdf.name}
             ]
-            if packet.pdf_status == packet.PdfStatus.READY:
+            if packet_attached:
                 attachments.append(
                     {
                         "name": f"closeout-{ticket.short_ref}-v{packet.version}.pdf",
@@ -558,7 +567,7 @@ def invoice_approve(
                 channel="EMAIL",
                 recipient=recipient,
                 subject=f"Invoice {invoice.number} for job {ticket.short_ref}",
-                body=_invoice_email_body(ticket, invoice),
+                body=_invoice_email_body(ticket, invoice, packet_attached=packet_attached),
                 ticket=ticket,
                 attachments=attachments,
             )
@@ -572,6 +581,7 @@ def invoice_approve(
                 "closeout_packet_id": str(packet.id),
                 "packet_sha256": packet.sha256,
                 "emailed_to": recipient or None,
+                "packet_attached": packet_attached,
                 "outbox_id": str(emailed.id) if emailed else None,
             }
         )
@@ -579,16 +589,20 @@ def invoice_approve(
     return change.outcome
 
 
-def _invoice_email_body(ticket, invoice: Invoice) -> str:
+def _invoice_email_body(ticket, invoice: Invoice, *, packet_attached: bool) -> str:
     profile = billing_settings()
     company = company_block(profile)["name"]
     amount = f"{invoice.total_cents / 100:,.2f} {invoice.currency}"
     replaces = f" It replaces invoice {invoice.supersedes.number}." if invoice.supersedes_id else ""
+    packet = (
+        f" and the closeout packet for job {ticket.short_ref}: what was done, photos, checklist and signature"
+        if packet_attached
+        else f" for job {ticket.short_ref}; the closeout packet follows separately"
+    )
     return (
         f"Hello {ticket.customer_name or ticket.account.name},\n\n"
         f"Thank you for choosing {company}. Attached are invoice {invoice.number} ({amount}, due in "
-        f"{profile.payment_terms_days} days) and the closeout packet for job {ticket.short_ref}: what was "
-        f"done, photos, checklist and signature.{replaces}\n\n"
+        f"{profile.payment_terms_days} days){packet}.{replaces}\n\n"
         "Reply to this email with any question about the work or the invoice.\n\n"
         f"{company}"
     )
@@ -619,13 +633,7 @@ def invoice_revise(
         if current is None:
             raise invoice_not_editable(None)
         if invoice_id is not None and str(invoice_id) != str(current.id):
-            raise DispatchError(
-                "INVOICE_NOT_CURRENT",
-                "That invoice version is not the ticket's current one; reload and try again.",
-                status=409,
-                dimension="state",
-                details={"current_invoice_id": str(current.id)},
-            )
+            raise invoice_not_current(current)
         if current.status != Invoice.Status.APPROVED:
             raise DispatchError(
                 "INVOICE_NOT_APPROVED",

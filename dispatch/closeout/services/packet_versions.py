@@ -18,7 +18,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db.models import Max, Q
+from django.db.models import F, Max, Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -126,9 +126,20 @@ def storage_read(name: str) -> bytes | None:
 
 
 def packet_canonical_bytes(row: CloseoutPacket) -> bytes:
-    """The exact bytes the packet's hash is over: the stored file, else the canonical form."""
+    """The exact bytes the packet's hash is over: the stored file; for a packet without one (issued
+    before files were kept), the canonical form of the database's copy, but only if it still hashes
+    the same (a jsonb copy may not: it normalises numbers)."""
     stored = storage_read(row.json_file.name) if row.json_file else None
-    return stored if stored is not None else canonical_json(row.packet)
+    data = stored if stored is not None else canonical_json(row.packet)
+    if hashlib.sha256(data).hexdigest() != row.sha256:
+        raise DispatchError(
+            "PACKET_JSON_UNAVAILABLE",
+            "The packet's JSON as it was hashed is not available; its PDF and hash still are.",
+            status=503,
+            dimension="request",
+            details={"packet_id": str(row.id)},
+        )
+    return data
 
 
 def packet_pdf_build(packet_id) -> CloseoutPacket | None:
@@ -157,12 +168,11 @@ def packet_pdf_store(row: CloseoutPacket) -> CloseoutPacket:
             row.packet, sha256=row.sha256, verify_url=packet_verify_url(row.sha256), read_file=storage_read
         )
     except SourceUnavailable:
-        # Not the packet's fault: left to render again (the sweep's next round takes it).
+        # Not the packet's fault: it stays PENDING and is tried again once its claim's lease runs
+        # out, after the packets never tried (so one unreachable file cannot hold up the others).
         log.warning(
             "Storage unavailable while rendering closeout packet %s; it will be retried.", row.id, exc_info=True
         )
-        row.pdf_rendered_at = None
-        row.save(update_fields=["pdf_rendered_at"])
         return row
     except Exception as exc:
         log.exception("Could not render the PDF of closeout packet %s.", row.id)
@@ -186,7 +196,7 @@ def packet_pdfs_sweep() -> int:
     pending = list(
         CloseoutPacket.objects.filter(pdf_status=CloseoutPacket.PdfStatus.PENDING)
         .filter(Q(pdf_rendered_at__isnull=True) | Q(pdf_rendered_at__lt=stale))
-        .order_by("created_at")
+        .order_by(F("pdf_rendered_at").asc(nulls_first=True), "created_at")
         .values_list("id", flat=True)[:PDF_SWEEP_BATCH]
     )
     rendered = 0
@@ -228,14 +238,11 @@ def packet_render(
     return change.outcome
 
 
-def packet_current(ticket) -> CloseoutPacket | None:
-    """The newest version of a ticket's packet."""
-    return CloseoutPacket.objects.filter(ticket=ticket).order_by("-version").first()
-
-
 def packet_issue_in(change, *, reason: str) -> CloseoutPacket:
     """Within another action's change (an invoice approval, whose email carries the packet):
-    compile a version from the trail so far and render its PDF at once."""
+    compile a version from the trail so far and render its PDF at once. The one render done while
+    the ticket's row is locked, deliberately: the email written in the same transaction must carry
+    the packet, and finance's approval of a finished job contends with no one for its row."""
     last = AuditEvent.objects.filter(ticket=change.ticket).order_by("-seq").first()
     row = packet_version_write(
         ticket=change.ticket, through_event=last, reason=reason, created_by=change.actor.actor_id
