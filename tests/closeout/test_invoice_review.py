@@ -245,6 +245,10 @@ def test_an_invoice_over_the_nte_needs_a_reason_to_be_approved(draft, finance):
         actor=finance, ticket_id=draft.ticket_id, nte_override_reason="Customer approved by phone, PO 4471"
     ).result.invoice
     assert invoice.status == "APPROVED" and invoice.exceeds_nte
+    # Finance's own warning does not go to the customer: the approved PDF shows the NTE itself.
+    assert not any("get approval before sending" in note for note in invoice.notes)
+    text = "".join(page.extract_text() for page in PdfReader(invoice.pdf.open("rb")).pages)
+    assert "get approval before sending" not in text and "$500.00" in text
 
 
 def test_a_correction_is_a_new_version_that_supersedes_the_approved_one(draft, finance):

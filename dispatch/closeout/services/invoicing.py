@@ -538,6 +538,11 @@ def invoice_approve(
                 dimension="state",
                 details={"total_cents": invoice.total_cents, "nte_cents": invoice.nte_cents},
             )
+        if invoice.exceeds_nte:
+            # The "get approval before sending" warning was finance's, and is answered now: the
+            # customer's PDF shows the NTE and the approvals, the audit event the override's reason.
+            warning = nte_note(invoice.total_cents, invoice.nte_cents, invoice.currency)
+            invoice.notes = [note for note in invoice.notes if note != warning]
         invoice.status = Invoice.Status.APPROVED
         invoice.approved_at = timezone.now()
         invoice.approved_by = actor.actor_id
