@@ -91,6 +91,8 @@ class Tool:
     # `Accept` or a `.<format>` route, and the handler that makes the file.
     file_formats: tuple[str, ...] = ()
     file_handler: Callable[..., Any] | None = None
+    # Whether the command writes files to storage before its transaction (a rendered document).
+    writes_files: bool = False
 
     @cached_property
     def contract_entry(self) -> dict:
@@ -728,6 +730,7 @@ TOOLS = TOOLS + (
         "status). Changes no state.",
         method="POST",
         route="/tickets/{ticketId}/closeout/packet/render",
+        writes_files=True,
         schema={
             "type": "object",
             "additionalProperties": False,
@@ -795,6 +798,7 @@ TOOLS = TOOLS + (
         "invoice_id guards against approving a version you did not read.",
         method="POST",
         route="/tickets/{ticketId}/invoice/approve",
+        writes_files=True,
         schema={
             "type": "object",
             "additionalProperties": False,

@@ -155,19 +155,25 @@ def tool_run(
         key=key,
         payload_hash=idempotency.request_hash(hashed),
         run=lambda: tool.handler(payload, actor, ticket_id, request),
-        look_first=bool(upload),
+        # A tool that writes files (an upload, a rendered document) answers a replay from the
+        # record first, so a retry leaves no second file behind.
+        look_first=bool(upload) or tool.writes_files,
     )
 
 
 def file_format_wanted(tool: Tool, request, forced: str = "") -> str:
-    """The file format a read is asked for: the route's (.pdf), else the first one the Accept
-    header names explicitly; "" for the tool's JSON answer (a browser's */* is not a request for a file)."""
+    """The file format a read is asked for: the route's (.pdf), else the one the Accept header
+    prefers (by its q values; q=0 refuses a type, wildcards ask for nothing in particular); "" for
+    the tool's JSON answer."""
     if forced:
         return forced
-    accept = request.headers.get("Accept", "")
-    for fmt in tool.file_formats:
-        if fmt != "json" and FILE_MEDIA_TYPES[fmt] in accept:
-            return fmt
+    by_type = {FILE_MEDIA_TYPES[fmt]: fmt for fmt in tool.file_formats if fmt != "json"}
+    for accepted in request.accepted_types:  # Django's parse: best first, q=0 left out
+        name = f"{accepted.main_type}/{accepted.sub_type}"
+        if name == "application/json":
+            return ""
+        if name in by_type:
+            return by_type[name]
     return ""
 
 

@@ -89,6 +89,20 @@ def actor_names(actor_ids) -> dict[str, str]:
     return {value: names.get(value, value) for value in actor_ids if value}
 
 
+def page_version(request) -> int:
+    """The ticket version the posted page showed; a form without one is refused (as the ticket
+    page's buttons are), so a hand-made POST cannot skip the stale-page check."""
+    version = _version(request.POST.get("expected_version"))
+    if version is None:
+        raise DispatchError(
+            "INVALID_REQUEST",
+            "This page did not say which version of the ticket it showed. Reload and try again.",
+            status=400,
+            details={"field": "expected_version"},
+        )
+    return version
+
+
 def invoice_status_badge(invoice: Invoice) -> str:
     return format_html(
         '<span class="rd-inv rd-inv--{}">{}</span>', invoice.status.lower(), invoice.get_status_display()
@@ -572,7 +586,7 @@ class InvoiceAdmin(ReadOnlyModelAdmin):
                 ticket_id=invoice.ticket_id,
                 invoice_id=invoice.pk,
                 lines=lines,
-                expected_version=_version(request.POST.get("expected_version")),
+                expected_version=page_version(request),
             )
         except DispatchError as error:
             return self.refused(request, invoice, error, formset=formset)
@@ -594,7 +608,7 @@ class InvoiceAdmin(ReadOnlyModelAdmin):
                 ticket_id=invoice.ticket_id,
                 invoice_id=invoice.pk,
                 nte_override_reason=form.cleaned_data.get("nte_override_reason", ""),
-                expected_version=_version(request.POST.get("expected_version")),
+                expected_version=page_version(request),
             )
         except DispatchError as error:
             return self.refused(request, invoice, error, approve_form=form)
@@ -620,7 +634,7 @@ class InvoiceAdmin(ReadOnlyModelAdmin):
                 ticket_id=invoice.ticket_id,
                 invoice_id=invoice.pk,
                 reason=form.cleaned_data["reason"],
-                expected_version=_version(request.POST.get("expected_version")),
+                expected_version=page_version(request),
             )
         except DispatchError as error:
             return self.refused(request, invoice, error, revise_form=form)

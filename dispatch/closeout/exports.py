@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import unicodedata
 from datetime import timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -151,5 +152,7 @@ def _tax_shares(invoice: Invoice, lines: list[dict]) -> list[int]:
 
 
 def _cell(value: str) -> str:
-    """A spreadsheet opening the CSV must not run a cell as a formula (=, +, -, @ at the start)."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+    """Text as an accounting import may take it: no control or invisible formatting characters (a
+    technician's labor note reaches a line as typed), and never a formula (=, +, -, @ at the start)."""
+    value = "".join(char for char in value if unicodedata.category(char) not in ("Cc", "Cf"))
+    return "'" + value if value[:1] in ("=", "+", "-", "@") else value

@@ -66,7 +66,8 @@ def status_packet_pdf(request: HttpRequest, token: str) -> HttpResponse:
 
 def _checked_file(request: HttpRequest, packet: CloseoutPacket) -> dict:
     """Whether an uploaded file is, byte for byte, this packet's JSON or PDF as issued."""
-    # Refused before Django reads (and spools) the body: no packet file comes near this size.
+    # No packet file comes near this size: refused without hashing it. (The CSRF check has read the
+    # body already; the body limit of the proxy in front is what keeps huge uploads out.)
     if int(request.META.get("CONTENT_LENGTH") or 0) > VERIFY_MAX_BYTES:
         return {"error": "That file is larger than any packet we issue."}
     upload = request.FILES.get("file")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import unicodedata
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
@@ -382,6 +384,14 @@ def invoice_not_editable(invoice: Invoice | None) -> DispatchError:
     )
 
 
+def same_invoice(invoice_id, invoice: Invoice) -> bool:
+    """Whether an id a caller gave names this invoice (any spelling of the UUID)."""
+    try:
+        return uuid.UUID(str(invoice_id)) == invoice.id
+    except ValueError:
+        return False
+
+
 def invoice_not_current(current: Invoice) -> DispatchError:
     return DispatchError(
         "INVOICE_NOT_CURRENT",
@@ -397,11 +407,17 @@ def _draft_of(ticket, invoice_id) -> Invoice:
     invoice = invoice_current(ticket)
     if invoice is None:
         raise invoice_not_editable(None)
-    if invoice_id is not None and str(invoice_id) != str(invoice.id):
+    if invoice_id is not None and not same_invoice(invoice_id, invoice):
         raise invoice_not_current(invoice)
     if invoice.status != Invoice.Status.DRAFT:
         raise invoice_not_editable(invoice)
     return invoice
+
+
+def invisible_characters(value: str) -> bool:
+    """Control characters and invisible formatting (bidi overrides, zero-width marks): on a bill
+    they hide or reorder what is printed, and in a CSV they reach an accounting system."""
+    return any(unicodedata.category(char) in ("Cc", "Cf") for char in value)
 
 
 LINE_KINDS = {kind.value for kind in InvoiceLine.Kind}
@@ -418,6 +434,12 @@ def _line_spec(raw, index: int, tax: TaxSpec) -> LineSpec:
         raise invalid(f"{where}.kind must be one of {', '.join(sorted(LINE_KINDS))}.", "lines")
     description = text(raw.get("description"), "description", required=True, max_length=300)
     item_code = text(raw.get("item_code") or "", "item_code", max_length=64)
+    if invisible_characters(description) or invisible_characters(item_code) or not description.strip():
+        raise invalid(
+            f"{where} has control or invisible formatting characters (or no visible text): an invoice line is "
+            "printed and exported as typed.",
+            "lines",
+        )
     try:
         quantity = Decimal(str(raw.get("quantity", "1"))).quantize(Decimal("0.01"))
     except (InvalidOperation, ValueError):
@@ -637,7 +659,7 @@ def invoice_revise(
         current = invoice_current(ticket)
         if current is None:
             raise invoice_not_editable(None)
-        if invoice_id is not None and str(invoice_id) != str(current.id):
+        if invoice_id is not None and not same_invoice(invoice_id, current):
             raise invoice_not_current(current)
         if current.status != Invoice.Status.APPROVED:
             raise DispatchError(
