@@ -56,7 +56,7 @@ from .services import (
     invoice_lines_replace,
     invoice_revise,
 )
-from .services.invoicing import MAX_LINES
+from .services.invoice_review import MAX_LINES
 
 PACKET_RENDER_KEY = "packet-render"
 

@@ -310,8 +310,7 @@ def test_accept_headers_and_file_routes_answer_json_or_a_safe_file(client, appro
 
 
 def test_an_accept_header_that_refuses_a_file_format_with_q_0_gets_the_json_answer(client, approved):
-    """RFC 9110 12.4.2: q=0 means "not acceptable". Today file_format_wanted (dispatch/api/views.py)
-    looks for the media type as a substring of Accept and serves exactly the file refused."""
+    """RFC 9110 12.4.2: q=0 means "not acceptable": the file so refused is never the answer."""
     for path, accept in (
         ("closeout/packet", "application/pdf;q=0"),
         ("closeout/packet", "application/json, application/pdf;q=0"),
@@ -521,10 +520,8 @@ def test_a_reused_idempotency_key_with_another_body_is_a_conflict_and_changes_no
 def test_replaying_a_packet_render_leaves_no_second_file_in_storage(
     client, approved, django_capture_on_commit_callbacks
 ):
-    """A retry is what Idempotency-Key is for. Today command_run_once (dispatch/api/idempotency.py)
-    runs closeout.render_packet again and rolls it back, but packet_version_write has already saved
-    the version's JSON to storage (json_file.save): every retry, and every mismatch, leaves an
-    orphan `packets/<ticket>/v<n>-<uuid>.json`."""
+    """A retry is what Idempotency-Key is for: it is answered from the record before anything runs,
+    so a rendered packet's files are written once, not once per retry."""
     key = str(uuid.uuid4())
     with django_capture_on_commit_callbacks(execute=True):
         first = api_post(client, f"{approved.id}/closeout/packet/render", "qa", {"reason": "landlord"}, key=key)
@@ -542,9 +539,8 @@ def test_replaying_a_packet_render_leaves_no_second_file_in_storage(
 
 
 def test_an_invoice_id_in_capitals_names_the_same_invoice(client, draft):
-    """The schema's uuid format accepts any case (ticket ids in the path are canonicalised too), but
-    _draft_of and invoice_revise (dispatch/closeout/services/invoicing.py) compare the raw string,
-    so the current invoice's own id in capitals is refused as INVOICE_NOT_CURRENT."""
+    """The schema's uuid format accepts any case (ticket ids in the path are canonicalised too): the
+    current invoice's own id in capitals names it."""
     invoice = Invoice.objects.get(ticket=draft)
     shouted = str(invoice.id).upper()
     edited = api_post(client, f"{draft.id}/invoice/lines", "finance", {"invoice_id": shouted, "lines": [LINE]})
@@ -567,9 +563,8 @@ def test_an_invoice_id_in_capitals_names_the_same_invoice(client, draft):
     ],
 )
 def test_control_characters_in_a_line_description_are_refused(client, draft, description):
-    """Finance's line text goes verbatim into the accounting CSV (exports.invoice_csv guards only
-    formula prefixes) and the JSON, while the PDF renderer drops these characters and intake strips
-    them from customers' text. No honest description carries them: refused like a NUL."""
+    """Finance's line text goes into the accounting CSV and the JSON as typed: control characters
+    and invisible formatting, which no honest description carries, are refused like a NUL."""
     before = footprint(draft)
     refused = api_post(client, f"{draft.id}/invoice/lines", "finance", lines_with(description=description))
     assert error_of(refused) == (400, "INVALID_REQUEST"), refused.content[:300]

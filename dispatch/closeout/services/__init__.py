@@ -3,8 +3,8 @@
 - `evidence`: evidence items and the exceptions that waive required evidence;
 - `completion`: checklist answers saved on the way, completion behind the evidence gate, the
   dispatcher's manual bypass, QA;
-- `invoicing`: labor (logged and corrected), parts, the invoice draft and finance's review
-  (edit, approve, correct by a new version);
+- `invoicing`: labor (logged and corrected), parts and the invoice draft;
+- `invoice_review`: finance's review of the draft (edit, approve, correct by a new version);
 - `closing`: close and force close, and the worker that compiles the closeout packet;
 - `packet_versions`: the packet's versions (compiled, stored, rendered to PDF) and re-renders;
 - `autonomy`: the pauses that stop agents' closeout actions.
@@ -47,20 +47,22 @@ from .completion import (
     tech_complete,
 )
 from .evidence import EVIDENCE_ADD, EVIDENCE_EXCEPTION, evidence_add, evidence_exception_grant, evidence_kind_normalize
-from .invoicing import (
+from .invoice_review import (
     BILLING_APPROVE_INVOICE,
     BILLING_EDIT_INVOICE,
-    BILLING_GENERATE_INVOICE,
     BILLING_REVISE_INVOICE,
+    invoice_approve,
+    invoice_lines_replace,
+    invoice_revise,
+)
+from .invoicing import (
+    BILLING_GENERATE_INVOICE,
     LABOR_ADD,
     LABOR_UPDATE,
     PART_ADD,
     InvoiceWritten,
-    invoice_approve,
     invoice_current,
     invoice_generate,
-    invoice_lines_replace,
-    invoice_revise,
     labor_add,
     labor_update,
     part_add,
