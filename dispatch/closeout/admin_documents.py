@@ -161,7 +161,11 @@ def closeout_documents_panel(request, ticket: Ticket) -> dict | None:
         "invoice_badge": invoice_status_badge(current) if current else "",
         "invoice_files": invoice_files(current) if current else None,
         "invoice_amounts": invoice_amounts(current) if current else None,
-        "invoice_reviewer": current is not None and user.has_perm("closeout.change_invoice"),
+        # The one policy decides who reviews: the same answer the approve button's service gives.
+        "invoice_reviewer": current is not None
+        and policy.command_allowed(
+            BILLING_APPROVE_INVOICE, actor_for_request(request, BILLING_APPROVE_INVOICE), ticket
+        ),
         "invoice_replaces": next(
             (invoice.number for invoice in invoices if current is not None and invoice.pk == current.supersedes_id), ""
         ),

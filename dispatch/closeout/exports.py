@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import unicodedata
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from dispatch.tickets.models import AuditEvent
 
-from .billing import billing_settings, company_block
+from .billing import NONTAX, billing_settings, company_block
 from .gate import template_for
 from .models import Invoice
 from .packets import invoice_serialize, iso
@@ -43,13 +43,18 @@ CSV_COLUMNS = (
 )
 
 
+def invoice_dates(invoice: Invoice, profile) -> tuple[date, date]:
+    """The invoice's date (its approval's, a draft's today) in the site's time zone, and its due date."""
+    issued = (invoice.approved_at or timezone.now()).astimezone(ZoneInfo(invoice.ticket.site.timezone)).date()
+    return issued, issued + timedelta(days=profile.payment_terms_days)
+
+
 def invoice_document(invoice: Invoice) -> dict:
     """Everything the invoice PDF shows: who bills, who pays, where, for which job, the lines."""
     ticket = invoice.ticket
     site = ticket.site
     profile = billing_settings()
-    zone = ZoneInfo(site.timezone)
-    issued = (invoice.approved_at or timezone.now()).astimezone(zone).date()
+    issued, due = invoice_dates(invoice, profile)
     template = template_for(ticket.incident_type)
     completed = (
         AuditEvent.objects.filter(ticket=ticket, tool_name__in=COMPLETION_TOOLS)
@@ -76,7 +81,7 @@ def invoice_document(invoice: Invoice) -> dict:
             "technician": ticket.assigned_tech.display_name if ticket.assigned_tech_id else None,
         },
         "issued_on": issued.isoformat(),
-        "due_on": (issued + timedelta(days=profile.payment_terms_days)).isoformat(),
+        "due_on": due.isoformat(),
         "terms": terms,
         "timezone": site.timezone,
         "invoice": body,
@@ -97,30 +102,38 @@ def _rate(unit_cents: int) -> str:
     return f"{Decimal(unit_cents) / 100:.2f}"
 
 
-def invoice_csv(invoices: list[Invoice]) -> str:
-    """One row per invoice line (with its share of tax), in columns an accounting import maps."""
+def invoice_csv(invoices) -> str:
+    """One row per invoice line (with its share of tax), in columns an accounting import maps. The
+    same few queries for one invoice or a year of them."""
+    profile = billing_settings()
+    rows = (
+        Invoice.objects.filter(pk__in=[invoice.pk for invoice in invoices])
+        .select_related("ticket__site", "ticket__account")
+        .prefetch_related("lines")
+        .order_by("number")
+    )
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
-    for invoice in invoices:
-        document = invoice_document(invoice)
-        lines = document["invoice"]["lines"]
+    for invoice in rows:
+        issued, due = invoice_dates(invoice, profile)
+        lines = sorted(invoice.lines.all(), key=lambda line: line.position)
         shares = _tax_shares(invoice, lines)
         for line, tax in zip(lines, shares):
             writer.writerow(
                 [
                     invoice.number,
-                    document["issued_on"],
-                    document["due_on"],
-                    _cell(document["bill_to"]["account"]),
+                    issued.isoformat(),
+                    due.isoformat(),
+                    _cell(invoice.ticket.account.name),
                     invoice.ticket.short_ref,
-                    line["position"],
-                    _cell(line["item_code"] or ""),
-                    _cell(line["description"]),
-                    line["quantity"],
-                    _rate(line["unit_cents"]),
-                    _rate(line["total_cents"]),
-                    line["tax_code"] or "NONTAX",
+                    line.position,
+                    _cell(line.item_code),
+                    _cell(line.description),
+                    f"{line.quantity:.2f}",
+                    _rate(line.unit_cents),
+                    _rate(line.total_cents),
+                    line.tax_code or NONTAX,
                     _rate(tax),
                     invoice.currency,
                     invoice.status,
@@ -129,21 +142,19 @@ def invoice_csv(invoices: list[Invoice]) -> str:
     return out.getvalue()
 
 
-def _tax_shares(invoice: Invoice, lines: list[dict]) -> list[int]:
+def _tax_shares(invoice: Invoice, lines: list) -> list[int]:
     """Each line's part of the invoice's labor and parts tax, in whole cents, in proportion to its
     amount: the floor of each share, then the cents left over to the largest remainders, so the
     shares are never negative and add up to the invoice's tax exactly."""
     shares = [0] * len(lines)
     for group, total_tax in (("LABOR", invoice.labor_tax_cents), ("PARTS", invoice.parts_tax_cents)):
-        taxed = [
-            i for i, line in enumerate(lines) if line["taxable"] and (line["kind"] == "PART") == (group == "PARTS")
-        ]
-        base = sum(lines[i]["total_cents"] for i in taxed)
+        taxed = [i for i, line in enumerate(lines) if line.taxable and (line.kind == "PART") == (group == "PARTS")]
+        base = sum(lines[i].total_cents for i in taxed)
         if not taxed or base <= 0 or total_tax <= 0:
             continue
         remainders = []
         for i in taxed:
-            shares[i], remainder = divmod(total_tax * lines[i]["total_cents"], base)
+            shares[i], remainder = divmod(total_tax * lines[i].total_cents, base)
             remainders.append((remainder, -i))
         left = total_tax - sum(shares[i] for i in taxed)
         for _remainder, negative_index in sorted(remainders, reverse=True)[:left]:

@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from dispatch.common.errors import DispatchError
 from dispatch.technicians.models import Technician
+from dispatch.tickets.catalog import ticket_flags, ticket_marks
 from dispatch.tickets.models import Priority, Ticket
 from dispatch.tickets.selectors import sla_snapshot
 from dispatch.tickets.states import TERMINAL_STATES, TicketState
@@ -681,3 +682,20 @@ def board_ticket_panel(
         ),
         booked=booked,
     )
+
+
+def board_marks(board) -> None:
+    """Put on each of the day's blocks the flags other phases keep about its ticket (closeout's
+    missing evidence), as `block.marks`: one read of the catalog for all the blocks, and none when
+    no job on the board is in a state any flag is about."""
+    states = {state for flag in ticket_flags() for state in flag.states}
+    blocks = [block for lane in board.lanes for block in lane.blocks]
+    wanted = {block.ticket_id for block in blocks if block.state in states}
+    marks = ticket_marks(Ticket.objects.filter(pk__in=wanted).only("id", "state", "incident_type")) if wanted else {}
+    for block in blocks:
+        block.marks = marks.get(block.ticket_id, [])
+
+
+def ticket_board_marks(ticket) -> list:
+    """The flags' marks of one ticket (the board's side panel)."""
+    return ticket_marks([ticket]).get(ticket.pk, [])

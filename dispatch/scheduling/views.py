@@ -26,10 +26,8 @@ from django_htmx.http import HttpResponseClientRedirect
 from dispatch.common.admin_base import actor_for_request
 from dispatch.common.errors import DispatchError, invalid_request
 from dispatch.common.roles import Role, role_of_user
-from dispatch.tickets.catalog import ticket_flags, ticket_marks
-from dispatch.tickets.models import Ticket
 
-from .board import board_day, board_ticket_panel, company_today
+from .board import board_day, board_marks, board_ticket_panel, company_today, ticket_board_marks
 from .booking import SCHEDULE_BOOK, SCHEDULE_MOVE, appointment_book, appointment_move
 
 BOARD_ROLES = frozenset({Role.DISPATCHER, Role.ADMIN})
@@ -85,20 +83,8 @@ def _moment(request, field: str):
 
 def _board_context(request, day: date) -> dict:
     board = board_day(day=day, technician_ids=_tech_filter(request), now=timezone.now())
-    _mark_blocks(board)
+    board_marks(board)
     return {"board": board}
-
-
-def _mark_blocks(board) -> None:
-    """Put each flag's mark (e.g. missing evidence) on the day's blocks, as `block.marks`: the same
-    reader as the ticket list's column, asked once for all the blocks (a constant number of
-    queries), and not at all when no job on the board is in a state any flag is about."""
-    states = {state for flag in ticket_flags() for state in flag.states}
-    blocks = [block for lane in board.lanes for block in lane.blocks]
-    wanted = {block.ticket_id for block in blocks if block.state in states}
-    marks = ticket_marks(Ticket.objects.filter(pk__in=wanted).only("id", "state", "incident_type")) if wanted else {}
-    for block in blocks:
-        block.marks = marks.get(block.ticket_id, [])
 
 
 @require_GET
@@ -131,7 +117,7 @@ def ticket_panel(request, ticket_id):
 def _panel(request, panel, *, error: DispatchError | None = None, status: int = 200):
     context = {"panel": panel, "error": error, "day": _day(request), "techs": _tech_filter(request)}
     if panel is not None:
-        context["marks"] = ticket_marks([panel.ticket]).get(panel.ticket.pk, [])
+        context["marks"] = ticket_board_marks(panel.ticket)
     return render(request, "scheduling/_panel.html", context, status=status)
 
 

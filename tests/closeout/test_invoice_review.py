@@ -398,3 +398,21 @@ def test_no_write_path_reopens_an_approved_invoice(draft, finance):
             ]
         )
     assert Invoice.objects.get(pk=invoice.pk).status == "APPROVED" and invoice.lines.count() == 1
+
+
+def test_the_csv_export_costs_the_same_queries_for_one_invoice_or_many(office_hours, finance):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def exported(count: int) -> int:
+        invoices = []
+        for _ in range(count):
+            ticket = ticket_at("VERIFIED")
+            labor_at(ticket, 60, datetime(2026, 12, 2, 10, 0))
+            invoices.append(invoice_generate(actor=finance, ticket_id=ticket.id).result.invoice)
+        with CaptureQueriesContext(connection) as queries:
+            rows = list(csv.DictReader(io.StringIO(invoice_csv(invoices))))
+        assert len({row["invoice_number"] for row in rows}) == count
+        return len(queries)
+
+    assert exported(1) == exported(5)
