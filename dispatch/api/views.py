@@ -20,6 +20,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from dispatch.common.downloads import document_response
 from dispatch.common.errors import DispatchError
 from dispatch.tickets.services import ticket_not_found
 
@@ -178,13 +179,10 @@ def file_format_wanted(tool: Tool, request, forced: str = "") -> str:
 
 
 def file_response(document) -> HttpResponse:
-    response = HttpResponse(document.data, content_type=document.content_type)
     # A PDF opens in the browser, anything else is saved; the name is ours, never the caller's.
-    disposition = "inline" if document.content_type == "application/pdf" else "attachment"
-    response["Content-Disposition"] = f'{disposition}; filename="{document.filename}"'
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Cache-Control"] = "private, no-store"
-    return response
+    return document_response(
+        document.data, document.content_type, document.filename, inline=document.content_type == "application/pdf"
+    )
 
 
 class ToolRouteView(ApiView):

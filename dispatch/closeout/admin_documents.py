@@ -29,9 +29,9 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.http import content_disposition_header
 
 from dispatch.common.admin_base import ReadOnlyModelAdmin, actor_for_request, state_badge
+from dispatch.common.downloads import document_response
 from dispatch.common.errors import DispatchError
 from dispatch.tickets import policy
 from dispatch.tickets.admin import (
@@ -61,13 +61,9 @@ from .services.invoice_review import MAX_LINES
 PACKET_RENDER_KEY = "packet-render"
 
 
-def document_response(document: documents.Document) -> HttpResponse:
-    """A document as a download: never shown in the admin's origin, never re-typed by the browser."""
-    response = HttpResponse(document.data, content_type=document.content_type)
-    response["Content-Disposition"] = content_disposition_header(True, document.filename)
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Cache-Control"] = "private, no-store"
-    return response
+def document_download(document: documents.Document) -> HttpResponse:
+    """A document as a download: never shown in the admin's origin."""
+    return document_response(document.data, document.content_type, document.filename, inline=False)
 
 
 def visible_ticket(model_admin: admin.ModelAdmin, request, ticket_id) -> Ticket:
@@ -286,7 +282,7 @@ class CloseoutPacketAdmin(ReadOnlyModelAdmin):
             # A PDF that failed to render: the reason is on the packet, the JSON is still there.
             messages.error(request, refusal_message(error))
             return HttpResponseRedirect(reverse("admin:tickets_ticket_change", args=[ticket.pk]))
-        return document_response(document)
+        return document_download(document)
 
 
 def pdf_status_html(row: CloseoutPacket) -> str:
@@ -441,7 +437,7 @@ class InvoiceAdmin(ReadOnlyModelAdmin):
             )
         )
         stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-        return document_response(
+        return document_download(
             documents.Document(
                 invoice_csv(invoices).encode("utf-8"), "text/csv; charset=utf-8", f"invoices-{stamp}.csv"
             )
@@ -482,7 +478,7 @@ class InvoiceAdmin(ReadOnlyModelAdmin):
         else:
             body = json.dumps(documents.invoice_read(invoice.ticket, invoice.version), indent=2, ensure_ascii=False)
             document = documents.Document(body.encode("utf-8"), "application/json", f"{invoice.number}.json")
-        return document_response(document)
+        return document_download(document)
 
     # --- the review page ------------------------------------------------------------------------
 

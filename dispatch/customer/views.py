@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from dispatch.closeout import documents_read as documents
 from dispatch.closeout.documents_read import customer_documents
 from dispatch.closeout.models import CloseoutPacket
+from dispatch.common.downloads import document_response
 from dispatch.intake.views import customer_status, status_ticket, unknown_link
 
 # A file checked against the issued packets is read whole to hash it: a packet PDF with 60 photos
@@ -33,11 +34,9 @@ def status_page(request: HttpRequest, token: str) -> HttpResponse:
     return render(request, "intake/status.html", context)
 
 
-def _download(data: bytes, filename: str) -> HttpResponse:
-    response = HttpResponse(data, content_type="application/pdf")
-    response["Content-Disposition"] = f'inline; filename="{filename}"'
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Cache-Control"] = "private, no-store"
+def _download(document: documents.Document) -> HttpResponse:
+    response = document_response(document.data, document.content_type, document.filename, inline=True)
+    # The link carries the customer's token: the PDF's own links must not pass it on.
     response["Referrer-Policy"] = "no-referrer"
     return response
 
@@ -49,7 +48,7 @@ def status_invoice_pdf(request: HttpRequest, token: str) -> HttpResponse:
     invoice = customer_documents(ticket)["invoice"] if ticket is not None else None
     if invoice is None:
         raise Http404("No invoice for this link.")
-    return _download(documents.invoice_pdf(invoice).data, f"{invoice.number}.pdf")
+    return _download(documents.invoice_pdf(invoice))
 
 
 @never_cache
@@ -59,9 +58,7 @@ def status_packet_pdf(request: HttpRequest, token: str) -> HttpResponse:
     packet = customer_documents(ticket)["packet"] if ticket is not None else None
     if packet is None:
         raise Http404("No closeout packet for this link.")
-    with packet.pdf_file.open("rb") as handle:
-        data = handle.read()
-    return _download(data, f"closeout-{ticket.short_ref}-v{packet.version}.pdf")
+    return _download(documents.packet_pdf(packet))
 
 
 def _checked_file(request: HttpRequest, packet: CloseoutPacket) -> dict:

@@ -4,8 +4,6 @@ through it, and a query count that does not grow with the day's appointments."""
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import connection
@@ -13,49 +11,20 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from dispatch.common.roles import role_groups_sync
 from dispatch.scheduling.board import board_day
 from dispatch.scheduling.models import Appointment, Escalation
 from dispatch.tickets.models import AuditEvent, Ticket
 from tests.factories import (
     SiteFactory,
-    TechnicianFactory,
     TimeOffFactory,
     UserFactory,
-    shifts_every_day,
     ticket_dispatched,
     ticket_ready_to_schedule,
     ticket_scheduled,
 )
+from tests.scheduling.board_desk import LA, at, desk_fixture, role_groups_fixture, technician, tomorrow  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.django_db
-
-LA = ZoneInfo("America/Los_Angeles")
-
-
-def tomorrow() -> date:
-    return timezone.now().astimezone(LA).date() + timedelta(days=1)
-
-
-def at(hour: int, minute: int = 0) -> datetime:
-    return datetime.combine(tomorrow(), time(hour, minute), tzinfo=LA)
-
-
-def technician(name: str):
-    tech = TechnicianFactory(display_name=name, skills=["DOOR_WONT_LATCH"], region_codes=["EAST_BAY"])
-    shifts_every_day(tech, start="07:00", end="17:00")
-    return tech
-
-
-@pytest.fixture(autouse=True)
-def _role_groups(db):
-    role_groups_sync()
-
-
-@pytest.fixture
-def desk(client):
-    client.force_login(UserFactory(username="riley", role="dispatcher"))
-    return client
 
 
 def board_url(**params) -> str:
