@@ -107,7 +107,7 @@ class BillingSettingsAdmin(DispatchModelAdmin):
             "Business hours",
             {
                 "fields": (("business_hours_start", "business_hours_end"), "weekends_after_hours"),
-                "description": "Work started outside these hours (company time) bills as after-hours.",
+                "description": "Work started outside these hours (in the site's local time) bills as after-hours.",
             },
         ),
         ("Trip charge and terms", {"fields": ("default_trip_charge_cents", "payment_terms_days", "invoice_terms")}),

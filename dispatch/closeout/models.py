@@ -7,6 +7,7 @@ import uuid
 from datetime import time
 from decimal import Decimal
 
+from django.core.exceptions import ValidationError
 from django.db import models
 
 
@@ -289,6 +290,18 @@ class BillingSettings(models.Model):
     def save(self, *args, **kwargs):
         self.pk = 1  # one row: the company's
         super().save(*args, **kwargs)
+
+    def clean(self):
+        # Hours that end before they start would bill every job after-hours; a multiplier under 1
+        # would bill after-hours and emergency work below the standard rate.
+        errors = {}
+        if self.business_hours_start >= self.business_hours_end:
+            errors["business_hours_end"] = "Business hours must end after they start."
+        for name in ("after_hours_multiplier", "emergency_multiplier"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                errors[name] = "A multiplier is 1.00 or more: these rates are never below the standard one."
+        if errors:
+            raise ValidationError(errors)
 
 
 class TaxRate(models.Model):

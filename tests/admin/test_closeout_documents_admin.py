@@ -491,6 +491,17 @@ def test_billing_settings_are_one_row_finance_edits_and_nobody_adds_twice_or_del
     assert (row.standard_rate_cents, row.default_trip_charge_cents) == (13500, 4500)
     assert client_as("dispatcher").post(change, data).status_code == 403
 
+    # Rules that would misprice every job are refused with the field named, and nothing changes.
+    for bad, field in (
+        ({"business_hours_start": "18:00:00", "business_hours_end": "08:00:00"}, "business_hours_end"),
+        ({"after_hours_multiplier": "0.50"}, "after_hours_multiplier"),
+        ({"emergency_multiplier": "0"}, "emergency_multiplier"),
+    ):
+        refused = finance.post(change, {**data, **bad})
+        assert refused.status_code == 200 and field in refused.context["adminform"].form.errors
+    row.refresh_from_db()
+    assert (row.business_hours_end.hour, row.after_hours_multiplier, row.emergency_multiplier) == (18, 1.5, 2)
+
 
 def test_tax_rates_are_edited_and_one_a_site_names_cannot_be_deleted():
     finance = client_as("finance")
