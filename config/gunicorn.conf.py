@@ -22,3 +22,13 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 # GUNICORN_ACCESS_LOG=- (stdout) or a file path to have gunicorn write one as well.
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 errorlog = "-"
+
+
+def on_starting(server):
+    """Before serving: the deploy checks that read the database (the demo's published logins
+    among them). An error stops the server here rather than open the doors."""
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("check", "--deploy", "--database", "default", "--fail-level", "ERROR")

@@ -16,6 +16,7 @@ urlpatterns = [
     path("mcp", mcp_not_served_here, name="mcp"),
     path("board/", include("dispatch.scheduling.urls")),
     path("tech/", include("dispatch.field.urls")),
+    path("account/", include("dispatch.accounts.urls")),
     path("", include("dispatch.customer.urls")),
     path("", include("dispatch.intake.urls")),
 ]

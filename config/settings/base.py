@@ -8,6 +8,7 @@ message delivery.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
@@ -78,9 +79,15 @@ THIRD_PARTY_APPS = [
     "rest_framework",
     "django_htmx",
     "django_q",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "csp",
 ]
 LOCAL_APPS = [
     "dispatch.common",
+    "dispatch.accounts",
     "dispatch.tickets",
     "dispatch.technicians",
     "dispatch.messaging",
@@ -96,13 +103,27 @@ INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "dispatch.common.security_headers.PermissionsPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): whether this session passed the second factor.
+    "django_otp.middleware.OTPMiddleware",
+    # Staff sessions end after hours idle; a session that owes its second factor goes no further.
+    "dispatch.accounts.middleware.SignInGateMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it turns a refused sign-in of a locked pair into the lockout page.
+    "axes.middleware.AxesMiddleware",
+]
+
+# django-axes checks every password sign-in (admin, /tech/) before Django's own backend does.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -191,9 +212,62 @@ if os.environ.get("DISPATCH_S3_BUCKET"):
 
 LOGIN_URL = "/admin/login/"
 
+# --- People's sign-ins -------------------------------------------------------------------
+# Lockout: this many failures for one username from one address within the window lock that
+# pair (only that pair) for the window; a successful sign-in clears the count.
+AXES_FAILURE_LIMIT = int(os.environ.get("DISPATCH_SIGNIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("DISPATCH_SIGNIN_LOCKOUT_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# Tries while locked are refused unheard: the lock ends when the page said it would.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_CLIENT_IP_CALLABLE = "dispatch.common.client_ip.client_address"
+AXES_LOCKOUT_CALLABLE = "dispatch.accounts.views.locked_out"
+# The sign-in record (dispatch.accounts) keeps every sign-in, and its admin does the unlocking.
+AXES_DISABLE_ACCESS_LOG = True
+AXES_ENABLE_ADMIN = False
+# Two-factor (TOTP) for back-office roles: off in development so the demo logins work in one
+# step, on in production settings. Whoever has enrolled is always asked, required or not.
+DISPATCH_TWO_FACTOR_REQUIRED = env_bool("DISPATCH_TWO_FACTOR_REQUIRED", False)
+OTP_TOTP_ISSUER = os.environ.get("DISPATCH_COMPANY_NAME", "Real Dispatch Door Service")
+# Back-office sessions end after this long without a request (technicians keep their month).
+DISPATCH_STAFF_IDLE_HOURS = int(os.environ.get("DISPATCH_STAFF_IDLE_HOURS", "12"))
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_HTTPONLY = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# Nothing inline: every script and style comes from static/. img-src allows data: (the
+# technician pages' icon) and blob: (a photo's preview before upload).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:", "blob:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "worker-src": ["'self'"],
+        "manifest-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+
 # Rate limits and used webhook tokens must be shared by every web process: a table in the main
 # database (`manage.py createcachetable`, run by `make run` next to migrate).
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "dispatch_cache"}}
+# Room for many addresses' counters: past MAX_ENTRIES the cache culls entries, and a flood from
+# many addresses must not cull the used webhook tokens or a locked-out address's count.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "dispatch_cache",
+        "OPTIONS": {"MAX_ENTRIES": 200_000, "CULL_FREQUENCY": 4},
+    }
+}
 
 # --- Real Dispatch -----------------------------------------------------------------------
 DISPATCH_COMPANY_NAME = os.environ.get("DISPATCH_COMPANY_NAME", "Real Dispatch Door Service")
@@ -203,6 +277,10 @@ DISPATCH_DEV_AUTH = env_bool("DISPATCH_DEV_AUTH", False)
 DISPATCH_AUTH_JWT_SECRET = os.environ.get("DISPATCH_AUTH_JWT_SECRET", "")
 DISPATCH_AUTH_JWT_ISSUER = os.environ.get("DISPATCH_AUTH_JWT_ISSUER", "")
 DISPATCH_AUTH_JWT_AUDIENCE = os.environ.get("DISPATCH_AUTH_JWT_AUDIENCE", "")
+# After this many failed authentications (401s) from one address in a window, /api/ and /mcp
+# answer 429 AUTH_RATE_LIMITED to that address, even with a valid credential, until the window ends.
+DISPATCH_API_AUTH_FAILURE_LIMIT = int(os.environ.get("DISPATCH_API_AUTH_FAILURE_LIMIT", "30"))
+DISPATCH_API_AUTH_FAILURE_WINDOW_SECONDS = int(os.environ.get("DISPATCH_API_AUTH_FAILURE_WINDOW_SECONDS", "300"))
 # Key of the audit hash chain. Kept apart from SECRET_KEY so rotating sessions keeps the chain.
 DISPATCH_AUDIT_CHAIN_KEY = os.environ.get("DISPATCH_AUDIT_CHAIN_KEY", SECRET_KEY)
 DISPATCH_EVIDENCE_URI_SCHEMES = env_list("DISPATCH_EVIDENCE_URI_SCHEMES", "s3,minio")

@@ -32,3 +32,5 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 X_FRAME_OPTIONS = "DENY"
+# Back-office accounts open every customer's address, phone and invoice: two-factor is on.
+DISPATCH_TWO_FACTOR_REQUIRED = env_bool("DISPATCH_TWO_FACTOR_REQUIRED", True)

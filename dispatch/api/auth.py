@@ -2,11 +2,13 @@
 
 The split of 401 codes follows the upstream dispatch-api: a token that cannot be read or
 verified is INVALID_AUTH_TOKEN; a verified token whose claims are missing, expired or
-malformed is INVALID_AUTH_CLAIMS; no credential at all is AUTH_REQUIRED.
+malformed is INVALID_AUTH_CLAIMS; no credential at all is AUTH_REQUIRED. An address that has
+failed too often lately is answered 429 AUTH_RATE_LIMITED before its credential is read.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from collections.abc import Callable
@@ -19,12 +21,16 @@ from django.db import router
 from django.utils import timezone
 
 from dispatch.common.actors import Actor, ActorType
+from dispatch.common.client_ip import client_address
 from dispatch.common.errors import DispatchError
 from dispatch.common.roles import Role, role_normalize
+from dispatch.common.throttle import FixedWindow
 
-from .errors import auth_required, invalid_auth_claims, invalid_auth_token, request_id_of
+from .errors import auth_rate_limited, auth_required, invalid_auth_claims, invalid_auth_token, request_id_of
 from .models import ApiToken
 from .services import TOKEN_PREFIX, token_digest
+
+logger = logging.getLogger("dispatch.api")
 
 ACTOR_TYPES = frozenset({ActorType.HUMAN, ActorType.AGENT, ActorType.SERVICE, ActorType.SYSTEM})
 BEARER = re.compile(r"^Bearer\s+(\S+)\s*$", re.IGNORECASE)
@@ -35,6 +41,8 @@ MAX_ID_LENGTH = 200
 RoleCheck = Callable[[Role], None]
 # last_used_at is informational; writing it on every request would cost a query per call.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+# The cache counter of failed authentications per client address.
+AUTH_FAILURE_PURPOSE = "api-auth-failures"
 
 
 def trace_id_from(request) -> str:
@@ -366,13 +374,49 @@ def _actor_from_dev_headers(request, role_check: RoleCheck | None) -> Actor:
     )
 
 
+# --- failed authentications, counted per client address ----------------------------------
+
+
+def _failure_window() -> FixedWindow:
+    return FixedWindow(AUTH_FAILURE_PURPOSE, int(settings.DISPATCH_API_AUTH_FAILURE_WINDOW_SECONDS))
+
+
 def actor_authenticate(request, *, role_check: RoleCheck | None = None) -> Actor:
     """The Actor behind a request, or a 401/400 DispatchError (or whatever `role_check` raises).
 
     A Bearer credential always wins; the X-Actor-* headers are read only when
     settings.DISPATCH_DEV_AUTH is on (production settings force it off). `role_check` sees the
     role once the credential is verified and before the identity behind it is looked up.
+
+    Every 401 counts one failure against the client's address; once an address has failed
+    DISPATCH_API_AUTH_FAILURE_LIMIT times in the current window, its requests are refused with
+    429 AUTH_RATE_LIMITED before any credential is read, valid ones included, until the window
+    ends. A request with no address at all (the stdio MCP server's calls, made in-process for the
+    one local caller) is not counted: there is no client to hold back.
     """
+    address = client_address(request)
+    limit = int(settings.DISPATCH_API_AUTH_FAILURE_LIMIT)
+    window = _failure_window() if address and limit > 0 else None
+    if window is not None:
+        failures = window.count(address)
+        if failures.count >= limit:
+            raise auth_rate_limited(failures.retry_after)
+    try:
+        return _credentials_verified(request, role_check)
+    except DispatchError as error:
+        if window is not None and error.status == 401:
+            failures = window.hit(address)
+            if failures.count == limit:
+                logger.warning(
+                    "API authentication refused %s times from %s: held back for %s s",
+                    limit,
+                    address,
+                    failures.retry_after,
+                )
+        raise
+
+
+def _credentials_verified(request, role_check: RoleCheck | None) -> Actor:
     authorization = request.headers.get("Authorization", "")
     if authorization.strip():
         match = BEARER.match(authorization.strip())

@@ -62,6 +62,16 @@ def invalid_auth_claims(message: str) -> DispatchError:
     return DispatchError("INVALID_AUTH_CLAIMS", message, status=401, dimension="auth")
 
 
+def auth_rate_limited(retry_after: int) -> DispatchError:
+    return DispatchError(
+        "AUTH_RATE_LIMITED",
+        f"Too many failed authentications from this address; try again in {retry_after} seconds.",
+        status=429,
+        dimension="auth",
+        details={"retry_after_seconds": retry_after},
+    )
+
+
 def route_not_found(path: str = "") -> DispatchError:
     return DispatchError(
         "NOT_FOUND", "Route not found.", status=404, dimension="request", details={"path": path} if path else None
@@ -94,6 +104,17 @@ def invalid_json(message: str = "Request body must be valid JSON.") -> DispatchE
 
 def internal_error() -> DispatchError:
     return DispatchError("INTERNAL_ERROR", "Internal server error.", status=500, dimension="request")
+
+
+def error_headers(error: DispatchError) -> dict[str, str]:
+    """The HTTP headers a refusal carries besides its envelope (Allow of a 405, Retry-After of a 429)."""
+    headers = {}
+    if error.status == 405 and error.details.get("allowed_methods"):
+        headers["Allow"] = ", ".join(error.details["allowed_methods"])
+    retry_after = error.details.get("retry_after_seconds")
+    if error.status == 429 and isinstance(retry_after, int):
+        headers["Retry-After"] = str(retry_after)
+    return headers
 
 
 def error_for(exc: BaseException, request) -> DispatchError:
@@ -131,8 +152,7 @@ def api_exception_handler(exc: BaseException, context: dict) -> Response:
             exc_info=None if isinstance(exc, DispatchError) else (type(exc), exc, exc.__traceback__),
         )
     headers = {"X-Request-Id": request_id} if request_id else {}
-    if error.status == 405 and error.details.get("allowed_methods"):
-        headers["Allow"] = ", ".join(error.details["allowed_methods"])
+    headers.update(error_headers(error))
     return Response(error_body(error, request_id), status=error.status, headers=headers)
 
 
@@ -143,6 +163,8 @@ def envelope_response(error: DispatchError, request) -> JsonResponse:
     request_id = request_id_of(request)
     response = JsonResponse(error_body(error, request_id), status=error.status)
     response["X-Request-Id"] = request_id
+    for name, value in error_headers(error).items():
+        response[name] = value
     return response
 
 

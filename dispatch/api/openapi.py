@@ -19,6 +19,8 @@ API_VERSION = "1.0.0"
 BASE_PATH = "/api/v1"
 ERROR_STATUSES_COMMAND = ("400", "401", "403", "404", "409", "413", "500")
 ERROR_STATUSES_READ = ("400", "401", "403", "404", "500")
+# 429 AUTH_RATE_LIMITED: too many failed authentications from the caller's address (any tool).
+RATE_LIMITED_STATUS = "429"
 
 NULLABLE_STRING = {"type": ["string", "null"]}
 NULLABLE_INSTANT = {"type": ["string", "null"], "format": "date-time"}
@@ -226,6 +228,7 @@ def _operation(tool: Tool) -> dict:
                 status: {"$ref": "#/components/responses/Error"}
                 for status in (ERROR_STATUSES_READ if tool.method == "GET" else ERROR_STATUSES_COMMAND)
             },
+            RATE_LIMITED_STATUS: {"$ref": "#/components/responses/RateLimited"},
             "default": {"$ref": "#/components/responses/Error"},
         },
     }
@@ -277,7 +280,8 @@ def _document_json() -> str:
             "version": API_VERSION,
             "description": "The closed toolset through which agents run the Real Dispatch pipeline "
             "(wire-compatible with the dispatch-api v1 contract). Every command needs an Idempotency-Key; "
-            "every refusal is an ErrorEnvelope.",
+            "every refusal is an ErrorEnvelope. Too many failed authentications from one address are answered "
+            "429 AUTH_RATE_LIMITED with Retry-After.",
         },
         "servers": [{"url": BASE_PATH}],
         "security": [{"bearerAuth": []}],
@@ -289,7 +293,17 @@ def _document_json() -> str:
                     "description": "Refused: see error.code and error.policy_error.",
                     "headers": {"X-Request-Id": {"schema": {"type": "string"}}},
                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}},
-                }
+                },
+                "RateLimited": {
+                    "description": "AUTH_RATE_LIMITED: too many failed authentications from this address lately. "
+                    "Every request from it is refused, valid credentials included, until the window ends "
+                    "(Retry-After, and error.retry_after_seconds, say in how many seconds).",
+                    "headers": {
+                        "X-Request-Id": {"schema": {"type": "string"}},
+                        "Retry-After": {"required": True, "schema": {"type": "integer", "minimum": 1}},
+                    },
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}},
+                },
             },
             "securitySchemes": {
                 "bearerAuth": {

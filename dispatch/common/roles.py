@@ -81,6 +81,9 @@ ROLE_PERMISSIONS: dict[Role, tuple[str, ...]] = {
         "intake.*",
         "messaging.view_*",
         "api.view_*",
+        # Lifting a sign-in lockout for a colleague who mistyped their password.
+        "axes.view_accessattempt",
+        "axes.delete_accessattempt",
     ),
     Role.APPROVER: (
         "tickets.view_*",

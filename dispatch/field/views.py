@@ -27,6 +27,7 @@ from dispatch.closeout.evidence_files import evidence_thumbnail_response
 from dispatch.closeout.models import Evidence
 from dispatch.common.errors import DispatchError
 from dispatch.common.roles import Role, role_of_user
+from dispatch.common.security_headers import permissions_allow
 from dispatch.readmodels.tech_day import technician_finished_jobs, technician_upcoming_jobs
 from dispatch.technicians.models import Technician
 
@@ -112,6 +113,7 @@ def finished(request, viewer: Viewer):
 
 
 @never_cache
+@permissions_allow("camera", "geolocation")  # evidence photos, and where the check-in happened
 @field_page
 def job(request, viewer: Viewer, ticket_id):
     ticket = job_for(viewer, ticket_id)

@@ -12,16 +12,16 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
+from dispatch.common.client_ip import client_address
 from dispatch.common.errors import DispatchError
 from dispatch.common.parsing import zone_or_default
+from dispatch.common.throttle import FixedWindow, WindowCount
 from dispatch.intake.services import message_receive
 from dispatch.intake.status_links import status_link, status_token, status_token_verify
 from dispatch.tickets.models import Ticket
@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 RATE_LIMIT_SUBMISSIONS = 5
 RATE_LIMIT_WINDOW_SECONDS = 600
-RATE_LIMIT_CACHE_PREFIX = "intake:web-form:"
+FORM_WINDOW = FixedWindow("intake-web-form", RATE_LIMIT_WINDOW_SECONDS)
 # Five photos at the cap, plus the text fields.
 FORM_MAX_BYTES = PHOTO_MAX_COUNT * PHOTO_MAX_BYTES + 1024 * 1024
 
@@ -41,31 +41,11 @@ FORM_MAX_BYTES = PHOTO_MAX_COUNT * PHOTO_MAX_BYTES + 1024 * 1024
 # --- the request form -----------------------------------------------------------------------
 
 
-def client_address(request: HttpRequest) -> str:
-    """The submitter's IP: REMOTE_ADDR, or — behind DISPATCH_TRUSTED_PROXY_COUNT proxies that
-    append to X-Forwarded-For — the address the outermost trusted proxy saw."""
-    proxies = int(getattr(settings, "DISPATCH_TRUSTED_PROXY_COUNT", 0) or 0)
-    if proxies > 0:
-        hops = [h.strip() for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if h.strip()]
-        if len(hops) >= proxies:
-            return hops[-proxies]
-    return request.META.get("REMOTE_ADDR", "")
-
-
-def _rate_limited(request: HttpRequest) -> bool:
-    """Count this submission against its address; True once the address is over the limit.
-
-    A fixed window that starts at the address's first submission: cache.add creates the
-    counter only if it is absent, and incr is atomic on the cache backends Django ships.
-    """
-    key = RATE_LIMIT_CACHE_PREFIX + client_address(request)
-    cache.add(key, 0, timeout=RATE_LIMIT_WINDOW_SECONDS)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr: this is the first of a new window
-        cache.add(key, 1, timeout=RATE_LIMIT_WINDOW_SECONDS)
-        count = 1
-    return count > RATE_LIMIT_SUBMISSIONS
+def _rate_limited(request: HttpRequest) -> WindowCount | None:
+    """Count this submission against its address; the window's count once the address is over
+    the limit (it is refused until the window ends), else None."""
+    counted = FORM_WINDOW.hit(client_address(request))
+    return counted if counted.count > RATE_LIMIT_SUBMISSIONS else None
 
 
 def _form_page(request: HttpRequest, form: ServiceRequestForm, *, status: int = 200) -> HttpResponse:
@@ -95,9 +75,13 @@ def request_form(request: HttpRequest) -> HttpResponse:
         form = ServiceRequestForm(request.POST, request.FILES)
     except (ValueError, RequestDataTooBig, TooManyFieldsSent):
         return _too_large_page(request)
-    if _rate_limited(request):
+    limited = _rate_limited(request)
+    if limited is not None:
         log.warning("web request form rate-limited: %s", client_address(request))
-        return render(request, "intake/rate_limited.html", {"minutes": RATE_LIMIT_WINDOW_SECONDS // 60}, status=429)
+        minutes = max(1, -(-limited.retry_after // 60))
+        response = render(request, "intake/rate_limited.html", {"minutes": minutes}, status=429)
+        response["Retry-After"] = str(limited.retry_after)
+        return response
     if form.is_bot:
         # Thank a bot like a person, so it learns nothing; nothing is stored.
         log.info("web request form honeypot filled: %s", client_address(request))

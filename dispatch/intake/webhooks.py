@@ -19,6 +19,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from dispatch.common.client_ip import client_address
 from dispatch.common.errors import DispatchError
 from dispatch.intake.services import IntakeResult, message_receive, technician_message_settle
 from dispatch.scheduling.replies import proposal_reply_apply
@@ -26,7 +27,6 @@ from dispatch.scheduling.tech_replies import technician_reply_apply
 
 from .forms import attachments_store
 from .signatures import mailgun_request_check, mailgun_token_forget, twilio_request_valid
-from .views import client_address
 
 log = logging.getLogger(__name__)
 

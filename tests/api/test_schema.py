@@ -56,7 +56,12 @@ def test_the_openapi_document_validates_and_describes_every_tool(client):
         assert str(tool.success_status) in operation["responses"]
         for status in ("400", "401", "403", "404", "500", "default"):
             assert operation["responses"][status] == {"$ref": "#/components/responses/Error"}
+        # Too many failed authentications from the caller's address: any tool, with Retry-After.
+        assert operation["responses"]["429"] == {"$ref": "#/components/responses/RateLimited"}
     assert document["security"] == [{"bearerAuth": []}]
+    rate_limited = document["components"]["responses"]["RateLimited"]
+    assert "AUTH_RATE_LIMITED" in rate_limited["description"]
+    assert rate_limited["headers"]["Retry-After"]["required"] is True
 
 
 def test_the_schema_components_are_valid_json_schemas(client):

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.contrib.auth import authenticate
 from django.core.management import call_command
+from django.test import RequestFactory
 from django.utils import timezone
 
 from dispatch.closeout.models import Evidence, IncidentTemplate, PriceBookItem
@@ -55,7 +56,10 @@ def _local_day(appointment: Appointment):
 
 def test_dana_signs_in_to_a_day_with_a_job_in_each_state():
     _load()
-    assert authenticate(username="tech.dana", password="technician-demo") is not None
+    assert (
+        authenticate(RequestFactory().post("/tech/login/"), username="tech.dana", password="technician-demo")
+        is not None
+    )
     dana = _dana()
 
     today = [a for a in _her_bookings(dana) if _local_day(a)[0] == _local_day(a)[1]]

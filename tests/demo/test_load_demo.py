@@ -11,6 +11,7 @@ from django.apps import apps
 from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.models import Group
 from django.core.management import call_command
+from django.test import RequestFactory
 from django.utils import timezone
 
 from dispatch.common.errors import DispatchError
@@ -118,7 +119,7 @@ def test_demo_logins_work_with_their_roles():
         "approver": ("approver-demo", Role.APPROVER, True),
     }
     for username, (password, role, staff) in expected.items():
-        user = authenticate(username=username, password=password)
+        user = authenticate(RequestFactory().post("/admin/login/"), username=username, password=password)
         assert user is not None, username
         assert role_of_user(user) == role
         assert user.is_staff is staff

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 from django.core.cache import cache
@@ -20,6 +21,8 @@ from dispatch.tickets.models import Ticket
 pytestmark = pytest.mark.django_db
 
 FORM_PATH = "/request/"
+# Four minutes into a ten-minute window of the form's rate limit.
+WINDOW_START = datetime(2030, 1, 1, 0, 4, 0, tzinfo=UTC)
 
 
 @pytest.fixture(autouse=True)
@@ -198,18 +201,31 @@ def test_a_bot_filling_the_honeypot_is_thanked_and_nothing_is_stored(client):
     assert counts() == (0, 0, 0)
 
 
-def test_submissions_beyond_the_limit_get_a_friendly_429(client):
+def test_submissions_beyond_the_limit_get_a_friendly_429(client, time_machine):
+    time_machine.move_to(WINDOW_START, tick=False)  # windows are aligned on the clock: stay inside one
     for index in range(5):
         assert client.post(FORM_PATH, submission(phone=f"+1510555{index:04d}", email="")).status_code == 302
     response = client.post(FORM_PATH, submission(phone="+15105559999", email=""))
     assert response.status_code == 429
-    assert "try again in about 10 minutes" in response.content.decode()
+    assert "try again in about 6 minutes" in response.content.decode()  # what is left of the window
     assert Ticket.objects.count() == 5
     # Another address is not held back.
     assert client.post(FORM_PATH, submission(phone="+15105558888", email=""), REMOTE_ADDR="10.1.2.3").status_code == 302
 
 
-def test_the_limit_is_per_client_behind_trusted_proxies(client, settings):
+def test_the_429_says_when_the_window_ends(client, time_machine):
+    # The form's limit is the common fixed-window counter: windows aligned on 10 minutes.
+    time_machine.move_to(WINDOW_START, tick=False)
+    for index in range(5):
+        assert client.post(FORM_PATH, submission(phone=f"+1510555{index:04d}", email="")).status_code == 302
+    response = client.post(FORM_PATH, submission(phone="+15105559999", email=""))
+    assert (response.status_code, response["Retry-After"]) == (429, "360")
+    time_machine.move_to(datetime(2030, 1, 1, 0, 10, 0, tzinfo=UTC), tick=False)
+    assert client.post(FORM_PATH, submission(phone="+15105559999", email="")).status_code == 302
+
+
+def test_the_limit_is_per_client_behind_trusted_proxies(client, settings, time_machine):
+    time_machine.move_to(WINDOW_START, tick=False)
     settings.DISPATCH_TRUSTED_PROXY_COUNT = 1
     for index in range(5):
         client.post(FORM_PATH, submission(phone=f"+1510555{index:04d}", email=""), HTTP_X_FORWARDED_FOR="203.0.113.7")

@@ -19,7 +19,7 @@ import logging
 import re
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.core.exceptions import DisallowedHost
@@ -30,7 +30,7 @@ from dispatch.common.actors import Actor
 from dispatch.common.errors import DispatchError
 
 from ..auth import actor_authenticate
-from ..errors import REQUEST_ID_KEY, error_body, error_for, request_id_of
+from ..errors import REQUEST_ID_KEY, error_body, error_for, error_headers, request_id_of
 from ..idempotency import plain_json
 from ..openapi import function_definition
 from ..payloads import payload_sane
@@ -55,14 +55,17 @@ class ToolAnswer:
     request_id: str
     idempotency_key: str | None = None
     replayed: bool = False
+    # HTTP headers of a refusal besides the envelope (Retry-After of a 429).
+    headers: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def is_error(self) -> bool:
         return self.status >= 400
 
 
-def call_request(headers: Mapping[str, str], *, request_id: str | None = None) -> Request:
-    """The caller's headers as a request, in the shape the authenticator and the handlers read."""
+def call_request(headers: Mapping[str, str], *, request_id: str | None = None, client: str | None = None) -> Request:
+    """The caller's headers as a request, in the shape the authenticator and the handlers read.
+    `client` is the network peer's address (REMOTE_ADDR); a stdio caller has none."""
     http = HttpRequest()
     http.method = "POST"
     http.path = http.path_info = MCP_PATH
@@ -73,15 +76,19 @@ def call_request(headers: Mapping[str, str], *, request_id: str | None = None) -
     http.META["CONTENT_TYPE"] = "application/json"
     if request_id is not None:
         http.META[REQUEST_ID_KEY] = request_id
+    if client:
+        http.META["REMOTE_ADDR"] = client
     return Request(http)
 
 
-def caller_authenticate(headers: Mapping[str, str], *, check_host: bool = False) -> Actor:
+def caller_authenticate(headers: Mapping[str, str], *, check_host: bool = False, client: str | None = None) -> Actor:
     """The Actor behind these headers, or the DispatchError /api/v1 would refuse them with.
 
     With check_host, the Host header must be one of ALLOWED_HOSTS, as for every page Django serves:
-    the /mcp endpoint answers outside Django's request handling."""
-    request = call_request(headers)
+    the /mcp endpoint answers outside Django's request handling. `client` is the address of the
+    HTTP peer: failed authentications are counted against it (with X-Forwarded-For read as
+    DISPATCH_TRUSTED_PROXY_COUNT says), as /api/v1 counts them."""
+    request = call_request(headers, client=client)
     if check_host:
         try:
             request.get_host()
@@ -90,9 +97,9 @@ def caller_authenticate(headers: Mapping[str, str], *, check_host: bool = False)
     return actor_authenticate(request)
 
 
-def refusal(error: BaseException, headers: Mapping[str, str]) -> ToolAnswer:
-    """The error envelope (and status) for a request refused before any tool ran."""
-    request = call_request(headers)
+def refusal(error: BaseException, headers: Mapping[str, str], *, client: str | None = None) -> ToolAnswer:
+    """The error envelope (status and headers) for a request refused before any tool ran."""
+    request = call_request(headers, client=client)
     return _error_answer(error, request)
 
 
@@ -154,7 +161,9 @@ def _error_answer(exc: BaseException, request: Request) -> ToolAnswer:
             request_id,
             exc_info=None if isinstance(exc, DispatchError) else (type(exc), exc, exc.__traceback__),
         )
-    return ToolAnswer(status=error.status, body=error_body(error, request_id), request_id=request_id)
+    return ToolAnswer(
+        status=error.status, body=error_body(error, request_id), request_id=request_id, headers=error_headers(error)
+    )
 
 
 def _key_given(meta: Mapping[str, Any] | None) -> uuid.UUID | None:

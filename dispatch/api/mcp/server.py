@@ -150,13 +150,16 @@ def asgi_application(django_application) -> Callable:
 
     async def door(scope, receive, send) -> None:
         headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+        # The peer's address, as Django's ASGI handler takes it for REMOTE_ADDR: failed
+        # authentications are counted against it as for /api/v1.
+        client = (scope.get("client") or ("",))[0]
         try:
-            scope[ACTOR_SCOPE_KEY] = await in_thread(calls.caller_authenticate, headers, check_host=True)
+            scope[ACTOR_SCOPE_KEY] = await in_thread(calls.caller_authenticate, headers, check_host=True, client=client)
         except Exception as error:
             # Refused with the API's envelope (a 500 one for anything unexpected), as over HTTP.
-            answer = await in_thread(calls.refusal, error, headers)
+            answer = await in_thread(calls.refusal, error, headers, client=client)
             extra = {"WWW-Authenticate": "Bearer"} if answer.status == 401 else {}
-            headers = {"X-Request-Id": answer.request_id, **extra}
+            headers = {"X-Request-Id": answer.request_id, **extra, **answer.headers}
             response = JSONResponse(answer.body, status_code=answer.status, headers=headers)
             await response(scope, receive, send)
             return

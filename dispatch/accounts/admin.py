@@ -1,0 +1,97 @@
+"""The back office's side of sign-ins: the record (read-only), lifting a lockout, resetting 2FA."""
+
+from __future__ import annotations
+
+from axes.models import AccessAttempt
+from axes.utils import reset as axes_reset
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.db.models import Exists, OuterRef
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from .models import SignInEvent, SignInKind
+from .record import signin_record
+from .two_factor import two_factor_reset
+
+
+@admin.register(SignInEvent)
+class SignInEventAdmin(admin.ModelAdmin):
+    list_display = ("at", "kind", "username", "address", "path", "by_username", "detail", "user_agent")
+    list_filter = ("kind",)
+    search_fields = ("=username", "=address")
+    date_hierarchy = "at"
+    list_per_page = 100
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(AccessAttempt)
+class LockoutAdmin(admin.ModelAdmin):
+    """Failed sign-ins counting toward a lockout, per username and address. Unlocking clears them."""
+
+    list_display = ("username", "ip_address", "failures_since_start", "attempt_time", "path_info")
+    search_fields = ("=username", "=ip_address")
+    ordering = ("-attempt_time",)
+    actions = ["unlock"]
+    fields = ("username", "ip_address", "failures_since_start", "attempt_time", "path_info", "user_agent")
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        # Removing rows is what unlocks; it goes through the action, which records who did it.
+        return False
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if not request.user.has_perm("axes.delete_accessattempt"):
+            actions.pop("unlock", None)
+        return actions
+
+    @admin.action(description="Unlock the selected sign-ins")
+    def unlock(self, request, queryset):
+        pairs = sorted(set(queryset.values_list("username", "ip_address")))
+        for username, address in pairs:
+            axes_reset(username=username, ip=address)
+            signin_record(
+                SignInKind.UNLOCKED, request=request, username=username, by=request.user, detail=f"for {address}"
+            )
+        self.message_user(request, f"Unlocked {len(pairs)} sign-in{'s' if len(pairs) != 1 else ''}.", messages.SUCCESS)
+
+
+User = get_user_model()
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class DispatchUserAdmin(UserAdmin):
+    actions = ["reset_two_factor"]
+    list_display = (*UserAdmin.list_display, "two_factor")
+
+    def get_queryset(self, request):
+        enrolled = TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True)
+        return super().get_queryset(request).annotate(has_two_factor=Exists(enrolled))
+
+    @admin.display(description="Two-factor", boolean=True)
+    def two_factor(self, user) -> bool:
+        return user.has_two_factor
+
+    @admin.action(description="Reset two-factor (lost phone): they set it up again", permissions=["change"])
+    def reset_two_factor(self, request, queryset):
+        reset = [user for user in queryset if two_factor_reset(user, by=request.user, request=request)]
+        self.message_user(
+            request, f"Reset two-factor for {len(reset)} user{'s' if len(reset) != 1 else ''}.", messages.SUCCESS
+        )
