@@ -52,9 +52,9 @@ CORE_MODELS = (
     IncidentTemplate,
 )
 # The sign-in record (accounts) is for admins and auditors; its own tests cover who opens it.
-DISPATCH_APPS = {
-    config.label for config in apps.get_app_configs() if config.name.startswith("dispatch.")
-} - {"accounts"}
+DISPATCH_APPS = {config.label for config in apps.get_app_configs() if config.name.startswith("dispatch.")} - {
+    "accounts"
+}
 
 
 @pytest.fixture
