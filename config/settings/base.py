@@ -79,7 +79,7 @@ THIRD_PARTY_APPS = [
     "rest_framework",
     "django_htmx",
     "django_q",
-    "axes",
+    "dispatch.accounts.apps.LockoutsConfig",  # django-axes
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from axes.models import AccessAttempt
 from axes.utils import reset as axes_reset
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.db.models import Exists, OuterRef
+from django.utils import timezone
+from django.utils.formats import date_format
+from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from .models import SignInEvent, SignInKind
@@ -17,7 +21,7 @@ from .two_factor import two_factor_reset
 
 @admin.register(SignInEvent)
 class SignInEventAdmin(admin.ModelAdmin):
-    list_display = ("at", "kind", "username", "address", "path", "by_username", "detail", "user_agent")
+    list_display = ("at", "kind", "username", "address", "path", "by_username", "detail")
     list_filter = ("kind",)
     search_fields = ("=username", "=address")
     date_hierarchy = "at"
@@ -38,7 +42,7 @@ class SignInEventAdmin(admin.ModelAdmin):
 class LockoutAdmin(admin.ModelAdmin):
     """Failed sign-ins counting toward a lockout, per username and address. Unlocking clears them."""
 
-    list_display = ("username", "ip_address", "failures_since_start", "attempt_time", "path_info")
+    list_display = ("username", "ip_address", "failures_since_start", "attempt_time", "locked_until", "path_info")
     search_fields = ("=username", "=ip_address")
     ordering = ("-attempt_time",)
     actions = ["unlock"]
@@ -54,6 +58,13 @@ class LockoutAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         # Removing rows is what unlocks; it goes through the action, which records who did it.
         return False
+
+    @admin.display(description="Locked until")
+    def locked_until(self, attempt) -> str:
+        until = attempt.attempt_time + settings.AXES_COOLOFF_TIME
+        if attempt.failures_since_start < settings.AXES_FAILURE_LIMIT or until <= timezone.now():
+            return "not locked"
+        return date_format(timezone.localtime(until), "TIME_FORMAT")
 
     def get_actions(self, request):
         actions = super().get_actions(request)
@@ -71,6 +82,12 @@ class LockoutAdmin(admin.ModelAdmin):
             )
         self.message_user(request, f"Unlocked {len(pairs)} sign-in{'s' if len(pairs) != 1 else ''}.", messages.SUCCESS)
 
+
+# django-otp's own device pages show the secret keys, to auditors too: people manage their own
+# second factor on their account page, and admins reset it from the user list.
+for device_model in (TOTPDevice, StaticDevice):
+    if admin.site.is_registered(device_model):
+        admin.site.unregister(device_model)
 
 User = get_user_model()
 admin.site.unregister(User)

@@ -46,9 +46,9 @@ class SignInEvent(models.Model):
     address = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=300, blank=True)
     # Where it happened: the admin's sign-in, the technician's, the second-factor page.
-    path = models.CharField(max_length=200, blank=True)
+    path = models.CharField("where", max_length=200, blank=True)
     # Who acted on someone else's account (an unlock, a reset), and any short explanation.
-    by_username = models.CharField(max_length=150, blank=True)
+    by_username = models.CharField("by", max_length=150, blank=True)
     detail = models.CharField(max_length=300, blank=True)
 
     objects = SignInEventQuerySet.as_manager()

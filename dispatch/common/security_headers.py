@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import wraps
 
-FEATURES = ("camera", "geolocation", "microphone", "payment", "usb", "serial", "bluetooth", "display-capture")
+FEATURES = ("camera", "geolocation", "microphone", "payment", "usb", "serial", "display-capture")
 ALLOWED_ATTR = "permissions_allowed"
 
 

@@ -88,9 +88,9 @@ class InboundMessageAdmin(ReadOnlyModelAdmin):
     def side_by_side(self, obj: InboundMessage) -> str:
         # Both columns are escaped text: the raw original is shown, never rendered.
         return format_html(
-            '<div style="display:grid;grid-template-columns:1fr 1fr;gap:1rem;max-width:100%">'
-            '<div><strong>Raw ({} characters)</strong><pre style="white-space:pre-wrap;max-height:30rem;overflow:auto">{}</pre></div>'
-            '<div><strong>Sanitized ({} characters)</strong><pre style="white-space:pre-wrap;max-height:30rem;overflow:auto">{}</pre></div>'
+            '<div class="rd-side-by-side">'
+            '<div><strong>Raw ({} characters)</strong><pre class="rd-message-text">{}</pre></div>'
+            '<div><strong>Sanitized ({} characters)</strong><pre class="rd-message-text">{}</pre></div>'
             "</div>",
             len(obj.raw_body),
             obj.raw_body[:20_000],

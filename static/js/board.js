@@ -1,6 +1,7 @@
-/* The dispatch board's own behaviour: drag a scheduled job to another technician or time
-   (pointer events, 15-minute snap), ask the server to move it, and put it back with the
-   server's reason when the move is refused. htmx does the rest (polling, the side panel, booking).
+/* The dispatch board's own behaviour: place the lanes' blocks on the time axis, drag a scheduled
+   job to another technician or time (pointer events, 15-minute snap), ask the server to move it,
+   and put it back with the server's reason when the move is refused. htmx does the rest (polling,
+   the side panel, booking).
 
    The server re-checks every rule on each move; nothing here decides whether a move is allowed. */
 (function () {
@@ -37,6 +38,18 @@
       });
     }
     return timeFormat.format(new Date(ms));
+  }
+
+  // --- positions on the time axis -----------------------------------------------------------------
+
+  // The server sends each tick, shade, drive and job as data-left / data-width (percent of the
+  // axis). The Content-Security-Policy refuses style attributes, but not styles set through the
+  // CSSOM, so they are applied here: now, and after every swap of the lanes (see below).
+  function place(root) {
+    root.querySelectorAll(".bd-track [data-left], .bd-axis__track [data-left]").forEach(function (el) {
+      el.style.left = el.dataset.left + "%";
+      if (el.dataset.width) el.style.width = el.dataset.width + "%";
+    });
   }
 
   // --- the notice above the lanes ----------------------------------------------------------------
@@ -277,18 +290,22 @@
     // Never swap the lanes under a block being dragged or a move awaiting its answer.
     if ((drag || pending) && event.detail.elt && event.detail.elt.id === "bd-live") event.preventDefault();
   });
+  // Placed right after the swap, in the same task, so the new lanes never paint unplaced.
+  document.addEventListener("htmx:afterSwap", function (event) { place(event.target); });
   document.addEventListener("htmx:beforeSwap", function (event) {
     if (event.detail.target && event.detail.target.id === "bd-live") {
       var list = document.querySelector(".bd-queue__list");
       queueScroll = list ? list.scrollTop : 0;
     }
   });
-  document.addEventListener("htmx:afterSettle", function () {
+  document.addEventListener("htmx:afterSettle", function (event) {
+    place(event.target);
     var list = document.querySelector(".bd-queue__list");
     if (list) list.scrollTop = queueScroll;
     markSelected();
   });
 
+  place(document);  // the script is deferred: the lanes are parsed by now
   document.addEventListener("pointerdown", onPointerDown);
   document.addEventListener("pointermove", onPointerMove);
   document.addEventListener("pointerup", onPointerUp);

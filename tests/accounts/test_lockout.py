@@ -106,6 +106,8 @@ def test_a_dispatcher_unlocks_a_colleague_from_the_back_office(dispatcher_user):
     desk = Client()
     desk.force_login(dispatcher_user)
     attempts = list(AccessAttempt.objects.filter(username="frances").values_list("pk", flat=True))
+    listing = desk.get("/admin/axes/accessattempt/").content.decode()
+    assert "frances" in listing and "not locked" not in listing  # shows until when, not "not locked"
 
     answer = desk.post(
         "/admin/axes/accessattempt/", {"action": "unlock", "_selected_action": attempts}, REMOTE_ADDR=OFFICE
