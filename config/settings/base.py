@@ -221,7 +221,8 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 # Tries while locked are refused unheard: the lock ends when the page said it would.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
-AXES_CLIENT_IP_CALLABLE = "dispatch.common.client_ip.client_address"
+AXES_CLIENT_IP_CALLABLE = "dispatch.common.client_ip.client_network"
+AXES_USERNAME_CALLABLE = "dispatch.accounts.lockout.lockout_username"
 AXES_LOCKOUT_CALLABLE = "dispatch.accounts.views.locked_out"
 # The sign-in record (dispatch.accounts) keeps every sign-in, and its admin does the unlocking.
 AXES_DISABLE_ACCESS_LOG = True

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, Max, OuterRef, Subquery, Sum
 from django.utils import timezone
 from django.utils.formats import date_format
 from django_otp.plugins.otp_static.models import StaticDevice
@@ -59,12 +59,28 @@ class LockoutAdmin(admin.ModelAdmin):
         # Removing rows is what unlocks; it goes through the action, which records who did it.
         return False
 
+    def get_queryset(self, request):
+        # django-axes keeps one row per username, address and browser; the lock is on the sum of
+        # a username and address's recent rows, so each row shows that pair's sum and latest try.
+        recent = AccessAttempt.objects.filter(
+            username=OuterRef("username"),
+            ip_address=OuterRef("ip_address"),
+            attempt_time__gte=timezone.now() - settings.AXES_COOLOFF_TIME,
+        ).values("username", "ip_address")
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                pair_failures=Subquery(recent.annotate(total=Sum("failures_since_start")).values("total")),
+                pair_latest=Subquery(recent.annotate(latest=Max("attempt_time")).values("latest")),
+            )
+        )
+
     @admin.display(description="Locked until")
     def locked_until(self, attempt) -> str:
-        until = attempt.attempt_time + settings.AXES_COOLOFF_TIME
-        if attempt.failures_since_start < settings.AXES_FAILURE_LIMIT or until <= timezone.now():
+        if not attempt.pair_latest or (attempt.pair_failures or 0) < settings.AXES_FAILURE_LIMIT:
             return "not locked"
-        return date_format(timezone.localtime(until), "TIME_FORMAT")
+        return date_format(timezone.localtime(attempt.pair_latest + settings.AXES_COOLOFF_TIME), "TIME_FORMAT")
 
     def get_actions(self, request):
         actions = super().get_actions(request)

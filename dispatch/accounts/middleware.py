@@ -2,15 +2,18 @@
 
 The gate covers the faces that run on a signed-in session (the back office, the board, the
 technician's pages). The customer's pages need no account, and the toolset authenticates every
-request by its own header, so neither is gated here.
+request by its own header, so neither is gated here. Paths are matched on `path_info`, the path
+inside the application, so a script prefix (a proxy's mount point, or a SCRIPT_NAME a client
+managed to send) cannot walk around the gate.
 """
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from .sessions import session_touch
 from .two_factor import ENROL, SESSION_KEY, two_factor_owed
@@ -18,6 +21,9 @@ from .two_factor import ENROL, SESSION_KEY, two_factor_owed
 GATED_PREFIXES = ("/admin/", "/board/", "/tech/")
 # Signing out, and what a technician's phone loads before any page, pass the gate.
 OPEN_PATHS = frozenset({"/admin/logout/", "/tech/logout/", "/tech/sw.js", "/tech/offline/", "/admin/jsi18n/"})
+# Set by pages on the requests they make by themselves (the board's refresh every few seconds):
+# those must not keep an unattended session alive.
+AUTOMATIC_HEADER = "X-Dispatch-Poll"
 
 
 class SignInGateMiddleware:
@@ -27,9 +33,11 @@ class SignInGateMiddleware:
     def __call__(self, request):
         user = request.user
         if user.is_authenticated:
-            session_touch(request)
+            if request.headers.get(AUTOMATIC_HEADER) != "1":
+                session_touch(request)
             owed = self._owed(request, user)
-            if owed and request.path.startswith(GATED_PREFIXES) and request.path not in OPEN_PATHS:
+            path = request.path_info
+            if owed and path.startswith(GATED_PREFIXES) and path not in OPEN_PATHS:
                 return self._to_second_factor(request, owed)
         return self.get_response(request)
 
@@ -46,16 +54,30 @@ class SignInGateMiddleware:
     @staticmethod
     def _to_second_factor(request, owed: str):
         name = "accounts:two_factor_setup" if owed == ENROL else "accounts:two_factor_verify"
-        target = f"{reverse(name)}?{urlencode({'next': request.get_full_path()})}"
-        if request.headers.get("X-Field-Fetch") == "1":
-            # The technician page's queued post keeps its update and asks for the code.
+        if request.headers.get("X-Field-Fetch") == "1" or "application/json" in request.headers.get("Accept", ""):
+            # A script's request (the technician page's queued post, a move on the board) gets an
+            # answer it can show; the post waits on the phone until the code is entered.
             return JsonResponse(
                 {"ok": False, "code": "TWO_FACTOR_REQUIRED", "message": "Enter your sign-in code.", "missing": []},
                 status=401,
             )
         if request.headers.get("HX-Request"):
-            # A board refresh must move the whole page, not swap the code form into a lane.
+            # A board refresh must move the whole page, not swap the code form into a lane, and
+            # come back to the page it was on rather than to the fragment it asked for.
             response = HttpResponse(status=204)
-            response["HX-Redirect"] = target
+            response["HX-Redirect"] = _target(name, _page_of_htmx(request))
             return response
-        return HttpResponseRedirect(target)
+        return HttpResponseRedirect(_target(name, request.get_full_path()))
+
+
+def _target(name: str, next_url: str) -> str:
+    return f"{reverse(name)}?{urlencode({'next': next_url})}"
+
+
+def _page_of_htmx(request) -> str:
+    """The page an htmx request came from (HX-Current-URL), when it is one of ours."""
+    current = request.headers.get("HX-Current-URL", "")
+    if current and url_has_allowed_host_and_scheme(current, allowed_hosts={request.get_host()}):
+        parts = urlsplit(current)
+        return parts.path + (f"?{parts.query}" if parts.query else "")
+    return request.get_full_path()

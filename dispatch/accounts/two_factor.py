@@ -3,7 +3,11 @@
 A person enrols by scanning a QR code and typing the code their app shows; from then on every
 sign-in asks for a code, whether their role requires it or not. Back-office roles must enrol
 when DISPATCH_TWO_FACTOR_REQUIRED is on (production). Recovery codes stand in for a lost phone,
-each once; an admin can reset a person's second factor, and they enrol again.
+each once; an admin can reset a person's second factor, which also signs them out everywhere.
+
+The key being set up belongs to the session that asked for it: another session of the same
+person (someone else holding the password) neither sees it nor can confirm it, and starting a
+setup anew makes any earlier pending key worthless.
 """
 
 from __future__ import annotations
@@ -12,8 +16,10 @@ import base64
 import math
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.sessions.models import Session
 from django.db import transaction
 from django.utils import timezone
 from django_otp import login as otp_login
@@ -33,11 +39,17 @@ RECOVERY_CODE_COUNT = 10
 MAX_CODE_LENGTH = 16
 AUTHENTICATOR_NAME = "Authenticator app"
 RECOVERY_NAME = "Recovery codes"
-# Session key: what this session owed at sign-in ("verify", "enrol", or "" for nothing). A
-# verified session passes whatever it says; it matters again if the verifying device is removed.
+# Session keys: what this session owed at sign-in ("verify", "enrol", or "" for nothing; a
+# verified session passes whatever it says, it matters again if its device is removed), and
+# the authenticator this session is setting up.
 SESSION_KEY = "dispatch_two_factor"
+PENDING_KEY = "dispatch_two_factor_pending"
 VERIFY = "verify"
 ENROL = "enrol"
+# django-otp doubles the pause after each wrong code (1, 2, 4… seconds) without a useful
+# ceiling, so someone holding the password could shut the owner out for days by failing on
+# purpose. The pause stops growing here (2**9 s, about 8.5 minutes).
+MAX_THROTTLE_STEPS = 10
 
 
 def two_factor_required(user) -> bool:
@@ -45,8 +57,8 @@ def two_factor_required(user) -> bool:
     return bool(getattr(settings, "DISPATCH_TWO_FACTOR_REQUIRED", False)) and role_of_user(user) in BACK_OFFICE_ROLES
 
 
-def authenticator_of(user, *, confirmed: bool = True) -> TOTPDevice | None:
-    return TOTPDevice.objects.filter(user=user, confirmed=confirmed).order_by("id").first()
+def authenticator_of(user) -> TOTPDevice | None:
+    return TOTPDevice.objects.filter(user=user, confirmed=True).order_by("id").first()
 
 
 def two_factor_enrolled(user) -> bool:
@@ -62,15 +74,32 @@ def two_factor_owed(user) -> str:
     return ""
 
 
+def may_set_up(request) -> bool:
+    """Setting up (or moving to a new phone) needs the current second factor, when there is one."""
+    return request.user.is_verified() or not two_factor_enrolled(request.user)
+
+
 # --- enrolment ----------------------------------------------------------------------------
 
 
-def authenticator_start(user) -> TOTPDevice:
-    """The person's unconfirmed authenticator, made now if there is none (one pending at a time,
-    so reloading the setup page shows the same QR code until it is confirmed)."""
-    pending = authenticator_of(user, confirmed=False)
+def authenticator_pending(request) -> TOTPDevice | None:
+    """The authenticator this session is setting up, if it still is."""
+    device_id = request.session.get(PENDING_KEY)
+    if not device_id:
+        return None
+    return TOTPDevice.objects.filter(pk=device_id, user=request.user, confirmed=False).first()
+
+
+def authenticator_start(request) -> TOTPDevice:
+    """This session's pending authenticator, made now if it has none. Reloading the setup page
+    shows the same QR code; a new setup (here or in another session) replaces every other
+    pending key of the person, so a key someone glimpsed earlier never becomes theirs."""
+    pending = authenticator_pending(request)
     if pending is None:
-        pending = TOTPDevice.objects.create(user=user, name=AUTHENTICATOR_NAME, confirmed=False)
+        with transaction.atomic():
+            TOTPDevice.objects.filter(user=request.user, confirmed=False).delete()
+            pending = TOTPDevice.objects.create(user=request.user, name=AUTHENTICATOR_NAME, confirmed=False)
+        request.session[PENDING_KEY] = pending.pk
     return pending
 
 
@@ -99,7 +128,7 @@ def authenticator_confirm(request, device: TOTPDevice, token: str) -> Enrolment:
     """Confirm the pending authenticator with the code it shows. On success the session counts as
     verified, earlier authenticators give way to this one, and fresh recovery codes are issued."""
     user = request.user
-    if not device.verify_token(_digits(token)):
+    if not device.verify_token(_cleaned(token)):
         signin_record(SignInKind.TWO_FACTOR_FAILED, request=request, user=user, detail="enrolment code refused")
         return Enrolment(ok=False, recovery_codes=[])
     with transaction.atomic():
@@ -107,7 +136,8 @@ def authenticator_confirm(request, device: TOTPDevice, token: str) -> Enrolment:
         device.confirmed = True
         device.save(update_fields=["confirmed"])
         codes = _recovery_codes_replace(user)
-    otp_login(request, device)
+    request.session.pop(PENDING_KEY, None)
+    _session_verified(request, device)
     signin_record(SignInKind.TWO_FACTOR_ENROLLED, request=request, user=user)
     return Enrolment(ok=True, recovery_codes=codes)
 
@@ -125,8 +155,9 @@ def recovery_codes_left(user) -> int:
 
 
 def _recovery_codes_replace(user) -> list[str]:
-    StaticDevice.objects.filter(user=user).delete()
-    device = StaticDevice.objects.create(user=user, name=RECOVERY_NAME, confirmed=True)
+    # The same device keeps its id, so a session verified with a recovery code stays verified.
+    device, _ = StaticDevice.objects.get_or_create(user=user, name=RECOVERY_NAME, defaults={"confirmed": True})
+    device.token_set.all().delete()
     raw = [StaticToken.random_token() for _ in range(RECOVERY_CODE_COUNT)]
     StaticToken.objects.bulk_create(StaticToken(device=device, token=code) for code in raw)
     return [f"{code[:4]}-{code[4:]}" for code in raw]
@@ -138,8 +169,8 @@ def _recovery_codes_replace(user) -> list[str]:
 @dataclass(frozen=True)
 class Verification:
     ok: bool
-    # After wrong codes the device refuses every code for a while (django-otp's throttling:
-    # 1, 2, 4, 8… seconds); the page says how long rather than "wrong code".
+    # After wrong codes the device refuses every code for a while (django-otp's throttling,
+    # capped above); the page says how long rather than "wrong code".
     wait_seconds: int = 0
     used_recovery_code: bool = False
 
@@ -147,44 +178,70 @@ class Verification:
 def two_factor_verify(request, token: str) -> Verification:
     """Check a code from the authenticator app (digits), or a recovery code (used up by this)."""
     user = request.user
-    cleaned = re.sub(r"[\s-]", "", token or "")[:MAX_CODE_LENGTH].lower()
-    if cleaned.isdigit():
-        device = authenticator_of(user)
-    else:
-        device = StaticDevice.objects.filter(user=user, name=RECOVERY_NAME).first()
-    if device is None:
+    cleaned = _cleaned(token)
+    model = TOTPDevice if cleaned.isdigit() else StaticDevice
+    with transaction.atomic():
+        # One check at a time per device: the same code posted twice at once is accepted once.
+        device = model.objects.select_for_update().filter(user=user, confirmed=True).order_by("id").first()
+        if device is None:
+            signin_record(SignInKind.TWO_FACTOR_FAILED, request=request, user=user)
+            return Verification(ok=False)
+        _throttle_cap(device)
+        allowed, why = device.verify_is_allowed()
+        if not allowed:
+            wait = math.ceil(((why or {}).get("locked_until", timezone.now()) - timezone.now()).total_seconds())
+            signin_record(
+                SignInKind.TWO_FACTOR_FAILED, request=request, user=user, detail="refused: too many wrong codes"
+            )
+            return Verification(ok=False, wait_seconds=max(1, wait))
+        ok = device.verify_token(cleaned)
+    if not ok:
         signin_record(SignInKind.TWO_FACTOR_FAILED, request=request, user=user)
         return Verification(ok=False)
-    allowed, why = device.verify_is_allowed()
-    if not allowed:
-        wait = math.ceil(((why or {}).get("locked_until", timezone.now()) - timezone.now()).total_seconds())
-        signin_record(SignInKind.TWO_FACTOR_FAILED, request=request, user=user, detail="refused: too many wrong codes")
-        return Verification(ok=False, wait_seconds=max(1, wait))
-    if device.verify_token(cleaned):
-        return _verified(request, device, used_recovery_code=isinstance(device, StaticDevice))
-    signin_record(SignInKind.TWO_FACTOR_FAILED, request=request, user=user)
-    return Verification(ok=False)
-
-
-def _verified(request, device, *, used_recovery_code: bool) -> Verification:
-    otp_login(request, device)
-    detail = f"recovery code ({recovery_codes_left(request.user)} left)" if used_recovery_code else ""
-    signin_record(SignInKind.TWO_FACTOR_PASSED, request=request, user=request.user, detail=detail)
+    _session_verified(request, device)
+    used_recovery_code = isinstance(device, StaticDevice)
+    detail = f"recovery code ({recovery_codes_left(user)} left)" if used_recovery_code else ""
+    signin_record(SignInKind.TWO_FACTOR_PASSED, request=request, user=user, detail=detail)
     return Verification(ok=True, used_recovery_code=used_recovery_code)
 
 
-def _digits(token: str) -> str:
-    return re.sub(r"\s", "", token or "")
+def _throttle_cap(device) -> None:
+    if device.throttling_failure_count > MAX_THROTTLE_STEPS:
+        device.throttling_failure_count = MAX_THROTTLE_STEPS
+        device.save(update_fields=["throttling_failure_count"])
+
+
+def _session_verified(request, device) -> None:
+    otp_login(request, device)
+    # A new session key once the second factor is in: a cookie copied before this step (from a
+    # shared computer, say) does not become a verified session.
+    request.session.cycle_key()
+
+
+def _cleaned(token: str) -> str:
+    return re.sub(r"[\s-]", "", token or "")[:MAX_CODE_LENGTH].lower()
 
 
 # --- removal ------------------------------------------------------------------------------
 
 
 def two_factor_reset(user, *, by, request=None) -> bool:
-    """Remove every second factor of `user` (a lost phone): they enrol again at their next
-    sign-in if their role requires it. Returns whether there was anything to remove."""
+    """Remove every second factor of `user` (a lost phone) and end all their sessions, the lost
+    phone's among them: they sign in again with the password and set up a new authenticator.
+    Returns whether there was anything to remove."""
     with transaction.atomic():
         removed = TOTPDevice.objects.filter(user=user).delete()[0] + StaticDevice.objects.filter(user=user).delete()[0]
-    if removed:
-        signin_record(SignInKind.TWO_FACTOR_RESET, request=request, user=user, by=by)
-    return bool(removed)
+    if not removed:
+        return False
+    ended = user_sessions_end(user)
+    signin_record(SignInKind.TWO_FACTOR_RESET, request=request, user=user, by=by, detail=f"{ended} session(s) ended")
+    return True
+
+
+def user_sessions_end(user) -> int:
+    """Delete every live session of `user`. Sessions are not indexed by user, so this reads the
+    live ones — fine for an admin's occasional reset, not for a hot path."""
+    live = Session.objects.filter(expire_date__gt=timezone.now() - timedelta(seconds=1))
+    ended = [s.session_key for s in live.iterator() if s.get_decoded().get("_auth_user_id") == str(user.pk)]
+    Session.objects.filter(session_key__in=ended).delete()
+    return len(ended)

@@ -9,7 +9,7 @@ from axes.helpers import get_cool_off
 from axes.models import AccessAttempt
 from django.contrib.auth.decorators import login_required
 from django.db.models import Max
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
@@ -18,17 +18,18 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
-from dispatch.common.client_ip import client_address
+from dispatch.common.client_ip import client_network
 
 from . import two_factor as tf
+from .lockout import lockout_username
 
 LOCKED_STATUS = 429
 
 
 def locked_out(request, original_response=None, credentials=None) -> HttpResponse:
     """django-axes' lockout answer: which account, from where, and at what time to try again."""
-    username = str((credentials or {}).get("username") or request.POST.get("username") or "")[:150]
-    last = AccessAttempt.objects.filter(username=username, ip_address=client_address(request)).aggregate(
+    username = lockout_username(request, credentials)
+    last = AccessAttempt.objects.filter(username=username, ip_address=client_network(request)).aggregate(
         last=Max("attempt_time")
     )["last"]
     cool_off = get_cool_off(request)
@@ -68,19 +69,19 @@ def two_factor_verify(request):
     """The second step of a sign-in: a code from the authenticator app, or a recovery code."""
     next_url = _next_url(request, _home(request))
     if request.user.is_verified():
-        return redirect(next_url)
+        return HttpResponseRedirect(next_url)
     if not tf.two_factor_enrolled(request.user):
         # Nothing to verify against (the second factor was reset): set it up if required, else go on.
         if tf.two_factor_required(request.user):
             return redirect(_with_next("accounts:two_factor_setup", next_url))
         request.session[tf.SESSION_KEY] = ""
-        return redirect(next_url)
+        return HttpResponseRedirect(next_url)
     error = ""
     status = 200
     if request.method == "POST":
         result = tf.two_factor_verify(request, request.POST.get("code", ""))
         if result.ok:
-            return redirect(next_url)
+            return HttpResponseRedirect(next_url)
         status = 400
         if result.wait_seconds:
             status = 429
@@ -96,9 +97,9 @@ def two_factor_verify(request):
 def two_factor_setup(request):
     """Scan, type the code, keep the recovery codes. An enrolled person must pass the code first."""
     next_url = _next_url(request, _home(request))
-    if tf.two_factor_enrolled(request.user) and not request.user.is_verified():
+    if not tf.may_set_up(request):
         return redirect(_with_next("accounts:two_factor_verify", request.get_full_path()))
-    device = tf.authenticator_start(request.user)
+    device = tf.authenticator_start(request)
     error = ""
     status = 200
     if request.method == "POST":
@@ -126,8 +127,8 @@ def two_factor_setup(request):
 @never_cache
 @login_required(login_url="/admin/login/")
 def two_factor_qr(request):
-    """The pending authenticator's QR code, for the signed-in person only, never cached."""
-    device = tf.authenticator_of(request.user, confirmed=False)
+    """This session's pending authenticator as a QR code, never cached."""
+    device = tf.authenticator_pending(request) if tf.may_set_up(request) else None
     if device is None:
         return HttpResponse(status=404)
     return HttpResponse(tf.authenticator_qr_svg(device), content_type="image/svg+xml")

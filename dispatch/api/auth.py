@@ -21,7 +21,7 @@ from django.db import router
 from django.utils import timezone
 
 from dispatch.common.actors import Actor, ActorType
-from dispatch.common.client_ip import client_address
+from dispatch.common.client_ip import client_network
 from dispatch.common.errors import DispatchError
 from dispatch.common.roles import Role, role_normalize
 from dispatch.common.throttle import FixedWindow
@@ -394,7 +394,7 @@ def actor_authenticate(request, *, role_check: RoleCheck | None = None) -> Actor
     ends. A request with no address at all (the stdio MCP server's calls, made in-process for the
     one local caller) is not counted: there is no client to hold back.
     """
-    address = client_address(request)
+    address = client_network(request)
     limit = int(settings.DISPATCH_API_AUTH_FAILURE_LIMIT)
     window = _failure_window() if address and limit > 0 else None
     if window is not None:

@@ -2,17 +2,45 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from django.conf import settings
 from django.http import HttpRequest
+
+# One IPv6 customer is handed a whole /64: counting its addresses one by one would give each
+# attacker 2**64 fresh starts, so limits count the /64.
+IPV6_LIMIT_PREFIX = 64
 
 
 def client_address(request: HttpRequest) -> str:
     """REMOTE_ADDR, or — behind DISPATCH_TRUSTED_PROXY_COUNT proxies that append to
     X-Forwarded-For — the address the outermost trusted proxy saw. Anything further left in the
-    header was written by the client and is never believed."""
+    header was written by the client and is never believed. Always a plain IP address, or ""
+    when there is none: a proxy's "203.0.113.7:51234" or "[2001:db8::1]:443" loses its port, and
+    anything that is not an address is dropped (the database stores these in address columns)."""
     proxies = int(getattr(settings, "DISPATCH_TRUSTED_PROXY_COUNT", 0) or 0)
     if proxies > 0:
         hops = [h.strip() for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if h.strip()]
         if len(hops) >= proxies:
-            return hops[-proxies]
-    return request.META.get("REMOTE_ADDR", "")
+            return _plain(hops[-proxies])
+    return _plain(request.META.get("REMOTE_ADDR", ""))
+
+
+def client_network(request: HttpRequest) -> str:
+    """What a per-client limit counts: the address, or for IPv6 its /64 (as an address)."""
+    address = client_address(request)
+    if ":" in address:
+        return str(ipaddress.ip_network(f"{address}/{IPV6_LIMIT_PREFIX}", strict=False).network_address)
+    return address
+
+
+def _plain(value: str) -> str:
+    value = value.strip()
+    if value.startswith("[") and "]" in value:  # [v6]:port
+        value = value[1 : value.index("]")]
+    elif value.count(":") == 1:  # v4:port
+        value = value.split(":", 1)[0]
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        return ""

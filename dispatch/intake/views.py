@@ -18,7 +18,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
-from dispatch.common.client_ip import client_address
+from dispatch.common.client_ip import client_address, client_network
 from dispatch.common.errors import DispatchError
 from dispatch.common.parsing import zone_or_default
 from dispatch.common.throttle import FixedWindow, WindowCount
@@ -44,7 +44,7 @@ FORM_MAX_BYTES = PHOTO_MAX_COUNT * PHOTO_MAX_BYTES + 1024 * 1024
 def _rate_limited(request: HttpRequest) -> WindowCount | None:
     """Count this submission against its address; the window's count once the address is over
     the limit (it is refused until the window ends), else None."""
-    counted = FORM_WINDOW.hit(client_address(request))
+    counted = FORM_WINDOW.hit(client_network(request))
     return counted if counted.count > RATE_LIMIT_SUBMISSIONS else None
 
 

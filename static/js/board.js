@@ -216,7 +216,7 @@
     fetch(board().dataset.moveUrl, {
       method: "POST",
       body: body,
-      headers: { "X-CSRFToken": csrfToken() },
+      headers: { "X-CSRFToken": csrfToken(), Accept: "application/json" },
       credentials: "same-origin",
     })
       .then(function (response) {

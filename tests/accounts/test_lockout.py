@@ -121,6 +121,21 @@ def test_a_dispatcher_unlocks_a_colleague_from_the_back_office(dispatcher_user):
     assert (unlocked.username, unlocked.by_username, unlocked.detail) == ("frances", "riley", f"for {ATTACKER}")
 
 
+def test_the_lockout_list_shows_a_pair_locked_across_browsers(dispatcher_user):
+    for agent in ("Firefox", "Safari", "Chrome", "Edge", "Opera"):
+        Client(HTTP_USER_AGENT=agent).post(
+            "/admin/login/", {"username": "frances", "password": "x"}, REMOTE_ADDR=ATTACKER
+        )
+    desk = Client()
+    desk.force_login(dispatcher_user)
+
+    rows = desk.get("/admin/axes/accessattempt/").context["cl"].result_list
+
+    assert len(rows) == 5 and {row.pair_failures for row in rows} == {5}
+    listing = desk.get("/admin/axes/accessattempt/").content.decode()
+    assert "not locked" not in listing
+
+
 def test_who_may_not_unlock_cannot(dispatcher_user):
     fail(Client(), "riley", 5)
     qa = Client()

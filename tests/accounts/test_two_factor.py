@@ -169,22 +169,34 @@ def test_an_open_board_moves_to_the_code_page_rather_than_swap_it_into_a_lane():
     assert refresh["HX-Redirect"].startswith("/account/two-factor/verify/")
 
 
-def test_an_admin_resets_a_lost_phone_and_the_person_enrols_again(required):
+def test_an_admin_resets_a_lost_phone_which_is_signed_out_and_the_person_enrols_again(required):
     finance = user_with("finance", "frances")
-    client = Client()
-    sign_in(client, "frances")
-    enrol(client, finance)
+    lost_laptop = Client()
+    sign_in(lost_laptop, "frances")
+    enrol(lost_laptop, finance)
+    technician = TechnicianFactory()
+    lost_phone = enrolled_client(technician.user)
     admin = enrolled_client(UserFactory(username="alex", is_staff=True, is_superuser=True))
 
-    answer = admin.post("/admin/auth/user/", {"action": "reset_two_factor", "_selected_action": [finance.pk]})
+    answer = admin.post(
+        "/admin/auth/user/", {"action": "reset_two_factor", "_selected_action": [finance.pk, technician.user.pk]}
+    )
 
     assert answer.status_code == 302
-    assert not TOTPDevice.objects.filter(user=finance).exists()
+    assert not TOTPDevice.objects.filter(user__in=[finance, technician.user]).exists()
     assert not StaticToken.objects.filter(device__user=finance).exists()
-    reset = SignInEvent.objects.get(kind=SignInKind.TWO_FACTOR_RESET)
-    assert (reset.username, reset.by_username) == ("frances", "alex")
-    # The session verified with the removed device no longer counts; the next page asks to enrol.
-    assert client.get("/admin/")["Location"].startswith("/account/two-factor/setup/")
+    reset = SignInEvent.objects.filter(kind=SignInKind.TWO_FACTOR_RESET).order_by("id")
+    assert [(r.username, r.by_username, r.detail) for r in reset] == [
+        ("frances", "alex", "1 session(s) ended"),
+        (technician.user.username, "alex", "1 session(s) ended"),
+    ]
+    # Whoever holds the lost devices is signed out, and needs the password again.
+    assert lost_laptop.get("/admin/")["Location"].startswith("/admin/login/")
+    assert lost_phone.get("/tech/")["Location"].startswith("/tech/login/")
+    assert admin.get("/admin/").status_code == 200  # the admin's own session is untouched
+    again = Client()
+    sign_in(again, "frances")
+    assert again.get("/admin/")["Location"].startswith("/account/two-factor/setup/")
 
 
 def test_a_dispatcher_cannot_reset_anyones_second_factor(required):

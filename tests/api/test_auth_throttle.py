@@ -261,6 +261,25 @@ def test_a_call_without_a_client_address_is_not_counted(limit, frozen):
         assert refused.value.code == "INVALID_AUTH_TOKEN"
 
 
+def test_an_mcp_caller_cannot_overwrite_the_proxys_address_with_an_underscore_header(limit, frozen, settings):
+    # "X_Forwarded_For" would land on the same META key as the proxy's "X-Forwarded-For";
+    # it is dropped, as Django's own ASGI handler and gunicorn drop such headers.
+    settings.DISPATCH_TRUSTED_PROXY_COUNT = 1
+    for index in range(LIMIT):
+        with pytest.raises(DispatchError):
+            caller_authenticate(
+                {
+                    "Authorization": "Bearer rd_nope",
+                    "X-Forwarded-For": "203.0.113.7",
+                    "X_Forwarded_For": f"10.1.0.{index}",
+                },
+                client="127.0.0.1",
+            )
+    with pytest.raises(DispatchError) as refused:
+        caller_authenticate({"Authorization": "Bearer rd_nope", "X-Forwarded-For": "203.0.113.7"}, client="127.0.0.1")
+    assert refused.value.code == "AUTH_RATE_LIMITED"
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_mcp_endpoint_counts_failures_and_answers_429_with_retry_after(
     mcp_url,  # noqa: F811

@@ -70,6 +70,10 @@ def call_request(headers: Mapping[str, str], *, request_id: str | None = None, c
     http.method = "POST"
     http.path = http.path_info = MCP_PATH
     for name, value in headers.items():
+        if "_" in name:
+            # As Django's ASGI handler and gunicorn do: "X_Forwarded_For" would otherwise land on
+            # the same key as "X-Forwarded-For" and overwrite what the proxy wrote.
+            continue
         meta_name = name.upper().replace("-", "_")
         if meta_name not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
             http.META[f"HTTP_{meta_name}"] = value
