@@ -26,9 +26,18 @@ errorlog = "-"
 
 def on_starting(server):
     """Before serving: the deploy checks that read the database (the demo's published logins
-    among them). An error stops the server here rather than open the doors."""
-    import django
-    from django.core.management import call_command
+    among them). An error stops the server here rather than open the doors. The check runs in a
+    process of its own, so that no database connection (or psycopg pool) is opened in gunicorn's
+    master and inherited by every worker it forks."""
+    import subprocess
+    import sys
+    from pathlib import Path
 
-    django.setup()
-    call_command("check", "--deploy", "--database", "default", "--fail-level", "ERROR")
+    finished = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--database", "default", "--fail-level", "ERROR"],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+    )
+    if finished.returncode != 0:
+        raise SystemExit(f"Refusing to serve: the deploy checks failed.\n{finished.stdout}{finished.stderr}")

@@ -40,9 +40,10 @@ def _media_root(settings, tmp_path):
 def _empty_cache():
     # Each test's database is rolled back; what the cache remembered of it (autonomy pauses, rate
     # limits) must not outlive it.
-    from django.core.cache import cache
+    from django.core.cache import caches
 
-    cache.clear()
+    for alias in caches:
+        caches[alias].clear()
 
 
 @pytest.fixture(scope="session")

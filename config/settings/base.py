@@ -230,7 +230,6 @@ AXES_ENABLE_ADMIN = False
 # Two-factor (TOTP) for back-office roles: off in development so the demo logins work in one
 # step, on in production settings. Whoever has enrolled is always asked, required or not.
 DISPATCH_TWO_FACTOR_REQUIRED = env_bool("DISPATCH_TWO_FACTOR_REQUIRED", False)
-OTP_TOTP_ISSUER = os.environ.get("DISPATCH_COMPANY_NAME", "Real Dispatch Door Service")
 # Back-office sessions end after this long without a request (technicians keep their month).
 DISPATCH_STAFF_IDLE_HOURS = int(os.environ.get("DISPATCH_STAFF_IDLE_HOURS", "12"))
 SESSION_COOKIE_SAMESITE = "Lax"
@@ -258,20 +257,23 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
-# Rate limits and used webhook tokens must be shared by every web process: a table in the main
-# database (`manage.py createcachetable`, run by `make run` next to migrate).
-# Room for many addresses' counters: past MAX_ENTRIES the cache culls entries, and a flood from
-# many addresses must not cull the used webhook tokens or a locked-out address's count.
+# Rate limits and used webhook tokens must be shared by every web process: tables in the main
+# database (created by migrate, dispatch/common/migrations). Per-client counters (sign-in and API limits, the request form's) have a table of their own:
+# past MAX_ENTRIES a database cache culls its oldest keys, and a flood of counters from many
+# addresses must cull counters, not the used webhook tokens or autonomy pauses of the default.
 CACHES = {
-    "default": {
+    "default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "dispatch_cache"},
+    "limits": {
         "BACKEND": "django.core.cache.backends.db.DatabaseCache",
-        "LOCATION": "dispatch_cache",
-        "OPTIONS": {"MAX_ENTRIES": 200_000, "CULL_FREQUENCY": 4},
-    }
+        "LOCATION": "dispatch_limits",
+        "OPTIONS": {"MAX_ENTRIES": 50_000, "CULL_FREQUENCY": 4},
+    },
 }
 
 # --- Real Dispatch -----------------------------------------------------------------------
 DISPATCH_COMPANY_NAME = os.environ.get("DISPATCH_COMPANY_NAME", "Real Dispatch Door Service")
+# What an authenticator app shows beside the code.
+OTP_TOTP_ISSUER = DISPATCH_COMPANY_NAME
 DISPATCH_PUBLIC_URL = os.environ.get("DISPATCH_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 # Development actor headers (X-Actor-Id/-Role/-Type) are honoured only when this is on.
 DISPATCH_DEV_AUTH = env_bool("DISPATCH_DEV_AUTH", False)
@@ -281,7 +283,9 @@ DISPATCH_AUTH_JWT_AUDIENCE = os.environ.get("DISPATCH_AUTH_JWT_AUDIENCE", "")
 # After this many failed authentications (401s) from one address in a window, /api/ and /mcp
 # answer 429 AUTH_RATE_LIMITED to that address, even with a valid credential, until the window ends.
 DISPATCH_API_AUTH_FAILURE_LIMIT = int(os.environ.get("DISPATCH_API_AUTH_FAILURE_LIMIT", "30"))
-DISPATCH_API_AUTH_FAILURE_WINDOW_SECONDS = int(os.environ.get("DISPATCH_API_AUTH_FAILURE_WINDOW_SECONDS", "300"))
+DISPATCH_API_AUTH_FAILURE_WINDOW_SECONDS = max(
+    1, int(os.environ.get("DISPATCH_API_AUTH_FAILURE_WINDOW_SECONDS", "300"))
+)
 # Key of the audit hash chain. Kept apart from SECRET_KEY so rotating sessions keeps the chain.
 DISPATCH_AUDIT_CHAIN_KEY = os.environ.get("DISPATCH_AUDIT_CHAIN_KEY", SECRET_KEY)
 DISPATCH_EVIDENCE_URI_SCHEMES = env_list("DISPATCH_EVIDENCE_URI_SCHEMES", "s3,minio")

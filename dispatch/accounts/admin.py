@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from axes.models import AccessAttempt
-from axes.utils import reset as axes_reset
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.db.models import Exists, Max, OuterRef, Subquery, Sum
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 from django.utils.formats import date_format
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from dispatch.common.admin_base import ReadOnlyModelAdmin
 
 from .models import SignInEvent, SignInKind
 from .record import signin_record
@@ -20,27 +22,18 @@ from .two_factor import two_factor_reset
 
 
 @admin.register(SignInEvent)
-class SignInEventAdmin(admin.ModelAdmin):
+class SignInEventAdmin(ReadOnlyModelAdmin):
     list_display = ("at", "kind", "username", "address", "path", "by_username", "detail")
     list_filter = ("kind",)
     search_fields = ("=username", "=address")
     date_hierarchy = "at"
     list_per_page = 100
-    show_full_result_count = False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(AccessAttempt)
-class LockoutAdmin(admin.ModelAdmin):
-    """Failed sign-ins counting toward a lockout, per username and address. Unlocking clears them."""
+class LockoutAdmin(ReadOnlyModelAdmin):
+    """Failed sign-ins counting toward a lockout, per username and address. Unlocking clears them,
+    through the action (which records who did it), never by deleting rows by hand."""
 
     list_display = ("username", "ip_address", "failures_since_start", "attempt_time", "locked_until", "path_info")
     search_fields = ("=username", "=ip_address")
@@ -48,16 +41,6 @@ class LockoutAdmin(admin.ModelAdmin):
     actions = ["unlock"]
     fields = ("username", "ip_address", "failures_since_start", "attempt_time", "path_info", "user_agent")
     readonly_fields = fields
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        # Removing rows is what unlocks; it goes through the action, which records who did it.
-        return False
 
     def get_queryset(self, request):
         # django-axes keeps one row per username, address and browser; the lock is on the sum of
@@ -90,13 +73,14 @@ class LockoutAdmin(admin.ModelAdmin):
 
     @admin.action(description="Unlock the selected sign-ins")
     def unlock(self, request, queryset):
-        pairs = sorted(set(queryset.values_list("username", "ip_address")))
+        pairs = set(queryset.values_list("username", "ip_address"))
         for username, address in pairs:
-            axes_reset(username=username, ip=address)
+            # Every row of the pair (one per browser it used), and only that pair's.
+            AccessAttempt.objects.filter(username=username, ip_address=address).delete()
             signin_record(
                 SignInKind.UNLOCKED, request=request, username=username, by=request.user, detail=f"for {address}"
             )
-        self.message_user(request, f"Unlocked {len(pairs)} sign-in{'s' if len(pairs) != 1 else ''}.", messages.SUCCESS)
+        self.message_user(request, f"Unlocked {len(pairs)} sign-in{pluralize(len(pairs))}.", messages.SUCCESS)
 
 
 # django-otp's own device pages show the secret keys, to auditors too: people manage their own
@@ -124,7 +108,5 @@ class DispatchUserAdmin(UserAdmin):
 
     @admin.action(description="Reset two-factor (lost phone): they set it up again", permissions=["change"])
     def reset_two_factor(self, request, queryset):
-        reset = [user for user in queryset if two_factor_reset(user, by=request.user, request=request)]
-        self.message_user(
-            request, f"Reset two-factor for {len(reset)} user{'s' if len(reset) != 1 else ''}.", messages.SUCCESS
-        )
+        reset = two_factor_reset(list(queryset), by=request.user, request=request)
+        self.message_user(request, f"Reset two-factor for {len(reset)} user{pluralize(len(reset))}.", messages.SUCCESS)

@@ -1,25 +1,28 @@
 """Between the password and the pages: a session that owes a second factor goes to it first.
 
-The gate covers the faces that run on a signed-in session (the back office, the board, the
-technician's pages). The customer's pages need no account, and the toolset authenticates every
-request by its own header, so neither is gated here. Paths are matched on `path_info`, the path
-inside the application, so a script prefix (a proxy's mount point, or a SCRIPT_NAME a client
-managed to send) cannot walk around the gate.
+Every path is gated but the few that need no account or are part of the sign-in itself: a page
+added later is covered without anyone remembering to list it. The customer's pages need no
+account, and the toolset authenticates every request by its own header, so those stay open.
+Paths are matched on `path_info`, the path inside the application, so a script prefix (a proxy's
+mount point, or a SCRIPT_NAME a client managed to send) cannot walk around the gate.
 """
 
 from __future__ import annotations
 
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
-from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
-from django.urls import reverse
+from django.http import HttpResponseRedirect, JsonResponse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django_htmx.http import HttpResponseClientRedirect
 
 from .sessions import session_touch
 from .two_factor import ENROL, SESSION_KEY, two_factor_owed
+from .views import url_with_next
 
-GATED_PREFIXES = ("/admin/", "/board/", "/tech/")
-# Signing out, and what a technician's phone loads before any page, pass the gate.
+# The sign-in pages themselves, static files, and the faces that need no session: the customer's
+# request form, status and verification pages, the providers' webhooks, the toolset, health.
+OPEN_PREFIXES = ("/account/", "/static/", "/request/", "/s/", "/verify/", "/hooks/", "/api/", "/mcp", "/health")
+# Signing out, and what a technician's phone loads before any page, pass the gate too.
 OPEN_PATHS = frozenset({"/admin/logout/", "/tech/logout/", "/tech/sw.js", "/tech/offline/", "/admin/jsi18n/"})
 # Set by pages on the requests they make by themselves (the board's refresh every few seconds):
 # those must not keep an unattended session alive.
@@ -37,7 +40,7 @@ class SignInGateMiddleware:
                 session_touch(request)
             owed = self._owed(request, user)
             path = request.path_info
-            if owed and path.startswith(GATED_PREFIXES) and path not in OPEN_PATHS:
+            if owed and not path.startswith(OPEN_PREFIXES) and path not in OPEN_PATHS:
                 return self._to_second_factor(request, owed)
         return self.get_response(request)
 
@@ -64,14 +67,8 @@ class SignInGateMiddleware:
         if request.headers.get("HX-Request"):
             # A board refresh must move the whole page, not swap the code form into a lane, and
             # come back to the page it was on rather than to the fragment it asked for.
-            response = HttpResponse(status=204)
-            response["HX-Redirect"] = _target(name, _page_of_htmx(request))
-            return response
-        return HttpResponseRedirect(_target(name, request.get_full_path()))
-
-
-def _target(name: str, next_url: str) -> str:
-    return f"{reverse(name)}?{urlencode({'next': next_url})}"
+            return HttpResponseClientRedirect(url_with_next(name, _page_of_htmx(request)))
+        return HttpResponseRedirect(url_with_next(name, request.get_full_path()))
 
 
 def _page_of_htmx(request) -> str:

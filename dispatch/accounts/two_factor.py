@@ -16,10 +16,8 @@ import base64
 import math
 import re
 from dataclasses import dataclass
-from datetime import timedelta
 
 from django.conf import settings
-from django.contrib.sessions.models import Session
 from django.db import transaction
 from django.utils import timezone
 from django_otp import login as otp_login
@@ -30,13 +28,16 @@ from reportlab.graphics.barcode.qr import QrCodeWidget
 from reportlab.graphics.shapes import Drawing
 
 from dispatch.common.roles import BACK_OFFICE_ROLES, role_of_user
+from dispatch.common.throttle import FixedWindow
 
 from .models import SignInKind
 from .record import signin_record
+from .sessions import sessions_end
 
 RECOVERY_CODE_COUNT = 10
 # Longer than any code (6 digits, or a recovery code's 8 characters): the rest is not read.
 MAX_CODE_LENGTH = 16
+TOTP_DIGITS = 6
 AUTHENTICATOR_NAME = "Authenticator app"
 RECOVERY_NAME = "Recovery codes"
 # Session keys: what this session owed at sign-in ("verify", "enrol", or "" for nothing; a
@@ -50,6 +51,10 @@ ENROL = "enrol"
 # ceiling, so someone holding the password could shut the owner out for days by failing on
 # purpose. The pause stops growing here (2**9 s, about 8.5 minutes).
 MAX_THROTTLE_STEPS = 10
+# ...and wrong codes per person per day are capped, so that pause cannot become a guessing
+# rate: at most this many tries a day at a one-in-a-million code (three codes are valid at once).
+DAILY_WRONG_CODES = 10
+WRONG_CODES_DAY = FixedWindow("two-factor-wrong-codes", 24 * 3600)
 
 
 def two_factor_required(user) -> bool:
@@ -138,7 +143,10 @@ def authenticator_confirm(request, device: TOTPDevice, token: str) -> Enrolment:
         codes = _recovery_codes_replace(user)
     request.session.pop(PENDING_KEY, None)
     _session_verified(request, device)
-    signin_record(SignInKind.TWO_FACTOR_ENROLLED, request=request, user=user)
+    # Sessions signed in before this (a shared tablet, whoever else knew the password) would
+    # never be asked for the code: they end, and sign in again with it.
+    ended = sessions_end([user.pk], keep=request.session.session_key)[user.pk]
+    signin_record(SignInKind.TWO_FACTOR_ENROLLED, request=request, user=user, detail=f"other sessions ended: {ended}")
     return Enrolment(ok=True, recovery_codes=codes)
 
 
@@ -170,8 +178,11 @@ def _recovery_codes_replace(user) -> list[str]:
 class Verification:
     ok: bool
     # After wrong codes the device refuses every code for a while (django-otp's throttling,
-    # capped above); the page says how long rather than "wrong code".
+    # capped above); the page says how long rather than "wrong code". When the day's wrong codes
+    # are spent, every code is refused until the count starts over (wait_seconds) or an admin
+    # resets the person's second factor.
     wait_seconds: int = 0
+    day_spent: bool = False
     used_recovery_code: bool = False
 
 
@@ -179,7 +190,14 @@ def two_factor_verify(request, token: str) -> Verification:
     """Check a code from the authenticator app (digits), or a recovery code (used up by this)."""
     user = request.user
     cleaned = _cleaned(token)
-    model = TOTPDevice if cleaned.isdigit() else StaticDevice
+    today = WRONG_CODES_DAY.count(str(user.pk))
+    if today.count >= DAILY_WRONG_CODES:
+        signin_record(
+            SignInKind.TWO_FACTOR_FAILED, request=request, user=user, detail="refused: wrong codes for today spent"
+        )
+        return Verification(ok=False, wait_seconds=today.retry_after, day_spent=True)
+    # A 6-digit code is the app's; anything else a recovery code (8 characters, sometimes all digits).
+    model = TOTPDevice if cleaned.isdigit() and len(cleaned) <= TOTP_DIGITS else StaticDevice
     with transaction.atomic():
         # One check at a time per device: the same code posted twice at once is accepted once.
         device = model.objects.select_for_update().filter(user=user, confirmed=True).order_by("id").first()
@@ -196,6 +214,7 @@ def two_factor_verify(request, token: str) -> Verification:
             return Verification(ok=False, wait_seconds=max(1, wait))
         ok = device.verify_token(cleaned)
     if not ok:
+        WRONG_CODES_DAY.hit(str(user.pk))
         signin_record(SignInKind.TWO_FACTOR_FAILED, request=request, user=user)
         return Verification(ok=False)
     _session_verified(request, device)
@@ -225,23 +244,21 @@ def _cleaned(token: str) -> str:
 # --- removal ------------------------------------------------------------------------------
 
 
-def two_factor_reset(user, *, by, request=None) -> bool:
-    """Remove every second factor of `user` (a lost phone) and end all their sessions, the lost
-    phone's among them: they sign in again with the password and set up a new authenticator.
-    Returns whether there was anything to remove."""
+def two_factor_reset(users, *, by, request=None) -> list:
+    """Remove every second factor of these people (a lost phone) and end all their sessions, the
+    lost phone's among them: they sign in again with the password and set up a new authenticator.
+    Returns the people who had something to remove."""
+    reset = [user for user in users if _devices_remove(user)]
+    ended = sessions_end([user.pk for user in reset], keep=request.session.session_key if request else None)
+    for user in reset:
+        signin_record(
+            SignInKind.TWO_FACTOR_RESET, request=request, user=user, by=by, detail=f"sessions ended: {ended[user.pk]}"
+        )
+    return reset
+
+
+def _devices_remove(user) -> bool:
+    WRONG_CODES_DAY.forget(str(user.pk))
     with transaction.atomic():
         removed = TOTPDevice.objects.filter(user=user).delete()[0] + StaticDevice.objects.filter(user=user).delete()[0]
-    if not removed:
-        return False
-    ended = user_sessions_end(user)
-    signin_record(SignInKind.TWO_FACTOR_RESET, request=request, user=user, by=by, detail=f"{ended} session(s) ended")
-    return True
-
-
-def user_sessions_end(user) -> int:
-    """Delete every live session of `user`. Sessions are not indexed by user, so this reads the
-    live ones — fine for an admin's occasional reset, not for a hot path."""
-    live = Session.objects.filter(expire_date__gt=timezone.now() - timedelta(seconds=1))
-    ended = [s.session_key for s in live.iterator() if s.get_decoded().get("_auth_user_id") == str(user.pk)]
-    Session.objects.filter(session_key__in=ended).delete()
-    return len(ended)
+    return bool(removed)

@@ -5,10 +5,8 @@ from __future__ import annotations
 import math
 from urllib.parse import urlencode
 
-from axes.helpers import get_cool_off
-from axes.models import AccessAttempt
+from csp.decorators import csp_update
 from django.contrib.auth.decorators import login_required
-from django.db.models import Max
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import pluralize
@@ -18,22 +16,19 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
-from dispatch.common.client_ip import client_network
-
 from . import two_factor as tf
-from .lockout import lockout_username
+from .lockout import lock_ends, lockout_username
 
 LOCKED_STATUS = 429
+# Where an account page sends someone whose session ended: the technician's sign-in takes every
+# account (the admin's refuses technicians) and comes back to the page.
+SIGN_IN_URL = "field:login"
 
 
 def locked_out(request, original_response=None, credentials=None) -> HttpResponse:
     """django-axes' lockout answer: which account, from where, and at what time to try again."""
     username = lockout_username(request, credentials)
-    last = AccessAttempt.objects.filter(username=username, ip_address=client_network(request)).aggregate(
-        last=Max("attempt_time")
-    )["last"]
-    cool_off = get_cool_off(request)
-    until = (last or timezone.now()) + cool_off
+    until = lock_ends(request, username)
     minutes = max(1, math.ceil((until - timezone.now()).total_seconds() / 60))
     response = render(
         request,
@@ -54,16 +49,16 @@ def _next_url(request, default: str) -> str:
     return default
 
 
-def _with_next(name: str, next_url: str) -> str:
+def url_with_next(name: str, next_url: str) -> str:
     return f"{reverse(name)}?{urlencode({'next': next_url})}"
 
 
 def _home(request) -> str:
-    return "/admin/" if request.user.is_staff else "/tech/"
+    return reverse("admin:index") if request.user.is_staff else reverse("field:jobs")
 
 
 @never_cache
-@login_required(login_url="/admin/login/")
+@login_required(login_url=SIGN_IN_URL)
 @require_http_methods(["GET", "POST"])
 def two_factor_verify(request):
     """The second step of a sign-in: a code from the authenticator app, or a recovery code."""
@@ -73,7 +68,7 @@ def two_factor_verify(request):
     if not tf.two_factor_enrolled(request.user):
         # Nothing to verify against (the second factor was reset): set it up if required, else go on.
         if tf.two_factor_required(request.user):
-            return redirect(_with_next("accounts:two_factor_setup", next_url))
+            return redirect(url_with_next("accounts:two_factor_setup", next_url))
         request.session[tf.SESSION_KEY] = ""
         return HttpResponseRedirect(next_url)
     error = ""
@@ -83,7 +78,14 @@ def two_factor_verify(request):
         if result.ok:
             return HttpResponseRedirect(next_url)
         status = 400
-        if result.wait_seconds:
+        if result.day_spent:
+            status = 429
+            error = (
+                "Too many wrong codes today, so sign-in codes are paused for this account. "
+                "Ask an administrator to reset your two-factor sign-in, or try again in "
+                f"{math.ceil(result.wait_seconds / 3600)} hour{pluralize(math.ceil(result.wait_seconds / 3600))}."
+            )
+        elif result.wait_seconds:
             status = 429
             error = f"Too many wrong codes. Wait {result.wait_seconds} second{pluralize(result.wait_seconds)}, then try again."
         else:
@@ -92,13 +94,13 @@ def two_factor_verify(request):
 
 
 @never_cache
-@login_required(login_url="/admin/login/")
+@login_required(login_url=SIGN_IN_URL)
 @require_http_methods(["GET", "POST"])
 def two_factor_setup(request):
     """Scan, type the code, keep the recovery codes. An enrolled person must pass the code first."""
     next_url = _next_url(request, _home(request))
     if not tf.may_set_up(request):
-        return redirect(_with_next("accounts:two_factor_verify", request.get_full_path()))
+        return redirect(url_with_next("accounts:two_factor_verify", request.get_full_path()))
     device = tf.authenticator_start(request)
     error = ""
     status = 200
@@ -125,7 +127,11 @@ def two_factor_setup(request):
 
 
 @never_cache
-@login_required(login_url="/admin/login/")
+# reportlab draws the code with style attributes. Loaded as an image the SVG runs no script, but a
+# browser that applied this response's own CSP to it would drop its fills: the image, and only
+# it, may carry inline styles.
+@csp_update({"style-src": ["'unsafe-inline'"]})
+@login_required(login_url=SIGN_IN_URL)
 def two_factor_qr(request):
     """This session's pending authenticator as a QR code, never cached."""
     device = tf.authenticator_pending(request) if tf.may_set_up(request) else None
@@ -135,11 +141,11 @@ def two_factor_qr(request):
 
 
 @never_cache
-@login_required(login_url="/admin/login/")
+@login_required(login_url=SIGN_IN_URL)
 def two_factor_home(request):
     """Where a person sees their second factor and gets new recovery codes."""
     if tf.two_factor_enrolled(request.user) and not request.user.is_verified():
-        return redirect(_with_next("accounts:two_factor_verify", request.path))
+        return redirect(url_with_next("accounts:two_factor_verify", request.path))
     return render(
         request,
         "accounts/two_factor_home.html",
@@ -153,7 +159,7 @@ def two_factor_home(request):
 
 
 @never_cache
-@login_required(login_url="/admin/login/")
+@login_required(login_url=SIGN_IN_URL)
 @require_POST
 def recovery_codes_new(request):
     if not (tf.two_factor_enrolled(request.user) and request.user.is_verified()):

@@ -43,6 +43,8 @@ RoleCheck = Callable[[Role], None]
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 # The cache counter of failed authentications per client address.
 AUTH_FAILURE_PURPOSE = "api-auth-failures"
+# Set in request.META by the stdio MCP server: its one caller is local and never counted.
+LOCAL_CALLER_KEY = "dispatch.local_caller"
 
 
 def trace_id_from(request) -> str:
@@ -391,12 +393,13 @@ def actor_authenticate(request, *, role_check: RoleCheck | None = None) -> Actor
     Every 401 counts one failure against the client's address; once an address has failed
     DISPATCH_API_AUTH_FAILURE_LIMIT times in the current window, its requests are refused with
     429 AUTH_RATE_LIMITED before any credential is read, valid ones included, until the window
-    ends. A request with no address at all (the stdio MCP server's calls, made in-process for the
-    one local caller) is not counted: there is no client to hold back.
+    ends. A request whose address cannot be read counts under one shared "unknown" client, so
+    the limit never lapses; only the stdio MCP server's calls (LOCAL_CALLER_KEY: made in-process
+    for the one local caller who started it) are not counted, as there is no client to hold back.
     """
     address = client_network(request)
     limit = int(settings.DISPATCH_API_AUTH_FAILURE_LIMIT)
-    window = _failure_window() if address and limit > 0 else None
+    window = _failure_window() if limit > 0 and not request.META.get(LOCAL_CALLER_KEY) else None
     if window is not None:
         failures = window.count(address)
         if failures.count >= limit:

@@ -10,26 +10,37 @@ from django.http import HttpRequest
 # One IPv6 customer is handed a whole /64: counting its addresses one by one would give each
 # attacker 2**64 fresh starts, so limits count the /64.
 IPV6_LIMIT_PREFIX = 64
+# What a limit counts a request under when no address can be read (a proxy that wrote
+# "unknown", a server on a Unix socket): one shared counter, so the limit still holds.
+UNKNOWN_CLIENT = "0.0.0.0"
 
 
 def client_address(request: HttpRequest) -> str:
     """REMOTE_ADDR, or — behind DISPATCH_TRUSTED_PROXY_COUNT proxies that append to
     X-Forwarded-For — the address the outermost trusted proxy saw. Anything further left in the
-    header was written by the client and is never believed. Always a plain IP address, or ""
-    when there is none: a proxy's "203.0.113.7:51234" or "[2001:db8::1]:443" loses its port, and
-    anything that is not an address is dropped (the database stores these in address columns)."""
+    header was written by the client and is never believed. Always a plain IP address: a proxy's
+    "203.0.113.7:51234" or "[2001:db8::1]:443" loses its port; when the proxy's entry is not an
+    address, the proxy's own address (REMOTE_ADDR) stands in; "" when there is none at all."""
     proxies = int(getattr(settings, "DISPATCH_TRUSTED_PROXY_COUNT", 0) or 0)
     if proxies > 0:
         hops = [h.strip() for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if h.strip()]
         if len(hops) >= proxies:
-            return _plain(hops[-proxies])
+            seen = _plain(hops[-proxies])
+            if seen:
+                return seen
     return _plain(request.META.get("REMOTE_ADDR", ""))
 
 
 def client_network(request: HttpRequest) -> str:
-    """What a per-client limit counts: the address, or for IPv6 its /64 (as an address)."""
+    """What a per-client limit counts: the address (an IPv4 client's, also when it reached an
+    IPv6 socket as ::ffff:a.b.c.d), an IPv6 client's /64, or UNKNOWN_CLIENT."""
     address = client_address(request)
-    if ":" in address:
+    if not address:
+        return UNKNOWN_CLIENT
+    parsed = ipaddress.ip_address(address)
+    if parsed.version == 6:
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
         return str(ipaddress.ip_network(f"{address}/{IPV6_LIMIT_PREFIX}", strict=False).network_address)
     return address
 

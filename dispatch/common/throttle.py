@@ -18,9 +18,11 @@ import math
 import time
 from dataclasses import dataclass
 
-from django.core.cache import cache
+from django.core.cache import caches
 
 KEY_PREFIX = "throttle"
+# The cache alias the counters live in (settings.CACHES["limits"], a table of their own).
+CACHE_ALIAS = "limits"
 
 
 @dataclass(frozen=True)
@@ -55,13 +57,19 @@ class FixedWindow:
     def count(self, client: str) -> WindowCount:
         """The client's count in the current window, without counting anything."""
         key, retry_after = self._at(client)
-        return WindowCount(count=int(cache.get(key, 0)), retry_after=retry_after)
+        return WindowCount(count=int(caches[CACHE_ALIAS].get(key, 0)), retry_after=retry_after)
+
+    def forget(self, client: str) -> None:
+        """Start the client's current window over (someone with the authority to said so)."""
+        key, _ = self._at(client)
+        caches[CACHE_ALIAS].delete(key)
 
     def hit(self, client: str) -> WindowCount:
         """Count one for the client in the current window; the count includes this one."""
         key, retry_after = self._at(client)
         # The key outlives its window by a little; after that the next window's key is used anyway.
         timeout = retry_after + 1
+        cache = caches[CACHE_ALIAS]
         cache.add(key, 0, timeout=timeout)
         try:
             count = cache.incr(key)

@@ -456,7 +456,8 @@
   function poll() {
     var url = body.dataset.stateUrl;
     if (!url || document.hidden || !navigator.onLine) { return; }
-    fetch(url, { headers: { "X-Field-Fetch": "1" }, credentials: "same-origin" }).then(function (response) {
+    // X-Dispatch-Poll: a check the page makes by itself keeps no signed-in session alive.
+    fetch(url, { headers: { "X-Field-Fetch": "1", "X-Dispatch-Poll": "1" }, credentials: "same-origin" }).then(function (response) {
       return response.ok ? response.json() : null;
     }).then(function (state) {
       if (state && String(state.version) !== body.dataset.version) {

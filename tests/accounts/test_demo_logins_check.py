@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
+import subprocess
+import sys
 
 import pytest
 from django.conf import settings
@@ -10,7 +11,7 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
 from dispatch.demo.checks import CHECK_ID, demo_logins_check
-from tests.common.test_settings import manage_under_production
+from tests.common.test_settings import manage_under_production, production_env
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -40,14 +41,31 @@ def test_the_check_reads_no_database_unless_asked():
     assert demo_logins_check(databases=None) == []
 
 
-def test_the_production_server_refuses_to_start_with_a_demo_login():
-    UserFactory(username="qa", password="qa-demo")
-    spec = importlib.util.spec_from_file_location("gunicorn_conf", settings.BASE_DIR / "config" / "gunicorn.conf.py")
-    conf = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(conf)
+def test_the_production_server_refuses_to_start_with_a_demo_login(tmp_path):
+    # A real production database (SQLite file), a demo login in it, and gunicorn's start hook.
+    database = str(tmp_path / "production.sqlite3")
+    assert manage_under_production("migrate", "--noinput", SQLITE_PATH=database).returncode == 0
+    create = "from django.contrib.auth.models import User; User.objects.create_user('qa', password='qa-demo')"
+    assert manage_under_production("shell", "-c", create, SQLITE_PATH=database).returncode == 0
+    hook = "import runpy; runpy.run_path('config/gunicorn.conf.py')['on_starting'](None)"
 
-    with pytest.raises(SystemCheckError, match=CHECK_ID):
-        conf.on_starting(server=None)
+    def start():
+        return subprocess.run(
+            [sys.executable, "-c", hook],
+            cwd=settings.BASE_DIR,
+            env=production_env(SQLITE_PATH=database),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    refused = start()
+    assert refused.returncode != 0
+    assert "Refusing to serve" in refused.stderr and CHECK_ID in refused.stderr and "qa" in refused.stderr
+
+    change = "from django.contrib.auth.models import User; u = User.objects.get(username='qa'); u.set_password('a-long-new-passphrase-7'); u.save()"
+    assert manage_under_production("shell", "-c", change, SQLITE_PATH=database).returncode == 0
+    assert start().returncode == 0
 
 
 def test_deploy_check_with_the_database_names_it():

@@ -11,10 +11,10 @@ from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from dispatch.accounts.models import SignInEvent, SignInKind
-from dispatch.accounts.two_factor import MAX_THROTTLE_STEPS
-from tests.factories import TechnicianFactory
+from dispatch.accounts.two_factor import DAILY_WRONG_CODES, MAX_THROTTLE_STEPS
+from tests.factories import TechnicianFactory, UserFactory
 
-from .conftest import sign_in, user_with
+from .conftest import PASSWORD, sign_in, user_with
 from .test_two_factor import code_for, enrol, enrolled_client
 
 pytestmark = pytest.mark.django_db
@@ -157,20 +157,103 @@ def test_addresses_of_one_ipv6_network_share_one_lock():
     assert elsewhere.status_code == 302
 
 
-@pytest.mark.parametrize("forwarded", ["203.0.113.7:51234", "[2001:db8::1]:443", "unknown", "not an address"])
-def test_odd_proxy_addresses_neither_break_sign_in_nor_get_stored(settings, forwarded):
+@pytest.mark.parametrize(
+    ("forwarded", "counted_as"),
+    [
+        ("203.0.113.7:51234", "203.0.113.7"),
+        ("[2001:db8::1]:443", "2001:db8::1"),
+        # Not an address: the proxy's own (REMOTE_ADDR) stands in, so the limit still holds.
+        ("unknown", "127.0.0.1"),
+        ("not an address", "127.0.0.1"),
+    ],
+)
+def test_odd_proxy_addresses_neither_break_sign_in_nor_escape_the_lock(settings, forwarded, counted_as):
     settings.DISPATCH_TRUSTED_PROXY_COUNT = 1
     user_with("dispatcher", "riley")
     client = Client()
 
-    wrong = client.post("/admin/login/", {"username": "riley", "password": "x"}, HTTP_X_FORWARDED_FOR=forwarded)
-    right = client.post(
-        "/admin/login/", {"username": "riley", "password": "correct-horse-battery"}, HTTP_X_FORWARDED_FOR=forwarded
-    )
+    right = client.post("/admin/login/", {"username": "riley", "password": PASSWORD}, HTTP_X_FORWARDED_FOR=forwarded)
+    for _ in range(5):
+        client.post("/admin/login/", {"username": "riley", "password": "x"}, HTTP_X_FORWARDED_FOR=forwarded)
+    locked = client.post("/admin/login/", {"username": "riley", "password": PASSWORD}, HTTP_X_FORWARDED_FOR=forwarded)
 
-    assert wrong.status_code == 200 and right.status_code == 302
-    addresses = set(SignInEvent.objects.values_list("address", flat=True))
-    assert addresses <= {"203.0.113.7", "2001:db8::1", None}
+    assert right.status_code == 302 and locked.status_code == 429
+    assert set(SignInEvent.objects.values_list("address", flat=True)) == {counted_as}
+
+
+def test_ipv4_clients_on_an_ipv6_socket_are_each_their_own_client():
+    user_with("dispatcher", "riley")
+    for _ in range(5):
+        sign_in(Client(), "riley", "guess", address="::ffff:203.0.113.7")
+
+    assert sign_in(Client(), "riley", address="::ffff:203.0.113.7").status_code == 429
+    assert sign_in(Client(), "riley", address="::ffff:198.51.100.20").status_code == 302
+
+
+def test_an_unknown_address_still_counts_toward_the_api_limit(settings):
+    from dispatch.api.mcp.calls import caller_authenticate
+    from dispatch.common.errors import DispatchError
+
+    settings.DISPATCH_API_AUTH_FAILURE_LIMIT = 3
+    codes = []
+    for _ in range(4):
+        with pytest.raises(DispatchError) as refused:
+            caller_authenticate({"Authorization": "Bearer rd_nope"}, client="")  # e.g. a Unix socket peer
+        codes.append(refused.value.code)
+
+    assert codes == ["INVALID_AUTH_TOKEN"] * 3 + ["AUTH_RATE_LIMITED"]
+
+
+def test_setting_up_two_factor_ends_the_sessions_signed_in_before(required):
+    finance = user_with("finance", "frances")
+    shared_tablet = password_only("frances")
+    shared_tablet.get("/account/two-factor/")  # signed in, before two-factor existed for them
+
+    owner = password_only("frances")
+    enrol(owner, finance)
+
+    assert shared_tablet.get("/admin/")["Location"].startswith("/admin/login/")
+    assert owner.get("/admin/").status_code == 200
+    enrolled = SignInEvent.objects.get(kind=SignInKind.TWO_FACTOR_ENROLLED)
+    assert enrolled.detail == "other sessions ended: 1"
+
+
+def test_wrong_codes_are_capped_per_day_and_an_admin_reset_starts_over(required):
+    finance = user_with("finance", "frances")
+    enrolled_client(finance)
+    device = TOTPDevice.objects.get(user=finance)
+    start = timezone.now().replace(hour=1, minute=0)
+    client = password_only("frances")
+    with time_machine.travel(start, tick=False) as clock:
+        for _ in range(DAILY_WRONG_CODES):
+            clock.shift(timedelta(minutes=10))  # past django-otp's pause each time
+            assert client.post("/account/two-factor/verify/", {"code": "000000"}).status_code == 400
+        clock.shift(timedelta(minutes=10))
+        spent = client.post("/account/two-factor/verify/", {"code": code_for(device)})
+
+        assert spent.status_code == 429 and "Too many wrong codes today" in spent.content.decode()
+        assert client.get("/admin/").status_code == 302
+
+        admin = enrolled_client(UserFactory(username="alex", is_staff=True, is_superuser=True))
+        admin.post("/admin/auth/user/", {"action": "reset_two_factor", "_selected_action": [finance.pk]})
+        enrol(password_only("frances"), finance)
+        clock.shift(timedelta(seconds=31))
+        later = password_only("frances")
+        fresh_device = TOTPDevice.objects.get(user=finance)
+        answer = later.post("/account/two-factor/verify/", {"code": code_for(fresh_device)})
+
+        assert answer.status_code == 302  # the day's count started over with the reset
+        assert later.get("/admin/").status_code == 200
+
+
+def test_any_page_not_listed_as_public_is_behind_the_code(required):
+    enrolled_client(user_with("finance", "frances"))
+    client = password_only("frances")
+
+    for path in ("/admin/", "/board/", "/tech/", "/some-page-added-next-year/"):
+        assert client.get(path)["Location"].startswith("/account/two-factor/verify/"), path
+    for path in ("/request/", "/health", "/account/two-factor/verify/"):
+        assert client.get(path).status_code == 200, path
 
 
 def test_an_enormous_username_is_refused_like_any_wrong_one():

@@ -12,8 +12,8 @@ from django.conf import settings
 PRODUCTION_SECRET_KEY = secrets.token_urlsafe(64)
 
 
-def manage_under_production(*args: str, **env_changes: str | None) -> subprocess.CompletedProcess:
-    """Runs manage.py in a fresh process with the production settings and only the given variables."""
+def production_env(**env_changes: str | None) -> dict[str, str]:
+    """This process's environment as a production server would have it, with the given changes."""
     env = {
         key: value
         for key, value in os.environ.items()
@@ -39,10 +39,15 @@ def manage_under_production(*args: str, **env_changes: str | None) -> subprocess
             env.pop(key, None)
         else:
             env[key] = value
+    return env
+
+
+def manage_under_production(*args: str, **env_changes: str | None) -> subprocess.CompletedProcess:
+    """Runs manage.py in a fresh process with the production settings and only the given variables."""
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=settings.BASE_DIR,
-        env=env,
+        env=production_env(**env_changes),
         capture_output=True,
         text=True,
         timeout=120,

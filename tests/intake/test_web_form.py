@@ -8,7 +8,7 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
-from django.core.cache import cache
+from django.core.cache import caches
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from PIL import Image
@@ -29,9 +29,9 @@ WINDOW_START = datetime(2030, 1, 1, 0, 4, 0, tzinfo=UTC)
 def _fresh_cache(settings):
     settings.DISPATCH_COMPANY_NAME = "Harbor Door & Gate Co."
     settings.DISPATCH_PUBLIC_URL = "https://dispatch.harbordoor.example"
-    cache.clear()
+    caches["limits"].clear()
     yield
-    cache.clear()
+    caches["limits"].clear()
 
 
 def photo(name: str = "door.jpg", fmt: str = "JPEG") -> SimpleUploadedFile:

@@ -29,7 +29,7 @@ from rest_framework.request import Request
 from dispatch.common.actors import Actor
 from dispatch.common.errors import DispatchError
 
-from ..auth import actor_authenticate
+from ..auth import LOCAL_CALLER_KEY, actor_authenticate
 from ..errors import REQUEST_ID_KEY, error_body, error_for, error_headers, request_id_of
 from ..idempotency import plain_json
 from ..openapi import function_definition
@@ -65,7 +65,8 @@ class ToolAnswer:
 
 def call_request(headers: Mapping[str, str], *, request_id: str | None = None, client: str | None = None) -> Request:
     """The caller's headers as a request, in the shape the authenticator and the handlers read.
-    `client` is the network peer's address (REMOTE_ADDR); a stdio caller has none."""
+    `client` is the network peer's address (REMOTE_ADDR; "" when the server could not tell);
+    None for the stdio server's local caller."""
     http = HttpRequest()
     http.method = "POST"
     http.path = http.path_info = MCP_PATH
@@ -80,7 +81,10 @@ def call_request(headers: Mapping[str, str], *, request_id: str | None = None, c
     http.META["CONTENT_TYPE"] = "application/json"
     if request_id is not None:
         http.META[REQUEST_ID_KEY] = request_id
-    if client:
+    if client is None:
+        # The stdio server: its one caller started it on this machine.
+        http.META[LOCAL_CALLER_KEY] = True
+    else:
         http.META["REMOTE_ADDR"] = client
     return Request(http)
 
