@@ -48,18 +48,58 @@ def free_port() -> int:
 @contextlib.contextmanager
 def postgres_server() -> Iterator[str]:
     """A throwaway PostgreSQL server (scripts/pg_ephemeral.sh); yields its base URL, removes it after."""
-    started = subprocess.run([str(PG_SCRIPT), "start"], capture_output=True, text=True, check=True)
-    exports = dict(
-        line.removeprefix("export ").split("=", 1) for line in started.stdout.splitlines() if line.startswith("export ")
-    )
-    url, data_dir = exports["DATABASE_URL"], exports["PG_EPHEMERAL_DIR"]
+    url, data_dir = postgres_start()
     postmaster = int((Path(data_dir) / "data" / "postmaster.pid").read_text().split()[0])
     _measured["database"].add(postmaster)
     try:
         yield url
     finally:
         _measured["database"].discard(postmaster)
-        subprocess.run([str(PG_SCRIPT), "stop", data_dir], capture_output=True, text=True)
+        postgres_stop(data_dir)
+
+
+def postgres_start() -> tuple[str, str]:
+    """Start a throwaway PostgreSQL server (scripts/pg_ephemeral.sh start): (base URL, its directory).
+    It runs until `postgres_stop(directory)`, also after this process ends."""
+    started = subprocess.run([str(PG_SCRIPT), "start"], capture_output=True, text=True, check=True)
+    exports = dict(
+        line.removeprefix("export ").split("=", 1) for line in started.stdout.splitlines() if line.startswith("export ")
+    )
+    return exports["DATABASE_URL"], exports["PG_EPHEMERAL_DIR"]
+
+
+def postgres_stop(data_dir: str) -> None:
+    """Stop the server started in `data_dir` and remove the directory."""
+    subprocess.run([str(PG_SCRIPT), "stop", data_dir], capture_output=True, text=True)
+
+
+def postgres_attach(data_dir: str) -> str:
+    """The base URL of a server kept running in `data_dir` (a `postgres_start` never stopped); if
+    it is down, it is started again on a free port, with scripts/pg_ephemeral.sh's options."""
+    data = Path(data_dir) / "data"
+    if not (data / "PG_VERSION").exists():
+        raise RuntimeError(f"{data_dir} holds no PostgreSQL data directory")
+    pid_file = data / "postmaster.pid"
+    if pid_file.exists():
+        lines = pid_file.read_text().splitlines()
+        try:
+            os.kill(int(lines[0]), 0)
+            return f"postgres://postgres@127.0.0.1:{int(lines[3])}/postgres"
+        except (OSError, ValueError, IndexError):
+            pass  # a stale file: pg_ctl starts over it
+    bindir = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name.split(".")[0]))[-1]
+    port = free_port()
+    options = (
+        f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={data_dir} -c fsync=off "
+        "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+    )
+    command = [str(bindir / "pg_ctl"), "-D", str(data), "-l", f"{data_dir}/server.log", "-w", "-t", "60"]
+    command += ["-o", options, "start"]
+    if os.geteuid() == 0:
+        # As scripts/pg_ephemeral.sh: Debian's PostgreSQL runs as the postgres user, not root.
+        command = ["runuser", "-u", "postgres", "--", *command]
+    subprocess.run(command, cwd="/", capture_output=True, text=True, check=True)
+    return f"postgres://postgres@127.0.0.1:{port}/postgres"
 
 
 def database_create(server_url: str, name: str) -> str:
@@ -97,14 +137,15 @@ def manage(env: dict, *args: str) -> None:
     subprocess.run([PYTHON, str(ROOT / "manage.py"), *args], env=env, cwd=ROOT, check=True)
 
 
-def django_json(env: dict, *args: str) -> dict:
-    """Run `bench/toolset.py <args>` with Django set up; it prints one JSON object on stdout."""
+def django_json(env: dict, *args: str, script: str = "toolset.py") -> dict:
+    """Run `bench/<script> <args>` (toolset.py by default) with Django set up; it prints one JSON
+    object on stdout."""
     done = subprocess.run(
-        [PYTHON, str(ROOT / "bench" / "toolset.py"), *args], env=env, cwd=ROOT, capture_output=True, text=True
+        [PYTHON, str(ROOT / "bench" / script), *args], env=env, cwd=ROOT, capture_output=True, text=True
     )
     if done.returncode != 0:
         sys.stderr.write(done.stderr)
-        raise RuntimeError(f"bench/toolset.py {args[0]} failed with exit status {done.returncode}")
+        raise RuntimeError(f"bench/{script} {args[0]} failed with exit status {done.returncode}")
     return json.loads(done.stdout)
 
 

@@ -361,7 +361,8 @@ def command_preload(args) -> dict:
     states = [state for state, _ in STATE_MIX]
     weights = [weight for _, weight in STATE_MIX]
     now = timezone.now()
-    span = 365 * 24 * 3600.0
+    # Creation times spread evenly over the last `--days` days (a year unless told).
+    span = getattr(args, "days", 365) * 24 * 3600.0
     count = args.tickets
     incident_types = [
         "DOOR_WONT_LATCH",
@@ -758,6 +759,7 @@ def main(argv: list[str] | None = None) -> None:
     setup.add_argument("--pool", type=int, default=64)
     preload = sub.add_parser("preload")
     preload.add_argument("--tickets", type=int, default=100_000)
+    preload.add_argument("--days", type=int, default=365, help="days over which the tickets were opened")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each single-tool phase")
     parser.add_argument("--chain-seconds", type=float, default=20.0, help="length of the canonical-chain phase")
     parser.add_argument("--clients", type=int, default=8, help="concurrent client threads")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 
 from django import forms
@@ -22,7 +23,7 @@ from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
-from django.db.models import Case, Count, F, Q, Value, When
+from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -42,7 +43,8 @@ from dispatch.common.errors import DispatchError
 
 from . import policy
 from .admin_actions import CancelForm, cents, incident_type_choices, ticket_action, ticket_actions
-from .catalog import TicketFlag, ticket_flags, ticket_marks
+from .catalog import TicketFlag, incident_keywords, ticket_flags, ticket_marks
+from .commands import tool_names
 from .models import (
     Account,
     Approval,
@@ -50,47 +52,50 @@ from .models import (
     AuditEvent,
     Contact,
     IdempotencyRecord,
-    Priority,
     Site,
     StateTransition,
     Ticket,
 )
+from .search import tickets_search
 from .services import TICKET_CANCEL, TICKET_CREATE, ticket_cancel, ticket_create
-from .states import OPEN_STATES, TERMINAL_STATES, TicketState
+from .states import OPEN_STATES, PIPELINE, TERMINAL_STATES
 
-# The dashboard groups states by the part of the pipeline they belong to.
-PIPELINE = (
-    ("Intake", (TicketState.NEW, TicketState.NEEDS_INFO, TicketState.TRIAGED, TicketState.APPROVAL_REQUIRED)),
-    (
-        "Scheduling",
-        (
-            TicketState.READY_TO_SCHEDULE,
-            TicketState.SCHEDULE_PROPOSED,
-            TicketState.PENDING_CUSTOMER_CONFIRMATION,
-            TicketState.SCHEDULED,
-        ),
-    ),
-    ("In the field", (TicketState.DISPATCHED, TicketState.ON_SITE, TicketState.IN_PROGRESS, TicketState.ON_HOLD)),
-    ("Closeout", (TicketState.COMPLETED_PENDING_VERIFICATION, TicketState.VERIFIED, TicketState.INVOICED)),
-    ("Done", (TicketState.CLOSED, TicketState.CANCELLED)),
-)
-PIPELINE_STATES = [state for _, states in PIPELINE for state in states]
+# Done tiles count what finished lately: all-time totals grow with history, and the count with it.
+DONE_TILE_DAYS = 30
 
 
 def ticket_state_tiles() -> list[dict]:
-    """Ticket counts per state (and how many of them are emergencies), in one grouped query."""
+    """Ticket counts per state (and how many of them are emergencies): every open ticket, and the
+    tickets closed or cancelled in the last DONE_TILE_DAYS days. Two grouped queries over index
+    ranges (state+priority, state+updated_at), so the cost follows the work in hand, not history."""
     counts: dict[str, int] = {}
     emergencies: dict[str, int] = {}
     # order_by() drops the model's default ordering, which would otherwise split the groups.
-    for row in Ticket.objects.order_by().values("state", "priority").annotate(n=Count("pk")):
+    open_rows = (
+        Ticket.objects.order_by()
+        .filter(state__in=list(OPEN_STATES))
+        .values("state", "priority")
+        .annotate(n=Count("pk"))
+    )
+    for row in open_rows:
         counts[row["state"]] = counts.get(row["state"], 0) + row["n"]
         if row["priority"] == "EMERGENCY":
             emergencies[row["state"]] = emergencies.get(row["state"], 0) + row["n"]
+    since = timezone.now() - timedelta(days=DONE_TILE_DAYS)
+    done_rows = (
+        Ticket.objects.order_by()
+        .filter(state__in=list(TERMINAL_STATES), updated_at__gte=since)
+        .values("state")
+        .annotate(n=Count("pk"))
+    )
+    for row in done_rows:
+        counts[row["state"]] = row["n"]
     changelist = reverse("admin:tickets_ticket_changelist")
     return [
         {
             "phase": phase,
             "total": sum(counts.get(state, 0) for state in states),
+            "recent_days": DONE_TILE_DAYS if all(state in TERMINAL_STATES for state in states) else None,
             "states": [
                 {
                     "state": state.value,
@@ -268,6 +273,32 @@ def _flag_column(flag: TicketFlag) -> Callable[[Ticket], str | None]:
     return admin.display(description=flag.label)(column)
 
 
+class IncidentTypeFilter(admin.SimpleListFilter):
+    """The incident types the templates define (a small table), not DISTINCT over every ticket."""
+
+    title = "incident type"
+    parameter_name = "incident_type"
+
+    def lookups(self, request, model_admin):
+        return [(kind, kind.replace("_", " ").capitalize()) for kind in sorted(incident_keywords())]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(incident_type=self.value()) if self.value() else queryset
+
+
+class ToolNameFilter(admin.SimpleListFilter):
+    """The toolset's command names, known in code, not DISTINCT over a million audit events."""
+
+    title = "tool"
+    parameter_name = "tool_name"
+
+    def lookups(self, request, model_admin):
+        return [(name, name) for name in tool_names()]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(tool_name=self.value()) if self.value() else queryset
+
+
 def _flag_filter(flag: TicketFlag) -> type[admin.SimpleListFilter]:
     """The list filter of a flag: "yes" is the flagged tickets, "no" the others in its states."""
 
@@ -354,7 +385,8 @@ class TicketAdmin(DispatchModelAdmin):
     list_display_links = ("ref", "summary_cell")
     # Every FK a column shows is joined here: the list costs the same queries for 5 rows or 500.
     list_select_related = ("account", "site", "assigned_tech")
-    list_filter = ("state", "priority", "incident_type", "assigned_tech", "site__service_region")
+    list_filter = ("state", "priority", IncidentTypeFilter, "assigned_tech", "site__service_region")
+    # What the search box covers; get_search_results (tickets/search.py) does the searching.
     search_fields = (
         "summary",
         "customer_name",
@@ -391,7 +423,8 @@ class TicketAdmin(DispatchModelAdmin):
         return policy.role_refusal(TICKET_CANCEL, acting_role(request.user, TICKET_CANCEL)) is None
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("account", "site", "asset", "assigned_tech")
+        # Only what the list shows: the asset (on the ticket page only) is read there, once.
+        return super().get_queryset(request).select_related("account", "site", "assigned_tech")
 
     # --- the phases' flags: a column and a filter each ------------------------------------------
 
@@ -412,20 +445,9 @@ class TicketAdmin(DispatchModelAdmin):
         return changelist
 
     def get_ordering(self, request):
-        # The queue a dispatcher works: open before done, emergencies first, then along the pipeline.
-        return [
-            Case(When(state__in=list(TERMINAL_STATES), then=Value(1)), default=Value(0)).asc(),
-            Case(
-                When(priority=Priority.EMERGENCY, then=Value(0)),
-                When(priority=Priority.URGENT, then=Value(1)),
-                default=Value(2),
-            ).asc(),
-            Case(
-                *[When(state=state, then=Value(index)) for index, state in enumerate(PIPELINE_STATES)],
-                default=Value(len(PIPELINE_STATES)),
-            ).asc(),
-            F("created_at").desc(),
-        ]
+        # The queue a dispatcher works: open before done, emergencies first, then along the
+        # pipeline, newest first (ticket_queue_rank, kept on the row: one index serves the list).
+        return ["queue_rank", "-created_at", "-id"]
 
     # --- list columns ---------------------------------------------------------------------
 
@@ -480,11 +502,11 @@ class TicketAdmin(DispatchModelAdmin):
         )
 
     def get_search_results(self, request, queryset, search_term):
-        # A ticket ref (RD- plus the first 8 hex digits of its id) or a whole id finds that ticket.
-        term = search_term.strip().lower().removeprefix("rd-")
-        if len(term) >= 8 and all(ch in "0123456789abcdef-" for ch in term):
-            return queryset.filter(id__startswith=term), False
-        return super().get_search_results(request, queryset, search_term)
+        # A reference is a primary-key range; words search the ticket's text and, through small
+        # id lists, its site's and customer's (tickets/search.py). No join, so no duplicates.
+        if not search_term.strip():
+            return queryset, False
+        return tickets_search(queryset, search_term), False
 
     def changelist_view(self, request, extra_context=None):
         return super().changelist_view(request, {"title": "Tickets", **(extra_context or {})})
@@ -776,7 +798,7 @@ class AuditEventAdmin(ReadOnlyModelAdmin):
     list_display_links = ("created_at",)
     list_select_related = ("ticket",)
     ordering = ("-created_at", "-id")
-    list_filter = ("tool_name", "actor_role", "actor_type")
+    list_filter = (ToolNameFilter, "actor_role", "actor_type")
     search_fields = ("tool_name", "actor_id", "request_id", "correlation_id", "trace_id", "ticket__summary")
     fields = (
         "created_at",

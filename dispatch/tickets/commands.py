@@ -30,11 +30,22 @@ class Command:
         return self.from_states is None or state in self.from_states
 
 
+# Every command made, by tool name: the tool names an audit event can carry (the audit list's
+# filter offers these rather than reading DISTINCT tool_name over every event).
+COMMANDS: dict[str, Command] = {}
+
+
+def tool_names() -> list[str]:
+    return sorted(COMMANDS)
+
+
 def command(tool: str, roles, from_states=None, resulting_state=None, label: str = "") -> Command:
-    return Command(
+    made = Command(
         tool=tool,
         roles=frozenset(Role(r) for r in roles),
         from_states=None if from_states is None else frozenset(TicketState(s) for s in from_states),
         resulting_state=None if resulting_state is None else TicketState(resulting_state),
         label=label or tool,
     )
+    COMMANDS.setdefault(tool, made)
+    return made

@@ -15,7 +15,7 @@ from django_fsm import ConcurrentTransitionMixin, FSMField, FSMModelMixin, trans
 from dispatch.common.actors import ActorType
 from dispatch.common.roles import Role
 
-from .states import TicketState
+from .states import PIPELINE_STATES, TERMINAL_STATES, TicketState
 
 ANY_OPEN = [s for s in TicketState if s not in (TicketState.CLOSED, TicketState.CANCELLED)]
 
@@ -122,6 +122,19 @@ class Asset(models.Model):
         return " ".join(p for p in (self.name, f"({self.make} {self.model})".replace("( )", "")) if p.strip())
 
 
+PRIORITY_QUEUE_ORDER = (Priority.EMERGENCY, Priority.URGENT, Priority.ROUTINE)
+
+
+def ticket_queue_rank(state: str, priority: str) -> int:
+    """Where a ticket stands in the queue a dispatcher works: open before done, emergencies first,
+    then along the pipeline (newest first within a rank, by created_at). Kept on the row by the
+    executor, so the back office's list is one index scan at any size."""
+    done = 1 if state in TERMINAL_STATES else 0
+    urgency = PRIORITY_QUEUE_ORDER.index(priority) if priority in PRIORITY_QUEUE_ORDER else len(PRIORITY_QUEUE_ORDER)
+    stage = PIPELINE_STATES.index(state) if state in PIPELINE_STATES else len(PIPELINE_STATES)
+    return done * 10_000 + urgency * 100 + stage
+
+
 class Ticket(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
     """A job, from first message to closeout. Its state moves only through the executor."""
 
@@ -166,11 +179,17 @@ class Ticket(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
     audit_seal = models.CharField(max_length=64, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # ticket_queue_rank(state, priority), written by the executor with every change of either.
+    queue_rank = models.PositiveIntegerField(default=200, editable=False)
 
     class Meta:
         ordering = ["-created_at"]
         indexes = [
+            # The admin adds -id to make its order total: the index carries it too.
+            models.Index(fields=["queue_rank", "-created_at", "-id"], name="ticket_queue_order"),
             models.Index(fields=["state", "priority"], name="ticket_state_priority"),
+            # The dashboard's "done lately" tiles: closed or cancelled since a date.
+            models.Index(fields=["state", "updated_at"], name="ticket_state_updated"),
             models.Index(fields=["assigned_tech", "state"], name="ticket_tech_state"),
             models.Index(fields=["customer_phone", "created_at"], name="ticket_phone_created"),
             # Email is matched case-insensitively (`customer_email__iexact` is UPPER(...) = UPPER(...)).
@@ -369,6 +388,11 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
+        indexes = [
+            # The back office's audit list, newest first, and its tool filter over a million rows.
+            models.Index(fields=["-created_at", "-id"], name="audit_recent"),
+            models.Index(fields=["tool_name", "-created_at"], name="audit_tool_recent"),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["ticket", "seq"], name="audit_ticket_seq_unique"),
             models.UniqueConstraint(fields=["lane", "lane_seq"], name="audit_lane_seq_unique"),

@@ -33,7 +33,7 @@ from dispatch.common.money import cents_value
 from . import policy
 from .audit import audit_append, audit_event, audit_link
 from .commands import Command
-from .models import AuditEvent, StateTransition, Ticket
+from .models import AuditEvent, StateTransition, Ticket, ticket_queue_rank
 from .states import CREATION_STATES, TicketState
 from .transitions import transition_method
 
@@ -197,6 +197,7 @@ def ticket_change(
         # ConcurrentTransitionMixin also makes the UPDATE conditional on the state read above: a
         # miss means the row changed without our lock (raw SQL, a database without row locks),
         # and the change is refused rather than overwriting it.
+        ticket.queue_rank = ticket_queue_rank(ticket.state, ticket.priority)
         changed = [name for name, value in before.items() if getattr(ticket, name) != value]
         try:
             ticket.save(update_fields=[*changed, "updated_at"])
@@ -242,6 +243,7 @@ def ticket_opening(
         ticket.transition_seq = len(change.steps)
         # The event is chained first so that the one INSERT of the ticket carries its audit head.
         event = _event(change, before_state="", request=request, opening=True)
+        ticket.queue_rank = ticket_queue_rank(ticket.state, ticket.priority)
         ticket.save(force_insert=True)
         _record(change, event)
 

@@ -30,3 +30,21 @@ CREATION_STATES = frozenset({TicketState.NEW, TicketState.TRIAGED, TicketState.R
 
 TERMINAL_STATES = frozenset({TicketState.CLOSED, TicketState.CANCELLED})
 OPEN_STATES = frozenset(set(TicketState) - TERMINAL_STATES)
+
+# The pipeline in the order a job moves along it, by part (the dashboard's columns).
+PIPELINE = (
+    ("Intake", (TicketState.NEW, TicketState.NEEDS_INFO, TicketState.TRIAGED, TicketState.APPROVAL_REQUIRED)),
+    (
+        "Scheduling",
+        (
+            TicketState.READY_TO_SCHEDULE,
+            TicketState.SCHEDULE_PROPOSED,
+            TicketState.PENDING_CUSTOMER_CONFIRMATION,
+            TicketState.SCHEDULED,
+        ),
+    ),
+    ("In the field", (TicketState.DISPATCHED, TicketState.ON_SITE, TicketState.IN_PROGRESS, TicketState.ON_HOLD)),
+    ("Closeout", (TicketState.COMPLETED_PENDING_VERIFICATION, TicketState.VERIFIED, TicketState.INVOICED)),
+    ("Done", (TicketState.CLOSED, TicketState.CANCELLED)),
+)
+PIPELINE_STATES = [state for _, states in PIPELINE for state in states]

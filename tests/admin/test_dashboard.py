@@ -35,7 +35,8 @@ def test_the_index_counts_tickets_per_state(dispatcher_client):
     assert phases == ["Intake", "Scheduling", "In the field", "Closeout", "Done"]
     assert sum(len(phase["states"]) for phase in response.context["state_tiles"]) == 17
     ticket_queries = [q["sql"] for q in queries.captured_queries if '"tickets_ticket"' in q["sql"]]
-    assert len(ticket_queries) == 1 and "GROUP BY" in ticket_queries[0]
+    # Open tickets, and those done lately: two grouped queries over index ranges, at any size.
+    assert len(ticket_queries) == 2 and all("GROUP BY" in sql for sql in ticket_queries)
 
     html = response.content.decode()
     new_url = reverse("admin:tickets_ticket_changelist") + "?state__exact=NEW"
@@ -43,6 +44,27 @@ def test_the_index_counts_tickets_per_state(dispatcher_client):
     assert "1 emergency" in html
     # The tiles sit above the app list.
     assert html.index("rd-board") < html.index("app-tickets")
+
+
+def test_the_done_tiles_count_the_last_thirty_days(dispatcher_client, time_machine):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from dispatch.tickets.services import ticket_cancel
+    from tests.factories import actor_for
+
+    long_ago = ticket_new()
+    time_machine.move_to(timezone.now() - timedelta(days=45), tick=False)
+    ticket_cancel(actor=actor_for("dispatcher"), ticket_id=long_ago.id, reason="Customer moved away")
+    time_machine.move_to(timezone.now() + timedelta(days=45), tick=False)
+    lately = ticket_new()
+    ticket_cancel(actor=actor_for("dispatcher"), ticket_id=lately.id, reason="Duplicate request")
+
+    response = dispatcher_client.get(reverse("admin:index"))
+
+    assert tile(response, "CANCELLED")["count"] == 1
+    assert "last 30 days" in response.content.decode()
 
 
 def test_a_tile_opens_the_list_of_its_state(dispatcher_client):
