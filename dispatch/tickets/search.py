@@ -23,6 +23,8 @@ HEX = frozenset("0123456789abcdef")
 REFERENCE_MIN_DIGITS = 8
 # Past this many matching sites or customers, the ticket filter takes them as a subquery.
 ID_LIST_MAX = 1000
+# Each word costs two small lookups: a pasted paragraph is searched by its first words only.
+MAX_WORDS = 8
 
 
 def reference_range(term: str) -> tuple[uuid.UUID, uuid.UUID] | None:
@@ -38,7 +40,7 @@ def tickets_search(queryset: QuerySet[Ticket], search_term: str) -> QuerySet[Tic
     span = reference_range(search_term)
     if span is not None:
         return queryset.filter(id__gte=span[0], id__lte=span[1])
-    for word in _words(search_term):
+    for word in _words(search_term)[:MAX_WORDS]:
         queryset = queryset.filter(_word_matches(word))
     return queryset
 

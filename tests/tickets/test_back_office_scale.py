@@ -84,6 +84,14 @@ def test_words_find_tickets_by_their_own_text_their_site_and_their_customer():
     assert found("100%") == set() and found("_") == set()  # LIKE's wildcards are plain characters
 
 
+def test_a_pasted_paragraph_costs_a_bounded_number_of_queries(admin_client, django_assert_max_num_queries):
+    ticket_new(summary="Door drags on the floor")
+    paragraph = " ".join(["door"] * 500)
+    with django_assert_max_num_queries(40):
+        page = admin_client.get(reverse("admin:tickets_ticket_changelist"), {"q": paragraph})
+    assert page.status_code == 200 and len(page.context["cl"].result_list) == 1
+
+
 def test_the_list_searches_and_filters_with_bounded_queries(admin_client, django_assert_max_num_queries):
     for index in range(30):
         ticket_new(summary=f"Door {index} drags")
