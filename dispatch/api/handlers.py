@@ -503,6 +503,7 @@ def dispatcher_cockpit(payload: dict, actor: Actor, ticket_id, request) -> Answe
         sort=query.get("sort") or "priority",
         limit=query.get("limit"),
         offset=query.get("offset"),
+        cursor=query.get("cursor"),
         ticket_id=query.get("ticket_id") or None,
         **filters,
     )

@@ -169,8 +169,24 @@ QUERY_PARAMETERS = {
         ("assigned_tech_id", "Only these technicians (comma list of UUIDs)."),
         ("incident_type", "Only these incident types (comma list)."),
         ("sort", "priority (default) or sla."),
-        ("limit", "Rows per page."),
-        ("offset", "Rows to skip."),
+        (
+            "limit",
+            "Rows per page: 50 unless given, at most 200. The counts are always for the whole queue.",
+            {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
+        ),
+        (
+            "cursor",
+            "The next page: a previous answer's next_cursor (null on the last page), passed back unchanged "
+            "with the same filters and sort. Opaque; a cursor this server did not issue is refused with "
+            "INVALID_REQUEST.",
+            {"type": "string", "maxLength": 400},
+        ),
+        (
+            "offset",
+            "Rows to skip (the older way to page; not with cursor, which neither repeats nor skips rows when "
+            "tickets change between pages).",
+            {"type": "integer", "minimum": 0},
+        ),
     ],
     "ops.autonomy.state": [
         ("ticket_id", "Explain the decision for this ticket (a UUID)."),
@@ -207,9 +223,15 @@ def _operation(tool: Tool) -> dict:
         parameters.append(TICKET_ID_PARAMETER)
     if tool.idempotency_required:
         parameters.append(IDEMPOTENCY_PARAMETER)
-    for name, description in QUERY_PARAMETERS.get(tool.name, []):
+    for name, description, *schema in QUERY_PARAMETERS.get(tool.name, []):
         parameters.append(
-            {"name": name, "in": "query", "required": False, "description": description, "schema": {"type": "string"}}
+            {
+                "name": name,
+                "in": "query",
+                "required": False,
+                "description": description,
+                "schema": schema[0] if schema else {"type": "string"},
+            }
         )
     success = str(tool.success_status)
     operation: dict = {

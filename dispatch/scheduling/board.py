@@ -5,10 +5,16 @@ open escalations, laid out for the page (positions as percentages of the day's t
 (technicians + their regions, shifts, time off, the day's appointments with ticket and site, the
 queue, the escalations); everything else is arithmetic in Python. All times are shown in the
 company's timezone (settings.TIME_ZONE); a site in another zone gets its local time noted.
+
+`board_version` is what the page's live refresh asks first: a short digest of everything the live
+part shows for a day and a technician filter, read with a few small queries and no rendering, so a
+poll that finds nothing changed is answered with no content (see views.board_live).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -26,7 +32,7 @@ from dispatch.common.errors import DispatchError
 from dispatch.technicians.models import Technician
 from dispatch.tickets.catalog import ticket_flags, ticket_marks
 from dispatch.tickets.models import Priority, Ticket
-from dispatch.tickets.selectors import sla_snapshot
+from dispatch.tickets.selectors import SLA_WARNING_THRESHOLD_MINUTES, iso_utc, sla_snapshot
 from dispatch.tickets.states import TERMINAL_STATES, TicketState
 
 from .engine import slots_suggest, travel_minutes
@@ -194,6 +200,9 @@ class QueueItem:
     note: str
     sla_status: str
     sla_remaining: str
+    # The moments the page's own clock counts from between refreshes (static/js/board.js).
+    since_iso: str = ""
+    sla_deadline_iso: str = ""
 
 
 @dataclass
@@ -205,6 +214,7 @@ class EscalationItem:
     reason: str
     age: str
     state_label: str
+    since_iso: str = ""
 
 
 @dataclass
@@ -241,6 +251,15 @@ class BoardDay:
     @property
     def is_today(self) -> bool:
         return self.day == self.today
+
+    @property
+    def generated_iso(self) -> str:
+        """When the server read this day (the page sets its clock by it)."""
+        return iso_utc(self.generated_at)
+
+    @property
+    def sla_warning_minutes(self) -> int:
+        return SLA_WARNING_THRESHOLD_MINUTES
 
     @property
     def prev_day(self) -> date:
@@ -419,6 +438,44 @@ def _queue_note(ticket: Ticket, zone: ZoneInfo) -> str:
     return ""
 
 
+# The rows the live part shows, shared by board_day (which lays them out) and board_version (which
+# only fingerprints them), so the two can never disagree about what is on the board.
+
+
+def _shown(technicians: list, wanted: set[str], *, key) -> list:
+    """The filtered technicians; all of them when the filter names none that is active."""
+    return [t for t in technicians if not wanted or str(key(t)) in wanted] or technicians
+
+
+def _lane_appointments(technician_ids, day_start: datetime, day_end: datetime):
+    return Appointment.objects.filter(
+        technician_id__in=technician_ids, status__in=LANE_STATUSES, start__lt=day_end, end__gt=day_start
+    ).exclude(ticket__state=TicketState.CANCELLED)
+
+
+def _day_time_off(technician_ids, day_start: datetime, day_end: datetime):
+    return TimeOff.objects.filter(technician_id__in=technician_ids, start__lt=day_end, end__gt=day_start)
+
+
+def _queue():
+    """The unscheduled queue in the board's order: tickets waiting to be booked, with no booking."""
+    booked = Appointment.objects.filter(ticket=OuterRef("pk"), status__in=BOOKED_STATUSES)
+    return (
+        Ticket.objects.filter(state__in=QUEUE_STATES)
+        .annotate(booked=Exists(booked), rank=_priority_order())
+        .filter(booked=False)
+        .order_by("rank", "created_at", "id")
+    )
+
+
+def _open_escalations():
+    return (
+        Escalation.objects.filter(resolved_at__isnull=True)
+        .exclude(ticket__state__in=TERMINAL_STATES)
+        .order_by("created_at", "id")
+    )
+
+
 def board_day(*, day: date, technician_ids: Iterable[Any] = (), now: datetime | None = None) -> BoardDay:
     """The board for one day in the company's timezone (a constant number of queries)."""
     now = now or timezone.now()
@@ -429,20 +486,17 @@ def board_day(*, day: date, technician_ids: Iterable[Any] = (), now: datetime | 
     technicians = list(
         Technician.objects.filter(is_active=True).prefetch_related("regions").order_by("display_name", "id")
     )
-    shown = [t for t in technicians if not wanted or str(t.pk) in wanted] or technicians
+    shown = _shown(technicians, wanted, key=lambda t: t.pk)
     shown_ids = [t.pk for t in shown]
     shifts: dict[uuid.UUID, list[Shift]] = {}
     for shift in Shift.objects.filter(technician_id__in=shown_ids):
         shifts.setdefault(shift.technician_id, []).append(shift)
     time_off: dict[uuid.UUID, list[TimeOff]] = {}
-    for period in TimeOff.objects.filter(technician_id__in=shown_ids, start__lt=day_end, end__gt=day_start):
+    for period in _day_time_off(shown_ids, day_start, day_end):
         time_off.setdefault(period.technician_id, []).append(period)
     appointments: dict[uuid.UUID, list[Appointment]] = {}
     for appointment in (
-        Appointment.objects.filter(
-            technician_id__in=shown_ids, status__in=LANE_STATUSES, start__lt=day_end, end__gt=day_start
-        )
-        .exclude(ticket__state=TicketState.CANCELLED)
+        _lane_appointments(shown_ids, day_start, day_end)
         .select_related("ticket", "ticket__site")
         .order_by("start", "id")
     ):
@@ -480,14 +534,7 @@ def board_day(*, day: date, technician_ids: Iterable[Any] = (), now: datetime | 
         _travel_mark(lane, technician, rows, axis)
         lanes.append(lane)
 
-    booked = Appointment.objects.filter(ticket=OuterRef("pk"), status__in=BOOKED_STATUSES)
-    queue_rows = list(
-        Ticket.objects.filter(state__in=QUEUE_STATES)
-        .annotate(booked=Exists(booked), rank=_priority_order())
-        .filter(booked=False)
-        .select_related("site")
-        .order_by("rank", "created_at", "id")[: QUEUE_LIMIT + 1]
-    )
+    queue_rows = list(_queue().select_related("site")[: QUEUE_LIMIT + 1])
     queue = []
     for ticket in queue_rows[:QUEUE_LIMIT]:
         sla = sla_snapshot(ticket, now)
@@ -508,15 +555,12 @@ def board_day(*, day: date, technician_ids: Iterable[Any] = (), now: datetime | 
                 note=_queue_note(ticket, zone),
                 sla_status=sla["sla_status"],
                 sla_remaining=sla["sla_timer_remaining"],
+                since_iso=iso_utc(ticket.created_at),
+                sla_deadline_iso=sla["sla_deadline_at"],
             )
         )
 
-    open_escalations = list(
-        Escalation.objects.filter(resolved_at__isnull=True)
-        .exclude(ticket__state__in=TERMINAL_STATES)
-        .select_related("ticket")
-        .order_by("created_at", "id")[: ESCALATION_LIMIT + 1]
-    )
+    open_escalations = list(_open_escalations().select_related("ticket")[: ESCALATION_LIMIT + 1])
     escalations = [
         EscalationItem(
             ticket_id=escalation.ticket_id,
@@ -526,6 +570,7 @@ def board_day(*, day: date, technician_ids: Iterable[Any] = (), now: datetime | 
             reason=str((escalation.details or {}).get("reason") or escalation.ticket.summary),
             age=_age(escalation.created_at, now),
             state_label=escalation.ticket.get_state_display(),
+            since_iso=iso_utc(escalation.created_at),
         )
         for escalation in open_escalations[:ESCALATION_LIMIT]
     ]
@@ -551,6 +596,113 @@ def board_day(*, day: date, technician_ids: Iterable[Any] = (), now: datetime | 
         filtered=bool(wanted) and len(shown) < len(technicians),
         generated_at=now,
     )
+
+
+# --- the live part's version -------------------------------------------------------------------
+
+# Part of every version: bump it when the live partial or the day model starts showing something
+# else for the same rows, so open boards re-render once after the deploy.
+LIVE_FORMAT = 1
+
+
+def _plain(value: Any) -> Any:
+    """A row value as JSON: dicts keep their content whatever their key order (sort_keys below)."""
+    if value is None or isinstance(value, (bool, int, str, dict, list)):
+        return value
+    if isinstance(value, datetime):
+        return value.isoformat()  # to the microsecond: two saves in one millisecond differ
+    return str(value)  # UUID, Decimal, time
+
+
+def _rows(queryset, *, ordered: bool) -> list[list]:
+    """The rows as plain lists; a set (ordered=False) is sorted, so its order never matters."""
+    rows = [[_plain(value) for value in row] for row in queryset]
+    if not ordered:
+        rows.sort(key=lambda row: json.dumps(row, sort_keys=True, default=str))
+    return rows
+
+
+def board_version(*, day: date, technician_ids: Iterable[Any] = (), now: datetime | None = None) -> str:
+    """A short digest of what the live part (_live.html) shows for this day and filter.
+
+    It changes when a lane's technician, shifts or time off change; when any of the day's bookings
+    or the ticket behind one changes (every executor change saves the ticket's updated_at; a hold or
+    a move saves the appointment's); when the queue's rows, their order or their sites change; when
+    an escalation opens, resolves or is reworded; and when the day becomes or stops being today.
+    The clocks (the now line, ages, SLA countdowns) are not in it: the page moves them itself.
+
+    Six small queries, each on an index and none rendering anything: the active technicians with
+    their regions, the shown technicians' shifts on the weekdays that touch the day, their time off
+    on the day, the keys of the day's bookings, the keys of the queue's first rows and of the open
+    escalations."""
+    now = now or timezone.now()
+    zone = company_zone()
+    day_start, day_end = _at(day, 0, zone), _at(day, 24, zone)
+    wanted = {str(key) for key in technician_ids}
+
+    technician_rows = _rows(
+        Technician.objects.filter(is_active=True)
+        .order_by()
+        .values_list("id", "display_name", "home_lat", "home_lng", "regions__name"),
+        ordered=False,
+    )
+    shown_ids = sorted({row[0] for row in _shown(technician_rows, wanted, key=lambda row: row[0])})
+    weekdays = sorted({(day + timedelta(days=shift)).weekday() for shift in (-1, 0, 1)})
+    parts = {
+        "format": LIVE_FORMAT,
+        "day": day.isoformat(),
+        "today": day == company_today(now),
+        "technicians": [row for row in technician_rows if row[0] in shown_ids],
+        "shifts": _rows(
+            Shift.objects.filter(technician_id__in=shown_ids, weekday__in=weekdays)
+            .order_by()
+            .values_list("technician_id", "weekday", "start_time", "end_time", "timezone"),
+            ordered=False,
+        ),
+        "time_off": _rows(
+            _day_time_off(shown_ids, day_start, day_end)
+            .order_by()
+            .values_list("id", "technician_id", "start", "end", "reason"),
+            ordered=False,
+        ),
+        "appointments": _rows(
+            _lane_appointments(shown_ids, day_start, day_end)
+            .order_by()
+            .values_list(
+                "id",
+                "technician_id",
+                "status",
+                "start",
+                "end",
+                "updated_at",
+                "ticket_id",
+                "ticket__state",
+                "ticket__priority",
+                "ticket__updated_at",
+                # Sites keep no updated_at: the fields the lanes show of them.
+                "ticket__site__name",
+                "ticket__site__city",
+                "ticket__site__timezone",
+                "ticket__site__lat",
+                "ticket__site__lng",
+            ),
+            ordered=False,
+        ),
+        "queue": _rows(
+            _queue().values_list("id", "state", "priority", "updated_at", "site__name", "site__city")[
+                : QUEUE_LIMIT + 1
+            ],
+            ordered=True,
+        ),
+        "escalations": _rows(
+            _open_escalations().values_list(
+                "id", "kind", "details", "created_at", "ticket_id", "ticket__state", "ticket__updated_at"
+            )[: ESCALATION_LIMIT + 1],
+            ordered=True,
+        ),
+    }
+    text = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
 
 
 # --- the side panel -----------------------------------------------------------------------------

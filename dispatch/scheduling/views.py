@@ -1,7 +1,9 @@
 """The dispatch board's pages: the day view, its live partial, the side panel, book and move.
 
 Thin: each view parses the request, calls one selector (board.py) or one service (booking.py)
-and renders. Dispatchers and admins only; everyone else gets 403, anonymous users the login.
+and renders. The live partial is polled every few seconds: the page sends the version of what it
+shows (X-Board-Version) and, when nothing on it changed, gets 204 No Content, which htmx does not
+swap, instead of the whole day rendered again. Dispatchers and admins only; everyone else gets 403, anonymous users the login.
 The jobs on the lanes and in the panel also carry the flags other phases keep about tickets
 (closeout's missing evidence), read through the catalog, as the ticket list reads them.
 """
@@ -15,7 +17,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
@@ -27,10 +29,12 @@ from dispatch.common.admin_base import actor_for_request
 from dispatch.common.errors import DispatchError, invalid_request
 from dispatch.common.roles import Role, role_of_user
 
-from .board import board_day, board_marks, board_ticket_panel, company_today, ticket_board_marks
+from .board import board_day, board_marks, board_ticket_panel, board_version, company_today, ticket_board_marks
 from .booking import SCHEDULE_BOOK, SCHEDULE_MOVE, appointment_book, appointment_move
 
 BOARD_ROLES = frozenset({Role.DISPATCHER, Role.ADMIN})
+# The version of the live part the page shows, sent with each poll and answered with each refresh.
+VERSION_HEADER = "X-Board-Version"
 
 
 def board_access(view):
@@ -81,10 +85,14 @@ def _moment(request, field: str):
     return moment
 
 
-def _board_context(request, day: date) -> dict:
-    board = board_day(day=day, technician_ids=_tech_filter(request), now=timezone.now())
+def _board_context(request, day: date, *, version: str | None = None) -> dict:
+    now, techs = timezone.now(), _tech_filter(request)
+    # The version is read before the day: a change landing in between makes the next poll render
+    # again, where the other order could show it under the older version and keep it.
+    version = version or board_version(day=day, technician_ids=techs, now=now)
+    board = board_day(day=day, technician_ids=techs, now=now)
     board_marks(board)
-    return {"board": board}
+    return {"board": board, "board_version": version}
 
 
 @require_GET
@@ -101,8 +109,16 @@ def board(request):
 @require_GET
 @board_access
 def board_live(request):
-    """The lanes, queue and escalations alone: what the page swaps in every few seconds."""
-    return render(request, "scheduling/_live.html", _board_context(request, _day(request)))
+    """The lanes, queue and escalations alone: what the page swaps in every few seconds, or 204 No
+    Content when the version the page sent is still the current one (nothing is read beyond it)."""
+    day = _day(request)
+    version = board_version(day=day, technician_ids=_tech_filter(request), now=timezone.now())
+    if request.headers.get(VERSION_HEADER) == version:
+        response = HttpResponse(status=204)
+    else:
+        response = render(request, "scheduling/_live.html", _board_context(request, day, version=version))
+    response[VERSION_HEADER] = version
+    return response
 
 
 @require_GET

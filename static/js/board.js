@@ -1,7 +1,11 @@
 /* The dispatch board's own behaviour: place the lanes' blocks on the time axis, drag a scheduled
    job to another technician or time (pointer events, 15-minute snap), ask the server to move it,
-   and put it back with the server's reason when the move is refused. htmx does the rest (polling,
-   the side panel, booking).
+   and put it back with the server's reason when the move is refused; keep the clocks moving (the
+   now line, ages, SLA countdowns) between refreshes. htmx does the rest (polling, the side panel,
+   booking).
+
+   A poll carries the version of what #bd-live shows (its own hx-headers) and is answered 204 No
+   Content, not swapped, while nothing changed; the clocks are therefore the page's to move.
 
    The server re-checks every rule on each move; nothing here decides whether a move is allowed. */
 (function () {
@@ -13,6 +17,9 @@
   var pending = false;      // a move request is on its way: the lanes must not be swapped under it
   var suppressClick = false;
   var selectedTicket = null;
+  var CLOCK_MS = 15000;
+  var skew = 0;             // the server's clock minus this browser's, from the last refresh
+  var clockOf = null;       // the #bd-live element the skew was read from
 
   // A refusal (400/409) comes back as the panel explaining why: show it instead of dropping it.
   htmx.config.responseHandling = [
@@ -49,6 +56,76 @@
     root.querySelectorAll(".bd-track [data-left], .bd-axis__track [data-left]").forEach(function (el) {
       el.style.left = el.dataset.left + "%";
       if (el.dataset.width) el.style.width = el.dataset.width + "%";
+    });
+  }
+
+  // --- clocks: the now line, ages and SLA countdowns between refreshes ---------------------------
+
+  // The server's time: the browser's clock corrected by the last refresh's data-generated.
+  function now() { return Date.now() + skew; }
+
+  // Once per rendering of the lanes (a 204 leaves the element, and the skew, as they were).
+  function syncClock() {
+    var root = live();
+    if (!root || root === clockOf) return;
+    clockOf = root;
+    var generated = Date.parse(root.dataset.generated);
+    if (!isNaN(generated)) skew = generated - Date.now();
+  }
+
+  function setText(el, text) {
+    if (el.textContent !== text) el.textContent = text;
+  }
+
+  function setHidden(el, hidden) {
+    if (el.hidden !== hidden) el.hidden = hidden;
+  }
+
+  // As the server words them (board.py's _age and the SLA clock of tickets/selectors.py).
+  function age(ms) {
+    var minutes = Math.max(0, Math.floor(ms / 60000));
+    if (minutes < 1) return "now";
+    if (minutes < 60) return minutes + " min";
+    if (minutes < 48 * 60) return Math.floor(minutes / 60) + " h";
+    return Math.floor(minutes / (24 * 60)) + " d";
+  }
+
+  function hoursMinutes(total) {
+    var sign = total < 0 ? "-" : "";
+    var rest = Math.abs(total);
+    var hours = Math.floor(rest / 60), minutes = rest % 60;
+    return sign + (hours < 10 ? "0" : "") + hours + ":" + (minutes < 10 ? "0" : "") + minutes;
+  }
+
+  function tick() {
+    var root = live();
+    if (!root) return;
+    var t = now();
+    if (root.dataset.today === "true") {
+      var axisStart = Date.parse(root.dataset.axisStart);
+      var pct = (t - axisStart) / 60000 / Number(root.dataset.axisMinutes) * 100;
+      var inside = pct >= 0 && pct <= 100;
+      var left = pct.toFixed(3) + "%";
+      root.querySelectorAll(".bd-now").forEach(function (el) {
+        setHidden(el, !inside);
+        if (inside && el.style.left !== left) el.style.left = left;
+      });
+    }
+    root.querySelectorAll("[data-since]").forEach(function (el) {
+      var since = Date.parse(el.dataset.since);
+      if (!isNaN(since)) setText(el, age(t - since));
+    });
+    var warning = Number(root.dataset.slaWarningMinutes);
+    root.querySelectorAll("[data-sla-deadline]").forEach(function (el) {
+      var deadline = Date.parse(el.dataset.slaDeadline);
+      if (isNaN(deadline)) return;
+      var remaining = Math.floor((deadline - t) / 60000);
+      var status = remaining < 0 ? "breach" : remaining <= warning ? "warning" : "healthy";
+      var wanted = "bd-sla bd-sla--" + status;
+      if (el.className !== wanted) el.className = wanted;
+      setHidden(el, status === "healthy");
+      if (status === "breach") setText(el, "SLA missed " + hoursMinutes(remaining));
+      else if (status === "warning") setText(el, "SLA " + hoursMinutes(remaining) + " left");
     });
   }
 
@@ -290,6 +367,14 @@
     // Never swap the lanes under a block being dragged or a move awaiting its answer.
     if ((drag || pending) && event.detail.elt && event.detail.elt.id === "bd-live") event.preventDefault();
   });
+  document.addEventListener("htmx:configRequest", function (event) {
+    // A booking or a move made here (board-changed) asks for the day as it is, whatever the
+    // version: the lanes must lose the dragged block's marks even when the move was refused.
+    var trigger = event.detail.triggeringEvent;
+    if (event.detail.elt && event.detail.elt.id === "bd-live" && trigger && trigger.type === "board-changed") {
+      delete event.detail.headers["X-Board-Version"];
+    }
+  });
   // Placed right after the swap, in the same task, so the new lanes never paint unplaced.
   document.addEventListener("htmx:afterSwap", function (event) { place(event.target); });
   document.addEventListener("htmx:beforeSwap", function (event) {
@@ -303,9 +388,21 @@
     var list = document.querySelector(".bd-queue__list");
     if (list) list.scrollTop = queueScroll;
     markSelected();
+    syncClock();
+    tick();
   });
 
   place(document);  // the script is deferred: the lanes are parsed by now
+  syncClock();
+  tick();
+  setInterval(tick, CLOCK_MS);
+  // Back to a tab left in the background: ask at once (a poll, so 204 when nothing changed).
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "visible" && live()) {
+      tick();
+      htmx.trigger(document.body, "board-poll");
+    }
+  });
   document.addEventListener("pointerdown", onPointerDown);
   document.addEventListener("pointermove", onPointerMove);
   document.addEventListener("pointerup", onPointerUp);

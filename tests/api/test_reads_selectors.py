@@ -269,7 +269,8 @@ def test_cockpit_lists_open_tickets_by_priority_then_oldest_first():
     assert cockpit["counts"]["by_state"]["TRIAGED"] == 4
     assert "CANCELLED" not in cockpit["counts"]["by_state"]
     assert cockpit["counts"]["by_priority"] == {"EMERGENCY": 1, "URGENT": 2, "ROUTINE": 1}
-    assert cockpit["page"] == {"limit": 200, "offset": 0, "total": 4, "next_offset": None}
+    assert cockpit["page"] == {"limit": 50, "offset": 0, "total": 4, "next_offset": None, "next_cursor": None}
+    assert cockpit["next_cursor"] is None
 
 
 def test_cockpit_sla_status_follows_the_priority_targets():
@@ -347,7 +348,8 @@ def test_cockpit_filters_and_pages():
     triaged("URGENT", incident_type="HARDWARE_REPLACEMENT")
     dispatcher = actor_for(Role.DISPATCHER)
     first = dispatcher_cockpit(actor=dispatcher, commands=COMMANDS, site_id=[str(site.id)], limit=2)
-    assert first["page"] == {"limit": 2, "offset": 0, "total": 5, "next_offset": 2}
+    assert first["page"] == {"limit": 2, "offset": 0, "total": 5, "next_offset": 2, "next_cursor": first["next_cursor"]}
+    assert first["next_cursor"]
     second = dispatcher_cockpit(actor=dispatcher, commands=COMMANDS, site_id=[str(site.id)], limit=2, offset=2)
     last = dispatcher_cockpit(actor=dispatcher, commands=COMMANDS, site_id=[str(site.id)], limit=2, offset=4)
     assert queue_ids(first) + queue_ids(second) + queue_ids(last) == [str(t.id) for t in tickets]

@@ -1,5 +1,6 @@
 """The dispatch board in headless Chromium: a busy day renders with lanes and blocks, a ticket is
-booked from the queue, and a drag onto an occupied slot is refused with the reason shown."""
+booked from the queue, and a drag onto an occupied slot is refused with the reason shown; a poll
+that finds nothing changed leaves the page alone, and another dispatcher's move shows at the next."""
 
 from __future__ import annotations
 
@@ -141,11 +142,11 @@ def busy_day() -> dict:
     return {"techs": techs, "jobs": jobs, "queue": queue}
 
 
-def log_in(live_server, page) -> None:
+def log_in(live_server, page, username: str = "riley") -> None:
     role_groups_sync()
-    UserFactory(username="riley", role="dispatcher")
+    UserFactory(username=username, role="dispatcher")
     page.goto(live_server.url + "/admin/login/?next=/board/")
-    page.fill("#id_username", "riley")
+    page.fill("#id_username", username)
     page.fill("#id_password", "correct-horse-battery")
     page.click("input[type=submit]")
 
@@ -259,3 +260,152 @@ def test_a_dispatcher_books_from_the_queue_and_a_clashing_drag_is_refused(live_s
         timeout=15000,
     )
     assert page.locator(f'.bd-qitem[data-ticket-id="{routine.id}"]').count() == 0
+
+
+# --- the live refresh: nothing changed, nothing moves ----------------------------------------------
+
+# Every change under the lanes, but for the page's own clocks (ages, SLA countdowns, the now line),
+# which may tick between two polls, and htmx's htmx-request class while a request is out.
+WATCH = """() => {
+  const clocks = "[data-since], [data-sla-deadline], .bd-now";
+  const classes = (value) => (value || "").split(/\\s+/).filter((name) => name && name !== "htmx-request").join(" ");
+  window.__live = document.getElementById("bd-live");
+  window.__mutations = [];
+  if (window.__observer) window.__observer.disconnect();
+  window.__observer = new MutationObserver((records) => records.forEach((record) => {
+    const el = record.target.nodeType === 1 ? record.target : record.target.parentElement;
+    if (el && el.closest(clocks)) return;
+    if (record.attributeName === "class" && classes(record.oldValue) === classes(el.getAttribute("class"))) return;
+    window.__mutations.push(record.type + " " + (record.attributeName || "") + " " + (el ? el.className : ""));
+  }));
+  window.__observer.observe(document.querySelector(".bd-grid"), {
+    subtree: true, childList: true, attributes: true, attributeOldValue: true, characterData: true,
+  });
+  if (!window.__polls) {
+    window.__polls = [];
+    // beforeSwap: the answer to #bd-live's request, 204 included, while the element is still in the page.
+    document.addEventListener("htmx:beforeSwap", (event) => {
+      if (event.detail.elt && event.detail.elt.id === "bd-live") window.__polls.push(event.detail.xhr.status);
+    });
+  }
+}"""
+BLOCK_BOXES = """() => Array.from(document.querySelectorAll(".bd-block"), (block) => {
+  const box = block.getBoundingClientRect();
+  return [block.dataset.appointmentId, box.x, box.y, box.width, box.height];
+})"""
+
+
+def poll_now(page) -> int:
+    """Ask #bd-live to poll now (as its timer does, with its version) and wait for the answer."""
+    count = page.evaluate("() => window.__polls.length")
+    page.evaluate("() => htmx.trigger(document.body, 'board-poll')")
+    page.wait_for_function(f"() => window.__polls.length > {count}")
+    return page.evaluate("() => window.__polls[window.__polls.length - 1]")
+
+
+def poll_until_rendered(page) -> None:
+    """Poll until one answer is the day rendered again (200). A timer's poll sent just before the
+    change may answer 204 first; htmx drops a trigger while the element's request is out."""
+    count = page.evaluate("() => window.__polls.length")
+    for _ in range(3):
+        poll_now(page)
+        if 200 in page.evaluate(f"() => window.__polls.slice({count})"):
+            return
+    raise AssertionError(f"no poll rendered the day: {page.evaluate('() => window.__polls')}")
+
+
+def assert_untouched(page, boxes) -> None:
+    assert page.evaluate("() => document.getElementById('bd-live') === window.__live")
+    assert page.evaluate("() => window.__mutations") == []
+    assert page.evaluate(BLOCK_BOXES) == boxes
+
+
+def test_a_quiet_poll_leaves_the_page_alone_and_another_dispatchers_move_shows_at_the_next(live_server, browser, page):
+    day = busy_day()
+    log_in(live_server, page)
+    board_url = f"{live_server.url}/board/?day={tomorrow().isoformat()}"
+    page.goto(board_url)
+    page.wait_for_selector(".bd-lane")
+    version = page.locator("#bd-live").get_attribute("data-version")
+    page.evaluate(WATCH)
+    boxes = page.evaluate(BLOCK_BOXES)
+    assert len(boxes) == 7
+
+    # Nothing changed: the poll is answered 204, nothing is swapped, no block moves.
+    assert poll_now(page) == 204
+    assert_untouched(page, boxes)
+
+    # A second dispatcher, in another browser, drags Dana's 10:00 job to Luis at 11:00.
+    other_context = browser.new_context(viewport={"width": 1400, "height": 900})
+    try:
+        other = other_context.new_page()
+        log_in(live_server, other, username="morgan")
+        other.goto(board_url)
+        other.wait_for_selector(".bd-lane")
+        mine = day["jobs"]["dana_2"]
+        box = other.locator(f'.bd-block[data-ticket-id="{mine.id}"]').bounding_box()
+        luis_track = other.locator(f'.bd-track[data-technician-id="{day["techs"]["luis"].id}"]').bounding_box()
+        drag(
+            other,
+            (box["x"] + 6, box["y"] + box["height"] / 2),
+            (x_at(other, luis_track, at(11)) + 6, luis_track["y"] + luis_track["height"] / 2),
+        )
+        other.wait_for_selector("#bd-notice.bd-notice--ok")
+    finally:
+        other_context.close()
+    assert Appointment.objects.get(ticket=mine, status="CONFIRMED").technician == day["techs"]["luis"]
+
+    # This board sees it at its next poll: a new version, the lanes rendered again.
+    luis_block = f'.bd-track[data-technician-id="{day["techs"]["luis"].id}"] .bd-block[data-ticket-id="{mine.id}"]'
+    poll_until_rendered(page)
+    page.wait_for_selector(luis_block)
+    assert page.locator("#bd-live").get_attribute("data-version") != version
+    shot(page, "board-after-another-dispatchers-move")
+
+    # A change made elsewhere than on a board (time off entered in the back office) shows the same way.
+    TimeOffFactory(technician=day["techs"]["marcus"], start=at(15), end=at(16), reason="Forklift training")
+    poll_until_rendered(page)
+    page.wait_for_selector(".bd-shade--timeoff:has-text('Forklift training')")
+
+    # Quiet again: the new version is the current one, and the next poll changes nothing.
+    page.evaluate(WATCH)
+    boxes = page.evaluate(BLOCK_BOXES)
+    assert poll_now(page) == 204
+    assert_untouched(page, boxes)
+
+    # A booking or a move made on this page (board-changed) asks without the version: the day as it is.
+    count = page.evaluate("() => window.__polls.length")
+    page.evaluate("() => htmx.trigger(document.body, 'board-changed')")
+    page.wait_for_function(f"() => window.__polls.slice({count}).includes(200)")
+
+
+def test_the_page_moves_its_clocks_between_refreshes(live_server, page):
+    day = busy_day()
+    log_in(live_server, page)
+    # The browser's clock under the test's hand, from now: the server's stays real.
+    page.clock.install(time=datetime.now(tz=LA))
+    page.goto(f"{live_server.url}/board/?day={tomorrow().isoformat()}")
+    page.wait_for_selector(".bd-lane")
+    urgent = page.locator(f'.bd-qitem[data-ticket-id="{day["queue"]["urgent"].id}"]')
+    # An urgent ticket has 4 h: healthy, so no badge yet, and just opened.
+    assert urgent.locator(".bd-sla").is_hidden()
+    assert urgent.locator(".bd-qitem__age").inner_text() == "now"
+
+    # 3 h 30 min later (the polls meanwhile answer 204: nothing changed), half an hour is left.
+    page.clock.fast_forward("03:30:00")
+    page.wait_for_function(
+        f"""() => {{ const el = document.querySelector('.bd-qitem[data-ticket-id="{day["queue"]["urgent"].id}"] .bd-sla');
+                     return el && !el.hidden; }}"""
+    )
+    badge = urgent.locator(".bd-sla")
+    assert "bd-sla--warning" in badge.get_attribute("class")
+    assert badge.inner_text() in ("SLA 00:30 left", "SLA 00:29 left")
+    assert urgent.locator(".bd-qitem__age").inner_text() == "3 h"
+
+    # An hour more and it is missed.
+    page.clock.fast_forward("01:00:00")
+    page.wait_for_function(
+        f"""() => document.querySelector('.bd-qitem[data-ticket-id="{day["queue"]["urgent"].id}"] .bd-sla')
+                     .classList.contains('bd-sla--breach')"""
+    )
+    assert urgent.locator(".bd-sla").inner_text() in ("SLA missed -00:30", "SLA missed -00:31")
