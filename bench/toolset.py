@@ -339,7 +339,7 @@ def command_preload(args) -> dict:
     from django.utils import timezone
 
     from dispatch.tickets.audit import AUDIT_LANES, _event_digest, _lane_seal, _ticket_seal, lane_head_empty, lane_of
-    from dispatch.tickets.models import Account, AuditChainHead, Site
+    from dispatch.tickets.models import Account, AuditChainHead, Site, ticket_queue_rank
 
     started = time.monotonic()
     rng = random.Random(20260213)
@@ -439,13 +439,14 @@ def command_preload(args) -> dict:
                 for source, target in moves:
                     moved += 1
                     transitions.append((ticket_id, moved, source, target, event.id, event.created_at))
+            priority = rng.choice(priorities)
             ticket_rows.append(
                 (
                     ticket_id,
                     site.account_id,
                     site.id,
                     state,
-                    rng.choice(priorities),
+                    priority,
                     rng.choice(incident_types),
                     f"Preloaded job {index}",
                     "",
@@ -461,12 +462,16 @@ def command_preload(args) -> dict:
                     len(history),
                     prev_hash,
                     _ticket_seal(ticket_id, len(history), prev_hash),
+                    # The executor keeps the queue order and the time a job was done on the row;
+                    # a COPY must write them too.
+                    ticket_queue_rank(state, priority),
+                    created + timedelta(minutes=5 * len(history)) if state in ("CLOSED", "CANCELLED") else None,
                 )
             )
         with raw.copy(
             "COPY tickets_ticket (id, account_id, site_id, state, priority, incident_type, summary, description, "
             "customer_name, customer_phone, customer_email, currency, assigned_tech_id, version, created_at, "
-            "updated_at, transition_seq, audit_seq, audit_hash, audit_seal) FROM STDIN"
+            "updated_at, transition_seq, audit_seq, audit_hash, audit_seal, queue_rank, done_at) FROM STDIN"
         ) as copy:
             for row in ticket_rows:
                 copy.write_row(row)

@@ -22,6 +22,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -35,6 +36,7 @@ from .booking import SCHEDULE_BOOK, SCHEDULE_MOVE, appointment_book, appointment
 BOARD_ROLES = frozenset({Role.DISPATCHER, Role.ADMIN})
 # The version of the live part the page shows, sent with each poll and answered with each refresh.
 VERSION_HEADER = "X-Board-Version"
+NOW_HEADER = "X-Board-Now"
 
 
 def board_access(view):
@@ -95,6 +97,7 @@ def _board_context(request, day: date, *, version: str | None = None) -> dict:
     return {"board": board, "board_version": version}
 
 
+@never_cache
 @require_GET
 @board_access
 def board(request):
@@ -106,6 +109,7 @@ def board(request):
     return render(request, "scheduling/board.html", context)
 
 
+@never_cache
 @require_GET
 @board_access
 def board_live(request):
@@ -118,6 +122,9 @@ def board_live(request):
     else:
         response = render(request, "scheduling/_live.html", _board_context(request, day, version=version))
     response[VERSION_HEADER] = version
+    # The server's clock with every answer, 204s included: the page's clocks (now line, ages,
+    # SLA countdowns) and its "checked" time stay right while nothing is re-rendered.
+    response[NOW_HEADER] = timezone.now().isoformat()
     return response
 
 

@@ -43,7 +43,7 @@ from dispatch.common.errors import DispatchError
 
 from . import policy
 from .admin_actions import CancelForm, cents, incident_type_choices, ticket_action, ticket_actions
-from .catalog import TicketFlag, incident_keywords, ticket_flags, ticket_marks
+from .catalog import TicketFlag, incident_type_names, ticket_flags, ticket_marks
 from .commands import tool_names
 from .models import (
     Account,
@@ -58,16 +58,23 @@ from .models import (
 )
 from .search import tickets_search
 from .services import TICKET_CANCEL, TICKET_CREATE, ticket_cancel, ticket_create
-from .states import OPEN_STATES, PIPELINE, TERMINAL_STATES
+from .states import OPEN_STATES, PIPELINE, TERMINAL_STATES, TicketState
 
 # Done tiles count what finished lately: all-time totals grow with history, and the count with it.
 DONE_TILE_DAYS = 30
 
 
+def _tile_filter(state: TicketState) -> dict[str, str]:
+    # A done tile opens the same tickets it counts, not the whole history of that state.
+    if state in TERMINAL_STATES:
+        return {"state__exact": state.value, FinishedFilter.parameter_name: str(DONE_TILE_DAYS)}
+    return {"state__exact": state.value}
+
+
 def ticket_state_tiles() -> list[dict]:
     """Ticket counts per state (and how many of them are emergencies): every open ticket, and the
     tickets closed or cancelled in the last DONE_TILE_DAYS days. Two grouped queries over index
-    ranges (state+priority, state+updated_at), so the cost follows the work in hand, not history."""
+    ranges (state+priority, state+done_at), so the cost follows the work in hand, not history."""
     counts: dict[str, int] = {}
     emergencies: dict[str, int] = {}
     # order_by() drops the model's default ordering, which would otherwise split the groups.
@@ -84,7 +91,7 @@ def ticket_state_tiles() -> list[dict]:
     since = timezone.now() - timedelta(days=DONE_TILE_DAYS)
     done_rows = (
         Ticket.objects.order_by()
-        .filter(state__in=list(TERMINAL_STATES), updated_at__gte=since)
+        .filter(state__in=list(TERMINAL_STATES), done_at__gte=since)
         .values("state")
         .annotate(n=Count("pk"))
     )
@@ -103,7 +110,7 @@ def ticket_state_tiles() -> list[dict]:
                     "label": state.label,
                     "count": counts.get(state, 0),
                     "emergencies": emergencies.get(state, 0),
-                    "url": f"{changelist}?{urlencode({'state__exact': state.value})}",
+                    "url": f"{changelist}?{urlencode(_tile_filter(state))}",
                 }
                 for state in states
             ],
@@ -273,6 +280,22 @@ def _flag_column(flag: TicketFlag) -> Callable[[Ticket], str | None]:
     return admin.display(description=flag.label)(column)
 
 
+class FinishedFilter(admin.SimpleListFilter):
+    """Closed or cancelled lately (by when, not by the last change to the row)."""
+
+    title = "finished"
+    parameter_name = "finished_within"
+
+    def lookups(self, request, model_admin):
+        return [("1", "Today"), ("7", "Last 7 days"), (str(DONE_TILE_DAYS), f"Last {DONE_TILE_DAYS} days")]
+
+    def queryset(self, request, queryset):
+        days = self.value()
+        if not days or not days.isdigit() or not 1 <= int(days) <= 3660:
+            return queryset
+        return queryset.filter(done_at__gte=timezone.now() - timedelta(days=int(days)))
+
+
 class IncidentTypeFilter(admin.SimpleListFilter):
     """The incident types the templates define (a small table), not DISTINCT over every ticket."""
 
@@ -280,7 +303,7 @@ class IncidentTypeFilter(admin.SimpleListFilter):
     parameter_name = "incident_type"
 
     def lookups(self, request, model_admin):
-        return [(kind, kind.replace("_", " ").capitalize()) for kind in sorted(incident_keywords())]
+        return sorted(incident_type_names().items(), key=lambda item: item[1])
 
     def queryset(self, request, queryset):
         return queryset.filter(incident_type=self.value()) if self.value() else queryset
@@ -385,7 +408,7 @@ class TicketAdmin(DispatchModelAdmin):
     list_display_links = ("ref", "summary_cell")
     # Every FK a column shows is joined here: the list costs the same queries for 5 rows or 500.
     list_select_related = ("account", "site", "assigned_tech")
-    list_filter = ("state", "priority", IncidentTypeFilter, "assigned_tech", "site__service_region")
+    list_filter = ("state", "priority", FinishedFilter, IncidentTypeFilter, "assigned_tech", "site__service_region")
     # What the search box covers; get_search_results (tickets/search.py) does the searching.
     search_fields = (
         "summary",

@@ -128,7 +128,8 @@ PRIORITY_QUEUE_ORDER = (Priority.EMERGENCY, Priority.URGENT, Priority.ROUTINE)
 def ticket_queue_rank(state: str, priority: str) -> int:
     """Where a ticket stands in the queue a dispatcher works: open before done, emergencies first,
     then along the pipeline (newest first within a rank, by created_at). Kept on the row by the
-    executor, so the back office's list is one index scan at any size."""
+    executor, so the back office's list is one index scan at any size. Changing this formula
+    needs a migration that recomputes the rows (see 0012_ticket_queue_rank)."""
     done = 1 if state in TERMINAL_STATES else 0
     urgency = PRIORITY_QUEUE_ORDER.index(priority) if priority in PRIORITY_QUEUE_ORDER else len(PRIORITY_QUEUE_ORDER)
     stage = PIPELINE_STATES.index(state) if state in PIPELINE_STATES else len(PIPELINE_STATES)
@@ -181,6 +182,9 @@ class Ticket(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     # ticket_queue_rank(state, priority), written by the executor with every change of either.
     queue_rank = models.PositiveIntegerField(default=200, editable=False)
+    # When the ticket was closed or cancelled (null while open), written by the executor: "done
+    # lately" is this, not updated_at, which an invoice approved months later also moves.
+    done_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at"]
@@ -189,7 +193,7 @@ class Ticket(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
             models.Index(fields=["queue_rank", "-created_at", "-id"], name="ticket_queue_order"),
             models.Index(fields=["state", "priority"], name="ticket_state_priority"),
             # The dashboard's "done lately" tiles: closed or cancelled since a date.
-            models.Index(fields=["state", "updated_at"], name="ticket_state_updated"),
+            models.Index(fields=["state", "done_at"], name="ticket_state_done"),
             models.Index(fields=["assigned_tech", "state"], name="ticket_tech_state"),
             models.Index(fields=["customer_phone", "created_at"], name="ticket_phone_created"),
             # Email is matched case-insensitively (`customer_email__iexact` is UPPER(...) = UPPER(...)).
@@ -391,7 +395,7 @@ class AuditEvent(models.Model):
         indexes = [
             # The back office's audit list, newest first, and its tool filter over a million rows.
             models.Index(fields=["-created_at", "-id"], name="audit_recent"),
-            models.Index(fields=["tool_name", "-created_at"], name="audit_tool_recent"),
+            models.Index(fields=["tool_name", "-created_at", "-id"], name="audit_tool_recent"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["ticket", "seq"], name="audit_ticket_seq_unique"),

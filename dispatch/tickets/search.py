@@ -36,13 +36,18 @@ def reference_range(term: str) -> tuple[uuid.UUID, uuid.UUID] | None:
 
 
 def tickets_search(queryset: QuerySet[Ticket], search_term: str) -> QuerySet[Ticket]:
-    """The tickets of `queryset` that the search box's term finds."""
+    """The tickets of `queryset` that the search box's term finds. "RD-…" is a reference only;
+    bare digits may be a reference or a phone number ("5105550199" is both shapes), so they
+    find either."""
     span = reference_range(search_term)
-    if span is not None:
+    if span is not None and search_term.strip().lower().startswith("rd-"):
         return queryset.filter(id__gte=span[0], id__lte=span[1])
+    words = Q()
     for word in _words(search_term)[:MAX_WORDS]:
-        queryset = queryset.filter(_word_matches(word))
-    return queryset
+        words &= _word_matches(word)
+    if span is not None:
+        return queryset.filter(Q(id__gte=span[0], id__lte=span[1]) | words)
+    return queryset.filter(words)
 
 
 def _words(term: str) -> list[str]:

@@ -34,7 +34,7 @@ from . import policy
 from .audit import audit_append, audit_event, audit_link
 from .commands import Command
 from .models import AuditEvent, StateTransition, Ticket, ticket_queue_rank
-from .states import CREATION_STATES, TicketState
+from .states import CREATION_STATES, TERMINAL_STATES, TicketState
 from .transitions import transition_method
 
 # Kept under their old names for the services that raise them directly.
@@ -198,6 +198,8 @@ def ticket_change(
         # miss means the row changed without our lock (raw SQL, a database without row locks),
         # and the change is refused rather than overwriting it.
         ticket.queue_rank = ticket_queue_rank(ticket.state, ticket.priority)
+        if ticket.state != before_state:
+            ticket.done_at = timezone.now() if ticket.state in TERMINAL_STATES else None
         changed = [name for name, value in before.items() if getattr(ticket, name) != value]
         try:
             ticket.save(update_fields=[*changed, "updated_at"])

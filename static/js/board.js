@@ -73,6 +73,26 @@
     if (!isNaN(generated)) skew = generated - Date.now();
   }
 
+  // Every answer of the refresh carries the server's time (X-Board-Now), a 204 included: the skew
+  // follows it, and the "checked" time shows the board is still being kept up to date.
+  var checkedFormat = null;
+  function checked(event) {
+    var xhr = event.detail && event.detail.xhr;
+    var root = live();
+    if (!xhr || !root || event.detail.elt !== root || !event.detail.successful) return;
+    var serverNow = Date.parse(xhr.getResponseHeader("X-Board-Now") || "");
+    if (isNaN(serverNow)) return;
+    skew = serverNow - Date.now();
+    if (!checkedFormat) {
+      checkedFormat = new Intl.DateTimeFormat("en-GB", {
+        hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23", timeZone: board().dataset.zone,
+      });
+    }
+    // After a swap the new element shows its own render time; after a 204 the old one moves on.
+    var label = live().querySelector("[data-checked]");
+    if (label) setText(label, checkedFormat.format(new Date(serverNow)));
+  }
+
   function setText(el, text) {
     if (el.textContent !== text) el.textContent = text;
   }
@@ -377,6 +397,7 @@
   });
   // Placed right after the swap, in the same task, so the new lanes never paint unplaced.
   document.addEventListener("htmx:afterSwap", function (event) { place(event.target); });
+  document.addEventListener("htmx:afterRequest", checked);
   document.addEventListener("htmx:beforeSwap", function (event) {
     if (event.detail.target && event.detail.target.id === "bd-live") {
       var list = document.querySelector(".bd-queue__list");

@@ -65,6 +65,27 @@ def test_the_done_tiles_count_the_last_thirty_days(dispatcher_client, time_machi
 
     assert tile(response, "CANCELLED")["count"] == 1
     assert "last 30 days" in response.content.decode()
+    # The tile opens what it counts, not every cancellation ever.
+    listed = dispatcher_client.get(tile(response, "CANCELLED")["url"]).context["cl"].result_list
+    assert [t.pk for t in listed] == [lately.pk]
+
+
+def test_an_old_closed_job_touched_today_is_not_done_lately(dispatcher_client, time_machine):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from dispatch.tickets.models import Ticket
+
+    time_machine.move_to(timezone.now() - timedelta(days=90), tick=False)
+    closed = ticket_at("CLOSED")
+    time_machine.move_to(timezone.now() + timedelta(days=90), tick=False)
+    # Touched today (an invoice approved months after the job, say): only updated_at moves.
+    Ticket.objects.filter(pk=closed.pk).update(updated_at=timezone.now())
+
+    response = dispatcher_client.get(reverse("admin:index"))
+
+    assert tile(response, "CLOSED")["count"] == 0
 
 
 def test_a_tile_opens_the_list_of_its_state(dispatcher_client):

@@ -379,19 +379,24 @@ def test_a_quiet_poll_leaves_the_page_alone_and_another_dispatchers_move_shows_a
     page.wait_for_function(f"() => window.__polls.slice({count}).includes(200)")
 
 
-def test_the_page_moves_its_clocks_between_refreshes(live_server, page):
+def test_the_page_moves_its_clocks_between_refreshes(live_server, page, time_machine):
     day = busy_day()
     log_in(live_server, page)
-    # The browser's clock under the test's hand, from now: the server's stays real.
-    page.clock.install(time=datetime.now(tz=LA))
+    # Both clocks under the test's hand, moved together: the browser's (Playwright) and the
+    # server's (time-machine), whose time every refresh answer carries and the page follows.
+    start = datetime.now(tz=LA)
+    time_machine.move_to(start, tick=True)
+    page.clock.install(time=start)
     page.goto(f"{live_server.url}/board/?day={tomorrow().isoformat()}")
     page.wait_for_selector(".bd-lane")
     urgent = page.locator(f'.bd-qitem[data-ticket-id="{day["queue"]["urgent"].id}"]')
     # An urgent ticket has 4 h: healthy, so no badge yet, and just opened.
     assert urgent.locator(".bd-sla").is_hidden()
     assert urgent.locator(".bd-qitem__age").inner_text() == "now"
+    first_checked = page.inner_text("[data-checked]")
 
     # 3 h 30 min later (the polls meanwhile answer 204: nothing changed), half an hour is left.
+    time_machine.shift(timedelta(hours=3, minutes=30))
     page.clock.fast_forward("03:30:00")
     page.wait_for_function(
         f"""() => {{ const el = document.querySelector('.bd-qitem[data-ticket-id="{day["queue"]["urgent"].id}"] .bd-sla');
@@ -401,8 +406,11 @@ def test_the_page_moves_its_clocks_between_refreshes(live_server, page):
     assert "bd-sla--warning" in badge.get_attribute("class")
     assert badge.inner_text() in ("SLA 00:30 left", "SLA 00:29 left")
     assert urgent.locator(".bd-qitem__age").inner_text() == "3 h"
+    # The polls found nothing new (204), and the page says it checked, at the server's time.
+    assert page.inner_text("[data-checked]") != first_checked
 
     # An hour more and it is missed.
+    time_machine.shift(timedelta(hours=1))
     page.clock.fast_forward("01:00:00")
     page.wait_for_function(
         f"""() => document.querySelector('.bd-qitem[data-ticket-id="{day["queue"]["urgent"].id}"] .bd-sla')

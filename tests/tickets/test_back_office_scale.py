@@ -35,6 +35,9 @@ def test_the_executor_keeps_every_tickets_queue_rank():
     assert ranks_match()
     urgent.refresh_from_db()
     plain.refresh_from_db()
+    # ...and when it was done: set by the cancellation, null while open.
+    assert plain.done_at is not None and urgent.done_at is None
+    assert Ticket.objects.get(state="INVOICED").done_at is None
     assert urgent.queue_rank < Ticket.objects.get(state="ON_HOLD").queue_rank < plain.queue_rank
 
 
@@ -79,6 +82,8 @@ def test_words_find_tickets_by_their_own_text_their_site_and_their_customer():
     assert found("san francisco") == {by_site}
     assert found("HARBOR") >= {by_site}
     assert found("lopez") == {by_caller} and found("5550199") == {by_caller}
+    # A whole number is the shape of a reference too: it still finds the caller.
+    assert found("5105550199") == {by_caller} and found("+15105550199") == {by_caller}
     assert found('"stuck open" rain') == {by_summary}
     assert found("stuck pier") == set()  # every word must match
     assert found("100%") == set() and found("_") == set()  # LIKE's wildcards are plain characters
@@ -173,3 +178,63 @@ def test_the_audit_list_and_its_tool_filter_read_their_indexes(admin_client):
 
     assert "audit_recent" in plan_of(listing.queryset[:50], ordered=True)
     assert "audit_tool_recent" in plan_of(filtered.queryset[:50], ordered=True)
+
+
+def test_a_web_process_knows_every_command_the_code_defines(tmp_path):
+    # A fresh interpreter, as a web server starts: settings, apps, URLs; no test has imported more.
+    import re
+    import subprocess
+    import sys
+
+    from django.conf import settings
+
+    script = (
+        "import django, json; django.setup(); import config.urls; "
+        "from dispatch.tickets.commands import tool_names; print(json.dumps(tool_names()))"
+    )
+    finished = subprocess.run(
+        [sys.executable, "-c", script], cwd=settings.BASE_DIR, capture_output=True, text=True, timeout=120
+    )
+    known = set(__import__("json").loads(finished.stdout.strip().splitlines()[-1]))
+    source = "\n".join(path.read_text() for path in (settings.BASE_DIR / "dispatch").rglob("*.py"))
+    defined = set(re.findall(r'(?<![\w.])command\(\s*"([a-z_.]+)"', source))
+
+    assert defined and defined <= known, sorted(defined - known)
+
+
+def test_the_migration_backfills_the_rank_the_executor_keeps():
+    import importlib
+
+    from django.apps import apps
+
+    from dispatch.tickets.models import Priority
+    from dispatch.tickets.states import TicketState
+
+    migration = importlib.import_module("dispatch.tickets.migrations.0012_ticket_queue_rank")
+    for state in TicketState:
+        for priority in Priority:
+            assert migration.rank(state, priority) == ticket_queue_rank(state, priority), (state, priority)
+
+    ticket_new(), ticket_at("ON_HOLD"), ticket_at("CLOSED")
+    Ticket.objects.update(queue_rank=0)  # as a table before the column existed
+    migration.queue_ranks_backfill(apps, None)
+    assert ranks_match()
+
+
+def test_the_migration_backfills_when_closed_tickets_were_done():
+    import importlib
+
+    from django.apps import apps
+
+    from dispatch.tickets.models import StateTransition
+
+    migration = importlib.import_module("dispatch.tickets.migrations.0014_back_office_indexes")
+    closed, still_open = ticket_at("CLOSED"), ticket_new()
+    Ticket.objects.update(done_at=None)  # as a table before the column existed
+
+    migration.done_at_backfill(apps, None)
+
+    closed.refresh_from_db()
+    still_open.refresh_from_db()
+    entered = StateTransition.objects.filter(ticket=closed, to_state="CLOSED").latest("seq").created_at
+    assert closed.done_at == entered and still_open.done_at is None

@@ -3,19 +3,32 @@
 from django.db import migrations, models
 from django.db.models import Case, Value, When
 
-from dispatch.tickets.models import Priority, ticket_queue_rank
-from dispatch.tickets.states import TicketState
+# The rank as this migration computes it, frozen here: a later change of the formula in
+# models.ticket_queue_rank needs its own backfill migration.
+PRIORITIES = ("EMERGENCY", "URGENT", "ROUTINE")
+PIPELINE = (
+    "NEW", "NEEDS_INFO", "TRIAGED", "APPROVAL_REQUIRED",
+    "READY_TO_SCHEDULE", "SCHEDULE_PROPOSED", "PENDING_CUSTOMER_CONFIRMATION", "SCHEDULED",
+    "DISPATCHED", "ON_SITE", "IN_PROGRESS", "ON_HOLD",
+    "COMPLETED_PENDING_VERIFICATION", "VERIFIED", "INVOICED",
+    "CLOSED", "CANCELLED",
+)  # fmt: skip
+
+
+def rank(state: str, priority: str) -> int:
+    done = 1 if state in ("CLOSED", "CANCELLED") else 0
+    return done * 10_000 + PRIORITIES.index(priority) * 100 + PIPELINE.index(state)
 
 
 def queue_ranks_backfill(apps, schema_editor):
     """Every existing ticket gets its rank in one UPDATE (no state changes: only the new column)."""
     Ticket = apps.get_model("tickets", "Ticket")
     ranks = [
-        When(state=state, priority=priority, then=Value(ticket_queue_rank(state, priority)))
-        for state in TicketState
-        for priority in Priority
+        When(state=state, priority=priority, then=Value(rank(state, priority)))
+        for state in PIPELINE
+        for priority in PRIORITIES
     ]
-    Ticket.objects.update(queue_rank=Case(*ranks, default=Value(ticket_queue_rank("", ""))))
+    Ticket.objects.update(queue_rank=Case(*ranks, default=Value(300 + len(PIPELINE))))
 
 
 class Migration(migrations.Migration):

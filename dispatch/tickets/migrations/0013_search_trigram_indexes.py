@@ -24,6 +24,13 @@ SEARCHED = (
 )
 
 
+class TrigramExtensionKept(TrigramExtension):
+    """Created if missing; left in place when this migration is undone (something else may use it)."""
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        pass
+
+
 def _index(field: str, name: str) -> GinIndex:
     return GinIndex(OpClass(Upper(field), name="gin_trgm_ops"), name=name)
 
@@ -45,6 +52,6 @@ def indexes_drop(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [("tickets", "0012_ticket_queue_rank")]
     operations = [
-        TrigramExtension(),
+        TrigramExtensionKept(),
         migrations.RunPython(indexes_create, indexes_drop, elidable=False),
     ]
