@@ -2,7 +2,7 @@
 Django's test client on a throwaway PostgreSQL holding 100,000 tickets and a million audit events.
 
     .venv/bin/python bench/backoffice.py [--tickets 100000] [--events 1000000] [--runs 15] [--warmup 2] [--keep]
-    .venv/bin/python bench/backoffice.py --reuse /tmp/tmp.XXXXXXXXXX.dispatch-pg [--copy NAME] [--runs 15] [--warmup 2]
+    .venv/bin/python bench/backoffice.py --reuse DATA_DIR [--copy NAME] [--runs 15] [--warmup 2]
 
 The load: the toolset's preload (bench/toolset.py preload: tickets opened over the last two years
 with valid audit chains, about 5.9 events a ticket), then `grow` adds audit events until the table

@@ -44,21 +44,22 @@ def _download(document: documents.Document) -> HttpResponse:
 @never_cache
 @require_GET
 def status_invoice_pdf(request: HttpRequest, token: str) -> HttpResponse:
-    ticket = status_ticket(token)
-    invoice = customer_documents(ticket)["invoice"] if ticket is not None else None
-    if invoice is None:
-        raise Http404("No invoice for this link.")
-    return _download(documents.invoice_pdf(invoice))
+    return _customer_pdf(token, "invoice", documents.invoice_pdf, "No invoice for this link.")
 
 
 @never_cache
 @require_GET
 def status_packet_pdf(request: HttpRequest, token: str) -> HttpResponse:
+    return _customer_pdf(token, "packet", documents.packet_pdf, "No closeout packet for this link.")
+
+
+def _customer_pdf(token: str, kind: str, pdf, missing: str) -> HttpResponse:
+    """The customer's approved document of this kind behind a signed link, or 404."""
     ticket = status_ticket(token)
-    packet = customer_documents(ticket)["packet"] if ticket is not None else None
-    if packet is None:
-        raise Http404("No closeout packet for this link.")
-    return _download(documents.packet_pdf(packet))
+    row = customer_documents(ticket)[kind] if ticket is not None else None
+    if row is None:
+        raise Http404(missing)
+    return _download(pdf(row))
 
 
 def _checked_file(request: HttpRequest, packet: CloseoutPacket) -> dict:
