@@ -126,8 +126,10 @@ def plan_of(queryset, *, bitmap: bool = False, ordered: bool = False) -> str:
         # As on a large table: a sequential scan is never the cheap way.
         cursor.execute("SET LOCAL enable_seqscan = off")
         if ordered:
-            # ...nor is sorting every row to return the first 50: the order must come from an index.
+            # ...nor is sorting every row to return the first 50 (wholly or in steps): the order
+            # must come from an index.
             cursor.execute("SET LOCAL enable_sort = off")
+            cursor.execute("SET LOCAL enable_incremental_sort = off")
         if bitmap:
             # A search's OR of LIKEs is served by a BitmapOr of indexes or by nothing: on a
             # handful of rows the queue index with a filter would look cheaper.
