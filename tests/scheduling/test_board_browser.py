@@ -267,7 +267,7 @@ def test_a_dispatcher_books_from_the_queue_and_a_clashing_drag_is_refused(live_s
 # Every change under the lanes, but for the page's own clocks (ages, SLA countdowns, the now line),
 # which may tick between two polls, and htmx's htmx-request class while a request is out.
 WATCH = """() => {
-  const clocks = "[data-since], [data-sla-deadline], .bd-now";
+  const clocks = "[data-since], [data-sla-deadline], [data-checked], .bd-now";
   const classes = (value) => (value || "").split(/\\s+/).filter((name) => name && name !== "htmx-request").join(" ");
   window.__live = document.getElementById("bd-live");
   window.__mutations = [];
