@@ -15,7 +15,7 @@ export PORT
 DISPATCH_PUBLIC_URL ?= http://127.0.0.1:$(PORT)
 run demo: export DISPATCH_PUBLIC_URL := $(DISPATCH_PUBLIC_URL)
 
-.PHONY: help run test lint test-sqlite test-postgres venv system-deps migrate demo check-deploy clean
+.PHONY: help run test lint test-sqlite test-postgres test-scaleout venv system-deps migrate demo check-deploy clean
 
 help:
 	@echo "make run            install, migrate, load the demo data, serve on PORT (default 8000) with the worker"
@@ -23,6 +23,7 @@ help:
 	@echo "make lint           ruff (lint and format check) and the import contracts (import-linter)"
 	@echo "make test-sqlite    the SQLite pass only        (PYTEST_ARGS='tests/common -x' to narrow)"
 	@echo "make test-postgres  the PostgreSQL pass only"
+	@echo "make test-scaleout  two web and two worker processes on PostgreSQL, Redis and S3, driven over HTTP"
 	@echo "make venv           create .venv and install the pinned dependencies"
 	@echo "make system-deps    install postgresql, chromium, fonts-dejavu-core, poppler-utils, zbar-tools if missing"
 	@echo "make migrate        apply migrations to the development database"
@@ -56,7 +57,9 @@ test: venv system-deps
 	$(MAKE) --no-print-directory test-sqlite || status=1; \
 	sqlite_seconds=$$((SECONDS - start)); \
 	$(MAKE) --no-print-directory test-postgres || status=1; \
-	echo "make test: SQLite pass $${sqlite_seconds}s, PostgreSQL pass $$((SECONDS - start - sqlite_seconds))s, total $$((SECONDS - start))s"; \
+	postgres_seconds=$$((SECONDS - start - sqlite_seconds)); \
+	$(MAKE) --no-print-directory test-scaleout || status=1; \
+	echo "make test: SQLite pass $${sqlite_seconds}s, PostgreSQL pass $${postgres_seconds}s, scale-out run $$((SECONDS - start - sqlite_seconds - postgres_seconds))s, total $$((SECONDS - start))s"; \
 	if [[ $$status -ne 0 ]]; then echo "make test: FAILED"; else echo "make test: passed on SQLite and PostgreSQL"; fi; \
 	exit $$status
 
@@ -74,6 +77,12 @@ test-sqlite: venv
 test-postgres: venv
 	@echo "== tests on PostgreSQL =="
 	scripts/with_postgres.sh $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# A whole deployment on this machine (scaleout/deployment.py): PostgreSQL, Redis, S3 (moto),
+# two gunicorn web processes and two django-q2 worker clusters; torn down whatever happens.
+test-scaleout: venv
+	@echo "== scale-out run =="
+	$(VENV)/bin/pytest -c scaleout/pytest.ini scaleout -q --durations=10
 
 check-deploy: venv
 	DJANGO_SETTINGS_MODULE=config.settings.production \

@@ -209,7 +209,7 @@ _measured: dict[str, set[int]] = {"server": set(), "database": set()}
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def _tree_cpu_seconds(pid: int) -> float:
+def tree_cpu_seconds(pid: int) -> float:
     """User plus system CPU of a process and all its descendants, including those that exited
     (a server closing a connection ends its backend: its CPU moves to the parent's children times)."""
     total, pending = 0.0, [pid]
@@ -227,7 +227,7 @@ def _tree_cpu_seconds(pid: int) -> float:
 
 
 def cpu_snapshot() -> dict[str, float]:
-    snapshot = {name: sum(_tree_cpu_seconds(pid) for pid in pids) for name, pids in _measured.items()}
+    snapshot = {name: sum(tree_cpu_seconds(pid) for pid in pids) for name, pids in _measured.items()}
     snapshot["client"] = time.process_time()
     return snapshot
 

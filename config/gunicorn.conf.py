@@ -22,6 +22,10 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 # GUNICORN_ACCESS_LOG=- (stdout) or a file path to have gunicorn write one as well.
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 errorlog = "-"
+# gunicorn's control socket (for `gunicornc`) lives at one path per user by default, so a second
+# server on the same machine would take over the first one's. Off unless a path is given.
+control_socket = os.environ.get("GUNICORN_CONTROL_SOCKET", "")
+control_socket_disable = not control_socket
 
 
 def on_starting(server):

@@ -5,6 +5,7 @@
 #   fonts-dejavu-core fonts for the PDFs and the screenshots
 #   poppler-utils     pdftotext/pdftoppm, used to read rendered PDFs back
 #   zbar-tools        zbarimg, which reads the QR code on a rendered closeout packet's cover
+#   redis-server      the task broker of the scale-out run (several web and worker processes)
 # With arguments, only those packages are checked.
 set -euo pipefail
 
@@ -15,6 +16,7 @@ is_installed() {
         fonts-dejavu-core) [[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]] ;;
         poppler-utils) command -v pdftotext >/dev/null && command -v pdftoppm >/dev/null ;;
         zbar-tools) command -v zbarimg >/dev/null ;;
+        redis-server) [[ -x /usr/bin/redis-server ]] ;;
         *) dpkg -s "$1" >/dev/null 2>&1 ;;
     esac
 }
@@ -22,7 +24,7 @@ is_installed() {
 if [[ $# -gt 0 ]]; then
     wanted=("$@")
 else
-    wanted=(postgresql chromium fonts-dejavu-core poppler-utils zbar-tools)
+    wanted=(postgresql chromium fonts-dejavu-core poppler-utils zbar-tools redis-server)
 fi
 
 missing=()

@@ -210,6 +210,11 @@ if os.environ.get("DISPATCH_S3_BUCKET"):
         signature_version="s3v4",
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
+        # botocore's defaults (60 s to connect, 60 s to read, retried) would hold a web worker for
+        # minutes when the store stops answering; an upload then fails with a clear 503 instead.
+        connect_timeout=5,
+        read_timeout=20,
+        retries={"total_max_attempts": 3, "mode": "standard"},
     )
 
 LOGIN_URL = "/admin/login/"
@@ -299,6 +304,15 @@ DISPATCH_PARTS_TAX_RATE_BPS = int(os.environ.get("DISPATCH_PARTS_TAX_RATE_BPS", 
 # Outbound delivery: "console" (log only), "file" (JSON lines) or "live" (Twilio SMS and SMTP email).
 DISPATCH_MESSAGE_DELIVERY = os.environ.get("DISPATCH_MESSAGE_DELIVERY", "console")
 DISPATCH_MESSAGE_FILE_PATH = os.environ.get("DISPATCH_MESSAGE_FILE_PATH", str(VAR_DIR / "outbox.jsonl"))
+# How long a delivery worker waits on a provider: once to connect, once more for its answer.
+DISPATCH_SEND_TIMEOUT_SECONDS = int(os.environ.get("DISPATCH_SEND_TIMEOUT_SECONDS", "30"))
+# A SENDING claim older than this is presumed dead and taken back by the sweep. It must exceed the
+# longest a send plus its lookup can take (2 x the timeout for the send; the rest is for asking the
+# provider whether a lost attempt went out), or a live worker's message would be sent twice. A
+# lease of 2 x the timeout or less is refused by a system check (dispatch.E002).
+DISPATCH_OUTBOX_CLAIM_LEASE_SECONDS = int(
+    os.environ.get("DISPATCH_OUTBOX_CLAIM_LEASE_SECONDS", str(2 * DISPATCH_SEND_TIMEOUT_SECONDS + 30))
+)
 DISPATCH_DEFAULT_PHONE_REGION = os.environ.get("DISPATCH_DEFAULT_PHONE_REGION", "US")
 DISPATCH_EMAIL_MESSAGE_ID_DOMAIN = os.environ.get("DISPATCH_EMAIL_MESSAGE_ID_DOMAIN", "")
 # Inbound email webhooks are refused while this is empty.
@@ -351,7 +365,8 @@ Q_CLUSTER = {
     "retry": 120,
     "max_attempts": 3,
     "catch_up": False,
-    "save_limit": 500,
+    # Successful tasks kept in the task table (0 keeps all, -1 none).
+    "save_limit": int(os.environ.get("DISPATCH_Q_SAVE_LIMIT", "500")),
     "poll": 1,
 }
 if os.environ.get("REDIS_URL"):

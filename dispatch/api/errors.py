@@ -107,12 +107,13 @@ def internal_error() -> DispatchError:
 
 
 def error_headers(error: DispatchError) -> dict[str, str]:
-    """The HTTP headers a refusal carries besides its envelope (Allow of a 405, Retry-After of a 429)."""
+    """The HTTP headers a refusal carries besides its envelope (Allow of a 405, Retry-After of a
+    429 or a 503: a client library waits that long before it tries again)."""
     headers = {}
     if error.status == 405 and error.details.get("allowed_methods"):
         headers["Allow"] = ", ".join(error.details["allowed_methods"])
     retry_after = error.details.get("retry_after_seconds")
-    if error.status == 429 and isinstance(retry_after, int):
+    if error.status in (429, 503) and isinstance(retry_after, int):
         headers["Retry-After"] = str(retry_after)
     return headers
 

@@ -15,8 +15,9 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from dispatch.common.admin_base import DispatchModelAdmin, ReadOnlyModelAdmin
+from dispatch.common.errors import DispatchError
 
-from .evidence_files import evidence_file_response
+from .evidence_files import evidence_file_response, storage_refusal_response
 from .models import (
     AutonomyPause,
     ChecklistResult,
@@ -56,7 +57,10 @@ class EvidenceAdmin(ReadOnlyModelAdmin):
         item = self.get_object(request, object_id)
         if item is None or not item.file or not self.has_view_permission(request, item):
             raise Http404("No stored file for this evidence.")
-        return evidence_file_response(item)
+        try:
+            return evidence_file_response(item)
+        except DispatchError as refusal:  # the file store cannot be reached
+            return storage_refusal_response(refusal)
 
 
 @admin.register(ChecklistResult)

@@ -9,16 +9,21 @@ sent; a photo also gets a small JPEG thumbnail beside it, re-encoded by us for t
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as EndpointUnreachable
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, HttpResponse
 
-from dispatch.common.errors import DispatchError
+from dispatch.common.errors import DispatchError, storage_unavailable
 from dispatch.common.files import (
     SniffedType,
     UnreadableImage,
@@ -33,6 +38,10 @@ DEFAULT_MAX_BYTES = 25 * 1024 * 1024
 # else the local media store. The gate trusts stored files whatever the URI scheme.
 LOCAL_STORAGE_URI_PREFIX = "file://media/"
 SHA256_HEX = re.compile(r"^(?:sha256[:=])?([0-9a-fA-F]{64})$")
+NOT_SAVED = "The {what} was not saved: the file store cannot be reached right now. Try again in a minute."
+NOT_READ = "The file cannot be shown right now: the file store cannot be reached. Try again in a minute."
+
+logger = logging.getLogger("dispatch.closeout")
 
 
 def allowed_uri_schemes() -> list[str]:
@@ -168,43 +177,95 @@ def upload_prepare(upload, *, checksum: str | None = None) -> PreparedUpload:
     )
 
 
-def upload_store(prepared: PreparedUpload, *, ticket_id, evidence_id) -> StoredUpload:
+def storage_unreachable(exc: BaseException) -> bool:
+    """Whether a storage call failed because the store is down or out of reach, so the same call
+    may work in a minute: no connection, a timeout, a connection dropped mid-answer, an object
+    store answering 5xx, a local disk refusing the write (full, read-only, permissions). A file
+    that is not there is not one of these."""
+    if isinstance(exc, (EndpointUnreachable, HTTPClientError)):  # botocore: connect, read timeouts, closed
+        return True
+    if isinstance(exc, ClientError):
+        return exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500
+    return isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError)
+
+
+@contextmanager
+def storage_call(message: str) -> Iterator[None]:
+    """Storage I/O whose failure to reach the store becomes a 503 STORAGE_UNAVAILABLE with
+    `message`. The cause goes to the log only: botocore's messages name the endpoint."""
+    try:
+        yield
+    except Exception as exc:
+        if not storage_unreachable(exc):
+            raise
+        logger.warning("File store unreachable: %s", exc.__class__.__name__, exc_info=True)
+        raise storage_unavailable(message) from exc
+
+
+def _never_connected(exc: BaseException) -> bool:
+    """Whether a storage call failed before its request left: botocore's connection errors
+    (refused, connect timeout, TLS handshake), also when storage_call has turned one into a 503."""
+    cause = exc.__cause__ if isinstance(exc, DispatchError) else exc
+    return isinstance(cause, EndpointUnreachable)
+
+
+def upload_store(prepared: PreparedUpload, *, ticket_id, evidence_id, what: str = "file") -> StoredUpload:
     """Save the bytes (unchanged) through Django's default storage, and the thumbnail beside them
-    as evidence/<ticket>/<evidence id>.thumb.jpg."""
-    name = default_storage.save(
-        f"evidence/{ticket_id}/{evidence_id}.{prepared.sniffed.extension}", ContentFile(prepared.data)
-    )
+    as evidence/<ticket>/<evidence id>.thumb.jpg. A store that cannot be reached is a 503
+    STORAGE_UNAVAILABLE ("The <what> was not saved ..."), and nothing of the upload is left behind."""
+    original = f"evidence/{ticket_id}/{evidence_id}.{prepared.sniffed.extension}"
+    thumbnail = f"evidence/{ticket_id}/{evidence_id}.thumb.jpg" if prepared.thumbnail is not None else ""
+    name = thumbnail_name = ""
+    try:
+        with storage_call(NOT_SAVED.format(what=what)):
+            name = default_storage.save(original, ContentFile(prepared.data))
+            if thumbnail:
+                thumbnail_name = default_storage.save(thumbnail, ContentFile(prepared.thumbnail))
+    except BaseException as exc:
+        # What was saved goes, and so does the name of the save that failed: it may have left its
+        # object (the store kept it, its answer was lost) or part of a file on disk. Not when that
+        # save never connected: then there is nothing, and a store that is down is not asked again.
+        failed = "" if _never_connected(exc) else (thumbnail if name else original)
+        upload_discard(name, thumbnail_name, failed)
+        raise
     bucket = getattr(default_storage, "bucket_name", None)
     uri = f"s3://{bucket}/{name}" if bucket else f"{LOCAL_STORAGE_URI_PREFIX}{name}"
-    thumbnail_name = ""
-    if prepared.thumbnail is not None:
-        try:
-            thumbnail_name = default_storage.save(
-                f"evidence/{ticket_id}/{evidence_id}.thumb.jpg", ContentFile(prepared.thumbnail)
-            )
-        except BaseException:
-            upload_discard(name)
-            raise
     return StoredUpload(name=name, uri=uri, thumbnail_name=thumbnail_name)
 
 
 def upload_discard(*names: str) -> None:
-    """Remove stored files whose evidence row was never committed."""
-    for name in names:
-        if name and default_storage.exists(name):
+    """Remove stored files whose evidence row was never committed.
+
+    This runs while another error is on its way out (a refusal, a store that went away), so it
+    never raises over it: a removal that fails is logged with the names left behind, and the
+    rest are not tried (the store that failed one would keep every request waiting on the next).
+    """
+    names = [name for name in names if name]
+    for index, name in enumerate(names):
+        try:
+            # Deleting a name that is not there is no error, on disk or in S3.
             default_storage.delete(name)
+        except Exception as exc:
+            logger.error(
+                "Could not remove uploaded files whose evidence was not recorded (%s); not removed: %s",
+                exc.__class__.__name__,
+                ", ".join(names[index:]),
+            )
+            return
 
 
 def evidence_file_response(item) -> FileResponse:
     """An evidence item's stored file, always as a download of its sniffed type: never rendered
     in the browser, never re-typed by it, whatever the bytes hold (nosniff, a sandboxing CSP)."""
     extension = item.file.name.rsplit(".", 1)[-1] if "." in item.file.name else "bin"
-    response = FileResponse(
-        item.file.open("rb"),
-        as_attachment=True,
-        filename=f"evidence-{item.pk}.{extension}",
-        content_type=item.content_type or "application/octet-stream",
-    )
+    # Opening reaches the store, and so does the response (it sizes the file): both in here.
+    with storage_call(NOT_READ):
+        response = FileResponse(
+            item.file.open("rb"),
+            as_attachment=True,
+            filename=f"evidence-{item.pk}.{extension}",
+            content_type=item.content_type or "application/octet-stream",
+        )
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response
@@ -219,12 +280,21 @@ def evidence_thumbnail_response(item) -> FileResponse:
     if not isinstance(name, str) or not name.startswith(f"evidence/{item.ticket_id}/{item.pk}.thumb"):
         raise Http404("This evidence item has no thumbnail.")
     try:
-        stored = default_storage.open(name, "rb")
+        with storage_call(NOT_READ):
+            response = FileResponse(default_storage.open(name, "rb"), content_type="image/jpeg")
     except FileNotFoundError:
         raise Http404("This evidence item has no thumbnail.") from None
-    response = FileResponse(stored, content_type="image/jpeg")
     response["Content-Disposition"] = f'inline; filename="evidence-{item.pk}.thumb.jpg"'
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
     response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+def storage_refusal_response(refusal: DispatchError) -> HttpResponse:
+    """A file route's answer when the store cannot be reached: the status and a line of text
+    (an <img> or a download has no page to show a message on)."""
+    response = HttpResponse(refusal.message, status=refusal.status, content_type="text/plain; charset=utf-8")
+    if "retry_after_seconds" in refusal.details:
+        response["Retry-After"] = str(refusal.details["retry_after_seconds"])
     return response

@@ -47,3 +47,11 @@ def invalid_request(message: str, **details: Any) -> DispatchError:
 
 def not_found(code: str, message: str) -> DispatchError:
     return DispatchError(code, message, status=404, dimension="request")
+
+
+def storage_unavailable(message: str) -> DispatchError:
+    """The file store (S3, or the local disk) could not be reached: nothing was stored or read,
+    and the same request may simply be sent again in a minute."""
+    return DispatchError(
+        "STORAGE_UNAVAILABLE", message, status=503, dimension="request", details={"retry_after_seconds": 60}
+    )

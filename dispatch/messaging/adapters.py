@@ -2,6 +2,8 @@
 
 Each adapter sends one OutboundMessage and returns the provider's id for it, or raises
 DeliveryError. They are called by the delivery service with no database transaction open.
+`find_sent` answers, before a message whose last attempt may have gone out is sent again,
+whether the provider already has it (its id), or None.
 
 settings.DISPATCH_MESSAGE_DELIVERY picks them:
 - "console" (default): log the message; nothing leaves the machine.
@@ -12,10 +14,14 @@ settings.DISPATCH_MESSAGE_DELIVERY picks them:
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import logging
 import smtplib
 import uuid
+from collections.abc import Collection
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from urllib.error import HTTPError, URLError
 from urllib.parse import urlencode
@@ -32,17 +38,29 @@ from .models import Channel, OutboundMessage
 
 log = logging.getLogger(__name__)
 
-# The outbox's claim lease is built from this (services.CLAIM_LEASE), so a send never outlives
-# the claim that started it.
-SEND_TIMEOUT_SECONDS = 30
+
+def send_timeout_seconds() -> int:
+    """How long one provider call waits to connect, and again for the answer (read at call time)."""
+    return settings.DISPATCH_SEND_TIMEOUT_SECONDS
+
+
+def longest_send_seconds() -> int:
+    """The longest one provider call can keep a worker: the timeout to connect plus the timeout
+    for the answer. The outbox's claim lease must exceed it (checks.py)."""
+    return 2 * send_timeout_seconds()
 
 
 class DeliveryError(Exception):
-    """The provider did not take the message. `permanent` means retrying cannot help."""
+    """The provider did not take the message, or we cannot tell.
 
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
+    `permanent`: retrying cannot help. `unknown`: the request went out and its answer was lost, so
+    the provider may have taken the message after all; the next attempt asks before sending.
+    """
+
+    def __init__(self, message: str, *, permanent: bool = False, unknown: bool = False) -> None:
         super().__init__(message)
         self.permanent = permanent
+        self.unknown = unknown
 
 
 class ConsoleAdapter:
@@ -59,6 +77,10 @@ class ConsoleAdapter:
             message.body + "".join(f"\n[attached: {item['name']}]" for item in message.attachments or []),
         )
         return f"console-{uuid.uuid4()}"
+
+    def find_sent(self, message: OutboundMessage, *, taken: Collection[str] = ()) -> str | None:
+        # A log line reaches no one, so logging it again duplicates nothing a customer sees.
+        return None
 
 
 class FileAdapter:
@@ -102,6 +124,38 @@ class FileAdapter:
             raise DeliveryError(f"Could not write {self.path}: {exc}") from exc
         return provider_id
 
+    def find_sent(self, message: OutboundMessage, *, taken: Collection[str] = ()) -> str | None:
+        """The provider id of the line this file already holds for the message, or None."""
+        wanted = str(message.pk)
+        try:
+            with self.path.open(encoding="utf-8", errors="replace") as handle:
+                for line in handle:
+                    if wanted not in line:
+                        continue
+                    try:
+                        entry = json.loads(line)
+                    except ValueError:
+                        continue  # a line cut short by a writer killed mid-write was never delivered
+                    if isinstance(entry, dict) and entry.get("message_id") == wanted:
+                        return entry.get("provider_message_id") or None
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise DeliveryError(f"Could not read {self.path}: {exc}") from exc
+        return None
+
+
+# Twilio statuses after which the request may still have created the message: an internal error
+# and the gateway answers (502, 504) can come after Twilio's side acted. A 503 and every 4xx say
+# it did not.
+ANSWER_LOST_STATUSES = (500, 502, 504)
+# A lookup matches only messages Twilio created no earlier than this before our row was created.
+# A message cannot reach Twilio before it exists here, so an older identical text is another one
+# (the same reminder for an earlier visit); the margin absorbs the skew between our clock and
+# Twilio's and Twilio's whole-second timestamps, with room to spare for NTP-synced hosts.
+LOOKUP_CLOCK_MARGIN = timedelta(minutes=5)
+LOOKUP_PAGE_SIZE = 50
+
 
 class TwilioSmsAdapter:
     """Sends SMS with Twilio's Messages API (POST .../Accounts/{SID}/Messages.json)."""
@@ -118,36 +172,98 @@ class TwilioSmsAdapter:
                 "Live SMS delivery needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM_NUMBER."
             )
 
-    def send(self, message: OutboundMessage) -> str:
+    def _request(self, query: dict[str, str | int] | None = None, form: dict[str, str] | None = None) -> Request:
         url = f"{self.api_base}/2010-04-01/Accounts/{self.account_sid}/Messages.json"
-        form = urlencode({"To": message.recipient, "From": self.from_number, "Body": message.body}).encode()
         credentials = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
-        request = Request(
-            url,
-            data=form,
-            method="POST",
-            headers={
-                "Authorization": f"Basic {credentials}",
-                "Content-Type": "application/x-www-form-urlencoded",
-                "Accept": "application/json",
-            },
-        )
+        headers = {"Authorization": f"Basic {credentials}", "Accept": "application/json"}
+        if form is None:
+            return Request(f"{url}?{urlencode(query or {})}", method="GET", headers=headers)
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+        return Request(url, data=urlencode(form).encode(), method="POST", headers=headers)
+
+    def send(self, message: OutboundMessage) -> str:
+        request = self._request(form={"To": message.recipient, "From": self.from_number, "Body": message.body})
         try:
-            with urlopen(request, timeout=SEND_TIMEOUT_SECONDS) as response:
+            with urlopen(request, timeout=send_timeout_seconds()) as response:
                 answer = json.loads(response.read().decode("utf-8") or "{}")
         except HTTPError as exc:
             detail = _twilio_error(exc)
             # 400/404: Twilio refused this message itself (bad number, unsubscribed recipient);
             # sending it again gives the same answer. Anything else may pass on a later try.
-            raise DeliveryError(f"Twilio answered {exc.code}: {detail}", permanent=exc.code in (400, 404)) from exc
-        except (URLError, TimeoutError, ConnectionError) as exc:
-            raise DeliveryError(f"Twilio unreachable: {getattr(exc, 'reason', exc)}") from exc
+            raise DeliveryError(
+                f"Twilio answered {exc.code}: {detail}",
+                permanent=exc.code in (400, 404),
+                unknown=exc.code in ANSWER_LOST_STATUSES,
+            ) from exc
+        except URLError as exc:
+            # urllib wraps only what fails before the whole request is written (name lookup, a
+            # refused connection, a connect timeout): Twilio cannot have the message.
+            raise DeliveryError(f"Twilio unreachable: {exc.reason}") from exc
+        except (OSError, http.client.HTTPException) as exc:
+            # The request was written and the answer never came whole (a read timeout, the
+            # connection reset or closed): Twilio may well have taken the message.
+            raise DeliveryError(
+                f"Twilio's answer was lost ({type(exc).__name__}: {exc}); the message may have been sent.",
+                unknown=True,
+            ) from exc
         except ValueError as exc:
-            raise DeliveryError(f"Twilio answered with something that is not JSON: {exc}") from exc
+            raise DeliveryError(f"Twilio answered with something that is not JSON: {exc}", unknown=True) from exc
         sid = answer.get("sid") if isinstance(answer, dict) else None
         if not sid:
-            raise DeliveryError("Twilio accepted the request but returned no message sid.")
+            raise DeliveryError("Twilio accepted the request but returned no message sid.", unknown=True)
         return str(sid)
+
+    def find_sent(self, message: OutboundMessage, *, taken: Collection[str] = ()) -> str | None:
+        """The sid of the message Twilio already holds for this one (same recipient, sender and
+        text, created since the row was), or None. `taken`: sids other rows already recorded.
+
+        Every failure is retryable, 401/403/404 included: a lookup sends nothing, so retrying
+        costs nothing, and what those answers point at (credentials, the account sid) is fixed by
+        a person, after which the next retry goes through.
+        """
+        request = self._request(query={"To": message.recipient, "From": self.from_number, "PageSize": LOOKUP_PAGE_SIZE})
+        try:
+            with urlopen(request, timeout=send_timeout_seconds()) as response:
+                answer = json.loads(response.read().decode("utf-8") or "{}")
+        except HTTPError as exc:
+            raise DeliveryError(f"Twilio's message list answered {exc.code}: {_twilio_error(exc)}") from exc
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            raise DeliveryError(f"Could not read Twilio's message list: {type(exc).__name__}: {exc}") from exc
+        listed = answer.get("messages") if isinstance(answer, dict) else None
+        if not isinstance(listed, list):
+            raise DeliveryError("Twilio's message list answer has no messages.")
+        since = message.created_at - LOOKUP_CLOCK_MARGIN
+        oldest = None
+        for item in listed:  # newest first
+            created = _twilio_time(item.get("date_created")) if isinstance(item, dict) else None
+            if created is None:
+                # Without its date a listed message can be neither matched nor ruled out.
+                sid = str(item.get("sid", "")) if isinstance(item, dict) else ""
+                raise DeliveryError(f"Twilio listed a message ({sid or 'no sid'}) without a readable date_created.")
+            oldest = created if oldest is None else min(oldest, created)
+            sid = str(item.get("sid") or "")
+            if created >= since and item.get("body") == message.body and sid and sid not in taken:
+                return sid
+        if len(listed) >= LOOKUP_PAGE_SIZE and oldest is not None and oldest >= since:
+            # A full page all newer than our message: the match could be on the next page. Saying
+            # "not found" could send it twice, so the attempt fails and a later one asks again.
+            # (last_error is shown outside the back office, so it names no recipient.)
+            raise DeliveryError(
+                f"Twilio lists {LOOKUP_PAGE_SIZE} or more messages to this recipient since this one was created; "
+                "cannot tell whether it was sent."
+            )
+        return None
+
+
+def _twilio_time(value: object) -> datetime | None:
+    """Twilio's RFC 2822 timestamps ("Mon, 07 Dec 2026 01:50:00 +0000") as aware datetimes."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 def _twilio_error(exc: HTTPError) -> str:
@@ -192,17 +308,25 @@ class DjangoEmailAdapter:
         )
         for name, data, content_type in attachment_files(message):
             email.attach(name, data, content_type)
-        timeout = getattr(settings, "EMAIL_TIMEOUT", None) or SEND_TIMEOUT_SECONDS
+        # Never longer than the send timeout the claim lease is sized for.
+        timeout = min(getattr(settings, "EMAIL_TIMEOUT", None) or send_timeout_seconds(), send_timeout_seconds())
         try:
             connection = get_connection(fail_silently=False, timeout=timeout)
             sent = connection.send_messages([email])
         except smtplib.SMTPRecipientsRefused as exc:
             raise DeliveryError(f"The mail server refused the recipient: {exc.recipients}", permanent=True) from exc
         except (smtplib.SMTPException, OSError) as exc:
-            raise DeliveryError(f"Email not sent: {exc}") from exc
+            lost = isinstance(exc, (TimeoutError, ConnectionResetError, smtplib.SMTPServerDisconnected))
+            raise DeliveryError(f"Email not sent: {exc}", unknown=lost) from exc
         if not sent:
             raise DeliveryError("The email backend reported that nothing was sent.")
         return message_id
+
+    def find_sent(self, message: OutboundMessage, *, taken: Collection[str] = ()) -> str | None:
+        # SMTP has no way to ask a server whether it took a message, and the recipient's mailbox
+        # is not ours to search. So an email whose last attempt may have gone out is sent again:
+        # a possible duplicate email is a lesser harm than one that may never have left.
+        return None
 
 
 def adapter_for(channel: str):

@@ -6,3 +6,6 @@ class MessagingConfig(AppConfig):
     label = "messaging"
     verbose_name = "Messaging"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401  (registers the check of the outbox's timing settings)

@@ -64,6 +64,10 @@ class OutboundMessage(models.Model):
     claimed_at = models.DateTimeField(null=True, blank=True)
     claim_token = models.UUIDField(null=True, blank=True)
     provider_message_id = models.CharField(max_length=255, blank=True)
+    # The last attempt may have reached the provider without our hearing back: its worker died
+    # mid-send, or the request went out and the answer was lost. The next attempt asks the
+    # provider whether it has the message before sending it again.
+    outcome_unknown = models.BooleanField(default=False)
     # Files sent with an email: [{"name", "content_type", "storage_name"}], read from the default
     # storage when the message is delivered (so a retry sends the same bytes).
     attachments = models.JSONField(default=list, blank=True)

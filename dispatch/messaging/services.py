@@ -5,11 +5,16 @@ nothing. Delivery happens after commit, in a worker, and never holds a transacti
 it talks to a provider: the row is claimed with one conditional UPDATE (so two workers never
 both send it), the provider is called with no transaction open, and the outcome is written
 with another conditional UPDATE that only succeeds for the claim that sent it.
+
+When an attempt may have reached the provider without our hearing back (its worker died, or
+the answer was lost), the row is flagged `outcome_unknown` and the next attempt first asks the
+provider whether it has the message: found, it is recorded as sent and never sent again.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Mapping
 from datetime import timedelta
@@ -43,13 +48,6 @@ OUTBOX_REPLAY = command("outbox.replay", ["finance", "admin"], None, None, "Repl
 MAX_ATTEMPTS = 6
 BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_CAP = timedelta(hours=1)
-# A worker that claimed a row and went silent this long is presumed dead. It must exceed the
-# longest a send can take, or a slow send would be reclaimed while still running and go out
-# twice: the adapters give up after SEND_TIMEOUT_SECONDS of waiting on connect and on the
-# answer, and the task queue kills a delivery task after Q_CLUSTER["timeout"] (60 s). No longer
-# than that plus a margin, so a message whose worker died mid-send is retried by the next
-# sweeps (every minute) within about two minutes, not left waiting.
-CLAIM_LEASE = timedelta(seconds=2 * adapters.SEND_TIMEOUT_SECONDS + 30)
 # A new row's own on_commit enqueue normally delivers it within a second or two; the sweep
 # leaves it alone for this long so it does not queue a second task for every fresh message.
 SWEEP_GRACE = timedelta(seconds=30)
@@ -178,6 +176,18 @@ def _message_key(message_id: Any) -> uuid.UUID | None:
         return None
 
 
+def claim_lease() -> timedelta:
+    """How long a worker's claim on a row lasts before the sweep presumes the worker dead.
+
+    It must exceed the longest a send can take, or a slow send would be reclaimed while still
+    running and go out twice: the adapters give up after the send timeout on connect and again
+    on the answer (checks.py refuses a shorter lease), and outbox_deliver starts a send only if
+    it can end within the lease. No longer than that plus a margin, so a message whose worker
+    died mid-send is retried by the next sweeps (every minute) within about two minutes.
+    """
+    return timedelta(seconds=settings.DISPATCH_OUTBOX_CLAIM_LEASE_SECONDS)
+
+
 def backoff_delay(attempts: int) -> timedelta:
     """How long to wait after the `attempts`-th failure: 30 s, 1 min, 2 min, ... capped at an hour."""
     return min(BACKOFF_BASE * (2 ** max(attempts - 1, 0)), BACKOFF_CAP)
@@ -189,6 +199,7 @@ def outbox_deliver(*, message_id: Any) -> OutboundMessage | None:
     if key is None:
         log.warning("Ignoring delivery of %r: not a message id.", message_id)
         return None
+    started = time.monotonic()
     now = timezone.now()
     token = uuid.uuid4()
     # The claim is a single conditional UPDATE: when two workers race for one row the database
@@ -204,32 +215,89 @@ def outbox_deliver(*, message_id: Any) -> OutboundMessage | None:
         # finishing): record it as sent, never hand it over a second time.
         return _delivery_succeeded(message, token=token, provider_id=message.provider_message_id)
     try:
-        provider_id = adapters.adapter_for(message.channel).send(message)
+        adapter = adapters.adapter_for(message.channel)
+        if message.outcome_unknown:
+            # The last attempt may have reached the provider. Ask before sending again; a lookup
+            # that fails sends nothing and leaves the outcome unknown, so the next try asks again.
+            found = adapter.find_sent(message, taken=_provider_ids_of_twins(message))
+            if found:
+                log.info("Outbound message %s was already at the provider (%s); not sending it again.", key, found)
+                return _delivery_succeeded(message, token=token, provider_id=found)
+    except Exception as exc:  # misconfiguration, a failed lookup, an adapter bug: retried, never lost
+        if not isinstance(exc, adapters.DeliveryError):
+            log.exception("Adapter crashed preparing outbound message %s.", key)
+        return _delivery_failed(
+            message, token=token, error=_error_text(exc), permanent=False, unknown=message.outcome_unknown
+        )
+    elapsed = time.monotonic() - started
+    if elapsed + adapters.longest_send_seconds() >= claim_lease().total_seconds():
+        # A send started now could outlast the claim: the sweep would take the row back while
+        # the provider is still answering, and the next worker would send it again.
+        return _delivery_failed(
+            message,
+            token=token,
+            error=f"Only {claim_lease().total_seconds() - elapsed:.0f} s of the claim were left, too few to send in; "
+            "retrying with a fresh claim.",
+            permanent=False,
+            unknown=message.outcome_unknown,
+        )
+    try:
+        provider_id = adapter.send(message)
     except adapters.DeliveryError as exc:
-        return _delivery_failed(message, token=token, error=str(exc), permanent=exc.permanent)
-    except Exception as exc:  # misconfiguration or an adapter bug: retried like any failure, never lost
+        return _delivery_failed(message, token=token, error=str(exc), permanent=exc.permanent, unknown=exc.unknown)
+    except Exception as exc:  # an adapter bug: retried like any failure, never lost
         log.exception("Adapter crashed sending outbound message %s.", key)
-        return _delivery_failed(message, token=token, error=f"{type(exc).__name__}: {exc}", permanent=False)
+        # How far it got before crashing is anyone's guess, so the next attempt asks first.
+        return _delivery_failed(message, token=token, error=_error_text(exc), permanent=False, unknown=True)
     return _delivery_succeeded(message, token=token, provider_id=provider_id)
+
+
+def _error_text(exc: Exception) -> str:
+    return str(exc) if isinstance(exc, adapters.DeliveryError) else f"{type(exc).__name__}: {exc}"
+
+
+def _provider_ids_of_twins(message: OutboundMessage) -> frozenset[str]:
+    """Provider ids recorded for other messages of the same text to the same recipient: a lookup
+    must not take one of those (an identical text sent just before) for this message's own."""
+    return frozenset(
+        OutboundMessage.objects.filter(channel=message.channel, recipient=message.recipient, body=message.body)
+        .exclude(pk=message.pk)
+        .exclude(provider_message_id="")
+        .values_list("provider_message_id", flat=True)
+    )
 
 
 def _delivery_succeeded(message: OutboundMessage, *, token: uuid.UUID, provider_id: str) -> OutboundMessage:
     now = timezone.now()
     recorded = OutboundMessage.objects.filter(pk=message.pk, status=Status.SENDING, claim_token=token).update(
-        status=Status.SENT, provider_message_id=provider_id, sent_at=now, last_error="", claim_token=None
+        status=Status.SENT,
+        provider_message_id=provider_id,
+        sent_at=now,
+        last_error="",
+        claim_token=None,
+        outcome_unknown=False,
     )
     if not recorded:
         # Our claim expired while the provider was answering and the sweep took the row back.
         # The message did go out, so record that, unless someone already recorded a send.
         OutboundMessage.objects.filter(pk=message.pk, provider_message_id="").exclude(status=Status.SENT).update(
-            status=Status.SENT, provider_message_id=provider_id, sent_at=now, last_error="", claim_token=None
+            status=Status.SENT,
+            provider_message_id=provider_id,
+            sent_at=now,
+            last_error="",
+            claim_token=None,
+            outcome_unknown=False,
         )
         log.warning("Outbound message %s was sent after its claim expired (provider id %s).", message.pk, provider_id)
     message.refresh_from_db()
     return message
 
 
-def _delivery_failed(message: OutboundMessage, *, token: uuid.UUID, error: str, permanent: bool) -> OutboundMessage:
+def _delivery_failed(
+    message: OutboundMessage, *, token: uuid.UUID, error: str, permanent: bool, unknown: bool
+) -> OutboundMessage:
+    """Record a failed attempt. `unknown`: the provider may have the message after all (the
+    next attempt asks first); False only when this attempt shows it does not."""
     now = timezone.now()
     attempts = message.attempts + 1
     dead = permanent or attempts >= MAX_ATTEMPTS
@@ -239,6 +307,7 @@ def _delivery_failed(message: OutboundMessage, *, token: uuid.UUID, error: str, 
         last_error=error[:2000],
         next_attempt_at=now if dead else now + backoff_delay(attempts),
         claim_token=None,
+        outcome_unknown=unknown,
     )
     log.warning(
         "Outbound message %s failed (attempt %s%s): %s", message.pk, attempts, ", dead letter" if dead else "", error
@@ -255,17 +324,23 @@ LEASE_EXPIRED_ERROR = "The delivery worker stopped before finishing (claim expir
 def outbox_sweep() -> dict[str, int]:
     """Recover stuck claims and queue every due message whose hand-off to a worker was lost."""
     now = timezone.now()
-    expired = Q(status=Status.SENDING, claimed_at__lt=now - CLAIM_LEASE)
+    expired = Q(status=Status.SENDING, claimed_at__lt=now - claim_lease())
     # Each statement below is one conditional UPDATE, so a worker finishing at the same moment
     # either wins (its own claim_token still matches) or finds the row already moved on.
     recorded = (
         OutboundMessage.objects.filter(expired)
         .exclude(provider_message_id="")
-        .update(status=Status.SENT, sent_at=F("claimed_at"), claim_token=None)
+        .update(status=Status.SENT, sent_at=F("claimed_at"), claim_token=None, outcome_unknown=False)
     )
+    # A dead worker may have died after the provider took the message and before it recorded
+    # the id: the outcome is unknown, so the next attempt (or a replay) asks before sending.
     unrecorded = OutboundMessage.objects.filter(expired, provider_message_id="")
     dead = unrecorded.filter(attempts__gte=MAX_ATTEMPTS - 1).update(
-        status=Status.DEAD_LETTER, attempts=F("attempts") + 1, last_error=LEASE_EXPIRED_ERROR, claim_token=None
+        status=Status.DEAD_LETTER,
+        attempts=F("attempts") + 1,
+        last_error=LEASE_EXPIRED_ERROR,
+        claim_token=None,
+        outcome_unknown=True,
     )
     reclaimed = unrecorded.filter(attempts__lt=MAX_ATTEMPTS - 1).update(
         status=Status.FAILED,
@@ -273,6 +348,7 @@ def outbox_sweep() -> dict[str, int]:
         last_error=LEASE_EXPIRED_ERROR,
         next_attempt_at=now,
         claim_token=None,
+        outcome_unknown=True,
     )
     due = Q(status=Status.FAILED, next_attempt_at__lte=now) | Q(
         status=Status.PENDING, next_attempt_at__lte=now - SWEEP_GRACE

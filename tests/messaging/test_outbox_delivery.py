@@ -15,8 +15,8 @@ from django.db import connection, transaction
 from dispatch.messaging import adapters, services
 from dispatch.messaging.models import OutboundMessage
 from dispatch.messaging.services import (
-    CLAIM_LEASE,
     MAX_ATTEMPTS,
+    claim_lease,
     outbox_deliver,
     outbox_enqueue,
     outbox_sweep,
@@ -137,7 +137,7 @@ def test_a_worker_killed_between_claim_and_send_loses_nothing_and_sends_once(liv
 
     # Another worker handed the same task (a broker redelivery) must not touch a live claim.
     assert outbox_deliver(message_id=message.pk) is None
-    clock.advance(seconds=CLAIM_LEASE.total_seconds() - 1)
+    clock.advance(seconds=claim_lease().total_seconds() - 1)
     assert outbox_sweep()["reclaimed"] == 0
     assert reload(message).status == Status.SENDING
 
@@ -173,7 +173,7 @@ def test_a_claim_that_expired_after_the_provider_took_the_message_is_closed_as_s
     OutboundMessage.objects.filter(pk=message.pk).update(
         status=Status.SENDING, claimed_at=clock.now, provider_message_id="SM" + "1" * 32
     )
-    clock.advance(seconds=CLAIM_LEASE.total_seconds() + 1)
+    clock.advance(seconds=claim_lease().total_seconds() + 1)
     report = outbox_sweep()
     assert report["recorded_sent"] == 1
     message = reload(message)
@@ -197,7 +197,7 @@ def test_a_stuck_claim_on_the_last_attempt_becomes_a_dead_letter(live_sms, clock
     OutboundMessage.objects.filter(pk=message.pk).update(
         status=Status.SENDING, claimed_at=clock.now, attempts=MAX_ATTEMPTS - 1
     )
-    clock.advance(seconds=CLAIM_LEASE.total_seconds() + 1)
+    clock.advance(seconds=claim_lease().total_seconds() + 1)
     assert outbox_sweep()["dead_lettered"] == 1
     message = reload(message)
     assert message.status == Status.DEAD_LETTER
@@ -274,6 +274,14 @@ def test_a_message_whose_worker_died_mid_send_goes_out_again_within_two_minutes(
 
 def test_the_claim_lease_outlasts_any_send_a_live_worker_can_still_be_making(settings):
     # The task queue kills a delivery task at its timeout; the adapters stop waiting on the
-    # provider after SEND_TIMEOUT_SECONDS for the connection and again for the answer.
-    assert CLAIM_LEASE.total_seconds() > settings.Q_CLUSTER["timeout"]
-    assert CLAIM_LEASE.total_seconds() > 2 * adapters.SEND_TIMEOUT_SECONDS
+    # provider after the send timeout for the connection and again for the answer.
+    assert claim_lease().total_seconds() > settings.Q_CLUSTER["timeout"]
+    assert claim_lease().total_seconds() > 2 * settings.DISPATCH_SEND_TIMEOUT_SECONDS
+    assert adapters.longest_send_seconds() == 2 * settings.DISPATCH_SEND_TIMEOUT_SECONDS
+
+
+def test_the_claim_lease_and_send_timeout_are_read_when_used(settings):
+    settings.DISPATCH_SEND_TIMEOUT_SECONDS = 3
+    settings.DISPATCH_OUTBOX_CLAIM_LEASE_SECONDS = 8
+    assert claim_lease() == timedelta(seconds=8)
+    assert adapters.longest_send_seconds() == 6

@@ -46,6 +46,8 @@ KIND_ALIASES = {
 
 # Kinds whose file must be a picture (JPEG, PNG, WebP, HEIC); a document may also be a PDF.
 IMAGE_KINDS = frozenset({EvidenceKind.PHOTO, EvidenceKind.SIGNATURE})
+# What a technician calls the upload when it could not be saved ("The photo was not saved ...").
+UPLOAD_NAMES = {EvidenceKind.PHOTO: "photo", EvidenceKind.SIGNATURE: "signature"}
 # Template evidence keys a picture must answer (photo_before_door_edge_and_strike, ...).
 PHOTO_KEY_PREFIX = "photo_"
 
@@ -148,8 +150,11 @@ def evidence_add(
         except ValueError:
             raise ticket_not_found(ticket_id) from None
         # Written before the transaction, so storage I/O (S3 when configured) never runs while
-        # the ticket row is locked; removed again below if the change is refused.
-        stored = evidence_files.upload_store(prepared, ticket_id=ticket_key, evidence_id=evidence_id)
+        # the ticket row is locked; removed again below if the change is refused. A store that
+        # cannot be reached refuses here (503 STORAGE_UNAVAILABLE): no row, no audit event.
+        stored = evidence_files.upload_store(
+            prepared, ticket_id=ticket_key, evidence_id=evidence_id, what=UPLOAD_NAMES.get(kind_value, "file")
+        )
 
     audit = {"kind": kind, "uri": uri, "evidence_key": evidence_key, "checksum": checksum or None, "metadata": metadata}
     if note_text:
