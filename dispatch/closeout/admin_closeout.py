@@ -17,7 +17,7 @@ from django.utils.html import format_html
 from dispatch.common.admin_base import DispatchModelAdmin, ReadOnlyModelAdmin
 from dispatch.common.errors import DispatchError
 
-from .evidence_files import evidence_file_response, storage_refusal_response
+from .evidence_files import evidence_file_response, file_refusal_response
 from .models import (
     AutonomyPause,
     ChecklistResult,
@@ -60,7 +60,7 @@ class EvidenceAdmin(ReadOnlyModelAdmin):
         try:
             return evidence_file_response(item)
         except DispatchError as refusal:  # the file store cannot be reached
-            return storage_refusal_response(refusal)
+            return file_refusal_response(refusal)
 
 
 @admin.register(ChecklistResult)

@@ -472,7 +472,11 @@ class InvoiceAdmin(ReadOnlyModelAdmin):
     def invoice_file(self, request, object_id, fmt):
         invoice = self.readable_invoice(request, object_id)
         if fmt == "pdf":
-            document = documents.invoice_pdf(invoice)
+            try:
+                document = documents.invoice_pdf(invoice)
+            except DispatchError as error:  # the stored PDF out of reach: say so on the invoice
+                messages.error(request, refusal_message(error))
+                return HttpResponseRedirect(reverse("admin:closeout_invoice_change", args=[invoice.pk]))
         elif fmt == "csv":
             document = documents.invoice_csv_document(invoice)
         else:

@@ -189,6 +189,17 @@ def storage_unreachable(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError)
 
 
+# The object store's own codes for "no such object" (botocore's ClientError carries them).
+NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
+
+
+def storage_missing(exc: BaseException) -> bool:
+    """Whether a storage call failed because the file is not there: on disk, or in the bucket."""
+    if isinstance(exc, FileNotFoundError):
+        return True
+    return isinstance(exc, ClientError) and str(exc.response.get("Error", {}).get("Code", "")) in NOT_FOUND_CODES
+
+
 @contextmanager
 def storage_call(message: str) -> Iterator[None]:
     """Storage I/O whose failure to reach the store becomes a 503 STORAGE_UNAVAILABLE with
@@ -259,13 +270,18 @@ def evidence_file_response(item) -> FileResponse:
     in the browser, never re-typed by it, whatever the bytes hold (nosniff, a sandboxing CSP)."""
     extension = item.file.name.rsplit(".", 1)[-1] if "." in item.file.name else "bin"
     # Opening reaches the store, and so does the response (it sizes the file): both in here.
-    with storage_call(NOT_READ):
-        response = FileResponse(
-            item.file.open("rb"),
-            as_attachment=True,
-            filename=f"evidence-{item.pk}.{extension}",
-            content_type=item.content_type or "application/octet-stream",
-        )
+    try:
+        with storage_call(NOT_READ):
+            response = FileResponse(
+                item.file.open("rb"),
+                as_attachment=True,
+                filename=f"evidence-{item.pk}.{extension}",
+                content_type=item.content_type or "application/octet-stream",
+            )
+    except Exception as exc:
+        if storage_missing(exc):
+            raise Http404("This evidence item's file is not in the store.") from None
+        raise
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response
@@ -282,8 +298,10 @@ def evidence_thumbnail_response(item) -> FileResponse:
     try:
         with storage_call(NOT_READ):
             response = FileResponse(default_storage.open(name, "rb"), content_type="image/jpeg")
-    except FileNotFoundError:
-        raise Http404("This evidence item has no thumbnail.") from None
+    except Exception as exc:
+        if storage_missing(exc):
+            raise Http404("This evidence item has no thumbnail.") from None
+        raise
     response["Content-Disposition"] = f'inline; filename="evidence-{item.pk}.thumb.jpg"'
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
@@ -291,9 +309,10 @@ def evidence_thumbnail_response(item) -> FileResponse:
     return response
 
 
-def storage_refusal_response(refusal: DispatchError) -> HttpResponse:
-    """A file route's answer when the store cannot be reached: the status and a line of text
-    (an <img> or a download has no page to show a message on)."""
+def file_refusal_response(refusal: DispatchError) -> HttpResponse:
+    """A file route's answer when it cannot serve the file right now (the store cannot be reached,
+    a PDF still rendering): the status and a line of text (an <img> or a download has no page to
+    show a message on), with Retry-After when the refusal says when to ask again."""
     response = HttpResponse(refusal.message, status=refusal.status, content_type="text/plain; charset=utf-8")
     if "retry_after_seconds" in refusal.details:
         response["Retry-After"] = str(refusal.details["retry_after_seconds"])

@@ -13,8 +13,10 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from dispatch.closeout import documents_read as documents
 from dispatch.closeout.documents_read import customer_documents
+from dispatch.closeout.evidence_files import file_refusal_response
 from dispatch.closeout.models import CloseoutPacket
 from dispatch.common.downloads import document_response
+from dispatch.common.errors import DispatchError
 from dispatch.intake.views import customer_status, status_ticket, unknown_link
 
 # A file checked against the issued packets is read whole to hash it: a packet PDF with 60 photos
@@ -59,7 +61,10 @@ def _customer_pdf(token: str, kind: str, pdf, missing: str) -> HttpResponse:
     row = customer_documents(ticket)[kind] if ticket is not None else None
     if row is None:
         raise Http404(missing)
-    return _download(pdf(row))
+    try:
+        return _download(pdf(row))
+    except DispatchError as refusal:  # the file store out of reach, the PDF still rendering
+        return file_refusal_response(refusal)
 
 
 def _checked_file(request: HttpRequest, packet: CloseoutPacket) -> dict:

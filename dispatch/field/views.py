@@ -23,7 +23,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from dispatch.api.idempotency import command_run_once, request_hash
-from dispatch.closeout.evidence_files import evidence_thumbnail_response, storage_refusal_response
+from dispatch.closeout.evidence_files import evidence_thumbnail_response, file_refusal_response
 from dispatch.closeout.models import Evidence
 from dispatch.common.errors import DispatchError
 from dispatch.common.roles import Role, role_of_user
@@ -171,7 +171,7 @@ def evidence_thumbnail(request, viewer: Viewer, ticket_id, evidence_id):
     try:
         return evidence_thumbnail_response(item)
     except DispatchError as refusal:  # the file store cannot be reached: a 503 the <img> can retry
-        return storage_refusal_response(refusal)
+        return file_refusal_response(refusal)
 
 
 @require_GET

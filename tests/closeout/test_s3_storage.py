@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import socket
 import uuid
 
 import pytest
@@ -35,7 +36,7 @@ from dispatch.messaging.models import OutboundMessage
 from dispatch.messaging.services import outbox_deliver
 from tests.closeout.test_evidence_photos import phone_jpeg
 from tests.factories import DOOR_CHECKLIST, actor_for, jwt_for
-from tests.s3 import moto_s3_server, s3_bucket  # noqa: F401  (the moto_s3 and s3 fixtures)
+from tests.s3 import moto_s3_server, s3_bucket, s3_storages  # noqa: F401  (the moto_s3 and s3 fixtures)
 
 pytestmark = pytest.mark.django_db
 
@@ -310,6 +311,22 @@ def test_the_closeout_documents_of_a_job_with_photos_are_in_the_bucket_and_serve
 
     assert_plain_s3_requests(s3)
     assert media_files(settings) == []
+
+    # With the bucket out of reach, every download of a stored document says so: a 503 to ask
+    # again after, never a 500.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    settings.STORAGES = s3_storages(bucket=s3.name, endpoint_url=f"http://127.0.0.1:{closed}")
+    for path in (f"/s/{token}/packet.pdf", f"/s/{token}/invoice.pdf"):
+        answer = client.get(path)
+        assert (answer.status_code, answer["Retry-After"]) == (503, "60"), path
+    for path, who in (
+        (f"/api/v1/tickets/{job.id}/invoice.pdf", ("ledger-1", "finance")),
+        (f"/api/v1/tickets/{job.id}/closeout/packet.pdf", ("desk-1", "dispatcher")),
+    ):
+        answer = client.get(path, **bearer(*who))
+        assert answer.status_code == 503 and answer.json()["error"]["code"] == "STORAGE_UNAVAILABLE", path
 
 
 def test_after_an_s3_test_the_default_storage_is_the_local_one_again(settings):

@@ -327,3 +327,15 @@ def test_a_thumbnail_or_an_original_read_while_s3_is_unreachable_is_a_503(s3, se
         assert response.content.decode() == (
             "The file cannot be shown right now: the file store cannot be reached. Try again in a minute."
         )
+
+
+def test_a_thumbnail_or_an_original_gone_from_the_bucket_is_a_404_not_a_500(s3, job, technician, admin_client):
+    assert api_upload(job, technician).status_code == 201
+    item = Evidence.objects.get(ticket=job)
+    for key in (item.file.name, item.metadata["thumbnail"]):
+        s3.client.delete_object(Bucket=s3.name, Key=key)
+
+    thumbnail = phone_of(technician).get(f"/tech/jobs/{job.id}/evidence/{item.id}/thumbnail/")
+    original = admin_client.get(f"/admin/closeout/evidence/{item.pk}/file/")
+
+    assert (thumbnail.status_code, original.status_code) == (404, 404)

@@ -30,6 +30,7 @@ from dispatch.tickets.services import Outcome, ticket_change
 from dispatch.tickets.states import TicketState
 
 from ..documents.pdf_base import SourceUnavailable
+from ..evidence_files import storage_missing
 from ..models import CloseoutPacket, Closure
 from ..packets import canonical_json, packet_compile
 from .inputs import text
@@ -103,9 +104,6 @@ def packet_pdf_schedule(packet_id) -> None:
         log.exception("Could not queue the PDF of closeout packet %s; the sweep will render it.", packet_id)
 
 
-NOT_FOUND_CODES = {"404", "NoSuchKey", "NotFound"}
-
-
 def storage_read(name: str) -> bytes | None:
     """A stored file's bytes, or None when it is not there. A storage that cannot answer (an
     object store that is down, refused credentials) raises SourceUnavailable: a packet rendered
@@ -115,12 +113,8 @@ def storage_read(name: str) -> bytes | None:
     try:
         with default_storage.open(name, "rb") as handle:
             return handle.read()
-    except FileNotFoundError:
-        return None
     except Exception as exc:
-        # botocore's ClientError carries the object store's own code for "no such object".
-        code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
-        if code in NOT_FOUND_CODES:
+        if storage_missing(exc):
             return None
         raise SourceUnavailable(f"Storage could not read {name}: {type(exc).__name__}") from exc
 
