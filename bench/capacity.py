@@ -64,23 +64,11 @@ def _fixtures(technicians: int) -> dict:
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
 
-    from bench.toolset import _actor, _technicians
+    from bench.toolset import _actor, _technicians, storefront_create
     from dispatch.api.services import api_token_create
-    from dispatch.tickets.models import Account, Site
     from dispatch.tickets.services import ticket_create
 
-    account = Account.objects.create(name="Capacity Properties")
-    site = Site.objects.create(
-        account=account,
-        name="Capacity Storefront",
-        address_line1="1 Capacity Way",
-        city="Oakland",
-        region="CA",
-        postal_code="94607",
-        lat="37.804400",
-        lng="-122.271100",
-        service_region="EAST_BAY",
-    )
+    account, site = storefront_create("Capacity Properties")
     tokens = {
         role: api_token_create(name=f"capacity-{role}", role=role)[1]
         for role in ("dispatcher", "agent", "qa", "finance")

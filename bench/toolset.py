@@ -122,18 +122,14 @@ def _technicians(count: int, *, prefix: str) -> list:
     return pool
 
 
-def command_setup(args) -> dict:
-    """Fixtures for the driver (tokens, a site, technicians, ticket pools) and the query census."""
-    _django()
-    from dispatch.api.services import api_token_create
+def storefront_create(account_name: str):
+    """An account with one storefront in Oakland, in the East Bay region the technicians cover."""
     from dispatch.tickets.models import Account, Site
-    from dispatch.tickets.services import ticket_create, ticket_triage
 
-    label = args.label
-    account = Account.objects.create(name=f"Bench Properties {label}")
+    account = Account.objects.create(name=account_name)
     site = Site.objects.create(
         account=account,
-        name="Bench Storefront",
+        name="Storefront",
         address_line1="1 Bench Way",
         city="Oakland",
         region="CA",
@@ -143,6 +139,17 @@ def command_setup(args) -> dict:
         service_region="EAST_BAY",
         access_code="4821",
     )
+    return account, site
+
+
+def command_setup(args) -> dict:
+    """Fixtures for the driver (tokens, a site, technicians, ticket pools) and the query census."""
+    _django()
+    from dispatch.api.services import api_token_create
+    from dispatch.tickets.services import ticket_create, ticket_triage
+
+    label = args.label
+    account, site = storefront_create(f"Bench Properties {label}")
     tokens = {
         role: api_token_create(name=f"bench-{label}-{role}", role=role)[1]
         for role in ("dispatcher", "agent", "qa", "finance")

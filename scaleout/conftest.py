@@ -45,22 +45,11 @@ def company(deployment) -> Company:
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
 
+    from bench.toolset import storefront_create
     from dispatch.api.services import api_token_create
     from dispatch.technicians.models import Region, Technician, TechnicianSkill
-    from dispatch.tickets.models import Account, Site
 
-    account = Account.objects.create(name="Scale-out Properties")
-    site = Site.objects.create(
-        account=account,
-        name="Scale-out Storefront",
-        address_line1="1 Scale Way",
-        city="Oakland",
-        region="CA",
-        postal_code="94607",
-        lat="37.804400",
-        lng="-122.271100",
-        service_region="EAST_BAY",
-    )
+    account, site = storefront_create("Scale-out Properties")
     tokens = {role: api_token_create(name=f"scaleout-{role}", role=role)[1] for role in ("dispatcher", "qa", "finance")}
     region, _ = Region.objects.get_or_create(code="EAST_BAY", defaults={"name": "East Bay"})
     user = get_user_model().objects.create_user(username="scaleout-tech", password=TECH_PASSWORD)

@@ -64,13 +64,7 @@ def test_the_emergency_chain_runs_across_both_web_processes_with_its_photos_on_s
     from dispatch.tickets.models import Ticket
 
     tokens = company.tokens
-    created = api(
-        webs.next(),
-        "POST",
-        "/api/v1/tickets",
-        tokens["dispatcher"],
-        {"account_id": company.account_id, "site_id": company.site_id, "summary": "Storefront door cannot be locked"},
-    )
+    created = ticket_create(webs.next(), company, "Storefront door cannot be locked")
     assert created.status_code == 201, created.text
     ticket_id = created.json()["id"]
     path = f"/api/v1/tickets/{ticket_id}"
@@ -222,13 +216,7 @@ def test_web_requests_succeed_while_redis_is_down_for_ten_seconds(deployment, co
         text = _text(MESSAGES + len(texts))
         texts.append(text)
         answers.append(twilio_post(webs.next(), text).status_code)
-        created = api(
-            webs.next(),
-            "POST",
-            "/api/v1/tickets",
-            company.tokens["dispatcher"],
-            {"account_id": company.account_id, "site_id": company.site_id, "summary": "Gate sensor beeping"},
-        )
+        created = ticket_create(webs.next(), company, "Gate sensor beeping")
         answers.append(created.status_code)
         time.sleep(0.5)
     deployment.redis.start()
@@ -307,13 +295,7 @@ def test_an_upload_while_s3_is_unreachable_fails_clearly_and_stores_nothing(depl
     from dispatch.closeout.models import Evidence
     from dispatch.tickets.models import AuditEvent
 
-    created = api(
-        webs.next(),
-        "POST",
-        "/api/v1/tickets",
-        company.tokens["dispatcher"],
-        {"account_id": company.account_id, "site_id": company.site_id, "summary": "Door closer leaking"},
-    )
+    created = ticket_create(webs.next(), company, "Door closer leaking")
     ticket_id = created.json()["id"]
     keys_before = _bucket_keys(deployment)
     events_before = AuditEvent.objects.filter(ticket_id=ticket_id).count()
@@ -367,6 +349,11 @@ def test_the_audit_chains_verify_and_no_web_process_answered_an_unexpected_5xx(d
 
 
 # --- helpers --------------------------------------------------------------------------------
+
+
+def ticket_create(base: str, company, summary: str) -> requests.Response:
+    body = {"account_id": company.account_id, "site_id": company.site_id, "summary": summary}
+    return api(base, "POST", "/api/v1/tickets", company.tokens["dispatcher"], body)
 
 
 def _now_iso() -> str:

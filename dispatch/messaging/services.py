@@ -268,26 +268,19 @@ def _provider_ids_of_twins(message: OutboundMessage) -> frozenset[str]:
 
 
 def _delivery_succeeded(message: OutboundMessage, *, token: uuid.UUID, provider_id: str) -> OutboundMessage:
-    now = timezone.now()
-    recorded = OutboundMessage.objects.filter(pk=message.pk, status=Status.SENDING, claim_token=token).update(
-        status=Status.SENT,
-        provider_message_id=provider_id,
-        sent_at=now,
-        last_error="",
-        claim_token=None,
-        outcome_unknown=False,
-    )
+    sent = {
+        "status": Status.SENT,
+        "provider_message_id": provider_id,
+        "sent_at": timezone.now(),
+        "last_error": "",
+        "claim_token": None,
+        "outcome_unknown": False,
+    }
+    recorded = OutboundMessage.objects.filter(pk=message.pk, status=Status.SENDING, claim_token=token).update(**sent)
     if not recorded:
         # Our claim expired while the provider was answering and the sweep took the row back.
         # The message did go out, so record that, unless someone already recorded a send.
-        OutboundMessage.objects.filter(pk=message.pk, provider_message_id="").exclude(status=Status.SENT).update(
-            status=Status.SENT,
-            provider_message_id=provider_id,
-            sent_at=now,
-            last_error="",
-            claim_token=None,
-            outcome_unknown=False,
-        )
+        OutboundMessage.objects.filter(pk=message.pk, provider_message_id="").exclude(status=Status.SENT).update(**sent)
         log.warning("Outbound message %s was sent after its claim expired (provider id %s).", message.pk, provider_id)
     message.refresh_from_db()
     return message

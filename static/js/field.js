@@ -126,6 +126,8 @@
   }
 
   var progressBars = {};
+  // Posts the technician was told are waiting on a server in trouble (told once each).
+  var toldWaiting = {};
 
   function flush() {
     if (flushing) { return Promise.resolve(); }
@@ -136,8 +138,19 @@
         return chain.then(function () {
           if (stop) { return; }
           return send(entry, progressBars[entry.key]).then(function (result) {
-            // A server in trouble (5xx) is retried later, like a dead network.
-            if (result.status >= 500) { stop = true; return; }
+            // A server in trouble (5xx) is retried later, like a dead network. The bar that ran
+            // to its end while the bytes went up is taken back, and the technician is told once
+            // that the post waits on the phone (a file store out of reach answers 503).
+            if (result.status >= 500) {
+              stop = true;
+              if (progressBars[entry.key]) { progressBars[entry.key](0, "Not saved yet, sent again by itself"); }
+              if (!toldWaiting[entry.id]) {
+                toldWaiting[entry.id] = true;
+                notice(entry.label + ": not saved yet, the server could not store it right now. " +
+                  "It stays on this phone and is sent again by itself.", "error");
+              }
+              return;
+            }
             // Signed out, or a page too old for its security token: the post waits on the phone
             // until the technician signs in again or reloads; it is not an answer.
             if (result.signedOut || result.status === 401 || (result.status === 403 && !result.answer)) {
@@ -321,9 +334,16 @@
     label.textContent = name;
     var bar = document.createElement("progress");
     bar.max = 1; bar.value = 0;
-    row.appendChild(label); row.appendChild(bar);
+    // Where the technician is looking (the notices are at the top of the page): why it waits.
+    var state = document.createElement("span");
+    state.className = "upload-state";
+    row.appendChild(label); row.appendChild(bar); row.appendChild(state);
     holder.appendChild(row);
-    return function (fraction) { bar.value = fraction; };
+    return function (fraction, note) {
+      bar.value = fraction;
+      state.textContent = note || "";
+      row.classList.toggle("upload--waiting", Boolean(note));
+    };
   }
 
   function submit(form, event) {

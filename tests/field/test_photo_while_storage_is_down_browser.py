@@ -72,6 +72,15 @@ def test_a_photo_taken_while_s3_is_down_waits_on_the_phone_and_is_stored_once_wh
     assert page.locator("[data-not-sent]").is_hidden()
     assert page.input_value("#photos input[type=file]") == ""
     assert page.evaluate(QUEUE_COUNT) == 1
+    # Told why, once, and the upload bar (full once the bytes went up) taken back.
+    waiting_notice = page.locator(".notice", has_text="not saved yet")
+    waiting_notice.wait_for()
+    assert waiting_notice.inner_text() == (
+        "Photo strike.jpg: not saved yet, the server could not store it right now. "
+        "It stays on this phone and is sent again by itself."
+    )
+    assert page.evaluate("document.querySelector('[data-uploads] progress').value") == 0
+    assert page.locator("[data-uploads] .upload-state").inner_text() == "Not saved yet, sent again by itself"
     assert not Evidence.objects.filter(ticket=ticket).exists()
     assert s3.keys() == []
     # The phone's screen as the technician holds it (a full-page shot would draw the sticky bar,
