@@ -60,7 +60,7 @@ test: venv system-deps
 	postgres_seconds=$$((SECONDS - start - sqlite_seconds)); \
 	$(MAKE) --no-print-directory test-scaleout || status=1; \
 	echo "make test: SQLite pass $${sqlite_seconds}s, PostgreSQL pass $${postgres_seconds}s, scale-out run $$((SECONDS - start - sqlite_seconds - postgres_seconds))s, total $$((SECONDS - start))s"; \
-	if [[ $$status -ne 0 ]]; then echo "make test: FAILED"; else echo "make test: passed on SQLite and PostgreSQL"; fi; \
+	if [[ $$status -ne 0 ]]; then echo "make test: FAILED"; else echo "make test: passed on SQLite, on PostgreSQL and as a scale-out deployment"; fi; \
 	exit $$status
 
 # Lint, formatting and the allowed import graph (pyproject.toml's [tool.importlinter]).

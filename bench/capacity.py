@@ -64,7 +64,7 @@ def _fixtures(technicians: int) -> dict:
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
 
-    from bench.toolset import _actor, _technicians, storefront_create
+    from bench.toolset import bench_actor, storefront_create, technicians_create
     from dispatch.api.services import api_token_create
     from dispatch.tickets.services import ticket_create
 
@@ -81,7 +81,7 @@ def _fixtures(technicians: int) -> dict:
         )
         group.user_set.add(user)
         dispatchers.append(user.username)
-    actor = _actor("dispatcher")
+    actor = bench_actor("dispatcher")
     open_tickets = [
         str(ticket_create(actor=actor, account_id=account.id, site_id=site.id, summary=f"Open job {i}").ticket.id)
         for i in range(200)
@@ -89,7 +89,7 @@ def _fixtures(technicians: int) -> dict:
     return {
         "site": {"account_id": str(account.id), "site_id": str(site.id)},
         "tokens": tokens,
-        "technicians": _technicians(technicians, prefix="capacity"),
+        "technicians": technicians_create(technicians, prefix="capacity"),
         "dispatchers": dispatchers,
         "open_tickets": open_tickets,
     }

@@ -76,14 +76,14 @@ def _django():
     django.setup()
 
 
-def _actor(role: str):
+def bench_actor(role: str):
     from dispatch.common.actors import Actor, ActorType
     from dispatch.common.roles import Role
 
     return Actor(actor_type=ActorType.SYSTEM, actor_id=f"bench-{role}", role=Role(role), request_id=str(uuid.uuid4()))
 
 
-def _technicians(count: int, *, prefix: str) -> list:
+def technicians_create(count: int, *, prefix: str) -> list:
     """Technicians who can secure doors in the East Bay, each with a user and an API token."""
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
@@ -154,8 +154,8 @@ def command_setup(args) -> dict:
         role: api_token_create(name=f"bench-{label}-{role}", role=role)[1]
         for role in ("dispatcher", "agent", "qa", "finance")
     }
-    technicians = _technicians(args.technicians + 2, prefix=f"bench-{label}")
-    dispatcher = _actor("dispatcher")
+    technicians = technicians_create(args.technicians + 2, prefix=f"bench-{label}")
+    dispatcher = bench_actor("dispatcher")
     pool = []
     for index in range(args.pool):
         ticket = ticket_create(
@@ -364,7 +364,7 @@ def command_preload(args) -> dict:
             for i in range(500)
         ]
     )
-    historic = _technicians(50, prefix="preload")
+    historic = technicians_create(50, prefix="preload")
     states = [state for state, _ in STATE_MIX]
     weights = [weight for _, weight in STATE_MIX]
     now = timezone.now()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import signal
 from dataclasses import dataclass
 
 import pytest
@@ -19,6 +20,8 @@ TECH_PASSWORD = "scale-out technician passphrase 42"
 
 @pytest.fixture(scope="session")
 def deployment() -> Deployment:
+    # A SIGTERM (a CI job cancelled) unwinds like Ctrl-C, so the servers are torn down.
+    signal.signal(signal.SIGTERM, _interrupted)
     with deployment_running() as running:
         # This process reads and checks the same database and bucket with the same settings.
         os.environ.update(running.env)
@@ -26,6 +29,10 @@ def deployment() -> Deployment:
 
         django.setup()
         yield running
+
+
+def _interrupted(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 @dataclass

@@ -38,9 +38,11 @@ PYTHON = sys.executable
 BUCKET = "dispatch-scaleout"
 PUBLIC_URL = "https://dispatch.scaleout.test"
 # Short enough that a worker killed mid-send has its message retried within the run, long
-# enough for a send plus the look-up that precedes a retry (the lease must exceed both).
-SEND_TIMEOUT_SECONDS = 3
-CLAIM_LEASE_SECONDS = 10
+# enough for any delivery: the lease must exceed the task queue's timeout (a worker is killed by
+# then) and a send's two waits (dispatch.E002).
+SEND_TIMEOUT_SECONDS = 5
+TASK_TIMEOUT_SECONDS = 15
+CLAIM_LEASE_SECONDS = 20
 
 
 def log(message: str) -> None:
@@ -75,7 +77,13 @@ class Process:
     def start(self) -> None:
         with open(self.log_path, "ab") as out:
             self.popen = subprocess.Popen(
-                self.command, env=self.env, cwd=ROOT, stdout=out, stderr=out, start_new_session=True
+                self.command,
+                env=self.env,
+                cwd=ROOT,
+                stdout=out,
+                stderr=out,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
 
     @property
@@ -89,15 +97,16 @@ class Process:
         self.popen.wait()
 
     def stop(self, timeout: float = 20) -> None:
-        if not self.running:
+        if self.popen is None:
             return
-        # To the main process only: it stops its own children in order (a group-wide SIGTERM
-        # makes django-q's processes race each other and wait out their timeouts).
-        self.popen.send_signal(signal.SIGTERM)
-        try:
-            self.popen.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
+        if self.running:
+            # To the main process only: it stops its own children in order (a group-wide SIGTERM
+            # makes django-q's processes race each other and wait out their timeouts).
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
         # Children a SIGTERM left behind (a worker mid-task) go with the group.
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.popen.pid, signal.SIGKILL)
@@ -132,6 +141,15 @@ class Process:
         return False
 
 
+def _die_with_parent() -> None:
+    """In the child, before it runs the server: the kernel kills it when this process ends, so
+    a run that is itself killed (a cancelled CI job) leaves no server behind."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
 def _tcp_inodes(local_port: int) -> set[str]:
     inodes = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
@@ -154,7 +172,8 @@ class RedisServer:
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        # As the README advises for production: a Redis that stops answering fails fast.
+        return f"redis://127.0.0.1:{self.port}/0?socket_connect_timeout=2&socket_timeout=5"
 
     def start(self) -> None:
         binary = shutil.which("redis-server") or "/usr/bin/redis-server"
@@ -295,6 +314,7 @@ def deployment_env(*, database_url: str, redis_url: str, s3_endpoint: str, twili
         DISPATCH_PUBLIC_URL=PUBLIC_URL,
         DISPATCH_SEND_TIMEOUT_SECONDS=str(SEND_TIMEOUT_SECONDS),
         DISPATCH_OUTBOX_CLAIM_LEASE_SECONDS=str(CLAIM_LEASE_SECONDS),
+        DISPATCH_Q_TIMEOUT_SECONDS=str(TASK_TIMEOUT_SECONDS),
         # Every scheduled run stays in django-q's task table for the run's checks.
         DISPATCH_Q_SAVE_LIMIT="0",
         DISPATCH_VAR_DIR=str(var_dir),

@@ -2,7 +2,8 @@
 
 POST .../Accounts/{SID}/Messages.json creates a message (Basic auth, form fields To, From,
 Body) and answers 201 with its sid; GET on the same path lists the account's messages, newest
-first, filtered by To and From, as Twilio's list resource does. Everything received is recorded.
+first, filtered by To and From and a page at a time (next_page_uri), as Twilio's list resource
+does. Everything received is recorded.
 
 Used by the messaging tests (`tests/messaging/conftest.py`) and by the scale-out run, whose
 workers deliver to it over real HTTP. It can answer slowly, fail on demand, and hold one
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 TWILIO_SID = "AC" + "0123456789abcdef" * 2
 TWILIO_TOKEN = "local-test-auth-token"
@@ -132,7 +133,17 @@ class LocalTwilio:
                 if all(message[key.lower()] == query[key] for key in ("To", "From") if key in query)
             ]
         size = max(1, min(int(query.get("PageSize") or 50), 1000))
-        return {"messages": found[:size], "page": 0, "page_size": size, "next_page_uri": None}
+        page = max(0, int(query.get("Page") or 0))
+        following = None
+        if len(found) > (page + 1) * size:
+            filters = {key: query[key] for key in ("To", "From") if key in query}
+            following = f"{MESSAGES_PATH}?{urlencode({**filters, 'PageSize': size, 'Page': page + 1})}"
+        return {
+            "messages": found[page * size : (page + 1) * size],
+            "page": page,
+            "page_size": size,
+            "next_page_uri": following,
+        }
 
     def wait_after_accepting(self, request: TwilioRequest) -> None:
         """Runs in the request's thread once the message is Twilio's, before the answer goes out."""

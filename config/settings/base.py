@@ -211,10 +211,11 @@ if os.environ.get("DISPATCH_S3_BUCKET"):
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
         # botocore's defaults (60 s to connect, 60 s to read, retried) would hold a web worker for
-        # minutes when the store stops answering; an upload then fails with a clear 503 instead.
+        # minutes when the store stops answering; an upload then fails with a clear 503 within
+        # about half a minute instead, before the technician's page gives up on the request.
         connect_timeout=5,
-        read_timeout=20,
-        retries={"total_max_attempts": 3, "mode": "standard"},
+        read_timeout=10,
+        retries={"total_max_attempts": 2, "mode": "standard"},
     )
 
 LOGIN_URL = "/admin/login/"
@@ -306,12 +307,18 @@ DISPATCH_MESSAGE_DELIVERY = os.environ.get("DISPATCH_MESSAGE_DELIVERY", "console
 DISPATCH_MESSAGE_FILE_PATH = os.environ.get("DISPATCH_MESSAGE_FILE_PATH", str(VAR_DIR / "outbox.jsonl"))
 # How long a delivery worker waits on a provider: once to connect, once more for its answer.
 DISPATCH_SEND_TIMEOUT_SECONDS = int(os.environ.get("DISPATCH_SEND_TIMEOUT_SECONDS", "30"))
-# A SENDING claim older than this is presumed dead and taken back by the sweep. It must exceed the
-# longest a send plus its lookup can take (2 x the timeout for the send; the rest is for asking the
-# provider whether a lost attempt went out), or a live worker's message would be sent twice. A
-# lease of 2 x the timeout or less is refused by a system check (dispatch.E002).
+# The task queue kills a task that runs longer than this (Q_CLUSTER["timeout"] below): the one
+# hard limit on how long a delivery can go on.
+DISPATCH_Q_TIMEOUT_SECONDS = int(os.environ.get("DISPATCH_Q_TIMEOUT_SECONDS", "60"))
+# A SENDING claim older than this is presumed dead and taken back by the sweep. It must exceed
+# the longest a delivery can run, or a live worker's message would be sent twice: past the task
+# queue's timeout (the worker is killed by then) and past two send timeouts (a send's connect
+# and answer). A system check (dispatch.E002) refuses a shorter lease.
 DISPATCH_OUTBOX_CLAIM_LEASE_SECONDS = int(
-    os.environ.get("DISPATCH_OUTBOX_CLAIM_LEASE_SECONDS", str(2 * DISPATCH_SEND_TIMEOUT_SECONDS + 30))
+    os.environ.get(
+        "DISPATCH_OUTBOX_CLAIM_LEASE_SECONDS",
+        str(max(2 * DISPATCH_SEND_TIMEOUT_SECONDS, DISPATCH_Q_TIMEOUT_SECONDS) + 30),
+    )
 )
 DISPATCH_DEFAULT_PHONE_REGION = os.environ.get("DISPATCH_DEFAULT_PHONE_REGION", "US")
 DISPATCH_EMAIL_MESSAGE_ID_DOMAIN = os.environ.get("DISPATCH_EMAIL_MESSAGE_ID_DOMAIN", "")
@@ -361,8 +368,8 @@ Q_CLUSTER = {
     "orm": "default",
     "workers": int(os.environ.get("DISPATCH_Q_WORKERS", "2")),
     # retry must exceed timeout, or a slow task is started twice while still running.
-    "timeout": 60,
-    "retry": 120,
+    "timeout": DISPATCH_Q_TIMEOUT_SECONDS,
+    "retry": 2 * DISPATCH_Q_TIMEOUT_SECONDS,
     "max_attempts": 3,
     "catch_up": False,
     # Successful tasks kept in the task table (0 keeps all, -1 none).

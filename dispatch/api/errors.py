@@ -19,7 +19,7 @@ from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 
-from dispatch.common.errors import DispatchError
+from dispatch.common.errors import DispatchError, retry_after
 
 logger = logging.getLogger("dispatch.api")
 
@@ -112,9 +112,8 @@ def error_headers(error: DispatchError) -> dict[str, str]:
     headers = {}
     if error.status == 405 and error.details.get("allowed_methods"):
         headers["Allow"] = ", ".join(error.details["allowed_methods"])
-    retry_after = error.details.get("retry_after_seconds")
-    if error.status in (429, 503) and isinstance(retry_after, int):
-        headers["Retry-After"] = str(retry_after)
+    if retry_after(error) is not None:
+        headers["Retry-After"] = retry_after(error)
     return headers
 
 

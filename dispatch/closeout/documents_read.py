@@ -10,7 +10,7 @@ from django.core.files.storage import default_storage
 
 from dispatch.common.errors import DispatchError
 
-from .evidence_files import NOT_READ, storage_call
+from .evidence_files import storage_reading
 from .exports import invoice_csv, invoice_pdf_bytes
 from .models import CloseoutPacket, Invoice
 from .packets import invoice_serialize, iso
@@ -117,7 +117,7 @@ def packet_pdf(row: CloseoutPacket) -> Document:
             dimension="request",
             details={"packet_id": str(row.id), "pdf_status": row.pdf_status},
         )
-    with storage_call(NOT_READ), default_storage.open(row.pdf_file.name, "rb") as handle:
+    with storage_reading(), default_storage.open(row.pdf_file.name, "rb") as handle:
         data = handle.read()
     return Document(data, "application/pdf", f"closeout-{row.packet['header']['reference']}-v{row.version}.pdf")
 

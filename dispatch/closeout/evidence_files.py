@@ -23,7 +23,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpResponse
 
-from dispatch.common.errors import DispatchError, storage_unavailable
+from dispatch.common.errors import DispatchError, not_found, retry_after, storage_unavailable
 from dispatch.common.files import (
     SniffedType,
     UnreadableImage,
@@ -40,6 +40,9 @@ LOCAL_STORAGE_URI_PREFIX = "file://media/"
 SHA256_HEX = re.compile(r"^(?:sha256[:=])?([0-9a-fA-F]{64})$")
 NOT_SAVED = "The {what} was not saved: the file store cannot be reached right now. Try again in a minute."
 NOT_READ = "The file cannot be shown right now: the file store cannot be reached. Try again in a minute."
+NOT_STORED = (
+    "Nothing was changed: the file store cannot be reached right now to keep the documents. Try again in a minute."
+)
 
 logger = logging.getLogger("dispatch.closeout")
 
@@ -213,11 +216,19 @@ def storage_call(message: str) -> Iterator[None]:
         raise storage_unavailable(message) from exc
 
 
-def _never_connected(exc: BaseException) -> bool:
-    """Whether a storage call failed before its request left: botocore's connection errors
-    (refused, connect timeout, TLS handshake), also when storage_call has turned one into a 503."""
-    cause = exc.__cause__ if isinstance(exc, DispatchError) else exc
-    return isinstance(cause, EndpointUnreachable)
+@contextmanager
+def storage_reading() -> Iterator[None]:
+    """Reading a stored file back: a store out of reach is a 503 STORAGE_UNAVAILABLE, a file that
+    is not there (removed from the bucket by hand, a lost disk) a 404 FILE_MISSING, never a 500."""
+    try:
+        with storage_call(NOT_READ):
+            yield
+    except DispatchError:
+        raise
+    except Exception as exc:
+        if storage_missing(exc):
+            raise not_found("FILE_MISSING", "The file is not in the file store.") from None
+        raise
 
 
 def upload_store(prepared: PreparedUpload, *, ticket_id, evidence_id, what: str = "file") -> StoredUpload:
@@ -232,36 +243,46 @@ def upload_store(prepared: PreparedUpload, *, ticket_id, evidence_id, what: str 
             name = default_storage.save(original, ContentFile(prepared.data))
             if thumbnail:
                 thumbnail_name = default_storage.save(thumbnail, ContentFile(prepared.thumbnail))
-    except BaseException as exc:
+    except BaseException:
         # What was saved goes, and so does the name of the save that failed: it may have left its
-        # object (the store kept it, its answer was lost) or part of a file on disk. Not when that
-        # save never connected: then there is nothing, and a store that is down is not asked again.
-        failed = "" if _never_connected(exc) else (thumbnail if name else original)
-        upload_discard(name, thumbnail_name, failed)
+        # object (the store kept it and its answer was lost, perhaps on an attempt botocore then
+        # retried and could not connect) or part of a file on disk. A store that is down refuses
+        # the removal too, and upload_discard names what may be left behind.
+        upload_discard(name, thumbnail_name, perhaps=thumbnail if name else original)
         raise
     bucket = getattr(default_storage, "bucket_name", None)
     uri = f"s3://{bucket}/{name}" if bucket else f"{LOCAL_STORAGE_URI_PREFIX}{name}"
     return StoredUpload(name=name, uri=uri, thumbnail_name=thumbnail_name)
 
 
-def upload_discard(*names: str) -> None:
-    """Remove stored files whose evidence row was never committed.
+def upload_discard(*names: str, perhaps: str = "") -> None:
+    """Remove stored files whose evidence row was never committed. `perhaps`: the name whose save
+    failed, which the store may or may not hold.
 
     This runs while another error is on its way out (a refusal, a store that went away), so it
     never raises over it: a removal that fails is logged with the names left behind, and the
     rest are not tried (the store that failed one would keep every request waiting on the next).
     """
-    names = [name for name in names if name]
-    for index, name in enumerate(names):
+    targets = [name for name in (*names, perhaps) if name]
+    for index, name in enumerate(targets):
         try:
             # Deleting a name that is not there is no error, on disk or in S3.
             default_storage.delete(name)
         except Exception as exc:
-            logger.error(
-                "Could not remove uploaded files whose evidence was not recorded (%s); not removed: %s",
-                exc.__class__.__name__,
-                ", ".join(names[index:]),
-            )
+            left = [other for other in targets[index:] if other != perhaps]
+            if left:
+                logger.error(
+                    "Could not remove uploaded files whose evidence was not recorded (%s); not removed: %s%s",
+                    exc.__class__.__name__,
+                    ", ".join(left),
+                    f"; perhaps also {perhaps}" if perhaps in targets[index:] else "",
+                )
+            else:
+                logger.warning(
+                    "Could not remove %s, whose save failed (%s): the store may hold it.",
+                    perhaps,
+                    exc.__class__.__name__,
+                )
             return
 
 
@@ -270,18 +291,13 @@ def evidence_file_response(item) -> FileResponse:
     in the browser, never re-typed by it, whatever the bytes hold (nosniff, a sandboxing CSP)."""
     extension = item.file.name.rsplit(".", 1)[-1] if "." in item.file.name else "bin"
     # Opening reaches the store, and so does the response (it sizes the file): both in here.
-    try:
-        with storage_call(NOT_READ):
-            response = FileResponse(
-                item.file.open("rb"),
-                as_attachment=True,
-                filename=f"evidence-{item.pk}.{extension}",
-                content_type=item.content_type or "application/octet-stream",
-            )
-    except Exception as exc:
-        if storage_missing(exc):
-            raise Http404("This evidence item's file is not in the store.") from None
-        raise
+    with storage_reading():
+        response = FileResponse(
+            item.file.open("rb"),
+            as_attachment=True,
+            filename=f"evidence-{item.pk}.{extension}",
+            content_type=item.content_type or "application/octet-stream",
+        )
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response
@@ -295,13 +311,8 @@ def evidence_thumbnail_response(item) -> FileResponse:
     # Only ever the name upload_store gave it (evidence_add never takes this key from a client).
     if not isinstance(name, str) or not name.startswith(f"evidence/{item.ticket_id}/{item.pk}.thumb"):
         raise Http404("This evidence item has no thumbnail.")
-    try:
-        with storage_call(NOT_READ):
-            response = FileResponse(default_storage.open(name, "rb"), content_type="image/jpeg")
-    except Exception as exc:
-        if storage_missing(exc):
-            raise Http404("This evidence item has no thumbnail.") from None
-        raise
+    with storage_reading():
+        response = FileResponse(default_storage.open(name, "rb"), content_type="image/jpeg")
     response["Content-Disposition"] = f'inline; filename="evidence-{item.pk}.thumb.jpg"'
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
@@ -314,6 +325,6 @@ def file_refusal_response(refusal: DispatchError) -> HttpResponse:
     a PDF still rendering): the status and a line of text (an <img> or a download has no page to
     show a message on), with Retry-After when the refusal says when to ask again."""
     response = HttpResponse(refusal.message, status=refusal.status, content_type="text/plain; charset=utf-8")
-    if "retry_after_seconds" in refusal.details:
-        response["Retry-After"] = str(refusal.details["retry_after_seconds"])
+    if retry_after(refusal) is not None:
+        response["Retry-After"] = retry_after(refusal)
     return response

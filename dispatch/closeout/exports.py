@@ -19,7 +19,7 @@ from django.utils import timezone
 from dispatch.tickets.models import AuditEvent
 
 from .billing import NONTAX, billing_settings, company_block
-from .evidence_files import NOT_READ, storage_call
+from .evidence_files import storage_reading
 from .gate import template_for
 from .models import Invoice
 from .packets import invoice_serialize, iso
@@ -92,7 +92,7 @@ def invoice_document(invoice: Invoice) -> dict:
 def invoice_pdf_bytes(invoice: Invoice) -> bytes:
     """The invoice's PDF: as stored when approved, else rendered now from the draft."""
     if invoice.status != Invoice.Status.DRAFT and invoice.pdf:
-        with storage_call(NOT_READ), default_storage.open(invoice.pdf.name, "rb") as handle:
+        with storage_reading(), default_storage.open(invoice.pdf.name, "rb") as handle:
             return handle.read()
     from .documents.invoice_pdf import invoice_pdf_render
 

@@ -55,3 +55,9 @@ def storage_unavailable(message: str) -> DispatchError:
     return DispatchError(
         "STORAGE_UNAVAILABLE", message, status=503, dimension="request", details={"retry_after_seconds": 60}
     )
+
+
+def retry_after(error: DispatchError) -> str | None:
+    """The Retry-After header a refusal carries: a 429 or a 503 that says when to ask again."""
+    seconds = error.details.get("retry_after_seconds")
+    return str(seconds) if error.status in (429, 503) and isinstance(seconds, int) else None

@@ -57,9 +57,9 @@ def _database_ping(alias: str) -> None:
 
 
 def _redis_ping(conf: str | dict) -> None:
-    """PING the Redis server django-q2 uses, connected as its broker connects (redis.from_url for a
-    URL, keyword arguments otherwise) but with short timeouts and no retries: the broker's own
-    connection has redis-py's defaults, 5 s each and three retries with backoff."""
+    """PING the Redis server django-q2 uses, connected as its broker connects (a URL, or keyword
+    arguments) but with short timeouts and no retries, whatever the URL's own options say: the
+    broker's connection waits 5 s per try by default, and tries again."""
     import redis
     from redis.backoff import NoBackoff
     from redis.retry import Retry
@@ -69,11 +69,13 @@ def _redis_ping(conf: str | dict) -> None:
         "socket_timeout": PROBE_TIMEOUT_SECONDS,
         "retry": Retry(NoBackoff(), 0),
     }
-    client = redis.Redis.from_url(conf, **bounded) if isinstance(conf, str) else redis.Redis(**{**conf, **bounded})
+    # A URL's own options (?socket_timeout=...) would win over from_url's keywords: parse it, then bound.
+    options = redis.connection.parse_url(conf) if isinstance(conf, str) else dict(conf)
+    pool = redis.ConnectionPool(**{**options, **bounded})
     try:
-        client.ping()
+        redis.Redis(connection_pool=pool).ping()
     finally:
-        client.close()  # the client made its own pool: this closes its connection too
+        pool.disconnect()
 
 
 def broker_backend() -> str:
@@ -120,6 +122,7 @@ def _s3_probe_client(storage):
     """An S3 client as the storage's own (its credentials, endpoint, region and client config),
     but with short timeouts and no retries. The storage's client is left as it is: its config
     is the project's, and every upload uses it."""
+    import boto3
     from botocore.config import Config
 
     with _s3_probe_lock:
@@ -132,8 +135,15 @@ def _s3_probe_client(storage):
             )
             # merge() returns a new Config, as django-storages does for its unsigned client.
             config = storage.client_config.merge(bounded) if storage.client_config is not None else bounded
-            # The session as the storage builds it, so the probe signs with the same credentials.
-            client = storage._create_session().client(
+            # A session from the storage's own settings, so the probe signs with its credentials
+            # (none set: boto3's usual chain, as the storage's).
+            session = boto3.session.Session(
+                aws_access_key_id=storage.access_key or None,
+                aws_secret_access_key=storage.secret_key or None,
+                aws_session_token=storage.security_token or None,
+                profile_name=storage.session_profile or None,
+            )
+            client = session.client(
                 "s3",
                 region_name=storage.region_name,
                 use_ssl=storage.use_ssl,

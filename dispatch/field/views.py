@@ -25,7 +25,7 @@ from django.views.decorators.http import require_GET, require_POST
 from dispatch.api.idempotency import command_run_once, request_hash
 from dispatch.closeout.evidence_files import evidence_thumbnail_response, file_refusal_response
 from dispatch.closeout.models import Evidence
-from dispatch.common.errors import DispatchError
+from dispatch.common.errors import DispatchError, retry_after
 from dispatch.common.roles import Role, role_of_user
 from dispatch.common.security_headers import permissions_allow
 from dispatch.readmodels.tech_day import technician_finished_jobs, technician_upcoming_jobs
@@ -240,9 +240,12 @@ def _answer(request, ticket, viewer: Viewer, *, message: str = "", error: Dispat
     if error is not None:
         missing = pages.refusal_missing(error)
         if fetched:
-            return JsonResponse(
+            response = JsonResponse(
                 {"ok": False, "code": error.code, "message": error.message, "missing": missing}, status=error.status
             )
+            if retry_after(error) is not None:
+                response["Retry-After"] = retry_after(error)  # the page's queue waits that long
+            return response
         messages.error(request, error.message)
         if missing:
             request.session["field_missing"] = missing

@@ -18,6 +18,7 @@ import http.client
 import json
 import logging
 import smtplib
+import unicodedata
 import uuid
 from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
@@ -155,6 +156,8 @@ ANSWER_LOST_STATUSES = (500, 502, 504)
 # Twilio's and Twilio's whole-second timestamps, with room to spare for NTP-synced hosts.
 LOOKUP_CLOCK_MARGIN = timedelta(minutes=5)
 LOOKUP_PAGE_SIZE = 50
+# Pages of Twilio's list a look-up reads before it gives up telling (a busy conversation).
+LOOKUP_MAX_PAGES = 5
 
 
 class TwilioSmsAdapter:
@@ -172,8 +175,11 @@ class TwilioSmsAdapter:
                 "Live SMS delivery needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM_NUMBER."
             )
 
+    def _messages_path(self) -> str:
+        return f"/2010-04-01/Accounts/{self.account_sid}/Messages.json"
+
     def _request(self, query: dict[str, str | int] | None = None, form: dict[str, str] | None = None) -> Request:
-        url = f"{self.api_base}/2010-04-01/Accounts/{self.account_sid}/Messages.json"
+        url = f"{self.api_base}{self._messages_path()}"
         credentials = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
         headers = {"Authorization": f"Basic {credentials}", "Accept": "application/json"}
         if form is None:
@@ -221,7 +227,42 @@ class TwilioSmsAdapter:
         costs nothing, and what those answers point at (credentials, the account sid) is fixed by
         a person, after which the next retry goes through.
         """
+        since = message.created_at - LOOKUP_CLOCK_MARGIN
+        wanted = _comparable(message.body)
         request = self._request(query={"To": message.recipient, "From": self.from_number, "PageSize": LOOKUP_PAGE_SIZE})
+        for _page in range(LOOKUP_MAX_PAGES):
+            answer = self._listed(request)
+            listed = answer.get("messages")
+            if not isinstance(listed, list):
+                raise DeliveryError("Twilio's message list answer has no messages.")
+            oldest = None
+            for item in listed:  # newest first
+                created = _twilio_time(item.get("date_created")) if isinstance(item, dict) else None
+                if created is None:
+                    # Without its date a listed message can be neither matched nor ruled out.
+                    sid = str(item.get("sid", "")) if isinstance(item, dict) else ""
+                    raise DeliveryError(f"Twilio listed a message ({sid or 'no sid'}) without a readable date_created.")
+                oldest = created if oldest is None else min(oldest, created)
+                sid = str(item.get("sid") or "")
+                if created >= since and sid and sid not in taken and _comparable(item.get("body")) == wanted:
+                    return sid
+            following = answer.get("next_page_uri")
+            if oldest is None or oldest < since or not following:
+                return None  # the list reached messages older than ours, or its end
+            # Twilio's next page is a path on its API, with the same filters and a page token;
+            # anything else (another host, another resource) is not followed.
+            if not isinstance(following, str) or not following.startswith(self._messages_path() + "?"):
+                raise DeliveryError("Twilio's message list named a next page that is not of this list.")
+            request = Request(self.api_base + following, method="GET", headers=request.headers)
+        # Pages and pages, all newer than our message: saying "not found" could send it twice, so
+        # the attempt fails and a later one asks again. (last_error is shown outside the back
+        # office, so it names no recipient.)
+        raise DeliveryError(
+            f"Twilio lists more than {LOOKUP_MAX_PAGES * LOOKUP_PAGE_SIZE} messages to this recipient since this one "
+            "was created; cannot tell whether it was sent."
+        )
+
+    def _listed(self, request: Request) -> dict:
         try:
             with urlopen(request, timeout=send_timeout_seconds()) as response:
                 answer = json.loads(response.read().decode("utf-8") or "{}")
@@ -229,30 +270,22 @@ class TwilioSmsAdapter:
             raise DeliveryError(f"Twilio's message list answered {exc.code}: {_twilio_error(exc)}") from exc
         except (OSError, http.client.HTTPException, ValueError) as exc:
             raise DeliveryError(f"Could not read Twilio's message list: {type(exc).__name__}: {exc}") from exc
-        listed = answer.get("messages") if isinstance(answer, dict) else None
-        if not isinstance(listed, list):
+        if not isinstance(answer, dict):
             raise DeliveryError("Twilio's message list answer has no messages.")
-        since = message.created_at - LOOKUP_CLOCK_MARGIN
-        oldest = None
-        for item in listed:  # newest first
-            created = _twilio_time(item.get("date_created")) if isinstance(item, dict) else None
-            if created is None:
-                # Without its date a listed message can be neither matched nor ruled out.
-                sid = str(item.get("sid", "")) if isinstance(item, dict) else ""
-                raise DeliveryError(f"Twilio listed a message ({sid or 'no sid'}) without a readable date_created.")
-            oldest = created if oldest is None else min(oldest, created)
-            sid = str(item.get("sid") or "")
-            if created >= since and item.get("body") == message.body and sid and sid not in taken:
-                return sid
-        if len(listed) >= LOOKUP_PAGE_SIZE and oldest is not None and oldest >= since:
-            # A full page all newer than our message: the match could be on the next page. Saying
-            # "not found" could send it twice, so the attempt fails and a later one asks again.
-            # (last_error is shown outside the back office, so it names no recipient.)
-            raise DeliveryError(
-                f"Twilio lists {LOOKUP_PAGE_SIZE} or more messages to this recipient since this one was created; "
-                "cannot tell whether it was sent."
-            )
-        return None
+        return answer
+
+
+# What a trial account puts before every text it sends.
+TWILIO_TRIAL_PREFIX = "Sent from your Twilio trial account - "
+
+
+def _comparable(body: object) -> str:
+    """A text as Twilio may list it and as we wrote it, compared alike: Twilio's Smart Encoding
+    swaps characters a phone cannot show (curly quotes, long dashes) for plain ones, and a trial
+    account prefixes every text. Letters and digits only, case folded."""
+    text = body if isinstance(body, str) else ""
+    text = text.removeprefix(TWILIO_TRIAL_PREFIX)
+    return "".join(char for char in unicodedata.normalize("NFKD", text).casefold() if char.isalnum())
 
 
 def _twilio_time(value: object) -> datetime | None:

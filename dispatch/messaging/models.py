@@ -81,6 +81,15 @@ class OutboundMessage(models.Model):
             # The sweep's question: which rows in this status are due?
             models.Index(fields=["status", "next_attempt_at"], name="outbox_status_due_idx"),
         ]
+        constraints = [
+            # A provider's id names one message: two rows never record the same send (a look-up
+            # after a lost answer must not take a twin's id for its own).
+            models.UniqueConstraint(
+                fields=["provider_message_id"],
+                condition=~models.Q(provider_message_id=""),
+                name="outbox_provider_id_unique",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.channel} to {self.recipient} ({self.status})"

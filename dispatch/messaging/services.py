@@ -221,6 +221,7 @@ def outbox_deliver(*, message_id: Any) -> OutboundMessage | None:
             # that fails sends nothing and leaves the outcome unknown, so the next try asks again.
             found = adapter.find_sent(message, taken=_provider_ids_of_twins(message))
             if found:
+                _twin_check(message, found)
                 log.info("Outbound message %s was already at the provider (%s); not sending it again.", key, found)
                 return _delivery_succeeded(message, token=token, provider_id=found)
     except Exception as exc:  # misconfiguration, a failed lookup, an adapter bug: retried, never lost
@@ -254,6 +255,21 @@ def outbox_deliver(*, message_id: Any) -> OutboundMessage | None:
 
 def _error_text(exc: Exception) -> str:
     return str(exc) if isinstance(exc, adapters.DeliveryError) else f"{type(exc).__name__}: {exc}"
+
+
+def _twin_check(message: OutboundMessage, found: str) -> None:
+    """Refuse to take `found` for this message's own while a twin (the same text to the same
+    recipient) might own it: one being sent right now, whose id is not recorded yet, or one that
+    recorded it since the lookup began. Taking a twin's id would mark this message sent when it
+    never went out; the attempt fails instead, and the next one asks again."""
+    twins = OutboundMessage.objects.filter(
+        channel=message.channel, recipient=message.recipient, body=message.body
+    ).exclude(pk=message.pk)
+    if twins.filter(Q(status=Status.SENDING) | Q(provider_message_id=found)).exists():
+        raise adapters.DeliveryError(
+            "The provider lists a message like this one, but an identical message to the same recipient is being "
+            "sent or holds that id; asking again later."
+        )
 
 
 def _provider_ids_of_twins(message: OutboundMessage) -> frozenset[str]:

@@ -108,7 +108,10 @@
       xhr.onload = function () {
         var answer = null;
         try { answer = JSON.parse(xhr.responseText); } catch (e) { answer = null; }
-        resolve({ status: xhr.status, answer: answer, signedOut: /\/tech\/login\//.test(xhr.responseURL || "") });
+        resolve({
+          status: xhr.status, answer: answer, signedOut: /\/tech\/login\//.test(xhr.responseURL || ""),
+          retryAfter: parseInt(xhr.getResponseHeader("Retry-After") || "", 10) || 0
+        });
       };
       // A slow uplink may take minutes over a big photo; only a transfer that stops moving
       // (or an answer that never comes) is given up, and retried later.
@@ -129,8 +132,12 @@
   // Posts the technician was told are waiting on a server in trouble (told once each).
   var toldWaiting = {};
 
+  // A server that asked to be left alone for a while (Retry-After on a 503) is not sent the
+  // waiting posts again before then: a photo is megabytes of the technician's data plan.
+  var resumeAt = 0;
+
   function flush() {
-    if (flushing) { return Promise.resolve(); }
+    if (flushing || Date.now() < resumeAt) { return Promise.resolve(); }
     flushing = true;
     var stop = false;
     return queueAll().then(function (entries) {
@@ -143,6 +150,7 @@
             // that the post waits on the phone (a file store out of reach answers 503).
             if (result.status >= 500) {
               stop = true;
+              resumeAt = Date.now() + result.retryAfter * 1000;
               if (progressBars[entry.key]) { progressBars[entry.key](0, "Not saved yet, sent again by itself"); }
               if (!toldWaiting[entry.id]) {
                 toldWaiting[entry.id] = true;

@@ -416,3 +416,21 @@ def test_the_csv_export_costs_the_same_queries_for_one_invoice_or_many(office_ho
         return len(queries)
 
     assert exported(1) == exported(5)
+
+
+def test_an_approval_while_the_file_store_refuses_the_pdf_is_a_503_that_changes_nothing(
+    settings, tmp_path, draft, finance
+):
+    (tmp_path / "a-file").write_text("where the media folder should be")
+    settings.MEDIA_ROOT = tmp_path / "a-file" / "media"
+    ticket = draft.ticket
+
+    with pytest.raises(DispatchError) as refused:
+        invoice_approve(actor=finance, ticket_id=ticket.id, invoice_id=draft.id)
+
+    assert (refused.value.code, refused.value.status) == ("STORAGE_UNAVAILABLE", 503)
+    draft.refresh_from_db()
+    assert draft.status == "DRAFT" and not draft.pdf
+    assert events(ticket, "billing.approve_invoice") == 0
+    assert not CloseoutPacket.objects.filter(ticket=ticket).exists()
+    assert not OutboundMessage.objects.filter(ticket=ticket, channel="EMAIL").exists()

@@ -312,6 +312,18 @@ def test_the_closeout_documents_of_a_job_with_photos_are_in_the_bucket_and_serve
     assert_plain_s3_requests(s3)
     assert media_files(settings) == []
 
+    # A stored document gone from the bucket (removed by hand) is a 404 on every download.
+    for name in (invoice.pdf.name, packet.pdf_file.name):
+        s3.client.delete_object(Bucket=s3.name, Key=name)
+    for path in (f"/s/{token}/packet.pdf", f"/s/{token}/invoice.pdf"):
+        assert client.get(path).status_code == 404, path
+    for path, who in (
+        (f"/api/v1/tickets/{job.id}/invoice.pdf", ("ledger-1", "finance")),
+        (f"/api/v1/tickets/{job.id}/closeout/packet.pdf", ("desk-1", "dispatcher")),
+    ):
+        answer = client.get(path, **bearer(*who))
+        assert answer.status_code == 404 and answer.json()["error"]["code"] == "FILE_MISSING", path
+
     # With the bucket out of reach, every download of a stored document says so: a 503 to ask
     # again after, never a 500.
     with socket.socket() as probe:

@@ -264,8 +264,8 @@ def test_health_heads_the_s3_bucket(client, s3):
     assert response.json()["storage"] == {"backend": "s3", "reachable": True}
     # The probe has a client of its own: the storage's, which every upload uses, is as configured.
     for config in (storages["default"].client_config, storages["default"].connection.meta.client.meta.config):
-        assert (config.connect_timeout, config.read_timeout) == (5, 20)  # config/settings/base.py's
-        assert config.retries["total_max_attempts"] == 3
+        assert (config.connect_timeout, config.read_timeout) == (5, 10)  # config/settings/base.py's
+        assert config.retries["total_max_attempts"] == 2
 
 
 @pytest.mark.django_db

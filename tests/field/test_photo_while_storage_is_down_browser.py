@@ -24,6 +24,8 @@ from tests.s3 import moto_s3_server, s3_bucket  # noqa: F401  (the moto_s3 and s
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 RETRY_MS = 15_000  # field.js
+# The Retry-After of a store out of reach (60 s), and the page's next tick after it.
+MINUTE_AND_A_TICK = 60_000 + RETRY_MS
 QUEUE_COUNT = """() => new Promise(resolve => {
     const open = indexedDB.open('real-dispatch-field', 1);
     open.onsuccess = () => open.result.transaction('posts').objectStore('posts').count().onsuccess =
@@ -90,9 +92,14 @@ def test_a_photo_taken_while_s3_is_down_waits_on_the_phone_and_is_stored_once_wh
     if SCREENSHOTS:
         page.screenshot(path=os.path.join(SCREENSHOTS, "07-photo-waiting-for-storage.png"))
 
-    # The page's own retry, 15 s on, while S3 is still down: refused again, still waiting.
+    # The store asked for a minute (Retry-After): the page's next tick, 15 s on, sends nothing...
+    assert refused.value.headers["retry-after"] == "60"
+    page.clock.run_for(RETRY_MS)
+    page.wait_for_timeout(300)
+    assert len(posts) == 1
+    # ... the first tick after the minute does, while S3 is still down: refused again, waiting.
     with page.expect_response(is_photo_post) as again:
-        page.clock.run_for(RETRY_MS)
+        page.clock.run_for(MINUTE_AND_A_TICK - RETRY_MS)
     assert again.value.status == 503
     assert badge.inner_text() == "1 update waiting"
     assert page.evaluate(QUEUE_COUNT) == 1
@@ -100,7 +107,7 @@ def test_a_photo_taken_while_s3_is_down_waits_on_the_phone_and_is_stored_once_wh
     # S3 is back: the next retry stores the photo, and the page reloads to show it saved.
     s3_down()
     with page.expect_response(is_photo_post) as delivered:
-        page.clock.run_for(RETRY_MS)
+        page.clock.run_for(MINUTE_AND_A_TICK)
     assert delivered.value.status == 200
     page.locator(".notice", has_text="Photo saved.").wait_for()
     badge.wait_for(state="hidden")

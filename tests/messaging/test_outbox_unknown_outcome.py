@@ -309,21 +309,85 @@ def test_a_sid_another_message_already_recorded_is_not_taken_for_this_one(live_s
 
 
 @pytest.mark.django_db
-def test_a_full_page_of_newer_messages_is_no_answer_and_nothing_is_sent(live_sms, clock):
+def test_a_message_found_on_a_later_page_of_twilios_list_is_recorded_not_sent_again(live_sms, clock, monkeypatch):
+    monkeypatch.setattr(adapters, "LOOKUP_PAGE_SIZE", 5)
     message = queued()
     twilio = adapters.adapter_for("SMS")
-    for number in range(adapters.LOOKUP_PAGE_SIZE):  # a busy day for this customer since
+    sid = twilio.send(OutboundMessage(channel="SMS", recipient="+15105550142", body=TEXT))  # ours, answer lost
+    for number in range(12):  # a busy conversation since: ours is on the third page
         twilio.send(OutboundMessage(channel="SMS", recipient="+15105550142", body=f"Update {number}"))
     OutboundMessage.objects.filter(pk=message.pk).update(outcome_unknown=True)
 
     message = outbox_deliver(message_id=message.pk)
-    # Ours could be on the next page: not knowing is no reason to send.
+    assert (message.status, message.provider_message_id) == (Status.SENT, sid)
+    assert methods(live_sms)[-3:] == ["GET", "GET", "GET"]
+    assert [request.query.get("Page") for request in live_sms.requests[-3:]] == [None, "1", "2"]
+    assert len(live_sms.sent) == 13
+
+
+@pytest.mark.django_db
+def test_more_newer_messages_than_the_lookup_reads_is_no_answer_and_nothing_is_sent(live_sms, clock, monkeypatch):
+    monkeypatch.setattr(adapters, "LOOKUP_PAGE_SIZE", 5)
+    message = queued()
+    twilio = adapters.adapter_for("SMS")
+    for number in range(adapters.LOOKUP_MAX_PAGES * 5 + 1):  # a very busy day for this customer since
+        twilio.send(OutboundMessage(channel="SMS", recipient="+15105550142", body=f"Update {number}"))
+    OutboundMessage.objects.filter(pk=message.pk).update(outcome_unknown=True)
+
+    message = outbox_deliver(message_id=message.pk)
+    # Ours could be further down the list: not knowing is no reason to send.
     assert message.status == Status.FAILED
     assert message.outcome_unknown is True
     assert "cannot tell whether it was sent" in message.last_error
     assert "+15105550142" not in message.last_error
-    assert methods(live_sms)[-1] == "GET"
-    assert len(live_sms.sent) == adapters.LOOKUP_PAGE_SIZE
+    assert methods(live_sms)[-adapters.LOOKUP_MAX_PAGES :] == ["GET"] * adapters.LOOKUP_MAX_PAGES
+    assert len(live_sms.sent) == adapters.LOOKUP_MAX_PAGES * 5 + 1
+
+
+@pytest.mark.django_db
+def test_a_text_twilio_lists_smart_encoded_or_with_the_trial_prefix_is_still_found(live_sms, clock):
+    words = "Luis is on the way \u2014 he\u2019ll call when he\u2019s 10 minutes out."
+    message = queued(body=words)
+    # As Twilio lists it: Smart Encoding swapped the long dash and curly quotes, a trial account
+    # put its prefix in front.
+    listed = "Sent from your Twilio trial account - Luis is on the way - he'll call when he's 10 minutes out."
+    sid = adapters.adapter_for("SMS").send(OutboundMessage(channel="SMS", recipient="+15105550142", body=listed))
+    OutboundMessage.objects.filter(pk=message.pk).update(outcome_unknown=True)
+
+    message = outbox_deliver(message_id=message.pk)
+    assert (message.status, message.provider_message_id) == (Status.SENT, sid)
+    assert methods(live_sms) == ["POST", "GET"]
+
+
+@pytest.mark.django_db
+def test_a_twins_send_not_yet_recorded_is_not_taken_for_this_messages_own(live_sms, clock):
+    # Two identical texts to one customer: the first is being sent (Twilio has it, its worker has
+    # not recorded the sid yet) when the second, whose last attempt was lost, asks Twilio.
+    first, second = queued(), queued()
+    sid = adapters.adapter_for("SMS").send(OutboundMessage(channel="SMS", recipient="+15105550142", body=TEXT))
+    left_by_a_killed_worker(first, clock)
+    OutboundMessage.objects.filter(pk=second.pk).update(outcome_unknown=True)
+
+    second = outbox_deliver(message_id=second.pk)
+    assert second.status == Status.FAILED and second.outcome_unknown is True
+    assert "identical message" in second.last_error
+    assert second.provider_message_id == ""
+    assert methods(live_sms) == ["POST", "GET"]
+    # The first records its own send; the second, asked again, then finds nothing of its own.
+    OutboundMessage.objects.filter(pk=first.pk).update(status=Status.SENT, provider_message_id=sid)
+    clock.advance(minutes=5)
+    second = outbox_deliver(message_id=second.pk)
+    assert second.status == Status.SENT and second.provider_message_id not in ("", sid)
+
+
+@pytest.mark.django_db
+def test_two_messages_never_record_the_same_provider_id(live_sms):
+    from django.db import IntegrityError, transaction
+
+    first, second = queued(), queued()
+    OutboundMessage.objects.filter(pk=first.pk).update(provider_message_id="SM" + "7" * 32)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        OutboundMessage.objects.filter(pk=second.pk).update(provider_message_id="SM" + "7" * 32)
 
 
 @pytest.mark.django_db
@@ -401,6 +465,7 @@ def test_an_email_whose_last_attempt_is_unknown_is_sent_again_smtp_cannot_be_ask
 
 def test_a_lease_not_longer_than_twice_the_send_timeout_is_refused_by_the_system_check(settings):
     settings.DISPATCH_SEND_TIMEOUT_SECONDS = 30
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "timeout": 10}
     for lease in (45, 60):
         settings.DISPATCH_OUTBOX_CLAIM_LEASE_SECONDS = lease
         [error] = outbox_timing_check()
@@ -415,6 +480,19 @@ def test_a_lease_not_longer_than_twice_the_send_timeout_is_refused_by_the_system
     assert [error.id for error in outbox_timing_check()] == [TIMEOUT_CHECK_ID]
 
 
+def test_a_lease_not_longer_than_the_task_queues_timeout_is_refused_too(settings):
+    # The task queue kills a delivery only after its timeout: until then the worker may still be
+    # sending, however short each of its socket waits.
+    settings.DISPATCH_SEND_TIMEOUT_SECONDS = 5
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "timeout": 60}
+    settings.DISPATCH_OUTBOX_CLAIM_LEASE_SECONDS = 60
+    [error] = outbox_timing_check()
+    assert error.id == LEASE_CHECK_ID and "timeout (60)" in error.msg
+    settings.DISPATCH_OUTBOX_CLAIM_LEASE_SECONDS = 61
+    assert outbox_timing_check() == []
+
+
 def test_the_default_timing_passes_the_check(settings):
-    assert settings.DISPATCH_OUTBOX_CLAIM_LEASE_SECONDS == 2 * settings.DISPATCH_SEND_TIMEOUT_SECONDS + 30
+    longest = max(2 * settings.DISPATCH_SEND_TIMEOUT_SECONDS, settings.Q_CLUSTER["timeout"])
+    assert longest + 30 == settings.DISPATCH_OUTBOX_CLAIM_LEASE_SECONDS
     assert outbox_timing_check() == []

@@ -20,6 +20,7 @@ from dispatch.tickets.services import Outcome, ticket_change
 from dispatch.tickets.states import TicketState
 
 from ..billing import NONTAX, LineSpec, TaxSpec, billing_settings, cents_round, company_block, invoice_totals, nte_note
+from ..evidence_files import NOT_STORED, storage_call
 from ..models import Invoice, InvoiceLine
 from .inputs import invalid, text
 from .invoicing import (
@@ -242,7 +243,9 @@ def invoice_approve(
         invoice.approved_at = timezone.now()
         invoice.approved_by = actor.actor_id
         data = invoice_pdf_bytes(invoice)
-        invoice.pdf.save(f"invoices/{ticket.id}/{invoice.number}.pdf", ContentFile(data), save=False)
+        # A store out of reach refuses the approval (503), and the transaction takes it all back.
+        with storage_call(NOT_STORED):
+            invoice.pdf.save(f"invoices/{ticket.id}/{invoice.number}.pdf", ContentFile(data), save=False)
         invoice.pdf_sha256 = hashlib.sha256(data).hexdigest()
         invoice.save()
         packet = packet_issue_in(change, reason=f"Invoice {invoice.number} approved")

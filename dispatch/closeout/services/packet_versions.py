@@ -30,7 +30,7 @@ from dispatch.tickets.services import Outcome, ticket_change
 from dispatch.tickets.states import TicketState
 
 from ..documents.pdf_base import SourceUnavailable
-from ..evidence_files import storage_missing
+from ..evidence_files import NOT_STORED, storage_call, storage_missing
 from ..models import CloseoutPacket, Closure
 from ..packets import canonical_json, packet_compile
 from .inputs import text
@@ -89,7 +89,8 @@ def packet_version_write(
     )
     # The canonical bytes are kept as a file: the database's JSON may come back with its keys
     # or numbers normalised (PostgreSQL jsonb), the file is exactly what was hashed.
-    row.json_file.save("packet.json", ContentFile(data), save=False)
+    with storage_call(NOT_STORED):
+        row.json_file.save("packet.json", ContentFile(data), save=False)
     row.save(force_insert=True)
     return row
 
