@@ -218,6 +218,9 @@ class S3Server:
             # No keep-alive: once stopped, no client can go on using a connection it opened before.
             protocol_version = "HTTP/1.0"
 
+            def log_request(self, *args, **kwargs):  # the stand-in's access log is noise here
+                return
+
         app = DomainDispatcherApplication(create_backend_app)
         self.server = make_server("127.0.0.1", self.port, app, threaded=True, request_handler=OneRequestPerConnection)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()

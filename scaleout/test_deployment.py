@@ -265,10 +265,13 @@ def test_the_outbox_drains_with_every_message_delivered_exactly_once(deployment)
     # takes the row back, and the retry finds the message at Twilio.
     recorded_after = held.sent_at - story["killed_at"]
     assert recorded_after < timedelta(seconds=CLAIM_LEASE_SECONDS + 100), recorded_after
-    # Both clusters delivered, the restarted one included (each logs every task it processed).
+    # Both clusters delivered (each logs every task it processed, before and after a restart),
+    # and the restarted one is still up, taking tasks from the same queue.
     for worker in deployment.workers:
-        delivered = worker.log_path.read_text().count("Processed 'dispatch.messaging.tasks.outbox_deliver'")
+        logs = deployment.directory.glob(f"{worker.name.split('+')[0]}*.log")
+        delivered = sum(path.read_text().count("Processed 'dispatch.messaging.tasks.outbox_deliver'") for path in logs)
         assert delivered > 0, f"{worker.name} delivered nothing"
+        assert worker.running
 
 
 # --- 7 --------------------------------------------------------------------------------------
