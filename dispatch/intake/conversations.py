@@ -1,9 +1,13 @@
 """Threading: which ticket a message belongs to, and who and where the sender is.
 
-A message from a phone number or email address with an open ticket joins that ticket (the
-newest one). Otherwise intake opens a ticket: for the account of the matching Contact, at the
-contact's site, the account's only site, or the site whose street the message names; for an
-unknown sender, on a provisional account and site that a dispatcher confirms or merges later.
+A phone number or an email address is not a person: a household, an office line or a mistyped
+number is shared. So a message from a sender with an open ticket joins that ticket (the newest
+one the message may be about) only when nothing it says contradicts it: no other street than the
+ticket's site, no other name than the ticket's customer, and, for a web form (always a request of
+its own), the ticket's site. Otherwise intake opens a ticket: for the account of the matching
+Contact, at the contact's site, the account's only site, or the site whose street the message
+names; for an unknown sender, on a provisional account and site that a dispatcher confirms or
+merges later.
 """
 
 from __future__ import annotations
@@ -21,8 +25,8 @@ from django.utils import timezone
 from dispatch.tickets.models import Account, Contact, Site, Ticket
 from dispatch.tickets.states import OPEN_STATES
 
-from .extract import street_key
-from .models import Conversation, InboundMessage
+from .extract import names_agree, place_key, street_key, street_parts
+from .models import Conversation, InboundChannel, InboundMessage
 
 OPEN = [s.value for s in OPEN_STATES]
 PROVISIONAL_SITE_NAME = "Address to be confirmed"
@@ -30,6 +34,8 @@ PROVISIONAL_SITE_NAME = "Address to be confirmed"
 SITE_SCAN_LIMIT = 500
 # A sender's open conversations read at once to find their ticket (more only when many are stale).
 CONVERSATION_SCAN_LIMIT = 20
+# A sender's other open tickets read when the message is not about their newest one.
+SENDER_TICKET_SCAN_LIMIT = 10
 
 # Identity confidence: how sure intake is of who the customer is and where the job is.
 IDENTITY_CONTACT_ADDRESS_MATCH = 95
@@ -158,6 +164,80 @@ def sender_thread(*, phone: str, email: str) -> SenderThread:
     return thread
 
 
+def sender_open_tickets(*, phone: str, email: str, exclude) -> list[Ticket]:
+    """The sender's other open tickets, newest first (site and account loaded; at most
+    SENDER_TICKET_SCAN_LIMIT): those with their phone/email and those they wrote about before.
+    Read only when a message is not about the sender's newest open ticket. Two queries."""
+    sender = _sender(phone, email)
+    if not sender:
+        return []
+    through_conversations = list(
+        Conversation.objects.filter(
+            _sender_match(sender, phone_field="customer_phone", email_field="customer_email", email_any_case=False),
+            status=Conversation.Status.OPEN,
+            ticket__state__in=OPEN,
+        )
+        .exclude(ticket_id=exclude)
+        .order_by("-ticket__created_at")
+        .values_list("ticket_id", flat=True)[:SENDER_TICKET_SCAN_LIMIT]
+    )
+    return list(
+        Ticket.objects.alias(email_upper=Upper("customer_email"))
+        .filter(
+            _sender_match(sender, phone_field="customer_phone", email_field="customer_email", email_any_case=True)
+            | Q(pk__in=through_conversations),
+            state__in=OPEN,
+        )
+        .exclude(pk=exclude)
+        .select_related("site", "account")
+        .order_by("-created_at")[:SENDER_TICKET_SCAN_LIMIT]
+    )
+
+
+# --- Whether a message is about the ticket found -----------------------------------------------
+# Answering a message on the wrong ticket tells its sender that ticket's state, reference and
+# status link: someone else's. A doubt therefore opens a ticket (a duplicate a dispatcher merges
+# is cheap); only what the message states counts against, never what it leaves out.
+
+# Why a message is not about a ticket (recorded on the message for the dispatcher).
+OTHER_ADDRESS = "address"
+OTHER_NAME = "name"
+OTHER_REQUEST = "web_request_elsewhere"
+
+
+def site_agrees(site: Site | None, address: dict | None) -> bool:
+    """Whether an address a message states may be the site's: the same house number and street
+    (spelling, direction, suffix and unit aside), and the same city and ZIP code where both
+    have them. A site without a street, or a message without an address, says nothing against."""
+    if not address or not (address.get("line1") or "").strip() or site is None or not site.address_line1.strip():
+        return True
+    if street_parts(site.address_line1) != street_parts(address["line1"]):
+        return False
+    city, stated_city = place_key(site.city), place_key(address.get("city") or "")
+    if city and stated_city and city != stated_city:
+        return False
+    postal, stated_postal = site.postal_code.strip()[:5], (address.get("postal_code") or "").strip()[:5]
+    return not (postal and stated_postal and postal != stated_postal)
+
+
+def thread_conflicts(ticket: Ticket, *, channel: str, address: dict | None, name: str) -> list[str]:
+    """Why a message from one of the ticket's senders is not about it (empty: it is, and joins):
+    it names another street (OTHER_ADDRESS) or another person (OTHER_NAME) than the ticket's, or
+    it is a web form (a request of its own) not shown to be about the ticket's site (OTHER_REQUEST).
+    `ticket.site` must be loaded (sender_thread and sender_open_tickets do); no query."""
+    conflicts = []
+    if not site_agrees(ticket.site, address):
+        conflicts.append(OTHER_ADDRESS)
+    if name and not names_agree(ticket.customer_name, name):
+        conflicts.append(OTHER_NAME)
+    # A form always gives an address; joining needs it to be the ticket's site, unless the ticket
+    # is still waiting for its street (then the form answers the question).
+    street_known = bool(ticket.site.address_line1.strip())
+    if channel == InboundChannel.WEB and not conflicts and street_known and not (address and address.get("line1")):
+        conflicts.append(OTHER_REQUEST)
+    return conflicts
+
+
 def ticket_review_waiting(ticket: Ticket) -> bool:
     """Whether some message of the ticket waits for a dispatcher's review."""
     return InboundMessage.objects.filter(ticket=ticket, needs_review=True).exists()
@@ -270,9 +350,13 @@ class Placement:
     note: str = ""
 
 
-def placement_for(*, phone: str, email: str, address: dict | None) -> Placement:
-    """Decide the account and site of a new ticket from the sender and the address they gave."""
+def placement_for(*, phone: str, email: str, address: dict | None, other_person: str = "") -> Placement:
+    """Decide the account and site of a new ticket from the sender and the address they gave.
+    `other_person`: the name of a sender known to share the phone/email with another customer;
+    a contact of that phone/email under a clearly different name is then not taken for them."""
     contact, ambiguous = contact_match(phone=phone, email=email)
+    if contact is not None and other_person and not names_agree(contact.name, other_person):
+        contact = None
     if contact is not None:
         account = contact.account
         sites = list(account.sites.all()[:SITE_SCAN_LIMIT])

@@ -644,7 +644,26 @@ _NOT_NAME = {
     "Home",
     "Out",
     "Again",
+    # "Thanks Guys", "Best Regards", "Thank you All": a closing, not a signature.
+    "Guys",
+    "Everyone",
+    "All",
+    "Team",
+    "Folks",
+    "Regards",
+    "Wishes",
+    "Much",
 }
+# Only the plain ways of giving one's name: a signature line, "my name is ...", "this is ...".
+# ("I'm Outside", "it's Broken" are not names; reading one as a name would split a customer's
+# reply off their own ticket.)
+STATED_NAME_RE = re.compile(
+    r"\b(?i:my name is|this is)\s+(?P<name>[A-Z][a-z'\-]+(?:\s+[A-Z][a-z'\-]+)?)\b"
+    r"|^\s*(?i:-|—|thanks,?|thank you,?|regards,?|best,?|cheers,?)\s*(?P<sign>[A-Z][a-z'\-]+(?:\s+[A-Z][a-z'\-]+)?)\s*$",
+    re.MULTILINE,
+)
+# Titles said before a name, which say nothing about who it is.
+NAME_TITLES = frozenset({"mr", "mrs", "ms", "miss", "mx", "dr", "sr", "sra", "srta"})
 
 
 def _callback(text: str) -> Fact | None:
@@ -667,6 +686,70 @@ def _name(text: str) -> Fact | None:
         if name and name.split()[0] not in _NOT_NAME:
             return Fact("customer_name", name, 70)
     return None
+
+
+def stated_name(text: str) -> str:
+    """The name the customer signs or introduces themselves with, or "" (see STATED_NAME_RE)."""
+    for match in STATED_NAME_RE.finditer(text):
+        name = (match.group("name") or match.group("sign") or "").strip()
+        if name and name.split()[0] not in _NOT_NAME:
+            return name
+    return ""
+
+
+def name_words(name: str) -> list[str]:
+    """A name as comparable words: "Sra. Ana Souza" and "ana souza" give ["ana", "souza"]."""
+    return [w for w in re.findall(r"[a-z]+", _fold(name)) if w not in NAME_TITLES]
+
+
+def names_agree(first: str, second: str) -> bool:
+    """Whether two names may be the same person: false only when they clearly differ. The same
+    first name, one name inside the other ("Souza", "Souza, Ana"), an initial ("A. Souza") or a
+    handle holding the other's name ("asouza") agree; a missing name says nothing against."""
+    a, b = name_words(first), name_words(second)
+    if not a or not b or a[0] == b[0]:
+        return True
+    if set(a) <= set(b) or set(b) <= set(a):
+        return True
+    if (len(a[0]) == 1 and b[0].startswith(a[0])) or (len(b[0]) == 1 and a[0].startswith(b[0])):
+        return True
+    for one, other in ((a, b), (b, a)):
+        if len(one) == 1 and len(one[0]) >= 4 and any(len(w) >= 3 and w in one[0] for w in other):
+            return True
+    return False
+
+
+# Words that start the unit part of a street line ("Suite 200", "Apt 4B").
+UNIT_WORDS = frozenset({"apt", "apartment", "unit", "suite", "ste", "bldg", "building", "fl", "floor", "rm", "room"})
+_SUFFIX_KEYS = frozenset(STREET_SUFFIXES.values())
+_DIRECTION_KEYS = frozenset(DIRECTIONS.values())
+
+
+def street_parts(line: str) -> tuple[str, tuple[str, ...]]:
+    """The house number and the street's name words of a street line, without direction, suffix
+    or unit: "1450 N. Park Street, Apt 4" and "1450 park st" both give ("1450", ("park",))."""
+    words = street_key(line).split()
+    for index, word in enumerate(words):
+        if index > 0 and word in UNIT_WORDS:
+            words = words[:index]
+            break
+    number = words[0] if words and words[0][:1].isdigit() else ""
+    name = words[1:] if number else words
+    while len(name) > 1 and name[-1].isdigit():  # "1450 Broadway #4": the unit's number
+        name = name[:-1]
+    # Direction and suffix go only while a name is left: "100 North St" stays ("100", ("n",)).
+    while len(name) > 1 and name[-1] in _DIRECTION_KEYS:
+        name = name[:-1]
+    if len(name) > 1 and name[-1] in _SUFFIX_KEYS:
+        name = name[:-1]
+    if len(name) > 1 and name[0] in _DIRECTION_KEYS:
+        name = name[1:]
+    return number, tuple(name)
+
+
+def place_key(text: str) -> str:
+    """A city as compared: letters only, case and accents folded ("San José" is "sanjose")."""
+    return "".join(re.findall(r"[a-z]+", _fold(text)))
 
 
 # --- Spam ---------------------------------------------------------------------------------------

@@ -3,7 +3,8 @@ through `message_receive`.
 
 One message, one transaction: the message is stored (the (channel, provider id) unique
 constraint makes a retried delivery the same message), sanitized and flagged, threaded onto
-the sender's open ticket or given a new one, read for facts (stored with their confidence and
+the sender's open ticket when it is about that ticket (never another customer's: see
+conversations.py) or given a new one, read for facts (stored with their confidence and
 source), and answered: a confirmation with the reference and the status link for a new
 ticket, one short question for whatever is still missing. A message can only open a ticket or
 add to one; it never schedules, dispatches, cancels or closes anything. The one thing a
@@ -112,7 +113,8 @@ class IntakeResult:
     asked: list[str] = field(default_factory=list)
     # The customer's answer (1-based) to a proposal of appointment times; a scheduling face acts on it.
     reply_option: int | None = None
-    # Instruction-like content or spam: a dispatcher should look at the message.
+    # Instruction-like content, spam, or a new ticket beside an open one of the same phone/email
+    # (flags["possible_duplicate"]): a dispatcher should look at the message.
     flagged: bool = False
     spam: bool = False
     # The texts sent back (queued in the outbox, or for an agent to relay when the channel is theirs).
@@ -681,6 +683,12 @@ def _message_process(
         found.address = _form_address(form_address)
 
     thread = conversations.sender_thread(phone=phone, email=email)
+    name = clean.sender_name or extract.stated_name(clean.text)
+    duplicates: list[dict] = []
+    if thread.ticket is not None:
+        thread, duplicates = _thread_choose(
+            thread, message=message, address=found.address.value if found.address else None, name=name
+        )
     ticket = thread.ticket
     if ticket is not None:
         _own_reference_sort(flags, ticket)
@@ -703,13 +711,64 @@ def _message_process(
     else:
         if thread.finished:
             conversations.finished_conversations_close(phone=phone, email=email)
-        ticket = _open(actor=actor, message=message, found=found, clean=clean, route=route, result=result, flags=flags)
+        ticket = _open(
+            actor=actor,
+            message=message,
+            found=found,
+            clean=clean,
+            route=route,
+            result=result,
+            flags=flags,
+            duplicates=duplicates,
+            stated_name=name,
+        )
     message.ticket = ticket
     message.reply_option = result.reply_option
     message.flags = flags
     message.save(update_fields=["ticket", "conversation", "reply_option", "flags", "needs_review"])
     result.ticket = ticket
     return result
+
+
+def _thread_choose(
+    thread: conversations.SenderThread, *, message: InboundMessage, address: dict | None, name: str
+) -> tuple[conversations.SenderThread, list[dict]]:
+    """The sender's open ticket this message is about, and the sender's open tickets it is not
+    about (each noted for a dispatcher as a possible duplicate). The newest ticket is tried first,
+    then (only when the message is not about it) the sender's others; none: the thread has no
+    ticket and the message opens its own (see conversations.thread_conflicts)."""
+    phone, email = message.sender_phone, message.sender_email
+    conflicts = conversations.thread_conflicts(thread.ticket, channel=message.channel, address=address, name=name)
+    if not conflicts:
+        return thread, []
+    not_about = [(thread.ticket, conflicts)]
+    for other in conversations.sender_open_tickets(phone=phone, email=email, exclude=thread.ticket.pk):
+        conflicts = conversations.thread_conflicts(other, channel=message.channel, address=address, name=name)
+        if not conflicts:
+            return conversations.SenderThread(ticket=other, finished=thread.finished), []
+        not_about.append((other, conflicts))
+    return conversations.SenderThread(finished=thread.finished), [
+        _duplicate_note(ticket, conflicts, phone=phone, email=email) for ticket, conflicts in not_about
+    ]
+
+
+def _duplicate_note(ticket: Ticket, conflicts: list[str], *, phone: str, email: str) -> dict:
+    """What the dispatcher is told about an open ticket sharing the sender's phone or email."""
+    shared = [
+        kind
+        for kind, mine, theirs in (
+            ("phone", phone, ticket.customer_phone),
+            ("email", email.lower(), (ticket.customer_email or "").lower()),
+        )
+        if mine and mine == theirs
+    ]
+    return {
+        "ticket_id": str(ticket.pk),
+        "ticket_ref": ticket.short_ref,
+        # Neither: the sender wrote about that ticket before from this phone or email.
+        "shared": shared or ["conversation"],
+        "differs": conflicts,
+    }
 
 
 def _from_technician(
@@ -729,11 +788,31 @@ def _from_technician(
     return result
 
 
-def _open(*, actor, message, found: extract.Extraction, clean, route, result: IntakeResult, flags: dict) -> Ticket:
-    """Open a ticket for a sender with no open ticket, confirm it and ask for what is missing."""
+def _open(
+    *,
+    actor,
+    message,
+    found: extract.Extraction,
+    clean,
+    route,
+    result: IntakeResult,
+    flags: dict,
+    duplicates: list[dict] | None = None,
+    stated_name: str = "",
+) -> Ticket:
+    """Open a ticket for a sender with no open ticket this message is about, confirm it and ask
+    for what is missing. `duplicates`: the sender's open tickets it is not about (_thread_choose)."""
     phone, email = message.sender_phone, message.sender_email
     address = found.address.value if found.address else None
-    place = conversations.placement_for(phone=phone, email=email, address=address)
+    if duplicates:
+        # Another customer sharing the phone or email, or this one at another site: a dispatcher
+        # decides whether it is the same job (the message waits for review, so the ticket is not
+        # scheduled by itself before). The customer's reply names only their own new ticket.
+        flags["possible_duplicate"] = list(duplicates)
+        message.needs_review = result.flagged = True
+    place = conversations.placement_for(
+        phone=phone, email=email, address=address, other_person=stated_name if duplicates else ""
+    )
     name = (
         clean.sender_name
         or (found.customer_name.value if found.customer_name else "")
@@ -772,6 +851,8 @@ def _open(*, actor, message, found: extract.Extraction, clean, route, result: In
         "provisional_account": account.is_provisional,
         "flags": sorted(flags),
     }
+    if duplicates:
+        audit["possible_duplicate_of"] = [note["ticket_id"] for note in duplicates]
     with ticket_opening(actor=actor, command=INTAKE_RECEIVE, ticket=ticket, audit=audit) as change:
         _settle(change, items=items, review_waiting=lambda: message.needs_review)
     ticket = change.ticket

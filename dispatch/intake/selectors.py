@@ -44,7 +44,7 @@ def blind_intake_of(ticket_id) -> BlindIntake | None:
 
 
 def messages_for_review() -> QuerySet[InboundMessage]:
-    """Messages flagged for a dispatcher (instruction-like content, spam), newest first."""
+    """Messages flagged for a dispatcher (instruction-like content, spam, a possible duplicate), newest first."""
     return InboundMessage.objects.filter(needs_review=True).select_related("ticket").order_by("-received_at")
 
 
