@@ -321,6 +321,15 @@ DISPATCH_OUTBOX_CLAIM_LEASE_SECONDS = int(
     )
 )
 DISPATCH_DEFAULT_PHONE_REGION = os.environ.get("DISPATCH_DEFAULT_PHONE_REGION", "US")
+# Where the company works: cities and ZIP code prefixes ("Portland, OR; Beaverton, OR; 972"). The
+# default of the ServiceArea row in the admin, which is what intake reads. Empty: no limit.
+DISPATCH_SERVICE_AREA = os.environ.get("DISPATCH_SERVICE_AREA", "")
+# Sites' coordinates: "offline" (ZIP and city centroids shipped with the code, no network call) or
+# "nominatim" (OpenStreetMap's search, asked after intake commits; its policy wants a user agent).
+DISPATCH_GEOCODER = os.environ.get("DISPATCH_GEOCODER", "offline")
+DISPATCH_GEOCODER_URL = os.environ.get("DISPATCH_GEOCODER_URL", "https://nominatim.openstreetmap.org")
+DISPATCH_GEOCODER_USER_AGENT = os.environ.get("DISPATCH_GEOCODER_USER_AGENT", "real-dispatch")
+DISPATCH_GEOCODER_TIMEOUT_SECONDS = float(os.environ.get("DISPATCH_GEOCODER_TIMEOUT_SECONDS", "10"))
 DISPATCH_EMAIL_MESSAGE_ID_DOMAIN = os.environ.get("DISPATCH_EMAIL_MESSAGE_ID_DOMAIN", "")
 # Inbound email webhooks are refused while this is empty.
 MAILGUN_SIGNING_KEY = os.environ.get("MAILGUN_SIGNING_KEY", "")

@@ -18,7 +18,9 @@ from django.utils import timezone
 
 from dispatch.closeout.billing import billing_settings
 from dispatch.closeout.models import IncidentTemplate, PriceBookItem, TaxRate
+from dispatch.common import geocode
 from dispatch.common.roles import Role
+from dispatch.intake.service_area import service_area_settings
 from dispatch.scheduling.models import Shift, TimeOff
 from dispatch.technicians.models import Region, Technician, TechnicianSkill
 from dispatch.tickets.models import Account, Asset, Contact, Site
@@ -606,6 +608,8 @@ def company_load() -> Company:
                     "country": "US",
                     "lat": Decimal(site_spec.lat),
                     "lng": Decimal(site_spec.lng),
+                    # Read off a map for each demo site.
+                    "geo_precision": geocode.PRECISION_ADDRESS,
                     "timezone": TZ,
                     "service_region": site_spec.service_region,
                     "access_instructions": site_spec.access_instructions,
@@ -695,6 +699,7 @@ def company_load() -> Company:
         company.technicians[spec.key] = technician
     _working_time_load(company)
     _billing_load(company)
+    _service_area_load()
     return company
 
 
@@ -746,6 +751,19 @@ def _billing_load(company: Company) -> None:
         if jurisdiction and not site.tax_jurisdiction:
             site.tax_jurisdiction = jurisdiction
             site.save(update_fields=["tax_jurisdiction"])
+
+
+# The Bay Area by its ZIP code prefixes: San Francisco and the Peninsula (940, 941, 943, 944), the
+# East Bay (945 to 948), the South Bay (950, 951). Several cities: a street without one is asked about.
+SERVICE_AREA = "940; 941; 943; 944; 945; 946; 947; 948; 950; 951"
+
+
+def _service_area_load() -> None:
+    """Where the demo company works, unless someone has already set it in the admin."""
+    row = service_area_settings()
+    if not row.places.strip():
+        row.places = SERVICE_AREA
+        row.save()
 
 
 def _working_time_load(company: Company) -> None:

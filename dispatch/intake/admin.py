@@ -1,6 +1,7 @@
 """Back office for intake: what customers sent (raw next to sanitized), conversations, the
 facts intake read, and what agents' blind intakes reported. Everything is read-only; the one
-change, clearing a review mark, goes through `message_review_clear`, which audits it."""
+change, clearing a review mark, goes through `message_review_clear`, which audits it. The one
+setting, the company's service area, is edited here."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ from django.contrib import admin, messages
 from django.utils.html import format_html
 from django.utils.translation import ngettext
 
-from dispatch.common.admin_base import ReadOnlyModelAdmin, actor_for_request
+from dispatch.common.admin_base import DispatchModelAdmin, ReadOnlyModelAdmin, actor_for_request
 from dispatch.common.errors import DispatchError
 
-from .models import BlindIntake, Conversation, ExtractedField, InboundMessage
+from .models import BlindIntake, Conversation, ExtractedField, InboundMessage, ServiceArea
 from .services import INTAKE_REVIEW, message_review_clear
 
 
@@ -192,3 +193,17 @@ class BlindIntakeAdmin(ReadOnlyModelAdmin):
 
 # Registers the ticket page's triage-ready button (through the blind-intake gate).
 from . import admin_actions  # noqa: E402,F401
+
+
+@admin.register(ServiceArea)
+class ServiceAreaAdmin(DispatchModelAdmin):
+    """The company's one row of service area: edited, never added twice, never deleted."""
+
+    list_display = ("__str__", "places", "updated_at")
+    fields = ("places",)
+
+    def has_add_permission(self, request) -> bool:
+        return super().has_add_permission(request) and not ServiceArea.objects.exists()
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -17,11 +17,12 @@ import hashlib
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import F, Q, QuerySet, Value
 from django.db.models.functions import Upper
 from django.utils import timezone
 
+from dispatch.common import geocode
 from dispatch.tickets.models import Account, Contact, Site, Ticket
 from dispatch.tickets.states import OPEN_STATES
 
@@ -429,8 +430,24 @@ def site_create(*, account: Account, address: dict | None) -> Site:
         postal_code=(address.get("postal_code") or "")[:20],
         timezone=settings.TIME_ZONE,
     )
+    site_locate(site)
     site.save(force_insert=True)
     return site
+
+
+def site_locate(site: Site) -> list[str]:
+    """Give a site coordinates from its ZIP code or city, offline (no network call inside
+    intake's transaction), and, with DISPATCH_GEOCODER=nominatim, ask for a better point once
+    the transaction commits. Returns the fields set (not saved)."""
+    location = geocode.offline_locate({"postal_code": site.postal_code, "city": site.city, "region": site.region})
+    if location is None or not geocode.more_exact(location.precision, site.geo_precision):
+        return []
+    site.lat, site.lng, site.geo_precision = location.lat, location.lng, location.precision
+    if geocode.geocoder_name() == geocode.NOMINATIM and site.address_line1:
+        from .tasks import site_geocode_schedule
+
+        transaction.on_commit(lambda: site_geocode_schedule(site.pk))
+    return ["lat", "lng", "geo_precision"]
 
 
 def site_address_fill(site: Site, address: dict) -> list[str]:
@@ -450,6 +467,8 @@ def site_address_fill(site: Site, address: dict) -> list[str]:
     if changed and site.name == PROVISIONAL_SITE_NAME and site.address_line1:
         site.name = site.address_line1[:200]
         changed.append("name")
+    if changed:
+        changed += site_locate(site)
     if changed:
         site.save(update_fields=changed)
     return changed

@@ -10,7 +10,6 @@ the admin), so the same message always reads the same way.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,6 +22,8 @@ from django.conf import settings
 from dispatch.common.time_phrases import time_windows
 from dispatch.tickets import catalog
 
+from .addresses import NOT_CITY_WORDS, address_search, place_key, street_key, street_parts
+from .addresses import fold as _fold
 from .sanitize import phone_normalize
 
 EMERGENCY = "EMERGENCY"
@@ -66,15 +67,6 @@ class Extraction:
 
 
 # --- Text normalisation -----------------------------------------------------------------------
-
-
-def _fold(text: str) -> str:
-    """Lower case, straight apostrophes dropped, accents folded: "Won’t" and "wont" read alike."""
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(ch for ch in text if not unicodedata.combining(ch))
-    text = text.lower().replace("\u2019", "'").replace("\u2018", "'").replace("`", "'")
-    text = text.replace("'", "")
-    return re.sub(r"[ \t]+", " ", text)
 
 
 @lru_cache(maxsize=2048)
@@ -299,302 +291,14 @@ def _priority(folded: str) -> tuple[Fact, bool]:
 
 
 # --- Address ----------------------------------------------------------------------------------
-
-STREET_SUFFIXES = {
-    "street": "st",
-    "st": "st",
-    "str": "st",
-    "avenue": "ave",
-    "ave": "ave",
-    "av": "ave",
-    "boulevard": "blvd",
-    "blvd": "blvd",
-    "road": "rd",
-    "rd": "rd",
-    "drive": "dr",
-    "dr": "dr",
-    "lane": "ln",
-    "ln": "ln",
-    "way": "way",
-    "court": "ct",
-    "ct": "ct",
-    "place": "pl",
-    "pl": "pl",
-    "terrace": "ter",
-    "ter": "ter",
-    "parkway": "pkwy",
-    "pkwy": "pkwy",
-    "highway": "hwy",
-    "hwy": "hwy",
-    "circle": "cir",
-    "cir": "cir",
-    "square": "sq",
-    "sq": "sq",
-    "loop": "loop",
-    "trail": "trl",
-    "trl": "trl",
-    "plaza": "plz",
-    "plz": "plz",
-    "pike": "pike",
-    "alley": "aly",
-    "expressway": "expy",
-    "freeway": "fwy",
-    "crescent": "cres",
-    "center": "ctr",
-    "centre": "ctr",
-}
-DIRECTIONS = {
-    "north": "n",
-    "south": "s",
-    "east": "e",
-    "west": "w",
-    "n": "n",
-    "s": "s",
-    "e": "e",
-    "w": "w",
-    "northeast": "ne",
-    "northwest": "nw",
-    "southeast": "se",
-    "southwest": "sw",
-    "ne": "ne",
-    "nw": "nw",
-    "se": "se",
-    "sw": "sw",
-}
-US_STATES = [
-    "AL",
-    "AK",
-    "AZ",
-    "AR",
-    "CA",
-    "CO",
-    "CT",
-    "DE",
-    "DC",
-    "FL",
-    "GA",
-    "HI",
-    "ID",
-    "IL",
-    "IN",
-    "IA",
-    "KS",
-    "KY",
-    "LA",
-    "ME",
-    "MD",
-    "MA",
-    "MI",
-    "MN",
-    "MS",
-    "MO",
-    "MT",
-    "NE",
-    "NV",
-    "NH",
-    "NJ",
-    "NM",
-    "NY",
-    "NC",
-    "ND",
-    "OH",
-    "OK",
-    "OR",
-    "PA",
-    "RI",
-    "SC",
-    "SD",
-    "TN",
-    "TX",
-    "UT",
-    "VT",
-    "VA",
-    "WA",
-    "WV",
-    "WI",
-    "WY",
-]
-STATE_NAMES = {
-    "california": "CA",
-    "oregon": "OR",
-    "washington": "WA",
-    "nevada": "NV",
-    "arizona": "AZ",
-    "texas": "TX",
-    "new york": "NY",
-    "florida": "FL",
-    "illinois": "IL",
-    "colorado": "CO",
-    "massachusetts": "MA",
-}
-# Streets whose names carry no suffix ("1200 Broadway").
-NAMED_STREETS = ("Broadway", "Embarcadero", "The Embarcadero", "The Alameda", "Bowery", "Kingsway")
-_NAMED_STREETS = "|".join(re.escape(n) for n in NAMED_STREETS)
-_SUFFIX_RE = "|".join(sorted((re.escape(s) for s in STREET_SUFFIXES), key=len, reverse=True))
-# Words that end a street name: a street is not called "on", "at" or "and".
-_STOP = (
-    r"(?:on|at|in|and|or|the|is|are|was|of|for|to|my|our|a|an|it|its|door|doors|but|with|by|near|from|we|i"
-    r"|min|mins|minute|minutes|hour|hours|hrs|day|days|times|years|am|pm)"
-)
-_STREET_WORD = rf"(?!{_STOP}\b)(?:\d+(?:st|nd|rd|th)|[A-Za-z][A-Za-z'.\-]*)"
-_STATE_RE = "|".join(US_STATES) + "|" + "|".join(n.title() for n in STATE_NAMES)
-# A city is one to three words, none of them a state code (so "Oakland CA" is Oakland, CA).
-_CITY_WORD = rf"(?!(?:{'|'.join(US_STATES)})\b)(?:(?:St|Ste|Mt|Ft)\.\s*)?[A-Z][A-Za-z'\-]+"
-ADDRESS_RE = re.compile(
-    rf"""
-    (?<![\w#$])(?P<number>\d{{1,6}}(?:-\d{{1,4}})?[A-Za-z]?)\s+
-    (?:
-        (?P<street>(?:{_STREET_WORD}\s+){{0,3}}?{_STREET_WORD})\s+(?P<suffix>{_SUFFIX_RE})\b\.?
-      | (?P<named>{_NAMED_STREETS})\b
-    )
-    (?:\s+(?P<post_dir>N|S|E|W|NE|NW|SE|SW)\b\.?)?
-    (?:\s*,?\s*(?P<unit>(?:apt|apartment|unit|suite|ste|bldg|building|fl|floor|rm|room)\.?\s*\#?\s*[A-Za-z0-9\-]{{1,6}}|\#\s*[A-Za-z0-9\-]{{1,6}})\b)?
-    (?:
-        \s*,\s*(?P<city_c>{_CITY_WORD}(?:\s+{_CITY_WORD}){{0,2}})
-            (?:\s*,?\s*(?P<state_c>{_STATE_RE})\b)?(?:\s*,?\s*(?P<zip_c>\d{{5}}(?:-\d{{4}})?))?
-      |
-        \s+(?P<city_s>{_CITY_WORD}(?:\s+{_CITY_WORD}){{0,2}})
-            (?:\s*,?\s*(?P<state_s>{_STATE_RE})\b)?(?:\s*,?\s*(?P<zip_s>\d{{5}}(?:-\d{{4}})?))?
-      |
-        \s+in\s+(?P<city_in>{_CITY_WORD}(?:\s+{_CITY_WORD}){{0,2}})(?:\s*,?\s*(?P<state_in>{_STATE_RE})\b)?
-      |
-        \s*,?\s*(?P<zip_only>\d{{5}}(?:-\d{{4}})?)\b
-    )?
-    """,
-    re.VERBOSE | re.IGNORECASE,
-)
-# City names must start with a capital; case-insensitive matching above would take any word,
-# so a lowercase "city" is checked again here (and days, times and fillers are never cities).
-NOT_CITY_WORDS = {
-    "today",
-    "tomorrow",
-    "tonight",
-    "asap",
-    "please",
-    "thanks",
-    "thank",
-    "monday",
-    "tuesday",
-    "wednesday",
-    "thursday",
-    "friday",
-    "saturday",
-    "sunday",
-    "morning",
-    "afternoon",
-    "evening",
-    "next",
-    "this",
-    "call",
-    "text",
-    "the",
-    "it",
-    "we",
-    "i",
-    "my",
-    "our",
-    "front",
-    "back",
-    "side",
-    "rear",
-    "main",
-    "door",
-    "can",
-    "need",
-    "is",
-    "and",
-    "apt",
-    "unit",
-    "suite",
-    "after",
-    "before",
-    "between",
-    "anytime",
-    "any",
-    "around",
-    "by",
-    "if",
-    "so",
-    "but",
-    "hi",
-    "hello",
-}
-
-
-def street_key(line: str) -> str:
-    """A comparable form of a street line: '123 N. Main Street' and '123 north main st' agree."""
-    words = re.findall(r"[a-z0-9]+", _fold(line))
-    out = []
-    for index, word in enumerate(words):
-        if index > 0 and word in DIRECTIONS:
-            out.append(DIRECTIONS[word])
-        elif index > 0 and word in STREET_SUFFIXES:
-            out.append(STREET_SUFFIXES[word])
-        else:
-            out.append(word)
-    return " ".join(out)
-
-
-def _city_ok(city: str | None, *, ends_clause: bool = False) -> bool:
-    """A capitalised word, or a lower-case one that ends the clause after a comma ("..., berkeley")."""
-    if not city:
-        return False
-    words = city.split()
-    if any(w.lower().strip(".") in NOT_CITY_WORDS for w in words):
-        return False
-    return words[0][:1].isupper() or ends_clause
+# Found and split by usaddress in addresses.py; the names are kept here for intake's callers.
+__all__ = ["NOT_CITY_WORDS", "address_find", "place_key", "street_key", "street_parts"]
 
 
 def address_find(text: str) -> Fact | None:
-    """The most complete US street address in the text (number, street, suffix, unit, city, state, ZIP)."""
-    best = None
-    for match in ADDRESS_RE.finditer(text):
-        number, street, suffix = (
-            match.group("number"),
-            match.group("street") or match.group("named"),
-            match.group("suffix") or "",
-        )
-        # "3 pm" or "2 doors" never reach here (no suffix); "5 min walk" would: a street name
-        # needs at least one letter and a house number below 100000.
-        if not re.search(r"[A-Za-z]", street):
-            continue
-        city = state = postal = ""
-        ends_clause = bool(re.match(r"\s*(?:$|[.!?;\n])", text[match.end() :]))
-        if match.group("city_c") and _city_ok(
-            match.group("city_c"), ends_clause=ends_clause or bool(match.group("state_c") or match.group("zip_c"))
-        ):
-            city, state, postal = match.group("city_c"), match.group("state_c") or "", match.group("zip_c") or ""
-        elif (
-            match.group("city_s")
-            and (match.group("state_s") or match.group("zip_s") or ends_clause)
-            and _city_ok(match.group("city_s"), ends_clause=True)
-        ):
-            city, state, postal = match.group("city_s"), match.group("state_s") or "", match.group("zip_s") or ""
-        elif match.group("city_in") and _city_ok(
-            match.group("city_in"), ends_clause=ends_clause or bool(match.group("state_in"))
-        ):
-            city, state = match.group("city_in"), match.group("state_in") or ""
-        elif match.group("zip_only"):
-            postal = match.group("zip_only")
-        line1 = " ".join(p for p in (number, street.strip(), suffix.rstrip("."), match.group("post_dir") or "") if p)
-        if line1 == line1.lower():
-            line1 = " ".join(w if w[:1].isdigit() else w.title() for w in line1.split())
-        state = STATE_NAMES.get(state.lower(), state.upper()) if state else ""
-        value = {
-            "line1": line1,
-            "line2": (match.group("unit") or "").strip(),
-            "city": city.strip().rstrip(".").title() if city.islower() else city.strip().rstrip("."),
-            "region": state,
-            "postal_code": postal,
-        }
-        value["text"] = ", ".join(
-            p for p in (line1, value["line2"], value["city"], f"{value['region']} {value['postal_code']}".strip()) if p
-        )
-        confidence = 90 if (value["city"] or value["postal_code"]) else 75
-        candidate = Fact("address", value, confidence)
-        if best is None or candidate.confidence > best.confidence:
-            best = candidate
-    return best
+    """The most complete US street address in the text (see addresses.address_search)."""
+    found = address_search(text)
+    return Fact("address", found[0], found[1]) if found else None
 
 
 # --- Contact details --------------------------------------------------------------------------
@@ -717,39 +421,6 @@ def names_agree(first: str, second: str) -> bool:
         if len(one) == 1 and len(one[0]) >= 4 and any(len(w) >= 3 and w in one[0] for w in other):
             return True
     return False
-
-
-# Words that start the unit part of a street line ("Suite 200", "Apt 4B").
-UNIT_WORDS = frozenset({"apt", "apartment", "unit", "suite", "ste", "bldg", "building", "fl", "floor", "rm", "room"})
-_SUFFIX_KEYS = frozenset(STREET_SUFFIXES.values())
-_DIRECTION_KEYS = frozenset(DIRECTIONS.values())
-
-
-def street_parts(line: str) -> tuple[str, tuple[str, ...]]:
-    """The house number and the street's name words of a street line, without direction, suffix
-    or unit: "1450 N. Park Street, Apt 4" and "1450 park st" both give ("1450", ("park",))."""
-    words = street_key(line).split()
-    for index, word in enumerate(words):
-        if index > 0 and word in UNIT_WORDS:
-            words = words[:index]
-            break
-    number = words[0] if words and words[0][:1].isdigit() else ""
-    name = words[1:] if number else words
-    while len(name) > 1 and name[-1].isdigit():  # "1450 Broadway #4": the unit's number
-        name = name[:-1]
-    # Direction and suffix go only while a name is left: "100 North St" stays ("100", ("n",)).
-    while len(name) > 1 and name[-1] in _DIRECTION_KEYS:
-        name = name[:-1]
-    if len(name) > 1 and name[-1] in _SUFFIX_KEYS:
-        name = name[:-1]
-    if len(name) > 1 and name[0] in _DIRECTION_KEYS:
-        name = name[1:]
-    return number, tuple(name)
-
-
-def place_key(text: str) -> str:
-    """A city as compared: letters only, case and accents folded ("San José" is "sanjose")."""
-    return "".join(re.findall(r"[a-z]+", _fold(text)))
 
 
 # --- Spam ---------------------------------------------------------------------------------------

@@ -167,3 +167,28 @@ class BlindIntake(models.Model):
 
     def __str__(self) -> str:
         return f"blind intake · identity {self.identity_confidence}% · classification {self.classification_confidence}%"
+
+
+class ServiceArea(models.Model):
+    """Where the company works, one row edited in the admin: the cities and ZIP code prefixes it
+    serves. Made from settings.DISPATCH_SERVICE_AREA at first use; empty: everywhere."""
+
+    places = models.TextField(
+        blank=True,
+        help_text=(
+            'Cities ("Portland, OR") and ZIP code prefixes ("972"), one a line or separated by semicolons. '
+            "With one city, a street address given without a city is taken to be there. Empty: no limit."
+        ),
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "service area"
+        verbose_name_plural = "service area"
+
+    def __str__(self) -> str:
+        return "Service area"
+
+    def save(self, *args, **kwargs):
+        self.pk = 1  # one row: the company's
+        super().save(*args, **kwargs)

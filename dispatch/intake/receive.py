@@ -51,7 +51,7 @@ from dispatch.tickets.services import (
 )
 from dispatch.tickets.states import TicketState
 
-from . import conversations, extract, sanitize
+from . import conversations, extract, sanitize, service_area
 from .confidence import classification_threshold, identity_threshold
 from .gate import gate_refusals
 from .models import ExtractedField, InboundChannel, InboundMessage
@@ -254,6 +254,26 @@ def _answer_address(text: str, asked: dict, site: Site) -> extract.Fact | None:
     if asked.get("address") and len(body) <= 120:
         return _form_address(body)
     return None
+
+
+def _address_in_area(
+    found: extract.Extraction, *, message: InboundMessage, flags: dict, result: IntakeResult
+) -> service_area.AddressCheck | None:
+    """Where the address the customer gave stands in the service area (one query). A street
+    without a city in a one-city area is taken to be there (the address gets that city, and the
+    customer is told it); an address outside the area waits for a dispatcher."""
+    if found.address is None:
+        return None
+    check = service_area.address_check(found.address.value, area=service_area.service_area())
+    if check is None:
+        return None
+    if check.verdict == service_area.ASSUMED:
+        found.address = extract.Fact("address", {**check.address, "city_assumed": True}, found.address.confidence)
+        flags["city_assumed"] = check.address["city"]
+    elif check.verdict == service_area.OUTSIDE:
+        flags["outside_service_area"] = check.place
+        message.needs_review = result.flagged = True
+    return check
 
 
 def _reply_route(*, channel: str, phone: str, email: str, extra: dict) -> tuple[str, str] | None:
@@ -803,6 +823,8 @@ def _open(
     """Open a ticket for a sender with no open ticket this message is about, confirm it and ask
     for what is missing. `duplicates`: the sender's open tickets it is not about (_thread_choose)."""
     phone, email = message.sender_phone, message.sender_email
+    check = _address_in_area(found, message=message, flags=flags, result=result)
+    outside = check is not None and check.verdict == service_area.OUTSIDE
     address = found.address.value if found.address else None
     if duplicates:
         # Another customer sharing the phone or email, or this one at another site: a dispatcher
@@ -842,7 +864,8 @@ def _open(
     # What the ticket lacks is known before it exists: it is opened and parked in NEEDS_INFO (or
     # triaged) in one change, and its conversation is written with the questions counted.
     missing = missing_items(ticket)
-    items, asked = _questions_due({}, missing)
+    # Outside the area nothing is asked: a dispatcher answers the customer.
+    items, asked = _questions_due({}, missing) if not outside else ([], {})
     audit = {
         "channel": message.channel,
         "inbound_message_id": str(message.id),
@@ -865,14 +888,28 @@ def _open(
         facts.append(extract.Fact("site", str(place.site.pk), place.identity_confidence))
     _facts_store(ticket=ticket, message=message, facts=facts)
     result.created_ticket = True
-    templates = message_templates(
-        codes=["customer_confirmation", "needs_info"] if missing else ["customer_confirmation"]
+    if outside:
+        _reply(
+            route=route,
+            template="outside_service_area",
+            ticket=ticket,
+            context={"place": check.place},
+            result=result,
+            flags=flags,
+        )
+        return ticket
+    # A city taken from the service area is said back, so that the customer can correct it.
+    confirmation = (
+        "customer_confirmation_address"
+        if check is not None and check.verdict == service_area.ASSUMED
+        else "customer_confirmation"
     )
+    templates = message_templates(codes=[confirmation, "needs_info"] if missing else [confirmation])
     _reply(
         route=route,
-        template="customer_confirmation",
+        template=confirmation,
         ticket=ticket,
-        context={"status_url": status_link(ticket)},
+        context={"status_url": status_link(ticket), "address": ticket.site.address},
         result=result,
         flags=flags,
         templates=templates,
@@ -952,6 +989,9 @@ def _thread(
     wanted = {k: v for k, v in details.items() if k == "priority" or not getattr(ticket, k)}
     if wanted.get("priority") and PRIORITY_RANK[wanted["priority"]] <= PRIORITY_RANK.get(ticket.priority, 0):
         wanted.pop("priority")
+    check = None
+    if found.address and not conversations.site_has_address(ticket.site):
+        check = _address_in_area(found, message=message, flags=flags, result=result)
     address = found.address.value if found.address and not conversations.site_has_address(ticket.site) else None
     if wanted or address:
 
@@ -984,6 +1024,26 @@ def _thread(
             actor=actor,
             ticket=ticket,
             review_waiting=lambda: message.needs_review or conversations.ticket_review_waiting(ticket),
+        )
+    if check is not None and check.verdict == service_area.OUTSIDE:
+        # Nothing more is asked: a dispatcher answers the customer.
+        _reply(
+            route=route,
+            template="outside_service_area",
+            ticket=ticket,
+            context={"place": check.place},
+            result=result,
+            flags=flags,
+        )
+        return ticket
+    if check is not None and check.verdict == service_area.ASSUMED and conversations.site_has_address(ticket.site):
+        _reply(
+            route=route,
+            template="address_confirm",
+            ticket=ticket,
+            context={"address": ticket.site.address},
+            result=result,
+            flags=flags,
         )
     if missing:
         items, asked = _questions_due(conversation.asked or {}, missing)

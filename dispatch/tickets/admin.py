@@ -199,7 +199,7 @@ class SiteAdmin(DispatchModelAdmin):
     fieldsets = (
         (None, {"fields": ("account", "name")}),
         ("Address", {"fields": ("address_line1", "address_line2", ("city", "region", "postal_code"), "country")}),
-        ("Map and time", {"fields": (("lat", "lng"), "timezone", "service_region")}),
+        ("Map and time", {"fields": (("lat", "lng", "geo_precision"), "timezone", "service_region")}),
         ("Access", {"fields": ("access_instructions", "access_code", "hours")}),
     )
 

@@ -12,6 +12,7 @@ from django.db import models
 from django.db.models.functions import Upper
 from django_fsm import ConcurrentTransitionMixin, FSMField, FSMModelMixin, transition
 
+from dispatch.common import geocode
 from dispatch.common.actors import ActorType
 from dispatch.common.roles import Role
 
@@ -63,6 +64,14 @@ class Site(models.Model):
     country = models.CharField(max_length=2, default="US")
     lat = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
     lng = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
+    # How exact lat/lng are: travel estimates from a ZIP or city centroid are rough.
+    geo_precision = models.CharField(
+        "coordinates precision",
+        max_length=16,
+        blank=True,
+        choices=geocode.PRECISION_CHOICES,
+        help_text="How exact the coordinates are; empty: not known (typed in, or none).",
+    )
     timezone = models.CharField(max_length=64, default="America/Los_Angeles")
     # Code of the service region technicians cover (matches technicians.Region.code).
     service_region = models.CharField(max_length=32, blank=True, db_index=True)

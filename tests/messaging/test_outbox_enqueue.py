@@ -27,6 +27,9 @@ SEEDED_PLACEHOLDERS = {
     "already_booked": {"company", "ticket_ref", "window"},
     "tech_ack_confirmed": {"ticket_ref", "address"},
     "tech_ack_nothing_pending": {"company"},
+    "customer_confirmation_address": {"company", "ticket_ref", "address", "status_url"},
+    "address_confirm": {"company", "ticket_ref", "address"},
+    "outside_service_area": {"company", "ticket_ref", "place"},
 }
 
 
