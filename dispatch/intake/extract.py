@@ -24,8 +24,10 @@ from dispatch.tickets import catalog
 
 from .addresses import NOT_CITY_WORDS, address_search, place_key, street_key, street_parts
 from .addresses import fold as _fold
-from .sanitize import phone_normalize
+from .sanitize import instruction_flags, phone_normalize
 
+# The incident type of a door that cannot be locked (see the urgency cues).
+SECURE_ENTRY = "CANNOT_SECURE_ENTRY"
 EMERGENCY = "EMERGENCY"
 URGENT = "URGENT"
 ROUTINE = "ROUTINE"
@@ -50,6 +52,13 @@ class Extraction:
     spam: list[str] = field(default_factory=list)
     # The priority came from words in the message rather than the default.
     priority_stated: bool = False
+    # The urgency cues that fired, by group ("exposure": ["cant lock"], "time": ["tonight"]).
+    urgency_cues: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def life_threat(self) -> bool:
+        """Gas, fire, smoke or someone hurt: the customer is told to call 911 first."""
+        return bool(self.urgency_cues.get("life"))
 
     def facts(self) -> list[Fact]:
         found = [
@@ -173,58 +182,218 @@ def _incident(folded: str, keywords: dict[str, list[str]]) -> Fact | None:
 
 
 # --- Urgency ----------------------------------------------------------------------------------
+# A dispatcher reads urgency from what is at stake, not only from "urgent". The cues are grouped
+# by what they say, and the groups combine: a door that cannot be locked is urgent, the same door
+# tonight, in the rain or with someone at risk is an emergency. Every cue that fired is kept
+# (Extraction.urgency_cues), so a priority can always be explained.
 
-# Safety or security at stake: the building cannot be secured, someone is trapped, an exit is
-# blocked, glass is broken. Any of these alone makes a job an emergency.
-SAFETY_PHRASES = (
-    "cant lock",
-    "cannot lock",
-    "can not lock",
-    "unable to lock",
-    "wont lock at all",
-    "cant lock up",
-    "cant be locked",
-    "cannot be locked",
-    "cant secure",
-    "cannot secure",
-    "can not secure",
-    "unable to secure",
-    "cant be secured",
-    "cannot be secured",
-    "not secure",
-    "unsecured",
-    "break in",
-    "breakin",
-    "broke in",
-    "broken into",
-    "burglary",
-    "burglar",
-    "robbed",
-    "forced entry",
-    "forced open",
-    "kicked in",
-    "pried",
-    "shattered",
-    "smashed",
-    "glass everywhere",
-    "broken glass",
+# Life at stake: gas, fire, smoke, someone hurt. The customer is told to call 911 first.
+LIFE_PHRASES = (
+    "gas leak",
+    "gas leaking",
+    "smell gas",
+    "smelled gas",
+    "smelling gas",
+    "smells like gas",
+    "smell of gas",
+    "gas smell",
+    "smell natural gas",
+    "on fire",
+    "caught fire",
+    "fire in",
+    "flames",
+    "burning smell",
+    "smells like burning",
+    "injured",
+    "injury",
+    "bleeding",
+    "blood",
+    "is hurt",
+    "got hurt",
+    "was hurt",
+    "were hurt",
+    "badly hurt",
+    "hurt badly",
+    "hurt bad",
+    "someone hurt",
+    "someone is hurt",
+    "broke her",
+    "broke his",
+    "crushed",
+    "ambulance",
+    "unconscious",
+    "passed out",
+)
+# A fire, but not a fire door, exit, alarm or inspection.
+_FIRE_RE = re.compile(
+    r"(?<![a-z])fire(?![a-z])(?! (?:exit|door|doors|alarm|alarms|marshal|marshall|code|rated|inspection|inspector|"
+    r"extinguisher|department|dept|escape|lane|panel|sprinkler|sprinklers)(?![a-z]))"
+    r"|(?<![a-z])smoke(?![a-z])(?! (?:detector|detectors|alarm|alarms|door|doors|seal|seals)(?![a-z]))"
+)
+# Said to rule a danger out: "nobody was hurt", "no smoke". Removed before the cues are read.
+_NEGATED_LIFE_RE = re.compile(
+    r"(?<![a-z])(?:no one|noone|nobody|no body|not anyone)(?: (?:is|was|got|has been|were))? "
+    r"(?:hurt|injured|bleeding)|(?<![a-z])no (?:injuries|injury|one hurt|smoke|fire|gas)(?![a-z])"
+    r"|(?<![a-z])not (?:a fire|on fire|hurt|injured)(?![a-z])|(?<![a-z])(?:fire|gas) (?:company|station|bill|meter)(?![a-z])"
+)
+# Someone cannot get out, or the way out is shut: an emergency on its own.
+TRAPPED_PHRASES = (
     "trapped",
     "stuck inside",
     "locked inside",
     "locked in",
     "cant get out",
     "cannot get out",
-    "fire exit",
-    "fire door",
-    "emergency exit",
+    "can not get out",
     "exit blocked",
     "blocked exit",
-    "injured",
-    "hurt",
-    "bleeding",
+)
+EXIT_PHRASES = ("fire exit", "emergency exit", "fire door", "exit door")
+EXIT_SHUT_PHRASES = ("wont open", "doesnt open", "will not open", "jammed", "stuck shut", "cant open", "blocked")
+# The premises are open to anyone right now: an emergency on its own.
+BREACH_PHRASES = (
+    "break in",
+    "breakin",
+    "broke in",
+    "broken into",
+    "broke into",
+    "burglary",
+    "burglar",
+    "burglarized",
+    "robbed",
+    "vandalized",
+    "forced entry",
+    "forced open",
+    "rock through",
+    "threw a rock",
+    "kicked in",
+    "pried",
+    "cant secure",
+    "cannot secure",
+    "can not secure",
+    "unable to secure",
+    "cant be secured",
+    "cannot be secured",
+    "unsecured",
+)
+# The door cannot be locked or shut, or its glass is out: urgent, an emergency when compounded.
+EXPOSURE_PHRASES = (
+    "cant lock",
+    "cnt lock",
+    "cant lok",
+    "cannot lock",
+    "can not lock",
+    "unable to lock",
+    "wont lock",
+    "will not lock",
+    "doesnt lock",
+    "does not lock",
+    "cant be locked",
+    "cannot be locked",
+    "not secure",
+    "stuck open",
+    "stays open",
+    "stuck wide open",
+    "wont close at all",
+    "cant close it",
+    "cant get it closed",
+    "cant get it to close",
+    "shattered",
+    "smashed",
+    "glass broken",
+    "glass is broken",
+    "broken glass",
+    "glass everywhere",
+    "glass is out",
+    "broke the glass",
+    "glass broke",
+    "cracked through",
+)
+LOCKOUT_PHRASES = (
+    "locked out",
+    "lockd out",
+    "locked outside",
+    "lock out",
+    "lockout",
+    "cant get in",
+    "cnt get in",
+    "cannot get in",
+    "can not get in",
+    "unable to get in",
+    "cant get inside",
+    "cant open the door",
+    "cant open the front door",
+    "cant open our door",
+    "key wont turn",
+    "key doesnt work",
+    "keys dont work",
+)
+# Time pressure: the place has to be closed or used soon.
+TIME_PHRASES = (
+    "tonight",
+    "tonite",
+    "tnite",
+    "2nite",
+    "for the night",
+    "overnight",
+    "over night",
+    "before close",
+    "before closing",
+    "before we close",
+    "b4 close",
+    "b4 closing",
+    "b4 we close",
+    "closing time",
+    "end of day",
+    "end of the day",
+    "eod",
+    "this weekend",
+    "over the weekend",
+    "after hours",
+    "afterhours",
+)
+WEATHER_PHRASES = (
+    "rain",
+    "raining",
+    "rainy",
+    "pouring",
+    "storm",
+    "stormy",
+    "wind",
+    "windy",
+    "snow",
+    "snowing",
+    "freezing",
+    "ice",
+    "icy",
+    "hurricane",
+    "heat wave",
+)
+# Someone may be hurt or shut out if nothing is done: urgent, compounds an exposure.
+SAFETY_PHRASES = (
+    "could get hurt",
+    "could hurt",
+    "might get hurt",
+    "will get hurt",
+    "going to hurt",
+    "gonna hurt",
+    "someone could",
+    "almost hit",
+    "nearly hit",
+    "slammed on",
+    "elderly",
+    "seniors",
+    "wheelchair",
+    "wheelchairs",
+    "trip hazard",
+    "glass everywhere",
+    "glass on the floor",
+    "glass on the ground",
+    "glass on the sidewalk",
+    "hazard",
     "unsafe",
     "dangerous",
-    "hazard",
+    "safety issue",
 )
 EMERGENCY_WORDS = ("emergency", "emergancy", "emergencia", "911")
 URGENT_WORDS = (
@@ -237,6 +406,7 @@ URGENT_WORDS = (
     "immediately",
     "today",
     "tonight",
+    "tonite",
     "this afternoon",
     "this morning",
     "this evening",
@@ -247,8 +417,11 @@ URGENT_WORDS = (
     "rush",
     "hurry",
     "by end of day",
+    "end of day",
     "before we close",
     "before closing",
+    "before close",
+    "overnight",
     "cant wait",
     "cannot wait",
     "pronto",
@@ -264,6 +437,7 @@ CALM_PHRASES = (
     "no hurry",
     "not in a hurry",
     "when you can",
+    "when you get a chance",
     "next week",
     "sometime",
 )
@@ -273,21 +447,56 @@ def _any(folded: str, phrases: Iterable[str]) -> list[str]:
     return [p for p in phrases if _phrase_pattern(p).search(folded)]
 
 
-def _priority(folded: str) -> tuple[Fact, bool]:
-    safety = _any(folded, SAFETY_PHRASES)
-    emergency = _any(folded, EMERGENCY_WORDS)
-    calm = _any(folded, CALM_PHRASES)
-    urgent = _any(folded, URGENT_WORDS)
-    if safety or emergency:
+def urgency_cues(folded: str) -> dict[str, list[str]]:
+    """The urgency cues in a folded text, by group (only the groups that fired)."""
+    text = _NEGATED_LIFE_RE.sub(" ", folded)
+    exits = _any(text, EXIT_PHRASES)
+    groups = {
+        "life": _any(text, LIFE_PHRASES) + [m.group(0) for m in _FIRE_RE.finditer(text)][:1],
+        "trapped": _any(text, TRAPPED_PHRASES) + (exits + _any(text, EXIT_SHUT_PHRASES) if exits else []),
+        "breach": _any(text, BREACH_PHRASES),
+        "exposure": _any(text, EXPOSURE_PHRASES),
+        "lockout": _any(text, LOCKOUT_PHRASES),
+        "time": _any(text, TIME_PHRASES),
+        "weather": _any(text, WEATHER_PHRASES),
+        "safety": _any(text, SAFETY_PHRASES),
+        "emergency": _any(text, EMERGENCY_WORDS),
+        "urgent": _any(text, URGENT_WORDS),
+        "calm": _any(text, CALM_PHRASES),
+    }
+    if groups["trapped"] and not _any(text, TRAPPED_PHRASES) and not _any(text, EXIT_SHUT_PHRASES):
+        groups["trapped"] = []
+    return {name: found for name, found in groups.items() if found}
+
+
+def _without_instructions(text: str) -> str:
+    """The text less its sentences addressed to a machine ("SYSTEM: set priority EMERGENCY"): a
+    customer cannot raise their own priority by telling us to (sanitize flags the message)."""
+    sentences = re.split(r"(?<=[.!?\n])\s+|(?=<!--)", text)
+    return " ".join(s for s in sentences if not instruction_flags(s).get("injection"))
+
+
+def _priority(folded: str) -> tuple[Fact, bool, dict[str, list[str]]]:
+    cues = urgency_cues(_without_instructions(folded))
+    has = cues.__contains__
+    calm = cues.get("calm", [])
+    compounded = has("time") or has("weather") or has("safety") or has("emergency")
+    if has("life") or has("trapped") or has("breach"):
+        return Fact("priority", EMERGENCY, 95 if has("life") else 90), True, cues
+    if has("exposure") or has("lockout"):
+        if compounded:
+            return Fact("priority", EMERGENCY, 90), True, cues
+        return Fact("priority", URGENT, 85), True, cues
+    if has("emergency"):
         # "Not an emergency" is calm, not an emergency word.
-        if emergency and not safety and any(p in calm for p in ("not an emergency", "no emergency")):
-            return Fact("priority", ROUTINE, 80), True
-        return Fact("priority", EMERGENCY, 90 if (safety and (emergency or urgent)) else 85), True
-    if urgent and not calm:
-        return Fact("priority", URGENT, 85), True
+        if any(p in calm for p in ("not an emergency", "no emergency")):
+            return Fact("priority", ROUTINE, 80), True, cues
+        return Fact("priority", EMERGENCY, 85), True, cues
+    if (has("urgent") or has("safety")) and not calm:
+        return Fact("priority", URGENT, 85), True, cues
     if calm:
-        return Fact("priority", ROUTINE, 85), True
-    return Fact("priority", ROUTINE, 60), False
+        return Fact("priority", ROUTINE, 85), True, cues
+    return Fact("priority", ROUTINE, 60), False, cues
 
 
 # --- Address ----------------------------------------------------------------------------------
@@ -483,7 +692,13 @@ URL_RE = re.compile(
 )
 
 
+# A carrier's opt-out keywords, sent alone: the sender asks for no more texts, not for a repair.
+OPT_OUT_WORDS = frozenset({"stop", "stopall", "unsubscribe", "cancel", "end", "quit", "optout", "opt out"})
+
+
 def _spam(text: str, folded: str, has_incident: bool) -> list[str]:
+    if re.sub(r"[^a-z ]+", " ", folded).strip() in OPT_OUT_WORDS:
+        return ["opt_out"]
     reasons = [f"phrase:{p}" for p in SPAM_PHRASES if _phrase_pattern(p).search(folded)]
     without_links = URL_RE.sub(" ", text)
     words = re.findall(r"[A-Za-z]{2,}", without_links)
@@ -510,7 +725,13 @@ def message_extract(
     keywords = incident_keywords() if keywords is None else keywords
     result = Extraction()
     result.incident_type = _incident(folded, keywords)
-    result.priority, result.priority_stated = _priority(folded)
+    result.priority, result.priority_stated, result.urgency_cues = _priority(folded)
+    if result.incident_type is None and (
+        result.urgency_cues.get("breach") or any("lock" in cue for cue in result.urgency_cues.get("exposure", []))
+    ):
+        # "we cnt lock the shop door": no template keyword, but a door that cannot be locked
+        # is a door that cannot be secured. Less sure than a keyword.
+        result.incident_type = Fact("incident_type", SECURE_ENTRY, 70)
     result.address = address_find(text)
     windows = time_windows(text, now=now, tz=tz)
     if windows:

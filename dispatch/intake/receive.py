@@ -328,6 +328,24 @@ def _reply(
     result.replies.append(outbound.body)
 
 
+def _life_threat_note(found: extract.Extraction, *, message: InboundMessage, result: IntakeResult, flags: dict) -> bool:
+    """Record the urgency cues; gas, fire, smoke or someone hurt also flags the message for a
+    dispatcher at once. Intake sits beside scheduling (import-linter), so it cannot open an
+    Escalation itself: the flagged message is what puts the ticket in front of a person."""
+    if found.urgency_cues:
+        flags["urgency_cues"] = found.urgency_cues
+    if not found.life_threat:
+        return False
+    flags["life_threat"] = found.urgency_cues["life"]
+    message.needs_review = result.flagged = True
+    return True
+
+
+def _call_911_first(*, route, ticket: Ticket, result: IntakeResult, flags: dict) -> None:
+    """The first thing a customer reporting gas, fire or an injury reads: call 911."""
+    _reply(route=route, template="call_911_first", ticket=ticket, context={}, result=result, flags=flags)
+
+
 def _facts_store(*, ticket: Ticket, message: InboundMessage, facts: list[extract.Fact]) -> None:
     ExtractedField.objects.bulk_create(
         ExtractedField(
@@ -823,6 +841,7 @@ def _open(
     """Open a ticket for a sender with no open ticket this message is about, confirm it and ask
     for what is missing. `duplicates`: the sender's open tickets it is not about (_thread_choose)."""
     phone, email = message.sender_phone, message.sender_email
+    life_threat = _life_threat_note(found, message=message, result=result, flags=flags)
     check = _address_in_area(found, message=message, flags=flags, result=result)
     outside = check is not None and check.verdict == service_area.OUTSIDE
     address = found.address.value if found.address else None
@@ -888,6 +907,8 @@ def _open(
         facts.append(extract.Fact("site", str(place.site.pk), place.identity_confidence))
     _facts_store(ticket=ticket, message=message, facts=facts)
     result.created_ticket = True
+    if life_threat:
+        _call_911_first(route=route, ticket=ticket, result=result, flags=flags)
     if outside:
         _reply(
             route=route,
@@ -957,6 +978,8 @@ def _thread(
         if result.reply_option is not None:
             return ticket
     facts = found.facts()
+    if _life_threat_note(found, message=message, result=result, flags=flags):
+        _call_911_first(route=route, ticket=ticket, result=result, flags=flags)
     if ticket.state not in INTAKE_STATES:
         # "Can we move it to Friday?" or "it's an emergency now" is for a dispatcher (or the
         # scheduling face) to act on; intake only makes sure someone sees it.

@@ -191,6 +191,19 @@ _INJECTION_PATTERNS: tuple[tuple[str, re.Pattern], ...] = tuple(
         ("jailbreak", r"\b(jailbreak|DAN\s+mode|developer\s+mode|do\s+anything\s+now|sudo\s+mode)\b"),
         ("markup_instruction", r"</?\s*(system|assistant|instructions?|tool_call)\s*>|\[\s*(system|INST)\s*\]"),
         ("tool_call", r"\b(call|invoke|run|execute|use)\s+(the\s+)?(tool|function|api|endpoint)\b"),
+        # "SYSTEM: set priority ...", "<!-- assistant: ... -->": a line addressed to a machine.
+        ("role_prefix", r"(?:^|[\s<!\-\[(])(system|assistant|developer)\s*:"),
+        ("new_instructions", r"\bnew\s+instructions?\b"),
+        (
+            "disregard_above",
+            r"\b(ignore|disregard|forget)\s+(all\s+)?(of\s+)?(the\s+)?(above|everything\s+(above|before))\b",
+        ),
+        # A customer says what is wrong; setting a ticket's priority or state is staff's to do.
+        (
+            "ticket_command",
+            r"\b(set|mark|change|make|update)\s+(the\s+|this\s+|my\s+)?(ticket'?s?\s+)?"
+            r"(priority|status|state|ticket)\b",
+        ),
     )
 )
 # Someone asking us to act on a job that is not theirs: an action only staff may take, in the

@@ -30,6 +30,7 @@ SEEDED_PLACEHOLDERS = {
     "customer_confirmation_address": {"company", "ticket_ref", "address", "status_url"},
     "address_confirm": {"company", "ticket_ref", "address"},
     "outside_service_area": {"company", "ticket_ref", "place"},
+    "call_911_first": {"company", "ticket_ref"},
 }
 
 
