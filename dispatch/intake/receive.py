@@ -276,6 +276,19 @@ def _address_in_area(
     return check
 
 
+def _answer_outside(check: service_area.AddressCheck, *, route, ticket: Ticket, result: IntakeResult, flags: dict):
+    """The one answer to an address outside the service area: nothing more is asked, a dispatcher
+    answers the customer (the message waits for review, see _address_in_area)."""
+    _reply(
+        route=route,
+        template="outside_service_area",
+        ticket=ticket,
+        context={"place": check.place},
+        result=result,
+        flags=flags,
+    )
+
+
 def _reply_route(*, channel: str, phone: str, email: str, extra: dict) -> tuple[str, str] | None:
     """Where an answer to this message goes: back on the channel the customer used."""
     if channel == InboundChannel.SMS and phone:
@@ -910,14 +923,7 @@ def _open(
     if life_threat:
         _call_911_first(route=route, ticket=ticket, result=result, flags=flags)
     if outside:
-        _reply(
-            route=route,
-            template="outside_service_area",
-            ticket=ticket,
-            context={"place": check.place},
-            result=result,
-            flags=flags,
-        )
+        _answer_outside(check, route=route, ticket=ticket, result=result, flags=flags)
         return ticket
     # A city taken from the service area is said back, so that the customer can correct it.
     confirmation = (
@@ -1049,15 +1055,7 @@ def _thread(
             review_waiting=lambda: message.needs_review or conversations.ticket_review_waiting(ticket),
         )
     if check is not None and check.verdict == service_area.OUTSIDE:
-        # Nothing more is asked: a dispatcher answers the customer.
-        _reply(
-            route=route,
-            template="outside_service_area",
-            ticket=ticket,
-            context={"place": check.place},
-            result=result,
-            flags=flags,
-        )
+        _answer_outside(check, route=route, ticket=ticket, result=result, flags=flags)
         return ticket
     if check is not None and check.verdict == service_area.ASSUMED and conversations.site_has_address(ticket.site):
         _reply(
