@@ -13,7 +13,7 @@ import pytest
 from dispatch.intake.receive import INTAKE_STATES
 from dispatch.intake.services import message_receive, missing_items
 from dispatch.scheduling.models import Appointment
-from tests.intake.corpus import CORPUS, INJECTIONS, SPAM
+from tests.intake.corpus import CORPUS, INJECTIONS, SPAM, SPANISH
 
 pytestmark = pytest.mark.django_db
 
@@ -58,6 +58,9 @@ def test_the_corpus_is_varied_enough():
     assert sum(1 for row in CORPUS if row[2].strip().upper() in {"STOP", "UNSUBSCRIBE"}) >= 2
     assert sum(1 for row in CORPUS if row[5]) >= 15
     assert len(INJECTIONS) >= 5 and all(row in CORPUS for row in INJECTIONS)
+    assert len(SPANISH) >= 25 and all(row in CORPUS for row in SPANISH)
+    assert any(row[5] and "time_window" in row[5] for row in CORPUS)
+    assert any(row[5] and "access" in row[5] for row in CORPUS)
     bodies = " ".join(row[2].lower() for row in CORPUS)
     for phrase in ("can't lock up tonight", "tenant locked out", "stuck open in the rain", "smell gas", "bleeding"):
         assert phrase in bodies, phrase
