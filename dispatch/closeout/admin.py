@@ -16,7 +16,7 @@ from dispatch.tickets.admin import money
 from dispatch.tickets.models import Site
 
 from .admin_documents import percent
-from .models import BillingSettings, IncidentTemplate, TaxRate
+from .models import INTAKE_NEEDS, BillingSettings, IncidentTemplate, TaxRate
 
 
 class IncidentTemplateForm(forms.ModelForm):
@@ -24,6 +24,14 @@ class IncidentTemplateForm(forms.ModelForm):
     required_checklist_keys = StringListField(help_text="One key per line, e.g. work_performed.")
     keywords = StringListField(
         required=False, help_text="Words in a customer's message that point at this type, one per line."
+    )
+    intake_needs = forms.TypedMultipleChoiceField(
+        choices=INTAKE_NEEDS,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Also ask the customer for",
+        help_text="Asked before a routine job of this type is scheduled; an urgent or emergency job goes on "
+        "without it.",
     )
 
     class Meta:
@@ -38,6 +46,7 @@ class IncidentTemplateForm(forms.ModelForm):
             "required_evidence_keys",
             "required_checklist_keys",
             "keywords",
+            "intake_needs",
         )
         help_texts = {"trip_charge_cents": "Billed once per visit for this job type; empty: the company's default."}
 
@@ -62,7 +71,7 @@ class IncidentTemplateAdmin(DispatchModelAdmin):
         (None, {"fields": ("incident_type", "name", "version", ("high_risk", "default_duration_minutes"))}),
         ("What a finished job leaves behind", {"fields": ("required_evidence_keys", "required_checklist_keys")}),
         ("Billing", {"fields": ("trip_charge_cents",)}),
-        ("Intake", {"fields": ("keywords",)}),
+        ("Intake", {"fields": ("keywords", "intake_needs")}),
     )
 
     @admin.display(description="trip charge", ordering="trip_charge_cents")

@@ -14,5 +14,6 @@ class CloseoutConfig(AppConfig):
 
         catalog.reader_register("incident_duration_minutes", selectors.incident_duration_minutes)
         catalog.reader_register("incident_keywords", selectors.incident_keywords)
+        catalog.reader_register("incident_intake_needs", selectors.incident_intake_needs)
         catalog.reader_register("incident_type_names", selectors.incident_type_names)
         catalog.ticket_flags_register(evidence_gaps.MISSING_EVIDENCE)

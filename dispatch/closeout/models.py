@@ -10,6 +10,12 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.db import models
 
+# What an incident template may ask intake to collect (IncidentTemplate.intake_needs).
+INTAKE_NEEDS = (
+    ("access", "How the technician gets in (who to ask for, a gate code, opening hours)"),
+    ("time_window", "When someone will be there"),
+)
+
 
 class IncidentTemplate(models.Model):
     """Per incident type: required evidence and checklist keys, risk flag, typical duration."""
@@ -26,6 +32,10 @@ class IncidentTemplate(models.Model):
     trip_charge_cents = models.PositiveBigIntegerField("trip charge (cents)", null=True, blank=True)
     # Words in a customer's message that point at this incident type (used by intake).
     keywords = models.JSONField(default=list, blank=True)
+    # What intake asks a customer for, beyond the address and the problem, before a ROUTINE job of
+    # this type is schedulable: "access" (how the technician gets to the door) and/or
+    # "time_window" (when someone will be there). An urgent job goes on without them.
+    intake_needs = models.JSONField(default=list, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -329,6 +329,17 @@ def incident_keywords() -> dict[str, list[str]]:
     return {incident_type: list(keywords or []) for incident_type, keywords in rows}
 
 
+def incident_intake_needs() -> dict[str, list[str]]:
+    """What each incident type asks intake for beyond address and problem (one query; types that
+    ask for nothing are left out)."""
+    rows = IncidentTemplate.objects.values_list("incident_type", "intake_needs")
+    return {
+        incident_type: [n for n in needs if isinstance(n, str)]
+        for incident_type, needs in rows
+        if isinstance(needs, list) and needs
+    }
+
+
 def incident_type_names() -> dict[str, str]:
     """Each incident type that has a template, with the template's name (one query)."""
     return dict(IncidentTemplate.objects.values_list("incident_type", "name"))

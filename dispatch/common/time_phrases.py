@@ -12,6 +12,7 @@ Pure functions of the text (and the reference moment): nothing here reads the da
 from __future__ import annotations
 
 import re
+import unicodedata
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -88,7 +89,58 @@ _AT_RE = re.compile(
 )
 _CLOCK_TEXT_RE = re.compile(r"(\d{1,2})(?::(\d{2}))?\s*(am|pm)?")
 _ISO_DATE_RE = re.compile(r"\b(\d{4}-\d{2}-\d{2})(?:[t ][\d:.+-]+z?)?\b", re.IGNORECASE)
-_ANY_TIME_RE = re.compile(r"\b(any ?time|whenever|asap|no preference|flexible)\b", re.IGNORECASE)
+_ANY_TIME_RE = re.compile(
+    r"\b(any ?time|whenever|asap|no preference|flexible|any day|all day|cualquier (?:dia|hora|momento)|todo el dia"
+    r"|a cualquier hora)\b",
+    re.IGNORECASE,
+)
+
+# Spanish time words, rewritten into the English ones the patterns read ("mañana en la tarde" is
+# "tomorrow afternoon", "el martes después de las 3" is "tuesday after 3"), in this order: the
+# longer phrase before the words inside it. Applied to the text with its accents folded.
+_SPANISH_TIMES = tuple(
+    (re.compile(pattern, re.IGNORECASE), english)
+    for pattern, english in (
+        (r"\b(\d{1,2}(?::\d{2})?)\s*de la manana\b", r"\1am"),
+        (r"\b(\d{1,2}(?::\d{2})?)\s*de la (?:tarde|noche)\b", r"\1pm"),
+        (r"\bpasado manana\b", "day after tomorrow"),
+        (r"\bmanana (?:por|en|a) la manana\b", "tomorrow morning"),
+        (r"\bmanana (?:por|en|a) la tarde\b", "tomorrow afternoon"),
+        (r"\bmanana (?:por|en|a) la noche\b", "tomorrow evening"),
+        (r"\b(?:por|en) las? mananas?\b", "morning"),
+        (r"\b(?:por|en|a) las? tardes?\b", "afternoon"),
+        (r"\besta noche\b", "tonight"),
+        (r"\b(?:por|en) las? noches?\b", "evening"),
+        (r"\bal mediodia\b|\bmediodia\b", "noon"),
+        (r"\bhoy\b", "today"),
+        (r"\bmanana\b", "tomorrow"),
+        (r"\b(?:la )?proxima semana\b|\bla semana que viene\b", "next week"),
+        (r"\besta semana\b", "this week"),
+        (r"\beste fin de semana\b", "this weekend"),
+        (r"\b(?:los )?fines? de semana\b", "weekend"),
+        (r"\bentre semana\b", "weekdays"),
+        (r"\blunes\b", "monday"),
+        (r"\bmartes\b", "tuesday"),
+        (r"\bmiercoles\b", "wednesday"),
+        (r"\bjueves\b", "thursday"),
+        (r"\bviernes\b", "friday"),
+        (r"\bsabados?\b", "saturday"),
+        (r"\bdomingos?\b", "sunday"),
+        (r"\bentre (?:las |la )?(\d{1,2}(?::\d{2})?\s*(?:am|pm)?) y (?:las |la )?", r"between \1 and "),
+        (r"\bdespues de (?:las |la )?", "after "),
+        (r"\bantes de (?:las |la )?", "before "),
+        (r"\bde (?:las |la )?(\d{1,2}(?::\d{2})?\s*(?:am|pm)?) a (?:las |la )?", r"from \1 to "),
+        (r"\ba (?:las |la )(?=\d)", "at "),
+    )
+)
+
+
+def _english_times(text: str) -> str:
+    """The text with Spanish time words in English (English text comes back as it was)."""
+    folded = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
+    for pattern, english in _SPANISH_TIMES:
+        folded = pattern.sub(english, folded)
+    return folded
 
 
 def clock(hour: str | None, minute: str | None, ampm: str | None) -> time | None:
@@ -122,7 +174,7 @@ def clock_text(text: str) -> time | None:
 
 def says_any_time(text: str) -> bool:
     """'any time', 'whenever', 'ASAP', 'flexible': words that set no preference."""
-    return bool(_ANY_TIME_RE.search(text))
+    return bool(_ANY_TIME_RE.search(_english_times(text)))
 
 
 def part_of_day(word: str) -> tuple[time, time] | None:
@@ -233,6 +285,7 @@ def time_windows(text: str, *, now: datetime, tz: str) -> list[dict]:
     zone = ZoneInfo(tz)
     local_now = now.astimezone(zone)
     today = local_now.date()
+    text = _english_times(text)
     days = days_named(text, today)
     spans = hours_named(text)
     hours = spans[0] if spans else None
@@ -279,6 +332,7 @@ def preference_rule(text: str, reference: date) -> PreferenceRule:
     morning", "weekday mornings"); relative days are read from `reference`."""
     weekdays: set[int] = set()
     dates: set[date] = set()
+    text = _english_times(text)
     for match in _EVERY_DAY_RE.finditer(text):
         word = match.group("wd").lower()
         if word == "weekday":

@@ -19,7 +19,8 @@ from typing import Any
 import phonenumbers
 from django.conf import settings
 
-from dispatch.common.time_phrases import time_windows
+from dispatch.common.languages import language_detect
+from dispatch.common.time_phrases import says_any_time, time_windows
 from dispatch.tickets import catalog
 
 from .addresses import NOT_CITY_WORDS, address_search, place_key, street_key, street_parts
@@ -46,14 +47,20 @@ class Extraction:
     priority: Fact = field(default_factory=lambda: Fact("priority", ROUTINE, 60))
     address: Fact | None = None
     time_windows: Fact | None = None
+    # "Any time", "todo el día": no window, and no limit either (a time window need is met).
+    time_preference: Fact | None = None
     callback_phone: Fact | None = None
     email: Fact | None = None
     customer_name: Fact | None = None
+    # How the technician gets to the door, in the customer's words ("ask for Dana at the front desk").
+    access: Fact | None = None
     spam: list[str] = field(default_factory=list)
     # The priority came from words in the message rather than the default.
     priority_stated: bool = False
     # The urgency cues that fired, by group ("exposure": ["cant lock"], "time": ["tonight"]).
     urgency_cues: dict[str, list[str]] = field(default_factory=dict)
+    # "en" or "es" when the message clearly reads as one (dispatch.common.languages), else None.
+    language: str | None = None
 
     @property
     def life_threat(self) -> bool:
@@ -65,9 +72,11 @@ class Extraction:
             self.incident_type,
             self.address,
             self.time_windows,
+            self.time_preference,
             self.callback_phone,
             self.email,
             self.customer_name,
+            self.access,
         ]
         facts = [f for f in found if f is not None]
         if self.priority_stated:
@@ -235,6 +244,9 @@ _NEGATED_LIFE_RE = re.compile(
     r"(?<![a-z])(?:no one|noone|nobody|no body|not anyone)(?: (?:is|was|got|has been|were))? "
     r"(?:hurt|injured|bleeding)|(?<![a-z])no (?:injuries|injury|one hurt|smoke|fire|gas)(?![a-z])"
     r"|(?<![a-z])not (?:a fire|on fire|hurt|injured)(?![a-z])|(?<![a-z])(?:fire|gas) (?:company|station|bill|meter)(?![a-z])"
+    # "nadie salió herido", "no hay heridos", "no hay humo"
+    r"|(?<![a-z])nadie (?:(?:esta|salio|resulto|quedo) )?(?:herido|herida|lastimado|lastimada)"
+    r"|(?<![a-z])no hay (?:heridos|humo|fuego|olor a gas)(?![a-z])"
 )
 # Someone cannot get out, or the way out is shut: an emergency on its own.
 TRAPPED_PHRASES = (
@@ -447,26 +459,171 @@ def _any(folded: str, phrases: Iterable[str]) -> list[str]:
     return [p for p in phrases if _phrase_pattern(p).search(folded)]
 
 
+# The same cues as customers write them in Spanish, accents folded ("me quedé afuera" is "me quede
+# afuera"), by the group they belong to.
+SPANISH_CUES: dict[str, tuple[str, ...]] = {
+    "life": (
+        "olor a gas",
+        "huele a gas",
+        "fuga de gas",
+        "se huele gas",
+        "incendio",
+        "fuego",
+        "humo",
+        "se esta quemando",
+        "herido",
+        "herida",
+        "heridos",
+        "lastimado",
+        "lastimada",
+        "se lastimo",
+        "sangre",
+        "sangrando",
+        "ambulancia",
+        "inconsciente",
+        "se desmayo",
+    ),
+    "trapped": (
+        "atrapado",
+        "atrapada",
+        "atrapados",
+        "encerrado",
+        "encerrada",
+        "encerrados",
+        "no puede salir",
+        "no pueden salir",
+        "no puedo salir",
+        "no podemos salir",
+    ),
+    "breach": (
+        "se metieron",
+        "se metio",
+        "entraron a robar",
+        "se metieron a robar",
+        "nos robaron",
+        "robo",
+        "asalto",
+        "forzaron",
+        "la forzaron",
+        "patearon la puerta",
+        "rompieron la puerta",
+        "no se puede asegurar",
+        "no puedo asegurar",
+        "no podemos asegurar",
+    ),
+    "exposure": (
+        "no puedo cerrar",
+        "no podemos cerrar",
+        "no se puede cerrar",
+        "no cierra con llave",
+        "no puedo poner llave",
+        "no se puede trancar",
+        "no tranca",
+        "se queda abierta",
+        "quedo abierta",
+        "queda abierta",
+        "vidrio roto",
+        "vidrio quebrado",
+        "cristal roto",
+        "cristal quebrado",
+        "vidrios por todos lados",
+    ),
+    "lockout": (
+        "me quede afuera",
+        "quede afuera",
+        "nos quedamos afuera",
+        "se quedo afuera",
+        "no puedo entrar",
+        "no podemos entrar",
+        "no puede entrar",
+        "la llave no gira",
+        "la llave no funciona",
+        "llaves adentro",
+        "llaves dentro",
+    ),
+    "time": (
+        "esta noche",
+        "hoy en la noche",
+        "toda la noche",
+        "antes de cerrar",
+        "este fin de semana",
+        "el fin de semana",
+        "fuera de horario",
+    ),
+    "weather": ("lluvia", "lloviendo", "llueve", "tormenta", "viento", "nieve", "helada", "mucho frio"),
+    "safety": (
+        "peligro",
+        "peligroso",
+        "peligrosa",
+        "se puede lastimar",
+        "se pueden lastimar",
+        "alguien se puede",
+        "ancianos",
+        "personas mayores",
+        "silla de ruedas",
+        "vidrios por todos lados",
+        "vidrio por todos lados",
+        "inseguro",
+        "insegura",
+    ),
+    "urgent": (
+        "urgencia",
+        "lo antes posible",
+        "lo mas pronto posible",
+        "cuanto antes",
+        "hoy mismo",
+        "ahorita",
+        "ya mismo",
+        "rapido",
+        "hoy",
+    ),
+    "calm": (
+        "no es urgente",
+        "no hay prisa",
+        "sin prisa",
+        "cuando puedan",
+        "cuando tengan tiempo",
+        "la proxima semana",
+        "la semana que viene",
+    ),
+}
+
+
+# "el vidrio de la puerta está quebrado", "se rompió el cristal": the glass is out, in Spanish word order.
+_SPANISH_GLASS_RE = re.compile(
+    r"(?<![a-z])(?:vidrio|cristal)s?(?: [a-z]+){0,4} (?:esta |estan |quedo |quedaron )?"
+    r"(?:roto|rota|rotos|quebrado|quebrada|quebrados|estrellado|estrellada)(?![a-z])"
+    r"|(?<![a-z])se (?:rompio|quebro|estrello) el (?:vidrio|cristal)(?![a-z])"
+)
+_EMERGENCY_DOOR_RE = re.compile(r"(?<![a-z])(?:emergency (?:exit|door)s?|(?:salida|puerta)s? de emergencia)(?![a-z])")
+
+
 def urgency_cues(folded: str) -> dict[str, list[str]]:
     """The urgency cues in a folded text, by group (only the groups that fired)."""
     text = _NEGATED_LIFE_RE.sub(" ", folded)
+
+    def found(group: str, phrases: tuple[str, ...]) -> list[str]:
+        return _any(text, phrases) + _any(text, SPANISH_CUES.get(group, ()))
+
+    trapped = found("trapped", TRAPPED_PHRASES)
+    shut = _any(text, EXIT_SHUT_PHRASES)
     exits = _any(text, EXIT_PHRASES)
     groups = {
-        "life": _any(text, LIFE_PHRASES) + [m.group(0) for m in _FIRE_RE.finditer(text)][:1],
-        "trapped": _any(text, TRAPPED_PHRASES) + (exits + _any(text, EXIT_SHUT_PHRASES) if exits else []),
-        "breach": _any(text, BREACH_PHRASES),
-        "exposure": _any(text, EXPOSURE_PHRASES),
-        "lockout": _any(text, LOCKOUT_PHRASES),
-        "time": _any(text, TIME_PHRASES),
-        "weather": _any(text, WEATHER_PHRASES),
-        "safety": _any(text, SAFETY_PHRASES),
-        "emergency": _any(text, EMERGENCY_WORDS),
-        "urgent": _any(text, URGENT_WORDS),
-        "calm": _any(text, CALM_PHRASES),
+        "life": found("life", LIFE_PHRASES) + [m.group(0) for m in _FIRE_RE.finditer(text)][:1],
+        # A fire exit that will not open is someone who cannot get out; a fire exit alone is not.
+        "trapped": trapped + (exits + shut if exits and (trapped or shut) else []),
+        "breach": found("breach", BREACH_PHRASES),
+        "exposure": found("exposure", EXPOSURE_PHRASES) + [m.group(0) for m in _SPANISH_GLASS_RE.finditer(text)][:1],
+        "lockout": found("lockout", LOCKOUT_PHRASES),
+        "time": found("time", TIME_PHRASES),
+        "weather": found("weather", WEATHER_PHRASES),
+        "safety": found("safety", SAFETY_PHRASES),
+        # An emergency exit is a kind of door, not an emergency.
+        "emergency": _any(_EMERGENCY_DOOR_RE.sub(" ", text), EMERGENCY_WORDS),
+        "urgent": found("urgent", URGENT_WORDS),
+        "calm": found("calm", CALM_PHRASES),
     }
-    if groups["trapped"] and not _any(text, TRAPPED_PHRASES) and not _any(text, EXIT_SHUT_PHRASES):
-        groups["trapped"] = []
-    return {name: found for name, found in groups.items() if found}
+    return {name: hits for name, hits in groups.items() if hits}
 
 
 def _without_instructions(text: str) -> str:
@@ -513,9 +670,12 @@ def address_find(text: str) -> Fact | None:
 # --- Contact details --------------------------------------------------------------------------
 
 EMAIL_RE = re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,190}\.[A-Za-z]{2,24}(?![\w-])")
+# A signature line's closing word, in English or Spanish ("Thanks, Priya", "Gracias, Rosa").
+_SIGN_OFF = r"-|—|thanks,?|thank you,?|regards,?|best,?|cheers,?|gracias,?|saludos,?|atentamente,?"
+_A_NAME = r"[A-ZÁÉÍÓÚÑ][a-záéíóúñü'\-]+(?:\s+[A-ZÁÉÍÓÚÑ][a-záéíóúñü'\-]+)?"
 NAME_RE = re.compile(
-    r"\b(?i:my name is|my names|this is|i am|i'm|im|it's|its)\s+(?P<name>[A-Z][a-z'\-]+(?:\s+[A-Z][a-z'\-]+)?)\b"
-    r"|^\s*(?i:-|—|thanks,?|thank you,?|regards,?|best,?|cheers,?)\s*(?P<sign>[A-Z][a-z'\-]+(?:\s+[A-Z][a-z'\-]+)?)\s*$",
+    rf"\b(?i:my name is|my names|this is|i am|i'm|im|it's|its|me llamo|mi nombre es|soy)\s+(?P<name>{_A_NAME})\b"
+    rf"|^\s*(?i:{_SIGN_OFF})\s*(?P<sign>{_A_NAME})\s*$",
     re.MULTILINE,
 )
 _NOT_NAME = {
@@ -571,8 +731,8 @@ _NOT_NAME = {
 # ("I'm Outside", "it's Broken" are not names; reading one as a name would split a customer's
 # reply off their own ticket.)
 STATED_NAME_RE = re.compile(
-    r"\b(?i:my name is|this is)\s+(?P<name>[A-Z][a-z'\-]+(?:\s+[A-Z][a-z'\-]+)?)\b"
-    r"|^\s*(?i:-|—|thanks,?|thank you,?|regards,?|best,?|cheers,?)\s*(?P<sign>[A-Z][a-z'\-]+(?:\s+[A-Z][a-z'\-]+)?)\s*$",
+    rf"\b(?i:my name is|this is|me llamo|mi nombre es)\s+(?P<name>{_A_NAME})\b"
+    rf"|^\s*(?i:{_SIGN_OFF})\s*(?P<sign>{_A_NAME})\s*$",
     re.MULTILINE,
 )
 # Titles said before a name, which say nothing about who it is.
@@ -632,6 +792,107 @@ def names_agree(first: str, second: str) -> bool:
     return False
 
 
+# --- Access -------------------------------------------------------------------------------------
+# How a technician gets to the door: who lets them in, a code, the hours the place is open. Kept in
+# the customer's words (the sentences that say it), for the technician to read on site.
+
+ACCESS_PHRASES = (
+    "gate code",
+    "door code",
+    "access code",
+    "entry code",
+    "code is",
+    "lockbox",
+    "lock box",
+    "key is under",
+    "key under",
+    "buzz",
+    "buzzer",
+    "intercom",
+    "ring the bell",
+    "ring the doorbell",
+    "front desk",
+    "reception",
+    "receptionist",
+    "security desk",
+    "security guard",
+    "ask for",
+    "check in at",
+    "loading dock",
+    "back entrance",
+    "side entrance",
+    "rear entrance",
+    "service entrance",
+    "call when you arrive",
+    "call when you get here",
+    "call on arrival",
+    "call me when",
+    "text me when",
+    "text when you arrive",
+    "text when here",
+    "someone will be there",
+    "someone is always there",
+    "ill be there",
+    "i will be there",
+    "ill be home",
+    "i will be home",
+    "we are open",
+    "were open",
+    "open from",
+    "open until",
+    "store hours",
+    "business hours",
+    "our hours",
+    "hours are",
+    "super will",
+    "superintendent",
+    "manager on duty",
+    "concierge",
+    # Spanish
+    "codigo del porton",
+    "codigo de la puerta",
+    "codigo de acceso",
+    "el codigo es",
+    "porton",
+    "timbre",
+    "recepcion",
+    "pregunte por",
+    "preguntar por",
+    "pregunten por",
+    "llame al llegar",
+    "llamen al llegar",
+    "llamar al llegar",
+    "avisen al llegar",
+    "al llegar",
+    "estamos abiertos",
+    "abrimos",
+    "horario",
+    "alguien va a estar",
+    "va a haber alguien",
+    "estare en casa",
+    "el encargado",
+    "la encargada",
+    "entrada de atras",
+    "entrada lateral",
+    "muelle de carga",
+)
+# "open 9-5", "de 9 a 5", "7am to 10pm": opening hours said as a range.
+_HOURS_RE = re.compile(
+    r"(?<![a-z0-9])(?:open|abierto|abiertos|de)\s+\d{1,2}(?::\d{2})?\s*(?:am|pm)?\s*(?:-|to|a|till|til|until|hasta)\s*"
+    r"\d{1,2}(?::\d{2})?\s*(?:am|pm)?(?![0-9])"
+)
+ACCESS_MAX_CHARS = 300
+
+
+def _access(text: str) -> Fact | None:
+    """The sentences of the message that say how to get to the door, or None."""
+    sentences = [s.strip() for s in re.split(r"(?<=[.!?\n])\s+", text) if s.strip()]
+    said = [s for s in sentences if _any(_fold(s), ACCESS_PHRASES) or _HOURS_RE.search(_fold(s))]
+    if not said:
+        return None
+    return Fact("access", " ".join(said)[:ACCESS_MAX_CHARS], 75)
+
+
 # --- Spam ---------------------------------------------------------------------------------------
 
 SPAM_PHRASES = (
@@ -686,6 +947,15 @@ SPAM_PHRASES = (
     "verify your account",
     "exclusive deal",
     "100% guaranteed",
+    # Spanish
+    "ganaste",
+    "has ganado",
+    "felicidades ganaste",
+    "reclama tu",
+    "tarjeta de regalo",
+    "premio",
+    "haz clic",
+    "dinero facil",
 )
 URL_RE = re.compile(
     r"(?:https?://|www\.)\S+|\b[a-z0-9-]+\.(?:com|net|org|io|ly|xyz|top|info|biz|co)/\S*", re.IGNORECASE
@@ -736,8 +1006,13 @@ def message_extract(
     windows = time_windows(text, now=now, tz=tz)
     if windows:
         result.time_windows = Fact("time_windows", windows, 80)
+    elif says_any_time(text):
+        # "Any time", "todo el día": no window, and no limit either (a time window need is met).
+        result.time_preference = Fact("time_preference", "any time", 70)
     result.callback_phone = _callback(text)
     result.email = _email(text)
     result.customer_name = _name(text)
+    result.access = _access(text)
     result.spam = _spam(text, folded, result.incident_type is not None)
+    result.language = language_detect(text)
     return result

@@ -32,11 +32,13 @@ from django.utils import timezone
 
 from dispatch.common.actors import Actor, service_actor
 from dispatch.common.errors import DispatchError, invalid_request
+from dispatch.common.languages import ENGLISH, SPANISH, language_clean
 from dispatch.common.parsing import email_parse, uuid_parse
 from dispatch.messaging.models import MessageTemplate
 from dispatch.messaging.rendering import template_render
-from dispatch.messaging.selectors import message_templates
+from dispatch.messaging.selectors import message_template, message_templates
 from dispatch.messaging.services import outbox_enqueue
+from dispatch.tickets import catalog
 from dispatch.tickets.commands import command
 from dispatch.tickets.models import Account, Priority, Site, Ticket
 from dispatch.tickets.policy import role_refusal
@@ -79,17 +81,40 @@ MAX_ASKS_PER_ITEM = 2
 PROVIDER_ID_MAX = 255
 PRIORITY_RANK = {Priority.ROUTINE: 0, Priority.URGENT: 1, Priority.EMERGENCY: 2}
 
-# What to ask for each missing item, as a phrase that completes "Could you reply with ...?".
+# What to ask for each missing item, per language, as a phrase that completes "Could you reply
+# with ...?" ("¿Nos puede responder con ...?"). Spanish is written without the accented vowels an
+# SMS would turn into UCS-2, as the Spanish message templates are.
 QUESTION_PHRASES = {
-    "address": "the street address of the door (number, street and city)",
-    "city": "the city or ZIP code of {line1}",
-    "problem": "a few words on what is wrong with the door (for example: won't latch, won't lock, "
-    "broken glass, slamming, automatic door stuck)",
-    "contact": "a phone number or email address where we can reach you",
+    ENGLISH: {
+        "address": "the street address of the door (number, street and city)",
+        "city": "the city or ZIP code of {line1}",
+        "problem": "a few words on what is wrong with the door (for example: won't latch, won't lock, "
+        "broken glass, slamming, automatic door stuck)",
+        "contact": "a phone number or email address where we can reach you",
+        "access": "how our technician gets to the door (who to ask for, a gate or door code, opening hours)",
+        "time_window": "the days and times someone will be there (for example: weekdays after 2pm, Saturday morning)",
+    },
+    SPANISH: {
+        "address": "la direccion de la puerta (numero, calle y ciudad)",
+        "city": "la ciudad o el codigo postal de {line1}",
+        "problem": "unas palabras sobre lo que le pasa a la puerta (por ejemplo: no cierra, no se puede "
+        "cerrar con llave, vidrio roto, se azota, puerta automatica atorada)",
+        "contact": "un telefono o correo electronico donde podamos contactarle",
+        "access": "como llega nuestro tecnico a la puerta (por quien preguntar, un codigo de porton o de "
+        "puerta, el horario)",
+        "time_window": "los dias y horas en que habra alguien (por ejemplo: entre semana despues de las 2, "
+        "el sabado en la mañana)",
+    },
+}
+QUESTION_FORMS = {
+    ENGLISH: ("Could you reply with {items}?", " and "),
+    SPANISH: ("¿Nos puede responder con {items}?", " y "),
 }
 _REPLY_OPTION_RE = re.compile(
-    r"^\s*(?:(?:option|opt|choice|number|no\.?|slot|window|time)\s*)?#?\s*(?P<n>[1-9])\s*[.!)]*\s*"
-    r"(?:(?:please|pls|plz|thanks|thank you|thx|ok|works|is fine|is good)\s*[.!]*\s*)*$",
+    r"^\s*(?:(?:option|opt|choice|number|no\.?|slot|window|time|(?:la |el )?(?:opci[oó]n|n[uú]mero|horario)|la|el)\s*)?"
+    r"#?\s*(?P<n>[1-9])\s*[.!),]*\s*"
+    r"(?:(?:please|pls|plz|thanks|thank you|thx|ok|works|is fine|is good|por favor|porfa|xfa|gracias|est[aá] bien"
+    r"|me sirve|me queda bien|sí|si)\s*[.!,]*\s*)*$",
     re.IGNORECASE,
 )
 
@@ -172,27 +197,64 @@ def _reply_option(body: str) -> int | None:
     return int(match.group("n")) if match else None
 
 
-def missing_items(ticket: Ticket) -> list[str]:
-    """What the ticket still lacks to be schedulable, in the order we would ask for it."""
+@dataclass(frozen=True)
+class TemplateNeeds:
+    """What the incident templates ask for beyond address, problem and contact ("access",
+    "time_window" by incident type; read once per message), and which of those the message being
+    read states itself (its facts are stored only after the ticket is settled)."""
+
+    by_type: dict[str, list[str]]
+    stated: frozenset[str] = frozenset()
+
+    @classmethod
+    def read(cls, found: extract.Extraction | None = None) -> TemplateNeeds:
+        stated = set()
+        if found is not None and (found.time_windows is not None or found.time_preference is not None):
+            stated.add("time_window")
+        if found is not None and found.access is not None:
+            stated.add("access")
+        return cls(by_type=catalog.incident_intake_needs(), stated=frozenset(stated))
+
+
+# Facts that say when the customer can be there: windows read from their words, or "any time".
+TIME_FACTS = ("time_windows", "time_preference")
+
+
+def _time_known(ticket: Ticket) -> bool:
+    return ExtractedField.objects.filter(ticket_id=ticket.pk, name__in=TIME_FACTS).exists()
+
+
+def missing_items(ticket: Ticket, needs: TemplateNeeds | None = None) -> list[str]:
+    """What the ticket still lacks to be schedulable, in the order we would ask for it: an
+    address, the problem, a way to reach the customer and, for a ROUTINE job whose template asks
+    for them, how to get in and when someone will be there (an urgent job goes on without)."""
     missing = []
     site = ticket.site
     if not conversations.site_has_address(site):
         missing.append("city" if site.address_line1.strip() else "address")
-    if not (ticket.incident_type or "").strip():
+    incident_type = (ticket.incident_type or "").strip().upper()
+    if not incident_type:
         missing.append("problem")
     if not (ticket.customer_phone or ticket.customer_email):
         missing.append("contact")
+    if incident_type and ticket.priority == Priority.ROUTINE:
+        needs = needs or TemplateNeeds.read()
+        wanted = needs.by_type.get(incident_type, ())
+        access_known = "access" in needs.stated or site.access_instructions.strip() or site.access_code.strip()
+        if "access" in wanted and not access_known:
+            missing.append("access")
+        if "time_window" in wanted and "time_window" not in needs.stated and not _time_known(ticket):
+            missing.append("time_window")
     return missing
 
 
 def question_text(items: list[str], *, ticket: Ticket) -> str:
-    """One short, plain question asking for exactly these items."""
-    phrases = [QUESTION_PHRASES[item].format(line1=ticket.site.address_line1) for item in items]
-    if len(phrases) == 1:
-        joined = phrases[0]
-    else:
-        joined = ", ".join(phrases[:-1]) + " and " + phrases[-1]
-    return f"Could you reply with {joined}?"
+    """One short, plain question asking for exactly these items, in the customer's language."""
+    language = language_clean(ticket.customer_language)
+    phrases = [QUESTION_PHRASES[language][item].format(line1=ticket.site.address_line1) for item in items]
+    form, conjunction = QUESTION_FORMS[language]
+    joined = phrases[0] if len(phrases) == 1 else ", ".join(phrases[:-1]) + conjunction + phrases[-1]
+    return form.format(items=joined)
 
 
 def _summary(clean: sanitize.CleanMessage, media: list[dict]) -> str:
@@ -319,8 +381,9 @@ def _reply(
     templates: dict[str, MessageTemplate] | None = None,
 ) -> None:
     """Queue one reply from a template (`templates`: already read by code, saves the lookup)."""
+    language = language_clean(ticket.customer_language)
     if route is None:
-        stored = (templates or {}).get(template) or MessageTemplate.objects.filter(code=template).first()
+        stored = (templates or {}).get(template) or message_template(template, language=language)
         if stored is not None:
             values = {
                 "company": getattr(settings, "DISPATCH_COMPANY_NAME", "Real Dispatch"),
@@ -333,7 +396,13 @@ def _reply(
         # outbox_enqueue refuses before it writes anything, so an undeliverable reply (a bad
         # number, a template edited to need a value we lack) never undoes the intake behind it.
         outbound = outbox_enqueue(
-            channel=route[0], recipient=route[1], template=template, ticket=ticket, context=context, templates=templates
+            channel=route[0],
+            recipient=route[1],
+            template=template,
+            ticket=ticket,
+            context=context,
+            templates=templates,
+            language=language,
         )
     except DispatchError as exc:
         flags.setdefault("reply_failed", []).append({"template": template, "code": exc.code})
@@ -405,10 +474,12 @@ def _triage_facts(ticket: Ticket, target: str, flagged: bool) -> dict:
     }
 
 
-def _progress(*, actor: Actor, ticket: Ticket, review_waiting: Callable[[], bool]) -> tuple[Ticket, list[str]]:
+def _progress(
+    *, actor: Actor, ticket: Ticket, needs: TemplateNeeds, review_waiting: Callable[[], bool]
+) -> tuple[Ticket, list[str]]:
     """Triage a complete intake ticket in its own change (see _triage_outcome). An incomplete
     ticket is left as it is; returns the ticket and the items it still lacks."""
-    missing = missing_items(ticket)
+    missing = missing_items(ticket, needs)
     if missing:
         return ticket, missing
     target, flagged = _triage_outcome(ticket, review_waiting)
@@ -425,12 +496,14 @@ def _progress(*, actor: Actor, ticket: Ticket, review_waiting: Callable[[], bool
     return outcome.ticket, []
 
 
-def _settle(change: TicketChange, *, items: list[str], review_waiting: Callable[[], bool]) -> None:
+def _settle(
+    change: TicketChange, *, items: list[str], needs: TemplateNeeds, review_waiting: Callable[[], bool]
+) -> None:
     """Inside the change that opens or updates an intake ticket, take the step that
     _progress and _ask would otherwise take in a second call (and a second audit event): a NEW
     ticket still missing something goes to NEEDS_INFO with the question; a complete one is triaged."""
     ticket = change.ticket
-    if missing_items(ticket):
+    if missing_items(ticket, needs):
         if items and ticket.state == TicketState.NEW:
             change.transition(TicketState.NEEDS_INFO)
             change.audit_payload["question"] = question_text(items, ticket=ticket)
@@ -493,6 +566,7 @@ def intake_ticket_update(
     ticket_id,
     details: dict | None = None,
     address: dict | None = None,
+    access: str = "",
     classification_confidence: int | None = None,
     source_message_id=None,
     account: Account | None = None,
@@ -501,18 +575,23 @@ def intake_ticket_update(
     expected_version: int | None = None,
 ) -> Outcome:
     """Record what a customer's later message told us: blank details filled, a raised priority,
-    the incident type, and the address (moving the ticket to the account's matching site, or
-    completing its placeholder site). Known values are never overwritten. `account` is the
+    the incident type, the address (moving the ticket to the account's matching site, or
+    completing its placeholder site) and how to get in (the site's access instructions). Known
+    values are never overwritten, except the language the customer writes in. `account` is the
     ticket's account when the caller has just read it (it is not read again); `then` runs in the
     same change once the details are recorded. The outcome's result is the change made."""
     details = dict(details or {})
-    allowed = {"customer_name", "customer_phone", "customer_email", "incident_type", "priority"}
+    allowed = {"customer_name", "customer_phone", "customer_email", "customer_language", "incident_type", "priority"}
     unknown = sorted(set(details) - allowed)
     if unknown:
         raise invalid_request(f"Intake cannot set {', '.join(unknown)}.", fields=unknown)
     if "priority" in details and details["priority"] not in Priority.values:
         raise invalid_request("'priority' must be EMERGENCY, URGENT or ROUTINE.", field="priority")
-    audit: dict[str, Any] = {"fields": sorted(details) + (["address"] if address else [])}
+    if "customer_language" in details and details["customer_language"] != language_clean(details["customer_language"]):
+        raise invalid_request("'customer_language' must be en or es.", field="customer_language")
+    audit: dict[str, Any] = {
+        "fields": sorted(details) + (["address"] if address else []) + (["access"] if access else [])
+    }
     if source_message_id is not None:
         audit["inbound_message_id"] = audit["source_message_id"] = str(source_message_id)
 
@@ -533,6 +612,9 @@ def intake_ticket_update(
             if name == "priority":
                 if PRIORITY_RANK[value] <= PRIORITY_RANK.get(old, 0):
                     continue
+            elif name == "customer_language":
+                # The language the customer last wrote in clearly is the one to answer in.
+                pass
             elif old:
                 continue
             if value and str(old) != str(value):
@@ -550,11 +632,43 @@ def intake_ticket_update(
             if site_diff and identity != ticket.identity_confidence:
                 diff["identity_confidence"] = {"from": ticket.identity_confidence, "to": identity}
                 ticket.identity_confidence = identity
+        if access:
+            access_diff = _site_access_fill(ticket.site, access)
+            if access_diff:
+                diff["site_access"] = access_diff
         change.audit_payload["changes"] = diff
         change.result = diff
         if then is not None:
             then(change)
     return change.outcome
+
+
+def _site_access_fill(site: Site, access: str) -> dict | None:
+    """Give a site without access instructions the customer's words on how to get in."""
+    access = sanitize.text_clean(access, max_chars=extract.ACCESS_MAX_CHARS)
+    if not access or site.access_instructions.strip() or site.access_code.strip():
+        return None
+    site.access_instructions = access
+    site.save(update_fields=["access_instructions"])
+    return {"site": str(site.pk), "to": access}
+
+
+def _access_answer(text: str, asked: dict, found: extract.Extraction) -> extract.Fact | None:
+    """Read a free-text answer to our own question on access: after "how does our technician get
+    to the door?" whatever the customer says is how ("Talk to Dana, she's in 7 to 3"), unless the
+    message is only something else (an address, a choice of times). Fills `found`."""
+    body = text.strip()
+    if not asked.get("access") or found.access is not None or _reply_option(body) is not None:
+        return None
+    words = re.findall(r"[^\W\d_]{2,}", body.lower())
+    if found.address is not None:
+        parts = " ".join(str(v) for k, v in found.address.value.items() if k != "text" and isinstance(v, str))
+        said = set(re.findall(r"[^\W\d_]{2,}", parts.lower()))
+        words = [w for w in words if w not in said]
+    if len(words) < 2:
+        return None
+    found.access = extract.Fact("access", body[: extract.ACCESS_MAX_CHARS], 70)
+    return found.access
 
 
 def _site_from_address(ticket: Ticket, address: dict) -> tuple[dict, int | None]:
@@ -879,6 +993,9 @@ def _open(
         windows = extract.time_windows(_extraction_text(clean, {}), now=message.received_at, tz=tz)
         found.time_windows = extract.Fact("time_windows", windows, 80) if windows else None
     incident = found.incident_type
+    needs = TemplateNeeds.read(found)
+    if found.access is not None and _site_access_fill(site, found.access.value):
+        flags["access_recorded"] = True
     ticket = Ticket(
         account=account,
         site=site,
@@ -890,12 +1007,13 @@ def _open(
         customer_name=name[:200],
         customer_phone=phone or (found.callback_phone.value if found.callback_phone else ""),
         customer_email=email or (found.email.value if found.email else ""),
+        customer_language=found.language or ENGLISH,
         identity_confidence=place.identity_confidence,
         classification_confidence=incident.confidence if incident else 0,
     )
     # What the ticket lacks is known before it exists: it is opened and parked in NEEDS_INFO (or
     # triaged) in one change, and its conversation is written with the questions counted.
-    missing = missing_items(ticket)
+    missing = missing_items(ticket, needs)
     # Outside the area nothing is asked: a dispatcher answers the customer.
     items, asked = _questions_due({}, missing) if not outside else ([], {})
     audit = {
@@ -909,7 +1027,7 @@ def _open(
     if duplicates:
         audit["possible_duplicate_of"] = [note["ticket_id"] for note in duplicates]
     with ticket_opening(actor=actor, command=INTAKE_RECEIVE, ticket=ticket, audit=audit) as change:
-        _settle(change, items=items, review_waiting=lambda: message.needs_review)
+        _settle(change, items=items, needs=needs, review_waiting=lambda: message.needs_review)
     ticket = change.ticket
     conversation = conversations.conversation_start(
         ticket=ticket, channel=message.channel, phone=phone, email=email, asked=asked
@@ -931,7 +1049,9 @@ def _open(
         if check is not None and check.verdict == service_area.ASSUMED
         else "customer_confirmation"
     )
-    templates = message_templates(codes=[confirmation, "needs_info"] if missing else [confirmation])
+    templates = message_templates(
+        codes=[confirmation, "needs_info"] if missing else [confirmation], language=ticket.customer_language
+    )
     _reply(
         route=route,
         template=confirmation,
@@ -1002,7 +1122,11 @@ def _thread(
         if answer is not None:
             found.address = answer
             facts.append(answer)
+    access_answer = _access_answer(clean.body, conversation.asked or {}, found)
+    if access_answer is not None:
+        facts.append(access_answer)
     _facts_store(ticket=ticket, message=message, facts=facts)
+    needs = TemplateNeeds.read(found)
     details: dict[str, str] = {}
     if found.incident_type:
         details["incident_type"] = found.incident_type.value
@@ -1015,21 +1139,26 @@ def _thread(
     name = clean.sender_name or (found.customer_name.value if found.customer_name else "")
     if name and not ticket.customer_name:
         details["customer_name"] = name[:200]
-    wanted = {k: v for k, v in details.items() if k == "priority" or not getattr(ticket, k)}
+    if found.language and found.language != ticket.customer_language:
+        details["customer_language"] = found.language
+    wanted = {k: v for k, v in details.items() if k in ("priority", "customer_language") or not getattr(ticket, k)}
     if wanted.get("priority") and PRIORITY_RANK[wanted["priority"]] <= PRIORITY_RANK.get(ticket.priority, 0):
         wanted.pop("priority")
     check = None
     if found.address and not conversations.site_has_address(ticket.site):
         check = _address_in_area(found, message=message, flags=flags, result=result)
     address = found.address.value if found.address and not conversations.site_has_address(ticket.site) else None
-    if wanted or address:
+    site = ticket.site
+    access = found.access.value if found.access and not (site.access_instructions or site.access_code) else ""
+    if wanted or address or access:
 
         def settle(change: TicketChange) -> None:
             # The conversation's count decides what may be asked; it is written after the call.
-            due, _counted = _questions_due(conversation.asked or {}, missing_items(change.ticket))
+            due, _counted = _questions_due(conversation.asked or {}, missing_items(change.ticket, needs))
             _settle(
                 change,
                 items=due,
+                needs=needs,
                 review_waiting=lambda: message.needs_review or conversations.ticket_review_waiting(change.ticket),
             )
 
@@ -1038,13 +1167,14 @@ def _thread(
             ticket_id=ticket.id,
             details=wanted,
             address=address,
+            access=access,
             classification_confidence=found.incident_type.confidence if found.incident_type else None,
             source_message_id=message.id,
             account=ticket.account,
             then=settle,
         )
         ticket = outcome.ticket
-        missing = missing_items(ticket)
+        missing = missing_items(ticket, needs)
     elif ticket.state != TicketState.NEEDS_INFO:
         # Nothing new ("thanks!"): a ticket someone else is working on is left as it is.
         return ticket
@@ -1052,6 +1182,7 @@ def _thread(
         ticket, missing = _progress(
             actor=actor,
             ticket=ticket,
+            needs=needs,
             review_waiting=lambda: message.needs_review or conversations.ticket_review_waiting(ticket),
         )
     if check is not None and check.verdict == service_area.OUTSIDE:

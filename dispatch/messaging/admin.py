@@ -86,7 +86,7 @@ class OutboundMessageAdmin(ReadOnlyModelAdmin):
 class MessageTemplateForm(forms.ModelForm):
     class Meta:
         model = MessageTemplate
-        fields = ("code", "channel", "subject", "body")
+        fields = ("code", "language", "channel", "subject", "body")
 
     def _placeholders_checked(self, field: str) -> str:
         text = self.cleaned_data.get(field, "")
@@ -112,8 +112,8 @@ class MessageTemplateForm(forms.ModelForm):
 @admin.register(MessageTemplate)
 class MessageTemplateAdmin(DispatchModelAdmin):
     form = MessageTemplateForm
-    list_display = ("code", "channel", "body", "updated_at")
-    list_filter = ("channel",)
+    list_display = ("code", "language", "channel", "body", "updated_at")
+    list_filter = ("language", "channel")
     search_fields = ("code", "body")
     readonly_fields = ("placeholders", "updated_at")
 

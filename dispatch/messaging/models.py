@@ -12,6 +12,8 @@ import uuid
 
 from django.db import models
 
+from dispatch.common.languages import ENGLISH, LANGUAGES
+
 
 class Channel(models.TextChoices):
     SMS = "SMS", "SMS"
@@ -22,7 +24,10 @@ class MessageTemplate(models.Model):
     """The text of one kind of message; `{placeholders}` are filled from the sender's context."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    code = models.SlugField(max_length=64, unique=True)
+    code = models.SlugField(max_length=64)
+    # One text per code and language; a customer who writes in Spanish is written to from the
+    # Spanish row of a code when there is one, from the English row otherwise.
+    language = models.CharField(max_length=8, choices=LANGUAGES, default=ENGLISH)
     channel = models.CharField(max_length=8, choices=Channel.choices, default=Channel.SMS)
     # Used only for email; an SMS has no subject.
     subject = models.CharField(max_length=200, blank=True)
@@ -30,10 +35,13 @@ class MessageTemplate(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        ordering = ["code"]
+        ordering = ["code", "language"]
+        constraints = [
+            models.UniqueConstraint(fields=["code", "language"], name="message_template_code_language_unique"),
+        ]
 
     def __str__(self) -> str:
-        return self.code
+        return self.code if self.language == ENGLISH else f"{self.code} ({self.language})"
 
 
 class OutboundMessage(models.Model):

@@ -7,15 +7,28 @@ from typing import Any
 
 from django.db.models import Count, QuerySet
 
+from dispatch.common.languages import ENGLISH, language_clean
+
 from .models import MessageTemplate, OutboundMessage
 
 
-def message_templates(*, codes: Iterable[str]) -> dict[str, MessageTemplate]:
-    """The stored templates with these codes, by code, in one query (a missing code is absent)."""
+def message_templates(*, codes: Iterable[str], language: str = ENGLISH) -> dict[str, MessageTemplate]:
+    """The stored templates with these codes, by code, in one query (a missing code is absent):
+    each in `language` when it has a row in it, in English otherwise."""
     wanted = tuple(sorted(set(codes)))
     if not wanted:
         return {}
-    return {template.code: template for template in MessageTemplate.objects.filter(code__in=wanted)}
+    languages = {ENGLISH, language_clean(language)}
+    found: dict[str, MessageTemplate] = {}
+    for template in MessageTemplate.objects.filter(code__in=wanted, language__in=languages):
+        if template.code not in found or template.language != ENGLISH:
+            found[template.code] = template
+    return found
+
+
+def message_template(code: str, *, language: str = ENGLISH) -> MessageTemplate | None:
+    """One template by code, in `language` when it has a row in it (see message_templates)."""
+    return message_templates(codes=[code], language=language).get(code)
 
 
 def outbox_messages(*, status: str | None = None, ticket_id: Any = None) -> QuerySet[OutboundMessage]:

@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from dispatch.common.actors import Actor
 from dispatch.common.errors import DispatchError, invalid_request
+from dispatch.common.languages import ENGLISH
 from dispatch.tickets.commands import command
 from dispatch.tickets.models import Ticket
 from dispatch.tickets.services import audit_only, role_forbidden
@@ -37,6 +38,7 @@ from dispatch.tickets.services import audit_only, role_forbidden
 from . import adapters
 from .models import Channel, MessageTemplate, OutboundMessage
 from .rendering import template_render
+from .selectors import message_template
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +98,7 @@ def outbox_enqueue(
     subject: str = "",
     templates: Mapping[str, MessageTemplate] | None = None,
     attachments: list[dict] | None = None,
+    language: str = ENGLISH,
 ) -> OutboundMessage:
     """Queue one message in the caller's transaction; it is delivered only if that transaction commits.
 
@@ -103,13 +106,14 @@ def outbox_enqueue(
     and go on in the same transaction. `templates` are templates the caller already read by code
     (`message_templates`), so one that sends several messages reads them in one query.
     `attachments` ({"name", "content_type", "storage_name"} each, files already in the default
-    storage) go with an email; an SMS carries none.
+    storage) go with an email; an SMS carries none. `language`: the recipient's; the template's
+    row in it is used when there is one (English otherwise).
     """
     if channel not in Channel.values:
         raise invalid_request(f"Unknown channel {channel!r}; use SMS or EMAIL.", field="channel")
     recipient = _recipient_clean(channel, recipient)
     if template and not body:
-        stored = (templates or {}).get(template) or MessageTemplate.objects.filter(code=template).first()
+        stored = (templates or {}).get(template) or message_template(template, language=language)
         if stored is None:
             raise DispatchError("TEMPLATE_NOT_FOUND", f"No message template {template!r}.", status=404)
         values = {**_default_context(ticket), **(context or {})}

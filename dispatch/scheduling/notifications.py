@@ -23,6 +23,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from dispatch.common.errors import DispatchError
+from dispatch.common.languages import ENGLISH, SPANISH, language_clean
 from dispatch.messaging.services import outbox_enqueue
 from dispatch.tickets.models import Site, Ticket
 
@@ -53,38 +54,56 @@ def _clock(moment: datetime) -> tuple[str, str]:
     return f"{hour}{minutes}", "AM" if moment.hour < 12 else "PM"
 
 
-def _day(moment: datetime) -> str:
+# Days and months as a Spanish text writes them (plain letters, see the module docstring).
+_SPANISH_DAYS = ("lunes", "martes", "miercoles", "jueves", "viernes", "sabado", "domingo")
+_SPANISH_MONTHS = ("ene", "feb", "mar", "abr", "may", "jun", "jul", "ago", "sep", "oct", "nov", "dic")
+# The few words around the times, per language.
+_WORDS = {
+    ENGLISH: {"tomorrow": "tomorrow", "about": "about", "technician": "Your technician"},
+    SPANISH: {"tomorrow": "mañana", "about": "unos", "technician": "Su tecnico"},
+}
+
+
+def _day(moment: datetime, language: str = ENGLISH) -> str:
+    if language == SPANISH:
+        return f"{_SPANISH_DAYS[moment.weekday()]} {moment.day} {_SPANISH_MONTHS[moment.month - 1]}"
     return f"{moment:%a %b} {moment.day}"
 
 
-def window_phrase(start: datetime, end: datetime, zone: ZoneInfo) -> str:
-    """ "Tue Mar 3, 9-11 AM", "Tue Mar 3, 11:30 AM-1 PM" or, overnight, "Tue Mar 3, 10 PM - Wed Mar 4, 2 AM"."""
+def window_phrase(start: datetime, end: datetime, zone: ZoneInfo, *, language: str = ENGLISH) -> str:
+    """ "Tue Mar 3, 9-11 AM", "Tue Mar 3, 11:30 AM-1 PM" or, overnight, "Tue Mar 3, 10 PM - Wed Mar 4, 2 AM"
+    ("martes 3 mar, 9-11 AM" in Spanish)."""
     local_start, local_end = start.astimezone(zone), end.astimezone(zone)
     (start_clock, start_half), (end_clock, end_half) = _clock(local_start), _clock(local_end)
+    first, last = _day(local_start, language), _day(local_end, language)
     if local_start.date() != local_end.date():
-        return f"{_day(local_start)}, {start_clock} {start_half} - {_day(local_end)}, {end_clock} {end_half}"
+        return f"{first}, {start_clock} {start_half} - {last}, {end_clock} {end_half}"
     if start_half == end_half:
-        return f"{_day(local_start)}, {start_clock}-{end_clock} {end_half}"
-    return f"{_day(local_start)}, {start_clock} {start_half}-{end_clock} {end_half}"
+        return f"{first}, {start_clock}-{end_clock} {end_half}"
+    return f"{first}, {start_clock} {start_half}-{end_clock} {end_half}"
 
 
-def moment_phrase(moment: datetime, zone: ZoneInfo, *, now: datetime | None = None) -> str:
+def moment_phrase(moment: datetime, zone: ZoneInfo, *, now: datetime | None = None, language: str = ENGLISH) -> str:
     """ "10:25 AM" today, "Wed Mar 4, 8 AM" on another day (as the site's clock shows it)."""
     local = moment.astimezone(zone)
     clock, half = _clock(local)
     today = (now or timezone.now()).astimezone(zone).date()
     if local.date() == today:
         return f"{clock} {half}"
-    return f"{_day(local)}, {clock} {half}"
+    return f"{_day(local, language)}, {clock} {half}"
 
 
-def options_phrase(options: Iterable[Mapping[str, Any]], zone: ZoneInfo) -> str:
+def options_phrase(options: Iterable[Mapping[str, Any]], zone: ZoneInfo, *, language: str = ENGLISH) -> str:
     """The proposal's windows numbered as the customer answers them: "1) Tue Mar 3, 9-11 AM; 2) ..."."""
     parts = []
     for number, option in enumerate(options, start=1):
         start, end = parse_datetime(option["start"]), parse_datetime(option["end"])
-        parts.append(f"{number}) {window_phrase(start, end, zone)}")
+        parts.append(f"{number}) {window_phrase(start, end, zone, language=language)}")
     return "; ".join(parts)
+
+
+def _language(ticket: Ticket) -> str:
+    return language_clean(ticket.customer_language)
 
 
 # --- The one way a customer message is queued ------------------------------------------------------
@@ -127,7 +146,12 @@ def customer_notify(
     for channel, recipient in _routes(ticket, prefer_channel):
         try:
             message = outbox_enqueue(
-                channel=channel, recipient=recipient, template=template, ticket=ticket, context=dict(context)
+                channel=channel,
+                recipient=recipient,
+                template=template,
+                ticket=ticket,
+                context=dict(context),
+                language=_language(ticket),
             )
         except DispatchError as exc:
             # Raised before anything is written (bad number, template edited to need a value we
@@ -160,7 +184,7 @@ def _booking_occasion(appointment: Appointment) -> str:
 
 def proposal_notify(*, ticket: Ticket, proposal: ScheduleProposal) -> dict[str, Any]:
     """Send the customer the proposed windows, numbered for a one-digit reply."""
-    windows = options_phrase(proposal.options, site_zone(ticket.site))
+    windows = options_phrase(proposal.options, site_zone(ticket.site), language=_language(ticket))
     return customer_notify(
         ticket=ticket,
         kind=Kind.PROPOSAL,
@@ -172,7 +196,7 @@ def proposal_notify(*, ticket: Ticket, proposal: ScheduleProposal) -> dict[str, 
 
 def proposal_reminder_notify(*, ticket: Ticket, proposal: ScheduleProposal) -> dict[str, Any]:
     """Remind the customer, once, that the proposed windows are waiting for their answer."""
-    windows = options_phrase(proposal.options, site_zone(ticket.site))
+    windows = options_phrase(proposal.options, site_zone(ticket.site), language=_language(ticket))
     return customer_notify(
         ticket=ticket,
         kind=Kind.PROPOSAL_REMINDER,
@@ -184,7 +208,7 @@ def proposal_reminder_notify(*, ticket: Ticket, proposal: ScheduleProposal) -> d
 
 def booking_notify(*, ticket: Ticket, appointment: Appointment, prefer_channel: str | None = None) -> dict[str, Any]:
     """Confirm the booked window to the customer (once per appointment and start time)."""
-    window = window_phrase(appointment.start, appointment.end, site_zone(ticket.site))
+    window = window_phrase(appointment.start, appointment.end, site_zone(ticket.site), language=_language(ticket))
     return customer_notify(
         ticket=ticket,
         kind=Kind.BOOKING,
@@ -197,19 +221,19 @@ def booking_notify(*, ticket: Ticket, appointment: Appointment, prefer_channel: 
 
 def appointment_reminder_notify(*, ticket: Ticket, appointment: Appointment) -> dict[str, Any]:
     """Remind the customer of tomorrow's visit (once per appointment and start time)."""
-    window = window_phrase(appointment.start, appointment.end, site_zone(ticket.site))
+    window = window_phrase(appointment.start, appointment.end, site_zone(ticket.site), language=_language(ticket))
     return customer_notify(
         ticket=ticket,
         kind=Kind.REMINDER,
         occasion=_booking_occasion(appointment),
         template="reminder",
-        context={"window": f"tomorrow, {window}"},
+        context={"window": f"{_WORDS[_language(ticket)]['tomorrow']}, {window}"},
     )
 
 
-def _eta_phrase(eta_at: datetime, zone: ZoneInfo, now: datetime) -> str:
+def _eta_phrase(eta_at: datetime, zone: ZoneInfo, now: datetime, language: str) -> str:
     minutes = max(0, round((eta_at - now).total_seconds() / 60))
-    return f"{moment_phrase(eta_at, zone, now=now)} (about {minutes} min)"
+    return f"{moment_phrase(eta_at, zone, now=now, language=language)} ({_WORDS[language]['about']} {minutes} min)"
 
 
 def departure_notify(*, ticket: Ticket, departure: Departure, tech_first_name: str, now: datetime) -> dict[str, Any]:
@@ -221,8 +245,8 @@ def departure_notify(*, ticket: Ticket, departure: Departure, tech_first_name: s
         occasion=str(departure.id),
         template="on_my_way",
         context={
-            "tech_first_name": tech_first_name or "Your technician",
-            "eta": _eta_phrase(departure.eta_at, zone, now),
+            "tech_first_name": tech_first_name or _WORDS[_language(ticket)]["technician"],
+            "eta": _eta_phrase(departure.eta_at, zone, now, _language(ticket)),
         },
     )
 
@@ -235,7 +259,7 @@ def delay_notify(*, ticket: Ticket, departure: Departure, now: datetime) -> dict
         kind=Kind.DELAY,
         occasion=f"{departure.id}#{departure.delay_notices}",
         template="delay_notice",
-        context={"eta": _eta_phrase(departure.eta_at, zone, now)},
+        context={"eta": _eta_phrase(departure.eta_at, zone, now, _language(ticket))},
     )
 
 
@@ -243,7 +267,7 @@ def reply_help_notify(
     *, ticket: Ticket, proposal: ScheduleProposal, inbound_key: str, prefer_channel: str | None
 ) -> dict[str, Any]:
     """Answer a reply that names no proposed window with the numbered windows again."""
-    windows = options_phrase(proposal.options, site_zone(ticket.site))
+    windows = options_phrase(proposal.options, site_zone(ticket.site), language=_language(ticket))
     return customer_notify(
         ticket=ticket,
         kind=Kind.REPLY_HELP,
@@ -270,7 +294,7 @@ def already_booked_notify(
     *, ticket: Ticket, appointment: Appointment, inbound_key: str, prefer_channel: str | None
 ) -> dict[str, Any]:
     """Answer a reply choosing another window after the visit was booked: it stays as booked."""
-    window = window_phrase(appointment.start, appointment.end, site_zone(ticket.site))
+    window = window_phrase(appointment.start, appointment.end, site_zone(ticket.site), language=_language(ticket))
     return customer_notify(
         ticket=ticket,
         kind=Kind.ALREADY_BOOKED,

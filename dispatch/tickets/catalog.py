@@ -39,6 +39,12 @@ def incident_keywords() -> dict[str, list[str]]:
     return _reader("incident_keywords")()
 
 
+def incident_intake_needs() -> dict[str, list[str]]:
+    """What each incident type's template asks intake for beyond address and problem
+    ({"AUTO_OPERATOR_FAULT": ["access"]}): "access" and/or "time_window"."""
+    return _reader("incident_intake_needs")()
+
+
 def ticket_time_preference(ticket_id: Any) -> tuple[Any, datetime | None] | None:
     """The customer's latest stated time preference for a ticket and when it was stated, or None."""
     return _reader("ticket_time_preference")(ticket_id)

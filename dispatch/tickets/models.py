@@ -14,6 +14,7 @@ from django_fsm import ConcurrentTransitionMixin, FSMField, FSMModelMixin, trans
 
 from dispatch.common import geocode
 from dispatch.common.actors import ActorType
+from dispatch.common.languages import ENGLISH, LANGUAGES
 from dispatch.common.roles import Role
 
 from .states import PIPELINE_STATES, TERMINAL_STATES, TicketState
@@ -161,6 +162,8 @@ class Ticket(ConcurrentTransitionMixin, FSMModelMixin, models.Model):
     customer_name = models.CharField(max_length=200, blank=True)
     customer_phone = models.CharField(max_length=20, blank=True)
     customer_email = models.EmailField(blank=True)
+    # The language the customer writes in (read by intake); messages to them are written in it.
+    customer_language = models.CharField(max_length=8, choices=LANGUAGES, default=ENGLISH)
     nte_cents = models.PositiveBigIntegerField("not-to-exceed (cents)", null=True, blank=True)
     currency = models.CharField(max_length=3, default="USD")
     identity_confidence = models.PositiveSmallIntegerField(null=True, blank=True)

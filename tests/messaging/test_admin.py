@@ -87,12 +87,13 @@ def test_the_replay_action_explains_a_refusal(client, live_sms, clock):
 @pytest.mark.django_db
 def test_a_message_text_is_edited_in_the_admin_and_used_for_the_next_message(client):
     signed_in(client)
-    template = MessageTemplate.objects.get(code="reminder")
+    template = MessageTemplate.objects.get(language="en", code="reminder")
     url = reverse("admin:messaging_messagetemplate_change", args=[template.pk])
     response = client.post(
         url,
         {
             "code": "reminder",
+            "language": "en",
             "channel": "SMS",
             "subject": "Reminder",
             "body": "{company}: see you {window}! ({ticket_ref})",
@@ -108,10 +109,11 @@ def test_a_message_text_is_edited_in_the_admin_and_used_for_the_next_message(cli
 @pytest.mark.django_db
 def test_the_template_form_refuses_placeholders_that_reach_into_objects(client):
     signed_in(client)
-    template = MessageTemplate.objects.get(code="reminder")
+    template = MessageTemplate.objects.get(language="en", code="reminder")
     url = reverse("admin:messaging_messagetemplate_change", args=[template.pk])
     response = client.post(
-        url, {"code": "reminder", "channel": "SMS", "subject": "", "body": "{ticket.site.access_code}"}
+        url,
+        {"code": "reminder", "language": "en", "channel": "SMS", "subject": "", "body": "{ticket.site.access_code}"},
     )
     assert response.status_code == 200
     assert "Placeholders must be plain names" in response.content.decode()

@@ -38,17 +38,30 @@ class WrittenBeforeFailure(Exception):
     pass
 
 
+# The plain SMS alphabet (GSM 03.38): one character outside it turns a text into the 70-character
+# UCS-2 encoding. Braces only ever hold placeholders.
+GSM_7 = set(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿"
+    "abcdefghijklmnopqrstuvwxyzäöñüà{}"
+)
+
+
 @pytest.mark.django_db
 def test_seeded_templates_are_short_and_use_the_documented_placeholders():
     from dispatch.messaging.rendering import placeholders_of
 
-    templates = {t.code: t for t in MessageTemplate.objects.all()}
-    assert set(templates) == set(SEEDED_PLACEHOLDERS)
-    for code, expected in SEEDED_PLACEHOLDERS.items():
-        text = templates[code].subject + " " + templates[code].body
-        assert set(placeholders_of(text)) == expected, code
+    rows = list(MessageTemplate.objects.all())
+    assert {t.code for t in rows if t.language == "en"} == set(SEEDED_PLACEHOLDERS)
+    # Every message a customer reads is also written in Spanish; technicians' texts are English.
+    spanish = {t.code for t in rows if t.language == "es"}
+    assert spanish == set(SEEDED_PLACEHOLDERS) - {"tech_ack_confirmed", "tech_ack_nothing_pending", "tech_dispatched"}
+    for template in rows:
+        label = f"{template.code} ({template.language})"
+        text = template.subject + " " + template.body
+        assert set(placeholders_of(text)) == SEEDED_PLACEHOLDERS[template.code], label
         # One SMS segment is 160 characters; leave room for the filled-in values.
-        assert len(templates[code].body) <= 140, code
+        assert len(template.body) <= 140, label
+        assert set(template.body) <= GSM_7, (label, sorted(set(template.body) - GSM_7))
 
 
 @pytest.mark.django_db

@@ -5,7 +5,8 @@ from __future__ import annotations
 import importlib
 
 import pytest
-from django.apps import apps
+from django.db import connection
+from django.db.migrations.loader import MigrationLoader
 from django_q.models import Schedule
 
 from dispatch.messaging import tasks
@@ -19,13 +20,19 @@ seed_migration = importlib.import_module("dispatch.messaging.migrations.0002_see
 def test_the_sweep_runs_every_minute_and_seeding_again_adds_nothing():
     sweep = Schedule.objects.get(func="dispatch.messaging.tasks.outbox_sweep")
     assert (sweep.schedule_type, sweep.minutes, sweep.repeats) == (Schedule.MINUTES, 1, -1)
-    MessageTemplate.objects.filter(code="reminder").update(body="{company}: edited by the office {window}")
+    MessageTemplate.objects.filter(code="reminder", language="en").update(
+        body="{company}: edited by the office {window}"
+    )
     templates_before = MessageTemplate.objects.count()
-    seed_migration.seed(apps, None)
+    # The seed as it ran: against the models as they stood at that migration.
+    state = MigrationLoader(connection).project_state(("messaging", "0002_seed_templates_and_sweep"))
+    seed_migration.seed(state.apps, None)
     assert Schedule.objects.filter(func="dispatch.messaging.tasks.outbox_sweep").count() == 1
     assert MessageTemplate.objects.count() == templates_before
     # Seeding never overwrites a text someone edited in the admin.
-    assert MessageTemplate.objects.get(code="reminder").body == "{company}: edited by the office {window}"
+    assert (
+        MessageTemplate.objects.get(language="en", code="reminder").body == "{company}: edited by the office {window}"
+    )
 
 
 @pytest.mark.django_db

@@ -11,7 +11,8 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.apps import apps
+from django.db import connection
+from django.db.migrations.loader import MigrationLoader
 from django.utils import timezone
 
 from dispatch.common.errors import DispatchError
@@ -130,15 +131,17 @@ def test_an_unusable_phone_falls_back_to_email_and_no_contact_at_all_sends_nothi
 
 
 def test_the_message_templates_ask_for_a_number_and_an_office_edit_is_kept():
-    assert "Reply with the number" in MessageTemplate.objects.get(code="proposal_windows").body
+    assert "Reply with the number" in MessageTemplate.objects.get(language="en", code="proposal_windows").body
     for code in ("proposal_reminder", "proposal_reply_help", "proposal_reply_unavailable", "already_booked"):
-        assert len(MessageTemplate.objects.get(code=code).body) <= 140, code
+        assert len(MessageTemplate.objects.get(language="en", code=code).body) <= 140, code
 
     edited = "{company}: pick one of {windows} ({ticket_ref})"
-    MessageTemplate.objects.filter(code="proposal_windows").update(body=edited)
-    template_migration.seed(apps, None)
-    assert MessageTemplate.objects.get(code="proposal_windows").body == edited
-    assert MessageTemplate.objects.filter(code="proposal_reminder").count() == 1
+    MessageTemplate.objects.filter(code="proposal_windows", language="en").update(body=edited)
+    template_migration.seed(
+        MigrationLoader(connection).project_state(("messaging", "0003_scheduling_customer_templates")).apps, None
+    )
+    assert MessageTemplate.objects.get(language="en", code="proposal_windows").body == edited
+    assert MessageTemplate.objects.filter(code="proposal_reminder", language="en").count() == 1
 
 
 # --- acknowledgement, on my way and delays --------------------------------------------------------------

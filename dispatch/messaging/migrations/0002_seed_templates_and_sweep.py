@@ -65,7 +65,9 @@ SWEEP_FUNC = "dispatch.messaging.tasks.outbox_sweep"
 def seed(apps, schema_editor):
     MessageTemplate = apps.get_model("messaging", "MessageTemplate")
     for code, channel, subject, body in TEMPLATES:
-        MessageTemplate.objects.get_or_create(code=code, defaults={"channel": channel, "subject": subject, "body": body})
+        # By code alone, whatever languages it has since been written in.
+        if not MessageTemplate.objects.filter(code=code).exists():
+            MessageTemplate.objects.create(code=code, channel=channel, subject=subject, body=body)
     Schedule = apps.get_model("django_q", "Schedule")
     # Schedule.name is not unique, so look it up by name and function to stay idempotent.
     if not Schedule.objects.filter(name=SWEEP_NAME, func=SWEEP_FUNC).exists():

@@ -49,7 +49,9 @@ def seed(apps, schema_editor):
     seeded = MessageTemplate.objects.filter(code="proposal_windows", body=PROPOSAL_WINDOWS_SEEDED)
     seeded.update(body=PROPOSAL_WINDOWS)
     for code, channel, subject, body in TEMPLATES:
-        MessageTemplate.objects.get_or_create(code=code, defaults={"channel": channel, "subject": subject, "body": body})
+        # By code alone, whatever languages it has since been written in.
+        if not MessageTemplate.objects.filter(code=code).exists():
+            MessageTemplate.objects.create(code=code, channel=channel, subject=subject, body=body)
 
 
 def unseed(apps, schema_editor):

@@ -25,7 +25,9 @@ TEMPLATES = [
 def seed(apps, schema_editor):
     MessageTemplate = apps.get_model("messaging", "MessageTemplate")
     for code, channel, subject, body in TEMPLATES:
-        MessageTemplate.objects.get_or_create(code=code, defaults={"channel": channel, "subject": subject, "body": body})
+        # By code alone, whatever languages it has since been written in.
+        if not MessageTemplate.objects.filter(code=code).exists():
+            MessageTemplate.objects.create(code=code, channel=channel, subject=subject, body=body)
 
 
 def unseed(apps, schema_editor):
