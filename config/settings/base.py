@@ -330,6 +330,17 @@ DISPATCH_GEOCODER = os.environ.get("DISPATCH_GEOCODER", "offline")
 DISPATCH_GEOCODER_URL = os.environ.get("DISPATCH_GEOCODER_URL", "https://nominatim.openstreetmap.org")
 DISPATCH_GEOCODER_USER_AGENT = os.environ.get("DISPATCH_GEOCODER_USER_AGENT", "real-dispatch")
 DISPATCH_GEOCODER_TIMEOUT_SECONDS = float(os.environ.get("DISPATCH_GEOCODER_TIMEOUT_SECONDS", "10"))
+# An optional reading of customers' messages by a model: the base URL of an OpenAI-compatible
+# server ("http://127.0.0.1:8080/v1"; requests go to <url>/chat/completions). Empty: off.
+DISPATCH_LLM_URL = os.environ.get("DISPATCH_LLM_URL", "")
+# The model asked; the server must support structured outputs (a strict JSON schema).
+DISPATCH_LLM_MODEL = os.environ.get("DISPATCH_LLM_MODEL", "gpt-4o-mini")
+# Sent as a bearer token, only when set (a local server may need none).
+DISPATCH_LLM_API_KEY = os.environ.get("DISPATCH_LLM_API_KEY", "")
+# The whole call, connecting to the last byte of the answer: intake waits no longer.
+DISPATCH_LLM_TIMEOUT_SECONDS = float(os.environ.get("DISPATCH_LLM_TIMEOUT_SECONDS", "4"))
+# The model's own confidence (0-100) from which its reading counts as sure.
+DISPATCH_LLM_MIN_CONFIDENCE = int(os.environ.get("DISPATCH_LLM_MIN_CONFIDENCE", "80"))
 DISPATCH_EMAIL_MESSAGE_ID_DOMAIN = os.environ.get("DISPATCH_EMAIL_MESSAGE_ID_DOMAIN", "")
 # Inbound email webhooks are refused while this is empty.
 MAILGUN_SIGNING_KEY = os.environ.get("MAILGUN_SIGNING_KEY", "")
