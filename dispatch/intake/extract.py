@@ -455,8 +455,21 @@ CALM_PHRASES = (
 )
 
 
+@lru_cache(maxsize=4096)
+def _first_word(phrase: str) -> str:
+    return next(iter(re.findall(r"[a-z0-9%]+", _fold(phrase))), "")
+
+
+@lru_cache(maxsize=32)
+def _word_set(folded: str) -> frozenset[str]:
+    return frozenset(re.findall(r"[a-z0-9%]+", folded))
+
+
 def _any(folded: str, phrases: Iterable[str]) -> list[str]:
-    return [p for p in phrases if _phrase_pattern(p).search(folded)]
+    """The phrases of the list found in the folded text, in the list's order. A phrase whose first
+    word is not in the text is passed over without a search: most messages hold few of them."""
+    words = _word_set(folded)
+    return [p for p in phrases if _first_word(p) in words and _phrase_pattern(p).search(folded)]
 
 
 # The same cues as customers write them in Spanish, accents folded ("me quedé afuera" is "me quede
@@ -626,7 +639,7 @@ def urgency_cues(folded: str) -> dict[str, list[str]]:
     return {name: hits for name, hits in groups.items() if hits}
 
 
-def _without_instructions(text: str) -> str:
+def instructions_removed(text: str) -> str:
     """The text less its sentences addressed to a machine ("SYSTEM: set priority EMERGENCY"): a
     customer cannot raise their own priority by telling us to (sanitize flags the message)."""
     sentences = re.split(r"(?<=[.!?\n])\s+|(?=<!--)", text)
@@ -634,7 +647,7 @@ def _without_instructions(text: str) -> str:
 
 
 def _priority(folded: str) -> tuple[Fact, bool, dict[str, list[str]]]:
-    cues = urgency_cues(_without_instructions(folded))
+    cues = urgency_cues(instructions_removed(folded))
     has = cues.__contains__
     calm = cues.get("calm", [])
     compounded = has("time") or has("weather") or has("safety") or has("emergency")
@@ -969,7 +982,7 @@ OPT_OUT_WORDS = frozenset({"stop", "stopall", "unsubscribe", "cancel", "end", "q
 def _spam(text: str, folded: str, has_incident: bool) -> list[str]:
     if re.sub(r"[^a-z ]+", " ", folded).strip() in OPT_OUT_WORDS:
         return ["opt_out"]
-    reasons = [f"phrase:{p}" for p in SPAM_PHRASES if _phrase_pattern(p).search(folded)]
+    reasons = [f"phrase:{p}" for p in _any(folded, SPAM_PHRASES)]
     without_links = URL_RE.sub(" ", text)
     words = re.findall(r"[A-Za-z]{2,}", without_links)
     links = URL_RE.findall(text)

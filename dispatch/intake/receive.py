@@ -53,7 +53,7 @@ from dispatch.tickets.services import (
 )
 from dispatch.tickets.states import TicketState
 
-from . import conversations, extract, sanitize, service_area
+from . import conversations, extract, llm, model_reading, sanitize, service_area
 from .confidence import classification_threshold, identity_threshold
 from .gate import gate_refusals
 from .models import ExtractedField, InboundChannel, InboundMessage
@@ -753,6 +753,7 @@ def message_receive(
         raise refusal
 
     clean = sanitize.message_clean(body=body, subject=subject, sender_name=sender_name)
+    asked = _model_reading_ask(channel=channel, provider_id=provider_id, phone=phone, clean=clean, extra=extra or {})
     stored_raw = sanitize.raw_fields_cap(raw)
     if extra:
         stored_raw["extra"] = sanitize.raw_fields_cap(extra)
@@ -780,7 +781,7 @@ def message_receive(
             except IntegrityError as exc:
                 raise _Redelivered from exc
             conversations.sender_lock(phone=phone, email=email)
-            result = _message_process(actor=actor, message=message, clean=clean, extra=extra)
+            result = _message_process(actor=actor, message=message, clean=clean, extra=extra, asked=asked)
             if then is not None:
                 then(result)
             return result
@@ -831,8 +832,28 @@ def _extraction_text(clean: sanitize.CleanMessage, extra: dict) -> str:
     return "\n".join(p for p in parts if p)
 
 
+def _model_reading_ask(
+    *, channel: str, provider_id: str, phone: str, clean: sanitize.CleanMessage, extra: dict
+) -> model_reading.Asked | None:
+    """The optional model's reading of a new customer message, asked before the message's
+    transaction (see model_reading.py); None when no model is configured, for a redelivery (its
+    reading was taken the first time) and for a technician's text (no customer's words)."""
+    if not llm.llm_configured():
+        return None
+    if InboundMessage.objects.filter(channel=channel, provider_message_id=provider_id).exists():
+        return None
+    if channel == InboundChannel.SMS and technician_for_phone(phone) is not None:
+        return None
+    return model_reading.reading_ask(_extraction_text(clean, extra))
+
+
 def _message_process(
-    *, actor: Actor, message: InboundMessage, clean: sanitize.CleanMessage, extra: dict
+    *,
+    actor: Actor,
+    message: InboundMessage,
+    clean: sanitize.CleanMessage,
+    extra: dict,
+    asked: model_reading.Asked | None = None,
 ) -> IntakeResult:
     flags = message.flags
     phone, email = message.sender_phone, message.sender_email
@@ -846,6 +867,9 @@ def _message_process(
     form_address = sanitize.text_clean(extra.get("address"), max_chars=300)
     if found.address is None and form_address:
         found.address = _form_address(form_address)
+    model_reading.reading_merge(
+        found, asked, text=text, now=message.received_at, flags=flags, instruction_like=bool(flags.get("injection"))
+    )
 
     thread = conversations.sender_thread(phone=phone, email=email)
     name = clean.sender_name or extract.stated_name(clean.text)

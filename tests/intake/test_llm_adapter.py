@@ -13,7 +13,6 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -37,17 +36,6 @@ GOOD = {
     "missing": ["contact", "access"],
 }
 LOGGER = "dispatch.intake.llm"
-
-
-@pytest.fixture
-def llm_server(settings) -> Iterator[LocalLlm]:
-    with LocalLlm() as llm:
-        settings.DISPATCH_LLM_URL = llm.url
-        settings.DISPATCH_LLM_MODEL = "test-model"
-        settings.DISPATCH_LLM_API_KEY = ""
-        settings.DISPATCH_LLM_TIMEOUT_SECONDS = 4
-        settings.DISPATCH_LLM_MIN_CONFIDENCE = 80
-        yield llm
 
 
 @pytest.fixture
