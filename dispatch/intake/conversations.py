@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import re
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -26,6 +27,7 @@ from dispatch.common import geocode
 from dispatch.tickets.models import Account, Contact, Site, Ticket
 from dispatch.tickets.states import OPEN_STATES
 
+from .addresses import fold
 from .extract import names_agree, place_key, street_key, street_parts
 from .models import Conversation, InboundChannel, InboundMessage
 
@@ -335,6 +337,40 @@ def site_matching(sites, address: dict | None) -> Site | None:
         if site.address_line1 and street_key(site.address_line1) == wanted:
             return site
     return None
+
+
+# A known customer with this many sites or fewer is asked which one; more are asked the address.
+SITE_CHOICE_MAX = 4
+
+
+def sites_to_choose(ticket: Ticket) -> list[Site]:
+    """The known customer's sites the ticket may be about, when a short list can be offered ("88 NE
+    Alberta St or 1200 SW Main St?"); [] for a new customer or one with too many sites to list."""
+    account = ticket.account
+    if account.is_provisional:
+        return []
+    sites = [s for s in account.sites.exclude(pk=ticket.site_id)[: SITE_CHOICE_MAX + 1] if site_has_address(s)]
+    return sites if 2 <= len(sites) <= SITE_CHOICE_MAX else []
+
+
+def site_named(sites, text: str) -> Site | None:
+    """The one site among `sites` a customer's free-text answer points at: by its street's name
+    ("it's the one on Alberta"), its ZIP code ("97211") or both; None when none or several fit."""
+    words = set(re.findall(r"[a-z0-9]+", fold(text)))
+    fits = []
+    for site in sites:
+        _number, name = street_parts(site.address_line1) if site.address_line1 else ("", ())
+        by_name = bool(name) and set(name) <= words
+        by_zip = bool(site.postal_code) and site.postal_code[:5] in words
+        if by_name or by_zip:
+            fits.append((by_name and by_zip, by_name, site))
+    if not fits:
+        return None
+    fits.sort(key=lambda fit: (fit[0], fit[1]), reverse=True)
+    best = fits[0]
+    if len(fits) > 1 and (fits[1][0], fits[1][1]) == (best[0], best[1]):
+        return None
+    return best[2]
 
 
 @dataclass

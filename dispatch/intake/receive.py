@@ -91,6 +91,7 @@ QUESTION_PHRASES = {
         "problem": "a few words on what is wrong with the door (for example: won't latch, won't lock, "
         "broken glass, slamming, automatic door stuck)",
         "contact": "a phone number or email address where we can reach you",
+        "site_choice": "which address the door is at ({sites}) or another address",
         "access": "how our technician gets to the door (who to ask for, a gate or door code, opening hours)",
         "time_window": "the days and times someone will be there (for example: weekdays after 2pm, Saturday morning)",
     },
@@ -100,6 +101,7 @@ QUESTION_PHRASES = {
         "problem": "unas palabras sobre lo que le pasa a la puerta (por ejemplo: no cierra, no se puede "
         "cerrar con llave, vidrio roto, se azota, puerta automatica atorada)",
         "contact": "un telefono o correo electronico donde podamos contactarle",
+        "site_choice": "en cual direccion esta la puerta ({sites}) u otra direccion",
         "access": "como llega nuestro tecnico a la puerta (por quien preguntar, un codigo de porton o de "
         "puerta, el horario)",
         "time_window": "los dias y horas en que habra alguien (por ejemplo: entre semana despues de las 2, "
@@ -251,8 +253,20 @@ def missing_items(ticket: Ticket, needs: TemplateNeeds | None = None) -> list[st
 def question_text(items: list[str], *, ticket: Ticket) -> str:
     """One short, plain question asking for exactly these items, in the customer's language."""
     language = language_clean(ticket.customer_language)
-    phrases = [QUESTION_PHRASES[language][item].format(line1=ticket.site.address_line1) for item in items]
     form, conjunction = QUESTION_FORMS[language]
+    # A known customer is asked which of their addresses it is, as a dispatcher would.
+    choices = conversations.sites_to_choose(ticket) if "address" in items else []
+    sites = (
+        ", ".join(site.address_line1 for site in choices[:-1]) + conjunction + choices[-1].address_line1
+        if choices
+        else ""
+    )
+    phrases = [
+        QUESTION_PHRASES[language]["site_choice" if item == "address" and choices else item].format(
+            line1=ticket.site.address_line1, sites=sites
+        )
+        for item in items
+    ]
     joined = phrases[0] if len(phrases) == 1 else ", ".join(phrases[:-1]) + conjunction + phrases[-1]
     return form.format(items=joined)
 
@@ -316,6 +330,26 @@ def _answer_address(text: str, asked: dict, site: Site) -> extract.Fact | None:
     if asked.get("address") and len(body) <= 120:
         return _form_address(body)
     return None
+
+
+def _answer_site(text: str, asked: dict, ticket: Ticket) -> extract.Fact | None:
+    """A known customer's answer naming one of their own sites ("it's the one on Alberta, 97211")
+    after we asked where the door is: that site's address."""
+    if not asked.get("address") or ticket.account.is_provisional or conversations.site_has_address(ticket.site):
+        return None
+    sites = ticket.account.sites.exclude(pk=ticket.site_id)[: conversations.SITE_SCAN_LIMIT]
+    site = conversations.site_named(sites, text)
+    if site is None:
+        return None
+    value = {
+        "line1": site.address_line1,
+        "line2": site.address_line2,
+        "city": site.city,
+        "region": site.region,
+        "postal_code": site.postal_code,
+        "text": text.strip()[:300],
+    }
+    return extract.Fact("address", value, 85)
 
 
 def _address_in_area(
@@ -1142,7 +1176,9 @@ def _thread(
         _facts_store(ticket=ticket, message=message, facts=facts)
         return ticket
     if found.address is None:
-        answer = _answer_address(clean.body, conversation.asked or {}, ticket.site)
+        answer = _answer_address(clean.body, conversation.asked or {}, ticket.site) or _answer_site(
+            clean.body, conversation.asked or {}, ticket
+        )
         if answer is not None:
             found.address = answer
             facts.append(answer)

@@ -15,7 +15,7 @@ from dispatch.intake.services import message_receive, missing_items
 from dispatch.messaging.models import OutboundMessage
 from dispatch.tickets.models import AuditEvent, Ticket
 from dispatch.tickets.states import TicketState
-from tests.factories import UserFactory
+from tests.factories import AccountFactory, ContactFactory, SiteFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -143,3 +143,42 @@ def test_a_need_that_is_never_answered_goes_to_a_dispatcher_after_two_questions(
     assert ticket.state == TicketState.NEEDS_INFO and third.asked == []
     assert third.message.flags["unanswered"] == ["time_window"]
     assert OutboundMessage.objects.filter(ticket=ticket, template="needs_info").count() == 2
+
+
+# --- A known customer with several sites ----------------------------------------------------------
+
+
+def _customer_with_two_sites():
+    account = AccountFactory(name="Rose City Cafés")
+    alberta = SiteFactory(
+        account=account, address_line1="88 NE Alberta St", city="Portland", region="OR", postal_code="97211"
+    )
+    main = SiteFactory(
+        account=account, address_line1="1200 SW Main St", city="Portland", region="OR", postal_code="97205"
+    )
+    ContactFactory(account=account, name="Jo Park", phone=PHONE, site=None)
+    return alberta, main
+
+
+def test_a_known_customer_is_asked_which_of_their_sites_and_a_free_text_answer_picks_it():
+    alberta, _main = _customer_with_two_sites()
+    first = sms("the front door won't latch again", sid="SM-1")
+    ticket = Ticket.objects.get(pk=first.ticket.pk)
+    assert first.asked == ["address"]
+    assert question(ticket).endswith(
+        "Could you reply with which address the door is at (88 NE Alberta St and 1200 SW Main St) or another address?"
+    )
+
+    second = sms("it's the one on Alberta, 97211", sid="SM-2")
+    ticket.refresh_from_db()
+    assert second.ticket.pk == ticket.pk and ticket.site_id == alberta.pk
+    assert ticket.state == TicketState.READY_TO_SCHEDULE and second.asked == []
+
+
+@pytest.mark.parametrize("answer", ["the cafe", "both of them", "the one on SW Main or Alberta"])
+def test_an_answer_that_names_no_single_site_is_asked_again(answer):
+    _customer_with_two_sites()
+    sms("the front door won't latch again", sid="SM-1")
+    second = sms(answer, sid="SM-2")
+    ticket = Ticket.objects.get(pk=second.ticket.pk)
+    assert not ticket.site.address_line1 and second.asked == ["address"]
