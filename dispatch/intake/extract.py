@@ -232,6 +232,10 @@ LIFE_PHRASES = (
     "ambulance",
     "unconscious",
     "passed out",
+    # "Fingers got caught" is an injury; "almost got his fingers caught" is a near miss (safety).
+    "fingers got caught",
+    "finger got caught",
+    "urgent care",
 )
 # A fire, but not a fire door, exit, alarm or inspection.
 _FIRE_RE = re.compile(
@@ -310,6 +314,10 @@ EXPOSURE_PHRASES = (
     "cant close it",
     "cant get it closed",
     "cant get it to close",
+    "nobody can lock",
+    "no one can lock",
+    "cant leave the store open",
+    "cant leave it open",
     "shattered",
     "smashed",
     "glass broken",
@@ -339,6 +347,9 @@ LOCKOUT_PHRASES = (
     "key wont turn",
     "key doesnt work",
     "keys dont work",
+    "key wont go in",
+    "keys wont go in",
+    "stuck outside",
 )
 # Time pressure: the place has to be closed or used soon.
 TIME_PHRASES = (
@@ -363,6 +374,12 @@ TIME_PHRASES = (
     "over the weekend",
     "after hours",
     "afterhours",
+    # The time the place closes: it has to be locked by then.
+    "close at",
+    "closes at",
+    "closing at",
+    "supposed to close",
+    "getting dark",
 )
 WEATHER_PHRASES = (
     "rain",
@@ -403,6 +420,7 @@ SAFETY_PHRASES = (
     "glass on the ground",
     "glass on the sidewalk",
     "hazard",
+    "only exit",
     "unsafe",
     "dangerous",
     "safety issue",
@@ -495,6 +513,8 @@ SPANISH_CUES: dict[str, tuple[str, ...]] = {
         "ambulancia",
         "inconsciente",
         "se desmayo",
+        "le agarro los dedos",
+        "se machuco",
     ),
     "trapped": (
         "atrapado",
@@ -533,6 +553,13 @@ SPANISH_CUES: dict[str, tuple[str, ...]] = {
         "no se puede trancar",
         "no tranca",
         "se queda abierta",
+        "trabada abierta",
+        "atorada abierta",
+        "atascada abierta",
+        "no podemos dejar el local abierto",
+        "la chapa no cierra",
+        "la cerradura no cierra",
+        "no asegura",
         "quedo abierta",
         "queda abierta",
         "vidrio roto",
@@ -559,11 +586,26 @@ SPANISH_CUES: dict[str, tuple[str, ...]] = {
         "hoy en la noche",
         "toda la noche",
         "antes de cerrar",
+        "cerramos a las",
+        "cierran a las",
+        "se esta haciendo de noche",
         "este fin de semana",
         "el fin de semana",
         "fuera de horario",
     ),
-    "weather": ("lluvia", "lloviendo", "llueve", "tormenta", "viento", "nieve", "helada", "mucho frio"),
+    "weather": (
+        "lluvia",
+        "lloviendo",
+        "llueve",
+        "tormenta",
+        "viento",
+        "nieve",
+        "nevando",
+        "nieva",
+        "helada",
+        "helando",
+        "mucho frio",
+    ),
     "safety": (
         "peligro",
         "peligroso",
@@ -574,6 +616,7 @@ SPANISH_CUES: dict[str, tuple[str, ...]] = {
         "ancianos",
         "personas mayores",
         "silla de ruedas",
+        "unica salida",
         "vidrios por todos lados",
         "vidrio por todos lados",
         "inseguro",
