@@ -82,7 +82,7 @@ PROVIDER_ID_MAX = 255
 PRIORITY_RANK = {Priority.ROUTINE: 0, Priority.URGENT: 1, Priority.EMERGENCY: 2}
 
 # What to ask for each missing item, per language, as a phrase that completes "Could you reply
-# with ...?" ("¿Nos puede responder con ...?"). Spanish is written without the accented vowels an
+# with ...?" ("¿Nos puede indicar ...?"). Spanish is written without the accented vowels an
 # SMS would turn into UCS-2, as the Spanish message templates are.
 QUESTION_PHRASES = {
     ENGLISH: {
@@ -110,7 +110,7 @@ QUESTION_PHRASES = {
 }
 QUESTION_FORMS = {
     ENGLISH: ("Could you reply with {items}?", " and "),
-    SPANISH: ("¿Nos puede responder con {items}?", " y "),
+    SPANISH: ("¿Nos puede indicar {items}?", " y "),
 }
 _REPLY_OPTION_RE = re.compile(
     r"^\s*(?:(?:option|opt|choice|number|no\.?|slot|window|time|(?:la |el )?(?:opci[oó]n|n[uú]mero|horario)|la|el)\s*)?"

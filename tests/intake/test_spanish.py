@@ -76,7 +76,7 @@ def test_a_spanish_request_without_an_address_is_asked_in_spanish_and_the_answer
     assert ticket.state == TicketState.NEEDS_INFO and first.asked == ["address", "access"]
     question = sent(ticket)[-1]
     assert question.template == "needs_info"
-    assert "¿Nos puede responder con la direccion de la puerta (numero, calle y ciudad) y como llega" in question.body
+    assert "¿Nos puede indicar la direccion de la puerta (numero, calle y ciudad) y como llega" in question.body
 
     second = sms("es en 2301 N Main St, Houston TX 77009, pregunte por el encargado", sid="SM-es-3")
     ticket.refresh_from_db()
