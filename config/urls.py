@@ -15,6 +15,7 @@ urlpatterns = [
     # Served by config/asgi.py before Django sees it; this answers only under a WSGI server.
     path("mcp", mcp_not_served_here, name="mcp"),
     path("board/", include("dispatch.scheduling.urls")),
+    path("autopilot/", include("dispatch.autopilot.urls")),
     path("tech/", include("dispatch.field.urls")),
     path("account/", include("dispatch.accounts.urls")),
     path("", include("dispatch.customer.urls")),

@@ -320,6 +320,10 @@ def deployment_env(*, database_url: str, redis_url: str, s3_endpoint: str, twili
         DISPATCH_Q_TIMEOUT_SECONDS=str(TASK_TIMEOUT_SECONDS),
         # Every scheduled run stays in django-q's task table for the run's checks.
         DISPATCH_Q_SAVE_LIMIT="0",
+        # The run drives each job itself, as an outside agent would, and counts every message sent;
+        # the autopilot's pass still runs every minute (and is checked to run once per period)
+        # but moves nothing. Its own races are proven in tests/autopilot/test_concurrency.py.
+        DISPATCH_AUTOPILOT="0",
         DISPATCH_VAR_DIR=str(var_dir),
         STATIC_ROOT=str(var_dir / "static"),
         MEDIA_ROOT=str(var_dir / "media-unused"),

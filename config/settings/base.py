@@ -97,9 +97,11 @@ LOCAL_APPS = [
     "dispatch.scheduling",
     "dispatch.closeout",
     "dispatch.api",
+    "dispatch.autopilot",
     "dispatch.demo",
     "dispatch.customer",
     "dispatch.field",
+    "dispatch.simulation",
 ]
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
 
@@ -341,6 +343,16 @@ DISPATCH_LLM_API_KEY = os.environ.get("DISPATCH_LLM_API_KEY", "")
 DISPATCH_LLM_TIMEOUT_SECONDS = float(os.environ.get("DISPATCH_LLM_TIMEOUT_SECONDS", "4"))
 # The model's own confidence (0-100) from which its reading counts as sure.
 DISPATCH_LLM_MIN_CONFIDENCE = int(os.environ.get("DISPATCH_LLM_MIN_CONFIDENCE", "80"))
+# The built-in dispatcher (dispatch.autopilot): on unless DISPATCH_AUTOPILOT=0. It acts within the
+# autonomy ladder set in the admin; where no rung applies, at DISPATCH_AUTOPILOT_DEFAULT_LEVEL
+# (0 suggest only, 1 propose and book, 2 dispatch, 3 verify and draft invoices). A booked job is
+# dispatched this many minutes before its window.
+DISPATCH_AUTOPILOT = os.environ.get("DISPATCH_AUTOPILOT", "1") == "1"
+DISPATCH_AUTOPILOT_NUDGES = True
+DISPATCH_AUTOPILOT_DEFAULT_LEVEL = int(os.environ.get("DISPATCH_AUTOPILOT_DEFAULT_LEVEL", "1"))
+DISPATCH_AUTOPILOT_DISPATCH_LEAD_MINUTES = int(os.environ.get("DISPATCH_AUTOPILOT_DISPATCH_LEAD_MINUTES", "60"))
+# The first window offered to a customer starts at least this far ahead (half for an urgent job).
+DISPATCH_AUTOPILOT_PROPOSAL_LEAD_MINUTES = int(os.environ.get("DISPATCH_AUTOPILOT_PROPOSAL_LEAD_MINUTES", "90"))
 DISPATCH_EMAIL_MESSAGE_ID_DOMAIN = os.environ.get("DISPATCH_EMAIL_MESSAGE_ID_DOMAIN", "")
 # Inbound email webhooks are refused while this is empty.
 MAILGUN_SIGNING_KEY = os.environ.get("MAILGUN_SIGNING_KEY", "")

@@ -15,3 +15,6 @@ CACHES = {
 }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"]["TEST"] = {"NAME": None}
+# The queue runs synchronously here: the autopilot would act inside every other test's changes.
+# Its own tests run it by hand (autopilot_pass) or turn the nudges back on.
+DISPATCH_AUTOPILOT_NUDGES = False

@@ -81,6 +81,9 @@ ROLE_PERMISSIONS: dict[Role, tuple[str, ...]] = {
         "intake.*",
         "messaging.view_*",
         "api.view_*",
+        # The autopilot's ladder and suggestions (an admin sets the ladder; suggestions are
+        # answered through the services, not by editing rows).
+        "autopilot.view_*",
         # Lifting a sign-in lockout for a colleague who mistyped their password.
         "axes.view_accessattempt",
         "axes.delete_accessattempt",

@@ -136,8 +136,10 @@ _SPANISH_TIMES = tuple(
 
 
 def _english_times(text: str) -> str:
-    """The text with Spanish time words in English (English text comes back as it was)."""
+    """The text with Spanish time words in English (English text comes back as it was), less the
+    time words that ask for no visit (_NOT_A_PREFERENCE_RE)."""
     folded = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
+    folded = _NOT_A_PREFERENCE_RE.sub(" ", folded)
     for pattern, english in _SPANISH_TIMES:
         folded = pattern.sub(english, folded)
     return folded
@@ -207,8 +209,39 @@ def _weekday_date(today: date, weekday: int, qualifier: str) -> date:
     return today + timedelta(days=ahead)
 
 
+# Words about times that ask for no visit: a greeting ("Good morning,") or when something
+# happened ("since this morning", "since yesterday"). Removed before a message is read for times.
+_NOT_A_PREFERENCE_RE = re.compile(
+    r"\b(?:good|gud|gd) (?:morning|afternoon|evening|night)\b|\bmorning all\b"
+    r"|\bbuen(?:os|as) (?:dias|tardes|noches)\b"
+    r"|\b(?:since|from|as of|desde) (?:this |last |yesterday |esta |la |anoche )?"
+    r"(?:morning|afternoon|evening|night|yesterday|today|manana|tarde|noche|ayer|hoy)\b",
+    re.IGNORECASE,
+)
+
+
+def _recurring_days(text: str, today: date) -> list[tuple[date, str]]:
+    """The coming week's days a standing preference names ("weekdays", "weekends", "Tuesdays")."""
+    weekdays: set[int] = set()
+    for match in _EVERY_DAY_RE.finditer(text):
+        word = match.group("wd").lower()
+        plural = match.group(0).lower().rstrip().endswith("s")
+        if word == "weekday":
+            weekdays.update(range(5))
+        elif word == "weekend":
+            weekdays.update((5, 6))
+        elif plural and word in WEEKDAY_INDEX:
+            weekdays.add(WEEKDAY_INDEX[word])
+    return [
+        (day, WEEKDAYS[day.weekday()].title())
+        for day in (today + timedelta(days=offset) for offset in range(7))
+        if day.weekday() in weekdays
+    ]
+
+
 def days_named(text: str, today: date) -> list[tuple[date, str]]:
-    """The days a message names, soonest first, each with the words that named it."""
+    """The days a message names, soonest first, each with the words that named it; a standing
+    preference ("weekdays after 2pm", "Saturdays") names the matching days of the coming week."""
     days: list[tuple[date, str]] = []
     for match in _DAY_RE.finditer(text):
         rel = (match.group("rel") or "").lower()
@@ -230,6 +263,8 @@ def days_named(text: str, today: date) -> list[tuple[date, str]]:
             weekday = WEEKDAY_INDEX[match.group("wd").lower()]
             qualifier = (match.group("qual") or "").lower()
             days.append((_weekday_date(today, weekday, qualifier), WEEKDAYS[weekday].title()))
+    if not days:
+        days = _recurring_days(text, today)
     unique: dict[date, str] = {}
     for day, label in days:
         unique.setdefault(day, label)

@@ -13,3 +13,4 @@ class IntakeConfig(AppConfig):
         from . import selectors
 
         catalog.reader_register("ticket_time_preference", selectors.ticket_time_preference)
+        catalog.reader_register("ticket_open_question", selectors.ticket_open_question)

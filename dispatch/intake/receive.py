@@ -477,7 +477,7 @@ def _facts_store(*, ticket: Ticket, message: InboundMessage, facts: list[extract
 
 def _triage_outcome(ticket: Ticket, review_waiting: Callable[[], bool]) -> tuple[str | None, bool]:
     """Where a complete intake ticket goes: READY_TO_SCHEDULE when intake is sure of the customer
-    and the incident, no message of the ticket waits for a dispatcher's review and (for a ticket
+    and the incident, the job is not an emergency, no message of the ticket waits for a dispatcher's review and (for a ticket
     blind intake opened) the gate lets it pass; TRIAGED otherwise; None when it stays where it is.
     Also says whether a review is waiting. `review_waiting` is asked only when the answer matters
     (it may cost a query)."""
@@ -493,7 +493,12 @@ def _triage_outcome(ticket: Ticket, review_waiting: Callable[[], bool]) -> tuple
     confident = sure and not flagged
     if ticket.state == TicketState.TRIAGED and not confident:
         return None, flagged
-    return (TicketState.READY_TO_SCHEDULE if confident else TicketState.TRIAGED), flagged
+    # An emergency is not offered appointment times: it waits in TRIAGED to be dispatched at once
+    # (assignment.dispatch's emergency bypass, by a dispatcher or the autopilot).
+    ready = confident and ticket.priority != Priority.EMERGENCY
+    if ticket.state == TicketState.TRIAGED and not ready:
+        return None, flagged
+    return (TicketState.READY_TO_SCHEDULE if ready else TicketState.TRIAGED), flagged
 
 
 def _triage_facts(ticket: Ticket, target: str, flagged: bool) -> dict:
@@ -1107,6 +1112,9 @@ def _open(
         if check is not None and check.verdict == service_area.ASSUMED
         else "customer_confirmation"
     )
+    if ticket.priority == Priority.EMERGENCY and not missing:
+        # An emergency is not offered appointment times: the customer hears that help is found now.
+        confirmation = "customer_confirmation_emergency"
     templates = message_templates(
         codes=[confirmation, "needs_info"] if missing else [confirmation], language=ticket.customer_language
     )

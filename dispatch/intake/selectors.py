@@ -61,3 +61,12 @@ def ticket_time_preference(ticket_id) -> tuple[object, object] | None:
         .values_list("value", "created_at")
         .first()
     )
+
+
+def ticket_open_question(ticket: Ticket) -> str:
+    """The question intake would ask this ticket's customer now, in their language ("" when
+    nothing is missing): what a reminder repeats."""
+    from .receive import missing_items, question_text
+
+    items = missing_items(ticket)
+    return question_text(items, ticket=ticket) if items else ""

@@ -40,6 +40,7 @@ from . import engine, ranking
 from .appointments import appointment_cancel, appointment_confirmed, appointment_save
 from .inputs import iso, role_check, uuid_parse, window_json, window_object_parse
 from .models import AppointmentStatus, RecommendationSnapshot, ScheduleHold
+from .notifications import emergency_dispatch_notify
 from .selectors import appointments_booked_for_ticket, hold_active_for_ticket
 
 ASSIGNMENT_RECOMMEND = command(
@@ -342,6 +343,18 @@ def _local_window(site: Site, start: datetime, end: datetime) -> str:
     return f"{local_start:%a %b} {local_start.day} {local_start:%H:%M}–{local_end:%H:%M}"
 
 
+# Without a technician's home or the site's coordinates, how long an emergency trip is assumed to take.
+EMERGENCY_TRAVEL_FALLBACK_MINUTES = 30
+
+
+def _travel_minutes(technician: Technician, site: Site) -> int:
+    start = (float(technician.home_lat), float(technician.home_lng)) if technician.home_lat is not None else None
+    end = (float(site.lat), float(site.lng)) if site.lat is not None and site.lng is not None else None
+    if start is None or end is None:
+        return EMERGENCY_TRAVEL_FALLBACK_MINUTES
+    return engine.travel_minutes(start, end)
+
+
 def _technician_notify(technician: Technician, ticket: Ticket, appointment) -> dict:
     """Queue the technician's dispatch message in this transaction: it goes out only if the dispatch commits."""
     from dispatch.messaging.services import outbox_enqueue
@@ -460,6 +473,12 @@ def assignment_dispatch(
         ticket.assigned_tech = technician
         change.transition(TicketState.DISPATCHED)
         notification = _technician_notify(technician, ticket, appointment)
+        if emergency:
+            # Someone waiting on an emergency hears who is coming and when, as the technician does.
+            arrival = now + timedelta(minutes=_travel_minutes(technician, ticket.site))
+            change.audit_payload["customer_notification"] = emergency_dispatch_notify(
+                ticket=ticket, appointment=appointment, technician=technician, arrival=arrival
+            )
         change.audit_payload.update(
             {
                 "appointment_id": str(appointment.id),

@@ -160,6 +160,8 @@ class Block:
     travel_left: str = ""
     travel_width: str = ""
     travel_tight: bool = False
+    # [(flag, mark)]: what other phases keep about the ticket (board_marks).
+    marks: list = field(default_factory=list)
 
 
 @dataclass
@@ -203,6 +205,7 @@ class QueueItem:
     # The moments the page's own clock counts from between refreshes (static/js/board.js).
     since_iso: str = ""
     sla_deadline_iso: str = ""
+    marks: list = field(default_factory=list)
 
 
 @dataclass
@@ -215,6 +218,8 @@ class EscalationItem:
     age: str
     state_label: str
     since_iso: str = ""
+    # A flag's mark listed here (a suggestion waiting) rather than an escalation: its badge.
+    icon: str = ""
 
 
 @dataclass
@@ -614,6 +619,12 @@ def _plain(value: Any) -> Any:
     return str(value)  # UUID, Decimal, time
 
 
+def _plain_deep(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return [_plain_deep(item) for item in value]
+    return _plain(value)
+
+
 def _rows(queryset, *, ordered: bool) -> list[list]:
     """The rows as plain lists; a set (ordered=False) is sorted, so its order never matters."""
     rows = [[_plain(value) for value in row] for row in queryset]
@@ -700,6 +711,9 @@ def board_version(*, day: date, technician_ids: Iterable[Any] = (), now: datetim
             )[: ESCALATION_LIMIT + 1],
             ordered=True,
         ),
+        # What other phases keep beside the tickets without changing them (a suggestion left for
+        # a dispatcher): one small read per flag that offers a digest.
+        "flags": {flag.key: _plain_deep(flag.digest()) for flag in ticket_flags() if flag.digest is not None},
     }
     text = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
@@ -837,15 +851,68 @@ def board_ticket_panel(
 
 
 def board_marks(board) -> None:
-    """Put on each of the day's blocks the flags other phases keep about its ticket (closeout's
-    missing evidence), as `block.marks`: one read of the catalog for all the blocks, and none when
-    no job on the board is in a state any flag is about."""
-    states = {state for flag in ticket_flags() for state in flag.states}
-    blocks = [block for lane in board.lanes for block in lane.blocks]
-    wanted = {block.ticket_id for block in blocks if block.state in states}
-    marks = ticket_marks(Ticket.objects.filter(pk__in=wanted).only("id", "state", "incident_type")) if wanted else {}
-    for block in blocks:
-        block.marks = marks.get(block.ticket_id, [])
+    """Put on the day's blocks and the queue's rows the flags other phases keep about their tickets
+    (closeout's missing evidence, the autopilot's bookings), as `.marks`: one read of the catalog
+    for all of them, and none when no ticket shown is in a state any flag is about.
+
+    A flag that asks for attention (a suggestion waiting for a dispatcher) also lists its tickets
+    under "Needs attention", after the escalations. It is read once, for every ticket it flags
+    (a few reads however busy the day), and its marks go on the blocks and rows from that read."""
+    flags = ticket_flags()
+    listed = {flag.key: _attention(flag, board) for flag in flags if flag.attention}
+    others = [flag for flag in flags if not flag.attention]
+    states = {state for flag in others for state in flag.states}
+    items = [block for lane in board.lanes for block in lane.blocks] + list(board.queue)
+    wanted = {item.ticket_id for item in items if item.state in states}
+    marks = (
+        ticket_marks(Ticket.objects.filter(pk__in=wanted).only("id", "state", "incident_type"), others)
+        if wanted
+        else {}
+    )
+    for item in items:
+        found = {flag.key: mark for flag, mark in marks.get(item.ticket_id, [])}
+        for key, flagged in listed.items():
+            if item.ticket_id in flagged:
+                found[key] = flagged[item.ticket_id]
+        item.marks = [(flag, found[flag.key]) for flag in flags if flag.key in found]
+
+
+def _attention(flag, board) -> dict:
+    """Every ticket the flag flags, with its mark ({ticket id: mark}); the first of them, oldest
+    ticket first, listed under "Needs attention"."""
+    flagged = list(flag.flagged_ids(Ticket.objects.filter(state__in=list(flag.states))))
+    if not flagged:
+        return {}
+    tickets = list(
+        Ticket.objects.filter(pk__in=flagged, state__in=list(flag.states))
+        .only("id", "state", "incident_type", "summary", "created_at")
+        .order_by("created_at", "id")
+    )
+    marks = flag.marks(tickets)
+    now, shown = board.generated_at, 0
+    for ticket in tickets:
+        mark = marks.get(ticket.pk)
+        if mark is None:
+            continue
+        if shown == ESCALATION_LIMIT:
+            board.escalations_more += 1
+            continue
+        shown += 1
+        since = mark.since or ticket.created_at
+        board.escalations.append(
+            EscalationItem(
+                ticket_id=ticket.pk,
+                ref=ticket.short_ref,
+                kind=flag.key,
+                kind_label=flag.label[:1].upper() + flag.label[1:],
+                reason=mark.detail or mark.text,
+                age=_age(since, now),
+                state_label=ticket.get_state_display(),
+                since_iso=iso_utc(since),
+                icon=flag.icon,
+            )
+        )
+    return marks
 
 
 def ticket_board_marks(ticket) -> list:

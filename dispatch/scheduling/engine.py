@@ -271,7 +271,26 @@ def ticket_time_preferences(
         return None
     value, stated_at = latest
     reference = stated_at.astimezone(zone).date() if stated_at else None
-    return preference_windows_parse([value], zone=zone, start=start, end=end, reference=reference)
+    windows = preference_windows_parse([value], zone=zone, start=start, end=end, reference=reference)
+    if windows == [] and _all_past(value, start):
+        # "Tomorrow morning", said last week: the days the customer named are gone, and a
+        # preference nothing can ever meet would leave the job unschedulable. It no longer binds.
+        return None
+    return windows
+
+
+def _all_past(value: Any, moment: datetime) -> bool:
+    """Whether a stored preference is only absolute windows, all over before `moment`."""
+    items = value if isinstance(value, list) else [value]
+    ends = []
+    for item in items:
+        if not (isinstance(item, dict) and item.get("end") and "T" in str(item.get("start", ""))):
+            return False
+        end = parse_datetime(str(item["end"]))
+        if end is None or timezone.is_naive(end):
+            return False
+        ends.append(end)
+    return bool(ends) and max(ends) <= moment
 
 
 # --- results ----------------------------------------------------------------------------------

@@ -313,6 +313,8 @@ class EscalationKind(models.TextChoices):
     UNACKNOWLEDGED_DISPATCH = "UNACKNOWLEDGED_DISPATCH", "Dispatch not acknowledged"
     SLA_RISK = "SLA_RISK", "At risk of missing the SLA"
     TECHNICIAN_MESSAGE = "TECHNICIAN_MESSAGE", "Message from the technician"
+    # The autopilot stopped and handed the job to a person; details["reason"] says why.
+    HANDOVER = "HANDOVER", "Needs a person"
 
 
 class Escalation(models.Model):
@@ -433,6 +435,8 @@ class CustomerNotice(models.Model):
         REPLY_HELP = "REPLY_HELP", "Reply not understood"
         REPLY_UNAVAILABLE = "REPLY_UNAVAILABLE", "Chosen window no longer available"
         ALREADY_BOOKED = "ALREADY_BOOKED", "Already booked"
+        EMERGENCY_DISPATCH = "EMERGENCY_DISPATCH", "Emergency: who is coming"
+        QUESTION_REMINDER = "QUESTION_REMINDER", "Question not answered"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     ticket = models.ForeignKey("tickets.Ticket", on_delete=models.PROTECT, related_name="customer_notices")

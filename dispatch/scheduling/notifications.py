@@ -303,3 +303,31 @@ def already_booked_notify(
         context={"window": window},
         prefer_channel=prefer_channel,
     )
+
+
+def emergency_dispatch_notify(*, ticket: Ticket, appointment: Appointment, technician, arrival: datetime) -> dict:
+    """Tell the customer of an emergency who is coming and when, as the technician is sent."""
+    zone = site_zone(ticket.site)
+    language = _language(ticket)
+    first_name = (technician.display_name or "").split(" ")[0] if technician else ""
+    return customer_notify(
+        ticket=ticket,
+        kind=Kind.EMERGENCY_DISPATCH,
+        occasion=str(appointment.id),
+        template="emergency_dispatched",
+        context={
+            "tech_first_name": first_name or _WORDS[language]["technician"],
+            "eta": _eta_phrase(arrival, zone, timezone.now(), language),
+        },
+    )
+
+
+def question_reminder_notify(*, ticket: Ticket, asked_message_id: str, question: str) -> dict:
+    """Ask the customer once more what intake asked and they have not answered."""
+    return customer_notify(
+        ticket=ticket,
+        kind=Kind.QUESTION_REMINDER,
+        occasion=asked_message_id,
+        template="needs_info_reminder",
+        context={"question": question},
+    )

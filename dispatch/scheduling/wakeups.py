@@ -35,6 +35,8 @@ from django.utils import timezone
 
 from dispatch.common.actors import Actor, system_actor
 from dispatch.common.errors import DispatchError
+from dispatch.messaging.models import OutboundMessage
+from dispatch.tickets import catalog
 from dispatch.tickets.commands import command
 from dispatch.tickets.models import Priority, StateTransition, Ticket
 from dispatch.tickets.services import Outcome, TicketChange, ticket_change, ticket_locked
@@ -53,7 +55,13 @@ from .models import (
     ScheduleHold,
     ScheduleProposal,
 )
-from .notifications import appointment_reminder_notify, moment_phrase, proposal_reminder_notify, site_zone
+from .notifications import (
+    appointment_reminder_notify,
+    moment_phrase,
+    proposal_reminder_notify,
+    question_reminder_notify,
+    site_zone,
+)
 from .proposals import schedule_hold
 
 log = logging.getLogger(__name__)
@@ -61,8 +69,11 @@ log = logging.getLogger(__name__)
 
 # Only the system raises escalations and sends reminders on its own (SYSTEM passes every
 # role check); no person or agent holds these tools.
-DISPATCH_ESCALATE = command("dispatch.escalate", [], sorted(OPEN_STATES), None, "Escalate to the dispatcher")
-CUSTOMER_REMIND = command("customer.remind", [], ["SCHEDULED", "DISPATCHED"], None, "Remind the customer")
+# The autopilot (a dispatcher that is an agent) raises its hand-overs with the same tool.
+DISPATCH_ESCALATE = command(
+    "dispatch.escalate", ["dispatcher"], sorted(OPEN_STATES), None, "Escalate to the dispatcher"
+)
+CUSTOMER_REMIND = command("customer.remind", [], ["NEEDS_INFO", "SCHEDULED", "DISPATCHED"], None, "Remind the customer")
 # A dispatcher closes an escalation they handled; the wake-ups close those whose cause went away.
 ESCALATION_RESOLVE = command("dispatch.escalation_resolve", ["dispatcher"], None, None, "Resolve an escalation")
 
@@ -72,6 +83,8 @@ DEFAULTS = {
     "DISPATCH_STALE_HOLD_MINUTES": 24 * 60,
     "DISPATCH_ACK_TIMEOUT_MINUTES": 15,
     "DISPATCH_REMINDER_HOUR": 17,
+    # How long a question intake asked may go unanswered before the customer is reminded, once.
+    "DISPATCH_QUESTION_REMINDER_MINUTES": 4 * 60,
 }
 DEFAULT_SLA_RISK_MARGIN_MINUTES = {Priority.EMERGENCY: 60, Priority.URGENT: 4 * 60, Priority.ROUTINE: 24 * 60}
 
@@ -91,6 +104,7 @@ SLA_MET_STATES = frozenset(
 BOOKED_STATES = frozenset({TicketState.SCHEDULED, TicketState.DISPATCHED})
 # The board shows the most pressing first.
 KIND_ORDER = (
+    EscalationKind.HANDOVER,
     EscalationKind.UNACKNOWLEDGED_DISPATCH,
     EscalationKind.TECHNICIAN_MESSAGE,
     EscalationKind.SLA_RISK,
@@ -221,13 +235,21 @@ def _duration(minutes: int) -> str:
 
 
 def _escalate(
-    *, actor: Actor, ticket_id: Any, kind: str, trigger_key: str, now: datetime, check: Callable[[Ticket], dict]
+    *,
+    actor: Actor,
+    ticket_id: Any,
+    kind: str,
+    trigger_key: str,
+    now: datetime,
+    check: Callable[[Ticket], dict],
+    request: dict | None = None,
 ) -> Outcome:
     """One dispatch.escalate executor call: `check` (under the lock) returns the details or raises ConditionCleared."""
     with ticket_change(
         actor=actor,
         command=DISPATCH_ESCALATE,
         ticket_id=ticket_id,
+        request=request,
         audit={"kind": kind, "trigger_key": trigger_key, "evaluated_at": iso(now)},
     ) as change:
         if Escalation.objects.filter(ticket=change.ticket, kind=kind, trigger_key=trigger_key).exists():
@@ -239,6 +261,34 @@ def _escalate(
         change.result = {"escalation_id": str(escalation.id), "kind": kind, **details}
         change.audit_payload.update(change.result)
     return change.outcome
+
+
+def handover_raise(
+    *, actor: Actor, ticket_id: Any, state: str, reason_code: str, reason: str, facts: dict | None = None
+) -> bool:
+    """Hand a job to a person: an open HANDOVER escalation saying why, once per ticket, reason and
+    state (a second call, or a second worker at once, raises nothing), and none when the ticket
+    has left `state` meanwhile. True when one was raised."""
+
+    def check(ticket: Ticket) -> dict:
+        if ticket.state != state:
+            raise ConditionCleared
+        return {"reason_code": reason_code, "reason": reason, "ticket_state": state, **(facts or {})}
+
+    try:
+        _escalate(
+            actor=actor,
+            ticket_id=ticket_id,
+            kind=EscalationKind.HANDOVER,
+            trigger_key=f"handover:{reason_code}:{state}",
+            now=timezone.now(),
+            check=check,
+            # The reason in words, where every decision of the caller records it.
+            request={"reason": reason, "reason_code": reason_code},
+        )
+    except ConditionCleared:
+        return False
+    return True
 
 
 def dispatches_unacknowledged_escalate(*, now: datetime | None = None) -> int:
@@ -460,6 +510,55 @@ def appointment_reminders_send(*, now: datetime | None = None) -> int:
     return _each(pending, remind, "reminder")
 
 
+# --- The unanswered question --------------------------------------------------------------------------
+
+
+def questions_unanswered_remind(*, now: datetime | None = None) -> int:
+    """Remind, once, each customer who has not answered what intake asked (the ticket waits in
+    NEEDS_INFO, nothing came from them since the question); returns how many were reminded. The
+    autopilot hands the job to a person when the reminder goes unanswered too."""
+    now = _now(now)
+    cutoff = now - _setting_minutes("DISPATCH_QUESTION_REMINDER_MINUTES")
+    questions = {}
+    for message_id, ticket_id, sent_at in (
+        OutboundMessage.objects.filter(
+            template="needs_info", ticket__state=TicketState.NEEDS_INFO, created_at__lte=cutoff
+        )
+        .order_by("ticket_id", "created_at")
+        .values_list("id", "ticket_id", "created_at")
+    ):
+        questions[ticket_id] = (message_id, sent_at)  # the latest question per ticket
+    reminded = set(
+        CustomerNotice.objects.filter(
+            kind=CustomerNotice.Kind.QUESTION_REMINDER, occasion__in=[str(m) for m, _ in questions.values()]
+        ).values_list("occasion", flat=True)
+    )
+    pending = [(t, m, at) for t, (m, at) in questions.items() if str(m) not in reminded]
+    actor = system_actor("wakeup-question-reminder")
+
+    def remind(item) -> bool:
+        ticket_id, message_id, asked_at = item
+        with ticket_change(
+            actor=actor,
+            command=CUSTOMER_REMIND,
+            ticket_id=ticket_id,
+            audit={"reminder": "question", "asked_message_id": str(message_id), "asked_at": iso(asked_at)},
+        ) as change:
+            ticket = change.ticket
+            if ticket.inbound_messages.filter(received_at__gt=asked_at).exists():
+                raise ConditionCleared
+            question = catalog.ticket_open_question(ticket)
+            if not question:
+                raise ConditionCleared
+            notice = question_reminder_notify(ticket=ticket, asked_message_id=str(message_id), question=question)
+            if notice["already_sent"]:
+                raise ConditionCleared
+            change.audit_payload.update({"question": question, "customer_notification": notice})
+        return True
+
+    return _each(pending, remind, "question reminder")
+
+
 # --- Resolving escalations ---------------------------------------------------------------------------------
 
 
@@ -481,6 +580,11 @@ def _cleared_reason(escalation: Escalation, ticket: Ticket) -> str | None:
             or not StateTransition.objects.filter(pk=transition_id, seq=ticket.transition_seq).exists()
         ):
             return "The job is no longer waiting on that dispatch."
+        return None
+    if escalation.kind == EscalationKind.HANDOVER:
+        # A hand-over stands until a person acts on the job (it moves) or resolves it.
+        if ticket.state != escalation.details.get("ticket_state"):
+            return "The job moved on since it was handed over."
         return None
     if escalation.kind == EscalationKind.TECHNICIAN_MESSAGE:
         # The text stays in the messages waiting for review; the board shows it while the job
@@ -579,6 +683,7 @@ def wakeups_run(*, now: datetime | None = None) -> dict[str, int]:
         "unacknowledged_dispatches": dispatches_unacknowledged_escalate(now=now),
         "sla_risks": sla_risks_flag(now=now),
         "reminders": appointment_reminders_send(now=now),
+        "question_reminders": questions_unanswered_remind(now=now),
     }
 
 

@@ -28,7 +28,7 @@ from django.http import Http404, HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.timezone import localtime
 
@@ -452,7 +452,7 @@ class TicketAdmin(DispatchModelAdmin):
     # --- the phases' flags: a column and a filter each ------------------------------------------
 
     def get_list_display(self, request):
-        return (*self.list_display, *(_flag_column(flag) for flag in ticket_flags()))
+        return (*self.list_display, *(_flag_column(flag) for flag in ticket_flags() if flag.column))
 
     def get_list_filter(self, request):
         return (*self.list_filter, *(_flag_filter(flag) for flag in ticket_flags()))
@@ -485,7 +485,22 @@ class TicketAdmin(DispatchModelAdmin):
 
     @admin.display(description="state", ordering="state")
     def state_display(self, ticket: Ticket) -> str:
-        return state_badge(ticket.state, ticket.get_state_display())
+        badge = state_badge(ticket.state, ticket.get_state_display())
+        # The marks of the flags without a column of their own (the autopilot's), under the state.
+        chips = [
+            (flag.key, mark.detail or mark.text, f"{flag.label}: {mark.text}")
+            for flag, mark in getattr(ticket, "flag_marks", ())
+            if not flag.column
+        ]
+        if not chips:
+            return badge
+        return format_html(
+            "{}{}",
+            badge,
+            format_html_join(
+                "", '<div class="rd-sub"><span class="rd-flag rd-flag--{}" title="{}">{}</span></div>', chips
+            ),
+        )
 
     @admin.display(description="priority", ordering="priority")
     def priority_display(self, ticket: Ticket) -> str:
@@ -784,6 +799,13 @@ def _is_reference(key: str, value) -> bool:
     return str(key).endswith(("_id", "_ids")) or str(key) in {"id", "hash"}
 
 
+def event_reason(payload: dict) -> str:
+    """The reason in words the caller gave with its request (the autopilot always gives one), or ""."""
+    request = payload.get("request") if isinstance(payload, dict) else None
+    reason = request.get("reason") if isinstance(request, dict) else None
+    return reason.strip() if isinstance(reason, str) else ""
+
+
 def timeline_entry(event: AuditEvent, names: dict[int, str]) -> dict:
     """One audit event as the timeline shows it: who, what, before → after, and the payload's gist.
 
@@ -793,15 +815,23 @@ def timeline_entry(event: AuditEvent, names: dict[int, str]) -> dict:
     if event.actor_type == "HUMAN" and actor.isdigit():
         actor = names.get(int(actor), f"user {actor}")
     payload = event.payload or {}
+    reason = event_reason(payload)
+    shown = payload
+    if reason:
+        # The reason is shown as a sentence of its own; the rest of the request stays in the gist.
+        request = {key: value for key, value in payload["request"].items() if key not in ("reason", "autopilot")}
+        shown = {**payload, "request": request}
     gist = [
         (key, _compact(value))
-        for key, value in payload.items()
+        for key, value in shown.items()
         if value not in ("", None, [], {}) and not _is_reference(key, value)
     ]
     return {
         "event": event,
         "actor": actor,
         "machine": event.actor_type != "HUMAN",
+        "agent": event.actor_type == "AGENT",
+        "reason": reason,
         "before": state_badge(event.before_state) if event.before_state else "",
         "after": state_badge(event.after_state),
         "moved": event.before_state != event.after_state,

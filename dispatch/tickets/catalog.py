@@ -45,6 +45,11 @@ def incident_intake_needs() -> dict[str, list[str]]:
     return _reader("incident_intake_needs")()
 
 
+def ticket_open_question(ticket: Any) -> str:
+    """The question intake would ask the ticket's customer now ("" when nothing is missing)."""
+    return _reader("ticket_open_question")(ticket)
+
+
 def ticket_time_preference(ticket_id: Any) -> tuple[Any, datetime | None] | None:
     """The customer's latest stated time preference for a ticket and when it was stated, or None."""
     return _reader("ticket_time_preference")(ticket_id)
@@ -61,11 +66,28 @@ def incident_type_names() -> dict[str, str]:
 
 
 @dataclass(frozen=True)
+class MarkAction:
+    """A button a flag offers beside its mark on the board's side panel (the autopilot's "Apply"
+    on a suggestion): `method` "post" sends a form to `url` and shows the answer in the panel,
+    "get" loads `url` into the panel, "link" opens it as a page."""
+
+    label: str
+    url: str
+    method: str = "post"
+    tone: str = "plain"  # plain, primary or danger, as the back office's buttons
+    title: str = ""
+
+
+@dataclass(frozen=True)
 class TicketMark:
-    """What a flag says about one ticket: a few words for a cell or a badge, the whole for a tooltip."""
+    """What a flag says about one ticket: a few words for a cell or a badge, the whole for a tooltip,
+    and what a dispatcher may do about it from the board (none for most flags)."""
 
     text: str
     detail: str = ""
+    actions: tuple[MarkAction, ...] = ()
+    # Since when it holds, where the flag knows (the board's "Needs attention" shows the age).
+    since: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +105,17 @@ class TicketFlag:
     states: frozenset[str]
     marks: Callable[[list[Any]], dict[Any, TicketMark]]
     flagged_ids: Callable[[Any], Iterable[Any]]
+    # The character of the board's badge.
+    icon: str = "!"
+    # A column of its own in the ticket list; otherwise its mark is a chip under the ticket's state
+    # (the filter is there either way).
+    column: bool = True
+    # The board also lists the flagged tickets under "Needs attention" (a suggestion waiting for a
+    # dispatcher's click): flagged_ids over the tickets in `states`, then marks for those.
+    attention: bool = False
+    # A cheap, JSON-able value that changes whenever the flag's marks may have changed without the
+    # ticket changing (a suggestion left beside it): the board's live refresh includes it.
+    digest: Callable[[], Any] | None = None
 
 
 _flags: dict[str, TicketFlag] = {}
@@ -98,13 +131,15 @@ def ticket_flags() -> tuple[TicketFlag, ...]:
     return tuple(_flags.values())
 
 
-def ticket_marks(tickets: Iterable[Any]) -> dict[Any, list[tuple[TicketFlag, TicketMark]]]:
-    """Every flag's marks for these tickets (which need id, state and incident_type loaded):
-    {ticket id: [(flag, mark), ...]}, flagged tickets only. A flag is asked only about the
-    tickets in its states, and not at all when there are none."""
+def ticket_marks(
+    tickets: Iterable[Any], flags: Iterable[TicketFlag] | None = None
+) -> dict[Any, list[tuple[TicketFlag, TicketMark]]]:
+    """Every flag's marks (or only `flags`') for these tickets (which need id, state and
+    incident_type loaded): {ticket id: [(flag, mark), ...]}, flagged tickets only. A flag is asked
+    only about the tickets in its states, and not at all when there are none."""
     tickets = list(tickets)
     found: dict[Any, list[tuple[TicketFlag, TicketMark]]] = {}
-    for flag in ticket_flags():
+    for flag in ticket_flags() if flags is None else flags:
         concerned = [ticket for ticket in tickets if ticket.state in flag.states]
         if not concerned:
             continue

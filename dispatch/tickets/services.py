@@ -16,6 +16,7 @@ else calls a transition method.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -139,6 +140,16 @@ def _event(change: TicketChange, *, before_state: str, request: dict | None, ope
     return event
 
 
+# Told after commit that a ticket moved, as (ticket id, new state): the autopilot registers one
+# (its app's ready()) so that it looks at the ticket at once instead of at its next pass.
+_state_listeners: list[Callable[[Any, str], None]] = []
+
+
+def state_listener_register(listener: Callable[[Any, str], None]) -> None:
+    if listener not in _state_listeners:
+        _state_listeners.append(listener)
+
+
 def _record(change: TicketChange, event: AuditEvent) -> None:
     """The event, the transition rows it explains, and the change's after-commit work."""
     event.save(force_insert=True)
@@ -158,6 +169,9 @@ def _record(change: TicketChange, event: AuditEvent) -> None:
         )
     for work in change.after_commit_work:
         transaction.on_commit(work)
+    if change.steps:
+        for listener in _state_listeners:
+            transaction.on_commit(functools.partial(listener, ticket.pk, ticket.state))
     change.event = event
 
 

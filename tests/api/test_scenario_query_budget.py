@@ -28,7 +28,9 @@ pytestmark = pytest.mark.django_db
 QUERY_BUDGET = 12
 # The invoice also reads the company's billing rules, the site's tax rate, the job type's trip
 # charge and the approvals it cites: one query each, whatever the job.
-BUDGETS = {"billing.generate_invoice": 18}
+# An emergency dispatch also tells the customer who is coming: the notice ledger, the message
+# template and the outbox row, once each.
+BUDGETS = {"billing.generate_invoice": 18, "assignment.dispatch": 15}
 TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
 CHECKLIST_DONE = {
     "work_performed": True,

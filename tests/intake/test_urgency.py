@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from dispatch.intake.extract import message_extract
+from dispatch.intake.addresses import fold
+from dispatch.intake.extract import message_extract, urgency_cues
 from dispatch.intake.models import InboundMessage
 from dispatch.intake.services import message_receive
 from dispatch.messaging.models import OutboundMessage
@@ -112,3 +113,16 @@ def test_a_fire_reported_in_a_later_message_is_answered_call_911_first():
     later.ticket.refresh_from_db()
     assert later.ticket.priority == "EMERGENCY"
     assert InboundMessage.objects.get(pk=later.message.pk).needs_review
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "the automatic door motor is sparking and there's water on the floor from the storm",
+        "flooding in the lobby and water in the panel of the door operator",
+        "la puerta automatica echa chispas y hay agua en el piso",
+    ],
+)
+def test_water_and_electricity_is_a_danger_to_life(text):
+    cues = urgency_cues(fold(text))
+    assert cues.get("life"), cues

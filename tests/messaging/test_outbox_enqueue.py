@@ -31,6 +31,9 @@ SEEDED_PLACEHOLDERS = {
     "address_confirm": {"company", "ticket_ref", "address"},
     "outside_service_area": {"company", "ticket_ref", "place"},
     "call_911_first": {"company", "ticket_ref"},
+    "emergency_dispatched": {"company", "ticket_ref", "tech_first_name", "eta"},
+    "customer_confirmation_emergency": {"company", "ticket_ref", "status_url"},
+    "needs_info_reminder": {"company", "ticket_ref", "question"},
 }
 
 

@@ -325,4 +325,5 @@ def test_propose_is_not_affected_by_the_wakeups_of_other_tickets():
         "unacknowledged_dispatches": 0,
         "sla_risks": 0,
         "reminders": 0,
+        "question_reminders": 0,
     }

@@ -1,0 +1,426 @@
+"""The built-in dispatcher: one pass over the jobs it may move, each step an audited call of the
+same services the toolset uses, with the reason in words.
+
+It acts as its own actor (actor_type AGENT, actor_id "autopilot") with the dispatcher's role, and
+the finance role only to draft an invoice (never to approve one). Before every action it reads
+the pauses (ops.autonomy.pause) and the autonomy ladder; it stops and hands the job to a person
+(a HANDOVER escalation on the board) wherever handover.py finds a reason. Two passes at once
+never act twice: each call names the ticket's version it decided on, and the executor refuses
+the second (VERSION_CONFLICT), which a pass counts as "someone else acted".
+
+What it does, by state:
+  READY_TO_SCHEDULE  proposes the slot engine's best windows to the customer (level 1), or leaves
+                     the proposal as a suggestion for a dispatcher's click (level 0). The
+                     customer's numbered reply books it (scheduling.replies); an unanswered
+                     proposal gets a reminder and then a dispatcher (scheduling.wakeups).
+  TRIAGED EMERGENCY  dispatches the best technician at once (level 2) and tells the customer who
+                     is coming and when; below level 2, suggests it.
+  SCHEDULED          dispatches the booked technician when the window is near (level 2).
+  COMPLETED_PENDING_VERIFICATION  automatic QA (level 3): qa.verify PASS when every check holds,
+                     a QA hand-over naming what failed otherwise.
+  VERIFIED           drafts the invoice for finance (level 3).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from dispatch.closeout.services import invoice_generate, qa_verify
+from dispatch.common.actors import Actor, ActorType
+from dispatch.common.errors import DispatchError
+from dispatch.common.roles import Role
+from dispatch.intake.models import InboundMessage
+from dispatch.scheduling import engine
+from dispatch.scheduling.assignment import assignment_dispatch, technicians_ranked
+from dispatch.scheduling.models import CustomerNotice, Escalation, EscalationKind
+from dispatch.scheduling.notifications import moment_phrase, site_zone, window_phrase
+from dispatch.scheduling.proposals import schedule_propose, schedule_suggest
+from dispatch.scheduling.selectors import appointments_booked_for_ticket
+from dispatch.scheduling.wakeups import handover_raise
+from dispatch.tickets.models import Priority, Ticket
+from dispatch.tickets.states import TicketState
+
+from . import models
+from .handover import Handover, handover_reason
+from .ladder import Ladder, paused
+from .qa import qa_findings
+
+ACTOR_ID = "autopilot"
+# The states a pass looks at.
+ACTED_STATES = (
+    TicketState.TRIAGED,
+    TicketState.READY_TO_SCHEDULE,
+    TicketState.SCHEDULED,
+    TicketState.COMPLETED_PENDING_VERIFICATION,
+    TicketState.VERIFIED,
+)
+PROPOSAL_WINDOWS = 3
+# The engine's best windows looked at, of which the first PROPOSAL_WINDOWS far enough ahead are offered.
+PROPOSAL_CANDIDATES = 10
+PASS_LIMIT = 200
+
+
+def autopilot_actor(role: str = Role.DISPATCHER) -> Actor:
+    return Actor(actor_type=ActorType.AGENT, actor_id=ACTOR_ID, role=role, request_id=str(uuid.uuid4()))
+
+
+def proposal_lead(priority: str) -> timedelta:
+    """How far ahead the first window offered to a customer starts: time to read and answer
+    (DISPATCH_AUTOPILOT_PROPOSAL_LEAD_MINUTES; half of it for an urgent job)."""
+    minutes = int(getattr(settings, "DISPATCH_AUTOPILOT_PROPOSAL_LEAD_MINUTES", 90))
+    return timedelta(minutes=minutes // 2 if priority == Priority.URGENT else minutes)
+
+
+def dispatch_lead() -> timedelta:
+    """How long before a booked window the technician is dispatched."""
+    return timedelta(minutes=int(getattr(settings, "DISPATCH_AUTOPILOT_DISPATCH_LEAD_MINUTES", 60)))
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a pass did with one ticket, for `manage.py autopilot --once` and the tests."""
+
+    ticket_id: str
+    ref: str
+    state: str
+    action: str  # proposed, dispatched, verified, invoiced, handed_over, suggested, waiting, paused, conflict
+    reason: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _request(reason: str, **facts: Any) -> dict:
+    """What the audit event records beside the payload: the reason in words, and the facts."""
+    return {"autopilot": True, "reason": reason, **facts}
+
+
+def _decision(ticket: Ticket, action: str, reason: str) -> Decision:
+    return Decision(str(ticket.pk), ticket.short_ref, ticket.state, action, reason)
+
+
+# --- Hand-overs ------------------------------------------------------------------------------------
+
+
+def _handover_settled(ticket: Ticket, code: str) -> bool:
+    """A person resolved a hand-over of this reason for this ticket: the autopilot may go on."""
+    return (
+        Escalation.objects.filter(
+            ticket=ticket,
+            kind=EscalationKind.HANDOVER,
+            details__reason_code=code,
+            resolved_at__isnull=False,
+            resolved_by__gt="",
+        )
+        .exclude(resolved_by__startswith="system:")
+        .exists()
+    )
+
+
+def _hand_over(ticket: Ticket, handover: Handover, **facts: Any) -> Decision:
+    raised = handover_raise(
+        actor=autopilot_actor(),
+        ticket_id=ticket.pk,
+        state=ticket.state,
+        reason_code=handover.code,
+        reason=handover.reason,
+        facts=facts,
+    )
+    return _decision(ticket, "handed_over" if raised else "waiting", handover.reason)
+
+
+def _needs_person(ticket: Ticket) -> Handover | None:
+    messages = list(
+        InboundMessage.objects.filter(ticket=ticket).only("subject", "body", "flags", "needs_review", "received_at")
+    )
+    found = handover_reason(ticket, messages)
+    if found is not None and _handover_settled(ticket, found.code):
+        return None
+    return found
+
+
+# --- Steps -------------------------------------------------------------------------------------------
+
+
+def _suggested_before(ticket: Ticket, action: str) -> Decision | None:
+    """A suggestion of this action already waits, or a dispatcher dismissed it while the ticket
+    stayed as it is: nothing to suggest again (and no slot search to run every minute)."""
+    found = (
+        models.Suggestion.objects.filter(ticket=ticket, action=action)
+        .filter(
+            Q(status=models.Suggestion.Status.OPEN)
+            | Q(status=models.Suggestion.Status.DISMISSED, ticket_version=ticket.version)
+        )
+        .values_list("status", flat=True)
+        .first()
+    )
+    if found == models.Suggestion.Status.OPEN:
+        return _decision(ticket, "waiting", "A suggestion already waits for a dispatcher.")
+    if found == models.Suggestion.Status.DISMISSED:
+        return _decision(ticket, "waiting", "A dispatcher dismissed the suggestion; the job is theirs.")
+    return None
+
+
+def _suggest(ticket: Ticket, action: str, payload: dict, reason: str) -> Decision:
+    """Leave the action for a dispatcher's click (level 0, or an emergency below level 2)."""
+    try:
+        with transaction.atomic():
+            models.Suggestion.objects.create(
+                ticket=ticket, action=action, payload=payload, reason=reason, ticket_version=ticket.version
+            )
+    except IntegrityError:
+        return _decision(ticket, "waiting", "A suggestion already waits for a dispatcher.")
+    return _decision(ticket, "suggested", reason)
+
+
+def _propose(ticket: Ticket, level: int) -> Decision:
+    if level < models.PROPOSE_AND_BOOK and (waiting := _suggested_before(ticket, "schedule.propose")):
+        return waiting
+    suggestion = schedule_suggest(actor=autopilot_actor(), ticket_id=ticket.pk, limit=PROPOSAL_CANDIDATES)
+    # A customer needs time to read and answer: a window starting within the lead is not offered.
+    earliest_start = timezone.now() + proposal_lead(ticket.priority)
+    windows = [w for w in suggestion["windows"] if datetime.fromisoformat(w["start"]) >= earliest_start][
+        :PROPOSAL_WINDOWS
+    ]
+    if not windows:
+        return _hand_over(ticket, Handover("no_capacity", "No technician can take the job within its horizon."))
+    zone = site_zone(ticket.site)
+    due = suggestion.get("sla_due")
+    earliest = datetime.fromisoformat(windows[0]["start"])
+    if due and earliest > datetime.fromisoformat(due):
+        due_at = moment_phrase(datetime.fromisoformat(due), zone)
+        text = f"No technician can take the job before it is due ({due_at}); the earliest is {moment_phrase(earliest, zone)}."
+        return _hand_over(ticket, Handover("sla", text), sla_due=due)
+    options = [{"start": w["start"], "end": w["end"], "tech_id": w["tech_id"]} for w in windows]
+    offered = "; ".join(
+        f"{window_phrase(datetime.fromisoformat(w['start']), datetime.fromisoformat(w['end']), zone)} with {w['tech_name']}"
+        for w in windows
+    )
+    reason = f"Offered the customer the {len(options)} best windows the slot engine found: {offered}."
+    if level < models.PROPOSE_AND_BOOK:
+        return _suggest(ticket, "schedule.propose", {"options": options}, reason)
+    schedule_propose(
+        actor=autopilot_actor(),
+        ticket_id=ticket.pk,
+        options=options,
+        expected_version=ticket.version,
+        request=_request(reason, level=level),
+    )
+    return _decision(ticket, "proposed", reason)
+
+
+def _dispatch_emergency(ticket: Ticket, level: int, now: datetime) -> Decision:
+    if level < models.DISPATCH and (waiting := _suggested_before(ticket, "assignment.dispatch")):
+        return waiting
+    # Free from a few minutes from now (a window that has begun is no one's to take) for the job's length.
+    start = now + timedelta(minutes=5)
+    end = start + timedelta(minutes=engine.job_minutes(ticket.incident_type))
+    ranked = technicians_ranked(ticket=ticket, service_type=ticket.incident_type or "", start=start, end=end)
+    fit = [c for c in ranked if c["available"] and all(c["matches"].get(k, True) for k in ("capability", "zone"))]
+    if not fit:
+        return _hand_over(ticket, Handover("no_capacity", "No technician fits this emergency now."))
+    best = fit[0]
+    reason = f"Emergency: {best['tech_name']} sent at once, the best fit now ({', '.join(best['reasons'])})."
+    if level < models.DISPATCH:
+        return _suggest(ticket, "assignment.dispatch", {"tech_id": best["tech_id"]}, reason)
+    assignment_dispatch(
+        actor=autopilot_actor(),
+        ticket_id=ticket.pk,
+        tech_id=best["tech_id"],
+        dispatch_mode="EMERGENCY_BYPASS",
+        dispatch_rationale=reason,
+        dispatch_confirmation=True,
+        expected_version=ticket.version,
+        request=_request(reason, level=level),
+    )
+    return _decision(ticket, "dispatched", reason)
+
+
+def _dispatch_booked(ticket: Ticket, level: int, now: datetime) -> Decision | None:
+    if level < models.DISPATCH:
+        return None
+    appointment = appointments_booked_for_ticket(ticket_id=ticket.pk).select_related("technician").first()
+    if appointment is None or appointment.technician is None:
+        return None
+    if appointment.start - dispatch_lead() > now:
+        return None
+    starts = moment_phrase(appointment.start, site_zone(ticket.site), now=now)
+    reason = f"The booked window starts at {starts}: {appointment.technician.display_name} is sent."
+    assignment_dispatch(
+        actor=autopilot_actor(),
+        ticket_id=ticket.pk,
+        tech_id=appointment.technician_id,
+        dispatch_rationale=reason,
+        expected_version=ticket.version,
+        request=_request(reason, level=level, appointment_id=str(appointment.pk)),
+    )
+    return _decision(ticket, "dispatched", reason)
+
+
+def _verify(ticket: Ticket, level: int, now: datetime) -> Decision | None:
+    if level < models.VERIFY_AND_INVOICE:
+        return None
+    findings = qa_findings(ticket)
+    if findings:
+        return _hand_over(
+            ticket, Handover("qa_failed", "Automatic QA failed: " + " ".join(findings)), findings=findings
+        )
+    reason = (
+        "Automatic QA passed: every required evidence key present and readable, the checklist complete, "
+        "a signature or its reason, labor recorded."
+    )
+    qa_verify(
+        actor=autopilot_actor(),
+        ticket_id=ticket.pk,
+        timestamp=now.isoformat(),
+        result="PASS",
+        notes=reason,
+        expected_version=ticket.version,
+        request=_request(reason, level=level),
+    )
+    return _decision(ticket, "verified", reason)
+
+
+def _invoice(ticket: Ticket, level: int) -> Decision | None:
+    if level < models.VERIFY_AND_INVOICE:
+        return None
+    reason = "Verified work: the invoice draft is built for finance to review and approve."
+    outcome = invoice_generate(
+        # Drafting is finance's tool; the autopilot never approves what it drafts.
+        actor=autopilot_actor(Role.FINANCE),
+        ticket_id=ticket.pk,
+        expected_version=ticket.version,
+        request=_request(reason, level=level),
+    )
+    invoice = outcome.result
+    total = getattr(invoice, "total_cents", None)
+    if ticket.nte_cents is not None and total is not None and total > ticket.nte_cents:
+        _hand_over(
+            Ticket.objects.get(pk=ticket.pk),
+            Handover(
+                "nte_exceeded",
+                f"The invoice draft ({total / 100:.2f}) exceeds the not-to-exceed ({ticket.nte_cents / 100:.2f}).",
+            ),
+        )
+    return _decision(ticket, "invoiced", reason)
+
+
+def ticket_step(ticket: Ticket, *, ladder: Ladder, now: datetime) -> Decision | None:
+    """The autopilot's one step on one ticket (None: nothing for it to do here)."""
+    stop = paused(ticket)
+    if stop:
+        return _decision(ticket, "paused", stop)
+    handover = _needs_person(ticket)
+    if handover is not None:
+        return _hand_over(ticket, handover)
+    if ticket.state == TicketState.TRIAGED and ticket.priority != Priority.EMERGENCY:
+        # Triaged but not ready to schedule, with nothing flagged: a person triaged it so, and decides.
+        return None
+    level = ladder.level(ticket.incident_type, ticket.priority)
+    try:
+        if ticket.state == TicketState.READY_TO_SCHEDULE:
+            return _propose(ticket, level)
+        if ticket.state == TicketState.TRIAGED:
+            return _dispatch_emergency(ticket, level, now)
+        if ticket.state == TicketState.SCHEDULED:
+            return _dispatch_booked(ticket, level, now)
+        if ticket.state == TicketState.COMPLETED_PENDING_VERIFICATION:
+            return _verify(ticket, level, now)
+        if ticket.state == TicketState.VERIFIED:
+            return _invoice(ticket, level)
+    except DispatchError as exc:
+        if exc.code in (
+            "VERSION_CONFLICT",
+            "CONCURRENT_MODIFICATION",
+            "INVALID_STATE_TRANSITION",
+            "TOOL_STATE_FORBIDDEN",
+        ):
+            # Another pass, a person or an agent acted first: nothing is left for this one.
+            return _decision(ticket, "conflict", f"Someone else acted first ({exc.code}).")
+        return _hand_over(ticket, Handover("refused", f"The step was refused: {exc.message}"), code=exc.code)
+    return None
+
+
+def _reassignment_suggest(ticket: Ticket, now: datetime) -> Decision | None:
+    """A dispatch nobody acknowledged (the wake-up escalated it): propose the next best technician
+    for a dispatcher to send instead (a suggestion, whatever the level: taking a job off a
+    technician who may be on the way is a person's call)."""
+    waiting = _suggested_before(ticket, "assignment.reassign")
+    if waiting is not None:
+        return waiting
+    start = now + timedelta(minutes=5)
+    end = start + timedelta(minutes=engine.job_minutes(ticket.incident_type))
+    ranked = technicians_ranked(ticket=ticket, service_type=ticket.incident_type or "", start=start, end=end)
+    others = [
+        c
+        for c in ranked
+        if c["tech_id"] != str(ticket.assigned_tech_id)
+        and c["available"]
+        and all(c["matches"].get(k, True) for k in ("capability", "zone"))
+    ]
+    if not others:
+        return None
+    best = others[0]
+    current = ticket.assigned_tech.display_name if ticket.assigned_tech else "The technician"
+    reason = f"{current} has not acknowledged the job; {best['tech_name']} is the next best fit ({', '.join(best['reasons'])})."
+    return _suggest(ticket, "assignment.reassign", {"tech_id": best["tech_id"]}, reason)
+
+
+def _unanswered_hand_over(now: datetime, *, ticket_ids, limit: int) -> list[Decision]:
+    """A customer reminded of intake's question who still has not answered: a person calls them."""
+    wait = timedelta(minutes=int(getattr(settings, "DISPATCH_QUESTION_REMINDER_MINUTES", 240)))
+    reminders = CustomerNotice.objects.filter(
+        kind=CustomerNotice.Kind.QUESTION_REMINDER,
+        ticket__state=TicketState.NEEDS_INFO,
+        created_at__lte=now - wait,
+    ).select_related("ticket", "ticket__site")
+    if ticket_ids is not None:
+        reminders = reminders.filter(ticket_id__in=ticket_ids)
+    decisions = []
+    for notice in reminders.order_by("created_at")[:limit]:
+        ticket = notice.ticket
+        if paused(ticket) or ticket.inbound_messages.filter(received_at__gt=notice.created_at).exists():
+            continue
+        reason = "The customer has not answered our question, nor the reminder."
+        decisions.append(_hand_over(ticket, Handover("no_answer", reason)))
+    return decisions
+
+
+def autopilot_pass(
+    *, now: datetime | None = None, ticket_ids: list | None = None, limit: int = PASS_LIMIT
+) -> list[Decision]:
+    """One pass over the jobs the autopilot may move (or only `ticket_ids`); what it did with each."""
+    if not getattr(settings, "DISPATCH_AUTOPILOT", True):
+        return []
+    now = now or timezone.now()
+    ladder = Ladder.read()
+    tickets = Ticket.objects.filter(state__in=ACTED_STATES).select_related("site", "assigned_tech")
+    if ticket_ids is not None:
+        tickets = tickets.filter(pk__in=ticket_ids)
+    decisions = []
+    for ticket in tickets.order_by("queue_rank", "created_at")[:limit]:
+        decision = ticket_step(ticket, ladder=ladder, now=now)
+        if decision is not None:
+            decisions.append(decision)
+    decisions += _unanswered_hand_over(now, ticket_ids=ticket_ids, limit=limit)
+    unacknowledged = Ticket.objects.filter(
+        state=TicketState.DISPATCHED,
+        escalations__kind=EscalationKind.UNACKNOWLEDGED_DISPATCH,
+        escalations__resolved_at__isnull=True,
+    ).select_related("site", "assigned_tech")
+    if ticket_ids is not None:
+        unacknowledged = unacknowledged.filter(pk__in=ticket_ids)
+    for ticket in unacknowledged.distinct()[:limit]:
+        if paused(ticket) is None:
+            decision = _reassignment_suggest(ticket, now)
+            if decision is not None:
+                decisions.append(decision)
+    return decisions
