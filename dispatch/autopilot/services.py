@@ -23,6 +23,7 @@ What it does, by state:
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
@@ -52,6 +53,8 @@ from . import models
 from .handover import Handover, handover_reason
 from .ladder import Ladder, paused
 from .qa import qa_findings
+
+log = logging.getLogger(__name__)
 
 ACTOR_ID = "autopilot"
 # The states a pass looks at.
@@ -91,7 +94,8 @@ class Decision:
     ticket_id: str
     ref: str
     state: str
-    action: str  # proposed, dispatched, verified, invoiced, handed_over, suggested, waiting, paused, conflict
+    # proposed, dispatched, verified, invoiced, handed_over, suggested, waiting, paused, conflict, error
+    action: str
     reason: str
 
     def as_dict(self) -> dict:
@@ -389,9 +393,19 @@ def _unanswered_hand_over(now: datetime, *, ticket_ids, limit: int) -> list[Deci
         ticket = notice.ticket
         if paused(ticket) or ticket.inbound_messages.filter(received_at__gt=notice.created_at).exists():
             continue
-        reason = "The customer has not answered our question, nor the reminder."
-        decisions.append(_hand_over(ticket, Handover("no_answer", reason)))
+        handover = Handover("no_answer", "The customer has not answered our question, nor the reminder.")
+        decisions.append(_guarded(ticket, lambda t=ticket, h=handover: _hand_over(t, h)))
     return decisions
+
+
+def _guarded(ticket: Ticket, step) -> Decision | None:
+    """One ticket's step; a bug or a broken row is logged with its traceback and the pass goes
+    on with the other tickets (the next pass tries this one again)."""
+    try:
+        return step()
+    except Exception:
+        log.exception("The autopilot's step failed for ticket %s.", ticket.pk)
+        return _decision(ticket, "error", "The step failed; it is tried again at the next pass.")
 
 
 def autopilot_pass(
@@ -407,7 +421,7 @@ def autopilot_pass(
         tickets = tickets.filter(pk__in=ticket_ids)
     decisions = []
     for ticket in tickets.order_by("queue_rank", "created_at")[:limit]:
-        decision = ticket_step(ticket, ladder=ladder, now=now)
+        decision = _guarded(ticket, lambda t=ticket: ticket_step(t, ladder=ladder, now=now))
         if decision is not None:
             decisions.append(decision)
     decisions += _unanswered_hand_over(now, ticket_ids=ticket_ids, limit=limit)
@@ -420,7 +434,7 @@ def autopilot_pass(
         unacknowledged = unacknowledged.filter(pk__in=ticket_ids)
     for ticket in unacknowledged.distinct()[:limit]:
         if paused(ticket) is None:
-            decision = _reassignment_suggest(ticket, now)
+            decision = _guarded(ticket, lambda t=ticket: _reassignment_suggest(t, now))
             if decision is not None:
                 decisions.append(decision)
     return decisions

@@ -12,7 +12,7 @@ log = logging.getLogger(__name__)
 def autopilot_tick() -> int:
     """The every-minute pass; returns how many tickets it acted on or handed over."""
     decisions = autopilot_pass()
-    acted = [d for d in decisions if d.action not in ("waiting", "paused", "conflict")]
+    acted = [d for d in decisions if d.action not in ("waiting", "paused", "conflict", "error")]
     for decision in acted:
         log.info("autopilot %s %s: %s", decision.ref, decision.action, decision.reason)
     return len(acted)

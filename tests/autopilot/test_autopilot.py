@@ -442,3 +442,21 @@ def test_a_dismissed_suggestion_is_not_made_again_while_the_job_stays_as_it_is(t
     decision = one(autopilot_pass(), ticket)
     assert decision.action == "waiting" and "dismissed" in decision.reason
     assert Suggestion.objects.filter(ticket=ticket).count() == 1
+
+
+def test_one_ticket_failing_does_not_stop_the_pass_for_the_others(technician, monkeypatch):
+    from dispatch.autopilot import services
+
+    broken = ticket_ready_to_schedule(site=SiteFactory(), customer_phone=PHONE)
+    fine = ticket_ready_to_schedule(site=SiteFactory(), customer_phone="+15105550124")
+    real = services._propose
+
+    def propose(ticket, level):
+        if ticket.pk == broken.pk:
+            raise RuntimeError("a broken row")
+        return real(ticket, level)
+
+    monkeypatch.setattr(services, "_propose", propose)
+    decisions = autopilot_pass()
+    assert one(decisions, broken).action == "error"
+    assert one(decisions, fine).action == "proposed"
