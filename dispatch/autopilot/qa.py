@@ -6,7 +6,8 @@ silent pass.
   checklist complete, a signature or the reason there is none.
 - Every piece of evidence it cites can be read back from storage, and every photo opens as an
   image (a file lost by the store, or a corrupt upload, is not a photo).
-- A job bypassed by a dispatcher (no evidence gate) is a person's to verify.
+- A job bypassed by a dispatcher (no evidence gate), one an agent proposed as complete, and
+  high-risk work are a person's to verify.
 - Labor is recorded: an invoice without time would bill nothing for the visit.
 """
 
@@ -44,6 +45,9 @@ def qa_findings(ticket: Ticket) -> list[str]:
         return ["No completion was submitted."]
     if submission.is_bypass:
         return ["A dispatcher completed the job without the evidence gate: a person verifies it."]
+    if submission.tool != "tech.complete":
+        # Proposed by an agent (closeout.candidate): no person has looked at the work yet.
+        return ["The completion was proposed by an agent, not the technician: a person verifies it."]
     findings = []
     gate = closeout_requirements(
         ticket=ticket,
@@ -57,6 +61,8 @@ def qa_findings(ticket: Ticket) -> list[str]:
         findings.append("Checklist not complete: " + ", ".join(gate.missing_checklist_keys) + ".")
     if gate.invalid_evidence_refs:
         findings.append("Evidence cited that does not exist: " + ", ".join(gate.invalid_evidence_refs) + ".")
+    if gate.high_risk:
+        findings.append("High-risk work: a person verifies it.")
     if not gate.ready and not findings:
         findings.append(f"The closeout gate does not pass ({gate.code}).")
     unreadable = [

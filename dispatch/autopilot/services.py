@@ -34,7 +34,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from dispatch.closeout.models import Invoice
 from dispatch.closeout.services import invoice_generate, qa_verify
+from dispatch.closeout.services.invoicing import invoice_current
 from dispatch.common.actors import Actor, ActorType
 from dispatch.common.errors import DispatchError
 from dispatch.common.roles import Role
@@ -43,14 +45,14 @@ from dispatch.scheduling import engine
 from dispatch.scheduling.assignment import assignment_dispatch, technicians_ranked
 from dispatch.scheduling.models import CustomerNotice, Escalation, EscalationKind
 from dispatch.scheduling.notifications import moment_phrase, site_zone, window_phrase
-from dispatch.scheduling.proposals import schedule_propose, schedule_suggest
+from dispatch.scheduling.proposals import schedule_propose, suggestion_json
 from dispatch.scheduling.selectors import appointments_booked_for_ticket
 from dispatch.scheduling.wakeups import handover_raise
 from dispatch.tickets.models import Priority, Ticket
 from dispatch.tickets.states import TicketState
 
 from . import models
-from .handover import Handover, handover_reason
+from .handover import Handover, handover_reasons
 from .ladder import Ladder, paused
 from .qa import qa_findings
 
@@ -114,19 +116,17 @@ def _decision(ticket: Ticket, action: str, reason: str) -> Decision:
 # --- Hand-overs ------------------------------------------------------------------------------------
 
 
-def _handover_settled(ticket: Ticket, code: str) -> bool:
-    """A person resolved a hand-over of this reason for this ticket: the autopilot may go on."""
-    return (
-        Escalation.objects.filter(
-            ticket=ticket,
-            kind=EscalationKind.HANDOVER,
-            details__reason_code=code,
-            resolved_at__isnull=False,
-            resolved_by__gt="",
-        )
-        .exclude(resolved_by__startswith="system:")
-        .exists()
-    )
+def _settled(ticket: Ticket, handover: Handover, resolved: list[Escalation]) -> bool:
+    """A person resolved a hand-over of this reason after what raised it was said (or, for a
+    standing condition, in the state the job is in now): the autopilot may go on."""
+    for escalation in resolved:
+        if escalation.details.get("reason_code") != handover.code:
+            continue
+        if handover.since is not None and escalation.resolved_at >= handover.since:
+            return True
+        if handover.since is None and escalation.details.get("ticket_state") == ticket.state:
+            return True
+    return False
 
 
 def _hand_over(ticket: Ticket, handover: Handover, **facts: Any) -> Decision:
@@ -134,6 +134,7 @@ def _hand_over(ticket: Ticket, handover: Handover, **facts: Any) -> Decision:
         actor=autopilot_actor(),
         ticket_id=ticket.pk,
         state=ticket.state,
+        version=ticket.version,
         reason_code=handover.code,
         reason=handover.reason,
         facts=facts,
@@ -142,13 +143,22 @@ def _hand_over(ticket: Ticket, handover: Handover, **facts: Any) -> Decision:
 
 
 def _needs_person(ticket: Ticket) -> Handover | None:
+    """The first reason, not yet settled by a person, that this job must go to one."""
     messages = list(
-        InboundMessage.objects.filter(ticket=ticket).only("subject", "body", "flags", "needs_review", "received_at")
+        InboundMessage.objects.filter(ticket=ticket)
+        .only("subject", "body", "flags", "needs_review", "received_at")
+        .order_by("-received_at")
     )
-    found = handover_reason(ticket, messages)
-    if found is not None and _handover_settled(ticket, found.code):
+    reasons = handover_reasons(ticket, messages)
+    if not reasons:
         return None
-    return found
+    # Resolved by a person (the wake-ups resolve hand-overs whose job moved on: that is no answer).
+    resolved = list(
+        Escalation.objects.filter(ticket=ticket, kind=EscalationKind.HANDOVER, resolved_at__isnull=False).exclude(
+            resolved_by__startswith="system"
+        )
+    )
+    return next((reason for reason in reasons if not _settled(ticket, reason, resolved)), None)
 
 
 # --- Steps -------------------------------------------------------------------------------------------
@@ -157,6 +167,10 @@ def _needs_person(ticket: Ticket) -> Handover | None:
 def _suggested_before(ticket: Ticket, action: str) -> Decision | None:
     """A suggestion of this action already waits, or a dispatcher dismissed it while the ticket
     stayed as it is: nothing to suggest again (and no slot search to run every minute)."""
+    # One the job has moved on from no longer applies: it is closed, and a fresh one may be made.
+    models.Suggestion.objects.filter(ticket=ticket, status=models.Suggestion.Status.OPEN).exclude(
+        ticket_version=ticket.version
+    ).update(status=models.Suggestion.Status.STALE, decided_at=timezone.now(), decided_by=ACTOR_ID)
     found = (
         models.Suggestion.objects.filter(ticket=ticket, action=action)
         .filter(
@@ -188,12 +202,13 @@ def _suggest(ticket: Ticket, action: str, payload: dict, reason: str) -> Decisio
 def _propose(ticket: Ticket, level: int) -> Decision:
     if level < models.PROPOSE_AND_BOOK and (waiting := _suggested_before(ticket, "schedule.propose")):
         return waiting
-    suggestion = schedule_suggest(actor=autopilot_actor(), ticket_id=ticket.pk, limit=PROPOSAL_CANDIDATES)
-    # A customer needs time to read and answer: a window starting within the lead is not offered.
-    earliest_start = timezone.now() + proposal_lead(ticket.priority)
-    windows = [w for w in suggestion["windows"] if datetime.fromisoformat(w["start"]) >= earliest_start][
-        :PROPOSAL_WINDOWS
-    ]
+    # A customer needs time to read and answer: the search starts after the lead (a read, as
+    # schedule.suggest's, without its audit).
+    found = engine.slots_suggest(
+        ticket=ticket, limit=PROPOSAL_WINDOWS, now=timezone.now() + proposal_lead(ticket.priority)
+    )
+    suggestion = suggestion_json(found)
+    windows = suggestion["windows"]
     if not windows:
         return _hand_over(ticket, Handover("no_capacity", "No technician can take the job within its horizon."))
     zone = site_zone(ticket.site)
@@ -211,6 +226,9 @@ def _propose(ticket: Ticket, level: int) -> Decision:
     reason = f"Offered the customer the {len(options)} best windows the slot engine found: {offered}."
     if level < models.PROPOSE_AND_BOOK:
         return _suggest(ticket, "schedule.propose", {"options": options}, reason)
+    # A pause set while the slot engine searched still stops the step.
+    if stop := paused(ticket):
+        return _decision(ticket, "paused", stop)
     schedule_propose(
         actor=autopilot_actor(),
         ticket_id=ticket.pk,
@@ -235,6 +253,8 @@ def _dispatch_emergency(ticket: Ticket, level: int, now: datetime) -> Decision:
     reason = f"Emergency: {best['tech_name']} sent at once, the best fit now ({', '.join(best['reasons'])})."
     if level < models.DISPATCH:
         return _suggest(ticket, "assignment.dispatch", {"tech_id": best["tech_id"]}, reason)
+    if stop := paused(ticket):
+        return _decision(ticket, "paused", stop)
     assignment_dispatch(
         actor=autopilot_actor(),
         ticket_id=ticket.pk,
@@ -256,6 +276,9 @@ def _dispatch_booked(ticket: Ticket, level: int, now: datetime) -> Decision | No
         return None
     if appointment.start - dispatch_lead() > now:
         return None
+    if appointment.end <= now:
+        # Sending someone to a window that is over tells the customer nothing true: a person calls.
+        return _hand_over(ticket, Handover("window_missed", "The booked window is over and nobody was sent."))
     starts = moment_phrase(appointment.start, site_zone(ticket.site), now=now)
     reason = f"The booked window starts at {starts}: {appointment.technician.display_name} is sent."
     assignment_dispatch(
@@ -273,6 +296,8 @@ def _verify(ticket: Ticket, level: int, now: datetime) -> Decision | None:
     if level < models.VERIFY_AND_INVOICE:
         return None
     findings = qa_findings(ticket)
+    if stop := paused(ticket):
+        return _decision(ticket, "paused", stop)
     if findings:
         return _hand_over(
             ticket, Handover("qa_failed", "Automatic QA failed: " + " ".join(findings)), findings=findings
@@ -296,6 +321,12 @@ def _verify(ticket: Ticket, level: int, now: datetime) -> Decision | None:
 def _invoice(ticket: Ticket, level: int) -> Decision | None:
     if level < models.VERIFY_AND_INVOICE:
         return None
+    current = invoice_current(ticket)
+    if current is not None and current.status != Invoice.Status.DRAFT:
+        # Reopened work whose invoice finance already approved: a new version is money's business.
+        return _hand_over(
+            ticket, Handover("invoice_approved", "Finance approved this job's invoice before it was reopened.")
+        )
     reason = "Verified work: the invoice draft is built for finance to review and approve."
     outcome = invoice_generate(
         # Drafting is finance's tool; the autopilot never approves what it drafts.
@@ -304,14 +335,13 @@ def _invoice(ticket: Ticket, level: int) -> Decision | None:
         expected_version=ticket.version,
         request=_request(reason, level=level),
     )
-    invoice = outcome.result
-    total = getattr(invoice, "total_cents", None)
-    if ticket.nte_cents is not None and total is not None and total > ticket.nte_cents:
+    invoice = outcome.result.invoice
+    if invoice.exceeds_nte:
         _hand_over(
-            Ticket.objects.get(pk=ticket.pk),
+            outcome.ticket,
             Handover(
                 "nte_exceeded",
-                f"The invoice draft ({total / 100:.2f}) exceeds the not-to-exceed ({ticket.nte_cents / 100:.2f}).",
+                "The invoice draft exceeds the job's not-to-exceed amount: finance and the customer decide.",
             ),
         )
     return _decision(ticket, "invoiced", reason)
@@ -322,6 +352,10 @@ def ticket_step(ticket: Ticket, *, ladder: Ladder, now: datetime) -> Decision | 
     stop = paused(ticket)
     if stop:
         return _decision(ticket, "paused", stop)
+    waiting = Escalation.objects.filter(ticket=ticket, kind=EscalationKind.HANDOVER, resolved_at__isnull=True).first()
+    if waiting is not None:
+        # Handed to a person: nothing more until they resolve it (or the job moves on).
+        return _decision(ticket, "waiting", waiting.details.get("reason") or "Waiting for a person.")
     handover = _needs_person(ticket)
     if handover is not None:
         return _hand_over(ticket, handover)
@@ -416,7 +450,14 @@ def autopilot_pass(
         return []
     now = now or timezone.now()
     ladder = Ladder.read()
-    tickets = Ticket.objects.filter(state__in=ACTED_STATES).select_related("site", "assigned_tech")
+    tickets = (
+        Ticket.objects.filter(state__in=ACTED_STATES)
+        # A booked job far from its window, and a job handed to a person, have nothing for it now:
+        # left out here so that they never crowd the jobs that do out of the pass's limit.
+        .exclude(state=TicketState.SCHEDULED, scheduled_start__gt=now + dispatch_lead())
+        .exclude(escalations__kind=EscalationKind.HANDOVER, escalations__resolved_at__isnull=True)
+        .select_related("site", "assigned_tech")
+    )
     if ticket_ids is not None:
         tickets = tickets.filter(pk__in=ticket_ids)
     decisions = []

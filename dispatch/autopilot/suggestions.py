@@ -17,6 +17,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from dispatch.common.actors import Actor
 from dispatch.common.errors import DispatchError
@@ -81,6 +82,14 @@ def _open_suggestion(actor: Actor, suggestion_id: Any, cmd) -> Suggestion:
     if refusal:
         raise refusal
     return suggestion
+
+
+def _windows_passed(suggestion: Suggestion) -> bool:
+    """Windows suggested this morning that have begun by now are no offer to make a customer."""
+    if suggestion.action != PROPOSE:
+        return False
+    starts = [parse_datetime(str(option.get("start", ""))) for option in (suggestion.payload or {}).get("options", [])]
+    return any(start is None or start <= timezone.now() for start in starts)
 
 
 def _decide(suggestion: Suggestion, status: str, actor: Actor) -> None:
@@ -156,7 +165,7 @@ def suggestion_apply(*, actor: Actor, suggestion_id: Any) -> Outcome:
     if suggestion.status != Suggestion.Status.OPEN:
         raise _decided(suggestion)
     current = Ticket.objects.filter(pk=suggestion.ticket_id).values_list("version", flat=True).first()
-    if current != suggestion.ticket_version:
+    if current != suggestion.ticket_version or _windows_passed(suggestion):
         _mark_stale(suggestion.pk, actor)
         raise _stale(suggestion, current)
     try:

@@ -93,7 +93,9 @@ def _board_panel(request, ticket_id, *, outcome: str = "", refusal: DispatchErro
 def _back(request, suggestion: Suggestion) -> HttpResponseRedirect:
     """Where a plain form returns: the page it came from if it is ours, else the ticket page."""
     target = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=False):
+    if not url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         target = reverse("admin:tickets_ticket_change", args=[suggestion.ticket_id])
     return HttpResponseRedirect(target)
 
@@ -132,7 +134,7 @@ def dismiss(request, suggestion_id):
         suggestion_dismiss(
             actor=actor_for_request(request, SUGGESTION_DISMISS),
             suggestion_id=suggestion.pk,
-            note=request.POST.get("note", ""),
+            note=request.POST.get("note", "")[:1000],
         )
     except DispatchError as error:
         if request.htmx:
@@ -221,6 +223,20 @@ def undo_apply(request, ticket_id):
     ticket = _ticket(ticket_id)
     decision = autopilot_decisions([ticket.pk]).get(ticket.pk)
     what = "booking" if ticket.state == TicketState.SCHEDULED else "proposal"
+    try:
+        # The ticket as the dispatcher saw it when they picked: a customer's reply or another
+        # dispatcher's change in between is not overridden by this click.
+        version = int(request.POST.get("version", ""))
+    except ValueError:
+        version = None
+    if ticket.state not in UNDO_STATES or decision is None or version is None:
+        error = DispatchError(
+            "UNDO_NOT_APPLICABLE",
+            "There is no booking or proposal of the autopilot's to undo on this job now.",
+            status=409,
+            dimension="state",
+        )
+        return render(request, "autopilot/_undo.html", _undo_context(request, ticket, refusal=error), status=409)
     request_note = {
         "reason": UNDO_REASON.format(what=what),
         "undo_of": str(decision.event_id) if decision else None,
@@ -238,6 +254,7 @@ def undo_apply(request, ticket_id):
                 technician_id=request.POST.get("technician_id", ""),
                 start=_moment(request, "start"),
                 request=request_note,
+                expected_version=version,
             )
         else:
             outcome = appointment_book(
@@ -247,6 +264,7 @@ def undo_apply(request, ticket_id):
                 start=_moment(request, "start"),
                 end=_moment(request, "end"),
                 request=request_note,
+                expected_version=version,
             )
     except DispatchError as error:
         ticket.refresh_from_db()

@@ -214,8 +214,8 @@ def _weekday_date(today: date, weekday: int, qualifier: str) -> date:
 _NOT_A_PREFERENCE_RE = re.compile(
     r"\b(?:good|gud|gd) (?:morning|afternoon|evening|night)\b|\bmorning all\b"
     r"|\bbuen(?:os|as) (?:dias|tardes|noches)\b"
-    r"|\b(?:since|from|as of|desde) (?:this |last |yesterday |esta |la |anoche )?"
-    r"(?:morning|afternoon|evening|night|yesterday|today|manana|tarde|noche|ayer|hoy)\b",
+    r"|\bsince (?:this |last )?(?:morning|afternoon|evening|night|yesterday)\b"
+    r"|\bdesde (?:ayer|anoche|esta manana|la manana de hoy)\b",
     re.IGNORECASE,
 )
 

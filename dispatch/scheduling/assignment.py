@@ -348,7 +348,8 @@ EMERGENCY_TRAVEL_FALLBACK_MINUTES = 30
 
 
 def _travel_minutes(technician: Technician, site: Site) -> int:
-    start = (float(technician.home_lat), float(technician.home_lng)) if technician.home_lat is not None else None
+    home = (technician.home_lat, technician.home_lng)
+    start = (float(home[0]), float(home[1])) if None not in home else None
     end = (float(site.lat), float(site.lng)) if site.lat is not None and site.lng is not None else None
     if start is None or end is None:
         return EMERGENCY_TRAVEL_FALLBACK_MINUTES

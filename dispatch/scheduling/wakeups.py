@@ -264,11 +264,19 @@ def _escalate(
 
 
 def handover_raise(
-    *, actor: Actor, ticket_id: Any, state: str, reason_code: str, reason: str, facts: dict | None = None
+    *,
+    actor: Actor,
+    ticket_id: Any,
+    state: str,
+    version: int,
+    reason_code: str,
+    reason: str,
+    facts: dict | None = None,
 ) -> bool:
     """Hand a job to a person: an open HANDOVER escalation saying why, once per ticket, reason and
-    state (a second call, or a second worker at once, raises nothing), and none when the ticket
-    has left `state` meanwhile. True when one was raised."""
+    version of the ticket (a second call, or a second worker at once, raises nothing; once a person
+    resolved it, the ticket's version has moved and the same reason can be raised again), and none
+    when the ticket has left `state` meanwhile. True when one was raised."""
 
     def check(ticket: Ticket) -> dict:
         if ticket.state != state:
@@ -280,7 +288,7 @@ def handover_raise(
             actor=actor,
             ticket_id=ticket_id,
             kind=EscalationKind.HANDOVER,
-            trigger_key=f"handover:{reason_code}:{state}",
+            trigger_key=f"handover:{reason_code}:{state}:{version}",
             now=timezone.now(),
             check=check,
             # The reason in words, where every decision of the caller records it.

@@ -234,8 +234,9 @@ def test_what_needs_a_person_is_handed_over_with_its_reason_and_nothing_is_done(
     assert escalation.details["reason_code"] == code and escalation.details["reason"]
     ticket.refresh_from_db()
     assert ticket.state == before and not OutboundMessage.objects.filter(ticket=ticket, template="proposal_windows")
-    # Handed over once, not at every pass.
-    assert one(autopilot_pass(), ticket).action == "waiting"
+    # Handed over once, not at every pass: while a person has it, the pass leaves the job alone.
+    assert [d for d in autopilot_pass() if d.ticket_id == str(ticket.pk)] == []
+    assert ticket_step(Ticket.objects.get(pk=ticket.pk), ladder=Ladder.read(), now=timezone.now()).action == "waiting"
     assert Escalation.objects.filter(ticket=ticket, kind=EscalationKind.HANDOVER).count() == 1
 
 
@@ -460,3 +461,97 @@ def test_one_ticket_failing_does_not_stop_the_pass_for_the_others(technician, mo
     decisions = autopilot_pass()
     assert one(decisions, broken).action == "error"
     assert one(decisions, fine).action == "proposed"
+
+
+def test_a_reason_settled_by_a_person_comes_back_when_the_customer_says_it_again(technician):
+    from dispatch.scheduling.wakeups import escalation_resolve
+
+    first = message_receive(
+        channel="SMS",
+        provider_message_id="SM-p1",
+        sender_phone=PHONE,
+        body="door won't latch at 1450 Broadway, Oakland CA 94612, I'd like to talk to a person",
+    )
+    ticket = Ticket.objects.get(pk=first.ticket.pk)
+    assert one(autopilot_pass(), ticket).action == "handed_over"
+    escalation = Escalation.objects.get(ticket=ticket, kind=EscalationKind.HANDOVER)
+    escalation_resolve(actor=actor_for(Role.DISPATCHER), escalation_id=escalation.pk, resolution="Called back.")
+    message_receive(
+        channel="SMS", provider_message_id="SM-p2", sender_phone=PHONE, body="please, I want to speak to a person again"
+    )
+    assert one(autopilot_pass(), ticket).action == "handed_over"
+    assert Escalation.objects.filter(ticket=ticket, kind=EscalationKind.HANDOVER, resolved_at__isnull=True).count() == 1
+
+
+def test_a_booked_window_that_is_over_is_handed_over_not_dispatched(technician):
+    level(2)
+    start = timezone.now() - timedelta(hours=3)
+    ticket = ticket_scheduled(site=SiteFactory(), technician=technician, start=start, end=start + timedelta(hours=1))
+    decision = one(autopilot_pass(), ticket)
+    assert decision.action == "handed_over"
+    ticket.refresh_from_db()
+    assert ticket.state == TicketState.SCHEDULED
+    assert Escalation.objects.get(ticket=ticket, kind=EscalationKind.HANDOVER).details["reason_code"] == "window_missed"
+
+
+def test_an_invoice_draft_over_the_not_to_exceed_is_handed_to_a_person(technician):
+
+    level(3)
+    ticket = _completed(technician)
+    # A not-to-exceed of one dollar, as a customer might have agreed it on the phone.
+    Ticket.objects.filter(pk=ticket.pk).update(nte_cents=100)
+    autopilot_pass()  # verified
+    assert one(autopilot_pass(), ticket).action == "invoiced"
+    assert Escalation.objects.get(ticket=ticket, kind=EscalationKind.HANDOVER).details["reason_code"] == "nte_exceeded"
+    assert Invoice.objects.get(ticket=ticket).status == Invoice.Status.DRAFT
+
+
+def test_work_an_agent_proposed_as_complete_is_verified_by_a_person(technician):
+    from dispatch.closeout.services import closeout_candidate
+
+    level(3)
+    ticket = ticket_in_progress(technician=technician, site=SiteFactory())
+    door_evidence_add(ticket)
+    labor_add(actor=actor_for(Role.DISPATCHER), ticket_id=ticket.id, minutes=45, technician_id=technician.id)
+    closeout_candidate(actor=actor_for(Role.AGENT), ticket_id=ticket.id, checklist_status=DOOR_CHECKLIST)
+    assert one(autopilot_pass(), ticket).action == "handed_over"
+    escalation = Escalation.objects.get(ticket=ticket, kind=EscalationKind.HANDOVER)
+    assert "proposed by an agent" in escalation.details["reason"]
+
+
+def test_an_emergency_at_a_city_the_customer_never_named_is_handed_over(technician):
+    from dispatch.intake.models import ServiceArea
+
+    level(2, priority="EMERGENCY")
+    ServiceArea.objects.update_or_create(pk=1, defaults={"places": "Oakland, CA"})
+    result = message_receive(
+        channel="SMS",
+        provider_message_id="SM-assumed",
+        sender_phone=PHONE,
+        body="URGENT store front door won't lock and we close tonight, 1450 Broadway",
+    )
+    ticket = Ticket.objects.get(pk=result.ticket.pk)
+    assert ticket.priority == "EMERGENCY"
+    decision = one(autopilot_pass(), ticket)
+    assert decision.action == "handed_over" and "has not confirmed" in decision.reason
+
+
+def test_a_suggestion_whose_windows_have_begun_is_not_applied(technician):
+    from dispatch.autopilot.suggestions import suggestion_apply
+    from dispatch.common.errors import DispatchError
+
+    level(0)
+    ticket = ticket_ready_to_schedule(site=SiteFactory(), customer_phone=PHONE)
+    autopilot_pass()
+    suggestion = Suggestion.objects.get(ticket=ticket)
+    past = (timezone.now() - timedelta(hours=1)).isoformat()
+    suggestion.payload = {"options": [{**suggestion.payload["options"][0], "start": past}]}
+    suggestion.save(update_fields=["payload"])
+    with pytest.raises(DispatchError) as refused:
+        suggestion_apply(actor=actor_for(Role.DISPATCHER), suggestion_id=suggestion.pk)
+    assert refused.value.code == "SUGGESTION_STALE"
+    suggestion.refresh_from_db()
+    ticket.refresh_from_db()
+    assert suggestion.status == Suggestion.Status.STALE and ticket.state == TicketState.READY_TO_SCHEDULE
+    # The next pass suggests afresh.
+    assert one(autopilot_pass(), ticket).action == "suggested"

@@ -36,6 +36,7 @@ from tests.factories import (
     ticket_dispatched,
     ticket_ready_to_schedule,
     ticket_triaged,
+    window_at,
 )
 
 pytestmark = pytest.mark.django_db
@@ -306,7 +307,12 @@ def test_undo_moves_the_autopilots_booking_to_the_dispatchers_pick_and_clears_th
 
     answer = desk.post(
         reverse("autopilot:undo_apply", args=[ticket.pk]),
-        {"technician_id": window["technician_id"], "start": window["start_iso"], "end": window["end_iso"]},
+        {
+            "technician_id": window["technician_id"],
+            "start": window["start_iso"],
+            "end": window["end_iso"],
+            "version": ticket.version,
+        },
         **HTMX,
     )
 
@@ -336,7 +342,12 @@ def test_undo_of_a_proposal_books_the_dispatchers_pick_instead(desk, technician)
     window = offer.context["windows"][-1]
     answer = desk.post(
         reverse("autopilot:undo_apply", args=[ticket.pk]),
-        {"technician_id": window["technician_id"], "start": window["start_iso"], "end": window["end_iso"]},
+        {
+            "technician_id": window["technician_id"],
+            "start": window["start_iso"],
+            "end": window["end_iso"],
+            "version": ticket.version,
+        },
         **HTMX,
     )
 
@@ -351,7 +362,7 @@ def test_a_refused_undo_comes_back_as_the_undo_panel_with_the_reason(desk, techn
     ticket = booked_by_autopilot()
     answer = desk.post(
         reverse("autopilot:undo_apply", args=[ticket.pk]),
-        {"technician_id": str(technician.pk), "start": "not a time"},
+        {"technician_id": str(technician.pk), "start": "not a time", "version": ticket.version},
         **HTMX,
     )
     assert answer.status_code == 400
@@ -480,3 +491,42 @@ def test_an_empty_day_draws_empty_charts():
     numbers = today_numbers(now=timezone.now() + timedelta(days=400))
     assert numbers.received.total == numbers.booked.total == 0
     assert numbers.autopilot.percent is None and numbers.time_to_book.median is None
+
+
+def test_an_undo_picked_before_the_customer_answered_does_not_override_their_choice(desk, technician):
+    ticket = ticket_ready_to_schedule(site=SiteFactory(), customer_phone=PHONE)
+    autopilot_pass()
+    ticket.refresh_from_db()
+    offer = desk.get(reverse("autopilot:undo", args=[ticket.pk]))
+    window = offer.context["windows"][-1]
+    seen_version = ticket.version
+    # Meanwhile the customer answers "1": the job is booked on the window they chose.
+    reply = message_receive(channel="SMS", provider_message_id="SM-undo-race", sender_phone=PHONE, body="1")
+    proposal_reply_apply(result=reply)
+    ticket.refresh_from_db()
+    booked = Appointment.objects.get(ticket=ticket, status="CONFIRMED")
+    answer = desk.post(
+        reverse("autopilot:undo_apply", args=[ticket.pk]),
+        {
+            "technician_id": window["technician_id"],
+            "start": window["start_iso"],
+            "end": window["end_iso"],
+            "version": seen_version,
+        },
+        **HTMX,
+    )
+    assert answer.status_code == 409
+    assert Appointment.objects.get(ticket=ticket, status="CONFIRMED").pk == booked.pk
+
+
+def test_undo_refuses_a_job_the_autopilot_never_touched(desk, technician):
+    ticket = ticket_ready_to_schedule(site=SiteFactory(), customer_phone=PHONE)
+    start, end = window_at(days=2)
+    answer = desk.post(
+        reverse("autopilot:undo_apply", args=[ticket.pk]),
+        {"technician_id": str(technician.pk), "start": start.isoformat(), "end": end.isoformat(), "version": 2},
+        **HTMX,
+    )
+    assert answer.status_code == 409 and "UNDO_NOT_APPLICABLE" in answer.content.decode()
+    ticket.refresh_from_db()
+    assert ticket.state == TicketState.READY_TO_SCHEDULE
