@@ -281,6 +281,12 @@ def handover_raise(
     def check(ticket: Ticket) -> dict:
         if ticket.state != state:
             raise ConditionCleared
+        # One open hand-over of a reason at a time: raising it bumps the ticket's version, which
+        # must not make the next pass raise it again.
+        if Escalation.objects.filter(
+            ticket=ticket, kind=EscalationKind.HANDOVER, resolved_at__isnull=True, details__reason_code=reason_code
+        ).exists():
+            raise ConditionCleared
         return {"reason_code": reason_code, "reason": reason, "ticket_state": state, **(facts or {})}
 
     try:

@@ -555,3 +555,17 @@ def test_a_suggestion_whose_windows_have_begun_is_not_applied(technician):
     assert suggestion.status == Suggestion.Status.STALE and ticket.state == TicketState.READY_TO_SCHEDULE
     # The next pass suggests afresh.
     assert one(autopilot_pass(), ticket).action == "suggested"
+
+
+def test_a_hand_over_is_raised_once_however_many_passes_follow(settings):
+    from dispatch.scheduling.wakeups import questions_unanswered_remind
+
+    result = message_receive(
+        channel="SMS", provider_message_id="SM-once", sender_phone=PHONE, body="my door won't latch"
+    )
+    ticket = Ticket.objects.get(pk=result.ticket.pk)
+    questions_unanswered_remind(now=timezone.now() + timedelta(hours=5))
+    reminder = OutboundMessage.objects.get(ticket=ticket, template="needs_info_reminder")
+    for hours in (5, 6, 7):
+        autopilot_pass(now=reminder.created_at + timedelta(hours=hours))
+    assert Escalation.objects.filter(ticket=ticket, kind=EscalationKind.HANDOVER).count() == 1
