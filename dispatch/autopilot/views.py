@@ -16,24 +16,23 @@ the job is the dispatcher's from then on: the autopilot does not propose it agai
 from __future__ import annotations
 
 import uuid
-from datetime import date
 
 from django.contrib import messages
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.dateparse import parse_datetime
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from dispatch.common.admin_base import actor_for_request
 from dispatch.common.errors import DispatchError, invalid_request
-from dispatch.scheduling.board import board_ticket_panel, company_today, company_zone, ticket_board_marks
+from dispatch.scheduling.board import board_ticket_panel, company_zone, ticket_board_marks
 from dispatch.scheduling.booking import SCHEDULE_BOOK, SCHEDULE_MOVE, appointment_book, appointment_move
 from dispatch.scheduling.engine import slots_suggest
 from dispatch.scheduling.selectors import appointments_booked_for_ticket
-from dispatch.scheduling.views import board_access
+from dispatch.scheduling.views import board_access, request_day, request_techs
 from dispatch.tickets.models import Ticket
 from dispatch.tickets.states import TicketState
 
@@ -44,19 +43,6 @@ from .suggestions import SUGGESTION_APPLY, SUGGESTION_DISMISS, suggestion_apply,
 
 UNDO_WINDOWS = 3
 UNDO_REASON = "The dispatcher replaced the autopilot's {what} with a time they picked."
-
-
-def _day(request) -> date:
-    value = request.GET.get("day") or request.POST.get("day") or ""
-    try:
-        parsed = parse_date(value)
-    except ValueError:
-        parsed = None
-    return parsed or company_today()
-
-
-def _techs(request) -> list[str]:
-    return [value for value in (request.GET.getlist("tech") or request.POST.getlist("tech")) if value]
 
 
 def _keys(values) -> list[uuid.UUID]:
@@ -71,14 +57,14 @@ def _keys(values) -> list[uuid.UUID]:
 
 def _board_panel(request, ticket_id, *, outcome: str = "", refusal: DispatchError | None = None, status: int = 200):
     """The board's own side panel for the ticket, with what just happened above it."""
-    panel = board_ticket_panel(ticket_id=ticket_id, technician_ids=_techs(request), now=timezone.now())
+    panel = board_ticket_panel(ticket_id=ticket_id, technician_ids=request_techs(request), now=timezone.now())
     if panel is None:
         raise Http404("No such ticket.")
     context = {
         "panel": panel,
         "error": None,
-        "day": _day(request),
-        "techs": _techs(request),
+        "day": request_day(request),
+        "techs": request_techs(request),
         "marks": ticket_board_marks(panel.ticket),
         "outcome": outcome,
         "refusal": refusal,
@@ -163,7 +149,7 @@ def _undo_context(request, ticket: Ticket, *, refusal: DispatchError | None = No
     windows = []
     if ticket.state in UNDO_STATES:
         suggestion = slots_suggest(
-            ticket=ticket, limit=UNDO_WINDOWS, now=timezone.now(), technician_ids=_keys(_techs(request)) or None
+            ticket=ticket, limit=UNDO_WINDOWS, now=timezone.now(), technician_ids=_keys(request_techs(request)) or None
         )
         windows = [
             {
@@ -185,8 +171,8 @@ def _undo_context(request, ticket: Ticket, *, refusal: DispatchError | None = No
         "windows": windows,
         "moving": ticket.state == TicketState.SCHEDULED,
         "refusal": refusal,
-        "day": _day(request),
-        "techs": _techs(request),
+        "day": request_day(request),
+        "techs": request_techs(request),
         "panel_url": reverse("board:ticket", args=[ticket.pk]),
     }
 

@@ -62,7 +62,7 @@ def board_access(view):
     return guarded
 
 
-def _day(request) -> date:
+def request_day(request) -> date:
     """?day=YYYY-MM-DD, else today in the company's timezone (a malformed date is simply today)."""
     value = request.GET.get("day") or request.POST.get("day") or ""
     try:
@@ -72,7 +72,7 @@ def _day(request) -> date:
     return parsed or company_today()
 
 
-def _tech_filter(request) -> list[str]:
+def request_techs(request) -> list[str]:
     return [value for value in (request.GET.getlist("tech") or request.POST.getlist("tech")) if value]
 
 
@@ -88,7 +88,7 @@ def _moment(request, field: str):
 
 
 def _board_context(request, day: date, *, version: str | None = None) -> dict:
-    now, techs = timezone.now(), _tech_filter(request)
+    now, techs = timezone.now(), request_techs(request)
     # The version is read before the day: a change landing in between makes the next poll render
     # again, where the other order could show it under the older version and keep it.
     version = version or board_version(day=day, technician_ids=techs, now=now)
@@ -104,7 +104,7 @@ def board(request):
     context = {
         **admin.site.each_context(request),
         "title": "Board",
-        **_board_context(request, _day(request)),
+        **_board_context(request, request_day(request)),
     }
     return render(request, "scheduling/board.html", context)
 
@@ -115,8 +115,8 @@ def board(request):
 def board_live(request):
     """The lanes, queue and escalations alone: what the page swaps in every few seconds, or 204 No
     Content when the version the page sent is still the current one (nothing is read beyond it)."""
-    day = _day(request)
-    version = board_version(day=day, technician_ids=_tech_filter(request), now=timezone.now())
+    day = request_day(request)
+    version = board_version(day=day, technician_ids=request_techs(request), now=timezone.now())
     if request.headers.get(VERSION_HEADER) == version:
         response = HttpResponse(status=204)
     else:
@@ -131,14 +131,14 @@ def board_live(request):
 @require_GET
 @board_access
 def ticket_panel(request, ticket_id):
-    panel = board_ticket_panel(ticket_id=ticket_id, technician_ids=_tech_filter(request), now=timezone.now())
+    panel = board_ticket_panel(ticket_id=ticket_id, technician_ids=request_techs(request), now=timezone.now())
     if panel is None:
         raise Http404("No such ticket.")
     return _panel(request, panel)
 
 
 def _panel(request, panel, *, error: DispatchError | None = None, status: int = 200):
-    context = {"panel": panel, "error": error, "day": _day(request), "techs": _tech_filter(request)}
+    context = {"panel": panel, "error": error, "day": request_day(request), "techs": request_techs(request)}
     if panel is not None:
         context["marks"] = ticket_board_marks(panel.ticket)
     return render(request, "scheduling/_panel.html", context, status=status)
@@ -166,7 +166,7 @@ def book(request):
     except DispatchError as error:
         # The refusal, then the ticket as it is now with fresh windows to pick from instead.
         panel = board_ticket_panel(
-            ticket_id=ticket_id, technician_ids=_tech_filter(request), now=timezone.now(), refusal=error
+            ticket_id=ticket_id, technician_ids=request_techs(request), now=timezone.now(), refusal=error
         )
         return _panel(request, panel, error=error, status=error.status)
     panel = board_ticket_panel(ticket_id=outcome.ticket.id, now=timezone.now(), booked=outcome.result)
