@@ -68,8 +68,6 @@ ACTED_STATES = (
     TicketState.VERIFIED,
 )
 PROPOSAL_WINDOWS = 3
-# The engine's best windows looked at, of which the first PROPOSAL_WINDOWS far enough ahead are offered.
-PROPOSAL_CANDIDATES = 10
 PASS_LIMIT = 200
 
 
