@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from dispatch.common.client_ip import client_address, client_network
 from dispatch.common.errors import DispatchError
+from dispatch.common.languages import ENGLISH, SPANISH, language_clean
 from dispatch.common.parsing import zone_or_default
 from dispatch.common.throttle import FixedWindow, WindowCount
 from dispatch.intake.services import message_receive
@@ -180,6 +181,91 @@ CUSTOMER_WORDS: dict[str, tuple[str, str, int]] = {
     ),
 }
 STEP_LABELS = ("Received", "Scheduled", "On the way", "Done")
+
+# The same page for a customer who writes in Spanish (the ticket's customer_language).
+CUSTOMER_WORDS_ES: dict[str, tuple[str, str]] = {
+    TicketState.NEW: ("Recibimos su solicitud", "Un despachador la está revisando ahora."),
+    TicketState.NEEDS_INFO: (
+        "Necesitamos un poco más de información",
+        "Le enviamos un mensaje. Respóndalo y seguimos desde ahí.",
+    ),
+    TicketState.TRIAGED: ("Recibimos su solicitud", "Un despachador la está revisando ahora."),
+    TicketState.APPROVAL_REQUIRED: (
+        "Esperando aprobación",
+        "El trabajo necesita una aprobación antes de seguir. Le mantendremos al tanto.",
+    ),
+    TicketState.READY_TO_SCHEDULE: (
+        "Buscando un horario",
+        "Buscamos el horario más pronto en que un técnico pueda ir. Le escribiremos en breve.",
+    ),
+    TicketState.SCHEDULE_PROPOSED: (
+        "Elija un horario",
+        "Le enviamos algunos horarios de visita. Responda con el que le convenga.",
+    ),
+    TicketState.PENDING_CUSTOMER_CONFIRMATION: (
+        "Confirme su cita",
+        "Esperamos que confirme el horario que le enviamos.",
+    ),
+    TicketState.SCHEDULED: (
+        "Cita agendada",
+        "Su cita está reservada. Le avisaremos cuando el técnico vaya en camino.",
+    ),
+    TicketState.DISPATCHED: ("El técnico va en camino", "Su técnico va hacia usted."),
+    TicketState.ON_SITE: ("El técnico llegó", "Su técnico está con usted ahora."),
+    TicketState.IN_PROGRESS: ("Trabajo en curso", "Su técnico está trabajando en ello."),
+    TicketState.ON_HOLD: ("En pausa", "El trabajo está en pausa por ahora. Le contactaremos sobre el siguiente paso."),
+    TicketState.COMPLETED_PENDING_VERIFICATION: ("Trabajo terminado", "El trabajo está hecho. Gracias por elegirnos."),
+    TicketState.VERIFIED: ("Trabajo terminado", "El trabajo está hecho. Gracias por elegirnos."),
+    TicketState.INVOICED: ("Trabajo terminado", "El trabajo está hecho. Gracias por elegirnos."),
+    TicketState.CLOSED: ("Completado", "Esta solicitud está completa. Gracias por elegirnos."),
+    TicketState.CANCELLED: (
+        "Cancelada",
+        "Esta solicitud fue cancelada. Si no lo esperaba, envíenos un mensaje.",
+    ),
+}
+STEP_LABELS_ES = ("Recibida", "Agendada", "En camino", "Terminada")
+# The page's own words, per language (the template reads them from `status.words`).
+PAGE_WORDS = {
+    ENGLISH: {
+        "lang": "en",
+        "request": "Service request",
+        "progress": "Progress",
+        "appointment": "Appointment",
+        "technician": "Your technician",
+        "documents": "Your documents",
+        "invoice": "Invoice",
+        "packet": "Closeout report",
+        "packet_meta": "PDF · what was done, photos, checklist and signature",
+        "help": "Questions or a change of plans? Just reply to our text or email.",
+    },
+    SPANISH: {
+        "lang": "es",
+        "request": "Solicitud de servicio",
+        "progress": "Avance",
+        "appointment": "Cita",
+        "technician": "Su técnico",
+        "documents": "Sus documentos",
+        "invoice": "Factura",
+        "packet": "Informe del trabajo",
+        "packet_meta": "PDF · lo que se hizo, fotos, lista de verificación y firma",
+        "help": "¿Preguntas o un cambio de planes? Responda a nuestro mensaje o correo.",
+    },
+}
+_SPANISH_DAY_NAMES = ("lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo")
+_SPANISH_MONTH_NAMES = (
+    "enero",
+    "febrero",
+    "marzo",
+    "abril",
+    "mayo",
+    "junio",
+    "julio",
+    "agosto",
+    "septiembre",
+    "octubre",
+    "noviembre",
+    "diciembre",
+)
 # The technician's name and the window mean something to the customer only while a visit is ahead or under way.
 VISIT_STATES = frozenset(
     {
@@ -192,11 +278,14 @@ VISIT_STATES = frozenset(
 )
 
 
-def _window_text(start: datetime, end: datetime | None, tz_name: str) -> tuple[str, str]:
-    """("Tuesday, March 3", "9:00 – 11:00 AM") in the site's time zone."""
+def _window_text(start: datetime, end: datetime | None, tz_name: str, language: str = ENGLISH) -> tuple[str, str]:
+    """("Tuesday, March 3", "9:00 – 11:00 AM") in the site's time zone ("martes, 3 de marzo" in Spanish)."""
     zone = zone_or_default(tz_name)
     start = start.astimezone(zone)
-    day = f"{start:%A}, {start:%B} {start.day}"
+    if language == SPANISH:
+        day = f"{_SPANISH_DAY_NAMES[start.weekday()]}, {start.day} de {_SPANISH_MONTH_NAMES[start.month - 1]}"
+    else:
+        day = f"{start:%A}, {start:%B} {start.day}"
 
     def clock(moment: datetime, *, meridiem: bool = True) -> str:
         hour = moment.hour % 12 or 12
@@ -213,14 +302,20 @@ def _window_text(start: datetime, end: datetime | None, tz_name: str) -> tuple[s
 def customer_status(ticket: Ticket) -> dict:
     """The few facts a customer may see about their ticket, in their words."""
     headline, sentence, reached = CUSTOMER_WORDS.get(ticket.state, ("We're working on it", "We'll keep you posted.", 0))
+    language = language_clean(ticket.customer_language)
+    labels = STEP_LABELS
+    if language == SPANISH:
+        headline, sentence = CUSTOMER_WORDS_ES.get(ticket.state, ("Estamos en ello", "Le mantendremos al tanto."))
+        labels = STEP_LABELS_ES
     visit = ticket.state in VISIT_STATES
     window = None
     if visit and ticket.scheduled_start:
-        day, hours = _window_text(ticket.scheduled_start, ticket.scheduled_end, ticket.site.timezone)
+        day, hours = _window_text(ticket.scheduled_start, ticket.scheduled_end, ticket.site.timezone, language)
         window = {"day": day, "hours": hours}
     technician = ticket.assigned_tech.first_name if visit and ticket.assigned_tech_id else ""
-    steps = [Step(label, done=reached >= i, current=reached == i) for i, label in enumerate(STEP_LABELS)]
+    steps = [Step(label, done=reached >= i, current=reached == i) for i, label in enumerate(labels)]
     return {
+        "words": PAGE_WORDS[language],
         "reference": ticket.short_ref,
         "headline": headline,
         "sentence": sentence,

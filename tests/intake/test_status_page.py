@@ -158,3 +158,26 @@ def test_the_page_is_phone_first(client):
     assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in page
     assert "css/public.css" in page
     assert "http://" not in page.split("<body")[0] and "https://" not in page.split("<body")[0]  # no CDN
+
+
+def test_a_customer_who_writes_in_spanish_reads_the_status_page_in_spanish(client):
+    from html import unescape
+
+    ticket = ticket_scheduled(site=SiteFactory(timezone="America/Los_Angeles"), start=START, end=END)
+    ticket.customer_language = "es"
+    ticket.save(update_fields=["customer_language"])
+    page = unescape(client.get(path_of(ticket)).content.decode())
+    assert '<html lang="es">' in page
+    assert "Solicitud de servicio" in page and "Cita agendada" in page
+    assert "martes, 3 de junio" in page and "9:00 – 11:00 AM" in page
+    assert "Recibida" in page and "Agendada" in page
+    assert "¿Preguntas o un cambio de planes?" in page
+    # Nothing of the English page is left.
+    assert "Service request" not in page and "Questions or a change" not in page
+
+
+@pytest.mark.parametrize("state", list(TicketState))
+def test_every_state_has_its_spanish_words(state):
+    from dispatch.intake.views import CUSTOMER_WORDS, CUSTOMER_WORDS_ES
+
+    assert (state in CUSTOMER_WORDS) == (state in CUSTOMER_WORDS_ES)
