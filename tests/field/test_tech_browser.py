@@ -259,7 +259,14 @@ def test_a_post_queued_when_the_session_ended_waits_for_sign_in_and_arrives_once
     page.fill("#id_password", "correct-horse-battery")
     page.click("button[type=submit]")
     page.wait_for_url(f"{base}/tech/jobs/{ticket.id}/")
+    # The badge starts hidden on a fresh page, before the phone has even counted its queue: what
+    # says the note arrived is the note's event on the ticket (waited for, up to 20 s).
+    for _ in range(100):
+        if AuditEvent.objects.filter(ticket=ticket).count() > before:
+            break
+        page.wait_for_timeout(200)
     page.wait_for_function("() => document.querySelector('[data-queue-badge]').hidden", timeout=20000)
+    page.wait_for_timeout(500)  # time for a second delivery, were the queue to send it twice
     tools = list(AuditEvent.objects.filter(ticket=ticket).order_by("seq").values_list("tool_name", flat=True))
     assert tools[before:] == ["closeout.add_evidence"]
 
