@@ -14,9 +14,8 @@ NUDGED_STATES = frozenset({"TRIAGED", "READY_TO_SCHEDULE", "SCHEDULED", "COMPLET
 
 
 def ticket_changed(ticket_id, state: str) -> None:
-    if state not in NUDGED_STATES or not getattr(settings, "DISPATCH_AUTOPILOT_NUDGES", True):
-        return
-    if not getattr(settings, "DISPATCH_AUTOPILOT", True):
+    enabled = getattr(settings, "DISPATCH_AUTOPILOT", True) and getattr(settings, "DISPATCH_AUTOPILOT_NUDGES", True)
+    if state not in NUDGED_STATES or not enabled:
         return
     from django_q.tasks import async_task
 

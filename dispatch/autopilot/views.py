@@ -28,8 +28,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from dispatch.common.admin_base import actor_for_request
 from dispatch.common.errors import DispatchError, invalid_request
-from dispatch.scheduling.board import board_ticket_panel, company_zone, ticket_board_marks
-from dispatch.scheduling.booking import SCHEDULE_BOOK, SCHEDULE_MOVE, appointment_book, appointment_move
+from dispatch.scheduling.board import board_ticket_panel, ticket_board_marks
+from dispatch.scheduling.booking import SCHEDULE_BOOK, SCHEDULE_MOVE, appointment_book, appointment_move, window_text
 from dispatch.scheduling.engine import slots_suggest
 from dispatch.scheduling.selectors import appointments_booked_for_ticket
 from dispatch.scheduling.views import board_access, request_day, request_techs
@@ -137,13 +137,7 @@ def dismiss(request, suggestion_id):
 # --- undo ---------------------------------------------------------------------------------------------
 
 
-def _window_label(start, end, zone) -> str:
-    local, local_end = start.astimezone(zone), end.astimezone(zone)
-    return f"{local:%a %b} {local.day}, {local:%H:%M}–{local_end:%H:%M}"
-
-
 def _undo_context(request, ticket: Ticket, *, refusal: DispatchError | None = None) -> dict:
-    zone = company_zone()
     decision = autopilot_decisions([ticket.pk]).get(ticket.pk)
     booking = appointments_booked_for_ticket(ticket_id=ticket.pk).select_related("technician").first()
     windows = []
@@ -157,7 +151,7 @@ def _undo_context(request, ticket: Ticket, *, refusal: DispatchError | None = No
                 "technician_name": window.technician_name,
                 "start_iso": window.start.isoformat(),
                 "end_iso": window.end.isoformat(),
-                "label": _window_label(window.start, window.end, zone),
+                "label": window_text(window.start, window.end),
                 "reason": window.reason.removeprefix(f"{window.technician_name}: "),
             }
             for window in suggestion.windows
@@ -167,7 +161,7 @@ def _undo_context(request, ticket: Ticket, *, refusal: DispatchError | None = No
         "ticket": ticket,
         "decision": decision,
         "booking": booking,
-        "booking_label": _window_label(booking.start, booking.end, zone) if booking else "",
+        "booking_label": window_text(booking.start, booking.end) if booking else "",
         "windows": windows,
         "moving": ticket.state == TicketState.SCHEDULED,
         "refusal": refusal,

@@ -530,3 +530,19 @@ def test_undo_refuses_a_job_the_autopilot_never_touched(desk, technician):
     assert answer.status_code == 409 and "UNDO_NOT_APPLICABLE" in answer.content.decode()
     ticket.refresh_from_db()
     assert ticket.state == TicketState.READY_TO_SCHEDULE
+
+
+def test_the_desk_endpoints_refuse_what_a_hostile_caller_sends(desk, technician):
+    ticket = ticket_ready_to_schedule(site=SiteFactory(), customer_phone=PHONE)
+    # A GET where a change is a POST, and ids that name nothing.
+    assert desk.get(reverse("autopilot:undo_apply", args=[ticket.pk])).status_code == 405
+    missing = "00000000-0000-0000-0000-000000000000"
+    assert desk.post(reverse("autopilot:suggestion_apply", args=[missing])).status_code == 404
+    assert desk.post("/autopilot/suggestions/not-a-uuid/apply/").status_code == 404
+    # A technician signed in to the desk's endpoints gets nothing done.
+    tech_client = Client()
+    tech_client.force_login(technician.user)
+    answer = tech_client.post(reverse("autopilot:undo_apply", args=[ticket.pk]), {"version": ticket.version})
+    assert answer.status_code in (302, 403)
+    ticket.refresh_from_db()
+    assert ticket.state == TicketState.READY_TO_SCHEDULE
