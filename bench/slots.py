@@ -14,8 +14,8 @@ Not part of `make test`.
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
+import math
 import os
 import random
 import statistics
@@ -243,15 +243,77 @@ def time_suggestions(ticket_ids: list) -> dict:
     }
 
 
-# --- one day booked twice: the engine against first-come-first-served ---------------------------
+# --- one day: the engine, the engine and the day planner, the best plan, first-come-first-served ---
 
 
-def day_travel(rng: random.Random, *, day, technicians: int = 12, jobs: int = 45) -> dict:
-    """Book `jobs` on `day`, in arrival order, by the engine's ranking and by earliest start only."""
+def lower_bound(problem) -> int:
+    """A lower bound on any plan's driving: the linear relaxation of the routes (each job entered
+    and left once, each technician leaving home at most once and coming back as often), with
+    cuts that a set of jobs must be entered from outside it as often as the jobs need routes
+    (no route does more jobs than fit in a shift), added until none is violated."""
+    from ortools.linear_solver import pywraplp
+
+    jobs = [s for s in problem.stops if not s.fixed]
+    homes = problem.techs
+    nodes = [s.point for s in jobs] + [t.home for t in homes]
+    n_jobs = len(jobs)
+    per_route = max(1, max(t.shift_end - t.shift_start for t in homes) // min(s.duration for s in jobs))
+    solver = pywraplp.Solver.CreateSolver("GLOP")
+    x = {}
+    for i in range(len(nodes)):
+        for j in range(len(nodes)):
+            if i != j and not (i >= n_jobs and j >= n_jobs):
+                x[i, j] = solver.NumVar(0, 1, "")
+    for j in range(n_jobs):
+        solver.Add(sum(x[i, j] for i in range(len(nodes)) if (i, j) in x) == 1)
+        solver.Add(sum(x[j, i] for i in range(len(nodes)) if (j, i) in x) == 1)
+    for h in range(n_jobs, len(nodes)):
+        out = sum(x[h, j] for j in range(n_jobs))
+        solver.Add(out <= 1)
+        solver.Add(out == sum(x[j, h] for j in range(n_jobs)))
+    solver.Add(sum(x[h, j] for h in range(n_jobs, len(nodes)) for j in range(n_jobs)) >= -(-n_jobs // per_route))
+    solver.Minimize(sum(problem.travel.minutes(nodes[i], nodes[j]) * var for (i, j), var in x.items()))
+    value = 0.0
+    for _round in range(200):
+        solver.Solve()
+        value = solver.Objective().Value()
+        # Sets of jobs the relaxation serves as a closed loop (or too few routes): cut them.
+        links = {j: set() for j in range(n_jobs)}
+        for (i, j), var in x.items():
+            if i < n_jobs and j < n_jobs and var.solution_value() > 1e-6:
+                links[i].add(j)
+                links[j].add(i)
+        seen, added = set(), 0
+        for root in range(n_jobs):
+            if root in seen:
+                continue
+            group, todo = set(), [root]
+            while todo:
+                node = todo.pop()
+                if node not in group:
+                    group.add(node)
+                    todo.extend(links[node] - group)
+            seen |= group
+            need = -(-len(group) // per_route)
+            entering = sum(x[i, j].solution_value() for (i, j) in x if j in group and i not in group)
+            if entering < need - 1e-6:
+                solver.Add(sum(var for (i, j), var in x.items() if j in group and i not in group) >= need)
+                added += 1
+        if not added:
+            break
+    return math.ceil(value - 1e-6)
+
+
+def day_travel(rng: random.Random, *, day, technicians: int = 12, jobs: int = 45, best_seconds: float = 30.0) -> dict:
+    """Book `jobs` on `day` in arrival order with the engine, re-plan them with the day planner,
+    find the best plan the solver can (no bookings to respect) with a lower bound, and book them
+    once more first-come-first-served (earliest start only, the same hard rules)."""
     from django.contrib.auth import get_user_model
     from django.test.utils import override_settings
 
-    from dispatch.scheduling.engine import slots_suggest, travel_minutes
+    from dispatch.scheduling import routing
+    from dispatch.scheduling.day_planner import day_plan, day_problem_load
+    from dispatch.scheduling.engine import slots_suggest, step_minutes
     from dispatch.scheduling.models import Appointment, Shift
     from dispatch.technicians.models import Region, Technician, TechnicianSkill
     from dispatch.tickets.models import Account, Site, Ticket
@@ -286,62 +348,110 @@ def day_travel(rng: random.Random, *, day, technicians: int = 12, jobs: int = 45
         for n in range(jobs)
         for lat, lng in [point(rng, codes[rng.randrange(len(codes))])]
     )
+    # Booked jobs (SCHEDULED: the day planner may move them), opened the morning of the day so
+    # that no SLA clock, and so no weekday the bench happens to run on, changes the ranking.
+    now = datetime.combine(day, clock(6), LA)
     tickets = Ticket.objects.bulk_create(
         Ticket(
             account=account,
             site=site,
-            state="READY_TO_SCHEDULE",
+            state="SCHEDULED",
             priority="ROUTINE",
             incident_type=DAY_SKILL,
             summary=f"Day job {n}",
         )
         for n, site in enumerate(sites)
     )
+    Ticket.objects.filter(pk__in=[t.pk for t in tickets]).update(created_at=now)
     tickets = list(Ticket.objects.filter(pk__in=[t.pk for t in tickets]).select_related("site").order_by("summary"))
-    homes = {t.pk: (float(t.home_lat), float(t.home_lng)) for t in techs}
-    now = datetime.combine(day, clock(6), LA)
+    tech_ids = [t.pk for t in techs]
+    evening = now - timedelta(hours=12)
 
-    def book_all(weights: dict | None) -> dict:
+    def book_all(weights: dict | None) -> list:
         with override_settings(DISPATCH_SLOT_WEIGHTS=weights or {}):
-            placed, unplaced = [], 0
+            placed = []
             for ticket in tickets:
                 suggestion = slots_suggest(
                     ticket=ticket, horizon_days=1, limit=1, now=now, use_ticket_preferences=False
                 )
-                if not suggestion.windows:
-                    unplaced += 1
-                    continue
-                window = suggestion.windows[0]
-                placed.append(
-                    Appointment.objects.create(
-                        ticket=ticket,
-                        technician_id=window.technician_id,
-                        start=window.start,
-                        end=window.end,
-                        status="CONFIRMED",
-                        created_by="bench-day",
+                if suggestion.windows:
+                    window = suggestion.windows[0]
+                    placed.append(
+                        Appointment.objects.create(
+                            ticket=ticket,
+                            technician_id=window.technician_id,
+                            start=window.start,
+                            end=window.end,
+                            status="CONFIRMED",
+                            created_by="bench-day",
+                        )
                     )
-                )
-        routes: dict = {}
-        for appointment in sorted(placed, key=lambda a: a.start):
-            routes.setdefault(appointment.technician_id, []).append(appointment)
-        total = 0
-        for tech_id, route in routes.items():
-            stops = (
-                [homes[tech_id]]
-                + [(float(a.ticket.site.lat), float(a.ticket.site.lng)) for a in route]
-                + [homes[tech_id]]
-            )
-            total += sum(travel_minutes(a, b) for a, b in itertools.pairwise(stops))
-        Appointment.objects.filter(pk__in=[a.pk for a in placed]).update(
-            status="CANCELLED", cancelled_reason="bench reset"
-        )
-        return {"travel_minutes": total, "placed": len(placed), "unplaced": unplaced, "technicians_used": len(routes)}
+        return placed
 
-    engine = book_all(None)
+    def measured(placed: list) -> dict:
+        problem = day_problem_load(day=day, technician_ids=tech_ids, now=evening).problem
+        plan = routing.current_plan(problem)
+        return {
+            "travel_minutes": plan.travel_minutes,
+            "placed": len(placed),
+            "unplaced": len(tickets) - len(placed),
+            "technicians_used": sum(1 for visits in plan.routes.values() if visits),
+        }
+
+    def cancel(placed: list) -> None:
+        Appointment.objects.filter(pk__in=[a.pk for a in placed]).update(status="CANCELLED", cancelled_reason="reset")
+
+    placed = book_all(None)
+    engine = measured(placed)
+    planned = day_plan(day=day, technician_ids=tech_ids, now=evening)
+    after = {
+        "travel_minutes": planned.travel_after,
+        "moves": len(planned.moves),
+        "technicians_used": sum(1 for row in planned.technicians if row["minutes_after"]),
+        "seconds": round(planned.seconds, 2),
+        "status": planned.status,
+    }
+    cancel(placed)
+
+    # The best plan under the same rules with nothing booked yet: every job anywhere on the grid.
+    loaded = day_problem_load(day=day, technician_ids=tech_ids, now=evening)
+    step = step_minutes()
+    free = routing.DayProblem(
+        loaded.problem.techs,
+        [
+            routing.Stop(
+                ticket.pk,
+                (float(ticket.site.lat), float(ticket.site.lng)),
+                90,
+                frozenset(tech_ids),
+                tuple(range(7 * 60, 17 * 60 - 90 + 1, step)),
+            )
+            for ticket in tickets
+        ],
+        loaded.problem.travel,
+    )
+    started = time.perf_counter()
+    best = routing.routes_solve(free, routing.Limits(seconds=best_seconds, solutions=10**6), from_current=False)
+    best_seconds_used = time.perf_counter() - started
+    bound = lower_bound(free)
+
     earliest_only = {"travel_per_minute": 0, "workload_per_hour": 0, "previous_technician": 0, "skill_level": 0}
-    first_come = book_all(earliest_only)
-    return {"jobs": jobs, "technicians": technicians, "engine": engine, "first_come_first_served": first_come}
+    first_placed = book_all(earliest_only)
+    first_come = measured(first_placed)
+    cancel(first_placed)
+    return {
+        "jobs": jobs,
+        "technicians": technicians,
+        "engine": engine,
+        "engine_and_day_planner": after,
+        "best_plan": {
+            "travel_minutes": best.travel_minutes,
+            "lower_bound_minutes": bound,
+            "technicians_used": sum(1 for visits in best.routes.values() if visits),
+            "seconds": round(best_seconds_used, 1),
+        },
+        "first_come_first_served": first_come,
+    }
 
 
 def main() -> None:
@@ -366,7 +476,7 @@ def main() -> None:
         log(f"built in {time.perf_counter() - started:.1f} s; timing {args.tickets} suggestions")
         result = time_suggestions(built["queued"])
         next_monday = monday + timedelta(days=7)
-        log("booking one day twice: engine and first-come-first-served")
+        log("one day: the engine, the day planner, the best plan, first-come-first-served")
         day = day_travel(rng, day=next_monday + timedelta(days=1))
         from dispatch.scheduling.ranking import weights
 
@@ -381,6 +491,9 @@ def main() -> None:
                     "target_p50_ms": 100,
                     "day_travel": day,
                     "day_travel_engine_minutes": day["engine"]["travel_minutes"],
+                    "day_travel_engine_and_planner_minutes": day["engine_and_day_planner"]["travel_minutes"],
+                    "day_travel_best_minutes": day["best_plan"]["travel_minutes"],
+                    "day_travel_lower_bound_minutes": day["best_plan"]["lower_bound_minutes"],
                     "day_travel_first_come_first_served_minutes": day["first_come_first_served"]["travel_minutes"],
                     "weights": weights(),
                 },

@@ -18,7 +18,7 @@ from dispatch.common.actors import Actor
 from dispatch.intake import services as intake
 from dispatch.messaging import services as messaging
 from dispatch.readmodels import cockpit, job_packet
-from dispatch.scheduling import eta
+from dispatch.scheduling import day_planner, eta
 from dispatch.scheduling import services as scheduling
 from dispatch.scheduling.replies import proposal_reply_apply
 from dispatch.tickets import approvals
@@ -659,6 +659,18 @@ def tech_resume(payload: dict, actor: Actor, ticket_id, request) -> Answer:
 
 # Channels whose replies we send ourselves; on any other the caller relays our replies.
 REPLYABLE_CHANNELS = frozenset({"SMS", "EMAIL"})
+
+
+def schedule_optimize_day(payload: dict, actor: Actor, ticket_id, request) -> Answer:
+    return 200, day_planner.schedule_optimize_day(
+        actor=actor,
+        day=payload.get("day"),
+        apply=bool(payload.get("apply", False)),
+        technician_ids=payload.get("technician_ids"),
+        include_queue=bool(payload.get("include_queue", False)),
+        moves=payload.get("moves"),
+        request=payload,
+    )
 
 
 def intake_submit_message(payload: dict, actor: Actor, ticket_id, request) -> Answer:

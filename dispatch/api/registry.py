@@ -19,7 +19,7 @@ from typing import Any
 from dispatch.closeout import services as closeout
 from dispatch.intake import services as intake
 from dispatch.messaging import services as messaging
-from dispatch.scheduling import eta
+from dispatch.scheduling import day_planner, eta
 from dispatch.scheduling import services as scheduling
 from dispatch.tickets import approvals
 from dispatch.tickets import services as tickets
@@ -546,6 +546,50 @@ TOOLS = TOOLS + (
             "properties": {
                 "horizon_days": {"type": "integer", "minimum": 1, "maximum": 60},
                 "limit": {"type": "integer", "minimum": 1, "maximum": 10},
+            },
+        },
+        response="Object",
+    ),
+    extra(
+        day_planner.SCHEDULE_OPTIMIZE_DAY,
+        handlers.schedule_optimize_day,
+        "Re-plan a whole day's routes (day: YYYY-MM-DD, today or tomorrow; default tomorrow). A dry run by "
+        "default: answers the moves (each booking's new technician and start, with a reason such as 'saves 24 min "
+        "of driving; same window'), the minutes of driving saved per technician and in total, and status "
+        "improved, unchanged or fallback (the solver found nothing better in its time; today's plan stands). "
+        "Every customer keeps the arrival window they were told; dispatched, started, held and soon-starting "
+        "jobs never move. Send apply true with the preview's moves to apply exactly those (all or none: "
+        "PLAN_STALE when a booking changed since), or apply true alone to plan and apply at once. "
+        "technician_ids narrows the day to some technicians; include_queue also fits queued jobs (a new "
+        "booking the customer is told of).",
+        method="POST",
+        route="/schedule/optimize-day",
+        schema={
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "day": {"type": "string", "maxLength": 10},
+                "apply": {"type": "boolean"},
+                "include_queue": {"type": "boolean"},
+                "technician_ids": {"type": "array", "maxItems": 500, "items": {"type": "string", "format": "uuid"}},
+                "moves": {
+                    "type": "array",
+                    "maxItems": 2000,
+                    "items": {
+                        "type": "object",
+                        "required": ["ticket_id", "tech_id", "start"],
+                        "properties": {
+                            "kind": {"type": "string", "enum": ["move", "book"]},
+                            "ticket_id": {"type": "string", "format": "uuid"},
+                            "appointment_id": {"type": ["string", "null"], "format": "uuid"},
+                            "from_tech_id": {"type": ["string", "null"], "format": "uuid"},
+                            "from_start": {"type": ["string", "null"], "format": "date-time"},
+                            "tech_id": {"type": "string", "format": "uuid"},
+                            "start": {"type": "string", "format": "date-time"},
+                            "reason": {"type": "string", "maxLength": 300},
+                        },
+                    },
+                },
             },
         },
         response="Object",

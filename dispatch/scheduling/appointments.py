@@ -7,7 +7,7 @@ technician; on PostgreSQL an exclusion constraint backs that up.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError
@@ -113,6 +113,18 @@ def appointment_save(appointment: Appointment, *, technician: Technician | None 
     return appointment
 
 
+def told_window(appointment: Appointment) -> tuple[datetime, datetime]:
+    """The arrival window the customer was told: the one kept when the day plan moved the job,
+    else from the booked start, DISPATCH_ARRIVAL_WINDOW_MINUTES long (the job's own span when
+    that is set to 0)."""
+    if appointment.promised_start and appointment.promised_end:
+        return appointment.promised_start, appointment.promised_end
+    arrival = engine.arrival_window_minutes()
+    if not arrival:
+        return appointment.start, appointment.end
+    return appointment.start, appointment.start + timedelta(minutes=arrival)
+
+
 def appointment_confirmed(
     *,
     ticket: Ticket,
@@ -122,8 +134,11 @@ def appointment_confirmed(
     technician: Technician | None = None,
     technician_id: Any = None,
     proposal: ScheduleProposal | None = None,
+    promised: tuple[datetime, datetime] | None = None,
 ) -> Appointment:
-    """Book a CONFIRMED window for the ticket through appointment_save (and its double-booking guard)."""
+    """Book a CONFIRMED window for the ticket through appointment_save (and its double-booking guard).
+
+    `promised`: the window the customer was told, when it is not start–end (a re-planned job)."""
     appointment = Appointment(
         ticket=ticket,
         technician=technician,
@@ -132,6 +147,8 @@ def appointment_confirmed(
         status=AppointmentStatus.CONFIRMED,
         proposal=proposal,
         created_by=actor.actor_id,
+        promised_start=promised[0] if promised else None,
+        promised_end=promised[1] if promised else None,
     )
     if technician is None:
         appointment.technician_id = technician_id

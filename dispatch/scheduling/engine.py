@@ -42,6 +42,7 @@ from dispatch.tickets.models import Priority, Site, Ticket
 
 from . import ranking
 from .models import BOOKED_STATUSES, DEFAULT_WORK_TIMEZONE, Appointment, AppointmentStatus, Shift, TimeOff
+from .routing import TravelModel
 from .selectors import RELEASED_TICKET_STATES
 
 UTC = UTC
@@ -74,32 +75,13 @@ def arrival_window_minutes() -> int:
     return max(0, int(getattr(settings, "DISPATCH_ARRIVAL_WINDOW_MINUTES", 120)))
 
 
-@dataclass(frozen=True)
-class TravelModel:
-    """Straight-line distance × road factor ÷ average speed; a fixed guess when a point is unknown."""
-
-    road_factor: float
-    speed_kmh: float
-    unknown_minutes: int
-
-    @classmethod
-    def from_settings(cls) -> TravelModel:
-        return cls(
-            road_factor=float(getattr(settings, "DISPATCH_TRAVEL_ROAD_FACTOR", 1.3)),
-            speed_kmh=float(getattr(settings, "DISPATCH_TRAVEL_SPEED_KMH", 40)) or 40.0,
-            unknown_minutes=int(getattr(settings, "DISPATCH_TRAVEL_UNKNOWN_MINUTES", 30)),
-        )
-
-    def minutes(self, a: tuple[float, float] | None, b: tuple[float, float] | None) -> int:
-        """Driving minutes from a to b, rounded up."""
-        if a is None or b is None:
-            return self.unknown_minutes
-        if a == b:
-            return 0
-        lat1, lng1, lat2, lng2 = map(math.radians, (a[0], a[1], b[0], b[1]))
-        h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lng2 - lng1) / 2) ** 2
-        km = 2 * 6371.0088 * math.asin(min(1.0, math.sqrt(h)))
-        return math.ceil(km * self.road_factor / self.speed_kmh * 60 - 1e-9)
+def travel_model() -> TravelModel:
+    """The travel model as configured: DISPATCH_TRAVEL_ROAD_FACTOR, _SPEED_KMH, _UNKNOWN_MINUTES."""
+    return TravelModel(
+        road_factor=float(getattr(settings, "DISPATCH_TRAVEL_ROAD_FACTOR", 1.3)),
+        speed_kmh=float(getattr(settings, "DISPATCH_TRAVEL_SPEED_KMH", 40)) or 40.0,
+        unknown_minutes=int(getattr(settings, "DISPATCH_TRAVEL_UNKNOWN_MINUTES", 30)),
+    )
 
 
 def travel_minutes(a: tuple[float, float] | None, b: tuple[float, float] | None) -> int:
@@ -107,7 +89,7 @@ def travel_minutes(a: tuple[float, float] | None, b: tuple[float, float] | None)
     DISPATCH_TRAVEL_SPEED_KMH, rounded up. When either point is unknown,
     DISPATCH_TRAVEL_UNKNOWN_MINUTES is assumed rather than zero, so a site without coordinates
     is not treated as next door."""
-    return TravelModel.from_settings().minutes(a, b)
+    return travel_model().minutes(a, b)
 
 
 def job_minutes(incident_type: str) -> int:
@@ -123,7 +105,7 @@ def sla_due(ticket: Ticket) -> datetime | None:
     return opened + due if opened and due else None
 
 
-def _zone(name: str | None, fallback: str = DEFAULT_WORK_TIMEZONE) -> ZoneInfo:
+def zone_named(name: str | None, fallback: str = DEFAULT_WORK_TIMEZONE) -> ZoneInfo:
     for candidate in (name, fallback, settings.TIME_ZONE):
         try:
             return ZoneInfo(candidate)
@@ -132,7 +114,7 @@ def _zone(name: str | None, fallback: str = DEFAULT_WORK_TIMEZONE) -> ZoneInfo:
     return ZoneInfo("UTC")
 
 
-def _point(lat: Any, lng: Any) -> tuple[float, float] | None:
+def point_of(lat: Any, lng: Any) -> tuple[float, float] | None:
     if lat is None or lng is None:
         return None
     return float(lat), float(lng)
@@ -370,8 +352,8 @@ def _job_context(ticket: Ticket) -> _Job:
     return _Job(
         ticket=ticket,
         site=site,
-        point=_point(site.lat, site.lng),
-        zone=_zone(site.timezone),
+        point=point_of(site.lat, site.lng),
+        zone=zone_named(site.timezone),
         region=(site.service_region or "").strip().upper(),
         incident_type=(ticket.incident_type or "").strip().upper(),
         minutes=job_minutes(ticket.incident_type),
@@ -431,15 +413,22 @@ def _shifts_load(techs: dict[uuid.UUID, _Tech]) -> None:
 
 
 def _shift_intervals(tech: _Tech, low: datetime, high: datetime) -> list[tuple[datetime, datetime, str]]:
-    """The technician's shifts as UTC intervals overlapping [low, high), touching ones merged."""
-    if not tech.shifts:
+    return shift_intervals(tech.shifts, low, high)
+
+
+def shift_intervals(
+    shifts: list[tuple[int, time, time, str]], low: datetime, high: datetime
+) -> list[tuple[datetime, datetime, str]]:
+    """Weekly shifts (weekday, start, end, timezone) as UTC intervals overlapping [low, high),
+    touching ones merged."""
+    if not shifts:
         return []
     intervals = []
     by_zone: dict[str, list[tuple[int, time, time]]] = defaultdict(list)
-    for weekday, start, end, zone in tech.shifts:
+    for weekday, start, end, zone in shifts:
         by_zone[zone].append((weekday, start, end))
     for zone_name, shifts in by_zone.items():
-        zone = _zone(zone_name)
+        zone = zone_named(zone_name)
         day = low.astimezone(zone).date() - timedelta(days=1)
         last = high.astimezone(zone).date()
         while day <= last:
@@ -477,7 +466,7 @@ def _day(moment: datetime, zone: ZoneInfo) -> str:
 
 def moment_text(moment: datetime, timezone_name: str) -> str:
     """'Tue Nov 24 07:00' in the named timezone (the site's, for a customer's job)."""
-    zone = _zone(timezone_name)
+    zone = zone_named(timezone_name)
     return f"{_day(moment, zone)} {_hm(moment, zone)}"
 
 
@@ -499,7 +488,7 @@ def _plural(count: int, word: str) -> str:
 # --- the search --------------------------------------------------------------------------------
 
 
-def _ceil_step(moment: datetime, step: int) -> datetime:
+def ceil_step(moment: datetime, step: int) -> datetime:
     epoch = int(moment.timestamp())
     size = step * 60
     rounded = -(-epoch // size) * size
@@ -585,7 +574,7 @@ def _pool_load(job: _Job, *, technician_ids: Iterable[uuid.UUID] | None, now: da
     for tech_id, level, name, lat, lng in rows:
         level = level if job.incident_type else None
         if tech_id not in techs or (level or 0) > (techs[tech_id].level or 0):
-            techs[tech_id] = _Tech(tech_id, name, _point(lat, lng), level)
+            techs[tech_id] = _Tech(tech_id, name, point_of(lat, lng), level)
     skilled = len(techs)
     if job.region and techs:
         through = Technician.regions.through
@@ -688,7 +677,7 @@ def _gap_starts(
         ]
     starts = []
     for range_low, range_high in ranges:
-        first = _ceil_step(range_low, step)
+        first = ceil_step(range_low, step)
         # The earliest start, and later ones an arrival window apart, so the customer
         # can be offered several times of one day rather than the same hour on three days.
         starts.extend(
@@ -716,7 +705,7 @@ def _candidates_find(
     duration = timedelta(minutes=job.minutes)
     arrival = timedelta(minutes=arrival_window_minutes())
     step = step_minutes()
-    drive = TravelModel.from_settings().minutes
+    drive = travel_model().minutes
     spread = timedelta(minutes=max(step, arrival_window_minutes() or job.minutes))
     scoring = _Scoring(
         weight=weight,
@@ -753,7 +742,7 @@ def _candidates_find(
         elif lower_bound > threshold:
             pruned = True
             break
-        zone = _zone(zone_name)
+        zone = zone_named(zone_name)
         if tech.id not in booked_by_day:
             booked_by_day[tech.id] = _booked_minutes_by_day(tech, zone)
         added_any = False
@@ -1045,7 +1034,7 @@ def _techs_load(
         )
     else:
         rows = [(t.pk, t.display_name, t.home_lat, t.home_lng, t.is_active) for t in technicians]
-    techs = {pk: _Tech(pk, name, _point(lat, lng), None, active=active) for pk, name, lat, lng, active in rows}
+    techs = {pk: _Tech(pk, name, point_of(lat, lng), None, active=active) for pk, name, lat, lng, active in rows}
     if not techs:
         return techs
     if job.incident_type:

@@ -50,6 +50,12 @@ class Appointment(models.Model):
     proposal = models.ForeignKey(
         "ScheduleProposal", on_delete=models.PROTECT, null=True, blank=True, related_name="appointments"
     )
+    # The arrival window the customer was told, kept when the day plan moved the job inside it
+    # (the technician now arrives later within it, or another technician comes): what reminders
+    # keep saying and what no later plan may leave. Empty: the window follows from `start`
+    # (appointments.told_window).
+    promised_start = models.DateTimeField(null=True, blank=True)
+    promised_end = models.DateTimeField(null=True, blank=True)
     created_by = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

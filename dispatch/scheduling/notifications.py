@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -27,6 +27,8 @@ from dispatch.common.languages import ENGLISH, SPANISH, language_clean
 from dispatch.messaging.services import outbox_enqueue
 from dispatch.tickets.models import Site, Ticket
 
+from .appointments import told_window
+from .engine import arrival_window_minutes
 from .models import Appointment, CustomerNotice, Departure, ScheduleProposal
 
 log = logging.getLogger(__name__)
@@ -94,11 +96,14 @@ def moment_phrase(moment: datetime, zone: ZoneInfo, *, now: datetime | None = No
 
 
 def options_phrase(options: Iterable[Mapping[str, Any]], zone: ZoneInfo, *, language: str = ENGLISH) -> str:
-    """The proposal's windows numbered as the customer answers them: "1) Tue Mar 3, 9-11 AM; 2) ..."."""
+    """The proposal's arrival windows numbered as the customer answers them: "1) Tue Mar 3, 9-11 AM; 2) ..."."""
     parts = []
+    arrival = timedelta(minutes=arrival_window_minutes())
     for number, option in enumerate(options, start=1):
         start, end = parse_datetime(option["start"]), parse_datetime(option["end"])
-        parts.append(f"{number}) {window_phrase(start, end, zone, language=language)}")
+        # The customer chooses when the technician arrives (the job's own span when arrival
+        # windows are switched off), the same window the booking's confirmation then states.
+        parts.append(f"{number}) {window_phrase(start, start + arrival if arrival else end, zone, language=language)}")
     return "; ".join(parts)
 
 
@@ -177,6 +182,10 @@ def customer_notify(
 # --- Occasions --------------------------------------------------------------------------------------
 
 
+def reminder_occasion(appointment: Appointment) -> str:
+    return f"{appointment.ticket_id}@{told_window(appointment)[0].isoformat()}"
+
+
 def _booking_occasion(appointment: Appointment) -> str:
     # A moved appointment is a new occasion: the customer hears about the new time.
     return f"{appointment.id}@{appointment.start.isoformat()}"
@@ -207,8 +216,8 @@ def proposal_reminder_notify(*, ticket: Ticket, proposal: ScheduleProposal) -> d
 
 
 def booking_notify(*, ticket: Ticket, appointment: Appointment, prefer_channel: str | None = None) -> dict[str, Any]:
-    """Confirm the booked window to the customer (once per appointment and start time)."""
-    window = window_phrase(appointment.start, appointment.end, site_zone(ticket.site), language=_language(ticket))
+    """Confirm the booked arrival window to the customer (once per appointment and start time)."""
+    window = window_phrase(*told_window(appointment), site_zone(ticket.site), language=_language(ticket))
     return customer_notify(
         ticket=ticket,
         kind=Kind.BOOKING,
@@ -220,12 +229,13 @@ def booking_notify(*, ticket: Ticket, appointment: Appointment, prefer_channel: 
 
 
 def appointment_reminder_notify(*, ticket: Ticket, appointment: Appointment) -> dict[str, Any]:
-    """Remind the customer of tomorrow's visit (once per appointment and start time)."""
-    window = window_phrase(appointment.start, appointment.end, site_zone(ticket.site), language=_language(ticket))
+    """Remind the customer of tomorrow's visit: the arrival window they were told, which a day plan
+    never changes (once per ticket and window: a re-planned job is not reminded twice)."""
+    window = window_phrase(*told_window(appointment), site_zone(ticket.site), language=_language(ticket))
     return customer_notify(
         ticket=ticket,
         kind=Kind.REMINDER,
-        occasion=_booking_occasion(appointment),
+        occasion=reminder_occasion(appointment),
         template="reminder",
         context={"window": f"{_WORDS[_language(ticket)]['tomorrow']}, {window}"},
     )

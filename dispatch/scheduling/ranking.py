@@ -21,8 +21,10 @@ DEFAULT_WEIGHTS: dict[str, Any] = {
     # Points lost per minute of driving the job adds to the technician's day.
     "travel_per_minute": 1.0,
     # Points lost per hour the technician is already booked (that day for a window; their open
-    # jobs for a recommendation, each counted as a typical job's length). Spreads the work.
-    "workload_per_hour": 1.0,
+    # jobs for a recommendation, each counted as a typical job's length). Off by default: spreading
+    # work for its own sake sends a second technician across town where the one already working
+    # nearby could go (on the bench's day, 1.0 cost 39 more minutes of driving than 0).
+    "workload_per_hour": 0.0,
     # Points gained by the technician who last worked at the site (knows the door and the people).
     "previous_technician": 15.0,
     # Points gained per skill level (1-5).

@@ -60,6 +60,7 @@ from .notifications import (
     moment_phrase,
     proposal_reminder_notify,
     question_reminder_notify,
+    reminder_occasion,
     site_zone,
 )
 from .proposals import schedule_hold
@@ -479,8 +480,9 @@ def _reminder_due(appointment: Appointment, now: datetime) -> bool:
         return False
     if local_now.hour < int(getattr(settings, "DISPATCH_REMINDER_HOUR", DEFAULTS["DISPATCH_REMINDER_HOUR"])):
         return False
-    # Booked today: the confirmation the customer just got says the same thing.
-    return appointment.created_at.astimezone(zone).date() != local_now.date()
+    # Booked today: the confirmation the customer just got says the same thing. A job the day
+    # plan moved today was booked earlier (it keeps the window the customer was told).
+    return appointment.promised_start is not None or appointment.created_at.astimezone(zone).date() != local_now.date()
 
 
 def appointment_reminders_send(*, now: datetime | None = None) -> int:
@@ -497,10 +499,10 @@ def appointment_reminders_send(*, now: datetime | None = None) -> int:
     )
     sent = set(
         CustomerNotice.objects.filter(
-            kind=CustomerNotice.Kind.REMINDER, occasion__in=[f"{a.id}@{a.start.isoformat()}" for a in appointments]
+            kind=CustomerNotice.Kind.REMINDER, occasion__in=[reminder_occasion(a) for a in appointments]
         ).values_list("occasion", flat=True)
     )
-    pending = [a for a in appointments if f"{a.id}@{a.start.isoformat()}" not in sent and _reminder_due(a, now)]
+    pending = [a for a in appointments if reminder_occasion(a) not in sent and _reminder_due(a, now)]
     actor = system_actor("wakeup-reminder")
 
     def remind(appointment: Appointment) -> bool:

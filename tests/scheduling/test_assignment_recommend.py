@@ -40,7 +40,9 @@ def _window(start, end):
     return {"start": start.isoformat(), "end": end.isoformat()}
 
 
-def test_candidates_are_ranked_by_skill_region_availability_and_load(dispatcher):
+def test_candidates_are_ranked_by_skill_region_availability_and_load(dispatcher, settings):
+    # A company that weighs workload (off by default) sees each open job count against a technician.
+    settings.DISPATCH_SLOT_WEIGHTS = {"workload_per_hour": 1.0}
     start, end = window_at(days=3, hour=9)
     dana = _tech("Dana Reyes", level=3)
     eli = _tech("Eli Park", level=5)
