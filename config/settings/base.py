@@ -353,6 +353,15 @@ DISPATCH_AUTOPILOT_DEFAULT_LEVEL = int(os.environ.get("DISPATCH_AUTOPILOT_DEFAUL
 DISPATCH_AUTOPILOT_DISPATCH_LEAD_MINUTES = int(os.environ.get("DISPATCH_AUTOPILOT_DISPATCH_LEAD_MINUTES", "60"))
 # The first window offered to a customer starts at least this far ahead (half for an urgent job).
 DISPATCH_AUTOPILOT_PROPOSAL_LEAD_MINUTES = int(os.environ.get("DISPATCH_AUTOPILOT_PROPOSAL_LEAD_MINUTES", "90"))
+# The evening step: from this hour (company time) tomorrow's routes are re-planned once
+# (dispatch.autopilot.evening), before the customers' reminders at DISPATCH_REMINDER_HOUR.
+DISPATCH_AUTOPILOT_EVENING_PLAN = os.environ.get("DISPATCH_AUTOPILOT_EVENING_PLAN", "1") == "1"
+DISPATCH_AUTOPILOT_PLAN_HOUR = int(os.environ.get("DISPATCH_AUTOPILOT_PLAN_HOUR", "16"))
+# The day planner (scheduling.day_planner): the solver's time bound and step count (the count makes
+# a plan repeatable; the clock bounds a large day), and how soon a job may no longer move.
+DISPATCH_PLAN_SECONDS = float(os.environ.get("DISPATCH_PLAN_SECONDS", "5"))
+DISPATCH_PLAN_SOLUTIONS = int(os.environ.get("DISPATCH_PLAN_SOLUTIONS", "1000"))
+DISPATCH_PLAN_FREEZE_MINUTES = int(os.environ.get("DISPATCH_PLAN_FREEZE_MINUTES", "120"))
 DISPATCH_EMAIL_MESSAGE_ID_DOMAIN = os.environ.get("DISPATCH_EMAIL_MESSAGE_ID_DOMAIN", "")
 # Inbound email webhooks are refused while this is empty.
 MAILGUN_SIGNING_KEY = os.environ.get("MAILGUN_SIGNING_KEY", "")

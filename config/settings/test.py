@@ -18,3 +18,5 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
 # The queue runs synchronously here: the autopilot would act inside every other test's changes.
 # Its own tests run it by hand (autopilot_pass) or turn the nudges back on.
 DISPATCH_AUTOPILOT_NUDGES = False
+# The evening re-plan runs in the tests that ask for it, not in every pass a test makes after 16:00.
+DISPATCH_AUTOPILOT_EVENING_PLAN = False

@@ -22,7 +22,7 @@ from dispatch.tickets.models import Priority, Ticket
 
 from .flags import SUGGESTED_STATES, UNDO_STATES, autopilot_marks, suggestion_marks
 from .ladder import default_level
-from .models import LEVELS, AutonomyLevel, Suggestion
+from .models import LEVELS, AutonomyLevel, EveningPlan, Suggestion
 from .selectors import autopilot_decisions, today_numbers
 from .suggestions import SUGGESTION_APPLY, suggestion_apply, suggestion_dismiss
 
@@ -254,3 +254,14 @@ def autopilot_ticket_panel(request: HttpRequest, ticket: Ticket) -> dict | None:
 
 
 ticket_panels_register(TicketPanel("autopilot", "autopilot/_ticket_panel.html", autopilot_ticket_panel))
+
+
+@admin.register(EveningPlan)
+class EveningPlanAdmin(ReadOnlyModelAdmin):
+    """Each evening's re-plan of the next day: what it saved and how many bookings it moved (each
+    move is also on its ticket's timeline as schedule.optimize_day)."""
+
+    list_display = ("day", "status", "minutes_saved", "moves", "message", "created_at")
+    list_filter = ("status",)
+    ordering = ("-day",)
+    fields = ("day", "status", "minutes_saved", "moves", "message", "created_at")

@@ -87,3 +87,23 @@ class Suggestion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} ({self.get_status_display()})"
+
+
+class EveningPlan(models.Model):
+    """The autopilot's re-plan of one day, made the evening before (one row per day: two workers
+    never plan the same day twice)."""
+
+    day = models.DateField(unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # improved (moves applied), unchanged, fallback (the solver found nothing), refused (a move
+    # was refused as the plan was applied: nothing changed), or error.
+    status = models.CharField(max_length=16, blank=True)
+    minutes_saved = models.IntegerField(default=0)
+    moves = models.PositiveIntegerField(default=0)
+    message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-day"]
+
+    def __str__(self) -> str:
+        return f"{self.day}: {self.status or 'planning'}"

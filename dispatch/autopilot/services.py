@@ -19,6 +19,8 @@ What it does, by state:
   COMPLETED_PENDING_VERIFICATION  automatic QA (level 3): qa.verify PASS when every check holds,
                      a QA hand-over naming what failed otherwise.
   VERIFIED           drafts the invoice for finance (level 3).
+Once an evening it also re-plans tomorrow's routes (evening.py), moving only the bookings of
+jobs at level 1 or above.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ from dispatch.tickets.models import Priority, Ticket
 from dispatch.tickets.states import TicketState
 
 from . import models
+from .evening import evening_plan_run
 from .handover import Handover, handover_reasons
 from .ladder import Ladder, paused
 from .qa import qa_findings
@@ -464,6 +467,9 @@ def autopilot_pass(
         if decision is not None:
             decisions.append(decision)
     decisions += _unanswered_hand_over(now, ticket_ids=ticket_ids, limit=limit)
+    if ticket_ids is None:
+        # Once an evening: tomorrow's routes re-planned (evening.py).
+        evening_plan_run(now=now)
     unacknowledged = Ticket.objects.filter(
         state=TicketState.DISPATCHED,
         escalations__kind=EscalationKind.UNACKNOWLEDGED_DISPATCH,

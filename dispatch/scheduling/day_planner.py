@@ -21,6 +21,7 @@ import logging
 import time as timer
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -124,6 +125,7 @@ def day_problem_load(
     technician_ids: list | None = None,
     include_queue: bool = False,
     now: datetime | None = None,
+    may_move: Callable[[Ticket], bool] | None = None,
 ) -> LoadedDay:
     """The day as a routing problem: active technicians on shift, their bookings and time off,
     and (with `include_queue`) queued jobs that could still be booked that day. A fixed number
@@ -241,6 +243,7 @@ def day_problem_load(
             and appointment.end <= day_end
             and minutes(appointment.start) >= tech.shift_start
             and minutes(appointment.end) <= tech.shift_end
+            and (may_move is None or may_move(ticket))
         )
         if not movable:
             fixed_stop(f"job:{appointment.id}", tech.key, point, appointment.start, appointment.end, ticket.short_ref)
@@ -434,10 +437,14 @@ def day_plan(
     include_queue: bool = False,
     seconds: float | None = None,
     now: datetime | None = None,
+    may_move: Callable[[Ticket], bool] | None = None,
 ) -> DayPlan:
-    """The cheaper day the solver finds, as moves against today's plan (nothing is changed)."""
+    """The cheaper day the solver finds, as moves against today's plan (nothing is changed).
+    `may_move` keeps a booking in place unless it says yes (the autopilot's ladder and pauses)."""
     started = timer.perf_counter()
-    loaded = day_problem_load(day=day, technician_ids=technician_ids, include_queue=include_queue, now=now)
+    loaded = day_problem_load(
+        day=day, technician_ids=technician_ids, include_queue=include_queue, now=now, may_move=may_move
+    )
     problem = loaded.problem
     current = routing.current_plan(problem)
     try:

@@ -1,0 +1,69 @@
+"""The autopilot's evening step: re-plan tomorrow's routes once, within the autonomy ladder.
+
+From DISPATCH_AUTOPILOT_PLAN_HOUR (company time; before the customers' reminders go out at
+DISPATCH_REMINDER_HOUR), the every-minute pass plans tomorrow with the day planner and applies
+the plan. A booking moves only where the autopilot may book (its rung is at least 1 - propose
+and book) and no pause covers it; every other booking stays where it is and the plan is made
+around it. One row per day (`EveningPlan`) keeps two workers from planning the same day.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from dispatch.common.errors import DispatchError
+from dispatch.scheduling.day_planner import company_zone, day_plan, day_plan_apply
+from dispatch.tickets.models import Ticket
+
+from . import models
+from .ladder import Ladder, paused
+
+log = logging.getLogger(__name__)
+
+
+def plan_hour() -> int:
+    return int(getattr(settings, "DISPATCH_AUTOPILOT_PLAN_HOUR", 16))
+
+
+def evening_plan_run(*, now: datetime | None = None, actor=None) -> models.EveningPlan | None:
+    """Plan and apply tomorrow, once, when it is time; the day's record, or None when not yet due."""
+    from .services import autopilot_actor
+
+    if not getattr(settings, "DISPATCH_AUTOPILOT_EVENING_PLAN", True):
+        return None
+    now = now or timezone.now()
+    local = now.astimezone(company_zone())
+    if local.hour < plan_hour():
+        return None
+    day = local.date() + timedelta(days=1)
+    try:
+        with transaction.atomic():
+            record = models.EveningPlan.objects.create(day=day)
+    except IntegrityError:
+        return None  # planned already (or being planned by another worker)
+    ladder = Ladder.read()
+
+    def may_move(ticket: Ticket) -> bool:
+        level = ladder.level(ticket.incident_type, ticket.priority)
+        return level >= models.PROPOSE_AND_BOOK and paused(ticket) is None
+
+    try:
+        plan = day_plan(day=day, now=now, may_move=may_move)
+        record.status, record.message = plan.status, plan.message
+        if plan.moves:
+            day_plan_apply(actor=actor or autopilot_actor(), moves=[m.as_json() for m in plan.moves])
+            record.minutes_saved, record.moves = plan.saved, len(plan.moves)
+    except DispatchError as error:
+        # A booking changed while the plan was being made: nothing was applied; tomorrow's plan
+        # stands as it is and the reason is kept.
+        record.status, record.message = "refused", error.message
+    except Exception:
+        log.exception("The evening plan of %s failed", day)
+        record.status, record.message = "error", "The evening plan failed; tomorrow's plan stands."
+    record.save(update_fields=["status", "message", "minutes_saved", "moves"])
+    return record
