@@ -746,7 +746,18 @@ def day_plan_apply(*, actor: Actor, moves: Any, request: dict | None = None) -> 
             outcome = appointment_book(
                 actor=actor, ticket_id=move.ticket_id, technician_id=move.tech_id, start=move.start, end=end
             )
-            applied.append({"kind": "book", "ticket_id": str(move.ticket_id), **outcome.result, "reason": move.reason})
+            applied.append(
+                {
+                    "kind": "book",
+                    "ticket_id": str(move.ticket_id),
+                    "ticket_ref": outcome.ticket.short_ref,
+                    "appointment_id": outcome.result["appointment_id"],
+                    "tech_id": outcome.result["tech_id"],
+                    "tech_name": outcome.result["technician_name"],
+                    "window_text": outcome.result["window_text"],
+                    "reason": move.reason,
+                }
+            )
     return {"applied": len(applied), "changes": applied}
 
 

@@ -12,4 +12,6 @@ urlpatterns = [
     path("tickets/<uuid:ticket_id>/", views.ticket_panel, name="ticket"),
     path("book/", views.book, name="book"),
     path("move/", views.move, name="move"),
+    path("optimize/", views.optimize, name="optimize"),
+    path("optimize/apply/", views.optimize_apply, name="optimize_apply"),
 ]

@@ -10,6 +10,7 @@ The jobs on the lanes and in the panel also carry the flags other phases keep ab
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from functools import wraps
 
@@ -32,6 +33,8 @@ from dispatch.common.roles import Role, role_of_user
 
 from .board import board_day, board_marks, board_ticket_panel, board_version, company_today, ticket_board_marks
 from .booking import SCHEDULE_BOOK, SCHEDULE_MOVE, appointment_book, appointment_move
+from .day_planner import SCHEDULE_OPTIMIZE_DAY, day_plan, day_plan_apply
+from .inputs import role_check
 
 BOARD_ROLES = frozenset({Role.DISPATCHER, Role.ADMIN})
 # The version of the live part the page shows, sent with each poll and answered with each refresh.
@@ -197,3 +200,47 @@ def move(request):
             "appointment_id": result["appointment_id"],
         }
     )
+
+
+def _plan_panel(request, **context):
+    context = {"day": request_day(request), "techs": request_techs(request), **context}
+    return render(request, "scheduling/_day_plan.html", context, status=context.pop("status", 200))
+
+
+@require_POST
+@board_access
+def optimize(request):
+    """Optimize day: the day planner's proposal for the day on the board (its technicians, when
+    filtered), shown in the side panel; nothing changes until the dispatcher applies it."""
+    day = request_day(request)
+    try:
+        role_check(SCHEDULE_OPTIMIZE_DAY, actor_for_request(request, SCHEDULE_OPTIMIZE_DAY))
+        if day < company_today():
+            raise invalid_request("A day in the past cannot be planned.", field="day")
+        plan = day_plan(
+            day=day, technician_ids=request_techs(request) or None, include_queue=request.POST.get("queue") == "1"
+        )
+    except DispatchError as error:
+        return _plan_panel(request, error=error, status=error.status)
+    return _plan_panel(
+        request,
+        plan=plan,
+        moves_json=json.dumps([move.as_json() for move in plan.moves]),
+        include_queue=request.POST.get("queue") == "1",
+    )
+
+
+@require_POST
+@board_access
+def optimize_apply(request):
+    """Apply the proposal the dispatcher saw, exactly: all of its moves, or none."""
+    try:
+        moves = json.loads(request.POST.get("moves") or "null")
+    except ValueError:
+        moves = None
+    try:
+        result = day_plan_apply(actor=actor_for_request(request, SCHEDULE_OPTIMIZE_DAY), moves=moves)
+    except DispatchError as error:
+        return _plan_panel(request, error=error, status=error.status)
+    saved = request.POST.get("saved", "")
+    return _refreshed(_plan_panel(request, applied=result, saved=saved if saved.isdigit() else ""))

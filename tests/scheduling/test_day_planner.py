@@ -307,3 +307,22 @@ def test_an_agent_developer_previews_then_applies_the_day_through_the_toolset(cl
     assert AuditEvent.objects.filter(tool_name="schedule.optimize_day").count() == 4
     # A body of the wrong shape is refused by the schema before anything runs.
     assert _api(client, "dispatcher", {"day": day, "apply": "yes"}).status_code == 400
+
+
+def test_the_board_offers_optimize_day_only_to_the_desk_and_only_for_days_ahead(client, crossed):
+    from django.urls import reverse
+
+    from tests.factories import UserFactory
+
+    client.force_login(UserFactory(username="tomas", role="technician"))
+    assert client.post(reverse("board:optimize"), {"day": tomorrow().isoformat()}).status_code == 403
+    client.force_login(UserFactory(username="riley", role="dispatcher"))
+    page = client.get(reverse("board:day"), {"day": tomorrow().isoformat()})
+    assert b"Optimize day" in page.content
+    yesterday = (tomorrow() - timedelta(days=2)).isoformat()
+    assert b"Optimize day" not in client.get(reverse("board:day"), {"day": yesterday}).content
+    refused = client.post(reverse("board:optimize"), {"day": yesterday})
+    assert refused.status_code == 400 and b"cannot be planned" in refused.content
+    garbled = client.post(reverse("board:optimize_apply"), {"day": tomorrow().isoformat(), "moves": "{not json"})
+    assert garbled.status_code == 400 and b"INVALID_REQUEST" in garbled.content
+    assert AuditEvent.objects.filter(tool_name="schedule.optimize_day").count() == 0
