@@ -25,6 +25,7 @@ from dispatch.common.parsing import zone_or_default
 from dispatch.common.throttle import FixedWindow, WindowCount
 from dispatch.intake.services import message_receive
 from dispatch.intake.status_links import status_link, status_token, status_token_verify
+from dispatch.tickets import catalog
 from dispatch.tickets.models import Ticket
 from dispatch.tickets.states import TicketState
 
@@ -310,7 +311,9 @@ def customer_status(ticket: Ticket) -> dict:
     visit = ticket.state in VISIT_STATES
     window = None
     if visit and ticket.scheduled_start:
-        day, hours = _window_text(ticket.scheduled_start, ticket.scheduled_end, ticket.site.timezone, language)
+        # The arrival window the customer was told (a day plan may have moved the job inside it).
+        start, end = catalog.ticket_told_window(ticket.pk) or (ticket.scheduled_start, ticket.scheduled_end)
+        day, hours = _window_text(start, end, ticket.site.timezone, language)
         window = {"day": day, "hours": hours}
     technician = ticket.assigned_tech.first_name if visit and ticket.assigned_tech_id else ""
     steps = [Step(label, done=reached >= i, current=reached == i) for i, label in enumerate(labels)]

@@ -125,6 +125,17 @@ def told_window(appointment: Appointment) -> tuple[datetime, datetime]:
     return appointment.start, appointment.start + timedelta(minutes=arrival)
 
 
+def ticket_told_window(ticket_id: Any) -> tuple[datetime, datetime] | None:
+    """The told window of the ticket's booked visit (catalog.ticket_told_window), or None."""
+    booked = (
+        Appointment.objects.filter(ticket_id=ticket_id, status__in=BOOKED_STATUSES)
+        .only("start", "end", "promised_start", "promised_end")
+        .order_by("-start")
+        .first()
+    )
+    return told_window(booked) if booked else None
+
+
 def appointment_confirmed(
     *,
     ticket: Ticket,

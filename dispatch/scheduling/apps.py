@@ -10,4 +10,10 @@ class SchedulingConfig(AppConfig):
     def ready(self) -> None:
         # The wake-ups' commands (reminders, escalations) run in the worker; the web process needs
         # them known too, for the audit list's tool filter (tickets.commands.tool_names).
+        from dispatch.tickets import catalog
+
         from . import wakeups  # noqa: F401
+        from .appointments import ticket_told_window
+
+        # The status page (intake) says the arrival window the customer was told.
+        catalog.reader_register("ticket_told_window", ticket_told_window)

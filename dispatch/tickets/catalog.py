@@ -55,6 +55,12 @@ def ticket_time_preference(ticket_id: Any) -> tuple[Any, datetime | None] | None
     return _reader("ticket_time_preference")(ticket_id)
 
 
+def ticket_told_window(ticket_id: Any) -> tuple[datetime, datetime] | None:
+    """The arrival window the customer was told for the ticket's booked visit (scheduling keeps
+    it: the day plan may move the job inside it), or None when nothing is booked."""
+    return _reader("ticket_told_window")(ticket_id)
+
+
 def incident_type_names() -> dict[str, str]:
     """Each incident type that has a template, with the template's name (for pickers)."""
     return _reader("incident_type_names")()

@@ -326,3 +326,67 @@ def test_the_board_offers_optimize_day_only_to_the_desk_and_only_for_days_ahead(
     garbled = client.post(reverse("board:optimize_apply"), {"day": tomorrow().isoformat(), "moves": "{not json"})
     assert garbled.status_code == 400 and b"INVALID_REQUEST" in garbled.content
     assert AuditEvent.objects.filter(tool_name="schedule.optimize_day").count() == 0
+
+
+def test_a_job_moved_inside_its_window_keeps_the_window_on_the_reminder_and_the_status_page(client, dispatcher):
+    from datetime import datetime, time
+
+    from dispatch.intake.status_links import status_token
+    from dispatch.messaging.models import OutboundMessage
+    from dispatch.scheduling import tasks
+    from tests.scheduling.board_desk import LA
+
+    ben = _tech("Ben South", SOUTH)
+    ticket = ticket_scheduled(
+        technician=ben, site=_site(SOUTH, 1), start=at(9), end=at(10, 30), customer_phone="+15105550142"
+    )
+    appointment = _booked(ticket)
+    # The customer was told 9-11 AM (the arrival window); the plan has the technician arrive at 10.
+    day_plan_apply(
+        actor=dispatcher,
+        moves=[
+            {
+                "ticket_id": str(ticket.id),
+                "appointment_id": str(appointment.pk),
+                "from_tech_id": str(ben.id),
+                "from_start": appointment.start.isoformat(),
+                "tech_id": str(ben.id),
+                "start": at(10).isoformat(),
+            }
+        ],
+    )
+    moved = _booked(ticket)
+    assert moved.start == at(10) and told_window(moved) == (at(9), at(11))
+
+    page = client.get(f"/s/{status_token(ticket)}/").content.decode()
+    assert "9:00 – 11:00 AM" in page
+
+    evening_before = datetime.combine(tomorrow() - timedelta(days=1), time(18), tzinfo=LA)
+    assert tasks.appointment_reminders_send(now=evening_before) == 1
+    assert tasks.appointment_reminders_send(now=evening_before + timedelta(minutes=30)) == 0
+    (reminder,) = OutboundMessage.objects.filter(ticket=ticket, template="reminder")
+    assert "9-11 AM" in reminder.body
+
+
+def test_a_queued_job_that_fits_joins_the_day_only_when_asked(dispatcher):
+    from tests.factories import ticket_ready_to_schedule
+
+    ana = _tech("Ana North", NORTH)
+    ticket_scheduled(technician=ana, site=_site(NORTH, 1), start=at(9), end=at(10, 30))
+    queued = ticket_ready_to_schedule(site=_site(NORTH, 2), customer_phone="+15105550143")
+
+    assert day_plan(day=tomorrow()).moves == []  # the queue is left alone unless asked
+    plan = day_plan(day=tomorrow(), include_queue=True)
+
+    (book,) = [m for m in plan.moves if m.kind == "book"]
+    assert book.ticket_id == queued.id and book.to_tech_id == ana.id
+    result = day_plan_apply(actor=dispatcher, moves=[m.as_json() for m in plan.moves])
+
+    assert result["changes"][-1]["kind"] == "book" and result["changes"][-1]["tech_name"] == "Ana North"
+    queued.refresh_from_db()
+    assert queued.state == "SCHEDULED" and _booked(queued).technician_id == ana.id
+    # A new booking, unlike a move inside a window, is news for the customer.
+    assert AuditEvent.objects.filter(ticket=queued, tool_name="schedule.book").count() == 1
+    from dispatch.messaging.models import OutboundMessage
+
+    assert OutboundMessage.objects.filter(ticket=queued, template="schedule_confirmed").count() == 1
