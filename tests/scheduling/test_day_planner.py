@@ -390,3 +390,23 @@ def test_a_queued_job_that_fits_joins_the_day_only_when_asked(dispatcher):
     from dispatch.messaging.models import OutboundMessage
 
     assert OutboundMessage.objects.filter(ticket=queued, template="schedule_confirmed").count() == 1
+
+
+def test_the_same_day_plans_the_same_way_twice(crossed):
+    first, second = day_plan(day=tomorrow()), day_plan(day=tomorrow())
+    assert [m.as_json() for m in first.moves] == [m.as_json() for m in second.moves]
+    assert first.travel_after == second.travel_after
+
+
+def test_a_failing_solver_leaves_todays_plan_standing(crossed, dispatcher, monkeypatch):
+    from dispatch.scheduling import routing
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("solver crashed")
+
+    monkeypatch.setattr(routing, "routes_solve", broken)
+    answer = schedule_optimize_day(actor=dispatcher, day=tomorrow().isoformat(), apply=True)
+
+    assert answer["status"] == "fallback" and answer["moves"] == [] and answer["minutes_saved"] == 0
+    assert "today's plan stands" in answer["message"]
+    assert AuditEvent.objects.filter(tool_name="schedule.optimize_day").count() == 0
