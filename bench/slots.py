@@ -425,6 +425,7 @@ def day_travel(rng: random.Random, *, day, technicians: int = 12, jobs: int = 45
                 90,
                 frozenset(tech_ids),
                 tuple(range(7 * 60, 17 * 60 - 90 + 1, step)),
+                on_grid=True,
             )
             for ticket in tickets
         ],

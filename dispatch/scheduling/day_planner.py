@@ -339,6 +339,7 @@ def _queue_stops(loaded: LoadedDay, techs: dict, skills: dict, regions: dict, *,
                 optional=True,
                 due=loaded.minutes(due) if due else None,
                 label=ticket.short_ref,
+                on_grid=True,
             )
         )
         loaded.booked[key] = _Booked(

@@ -6,8 +6,9 @@ Pure computation: no database, no Django. The day planner (`day_planner.py`) loa
 Times are whole minutes from the problem's origin (midnight of the planned day). The hard rules
 are the slot engine's, written as routing constraints:
   - a stop may only go to a technician in its `technicians` (skill, region, active);
-  - a job starts on the step grid, at one of its `starts` (for a booked job, inside the window the
-    customer was told), and ends inside the technician's shift;
+  - a job starts between the first and the last of its `starts` (for a booked job, inside the
+    window the customer was told), or exactly at one of them (`on_grid`: a queued job, whose
+    customer's preferred times may have gaps), and ends inside the technician's shift;
   - a technician's route starts at home no earlier than the shift and drives between stops;
   - a fixed stop (a dispatched or started job, a held booking, time off) stays on its technician
     at its time, and the route drives around it.
@@ -95,6 +96,9 @@ class Stop:
     # Latest finish before the SLA is missed (minutes), if any.
     due: int | None = None
     label: str = ""
+    # Start only at the listed minutes (the engine's step grid), not anywhere between the first
+    # and the last: exact, but far slower to search on a large day, so the day planner leaves it off.
+    on_grid: bool = False
 
 
 @dataclass
@@ -293,7 +297,10 @@ def _solve(problem: DayProblem, limits: Limits, from_current: bool) -> RoutePlan
             model.AddDisjunction([index], DROP_COST)
         # -1 is "not on any route", which only a queued job may be.
         model.VehicleVar(index).SetValues(allowed + ([-1] if stop.optional else []))
-        clock.CumulVar(index).SetRange(times[0], times[-1])
+        if stop.on_grid:
+            clock.CumulVar(index).SetValues(times)
+        else:
+            clock.CumulVar(index).SetRange(times[0], times[-1])
         if stop.due is not None and not stop.fixed:
             clock.SetCumulVarSoftUpperBound(index, max(0, stop.due - stop.duration), LATE_COST_PER_MINUTE)
     for v in range(n_techs):
