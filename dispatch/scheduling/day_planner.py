@@ -140,7 +140,7 @@ def day_problem_load(
 
     techs_qs = Technician.objects.filter(is_active=True)
     if technician_ids is not None:
-        techs_qs = techs_qs.filter(pk__in=list(technician_ids))
+        techs_qs = techs_qs.filter(pk__in=[_uuid(pk, "technician_ids") for pk in technician_ids])
     rows = list(techs_qs.order_by("display_name", "id").values_list("id", "display_name", "home_lat", "home_lng"))
     ids = [row[0] for row in rows]
     shifts: dict = defaultdict(list)

@@ -410,3 +410,16 @@ def test_a_failing_solver_leaves_todays_plan_standing(crossed, dispatcher, monke
     assert answer["status"] == "fallback" and answer["moves"] == [] and answer["minutes_saved"] == 0
     assert "today's plan stands" in answer["message"]
     assert AuditEvent.objects.filter(tool_name="schedule.optimize_day").count() == 0
+
+
+def test_a_malformed_technician_filter_is_refused_on_the_board_and_in_the_toolset(client, crossed, dispatcher):
+    from django.urls import reverse
+
+    from tests.factories import UserFactory
+
+    with pytest.raises(DispatchError) as refused:
+        schedule_optimize_day(actor=dispatcher, day=tomorrow().isoformat(), technician_ids=["not-a-uuid"])
+    assert refused.value.code == "INVALID_REQUEST"
+    client.force_login(UserFactory(username="riley", role="dispatcher"))
+    answer = client.post(reverse("board:optimize"), {"day": tomorrow().isoformat(), "tech": "../etc"})
+    assert answer.status_code == 400 and b"technician_ids must be a UUID" in answer.content
