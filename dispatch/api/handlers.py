@@ -669,7 +669,6 @@ def schedule_optimize_day(payload: dict, actor: Actor, ticket_id, request) -> An
         technician_ids=payload.get("technician_ids"),
         include_queue=bool(payload.get("include_queue", False)),
         moves=payload.get("moves"),
-        request=payload,
     )
 
 

@@ -581,6 +581,7 @@ TOOLS = TOOLS + (
                         "properties": {
                             "kind": {"type": "string", "enum": ["move", "book"]},
                             "ticket_id": {"type": "string", "format": "uuid"},
+                            "ticket_version": {"type": ["integer", "null"]},
                             "appointment_id": {"type": ["string", "null"], "format": "uuid"},
                             "from_tech_id": {"type": ["string", "null"], "format": "uuid"},
                             "from_start": {"type": ["string", "null"], "format": "date-time"},

@@ -41,22 +41,21 @@ def evening_plan_run(*, now: datetime | None = None, actor=None) -> models.Eveni
     if local.hour < plan_hour():
         return None
     day = local.date() + timedelta(days=1)
-    try:
-        with transaction.atomic():
-            record = models.EveningPlan.objects.create(day=day)
-    except IntegrityError:
-        return None  # planned already (or being planned by another worker)
-    ladder = Ladder.read()
-
-    def may_move(ticket: Ticket) -> bool:
-        level = ladder.level(ticket.incident_type, ticket.priority)
-        return level >= models.PROPOSE_AND_BOOK and paused(ticket) is None
+    record = _claim(day)
+    if record is None:
+        return None
 
     try:
+        ladder = Ladder.read()
+
+        def may_move(ticket: Ticket) -> bool:
+            level = ladder.level(ticket.incident_type, ticket.priority)
+            return level >= models.PROPOSE_AND_BOOK and paused(ticket) is None
+
         plan = day_plan(day=day, now=now, may_move=may_move)
         record.status, record.message = plan.status, plan.message
         if plan.moves:
-            day_plan_apply(actor=actor or autopilot_actor(), moves=[m.as_json() for m in plan.moves])
+            day_plan_apply(actor=actor or autopilot_actor(), moves=[m.as_json() for m in plan.moves], day=day, now=now)
             record.minutes_saved, record.moves = plan.saved, len(plan.moves)
     except DispatchError as error:
         # A booking changed while the plan was being made: nothing was applied; tomorrow's plan
@@ -65,5 +64,34 @@ def evening_plan_run(*, now: datetime | None = None, actor=None) -> models.Eveni
     except Exception:
         log.exception("The evening plan of %s failed", day)
         record.status, record.message = "error", "The evening plan failed; tomorrow's plan stands."
-    record.save(update_fields=["status", "message", "minutes_saved", "moves"])
+    record.save(update_fields=["status", "message", "minutes_saved", "moves", "updated_at"])
+    return record
+
+
+# A plan still unfinished after this long was cut off (the worker stopped): it may be tried again.
+STALE = timedelta(minutes=15)
+MAX_ATTEMPTS = 3
+
+
+def _claim(day) -> models.EveningPlan | None:
+    """The day's record, claimed by this worker: new, or an earlier attempt that failed or was cut
+    off (and has attempts left); None when the day is planned or another worker has it."""
+    try:
+        with transaction.atomic():
+            return models.EveningPlan.objects.create(day=day)
+    except IntegrityError:
+        pass
+    record = models.EveningPlan.objects.filter(day=day).first()
+    if record is None or record.attempts >= MAX_ATTEMPTS:
+        return None
+    cut_off = record.status == "" and record.updated_at < timezone.now() - STALE
+    if record.status != "error" and not cut_off:
+        return None
+    # Claimed only if no other worker claimed it first (the attempt count moves on once).
+    claimed = models.EveningPlan.objects.filter(pk=record.pk, attempts=record.attempts).update(
+        attempts=record.attempts + 1, status="", updated_at=timezone.now()
+    )
+    if not claimed:
+        return None
+    record.refresh_from_db()
     return record

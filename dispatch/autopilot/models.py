@@ -95,6 +95,9 @@ class EveningPlan(models.Model):
 
     day = models.DateField(unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    # A plan that failed, or was cut off (a worker stopped mid-plan), is tried again, this often at most.
+    attempts = models.PositiveSmallIntegerField(default=1)
     # improved (moves applied), unchanged, fallback (the solver found nothing), refused (a move
     # was refused as the plan was applied: nothing changed), or error.
     status = models.CharField(max_length=16, blank=True)

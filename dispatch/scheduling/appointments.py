@@ -125,6 +125,14 @@ def told_window(appointment: Appointment) -> tuple[datetime, datetime]:
     return appointment.start, appointment.start + timedelta(minutes=arrival)
 
 
+def latest_start(told: tuple[datetime, datetime], duration: timedelta) -> datetime:
+    """The latest start that keeps the promise: arrival by the end of the told arrival window, or,
+    where customers are told the visit itself (arrival windows off), the visit's own start."""
+    if engine.arrival_window_minutes():
+        return told[1]
+    return told[1] - duration
+
+
 def ticket_told_window(ticket_id: Any) -> tuple[datetime, datetime] | None:
     """The told window of the ticket's booked visit (catalog.ticket_told_window), or None."""
     booked = (

@@ -28,7 +28,7 @@ from dispatch.tickets.selectors import iso_utc
 from dispatch.tickets.services import Outcome, ticket_change
 from dispatch.tickets.states import TicketState
 
-from .appointments import appointment_cancel, appointment_confirmed, fresh_proposal
+from .appointments import appointment_cancel, appointment_confirmed, fresh_proposal, latest_start, told_window
 from .engine import slot_check
 from .inputs import role_check
 from .models import BOOKED_STATUSES, Appointment, ScheduleProposal
@@ -263,10 +263,20 @@ def appointment_move(
                 raise invalid_request("The job is already booked there.", field="start")
             technician = technician_lock_for_booking(technician_id=tech_key)
             _rules_check(ticket, technician, start, end, ignore=old.pk)
+            told = told_window(old)
+            # Still arriving inside the window the customer was told: it stays their window, and
+            # they need not hear of the move. Outside it, the new start makes a new window.
+            keeps_window = told[0] <= start <= latest_start(told, old.end - old.start)
             # Cancelled before the new row is saved: on the same technician the two would overlap.
             appointment_cancel(old, MOVED_REASON)
             new = appointment_confirmed(
-                ticket=ticket, start=start, end=end, actor=actor, technician=technician, proposal=old.proposal
+                ticket=ticket,
+                start=start,
+                end=end,
+                actor=actor,
+                technician=technician,
+                proposal=old.proposal,
+                promised=told if keeps_window else None,
             )
             ticket.scheduled_start, ticket.scheduled_end = start, end
             if ticket.assigned_tech_id is not None:
@@ -281,8 +291,9 @@ def appointment_move(
             change.audit_payload.update(
                 {"cancelled_appointment_id": str(old.id), "appointment_id": str(new.id), **moved}
             )
-            if new.start != old.start:
-                # A new time is news for the customer; a change of technician alone is not.
+            if not keeps_window:
+                # A new window is news for the customer; a change of technician, or of the arrival
+                # inside the window they were told, is not.
                 change.audit_payload["customer_notice"] = booking_notify(ticket=ticket, appointment=new)
             change.result = {
                 "appointment_id": str(new.id),

@@ -24,7 +24,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -44,7 +44,7 @@ from dispatch.tickets.services import ticket_change
 from dispatch.tickets.states import TicketState
 
 from . import engine, routing
-from .appointments import appointment_cancel, appointment_confirmed, told_window
+from .appointments import appointment_cancel, appointment_confirmed, latest_start, told_window
 from .booking import appointment_book, window_text
 from .inputs import role_check
 from .models import BOOKED_STATUSES, Appointment, AppointmentStatus, ScheduleProposal, Shift, TimeOff
@@ -99,7 +99,10 @@ class _Booked:
 @dataclass
 class LoadedDay:
     day: date
+    # Midnight of the day, in UTC: minutes are counted in real elapsed time, so a day on which
+    # the clocks change (23 or 25 hours) is counted right.
     origin: datetime
+    day_end: datetime
     problem: routing.DayProblem
     names: dict[uuid.UUID, str]
     booked: dict[str, _Booked] = field(default_factory=dict)
@@ -132,8 +135,8 @@ def day_problem_load(
     of queries, whatever the size of the day."""
     now = now or timezone.now()
     zone = company_zone()
-    origin = datetime.combine(day, datetime.min.time(), tzinfo=zone)
-    day_end = origin + timedelta(days=1)
+    origin = datetime.combine(day, datetime.min.time(), tzinfo=zone).astimezone(UTC)
+    day_end = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=zone).astimezone(UTC)
     step = engine.step_minutes()
     freeze = now + timedelta(minutes=int(_setting("DISPATCH_PLAN_FREEZE_MINUTES")))
     model = engine.travel_model()
@@ -159,7 +162,7 @@ def day_problem_load(
     ):
         regions[tech_id].add((code or "").strip().upper())
 
-    loaded = LoadedDay(day, origin, routing.DayProblem([], [], model), {row[0]: row[1] for row in rows})
+    loaded = LoadedDay(day, origin, day_end, routing.DayProblem([], [], model), {row[0]: row[1] for row in rows})
 
     def minutes(moment: datetime) -> int:
         return loaded.minutes(moment)
@@ -186,6 +189,8 @@ def day_problem_load(
                     tech_id,
                     minutes(b),
                     fixed=True,
+                    # Off shift, not at home: the last job of the first part need only end in it.
+                    arrive_anywhere=True,
                 )
             )
     tech_ids = list(techs)
@@ -253,7 +258,7 @@ def day_problem_load(
         first = max(promised[0], freeze)
         grid = engine.ceil_step(first, step)
         starts = {minutes(appointment.start)}
-        while grid <= promised[1]:
+        while grid <= latest_start(promised, appointment.end - appointment.start):
             starts.add(minutes(grid))
             grid += timedelta(minutes=step)
         eligible = _eligible(
@@ -287,16 +292,36 @@ def day_problem_load(
             promised,
             duration,
         )
+    stops = _fixed_merged(stops)
     if include_queue and techs:
         stops.extend(_queue_stops(loaded, techs, skills, regions, now=max(now, freeze), step=step))
     loaded.problem = routing.DayProblem(list(techs.values()), stops, model)
     return loaded
 
 
+def _fixed_merged(stops: list[routing.Stop]) -> list[routing.Stop]:
+    """Fixed stops of one technician that overlap (two time-off rows, a job during time off) as
+    one: the route cannot be at two fixed places at once, and should not be made to try."""
+    fixed: dict = defaultdict(list)
+    rest = []
+    for stop in stops:
+        (fixed[stop.current_tech] if stop.fixed else rest).append(stop)
+    merged = []
+    for group in fixed.values():
+        group.sort(key=lambda stop: stop.current_start)
+        for stop in group:
+            last = merged[-1] if merged and merged[-1].current_tech == stop.current_tech else None
+            if last is not None and stop.current_start < last.current_start + last.duration:
+                last.duration = max(last.duration, stop.current_start + stop.duration - last.current_start)
+                last.arrive_anywhere = last.arrive_anywhere and stop.arrive_anywhere
+                continue
+            merged.append(stop)
+    return merged + rest
+
+
 def _queue_stops(loaded: LoadedDay, techs: dict, skills: dict, regions: dict, *, now: datetime, step: int) -> list:
     """Queued jobs (ready to schedule, no open proposal) as optional stops: booked only if they fit."""
-    day_start = loaded.origin
-    day_end = day_start + timedelta(days=1)
+    day_start, day_end = loaded.origin, loaded.day_end
     queued = list(
         Ticket.objects.filter(state=TicketState.READY_TO_SCHEDULE)
         .exclude(schedule_proposals__status=ScheduleProposal.Status.OPEN)
@@ -366,11 +391,13 @@ class Move:
     end: datetime
     promised: tuple[datetime, datetime] | None
     reason: str
+    ticket_version: int | None = None
 
     def as_json(self) -> dict:
         return {
             "kind": self.kind,
             "ticket_id": str(self.ticket_id),
+            "ticket_version": self.ticket_version,
             "ticket_ref": self.ticket_ref,
             "appointment_id": str(self.appointment_id) if self.appointment_id else None,
             "from_tech_id": str(self.from_tech_id) if self.from_tech_id else None,
@@ -463,7 +490,8 @@ def day_plan(
     if not better:
         status = "fallback" if plan.status == "no_solution" else "unchanged"
         message = (
-            "The solver found no plan in time; today's plan stands."
+            "The solver found no plan that keeps every rule (time off or a fixed job it cannot route "
+            "around, or no time left); today's plan stands."
             if status == "fallback"
             else "Today's plan is already the best the solver found."
         )
@@ -504,9 +532,12 @@ def day_plan(
     moves = _moves(loaded, plan, saved_by_tech, plan.travel_minutes - current.travel_minutes)
     left = sum(1 for s in problem.stops if s.optional) - queued_taken
     travel_saved = current.travel_minutes - plan.travel_minutes
-    message = f"Saves {travel_saved} min of driving across {len(rows)} technicians with {len(moves)} change" + (
-        "s." if len(moves) != 1 else "."
-    )
+    changes = f"{len(moves)} change" + ("s" if len(moves) != 1 else "")
+    if travel_saved >= 0:
+        message = f"Saves {travel_saved} min of driving across {len(rows)} technicians with {changes}."
+    else:
+        # Fitting queued jobs in costs driving: said as it is, never as a saving.
+        message = f"Fits {queued_taken} queued job{'s' if queued_taken != 1 else ''} in for {-travel_saved} more min of driving ({changes})."
     return DayPlan(
         day,
         "improved",
@@ -567,6 +598,7 @@ def _moves(loaded: LoadedDay, plan: routing.RoutePlan, saved_by_tech: dict, delt
                     end,
                     booked.promised,
                     reason,
+                    booked.version,
                 )
             )
     moves.sort(key=lambda m: (m.start, m.to_tech_name, m.ticket_ref))
@@ -587,10 +619,25 @@ def _stale(message: str, **details: Any) -> DispatchError:
 
 
 def _when(value: Any, field_name: str) -> datetime:
-    moment = value if isinstance(value, datetime) else parse_datetime(str(value or ""))
+    try:
+        moment = value if isinstance(value, datetime) else parse_datetime(str(value or ""))
+    except ValueError:  # well formed, but no such moment (month 13)
+        moment = None
     if moment is None or timezone.is_naive(moment):
         raise invalid_request(f"{field_name} must be a date-time with a timezone.", field=field_name)
     return moment
+
+
+# What of a move the caller sends back is read (and recorded on the ticket's audit event).
+MOVE_KEYS = ("kind", "ticket_id", "ticket_version", "appointment_id", "from_tech_id", "from_start", "tech_id", "start")
+
+
+def _version(value: Any, field_name: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise invalid_request(f"{field_name} must be an integer.", field=field_name)
+    return value
 
 
 def _uuid(value: Any, field_name: str) -> uuid.UUID:
@@ -610,6 +657,8 @@ class _Accepted:
     tech_id: uuid.UUID
     start: datetime
     reason: str
+    ticket_version: int | None = None
+    raw: dict = field(default_factory=dict)
 
 
 def _accepted(moves: Any) -> list[_Accepted]:
@@ -639,22 +688,35 @@ def _accepted(moves: Any) -> list[_Accepted]:
                 _uuid(raw.get("tech_id"), f"moves[{index}].tech_id"),
                 _when(raw.get("start"), f"moves[{index}].start"),
                 str(raw.get("reason") or "")[:300],
+                _version(raw.get("ticket_version"), f"moves[{index}].ticket_version"),
+                {key: raw[key] for key in MOVE_KEYS if key in raw},
             )
         )
     return accepted
 
 
-def day_plan_apply(*, actor: Actor, moves: Any, request: dict | None = None) -> dict:
+def day_plan_apply(*, actor: Actor, moves: Any, day: date | None = None, now: datetime | None = None) -> dict:
     """Apply the moves of a previewed day plan: all of them, or none.
 
     Every move is re-checked against the schedule as it is now. Each moved booking is its own
     ticket change (one audit event, with the plan's reason); the changes are opened together,
     so every moving job first leaves its old place and no two moves can block each other (two
     jobs trading technicians), and they commit together. A rule the new place breaks, or a
-    booking that changed since the preview, refuses the whole plan and changes nothing.
+    booking that changed since the preview, refuses the whole plan and changes nothing. With
+    `day`, every move must fall on it.
     """
     role_check(SCHEDULE_OPTIMIZE_DAY, actor)
     accepted = _accepted(moves)
+    now = now or timezone.now()
+    # Re-checked here, not only when the plan was made: a preview applied an hour later must not
+    # move a job whose technician may already be on the way.
+    freeze = now + timedelta(minutes=int(_setting("DISPATCH_PLAN_FREEZE_MINUTES")))
+    zone = company_zone()
+    for move in accepted:
+        if day is not None and move.start.astimezone(zone).date() != day:
+            raise invalid_request(f"Every move must fall on {day.isoformat()}.", field="moves")
+        if move.start < freeze or (move.from_start is not None and move.from_start < freeze):
+            raise _stale("A job in the plan now starts too soon to be moved.", ticket_id=str(move.ticket_id))
     applied = []
     with transaction.atomic(), ExitStack() as changes:
         placing = []
@@ -665,12 +727,15 @@ def day_plan_apply(*, actor: Actor, moves: Any, request: dict | None = None) -> 
                     actor=actor,
                     command=DAY_PLAN_MOVE,
                     ticket_id=move.ticket_id,
-                    request=request,
+                    # Each ticket's event records its own move, not the whole plan.
+                    request=move.raw,
                     audit={"day_plan": True, "reason": move.reason},
                 )
             )
             old = (
-                Appointment.objects.filter(pk=move.appointment_id, ticket=change.ticket, status__in=BOOKED_STATUSES)
+                Appointment.objects.filter(
+                    pk=move.appointment_id, ticket=change.ticket, status=AppointmentStatus.CONFIRMED
+                )
                 .select_related("technician")
                 .first()
             )
@@ -681,7 +746,7 @@ def day_plan_apply(*, actor: Actor, moves: Any, request: dict | None = None) -> 
                 )
             told = told_window(old)
             # The promise is the one thing no plan may touch: arrival inside the told window.
-            if not told[0] <= move.start <= told[1]:
+            if not told[0] <= move.start <= latest_start(told, old.end - old.start):
                 raise invalid_request(
                     f"{change.ticket.short_ref} would arrive outside the window the customer was told "
                     f"({window_text(*told)}).",
@@ -740,12 +805,29 @@ def day_plan_apply(*, actor: Actor, moves: Any, request: dict | None = None) -> 
             )
         # Queued jobs join the day last, around the moved ones: a new booking the customer hears of.
         for move in sorted((m for m in accepted if m.kind == "book"), key=lambda m: (m.start, str(m.ticket_id))):
-            ticket = Ticket.objects.filter(pk=move.ticket_id).only("incident_type").first()
-            if ticket is None:
-                raise _stale("A queued job in the plan no longer exists.", ticket_id=str(move.ticket_id))
+            ticket = Ticket.objects.filter(pk=move.ticket_id).only("incident_type", "state", "version").first()
+            waiting = (
+                ticket is not None
+                and ticket.state == TicketState.READY_TO_SCHEDULE
+                and (move.ticket_version is None or ticket.version == move.ticket_version)
+                and not ScheduleProposal.objects.filter(ticket=ticket, status=ScheduleProposal.Status.OPEN).exists()
+                and not Appointment.objects.filter(ticket=ticket, status__in=BOOKED_STATUSES).exists()
+            )
+            if not waiting:
+                # Times were offered to the customer, or it was booked, since the plan was made.
+                raise _stale(
+                    "A queued job in the plan is no longer waiting in the queue.", ticket_id=str(move.ticket_id)
+                )
             end = move.start + timedelta(minutes=engine.job_minutes(ticket.incident_type))
             outcome = appointment_book(
-                actor=actor, ticket_id=move.ticket_id, technician_id=move.tech_id, start=move.start, end=end
+                actor=actor,
+                ticket_id=move.ticket_id,
+                technician_id=move.tech_id,
+                start=move.start,
+                end=end,
+                request=move.raw,
+                # The version read above: a proposal made since refuses the booking under the lock.
+                expected_version=ticket.version,
             )
             applied.append(
                 {
@@ -791,7 +873,6 @@ def schedule_optimize_day(
     technician_ids: list | None = None,
     include_queue: bool = False,
     moves: Any = None,
-    request: dict | None = None,
 ) -> dict:
     """Plan the day (a dry run: the moves and the minutes they save) or, with `apply`, apply it.
 
@@ -801,9 +882,9 @@ def schedule_optimize_day(
     role_check(SCHEDULE_OPTIMIZE_DAY, actor)
     when = day_parse(day)
     if apply and moves is not None:
-        return {"day": when.isoformat(), "dry_run": False, **day_plan_apply(actor=actor, moves=moves, request=request)}
+        return {"day": when.isoformat(), "dry_run": False, **day_plan_apply(actor=actor, moves=moves, day=when)}
     plan = day_plan(day=when, technician_ids=technician_ids, include_queue=include_queue)
     answer = {"dry_run": not apply, **plan.as_json()}
     if apply and plan.moves:
-        answer.update(day_plan_apply(actor=actor, moves=[m.as_json() for m in plan.moves], request=request))
+        answer.update(day_plan_apply(actor=actor, moves=[m.as_json() for m in plan.moves], day=when))
     return answer

@@ -304,7 +304,7 @@ def already_booked_notify(
     *, ticket: Ticket, appointment: Appointment, inbound_key: str, prefer_channel: str | None
 ) -> dict[str, Any]:
     """Answer a reply choosing another window after the visit was booked: it stays as booked."""
-    window = window_phrase(appointment.start, appointment.end, site_zone(ticket.site), language=_language(ticket))
+    window = window_phrase(*told_window(appointment), site_zone(ticket.site), language=_language(ticket))
     return customer_notify(
         ticket=ticket,
         kind=Kind.ALREADY_BOOKED,

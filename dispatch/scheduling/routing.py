@@ -99,6 +99,8 @@ class Stop:
     # Start only at the listed minutes (the engine's step grid), not anywhere between the first
     # and the last: exact, but far slower to search on a large day, so the day planner leaves it off.
     on_grid: bool = False
+    # A fixed block that need not be driven to (the hours between the parts of a split shift).
+    arrive_anywhere: bool = False
 
 
 @dataclass
@@ -192,13 +194,23 @@ def routes_solve(problem: DayProblem, limits: Limits = Limits(), *, from_current
     if len(groups) == 1:
         return _solve(problem, limits, from_current)
     share = Limits(seconds=limits.seconds / len(groups), solutions=limits.solutions)
-    plans = [_solve(group, share, from_current) for group in groups]
+    plans = [_kept_if_worse(group, _solve(group, share, from_current)) for group in groups]
     routes = {k: v for plan in plans for k, v in plan.routes.items()}
     dropped = [key for plan in plans for key in plan.dropped]
     statuses = {plan.status for plan in plans}
     status = "solved" if "solved" in statuses else plans[0].status
     travel = sum(plan.travel_minutes for plan in plans)
     return RoutePlan(routes, dropped, travel, sum(plan.late_minutes for plan in plans), status)
+
+
+def _kept_if_worse(problem: DayProblem, plan: RoutePlan) -> RoutePlan:
+    """A group's own plan only where it drives less or serves more queued jobs; else today's."""
+    current = current_plan(problem)
+    if plan.status == "solved" and (
+        plan.travel_minutes < current.travel_minutes or len(plan.dropped) < len(current.dropped)
+    ):
+        return plan
+    return current
 
 
 def _groups(problem: DayProblem) -> list[DayProblem]:
@@ -266,9 +278,8 @@ def _solve(problem: DayProblem, limits: Limits, from_current: bool) -> RoutePlan
     durations = [s.duration for s in stops] + [0] * (2 * n_techs)
     # Time between the starts of two consecutive nodes: the first one's work, then the drive; the
     # drive home after the last job need not fit in the shift (as in the slot engine).
-    timing = [
-        [durations[i] + (0 if is_end[j] else drive[i][j]) for j in range(len(points))] for i in range(len(points))
-    ]
+    free = [is_end[j] or (j < n_stops and stops[j].arrive_anywhere) for j in range(len(points))]
+    timing = [[durations[i] + (0 if free[j] else drive[i][j]) for j in range(len(points))] for i in range(len(points))]
     cost = [[drive[i][j] * TRAVEL_COST for j in range(len(points))] for i in range(len(points))]
 
     manager = pywrapcp.RoutingIndexManager(len(points), n_techs, starts, ends)

@@ -239,8 +239,11 @@ def optimize_apply(request):
     except ValueError:
         moves = None
     try:
-        result = day_plan_apply(actor=actor_for_request(request, SCHEDULE_OPTIMIZE_DAY), moves=moves)
+        result = day_plan_apply(
+            actor=actor_for_request(request, SCHEDULE_OPTIMIZE_DAY), moves=moves, day=request_day(request)
+        )
     except DispatchError as error:
         return _plan_panel(request, error=error, status=error.status)
+    # Only for the words: what the preview said it saves (a number, or nothing is said).
     saved = request.POST.get("saved", "")
     return _refreshed(_plan_panel(request, applied=result, saved=saved if saved.isdigit() else ""))

@@ -497,12 +497,20 @@ def appointment_reminders_send(*, now: datetime | None = None) -> int:
             ticket__state__in=BOOKED_STATES,
         ).select_related("ticket__site")
     )
+    # Reminders sent before they were counted per ticket and told window were counted per
+    # appointment and start: either record means this visit was reminded.
+    earlier = {a.pk: f"{a.id}@{a.start.isoformat()}" for a in appointments}
     sent = set(
         CustomerNotice.objects.filter(
-            kind=CustomerNotice.Kind.REMINDER, occasion__in=[reminder_occasion(a) for a in appointments]
+            kind=CustomerNotice.Kind.REMINDER,
+            occasion__in=[reminder_occasion(a) for a in appointments] + list(earlier.values()),
         ).values_list("occasion", flat=True)
     )
-    pending = [a for a in appointments if reminder_occasion(a) not in sent and _reminder_due(a, now)]
+    pending = [
+        a
+        for a in appointments
+        if reminder_occasion(a) not in sent and earlier[a.pk] not in sent and _reminder_due(a, now)
+    ]
     actor = system_actor("wakeup-reminder")
 
     def remind(appointment: Appointment) -> bool:

@@ -66,3 +66,20 @@ def test_jobs_below_the_booking_rung_stay_where_they_are(crossed):
     plan = EveningPlan.objects.get(day=tomorrow())
     assert plan.status == "unchanged" and plan.moves == 0
     assert {a.pk for a in Appointment.objects.filter(status="CONFIRMED")} == booked
+
+
+def test_an_evening_plan_that_failed_is_tried_again_a_few_times_then_left(crossed, monkeypatch):
+    from dispatch.autopilot import evening
+
+    def broken(**kwargs):
+        raise RuntimeError("solver crashed")
+
+    monkeypatch.setattr(evening, "day_plan", broken)
+    for minute in range(5):
+        autopilot_pass(now=_today_at(16, minute))
+    plan = EveningPlan.objects.get(day=tomorrow())
+    assert plan.status == "error" and plan.attempts == evening.MAX_ATTEMPTS
+
+    monkeypatch.undo()
+    autopilot_pass(now=_today_at(16, 10))
+    assert EveningPlan.objects.get(day=tomorrow()).status == "error"  # given up: a person looks

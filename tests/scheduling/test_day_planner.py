@@ -423,3 +423,117 @@ def test_a_malformed_technician_filter_is_refused_on_the_board_and_in_the_toolse
     client.force_login(UserFactory(username="riley", role="dispatcher"))
     answer = client.post(reverse("board:optimize"), {"day": tomorrow().isoformat(), "tech": "../etc"})
     assert answer.status_code == 400 and b"technician_ids must be a UUID" in answer.content
+
+
+# --- what a careful reading of the planner found ---------------------------------------------------
+
+
+def test_a_day_on_which_the_clocks_change_is_planned_on_the_hour(dispatcher):
+    """2027-11-07 has 25 hours in Los Angeles: counted in clock hours, every job came out an hour late."""
+    from datetime import date, datetime, time
+
+    from tests.scheduling.board_desk import LA
+
+    day = date(2027, 11, 7)
+    ana, ben = _tech("Ana North", NORTH), _tech("Ben South", SOUTH)
+
+    def when(hour):
+        return datetime.combine(day, time(hour), tzinfo=LA)
+
+    for tech, where in ((ana, SOUTH), (ben, NORTH)):
+        for n, hour in enumerate((9, 11)):
+            ticket_scheduled(
+                technician=tech, site=_site(where, n), start=when(hour), end=when(hour) + timedelta(minutes=90)
+            )
+
+    plan = day_plan(day=day)
+
+    assert plan.status == "improved" and len(plan.moves) == 4
+    for move in plan.moves:
+        assert move.promised[0] <= move.start <= move.promised[1]
+    result = day_plan_apply(actor=dispatcher, moves=[m.as_json() for m in plan.moves], day=day)
+    assert result["applied"] == 4
+
+
+def test_a_preview_applied_too_late_does_not_move_a_job_about_to_start(crossed, dispatcher, settings):
+    plan = day_plan(day=tomorrow())
+    events = AuditEvent.objects.count()
+    late = at(9) - timedelta(minutes=30)
+
+    with pytest.raises(DispatchError) as refused:
+        day_plan_apply(actor=dispatcher, moves=[m.as_json() for m in plan.moves], now=late)
+
+    assert refused.value.code == "PLAN_STALE" and "too soon" in refused.value.message
+    assert AuditEvent.objects.count() == events
+
+
+def test_a_queued_job_offered_times_since_the_plan_is_not_booked_behind_the_customer(dispatcher):
+    from dispatch.scheduling.models import ScheduleProposal
+    from dispatch.scheduling.proposals import schedule_propose
+    from tests.factories import ticket_ready_to_schedule
+
+    ana = _tech("Ana North", NORTH)
+    ticket_scheduled(technician=ana, site=_site(NORTH, 1), start=at(9), end=at(10, 30))
+    queued = ticket_ready_to_schedule(site=_site(NORTH, 2))
+    plan = day_plan(day=tomorrow(), include_queue=True)
+    schedule_propose(
+        actor=dispatcher,
+        ticket_id=queued.id,
+        options=[{"start": at(14).isoformat(), "end": at(15, 30).isoformat(), "tech_id": str(ana.id)}],
+    )
+
+    with pytest.raises(DispatchError) as refused:
+        day_plan_apply(actor=dispatcher, moves=[m.as_json() for m in plan.moves])
+
+    assert refused.value.code == "PLAN_STALE"
+    assert ScheduleProposal.objects.get(ticket=queued).status == "OPEN"
+    assert not Appointment.objects.filter(ticket=queued).exists()
+
+
+def test_a_board_drag_inside_the_told_window_keeps_it_and_one_outside_tells_the_customer(dispatcher):
+    from dispatch.scheduling.models import CustomerNotice
+
+    ana, ben = _tech("Ana North", NORTH), _tech("Ben South", SOUTH)
+    ticket = ticket_scheduled(
+        technician=ana, site=_site(NORTH, 1), start=at(9), end=at(10, 30), customer_phone="+15105550144"
+    )
+    notices = CustomerNotice.objects.filter(ticket=ticket, kind="BOOKING").count()
+
+    appointment_move(actor=dispatcher, appointment_id=_booked(ticket).pk, technician_id=ben.id, start=at(10))
+    assert told_window(_booked(ticket)) == (at(9), at(11))
+    assert CustomerNotice.objects.filter(ticket=ticket, kind="BOOKING").count() == notices
+
+    appointment_move(actor=dispatcher, appointment_id=_booked(ticket).pk, technician_id=ben.id, start=at(14))
+    assert told_window(_booked(ticket)) == (at(14), at(16))
+    assert CustomerNotice.objects.filter(ticket=ticket, kind="BOOKING").count() == notices + 1
+
+
+def test_moves_for_another_day_or_an_impossible_moment_are_refused(crossed, dispatcher):
+    plan = day_plan(day=tomorrow())
+    moves = [m.as_json() for m in plan.moves]
+    with pytest.raises(DispatchError) as wrong_day:
+        day_plan_apply(actor=dispatcher, moves=moves, day=tomorrow() + timedelta(days=1))
+    assert wrong_day.value.code == "INVALID_REQUEST"
+    with pytest.raises(DispatchError) as impossible:
+        day_plan_apply(actor=dispatcher, moves=[{**moves[0], "start": "2026-13-45T10:00:00Z"}])
+    assert impossible.value.code == "INVALID_REQUEST"
+
+
+def test_overlapping_time_off_and_a_split_shift_still_leave_a_plan(dispatcher):
+    from datetime import time
+
+    from dispatch.scheduling.models import Shift
+    from tests.factories import TimeOffFactory
+
+    ana, ben = _tech("Ana North", NORTH), _tech("Ben South", SOUTH)
+    # Ben works 7-11 and 13-17 (his shifts that day), and has two overlapping time-off rows at 11:00.
+    Shift.objects.filter(technician=ben, weekday=tomorrow().weekday()).update(end_time=time(11))
+    Shift.objects.create(technician=ben, weekday=tomorrow().weekday(), start_time=time(13), end_time=time(17))
+    TimeOffFactory(technician=ben, start=at(15), end=at(16), reason="Dentist")
+    TimeOffFactory(technician=ben, start=at(15, 30), end=at(16, 30), reason="School run")
+    ticket_scheduled(technician=ana, site=_site(SOUTH, 1), start=at(9), end=at(10, 30))
+    ticket_scheduled(technician=ben, site=_site(NORTH, 1), start=at(9), end=at(10, 30))
+
+    plan = day_plan(day=tomorrow())
+
+    assert plan.status == "improved" and len(plan.moves) == 2

@@ -16,6 +16,8 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('day', models.DateField(unique=True)),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
+                ('updated_at', models.DateTimeField(auto_now=True)),
+                ('attempts', models.PositiveSmallIntegerField(default=1)),
                 ('status', models.CharField(blank=True, max_length=16)),
                 ('minutes_saved', models.IntegerField(default=0)),
                 ('moves', models.PositiveIntegerField(default=0)),
