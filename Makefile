@@ -9,6 +9,11 @@ VENV_PY := $(VENV)/bin/python
 # Written after a successful install; pip runs again only when pyproject.toml is newer.
 INSTALL_STAMP := $(VENV)/.installed
 PYTEST_ARGS ?= -q --durations=15
+# Each pass runs on two pytest-xdist workers, one per core (each with its own test database and
+# Chromium); worksteal hands a worker that runs out part of the other's queue. PYTEST_WORKERS=0
+# runs a pass in one process.
+PYTEST_WORKERS ?= 2
+PYTEST_XDIST := -n $(PYTEST_WORKERS) --dist worksteal
 PORT ?= 8000
 export PORT
 # Links in the demo's messages and pages must point at the server `make run` starts.
@@ -72,11 +77,11 @@ lint: venv
 
 test-sqlite: venv
 	@echo "== tests on SQLite =="
-	env -u DATABASE_URL $(VENV)/bin/pytest $(PYTEST_ARGS)
+	env -u DATABASE_URL $(VENV)/bin/pytest $(PYTEST_XDIST) $(PYTEST_ARGS)
 
 test-postgres: venv
 	@echo "== tests on PostgreSQL =="
-	scripts/with_postgres.sh $(VENV)/bin/pytest $(PYTEST_ARGS)
+	scripts/with_postgres.sh $(VENV)/bin/pytest $(PYTEST_XDIST) $(PYTEST_ARGS)
 
 # A whole deployment on this machine (scaleout/deployment.py): PostgreSQL, Redis, S3 (moto),
 # two gunicorn web processes and two django-q2 worker clusters; torn down whatever happens.

@@ -73,8 +73,10 @@ class Process:
     env: dict
     log_path: Path
     popen: subprocess.Popen | None = None
+    stopping: bool = False
 
     def start(self) -> None:
+        self.stopping = False
         with open(self.log_path, "ab") as out:
             self.popen = subprocess.Popen(
                 self.command,
@@ -97,12 +99,22 @@ class Process:
         self.popen.wait()
 
     def stop(self, timeout: float = 20) -> None:
-        if self.popen is None:
-            return
-        if self.running:
+        self.stop_begin()
+        self.stop_finish(timeout)
+
+    def stop_begin(self) -> None:
+        """Ask the server to stop (SIGTERM) without waiting, so that several stop at once."""
+        if self.popen is not None and self.running and not self.stopping:
             # To the main process only: it stops its own children in order (a group-wide SIGTERM
             # makes django-q's processes race each other and wait out their timeouts).
             self.popen.send_signal(signal.SIGTERM)
+            self.stopping = True
+
+    def stop_finish(self, timeout: float = 20) -> None:
+        """Wait for a stop asked by `stop_begin()`; SIGKILL whatever is left after `timeout`."""
+        if self.popen is None:
+            return
+        if self.running:
             try:
                 self.popen.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
@@ -425,8 +437,12 @@ def deployment_running(*, workers: int = 2, webs: int = 2, env_overrides: dict |
             try:
                 yield deployment
             finally:
-                for process in [*deployment.webs, *deployment.workers]:
-                    process.stop()
+                # All four stop at once: each takes a few seconds to finish its requests and tasks.
+                processes = [*deployment.webs, *deployment.workers]
+                for process in processes:
+                    process.stop_begin()
+                for process in processes:
+                    process.stop_finish()
     finally:
         for part in reversed(started):
             with contextlib.suppress(Exception):

@@ -109,7 +109,13 @@ def test_a_command_without_a_key_is_refused(client, token):
 
 
 @pytest.mark.parametrize(
-    "key", ["not-a-uuid", "12345", "{" + str(uuid.UUID(int=7)) + "}", str(uuid.uuid4()).replace("-", "")]
+    "key",
+    [
+        "not-a-uuid",
+        "12345",
+        "{" + str(uuid.UUID(int=7)) + "}",
+        pytest.param(str(uuid.uuid4()).replace("-", ""), id="a-random-uuid-without-hyphens"),
+    ],
 )
 def test_a_key_that_is_not_a_uuid_is_refused(client, token, key):
     ticket = ticket_new()

@@ -89,7 +89,7 @@ def test_only_finance_and_admin_may_replay(live_sms, clock, role):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("outbox_id", [str(uuid.uuid4()), "not-a-uuid"])
+@pytest.mark.parametrize("outbox_id", [pytest.param(str(uuid.uuid4()), id="a-random-uuid"), "not-a-uuid"])
 def test_replay_of_an_unknown_message_is_404(outbox_id):
     with pytest.raises(DispatchError) as refused:
         outbox_replay(actor=actor_for("admin"), outbox_id=outbox_id)
