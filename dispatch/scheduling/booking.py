@@ -52,7 +52,8 @@ REPLACED_REASON = "Replaced by a booking from the dispatch board."
 # --- input ----------------------------------------------------------------------------------
 
 
-def _key(value: Any, field: str) -> uuid.UUID:
+def uuid_parse(value: Any, field: str) -> uuid.UUID:
+    """A UUID from a caller, or INVALID_REQUEST naming the field."""
     if isinstance(value, uuid.UUID):
         return value
     try:
@@ -147,7 +148,7 @@ def appointment_book(
 ) -> Outcome:
     """Book a queued ticket on a technician after every slot rule passes: a CONFIRMED appointment, SCHEDULED."""
     role_check(SCHEDULE_BOOK, actor)
-    tech_key = _key(technician_id, "technician_id")
+    tech_key = uuid_parse(technician_id, "technician_id")
     start, end = _job_window(start, end)
     with ticket_change(
         actor=actor,
@@ -234,8 +235,8 @@ def appointment_move(
 ) -> Outcome:
     """Move a scheduled job to another technician or time, same length, every rule re-checked; history kept."""
     role_check(SCHEDULE_MOVE, actor)
-    appointment_key = _key(appointment_id, "appointment_id")
-    tech_key = _key(technician_id, "technician_id")
+    appointment_key = uuid_parse(appointment_id, "appointment_id")
+    tech_key = uuid_parse(technician_id, "technician_id")
     start = _aware(start, "start")
     found = Appointment.objects.filter(pk=appointment_key).select_related("ticket").first()
     if found is None:

@@ -45,7 +45,7 @@ from dispatch.tickets.states import TicketState
 
 from . import engine, routing
 from .appointments import appointment_cancel, appointment_confirmed, latest_start, told_window
-from .booking import appointment_book, window_text
+from .booking import appointment_book, uuid_parse, window_text
 from .inputs import role_check
 from .models import BOOKED_STATUSES, Appointment, AppointmentStatus, ScheduleProposal, Shift, TimeOff
 from .selectors import RELEASED_TICKET_STATES
@@ -143,7 +143,7 @@ def day_problem_load(
 
     techs_qs = Technician.objects.filter(is_active=True)
     if technician_ids is not None:
-        techs_qs = techs_qs.filter(pk__in=[_uuid(pk, "technician_ids") for pk in technician_ids])
+        techs_qs = techs_qs.filter(pk__in=[uuid_parse(pk, "technician_ids") for pk in technician_ids])
     rows = list(techs_qs.order_by("display_name", "id").values_list("id", "display_name", "home_lat", "home_lng"))
     ids = [row[0] for row in rows]
     shifts: dict = defaultdict(list)
@@ -640,13 +640,6 @@ def _version(value: Any, field_name: str) -> int | None:
     return value
 
 
-def _uuid(value: Any, field_name: str) -> uuid.UUID:
-    try:
-        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
-    except (TypeError, ValueError, AttributeError):
-        raise invalid_request(f"{field_name} must be a UUID.", field=field_name) from None
-
-
 @dataclass
 class _Accepted:
     kind: str
@@ -674,7 +667,7 @@ def _accepted(moves: Any) -> list[_Accepted]:
         kind = raw.get("kind", "move")
         if kind not in ("move", "book"):
             raise invalid_request(f"moves[{index}].kind must be move or book.", field="moves")
-        ticket_id = _uuid(raw.get("ticket_id"), f"moves[{index}].ticket_id")
+        ticket_id = uuid_parse(raw.get("ticket_id"), f"moves[{index}].ticket_id")
         if ticket_id in seen:
             raise invalid_request(f"moves[{index}] names a ticket twice.", field="moves")
         seen.add(ticket_id)
@@ -682,10 +675,10 @@ def _accepted(moves: Any) -> list[_Accepted]:
             _Accepted(
                 kind,
                 ticket_id,
-                _uuid(raw.get("appointment_id"), f"moves[{index}].appointment_id") if kind == "move" else None,
-                _uuid(raw.get("from_tech_id"), f"moves[{index}].from_tech_id") if kind == "move" else None,
+                uuid_parse(raw.get("appointment_id"), f"moves[{index}].appointment_id") if kind == "move" else None,
+                uuid_parse(raw.get("from_tech_id"), f"moves[{index}].from_tech_id") if kind == "move" else None,
                 _when(raw.get("from_start"), f"moves[{index}].from_start") if kind == "move" else None,
-                _uuid(raw.get("tech_id"), f"moves[{index}].tech_id"),
+                uuid_parse(raw.get("tech_id"), f"moves[{index}].tech_id"),
                 _when(raw.get("start"), f"moves[{index}].start"),
                 str(raw.get("reason") or "")[:300],
                 _version(raw.get("ticket_version"), f"moves[{index}].ticket_version"),
