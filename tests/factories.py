@@ -234,7 +234,18 @@ def ticket_in_progress(*, technician=None, site=None, incident_type="DOOR_WONT_L
 
     actor = actor or actor_for(Role.DISPATCHER)
     technician = technician or TechnicianFactory(skills=[incident_type])
-    ticket = ticket_dispatched(technician=technician, site=site, incident_type=incident_type, actor=actor, **fields)
+    # Booked for the coming hour, so that checking in now is on time (a check-in far ahead of the
+    # booked visit needs a reason).
+    start = timezone.now().replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    ticket = ticket_dispatched(
+        technician=technician,
+        site=site,
+        start=start,
+        end=start + timedelta(hours=2),
+        incident_type=incident_type,
+        actor=actor,
+        **fields,
+    )
     return tech_check_in(
         actor=actor_for(Role.TECHNICIAN, technician=technician), ticket_id=ticket.id, timestamp=timezone.now()
     ).ticket

@@ -395,6 +395,11 @@ DISPATCH_STALE_HOLD_MINUTES = int(os.environ.get("DISPATCH_STALE_HOLD_MINUTES", 
 DISPATCH_ACK_TIMEOUT_MINUTES = int(os.environ.get("DISPATCH_ACK_TIMEOUT_MINUTES", "15"))
 DISPATCH_SLA_RISK_MARGIN_MINUTES = {"EMERGENCY": 60, "URGENT": 240, "ROUTINE": 1440}
 DISPATCH_REMINDER_HOUR = int(os.environ.get("DISPATCH_REMINDER_HOUR", "17"))
+# A check-in this long before the booked window needs a reason (recorded with it). Technicians
+# who finish early are often sent on and a customer will usually take them a few hours early,
+# so half a working day is the margin: an arrival earlier than that is more often a wrong job
+# or a wrong date than an early technician, and someone should say which.
+DISPATCH_EARLY_CHECK_IN_MINUTES = int(os.environ.get("DISPATCH_EARLY_CHECK_IN_MINUTES", "240"))
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],

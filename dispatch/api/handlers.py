@@ -256,6 +256,7 @@ def tech_check_in(payload: dict, actor: Actor, ticket_id, request) -> Answer:
         ticket_id=ticket_id,
         timestamp=payload["timestamp"],
         location=payload.get("location"),
+        reason=payload.get("reason"),
         request=payload,
     )
     return 200, _ticket(outcome.ticket)

@@ -279,7 +279,9 @@ TOOLS: tuple[Tool, ...] = (
         scheduling.TECH_CHECK_IN,
         handlers.tech_check_in,
         "The technician has arrived: record the arrival timestamp and optional location. A DISPATCHED ticket "
-        "goes to ON_SITE and then IN_PROGRESS in this one call. Technicians may check in only on their own jobs.",
+        "goes to ON_SITE and then IN_PROGRESS in this one call. Technicians may check in only on their own jobs. "
+        "An arrival well before the booked visit (DISPATCH_EARLY_CHECK_IN_MINUTES) also needs a `reason` "
+        "(text, kept in the audit); without one it is refused with INVALID_REQUEST on field reason.",
     ),
     Tool(
         "tech.request_change",

@@ -50,7 +50,10 @@ class CompleteForm(ActionForm):
 
 class ManualBypassForm(ActionForm):
     bypass_rationale = forms.CharField(
-        label="Why the evidence gate is bypassed", widget=forms.Textarea(attrs={"rows": 2})
+        label="Why the evidence gate is bypassed",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=4000,
+        help_text="Offered once per job; someone else must then QA-verify it.",
     )
 
 
@@ -62,6 +65,15 @@ class QaVerifyForm(ActionForm):
 class CloseForm(ActionForm):
     reason = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=1000)
     closeout_override_code = forms.CharField(label="Override code", required=False, max_length=100)
+
+    def __init__(self, *args, ticket: Ticket, **kwargs) -> None:
+        super().__init__(*args, ticket=ticket, **kwargs)
+        if not closeout.invoice_draft_exists(ticket):
+            # ticket_close refuses this close without a reason; asked here before anyone presses.
+            self.fields["reason"].required = True
+            self.fields["reason"].label = "Why close without an invoice"
+            self.fields["reason"].help_text = "Kept in the timeline, e.g. “warranty callback, not billed”."
+            self.warnings = ["This job has no invoice draft: closing it now closes it unbilled. Say why."]
 
 
 class PacketRenderForm(ActionForm):
@@ -129,6 +141,7 @@ ticket_actions_register(
         ),
         QaVerifyForm,
         tone="primary",
+        blocked=closeout.qa_verify_refusal,
     ),
     TicketAction(
         "invoice",
@@ -176,6 +189,8 @@ ticket_actions_register(
         ManualBypassForm,
         tone="danger",
         help_text="Recorded with what the gate would have refused.",
+        # Once used it is no longer offered; the service refuses a second one anyway.
+        when=lambda ticket: closeout.manual_bypass_refusal(ticket) is None,
     ),
     TicketAction(
         "packet-render",

@@ -14,6 +14,7 @@ from django.http import Http404
 
 from dispatch.common.actors import Actor, ActorType
 from dispatch.common.roles import Role, role_of_user
+from dispatch.readmodels.tech_day import BOOKED_STATES
 from dispatch.technicians.models import Technician
 from dispatch.tickets.models import Ticket
 
@@ -87,7 +88,8 @@ def job_for(viewer: Viewer, ticket_id) -> Ticket:
         raise Http404 from None
     tickets = Ticket.objects.select_related("site")
     if not viewer.read_only:
-        tickets = tickets.filter(assigned_tech_id=viewer.technician_id)
+        # A job booked to them opens once it is dispatched (the job list says "booked for you").
+        tickets = tickets.filter(assigned_tech_id=viewer.technician_id).exclude(state__in=BOOKED_STATES)
     ticket = tickets.filter(pk=key).first()
     if ticket is None:
         raise Http404

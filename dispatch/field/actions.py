@@ -194,6 +194,7 @@ def _check_in(actor, ticket_id, form, request):
         ticket_id=ticket_id,
         timestamp=arrived.isoformat(),
         location=_location(form),
+        reason=form.fields.get("reason") or None,
         request=request,
     )
 
@@ -334,7 +335,11 @@ ACTIONS: dict[str, FieldAction] = {
             (*POSITION, "eta_minutes", "pressed_at"),
         ),
         FieldAction(
-            "check-in", scheduling.TECH_CHECK_IN, _check_in, "Checked in. Work has started.", (*POSITION, "pressed_at")
+            "check-in",
+            scheduling.TECH_CHECK_IN,
+            _check_in,
+            "Checked in. Work has started.",
+            (*POSITION, "pressed_at", "reason"),
         ),
         FieldAction("pause", scheduling.TECH_PAUSE, _pause, "Job paused.", ("reason",)),
         FieldAction("resume", scheduling.TECH_RESUME, _resume, "Back at work."),

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from django.contrib.staticfiles import finders
 from django.urls import reverse
+from django.utils import timezone
 
 from dispatch.closeout.gate import SIGNATURE_KEY, template_for
 from dispatch.closeout.selectors import labor_and_parts, price_book_search
@@ -146,6 +147,7 @@ def job_context(viewer: Viewer, ticket, *, part_query: str = "", missing: list |
     signature_done = any(item["key"] == SIGNATURE_KEY and item["present"] for item in requirements["required_evidence"])
     gate = packet["closeout_gate"]
     finished = job_refusal(ticket) is not None
+    buttons = _buttons(viewer, ticket, trip)
     return {
         "viewer": viewer,
         "ticket": ticket,
@@ -155,7 +157,13 @@ def job_context(viewer: Viewer, ticket, *, part_query: str = "", missing: list |
         "log": log,
         # Labor rows name their technician as text; a technician corrects only their own.
         "me": str(viewer.technician_id) if viewer.technician_id else "",
-        "buttons": _buttons(viewer, ticket, trip),
+        "buttons": buttons,
+        # Arriving well before the booked visit needs a reason: asked on the page, not after a refusal.
+        "early_check_in": scheduling.early_check_in_warning(
+            arrived_at=timezone.now(), visit_start=scheduling.booked_visit_start(ticket)
+        )
+        if "check-in" in buttons
+        else "",
         "finished": finished,
         "photo_keys": [{**item, "label": key_label(item["key"])} for item in photo_keys],
         # The first key still missing is the one a new photo or note most likely shows.

@@ -29,7 +29,10 @@ UNDERWAY_STATES = (
     TicketState.ON_HOLD,
     TicketState.APPROVAL_REQUIRED,
 )
-UPCOMING_STATES = (*UNDERWAY_STATES, TicketState.SCHEDULED, TicketState.PENDING_CUSTOMER_CONFIRMATION)
+# Booked and assigned (a confirmed window names its technician), not yet sent: listed as
+# "booked for you", opened once dispatched.
+BOOKED_STATES = (TicketState.SCHEDULED, TicketState.PENDING_CUSTOMER_CONFIRMATION)
+UPCOMING_STATES = (*UNDERWAY_STATES, *BOOKED_STATES)
 FINISHED_STATES = (
     TicketState.COMPLETED_PENDING_VERIFICATION,
     TicketState.VERIFIED,
@@ -117,7 +120,7 @@ def _cards(tickets: list[Ticket], now: datetime, technician_id) -> list[JobCard]
                 missing_evidence_keys=tuple(gate.missing_evidence_keys) if open_work else (),
                 missing_checklist_keys=tuple(gate.missing_checklist_keys) if open_work else (),
                 underway=ticket.state in UNDERWAY_STATES,
-                openable=ticket.assigned_tech_id == technician_id,
+                openable=ticket.assigned_tech_id == technician_id and ticket.state not in BOOKED_STATES,
             )
         )
     return cards

@@ -10,9 +10,11 @@ from datetime import timedelta
 from typing import Any
 
 from django import forms
+from django.db.models import Q
 from django.utils import timezone
 
 from dispatch.technicians.models import Technician
+from dispatch.technicians.selectors import technician_fit_annotations
 from dispatch.tickets.admin_actions import (
     HOLD_REASONS,
     ActionForm,
@@ -28,7 +30,8 @@ from dispatch.tickets.states import TicketState
 
 from . import services as scheduling
 from .engine import slots_suggest
-from .selectors import hold_active_for_ticket, proposal_open_for_ticket
+from .onsite import booked_visit_start, early_check_in_margin, early_check_in_warning, span_text
+from .selectors import appointments_booked_for_ticket, hold_active_for_ticket, proposal_open_for_ticket
 
 
 def _at(days: int, hour: int):
@@ -49,37 +52,40 @@ class TechnicianChoiceField(forms.ModelChoiceField):
 
 
 class ProposeForm(ActionForm):
-    """Up to three windows to offer the customer; the first is required."""
+    """Up to three windows to offer the customer, each with the technician who would take it; the
+    first window is required. Confirming a window later assigns its technician to the job."""
 
-    technician = TechnicianChoiceField(
-        queryset=None, required=False, help_text="Optional: who would take these windows."
-    )
     start_1 = LocalDateTimeField(label="Window 1 from")
     end_1 = LocalDateTimeField(label="to")
+    technician_1 = TechnicianChoiceField(queryset=None, required=False, label="technician")
     start_2 = LocalDateTimeField(label="Window 2 from", required=False)
     end_2 = LocalDateTimeField(label="to", required=False)
+    technician_2 = TechnicianChoiceField(queryset=None, required=False, label="technician")
     start_3 = LocalDateTimeField(label="Window 3 from", required=False)
     end_3 = LocalDateTimeField(label="to", required=False)
+    technician_3 = TechnicianChoiceField(queryset=None, required=False, label="technician")
 
     def __init__(self, *args, ticket: Ticket, **kwargs) -> None:
-        # The slot engine's best windows are the starting point; the dispatcher may change them.
+        # The slot engine's best windows, each with its technician, are the starting point; the
+        # dispatcher may change them.
         suggestion = slots_suggest(ticket=ticket, limit=3)
-        initial: dict[str, Any] = {"technician": ticket.assigned_tech_id}
+        initial: dict[str, Any] = {f"technician_{n}": ticket.assigned_tech_id for n in (1, 2, 3)}
         reasons: dict[int, str] = {}
         if suggestion.windows:
-            technicians = {window.technician_id for window in suggestion.windows}
-            if len(technicians) == 1:
-                initial["technician"] = technicians.pop()
             for n, window in enumerate(suggestion.windows, start=1):
                 initial[f"start_{n}"] = timezone.localtime(window.start)
                 initial[f"end_{n}"] = timezone.localtime(window.end)
+                initial[f"technician_{n}"] = window.technician_id
                 reasons[n] = f"Suggested by the slot engine: {window.reason}"
         else:
             initial.update(start_1=_at(1, 8), end_1=_at(1, 10), start_2=_at(1, 13), end_2=_at(1, 15))
             reasons[1] = f"The slot engine found no window: {suggestion.explanation}"
         kwargs.setdefault("initial", initial)
         super().__init__(*args, ticket=ticket, **kwargs)
-        self.fields["technician"].queryset = _technician_choices()
+        technicians = _technician_choices()
+        for n in (1, 2, 3):
+            self.fields[f"technician_{n}"].queryset = technicians
+            self.fields[f"technician_{n}"].empty_label = "— anyone (assign when dispatching)"
         for n, reason in reasons.items():
             self.fields[f"start_{n}"].help_text = reason
         self.fields["start_1"].help_text = f"{local_zone_note()} {reasons[1]}"
@@ -92,11 +98,11 @@ class ProposeForm(ActionForm):
             if bool(start) != bool(end):
                 raise forms.ValidationError(f"Window {n} needs both a start and an end.")
             if start and end:
-                options.append({"start": start.isoformat(), "end": end.isoformat()})
-        technician = data.get("technician")
-        if technician is not None:
-            for option in options:
-                option["tech_id"] = str(technician.pk)
+                option = {"start": start.isoformat(), "end": end.isoformat()}
+                technician = data.get(f"technician_{n}")
+                if technician is not None:
+                    option["tech_id"] = str(technician.pk)
+                options.append(option)
         data["options"] = options
         return data
 
@@ -134,8 +140,38 @@ class ConfirmForm(ActionForm):
         return data
 
 
+def _technicians_eligible(ticket: Ticket, also: Any = None):
+    """Active technicians with the job's skill who cover its site's region (what assignment.dispatch
+    accepts), plus `also` (the booked technician, whom the service then judges itself)."""
+    incident_type = (ticket.incident_type or "").upper()
+    region = (ticket.site.service_region or "").upper()
+    fit = Technician.objects.filter(is_active=True)
+    if incident_type or region:
+        fit = fit.annotate(**technician_fit_annotations(incident_type=incident_type, region_code=region))
+        if incident_type:
+            fit = fit.filter(skill_level__isnull=False)
+        if region:
+            fit = fit.filter(covers=True)
+    wanted = Q(pk__in=fit.values("pk"))
+    if also is not None:
+        wanted |= Q(pk=also)
+    return Technician.objects.filter(wanted).prefetch_related("regions", "skills").order_by("display_name")
+
+
+def _nobody_fits(ticket: Ticket) -> str:
+    needs = [f"the {ticket.incident_type} skill" if ticket.incident_type else ""]
+    if ticket.site.service_region:
+        needs.append(f"covers region {ticket.site.service_region}")
+    return (
+        f"No active technician has {' and '.join(n for n in needs if n) or 'what this job needs'}: "
+        "add the skill or region to a technician (Technicians), then dispatch."
+    )
+
+
 class DispatchForm(ActionForm):
-    technician = TechnicianChoiceField(queryset=None)
+    technician = TechnicianChoiceField(
+        queryset=None, help_text="Technicians with the job's skill who cover its region; the booked one first."
+    )
     dispatch_mode = forms.ChoiceField(
         choices=[("STANDARD", "Standard (booked visit)"), ("EMERGENCY_BYPASS", "Emergency bypass (skip scheduling)")],
         help_text="From TRIAGED only an emergency bypass, with a rationale and confirmation, may dispatch.",
@@ -144,15 +180,25 @@ class DispatchForm(ActionForm):
     dispatch_confirmation = forms.BooleanField(label="I confirm this emergency dispatch", required=False)
 
     def __init__(self, *args, ticket: Ticket, **kwargs) -> None:
+        # The technician of the confirmed window, else whoever holds the booking.
+        booked = ticket.assigned_tech_id
+        if booked is None:
+            appointment = appointments_booked_for_ticket(ticket_id=ticket.pk).first()
+            booked = appointment.technician_id if appointment else None
         kwargs.setdefault(
             "initial",
             {
-                "technician": ticket.assigned_tech_id,
+                "technician": booked,
                 "dispatch_mode": "EMERGENCY_BYPASS" if ticket.state == TicketState.TRIAGED else "STANDARD",
             },
         )
         super().__init__(*args, ticket=ticket, **kwargs)
-        self.fields["technician"].queryset = _technician_choices()
+        technicians = _technicians_eligible(ticket, also=booked)
+        self.fields["technician"].queryset = technicians
+        if not technicians.exists():
+            # Said before anyone presses the button, not after a refusal.
+            self.warnings = [_nobody_fits(ticket)]
+            self.fields["technician"].help_text = _nobody_fits(ticket)
 
 
 class ScheduleHoldForm(ActionForm):
@@ -196,10 +242,34 @@ class UnassignForm(ActionForm):
 
 class CheckInForm(ActionForm):
     arrived_at = LocalDateTimeField(label="Arrived at")
+    reason = forms.CharField(
+        label="Why this early",
+        required=False,
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
 
     def __init__(self, *args, ticket: Ticket, **kwargs) -> None:
-        kwargs.setdefault("initial", {"arrived_at": timezone.localtime().replace(second=0, microsecond=0)})
+        now = timezone.localtime().replace(second=0, microsecond=0)
+        kwargs.setdefault("initial", {"arrived_at": now})
         super().__init__(*args, ticket=ticket, **kwargs)
+        self.visit_start = booked_visit_start(ticket)
+        self.fields["reason"].help_text = (
+            f"Needed when the arrival is more than {span_text(early_check_in_margin())} before the booked visit; "
+            "kept in the audit."
+        )
+        warning = early_check_in_warning(arrived_at=now, visit_start=self.visit_start)
+        if warning:
+            self.warnings = [warning + " Go ahead only with a reason."]
+
+    def clean(self) -> dict:
+        data = super().clean()
+        arrived = data.get("arrived_at")
+        if arrived is not None and not data.get("reason"):
+            warning = early_check_in_warning(arrived_at=arrived, visit_start=self.visit_start)
+            if warning:
+                self.add_error("reason", f"{warning} Say why to go ahead.")
+        return data
 
 
 ticket_actions_register(
@@ -256,7 +326,10 @@ ticket_actions_register(
         "check-in",
         scheduling.TECH_CHECK_IN,
         "Check in (for the technician)",
-        service_runner(scheduling.tech_check_in, lambda ticket, data: {"timestamp": data["arrived_at"]}),
+        service_runner(
+            scheduling.tech_check_in,
+            lambda ticket, data: {"timestamp": data["arrived_at"], "reason": data.get("reason", "")},
+        ),
         CheckInForm,
         tone="primary",
         help_text="Record the technician's arrival: the job goes to IN_PROGRESS.",

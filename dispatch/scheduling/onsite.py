@@ -4,7 +4,11 @@ pause and resume of the work (tech.pause, tech.resume)."""
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
 
 from dispatch.common.actors import Actor
 from dispatch.common.errors import DispatchError, invalid_request
@@ -15,7 +19,7 @@ from dispatch.tickets.services import Outcome, ticket_change
 from dispatch.tickets.states import TicketState
 
 from .inputs import iso, moment_parse, number_parse, role_check
-from .models import CheckIn
+from .models import Appointment, CheckIn
 from .selectors import appointments_booked_for_ticket
 
 TECH_CHECK_IN = command(
@@ -52,19 +56,95 @@ def _location_check(location: Any) -> None:
         raise invalid_request(f"location must be at most {LOCATION_MAX_CHARS} characters of JSON.", field="location")
 
 
+# --- an arrival far ahead of the booked visit -------------------------------------------------
+
+
+def early_check_in_margin() -> timedelta:
+    """How long before the booked window a check-in still passes without a reason
+    (DISPATCH_EARLY_CHECK_IN_MINUTES; see the setting for why that long)."""
+    return timedelta(minutes=max(0, int(getattr(settings, "DISPATCH_EARLY_CHECK_IN_MINUTES", 240))))
+
+
+def _booked_appointment(ticket) -> Appointment | None:
+    return appointments_booked_for_ticket(ticket_id=ticket.id).filter(technician_id=ticket.assigned_tech_id).first()
+
+
+def booked_visit_start(ticket, appointment: Appointment | None = None) -> datetime | None:
+    """When the booked visit begins: the earlier of the booking's start and the arrival window the
+    customer was told (a re-planned job keeps the told one), else the ticket's scheduled start."""
+    appointment = appointment or _booked_appointment(ticket)
+    if appointment is None:
+        return ticket.scheduled_start
+    starts = [moment for moment in (appointment.start, appointment.promised_start) if moment]
+    return min(starts)
+
+
+def span_text(span: timedelta) -> str:
+    """A duration as a dispatcher says it: "2 days 3 h", "5 h 10 min", "45 min"."""
+    minutes = int(span.total_seconds() // 60)
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    if days:
+        return f"{days} day{'s' if days != 1 else ''}" + (f" {hours} h" if hours else "")
+    if hours:
+        return f"{hours} h" + (f" {minutes} min" if minutes else "")
+    return f"{minutes} min"
+
+
+def early_check_in_warning(*, arrived_at: datetime, visit_start: datetime | None) -> str:
+    """What to tell whoever records an arrival more than the margin before the booked visit ("" when
+    it is not that early): the same words on the ticket page, the technician's phone and the API."""
+    if visit_start is None or arrived_at >= visit_start - early_check_in_margin():
+        return ""
+    local = timezone.localtime(visit_start)
+    return (
+        f"The booked visit starts {local:%a %b} {local.day}, {local:%H:%M}: this arrival is "
+        f"{span_text(visit_start - arrived_at)} before it. A check-in more than "
+        f"{span_text(early_check_in_margin())} early needs a reason."
+    )
+
+
+def early_check_in_refusal(*, arrived_at: datetime, visit_start: datetime | None, reason: str) -> DispatchError | None:
+    """400 INVALID_REQUEST (field `reason`) for an arrival far ahead of the booked visit given
+    without a reason, else None. A code every client of the contract already handles: the
+    request lacks one field, and sent again with `reason` it goes through."""
+    warning = early_check_in_warning(arrived_at=arrived_at, visit_start=visit_start)
+    if not warning or reason:
+        return None
+    return invalid_request(
+        warning + " Send it as `reason`.",
+        field="reason",
+        requirement="EARLY_CHECK_IN_REASON",
+        visit_start=iso(visit_start),
+        arrived_at=iso(arrived_at),
+        margin_minutes=int(early_check_in_margin().total_seconds() // 60),
+    )
+
+
+CHECK_IN_REASON_MAX = 1000
+
+
 def tech_check_in(
     *,
     actor: Actor,
     ticket_id: Any,
     timestamp: Any,
     location: Any = None,
+    reason: Any = None,
     request: dict | None = None,
     expected_version: int | None = None,
 ) -> Outcome:
-    """Record the technician's arrival: DISPATCHED → ON_SITE → IN_PROGRESS in one call, with time and place."""
+    """Record the technician's arrival: DISPATCHED → ON_SITE → IN_PROGRESS in one call, with time and place.
+
+    An arrival more than the margin before the booked visit needs a `reason`, kept in the audit event."""
     role_check(TECH_CHECK_IN, actor)
     arrived_at = moment_parse(timestamp, "timestamp")
     _location_check(location)
+    if reason is not None and not isinstance(reason, str):
+        raise invalid_request("reason must be text.", field="reason")
+    reason = (reason or "").strip()
+    if len(reason) > CHECK_IN_REASON_MAX:
+        raise invalid_request(f"The reason is longer than {CHECK_IN_REASON_MAX} characters.", field="reason")
     with ticket_change(
         actor=actor,
         command=TECH_CHECK_IN,
@@ -74,9 +154,22 @@ def tech_check_in(
         audit={"timestamp": iso(arrived_at), **({"location": location} if location is not None else {})},
     ) as change:
         ticket = change.ticket
-        appointment = (
-            appointments_booked_for_ticket(ticket_id=ticket.id).filter(technician_id=ticket.assigned_tech_id).first()
-        )
+        appointment = _booked_appointment(ticket)
+        # Decided under the ticket's lock, against the booking as it stands now.
+        visit_start = booked_visit_start(ticket, appointment)
+        refusal = early_check_in_refusal(arrived_at=arrived_at, visit_start=visit_start, reason=reason)
+        if refusal is not None:
+            raise refusal
+        if early_check_in_warning(arrived_at=arrived_at, visit_start=visit_start):
+            change.audit_payload.update(
+                {
+                    "reason": reason,
+                    "visit_start": iso(visit_start),
+                    "early_by_minutes": int((visit_start - arrived_at).total_seconds() // 60),
+                }
+            )
+        elif reason:
+            change.audit_payload["reason"] = reason
         check_in = CheckIn.objects.create(
             ticket=ticket,
             appointment=appointment,

@@ -251,6 +251,10 @@ def schedule_confirm(
         proposal.decided_at = now
         proposal.save(update_fields=["status", "accepted_option", "decided_at"])
         ticket.scheduled_start, ticket.scheduled_end = start_at, end_at
+        # The booked window's technician is the job's technician from here on: the ticket list,
+        # the dispatch form and the technician's phone read the assignment, not the booking. A
+        # window booked without a technician leaves the job unassigned (its old booking is gone).
+        ticket.assigned_tech_id = chosen
         change.transition(TicketState.SCHEDULED)
         result = {
             "appointment_id": str(appointment.id),

@@ -3,7 +3,7 @@
 Each concern lives in its own module; this one names what the faces use:
   proposals    schedule.propose/confirm/hold/release/rollback and the slot engine's suggestions
   assignment   assignment.recommend/dispatch and dispatch.force_unassign
-  onsite       tech.check_in, tech.pause, tech.resume
+  onsite       tech.check_in (and its early-arrival rule), tech.pause, tech.resume
   time_off     a technician's time off
 The one place a booking is saved (and its double-booking guard) is appointments.py; the board's
 bookings are booking.py, the technician's way to the job eta.py, the wake-ups wakeups.py.
@@ -20,7 +20,17 @@ from .assignment import (
     assignment_recommend,
     dispatch_force_unassign,
 )
-from .onsite import TECH_CHECK_IN, TECH_PAUSE, TECH_RESUME, resume_refusal, tech_check_in, tech_pause, tech_resume
+from .onsite import (
+    TECH_CHECK_IN,
+    TECH_PAUSE,
+    TECH_RESUME,
+    booked_visit_start,
+    early_check_in_warning,
+    resume_refusal,
+    tech_check_in,
+    tech_pause,
+    tech_resume,
+)
 from .proposals import (
     SCHEDULE_CONFIRM,
     SCHEDULE_HOLD,
@@ -53,7 +63,9 @@ __all__ = [
     "TIME_OFF_ADD",
     "assignment_dispatch",
     "assignment_recommend",
+    "booked_visit_start",
     "dispatch_force_unassign",
+    "early_check_in_warning",
     "engine",
     "resume_refusal",
     "schedule_confirm",

@@ -265,6 +265,18 @@ def action_offered(request: HttpRequest, ticket: Ticket, key: str) -> dict | Non
     return {"action": action, "form": action.form_class(ticket=ticket) if action.form_class else None}
 
 
+def action_blocked(request: HttpRequest, ticket: Ticket, key: str) -> DispatchError | None:
+    """The phase's refusal of a button the policy would otherwise offer this user now (what the
+    page says in its place), or None."""
+    action = ticket_action(key)
+    if action is None or action.blocked is None or (action.when is not None and not action.when(ticket)):
+        return None
+    actor = actor_for_request(request, action.command)
+    if policy.command_refusal(action.command, actor, ticket) is not None:
+        return None
+    return action.blocked(actor, ticket)
+
+
 def _flag_column(flag: TicketFlag) -> Callable[[Ticket], str | None]:
     """The list column of a flag; it reads the marks the changelist put on its rows."""
 
@@ -624,6 +636,11 @@ class TicketAdmin(DispatchModelAdmin):
             for action in ticket_actions()
             if action.key not in claimed and (button := action_offered(request, ticket, action.key)) is not None
         ]
+        blocked = [
+            {"action": action, "message": refusal.message}
+            for action in ticket_actions()
+            if action.key not in claimed and (refusal := action_blocked(request, ticket, action.key)) is not None
+        ]
         pending = ticket.approvals.filter(status=Approval.Status.PENDING).first()
         return {
             "ticket": ticket,
@@ -638,6 +655,7 @@ class TicketAdmin(DispatchModelAdmin):
             "pending_approval": pending,
             "pending_approval_amount": money(pending.amount_cents, ticket.currency) if pending else "",
             "ticket_actions": offered,
+            "ticket_actions_blocked": blocked,
             "ticket_panels": panels,
             "ticket_marks": [{"flag": flag, "mark": mark} for flag, mark in ticket_marks([ticket]).get(ticket.pk, [])],
             "timeline": [timeline_entry(event, names) for event in events],

@@ -47,10 +47,16 @@ class TicketAction:
     # Whether the button makes sense for this ticket beyond the policy (e.g. there is a
     # technician to unassign); the page only hides it, the service still decides.
     when: Callable[[Ticket], bool] | None = None
+    # A phase's own rule for this actor beyond the command's policy (who may QA a job someone
+    # bypassed), which its service raises too: the page says it beside the buttons rather than
+    # offering a button that can only be refused.
+    blocked: Callable[[Actor, Ticket], DispatchError | None] | None = None
 
     def refusal(self, *, actor: Actor, ticket: Ticket, expected_version: int | None = None) -> DispatchError | None:
-        """Why the service would refuse this actor now (the policy's answer), or None."""
-        return policy.command_refusal(self.command, actor, ticket, expected_version=expected_version)
+        """Why the service would refuse this actor now (the policy's answer, then the phase's), or None."""
+        return policy.command_refusal(self.command, actor, ticket, expected_version=expected_version) or (
+            self.blocked(actor, ticket) if self.blocked is not None else None
+        )
 
     def offered(self, *, actor: Actor, ticket: Ticket) -> bool:
         return self.refusal(actor=actor, ticket=ticket) is None and (self.when is None or self.when(ticket))
@@ -58,10 +64,14 @@ class TicketAction:
 
 class ActionForm(forms.Form):
     """The input of one action, built with the ticket so that it can offer the right defaults
-    (None when one form serves many tickets, as the bulk cancel does)."""
+    (None when one form serves many tickets, as the bulk cancel does).
+
+    `warnings` are what the dispatcher should read before sending the form (it cannot succeed
+    as it stands, or needs more than usual); the pages show them above the fields."""
 
     def __init__(self, *args, ticket: Ticket | None, **kwargs) -> None:
         self.ticket = ticket
+        self.warnings: list[str] = []
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
 

@@ -251,7 +251,7 @@ def test_the_field_work_buttons_walk_a_job_to_closed(dispatcher_client, client):
         return ticket.state
 
     assert (
-        step("schedule-propose", technician=technician.pk, start_1="2030-03-04T09:00", end_1="2030-03-04T11:00")
+        step("schedule-propose", technician_1=technician.pk, start_1="2030-03-04T09:00", end_1="2030-03-04T11:00")
         == "SCHEDULE_PROPOSED"
     )
     assert ScheduleProposal.objects.get(ticket=ticket).options[0]["tech_id"] == str(technician.pk)

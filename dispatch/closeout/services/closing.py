@@ -17,13 +17,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from dispatch.common.actors import Actor, service_actor
+from dispatch.common.errors import DispatchError
 from dispatch.common.roles import Role, role_normalize
 from dispatch.tickets.commands import command
 from dispatch.tickets.models import AuditEvent, Ticket
 from dispatch.tickets.services import Outcome, TicketChange, audit_only, ticket_change
 from dispatch.tickets.states import TicketState
 
-from ..models import CloseoutPacket, Closure, Evidence
+from ..models import CloseoutPacket, Closure, Evidence, Invoice
 from .inputs import invalid, role_name, text
 from .packet_versions import packet_pdf_schedule, packet_pdfs_sweep, packet_version_write
 
@@ -109,8 +110,31 @@ def ticket_close(
         request=request,
         audit={"reason": reason or None, "closeout_override_code": code or None},
     ) as change:
+        invoiced = invoice_draft_exists(change.ticket)
+        refusal = close_without_invoice_refusal(invoiced=invoiced, reason=reason)
+        if refusal is not None:
+            raise refusal
+        change.audit_payload["invoice_draft"] = invoiced
         _seal(change, reason=reason, overrides=overrides, forced=False)
     return change.outcome
+
+
+def invoice_draft_exists(ticket) -> bool:
+    """Whether the job has a current invoice (a draft, or an approved one)."""
+    return Invoice.objects.filter(ticket_id=ticket.id).exclude(status=Invoice.Status.SUPERSEDED).exists()
+
+
+def close_without_invoice_refusal(*, invoiced: bool, reason: str) -> DispatchError | None:
+    """400 INVALID_REQUEST (field `reason`, which the contract already has) for closing a job that
+    has no invoice draft without saying why: unbilled work is closed on purpose (warranty, a
+    callback, goodwill), and the timeline must say which."""
+    if invoiced or reason:
+        return None
+    return invalid(
+        "This job has no invoice draft: say why it is closed without one (reason).",
+        "reason",
+        requirement="CLOSE_WITHOUT_INVOICE_REASON",
+    )
 
 
 def ticket_force_close(

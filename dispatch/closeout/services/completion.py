@@ -267,6 +267,50 @@ def closeout_candidate(
     )
 
 
+def _bypass_used(ticket) -> ChecklistResult | None:
+    """The job's completion without the evidence gate, if it had one."""
+    return (
+        ChecklistResult.objects.filter(ticket_id=ticket.id, tool=DISPATCH_MANUAL_BYPASS.tool)
+        .order_by("-created_at", "-id")
+        .first()
+    )
+
+
+def manual_bypass_refusal(ticket) -> DispatchError | None:
+    """409 MANUAL_BYPASS_ALREADY_USED once the job was completed without the evidence gate: the
+    bypass is an exception taken once per job, not a way to wave it through again and again
+    (QA verifies it, or the work is reopened and completed through the gate)."""
+    used = _bypass_used(ticket)
+    if used is None:
+        return None
+    return DispatchError(
+        "MANUAL_BYPASS_ALREADY_USED",
+        "This job was already completed without the evidence gate; the bypass is offered once per job.",
+        status=409,
+        dimension="policy",
+        details={
+            "checklist_result_id": str(used.id),
+            "bypassed_by": used.submitted_by,
+            "bypassed_at": iso(used.created_at),
+        },
+    )
+
+
+def qa_verify_refusal(actor: Actor, ticket) -> DispatchError | None:
+    """403 SEPARATION_OF_DUTIES when the job's current completion bypassed the evidence gate and
+    this actor is the one who bypassed it: whoever waived the check may not also be its check."""
+    submission = completion_latest(ticket.id)
+    if submission is None or not submission.is_bypass or submission.submitted_by != actor.actor_id:
+        return None
+    return DispatchError(
+        "SEPARATION_OF_DUTIES",
+        "You completed this job without the evidence gate, so someone else must QA-verify it.",
+        status=403,
+        dimension="policy",
+        details={"checklist_result_id": str(submission.id), "bypassed_by": submission.submitted_by},
+    )
+
+
 def dispatch_manual_bypass(
     *,
     actor: Actor,
@@ -288,9 +332,14 @@ def dispatch_manual_bypass(
         ticket_id=ticket_id,
         expected_version=expected_version,
         request=request,
-        audit={"bypass_rationale": rationale, "target_tool": target or None},
+        # The rationale is the bypass's reason: kept under both names for readers of either.
+        audit={"reason": rationale, "bypass_rationale": rationale, "target_tool": target or None},
     ) as change:
         ticket = change.ticket
+        # Under the ticket's lock: two clicks racing are decided one after the other.
+        refusal = manual_bypass_refusal(ticket)
+        if refusal is not None:
+            raise refusal
         latest = completion_latest(ticket.id)
         status = latest.checklist_status if latest else {}
         reason = latest.no_signature_reason if latest else ""
@@ -384,6 +433,9 @@ def qa_verify(
         audit=audit,
     ) as change:
         ticket = change.ticket
+        refusal = qa_verify_refusal(actor, ticket)
+        if refusal is not None:
+            raise refusal
         review = QaReview.objects.create(
             ticket=ticket,
             result=verdict,
