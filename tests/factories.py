@@ -150,6 +150,13 @@ def window_at(*, days: int = 1, hour: int = 9, hours: int = 2) -> tuple[datetime
     return start, start + timedelta(hours=hours)
 
 
+def window_soon(*, hours: int = 2) -> dict:
+    """A booking from the next full hour, as start= and end= keywords: a job the technician may
+    check in on now (a check-in far ahead of the booked visit needs a reason)."""
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    return {"start": start, "end": start + timedelta(hours=hours)}
+
+
 class AppointmentFactory(factory.django.DjangoModelFactory):
     """A booking row set up directly (e.g. another job already occupying a technician)."""
 
@@ -234,17 +241,9 @@ def ticket_in_progress(*, technician=None, site=None, incident_type="DOOR_WONT_L
 
     actor = actor or actor_for(Role.DISPATCHER)
     technician = technician or TechnicianFactory(skills=[incident_type])
-    # Booked for the coming hour, so that checking in now is on time (a check-in far ahead of the
-    # booked visit needs a reason).
-    start = timezone.now().replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    # Booked for the coming hour, so that checking in now is on time.
     ticket = ticket_dispatched(
-        technician=technician,
-        site=site,
-        start=start,
-        end=start + timedelta(hours=2),
-        incident_type=incident_type,
-        actor=actor,
-        **fields,
+        technician=technician, site=site, incident_type=incident_type, actor=actor, **window_soon(), **fields
     )
     return tech_check_in(
         actor=actor_for(Role.TECHNICIAN, technician=technician), ticket_id=ticket.id, timestamp=timezone.now()

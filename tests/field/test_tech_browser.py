@@ -11,7 +11,7 @@ from PIL import Image
 
 from dispatch.closeout.models import ChecklistResult, Evidence, LaborEntry, PartUsage
 from dispatch.tickets.models import AuditEvent, Ticket
-from tests.factories import TechnicianFactory, ticket_dispatched
+from tests.factories import TechnicianFactory, ticket_dispatched, window_soon
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -98,6 +98,11 @@ def test_dana_does_a_whole_job_on_her_phone_with_the_demo_data(live_server, phon
 
     press(page, "Acknowledge job")
     press(page, "On my way")
+    # A demo loaded early in the morning has her on site hours before the booked visit: the page
+    # asks why, and she says.
+    if page.locator("#check-in-reason").count():
+        shot(page, "02b-early-check-in")
+        page.fill("#check-in-reason", "The customer asked me to come early.")
     press(page, "Check in")
     assert Ticket.objects.get(pk=ticket.pk).state == "IN_PROGRESS"
     shot(page, "03-job-in-progress")
@@ -177,7 +182,7 @@ def test_dana_does_a_whole_job_on_her_phone_with_the_demo_data(live_server, phon
 
 def test_updates_made_with_no_network_wait_on_the_phone_and_arrive_exactly_once(live_server, phone, tmp_path):
     technician = TechnicianFactory(display_name="Dana Reyes")
-    ticket = ticket_dispatched(technician=technician)
+    ticket = ticket_dispatched(technician=technician, **window_soon())
     base = live_server.url
     page = phone
     sign_in(page, base, technician.user.username, "correct-horse-battery")
@@ -217,7 +222,7 @@ def test_updates_made_with_no_network_wait_on_the_phone_and_arrive_exactly_once(
 
 def test_a_job_page_weighs_under_150_kb_photos_aside(live_server, browser):
     technician = TechnicianFactory(display_name="Dana Reyes")
-    ticket = ticket_dispatched(technician=technician)
+    ticket = ticket_dispatched(technician=technician, **window_soon())
     # A fresh phone: nothing cached yet by the browser or the worker.
     context = browser.new_context(**PHONE)
     page = context.new_page()
@@ -239,7 +244,7 @@ def test_a_job_page_weighs_under_150_kb_photos_aside(live_server, browser):
 
 def test_a_post_queued_when_the_session_ended_waits_for_sign_in_and_arrives_once(live_server, phone):
     technician = TechnicianFactory(display_name="Dana Reyes")
-    ticket = ticket_dispatched(technician=technician)
+    ticket = ticket_dispatched(technician=technician, **window_soon())
     base = live_server.url
     page = phone
     sign_in(page, base, technician.user.username, "correct-horse-battery")
@@ -299,7 +304,7 @@ def test_an_approval_decided_in_the_office_shows_on_the_open_job_page(live_serve
     from tests.factories import actor_for
 
     technician = TechnicianFactory(display_name="Dana Reyes")
-    ticket = ticket_dispatched(technician=technician)
+    ticket = ticket_dispatched(technician=technician, **window_soon())
     base = live_server.url
     page = phone
     page.add_init_script("window.FIELD_POLL_MS = 500")
@@ -331,7 +336,7 @@ def test_a_change_made_elsewhere_does_not_wipe_what_the_technician_is_typing(liv
     from tests.factories import actor_for
 
     technician = TechnicianFactory(display_name="Dana Reyes")
-    ticket = ticket_dispatched(technician=technician)
+    ticket = ticket_dispatched(technician=technician, **window_soon())
     page = phone
     page.add_init_script("window.FIELD_POLL_MS = 500")
     sign_in(page, live_server.url, technician.user.username, "correct-horse-battery")
@@ -353,7 +358,7 @@ def test_a_photo_the_office_refuses_stays_on_the_phone_to_be_saved(live_server, 
     from tests.factories import actor_for
 
     technician = TechnicianFactory(display_name="Dana Reyes")
-    ticket = ticket_dispatched(technician=technician)
+    ticket = ticket_dispatched(technician=technician, **window_soon())
     page = phone
     sign_in(page, live_server.url, technician.user.username, "correct-horse-battery")
     page.goto(f"{live_server.url}/tech/jobs/{ticket.id}/")

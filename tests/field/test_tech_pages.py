@@ -22,6 +22,7 @@ from tests.factories import (
     ticket_dispatched,
     ticket_scheduled,
     window_at,
+    window_soon,
 )
 
 pytestmark = pytest.mark.django_db
@@ -168,7 +169,7 @@ def test_another_technicians_job_is_not_found_on_get_and_post(dana):
 
 
 def test_a_post_without_the_csrf_token_is_refused(technician):
-    ticket = ticket_dispatched(technician=technician)
+    ticket = ticket_dispatched(technician=technician, **window_soon())
     client = Client(enforce_csrf_checks=True)
     client.force_login(technician.user)
     assert act(client, ticket, "acknowledge").status_code == 403
@@ -176,7 +177,7 @@ def test_a_post_without_the_csrf_token_is_refused(technician):
 
 
 def test_a_dispatcher_sees_a_technicians_day_read_only(technician):
-    ticket = ticket_dispatched(technician=technician)
+    ticket = ticket_dispatched(technician=technician, **window_soon())
     desk = signed_in(UserFactory(role="dispatcher"))
     picker = desk.get(reverse("field:jobs")).content.decode()
     assert "Dana Reyes" in picker
@@ -195,7 +196,7 @@ def test_a_dispatcher_sees_a_technicians_day_read_only(technician):
 
 
 def test_a_technician_does_a_whole_job_from_the_phone_one_audit_event_per_action(technician, dana):
-    ticket = ticket_dispatched(technician=technician)
+    ticket = ticket_dispatched(technician=technician, **window_soon())
     PriceBookItemFactory(sku="STRIKE-01", name="Strike plate, brass")
     before = len(events(ticket))
     page = dana.get(reverse("field:job", args=[ticket.id])).content.decode()
@@ -247,7 +248,7 @@ def test_a_technician_does_a_whole_job_from_the_phone_one_audit_event_per_action
 
 
 def test_a_retried_post_with_the_same_key_has_one_effect(technician, dana):
-    ticket = ticket_dispatched(technician=technician)
+    ticket = ticket_dispatched(technician=technician, **window_soon())
     key = uuid.uuid4()
     first = act(dana, ticket, "acknowledge", key=key)
     again = act(dana, ticket, "acknowledge", key=key)
@@ -256,7 +257,7 @@ def test_a_retried_post_with_the_same_key_has_one_effect(technician, dana):
 
 
 def test_completion_refused_lists_exactly_what_is_missing_with_links(technician, dana):
-    ticket = ticket_dispatched(technician=technician)
+    ticket = ticket_dispatched(technician=technician, **window_soon())
     act(dana, ticket, "check-in")
     act(dana, ticket, "photo", {"evidence_key": "photo_before_door_edge_and_strike", "file": jpeg()})
 
@@ -278,7 +279,7 @@ def test_completion_refused_lists_exactly_what_is_missing_with_links(technician,
 
 
 def test_a_technician_pauses_and_resumes_and_asks_for_more_money(technician, dana):
-    ticket = ticket_dispatched(technician=technician)
+    ticket = ticket_dispatched(technician=technician, **window_soon())
     act(dana, ticket, "check-in")
     assert act(dana, ticket, "pause", {"reason": "Waiting for a part"}).status_code == 200
     assert Ticket.objects.get(pk=ticket.pk).state == "ON_HOLD"
@@ -296,7 +297,7 @@ def test_a_technician_pauses_and_resumes_and_asks_for_more_money(technician, dan
 
 
 def test_an_action_the_state_does_not_allow_is_refused_and_changes_nothing(technician, dana):
-    ticket = ticket_dispatched(technician=technician)
+    ticket = ticket_dispatched(technician=technician, **window_soon())
     answer = act(dana, ticket, "complete")
     assert answer.status_code == 409
     assert answer.json()["ok"] is False
@@ -311,7 +312,7 @@ def test_an_action_the_state_does_not_allow_is_refused_and_changes_nothing(techn
     ],
 )
 def test_a_hostile_upload_is_refused_and_nothing_is_stored(technician, dana, name, payload):
-    ticket = ticket_dispatched(technician=technician)
+    ticket = ticket_dispatched(technician=technician, **window_soon())
     act(dana, ticket, "check-in")
     upload = io.BytesIO(payload)
     upload.name = name
@@ -324,7 +325,7 @@ def test_a_hostile_upload_is_refused_and_nothing_is_stored(technician, dana, nam
 
 
 def test_a_photo_gets_a_thumbnail_only_its_technician_can_open(technician, dana):
-    ticket = ticket_dispatched(technician=technician)
+    ticket = ticket_dispatched(technician=technician, **window_soon())
     act(dana, ticket, "check-in")
     act(dana, ticket, "photo", {"evidence_key": "photo_before_door_edge_and_strike", "file": jpeg()})
     item = Evidence.objects.get(ticket=ticket)
@@ -342,7 +343,7 @@ def test_the_service_worker_is_served_from_the_technician_folder(dana):
 
 
 def test_the_parts_search_finds_by_name_or_sku_and_adds_from_the_price_book(technician, dana):
-    ticket = ticket_dispatched(technician=technician)
+    ticket = ticket_dispatched(technician=technician, **window_soon())
     act(dana, ticket, "check-in")
     PriceBookItemFactory(sku="CLOSER-4040", name="Door closer, heavy duty")
     PriceBookItemFactory(sku="HINGE-45", name="Hinge set")
@@ -369,7 +370,7 @@ def test_a_hold_dispatch_put_on_is_not_offered_to_the_technician_to_resume(techn
     from dispatch.tickets.services import ticket_force_hold
     from tests.factories import actor_for
 
-    ticket = ticket_dispatched(technician=technician)
+    ticket = ticket_dispatched(technician=technician, **window_soon())
     act(dana, ticket, "check-in")
     ticket_force_hold(actor=actor_for("dispatcher"), ticket_id=ticket.id, reason="Customer asked to wait")
     page = dana.get(reverse("field:job", args=[ticket.id])).content.decode()
@@ -384,7 +385,7 @@ def test_an_on_my_way_that_waited_offline_is_not_sent_to_the_customer_late(techn
 
     from dispatch.scheduling.models import Departure
 
-    ticket = ticket_dispatched(technician=technician)
+    ticket = ticket_dispatched(technician=technician, **window_soon())
     pressed = (timezone.now() - timedelta(minutes=25)).isoformat()
     refused = act(dana, ticket, "depart", {"pressed_at": pressed})
     assert refused.status_code == 409 and refused.json()["code"] == "DEPARTURE_TOO_OLD"
@@ -395,7 +396,7 @@ def test_an_on_my_way_that_waited_offline_is_not_sent_to_the_customer_late(techn
 
 
 def test_a_job_page_costs_the_same_queries_with_three_photos_or_twelve(technician, dana, django_assert_max_num_queries):
-    ticket = ticket_dispatched(technician=technician)
+    ticket = ticket_dispatched(technician=technician, **window_soon())
     act(dana, ticket, "check-in")
 
     def log(count):

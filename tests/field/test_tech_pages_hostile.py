@@ -32,6 +32,7 @@ from tests.factories import (
     ticket_at,
     ticket_dispatched,
     ticket_in_progress,
+    window_soon,
 )
 
 pytestmark = pytest.mark.django_db
@@ -96,7 +97,7 @@ def dana(technician):
 
 @pytest.fixture
 def dispatched(technician):
-    return ticket_dispatched(technician=technician)
+    return ticket_dispatched(technician=technician, **window_soon())
 
 
 @pytest.fixture
@@ -758,7 +759,7 @@ def test_signing_in_follows_a_next_inside_the_site(technician):
 
 @pytest.mark.parametrize("accuracy", ["nan", "inf", "1e400", "-5", "200000"])
 def test_a_check_in_with_an_impossible_accuracy_is_refused_and_nothing_happens(technician, dana, accuracy):
-    ticket = ticket_dispatched(technician=technician)
+    ticket = ticket_dispatched(technician=technician, **window_soon())
     before = audit_count()
     refused(
         act(dana, ticket, "check-in", {"lat": "37.8", "lng": "-122.2", "accuracy": accuracy}), 400, "INVALID_REQUEST"
@@ -771,7 +772,7 @@ def test_a_check_in_location_the_database_cannot_store_is_refused_by_the_service
     from dispatch.common.errors import DispatchError
     from dispatch.scheduling.services import tech_check_in
 
-    ticket = ticket_dispatched(technician=technician)
+    ticket = ticket_dispatched(technician=technician, **window_soon())
     for location in ({"lat": 37.8, "lng": float("nan")}, {"lat": 37.8, "note": "x" * 3000}):
         with pytest.raises(DispatchError) as refusal:
             tech_check_in(

@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from dispatch.scheduling.models import Appointment, CheckIn, RecommendationSnapshot, ScheduleHold, ScheduleProposal
 from dispatch.scheduling.services import assignment_recommend, schedule_hold, tech_check_in
-from tests.factories import UserFactory, ticket_dispatched, ticket_scheduled, window_at
+from tests.factories import UserFactory, ticket_dispatched, ticket_scheduled, window_at, window_soon
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +27,7 @@ def history(dispatcher):
         hold_reason="CUSTOMER_PENDING",
         confirmation_window={"start": start.isoformat(), "end": end.isoformat()},
     )
-    dispatched = ticket_dispatched()
+    dispatched = ticket_dispatched(**window_soon())
     tech_check_in(actor=dispatcher, ticket_id=dispatched.id, timestamp=timezone.now(), location={"lat": 37.8})
 
 

@@ -11,14 +11,14 @@ from dispatch.common.errors import DispatchError
 from dispatch.scheduling.models import Appointment, CheckIn
 from dispatch.scheduling.services import tech_check_in
 from dispatch.tickets.models import AuditEvent, StateTransition
-from tests.factories import TechnicianFactory, actor_for, ticket_dispatched, ticket_scheduled
+from tests.factories import TechnicianFactory, actor_for, ticket_dispatched, ticket_scheduled, window_soon
 
 pytestmark = pytest.mark.django_db
 
 
 def test_the_assigned_technician_checks_in_with_two_ordered_transitions_under_one_event():
     tech = TechnicianFactory()
-    ticket = ticket_dispatched(technician=tech)
+    ticket = ticket_dispatched(technician=tech, **window_soon())
     arrived = timezone.now() - timedelta(minutes=2)
     events_before = AuditEvent.objects.filter(ticket=ticket).count()
 
@@ -48,7 +48,7 @@ def test_the_assigned_technician_checks_in_with_two_ordered_transitions_under_on
 
 def test_a_dispatcher_may_check_in_for_the_technician(dispatcher):
     tech = TechnicianFactory()
-    ticket = ticket_dispatched(technician=tech)
+    ticket = ticket_dispatched(technician=tech, **window_soon())
     outcome = tech_check_in(actor=dispatcher, ticket_id=ticket.id, timestamp=timezone.now())
     assert outcome.ticket.state == "IN_PROGRESS"
     assert CheckIn.objects.get(ticket=ticket).location == {}
@@ -56,7 +56,7 @@ def test_a_dispatcher_may_check_in_for_the_technician(dispatcher):
 
 
 def test_another_technician_cannot_check_in():
-    ticket = ticket_dispatched()
+    ticket = ticket_dispatched(**window_soon())
     stranger = TechnicianFactory()
     with pytest.raises(DispatchError) as refused:
         tech_check_in(actor=actor_for("technician", technician=stranger), ticket_id=ticket.id, timestamp=timezone.now())
@@ -75,7 +75,7 @@ def test_check_in_before_dispatch_is_409(dispatcher):
 
 
 def test_checking_in_twice_is_409(dispatcher):
-    ticket = ticket_dispatched()
+    ticket = ticket_dispatched(**window_soon())
     tech_check_in(actor=dispatcher, ticket_id=ticket.id, timestamp=timezone.now())
     with pytest.raises(DispatchError) as refused:
         tech_check_in(actor=dispatcher, ticket_id=ticket.id, timestamp=timezone.now())
@@ -93,7 +93,7 @@ def test_checking_in_twice_is_409(dispatcher):
     ],
 )
 def test_check_in_refuses_bad_input(dispatcher, timestamp, location, field):
-    ticket = ticket_dispatched()
+    ticket = ticket_dispatched(**window_soon())
     with pytest.raises(DispatchError) as refused:
         tech_check_in(actor=dispatcher, ticket_id=ticket.id, timestamp=timestamp, location=location)
     assert (refused.value.code, refused.value.details["field"]) == ("INVALID_REQUEST", field)
@@ -101,7 +101,7 @@ def test_check_in_refuses_bad_input(dispatcher, timestamp, location, field):
 
 @pytest.mark.parametrize("role", ["agent", "customer", "qa"])
 def test_check_in_is_for_technicians_and_dispatchers(role):
-    ticket = ticket_dispatched()
+    ticket = ticket_dispatched(**window_soon())
     with pytest.raises(DispatchError) as refused:
         tech_check_in(actor=actor_for(role), ticket_id=ticket.id, timestamp=timezone.now())
     assert refused.value.code == "TOOL_ROLE_FORBIDDEN"
