@@ -237,16 +237,22 @@ def ticket_in_progress(*, technician=None, site=None, incident_type="DOOR_WONT_L
     """A ticket IN_PROGRESS: dispatched to `technician`, who has checked in."""
     from django.utils import timezone
 
-    from dispatch.scheduling.services import tech_check_in
+    from dispatch.scheduling.services import booked_visit_start, early_check_in_warning, tech_check_in
 
     actor = actor or actor_for(Role.DISPATCHER)
     technician = technician or TechnicianFactory(skills=[incident_type])
-    # Booked for the coming hour, so that checking in now is on time.
+    # Booked for the coming hour unless told otherwise, so that checking in now is on time.
     ticket = ticket_dispatched(
-        technician=technician, site=site, incident_type=incident_type, actor=actor, **window_soon(), **fields
+        technician=technician, site=site, incident_type=incident_type, actor=actor, **{**window_soon(), **fields}
     )
+    now = timezone.now()
+    # A visit booked for later (a test's own window) is checked in now with the reason that needs.
+    early = early_check_in_warning(arrived_at=now, visit_start=booked_visit_start(ticket))
     return tech_check_in(
-        actor=actor_for(Role.TECHNICIAN, technician=technician), ticket_id=ticket.id, timestamp=timezone.now()
+        actor=actor_for(Role.TECHNICIAN, technician=technician),
+        ticket_id=ticket.id,
+        timestamp=now,
+        reason="Checked in ahead of the booked visit for the test." if early else None,
     ).ticket
 
 

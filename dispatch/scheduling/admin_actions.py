@@ -132,6 +132,7 @@ class ConfirmForm(ActionForm):
             self.fields["window"].initial = "0"
         else:
             self.fields["window"].help_text = "There is no open proposal: propose windows first."
+            self.warnings = [self.fields["window"].help_text]
 
     def clean(self) -> dict:
         data = super().clean()
@@ -170,7 +171,7 @@ def _nobody_fits(ticket: Ticket) -> str:
 
 class DispatchForm(ActionForm):
     technician = TechnicianChoiceField(
-        queryset=None, help_text="Technicians with the job's skill who cover its region; the booked one first."
+        queryset=None, help_text="Technicians with the job's skill who cover its region; the booked one is chosen."
     )
     dispatch_mode = forms.ChoiceField(
         choices=[("STANDARD", "Standard (booked visit)"), ("EMERGENCY_BYPASS", "Emergency bypass (skip scheduling)")],

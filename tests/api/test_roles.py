@@ -41,6 +41,8 @@ REALISTIC = {
         "approver_role": "dispatcher",
     },
     "ticket.cancel": {"reason": "Customer fixed it"},
+    # A job closed before its invoice draft says why.
+    "ticket.close": {"reason": "Warranty callback, not billed"},
     "reopen_after_verification": {"reason": "Door still drags"},
     "closeout.evidence_exception": {"exception_reason": "Camera broken on site"},
     "dispatch.manual_bypass": {"bypass_rationale": "Supervisor verified on site"},

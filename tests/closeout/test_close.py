@@ -136,7 +136,7 @@ def test_the_sweep_reads_only_pending_closures_however_many_tickets_were_closed(
 
     def close_one():
         ticket = ticket_at("VERIFIED")
-        ticket_close(actor=dispatcher, ticket_id=ticket.id)
+        ticket_close(actor=dispatcher, ticket_id=ticket.id, reason="Warranty work, not billed")
         return ticket
 
     close_one()

@@ -80,7 +80,7 @@ def test_manual_bypass_completes_without_the_gate_and_records_what_was_missing(j
 
     # QA verifies a bypassed completion without re-running the gate; the close packet shows the bypass.
     qa_verify(actor=actor_for(Role.QA), ticket_id=job.id, timestamp="2026-03-01T10:00:00Z", result="PASS")
-    ticket_close(actor=dispatcher, ticket_id=job.id)
+    ticket_close(actor=dispatcher, ticket_id=job.id, reason="Billed with the annual contract")
     packet = closeout_packet_build(ticket_id=job.id).packet
     bypass = packet["overrides"][0]
     assert (bypass["kind"], bypass["bypass_rationale"]) == ("manual_bypass", "Escalation override applied")
@@ -99,8 +99,11 @@ def test_manual_bypass_of_completed_work_waves_it_through_the_qa_recheck(job, te
     outcome = dispatch_manual_bypass(actor=dispatcher, ticket_id=job.id, bypass_rationale="Customer confirmed by phone")
     assert outcome.ticket.state == "COMPLETED_PENDING_VERIFICATION"
     assert outcome.result.checklist_status == DOOR_CHECKLIST  # carried over from the submission it bypasses
+    # Someone other than the dispatcher who bypassed the gate verifies it.
     assert (
-        qa_verify(actor=dispatcher, ticket_id=job.id, timestamp="2026-03-01T10:00:00Z", result="PASS").ticket.state
+        qa_verify(
+            actor=actor_for(Role.QA), ticket_id=job.id, timestamp="2026-03-01T10:00:00Z", result="PASS"
+        ).ticket.state
         == "VERIFIED"
     )
     assert ChecklistResult.objects.filter(ticket=job).count() == 2

@@ -243,7 +243,12 @@ def test_the_board_entry_clears_once_the_job_moves_on_and_the_message_stays_for_
     sms_post(client, body="Running 20 min late, traffic on 880", sid="SM-dana-late")
     assert escalations_resolve_cleared() == 0
 
-    tech_check_in(actor=actor_for("technician", technician=dana), ticket_id=ticket.id, timestamp=timezone.now())
+    tech_check_in(
+        actor=actor_for("technician", technician=dana),
+        ticket_id=ticket.id,
+        timestamp=timezone.now(),
+        reason="Previous job finished early",
+    )
 
     assert escalations_resolve_cleared() == 1
     escalation = Escalation.objects.get()

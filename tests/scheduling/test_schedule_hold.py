@@ -74,7 +74,8 @@ def test_hold_parks_a_scheduled_ticket_and_keeps_the_slot_reserved(dispatcher):
         "state": "SCHEDULED",
         "scheduled_start": ticket.scheduled_start.isoformat().replace("+00:00", "Z"),
         "scheduled_end": ticket.scheduled_end.isoformat().replace("+00:00", "Z"),
-        "assigned_tech_id": None,
+        # The confirmed window's technician is the job's.
+        "assigned_tech_id": str(tech.id),
         "appointments": [{"id": str(appointment.id), "status": "CONFIRMED"}],
     }
     # A held slot still blocks the technician.

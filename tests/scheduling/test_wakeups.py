@@ -226,7 +226,12 @@ def test_an_sla_flag_is_resolved_once_a_technician_is_on_site():
     )
     assert tasks.sla_risks_flag(now=timezone.now() + timedelta(hours=3, minutes=30)) == 1
 
-    tech_check_in(actor=actor_for("technician", technician=technician), ticket_id=ticket.id, timestamp=timezone.now())
+    tech_check_in(
+        actor=actor_for("technician", technician=technician),
+        ticket_id=ticket.id,
+        timestamp=timezone.now(),
+        reason="Free early, the customer let us in",
+    )
     assert tasks.wakeups_run(now=timezone.now() + timedelta(hours=4))["resolved"] == 1
     assert Escalation.objects.get(ticket=ticket).resolution == "A technician reached the site."
 

@@ -332,8 +332,8 @@ def dispatch_manual_bypass(
         ticket_id=ticket_id,
         expected_version=expected_version,
         request=request,
-        # The rationale is the bypass's reason: kept under both names for readers of either.
-        audit={"reason": rationale, "bypass_rationale": rationale, "target_tool": target or None},
+        # The rationale is recorded as the event's reason, where every reason in the trail is.
+        audit={"reason": rationale, "target_tool": target or None},
     ) as change:
         ticket = change.ticket
         # Under the ticket's lock: two clicks racing are decided one after the other.
