@@ -227,3 +227,18 @@ def test_refusals_are_tool_errors_with_the_api_codes(world):
     refused(dispatcher.call("ticket_get", {}), 400, "INVALID_REQUEST")
     refused(dispatcher.call("ticket_delete_everything", {}), 404, "NOT_FOUND")
     assert AuditEvent.objects.count() == 0
+
+
+def test_over_mcp_a_bypass_is_taken_once_and_its_author_cannot_verify_it(world):
+    from tests.factories import ticket_at
+
+    dispatcher, qa = world["dispatcher"], world["qa"]
+    ticket_id = str(ticket_at("IN_PROGRESS", technician=world["technician"]).id)
+
+    bypass = {"ticket_id": ticket_id, "bypass_rationale": "Photos lost with a broken phone"}
+    assert ok(dispatcher.call("dispatch_manual_bypass", bypass))["state"] == "COMPLETED_PENDING_VERIFICATION"
+    refused(dispatcher.call("dispatch_manual_bypass", bypass), 409, "MANUAL_BYPASS_ALREADY_USED")
+
+    verification = {"ticket_id": ticket_id, "timestamp": timezone.now().isoformat(), "result": "PASS"}
+    refused(dispatcher.call("qa_verify", verification), 403, "SEPARATION_OF_DUTIES")
+    assert ok(qa.call("qa_verify", verification))["state"] == "VERIFIED"
