@@ -128,6 +128,8 @@ class Shade:
     kind: str  # "off" (outside the shift) or "timeoff"
     label: str = ""
     reason: str = ""
+    # The part of the day it covers, in words: the phone's list has no axis to read it from.
+    time_label: str = ""
 
 
 @dataclass
@@ -155,6 +157,8 @@ class Block:
     site_time_note: str
     admin_url: str
     movable: bool
+    # The full street address: the phone's list of a technician's day shows it under the site.
+    address: str = ""
     travel_minutes: int | None = None
     travel_from: str = ""
     travel_left: str = ""
@@ -331,6 +335,17 @@ def _shift_label(
     return ", ".join(f"{_hhmm(s, zone)}–{_hhmm(e, zone)}" for s, e in today)
 
 
+def _time_off_label(start: datetime, end: datetime, day_start: datetime, day_end: datetime, zone: ZoneInfo) -> str:
+    """A period of time off as this day sees it: one that began or ends on another day is cut at midnight."""
+    if start <= day_start and end >= day_end:
+        return "All day"
+    if start <= day_start:
+        return f"Until {_hhmm(end, zone)}"
+    if end >= day_end:
+        return f"From {_hhmm(start, zone)}"
+    return f"{_hhmm(start, zone)}–{_hhmm(end, zone)}"
+
+
 # --- lanes --------------------------------------------------------------------------------------
 
 
@@ -374,6 +389,7 @@ def _block(appointment: Appointment, axis: Axis, zone: ZoneInfo) -> Block | None
         city=ticket.site.city,
         site_time_note=_site_time_note(ticket.site, appointment.start, appointment.end, zone),
         admin_url=reverse("admin:tickets_ticket_change", args=[ticket.id]),
+        address=ticket.site.address,
         # What schedule.move accepts: a confirmed booking of a job not yet dispatched.
         movable=appointment.status == AppointmentStatus.CONFIRMED and ticket.state == TicketState.SCHEDULED,
     )
@@ -529,7 +545,15 @@ def board_day(*, day: date, technician_ids: Iterable[Any] = (), now: datetime | 
         for period in time_off.get(technician.pk, []):
             span = axis.span(period.start, period.end)
             if span:
-                lane.shades.append(Shade(*span, kind="timeoff", label="Time off", reason=period.reason))
+                lane.shades.append(
+                    Shade(
+                        *span,
+                        kind="timeoff",
+                        label="Time off",
+                        reason=period.reason,
+                        time_label=_time_off_label(period.start, period.end, day_start, day_end, zone),
+                    )
+                )
         rows = appointments.get(technician.pk, [])
         for appointment in rows:
             block = _block(appointment, axis, zone)
@@ -607,7 +631,7 @@ def board_day(*, day: date, technician_ids: Iterable[Any] = (), now: datetime | 
 
 # Part of every version: bump it when the live partial or the day model starts showing something
 # else for the same rows, so open boards re-render once after the deploy.
-LIVE_FORMAT = 1
+LIVE_FORMAT = 2
 
 
 def _plain(value: Any) -> Any:
@@ -692,7 +716,11 @@ def board_version(*, day: date, technician_ids: Iterable[Any] = (), now: datetim
                 "ticket__updated_at",
                 # Sites keep no updated_at: the fields the lanes show of them.
                 "ticket__site__name",
+                "ticket__site__address_line1",
+                "ticket__site__address_line2",
                 "ticket__site__city",
+                "ticket__site__region",
+                "ticket__site__postal_code",
                 "ticket__site__timezone",
                 "ticket__site__lat",
                 "ticket__site__lng",
