@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import os
 from datetime import timedelta
+from itertools import pairwise
 
 import pytest
 
 from dispatch.scheduling.booking import appointment_book
-from tests.factories import actor_for
+from tests.factories import SiteFactory, actor_for, ticket_scheduled
 from tests.scheduling.test_board_browser import WATCH, at, busy_day, log_in, poll_until_rendered, tomorrow
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -57,6 +58,14 @@ def assert_tappable(locator) -> None:
 
 def test_manager_on_a_phone_sees_one_technicians_lane_at_a_time(live_server, phone):
     day = busy_day()
+    # A job whose title is one long word and whose customer's name carries markup.
+    odd = ticket_scheduled(
+        technician=day["techs"]["dana"],
+        site=SiteFactory(name="<b>Pier 39</b> & Co", city="Oakland"),
+        start=at(12),
+        end=at(13),
+        summary="Door-" + "x" * 120,
+    )
     open_board(live_server, phone)
 
     # One technician's day, the first in the list; the others are a tap away, not squeezed beside it.
@@ -79,6 +88,10 @@ def test_manager_on_a_phone_sees_one_technicians_lane_at_a_time(live_server, pho
         assert expected in text
     assert day["jobs"]["dana_1"].site.address_line1 in text
     assert "Scheduled" in second.inner_text() and "Shattuck Dental" in second.inner_text()
+    # The long title wraps inside its job; the customer's name reads as typed.
+    third = phone.locator(f'.bd-block[data-ticket-id="{odd.id}"]')
+    assert third.bounding_box()["width"] == one["width"]
+    assert "<b>Pier 39</b> & Co" in third.inner_text()
     # Text a phone can read without zooming.
     assert first.locator(".bd-block__what").evaluate("el => parseFloat(getComputedStyle(el).fontSize)") >= 14
 
@@ -94,8 +107,10 @@ def test_manager_on_a_phone_sees_one_technicians_lane_at_a_time(live_server, pho
     box = sheet.bounding_box()
     assert box["width"] == 390 and box["y"] + box["height"] == pytest.approx(844, abs=1)
     assert "Front entrance door won't latch" in sheet.inner_text()
-    assert phone.locator("#bd-panel .bd-card__links a").get_attribute("href").endswith(
-        f"/tickets/ticket/{day['jobs']['dana_1'].id}/change/"
+    assert (
+        phone.locator("#bd-panel .bd-card__links a")
+        .get_attribute("href")
+        .endswith(f"/tickets/ticket/{day['jobs']['dana_1'].id}/change/")
     )
     assert_tappable(phone.locator("#bd-panel [data-panel-close]"))
     shot(phone, "phone-sheet")
@@ -104,6 +119,14 @@ def test_manager_on_a_phone_sees_one_technicians_lane_at_a_time(live_server, pho
     sheet.wait_for(state="detached")
     assert phone.locator("#bd-panel").is_hidden()
     assert phone.evaluate(VISIBLE_LANES) == ["Dana Whitfield"]
+
+    # A job still to be dispatched: the sheet says moving it is for the desk, and Escape closes it.
+    second.tap()
+    sheet.wait_for()
+    assert "drag its block on the board at a desk" in sheet.inner_text()
+    assert "Drag its block on the board to move it." not in sheet.inner_text()
+    phone.keyboard.press("Escape")
+    sheet.wait_for(state="detached")
 
 
 def test_phone_board_steps_to_the_next_technician(live_server, phone):
@@ -154,7 +177,7 @@ def test_phone_board_shows_the_queue_as_a_list(live_server, phone):
     assert items.count() == 3
     boxes = [items.nth(i).bounding_box() for i in range(3)]
     # One ticket a row, the full width of the screen's column, one under the other, urgent first.
-    for above, below in zip(boxes, boxes[1:], strict=False):
+    for above, below in pairwise(boxes):
         assert below["y"] >= above["y"] + above["height"]
         assert below["x"] == above["x"] and below["width"] == above["width"]
     assert boxes[0]["width"] > 330 and all(box["height"] >= TAP for box in boxes)
@@ -194,7 +217,11 @@ def test_phone_choice_survives_the_live_refresh(live_server, phone):
     # Another dispatcher books a job for Sam: the board renders the day again by itself...
     routine = day["queue"]["routine"]
     appointment_book(
-        actor=actor_for("dispatcher"), ticket_id=routine.id, technician_id=day["techs"]["sam"].id, start=at(14), end=at(15)
+        actor=actor_for("dispatcher"),
+        ticket_id=routine.id,
+        technician_id=day["techs"]["sam"].id,
+        start=at(14),
+        end=at(15),
     )
     poll_until_rendered(phone)
     phone.wait_for_selector(f'.bd-block[data-ticket-id="{routine.id}"]', state="attached")
@@ -222,7 +249,13 @@ def test_desktop_board_still_shows_every_technicians_lane_side_by_side(live_serv
     day = busy_day()
     open_board(live_server, page)
     # Every technician's lane on one time axis, the phone's picker and extra lines nowhere.
-    assert page.evaluate(VISIBLE_LANES) == ["Dana Whitfield", "Luis Ortega", "Marcus Reyes", "Priya Raman", "Sam Okafor"]
+    assert page.evaluate(VISIBLE_LANES) == [
+        "Dana Whitfield",
+        "Luis Ortega",
+        "Marcus Reyes",
+        "Priya Raman",
+        "Sam Okafor",
+    ]
     assert page.locator(".bd-axis").is_visible()
     assert page.locator(".bd-picker").is_hidden()
     for extra in (".bd-block__state", ".bd-block__address", ".bd-block__drive", ".bd-shade__when"):
