@@ -22,6 +22,7 @@ from typing import Any
 from django.utils.dateparse import parse_datetime
 
 from .commands import COMMANDS
+from .phrases import PHRASES as SHARED_PHRASES
 from .states import TicketState
 
 AUTOPILOT_ID = "autopilot"
@@ -617,7 +618,7 @@ def _bypass(r: _Reading):
 @phrase("qa.verify")
 def _qa(r: _Reading):
     result = r.get("verification_result") or r.get("result")
-    return "found the work not yet right in QA" if result == "FAIL" else "verified the work in QA"
+    return "sent the work back from QA" if result == "FAIL" else "verified the work in QA"
 
 
 @phrase("closeout.add_labor")
@@ -742,6 +743,10 @@ for _tool, _said in READS.items():
 
 
 def _generic(tool: str) -> str:
+    shared = SHARED_PHRASES.get(tool)
+    if shared:
+        # The words the technician's page and the closeout packet use for it.
+        return shared
     command = COMMANDS.get(tool)
     label = command.label if command is not None and command.label != tool else ""
     if label:
