@@ -639,6 +639,7 @@ class TicketAdmin(DispatchModelAdmin):
             "ticket_marks": [{"flag": flag, "mark": mark} for flag, mark in ticket_marks([ticket]).get(ticket.pk, [])],
             "timeline": [timeline_entry(event, names) for event in events],
             "timeline_zone": str(names.zone).replace("_", " "),
+            "incident_name": names.incident_types.get(ticket.incident_type, ticket.incident_type),
         }
 
     def get_urls(self):

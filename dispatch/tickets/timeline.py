@@ -145,11 +145,16 @@ class _Reading:
         return f"{text} – {finish:%a %b} {finish.day}, {finish:%H:%M}"
 
     def plain(self, text: Any) -> str:
-        """Text written by a person or a service, with any incident code in it named."""
+        """Text written by a person or a service, with any code in it in words: an incident type by
+        its template's name, any other (a region: SOUTH_BAY) as "South Bay"."""
         text = _text(text)
         if not text:
             return ""
-        return re.sub(r"\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b", lambda m: self.names.incident_types.get(m[0], m[0]), text)
+        return re.sub(r"\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b", self._code_words, text)
+
+    def _code_words(self, match: re.Match) -> str:
+        code = match[0]
+        return self.names.incident_types.get(code) or words(code).title()
 
 
 def money(cents: Any, currency: str = "USD") -> str:
@@ -438,8 +443,8 @@ def _confirm(r: _Reading):
 @phrase("schedule.hold")
 def _hold(r: _Reading):
     until = r.day_time(_dict(r.get("confirmation_window")).get("end"))
-    said = "held the booking until the customer confirms"
-    return f"{said}, until {until}" if until else said
+    said = "held the times for the customer to confirm"
+    return f"{said} by {until}" if until else said
 
 
 @phrase("schedule.release")
