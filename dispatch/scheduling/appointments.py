@@ -32,6 +32,17 @@ def scheduling_error(code: str, message: str, **details: Any) -> DispatchError:
     return DispatchError(code, message, status=409, dimension="scheduling", details=details)
 
 
+def window_passed_error(start: datetime, end: datetime, **details: Any) -> DispatchError:
+    """A window whose start is behind us cannot be offered or booked: the customer would be told a
+    time that has already come (409 SCHEDULE_WINDOW_PASSED)."""
+    return scheduling_error(
+        "SCHEDULE_WINDOW_PASSED",
+        "That window has already begun; offer or book a window that is still ahead.",
+        requested_window=window_json(start, end),
+        **details,
+    )
+
+
 def fresh_proposal(ticket: Ticket) -> dict:
     """The engine's current best windows for a ticket: what a refused booking can pick instead."""
     suggestion = engine.slots_suggest(ticket=ticket, limit=3)

@@ -179,6 +179,32 @@ def customer_notify(
     }
 
 
+# A message that would speak of a window already begun is not sent: the customer would read of
+# a visit that should have started, or choose a time that has gone. The caller's audit says why.
+WINDOW_PASSED = "WINDOW_PASSED"
+
+
+def _window_passed(*, ticket: Ticket, kind: str, template: str, starts: Iterable[datetime]) -> dict[str, Any] | None:
+    """What the caller records instead of a message when a window it would name has begun, else None."""
+    now = timezone.now()
+    begun = sorted(start for start in starts if start is not None and start <= now)
+    if not begun:
+        return None
+    log.info("No %s message for ticket %s: the window it names began at %s.", kind, ticket.pk, begun[0].isoformat())
+    return {
+        "notice_id": None,
+        "outbox_id": None,
+        "channel": None,
+        "template": template,
+        "already_sent": False,
+        "refused": [{"code": WINDOW_PASSED, "window_start": begun[0].isoformat()}],
+    }
+
+
+def _option_starts(proposal: ScheduleProposal) -> list[datetime]:
+    return [parse_datetime(option["start"]) for option in proposal.options if option.get("start")]
+
+
 # --- Occasions --------------------------------------------------------------------------------------
 
 
@@ -193,6 +219,11 @@ def _booking_occasion(appointment: Appointment) -> str:
 
 def proposal_notify(*, ticket: Ticket, proposal: ScheduleProposal) -> dict[str, Any]:
     """Send the customer the proposed windows, numbered for a one-digit reply."""
+    passed = _window_passed(
+        ticket=ticket, kind=Kind.PROPOSAL, template="proposal_windows", starts=_option_starts(proposal)
+    )
+    if passed is not None:
+        return passed
     windows = options_phrase(proposal.options, site_zone(ticket.site), language=_language(ticket))
     return customer_notify(
         ticket=ticket,
@@ -205,6 +236,11 @@ def proposal_notify(*, ticket: Ticket, proposal: ScheduleProposal) -> dict[str, 
 
 def proposal_reminder_notify(*, ticket: Ticket, proposal: ScheduleProposal) -> dict[str, Any]:
     """Remind the customer, once, that the proposed windows are waiting for their answer."""
+    passed = _window_passed(
+        ticket=ticket, kind=Kind.PROPOSAL_REMINDER, template="proposal_reminder", starts=_option_starts(proposal)
+    )
+    if passed is not None:
+        return passed
     windows = options_phrase(proposal.options, site_zone(ticket.site), language=_language(ticket))
     return customer_notify(
         ticket=ticket,
@@ -217,6 +253,11 @@ def proposal_reminder_notify(*, ticket: Ticket, proposal: ScheduleProposal) -> d
 
 def booking_notify(*, ticket: Ticket, appointment: Appointment, prefer_channel: str | None = None) -> dict[str, Any]:
     """Confirm the booked arrival window to the customer (once per appointment and start time)."""
+    passed = _window_passed(
+        ticket=ticket, kind=Kind.BOOKING, template="schedule_confirmed", starts=told_window(appointment)[:1]
+    )
+    if passed is not None:
+        return passed
     window = window_phrase(*told_window(appointment), site_zone(ticket.site), language=_language(ticket))
     return customer_notify(
         ticket=ticket,
@@ -231,6 +272,9 @@ def booking_notify(*, ticket: Ticket, appointment: Appointment, prefer_channel: 
 def appointment_reminder_notify(*, ticket: Ticket, appointment: Appointment) -> dict[str, Any]:
     """Remind the customer of tomorrow's visit: the arrival window they were told, which a day plan
     never changes (once per ticket and window: a re-planned job is not reminded twice)."""
+    passed = _window_passed(ticket=ticket, kind=Kind.REMINDER, template="reminder", starts=told_window(appointment)[:1])
+    if passed is not None:
+        return passed
     window = window_phrase(*told_window(appointment), site_zone(ticket.site), language=_language(ticket))
     return customer_notify(
         ticket=ticket,
@@ -277,6 +321,11 @@ def reply_help_notify(
     *, ticket: Ticket, proposal: ScheduleProposal, inbound_key: str, prefer_channel: str | None
 ) -> dict[str, Any]:
     """Answer a reply that names no proposed window with the numbered windows again."""
+    passed = _window_passed(
+        ticket=ticket, kind=Kind.REPLY_HELP, template="proposal_reply_help", starts=_option_starts(proposal)
+    )
+    if passed is not None:
+        return passed
     windows = options_phrase(proposal.options, site_zone(ticket.site), language=_language(ticket))
     return customer_notify(
         ticket=ticket,

@@ -24,7 +24,13 @@ from dispatch.tickets.services import Outcome, TicketChange, ticket_change
 from dispatch.tickets.states import TicketState
 
 from . import engine
-from .appointments import appointment_cancel, appointment_confirmed, appointment_save, scheduling_error
+from .appointments import (
+    appointment_cancel,
+    appointment_confirmed,
+    appointment_save,
+    scheduling_error,
+    window_passed_error,
+)
 from .inputs import (
     bounded_int,
     iso,
@@ -76,11 +82,15 @@ def _options_clean(options: Any) -> list[dict]:
     if len(options) > MAX_PROPOSAL_OPTIONS:
         raise invalid_request(f"Propose at most {MAX_PROPOSAL_OPTIONS} windows.", field="options")
     cleaned = []
+    now = timezone.now()
     for index, option in enumerate(options):
         field = f"options[{index}]"
         if not isinstance(option, dict):
             raise invalid_request(f"{field} must be an object with start and end.", field=field)
         start, end = window_parse(option.get("start"), option.get("end"), field, max_length=MAX_WINDOW)
+        if start <= now:
+            # The customer would be asked to choose a time that has already come.
+            raise window_passed_error(start, end, field=field)
         tech_id = uuid_parse(option.get("tech_id"), f"{field}.tech_id", required=False)
         # Anything else the proposer attached (a score, a reason) is kept as given.
         extra = {k: v for k, v in option.items() if k not in ("start", "end", "tech_id")}
@@ -236,6 +246,10 @@ def schedule_confirm(
                 requested_window=window_json(start_at, end_at),
                 proposed_windows=[{k: o.get(k) for k in ("start", "end", "tech_id")} for o in proposal.options],
             )
+        if start_at <= timezone.now():
+            # Proposed while it was ahead, but the customer (or the dispatcher) answered too late:
+            # booking it would confirm a visit that should already have begun.
+            raise window_passed_error(start_at, end_at, proposal_id=str(proposal.id))
         # The caller's technician wins over the one the option suggested.
         chosen = tech_key or technician_key(proposal.options[index].get("tech_id"))
         now = timezone.now()
