@@ -8,6 +8,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from dispatch.closeout.models import IncidentTemplate
@@ -71,6 +72,13 @@ def templates():
 
 def crew_of(window) -> set:
     return {tech_id for tech_id, _name in window.crew}
+
+
+def test_a_job_type_refuses_a_crew_of_five_or_zero_days():
+    template = IncidentTemplate(incident_type="ODD_JOB", name="Odd job", crew_size=5, days=0)
+    with pytest.raises(ValidationError) as refused:
+        template.full_clean()
+    assert {"crew_size", "days"} <= set(refused.value.message_dict)
 
 
 # --- the search --------------------------------------------------------------------------------

@@ -92,7 +92,12 @@ def crew_day() -> dict:
         start=at(8),
         end=at(13),
     )
-    return {"techs": techs, "door": door, "storefront": storefront}
+    queued = ticket_ready_to_schedule(
+        incident_type="STOREFRONT_REPLACEMENT",
+        site=SiteFactory(name="Fruitvale Pharmacy", city="Oakland"),
+        summary="Replace shattered storefront and entrance",
+    )
+    return {"techs": techs, "door": door, "storefront": storefront, "queued": queued}
 
 
 def log_in(live_server, page) -> None:
@@ -153,6 +158,18 @@ def test_crew_job_shows_in_each_technicians_lane_linked(live_server, page):
     assert store_blocks.count() == 2
     assert all("Day 2 of 3" in store_blocks.nth(i).inner_text() for i in range(2))
     shot(page, "board-multi-day-job-day-2")
+
+    # A queued storefront job: each window the panel offers is a crew over three days.
+    page.click(f'.bd-qitem[data-ticket-id="{day["queued"].id}"]')
+    page.wait_for_selector("#bd-panel .bd-window")
+    first = page.locator("#bd-panel .bd-window").first
+    assert "3 days, to" in first.inner_text() and "with " in first.inner_text()
+    shot(page, "board-panel-crew-windows")
+    first.locator("button.bd-book").click()
+    page.wait_for_selector("#bd-panel .bd-outcome--ok")
+    assert "3 days" in page.locator("#bd-panel .bd-outcome--ok").inner_text()
+    assert Appointment.objects.filter(ticket=day["queued"], status="CONFIRMED").count() == 6
+    shot(page, "board-panel-crew-booked")
 
 
 def test_a_crew_member_sees_the_crew_job_on_their_phone(live_server, browser):
