@@ -42,6 +42,8 @@ class IncidentTemplateForm(forms.ModelForm):
             "version",
             "high_risk",
             "default_duration_minutes",
+            "crew_size",
+            "days",
             "trip_charge_cents",
             "required_evidence_keys",
             "required_checklist_keys",
@@ -60,6 +62,8 @@ class IncidentTemplateAdmin(DispatchModelAdmin):
         "version",
         "high_risk",
         "default_duration_minutes",
+        "crew_size",
+        "days",
         "trip_charge",
         "evidence_count",
         "checklist_count",
@@ -69,6 +73,7 @@ class IncidentTemplateAdmin(DispatchModelAdmin):
     search_fields = ("incident_type", "name")
     fieldsets = (
         (None, {"fields": ("incident_type", "name", "version", ("high_risk", "default_duration_minutes"))}),
+        ("Crew and days", {"fields": (("crew_size", "days"),)}),
         ("What a finished job leaves behind", {"fields": ("required_evidence_keys", "required_checklist_keys")}),
         ("Billing", {"fields": ("trip_charge_cents",)}),
         ("Intake", {"fields": ("keywords", "intake_needs")}),

@@ -8,6 +8,7 @@ from datetime import time
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 # What an incident template may ask intake to collect (IncidentTemplate.intake_needs).
@@ -15,6 +16,9 @@ INTAKE_NEEDS = (
     ("access", "How the technician gets in (who to ask for, a gate code, opening hours)"),
     ("time_window", "When someone will be there"),
 )
+# The largest crew and the longest run of days a job type may ask for.
+MAX_CREW_SIZE = 4
+MAX_JOB_DAYS = 5
 
 
 class IncidentTemplate(models.Model):
@@ -28,6 +32,21 @@ class IncidentTemplate(models.Model):
     # High-risk work may not be closed out by an agent: it needs a human's review.
     high_risk = models.BooleanField(default=False)
     default_duration_minutes = models.PositiveIntegerField(default=90)
+    # A heavy door or a two-person install needs several technicians at once; a storefront
+    # replacement runs over consecutive working days. The slot engine books the whole crew, the
+    # same crew every day, at one start.
+    crew_size = models.PositiveSmallIntegerField(
+        "technicians needed",
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_CREW_SIZE)],
+        help_text=f"How many technicians the job needs at once (1–{MAX_CREW_SIZE}).",
+    )
+    days = models.PositiveSmallIntegerField(
+        "working days",
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_JOB_DAYS)],
+        help_text=f"Consecutive working days the job takes, the duration each day (1–{MAX_JOB_DAYS}).",
+    )
     # What a visit for this job type bills for getting there; empty means the company's default.
     trip_charge_cents = models.PositiveBigIntegerField("trip charge (cents)", null=True, blank=True)
     # Words in a customer's message that point at this incident type (used by intake).
@@ -40,6 +59,12 @@ class IncidentTemplate(models.Model):
 
     class Meta:
         ordering = ["incident_type"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(crew_size__gte=1, crew_size__lte=MAX_CREW_SIZE), name="incident_crew_size_1_4"
+            ),
+            models.CheckConstraint(condition=models.Q(days__gte=1, days__lte=MAX_JOB_DAYS), name="incident_days_1_5"),
+        ]
 
     def __str__(self) -> str:
         return self.name or self.incident_type

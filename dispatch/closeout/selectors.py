@@ -323,6 +323,23 @@ def incident_duration_minutes(incident_type: str) -> int | None:
     )
 
 
+def incident_crew(incident_type: str) -> tuple[int, int]:
+    """(technicians needed, consecutive working days) for this incident type; (1, 1) without a template."""
+    found = (
+        IncidentTemplate.objects.filter(incident_type=(incident_type or "").strip().upper())
+        .values_list("crew_size", "days")
+        .first()
+    )
+    return (max(1, found[0]), max(1, found[1])) if found else (1, 1)
+
+
+def incident_crew_types() -> set[str]:
+    """The incident types whose jobs need more than one technician or more than one day (one query)."""
+    return set(
+        IncidentTemplate.objects.filter(Q(crew_size__gt=1) | Q(days__gt=1)).values_list("incident_type", flat=True)
+    )
+
+
 def incident_keywords() -> dict[str, list[str]]:
     """Keywords per incident type, as the templates say today (one query)."""
     rows = IncidentTemplate.objects.values_list("incident_type", "keywords")

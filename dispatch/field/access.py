@@ -1,6 +1,7 @@
 """Who may use the technician pages, as whom, and which jobs they may open.
 
-A technician signs in with their own user and sees only jobs assigned to them: any other
+A technician signs in with their own user and sees only jobs assigned to them (or whose crew
+they are booked on): any other
 ticket answers 404, never 403, so a guessed id reveals nothing. Dispatchers and admins may
 look over a technician's shoulder ("view as"), read-only. Everyone else is turned away.
 """
@@ -10,11 +11,13 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+from django.db.models import Q
 from django.http import Http404
 
 from dispatch.common.actors import Actor, ActorType
 from dispatch.common.roles import Role, role_of_user
 from dispatch.technicians.models import Technician
+from dispatch.tickets import catalog
 from dispatch.tickets.models import Ticket
 
 # Roles that may look at a technician's pages without acting on them.
@@ -87,7 +90,10 @@ def job_for(viewer: Viewer, ticket_id) -> Ticket:
         raise Http404 from None
     tickets = Ticket.objects.select_related("site")
     if not viewer.read_only:
-        tickets = tickets.filter(assigned_tech_id=viewer.technician_id)
+        # Their own job, or a crew job they are booked on (the same rule as the toolset's policy).
+        tickets = tickets.filter(
+            Q(assigned_tech_id=viewer.technician_id) | Q(pk__in=catalog.crew_ticket_ids(viewer.technician_id))
+        )
     ticket = tickets.filter(pk=key).first()
     if ticket is None:
         raise Http404

@@ -53,6 +53,7 @@ def fresh_proposal(ticket: Ticket) -> dict:
                 "technician_name": window.technician_name,
                 **window_json(window.start, window.end),
                 "reason": window.reason,
+                **({"crew": [str(tech_id) for tech_id, _name in window.crew]} if window.crew else {}),
             }
             for window in suggestion.windows
         ],
@@ -165,10 +166,12 @@ def appointment_confirmed(
     technician_id: Any = None,
     proposal: ScheduleProposal | None = None,
     promised: tuple[datetime, datetime] | None = None,
+    visit: Any = None,
 ) -> Appointment:
     """Book a CONFIRMED window for the ticket through appointment_save (and its double-booking guard).
 
-    `promised`: the window the customer was told, when it is not start–end (a re-planned job)."""
+    `promised`: the window the customer was told, when it is not start–end (a re-planned job).
+    `visit`: the key shared by the parts of a crew or multi-day visit (crews.visit_book)."""
     appointment = Appointment(
         ticket=ticket,
         technician=technician,
@@ -179,6 +182,7 @@ def appointment_confirmed(
         created_by=actor.actor_id,
         promised_start=promised[0] if promised else None,
         promised_end=promised[1] if promised else None,
+        visit=visit,
     )
     if technician is None:
         appointment.technician_id = technician_id

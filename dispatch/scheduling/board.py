@@ -35,6 +35,7 @@ from dispatch.tickets.models import Priority, Ticket
 from dispatch.tickets.selectors import SLA_WARNING_THRESHOLD_MINUTES, iso_utc, sla_snapshot
 from dispatch.tickets.states import TERMINAL_STATES, TicketState
 
+from .crews import crew_names_text, visit_parts
 from .engine import slots_suggest, travel_minutes
 from .models import BOOKED_STATUSES, Appointment, AppointmentStatus, Escalation, Shift, TimeOff
 
@@ -166,6 +167,10 @@ class Block:
     travel_tight: bool = False
     # [(flag, mark)]: what other phases keep about the ticket (board_marks).
     marks: list = field(default_factory=list)
+    # A part of a crew or multi-day visit: the key its sibling parts share, and where it sits
+    # ("Crew of 2 with Ana Ruiz · Day 2 of 3").
+    visit: str = ""
+    visit_label: str = ""
 
 
 @dataclass
@@ -522,6 +527,7 @@ def board_day(*, day: date, technician_ids: Iterable[Any] = (), now: datetime | 
         .order_by("start", "id")
     ):
         appointments.setdefault(appointment.technician_id, []).append(appointment)
+    parts = visit_parts(a for rows in appointments.values() for a in rows)
 
     intervals = {t.pk: _shift_intervals(shifts.get(t.pk, []), day) for t in shown}
     first_hour, last_hour = _axis_hours(
@@ -558,6 +564,9 @@ def board_day(*, day: date, technician_ids: Iterable[Any] = (), now: datetime | 
         for appointment in rows:
             block = _block(appointment, axis, zone)
             if block is not None:
+                part = parts.get(appointment.id)
+                if part is not None:
+                    block.visit, block.visit_label = str(part.visit), part.label
                 lane.blocks.append(block)
                 lane.booked_minutes += int((appointment.end - appointment.start).total_seconds() // 60)
         _travel_mark(lane, technician, rows, axis)
@@ -761,6 +770,10 @@ class PanelWindow:
     arrival: str
     reason: str
     travel_minutes: int
+    # A crew or multi-day window: the whole crew's ids (lead first), booked together, and what
+    # the window books besides its first day ("with Ana Ruiz · 3 days, Tue Mar 3 – Thu Mar 5").
+    crew_ids: tuple[str, ...] = ()
+    visit_label: str = ""
 
 
 @dataclass
@@ -782,6 +795,17 @@ class Panel:
 def _window_label(start: datetime, end: datetime, zone: ZoneInfo) -> str:
     local = start.astimezone(zone)
     return f"{local:%a %b} {local.day}, {_hhmm(start, zone)}–{_hhmm(end, zone)}"
+
+
+def _visit_window_label(window, zone: ZoneInfo) -> str:
+    """'with Ana Ruiz · 3 days, to Thu Mar 5' for a crew or multi-day window; '' otherwise."""
+    parts = []
+    if len(window.crew) > 1:
+        parts.append("with " + crew_names_text([name for _id, name in window.crew[1:]]))
+    if len(window.days) > 1:
+        last = window.days[-1][0].astimezone(zone)
+        parts.append(f"{len(window.days)} days, to {last:%a %b} {last.day}")
+    return " · ".join(parts)
 
 
 def _not_bookable(ticket: Ticket) -> str:
@@ -827,8 +851,10 @@ def board_ticket_panel(
     )
     booking = None
     if appointment is not None:
+        part = visit_parts([appointment]).get(appointment.id)
         booking = {
             "technician": appointment.technician.display_name if appointment.technician else "Unassigned",
+            "visit": part.label if part else "",
             "label": _window_label(appointment.start, appointment.end, zone),
             "status": appointment.get_status_display(),
             "day_iso": appointment.start.astimezone(zone).date().isoformat(),
@@ -848,9 +874,13 @@ def board_ticket_panel(
                 day_iso=window.start.astimezone(zone).date().isoformat(),
                 label=_window_label(window.start, window.end, zone),
                 arrival=f"arrive {_hhmm(window.arrival_start, zone)}–{_hhmm(window.arrival_end, zone)}",
-                # The panel names the technician on the line above.
-                reason=window.reason.removeprefix(f"{window.technician_name}: "),
+                # The panel names the technician (or the crew) on the line above.
+                reason=window.reason.removeprefix(f"{window.technician_name}: ").removeprefix(
+                    f"{crew_names_text([name for _id, name in window.crew])}: "
+                ),
                 travel_minutes=window.travel_minutes,
+                crew_ids=tuple(str(tech_id) for tech_id, _name in window.crew),
+                visit_label=_visit_window_label(window, zone),
             )
             for window in suggestion.windows
         ]

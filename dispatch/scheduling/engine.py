@@ -293,6 +293,10 @@ class Window:
     skill_level: int | None = None
     # The score's parts, for the board and for tests: {"earliest": -3.5, "travel": -12, ...}.
     breakdown: dict = field(default_factory=dict, compare=False)
+    # A crew or multi-day job (crews.py): ((technician id, name), ...) lead first, and the
+    # run's ((start, end), ...) day by day. Empty for a one-technician, one-day window.
+    crew: tuple = ()
+    days: tuple = ()
 
 
 @dataclass
@@ -808,6 +812,22 @@ def slots_suggest(
     (`_pick_distinct`) and the words (`_window`, `_explain`) are separate steps.
     """
     now = now or timezone.now()
+    crew_size, days = catalog.incident_crew(ticket.incident_type) if ticket.incident_type else (1, 1)
+    if crew_size > 1 or days > 1:
+        # A crew or a run of days is searched on this module's pieces by crews.py, which imports
+        # this module: imported here, when such a job is asked about.
+        from .crews import CrewNeed, crew_slots_suggest
+
+        return crew_slots_suggest(
+            ticket=ticket,
+            need=CrewNeed(crew_size, days),
+            horizon_days=horizon_days,
+            limit=max(limit, DEFAULT_LIMIT) if per_technician else limit,
+            now=now,
+            preferences=preferences,
+            use_ticket_preferences=use_ticket_preferences,
+            technician_ids=technician_ids,
+        )
     horizon_end = now + timedelta(days=max(1, int(horizon_days)))
     job = _job_context(ticket)
     if preferences is None and use_ticket_preferences:

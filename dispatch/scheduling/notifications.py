@@ -25,6 +25,7 @@ from django.utils.dateparse import parse_datetime
 from dispatch.common.errors import DispatchError
 from dispatch.common.languages import ENGLISH, SPANISH, language_clean
 from dispatch.messaging.services import outbox_enqueue
+from dispatch.tickets import catalog
 from dispatch.tickets.models import Site, Ticket
 
 from .appointments import told_window
@@ -95,15 +96,35 @@ def moment_phrase(moment: datetime, zone: ZoneInfo, *, now: datetime | None = No
     return f"{_day(local, language)}, {clock} {half}"
 
 
-def options_phrase(options: Iterable[Mapping[str, Any]], zone: ZoneInfo, *, language: str = ENGLISH) -> str:
-    """The proposal's arrival windows numbered as the customer answers them: "1) Tue Mar 3, 9-11 AM; 2) ..."."""
+def visit_phrase(incident_type: str | None, *, language: str = ENGLISH) -> str:
+    """What a window of this job type books besides an arrival: " (2 technicians, 3 working days
+    from then)"; "" for a one-technician, one-day job. From the job type's template, never from
+    the proposal's options (a proposer's free text does not reach the customer)."""
+    size, days = catalog.incident_crew(incident_type) if incident_type else (1, 1)
+    parts = []
+    if size > 1:
+        parts.append(f"{size} técnicos" if language == SPANISH else f"{size} technicians")
+    if days > 1:
+        parts.append(
+            f"{days} días laborables desde entonces" if language == SPANISH else f"{days} working days from then"
+        )
+    return f" ({', '.join(parts)})" if parts else ""
+
+
+def options_phrase(
+    options: Iterable[Mapping[str, Any]], zone: ZoneInfo, *, language: str = ENGLISH, visit: str = ""
+) -> str:
+    """The proposal's arrival windows numbered as the customer answers them: "1) Tue Mar 3, 9-11 AM; 2) ...".
+
+    `visit`: visit_phrase of the job, said after each window."""
     parts = []
     arrival = timedelta(minutes=arrival_window_minutes())
     for number, option in enumerate(options, start=1):
         start, end = parse_datetime(option["start"]), parse_datetime(option["end"])
         # The customer chooses when the technician arrives (the job's own span when arrival
         # windows are switched off), the same window the booking's confirmation then states.
-        parts.append(f"{number}) {window_phrase(start, start + arrival if arrival else end, zone, language=language)}")
+        window = window_phrase(start, start + arrival if arrival else end, zone, language=language)
+        parts.append(f"{number}) {window}{visit}")
     return "; ".join(parts)
 
 
@@ -224,7 +245,13 @@ def proposal_notify(*, ticket: Ticket, proposal: ScheduleProposal) -> dict[str, 
     )
     if passed is not None:
         return passed
-    windows = options_phrase(proposal.options, site_zone(ticket.site), language=_language(ticket))
+    language = _language(ticket)
+    windows = options_phrase(
+        proposal.options,
+        site_zone(ticket.site),
+        language=language,
+        visit=visit_phrase(ticket.incident_type, language=language),
+    )
     return customer_notify(
         ticket=ticket,
         kind=Kind.PROPOSAL,
@@ -241,7 +268,13 @@ def proposal_reminder_notify(*, ticket: Ticket, proposal: ScheduleProposal) -> d
     )
     if passed is not None:
         return passed
-    windows = options_phrase(proposal.options, site_zone(ticket.site), language=_language(ticket))
+    language = _language(ticket)
+    windows = options_phrase(
+        proposal.options,
+        site_zone(ticket.site),
+        language=language,
+        visit=visit_phrase(ticket.incident_type, language=language),
+    )
     return customer_notify(
         ticket=ticket,
         kind=Kind.PROPOSAL_REMINDER,
@@ -326,7 +359,13 @@ def reply_help_notify(
     )
     if passed is not None:
         return passed
-    windows = options_phrase(proposal.options, site_zone(ticket.site), language=_language(ticket))
+    language = _language(ticket)
+    windows = options_phrase(
+        proposal.options,
+        site_zone(ticket.site),
+        language=language,
+        visit=visit_phrase(ticket.incident_type, language=language),
+    )
     return customer_notify(
         ticket=ticket,
         kind=Kind.REPLY_HELP,

@@ -17,6 +17,8 @@
   var pending = false;      // a move request is on its way: the lanes must not be swapped under it
   var suppressClick = false;
   var selectedTicket = null;
+  var selectedVisit = null;        // the selected block's visit (a crew or multi-day job), if any
+  var selectedAppointment = null;
   var CLOCK_MS = 15000;
   var skew = 0;             // the server's clock minus this browser's, from the last refresh
   var clockOf = null;       // the #bd-live element the skew was read from
@@ -405,9 +407,17 @@
     if (!root) return;
     root.querySelectorAll(".bd-qitem--selected").forEach(function (el) { el.classList.remove("bd-qitem--selected"); });
     root.querySelectorAll(".bd-block--focus").forEach(function (el) { el.classList.remove("bd-block--focus"); });
+    root.querySelectorAll(".bd-block--linked").forEach(function (el) { el.classList.remove("bd-block--linked"); });
     if (!selectedTicket) return;
     root.querySelectorAll('[data-ticket-id="' + selectedTicket + '"]').forEach(function (el) {
       el.classList.add(el.classList.contains("bd-block") ? "bd-block--focus" : "bd-qitem--selected");
+    });
+    // The other parts of a crew's or a run's visit (other lanes, the same day) are shown linked.
+    if (!selectedVisit) return;
+    root.querySelectorAll('.bd-block[data-visit="' + selectedVisit + '"]').forEach(function (el) {
+      if (el.dataset.appointmentId === selectedAppointment) return;
+      el.classList.remove("bd-block--focus");
+      el.classList.add("bd-block--linked");
     });
   }
 
@@ -420,6 +430,7 @@
 
   function closePanel() {
     selectedTicket = null;
+    selectedVisit = null;
     markSelected();
     document.getElementById("bd-panel").innerHTML = EMPTY_PANEL;
     // On a phone the sheet covered the list: back to the job it was opened from.
@@ -452,6 +463,8 @@
       event.preventDefault();
       selectedTicket = opener.dataset.ticketId;
       panelOpener = opener;
+      selectedVisit = opener.dataset.visit || null;
+      selectedAppointment = opener.dataset.appointmentId || null;
       markSelected();
       openPanel(opener.dataset.panelUrl);
       return;

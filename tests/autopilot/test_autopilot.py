@@ -489,7 +489,9 @@ def test_a_booked_window_that_is_over_is_handed_over_not_dispatched(technician):
     start = timezone.now() - timedelta(hours=3)
     # Booked the day before, while the window was still ahead (a begun window cannot be booked).
     with time_machine.travel(start - timedelta(days=1)):
-        ticket = ticket_scheduled(site=SiteFactory(), technician=technician, start=start, end=start + timedelta(hours=1))
+        ticket = ticket_scheduled(
+            site=SiteFactory(), technician=technician, start=start, end=start + timedelta(hours=1)
+        )
     decision = one(autopilot_pass(), ticket)
     assert decision.action == "handed_over"
     ticket.refresh_from_db()
