@@ -8,6 +8,7 @@ from datetime import time
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models
 
 # What an incident template may ask intake to collect (IncidentTemplate.intake_needs).
@@ -15,6 +16,8 @@ INTAKE_NEEDS = (
     ("access", "How the technician gets in (who to ask for, a gate code, opening hours)"),
     ("time_window", "When someone will be there"),
 )
+
+DURATION_REFUSED = "A job type needs a typical duration of at least 1 minute: the slot engine books this much time."
 
 
 class IncidentTemplate(models.Model):
@@ -27,7 +30,14 @@ class IncidentTemplate(models.Model):
     required_checklist_keys = models.JSONField(default=list)
     # High-risk work may not be closed out by an agent: it needs a human's review.
     high_risk = models.BooleanField(default=False)
-    default_duration_minutes = models.PositiveIntegerField(default=90)
+    # The slot engine books each job of this type for this long: zero would have it fall back to a
+    # guess, so a template must say how long the work takes (the database refuses zero too).
+    default_duration_minutes = models.PositiveIntegerField(
+        "typical duration (minutes)",
+        default=90,
+        validators=[MinValueValidator(1, message=DURATION_REFUSED)],
+        help_text="How long a job of this type usually takes on site; the slot engine books this much time.",
+    )
     # What a visit for this job type bills for getting there; empty means the company's default.
     trip_charge_cents = models.PositiveBigIntegerField("trip charge (cents)", null=True, blank=True)
     # Words in a customer's message that point at this incident type (used by intake).
@@ -40,6 +50,13 @@ class IncidentTemplate(models.Model):
 
     class Meta:
         ordering = ["incident_type"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(default_duration_minutes__gte=1),
+                name="incident_template_duration_positive",
+                violation_error_message=DURATION_REFUSED,
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name or self.incident_type

@@ -14,6 +14,9 @@ class SchedulingConfig(AppConfig):
 
         from . import wakeups  # noqa: F401
         from .appointments import ticket_told_window
+        from .selectors import technicians_with_shifts
 
         # The status page (intake) says the arrival window the customer was told.
         catalog.reader_register("ticket_told_window", ticket_told_window)
+        # Setup health (technicians) lists the technicians the slot engine can never book.
+        catalog.reader_register("technicians_with_shifts", technicians_with_shifts)
