@@ -20,6 +20,8 @@ from dispatch.tickets.models import Site
 from .admin_documents import percent
 from .models import DURATION_REFUSED, INTAKE_NEEDS, BillingSettings, IncidentTemplate, TaxRate
 
+MAX_DURATION_MINUTES = 30 * 24 * 60
+
 
 class IncidentTemplateForm(forms.ModelForm):
     # The model refuses zero too; declared here so that the page's number box starts at 1 and a
@@ -27,9 +29,14 @@ class IncidentTemplateForm(forms.ModelForm):
     default_duration_minutes = forms.IntegerField(
         label="Typical duration (minutes)",
         min_value=1,
+        # A month: anything longer is a typing slip, not a job.
+        max_value=MAX_DURATION_MINUTES,
         initial=90,
         help_text="How long a job of this type usually takes on site; the slot engine books this much time.",
-        error_messages={"min_value": DURATION_REFUSED},
+        error_messages={
+            "min_value": DURATION_REFUSED,
+            "max_value": f"A job type lasts at most {MAX_DURATION_MINUTES} minutes (30 days).",
+        },
     )
     required_evidence_keys = StringListField(help_text="One key per line, e.g. photo_after_latched_alignment.")
     required_checklist_keys = StringListField(help_text="One key per line, e.g. work_performed.")
