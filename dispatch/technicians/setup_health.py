@@ -29,15 +29,6 @@ TECHNICIAN_NO_SHIFTS = "technician_no_shifts"
 TECHNICIAN_NO_REGIONS = "technician_no_regions"
 TECHNICIAN_NO_SKILLS = "technician_no_skills"
 
-# The order the panel lists them in: what blocks a whole kind of job first, then single people.
-KIND_ORDER = (
-    JOB_TYPE_UNSKILLED,
-    REGION_UNCOVERED,
-    REGION_UNKNOWN,
-    TECHNICIAN_NO_SHIFTS,
-    TECHNICIAN_NO_REGIONS,
-    TECHNICIAN_NO_SKILLS,
-)
 TECHNICIAN_KINDS = frozenset({TECHNICIAN_NO_SHIFTS, TECHNICIAN_NO_REGIONS, TECHNICIAN_NO_SKILLS})
 
 
