@@ -12,14 +12,32 @@ from django.db.models.functions import Coalesce
 from django.utils.html import format_html
 
 from dispatch.common.admin_base import DispatchModelAdmin, StringListField
+from dispatch.technicians.admin_setup import setup_problems_warn
+from dispatch.technicians.setup_health import job_setup_gap
 from dispatch.tickets.admin import money
 from dispatch.tickets.models import Site
 
 from .admin_documents import percent
-from .models import INTAKE_NEEDS, BillingSettings, IncidentTemplate, TaxRate
+from .models import DURATION_REFUSED, INTAKE_NEEDS, BillingSettings, IncidentTemplate, TaxRate
+
+MAX_DURATION_MINUTES = 30 * 24 * 60
 
 
 class IncidentTemplateForm(forms.ModelForm):
+    # The model refuses zero too; declared here so that the page's number box starts at 1 and a
+    # negative number gets the same sentence as zero.
+    default_duration_minutes = forms.IntegerField(
+        label="Typical duration (minutes)",
+        min_value=1,
+        # A month: anything longer is a typing slip, not a job.
+        max_value=MAX_DURATION_MINUTES,
+        initial=90,
+        help_text="How long a job of this type usually takes on site; the slot engine books this much time.",
+        error_messages={
+            "min_value": DURATION_REFUSED,
+            "max_value": f"A job type lasts at most {MAX_DURATION_MINUTES} minutes (30 days).",
+        },
+    )
     required_evidence_keys = StringListField(help_text="One key per line, e.g. photo_after_latched_alignment.")
     required_checklist_keys = StringListField(help_text="One key per line, e.g. work_performed.")
     keywords = StringListField(
@@ -78,6 +96,21 @@ class IncidentTemplateAdmin(DispatchModelAdmin):
         ("Billing", {"fields": ("trip_charge_cents",)}),
         ("Intake", {"fields": ("keywords", "intake_needs")}),
     )
+
+    def response_add(self, request, obj, post_url_continue=None):
+        response = super().response_add(request, obj, post_url_continue)
+        self._setup_warn(request, obj)
+        return response
+
+    def response_change(self, request, obj):
+        response = super().response_change(request, obj)
+        self._setup_warn(request, obj)
+        return response
+
+    def _setup_warn(self, request, template: IncidentTemplate) -> None:
+        # A new job type usually comes before anyone is trained for it: saved, and said so.
+        gap = job_setup_gap(incident_type=template.incident_type)
+        setup_problems_warn(request, [gap] if gap else [])
 
     @admin.display(description="trip charge", ordering="trip_charge_cents")
     def trip_charge(self, template: IncidentTemplate) -> str:

@@ -20,6 +20,8 @@ INTAKE_NEEDS = (
 MAX_CREW_SIZE = 4
 MAX_JOB_DAYS = 5
 
+DURATION_REFUSED = "A job type needs a typical duration of at least 1 minute: the slot engine books this much time."
+
 
 class IncidentTemplate(models.Model):
     """Per incident type: required evidence and checklist keys, risk flag, typical duration."""
@@ -31,7 +33,14 @@ class IncidentTemplate(models.Model):
     required_checklist_keys = models.JSONField(default=list)
     # High-risk work may not be closed out by an agent: it needs a human's review.
     high_risk = models.BooleanField(default=False)
-    default_duration_minutes = models.PositiveIntegerField(default=90)
+    # The slot engine books each job of this type for this long: zero would have it fall back to a
+    # guess, so a template must say how long the work takes (the database refuses zero too).
+    default_duration_minutes = models.PositiveIntegerField(
+        "typical duration (minutes)",
+        default=90,
+        validators=[MinValueValidator(1, message=DURATION_REFUSED)],
+        help_text="How long a job of this type usually takes on site; the slot engine books this much time.",
+    )
     # A heavy door or a two-person install needs several technicians at once; a storefront
     # replacement runs over consecutive working days. The slot engine books the whole crew, the
     # same crew every day, at one start.
@@ -60,6 +69,11 @@ class IncidentTemplate(models.Model):
     class Meta:
         ordering = ["incident_type"]
         constraints = [
+            models.CheckConstraint(
+                condition=models.Q(default_duration_minutes__gte=1),
+                name="incident_template_duration_positive",
+                violation_error_message=DURATION_REFUSED,
+            ),
             models.CheckConstraint(
                 condition=models.Q(crew_size__gte=1, crew_size__lte=MAX_CREW_SIZE), name="incident_crew_size_1_4"
             ),

@@ -37,6 +37,7 @@ from django.utils.dateparse import parse_datetime
 
 from dispatch.common import time_phrases
 from dispatch.technicians.models import Technician, TechnicianSkill
+from dispatch.technicians.setup_health import job_setup_gap
 from dispatch.tickets import catalog
 from dispatch.tickets.models import Priority, Site, Ticket
 
@@ -901,6 +902,15 @@ def _explanation(
         return f"Best {_plural(len(windows), 'window')} for {job.incident_type or 'the job'} " + (
             f"({_hours(job.minutes)}), ranked by {job.priority.lower()} priority weights."
         )
+    if pool.active_count and (pool.skilled == 0 or pool.in_region == 0):
+        # When nobody in the company has the skill or the region (not only among the technicians
+        # asked about), the cause is the setup: say so in Setup health's words.
+        if pool.skilled == 0:
+            gap = job_setup_gap(incident_type=job.incident_type)
+        else:
+            gap = job_setup_gap(region_code=job.region)
+        if gap is not None:
+            return gap.as_cause
     return _explain(
         job=job,
         horizon_days=horizon_days,

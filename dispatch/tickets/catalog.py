@@ -88,6 +88,11 @@ def incident_type_names() -> dict[str, str]:
     return _reader("incident_type_names")()
 
 
+def technicians_with_shifts(technician_ids: Iterable[Any]) -> set[Any]:
+    """Which of these technicians have at least one weekly shift (scheduling keeps the shifts)."""
+    return _reader("technicians_with_shifts")(technician_ids)
+
+
 # --- flags: yes/no facts a phase keeps about tickets ---------------------------------------------
 # Closeout's "missing evidence" is one: the ticket list shows it as a column and a filter, the
 # dispatch board as a badge, both from the reader the keeping app registers here.
