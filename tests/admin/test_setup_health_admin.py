@@ -40,6 +40,8 @@ def template_data(template: IncidentTemplate, **changes) -> dict:
         "name": template.name,
         "version": template.version,
         "default_duration_minutes": template.default_duration_minutes,
+        "crew_size": template.crew_size,
+        "days": template.days,
         "required_evidence_keys": "\n".join(template.required_evidence_keys),
         "required_checklist_keys": "\n".join(template.required_checklist_keys),
         "keywords": "\n".join(template.keywords),
