@@ -56,7 +56,7 @@ NOTE_PREFIX = "note_"  # a template key answered by a written note, as on the te
 PICTURE_KINDS = (EvidenceKind.PHOTO, EvidenceKind.SIGNATURE)
 # How a technician's report reached the office; recorded with what it changed.
 REPORTED_BY_PHONE = "phone"
-# The fields a refused form gets back (a file cannot be): what was typed, cut to a readable length.
+# A refused form gets back what was typed (a file cannot be), up to this much of each field.
 KEPT_FIELD_CHARS = 4000
 PRICE_BOOK_CHOICES = 100  # the price book's search answers at most this many
 
@@ -112,7 +112,13 @@ class EvidenceAdmin(ReadOnlyModelAdmin):
                 name="closeout_evidence_record",
             ),
             path("<path:object_id>/file/", view(self.file_download), name="closeout_evidence_file"),
-            path("<path:object_id>/thumbnail/", view(self.thumbnail_view), name="closeout_evidence_thumbnail"),
+            # The browser may keep a thumbnail (privately, for an hour): the ticket page shows the
+            # same pictures on every visit. Originals and forms are never cached.
+            path(
+                "<path:object_id>/thumbnail/",
+                view(self.thumbnail_view, cacheable=True),
+                name="closeout_evidence_thumbnail",
+            ),
             *super().get_urls(),
         ]
 
@@ -338,20 +344,20 @@ def ticket_record(model_admin, request, ticket_id, what: str):
     if recorder is None:
         raise Http404("No such form.")
     actor = actor_for_request(request, recorder.command)
-    fields = ("technician_id", *recorder.fields)
-    typed = {name: request.POST.get(name, "")[:KEPT_FIELD_CHARS] for name in fields if name in request.POST}
+    posted = {name: request.POST.get(name, "") for name in ("technician_id", *recorder.fields) if name in request.POST}
     try:
         version = page_version(request)
         report = Report(
-            post={name: value for name, value in typed.items() if name != "technician_id"},
+            post={name: value for name, value in posted.items() if name != "technician_id"},
             files=request.FILES.getlist("file") if recorder.files else [],
-            technician=reporting_technician(typed.get("technician_id")),
+            technician=reporting_technician(posted.get("technician_id")),
         )
         done = recorder.run(actor, ticket, report, version)
     except DispatchError as error:
         request.session[_flash_key(ticket)] = {
             "form": recorder.key,
-            "values": typed,
+            # What was typed goes back into the form (the session holds no megabyte of it).
+            "values": {name: value[:KEPT_FIELD_CHARS] for name, value in posted.items()},
             "error": {"code": error.code, "message": error.message, "field": error.details.get("field", "")},
         }
         messages.error(request, refusal_message(error))
