@@ -372,6 +372,16 @@ def ticket_record(model_admin, request, ticket_id, what: str):
 # --- the ticket page's section ---------------------------------------------------------------------
 
 
+def people_names(actor_ids: set[str]) -> dict[str, str]:
+    """Who added each row, by the actor id they act under: a technician by their full working
+    name, another user by theirs (actor_names), anything else (an agent) as its id."""
+    names = actor_names(actor_ids)
+    user_ids = [int(value) for value in actor_ids if value and value.isascii() and value.isdigit()]
+    technicians = Technician.objects.filter(user_id__in=user_ids).only("user_id", "display_name")
+    names.update({str(technician.user_id): technician.display_name for technician in technicians})
+    return names
+
+
 def _reported_by(item: Evidence) -> str:
     reporter = (item.metadata or {}).get("reported_by")
     return str(reporter.get("name") or "") if isinstance(reporter, dict) else ""
@@ -458,7 +468,7 @@ def evidence_panel(request, ticket: Ticket) -> dict | None:
     forms = _forms(request, ticket, template, present)
     if not items and not log["labor"] and not log["parts"] and not forms:
         return None
-    names = actor_names(
+    names = people_names(
         {item.created_by for item in items} | {row["created_by"] for row in log["labor"] + log["parts"]}
     )
     rows = [_evidence_row(item, names) for item in items]
