@@ -222,7 +222,8 @@ class TaxRateAdmin(DispatchModelAdmin):
         return super().has_delete_permission(request, obj)
 
 
-# Evidence, submissions, reviews and pauses: read-only records, kept in their own module (with the ticket
-# list's missing-evidence flag); invoices and packets in theirs; admin_actions registers the ticket
-# page's closeout buttons.
-from . import admin_actions, admin_closeout, admin_documents  # noqa: E402,F401
+# Evidence, with the ticket page's section of evidence and work, in its own module (imported before
+# the documents, so the section comes before theirs on the ticket page); submissions, reviews and
+# pauses, read-only records, in theirs; invoices and packets in theirs; admin_actions registers the
+# ticket page's closeout buttons.
+from . import admin_actions, admin_closeout, admin_evidence, admin_documents  # noqa: E402,F401,I001

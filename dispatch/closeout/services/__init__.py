@@ -46,7 +46,15 @@ from .completion import (
     qa_verify,
     tech_complete,
 )
-from .evidence import EVIDENCE_ADD, EVIDENCE_EXCEPTION, evidence_add, evidence_exception_grant, evidence_kind_normalize
+from .evidence import (
+    EVIDENCE_ADD,
+    EVIDENCE_EXCEPTION,
+    evidence_add,
+    evidence_closed_refusal,
+    evidence_exception_grant,
+    evidence_kind_normalize,
+    evidence_uploads_add,
+)
 from .invoice_review import (
     BILLING_APPROVE_INVOICE,
     BILLING_EDIT_INVOICE,
@@ -110,8 +118,10 @@ __all__ = [
     "closeout_packets_sweep",
     "dispatch_manual_bypass",
     "evidence_add",
+    "evidence_closed_refusal",
     "evidence_exception_grant",
     "evidence_kind_normalize",
+    "evidence_uploads_add",
     "invoice_approve",
     "invoice_current",
     "invoice_generate",
