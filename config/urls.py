@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from dispatch.api.mcp.views import mcp_not_served_here
+from dispatch.common.favicon import favicon_ico
 from dispatch.common.views import health
 
 admin.site.site_header = "Real Dispatch"
@@ -10,6 +11,7 @@ admin.site.index_title = "Dispatch back office"
 
 urlpatterns = [
     path("health", health, name="health"),
+    path("favicon.ico", favicon_ico, name="favicon"),
     path("admin/", admin.site.urls),
     path("api/", include("dispatch.api.urls")),
     # Served by config/asgi.py before Django sees it; this answers only under a WSGI server.

@@ -537,8 +537,10 @@ TOOLS = TOOLS + (
         "Read-only: the slot engine's best appointment windows for a READY_TO_SCHEDULE, SCHEDULE_PROPOSED or "
         "PENDING_CUSTOMER_CONFIRMATION ticket within horizon_days (default 14), up to limit (default 3). Each window "
         "has tech_id, tech_name, start, end, arrival_window, score, travel_minutes and a plain-language reason; when "
-        "none fits, explanation says which rule excluded everyone. Pass the windows as options to schedule.propose "
-        "(each keeps its tech_id, which schedule.confirm books).",
+        "none fits, explanation says which rule excluded everyone. A job type that needs a crew or several working "
+        "days adds crew (the technicians, lead first; tech_id is the lead) and days (each day's start and end) to "
+        "each window. Pass the windows as options to schedule.propose (each keeps its tech_id and crew, which "
+        "schedule.confirm books).",
         method="POST",
         route="/tickets/{ticketId}/schedule/suggest",
         idempotency_required=False,

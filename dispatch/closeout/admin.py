@@ -12,14 +12,32 @@ from django.db.models.functions import Coalesce
 from django.utils.html import format_html
 
 from dispatch.common.admin_base import DispatchModelAdmin, StringListField
+from dispatch.technicians.admin_setup import setup_problems_warn
+from dispatch.technicians.setup_health import job_setup_gap
 from dispatch.tickets.admin import money
 from dispatch.tickets.models import Site
 
 from .admin_documents import percent
-from .models import INTAKE_NEEDS, BillingSettings, IncidentTemplate, TaxRate
+from .models import DURATION_REFUSED, INTAKE_NEEDS, BillingSettings, IncidentTemplate, TaxRate
+
+MAX_DURATION_MINUTES = 30 * 24 * 60
 
 
 class IncidentTemplateForm(forms.ModelForm):
+    # The model refuses zero too; declared here so that the page's number box starts at 1 and a
+    # negative number gets the same sentence as zero.
+    default_duration_minutes = forms.IntegerField(
+        label="Typical duration (minutes)",
+        min_value=1,
+        # A month: anything longer is a typing slip, not a job.
+        max_value=MAX_DURATION_MINUTES,
+        initial=90,
+        help_text="How long a job of this type usually takes on site; the slot engine books this much time.",
+        error_messages={
+            "min_value": DURATION_REFUSED,
+            "max_value": f"A job type lasts at most {MAX_DURATION_MINUTES} minutes (30 days).",
+        },
+    )
     required_evidence_keys = StringListField(help_text="One key per line, e.g. photo_after_latched_alignment.")
     required_checklist_keys = StringListField(help_text="One key per line, e.g. work_performed.")
     keywords = StringListField(
@@ -42,6 +60,8 @@ class IncidentTemplateForm(forms.ModelForm):
             "version",
             "high_risk",
             "default_duration_minutes",
+            "crew_size",
+            "days",
             "trip_charge_cents",
             "required_evidence_keys",
             "required_checklist_keys",
@@ -60,6 +80,8 @@ class IncidentTemplateAdmin(DispatchModelAdmin):
         "version",
         "high_risk",
         "default_duration_minutes",
+        "crew_size",
+        "days",
         "trip_charge",
         "evidence_count",
         "checklist_count",
@@ -69,10 +91,26 @@ class IncidentTemplateAdmin(DispatchModelAdmin):
     search_fields = ("incident_type", "name")
     fieldsets = (
         (None, {"fields": ("incident_type", "name", "version", ("high_risk", "default_duration_minutes"))}),
+        ("Crew and days", {"fields": (("crew_size", "days"),)}),
         ("What a finished job leaves behind", {"fields": ("required_evidence_keys", "required_checklist_keys")}),
         ("Billing", {"fields": ("trip_charge_cents",)}),
         ("Intake", {"fields": ("keywords", "intake_needs")}),
     )
+
+    def response_add(self, request, obj, post_url_continue=None):
+        response = super().response_add(request, obj, post_url_continue)
+        self._setup_warn(request, obj)
+        return response
+
+    def response_change(self, request, obj):
+        response = super().response_change(request, obj)
+        self._setup_warn(request, obj)
+        return response
+
+    def _setup_warn(self, request, template: IncidentTemplate) -> None:
+        # A new job type usually comes before anyone is trained for it: saved, and said so.
+        gap = job_setup_gap(incident_type=template.incident_type)
+        setup_problems_warn(request, [gap] if gap else [])
 
     @admin.display(description="trip charge", ordering="trip_charge_cents")
     def trip_charge(self, template: IncidentTemplate) -> str:
@@ -184,7 +222,8 @@ class TaxRateAdmin(DispatchModelAdmin):
         return super().has_delete_permission(request, obj)
 
 
-# Evidence, submissions, reviews and pauses: read-only records, kept in their own module (with the ticket
-# list's missing-evidence flag); invoices and packets in theirs; admin_actions registers the ticket
-# page's closeout buttons.
-from . import admin_actions, admin_closeout, admin_documents  # noqa: E402,F401
+# Evidence, with the ticket page's section of evidence and work, in its own module (imported before
+# the documents, so the section comes before theirs on the ticket page); submissions, reviews and
+# pauses, read-only records, in theirs; invoices and packets in theirs; admin_actions registers the
+# ticket page's closeout buttons.
+from . import admin_actions, admin_closeout, admin_evidence, admin_documents  # noqa: E402,F401,I001

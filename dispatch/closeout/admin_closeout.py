@@ -1,7 +1,6 @@
-"""Back-office views of closeout records, and the ticket list's "missing evidence" flag.
-Imported by dispatch/closeout/admin.py.
+"""Back-office views of closeout records. Imported by dispatch/closeout/admin.py.
 
-Evidence, submissions, QA reviews, exceptions, closures and autonomy pauses are made by the
+Evidence (admin_evidence.py), submissions, QA reviews, exceptions, closures and autonomy pauses are made by the
 services (through the one executor, with their audit events), so the admin shows them and never
 edits them. Only the price book is maintained here. Invoices and packets, which finance reviews
 and everyone downloads, have their own module (admin_documents.py).
@@ -10,57 +9,19 @@ and everyone downloads, have their own module (admin_documents.py).
 from __future__ import annotations
 
 from django.contrib import admin
-from django.http import Http404
-from django.urls import path, reverse
-from django.utils.html import format_html
 
 from dispatch.common.admin_base import DispatchModelAdmin, ReadOnlyModelAdmin
-from dispatch.common.errors import DispatchError
 
-from .evidence_files import evidence_file_response, file_refusal_response
 from .models import (
     AutonomyPause,
     ChecklistResult,
     Closure,
-    Evidence,
     EvidenceException,
     LaborEntry,
     PartUsage,
     PriceBookItem,
     QaReview,
 )
-
-
-@admin.register(Evidence)
-class EvidenceAdmin(ReadOnlyModelAdmin):
-    list_display = ("created_at", "ticket", "kind", "evidence_key", "content_type", "is_locked", "created_by")
-    list_filter = ("kind", "is_locked")
-    search_fields = ("evidence_key", "uri", "sha256", "ticket__id")
-    list_select_related = ("ticket",)
-    date_hierarchy = "created_at"
-    readonly_fields = ("file_link",)
-
-    @admin.display(description="file")
-    def file_link(self, obj: Evidence):
-        if not obj.file:
-            return "—"
-        return format_html('<a href="{}">{}</a>', reverse("admin:closeout_evidence_file", args=[obj.pk]), obj.file.name)
-
-    def get_urls(self):
-        download = path(
-            "<path:object_id>/file/", self.admin_site.admin_view(self.file_download), name="closeout_evidence_file"
-        )
-        return [download, *super().get_urls()]
-
-    def file_download(self, request, object_id):
-        """The stored file, as a download only (evidence_files.evidence_file_response)."""
-        item = self.get_object(request, object_id)
-        if item is None or not item.file or not self.has_view_permission(request, item):
-            raise Http404("No stored file for this evidence.")
-        try:
-            return evidence_file_response(item)
-        except DispatchError as refusal:  # the file store cannot be reached
-            return file_refusal_response(refusal)
 
 
 @admin.register(ChecklistResult)

@@ -23,7 +23,6 @@ from decimal import Decimal
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.contrib.auth import get_user_model
 from django.http import Http404, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -46,6 +45,7 @@ from dispatch.tickets.admin_actions import cents
 from dispatch.tickets.models import Ticket
 
 from . import documents_read as documents
+from .admin_common import actor_names, page_version, visible_ticket
 from .exports import invoice_csv
 from .models import CloseoutPacket, Invoice, InvoiceLine
 from .services import (
@@ -64,39 +64,6 @@ PACKET_RENDER_KEY = "packet-render"
 def document_download(document: documents.Document) -> HttpResponse:
     """A document as a download: never shown in the admin's origin."""
     return document_response(document.data, document.content_type, document.filename, inline=False)
-
-
-def visible_ticket(model_admin: admin.ModelAdmin, request, ticket_id) -> Ticket:
-    """The ticket as the ticket admin would show it to this user, or 404 (the same rule as its page)."""
-    ticket_admin = model_admin.admin_site.get_model_admin(Ticket)
-    ticket = ticket_admin.get_object(request, str(ticket_id))
-    if ticket is None or not ticket_admin.has_view_permission(request, ticket):
-        raise Http404("No such ticket.")
-    return ticket
-
-
-def actor_names(actor_ids) -> dict[str, str]:
-    """Back-office users' names for the actor ids they act under (their user id); others as given."""
-    user_ids = {int(value) for value in actor_ids if value and value.isdigit()}
-    names = {
-        str(user.pk): user.get_full_name() or user.get_username()
-        for user in get_user_model().objects.filter(pk__in=user_ids)
-    }
-    return {value: names.get(value, value) for value in actor_ids if value}
-
-
-def page_version(request) -> int:
-    """The ticket version the posted page showed; a form without one is refused (as the ticket
-    page's buttons are), so a hand-made POST cannot skip the stale-page check."""
-    version = _version(request.POST.get("expected_version"))
-    if version is None:
-        raise DispatchError(
-            "INVALID_REQUEST",
-            "This page did not say which version of the ticket it showed. Reload and try again.",
-            status=400,
-            details={"field": "expected_version"},
-        )
-    return version
 
 
 def invoice_status_badge(invoice: Invoice) -> str:
@@ -391,13 +358,6 @@ def _why_not(refusal: DispatchError | None, approved: bool) -> str:
         what = "correct approved invoices" if approved else "edit and approve invoices"
         return f"Only finance may {what}; you can read this one and download its files."
     return refusal_message(refusal)
-
-
-def _version(value) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 @admin.register(Invoice)

@@ -13,6 +13,8 @@ class CloseoutConfig(AppConfig):
         from . import evidence_gaps, selectors
 
         catalog.reader_register("incident_duration_minutes", selectors.incident_duration_minutes)
+        catalog.reader_register("incident_crew", selectors.incident_crew)
+        catalog.reader_register("incident_crew_types", selectors.incident_crew_types)
         catalog.reader_register("incident_keywords", selectors.incident_keywords)
         catalog.reader_register("incident_intake_needs", selectors.incident_intake_needs)
         catalog.reader_register("incident_type_names", selectors.incident_type_names)

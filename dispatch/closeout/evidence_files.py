@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as EndpointUnreachable
 from django.conf import settings
+from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpResponse
@@ -288,7 +289,8 @@ def upload_discard(*names: str, perhaps: str = "") -> None:
 
 def evidence_file_response(item) -> FileResponse:
     """An evidence item's stored file, always as a download of its sniffed type: never rendered
-    in the browser, never re-typed by it, whatever the bytes hold (nosniff, a sandboxing CSP)."""
+    in the browser, never re-typed by it, whatever the bytes hold (nosniff, a sandboxing CSP),
+    and never kept by a shared cache (a customer's premises, a signature)."""
     extension = item.file.name.rsplit(".", 1)[-1] if "." in item.file.name else "bin"
     # Opening reaches the store, and so does the response (it sizes the file): both in here.
     with storage_reading():
@@ -300,19 +302,67 @@ def evidence_file_response(item) -> FileResponse:
         )
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Cache-Control"] = "private, no-store"
     return response
 
 
-def evidence_thumbnail_response(item) -> FileResponse:
-    """A photo's thumbnail for the pages, shown inline: a JPEG we encoded ourselves from the
-    decoded pixels, so it carries nothing of the uploaded file but the picture (still nosniff and
-    a locked-down CSP should it be opened on its own). 404 when the item has none."""
+# A thumbnail made again from the original (see evidence_thumbnail_remade) is kept this long.
+THUMBNAIL_CACHE_SECONDS = 7 * 24 * 3600
+
+
+def _stored_thumbnail_name(item) -> str:
     name = (item.metadata or {}).get("thumbnail") or ""
     # Only ever the name upload_store gave it (evidence_add never takes this key from a client).
     if not isinstance(name, str) or not name.startswith(f"evidence/{item.ticket_id}/{item.pk}.thumb"):
-        raise Http404("This evidence item has no thumbnail.")
-    with storage_reading():
-        response = FileResponse(default_storage.open(name, "rb"), content_type="image/jpeg")
+        return ""
+    return name
+
+
+def evidence_thumbnail_remade(item) -> bytes | None:
+    """The thumbnail of a picture whose stored one is missing (lost from the bucket, or never
+    written), made from the original as upload_prepare makes it (raster_thumbnail: the pixel cap,
+    a decompression bomb refused, the EXIF orientation applied) and cached by the file's sha256,
+    so the pages decode the photo once, not on every view. None when the item is no picture we
+    can read."""
+    if not item.file or not (item.content_type or "").startswith("image/"):
+        return None
+    key = f"evidence-thumbnail:{item.pk}:{item.sha256}"
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    limit = max_upload_bytes()
+    with storage_reading(), item.file.open("rb") as original:
+        data = original.read(limit + 1)
+    sniffed = sniff(data[:32])
+    if len(data) > limit or sniffed is None or not sniffed.is_raster:
+        return None
+    try:
+        thumbnail = raster_thumbnail(data)
+    except UnreadableImage:
+        return None
+    cache.set(key, thumbnail, THUMBNAIL_CACHE_SECONDS)
+    return thumbnail
+
+
+def evidence_thumbnail_response(item) -> HttpResponse:
+    """A photo's thumbnail for the pages, shown inline: a JPEG we encoded ourselves from the
+    decoded pixels, so it carries nothing of the uploaded file but the picture (still nosniff and
+    a locked-down CSP should it be opened on its own). The stored one, else one made again from
+    the original; 404 when the item is no picture."""
+    name = _stored_thumbnail_name(item)
+    response = None
+    if name:
+        try:
+            with storage_reading():
+                response = FileResponse(default_storage.open(name, "rb"), content_type="image/jpeg")
+        except DispatchError as refusal:
+            if refusal.code != "FILE_MISSING":
+                raise
+    if response is None:
+        remade = evidence_thumbnail_remade(item)
+        if remade is None:
+            raise Http404("This evidence item has no thumbnail.")
+        response = HttpResponse(remade, content_type="image/jpeg")
     response["Content-Disposition"] = f'inline; filename="evidence-{item.pk}.thumb.jpg"'
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"

@@ -8,6 +8,7 @@ from datetime import time
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 # What an incident template may ask intake to collect (IncidentTemplate.intake_needs).
@@ -15,6 +16,11 @@ INTAKE_NEEDS = (
     ("access", "How the technician gets in (who to ask for, a gate code, opening hours)"),
     ("time_window", "When someone will be there"),
 )
+# The largest crew and the longest run of days a job type may ask for.
+MAX_CREW_SIZE = 4
+MAX_JOB_DAYS = 5
+
+DURATION_REFUSED = "A job type needs a typical duration of at least 1 minute: the slot engine books this much time."
 
 
 class IncidentTemplate(models.Model):
@@ -27,7 +33,29 @@ class IncidentTemplate(models.Model):
     required_checklist_keys = models.JSONField(default=list)
     # High-risk work may not be closed out by an agent: it needs a human's review.
     high_risk = models.BooleanField(default=False)
-    default_duration_minutes = models.PositiveIntegerField(default=90)
+    # The slot engine books each job of this type for this long: zero would have it fall back to a
+    # guess, so a template must say how long the work takes (the database refuses zero too).
+    default_duration_minutes = models.PositiveIntegerField(
+        "typical duration (minutes)",
+        default=90,
+        validators=[MinValueValidator(1, message=DURATION_REFUSED)],
+        help_text="How long a job of this type usually takes on site; the slot engine books this much time.",
+    )
+    # A heavy door or a two-person install needs several technicians at once; a storefront
+    # replacement runs over consecutive working days. The slot engine books the whole crew, the
+    # same crew every day, at one start.
+    crew_size = models.PositiveSmallIntegerField(
+        "technicians needed",
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_CREW_SIZE)],
+        help_text=f"How many technicians the job needs at once (1–{MAX_CREW_SIZE}).",
+    )
+    days = models.PositiveSmallIntegerField(
+        "working days",
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_JOB_DAYS)],
+        help_text=f"Consecutive working days the job takes, the duration each day (1–{MAX_JOB_DAYS}).",
+    )
     # What a visit for this job type bills for getting there; empty means the company's default.
     trip_charge_cents = models.PositiveBigIntegerField("trip charge (cents)", null=True, blank=True)
     # Words in a customer's message that point at this incident type (used by intake).
@@ -40,6 +68,17 @@ class IncidentTemplate(models.Model):
 
     class Meta:
         ordering = ["incident_type"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(default_duration_minutes__gte=1),
+                name="incident_template_duration_positive",
+                violation_error_message=DURATION_REFUSED,
+            ),
+            models.CheckConstraint(
+                condition=models.Q(crew_size__gte=1, crew_size__lte=MAX_CREW_SIZE), name="incident_crew_size_1_4"
+            ),
+            models.CheckConstraint(condition=models.Q(days__gte=1, days__lte=MAX_JOB_DAYS), name="incident_days_1_5"),
+        ]
 
     def __str__(self) -> str:
         return self.name or self.incident_type

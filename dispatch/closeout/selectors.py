@@ -13,8 +13,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from dispatch.common.actors import Actor
+from dispatch.common.errors import not_found
 from dispatch.tickets.models import Ticket
-from dispatch.tickets.policy import access_check
+from dispatch.tickets.policy import access_check, access_refusal
 from dispatch.tickets.services import ticket_not_found
 
 from .billing import billing_settings, cents_round, labor_price
@@ -42,6 +43,26 @@ def evidence_list(ticket: Ticket) -> dict:
     """The ticket's evidence, oldest first (ties broken by id), as the toolset returns it."""
     items = Evidence.objects.filter(ticket=ticket).order_by("created_at", "id")
     return {"ticket_id": str(ticket.id), "evidence": [evidence_item(item) for item in items]}
+
+
+def evidence_visible(actor: Actor, evidence_id, *, ticket_id=None) -> Evidence:
+    """An evidence item whose ticket this actor may see (the policy's access rule: any ticket for
+    the office, a technician's own jobs, a scoped credential's accounts), with its ticket; of
+    `ticket_id` only, when given. Anything else, including an id that is no UUID, is the same 404
+    EVIDENCE_NOT_FOUND, so a guessed or forged address learns nothing of what exists."""
+    missing = not_found("EVIDENCE_NOT_FOUND", "No such evidence.")
+    try:
+        key = uuid.UUID(str(evidence_id))
+        ticket_key = None if ticket_id is None else uuid.UUID(str(ticket_id))
+    except ValueError:
+        raise missing from None
+    items = Evidence.objects.select_related("ticket").filter(pk=key)
+    if ticket_key is not None:
+        items = items.filter(ticket_id=ticket_key)
+    item = items.first()
+    if item is None or access_refusal(actor, item.ticket) is not None:
+        raise missing
+    return item
 
 
 def completion_latest(ticket_id) -> ChecklistResult | None:
@@ -320,6 +341,23 @@ def incident_duration_minutes(incident_type: str) -> int | None:
         IncidentTemplate.objects.filter(incident_type=incident_type.strip().upper())
         .values_list("default_duration_minutes", flat=True)
         .first()
+    )
+
+
+def incident_crew(incident_type: str) -> tuple[int, int]:
+    """(technicians needed, consecutive working days) for this incident type; (1, 1) without a template."""
+    found = (
+        IncidentTemplate.objects.filter(incident_type=(incident_type or "").strip().upper())
+        .values_list("crew_size", "days")
+        .first()
+    )
+    return (max(1, found[0]), max(1, found[1])) if found else (1, 1)
+
+
+def incident_crew_types() -> set[str]:
+    """The incident types whose jobs need more than one technician or more than one day (one query)."""
+    return set(
+        IncidentTemplate.objects.filter(Q(crew_size__gt=1) | Q(days__gt=1)).values_list("incident_type", flat=True)
     )
 
 

@@ -7,6 +7,7 @@ Append new parsers at the end; several faces and phases share this module.
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -46,3 +47,34 @@ def zone_or_default(name: str | None) -> ZoneInfo:
         return ZoneInfo(name or settings.TIME_ZONE)
     except (KeyError, ValueError):
         return ZoneInfo(settings.TIME_ZONE)
+
+
+def whole_number_parse(raw: str | None, *, field: str) -> int | None:
+    """A whole number typed into a form ("90", " 3 "); None when left blank; 400 INVALID_REQUEST
+    naming `field` for anything else. The service that takes it checks its range."""
+    text = (raw or "").strip()
+    if not text:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise invalid_request(f"'{field}' must be a whole number.", field=field) from None
+
+
+# A form's amount may not exceed what a person would type for one line of a job.
+MAX_TYPED_DOLLARS = Decimal("1000000")
+
+
+def dollars_parse(raw: str | None, *, field: str) -> int | None:
+    """Dollars as a person types them ("125", "$1,125.50") in whole cents; None when left blank;
+    400 INVALID_REQUEST naming `field` for text, negative amounts or more than a million."""
+    text = (raw or "").strip().replace("$", "").replace(",", "")
+    if not text:
+        return None
+    try:
+        amount = Decimal(text)
+    except InvalidOperation:
+        raise invalid_request(f"'{field}' must be an amount like 125.50.", field=field) from None
+    if amount.is_nan() or amount < 0 or amount > MAX_TYPED_DOLLARS:
+        raise invalid_request(f"'{field}' must be an amount from 0 to 1,000,000.", field=field)
+    return int((amount * 100).to_integral_value())

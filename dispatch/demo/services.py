@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import io
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
+import time_machine
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
@@ -34,6 +35,7 @@ from dispatch.tickets.models import Approval, Ticket
 
 from .company import LOGINS, TECHNICIAN_PASSWORD, TECHNICIANS, Company, company_load
 from .stories import STORIES, Step, Story
+from .timeline import Window, fit_after, step_moments, windows_place, working_periods
 
 AGENT_ID = "agent:dispatch-assistant"
 
@@ -58,20 +60,6 @@ class DemoSummary:
     login_conflicts: list[str] = field(default_factory=list)
 
 
-class DemoClock:
-    """Appointment windows in the site's timezone, relative to today there."""
-
-    def __init__(self, now: datetime):
-        self.now = now
-
-    def window(self, *, story: Story, tz: str, minutes: int, days_later: int = 0) -> tuple[datetime, datetime]:
-        zone = ZoneInfo(tz)
-        today = self.now.astimezone(zone).date()
-        hour, minute = (int(part) for part in story.at.split(":"))
-        start = datetime.combine(today + timedelta(days=story.day + days_later), time(hour, minute), tzinfo=zone)
-        return start, start + timedelta(minutes=minutes)
-
-
 @dataclass
 class Walk:
     """One story in progress: the ticket it made and what later steps need to know."""
@@ -83,10 +71,28 @@ class Walk:
 
 
 class Walker:
-    def __init__(self, company: Company, clock: DemoClock):
+    def __init__(self, company: Company, now: datetime, stories: tuple[Story, ...]):
         self.company = company
-        self.clock = clock
+        self.now = now
         self.templates = {t.incident_type: t for t in IncidentTemplate.objects.all()}
+        self.windows = self._windows_place(stories)
+
+    def _minutes(self, story: Story) -> int:
+        template = self.templates.get(story.incident_type)
+        return template.default_duration_minutes if template else 90
+
+    def _windows_place(self, stories: tuple[Story, ...]) -> dict[str, Window]:
+        """Every story's booked window, placed on its technician's working time (timeline.py)."""
+        by_technician: dict[str, list[Story]] = defaultdict(list)
+        for story in stories:
+            if story.tech:
+                by_technician[story.tech].append(story)
+        windows: dict[str, Window] = {}
+        for key, own in by_technician.items():
+            periods = working_periods(self.company.technicians[key], self.now)
+            minutes = {story.key: self._minutes(story) for story in own}
+            windows.update(windows_place(own, periods=periods, now=self.now, minutes=minutes))
+        return windows
 
     # --- who acts ---------------------------------------------------------------------------
 
@@ -122,21 +128,25 @@ class Walker:
     def story_walk(self, story: Story) -> None:
         """Apply the story's steps in order; all of it commits, or none of it does."""
         walk = Walk(story=story)
+        moments = step_moments(story, self.windows.get(story.key), now=self.now)
         with transaction.atomic():
-            for step in story.steps:
+            for step, moment in zip(story.steps, moments, strict=True):
                 try:
-                    getattr(self, f"_{step.action}")(walk, step)
+                    # Each step happens at its own moment of the story, so the trail, the
+                    # messages and the checks the services make (a window must still be ahead
+                    # when it is booked) read as they would have on the day. time-machine moves
+                    # the clock, as manage.py simulate_day does; nothing is slept on.
+                    with time_machine.travel(moment, tick=True):
+                        getattr(self, f"_{step.action}")(walk, step)
                 except DispatchError as exc:
                     exc.add_note(f"demo story {story.key!r}, step {step.action!r} by {step.by}")
                     raise
                 if walk.ticket is not None:
                     walk.ticket.refresh_from_db()
 
-    def _window(self, walk: Walk, days_later: int = 0) -> tuple[datetime, datetime]:
-        story = walk.story
-        template = self.templates.get(story.incident_type)
-        minutes = template.default_duration_minutes if template else 90
-        return self.clock.window(story=story, tz=self._site(story).timezone, minutes=minutes, days_later=days_later)
+    def _window(self, walk: Walk) -> tuple[datetime, datetime]:
+        window = self.windows[walk.story.key]
+        return window.start, window.end
 
     def _site(self, story: Story):
         return self.company.sites[story.site]
@@ -223,11 +233,14 @@ class Walker:
         )
 
     def _propose(self, walk: Walk, step: Step) -> None:
-        # The story's window first, the same time a day later as the alternative.
-        options = []
-        for days_later in (0, 1):
-            start, end = self._window(walk, days_later)
-            options.append({"start": start.isoformat(), "end": end.isoformat(), "tech_id": self._tech_id(walk)})
+        # The story's window first, as an alternative the technician's next working day at that time.
+        start, end = self._window(walk)
+        periods = working_periods(self.company.technicians[walk.story.tech], self.now)
+        later = fit_after(periods, start + timedelta(days=1), end - start)
+        options = [
+            {"start": option.isoformat(), "end": (option + (end - start)).isoformat(), "tech_id": self._tech_id(walk)}
+            for option in (start, later)
+        ]
         scheduling.schedule_propose(actor=self.actor(step.by, walk.story), ticket_id=walk.ticket.pk, options=options)
 
     def _confirm(self, walk: Walk, step: Step) -> None:
@@ -247,7 +260,7 @@ class Walker:
             actor=self.actor(step.by, walk.story),
             ticket_id=walk.ticket.pk,
             hold_reason=step.options["hold_reason"],
-            confirmation_window={"start": self.clock.now.isoformat(), "end": start.isoformat()},
+            confirmation_window={"start": timezone.now().isoformat(), "end": start.isoformat()},
         )
 
     def _dispatch(self, walk: Walk, step: Step) -> None:
@@ -267,16 +280,11 @@ class Walker:
 
     def _check_in(self, walk: Walk, step: Step) -> None:
         site = self._site(walk.story)
-        start, _end = self._window(walk)
-        arrived = min(start + timedelta(minutes=7), self.clock.now)
-        # A demo loaded early in the day has its technicians on site before their booked visits;
-        # an arrival that early needs a reason, as it would from anyone.
-        early = scheduling.early_check_in_warning(arrived_at=arrived, visit_start=start)
+        arrived = timezone.now()
         scheduling.tech_check_in(
             actor=self.actor(step.by, walk.story),
             ticket_id=walk.ticket.pk,
             timestamp=arrived,
-            reason="The customer asked us to start early." if early else None,
             location={
                 "lat": float(site.lat + Decimal("0.000150")),
                 "lng": float(site.lng - Decimal("0.000120")),
@@ -298,7 +306,7 @@ class Walker:
         story, site = walk.story, self._site(walk.story)
         start, _end = self._window(walk)
         if key.startswith("photo_"):
-            taken = min(start + timedelta(minutes=10 if "before" in key else 55), self.clock.now)
+            taken = min(start + timedelta(minutes=10 if "before" in key else 55), timezone.now())
             label = key.removeprefix("photo_").replace("_", " ")
             return {
                 "kind": "PHOTO",
@@ -342,7 +350,7 @@ class Walker:
             minutes=template.default_duration_minutes,
             description=f"On site: {template.name.lower()}",
             # The work happened in the booked window: its rate class is that time's.
-            worked_at=max(min(start, self.clock.now), walk.ticket.created_at).isoformat(),
+            worked_at=max(min(start, timezone.now()), walk.ticket.created_at).isoformat(),
         )
 
     def _complete(self, walk: Walk, step: Step) -> None:
@@ -358,7 +366,7 @@ class Walker:
         closeout.qa_verify(
             actor=self.actor(step.by, walk.story),
             ticket_id=walk.ticket.pk,
-            timestamp=self.clock.now,
+            timestamp=timezone.now(),
             result="PASS",
             notes="Before/after photos match the checklist; customer signed.",
         )
@@ -468,7 +476,7 @@ def demo_load(*, now: datetime | None = None, stories: tuple[Story, ...] = STORI
     templates_load(IncidentTemplate)
     with transaction.atomic():
         company = company_load()
-    walker = Walker(company, DemoClock(now or timezone.now()))
+    walker = Walker(company, now or timezone.now(), stories)
     for story in stories:
         if _story_ticket(company, story) is not None:
             summary.existing_tickets += 1

@@ -308,7 +308,8 @@ STORIES: tuple[Story, ...] = (
         ends_in=TicketState.SCHEDULED,
         tech="dana",
         day=0,
-        at="14:30",
+        # Two hours of work: it ends by 15:30, inside her shift.
+        at="13:30",
         steps=route(TicketState.SCHEDULED),
     ),
     Story(

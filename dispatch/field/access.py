@@ -1,6 +1,7 @@
 """Who may use the technician pages, as whom, and which jobs they may open.
 
-A technician signs in with their own user and sees only jobs assigned to them: any other
+A technician signs in with their own user and sees only jobs assigned to them (or whose crew
+they are booked on): any other
 ticket answers 404, never 403, so a guessed id reveals nothing. Dispatchers and admins may
 look over a technician's shoulder ("view as"), read-only. Everyone else is turned away.
 """
@@ -10,12 +11,14 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+from django.db.models import Q
 from django.http import Http404
 
 from dispatch.common.actors import Actor, ActorType
 from dispatch.common.roles import Role, role_of_user
 from dispatch.readmodels.tech_day import BOOKED_STATES
 from dispatch.technicians.models import Technician
+from dispatch.tickets import catalog
 from dispatch.tickets.models import Ticket
 
 # Roles that may look at a technician's pages without acting on them.
@@ -88,8 +91,10 @@ def job_for(viewer: Viewer, ticket_id) -> Ticket:
         raise Http404 from None
     tickets = Ticket.objects.select_related("site")
     if not viewer.read_only:
-        # A job booked to them opens once it is dispatched (the job list says "booked for you").
-        tickets = tickets.filter(assigned_tech_id=viewer.technician_id).exclude(state__in=BOOKED_STATES)
+        # Their own job once it is dispatched (booked to them it is listed, "booked for you"), or a
+        # crew job they are booked on (the same rule as the toolset's policy).
+        own = Q(assigned_tech_id=viewer.technician_id) & ~Q(state__in=BOOKED_STATES)
+        tickets = tickets.filter(own | Q(pk__in=catalog.crew_ticket_ids(viewer.technician_id)))
     ticket = tickets.filter(pk=key).first()
     if ticket is None:
         raise Http404

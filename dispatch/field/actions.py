@@ -10,15 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
 
 from django.utils import timezone
 
-from dispatch.closeout import evidence_files
 from dispatch.closeout import services as closeout
 from dispatch.closeout.gate import SIGNATURE_KEY
 from dispatch.common.actors import Actor
 from dispatch.common.errors import DispatchError, invalid_request
+from dispatch.common.parsing import dollars_parse, whole_number_parse
 from dispatch.scheduling import eta
 from dispatch.scheduling import services as scheduling
 from dispatch.scheduling.selectors import dispatch_transition_current
@@ -94,13 +93,7 @@ def _text(form: Form, name: str) -> str:
 
 
 def _whole(form: Form, name: str) -> int | None:
-    raw = _text(form, name)
-    if not raw:
-        return None
-    try:
-        return int(raw)
-    except ValueError:
-        raise invalid_request(f"'{name}' must be a whole number.", field=name) from None
+    return whole_number_parse(form.fields.get(name), field=name)
 
 
 def _location(form: Form) -> dict | None:
@@ -133,16 +126,7 @@ def _pressed_at(form: Form) -> datetime:
 
 def _cents(form: Form, name: str) -> int | None:
     """Dollars as typed ("125", "125.50") to whole cents."""
-    raw = _text(form, name).replace("$", "").replace(",", "")
-    if not raw:
-        return None
-    try:
-        amount = Decimal(raw)
-    except InvalidOperation:
-        raise invalid_request(f"'{name}' must be an amount like 125.50.", field=name) from None
-    if amount.is_nan() or amount < 0 or amount > Decimal("1000000"):
-        raise invalid_request(f"'{name}' must be an amount from 0 to 1,000,000.", field=name)
-    return int((amount * 100).to_integral_value())
+    return dollars_parse(form.fields.get(name), field=name)
 
 
 def _uploads(form: Form, name: str) -> list:
@@ -234,26 +218,15 @@ def _photo(actor, ticket_id, form, request):
     key = _text(form, "evidence_key")
     if key.startswith(NOTE_PREFIX) or key == SIGNATURE_KEY:
         raise invalid_request("A photo cannot stand for a note or the signature.", field="evidence_key")
-    # Several photos sent in one post (a form sent without scripts) are saved one by one, in the
-    # post's one transaction: when a later one is refused, the rows of the earlier ones roll back
-    # with it, and so must the files already written for them.
-    saved = []
-    try:
-        for upload in _uploads(form, "file"):
-            saved.append(
-                closeout.evidence_add(
-                    actor=actor,
-                    ticket_id=ticket_id,
-                    kind="PHOTO",
-                    upload=upload,
-                    evidence_key="" if key == "other" else key,
-                    request=request,
-                ).result
-            )
-    except BaseException:
-        for item in saved:
-            evidence_files.upload_discard(item.file.name, item.metadata.get("thumbnail", ""))
-        raise
+    # Several photos sent in one post (a form sent without scripts) are all saved or none are.
+    return closeout.evidence_uploads_add(
+        actor=actor,
+        ticket_id=ticket_id,
+        kind="PHOTO",
+        uploads=_uploads(form, "file"),
+        evidence_key="" if key == "other" else key,
+        request=request,
+    )
 
 
 def _no_signature(actor, ticket_id, form, request):

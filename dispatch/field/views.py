@@ -24,7 +24,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from dispatch.api.idempotency import command_run_once, request_hash
 from dispatch.closeout.evidence_files import evidence_thumbnail_response, file_refusal_response
-from dispatch.closeout.models import Evidence
+from dispatch.closeout.selectors import evidence_visible
 from dispatch.common.errors import DispatchError, retry_after
 from dispatch.common.roles import Role, role_of_user
 from dispatch.common.security_headers import permissions_allow
@@ -163,11 +163,9 @@ def act(request, viewer: Viewer, ticket_id, action_name: str):
 def evidence_thumbnail(request, viewer: Viewer, ticket_id, evidence_id):
     ticket = job_for(viewer, ticket_id)
     try:
-        item = Evidence.objects.get(pk=uuid.UUID(str(evidence_id)), ticket_id=ticket.id)
-    except (Evidence.DoesNotExist, ValueError):
+        item = evidence_visible(viewer.actor, evidence_id, ticket_id=ticket.id)
+    except DispatchError:
         raise Http404 from None
-    if not item.metadata.get("thumbnail"):
-        raise Http404
     try:
         return evidence_thumbnail_response(item)
     except DispatchError as refusal:  # the file store cannot be reached: a 503 the <img> can retry

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from dispatch.closeout.gate import closeout_requirements_many
 from dispatch.closeout.models import ChecklistResult, IncidentTemplate
+from dispatch.scheduling.crews import CREW_STATUSES, crew_ticket_ids, visit_parts
 from dispatch.scheduling.models import BOOKED_STATUSES, Appointment, Departure, DispatchAcknowledgement
 from dispatch.scheduling.selectors import dispatch_transition_current
 from dispatch.tickets.models import Approval, StateTransition, Ticket
@@ -69,6 +70,8 @@ class JobCard:
     underway: bool
     # Booked to the technician but not dispatched yet: listed, opened once it is dispatched.
     openable: bool
+    # A crew or multi-day job: "Crew of 2 with Ana Ruiz · Day 1 of 3".
+    visit_label: str = ""
 
 
 def _first_name(name: str) -> str:
@@ -88,6 +91,18 @@ def _day_label(moment: datetime | None, zone: str, today) -> str:
 
 def _cards(tickets: list[Ticket], now: datetime, technician_id) -> list[JobCard]:
     ids = [ticket.id for ticket in tickets]
+    # Crew and multi-day jobs this technician is booked on: theirs to open as the lead's are,
+    # labelled with the crew and the day of the run they are on next.
+    own_parts = list(
+        Appointment.objects.filter(
+            ticket_id__in=ids, technician_id=technician_id, visit__isnull=False, status__in=CREW_STATUSES
+        ).order_by("start", "id")
+    )
+    where = visit_parts(own_parts)
+    visit_labels: dict = {}
+    for part in own_parts:
+        if part.ticket_id not in visit_labels or part.end > now >= visit_labels[part.ticket_id][1]:
+            visit_labels[part.ticket_id] = (where[part.id].label if part.id in where else "", part.end)
     submissions: dict = {}
     for result in ChecklistResult.objects.filter(ticket_id__in=ids).order_by("ticket_id", "-created_at", "-id"):
         submissions.setdefault(result.ticket_id, (result.checklist_status, result.no_signature_reason))
@@ -120,7 +135,9 @@ def _cards(tickets: list[Ticket], now: datetime, technician_id) -> list[JobCard]
                 missing_evidence_keys=tuple(gate.missing_evidence_keys) if open_work else (),
                 missing_checklist_keys=tuple(gate.missing_checklist_keys) if open_work else (),
                 underway=ticket.state in UNDERWAY_STATES,
-                openable=ticket.assigned_tech_id == technician_id and ticket.state not in BOOKED_STATES,
+                openable=(ticket.assigned_tech_id == technician_id and ticket.state not in BOOKED_STATES)
+                or ticket.id in visit_labels,
+                visit_label=visit_labels.get(ticket.id, ("", None))[0],
             )
         )
     return cards
@@ -162,7 +179,11 @@ def technician_finished_jobs(*, technician_id, now: datetime | None = None) -> l
         to_state=TicketState.COMPLETED_PENDING_VERIFICATION, created_at__gte=now - timedelta(days=FINISHED_DAYS_BACK)
     ).values("ticket_id")
     tickets = list(
-        Ticket.objects.filter(assigned_tech_id=technician_id, state__in=FINISHED_STATES, id__in=finished_ids)
+        Ticket.objects.filter(
+            Q(assigned_tech_id=technician_id) | Q(id__in=crew_ticket_ids(technician_id)),
+            state__in=FINISHED_STATES,
+            id__in=finished_ids,
+        )
         .select_related("site")
         .order_by("-scheduled_start")[:100]
     )

@@ -14,6 +14,8 @@ from django.utils.html import format_html, format_html_join
 
 from dispatch.common.admin_base import DispatchModelAdmin, ReadOnlyModelAdmin, actor_for_request
 from dispatch.common.errors import DispatchError
+from dispatch.technicians.admin_setup import setup_problems_warn
+from dispatch.technicians.setup_health import TECHNICIAN_NO_SHIFTS, setup_problems
 
 from .models import Appointment, CheckIn, RecommendationSnapshot, ScheduleHold, ScheduleProposal, Shift, TimeOff
 
@@ -112,6 +114,20 @@ class ShiftAdmin(DispatchModelAdmin):
     ordering = ("technician__display_name", "weekday", "start_time")
     autocomplete_fields = ("technician",)
     fields = ("technician", "weekday", ("start_time", "end_time"), "timezone")
+
+    def delete_model(self, request, obj: Shift) -> None:
+        super().delete_model(request, obj)
+        self._setup_warn(request, [obj.technician_id])
+
+    def delete_queryset(self, request, queryset) -> None:
+        technician_ids = set(queryset.values_list("technician_id", flat=True))
+        super().delete_queryset(request, queryset)
+        self._setup_warn(request, technician_ids)
+
+    def _setup_warn(self, request, technician_ids) -> None:
+        # Taking away a technician's last shift is allowed (they may be leaving), but said.
+        problems = setup_problems(technician_ids=technician_ids)
+        setup_problems_warn(request, [p for p in problems if p.kind == TECHNICIAN_NO_SHIFTS])
 
 
 @admin.register(TimeOff)

@@ -32,6 +32,17 @@ def scheduling_error(code: str, message: str, **details: Any) -> DispatchError:
     return DispatchError(code, message, status=409, dimension="scheduling", details=details)
 
 
+def window_passed_error(start: datetime, end: datetime, **details: Any) -> DispatchError:
+    """A window whose start is behind us cannot be offered or booked: the customer would be told a
+    time that has already come (409 SCHEDULE_WINDOW_PASSED)."""
+    return scheduling_error(
+        "SCHEDULE_WINDOW_PASSED",
+        "That window has already begun; offer or book a window that is still ahead.",
+        requested_window=window_json(start, end),
+        **details,
+    )
+
+
 def fresh_proposal(ticket: Ticket) -> dict:
     """The engine's current best windows for a ticket: what a refused booking can pick instead."""
     suggestion = engine.slots_suggest(ticket=ticket, limit=3)
@@ -42,6 +53,7 @@ def fresh_proposal(ticket: Ticket) -> dict:
                 "technician_name": window.technician_name,
                 **window_json(window.start, window.end),
                 "reason": window.reason,
+                **({"crew": [str(tech_id) for tech_id, _name in window.crew]} if window.crew else {}),
             }
             for window in suggestion.windows
         ],
@@ -154,10 +166,12 @@ def appointment_confirmed(
     technician_id: Any = None,
     proposal: ScheduleProposal | None = None,
     promised: tuple[datetime, datetime] | None = None,
+    visit: Any = None,
 ) -> Appointment:
     """Book a CONFIRMED window for the ticket through appointment_save (and its double-booking guard).
 
-    `promised`: the window the customer was told, when it is not start–end (a re-planned job)."""
+    `promised`: the window the customer was told, when it is not start–end (a re-planned job).
+    `visit`: the key shared by the parts of a crew or multi-day visit (crews.visit_book)."""
     appointment = Appointment(
         ticket=ticket,
         technician=technician,
@@ -168,6 +182,7 @@ def appointment_confirmed(
         created_by=actor.actor_id,
         promised_start=promised[0] if promised else None,
         promised_end=promised[1] if promised else None,
+        visit=visit,
     )
     if technician is None:
         appointment.technician_id = technician_id

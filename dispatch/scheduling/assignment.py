@@ -458,8 +458,21 @@ def assignment_dispatch(
         )
         fit = _fit_check(technician, ticket)
         now = timezone.now()
-        appointment = None if emergency else appointments_booked_for_ticket(ticket_id=ticket.id).first()
-        if appointment is not None:
+        booked = [] if emergency else list(appointments_booked_for_ticket(ticket_id=ticket.id))
+        appointment = booked[0] if booked else None
+        if appointment is not None and appointment.visit is not None:
+            # A crew or multi-day visit keeps the crew it was booked with: the dispatched
+            # technician leads it from their own first part; nobody's part is rebooked.
+            appointment = next((a for a in booked if a.technician_id == technician.pk), None)
+            if appointment is None:
+                raise _assignment_error(
+                    "ASSIGNMENT_NOT_ON_CREW",
+                    f"{technician.display_name} is not on this job's crew; dispatch one of its crew, "
+                    "or book the job again with another crew.",
+                    tech_id=str(technician.pk),
+                    crew=sorted({str(a.technician_id) for a in booked if a.technician_id}),
+                )
+        elif appointment is not None:
             appointment.technician = technician
             appointment_save(appointment, technician=technician)
         else:

@@ -35,6 +35,7 @@ from dispatch.tickets.models import Priority, Ticket
 from dispatch.tickets.selectors import SLA_WARNING_THRESHOLD_MINUTES, iso_utc, sla_snapshot
 from dispatch.tickets.states import TERMINAL_STATES, TicketState
 
+from .crews import crew_names_text, visit_parts
 from .engine import slots_suggest, travel_minutes
 from .models import BOOKED_STATUSES, Appointment, AppointmentStatus, Escalation, Shift, TimeOff
 
@@ -128,6 +129,8 @@ class Shade:
     kind: str  # "off" (outside the shift) or "timeoff"
     label: str = ""
     reason: str = ""
+    # The part of the day it covers, in words: the phone's list has no axis to read it from.
+    time_label: str = ""
 
 
 @dataclass
@@ -155,6 +158,8 @@ class Block:
     site_time_note: str
     admin_url: str
     movable: bool
+    # The full street address: the phone's list of a technician's day shows it under the site.
+    address: str = ""
     travel_minutes: int | None = None
     travel_from: str = ""
     travel_left: str = ""
@@ -162,6 +167,10 @@ class Block:
     travel_tight: bool = False
     # [(flag, mark)]: what other phases keep about the ticket (board_marks).
     marks: list = field(default_factory=list)
+    # A part of a crew or multi-day visit: the key its sibling parts share, and where it sits
+    # ("Crew of 2 with Ana Ruiz · Day 2 of 3").
+    visit: str = ""
+    visit_label: str = ""
 
 
 @dataclass
@@ -331,6 +340,17 @@ def _shift_label(
     return ", ".join(f"{_hhmm(s, zone)}–{_hhmm(e, zone)}" for s, e in today)
 
 
+def _time_off_label(start: datetime, end: datetime, day_start: datetime, day_end: datetime, zone: ZoneInfo) -> str:
+    """A period of time off as this day sees it: one that began or ends on another day is cut at midnight."""
+    if start <= day_start and end >= day_end:
+        return "All day"
+    if start <= day_start:
+        return f"Until {_hhmm(end, zone)}"
+    if end >= day_end:
+        return f"From {_hhmm(start, zone)}"
+    return f"{_hhmm(start, zone)}–{_hhmm(end, zone)}"
+
+
 # --- lanes --------------------------------------------------------------------------------------
 
 
@@ -374,6 +394,7 @@ def _block(appointment: Appointment, axis: Axis, zone: ZoneInfo) -> Block | None
         city=ticket.site.city,
         site_time_note=_site_time_note(ticket.site, appointment.start, appointment.end, zone),
         admin_url=reverse("admin:tickets_ticket_change", args=[ticket.id]),
+        address=ticket.site.address,
         # What schedule.move accepts: a confirmed booking of a job not yet dispatched.
         movable=appointment.status == AppointmentStatus.CONFIRMED and ticket.state == TicketState.SCHEDULED,
     )
@@ -506,6 +527,7 @@ def board_day(*, day: date, technician_ids: Iterable[Any] = (), now: datetime | 
         .order_by("start", "id")
     ):
         appointments.setdefault(appointment.technician_id, []).append(appointment)
+    parts = visit_parts(a for rows in appointments.values() for a in rows)
 
     intervals = {t.pk: _shift_intervals(shifts.get(t.pk, []), day) for t in shown}
     first_hour, last_hour = _axis_hours(
@@ -529,11 +551,22 @@ def board_day(*, day: date, technician_ids: Iterable[Any] = (), now: datetime | 
         for period in time_off.get(technician.pk, []):
             span = axis.span(period.start, period.end)
             if span:
-                lane.shades.append(Shade(*span, kind="timeoff", label="Time off", reason=period.reason))
+                lane.shades.append(
+                    Shade(
+                        *span,
+                        kind="timeoff",
+                        label="Time off",
+                        reason=period.reason,
+                        time_label=_time_off_label(period.start, period.end, day_start, day_end, zone),
+                    )
+                )
         rows = appointments.get(technician.pk, [])
         for appointment in rows:
             block = _block(appointment, axis, zone)
             if block is not None:
+                part = parts.get(appointment.id)
+                if part is not None:
+                    block.visit, block.visit_label = str(part.visit), part.label
                 lane.blocks.append(block)
                 lane.booked_minutes += int((appointment.end - appointment.start).total_seconds() // 60)
         _travel_mark(lane, technician, rows, axis)
@@ -607,7 +640,7 @@ def board_day(*, day: date, technician_ids: Iterable[Any] = (), now: datetime | 
 
 # Part of every version: bump it when the live partial or the day model starts showing something
 # else for the same rows, so open boards re-render once after the deploy.
-LIVE_FORMAT = 1
+LIVE_FORMAT = 2
 
 
 def _plain(value: Any) -> Any:
@@ -692,7 +725,11 @@ def board_version(*, day: date, technician_ids: Iterable[Any] = (), now: datetim
                 "ticket__updated_at",
                 # Sites keep no updated_at: the fields the lanes show of them.
                 "ticket__site__name",
+                "ticket__site__address_line1",
+                "ticket__site__address_line2",
                 "ticket__site__city",
+                "ticket__site__region",
+                "ticket__site__postal_code",
                 "ticket__site__timezone",
                 "ticket__site__lat",
                 "ticket__site__lng",
@@ -733,6 +770,10 @@ class PanelWindow:
     arrival: str
     reason: str
     travel_minutes: int
+    # A crew or multi-day window: the whole crew's ids (lead first), booked together, and what
+    # the window books besides its first day ("with Ana Ruiz · 3 days, Tue Mar 3 – Thu Mar 5").
+    crew_ids: tuple[str, ...] = ()
+    visit_label: str = ""
 
 
 @dataclass
@@ -754,6 +795,17 @@ class Panel:
 def _window_label(start: datetime, end: datetime, zone: ZoneInfo) -> str:
     local = start.astimezone(zone)
     return f"{local:%a %b} {local.day}, {_hhmm(start, zone)}–{_hhmm(end, zone)}"
+
+
+def _visit_window_label(window, zone: ZoneInfo) -> str:
+    """'with Ana Ruiz · 3 days, to Thu Mar 5' for a crew or multi-day window; '' otherwise."""
+    parts = []
+    if len(window.crew) > 1:
+        parts.append("with " + crew_names_text([name for _id, name in window.crew[1:]]))
+    if len(window.days) > 1:
+        last = window.days[-1][0].astimezone(zone)
+        parts.append(f"{len(window.days)} days, to {last:%a %b} {last.day}")
+    return " · ".join(parts)
 
 
 def _not_bookable(ticket: Ticket) -> str:
@@ -799,8 +851,10 @@ def board_ticket_panel(
     )
     booking = None
     if appointment is not None:
+        part = visit_parts([appointment]).get(appointment.id)
         booking = {
             "technician": appointment.technician.display_name if appointment.technician else "Unassigned",
+            "visit": part.label if part else "",
             "label": _window_label(appointment.start, appointment.end, zone),
             "status": appointment.get_status_display(),
             "day_iso": appointment.start.astimezone(zone).date().isoformat(),
@@ -820,9 +874,13 @@ def board_ticket_panel(
                 day_iso=window.start.astimezone(zone).date().isoformat(),
                 label=_window_label(window.start, window.end, zone),
                 arrival=f"arrive {_hhmm(window.arrival_start, zone)}–{_hhmm(window.arrival_end, zone)}",
-                # The panel names the technician on the line above.
-                reason=window.reason.removeprefix(f"{window.technician_name}: "),
+                # The panel names the technician (or the crew) on the line above.
+                reason=window.reason.removeprefix(f"{window.technician_name}: ").removeprefix(
+                    f"{crew_names_text([name for _id, name in window.crew])}: "
+                ),
                 travel_minutes=window.travel_minutes,
+                crew_ids=tuple(str(tech_id) for tech_id, _name in window.crew),
+                visit_label=_visit_window_label(window, zone),
             )
             for window in suggestion.windows
         ]

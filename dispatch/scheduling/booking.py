@@ -25,10 +25,12 @@ from dispatch.technicians.services import technician_lock_for_booking
 from dispatch.tickets.commands import command
 from dispatch.tickets.models import Ticket
 from dispatch.tickets.selectors import iso_utc
-from dispatch.tickets.services import Outcome, ticket_change
+from dispatch.tickets.services import Outcome, TicketChange, ticket_change
 from dispatch.tickets.states import TicketState
 
+from . import engine
 from .appointments import appointment_cancel, appointment_confirmed, fresh_proposal, latest_start, told_window
+from .crews import CrewNeed, crew_complete, crew_ids_parse, crew_names_text, crew_need, run_text, visit_book
 from .engine import slot_check
 from .inputs import role_check
 from .models import BOOKED_STATUSES, Appointment, ScheduleProposal
@@ -145,54 +147,117 @@ def appointment_book(
     end: datetime,
     request: dict | None = None,
     expected_version: int | None = None,
+    crew: Any = None,
 ) -> Outcome:
-    """Book a queued ticket on a technician after every slot rule passes: a CONFIRMED appointment, SCHEDULED."""
+    """Book a queued ticket on a technician after every slot rule passes: a CONFIRMED appointment, SCHEDULED.
+
+    A job type that needs a crew or several days books the whole visit (crews.visit_book) with
+    `technician_id` as its lead; `crew` names the others (lead first or not), and whoever is
+    still missing is chosen from the qualified technicians free on every day."""
     role_check(SCHEDULE_BOOK, actor)
     tech_key = uuid_parse(technician_id, "technician_id")
     start, end = _job_window(start, end)
+    named = crew_ids_parse(crew)
+    asked = {"tech_id": str(tech_key), **_window_json(start, end)}
+    if named:
+        asked["crew"] = [str(pk) for pk in named]
     with ticket_change(
         actor=actor,
         command=SCHEDULE_BOOK,
         ticket_id=ticket_id,
         expected_version=expected_version,
         request=request,
-        audit={"tech_id": str(tech_key), **_window_json(start, end)},
+        audit=asked,
     ) as change:
         ticket = change.ticket
-        # Locked before the rules are read, so nobody books this technician between check and save.
-        technician = technician_lock_for_booking(technician_id=tech_key)
-        replaced = list(appointments_booked_for_ticket(ticket_id=ticket.id))
-        _rules_check(ticket, technician, start, end, ignore=replaced[0].pk if replaced else None)
-        for old in replaced:
-            appointment_cancel(old, REPLACED_REASON)
-        appointment = appointment_confirmed(ticket=ticket, start=start, end=end, actor=actor, technician=technician)
-        superseded = _proposals_supersede(ticket)
-        ticket.scheduled_start, ticket.scheduled_end = start, end
-        if ticket.state == TicketState.READY_TO_SCHEDULE:
-            # The graph reaches SCHEDULED only through a proposal: the dispatcher's booking is
-            # that proposal and its acceptance at once, two transition rows under one event.
-            change.transition(TicketState.SCHEDULE_PROPOSED)
-        change.transition(TicketState.SCHEDULED)
-        result = {
+        need = crew_need(ticket.incident_type)
+        if need.together:
+            change.result = _visit_book(
+                change, actor, need, [tech_key, *(pk for pk in named if pk != tech_key)], start, end
+            )
+        else:
+            change.result = _single_book(change, actor, tech_key, start, end)
+    return change.outcome
+
+
+def _single_book(change: TicketChange, actor: Actor, tech_key: uuid.UUID, start: datetime, end: datetime) -> dict:
+    """schedule.book for a one-technician, one-day job."""
+    ticket = change.ticket
+    # Locked before the rules are read, so nobody books this technician between check and save.
+    technician = technician_lock_for_booking(technician_id=tech_key)
+    replaced = list(appointments_booked_for_ticket(ticket_id=ticket.id))
+    _rules_check(ticket, technician, start, end, ignore=replaced[0].pk if replaced else None)
+    for old in replaced:
+        appointment_cancel(old, REPLACED_REASON)
+    appointment = appointment_confirmed(ticket=ticket, start=start, end=end, actor=actor, technician=technician)
+    superseded = _proposals_supersede(ticket)
+    ticket.scheduled_start, ticket.scheduled_end = start, end
+    if ticket.state == TicketState.READY_TO_SCHEDULE:
+        # The graph reaches SCHEDULED only through a proposal: the dispatcher's booking is
+        # that proposal and its acceptance at once, two transition rows under one event.
+        change.transition(TicketState.SCHEDULE_PROPOSED)
+    change.transition(TicketState.SCHEDULED)
+    result = {
+        "appointment_id": str(appointment.id),
+        "tech_id": str(technician.pk),
+        "technician_name": technician.display_name,
+        "window": _window_json(start, end),
+        "window_text": window_text(start, end),
+    }
+    # Queued in this transaction: the customer hears of the booking only if it commits.
+    notice = booking_notify(ticket=ticket, appointment=appointment)
+    change.audit_payload.update(
+        {
             "appointment_id": str(appointment.id),
             "tech_id": str(technician.pk),
-            "technician_name": technician.display_name,
-            "window": _window_json(start, end),
-            "window_text": window_text(start, end),
+            "superseded_proposal_ids": superseded,
+            "replaced_appointment_ids": [str(a.id) for a in replaced],
+            "customer_notice": notice,
         }
-        # Queued in this transaction: the customer hears of the booking only if it commits.
-        notice = booking_notify(ticket=ticket, appointment=appointment)
-        change.audit_payload.update(
-            {
-                "appointment_id": str(appointment.id),
-                "tech_id": str(technician.pk),
-                "superseded_proposal_ids": superseded,
-                "replaced_appointment_ids": [str(a.id) for a in replaced],
-                "customer_notice": notice,
-            }
-        )
-        change.result = result
-    return change.outcome
+    )
+    return result
+
+
+def _visit_book(
+    change: TicketChange, actor: Actor, need: CrewNeed, named: list[uuid.UUID], start: datetime, end: datetime
+) -> dict:
+    """schedule.book for a crew or multi-day job: every part in one booking, one audit event."""
+    ticket = change.ticket
+    now = timezone.now()
+    crew_ids = crew_complete(ticket=ticket, need=need, named=named, start=start, end=end, now=now)
+    replaced = list(appointments_booked_for_ticket(ticket_id=ticket.id))
+    for old in replaced:
+        appointment_cancel(old, REPLACED_REASON)
+    visit = visit_book(ticket=ticket, actor=actor, need=need, crew_ids=crew_ids, start=start, end=end, now=now)
+    superseded = _proposals_supersede(ticket)
+    ticket.scheduled_start, ticket.scheduled_end = start, visit.run[-1][1]
+    ticket.assigned_tech = visit.lead
+    if ticket.state == TicketState.READY_TO_SCHEDULE:
+        change.transition(TicketState.SCHEDULE_PROPOSED)
+    change.transition(TicketState.SCHEDULED)
+    # One confirmation for the visit: the customer hears of its first day's arrival.
+    notice = booking_notify(ticket=ticket, appointment=visit.first)
+    visit_json = visit.as_json()
+    change.audit_payload.update(
+        {
+            "appointment_id": str(visit.first.id),
+            "tech_id": str(visit.lead.pk),
+            **visit_json,
+            "superseded_proposal_ids": superseded,
+            "replaced_appointment_ids": [str(a.id) for a in replaced],
+            "customer_notice": notice,
+        }
+    )
+    zone = engine.zone_named(ticket.site.timezone)
+    return {
+        "appointment_id": str(visit.first.id),
+        "tech_id": str(visit.lead.pk),
+        "technician_name": visit.lead.display_name,
+        "window": _window_json(start, end),
+        "window_text": window_text(start, end),
+        **visit_json,
+        "visit_text": f"{crew_names_text([t.display_name for t in visit.crew])}, {run_text(visit.run, zone)}",
+    }
 
 
 # --- schedule.move ----------------------------------------------------------------------------
@@ -205,6 +270,18 @@ def _appointment_gone(appointment_id: Any) -> DispatchError:
         status=409,
         dimension="scheduling",
         details={"appointment_id": str(appointment_id)},
+    )
+
+
+def _visit_part_refused(ticket: Ticket) -> DispatchError:
+    """A crew's or a run's part never moves alone: its technicians and days were booked together."""
+    return DispatchError(
+        "VISIT_PART_NOT_MOVABLE",
+        f"{ticket.short_ref} is booked as one visit for a crew or several days; one part cannot move alone. "
+        "Book the job again from its ticket to move the whole visit.",
+        status=409,
+        dimension="scheduling",
+        details={"ticket_id": str(ticket.pk)},
     )
 
 
@@ -259,6 +336,8 @@ def appointment_move(
             old = Appointment.objects.filter(pk=appointment_key, ticket=ticket, status__in=BOOKED_STATUSES).first()
             if old is None:
                 raise _appointment_gone(appointment_key)
+            if old.visit is not None:
+                raise _visit_part_refused(ticket)
             end = start + (old.end - old.start)
             if old.technician_id == tech_key and old.start == start:
                 raise invalid_request("The job is already booked there.", field="start")

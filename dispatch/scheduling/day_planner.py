@@ -37,6 +37,7 @@ from dispatch.common.actors import Actor
 from dispatch.common.errors import DispatchError, invalid_request
 from dispatch.technicians.models import Technician, TechnicianSkill
 from dispatch.technicians.services import technician_lock_for_booking
+from dispatch.tickets import catalog
 from dispatch.tickets.commands import command
 from dispatch.tickets.models import Ticket
 from dispatch.tickets.selectors import iso_utc
@@ -223,6 +224,7 @@ def day_problem_load(
             "status",
             "promised_start",
             "promised_end",
+            "visit",
             "ticket__id",
             "ticket__state",
             "ticket__version",
@@ -241,7 +243,10 @@ def day_problem_load(
         tech = techs[appointment.technician_id]
         promised = told_window(appointment)
         movable = (
-            appointment.status == AppointmentStatus.CONFIRMED
+            # A crew's or a run's part is a fixed stop: moving one technician or one day alone
+            # would split a visit booked together.
+            appointment.visit is None
+            and appointment.status == AppointmentStatus.CONFIRMED
             and ticket.state == TicketState.SCHEDULED
             and appointment.start >= freeze
             and origin <= appointment.start
@@ -332,7 +337,12 @@ def _queue_stops(loaded: LoadedDay, techs: dict, skills: dict, regions: dict, *,
     stops = []
     earliest = max(min(t.shift_start for t in techs.values()), loaded.minutes(now))
     latest = max(t.shift_end for t in techs.values())
+    # A job for a crew or for several days is one technician's stop on no route: it is booked
+    # whole, from the board or a proposal, never by the day's routing.
+    together = {kind.strip().upper() for kind in catalog.incident_crew_types()}
     for ticket in queued:
+        if (ticket.incident_type or "").strip().upper() in together:
+            continue
         site = ticket.site
         region = ((site.service_region if site else "") or "").strip().upper()
         eligible = _eligible(skills, regions, list(techs), (ticket.incident_type or "").strip().upper(), region)

@@ -37,6 +37,7 @@ from django.utils.dateparse import parse_datetime
 
 from dispatch.common import time_phrases
 from dispatch.technicians.models import Technician, TechnicianSkill
+from dispatch.technicians.setup_health import job_setup_gap
 from dispatch.tickets import catalog
 from dispatch.tickets.models import Priority, Site, Ticket
 
@@ -293,6 +294,10 @@ class Window:
     skill_level: int | None = None
     # The score's parts, for the board and for tests: {"earliest": -3.5, "travel": -12, ...}.
     breakdown: dict = field(default_factory=dict, compare=False)
+    # A crew or multi-day job (crews.py): ((technician id, name), ...) lead first, and the
+    # run's ((start, end), ...) day by day. Empty for a one-technician, one-day window.
+    crew: tuple = ()
+    days: tuple = ()
 
 
 @dataclass
@@ -808,6 +813,22 @@ def slots_suggest(
     (`_pick_distinct`) and the words (`_window`, `_explain`) are separate steps.
     """
     now = now or timezone.now()
+    crew_size, days = catalog.incident_crew(ticket.incident_type) if ticket.incident_type else (1, 1)
+    if crew_size > 1 or days > 1:
+        # A crew or a run of days is searched on this module's pieces by crews.py, which imports
+        # this module: imported here, when such a job is asked about.
+        from .crews import CrewNeed, crew_slots_suggest
+
+        return crew_slots_suggest(
+            ticket=ticket,
+            need=CrewNeed(crew_size, days),
+            horizon_days=horizon_days,
+            limit=max(limit, DEFAULT_LIMIT) if per_technician else limit,
+            now=now,
+            preferences=preferences,
+            use_ticket_preferences=use_ticket_preferences,
+            technician_ids=technician_ids,
+        )
     horizon_end = now + timedelta(days=max(1, int(horizon_days)))
     job = _job_context(ticket)
     if preferences is None and use_ticket_preferences:
@@ -881,6 +902,15 @@ def _explanation(
         return f"Best {_plural(len(windows), 'window')} for {job.incident_type or 'the job'} " + (
             f"({_hours(job.minutes)}), ranked by {job.priority.lower()} priority weights."
         )
+    if pool.active_count and (pool.skilled == 0 or pool.in_region == 0):
+        # When nobody in the company has the skill or the region (not only among the technicians
+        # asked about), the cause is the setup: say so in Setup health's words.
+        if pool.skilled == 0:
+            gap = job_setup_gap(incident_type=job.incident_type)
+        else:
+            gap = job_setup_gap(region_code=job.region)
+        if gap is not None:
+            return gap.as_cause
     return _explain(
         job=job,
         horizon_days=horizon_days,

@@ -56,6 +56,10 @@ class Appointment(models.Model):
     # (appointments.told_window).
     promised_start = models.DateTimeField(null=True, blank=True)
     promised_end = models.DateTimeField(null=True, blank=True)
+    # One visit of a crew or multi-day job: every part (one per technician per day) carries the
+    # same key, so the board links them, the day planner keeps them together and a move or a
+    # cancellation takes them all. Empty for a one-technician, one-day booking.
+    visit = models.UUIDField(null=True, blank=True, db_index=True)
     created_by = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -25,6 +25,7 @@ from django.utils.dateparse import parse_datetime
 from dispatch.common.errors import DispatchError
 from dispatch.common.languages import ENGLISH, SPANISH, language_clean
 from dispatch.messaging.services import outbox_enqueue
+from dispatch.tickets import catalog
 from dispatch.tickets.models import Site, Ticket
 
 from .appointments import told_window
@@ -95,15 +96,35 @@ def moment_phrase(moment: datetime, zone: ZoneInfo, *, now: datetime | None = No
     return f"{_day(local, language)}, {clock} {half}"
 
 
-def options_phrase(options: Iterable[Mapping[str, Any]], zone: ZoneInfo, *, language: str = ENGLISH) -> str:
-    """The proposal's arrival windows numbered as the customer answers them: "1) Tue Mar 3, 9-11 AM; 2) ..."."""
+def visit_phrase(incident_type: str | None, *, language: str = ENGLISH) -> str:
+    """What a window of this job type books besides an arrival: " (2 technicians, 3 working days
+    from then)"; "" for a one-technician, one-day job. From the job type's template, never from
+    the proposal's options (a proposer's free text does not reach the customer)."""
+    size, days = catalog.incident_crew(incident_type) if incident_type else (1, 1)
+    parts = []
+    if size > 1:
+        parts.append(f"{size} técnicos" if language == SPANISH else f"{size} technicians")
+    if days > 1:
+        parts.append(
+            f"{days} días laborables desde entonces" if language == SPANISH else f"{days} working days from then"
+        )
+    return f" ({', '.join(parts)})" if parts else ""
+
+
+def options_phrase(
+    options: Iterable[Mapping[str, Any]], zone: ZoneInfo, *, language: str = ENGLISH, visit: str = ""
+) -> str:
+    """The proposal's arrival windows numbered as the customer answers them: "1) Tue Mar 3, 9-11 AM; 2) ...".
+
+    `visit`: visit_phrase of the job, said after each window."""
     parts = []
     arrival = timedelta(minutes=arrival_window_minutes())
     for number, option in enumerate(options, start=1):
         start, end = parse_datetime(option["start"]), parse_datetime(option["end"])
         # The customer chooses when the technician arrives (the job's own span when arrival
         # windows are switched off), the same window the booking's confirmation then states.
-        parts.append(f"{number}) {window_phrase(start, start + arrival if arrival else end, zone, language=language)}")
+        window = window_phrase(start, start + arrival if arrival else end, zone, language=language)
+        parts.append(f"{number}) {window}{visit}")
     return "; ".join(parts)
 
 
@@ -179,6 +200,32 @@ def customer_notify(
     }
 
 
+# A message that would speak of a window already begun is not sent: the customer would read of
+# a visit that should have started, or choose a time that has gone. The caller's audit says why.
+WINDOW_PASSED = "WINDOW_PASSED"
+
+
+def _window_passed(*, ticket: Ticket, kind: str, template: str, starts: Iterable[datetime]) -> dict[str, Any] | None:
+    """What the caller records instead of a message when a window it would name has begun, else None."""
+    now = timezone.now()
+    begun = sorted(start for start in starts if start is not None and start <= now)
+    if not begun:
+        return None
+    log.info("No %s message for ticket %s: the window it names began at %s.", kind, ticket.pk, begun[0].isoformat())
+    return {
+        "notice_id": None,
+        "outbox_id": None,
+        "channel": None,
+        "template": template,
+        "already_sent": False,
+        "refused": [{"code": WINDOW_PASSED, "window_start": begun[0].isoformat()}],
+    }
+
+
+def _option_starts(proposal: ScheduleProposal) -> list[datetime]:
+    return [parse_datetime(option["start"]) for option in proposal.options if option.get("start")]
+
+
 # --- Occasions --------------------------------------------------------------------------------------
 
 
@@ -193,7 +240,18 @@ def _booking_occasion(appointment: Appointment) -> str:
 
 def proposal_notify(*, ticket: Ticket, proposal: ScheduleProposal) -> dict[str, Any]:
     """Send the customer the proposed windows, numbered for a one-digit reply."""
-    windows = options_phrase(proposal.options, site_zone(ticket.site), language=_language(ticket))
+    passed = _window_passed(
+        ticket=ticket, kind=Kind.PROPOSAL, template="proposal_windows", starts=_option_starts(proposal)
+    )
+    if passed is not None:
+        return passed
+    language = _language(ticket)
+    windows = options_phrase(
+        proposal.options,
+        site_zone(ticket.site),
+        language=language,
+        visit=visit_phrase(ticket.incident_type, language=language),
+    )
     return customer_notify(
         ticket=ticket,
         kind=Kind.PROPOSAL,
@@ -205,7 +263,18 @@ def proposal_notify(*, ticket: Ticket, proposal: ScheduleProposal) -> dict[str, 
 
 def proposal_reminder_notify(*, ticket: Ticket, proposal: ScheduleProposal) -> dict[str, Any]:
     """Remind the customer, once, that the proposed windows are waiting for their answer."""
-    windows = options_phrase(proposal.options, site_zone(ticket.site), language=_language(ticket))
+    passed = _window_passed(
+        ticket=ticket, kind=Kind.PROPOSAL_REMINDER, template="proposal_reminder", starts=_option_starts(proposal)
+    )
+    if passed is not None:
+        return passed
+    language = _language(ticket)
+    windows = options_phrase(
+        proposal.options,
+        site_zone(ticket.site),
+        language=language,
+        visit=visit_phrase(ticket.incident_type, language=language),
+    )
     return customer_notify(
         ticket=ticket,
         kind=Kind.PROPOSAL_REMINDER,
@@ -217,6 +286,11 @@ def proposal_reminder_notify(*, ticket: Ticket, proposal: ScheduleProposal) -> d
 
 def booking_notify(*, ticket: Ticket, appointment: Appointment, prefer_channel: str | None = None) -> dict[str, Any]:
     """Confirm the booked arrival window to the customer (once per appointment and start time)."""
+    passed = _window_passed(
+        ticket=ticket, kind=Kind.BOOKING, template="schedule_confirmed", starts=told_window(appointment)[:1]
+    )
+    if passed is not None:
+        return passed
     window = window_phrase(*told_window(appointment), site_zone(ticket.site), language=_language(ticket))
     return customer_notify(
         ticket=ticket,
@@ -231,6 +305,9 @@ def booking_notify(*, ticket: Ticket, appointment: Appointment, prefer_channel: 
 def appointment_reminder_notify(*, ticket: Ticket, appointment: Appointment) -> dict[str, Any]:
     """Remind the customer of tomorrow's visit: the arrival window they were told, which a day plan
     never changes (once per ticket and window: a re-planned job is not reminded twice)."""
+    passed = _window_passed(ticket=ticket, kind=Kind.REMINDER, template="reminder", starts=told_window(appointment)[:1])
+    if passed is not None:
+        return passed
     window = window_phrase(*told_window(appointment), site_zone(ticket.site), language=_language(ticket))
     return customer_notify(
         ticket=ticket,
@@ -277,7 +354,18 @@ def reply_help_notify(
     *, ticket: Ticket, proposal: ScheduleProposal, inbound_key: str, prefer_channel: str | None
 ) -> dict[str, Any]:
     """Answer a reply that names no proposed window with the numbered windows again."""
-    windows = options_phrase(proposal.options, site_zone(ticket.site), language=_language(ticket))
+    passed = _window_passed(
+        ticket=ticket, kind=Kind.REPLY_HELP, template="proposal_reply_help", starts=_option_starts(proposal)
+    )
+    if passed is not None:
+        return passed
+    language = _language(ticket)
+    windows = options_phrase(
+        proposal.options,
+        site_zone(ticket.site),
+        language=language,
+        visit=visit_phrase(ticket.incident_type, language=language),
+    )
     return customer_notify(
         ticket=ticket,
         kind=Kind.REPLY_HELP,

@@ -24,7 +24,14 @@ from dispatch.tickets.services import Outcome, TicketChange, ticket_change
 from dispatch.tickets.states import TicketState
 
 from . import engine
-from .appointments import appointment_cancel, appointment_confirmed, appointment_save, scheduling_error
+from .appointments import (
+    appointment_cancel,
+    appointment_confirmed,
+    appointment_save,
+    scheduling_error,
+    window_passed_error,
+)
+from .crews import crew_complete, crew_need, visit_book
 from .inputs import (
     bounded_int,
     iso,
@@ -76,11 +83,15 @@ def _options_clean(options: Any) -> list[dict]:
     if len(options) > MAX_PROPOSAL_OPTIONS:
         raise invalid_request(f"Propose at most {MAX_PROPOSAL_OPTIONS} windows.", field="options")
     cleaned = []
+    now = timezone.now()
     for index, option in enumerate(options):
         field = f"options[{index}]"
         if not isinstance(option, dict):
             raise invalid_request(f"{field} must be an object with start and end.", field=field)
         start, end = window_parse(option.get("start"), option.get("end"), field, max_length=MAX_WINDOW)
+        if start <= now:
+            # The customer would be asked to choose a time that has already come.
+            raise window_passed_error(start, end, field=field)
         tech_id = uuid_parse(option.get("tech_id"), f"{field}.tech_id", required=False)
         # Anything else the proposer attached (a score, a reason) is kept as given.
         extra = {k: v for k, v in option.items() if k not in ("start", "end", "tech_id")}
@@ -132,6 +143,18 @@ def schedule_propose(
 # --- schedule.suggest (read-only) ---------------------------------------------------------------
 
 
+def window_visit_json(window: engine.Window) -> dict:
+    """A crew or multi-day window's crew (lead first) and days; nothing for an ordinary window, so
+    its JSON stays as it always was. schedule.propose keeps these keys in the options it is given,
+    and schedule.confirm books that crew."""
+    if not (window.crew or window.days):
+        return {}
+    return {
+        "crew": [{"tech_id": str(tech_id), "tech_name": name} for tech_id, name in window.crew],
+        "days": [window_json(start, end) for start, end in window.days],
+    }
+
+
 def suggestion_json(suggestion: engine.Suggestion) -> dict:
     """The engine's answer as plain JSON (what the tool, the board and the admin show)."""
     return {
@@ -148,6 +171,7 @@ def suggestion_json(suggestion: engine.Suggestion) -> dict:
                 "travel_minutes": window.travel_minutes,
                 "added_travel_minutes": window.added_travel_minutes,
                 "skill_level": window.skill_level,
+                **window_visit_json(window),
             }
             for window in suggestion.windows
         ],
@@ -199,6 +223,20 @@ def _option_match(proposal: ScheduleProposal, start: datetime, end: datetime, te
     return matches[0] if matches else None
 
 
+def _option_crew(option: dict) -> list[uuid.UUID]:
+    """The crew a proposed option named (as suggestions list it), lead first; what cannot be read
+    is ignored, as the option's other extras are (the booking checks the crew it books)."""
+    crew = option.get("crew")
+    if not isinstance(crew, list):
+        return []
+    found = []
+    for item in crew[:8]:
+        key = technician_key(item.get("tech_id") if isinstance(item, dict) else item)
+        if key is not None and key not in found:
+            found.append(key)
+    return found
+
+
 def schedule_confirm(
     *,
     actor: Actor,
@@ -236,24 +274,54 @@ def schedule_confirm(
                 requested_window=window_json(start_at, end_at),
                 proposed_windows=[{k: o.get(k) for k in ("start", "end", "tech_id")} for o in proposal.options],
             )
+        if start_at <= timezone.now():
+            # Proposed while it was ahead, but the customer (or the dispatcher) answered too late:
+            # booking it would confirm a visit that should already have begun.
+            raise window_passed_error(start_at, end_at, proposal_id=str(proposal.id))
         # The caller's technician wins over the one the option suggested.
         chosen = tech_key or technician_key(proposal.options[index].get("tech_id"))
         now = timezone.now()
-        # A confirmation replaces whatever booking the ticket still had (a reschedule).
+        # A confirmation replaces whatever booking the ticket still had (a reschedule): every
+        # part of a crew or multi-day visit.
         replaced = list(appointments_booked_for_ticket(ticket_id=ticket.id))
         for old in replaced:
             appointment_cancel(old, "Replaced by a newly confirmed window.")
-        appointment = appointment_confirmed(
-            ticket=ticket, start=start_at, end=end_at, actor=actor, technician_id=chosen, proposal=proposal
-        )
+        need = crew_need(ticket.incident_type)
+        visit = None
+        if need.together:
+            named = [chosen] if chosen else []
+            named += [pk for pk in _option_crew(proposal.options[index]) if pk not in named]
+            crew_ids = crew_complete(
+                ticket=ticket, need=need, named=named[: need.size], start=start_at, end=end_at, now=now
+            )
+            # The customer chose this window from the proposal: their stated preferences were
+            # applied when it was offered.
+            visit = visit_book(
+                ticket=ticket,
+                actor=actor,
+                need=need,
+                crew_ids=crew_ids,
+                start=start_at,
+                end=end_at,
+                now=now,
+                proposal=proposal,
+                use_ticket_preferences=False,
+            )
+            appointment = visit.first
+            chosen = visit.lead.pk
+            ticket.assigned_tech = visit.lead
+        else:
+            appointment = appointment_confirmed(
+                ticket=ticket, start=start_at, end=end_at, actor=actor, technician_id=chosen, proposal=proposal
+            )
         proposal.status = ScheduleProposal.Status.ACCEPTED
         proposal.accepted_option = index
         proposal.decided_at = now
         proposal.save(update_fields=["status", "accepted_option", "decided_at"])
-        ticket.scheduled_start, ticket.scheduled_end = start_at, end_at
-        # The booked window's technician is the job's technician from here on: the ticket list,
-        # the dispatch form and the technician's phone read the assignment, not the booking. A
-        # window booked without a technician leaves the job unassigned (its old booking is gone).
+        ticket.scheduled_start, ticket.scheduled_end = start_at, visit.run[-1][1] if visit else end_at
+        # The booked window's technician (a crew's lead) is the job's technician from here on: the
+        # ticket list, the dispatch form and the technician's phone read the assignment, not the
+        # booking. A window booked without a technician leaves the job unassigned.
         ticket.assigned_tech_id = chosen
         change.transition(TicketState.SCHEDULED)
         result = {
@@ -262,6 +330,7 @@ def schedule_confirm(
             "option_index": index,
             "tech_id": str(chosen) if chosen else None,
             "window": window_json(start_at, end_at),
+            **(visit.as_json() if visit else {}),
         }
         change.audit_payload.update({k: v for k, v in result.items() if k != "window"})
         if replaced:

@@ -52,7 +52,9 @@ ANSWERABLE_STATES = (TicketState.SCHEDULE_PROPOSED, TicketState.PENDING_CUSTOMER
 BOOKED_STATES = (TicketState.SCHEDULED, TicketState.DISPATCHED)
 # Refusals that mean "this window cannot be had any more", answered with an apology rather
 # than an error: the technician was booked meanwhile, or the hold's snapshot cannot be restored.
-UNAVAILABLE_CODES = frozenset({"TECH_UNAVAILABLE", "SCHEDULE_WINDOW_NOT_PROPOSED", "HOLD_SNAPSHOT_MISSING"})
+UNAVAILABLE_CODES = frozenset(
+    {"TECH_UNAVAILABLE", "SCHEDULE_WINDOW_NOT_PROPOSED", "SCHEDULE_WINDOW_PASSED", "HOLD_SNAPSHOT_MISSING"}
+)
 
 
 class _Unavailable(Exception):

@@ -11,7 +11,7 @@ from django.db.models import F, QuerySet
 from dispatch.tickets.models import StateTransition
 from dispatch.tickets.states import TicketState
 
-from .models import BOOKED_STATUSES, Appointment, ScheduleHold, ScheduleProposal
+from .models import BOOKED_STATUSES, Appointment, ScheduleHold, ScheduleProposal, Shift
 
 # Once a ticket is cancelled or its work is done, its booking no longer holds the technician's
 # time, even before anything has marked that booking cancelled or completed.
@@ -78,3 +78,13 @@ def dispatch_transition_current(ticket_id) -> StateTransition | None:
     """The ticket's latest move into DISPATCHED: the dispatch an acknowledgement, a departure and
     an arrival answer. None for a ticket never dispatched."""
     return StateTransition.objects.filter(ticket_id=ticket_id, to_state=TicketState.DISPATCHED).order_by("-seq").first()
+
+
+def technicians_with_shifts(technician_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these technicians have at least one weekly shift (one query)."""
+    ids = list(technician_ids)
+    if not ids:
+        return set()
+    return set(
+        Shift.objects.filter(technician_id__in=ids).order_by().values_list("technician_id", flat=True).distinct()
+    )

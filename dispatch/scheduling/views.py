@@ -165,6 +165,7 @@ def book(request):
             technician_id=request.POST.get("technician_id", ""),
             start=_moment(request, "start"),
             end=_moment(request, "end"),
+            crew=request.POST.getlist("crew"),
         )
     except DispatchError as error:
         # The refusal, then the ticket as it is now with fresh windows to pick from instead.

@@ -56,6 +56,7 @@ from .models import (
     ScheduleProposal,
 )
 from .notifications import (
+    WINDOW_PASSED,
     appointment_reminder_notify,
     moment_phrase,
     proposal_reminder_notify,
@@ -472,6 +473,10 @@ def sla_risks_flag(*, now: datetime | None = None) -> int:
 # --- The day-before reminder --------------------------------------------------------------------------
 
 
+def _window_passed(notice: dict) -> bool:
+    return any(refusal.get("code") == WINDOW_PASSED for refusal in notice["refused"])
+
+
 def _reminder_due(appointment: Appointment, now: datetime) -> bool:
     """The visit is tomorrow (site time), it is past the reminder hour today, and it was not booked today."""
     zone = site_zone(appointment.ticket.site)
@@ -526,7 +531,8 @@ def appointment_reminders_send(*, now: datetime | None = None) -> int:
             if current is None:
                 raise ConditionCleared
             notice = appointment_reminder_notify(ticket=change.ticket, appointment=current)
-            if notice["already_sent"]:
+            if notice["already_sent"] or _window_passed(notice):
+                # A run that came too late (the worker was down) reminds nobody of a visit under way.
                 raise ConditionCleared
             change.audit_payload.update({"appointment_id": str(current.id), "customer_notification": notice})
         return True

@@ -21,7 +21,6 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
-from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponseRedirect
@@ -57,8 +56,10 @@ from .models import (
     Ticket,
 )
 from .search import tickets_search
+from .selectors import timeline_names
 from .services import TICKET_CANCEL, TICKET_CREATE, ticket_cancel, ticket_create
 from .states import OPEN_STATES, PIPELINE, TERMINAL_STATES, TicketState
+from .timeline import TimelineNames, event_sentence
 
 # Done tiles count what finished lately: all-time totals grow with history, and the count with it.
 DONE_TILE_DAYS = 30
@@ -619,11 +620,7 @@ class TicketAdmin(DispatchModelAdmin):
 
     def ticket_page_context(self, request, ticket: Ticket) -> dict:
         events = list(ticket.audit_events.order_by("seq"))
-        user_ids = {int(e.actor_id) for e in events if e.actor_type == "HUMAN" and e.actor_id.isdigit()}
-        names = {
-            user.pk: user.get_full_name() or user.get_username()
-            for user in get_user_model().objects.filter(pk__in=user_ids)
-        }
+        names = timeline_names(events)
         panels = []
         claimed: set[str] = set()
         for panel in ticket_panels():
@@ -659,6 +656,8 @@ class TicketAdmin(DispatchModelAdmin):
             "ticket_panels": panels,
             "ticket_marks": [{"flag": flag, "mark": mark} for flag, mark in ticket_marks([ticket]).get(ticket.pk, [])],
             "timeline": [timeline_entry(event, names) for event in events],
+            "timeline_zone": str(names.zone).replace("_", " "),
+            "incident_name": names.incident_types.get(ticket.incident_type, ticket.incident_type),
         }
 
     def get_urls(self):
@@ -807,55 +806,39 @@ def schedule_text(ticket: Ticket) -> str:
     return text
 
 
-def _compact(value) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
-    return text if len(text) <= 140 else text[:137] + "…"
+def timeline_entry(event: AuditEvent, names: TimelineNames) -> dict:
+    """One audit event as the timeline shows it: a sentence in people's words (timeline.py), when
+    in the company's time zone, the state it moved the ticket to, and the raw record a click away.
 
-
-def _is_reference(key: str, value) -> bool:
-    """Ids in a payload (account_id, tech_id, appointment_ids...) say little to a reader at a glance."""
-    return str(key).endswith(("_id", "_ids")) or str(key) in {"id", "hash"}
-
-
-def event_reason(payload: dict) -> str:
-    """The reason in words the caller gave with its request (the autopilot always gives one), or ""."""
-    request = payload.get("request") if isinstance(payload, dict) else None
-    reason = request.get("reason") if isinstance(request, dict) else None
-    return reason.strip() if isinstance(reason, str) else ""
-
-
-def timeline_entry(event: AuditEvent, names: dict[int, str]) -> dict:
-    """One audit event as the timeline shows it: who, what, before → after, and the payload's gist.
-
-    The payload is shown as stored, that is already redacted; ids fold away under "raw".
-    """
-    actor = event.actor_id
-    if event.actor_type == "HUMAN" and actor.isdigit():
-        actor = names.get(int(actor), f"user {actor}")
-    payload = event.payload or {}
-    reason = event_reason(payload)
-    shown = payload
-    if reason:
-        # The reason is shown as a sentence of its own; the rest of the request stays in the gist.
-        request = {key: value for key, value in payload["request"].items() if key not in ("reason", "autopilot")}
-        shown = {**payload, "request": request}
-    gist = [
-        (key, _compact(value))
-        for key, value in shown.items()
-        if value not in ("", None, [], {}) and not _is_reference(key, value)
-    ]
+    The raw payload is shown as stored, that is already redacted."""
+    said = event_sentence(event, names)
+    when = event.created_at.astimezone(names.zone)
     return {
         "event": event,
-        "actor": actor,
+        "said": said,
+        "day": f"{when:%b} {when.day}",
+        "time": f"{when:%H:%M}",
+        "datetime": when.isoformat(timespec="seconds"),
+        "zone": f"{when:%Z}",
         "machine": event.actor_type != "HUMAN",
         "agent": event.actor_type == "AGENT",
-        "reason": reason,
-        "before": state_badge(event.before_state) if event.before_state else "",
-        "after": state_badge(event.after_state),
+        "role": _role_words(event) if event.actor_type == "HUMAN" else "",
+        "before": _state_badge(event.before_state),
+        "after": _state_badge(event.after_state),
         "moved": event.before_state != event.after_state,
-        "payload": gist,
-        "raw": json.dumps(payload, indent=2, ensure_ascii=False) if payload else "",
+        "raw": json.dumps(event.payload, indent=2, ensure_ascii=False) if event.payload else "",
     }
+
+
+def _role_words(event: AuditEvent) -> str:
+    label = event.get_actor_role_display()
+    return label if label.isupper() else label.lower()
+
+
+def _state_badge(state: str) -> str:
+    if not state:
+        return ""
+    return state_badge(state, TicketState(state).label if state in TicketState.values else None)
 
 
 # --- rows only services write --------------------------------------------------------------------

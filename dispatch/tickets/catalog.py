@@ -34,6 +34,28 @@ def incident_duration_minutes(incident_type: str) -> int | None:
     return _reader("incident_duration_minutes")(incident_type)
 
 
+def incident_crew(incident_type: str) -> tuple[int, int]:
+    """(technicians needed at once, consecutive working days) for an incident type; (1, 1) when
+    the template asks for neither or there is no template."""
+    return _reader("incident_crew")(incident_type)
+
+
+def incident_crew_types() -> set[str]:
+    """The incident types whose jobs need a crew or several days."""
+    return _reader("incident_crew_types")()
+
+
+def technician_on_crew(ticket_id: Any, technician_id: Any) -> bool:
+    """Whether the technician is booked on the ticket's crew or multi-day visit (scheduling keeps
+    the visit): a crew member acts on the job as the assigned technician does."""
+    return _reader("technician_on_crew")(ticket_id, technician_id)
+
+
+def crew_ticket_ids(technician_id: Any) -> Any:
+    """The ids of tickets whose visit books this technician on its crew, as a subquery."""
+    return _reader("crew_ticket_ids")(technician_id)
+
+
 def incident_keywords() -> dict[str, list[str]]:
     """Keywords per incident type, as the templates say now (an admin edit counts at once)."""
     return _reader("incident_keywords")()
@@ -64,6 +86,11 @@ def ticket_told_window(ticket_id: Any) -> tuple[datetime, datetime] | None:
 def incident_type_names() -> dict[str, str]:
     """Each incident type that has a template, with the template's name (for pickers)."""
     return _reader("incident_type_names")()
+
+
+def technicians_with_shifts(technician_ids: Iterable[Any]) -> set[Any]:
+    """Which of these technicians have at least one weekly shift (scheduling keeps the shifts)."""
+    return _reader("technicians_with_shifts")(technician_ids)
 
 
 # --- flags: yes/no facts a phase keeps about tickets ---------------------------------------------

@@ -18,6 +18,7 @@ from dispatch.common.actors import Actor
 from dispatch.common.errors import DispatchError
 from dispatch.common.roles import Role
 
+from . import catalog
 from .commands import Command
 from .transitions import allowed_next_states
 
@@ -60,9 +61,13 @@ def scope_refusal(actor: Actor, *, account_id: Any, site_id: Any) -> DispatchErr
 
 
 def assignment_refusal(actor: Actor, ticket: Any) -> DispatchError | None:
-    """Technicians act only on tickets assigned to them."""
+    """Technicians act only on tickets assigned to them, or whose crew they are booked on."""
     if actor.role == Role.TECHNICIAN and (
-        actor.technician_id is None or ticket.assigned_tech_id != actor.technician_id
+        actor.technician_id is None
+        or (
+            ticket.assigned_tech_id != actor.technician_id
+            and not catalog.technician_on_crew(ticket.pk, actor.technician_id)
+        )
     ):
         return DispatchError(
             "FORBIDDEN_SCOPE", "Technicians act only on tickets assigned to them.", status=403, dimension="assignment"
@@ -164,5 +169,9 @@ def access_filter(actor: Actor) -> Q:
             scope |= Q(site_id__in=list(actor.site_ids))
         visible &= scope
     if actor.role == Role.TECHNICIAN:
-        visible &= Q(assigned_tech_id=actor.technician_id) if actor.technician_id else Q(pk__in=[])
+        visible &= (
+            Q(assigned_tech_id=actor.technician_id) | Q(pk__in=catalog.crew_ticket_ids(actor.technician_id))
+            if actor.technician_id
+            else Q(pk__in=[])
+        )
     return visible

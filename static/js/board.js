@@ -17,6 +17,8 @@
   var pending = false;      // a move request is on its way: the lanes must not be swapped under it
   var suppressClick = false;
   var selectedTicket = null;
+  var selectedVisit = null;        // the selected block's visit (a crew or multi-day job), if any
+  var selectedAppointment = null;
   var CLOCK_MS = 15000;
   var skew = 0;             // the server's clock minus this browser's, from the last refresh
   var clockOf = null;       // the #bd-live element the skew was read from
@@ -57,6 +59,65 @@
       el.style.left = el.dataset.left + "%";
       if (el.dataset.width) el.style.width = el.dataset.width + "%";
     });
+    // A phone lists a lane's jobs and time off one under the other: in the order of the day, which
+    // their places on the axis already are (the lanes, absolutely placed, ignore it).
+    root.querySelectorAll(".bd-track .bd-block, .bd-track .bd-shade--timeoff").forEach(function (el) {
+      el.style.order = String(Math.round(Number(el.dataset.left) * 1000));
+    });
+  }
+
+  // --- a phone: one technician's lane at a time ---------------------------------------------------
+
+  // As board.css's phone layout; there the jobs are tapped, not dragged.
+  var PHONE = window.matchMedia("(max-width: 600px)");
+  // Kept for the tab (a refresh, another day, a reload show the same technician).
+  var LANE_KEY = "board.phone-lane";
+  var chosenLane = null;
+
+  function storedLane() {
+    try { return window.sessionStorage.getItem(LANE_KEY); } catch (e) { return null; }
+  }
+
+  function rememberLane(id) {
+    chosenLane = id;
+    try { window.sessionStorage.setItem(LANE_KEY, id); } catch (e) { /* private mode: this page remembers it */ }
+  }
+
+  function laneIds(root) {
+    return Array.prototype.map.call(root.querySelectorAll(".bd-lane .bd-track"), function (track) {
+      return track.dataset.technicianId;
+    });
+  }
+
+  // Show the chosen technician's lane (the first when that technician is not on the board), and
+  // set the picker to it. Run on load and on every render of the lanes; it changes only what differs.
+  function showLane() {
+    var root = live();
+    if (!root) return;
+    var ids = laneIds(root);
+    if (!ids.length) return;
+    var index = ids.indexOf(chosenLane || storedLane());
+    if (index < 0) index = 0;
+    root.querySelectorAll(".bd-lane").forEach(function (lane, i) {
+      if (lane.classList.contains("bd-lane--shown") !== (i === index)) lane.classList.toggle("bd-lane--shown");
+    });
+    var select = root.querySelector(".bd-picker__select");
+    if (select && select.value !== ids[index]) select.value = ids[index];
+    root.querySelectorAll("[data-lane-step]").forEach(function (button) {
+      var next = index + Number(button.dataset.laneStep);
+      button.disabled = next < 0 || next >= ids.length;
+    });
+    var position = root.querySelector("[data-lane-position]");
+    if (position) setText(position, String(index + 1));
+  }
+
+  function stepLane(step) {
+    var ids = laneIds(live());
+    var current = live().querySelector(".bd-lane--shown .bd-track");
+    var index = current ? ids.indexOf(current.dataset.technicianId) : 0;
+    var next = Math.max(0, Math.min(ids.length - 1, index + step));
+    rememberLane(ids[next]);
+    showLane();
   }
 
   // --- clocks: the now line, ages and SLA countdowns between refreshes ---------------------------
@@ -210,7 +271,7 @@
 
   function onPointerDown(event) {
     var block = event.target.closest(".bd-block");
-    if (!block || event.button !== 0 || pending || block.dataset.movable !== "true") return;
+    if (!block || event.button !== 0 || pending || block.dataset.movable !== "true" || PHONE.matches) return;
     var container = live();
     var axisStart = Date.parse(container.dataset.axisStart);
     var axisMinutes = Number(container.dataset.axisMinutes);
@@ -346,9 +407,17 @@
     if (!root) return;
     root.querySelectorAll(".bd-qitem--selected").forEach(function (el) { el.classList.remove("bd-qitem--selected"); });
     root.querySelectorAll(".bd-block--focus").forEach(function (el) { el.classList.remove("bd-block--focus"); });
+    root.querySelectorAll(".bd-block--linked").forEach(function (el) { el.classList.remove("bd-block--linked"); });
     if (!selectedTicket) return;
     root.querySelectorAll('[data-ticket-id="' + selectedTicket + '"]').forEach(function (el) {
       el.classList.add(el.classList.contains("bd-block") ? "bd-block--focus" : "bd-qitem--selected");
+    });
+    // The other parts of a crew's or a run's visit (other lanes, the same day) are shown linked.
+    if (!selectedVisit) return;
+    root.querySelectorAll('.bd-block[data-visit="' + selectedVisit + '"]').forEach(function (el) {
+      if (el.dataset.appointmentId === selectedAppointment) return;
+      el.classList.remove("bd-block--focus");
+      el.classList.add("bd-block--linked");
     });
   }
 
@@ -356,7 +425,32 @@
     htmx.ajax("GET", url, { target: "#bd-panel", swap: "innerHTML" });
   }
 
+  var EMPTY_PANEL =
+    '<p class="bd-panel__empty">Pick a ticket from the queue to see the best windows, or drag a scheduled job to another time or technician.</p>';
+
+  function closePanel() {
+    selectedTicket = null;
+    selectedVisit = null;
+    markSelected();
+    document.getElementById("bd-panel").innerHTML = EMPTY_PANEL;
+    // On a phone the sheet covered the list: back to the job it was opened from.
+    if (PHONE.matches && panelOpener && document.contains(panelOpener)) panelOpener.focus();
+    panelOpener = null;
+  }
+
+  var panelOpener = null;
+
   function onClick(event) {
+    var step = event.target.closest("[data-lane-step]");
+    if (step) {
+      stepLane(Number(step.dataset.laneStep));
+      return;
+    }
+    // On a phone the panel is a sheet over a shaded page: a tap on the shade closes it.
+    if (PHONE.matches && event.target.id === "bd-panel") {
+      closePanel();
+      return;
+    }
     var opener = event.target.closest(".bd-block, .bd-qitem, .bd-esc");
     if (opener) {
       if (suppressClick && opener.classList.contains("bd-block")) {
@@ -368,16 +462,14 @@
       if (event.metaKey || event.ctrlKey || event.shiftKey || event.button !== 0) return;
       event.preventDefault();
       selectedTicket = opener.dataset.ticketId;
+      panelOpener = opener;
+      selectedVisit = opener.dataset.visit || null;
+      selectedAppointment = opener.dataset.appointmentId || null;
       markSelected();
       openPanel(opener.dataset.panelUrl);
       return;
     }
-    if (event.target.closest("[data-panel-close]")) {
-      selectedTicket = null;
-      markSelected();
-      document.getElementById("bd-panel").innerHTML =
-        '<p class="bd-panel__empty">Pick a ticket from the queue to see the best windows, or drag a scheduled job to another time or technician.</p>';
-    }
+    if (event.target.closest("[data-panel-close]")) closePanel();
   }
 
   // --- keep the page steady while it refreshes itself --------------------------------------------
@@ -395,8 +487,17 @@
       delete event.detail.headers["X-Board-Version"];
     }
   });
-  // Placed right after the swap, in the same task, so the new lanes never paint unplaced.
-  document.addEventListener("htmx:afterSwap", function (event) { place(event.target); });
+  // Placed right after the swap, in the same task, so the new lanes never paint unplaced (and a
+  // phone never paints another technician's lane than the one picked).
+  document.addEventListener("htmx:afterSwap", function (event) {
+    place(event.target);
+    showLane();
+    // A sheet that opened on a phone takes the focus, so the keyboard and a screen reader are in it.
+    if (PHONE.matches && event.target.id === "bd-panel") {
+      var close = event.target.querySelector("[data-panel-close]");
+      if (close) close.focus();
+    }
+  });
   document.addEventListener("htmx:afterRequest", checked);
   document.addEventListener("htmx:beforeSwap", function (event) {
     if (event.detail.target && event.detail.target.id === "bd-live") {
@@ -414,6 +515,7 @@
   });
 
   place(document);  // the script is deferred: the lanes are parsed by now
+  showLane();
   syncClock();
   tick();
   setInterval(tick, CLOCK_MS);
@@ -435,5 +537,13 @@
   });
   document.addEventListener("change", function (event) {
     if (event.target.classList.contains("bd-autosubmit")) event.target.form.requestSubmit();
+    if (event.target.classList.contains("bd-picker__select")) {
+      rememberLane(event.target.value);
+      showLane();
+    }
+  });
+  document.addEventListener("keydown", function (event) {
+    var panel = document.getElementById("bd-panel");
+    if (event.key === "Escape" && PHONE.matches && panel && panel.querySelector(".bd-card")) closePanel();
   });
 })();

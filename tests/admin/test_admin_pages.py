@@ -148,6 +148,8 @@ def test_the_incident_template_lists_are_edited_one_item_per_line(dispatcher_cli
             "name": template.name,
             "version": "1.1.0",
             "default_duration_minutes": 60,
+            "crew_size": 1,
+            "days": 1,
             "required_evidence_keys": "photo_before\n\n photo_after \nphoto_before\n",
             "required_checklist_keys": "work_performed\nresolution_status",
             "keywords": "latch\nstrike plate",

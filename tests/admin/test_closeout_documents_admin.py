@@ -528,6 +528,8 @@ def test_the_incident_template_form_sets_the_trip_charge():
         "name": template.name,
         "version": template.version,
         "default_duration_minutes": template.default_duration_minutes,
+        "crew_size": template.crew_size,
+        "days": template.days,
         "trip_charge_cents": "6500",
         "required_evidence_keys": "\n".join(template.required_evidence_keys),
         "required_checklist_keys": "\n".join(template.required_checklist_keys),

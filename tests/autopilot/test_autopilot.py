@@ -8,6 +8,7 @@ import io
 from datetime import timedelta
 
 import pytest
+import time_machine
 from django.core.management import call_command
 from django.utils import timezone
 
@@ -486,7 +487,11 @@ def test_a_reason_settled_by_a_person_comes_back_when_the_customer_says_it_again
 def test_a_booked_window_that_is_over_is_handed_over_not_dispatched(technician):
     level(2)
     start = timezone.now() - timedelta(hours=3)
-    ticket = ticket_scheduled(site=SiteFactory(), technician=technician, start=start, end=start + timedelta(hours=1))
+    # Booked the day before, while the window was still ahead (a begun window cannot be booked).
+    with time_machine.travel(start - timedelta(days=1)):
+        ticket = ticket_scheduled(
+            site=SiteFactory(), technician=technician, start=start, end=start + timedelta(hours=1)
+        )
     decision = one(autopilot_pass(), ticket)
     assert decision.action == "handed_over"
     ticket.refresh_from_db()

@@ -443,9 +443,9 @@ def test_the_ticket_page_offers_the_suggestion_and_shows_the_autopilots_reasons_
     autopilot_pass()
     page = desk.get(reverse("admin:tickets_ticket_change", args=[other.pk])).content.decode()
     reason = AuditEvent.objects.get(ticket=other, actor_id="autopilot").payload["request"]["reason"]
-    sentence = f'<p class="rd-event__reason rd-event__reason--machine">{reason}</p>'.replace("'", "&#x27;")
+    sentence = f'<span class="rd-event__reason rd-event__reason--machine">{reason}</span>'.replace("'", "&#x27;")
     assert sentence in page
-    assert "rd-event--agent" in page and '<span class="rd-chip rd-chip--machine">agent</span>' in page
+    assert "rd-event--agent" in page and '<strong class="rd-event__who">Autopilot</strong>' in page
 
 
 # --- 5. The admin index: today's numbers as small charts ----------------------------------------------------

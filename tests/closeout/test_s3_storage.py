@@ -17,6 +17,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage, storages
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
+from django.urls import reverse
 from PIL import Image
 from pypdf import PdfReader
 from storages.backends.s3 import S3Storage
@@ -30,12 +31,12 @@ from dispatch.closeout.services import (
     tech_complete,
     ticket_close,
 )
-from dispatch.common.roles import Role
+from dispatch.common.roles import Role, role_groups_sync
 from dispatch.intake.status_links import status_token
 from dispatch.messaging.models import OutboundMessage
 from dispatch.messaging.services import outbox_deliver
 from tests.closeout.test_evidence_photos import phone_jpeg
-from tests.factories import DOOR_CHECKLIST, actor_for, jwt_for
+from tests.factories import DOOR_CHECKLIST, UserFactory, actor_for, jwt_for
 from tests.s3 import moto_s3_server, s3_bucket, s3_storages  # noqa: F401  (the moto_s3 and s3 fixtures)
 
 pytestmark = pytest.mark.django_db
@@ -339,6 +340,73 @@ def test_the_closeout_documents_of_a_job_with_photos_are_in_the_bucket_and_serve
     ):
         answer = client.get(path, **bearer(*who))
         assert answer.status_code == 503 and answer.json()["error"]["code"] == "STORAGE_UNAVAILABLE", path
+
+
+def test_qa_sees_the_photos_in_the_bucket_on_the_ticket_page_and_a_phone_report_is_stored_there_too(
+    s3, settings, job, technician
+):
+    role_groups_sync()
+    data = phone_jpeg()
+    answer = api_upload(
+        Client(),
+        job,
+        technician,
+        data,
+        name="IMG_0001.jpg",
+        kind="PHOTO",
+        evidence_key="photo_before_door_edge_and_strike",
+    )
+    item = Evidence.objects.get(pk=answer["id"])
+    qa = Client()
+    qa.force_login(UserFactory(role="qa"))
+    thumbnail_url = reverse("admin:closeout_evidence_thumbnail", args=[item.pk])
+    file_url = reverse("admin:closeout_evidence_file", args=[item.pk])
+    page = qa.get(reverse("admin:tickets_ticket_change", args=[job.pk])).content.decode()
+    assert f'src="{thumbnail_url}"' in page and f'href="{file_url}"' in page
+
+    shown = qa.get(thumbnail_url)
+    assert shown.status_code == 200 and shown["Content-Type"] == "image/jpeg"
+    assert shown["X-Content-Type-Options"] == "nosniff"
+    assert b"".join(shown.streaming_content) == s3.read(item.metadata["thumbnail"])
+    original = qa.get(file_url)
+    assert original["Content-Disposition"] == f'attachment; filename="evidence-{item.pk}.jpg"'
+    assert original["X-Content-Type-Options"] == "nosniff"
+    assert b"".join(original.streaming_content) == data
+
+    # A thumbnail taken out of the bucket by hand: made again from the original in the bucket.
+    s3.client.delete_object(Bucket=s3.name, Key=item.metadata["thumbnail"])
+    remade = qa.get(thumbnail_url)
+    assert remade.status_code == 200
+    assert Image.open(io.BytesIO(remade.content)).size == (240, 480)
+    # An original gone from the bucket is a 404 with a line of text, not a server error.
+    s3.client.delete_object(Bucket=s3.name, Key=item.file.name)
+    lost = qa.get(file_url)
+    assert lost.status_code == 404 and lost["Content-Type"].startswith("text/plain")
+
+    # The dispatcher records the photos the technician sent by text: into the bucket as well.
+    dispatcher = Client()
+    dispatcher.force_login(UserFactory(role="dispatcher"))
+    job.refresh_from_db()
+    posted = dispatcher.post(
+        reverse("admin:closeout_evidence_record", args=[job.pk, "files"]),
+        {
+            "expected_version": job.version,
+            "technician_id": technician.pk,
+            "evidence_key": "photo_after_latched_alignment",
+            "kind": "PHOTO",
+            "file": SimpleUploadedFile("after.jpg", phone_jpeg((800, 600), orientation=1, gps=False)),
+        },
+    )
+    assert posted.status_code == 302
+    reported = Evidence.objects.get(ticket=job, evidence_key="photo_after_latched_alignment")
+    assert reported.uri == f"s3://{s3.name}/{reported.file.name}"
+    assert {reported.file.name, reported.metadata["thumbnail"]} <= set(s3.keys())
+    assert reported.metadata["reported_by"]["name"] == technician.display_name
+    again = dispatcher.get(reverse("admin:closeout_evidence_thumbnail", args=[reported.pk]))
+    assert b"".join(again.streaming_content) == s3.read(reported.metadata["thumbnail"])
+
+    assert_plain_s3_requests(s3)
+    assert media_files(settings) == []
 
 
 def test_after_an_s3_test_the_default_storage_is_the_local_one_again(settings):

@@ -1,14 +1,18 @@
-"""What a newcomer signing in as tech.dana finds after `load_demo`: a working day today (in the
-site's timezone) with a job in each state a technician meets, her next days booked, the door
-hardware in the price book, and a registered phone her "Y" is known by."""
+"""What a newcomer signing in as tech.dana finds after `load_demo` on a working morning: a working
+day today (in the site's timezone) with a job in each state a technician meets, her next days
+booked, the door hardware in the price book, and a registered phone her "Y" is known by.
+
+(On a weekend or at night the demo is a coherent day too, with her present at her last shift's
+end: test_demo_coherent_day.py reads it at every weekday and several hours.)"""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from io import StringIO
 from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from django.contrib.auth import authenticate
 from django.core.management import call_command
 from django.test import RequestFactory
@@ -29,6 +33,16 @@ FINISHED = {
     TicketState.INVOICED,
     TicketState.CLOSED,
 }
+
+
+# A Tuesday at half past ten in the Bay Area, the moment the stories are told for (timeline.NOMINAL_NOW).
+WORKING_MORNING = datetime(2026, 12, 8, 10, 30, tzinfo=ZoneInfo("America/Los_Angeles"))
+
+
+@pytest.fixture(autouse=True)
+def _working_morning():
+    with time_machine.travel(WORKING_MORNING, tick=True):
+        yield
 
 
 def _load() -> None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from io import StringIO
 from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from django.apps import apps
 from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.models import Group
@@ -144,6 +145,9 @@ def test_demo_company_looks_like_a_bay_area_door_service():
     assert Technician.objects.filter(is_active=True).count() >= 6
 
 
+# A working Tuesday morning (the moment the stories are told for); other days and hours:
+# test_demo_coherent_day.py.
+@time_machine.travel(datetime(2026, 12, 8, 10, 30, tzinfo=ZoneInfo("America/Los_Angeles")), tick=True)
 def test_demo_board_has_work_booked_today_and_tomorrow_in_working_hours():
     _load()
     zone = ZoneInfo("America/Los_Angeles")

@@ -4,6 +4,7 @@ through it, and a query count that does not grow with the day's appointments."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from django.db import connection
@@ -98,6 +99,25 @@ def test_the_day_model_places_blocks_travel_shifts_and_time_off():
     assert not blocks[second.id].travel_tight
     assert [(shade.kind, shade.reason) for shade in lane.shades] == [("timeoff", "Dentist")]
     assert [tick.label for tick in day.ticks][:2] == ["07", "08"] and day.ticks[-1].label == "17"
+
+
+def test_time_off_says_which_part_of_the_day_it_takes_and_a_job_its_full_address():
+    dana, sam, luis, priya = (technician(name) for name in ("Dana", "Sam", "Luis", "Priya"))
+    site = SiteFactory(address_line1="18 Embarcadero West", city="Oakland", region="CA", postal_code="94607")
+    booked = ticket_scheduled(technician=dana, site=site, start=at(8), end=at(9))
+    TimeOffFactory(technician=dana, start=at(13), end=at(15), reason="Dentist")
+    # Leave that began the day before and ends at noon; a trip that starts at 15:00 and runs on.
+    TimeOffFactory(technician=sam, start=at(12) - timedelta(days=1), end=at(12))
+    TimeOffFactory(technician=luis, start=at(15), end=at(9) + timedelta(days=2))
+    TimeOffFactory(technician=priya, start=at(0) - timedelta(days=1), end=at(0) + timedelta(days=3))
+
+    day = board_day(day=tomorrow(), now=timezone.now())
+
+    said = {lane.name: [s.time_label for s in lane.shades if s.kind == "timeoff"] for lane in day.lanes}
+    assert said == {"Dana": ["13:00–15:00"], "Sam": ["Until 12:00"], "Luis": ["From 15:00"], "Priya": ["All day"]}
+    dana_lane = next(lane for lane in day.lanes if lane.name == "Dana")
+    assert dana_lane.blocks[0].ticket_id == booked.id
+    assert dana_lane.blocks[0].address == "18 Embarcadero West, Oakland, CA 94607"
 
 
 def test_the_axis_widens_to_a_job_outside_the_shifts_and_shades_off_shift_time():

@@ -196,6 +196,12 @@ def _site_renamed(day):
     return "Harbour Lofts"
 
 
+def _site_readdressed(day):
+    # The phone's list of a technician's day shows the street address.
+    Site.objects.filter(pk=day["site"].pk).update(address_line1="18 Embarcadero West")
+    return "18 Embarcadero West"
+
+
 def _escalation(day):
     Escalation.objects.create(
         ticket=day["booked"], kind="UNACKNOWLEDGED_DISPATCH", trigger_key="dispatch:2", details={"reason": "No answer"}
@@ -226,6 +232,7 @@ def _escalation_reworded(day):
         _shift,
         _technician_renamed,
         _site_renamed,
+        _site_readdressed,
         _escalation,
         _escalation_resolved,
         _escalation_reworded,

@@ -311,13 +311,20 @@ def test_an_impossible_ticket_says_which_rule_excluded_everyone():
     tech("Dana Reyes", skills=("DOOR_WONT_LATCH",))
     nobody = suggest(job(incident_type="FRAME_OR_GLASS_DAMAGE"))
     assert nobody.windows == []
-    assert nobody.explanation == "No technician has FRAME_OR_GLASS_DAMAGE."
+    # Nobody in the company has the skill: a setup gap, named as Setup health names it.
+    assert nobody.explanation == (
+        "No active technician is skilled for Frame or glass damage. "
+        "A setup gap: add the skill to a technician (see Setup health)."
+    )
 
     for name in ("Ann", "Ben", "Cy"):
         tech(name, skills=("CANNOT_SECURE_ENTRY",), regions=("EAST_BAY",))
     peninsula = job(site=SiteFactory(service_region="PENINSULA"), incident_type="CANNOT_SECURE_ENTRY")
     outside = suggest(peninsula)
-    assert outside.explanation == "3 technicians have CANNOT_SECURE_ENTRY but none covers PENINSULA."
+    assert outside.explanation == (
+        "Sites name the region PENINSULA, which does not exist, so no technician covers it. "
+        "A setup gap: add the region (see Setup health)."
+    )
     assert outside.excluded == {"skill": 1, "region": 3}
 
     off = tech("Off Duty", skills=("HARDWARE_REPLACEMENT",), shifts=False)
@@ -328,6 +335,25 @@ def test_an_impossible_ticket_says_which_rule_excluded_everyone():
     TimeOffFactory(technician=off, start=NOW, end=NOW + timedelta(days=15), reason="Leave")
     assert "but none has 1.5 h free (with travel) inside a shift in the next 14 days" in (
         suggest(job(incident_type="HARDWARE_REPLACEMENT")).explanation
+    )
+
+
+def test_no_window_among_the_technicians_asked_about_is_not_called_a_setup_gap():
+    tech("Dana Reyes", skills=("FRAME_OR_GLASS_DAMAGE",))
+    eli = tech("Eli Park", skills=("DOOR_WONT_LATCH",))
+    # Someone in the company has the skill: only the board's filter left them out.
+    narrowed = suggest(job(incident_type="FRAME_OR_GLASS_DAMAGE"), technician_ids=[eli.id])
+    assert narrowed.windows == []
+    assert narrowed.explanation == "No technician has FRAME_OR_GLASS_DAMAGE."
+
+
+def test_no_window_names_a_region_no_active_technician_covers():
+    tech("Dana Reyes", skills=("DOOR_WONT_LATCH",), regions=("EAST_BAY",))
+    RegionFactory(code="PENINSULA", name="Peninsula")
+    tech("Retired", skills=("DOOR_WONT_LATCH",), regions=("PENINSULA",), is_active=False)
+    peninsula = suggest(job(site=SiteFactory(service_region="PENINSULA")))
+    assert peninsula.explanation == (
+        "No active technician covers Peninsula. A setup gap: give a technician this region (see Setup health)."
     )
 
 

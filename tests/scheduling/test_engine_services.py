@@ -96,7 +96,10 @@ def test_an_impossible_ticket_is_explained_by_the_service(dispatcher):
     _tech("Dana Reyes")
     answer = schedule_suggest(actor=dispatcher, ticket_id=ticket.id)
     assert answer["windows"] == []
-    assert answer["explanation"] == "No technician has FRAME_OR_GLASS_DAMAGE."
+    assert answer["explanation"] == (
+        "No active technician is skilled for Frame or glass damage. "
+        "A setup gap: add the skill to a technician (see Setup health)."
+    )
     assert answer["excluded"] == {"skill": 1}
 
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import uuid
 from datetime import timedelta
 
 import pytest
+import time_machine
+from django.utils import timezone
 
 from dispatch.common.errors import DispatchError
+from dispatch.messaging.models import OutboundMessage
 from dispatch.scheduling.models import Appointment, ScheduleProposal
 from dispatch.scheduling.services import schedule_confirm, schedule_propose
 from dispatch.tickets.models import AuditEvent, StateTransition
@@ -14,6 +19,7 @@ from tests.factories import (
     AppointmentFactory,
     TechnicianFactory,
     actor_for,
+    jwt_for,
     ticket_new,
     ticket_proposed,
     ticket_ready_to_schedule,
@@ -190,6 +196,59 @@ def test_confirm_refuses_a_window_that_was_not_proposed(dispatcher):
     ticket.refresh_from_db()
     assert ticket.state == "SCHEDULE_PROPOSED"
     assert not Appointment.objects.filter(ticket=ticket).exists()
+
+
+def test_confirming_a_window_in_the_past_is_refused(dispatcher, client):
+    tech = TechnicianFactory()
+    start = timezone.now().replace(microsecond=0) + timedelta(hours=1)
+    end = start + timedelta(hours=2)
+    ticket = ticket_proposed(options=_options((start, end), tech=tech))
+    events_before = AuditEvent.objects.filter(ticket=ticket).count()
+
+    # The customer's "1" (or the dispatcher's click) comes after the window has begun.
+    with time_machine.travel(start + timedelta(minutes=10), tick=False):
+        with pytest.raises(DispatchError) as refused:
+            schedule_confirm(actor=dispatcher, ticket_id=ticket.id, start=start, end=end)
+        answer = client.post(
+            f"/api/v1/tickets/{ticket.id}/schedule/confirm",
+            data=json.dumps({"start": start.isoformat(), "end": end.isoformat()}),
+            content_type="application/json",
+            HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()),
+            HTTP_AUTHORIZATION=f"Bearer {jwt_for('dispatcher-1', 'dispatcher')}",
+        )
+
+    assert (refused.value.code, refused.value.status, refused.value.dimension) == (
+        "SCHEDULE_WINDOW_PASSED",
+        409,
+        "scheduling",
+    )
+    assert refused.value.details["requested_window"]["start"].startswith(start.strftime("%Y-%m-%dT%H:%M"))
+    assert answer.status_code == 409
+    assert answer.json()["error"]["code"] == "SCHEDULE_WINDOW_PASSED"
+    assert answer.json()["error"]["policy_error"] == {"code": "SCHEDULE_WINDOW_PASSED", "dimension": "scheduling"}
+    ticket.refresh_from_db()
+    assert ticket.state == "SCHEDULE_PROPOSED"
+    assert not Appointment.objects.filter(ticket=ticket).exists()
+    assert not OutboundMessage.objects.filter(ticket=ticket, template="schedule_confirmed").exists()
+    assert AuditEvent.objects.filter(ticket=ticket).count() == events_before
+
+
+def test_proposing_a_window_in_the_past_is_refused(dispatcher):
+    ticket = ticket_ready_to_schedule()
+    begun = timezone.now() - timedelta(minutes=5)
+
+    with pytest.raises(DispatchError) as refused:
+        schedule_propose(
+            actor=dispatcher,
+            ticket_id=ticket.id,
+            options=_options(window_at(hour=9), (begun, begun + timedelta(hours=2))),
+        )
+
+    assert (refused.value.code, refused.value.details["field"]) == ("SCHEDULE_WINDOW_PASSED", "options[1]")
+    ticket.refresh_from_db()
+    assert ticket.state == "READY_TO_SCHEDULE"
+    assert not ScheduleProposal.objects.filter(ticket=ticket).exists()
+    assert not OutboundMessage.objects.filter(ticket=ticket, template="proposal_windows").exists()
 
 
 def test_confirm_refuses_a_double_booking(dispatcher):

@@ -10,6 +10,7 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from django.utils import timezone
 from django_q.models import Schedule
 
@@ -17,7 +18,8 @@ from dispatch.common.errors import DispatchError
 from dispatch.messaging.models import OutboundMessage
 from dispatch.scheduling import tasks
 from dispatch.scheduling.eta import dispatch_acknowledge, tech_depart
-from dispatch.scheduling.models import Appointment, Escalation, ScheduleHold
+from dispatch.scheduling.models import Appointment, CustomerNotice, Escalation, ScheduleHold
+from dispatch.scheduling.notifications import appointment_reminder_notify
 from dispatch.scheduling.services import assignment_dispatch, schedule_propose
 from dispatch.scheduling.wakeups import escalation_resolve, escalations_open
 from dispatch.tickets.models import AuditEvent
@@ -261,6 +263,24 @@ def test_the_customer_is_reminded_the_evening_before_once(settings):
     (event,) = _events(ticket, "customer.remind")
     assert _system(event)
     assert event.payload["customer_notification"]["outbox_id"] == str(reminder.id)
+
+
+def test_no_reminder_for_a_past_window(settings):
+    settings.DISPATCH_REMINDER_HOUR = 17
+    ticket, evening_before = _visit_in_days(2)
+    appointment = Appointment.objects.get(ticket=ticket)
+    under_way = appointment.start + timedelta(minutes=30)
+
+    # The evening's run came late (the worker was down): by now the visit is under way.
+    with time_machine.travel(under_way, tick=False):
+        assert tasks.appointment_reminders_send(now=evening_before) == 0
+        notice = appointment_reminder_notify(ticket=ticket, appointment=appointment)
+
+    assert _messages(ticket, "reminder") == []
+    assert _events(ticket, "customer.remind") == []
+    assert (notice["outbox_id"], notice["already_sent"]) == (None, False)
+    assert notice["refused"] == [{"code": "WINDOW_PASSED", "window_start": appointment.start.isoformat()}]
+    assert not CustomerNotice.objects.filter(ticket=ticket, kind=CustomerNotice.Kind.REMINDER).exists()
 
 
 def test_a_visit_booked_the_same_day_gets_no_extra_reminder_and_a_moved_one_gets_a_new_one():

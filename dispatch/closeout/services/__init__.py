@@ -49,7 +49,15 @@ from .completion import (
     qa_verify_refusal,
     tech_complete,
 )
-from .evidence import EVIDENCE_ADD, EVIDENCE_EXCEPTION, evidence_add, evidence_exception_grant, evidence_kind_normalize
+from .evidence import (
+    EVIDENCE_ADD,
+    EVIDENCE_EXCEPTION,
+    evidence_add,
+    evidence_closed_refusal,
+    evidence_exception_grant,
+    evidence_kind_normalize,
+    evidence_uploads_add,
+)
 from .invoice_review import (
     BILLING_APPROVE_INVOICE,
     BILLING_EDIT_INVOICE,
@@ -113,8 +121,10 @@ __all__ = [
     "closeout_packets_sweep",
     "dispatch_manual_bypass",
     "evidence_add",
+    "evidence_closed_refusal",
     "evidence_exception_grant",
     "evidence_kind_normalize",
+    "evidence_uploads_add",
     "invoice_approve",
     "invoice_current",
     "invoice_draft_exists",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import uuid
 
+from django.db import transaction
 from django.utils import timezone
 
 from dispatch.common.actors import Actor
@@ -32,6 +33,7 @@ EVIDENCE_EXCEPTION = command(
 )
 
 NOTE_MAX_CHARS = 4000
+MAX_UPLOADS_PER_POST = 10
 
 KIND_ALIASES = {
     "IMAGE": EvidenceKind.PHOTO,
@@ -80,19 +82,23 @@ def evidence_kind_normalize(kind) -> tuple[str, str]:
     return EvidenceKind.OTHER, raw
 
 
-def _refuse_closed_or_cancelled(ticket) -> None:
+def evidence_closed_refusal(ticket) -> DispatchError | None:
+    """Why this ticket takes no more evidence (closed: its evidence is final; cancelled), if so.
+    The command's own states allow any ticket; this is the rest of evidence_add's rule, which the
+    pages ask before they offer an upload."""
     if ticket.state == TicketState.CLOSED:
-        raise DispatchError(
+        return DispatchError(
             "EVIDENCE_LOCKED", "The ticket is closed: its evidence is final.", status=409, dimension="evidence"
         )
     if ticket.state == TicketState.CANCELLED:
-        raise DispatchError(
+        return DispatchError(
             "INVALID_STATE_TRANSITION",
             "A cancelled ticket takes no evidence.",
             status=409,
             dimension="state",
             details={"from_state": ticket.state, "to_state": None, "allowed_next_states": []},
         )
+    return None
 
 
 def evidence_add(
@@ -170,7 +176,9 @@ def evidence_add(
             request=request,
             audit=audit,
         ) as change:
-            _refuse_closed_or_cancelled(change.ticket)
+            refusal = evidence_closed_refusal(change.ticket)
+            if refusal is not None:
+                raise refusal
             autonomy_guard(change)
             item = Evidence(
                 id=evidence_id,
@@ -208,6 +216,49 @@ def evidence_add(
             evidence_files.upload_discard(*stored.names)
         raise
     return change.outcome
+
+
+def evidence_uploads_add(
+    *,
+    actor: Actor,
+    ticket_id,
+    kind: str,
+    uploads: list,
+    evidence_key: str = "",
+    metadata: dict | None = None,
+    request: dict | None = None,
+    expected_version: int | None = None,
+) -> list[Evidence]:
+    """Several files sent in one post, one evidence item (and one audit event) each: all of them
+    are recorded or none is. `expected_version` is the version the sender saw before the first."""
+    if not uploads:
+        raise invalid("Choose a file first.", "file")
+    if len(uploads) > MAX_UPLOADS_PER_POST:
+        raise invalid(f"Send at most {MAX_UPLOADS_PER_POST} files at a time.", "file")
+    saved: list[Evidence] = []
+    try:
+        # When a later file is refused, the rows of the earlier ones roll back with this block,
+        # and the files already written for them are removed below.
+        with transaction.atomic():
+            for index, upload in enumerate(uploads):
+                outcome = evidence_add(
+                    actor=actor,
+                    ticket_id=ticket_id,
+                    kind=kind,
+                    upload=upload,
+                    evidence_key=evidence_key,
+                    metadata=metadata,
+                    request=request,
+                    # Each item moves the version on by one: only the first can be checked
+                    # against the page (the rest follow it inside this one transaction).
+                    expected_version=expected_version if index == 0 else None,
+                )
+                saved.append(outcome.result)
+    except BaseException:
+        for item in saved:
+            evidence_files.upload_discard(item.file.name, item.metadata.get("thumbnail", ""))
+        raise
+    return saved
 
 
 def evidence_exception_grant(
