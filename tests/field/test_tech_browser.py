@@ -222,7 +222,7 @@ def test_updates_made_with_no_network_wait_on_the_phone_and_arrive_exactly_once(
 
 def test_a_job_page_weighs_under_150_kb_photos_aside(live_server, browser):
     technician = TechnicianFactory(display_name="Dana Reyes")
-    ticket = ticket_dispatched(technician=technician, **window_soon())
+    ticket = ticket_dispatched(technician=technician)
     # A fresh phone: nothing cached yet by the browser or the worker.
     context = browser.new_context(**PHONE)
     page = context.new_page()
