@@ -121,6 +121,8 @@ def test_a_need_unticked_in_the_admin_is_not_asked_from_the_next_message_on(clie
         "name": template.name,
         "version": template.version,
         "default_duration_minutes": template.default_duration_minutes,
+        "crew_size": template.crew_size,
+        "days": template.days,
         "trip_charge_cents": "",
         "required_evidence_keys": "\n".join(template.required_evidence_keys),
         "required_checklist_keys": "\n".join(template.required_checklist_keys),
