@@ -16,7 +16,6 @@ from django.http import Http404
 
 from dispatch.common.actors import Actor, ActorType
 from dispatch.common.roles import Role, role_of_user
-from dispatch.readmodels.tech_day import BOOKED_STATES
 from dispatch.technicians.models import Technician
 from dispatch.tickets import catalog
 from dispatch.tickets.models import Ticket
@@ -91,9 +90,9 @@ def job_for(viewer: Viewer, ticket_id) -> Ticket:
         raise Http404 from None
     tickets = Ticket.objects.select_related("site")
     if not viewer.read_only:
-        # Their own job once it is dispatched (booked to them it is listed, "booked for you"), or a
-        # crew job they are booked on (the same rule as the toolset's policy).
-        own = Q(assigned_tech_id=viewer.technician_id) & ~Q(state__in=BOOKED_STATES)
+        # Their own job, or a crew job they are booked on: the toolset's policy (access_filter) to
+        # the letter. A booked job not dispatched yet opens too; it offers no action until then.
+        own = Q(assigned_tech_id=viewer.technician_id)
         tickets = tickets.filter(own | Q(pk__in=catalog.crew_ticket_ids(viewer.technician_id)))
     ticket = tickets.filter(pk=key).first()
     if ticket is None:

@@ -31,7 +31,7 @@ UNDERWAY_STATES = (
     TicketState.APPROVAL_REQUIRED,
 )
 # Booked and assigned (a confirmed window names its technician), not yet sent: listed as
-# "booked for you", opened once dispatched.
+# "booked for you, not dispatched yet"; the job opens, with no action until it is dispatched.
 BOOKED_STATES = (TicketState.SCHEDULED, TicketState.PENDING_CUSTOMER_CONFIRMATION)
 UPCOMING_STATES = (*UNDERWAY_STATES, *BOOKED_STATES)
 FINISHED_STATES = (
@@ -68,8 +68,10 @@ class JobCard:
     missing_evidence_keys: tuple[str, ...]
     missing_checklist_keys: tuple[str, ...]
     underway: bool
-    # Booked to the technician but not dispatched yet: listed, opened once it is dispatched.
+    # The viewing technician's own job or crew job (a dispatcher viewing as them sees the list only).
     openable: bool
+    # Booked but not dispatched yet: it opens, with nothing to do until it is dispatched.
+    booked: bool = False
     # A crew or multi-day job: "Crew of 2 with Ana Ruiz · Day 1 of 3".
     visit_label: str = ""
 
@@ -135,8 +137,8 @@ def _cards(tickets: list[Ticket], now: datetime, technician_id) -> list[JobCard]
                 missing_evidence_keys=tuple(gate.missing_evidence_keys) if open_work else (),
                 missing_checklist_keys=tuple(gate.missing_checklist_keys) if open_work else (),
                 underway=ticket.state in UNDERWAY_STATES,
-                openable=(ticket.assigned_tech_id == technician_id and ticket.state not in BOOKED_STATES)
-                or ticket.id in visit_labels,
+                openable=ticket.assigned_tech_id == technician_id or ticket.id in visit_labels,
+                booked=ticket.state in BOOKED_STATES,
                 visit_label=visit_labels.get(ticket.id, ("", None))[0],
             )
         )

@@ -755,8 +755,14 @@ def day_plan_apply(*, actor: Actor, moves: Any, day: date | None = None, now: da
                     f"({window_text(*told)}).",
                     field="moves",
                 )
-            appointment_cancel(old, REPLANNED_REASON)
             placing.append((move, change, old, told))
+        # Then every technician the moves leave or join, in one order (by id) as a crew booking
+        # takes them, so a plan and a booking that share technicians queue rather than deadlock.
+        involved = {old.technician_id for _, _, old, _ in placing} | {move.tech_id for move, *_ in placing}
+        for technician_id in sorted((pk for pk in involved if pk is not None), key=str):
+            technician_lock_for_booking(technician_id=technician_id)
+        for _, _, old, _ in placing:
+            appointment_cancel(old, REPLANNED_REASON)
         for move, change, old, told in sorted(placing, key=lambda item: (item[0].start, str(item[0].ticket_id))):
             ticket = change.ticket
             end = move.start + (old.end - old.start)

@@ -17,6 +17,7 @@ from dispatch.common.actors import Actor
 from dispatch.common.errors import invalid_request
 from dispatch.technicians.models import Technician
 from dispatch.technicians.selectors import technician_key
+from dispatch.technicians.services import technician_lock_for_booking
 from dispatch.tickets import policy
 from dispatch.tickets.commands import command
 from dispatch.tickets.selectors import ticket_get_for_actor
@@ -321,8 +322,11 @@ def schedule_confirm(
         ticket.scheduled_start, ticket.scheduled_end = start_at, visit.run[-1][1] if visit else end_at
         # The booked window's technician (a crew's lead) is the job's technician from here on: the
         # ticket list, the dispatch form and the technician's phone read the assignment, not the
-        # booking. A window booked without a technician leaves the job unassigned.
-        ticket.assigned_tech_id = chosen
+        # booking. A window booked without a technician leaves whoever is assigned (a job back from
+        # a hold keeps its technician).
+        previous_tech_id = ticket.assigned_tech_id
+        if chosen is not None:
+            ticket.assigned_tech_id = chosen
         change.transition(TicketState.SCHEDULED)
         result = {
             "appointment_id": str(appointment.id),
@@ -333,6 +337,8 @@ def schedule_confirm(
             **(visit.as_json() if visit else {}),
         }
         change.audit_payload.update({k: v for k, v in result.items() if k != "window"})
+        if previous_tech_id is not None and str(previous_tech_id) != str(ticket.assigned_tech_id):
+            change.audit_payload["previous_tech_id"] = str(previous_tech_id)
         if replaced:
             change.audit_payload["replaced_appointment_ids"] = [str(a.id) for a in replaced]
         change.audit_payload["customer_notification"] = booking_notify(ticket=ticket, appointment=appointment)
@@ -435,7 +441,12 @@ def _snapshot_restore(change: TicketChange, hold: ScheduleHold) -> dict:
     ticket.scheduled_end = iso_parse(snapshot.get("scheduled_end"))
     ticket.assigned_tech_id = technician_key(snapshot.get("assigned_tech_id"))
     recorded = {item["id"]: item["status"] for item in snapshot.get("appointments", [])}
-    for appointment in Appointment.objects.filter(pk__in=list(recorded)).order_by("start", "id"):
+    appointments = list(Appointment.objects.filter(pk__in=list(recorded)).order_by("start", "id"))
+    # Their technicians locked in one order (by id), as a crew booking takes them, so a restore
+    # and a booking that share technicians queue rather than deadlock.
+    for technician_id in sorted({a.technician_id for a in appointments if a.technician_id}, key=str):
+        technician_lock_for_booking(technician_id=technician_id)
+    for appointment in appointments:
         wanted = recorded[str(appointment.id)]
         if appointment.status != wanted:
             appointment.status = wanted

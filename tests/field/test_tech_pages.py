@@ -128,13 +128,17 @@ def test_my_jobs_lists_my_upcoming_jobs_emergencies_first_and_not_anyone_elses(t
     assert "To finish: 2 photos · 1 note · signature or reason · 5 checklist items" in page
 
 
-def test_a_job_booked_to_me_but_not_dispatched_is_listed_without_opening(technician, dana):
+def test_a_job_booked_to_me_but_not_dispatched_opens_with_nothing_to_do_yet(technician, dana):
     start, end = window_at(days=2, hour=10)
     booked = ticket_scheduled(technician=technician, start=start, end=end, summary="Lobby slider noise")
     page = dana.get(reverse("field:jobs")).content.decode()
-    assert "Booked for you" in page
-    assert reverse("field:job", args=[booked.id]) not in page
-    assert dana.get(reverse("field:job", args=[booked.id])).status_code == 404
+    assert "Booked for you · not dispatched yet" in page
+    assert reverse("field:job", args=[booked.id]) in page
+    # The same rule as the toolset's policy: the technician reads their booked job (address,
+    # access notes) before the day, and can act on it only once it is dispatched.
+    job = dana.get(reverse("field:job", args=[booked.id]))
+    assert job.status_code == 200
+    assert ">Check in</button>" not in job.content.decode()
 
 
 def test_an_empty_week_says_so(dana):

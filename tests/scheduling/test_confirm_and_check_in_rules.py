@@ -50,6 +50,21 @@ def test_a_window_proposed_without_a_technician_leaves_the_job_unassigned(dispat
     assert (outcome.ticket.state, outcome.ticket.assigned_tech_id) == ("SCHEDULED", None)
 
 
+def test_a_window_proposed_without_a_technician_keeps_the_technician_already_on_the_job(dispatcher):
+    # A job back from a hold (parts) is proposed again as the contract allows, with no tech_id:
+    # its technician stays on it, and keeps their phone and toolset access to it.
+    luis = TechnicianFactory()
+    options, windows = _options(None)
+    ticket = ticket_proposed(options=options)
+    Ticket.objects.filter(pk=ticket.pk).update(assigned_tech=luis)
+
+    outcome = schedule_confirm(actor=dispatcher, ticket_id=ticket.id, start=windows[0][0], end=windows[0][1])
+
+    assert (outcome.ticket.state, outcome.ticket.assigned_tech_id) == ("SCHEDULED", luis.id)
+    assert Ticket.objects.get(pk=ticket.pk).assigned_tech_id == luis.id
+    assert "previous_tech_id" not in outcome.event.payload
+
+
 def test_a_customers_reply_that_confirms_a_window_assigns_its_technician():
     luis, ana = TechnicianFactory(), TechnicianFactory()
     options, _ = _options(luis, ana)
