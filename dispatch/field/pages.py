@@ -160,7 +160,9 @@ def job_context(viewer: Viewer, ticket, *, part_query: str = "", missing: list |
         "buttons": buttons,
         # Arriving well before the booked visit needs a reason: asked on the page, not after a refusal.
         "early_check_in": scheduling.early_check_in_warning(
-            arrived_at=timezone.now(), visit_start=scheduling.booked_visit_start(ticket)
+            arrived_at=timezone.now(),
+            visit_start=scheduling.booked_visit_start(ticket),
+            site_timezone=ticket.site.timezone if ticket.site_id else "",
         )
         if "check-in" in buttons
         else "",

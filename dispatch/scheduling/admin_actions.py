@@ -255,11 +255,12 @@ class CheckInForm(ActionForm):
         kwargs.setdefault("initial", {"arrived_at": now})
         super().__init__(*args, ticket=ticket, **kwargs)
         self.visit_start = booked_visit_start(ticket)
+        self.site_timezone = ticket.site.timezone if ticket.site_id else ""
         self.fields["reason"].help_text = (
             f"Needed when the arrival is more than {span_text(early_check_in_margin())} before the booked visit; "
             "kept in the audit."
         )
-        warning = early_check_in_warning(arrived_at=now, visit_start=self.visit_start)
+        warning = early_check_in_warning(arrived_at=now, visit_start=self.visit_start, site_timezone=self.site_timezone)
         if warning:
             self.warnings = [warning + " Go ahead only with a reason."]
 
@@ -267,7 +268,9 @@ class CheckInForm(ActionForm):
         data = super().clean()
         arrived = data.get("arrived_at")
         if arrived is not None and not data.get("reason"):
-            warning = early_check_in_warning(arrived_at=arrived, visit_start=self.visit_start)
+            warning = early_check_in_warning(
+                arrived_at=arrived, visit_start=self.visit_start, site_timezone=self.site_timezone
+            )
             if warning:
                 self.add_error("reason", f"{warning} Say why to go ahead.")
         return data

@@ -8,10 +8,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.utils import timezone
 
 from dispatch.common.actors import Actor
 from dispatch.common.errors import DispatchError, invalid_request
+from dispatch.common.parsing import zone_or_default
 from dispatch.common.roles import Role
 from dispatch.tickets.commands import command
 from dispatch.tickets.models import StateTransition
@@ -91,12 +91,13 @@ def span_text(span: timedelta) -> str:
     return f"{minutes} min"
 
 
-def early_check_in_warning(*, arrived_at: datetime, visit_start: datetime | None) -> str:
+def early_check_in_warning(*, arrived_at: datetime, visit_start: datetime | None, site_timezone: str = "") -> str:
     """What to tell whoever records an arrival more than the margin before the booked visit ("" when
-    it is not that early): the same words on the ticket page, the technician's phone and the API."""
+    it is not that early): the same words on the ticket page, the technician's phone and the API,
+    with the visit's start in the site's time zone (where the technician stands)."""
     if visit_start is None or arrived_at >= visit_start - early_check_in_margin():
         return ""
-    local = timezone.localtime(visit_start)
+    local = visit_start.astimezone(zone_or_default(site_timezone))
     return (
         f"The booked visit starts {local:%a %b} {local.day}, {local:%H:%M}: this arrival is "
         f"{span_text(visit_start - arrived_at)} before it. A check-in more than "
@@ -104,11 +105,13 @@ def early_check_in_warning(*, arrived_at: datetime, visit_start: datetime | None
     )
 
 
-def early_check_in_refusal(*, arrived_at: datetime, visit_start: datetime | None, reason: str) -> DispatchError | None:
+def early_check_in_refusal(
+    *, arrived_at: datetime, visit_start: datetime | None, reason: str, site_timezone: str = ""
+) -> DispatchError | None:
     """400 INVALID_REQUEST (field `reason`) for an arrival far ahead of the booked visit given
     without a reason, else None. A code every client of the contract already handles: the
     request lacks one field, and sent again with `reason` it goes through."""
-    warning = early_check_in_warning(arrived_at=arrived_at, visit_start=visit_start)
+    warning = early_check_in_warning(arrived_at=arrived_at, visit_start=visit_start, site_timezone=site_timezone)
     if not warning or reason:
         return None
     return invalid_request(
@@ -157,7 +160,10 @@ def tech_check_in(
         appointment = _booked_appointment(ticket)
         # Decided under the ticket's lock, against the booking as it stands now.
         visit_start = booked_visit_start(ticket, appointment)
-        refusal = early_check_in_refusal(arrived_at=arrived_at, visit_start=visit_start, reason=reason)
+        site_timezone = ticket.site.timezone if ticket.site_id else ""
+        refusal = early_check_in_refusal(
+            arrived_at=arrived_at, visit_start=visit_start, reason=reason, site_timezone=site_timezone
+        )
         if refusal is not None:
             raise refusal
         if early_check_in_warning(arrived_at=arrived_at, visit_start=visit_start):

@@ -14,6 +14,7 @@ from dispatch.closeout.services import (
     qa_verify,
     tech_complete,
     ticket_close,
+    ticket_force_close,
 )
 from dispatch.common.errors import DispatchError
 from dispatch.tickets.models import AuditEvent, Ticket
@@ -68,6 +69,28 @@ def test_whoever_bypassed_the_gate_cannot_qa_verify_the_job(riley):
         actor=actor_for("qa", actor_id="quinn"), ticket_id=job.id, timestamp=timezone.now(), result="PASS"
     )
     assert outcome.ticket.state == "VERIFIED"
+
+
+def test_whoever_bypassed_the_gate_cannot_close_the_job_without_qa_either(riley):
+    job = ticket_at("IN_PROGRESS")
+    dispatch_manual_bypass(actor=riley, ticket_id=job.id, bypass_rationale="Customer signed on paper")
+    events = AuditEvent.objects.filter(ticket=job).count()
+    override = {
+        "override_code": "OPS-2291",
+        "override_reason": "Customer needs the job closed today",
+        "approver_role": "admin",
+    }
+
+    with pytest.raises(DispatchError) as refused:
+        ticket_force_close(actor=riley, ticket_id=job.id, **override)
+
+    assert refused.value.code == "SEPARATION_OF_DUTIES"
+    assert "someone else must close it without QA" in refused.value.message
+    assert Ticket.objects.get(pk=job.pk).state == "COMPLETED_PENDING_VERIFICATION"
+    assert AuditEvent.objects.filter(ticket=job).count() == events
+    # Someone else may still take that responsibility.
+    outcome = ticket_force_close(actor=actor_for("approver", actor_id="avery"), ticket_id=job.id, **override)
+    assert outcome.ticket.state == "CLOSED"
 
 
 def test_a_job_completed_through_the_gate_may_be_verified_by_the_dispatcher_who_completed_it(riley):

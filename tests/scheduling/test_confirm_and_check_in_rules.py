@@ -140,3 +140,21 @@ def test_a_check_in_reason_that_is_not_short_text_is_refused(dispatcher, reason)
         tech_check_in(actor=dispatcher, ticket_id=ticket.id, timestamp=timezone.now(), reason=reason)
     assert (refused.value.code, refused.value.details["field"]) == ("INVALID_REQUEST", "reason")
     assert Ticket.objects.get(pk=ticket.pk).state == "DISPATCHED"
+
+
+def test_the_early_check_in_warning_tells_the_visit_start_in_the_sites_time_zone():
+    from datetime import datetime
+    from datetime import timezone as utc_zone
+
+    from dispatch.scheduling.onsite import early_check_in_warning
+
+    visit = datetime(2026, 12, 10, 14, 0, tzinfo=utc_zone.utc)
+    arrived = visit - timedelta(days=2)
+    # The technician stands at the site: a New York job starts at 09:00 there, whatever the
+    # company's own zone.
+    assert "starts Thu Dec 10, 09:00" in early_check_in_warning(
+        arrived_at=arrived, visit_start=visit, site_timezone="America/New_York"
+    )
+    assert "starts Thu Dec 10, 06:00" in early_check_in_warning(
+        arrived_at=arrived, visit_start=visit, site_timezone="America/Los_Angeles"
+    )

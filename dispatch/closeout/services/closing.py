@@ -25,6 +25,7 @@ from dispatch.tickets.services import Outcome, TicketChange, audit_only, ticket_
 from dispatch.tickets.states import TicketState
 
 from ..models import CloseoutPacket, Closure, Evidence, Invoice
+from .completion import qa_verify_refusal
 from .inputs import invalid, role_name, text
 from .packet_versions import packet_pdf_schedule, packet_pdfs_sweep, packet_version_write
 
@@ -177,6 +178,9 @@ def ticket_force_close(
         request=request,
         audit={"override_code": code, "override_reason": why, "approver_role": approver_role},
     ) as change:
+        refusal = qa_verify_refusal(actor, change.ticket, step="close it without QA")
+        if refusal is not None:
+            raise refusal
         _seal(change, reason=why, overrides=[override], forced=True)
     return change.outcome
 

@@ -296,15 +296,16 @@ def manual_bypass_refusal(ticket) -> DispatchError | None:
     )
 
 
-def qa_verify_refusal(actor: Actor, ticket) -> DispatchError | None:
+def qa_verify_refusal(actor: Actor, ticket, *, step: str = "QA-verify it") -> DispatchError | None:
     """403 SEPARATION_OF_DUTIES when the job's current completion bypassed the evidence gate and
-    this actor is the one who bypassed it: whoever waived the check may not also be its check."""
+    this actor is the one who bypassed it: whoever waived the check may not also be its check,
+    neither by verifying the work nor by closing it without QA (`step` names which)."""
     submission = completion_latest(ticket.id)
     if submission is None or not submission.is_bypass or submission.submitted_by != actor.actor_id:
         return None
     return DispatchError(
         "SEPARATION_OF_DUTIES",
-        "You completed this job without the evidence gate, so someone else must QA-verify it.",
+        f"You completed this job without the evidence gate, so someone else must {step}.",
         status=403,
         dimension="policy",
         details={"checklist_result_id": str(submission.id), "bypassed_by": submission.submitted_by},
