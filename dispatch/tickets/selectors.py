@@ -24,7 +24,7 @@ from django.db.models import Case, DateTimeField, DurationField, ExpressionWrapp
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from dispatch.common.actors import Actor
+from dispatch.common.actors import Actor, ActorType
 
 from . import catalog, policy
 from .commands import Command
@@ -375,7 +375,13 @@ def timeline_names(events: Sequence[AuditEvent]) -> TimelineNames:
     """The names a ticket's timeline speaks of, read once for all its events: the users who acted
     (a technician by their technician name), the technicians the payloads name, and the incident
     types' template names. At most three queries, whatever the number of events."""
-    user_ids = {int(e.actor_id) for e in events if e.actor_id.isdigit()}
+    # Only people sign in as users: an agent's or a service's id is never a user's, even when it
+    # is all digits. isascii: "²".isdigit() is true, and int() refuses it.
+    user_ids = {
+        int(e.actor_id)
+        for e in events
+        if e.actor_type == ActorType.HUMAN and e.actor_id.isascii() and e.actor_id.isdigit()
+    }
     tech_ids: set[str] = set()
     for event in events:
         _tech_ids(event.payload, tech_ids)

@@ -695,6 +695,9 @@ def _packet_compiled(r: _Reading):
 
 @phrase("ticket.close")
 def _close(r: _Reading):
+    # Unbilled work is closed on purpose, with a reason (shown after the sentence): say so.
+    if r.payload.get("invoice_draft") is False:
+        return "closed the job without an invoice draft"
     return "closed the ticket"
 
 

@@ -207,4 +207,6 @@ def test_closing_a_job_without_an_invoice_draft_asks_for_a_reason(dispatcher_cli
     assert ticket.state == "CLOSED"
     event = AuditEvent.objects.get(ticket=ticket, tool_name="ticket.close")
     assert (event.payload["reason"], event.payload["invoice_draft"]) == ("Warranty callback, not billed", False)
-    assert "Warranty callback, not billed" in page_of(dispatcher_client, ticket)
+    words = " ".join(re.sub(r"<[^>]+>", " ", page_of(dispatcher_client, ticket)).split())
+    # The timeline says it in words: closed without an invoice draft, and why.
+    assert "closed the job without an invoice draft — Warranty callback, not billed" in words

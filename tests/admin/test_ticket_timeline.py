@@ -276,3 +276,17 @@ def test_the_ticket_page_costs_the_same_queries_for_a_short_and_a_long_timeline(
         len(short.captured_queries),
         len(long.captured_queries),
     )
+
+
+def test_an_odd_actor_id_neither_breaks_the_timeline_nor_borrows_a_users_name():
+    from dispatch.tickets.selectors import timeline_names
+
+    user, _ = person("luis", "Luis", "Ortega")
+    # "²" counts as a digit to str.isdigit() but not to int(); an agent's id may be all digits.
+    events = [
+        AuditEvent(actor_type="HUMAN", actor_id="²", tool_name="ticket.update_details", payload={}),
+        AuditEvent(actor_type="AGENT", actor_id=str(user.pk), tool_name="ticket.update_details", payload={}),
+    ]
+    assert timeline_names(events).users == {}
+    events.append(AuditEvent(actor_type="HUMAN", actor_id=str(user.pk), tool_name="ticket.update_details", payload={}))
+    assert timeline_names(events).users == {str(user.pk): "Luis Ortega"}

@@ -5,7 +5,7 @@ a check-in far ahead of the booked visit needs a reason, recorded in its one aud
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pytest
 from django.utils import timezone
@@ -144,11 +144,10 @@ def test_a_check_in_reason_that_is_not_short_text_is_refused(dispatcher, reason)
 
 def test_the_early_check_in_warning_tells_the_visit_start_in_the_sites_time_zone():
     from datetime import datetime
-    from datetime import timezone as utc_zone
 
     from dispatch.scheduling.onsite import early_check_in_warning
 
-    visit = datetime(2026, 12, 10, 14, 0, tzinfo=utc_zone.utc)
+    visit = datetime(2026, 12, 10, 14, 0, tzinfo=UTC)
     arrived = visit - timedelta(days=2)
     # The technician stands at the site: a New York job starts at 09:00 there, whatever the
     # company's own zone.
