@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib import admin, messages
+from django.db.models import Exists, OuterRef, Q
 from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils import timezone
@@ -31,7 +32,7 @@ from dispatch.common.admin_base import ReadOnlyModelAdmin, actor_for_request
 from dispatch.common.errors import DispatchError, invalid_request
 from dispatch.common.parsing import dollars_parse, uuid_parse, whole_number_parse, zone_or_default
 from dispatch.technicians.models import Technician
-from dispatch.tickets import policy
+from dispatch.tickets import catalog, policy
 from dispatch.tickets.admin import TicketPanel, money, refusal_message, ticket_panels_register
 from dispatch.tickets.commands import Command
 from dispatch.tickets.models import Ticket
@@ -314,11 +315,18 @@ def recorder_offered(recorder: Recorder, actor: Actor, ticket: Ticket) -> bool:
     return recorder.command is not EVIDENCE_ADD or evidence_closed_refusal(ticket) is None
 
 
-def reporting_technician(raw: str | None) -> Technician:
+def job_technicians(ticket: Ticket):
+    """The active technicians on this job: the assigned one and, for a crew or multi-day job, its
+    crew. Only they can report work on it (and their labor is billed at their rate)."""
+    on_crew = Exists(catalog.crew_ticket_ids(OuterRef("pk")).filter(ticket_id=ticket.pk))
+    return Technician.objects.filter(Q(pk=ticket.assigned_tech_id) | on_crew, is_active=True)
+
+
+def reporting_technician(raw: str | None, ticket: Ticket) -> Technician:
     technician_id = uuid_parse((raw or "").strip(), field="technician_id") if (raw or "").strip() else None
-    technician = Technician.objects.filter(pk=technician_id, is_active=True).first() if technician_id else None
+    technician = job_technicians(ticket).filter(pk=technician_id).first() if technician_id else None
     if technician is None:
-        raise invalid_request("Choose the technician who reported it.", field="technician_id")
+        raise invalid_request("Choose the technician on this job who reported it.", field="technician_id")
     return technician
 
 
@@ -350,7 +358,7 @@ def ticket_record(model_admin, request, ticket_id, what: str):
         report = Report(
             post={name: value for name, value in posted.items() if name != "technician_id"},
             files=request.FILES.getlist("file") if recorder.files else [],
-            technician=reporting_technician(posted.get("technician_id")),
+            technician=reporting_technician(posted.get("technician_id"), ticket),
         )
         done = recorder.run(actor, ticket, report, version)
     except DispatchError as error:
@@ -473,7 +481,7 @@ def evidence_panel(request, ticket: Ticket) -> dict | None:
     )
     rows = [_evidence_row(item, names) for item in items]
     currency = ticket.currency
-    technicians = list(Technician.objects.filter(is_active=True).only("id", "display_name").order_by("display_name"))
+    technicians = list(job_technicians(ticket).only("id", "display_name").order_by("display_name"))
     return {
         "ticket": ticket,
         "pictures": [row for row in rows if row["thumbnail_url"]],

@@ -406,3 +406,18 @@ def test_the_audit_payload_keeps_the_form_short(dispatcher_client, job, technici
     request = AuditEvent.objects.filter(ticket=job).latest("seq").payload["request"]
     assert len(request["text"]) == 500 and "unexpected" not in request
     assert json.dumps(request)
+
+
+def test_labor_cannot_be_logged_for_a_technician_who_is_not_on_the_job(dispatcher_client, job, technician):
+    # Labor is billed at its technician's rate: a technician who never worked the job is refused,
+    # and is not offered in the form either.
+    stranger = TechnicianFactory(display_name="Sam Stranger")
+    before = snapshot(job)
+
+    response = record(dispatcher_client, job, "labor", {"technician_id": stranger.pk, "hours": "2", "minutes": "0"})
+
+    assert response.status_code == 302
+    assert snapshot(job) == before
+    html = page(dispatcher_client, job)
+    assert "Choose the technician on this job who reported it." in html
+    assert "Sam Stranger" not in section(html) and "Luis Ortega" in section(html)
