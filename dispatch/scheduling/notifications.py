@@ -115,12 +115,17 @@ def options_phrase(
     options: Iterable[Mapping[str, Any]], zone: ZoneInfo, *, language: str = ENGLISH, visit: str = ""
 ) -> str:
     """The proposal's arrival windows numbered as the customer answers them: "1) Tue Mar 3, 9-11 AM; 2) ...".
+    A window that has begun is left out and the others keep their numbers: the customer answers
+    with the number the proposal gave each window.
 
     `visit`: visit_phrase of the job, said after each window."""
     parts = []
     arrival = timedelta(minutes=arrival_window_minutes())
+    now = timezone.now()
     for number, option in enumerate(options, start=1):
         start, end = parse_datetime(option["start"]), parse_datetime(option["end"])
+        if start is not None and start <= now:
+            continue
         # The customer chooses when the technician arrives (the job's own span when arrival
         # windows are switched off), the same window the booking's confirmation then states.
         window = window_phrase(start, start + arrival if arrival else end, zone, language=language)
@@ -205,11 +210,16 @@ def customer_notify(
 WINDOW_PASSED = "WINDOW_PASSED"
 
 
-def _window_passed(*, ticket: Ticket, kind: str, template: str, starts: Iterable[datetime]) -> dict[str, Any] | None:
-    """What the caller records instead of a message when a window it would name has begun, else None."""
+def _window_passed(
+    *, ticket: Ticket, kind: str, template: str, starts: Iterable[datetime], any_ahead: bool = False
+) -> dict[str, Any] | None:
+    """What the caller records instead of a message when a window it would name has begun, else
+    None. `any_ahead`: a list of windows to choose from is still worth sending while one of them
+    is ahead (options_phrase leaves the begun ones out)."""
     now = timezone.now()
-    begun = sorted(start for start in starts if start is not None and start <= now)
-    if not begun:
+    starts = [start for start in starts if start is not None]
+    begun = sorted(start for start in starts if start <= now)
+    if not begun or (any_ahead and len(begun) < len(starts)):
         return None
     log.info("No %s message for ticket %s: the window it names began at %s.", kind, ticket.pk, begun[0].isoformat())
     return {
@@ -241,7 +251,7 @@ def _booking_occasion(appointment: Appointment) -> str:
 def proposal_notify(*, ticket: Ticket, proposal: ScheduleProposal) -> dict[str, Any]:
     """Send the customer the proposed windows, numbered for a one-digit reply."""
     passed = _window_passed(
-        ticket=ticket, kind=Kind.PROPOSAL, template="proposal_windows", starts=_option_starts(proposal)
+        ticket=ticket, kind=Kind.PROPOSAL, template="proposal_windows", starts=_option_starts(proposal), any_ahead=True
     )
     if passed is not None:
         return passed
@@ -264,7 +274,11 @@ def proposal_notify(*, ticket: Ticket, proposal: ScheduleProposal) -> dict[str, 
 def proposal_reminder_notify(*, ticket: Ticket, proposal: ScheduleProposal) -> dict[str, Any]:
     """Remind the customer, once, that the proposed windows are waiting for their answer."""
     passed = _window_passed(
-        ticket=ticket, kind=Kind.PROPOSAL_REMINDER, template="proposal_reminder", starts=_option_starts(proposal)
+        ticket=ticket,
+        kind=Kind.PROPOSAL_REMINDER,
+        template="proposal_reminder",
+        starts=_option_starts(proposal),
+        any_ahead=True,
     )
     if passed is not None:
         return passed
@@ -355,7 +369,11 @@ def reply_help_notify(
 ) -> dict[str, Any]:
     """Answer a reply that names no proposed window with the numbered windows again."""
     passed = _window_passed(
-        ticket=ticket, kind=Kind.REPLY_HELP, template="proposal_reply_help", starts=_option_starts(proposal)
+        ticket=ticket,
+        kind=Kind.REPLY_HELP,
+        template="proposal_reply_help",
+        starts=_option_starts(proposal),
+        any_ahead=True,
     )
     if passed is not None:
         return passed

@@ -327,3 +327,23 @@ def test_confirm_from_the_wrong_state_is_409(dispatcher):
         "PENDING_CUSTOMER_CONFIRMATION",
         "CANCELLED",
     ]
+
+
+def test_a_reminder_of_the_windows_leaves_out_the_one_that_has_begun_and_keeps_the_numbers(dispatcher):
+    from dispatch.scheduling.notifications import proposal_reminder_notify
+
+    ticket = ticket_ready_to_schedule(customer_phone="+15105550142")
+    first, second, third = window_at(days=1, hour=9), window_at(days=2, hour=9), window_at(days=3, hour=9)
+    schedule_propose(actor=dispatcher, ticket_id=ticket.id, options=_options(first, second, third))
+    proposal = ScheduleProposal.objects.get(ticket=ticket)
+
+    # The first window's morning has come and the customer has not answered yet.
+    with time_machine.travel(first[0] + timedelta(minutes=30), tick=False):
+        sent = proposal_reminder_notify(ticket=ticket, proposal=proposal)
+    body = OutboundMessage.objects.get(pk=sent["outbox_id"]).body
+    assert "1)" not in body and "2)" in body and "3)" in body
+
+    # Once every window has begun there is nothing left to choose: no message.
+    with time_machine.travel(third[0] + timedelta(minutes=30), tick=False):
+        silent = proposal_reminder_notify(ticket=ticket, proposal=proposal)
+    assert silent["outbox_id"] is None and silent["refused"][0]["code"] == "WINDOW_PASSED"
