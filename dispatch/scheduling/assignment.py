@@ -487,6 +487,16 @@ def assignment_dispatch(
         ticket.assigned_tech = technician
         change.transition(TicketState.DISPATCHED)
         notification = _technician_notify(technician, ticket, appointment)
+        # A crew job: every other crew member hears of it too, with their own first part's time.
+        crew_firsts: dict = {}
+        if appointment.visit is not None:
+            for part in sorted(booked, key=lambda a: a.start):
+                if part.technician_id not in (None, technician.pk):
+                    crew_firsts.setdefault(part.technician_id, part)
+        if crew_firsts:
+            change.audit_payload["crew_notifications"] = {
+                str(tech_id): _technician_notify(part.technician, ticket, part) for tech_id, part in crew_firsts.items()
+            }
         if emergency:
             # Someone waiting on an emergency hears who is coming and when, as the technician does.
             arrival = now + timedelta(minutes=_travel_minutes(technician, ticket.site))

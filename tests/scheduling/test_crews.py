@@ -329,6 +329,15 @@ def test_dispatching_a_crew_job_keeps_its_crew_and_refuses_an_outsider(dispatche
     assert outcome.ticket.state == "DISPATCHED"
     parts = Appointment.objects.filter(ticket=ticket, status="CONFIRMED")
     assert {part.technician_id for part in parts} == {luis.id, ana.id}
+    # Both crew members are told, each on their own phone.
+    told = outcome.event.payload["crew_notifications"]
+    assert list(told) == [str(ana.id)]
+    assert outcome.event.payload["technician_notification"]["outbox_id"]
+    assert told[str(ana.id)]["outbox_id"]
+    recipients = set(
+        OutboundMessage.objects.filter(ticket=ticket, template="tech_dispatched").values_list("recipient", flat=True)
+    )
+    assert recipients == {luis.phone, ana.phone}
 
 
 def test_a_crew_member_may_act_on_the_job_and_others_may_not(booked_crew):
