@@ -11,7 +11,7 @@ from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils.html import format_html
 
-from dispatch.common.admin_base import DispatchModelAdmin, StringListField
+from dispatch.common.admin_base import DispatchModelAdmin, StringListField, WarnAfterSaveMixin
 from dispatch.technicians.admin_setup import setup_problems_warn
 from dispatch.technicians.setup_health import job_setup_gap
 from dispatch.tickets.admin import money
@@ -72,7 +72,7 @@ class IncidentTemplateForm(forms.ModelForm):
 
 
 @admin.register(IncidentTemplate)
-class IncidentTemplateAdmin(DispatchModelAdmin):
+class IncidentTemplateAdmin(WarnAfterSaveMixin, DispatchModelAdmin):
     form = IncidentTemplateForm
     list_display = (
         "incident_type",
@@ -97,17 +97,7 @@ class IncidentTemplateAdmin(DispatchModelAdmin):
         ("Intake", {"fields": ("keywords", "intake_needs")}),
     )
 
-    def response_add(self, request, obj, post_url_continue=None):
-        response = super().response_add(request, obj, post_url_continue)
-        self._setup_warn(request, obj)
-        return response
-
-    def response_change(self, request, obj):
-        response = super().response_change(request, obj)
-        self._setup_warn(request, obj)
-        return response
-
-    def _setup_warn(self, request, template: IncidentTemplate) -> None:
+    def after_save_warn(self, request, template: IncidentTemplate) -> None:
         # A new job type usually comes before anyone is trained for it: saved, and said so.
         gap = job_setup_gap(incident_type=template.incident_type)
         setup_problems_warn(request, [gap] if gap else [])

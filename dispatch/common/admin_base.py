@@ -74,6 +74,21 @@ class DispatchModelAdmin(admin.ModelAdmin):
     show_full_result_count = False
 
 
+class WarnAfterSaveMixin:
+    """For admins that say something after a save without refusing it (a setup gap the save left):
+    `after_save_warn(request, obj)` runs once the object, its inlines and its relations are saved."""
+
+    def response_add(self, request, obj, post_url_continue=None):
+        response = super().response_add(request, obj, post_url_continue)
+        self.after_save_warn(request, obj)
+        return response
+
+    def response_change(self, request, obj):
+        response = super().response_change(request, obj)
+        self.after_save_warn(request, obj)
+        return response
+
+
 class ReadOnlyModelAdmin(DispatchModelAdmin):
     """Rows only services write (audit events, transitions, idempotency records): view, never edit."""
 

@@ -236,6 +236,21 @@ def _option_starts(proposal: ScheduleProposal) -> list[datetime]:
     return [parse_datetime(option["start"]) for option in proposal.options if option.get("start")]
 
 
+def _proposal_windows(
+    *, ticket: Ticket, proposal: ScheduleProposal, kind: str, template: str
+) -> tuple[dict[str, Any] | None, str]:
+    """(what to record instead of a message when every window has begun, else None; the windows
+    still ahead as the customer answers them)."""
+    passed = _window_passed(
+        ticket=ticket, kind=kind, template=template, starts=_option_starts(proposal), any_ahead=True
+    )
+    if passed is not None:
+        return passed, ""
+    language = _language(ticket)
+    visit = visit_phrase(ticket.incident_type, language=language)
+    return None, options_phrase(proposal.options, site_zone(ticket.site), language=language, visit=visit)
+
+
 # --- Occasions --------------------------------------------------------------------------------------
 
 
@@ -250,18 +265,11 @@ def _booking_occasion(appointment: Appointment) -> str:
 
 def proposal_notify(*, ticket: Ticket, proposal: ScheduleProposal) -> dict[str, Any]:
     """Send the customer the proposed windows, numbered for a one-digit reply."""
-    passed = _window_passed(
-        ticket=ticket, kind=Kind.PROPOSAL, template="proposal_windows", starts=_option_starts(proposal), any_ahead=True
+    passed, windows = _proposal_windows(
+        ticket=ticket, proposal=proposal, kind=Kind.PROPOSAL, template="proposal_windows"
     )
     if passed is not None:
         return passed
-    language = _language(ticket)
-    windows = options_phrase(
-        proposal.options,
-        site_zone(ticket.site),
-        language=language,
-        visit=visit_phrase(ticket.incident_type, language=language),
-    )
     return customer_notify(
         ticket=ticket,
         kind=Kind.PROPOSAL,
@@ -273,22 +281,11 @@ def proposal_notify(*, ticket: Ticket, proposal: ScheduleProposal) -> dict[str, 
 
 def proposal_reminder_notify(*, ticket: Ticket, proposal: ScheduleProposal) -> dict[str, Any]:
     """Remind the customer, once, that the proposed windows are waiting for their answer."""
-    passed = _window_passed(
-        ticket=ticket,
-        kind=Kind.PROPOSAL_REMINDER,
-        template="proposal_reminder",
-        starts=_option_starts(proposal),
-        any_ahead=True,
+    passed, windows = _proposal_windows(
+        ticket=ticket, proposal=proposal, kind=Kind.PROPOSAL_REMINDER, template="proposal_reminder"
     )
     if passed is not None:
         return passed
-    language = _language(ticket)
-    windows = options_phrase(
-        proposal.options,
-        site_zone(ticket.site),
-        language=language,
-        visit=visit_phrase(ticket.incident_type, language=language),
-    )
     return customer_notify(
         ticket=ticket,
         kind=Kind.PROPOSAL_REMINDER,
@@ -368,22 +365,11 @@ def reply_help_notify(
     *, ticket: Ticket, proposal: ScheduleProposal, inbound_key: str, prefer_channel: str | None
 ) -> dict[str, Any]:
     """Answer a reply that names no proposed window with the numbered windows again."""
-    passed = _window_passed(
-        ticket=ticket,
-        kind=Kind.REPLY_HELP,
-        template="proposal_reply_help",
-        starts=_option_starts(proposal),
-        any_ahead=True,
+    passed, windows = _proposal_windows(
+        ticket=ticket, proposal=proposal, kind=Kind.REPLY_HELP, template="proposal_reply_help"
     )
     if passed is not None:
         return passed
-    language = _language(ticket)
-    windows = options_phrase(
-        proposal.options,
-        site_zone(ticket.site),
-        language=language,
-        visit=visit_phrase(ticket.incident_type, language=language),
-    )
     return customer_notify(
         ticket=ticket,
         kind=Kind.REPLY_HELP,

@@ -8,7 +8,7 @@ from django.db.models import Count, Q
 from django.template.response import TemplateResponse
 from django.urls import path
 
-from dispatch.common.admin_base import DispatchModelAdmin
+from dispatch.common.admin_base import DispatchModelAdmin, WarnAfterSaveMixin
 
 from .admin_setup import setup_health_groups, setup_health_panel, setup_problems_warn
 from .models import Region, Technician, TechnicianSkill
@@ -16,7 +16,7 @@ from .setup_health import REGION_UNCOVERED, TECHNICIAN_KINDS, setup_problems
 
 
 @admin.register(Region)
-class RegionAdmin(DispatchModelAdmin):
+class RegionAdmin(WarnAfterSaveMixin, DispatchModelAdmin):
     list_display = ("code", "name", "technician_count")
     search_fields = ("code", "name")
 
@@ -31,17 +31,7 @@ class RegionAdmin(DispatchModelAdmin):
     def technician_count(self, region: Region) -> int:
         return region.active_technicians
 
-    def response_add(self, request, obj, post_url_continue=None):
-        response = super().response_add(request, obj, post_url_continue)
-        self._setup_warn(request, obj)
-        return response
-
-    def response_change(self, request, obj):
-        response = super().response_change(request, obj)
-        self._setup_warn(request, obj)
-        return response
-
-    def _setup_warn(self, request, region: Region) -> None:
+    def after_save_warn(self, request, region: Region) -> None:
         # A new region has nobody yet: saved, and said so, as the technicians come next.
         problems = setup_problems(technician_ids=())
         setup_problems_warn(
@@ -56,7 +46,7 @@ class TechnicianSkillInline(admin.TabularInline):
 
 
 @admin.register(Technician)
-class TechnicianAdmin(DispatchModelAdmin):
+class TechnicianAdmin(WarnAfterSaveMixin, DispatchModelAdmin):
     list_display = ("display_name", "phone", "region_list", "skill_list", "is_active", "user")
     list_select_related = ("user",)
     list_filter = ("is_active", "regions")
@@ -107,17 +97,7 @@ class TechnicianAdmin(DispatchModelAdmin):
         request.setup_gaps_before = {(p.kind, p.key) for p in setup_problems(technician_ids=())}
         super().save_model(request, obj, form, change)
 
-    def response_add(self, request, obj, post_url_continue=None):
-        response = super().response_add(request, obj, post_url_continue)
-        self._setup_warn(request, obj)
-        return response
-
-    def response_change(self, request, obj):
-        response = super().response_change(request, obj)
-        self._setup_warn(request, obj)
-        return response
-
-    def _setup_warn(self, request, technician: Technician) -> None:
+    def after_save_warn(self, request, technician: Technician) -> None:
         """After the technician, their regions and their skills are saved: what the save leaves
         missing for them, the gaps it opened, and how many others the Setup health page lists."""
         before = getattr(request, "setup_gaps_before", set())
