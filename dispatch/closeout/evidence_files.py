@@ -324,24 +324,25 @@ def evidence_thumbnail_remade(item) -> bytes | None:
     a decompression bomb refused, the EXIF orientation applied) and cached by the file's sha256,
     so the pages decode the photo once, not on every view. None when the item is no picture we
     can read."""
-    if not item.file or not (item.content_type or "").startswith("image/"):
+    limit = max_upload_bytes()
+    if not item.file or not (item.content_type or "").startswith("image/") or (item.size or 0) > limit:
         return None
     key = f"evidence-thumbnail:{item.pk}:{item.sha256}"
     cached = cache.get(key)
     if cached is not None:
-        return cached
-    limit = max_upload_bytes()
+        # b"": the original was read once and is no picture we can shrink; not read again.
+        return cached or None
     with storage_reading(), item.file.open("rb") as original:
         data = original.read(limit + 1)
     sniffed = sniff(data[:32])
-    if len(data) > limit or sniffed is None or not sniffed.is_raster:
-        return None
-    try:
-        thumbnail = raster_thumbnail(data)
-    except UnreadableImage:
-        return None
+    thumbnail = b""
+    if len(data) <= limit and sniffed is not None and sniffed.is_raster:
+        try:
+            thumbnail = raster_thumbnail(data)
+        except UnreadableImage:
+            thumbnail = b""
     cache.set(key, thumbnail, THUMBNAIL_CACHE_SECONDS)
-    return thumbnail
+    return thumbnail or None
 
 
 def evidence_thumbnail_response(item) -> HttpResponse:

@@ -194,6 +194,18 @@ def test_a_picture_with_too_many_pixels_gets_no_thumbnail_rather_than_a_decoded_
     assert dispatcher_client.get(thumbnail_url(photo)).status_code == 404
 
 
+def test_a_picture_that_cannot_be_shrunk_is_read_once_not_on_every_view(dispatcher_client, photo, monkeypatch):
+    default_storage.delete(photo.metadata["thumbnail"])
+    monkeypatch.setattr(common_files, "MAX_IMAGE_PIXELS", 1000)
+    tried = []
+    real = evidence_files.raster_thumbnail
+    monkeypatch.setattr(evidence_files, "raster_thumbnail", lambda data: tried.append(1) or real(data))
+
+    for _ in range(3):
+        assert dispatcher_client.get(thumbnail_url(photo)).status_code == 404
+    assert tried == [1]
+
+
 def test_showing_the_ticket_page_decodes_no_photo(dispatcher_client, job, photo, monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("a page view decoded a photo")
