@@ -68,7 +68,7 @@ class JobCard:
     missing_evidence_keys: tuple[str, ...]
     missing_checklist_keys: tuple[str, ...]
     underway: bool
-    # The viewing technician's own job or crew job (a dispatcher viewing as them sees the list only).
+    # Whether the card links to the job: the technician's own job or a crew job they are on.
     openable: bool
     # Booked but not dispatched yet: it opens, with nothing to do until it is dispatched.
     booked: bool = False
