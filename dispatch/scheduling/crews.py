@@ -153,17 +153,15 @@ def _starts(job, pool, *, now: datetime, horizon_end: datetime, preferences, dur
     for tech in pool.techs.values():
         for shift_start, shift_end, _zone in engine.shift_intervals(tech.shifts, now, horizon_end):
             for gap in engine._gaps(tech, shift_start, shift_end):
-                travel_in = drive(gap.origin, job.point)
-                travel_out = drive(job.point, gap.next_block.point) if gap.next_block else 0
-                low = max(gap.free_start, now) + timedelta(minutes=travel_in)
-                latest_end = (gap.next_block.start - timedelta(minutes=travel_out)) if gap.next_block else shift_end
-                if latest_end - duration < low:
+                fit = engine.gap_fit(gap, job.point, now=now, duration=duration, drive=drive)
+                if fit is None:
                     continue
+                _travel_in, _travel_out, low, high = fit
                 starts.update(
                     engine._gap_starts(
                         gap,
                         low=low,
-                        high=latest_end - duration,
+                        high=high,
                         preferences=preferences,
                         arrival=arrival,
                         step=step,

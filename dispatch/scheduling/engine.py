@@ -529,6 +529,23 @@ def _gaps(tech: _Tech, shift_start: datetime, shift_end: datetime) -> list[_Gap]
     return gaps
 
 
+def gap_fit(
+    gap: _Gap, point: tuple[float, float] | None, *, now: datetime, duration: timedelta, drive
+) -> tuple[int, int, datetime, datetime] | None:
+    """How a job at `point` fits a free gap: (drive in, drive on to the next block, earliest start,
+    latest start), the start leaving time for the drive in and the job ending in time for the
+    drive on (or by the shift's end); None when it does not fit. One rule for the slot engine and
+    the crew search."""
+    travel_in = drive(gap.origin, point)
+    travel_out = drive(point, gap.next_block.point) if gap.next_block else 0
+    low = max(gap.free_start, now) + timedelta(minutes=travel_in)
+    latest_end = (gap.next_block.start - timedelta(minutes=travel_out)) if gap.next_block else gap.shift_end
+    high = latest_end - duration
+    if high < low:
+        return None
+    return travel_in, travel_out, low, high
+
+
 def _booked_minutes_by_day(tech: _Tech, zone: ZoneInfo) -> dict[date, float]:
     minutes: dict[date, float] = defaultdict(float)
     for block in tech.blocks:
@@ -752,13 +769,10 @@ def _candidates_find(
             booked_by_day[tech.id] = _booked_minutes_by_day(tech, zone)
         added_any = False
         for gap in _gaps(tech, shift_start, shift_end):
-            travel_in = drive(gap.origin, job.point)
-            travel_out = drive(job.point, gap.next_block.point) if gap.next_block else 0
-            low = max(gap.free_start, now) + timedelta(minutes=travel_in)
-            latest_end = (gap.next_block.start - timedelta(minutes=travel_out)) if gap.next_block else shift_end
-            high = latest_end - duration
-            if high < low:
+            fit = gap_fit(gap, job.point, now=now, duration=duration, drive=drive)
+            if fit is None:
                 continue
+            travel_in, travel_out, low, high = fit
             found_free.add(tech.id)
             starts = _gap_starts(
                 gap,
