@@ -659,6 +659,8 @@ class _Scoring:
     duration: timedelta
     due: datetime | None
     previous_tech: uuid.UUID | None
+    # How much of the change to the drive home counts when a job follows the day's last job.
+    home_share: float = 1.0
 
 
 def _candidate_parts(scoring: _Scoring, tech: _Tech, start: datetime, *, added: int, booked: float) -> dict[str, float]:
@@ -736,6 +738,7 @@ def _candidates_find(
         duration=duration,
         due=due,
         previous_tech=pool.previous_tech,
+        home_share=float(weight["home_leg_after_work"]),
     )
     bonus_cap = float(weight["previous_technician"]) + 5 * float(weight["skill_level"])
     keep = max(limit * 6, 12)
@@ -791,9 +794,15 @@ def _candidates_find(
                 # (to the next job, or home at the end of the day).
                 destination = gap.next_block.point if gap.next_block else tech.home
                 out = travel_out if gap.next_block else drive(job.point, tech.home)
-                added = max(0, travel_in + out - drive(gap.origin, destination))
+                replaced = drive(gap.origin, destination)
+                added = max(0, travel_in + out - replaced)
+                priced = added
+                if gap.next_block is None and gap.after is not None and gap.after.kind == "job":
+                    # A job after the day's last one only moves the drive home, and a later
+                    # booking may well move it again: that change weighs a share.
+                    priced = max(0.0, travel_in + scoring.home_share * (out - replaced))
                 booked = booked_by_day[tech.id].get(start.astimezone(zone).date(), 0.0)
-                parts = _candidate_parts(scoring, tech, start, added=added, booked=booked)
+                parts = _candidate_parts(scoring, tech, start, added=priced, booked=booked)
                 cost = -sum(parts.values())
                 candidates.append(_Candidate(cost, len(candidates), tech, start, travel_in, added, booked, gap, parts))
                 added_any = True

@@ -20,6 +20,14 @@ DEFAULT_WEIGHTS: dict[str, Any] = {
     "earliest_per_hour": {"EMERGENCY": 60.0, "URGENT": 6.0, "ROUTINE": 1.0},
     # Points lost per minute of driving the job adds to the technician's day.
     "travel_per_minute": 1.0,
+    # The share of the drive home that counts when a job is added after the day's last job (the
+    # "travel" part then weighs the drive in plus this share of how the drive home changes). The
+    # engine books one job at a time and never sees those still to come; a day that already has
+    # work often gets another job after this one, which moves the drive home again. At 1.0 the
+    # bench's day drove 457 minutes, at 0.85 448. Over 750 days from the bench's generator (150
+    # each of 15, 25, 35, 45 and 55 jobs), 0.85 drove less on average at every size: 0.1-0.4%
+    # up to 45 jobs, 3.8% at 55, where it also left fewer jobs unplaced.
+    "home_leg_after_work": 0.85,
     # Points lost per hour the technician is already booked (that day for a window; their open
     # jobs for a recommendation, each counted as a typical job's length). Off by default: spreading
     # work for its own sake sends a second technician across town where the one already working

@@ -248,6 +248,26 @@ def test_changing_a_weight_changes_the_order(settings):
     assert names(suggest(ticket, limit=1)) == ["Busy Bea"]
 
 
+def test_a_job_after_the_days_last_one_weighs_a_share_of_how_the_drive_home_changes(settings):
+    # Ada lives in San Jose and is in Oakland until 11:00; Ben lives 40 minutes from the new job
+    # and has nothing booked. Ada would drive 43 minutes on and her drive home would grow by
+    # 37 (121 to 158): 80 minutes added, the same as Ben's round trip, and Ben starts earlier.
+    ada = tech("Ada Route", home=SAN_JOSE, weekdays=[0])
+    tech("Ben Home", home=("37.820000", "-122.270000"), weekdays=[0])
+    booked(ada, at(0, 9, 30), at(0, 11))
+    ticket = job(site=SiteFactory(lat="38.000000", lng="-122.270000"))
+    settings.DISPATCH_SLOT_WEIGHTS = {"home_leg_after_work": 1.0}
+    assert names(suggest(ticket, limit=1)) == ["Ben Home"]
+    # By default only a share of the change to Ada's drive home counts: another job may yet
+    # follow hers and move it again, while Ben's round trip is all his day would hold.
+    settings.DISPATCH_SLOT_WEIGHTS = {}
+    window = suggest(ticket, limit=1).windows[0]
+    assert window.technician_name == "Ada Route"
+    assert window.start == at(0, 12)
+    # What a window shows is the driving itself, not its weight.
+    assert window.added_travel_minutes == 80
+
+
 def test_priority_weights_trade_travel_for_an_earlier_start():
     near = tech("Near Late", home=OAKLAND, shifts=False)
     shifts_every_day(near, start="12:00", end="20:00", weekdays=WEEKDAYS)
