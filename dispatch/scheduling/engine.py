@@ -663,7 +663,9 @@ class _Scoring:
     home_share: float = 1.0
 
 
-def _candidate_parts(scoring: _Scoring, tech: _Tech, start: datetime, *, added: int, booked: float) -> dict[str, float]:
+def _candidate_parts(
+    scoring: _Scoring, tech: _Tech, start: datetime, *, added: float, booked: float
+) -> dict[str, float]:
     """The soft objectives of one start, weighted by the one ranker (scheduling.ranking)."""
     late_hours = None
     if scoring.due is not None and start + scoring.duration > scoring.due:
