@@ -93,6 +93,9 @@ class Tool:
     file_handler: Callable[..., Any] | None = None
     # Whether the command writes files to storage before its transaction (a rendered document).
     writes_files: bool = False
+    # Optional fields a contract tool accepts beyond the contract's own, published in its schema so
+    # a client can find them; never required, never changing a contract field (wire-compatible).
+    added_properties: dict | None = None
 
     @cached_property
     def contract_entry(self) -> dict:
@@ -110,9 +113,12 @@ class Tool:
     def route(self) -> str:
         return self.contract_entry["route"]
 
-    @property
+    @cached_property
     def schema(self) -> dict:
-        return self.contract_entry["payload_schema"]
+        schema = self.contract_entry["payload_schema"]
+        if not self.added_properties:
+            return schema
+        return {**schema, "properties": {**schema.get("properties", {}), **self.added_properties}}
 
     # Compiled once per process: building a validator costs more than validating a payload.
     @cached_property
@@ -282,6 +288,13 @@ TOOLS: tuple[Tool, ...] = (
         "goes to ON_SITE and then IN_PROGRESS in this one call. Technicians may check in only on their own jobs. "
         "An arrival well before the booked visit (DISPATCH_EARLY_CHECK_IN_MINUTES) also needs a `reason` "
         "(text, kept in the audit); without one it is refused with INVALID_REQUEST on field reason.",
+        added_properties={
+            "reason": {
+                "type": "string",
+                "maxLength": scheduling.CHECK_IN_REASON_MAX,
+                "description": "Why the technician checks in well before the booked visit (kept in the audit).",
+            }
+        },
     ),
     Tool(
         "tech.request_change",

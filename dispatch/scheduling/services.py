@@ -21,6 +21,7 @@ from .assignment import (
     dispatch_force_unassign,
 )
 from .onsite import (
+    CHECK_IN_REASON_MAX,
     TECH_CHECK_IN,
     TECH_PAUSE,
     TECH_RESUME,
@@ -50,6 +51,7 @@ from .time_off import TIME_OFF_ADD, time_off_add
 __all__ = [
     "ASSIGNMENT_DISPATCH",
     "ASSIGNMENT_RECOMMEND",
+    "CHECK_IN_REASON_MAX",
     "DISPATCH_FORCE_UNASSIGN",
     "SCHEDULE_CONFIRM",
     "SCHEDULE_HOLD",
