@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from dispatch.scheduling.engine import ceil_step, step_minutes
 from dispatch.scheduling.models import Shift, TimeOff
 from dispatch.technicians.models import Technician
 from dispatch.tickets.states import TicketState
@@ -106,19 +107,36 @@ def advance(periods: list[Period], moment: datetime, minutes: float) -> datetime
     return periods[0][0]
 
 
+def _grid_up(moment: datetime) -> datetime:
+    """The first start on the slot engine's grid at or after `moment`, in the moment's zone."""
+    return ceil_step(moment, step_minutes()).astimezone(moment.tzinfo)
+
+
+def _grid_down(moment: datetime) -> datetime:
+    """The last start on the slot engine's grid at or before `moment`, in the moment's zone."""
+    up = _grid_up(moment)
+    return up if up == moment else up - timedelta(minutes=step_minutes())
+
+
+def _grid_near(moment: datetime) -> datetime:
+    """The start on the slot engine's grid nearest to `moment`."""
+    return _grid_down(moment + timedelta(minutes=step_minutes() / 2))
+
+
 def fit_after(periods: list[Period], earliest: datetime, length: timedelta) -> datetime:
-    """The first start at or after `earliest` whose whole job fits in one working period."""
+    """The first start on the grid at or after `earliest` whose whole job fits in one working
+    period (on the grid, so a demo booking starts where the slot engine would offer one)."""
     for start, end in periods:
-        begin = max(start, earliest)
+        begin = _grid_up(max(start, earliest))
         if begin + length <= end:
             return begin
     raise ValueError("No working period fits the job.")
 
 
 def fit_before(periods: list[Period], latest: datetime, length: timedelta) -> datetime:
-    """The last start at or before `latest` whose whole job fits in one working period."""
+    """The last start on the grid at or before `latest` whose whole job fits in one working period."""
     for start, end in reversed(periods):
-        begin = min(latest, end - length)
+        begin = _grid_down(min(latest, end - length))
         if begin >= start:
             return begin
     raise ValueError("No working period fits the job.")
@@ -152,7 +170,8 @@ def windows_place(
 ) -> dict[str, Window]:
     """Windows of one technician's stories (by key): begun jobs before the present, the rest after now."""
     here = present(periods, now)
-    target = {story.key: advance(periods, here, _nominal_minutes(story)) for story in stories}
+    # Each story's nominal time, on the grid: "now" carries seconds, a story's clock time does not.
+    target = {story.key: _grid_near(advance(periods, here, _nominal_minutes(story))) for story in stories}
     placed: dict[str, Window] = {}
     behind = sorted((s for s in stories if has_begun(s)), key=lambda s: target[s.key], reverse=True)
     latest_end = here

@@ -24,6 +24,7 @@ from django.utils import timezone
 from dispatch.common.roles import role_of_user
 from dispatch.messaging.models import OutboundMessage
 from dispatch.scheduling.board import board_day
+from dispatch.scheduling.engine import step_minutes
 from dispatch.scheduling.models import (
     Appointment,
     AppointmentStatus,
@@ -103,6 +104,8 @@ def _booking_contradictions(now: datetime) -> list[str]:
             found.append(f"{what} lies outside the technician's shifts")
         if TimeOff.objects.filter(technician=technician, start__lt=booking.end, end__gt=booking.start).exists():
             found.append(f"{what} lies in the technician's time off")
+        if booking.start.minute % step_minutes() or booking.start.second:
+            found.append(f"{what} starts off the slot grid")
         if ticket.state in BEGUN and booking.start > now:
             found.append(f"{what} has begun but its window is still ahead")
         if ticket.state in AHEAD and booking.start <= now:
@@ -144,6 +147,10 @@ def _message_contradictions() -> list[str]:
     for notice in notices:
         sent = notice.message.created_at
         for start in _window_starts(notice):
+            if start.minute % step_minutes() or start.second:
+                found.append(
+                    f"{notice.message.template} to {notice.ticket.summary!r} offers a window off the slot grid"
+                )
             if start <= sent:
                 found.append(
                     f"{notice.message.template} to {notice.ticket.summary!r} at {sent.astimezone(LA):%a %H:%M} "
