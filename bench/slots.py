@@ -2,12 +2,15 @@
 appointments, then schedule.suggest for 200 tickets, timed and with its queries counted.
 
     .venv/bin/python bench/slots.py [--technicians 200] [--appointments 5000] [--tickets 200] [--seed 7]
+                                    [--mixed-days 30]
     scripts/pg_ephemeral.sh run .venv/bin/python bench/slots.py      # the same on PostgreSQL
 
 Without DATABASE_URL it runs on a fresh SQLite file in a temporary directory. It also books one
 day of jobs twice, once with the engine's ranking and once first-come-first-served (each job to
 the technician who can start it earliest, the same hard rules), and reports the total driving
-of both days. Ends by printing one JSON object (p50_ms, p99_ms, queries_per_proposal, ...).
+of both days. With --mixed-days N it also books N generated days of each of 15, 25, 35, 45 and 55
+jobs twice, the drive home after a day's last job weighed in full and at its default share
+(ranking.py), and reports both. Ends by printing one JSON object (p50_ms, p99_ms, queries_per_proposal, ...).
 Not part of `make test`.
 """
 
@@ -304,24 +307,21 @@ def lower_bound(problem) -> int:
     return math.ceil(value - 1e-6)
 
 
-def day_travel(rng: random.Random, *, day, technicians: int = 12, jobs: int = 45, best_seconds: float = 30.0) -> dict:
-    """Book `jobs` on `day` in arrival order with the engine, re-plan them with the day planner,
-    find the best plan the solver can (no bookings to respect) with a lower bound, and book them
-    once more first-come-first-served (earliest start only, the same hard rules)."""
+def day_build(rng: random.Random, *, day, technicians: int, jobs: int) -> dict:
+    """One day of `jobs` ninety-minute jobs around the Bay for `technicians` technicians of one
+    region and skill, homes spread over the four regions, nothing booked yet."""
     from django.contrib.auth import get_user_model
-    from django.test.utils import override_settings
 
-    from dispatch.scheduling import routing
-    from dispatch.scheduling.day_planner import day_plan, day_problem_load
-    from dispatch.scheduling.engine import slots_suggest, step_minutes
-    from dispatch.scheduling.models import Appointment, Shift
+    from dispatch.scheduling.models import Shift
     from dispatch.technicians.models import Region, Technician, TechnicianSkill
     from dispatch.tickets.models import Account, Site, Ticket
 
     User = get_user_model()
     region = Region.objects.get_or_create(code=DAY_REGION, defaults={"name": "Bench day"})[0]
     account = Account.objects.create(name="Bench day account")
-    users = User.objects.bulk_create(User(username=f"bench-day-{n}-{uuid.uuid4().hex[:6]}") for n in range(technicians))
+    users = User.objects.bulk_create(
+        User(username=f"bench-day-{n}-{uuid.uuid4().hex[:12]}") for n in range(technicians)
+    )
     codes = list(REGIONS)
     techs = Technician.objects.bulk_create(
         Technician(user=user, display_name=f"Day tech {n:02d}", home_lat=lat, home_lng=lng)
@@ -364,45 +364,119 @@ def day_travel(rng: random.Random, *, day, technicians: int = 12, jobs: int = 45
     )
     Ticket.objects.filter(pk__in=[t.pk for t in tickets]).update(created_at=now)
     tickets = list(Ticket.objects.filter(pk__in=[t.pk for t in tickets]).select_related("site").order_by("summary"))
-    tech_ids = [t.pk for t in techs]
-    evening = now - timedelta(hours=12)
+    return {"techs": techs, "tech_ids": [t.pk for t in techs], "tickets": tickets, "now": now}
 
-    def book_all(weights: dict | None) -> list:
-        with override_settings(DISPATCH_SLOT_WEIGHTS=weights or {}):
-            placed = []
-            for ticket in tickets:
-                suggestion = slots_suggest(
-                    ticket=ticket, horizon_days=1, limit=1, now=now, use_ticket_preferences=False
-                )
-                if suggestion.windows:
-                    window = suggestion.windows[0]
-                    placed.append(
-                        Appointment.objects.create(
-                            ticket=ticket,
-                            technician_id=window.technician_id,
-                            start=window.start,
-                            end=window.end,
-                            status="CONFIRMED",
-                            created_by="bench-day",
-                        )
+
+def day_book(built: dict, weights: dict | None) -> list:
+    """Book the day's jobs in arrival order, each in the engine's first window (as a customer
+    taking the first offer would)."""
+    from django.test.utils import override_settings
+
+    from dispatch.scheduling.engine import slots_suggest
+    from dispatch.scheduling.models import Appointment
+
+    with override_settings(DISPATCH_SLOT_WEIGHTS=weights or {}):
+        placed = []
+        for ticket in built["tickets"]:
+            suggestion = slots_suggest(
+                ticket=ticket, horizon_days=1, limit=1, now=built["now"], use_ticket_preferences=False
+            )
+            if suggestion.windows:
+                window = suggestion.windows[0]
+                placed.append(
+                    Appointment.objects.create(
+                        ticket=ticket,
+                        technician_id=window.technician_id,
+                        start=window.start,
+                        end=window.end,
+                        status="CONFIRMED",
+                        created_by="bench-day",
                     )
-        return placed
+                )
+    return placed
 
-    def measured(placed: list) -> dict:
-        problem = day_problem_load(day=day, technician_ids=tech_ids, now=evening).problem
-        plan = routing.current_plan(problem)
-        return {
-            "travel_minutes": plan.travel_minutes,
-            "placed": len(placed),
-            "unplaced": len(tickets) - len(placed),
-            "technicians_used": sum(1 for visits in plan.routes.values() if visits),
+
+def day_measure(built: dict, placed: list, *, day) -> dict:
+    """The day's driving as booked (home, jobs, home for every technician) and the jobs placed."""
+    from dispatch.scheduling import routing
+    from dispatch.scheduling.day_planner import day_problem_load
+
+    evening = built["now"] - timedelta(hours=12)
+    problem = day_problem_load(day=day, technician_ids=built["tech_ids"], now=evening).problem
+    plan = routing.current_plan(problem)
+    return {
+        "travel_minutes": plan.travel_minutes,
+        "placed": len(placed),
+        "unplaced": len(built["tickets"]) - len(placed),
+        "technicians_used": sum(1 for visits in plan.routes.values() if visits),
+    }
+
+
+def day_unbook(placed: list) -> None:
+    from dispatch.scheduling.models import Appointment
+
+    Appointment.objects.filter(pk__in=[a.pk for a in placed]).update(status="CANCELLED", cancelled_reason="reset")
+
+
+def day_retire(built: dict) -> None:
+    """Take the day's technicians off duty, so the next day built is booked on its own."""
+    from dispatch.technicians.models import Technician
+
+    Technician.objects.filter(pk__in=built["tech_ids"]).update(is_active=False)
+
+
+def day_mix(rng: random.Random, *, day, days: int, sizes=(15, 25, 35, 45, 55), technicians: int = 12) -> dict:
+    """The engine's driving over `days` generated days of each size, booked twice: with the drive
+    home after the day's last job weighed in full (1.0) and at the default share (ranking.py)."""
+    from dispatch.scheduling.ranking import DEFAULT_WEIGHTS
+
+    shares = (1.0, DEFAULT_WEIGHTS["home_leg_after_work"])
+    result = {}
+    for jobs in sizes:
+        totals = {share: {"travel_minutes": 0, "unplaced": 0} for share in shares}
+        lower = higher = 0
+        for _ in range(days):
+            built = day_build(rng, day=day, technicians=technicians, jobs=jobs)
+            travel = {}
+            for share in shares:
+                placed = day_book(built, {"home_leg_after_work": share})
+                measured = day_measure(built, placed, day=day)
+                day_unbook(placed)
+                totals[share]["travel_minutes"] += measured["travel_minutes"]
+                totals[share]["unplaced"] += measured["unplaced"]
+                travel[share] = measured["travel_minutes"]
+            day_retire(built)
+            lower += travel[shares[1]] < travel[shares[0]]
+            higher += travel[shares[1]] > travel[shares[0]]
+        result[str(jobs)] = {
+            **{
+                f"share_{share}": {
+                    "mean_travel_minutes": round(total["travel_minutes"] / days, 1),
+                    "unplaced": total["unplaced"],
+                }
+                for share, total in totals.items()
+            },
+            "days_with_less_driving": lower,
+            "days_with_more_driving": higher,
         }
+        log(f"{jobs}-job days: {result[str(jobs)]}")
+    return {"days_per_size": days, "technicians": technicians, "sizes": result}
 
-    def cancel(placed: list) -> None:
-        Appointment.objects.filter(pk__in=[a.pk for a in placed]).update(status="CANCELLED", cancelled_reason="reset")
 
-    placed = book_all(None)
-    engine = measured(placed)
+def day_travel(rng: random.Random, *, day, technicians: int = 12, jobs: int = 45, best_seconds: float = 30.0) -> dict:
+    """Book `jobs` on `day` in arrival order with the engine, re-plan them with the day planner,
+    find the best plan the solver can (no bookings to respect) with a lower bound, and book them
+    once more first-come-first-served (earliest start only, the same hard rules)."""
+    from dispatch.scheduling import routing
+    from dispatch.scheduling.day_planner import day_plan, day_problem_load
+    from dispatch.scheduling.engine import step_minutes
+
+    built = day_build(rng, day=day, technicians=technicians, jobs=jobs)
+    tickets, tech_ids = built["tickets"], built["tech_ids"]
+    evening = built["now"] - timedelta(hours=12)
+
+    placed = day_book(built, None)
+    engine = day_measure(built, placed, day=day)
     planned = day_plan(day=day, technician_ids=tech_ids, now=evening)
     after = {
         "travel_minutes": planned.travel_after,
@@ -411,7 +485,7 @@ def day_travel(rng: random.Random, *, day, technicians: int = 12, jobs: int = 45
         "seconds": round(planned.seconds, 2),
         "status": planned.status,
     }
-    cancel(placed)
+    day_unbook(placed)
 
     # The best plan under the same rules with nothing booked yet: every job anywhere on the grid.
     loaded = day_problem_load(day=day, technician_ids=tech_ids, now=evening)
@@ -437,9 +511,10 @@ def day_travel(rng: random.Random, *, day, technicians: int = 12, jobs: int = 45
     bound = lower_bound(free)
 
     earliest_only = {"travel_per_minute": 0, "workload_per_hour": 0, "previous_technician": 0, "skill_level": 0}
-    first_placed = book_all(earliest_only)
-    first_come = measured(first_placed)
-    cancel(first_placed)
+    first_placed = day_book(built, earliest_only)
+    first_come = day_measure(built, first_placed, day=day)
+    day_unbook(first_placed)
+    day_retire(built)
     return {
         "jobs": jobs,
         "technicians": technicians,
@@ -461,6 +536,12 @@ def main() -> None:
     parser.add_argument("--appointments", type=int, default=5000)
     parser.add_argument("--tickets", type=int, default=200)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--mixed-days",
+        type=int,
+        default=0,
+        help="also book this many generated days of 15-55 jobs with the drive-home share at 1.0 and at its default",
+    )
     args = parser.parse_args()
     rng = random.Random(args.seed)
     with tempfile.TemporaryDirectory(prefix="bench-slots-") as tmp:
@@ -479,6 +560,10 @@ def main() -> None:
         next_monday = monday + timedelta(days=7)
         log("one day: the engine, the day planner, the best plan, first-come-first-served")
         day = day_travel(rng, day=next_monday + timedelta(days=1))
+        mixed = None
+        if args.mixed_days:
+            log(f"{args.mixed_days} generated days of each size, the drive home weighed in full and at its share")
+            mixed = day_mix(rng, day=next_monday + timedelta(days=1), days=args.mixed_days)
         from dispatch.scheduling.ranking import weights
 
         print(
@@ -496,6 +581,7 @@ def main() -> None:
                     "day_travel_best_minutes": day["best_plan"]["travel_minutes"],
                     "day_travel_lower_bound_minutes": day["best_plan"]["lower_bound_minutes"],
                     "day_travel_first_come_first_served_minutes": day["first_come_first_served"]["travel_minutes"],
+                    **({"day_travel_mixed_days": mixed} if mixed else {}),
                     "weights": weights(),
                 },
                 indent=2,

@@ -23,10 +23,10 @@ DEFAULT_WEIGHTS: dict[str, Any] = {
     # The share of the drive home that counts when a job is added after the day's last job (the
     # "travel" part then weighs the drive in plus this share of how the drive home changes). The
     # engine books one job at a time and never sees those still to come; a day that already has
-    # work often gets another job after this one, which moves the drive home again. At 1.0 the
-    # bench's day drove 457 minutes, at 0.85 448. A model of this search, run on 750 days from
-    # the bench's generator (150 each of 15, 25, 35, 45 and 55 jobs), drove less on average at
-    # every size with 0.85: 0.1 to 0.4% up to 45 jobs, 3.8% at 55, placing more jobs there too.
+    # work often gets another job after this one, which moves the drive home again. On the
+    # bench's day (bench/slots.py) 1.0 drives 457 minutes and 0.85 drives 448. Over 150 generated
+    # days each of 15 to 55 jobs (--mixed-days) the two are within 1% of each other on average at
+    # every size, one ahead at some sizes and the other at the rest: a wash elsewhere.
     "home_leg_after_work": 0.85,
     # Points lost per hour the technician is already booked (that day for a window; their open
     # jobs for a recommendation, each counted as a typical job's length). Off by default: spreading
