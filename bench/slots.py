@@ -430,7 +430,8 @@ def day_mix(rng: random.Random, *, day, days: int, sizes=(15, 25, 35, 45, 55), t
     home after the day's last job weighed in full (1.0) and at the default share (ranking.py)."""
     from dispatch.scheduling.ranking import DEFAULT_WEIGHTS
 
-    shares = (1.0, DEFAULT_WEIGHTS["home_leg_after_work"])
+    # Each share once: with the default at 1.0 there is one booking per day and nothing to compare.
+    shares = tuple(dict.fromkeys((1.0, float(DEFAULT_WEIGHTS["home_leg_after_work"]))))
     result = {}
     for jobs in sizes:
         totals = {share: {"travel_minutes": 0, "unplaced": 0} for share in shares}
@@ -446,8 +447,8 @@ def day_mix(rng: random.Random, *, day, days: int, sizes=(15, 25, 35, 45, 55), t
                 totals[share]["unplaced"] += measured["unplaced"]
                 travel[share] = measured["travel_minutes"]
             day_retire(built)
-            lower += travel[shares[1]] < travel[shares[0]]
-            higher += travel[shares[1]] > travel[shares[0]]
+            lower += travel[shares[-1]] < travel[shares[0]]
+            higher += travel[shares[-1]] > travel[shares[0]]
         result[str(jobs)] = {
             **{
                 f"share_{share}": {
@@ -540,9 +541,12 @@ def main() -> None:
         "--mixed-days",
         type=int,
         default=0,
-        help="also book this many generated days of 15-55 jobs with the drive-home share at 1.0 and at its default",
+        help="also book this many generated days of each of 15, 25, 35, 45 and 55 jobs with the drive-home "
+        "share at 1.0 and at its default",
     )
     args = parser.parse_args()
+    if args.mixed_days < 0:
+        parser.error("--mixed-days counts days: 0 or more")
     rng = random.Random(args.seed)
     with tempfile.TemporaryDirectory(prefix="bench-slots-") as tmp:
         vendor = django_setup(Path(tmp))

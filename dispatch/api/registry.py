@@ -288,11 +288,15 @@ TOOLS: tuple[Tool, ...] = (
         "goes to ON_SITE and then IN_PROGRESS in this one call. Technicians may check in only on their own jobs. "
         "An arrival well before the booked visit (DISPATCH_EARLY_CHECK_IN_MINUTES) also needs a `reason` "
         "(text, kept in the audit); without one it is refused with INVALID_REQUEST on field reason.",
+        # As loose as the service (null means none; the length is measured trimmed, by the service),
+        # so a request that went through before still does.
         added_properties={
             "reason": {
-                "type": "string",
-                "maxLength": scheduling.CHECK_IN_REASON_MAX,
-                "description": "Why the technician checks in well before the booked visit (kept in the audit).",
+                "type": ["string", "null"],
+                "description": (
+                    "Why the technician checks in well before the booked visit (kept in the audit; "
+                    f"at most {scheduling.CHECK_IN_REASON_MAX} characters)."
+                ),
             }
         },
     ),

@@ -113,9 +113,11 @@ def _grid_up(moment: datetime) -> datetime:
 
 
 def _grid_down(moment: datetime) -> datetime:
-    """The last start on the slot engine's grid at or before `moment`, in the moment's zone."""
-    up = _grid_up(moment)
-    return up if up == moment else up - timedelta(minutes=step_minutes())
+    """The last start on the slot engine's grid at or before `moment`, in the moment's zone
+    (counted in UTC, so a night the clocks change steps back one step, not one hour more)."""
+    up = ceil_step(moment, step_minutes())
+    down = up if up == moment else up - timedelta(minutes=step_minutes())
+    return down.astimezone(moment.tzinfo)
 
 
 def _grid_near(moment: datetime) -> datetime:

@@ -186,6 +186,8 @@ def _placements_find(
         duration=duration,
         due=due,
         previous_tech=pool.previous_tech,
+        # Unused: a crew part is priced by its drive in alone, never by the drive home.
+        home_share=1.0,
     )
     drive = engine.travel_model().minutes
     booked_by_day = {tech.id: engine._booked_minutes_by_day(tech, job.zone) for tech in pool.techs.values()}

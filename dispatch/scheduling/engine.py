@@ -494,7 +494,8 @@ def _plural(count: int, word: str) -> str:
 
 
 def ceil_step(moment: datetime, step: int) -> datetime:
-    epoch = int(moment.timestamp())
+    """The first moment on the step grid at or after `moment` (a fraction of a second counts)."""
+    epoch = math.ceil(moment.timestamp())
     size = step * 60
     rounded = -(-epoch // size) * size
     return datetime.fromtimestamp(rounded, tz=UTC)
@@ -659,8 +660,9 @@ class _Scoring:
     duration: timedelta
     due: datetime | None
     previous_tech: uuid.UUID | None
-    # How much of the change to the drive home counts when a job follows the day's last job.
-    home_share: float = 1.0
+    # How much of the change to the drive home counts when a job follows the day's last job
+    # (the ranker's home_leg_after_work).
+    home_share: float
 
 
 def _candidate_parts(

@@ -2,7 +2,8 @@
 are scored with the same weights (`DISPATCH_SLOT_WEIGHTS` over `DEFAULT_WEIGHTS`).
 
 A score is a sum of parts, each a fact times its weight: points lost for waiting, for driving
-the job adds, for work already booked, for missing the SLA; points gained for the site's
+the job adds (a share of the drive home's change when the job follows the day's last one), for
+work already booked, for missing the SLA; points gained for the site's
 previous technician and for skill level. What a hard rule decides (has the skill, covers the
 region, is free) is not weighed against these: it is an order that comes first
 (`candidate_order`).
@@ -25,8 +26,8 @@ DEFAULT_WEIGHTS: dict[str, Any] = {
     # engine books one job at a time and never sees those still to come; a day that already has
     # work often gets another job after this one, which moves the drive home again. On the
     # bench's day (bench/slots.py) 1.0 drives 457 minutes and 0.85 drives 448. Over 150 generated
-    # days each of 15 to 55 jobs (--mixed-days) the two are within 1% of each other on average at
-    # every size, one ahead at some sizes and the other at the rest: a wash elsewhere.
+    # days of each size from 15 to 55 jobs (--mixed-days 150) the two are within 1% of each other
+    # on average, one ahead at some sizes and the other at the rest: a wash elsewhere.
     "home_leg_after_work": 0.85,
     # Points lost per hour the technician is already booked (that day for a window; their open
     # jobs for a recommendation, each counted as a typical job's length). Off by default: spreading

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from dispatch.closeout.models import Evidence, IncidentTemplate, PriceBookItem
 from dispatch.intake.technician_messages import technician_for_phone
+from dispatch.scheduling.engine import step_minutes
 from dispatch.scheduling.models import Appointment, AppointmentStatus, DispatchAcknowledgement
 from dispatch.scheduling.tech_replies import dispatch_waiting_for
 from dispatch.technicians.models import Technician
@@ -90,6 +91,10 @@ def test_dana_signs_in_to_a_day_with_a_job_in_each_state():
             assert ticket.assigned_tech_id == dana.id, (ticket.summary, ticket.state)
         zone = ZoneInfo(ticket.site.timezone)
         assert 7 <= appointment.start.astimezone(zone).hour < 17
+    # The clock ticks here (now carries seconds), yet every booking starts on the slot grid.
+    for appointment in _her_bookings(dana):
+        start = appointment.start
+        assert start.minute % step_minutes() == 0 and start.second == start.microsecond == 0, appointment
 
 
 def test_her_dispatched_job_waits_for_her_acknowledgement():

@@ -268,6 +268,20 @@ def test_a_job_after_the_days_last_one_weighs_a_share_of_how_the_drive_home_chan
     assert window.added_travel_minutes == 80
 
 
+def test_after_time_off_or_as_the_days_first_job_the_drive_home_counts_in_full():
+    # Time off is not a job: the day has no work to continue from, so nothing of the drive home
+    # is discounted; nor when the job is the first of the day.
+    ada = tech("Ada Route", weekdays=[0])
+    TimeOffFactory(technician=ada, start=at(0, 7), end=at(0, 11), reason="Dentist")
+    after_time_off = suggest(job(site=SiteFactory(lat=BERKELEY[0], lng=BERKELEY[1])), limit=1).windows[0]
+    assert after_time_off.start == at(0, 11, 30)
+    assert after_time_off.added_travel_minutes == 30
+    assert after_time_off.breakdown["travel"] == -30
+    ben = tech("Ben First", weekdays=[1])
+    first = suggest(job(site=SiteFactory(lat=BERKELEY[0], lng=BERKELEY[1])), technician_ids=[ben.pk], limit=1)
+    assert (first.windows[0].added_travel_minutes, first.windows[0].breakdown["travel"]) == (30, -30)
+
+
 def test_priority_weights_trade_travel_for_an_earlier_start():
     near = tech("Near Late", home=OAKLAND, shifts=False)
     shifts_every_day(near, start="12:00", end="20:00", weekdays=WEEKDAYS)
