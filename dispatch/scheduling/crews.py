@@ -32,7 +32,7 @@ from dispatch.technicians.services import technician_lock_for_booking
 from dispatch.tickets import catalog
 from dispatch.tickets.models import Ticket
 
-from . import engine, ranking
+from . import engine
 from .appointments import appointment_confirmed, fresh_proposal
 from .inputs import window_json
 from .models import BOOKED_STATUSES, Appointment, AppointmentStatus, ScheduleProposal
@@ -142,33 +142,18 @@ def _travel_in(tech, start: datetime, point, drive) -> int:
     return drive(previous.point if previous else tech.home, point)
 
 
-def _starts(job, pool, *, now: datetime, horizon_end: datetime, preferences, duration: timedelta) -> list[datetime]:
+def _starts(job, pool, *, now: datetime, horizon_end: datetime, preferences) -> list[datetime]:
     """Every start the engine would offer any one technician of the pool: a crew can only start
     when each member could; each start is then checked for the whole crew."""
-    arrival = timedelta(minutes=engine.arrival_window_minutes())
-    step = engine.step_minutes()
-    spread = timedelta(minutes=max(step, engine.arrival_window_minutes() or job.minutes))
-    drive = engine.travel_model().minutes
+    rules = engine.gap_rules(job)
     starts: set[datetime] = set()
     for tech in pool.techs.values():
         for shift_start, shift_end, _zone in engine.shift_intervals(tech.shifts, now, horizon_end):
-            for gap in engine._gaps(tech, shift_start, shift_end):
-                fit = engine.gap_fit(gap, job.point, now=now, duration=duration, drive=drive)
-                if fit is None:
-                    continue
-                _travel_in, _travel_out, low, high = fit
-                starts.update(
-                    engine._gap_starts(
-                        gap,
-                        low=low,
-                        high=high,
-                        preferences=preferences,
-                        arrival=arrival,
-                        step=step,
-                        spread=spread,
-                        horizon_end=horizon_end,
-                    )
-                )
+            offers = engine.gap_offers(
+                tech, shift_start, shift_end, job, rules, now=now, preferences=preferences, horizon_end=horizon_end
+            )
+            for _gap, _fit, offered in offers:
+                starts.update(offered)
     return sorted(starts)[:MAX_STARTS]
 
 
@@ -177,18 +162,8 @@ def _placements_find(
 ) -> list[_Placement]:
     """Crew placements in time order of their first day, each start once, scored as the engine
     scores one technician (the crew's average), until enough are found to rank."""
-    weight = ranking.weights()
-    duration = timedelta(minutes=job.minutes)
-    scoring = engine._Scoring(
-        weight=weight,
-        per_hour_waiting=ranking.earliest_weight(weight, job.priority),
-        now=now,
-        duration=duration,
-        due=due,
-        previous_tech=pool.previous_tech,
-        # Unused: a crew part is priced by its drive in alone, never by the drive home.
-        home_share=1.0,
-    )
+    scoring = engine.scoring_for(job, now=now, due=due, previous_tech=pool.previous_tech)
+    duration = scoring.duration
     drive = engine.travel_model().minutes
     booked_by_day = {tech.id: engine._booked_minutes_by_day(tech, job.zone) for tech in pool.techs.values()}
     techs = sorted(pool.techs.values(), key=lambda t: (t.name, str(t.id)))
@@ -198,7 +173,7 @@ def _placements_find(
     def free(tech, start: datetime, end: datetime, prefs) -> bool:
         return not engine._violations(job, tech, start, end, now=now, preferences=prefs)
 
-    for start in _starts(job, pool, now=now, horizon_end=horizon_end, preferences=preferences, duration=duration):
+    for start in _starts(job, pool, now=now, horizon_end=horizon_end, preferences=preferences):
         end = start + duration
         ready = [tech for tech in techs if free(tech, start, end, preferences)]
         if len(ready) < need.size:

@@ -23,7 +23,7 @@ import json
 import math
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -684,6 +684,75 @@ def _candidate_parts(
     )
 
 
+def scoring_for(job: _Job, *, now: datetime, due: datetime | None, previous_tech: uuid.UUID | None) -> _Scoring:
+    """How every start of one job is scored (the ranker's weights at this priority); one reading
+    for the slot engine and the crew search."""
+    weight = ranking.weights()
+    return _Scoring(
+        weight=weight,
+        per_hour_waiting=ranking.earliest_weight(weight, job.priority),
+        now=now,
+        duration=timedelta(minutes=job.minutes),
+        due=due,
+        previous_tech=previous_tech,
+        home_share=float(weight["home_leg_after_work"]),
+    )
+
+
+@dataclass(frozen=True)
+class GapRules:
+    """How one job's starts are laid in a free gap: the same for every technician."""
+
+    duration: timedelta
+    arrival: timedelta
+    step: int
+    # Starts offered in one gap are this far apart (an arrival window, or the job's length).
+    spread: timedelta
+    drive: Callable[[tuple[float, float] | None, tuple[float, float] | None], int]
+
+
+def gap_rules(job: _Job) -> GapRules:
+    step = step_minutes()
+    return GapRules(
+        duration=timedelta(minutes=job.minutes),
+        arrival=timedelta(minutes=arrival_window_minutes()),
+        step=step,
+        spread=timedelta(minutes=max(step, arrival_window_minutes() or job.minutes)),
+        drive=travel_model().minutes,
+    )
+
+
+def gap_offers(
+    tech: _Tech,
+    shift_start: datetime,
+    shift_end: datetime,
+    job: _Job,
+    rules: GapRules,
+    *,
+    now: datetime,
+    preferences: list[tuple[datetime, datetime]] | None,
+    horizon_end: datetime,
+) -> Iterator[tuple[_Gap, tuple[int, int, datetime, datetime], list[datetime]]]:
+    """Each free gap of one shift the job fits, with how it fits (`gap_fit`) and the starts
+    offered there (none when the customer's preferred times miss it)."""
+    for gap in _gaps(tech, shift_start, shift_end):
+        fit = gap_fit(gap, job.point, now=now, duration=rules.duration, drive=rules.drive)
+        if fit is None:
+            continue
+        _travel_in, _travel_out, low, high = fit
+        starts = _gap_starts(
+            gap,
+            low=low,
+            high=high,
+            preferences=preferences,
+            arrival=rules.arrival,
+            step=rules.step,
+            spread=rules.spread,
+            horizon_end=horizon_end,
+        )
+        yield gap, fit, starts
+
+
 def _gap_starts(
     gap: _Gap,
     *,
@@ -729,21 +798,9 @@ def _candidates_find(
 ) -> _Search:
     """Every window that passes the hard rules, scored; shifts in time order, stopping once later
     ones cannot beat what was found (no queries: the pool is loaded)."""
-    weight = ranking.weights()
-    duration = timedelta(minutes=job.minutes)
-    arrival = timedelta(minutes=arrival_window_minutes())
-    step = step_minutes()
-    drive = travel_model().minutes
-    spread = timedelta(minutes=max(step, arrival_window_minutes() or job.minutes))
-    scoring = _Scoring(
-        weight=weight,
-        per_hour_waiting=ranking.earliest_weight(weight, job.priority),
-        now=now,
-        duration=duration,
-        due=due,
-        previous_tech=pool.previous_tech,
-        home_share=float(weight["home_leg_after_work"]),
-    )
+    scoring = scoring_for(job, now=now, due=due, previous_tech=pool.previous_tech)
+    rules = gap_rules(job)
+    weight, drive = scoring.weight, rules.drive
     bonus_cap = float(weight["previous_technician"]) + 5 * float(weight["skill_level"])
     keep = max(limit * 6, 12)
     candidates: list[_Candidate] = []
@@ -775,22 +832,11 @@ def _candidates_find(
         if tech.id not in booked_by_day:
             booked_by_day[tech.id] = _booked_minutes_by_day(tech, zone)
         added_any = False
-        for gap in _gaps(tech, shift_start, shift_end):
-            fit = gap_fit(gap, job.point, now=now, duration=duration, drive=drive)
-            if fit is None:
-                continue
-            travel_in, travel_out, low, high = fit
+        offers = gap_offers(
+            tech, shift_start, shift_end, job, rules, now=now, preferences=preferences, horizon_end=horizon_end
+        )
+        for gap, (travel_in, travel_out, _low, _high), starts in offers:
             found_free.add(tech.id)
-            starts = _gap_starts(
-                gap,
-                low=low,
-                high=high,
-                preferences=preferences,
-                arrival=arrival,
-                step=step,
-                spread=spread,
-                horizon_end=horizon_end,
-            )
             if starts:
                 found_preferred.add(tech.id)
             for start in starts:
